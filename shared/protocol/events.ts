@@ -1,0 +1,167 @@
+/**
+ * The one typed socket.io protocol between the coordinator and volunteers
+ * (browser tabs and `tabgrid worker --node`). Both sides use these maps:
+ * `new Server<ClientToServerEvents, ServerToClientEvents>()` and
+ * `io() as Socket<ServerToClientEvents, ClientToServerEvents>`.
+ *
+ * Every inbound payload is validated against `schemas.ts` before it reaches the
+ * coordinator's core; the types here are what a validated payload looks like.
+ */
+import type { DType } from '../tensor/dtypes.ts';
+
+export type Backend = 'webgpu' | 'wasm';
+export type JobKind = 'inference' | 'train';
+
+/** Sent in socket.io's handshake `auth`; checked before the connection is accepted. */
+export interface HandshakeAuth {
+  protocol: number;
+  /** Credentials from an earlier `hello` reply, so results survive reconnects and reloads. */
+  volunteerId?: string;
+  secret?: string;
+}
+
+/** What a volunteer's device can do, measured by its own probe and self-test. */
+export interface Capabilities {
+  agent: 'browser' | 'node';
+  /** Backends that passed the known-answer self-test, best first. */
+  backends: Backend[];
+  ortVersion: string;
+  gpu?: { vendor: string; architecture: string; features: string[]; maxStorageBufferBindingSize: number; maxBufferSize: number };
+  threads?: number;
+  crossOriginIsolated?: boolean;
+  memoryMB?: number;
+  userAgent?: string;
+}
+
+export interface HelloRequest {
+  /** EVM address credit goes to; omitted means credit accrues to the volunteer id. */
+  wallet?: string;
+  backend: Backend;
+  capabilities: Capabilities;
+  /** Restrict work to one project (embeds). */
+  projectId?: string;
+  /** Origin of the page embedding the compute frame, checked against the project's allowed origins. */
+  embedOrigin?: string;
+}
+
+export interface HelloReply {
+  volunteerId: string;
+  secret: string;
+  /** The account the ledger credits: the wallet, or `volunteer:<id>`. */
+  account: string;
+  /** Numeric class used for cross-checking: backend/vendor/onnxruntime version. */
+  numericClass: string;
+  heartbeatMs: number;
+  limits: { maxResultBytes: number };
+}
+
+/** A tensor on the wire: raw little-endian bytes, never a JSON array of numbers. */
+export interface WireTensor {
+  name: string;
+  dtype: DType;
+  dims: number[];
+  data: Uint8Array;
+}
+
+export interface BlobRef {
+  hash: string;
+  /** Path on the coordinator, e.g. `/blobs/<sha256>`; long-cached, immutable. */
+  url: string;
+  bytes: number;
+}
+
+export interface Assignment {
+  copyId: string;
+  shardId: string;
+  jobId: string;
+  projectId: string;
+  kind: JobKind;
+  model: BlobRef;
+  /** Extra feeds stored as encoded tensor lists (training weights), fetched and cached by hash. */
+  feedBlobs: BlobRef[];
+  /** The shard's own feeds, sent inline. */
+  inputs: WireTensor[];
+  /** Inputs split along axis 0 (the records). */
+  batchedInputs: string[];
+  /** Records per session.run: 0 runs the whole shard at once; k>0 runs k at a time and stacks outputs along axis 0. */
+  runUnit: number;
+  /** Graph outputs expected back, in order. */
+  outputs: string[];
+  /** Acknowledge within this time or the copy goes to someone else. */
+  ackWithinMs: number;
+  leaseMs: number;
+}
+
+export type ErrorCode =
+  | 'bad_request' | 'unauthorized' | 'not_found' | 'not_assigned' | 'conflict'
+  | 'too_large' | 'bad_result' | 'unsupported_protocol' | 'forbidden' | 'internal';
+
+export type Reply<T> = ({ ok: true } & T) | { ok: false; code: ErrorCode; error: string };
+
+export type WorkReply = { assignment: Assignment } | { assignment: null; retryInMs: number; reason: string };
+
+export interface ResultUpload {
+  copyId: string;
+  outputs: WireTensor[];
+  /** Reported for throughput charts only; credit never depends on it. */
+  computeMs: number;
+}
+
+export type ResultStatus = 'accepted' | 'duplicate';
+
+export type CopyOutcomeKind = 'valid' | 'invalid' | 'expired' | 'error' | 'cancelled';
+
+/** Why the coordinator judged a copy as it did: volunteers are always told. */
+export interface CopyOutcome {
+  copyId: string;
+  shardId: string;
+  jobId: string;
+  outcome: CopyOutcomeKind;
+  reason?: string;
+  credit: number;
+}
+
+export interface SwarmStats {
+  at: number;
+  volunteers: { total: number; byBackend: Record<string, number> };
+  activeJobs: number;
+  /** Validated shards and GFLOP per second over the last minute. */
+  shardsPerMin: number;
+  gflopsPerSec: number;
+}
+
+export interface ClientToServerEvents {
+  hello: (req: HelloRequest, ack: (r: Reply<HelloReply>) => void) => void;
+  'work:request': (req: Record<string, never>, ack: (r: Reply<WorkReply>) => void) => void;
+  'work:ack': (req: { copyId: string }, ack: (r: Reply<{ leaseDeadline: number }>) => void) => void;
+  'work:heartbeat': (req: { copyIds: string[] }, ack: (r: Reply<{ extended: string[]; lost: { copyId: string; reason: string }[] }>) => void) => void;
+  'work:result': (req: ResultUpload, ack: (r: Reply<{ status: ResultStatus }>) => void) => void;
+  'work:fail': (req: { copyId: string; error: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
+  /** Live views for dashboards: `swarm`, `project:<id>`, `account:<wallet>`. */
+  watch: (req: { topic: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  /** New work may be available: request some. */
+  'work:nudge': () => void;
+  'copy:outcome': (o: CopyOutcome) => void;
+  'credit:balance': (b: { account: string; balance: number }) => void;
+  'swarm:stats': (s: SwarmStats) => void;
+  'project:update': (u: { projectId: string; jobs: JobSummary[] }) => void;
+}
+
+export interface JobSummary {
+  id: string;
+  projectId: string;
+  kind: JobKind;
+  state: JobState;
+  shards: { total: number; validated: number; failed: number };
+  copies: { valid: number; invalid: number; pending: number; expired: number; error: number };
+  credit: number;
+  createdAt: number;
+  finishedAt: number | null;
+  error: string | null;
+  train?: { round: number; rounds: number; loss: number | null; accuracy: number | null };
+}
+
+export type JobState = 'running' | 'completed' | 'failed' | 'cancelled';

@@ -1,0 +1,211 @@
+/**
+ * The volunteer's side of the protocol, shared by browser tabs and Node
+ * workers: say hello, resend unacknowledged results, then pull, acknowledge,
+ * compute (with heartbeats), keep the result until the coordinator acks it,
+ * and rest according to the intensity.
+ */
+import type { Socket } from 'socket.io-client';
+import type {
+  Assignment, ClientToServerEvents, CopyOutcome, HelloReply, HelloRequest, Reply, ServerToClientEvents, WireTensor,
+} from '../protocol/events.ts';
+import type { PendingStore } from './pending.ts';
+import { restAfter } from './throttle.ts';
+
+export type VolunteerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export type VolunteerState = 'idle' | 'connecting' | 'waiting' | 'computing' | 'uploading' | 'resting' | 'paused' | 'stopped';
+
+export interface VolunteerHooks {
+  state?(s: VolunteerState, detail?: string): void;
+  hello?(r: HelloReply): void;
+  assignment?(a: Assignment): void;
+  computed?(a: Assignment, computeMs: number): void;
+  uploaded?(copyId: string, status: string): void;
+  outcome?(o: CopyOutcome): void;
+  balance?(b: { account: string; balance: number }): void;
+  error?(message: string): void;
+}
+
+export interface VolunteerOptions {
+  socket: VolunteerSocket;
+  hello: HelloRequest;
+  execute(a: Assignment): Promise<{ outputs: WireTensor[]; computeMs: number }>;
+  pending: PendingStore;
+  /** Fraction of time spent computing, 0.05..1. */
+  intensity?: number;
+  hooks?: VolunteerHooks;
+  /** Persist credentials so a reload resumes as the same volunteer. */
+  saveCredentials?(c: { volunteerId: string; secret: string }): void | Promise<void>;
+}
+
+const sleep = (ms: number, signal: { woken: boolean }) => new Promise<void>((resolve) => {
+  const t = setTimeout(resolve, ms);
+  const poll = setInterval(() => { if (signal.woken) { clearTimeout(t); clearInterval(poll); resolve(); } }, 50);
+  setTimeout(() => clearInterval(poll), ms + 10);
+});
+
+/** Emits with an ack, rejecting when the socket is down or no ack arrives in time. */
+function call<R>(socket: VolunteerSocket, event: keyof ClientToServerEvents, payload: unknown, timeoutMs = 30_000): Promise<Reply<R>> {
+  return new Promise((resolve, reject) => {
+    if (!socket.connected) return reject(new Error('not connected'));
+    (socket.timeout(timeoutMs) as unknown as { emit: (e: string, p: unknown, cb: (err: Error | null, r: Reply<R>) => void) => void })
+      .emit(event, payload, (err, r) => (err ? reject(err) : resolve(r)));
+  });
+}
+
+export class Volunteer {
+  private running = false;
+  private paused = false;
+  private wake = { woken: false };
+  private helloReply: HelloReply | null = null;
+  private loop: Promise<void> | null = null;
+  intensity: number;
+
+  constructor(private readonly o: VolunteerOptions) {
+    this.intensity = o.intensity ?? 1;
+    const s = o.socket;
+    s.on('work:nudge', () => { this.wake.woken = true; });
+    s.on('copy:outcome', (x) => o.hooks?.outcome?.(x));
+    s.on('credit:balance', (b) => o.hooks?.balance?.(b));
+    s.on('connect', () => { this.wake.woken = true; });
+    s.on('connect_error', (e) => o.hooks?.error?.(`cannot connect: ${e.message}`));
+  }
+
+  get account(): string | null {
+    return this.helloReply?.account ?? null;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.paused = false;
+    if (!this.o.socket.connected) this.o.socket.connect();
+    this.loop = this.run();
+  }
+
+  /** Stops requesting work; the shard in hand (if any) finishes and its result is kept and uploaded. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake.woken = true;
+    await this.loop;
+    this.o.hooks?.state?.('stopped');
+  }
+
+  pause(reason: string): void {
+    this.paused = true;
+    this.o.hooks?.state?.('paused', reason);
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.wake.woken = true;
+  }
+
+  private setState(s: VolunteerState, detail?: string) {
+    this.o.hooks?.state?.(s, detail);
+  }
+
+  private async ensureHello(): Promise<boolean> {
+    if (this.helloReply && this.o.socket.connected && this.helloedSocketId === this.o.socket.id) return true;
+    if (!this.o.socket.connected) return false;
+    const r = await call<HelloReply>(this.o.socket, 'hello', this.o.hello);
+    if (!r.ok) {
+      this.o.hooks?.error?.(r.error);
+      throw new Error(r.error);
+    }
+    this.helloReply = r;
+    this.helloedSocketId = this.o.socket.id;
+    // Reconnects present these credentials, so results stay attributable.
+    this.o.socket.auth = { ...(this.o.socket.auth as object), volunteerId: r.volunteerId, secret: r.secret };
+    await this.o.saveCredentials?.({ volunteerId: r.volunteerId, secret: r.secret });
+    this.o.hooks?.hello?.(r);
+    await this.flushPending();
+    return true;
+  }
+
+  private helloedSocketId: string | undefined;
+
+  /** Uploads every kept result; each is removed only once the coordinator acknowledged it. */
+  async flushPending(): Promise<void> {
+    for (const p of await this.o.pending.all()) {
+      try {
+        await this.upload(p.copyId, p.outputs, p.computeMs);
+      } catch {
+        return; // still disconnected: try again after the next connect
+      }
+    }
+  }
+
+  private async upload(copyId: string, outputs: WireTensor[], computeMs: number): Promise<void> {
+    const r = await call<{ status: string }>(this.o.socket, 'work:result', { copyId, outputs, computeMs }, 120_000);
+    if (r.ok) {
+      await this.o.pending.remove(copyId);
+      this.o.hooks?.uploaded?.(copyId, r.status);
+    } else {
+      // The coordinator refused it for good (expired, forged, bad result): keeping it would only loop.
+      await this.o.pending.remove(copyId);
+      this.o.hooks?.error?.(`result for ${copyId} refused: ${r.error}`);
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      this.wake.woken = false;
+      if (this.paused) { this.setState('paused'); await sleep(1000, this.wake); continue; }
+      try {
+        if (!(await this.ensureHello())) { this.setState('connecting'); await sleep(1000, this.wake); continue; }
+        this.setState('waiting');
+        const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string }>(this.o.socket, 'work:request', {});
+        if (!r.ok) { this.o.hooks?.error?.(r.error); await sleep(5000, this.wake); continue; }
+        if (!r.assignment) { this.setState('waiting', r.reason); await sleep(r.retryInMs ?? 5000, this.wake); continue; }
+        const computeMs = await this.work(r.assignment);
+        if (this.running && this.intensity < 1) {
+          this.setState('resting');
+          await sleep(restAfter(computeMs, this.intensity), { woken: false });
+        }
+      } catch (e) {
+        this.o.hooks?.error?.((e as Error).message);
+        await sleep(1000, this.wake);
+      }
+    }
+  }
+
+  private async work(raw: Assignment): Promise<number> {
+    const a = withByteArrays(raw);
+    const ack = await call<{ leaseDeadline: number }>(this.o.socket, 'work:ack', { copyId: a.copyId });
+    if (!ack.ok) { this.o.hooks?.error?.(ack.error); return 0; }
+    this.o.hooks?.assignment?.(a);
+    this.setState('computing', a.jobId);
+    const beat = setInterval(() => {
+      call(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).catch(() => {});
+    }, Math.max(1000, (this.helloReply?.heartbeatMs ?? 10_000)));
+    let result: { outputs: WireTensor[]; computeMs: number };
+    try {
+      result = await this.o.execute(a);
+    } catch (e) {
+      clearInterval(beat);
+      const message = (e as Error).message ?? String(e);
+      await call(this.o.socket, 'work:fail', { copyId: a.copyId, error: message.slice(0, 2000) }).catch(() => {});
+      this.o.hooks?.error?.(`shard failed: ${message}`);
+      return 0;
+    }
+    clearInterval(beat);
+    await this.o.pending.save({ copyId: a.copyId, outputs: result.outputs, computeMs: result.computeMs, savedAt: Date.now() });
+    this.o.hooks?.computed?.(a, result.computeMs);
+    this.setState('uploading');
+    try {
+      await this.upload(a.copyId, result.outputs, result.computeMs);
+    } catch {
+      // Kept in the pending store; flushed after the next hello.
+    }
+    return result.computeMs;
+  }
+}
+
+/** socket.io-client hands binary over as ArrayBuffer in browsers and Buffer in Node: make both Uint8Array. */
+export function withByteArrays(a: Assignment): Assignment {
+  return {
+    ...a,
+    inputs: a.inputs.map((t) => ({ ...t, data: t.data instanceof Uint8Array ? t.data : new Uint8Array(t.data as ArrayBuffer) })),
+  };
+}

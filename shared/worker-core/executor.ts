@@ -1,0 +1,121 @@
+/**
+ * The shard executor: one implementation of "run this assignment" shared by the
+ * browser Web Worker and `tabgrid worker --node`. It caches sessions by model
+ * hash (a volunteer downloads and compiles each model once) and feed blobs
+ * (training weights) by hash.
+ */
+import type * as Ort from 'onnxruntime-web';
+import type { Assignment, Backend, BlobRef } from '../protocol/events.ts';
+import { decodeTensors } from '../tensor/codec.ts';
+import { concatRecords, type NamedTensor, sliceRecords, type Tensor } from '../tensor/tensor.ts';
+import { fromOrtTensor, type OrtModule, toOrtTensor } from './ort-tensors.ts';
+
+export interface ExecutorOptions {
+  ort: OrtModule;
+  backend: Backend;
+  /** Returns the blob's bytes, verified against its hash (from a cache or the coordinator). */
+  loadBlob(ref: BlobRef): Promise<Uint8Array>;
+  /** Sessions kept compiled at once; each holds the model's weights in memory. */
+  maxSessions?: number;
+}
+
+export interface ShardOutput {
+  outputs: NamedTensor[];
+  computeMs: number;
+}
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+export class ShardExecutor {
+  private sessions = new Map<string, Promise<Ort.InferenceSession>>();
+  private feedCache = new Map<string, Promise<NamedTensor[]>>();
+
+  constructor(private readonly opts: ExecutorOptions) {}
+
+  get backend(): Backend {
+    return this.opts.backend;
+  }
+
+  /** Compiles (or reuses) the session for a model; exposed so callers can warm up. */
+  session(model: BlobRef): Promise<Ort.InferenceSession> {
+    let s = this.sessions.get(model.hash);
+    if (!s) {
+      s = this.opts.loadBlob(model).then((bytes) => this.opts.ort.InferenceSession.create(bytes, {
+        executionProviders: [this.opts.backend],
+        graphOptimizationLevel: 'all',
+      }));
+      s.catch(() => this.sessions.delete(model.hash));
+      this.sessions.set(model.hash, s);
+      this.evict(this.sessions, this.opts.maxSessions ?? 2, (old) => old.then((x) => x.release()).catch(() => {}));
+    } else {
+      // Map order is recency order: re-insert on use.
+      this.sessions.delete(model.hash);
+      this.sessions.set(model.hash, s);
+    }
+    return s;
+  }
+
+  async run(a: Assignment): Promise<ShardOutput> {
+    const session = await this.session(a.model);
+    const feeds: Record<string, Tensor> = {};
+    for (const ref of a.feedBlobs) {
+      for (const t of await this.feedBlob(ref)) feeds[t.name] = t;
+    }
+    for (const t of a.inputs) feeds[t.name] = t;
+
+    const t0 = now();
+    const records = a.batchedInputs.length ? feeds[a.batchedInputs[0]!]?.dims[0] ?? 0 : 0;
+    let outputs: NamedTensor[];
+    if (a.runUnit > 0 && records > a.runUnit) {
+      const parts: NamedTensor[][] = [];
+      for (let start = 0; start < records; start += a.runUnit) {
+        const chunk = { ...feeds };
+        for (const name of a.batchedInputs) chunk[name] = sliceRecords(feeds[name]!, start, Math.min(records, start + a.runUnit));
+        parts.push(await this.runOnce(session, chunk, a.outputs));
+      }
+      outputs = a.outputs.map((name, i) => ({ name, ...concatRecords(parts.map((p) => p[i]!)) }));
+    } else {
+      outputs = await this.runOnce(session, feeds, a.outputs);
+    }
+    return { outputs, computeMs: now() - t0 };
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    this.feedCache.clear();
+    await Promise.all(all.map((s) => s.then((x) => x.release()).catch(() => {})));
+  }
+
+  private async runOnce(session: Ort.InferenceSession, feeds: Record<string, Tensor>, outputNames: string[]): Promise<NamedTensor[]> {
+    const ortFeeds: Record<string, Ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(this.opts.ort, t);
+    const result = await session.run(ortFeeds, outputNames);
+    const out = outputNames.map((name) => {
+      const ot = result[name];
+      if (!ot) throw new Error(`session produced no output ${name}`);
+      return fromOrtTensor(name, ot);
+    });
+    for (const ot of Object.values(result)) ot.dispose();
+    return out;
+  }
+
+  private feedBlob(ref: BlobRef): Promise<NamedTensor[]> {
+    let f = this.feedCache.get(ref.hash);
+    if (!f) {
+      f = this.opts.loadBlob(ref).then(decodeTensors);
+      f.catch(() => this.feedCache.delete(ref.hash));
+      this.feedCache.set(ref.hash, f);
+      this.evict(this.feedCache, 4);
+    }
+    return f;
+  }
+
+  private evict<V>(m: Map<string, V>, max: number, dispose?: (v: V) => void): void {
+    while (m.size > max) {
+      const [k, old] = m.entries().next().value as [string, V];
+      m.delete(k);
+      dispose?.(old);
+    }
+  }
+}
