@@ -46,7 +46,8 @@ export interface HelloRequest {
 
 export interface HelloReply {
   volunteerId: string;
-  secret: string;
+  /** Only for a new volunteer: keep it to resume as the same volunteer after a reload. */
+  secret?: string;
   /** The account the ledger credits: the wallet, or `volunteer:<id>`. */
   account: string;
   /** Numeric class used for cross-checking: backend/vendor/onnxruntime version. */

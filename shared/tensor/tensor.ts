@@ -67,8 +67,16 @@ export function tensorProblem(t: { dtype: unknown; dims: unknown; data: unknown 
 export function typedView<D extends DType>(t: Tensor & { dtype: D }): TypedArrayFor<D> {
   const size = bytesPerElement(t.dtype);
   let bytes = t.data;
-  if (bytes.byteOffset % size !== 0) bytes = bytes.slice();
+  // Node Buffers are often unaligned views into a pool; Buffer#slice would not copy, so copy explicitly.
+  if (bytes.byteOffset % size !== 0) bytes = copyBytes(bytes);
   return new CTORS[t.dtype](bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size) as TypedArrayFor<D>;
+}
+
+/** A fresh, aligned copy (Uint8Array#slice on a Node Buffer returns a view, not a copy). */
+export function copyBytes(src: Uint8Array): Uint8Array {
+  const out = new Uint8Array(src.byteLength);
+  out.set(src);
+  return out;
 }
 
 export function tensorFromTyped(dtype: DType, dims: number[], values: ArrayBufferView): Tensor {
@@ -90,7 +98,7 @@ export function sliceRecords(t: Tensor, start: number, end: number): Tensor {
   return {
     dtype: t.dtype,
     dims: [end - start, ...t.dims.slice(1)],
-    data: t.data.slice(start * recordBytes, end * recordBytes),
+    data: copyBytes(t.data.subarray(start * recordBytes, end * recordBytes)),
   };
 }
 

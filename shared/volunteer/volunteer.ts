@@ -116,8 +116,10 @@ export class Volunteer {
     this.helloReply = r;
     this.helloedSocketId = this.o.socket.id;
     // Reconnects present these credentials, so results stay attributable.
-    this.o.socket.auth = { ...(this.o.socket.auth as object), volunteerId: r.volunteerId, secret: r.secret };
-    await this.o.saveCredentials?.({ volunteerId: r.volunteerId, secret: r.secret });
+    if (r.secret) {
+      this.o.socket.auth = { ...(this.o.socket.auth as object), volunteerId: r.volunteerId, secret: r.secret };
+      await this.o.saveCredentials?.({ volunteerId: r.volunteerId, secret: r.secret });
+    }
     this.o.hooks?.hello?.(r);
     await this.flushPending();
     return true;
@@ -178,7 +180,7 @@ export class Volunteer {
     this.setState('computing', a.jobId);
     const beat = setInterval(() => {
       call(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).catch(() => {});
-    }, Math.max(1000, (this.helloReply?.heartbeatMs ?? 10_000)));
+    }, Math.max(250, Math.min(this.helloReply?.heartbeatMs ?? 10_000, a.leaseMs / 3)));
     let result: { outputs: WireTensor[]; computeMs: number };
     try {
       result = await this.o.execute(a);

@@ -43,6 +43,7 @@ export class ShardExecutor {
       s = this.opts.loadBlob(model).then((bytes) => this.opts.ort.InferenceSession.create(bytes, {
         executionProviders: [this.opts.backend],
         graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
       }));
       s.catch(() => this.sessions.delete(model.hash));
       this.sessions.set(model.hash, s);

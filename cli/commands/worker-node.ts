@@ -1,0 +1,73 @@
+/**
+ * `tabgrid worker --node N`: N volunteers in this process, each with its own
+ * identity and socket, sharing one onnxruntime-web (WASM) executor.
+ */
+import { createHash } from 'node:crypto';
+import { io } from 'socket.io-client';
+import type { BlobRef, Capabilities } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
+import { Volunteer, type VolunteerHooks, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
+import { ShardExecutor } from '../../shared/worker-core/executor.ts';
+import { ort } from '../../server/models/ort-node.ts';
+
+export function nodeCapabilities(): Capabilities {
+  return { agent: 'node', backends: ['wasm'], ortVersion: ort.env.versions.web ?? 'unknown', threads: 1 };
+}
+
+/** Fetches a blob from the coordinator and checks it against its hash. */
+export function blobLoader(server: string) {
+  const cache = new Map<string, Promise<Uint8Array>>();
+  return (ref: BlobRef): Promise<Uint8Array> => {
+    let p = cache.get(ref.hash);
+    if (!p) {
+      p = (async () => {
+        const res = await fetch(new URL(ref.url, server));
+        if (!res.ok) throw new Error(`cannot fetch ${ref.url}: ${res.status}`);
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const got = createHash('sha256').update(bytes).digest('hex');
+        if (got !== ref.hash) throw new Error(`blob ${ref.url} hashes to ${got}, not ${ref.hash}`);
+        return bytes;
+      })();
+      p.catch(() => cache.delete(ref.hash));
+      cache.set(ref.hash, p);
+    }
+    return p;
+  };
+}
+
+export interface NodeWorkerOptions {
+  server: string;
+  count: number;
+  wallet?: string;
+  intensity?: number;
+  hooks?: (i: number) => VolunteerHooks;
+}
+
+export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunteer[]; sockets: VolunteerSocket[]; stop(): Promise<void> } {
+  const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(o.server), maxSessions: 4 });
+  const sockets: VolunteerSocket[] = [];
+  const volunteers: Volunteer[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const socket: VolunteerSocket = io(o.server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
+    const v = new Volunteer({
+      socket,
+      hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}) },
+      execute: (a) => executor.run(a),
+      pending: new MemoryPendingStore(),
+      intensity: o.intensity ?? 1,
+      hooks: o.hooks?.(i),
+    });
+    sockets.push(socket);
+    volunteers.push(v);
+    v.start();
+  }
+  return {
+    volunteers, sockets,
+    async stop() {
+      await Promise.all(volunteers.map((v) => v.stop()));
+      for (const s of sockets) s.disconnect();
+      await executor.dispose();
+    },
+  };
+}

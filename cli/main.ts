@@ -1,0 +1,151 @@
+/** The `tabgrid` command line: serve a coordinator, lend compute, submit jobs. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { ApiClient, resolveToken } from './api-client.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const int = (name: string, min = 1) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  return n;
+};
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number >= 0`);
+  return n;
+};
+const collect = (v: string, prev: string[]) => [...prev, v];
+const DEFAULT_SERVER = process.env.TABGRID_SERVER ?? 'http://127.0.0.1:8080';
+
+const program = new Command('tabgrid')
+  .description('A volunteer compute grid made of browser tabs: ONNX inference and training, cross-checked and credited.')
+  .version(pkg.version);
+
+program.command('serve')
+  .description('run a coordinator (HTTP API, socket.io, contributor app) on an embedded SQLite database')
+  .option('--port <n>', 'port to listen on', int('--port', 0), 8080)
+  .option('--host <addr>', 'address to bind', '0.0.0.0')
+  .option('--data <dir>', 'data directory (SQLite file, blobs, token)', 'data')
+  .option('--distinct-copies <rules>', 'copies of one shard never share these: wallet,address or none', 'wallet,address')
+  .option('--max-result-mb <n>', 'largest result upload, MiB', num('--max-result-mb'), 16)
+  .option('--max-upload-mb <n>', 'largest HTTP upload (model, input), MiB', num('--max-upload-mb'), 512)
+  .option('--public-url <url>', 'URL users reach this coordinator at')
+  .option('--trust-proxy', 'take client addresses from X-Forwarded-For')
+  .option('--log-level <level>', 'pino log level', process.env.TABGRID_LOG_LEVEL ?? 'info')
+  .action(async (o) => {
+    const { parseDistinctRules } = await import('../server/core/scheduler/eligibility.ts');
+    const { startCoordinator } = await import('../server/app.ts');
+    const distinctCopies = parseDistinctRules(o.distinctCopies);
+    if (distinctCopies.size === 0) {
+      process.stderr.write('tabgrid: --distinct-copies none: copies of a shard may go to one wallet or one address (fine on one machine, not for an open grid)\n');
+    }
+    const c = await startCoordinator({
+      port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
+      maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
+      trustProxy: !!o.trustProxy, ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
+    });
+    process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);
+    const shutdown = async () => { await c.close(); process.exit(0); };
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
+  });
+
+program.command('worker')
+  .description('lend compute: volunteers in this process (--node) or in headless Chromium tabs (--tabs)')
+  .option('--node <n>', 'volunteers running onnxruntime-web (WASM) in Node', int('--node'))
+  .option('--tabs <n>', 'headless Chromium tabs of the contributor page', int('--tabs'))
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .addOption(new Option('--backend <b>', 'backend for --tabs').choices(['webgpu', 'wasm']))
+  .option('--wallet <addr>', 'EVM address to credit')
+  .option('--intensity <d>', 'fraction of time computing, 0.05..1', num('--intensity'), 1)
+  .action(async (o) => {
+    if (!o.node && !o.tabs) throw new InvalidArgumentError('give --node N or --tabs N');
+    if (o.wallet) {
+      const { walletProblem } = await import('../shared/wallet.ts');
+      const problem = walletProblem(o.wallet);
+      if (problem) throw new InvalidArgumentError(`--wallet: ${problem}`);
+    }
+    if (o.node) {
+      const { startNodeVolunteers } = await import('./commands/worker-node.ts');
+      let done = 0;
+      const w = startNodeVolunteers({
+        server: o.server, count: o.node, wallet: o.wallet, intensity: o.intensity,
+        hooks: (i) => ({
+          hello: (r) => process.stderr.write(`volunteer ${i}: ${r.volunteerId} crediting ${r.account}\n`),
+          uploaded: () => { done++; },
+          outcome: (x) => { if (x.outcome !== 'valid') process.stderr.write(`volunteer ${i}: copy ${x.copyId} ${x.outcome}: ${x.reason ?? ''}\n`); },
+          error: (m) => process.stderr.write(`volunteer ${i}: ${m}\n`),
+        }),
+      });
+      const t = setInterval(() => process.stderr.write(`tabgrid worker: ${o.node} volunteers, ${done} results uploaded\n`), 30_000);
+      t.unref();
+      const shutdown = async () => { await w.stop(); process.exit(0); };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+    }
+    if (o.tabs) {
+      const { runTabWorkers } = await import('./commands/worker-tabs.ts');
+      const ac = new AbortController();
+      process.on('SIGINT', () => ac.abort());
+      process.on('SIGTERM', () => ac.abort());
+      await runTabWorkers({ tabs: o.tabs, server: o.server, backend: o.backend, wallet: o.wallet, signal: ac.signal });
+    }
+  });
+
+program.command('infer')
+  .description('run an ONNX model over inputs on the grid; writes one file per graph output')
+  .requiredOption('--model <file>', 'ONNX model')
+  .option('--input <[name=]file>', '.npy or .pb input; repeat for several (unnamed bind in graph order)', collect, [])
+  .requiredOption('--out <dir>', 'directory for output_0.pb, output_1.pb, ...')
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--shard-size <k>', 'records per shard', int('--shard-size'))
+  .option('--replicas <r>', 'copies that must agree per shard', int('--replicas'))
+  .option('--rtol <x>', 'relative tolerance for float outputs', num('--rtol'))
+  .option('--atol <y>', 'absolute tolerance for float outputs', num('--atol'))
+  .option('--lease-seconds <s>', 'lease per copy before it is reissued', int('--lease-seconds'))
+  .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
+  .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
+  .option('--quiet', 'no progress bar')
+  .action(async (o) => {
+    const { infer } = await import('./commands/infer.ts');
+    process.exitCode = await infer({ ...o, token: resolveToken(o.token) });
+  });
+
+program.command('status')
+  .description('show a job\'s progress')
+  .argument('<job>', 'job id')
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--token <t>', 'project API token')
+  .action(async (job, o) => {
+    const s = await new ApiClient(o.server, resolveToken(o.token)).job(job);
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+  });
+
+program.command('results')
+  .description('download a completed job\'s outputs')
+  .argument('<job>', 'job id')
+  .requiredOption('--out <dir>', 'directory for the output files')
+  .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--token <t>', 'project API token')
+  .action(async (job, o) => {
+    const { downloadOutputs } = await import('./commands/infer.ts');
+    const written = await downloadOutputs(new ApiClient(o.server, resolveToken(o.token)), job, o.out, o.format);
+    process.stdout.write(`${written.join('\n')}\n`);
+  });
+
+program.command('ledger')
+  .description('credit balances (GFLOP of validated work) per account')
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .action(async (o) => {
+    const res = await fetch(new URL('/api/v1/ledger', o.server));
+    const { accounts } = await res.json() as { accounts: { account: string; balance: number; copies: number }[] };
+    if (accounts.length === 0) process.stdout.write('no credit granted yet\n');
+    for (const a of accounts) process.stdout.write(`${a.account.padEnd(52)} ${a.balance.toFixed(6).padStart(16)}  (${a.copies} valid copies)\n`);
+  });
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  process.stderr.write(`tabgrid: ${e.message}\n`);
+  process.exit(1);
+});

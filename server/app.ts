@@ -1,0 +1,134 @@
+/**
+ * Composes the coordinator: store, blob files, services, HTTP API, socket.io
+ * gateway, the contributor app and the reconciler loop.
+ */
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Server } from 'socket.io';
+import { SOCKET_PATH } from '../shared/protocol/version.ts';
+import { BlobStore } from './blobs/blob-store.ts';
+import { type CoordinatorConfig, DEFAULT_CONFIG } from './config.ts';
+import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
+import { registerApi } from './http/api.ts';
+import { securityHeaders } from './http/security-headers.ts';
+import { createLogger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { CoordinatorEvents } from './services/events.ts';
+import { JobService } from './services/job-service.ts';
+import { SwarmMonitor } from './services/swarm-monitor.ts';
+import { WorkService } from './services/work-service.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+
+export interface RunningCoordinator {
+  url: string;
+  port: number;
+  /** The local project's token, when this data directory has one on file. */
+  token: string | null;
+  projectId: string;
+  config: CoordinatorConfig;
+  close(): Promise<void>;
+}
+
+export type CoordinatorOptions = Partial<CoordinatorConfig> & { dataDir: string };
+
+export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
+  const config: CoordinatorConfig = {
+    ...DEFAULT_CONFIG,
+    clientDir: resolve(import.meta.dirname, '../dist/client'),
+    ...opts,
+    dataDir: resolve(opts.dataDir),
+  };
+  const log = createLogger(config.logLevel);
+  await mkdir(config.dataDir, { recursive: true });
+  const store = new SqliteStore(join(config.dataDir, 'tabgrid.sqlite'));
+  const blobs = new BlobStore(join(config.dataDir, 'blobs'));
+  const events = new CoordinatorEvents();
+  const metrics = createMetrics();
+  const jobs = new JobService(store, blobs, events, log);
+  const work = new WorkService(store, blobs, jobs, events, config, log);
+  const swarm = new SwarmMonitor(store, events);
+
+  const { projectId, token } = await ensureLocalProject(config.dataDir, store, jobs, log);
+
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
+    bodyLimit: config.maxUploadBytes,
+    trustProxy: config.trustProxy,
+  }) as unknown as FastifyInstance;
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
+  });
+  securityHeaders(app);
+  registerApi(app, { store, blobs, jobs, swarm, metrics });
+  if (existsSync(config.clientDir)) {
+    await app.register(fastifyStatic, { root: config.clientDir, index: 'index.html', wildcard: true });
+  } else {
+    log.warn({ clientDir: config.clientDir }, 'contributor app not built (npm run build): serving the API only');
+    app.get('/', async (_req, reply) => reply.type('text/plain').send('tabgrid coordinator: the contributor app is not built; run `npm run build`.\n'));
+  }
+
+  const io: TabgridServer = new Server(app.server, {
+    path: SOCKET_PATH,
+    // Hard cap above the result limit, so oversize results get a precise refusal instead of a dropped socket.
+    maxHttpBufferSize: config.maxResultBytes * 2 + 1024 * 1024,
+    cors: { origin: true, credentials: false },
+    pingInterval: 10_000,
+    pingTimeout: 20_000,
+  });
+  attachGateway({
+    io, work, events, swarm, config, metrics, log: log.child({ component: 'gateway' }),
+    projectSummaries: async (pid) => Promise.all((await store.listJobs({ projectId: pid, limit: 50 })).map((j) => jobs.summary(j))),
+  });
+
+  let reconciling = false;
+  const reconciler = setInterval(async () => {
+    if (reconciling) return;
+    reconciling = true;
+    try {
+      await work.reconcile();
+    } catch (e) {
+      log.error({ err: e }, 'reconciler pass failed');
+    } finally {
+      reconciling = false;
+    }
+  }, config.reconcileEveryMs);
+
+  // Shards validated before a crash may not have completed their job yet.
+  for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) await jobs.maybeComplete(j.id);
+
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  log.info({ url, data: config.dataDir, store: store.kind, distinctCopies: [...config.distinctCopies] }, 'coordinator listening');
+
+  return {
+    url, port, token, projectId, config,
+    async close() {
+      clearInterval(reconciler);
+      io.disconnectSockets(true);
+      await new Promise<void>((r) => io.close(() => r()));
+      await app.close().catch(() => {});
+      await store.close();
+    },
+  };
+}
+
+/** On first start: a local project, its token printed once and kept in `<data>/token` (mode 600). */
+async function ensureLocalProject(dataDir: string, store: SqliteStore, jobs: JobService, log: ReturnType<typeof createLogger>) {
+  const tokenFile = join(dataDir, 'token');
+  const projects = await store.listProjects();
+  if (projects.length > 0) {
+    const token = existsSync(tokenFile) ? (await readFile(tokenFile, 'utf8')).trim() : null;
+    return { projectId: projects[0]!.id, token };
+  }
+  const { project, token } = await jobs.createProject('local');
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  await chmod(tokenFile, 0o600);
+  log.info({ project: project.id, tokenFile }, 'created the local project; its API token is in the token file');
+  process.stderr.write(`\ntabgrid: local project ${project.id}\ntabgrid: API token ${token}\ntabgrid: (also saved to ${tokenFile}, readable by you only)\n\n`);
+  return { projectId: project.id, token };
+}

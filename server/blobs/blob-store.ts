@@ -1,0 +1,67 @@
+/**
+ * Content-addressed files under `<data>/blobs/ab/abcdef…`: models, input
+ * tensors, weight sets and assembled outputs. Written to a temporary file and
+ * renamed, so a crash never leaves a half-written blob under its hash.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export class BlobStore {
+  private cache = new Map<string, Uint8Array>();
+  private cacheBytes = 0;
+
+  constructor(readonly dir: string, private readonly cacheLimit = 256 * 1024 * 1024) {}
+
+  path(hash: string): string {
+    return join(this.dir, hash.slice(0, 2), hash);
+  }
+
+  async put(bytes: Uint8Array): Promise<string> {
+    const hash = sha256(bytes);
+    if (await this.has(hash)) return hash;
+    const dir = join(this.dir, hash.slice(0, 2));
+    await mkdir(dir, { recursive: true });
+    const tmp = join(dir, `.${hash}.${randomBytes(4).toString('hex')}.tmp`);
+    await writeFile(tmp, bytes);
+    await rename(tmp, this.path(hash));
+    return hash;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    try {
+      await stat(this.path(hash));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Reads a blob, keeping recently used ones in memory (input tensors are sliced once per copy). */
+  async get(hash: string): Promise<Uint8Array> {
+    const hit = this.cache.get(hash);
+    if (hit) {
+      this.cache.delete(hash);
+      this.cache.set(hash, hit);
+      return hit;
+    }
+    const bytes = new Uint8Array(await readFile(this.path(hash)));
+    this.remember(hash, bytes);
+    return bytes;
+  }
+
+  private remember(hash: string, bytes: Uint8Array) {
+    if (bytes.byteLength > this.cacheLimit / 4) return;
+    this.cache.set(hash, bytes);
+    this.cacheBytes += bytes.byteLength;
+    while (this.cacheBytes > this.cacheLimit) {
+      const [k, v] = this.cache.entries().next().value as [string, Uint8Array];
+      this.cache.delete(k);
+      this.cacheBytes -= v.byteLength;
+    }
+  }
+}

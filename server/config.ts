@@ -1,0 +1,44 @@
+/** Coordinator settings, from `tabgrid serve` flags or `startCoordinator()` options. */
+import type { DistinctRule } from './core/scheduler/eligibility.ts';
+
+export interface CoordinatorConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Copies of one shard never share these (besides the volunteer itself). */
+  distinctCopies: Set<DistinctRule>;
+  /** Largest socket.io message (a result upload), bytes. */
+  maxResultBytes: number;
+  /** Largest HTTP upload (a model or an input), bytes. */
+  maxUploadBytes: number;
+  /** Copies one volunteer may hold at once. */
+  maxInFlightPerVolunteer: number;
+  heartbeatMs: number;
+  /** How long a disconnected volunteer's copies wait for it to come back (a reload) before reissue. */
+  disconnectGraceMs: number;
+  reconcileEveryMs: number;
+  /** Built contributor app to serve at `/`, if present. */
+  clientDir: string;
+  /** Public URL of this coordinator, for links printed to users. */
+  publicUrl?: string;
+  /** Trust X-Forwarded-For for client addresses (behind a reverse proxy). */
+  trustProxy: boolean;
+  logLevel: string;
+  /** How long embed consent lasts, at most 30 days. */
+  consentMaxHours: number;
+}
+
+export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = {
+  port: 8080,
+  host: '0.0.0.0',
+  distinctCopies: new Set(['wallet', 'address']),
+  maxResultBytes: 16 * 1024 * 1024,
+  maxUploadBytes: 512 * 1024 * 1024,
+  maxInFlightPerVolunteer: 2,
+  heartbeatMs: 10_000,
+  disconnectGraceMs: 20_000,
+  reconcileEveryMs: 1000,
+  trustProxy: false,
+  logLevel: 'info',
+  consentMaxHours: 24,
+};

@@ -1,0 +1,106 @@
+/** Plain-data shapes of jobs, shards and copies, as the core reasons about them. */
+import type { DType } from '../../../shared/tensor/dtypes.ts';
+import type { JobKind, JobState } from '../../../shared/protocol/events.ts';
+
+export interface Tolerance {
+  rtol: number;
+  atol: number;
+}
+
+/** BOINC-style per-job limits; defaults in `limits.ts`. */
+export interface JobLimits {
+  /** Successful results that must agree before a shard is validated (min_quorum). */
+  replicas: number;
+  /** Errors and timeouts tolerated per shard before the job fails (max_error_results). */
+  maxErrorCopies: number;
+  /** Copies ever issued per shard (max_total_results). */
+  maxTotalCopies: number;
+  leaseMs: number;
+  ackWithinMs: number;
+}
+
+export interface OutputSpec {
+  name: string;
+  dtype: DType;
+  /** Expected dims; null where the graph leaves a dim free. Axis 0 of batched outputs is checked against the shard's records. */
+  dims: (number | null)[] | null;
+}
+
+export interface InputSpec {
+  name: string;
+  dtype: DType;
+  dims: number[];
+  /** Blob holding the whole input tensor (encoded tensor list of one). */
+  hash: string;
+}
+
+export interface InferenceSpec {
+  kind: 'inference';
+  modelHash: string;
+  modelBytes: number;
+  inputs: InputSpec[];
+  batchedInputs: string[];
+  runUnit: number;
+  records: number;
+  shardSize: number;
+  outputs: OutputSpec[];
+  /** Whether outputs carry the records on axis 0 (so shards are stacked back). */
+  stackOutputs: boolean;
+  tolerance: Tolerance;
+  limits: JobLimits;
+  /** All copies of a shard must come from one numeric class (backend/vendor/runtime). */
+  homogeneous: boolean;
+  flopsPerRecord: number;
+  /** Credit granted per validated record: GFLOP of the graph per record. */
+  creditPerRecord: number;
+}
+
+export interface Job {
+  id: string;
+  projectId: string;
+  kind: JobKind;
+  state: JobState;
+  spec: InferenceSpec;
+  createdAt: number;
+  finishedAt: number | null;
+  error: string | null;
+  /** Blob of the assembled outputs once completed. */
+  resultHash: string | null;
+}
+
+export type ShardState = 'open' | 'validated' | 'failed' | 'cancelled';
+
+export interface Shard {
+  id: string;
+  jobId: string;
+  index: number;
+  start: number;
+  end: number;
+  state: ShardState;
+  /** Successful results needed before the validator runs; grows by one on each failed consensus. */
+  wanted: number;
+  canonicalCopyId: string | null;
+  errors: number;
+  issued: number;
+}
+
+export type CopyState = 'assigned' | 'running' | 'returned' | 'expired' | 'error' | 'cancelled';
+export type CopyOutcome = 'pending' | 'valid' | 'invalid';
+
+export interface Copy {
+  id: string;
+  shardId: string;
+  jobId: string;
+  volunteerId: string;
+  account: string;
+  wallet: string | null;
+  address: string;
+  numericClass: string;
+  state: CopyState;
+  outcome: CopyOutcome;
+  assignedAt: number;
+  deadline: number;
+  returnedAt: number | null;
+  reason: string | null;
+  credit: number;
+}

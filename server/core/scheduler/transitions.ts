@@ -1,0 +1,35 @@
+/**
+ * The reconciler's decisions (BOINC's transitioner), as pure functions: which
+ * copies have run out of time, whether a shard needs another copy, and when a
+ * shard (and so its job) has failed for good.
+ */
+import type { Copy, JobLimits, Shard } from '../jobs/types.ts';
+
+const ALIVE = new Set(['assigned', 'running', 'returned']);
+
+export function isExpired(c: Pick<Copy, 'state' | 'deadline'>, now: number): boolean {
+  return (c.state === 'assigned' || c.state === 'running') && c.deadline < now;
+}
+
+/** Copies still counting toward the quorum: in flight, or returned and not judged invalid. */
+export function aliveCopies(copies: readonly Pick<Copy, 'state' | 'outcome'>[]): number {
+  return copies.filter((c) => ALIVE.has(c.state) && c.outcome !== 'invalid').length;
+}
+
+export function needsCopy(shard: Pick<Shard, 'state' | 'wanted' | 'issued'>, alive: number, limits: JobLimits): boolean {
+  return shard.state === 'open' && alive < shard.wanted && shard.issued < limits.maxTotalCopies;
+}
+
+/** Why the shard must fail now, or null while it can still succeed. */
+export function shardFailure(shard: Pick<Shard, 'errors' | 'issued' | 'wanted'>, alive: number, limits: JobLimits): string | null {
+  if (shard.errors > limits.maxErrorCopies) return `${shard.errors} copies failed or timed out (limit ${limits.maxErrorCopies})`;
+  if (shard.issued >= limits.maxTotalCopies && alive < shard.wanted) {
+    return `${shard.issued} copies issued without consensus (limit ${limits.maxTotalCopies})`;
+  }
+  return null;
+}
+
+/** After a failed consensus the shard wants one more result than it has. */
+export function wantedAfterNoConsensus(returned: number): number {
+  return returned + 1;
+}

@@ -1,0 +1,207 @@
+/**
+ * The socket.io gateway: a thin, typed shell around the work service. Every
+ * event is validated at the edge; refusals carry a code and a precise message
+ * and are logged; nothing a volunteer sends can throw past this layer.
+ */
+import type { Logger } from 'pino';
+import type { Server, Socket } from 'socket.io';
+import type * as v from 'valibot';
+import type {
+  ClientToServerEvents, ErrorCode, JobSummary, Reply, ServerToClientEvents, SwarmStats,
+} from '../../shared/protocol/events.ts';
+import {
+  CopyRefSchema, EmptySchema, FailSchema, HandshakeAuthSchema, HeartbeatSchema, HelloRequestSchema,
+  ResultUploadSchema, validate, ValidationError, WatchSchema,
+} from '../../shared/protocol/schemas.ts';
+import { PROTOCOL_VERSION } from '../../shared/protocol/version.ts';
+import type { CoordinatorConfig } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Volunteer } from '../store/types.ts';
+import type { CoordinatorEvents } from '../services/events.ts';
+import { JobError } from '../services/job-service.ts';
+import type { SwarmMonitor } from '../services/swarm-monitor.ts';
+import { type VolunteerSession, WorkError, type WorkService } from '../services/work-service.ts';
+
+export type TabgridServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type TabgridSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+export interface SocketData {
+  existing: Volunteer | null;
+  session: VolunteerSession | null;
+  address: string;
+  backend: string | null;
+}
+
+function failure(e: unknown): { code: ErrorCode; error: string } {
+  if (e instanceof ValidationError) return { code: 'bad_request', error: e.message };
+  if (e instanceof WorkError || e instanceof JobError) return { code: e.code, error: e.message };
+  return { code: 'internal', error: 'internal error; the coordinator logged it' };
+}
+
+export interface GatewayDeps {
+  io: TabgridServer;
+  work: WorkService;
+  events: CoordinatorEvents;
+  swarm: SwarmMonitor;
+  config: CoordinatorConfig;
+  metrics: Metrics;
+  log: Logger;
+  projectSummaries(projectId: string): Promise<JobSummary[]>;
+}
+
+export function attachGateway(d: GatewayDeps): void {
+  const { io, work, log, metrics } = d;
+
+  io.use(async (socket, next) => {
+    try {
+      const auth = validate(HandshakeAuthSchema, socket.handshake.auth ?? {}, 'handshake');
+      if (auth.protocol !== PROTOCOL_VERSION) {
+        throw new WorkError('bad_request', `unsupported protocol version ${auth.protocol}; this coordinator speaks version ${PROTOCOL_VERSION}`);
+      }
+      let existing: Volunteer | null = null;
+      if (auth.volunteerId || auth.secret) {
+        existing = auth.volunteerId && auth.secret ? await work.authenticate(auth.volunteerId, auth.secret) : null;
+        if (!existing) throw new WorkError('unauthorized', 'unknown volunteer id or wrong secret');
+      }
+      const forwarded = d.config.trustProxy ? String(socket.handshake.headers['x-forwarded-for'] ?? '').split(',')[0]?.trim() : '';
+      socket.data = { existing, session: null, address: forwarded || socket.handshake.address, backend: null };
+      next();
+    } catch (e) {
+      const f = failure(e);
+      metrics.refused.inc({ code: f.code });
+      log.warn({ address: socket.handshake.address, reason: f.error }, 'refused a connection');
+      next(Object.assign(new Error(f.error), { data: f }));
+    }
+  });
+
+  io.on('connection', (socket: TabgridSocket) => {
+    /** Wraps a handler: validate the payload, require hello where needed, always answer the ack. */
+    const on = <S extends v.GenericSchema, R extends object>(
+      event: keyof ClientToServerEvents, schema: S, needsHello: boolean,
+      fn: (payload: v.InferOutput<S>, session: VolunteerSession | null) => Promise<R>,
+    ) => {
+      socket.on(event, (async (payload: unknown, ack: unknown) => {
+        if (typeof ack !== 'function') {
+          metrics.refused.inc({ code: 'bad_request' });
+          log.warn({ socket: socket.id, event }, 'event without acknowledgement callback ignored');
+          return;
+        }
+        const reply = ack as (r: Reply<R>) => void;
+        try {
+          const session = socket.data.session;
+          if (needsHello && !session) throw new WorkError('bad_request', `say hello before ${event}`);
+          const input = validate(schema, payload, `${event} payload`);
+          reply({ ok: true, ...(await fn(input, session)) });
+        } catch (e) {
+          const f = failure(e);
+          metrics.refused.inc({ code: f.code });
+          if (f.code === 'internal') log.error({ err: e, event, socket: socket.id }, 'handler failed');
+          else log.warn({ event, volunteer: socket.data.session?.volunteer.id, reason: f.error }, 'refused');
+          reply({ ok: false, ...f });
+        }
+      }) as never);
+    };
+
+    on('hello', HelloRequestSchema, false, async (req) => {
+      const { session, reply } = await work.hello(socket.data.session?.volunteer ?? socket.data.existing, socket.data.address, req);
+      if (socket.data.session) socket.leave(`account:${socket.data.session.volunteer.account}`);
+      socket.data.session = session;
+      socket.data.backend = req.backend;
+      socket.join([`volunteer:${session.volunteer.id}`, `account:${session.volunteer.account}`, 'volunteers']);
+      d.swarm.joined(socket.id, req.backend);
+      void work.balanceOf(session.volunteer.account).then((balance) => socket.emit('credit:balance', { account: session.volunteer.account, balance }));
+      return reply;
+    });
+
+    on('work:request', EmptySchema, true, async (_req, s) => {
+      const r = await work.requestWork(s!);
+      if (r.assignment) metrics.assigned.inc();
+      return r;
+    });
+
+    on('work:ack', CopyRefSchema, true, async (req, s) => ({ leaseDeadline: await work.ack(s!, req.copyId) }));
+
+    on('work:heartbeat', HeartbeatSchema, true, async (req, s) => work.heartbeat(s!, req.copyIds));
+
+    on('work:result', ResultUploadSchema, true, async (req, s) => {
+      const bytes = req.outputs.reduce((n, o) => n + o.data.byteLength, 0);
+      if (bytes > d.config.maxResultBytes) {
+        throw new WorkError('bad_result', `result of ${bytes} bytes exceeds this coordinator's limit of ${d.config.maxResultBytes} bytes`);
+      }
+      const end = metrics.resultLatency.startTimer();
+      const status = await work.submitResult(s!, req.copyId, req.outputs, req.computeMs);
+      end();
+      metrics.results.inc({ status });
+      d.swarm.computed(req.computeMs);
+      return { status };
+    });
+
+    on('work:fail', FailSchema, true, async (req, s) => {
+      await work.fail(s!, req.copyId, req.error);
+      return {};
+    });
+
+    on('watch', WatchSchema, false, async (req) => {
+      await socket.join(req.topic);
+      if (req.topic === 'swarm') socket.emit('swarm:stats', await d.swarm.stats());
+      if (req.topic.startsWith('project:')) {
+        const projectId = req.topic.slice('project:'.length);
+        socket.emit('project:update', { projectId, jobs: await d.projectSummaries(projectId) });
+      }
+      if (req.topic.startsWith('account:')) {
+        const account = req.topic.slice('account:'.length);
+        socket.emit('credit:balance', { account, balance: await work.balanceOf(account) });
+      }
+      return {};
+    });
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (KNOWN.has(event)) return;
+      metrics.refused.inc({ code: 'bad_request' });
+      log.warn({ socket: socket.id, event }, 'unknown event refused');
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') ack({ ok: false, code: 'bad_request', error: `unknown event ${JSON.stringify(event)}` });
+    });
+
+    socket.on('disconnect', (reason) => {
+      d.swarm.left(socket.id);
+      const s = socket.data.session;
+      if (!s) return;
+      log.info({ volunteer: s.volunteer.id, reason }, 'volunteer disconnected');
+      void work.disconnected(s, d.config.disconnectGraceMs).catch((e) => log.error({ err: e }, 'disconnect handling failed'));
+    });
+  });
+
+  d.events.on('outcome', (volunteerId, o) => {
+    metrics.judged.inc({ outcome: o.outcome });
+    if (o.outcome === 'valid') metrics.credit.inc(o.credit);
+    io.to(`volunteer:${volunteerId}`).emit('copy:outcome', o);
+  });
+  d.events.on('balance', (account, balance) => io.to(`account:${account}`).emit('credit:balance', { account, balance }));
+
+  // Nudges are coalesced: one broadcast per tick however many shards opened.
+  let nudge: NodeJS.Timeout | null = null;
+  d.events.on('work', () => {
+    nudge ??= setTimeout(() => { nudge = null; io.to('volunteers').emit('work:nudge'); }, 50);
+  });
+
+  const dirtyProjects = new Set<string>();
+  d.events.on('job', (_jobId, projectId) => dirtyProjects.add(projectId));
+  const ticker = setInterval(async () => {
+    try {
+      for (const p of dirtyProjects) {
+        dirtyProjects.delete(p);
+        io.to(`project:${p}`).emit('project:update', { projectId: p, jobs: await d.projectSummaries(p) });
+      }
+      const stats: SwarmStats = await d.swarm.stats();
+      io.to('swarm').emit('swarm:stats', stats);
+      for (const [backend, n] of Object.entries(stats.volunteers.byBackend)) metrics.volunteers.set({ backend }, n);
+    } catch (e) {
+      log.error({ err: e }, 'dashboard update failed');
+    }
+  }, 1000);
+  ticker.unref();
+  io.engine.on('close', () => clearInterval(ticker));
+}
+
+const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'work:result', 'work:fail', 'watch']);

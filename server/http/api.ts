@@ -1,0 +1,184 @@
+/**
+ * The HTTP JSON API for projects (blobs, jobs, results) and public read-only
+ * endpoints (swarm, ledger, model blobs). A thin shell: authenticate,
+ * validate, call the services, map their errors to status codes.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { encodeNpy } from '../../shared/tensor/npy.ts';
+import { encodeTensorProto } from '../../shared/tensor/tensorproto.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { validate, ValidationError } from '../../shared/protocol/schemas.ts';
+import { isWallet, toChecksumAddress } from '../../shared/wallet.ts';
+import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Project, Store } from '../store/types.ts';
+import { JobError, type JobService } from '../services/job-service.ts';
+import type { SwarmMonitor } from '../services/swarm-monitor.ts';
+import { CreateJobSchema, EmbedSettingsSchema } from './schemas.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    project: Project | null;
+  }
+}
+
+const STATUS: Record<string, number> = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, too_large: 413 };
+
+export interface ApiDeps {
+  store: Store;
+  blobs: BlobStore;
+  jobs: JobService;
+  swarm: SwarmMonitor;
+  metrics: Metrics;
+}
+
+export function registerApi(app: FastifyInstance, d: ApiDeps): void {
+  app.decorateRequest('project', null);
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    let status = 500;
+    let code = 'internal';
+    let message = 'internal error; the coordinator logged it';
+    if (err instanceof ValidationError) { status = 400; code = 'bad_request'; message = err.message; }
+    else if (err instanceof JobError) { status = STATUS[err.code] ?? 400; code = err.code; message = err.message; }
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') { status = 413; code = 'too_large'; message = `body exceeds this coordinator's upload limit of ${app.initialConfig.bodyLimit} bytes`; }
+    else if (err.statusCode && err.statusCode < 500) { status = err.statusCode; code = 'bad_request'; message = err.message; }
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.warn({ url: req.url, reason: message }, 'request refused');
+    d.metrics.refused.inc({ code });
+    void reply.status(status).send({ error: message, code });
+  });
+
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const auth = async (req: FastifyRequest) => {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/.exec(header);
+    if (!m) throw new JobError('unauthorized', 'missing API token: send Authorization: Bearer <token>');
+    const project = await d.jobs.projectForToken(m[1]!);
+    if (!project) throw new JobError('unauthorized', 'invalid API token');
+    req.project = project;
+  };
+
+  app.get('/healthz', async () => ({ ok: true, store: d.store.kind }));
+  app.get('/metrics', async (_req, reply) => reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
+
+  // Project API (token required)
+  app.register(async (p) => {
+    p.addHook('onRequest', auth);
+
+    p.get('/api/v1/project', async (req) => ({ id: req.project!.id, name: req.project!.name, embed: req.project!.embed }));
+    p.put('/api/v1/project/embed', async (req) => {
+      const embed = validate(EmbedSettingsSchema, req.body, 'embed settings');
+      embed.allowedOrigins = embed.allowedOrigins.map((o) => new URL(o).origin);
+      await d.store.setEmbedSettings(req.project!.id, embed);
+      return { ok: true, embed };
+    });
+
+    p.head('/api/v1/blobs/:hash', async (req, reply) => {
+      const { hash } = req.params as { hash: string };
+      return reply.status(/^[0-9a-f]{64}$/.test(hash) && await d.blobs.has(hash) ? 200 : 404).send();
+    });
+    p.put('/api/v1/blobs/:hash', async (req, reply) => {
+      const { hash } = req.params as { hash: string };
+      if (!/^[0-9a-f]{64}$/.test(hash)) throw new JobError('bad_request', 'blob id must be the lowercase SHA-256 hex digest of its bytes');
+      const body = req.body;
+      if (!(body instanceof Uint8Array)) throw new JobError('bad_request', 'send the blob as Content-Type: application/octet-stream');
+      const actual = sha256(body);
+      if (actual !== hash) throw new JobError('bad_request', `body hashes to ${actual}, not ${hash}: upload corrupted or wrong id`);
+      await d.blobs.put(body);
+      await d.store.recordBlob({ hash, bytes: body.byteLength, kind: 'upload', createdAt: Date.now() });
+      return reply.status(201).send({ hash, bytes: body.byteLength });
+    });
+
+    p.post('/api/v1/jobs', async (req, reply) => {
+      const b = validate(CreateJobSchema, req.body, 'job request');
+      const job = await d.jobs.createInferenceJob(req.project!, {
+        model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous,
+        tolerance: { ...(b.rtol !== undefined ? { rtol: b.rtol } : {}), ...(b.atol !== undefined ? { atol: b.atol } : {}) },
+        limits: {
+          ...(b.replicas !== undefined ? { replicas: b.replicas } : {}),
+          ...(b.maxErrorCopies !== undefined ? { maxErrorCopies: b.maxErrorCopies } : {}),
+          ...(b.maxTotalCopies !== undefined ? { maxTotalCopies: b.maxTotalCopies } : {}),
+          ...(b.leaseSeconds !== undefined ? { leaseMs: b.leaseSeconds * 1000 } : {}),
+        },
+      });
+      const s = job.spec;
+      return reply.status(201).send({
+        ...(await d.jobs.summary(job)),
+        records: s.records, shardSize: s.shardSize, replicas: s.limits.replicas, flopsPerRecord: s.flopsPerRecord,
+        creditPerShard: s.creditPerRecord * s.shardSize, outputs: s.outputs,
+      });
+    });
+    p.get('/api/v1/jobs', async (req) => {
+      const jobs = await d.store.listJobs({ projectId: req.project!.id, limit: 200 });
+      return { jobs: await Promise.all(jobs.map((j) => d.jobs.summary(j))) };
+    });
+    p.get('/api/v1/jobs/:id', async (req) => {
+      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
+      return { ...(await d.jobs.summary(job)), records: job.spec.records, outputs: job.spec.outputs };
+    });
+    p.delete('/api/v1/jobs/:id', async (req) => {
+      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
+      await d.jobs.cancel(job);
+      return { ok: true };
+    });
+    p.get('/api/v1/jobs/:id/outputs', async (req) => {
+      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
+      const outs = await d.jobs.results(job);
+      return { outputs: outs.map((o, index) => ({ index, name: o.name, dtype: o.dtype, dims: o.dims, bytes: o.data.byteLength })) };
+    });
+    p.get('/api/v1/jobs/:id/outputs/:index', async (req, reply: FastifyReply) => {
+      const { id, index } = req.params as { id: string; index: string };
+      const format = (req.query as { format?: string }).format ?? 'pb';
+      if (!['pb', 'npy', 'tensors'].includes(format)) throw new JobError('bad_request', `format must be pb, npy or tensors, got ${format}`);
+      const job = await d.jobs.jobFor(req.project!, id);
+      const outs = await d.jobs.results(job);
+      const i = Number(index);
+      const o = outs[i];
+      if (!Number.isInteger(i) || !o) throw new JobError('not_found', `job ${id} has outputs 0..${outs.length - 1}, not ${index}`);
+      const bytes = format === 'npy' ? encodeNpy(o) : format === 'pb' ? encodeTensorProto(o) : encodeTensors([o]);
+      return reply.type('application/octet-stream').header('X-Tabgrid-Output-Name', encodeURIComponent(o.name)).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    });
+  });
+
+  // Public, read-only
+  app.get('/blobs/:hash', async (req, reply) => {
+    const { hash } = req.params as { hash: string };
+    const kind = /^[0-9a-f]{64}$/.test(hash) ? await d.store.blobKind(hash) : null;
+    // Only what volunteers must fetch is public; inputs and outputs stay with their project.
+    if (kind !== 'model' && kind !== 'weights') throw new JobError('not_found', `no public blob ${hash}`);
+    if (req.headers['if-none-match'] === `"${hash}"`) return reply.status(304).send();
+    const bytes = await d.blobs.get(hash);
+    return reply
+      .header('Cache-Control', 'public, max-age=31536000, immutable')
+      .header('ETag', `"${hash}"`)
+      .header('Cross-Origin-Resource-Policy', 'cross-origin')
+      .type('application/octet-stream')
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+
+  app.get('/api/v1/swarm', async () => {
+    const stats = await d.swarm.stats();
+    const running = await d.store.listJobs({ states: ['running'], limit: 50 });
+    const projects = new Map((await d.store.listProjects()).map((p) => [p.id, p]));
+    const jobs = await Promise.all(running.map(async (j) => ({ ...(await d.jobs.summary(j)), projectName: projects.get(j.projectId)?.name ?? '?' })));
+    return { ...stats, jobs };
+  });
+
+  app.get('/api/v1/projects/:id', async (req) => {
+    const p = await d.store.getProject((req.params as { id: string }).id);
+    if (!p) throw new JobError('not_found', 'no such project');
+    const jobs = await d.store.listJobs({ projectId: p.id, limit: 50 });
+    return { id: p.id, name: p.name, embed: p.embed, jobs: await Promise.all(jobs.map((j) => d.jobs.summary(j))) };
+  });
+
+  app.get('/api/v1/accounts/:account', async (req) => {
+    let { account } = req.params as { account: string };
+    if (isWallet(account)) account = toChecksumAddress(account);
+    else if (!/^volunteer:[A-Za-z0-9_-]{6,64}$/.test(account)) throw new JobError('bad_request', 'an account is a wallet address (0x + 40 hex) or volunteer:<id>');
+    return { account, balance: await d.store.balance(account), entries: await d.store.ledger({ account, limit: 100 }) };
+  });
+
+  app.get('/api/v1/ledger', async () => ({ accounts: await d.store.topAccounts(100) }));
+}

@@ -1,0 +1,28 @@
+/**
+ * Checks a submitted model before any job is created: the bytes must be ONNX,
+ * every input and output must be a tensor tabgrid can carry, and
+ * onnxruntime-web must actually load it (what volunteers will run).
+ */
+import type { onnx } from 'onnx-proto';
+import { ModelError, type ModelSignature, modelSignature, parseModel } from '../../shared/onnx/model.ts';
+import { ort } from './ort-node.ts';
+
+export interface CheckedModel {
+  model: onnx.ModelProto;
+  signature: ModelSignature;
+}
+
+export async function checkModel(bytes: Uint8Array): Promise<CheckedModel> {
+  const model = parseModel(bytes);
+  const signature = modelSignature(model);
+  let session: ort.InferenceSession | undefined;
+  try {
+    session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], logSeverityLevel: 3 });
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\s+/g, ' ').slice(0, 500);
+    throw new ModelError(`onnxruntime-web cannot load this model: ${msg}`);
+  } finally {
+    await session?.release().catch(() => {});
+  }
+  return { model, signature };
+}

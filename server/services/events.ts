@@ -1,0 +1,13 @@
+/** What the coordinator's core announces; the socket gateway and dashboards listen. */
+import { EventEmitter } from 'node:events';
+import type { CopyOutcome } from '../../shared/protocol/events.ts';
+
+export interface CoordinatorEventMap {
+  outcome: [volunteerId: string, outcome: CopyOutcome];
+  balance: [account: string, balance: number];
+  work: [];
+  job: [jobId: string, projectId: string];
+  validated: [info: { jobId: string; projectId: string; flops: number; valid: number; invalid: number }];
+}
+
+export class CoordinatorEvents extends EventEmitter<CoordinatorEventMap> {}

@@ -1,0 +1,235 @@
+/**
+ * The project-facing half of the coordinator: projects and tokens, job
+ * creation (model check, binding, planning, FLOP estimate), status, results,
+ * cancellation and completion.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { JobSummary } from '../../shared/protocol/events.ts';
+import { estimateFlops } from '../../shared/onnx/flops.ts';
+import { ModelError } from '../../shared/onnx/model.ts';
+import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
+import { decodeNpy } from '../../shared/tensor/npy.ts';
+import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
+import type { NamedTensor, Tensor } from '../../shared/tensor/tensor.ts';
+import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
+import { creditPerRecord } from '../core/credit/credit.ts';
+import { assembleOutputs } from '../core/jobs/assemble.ts';
+import { DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
+import { JobInputError, planJob, type ProvidedInput } from '../core/jobs/plan.ts';
+import type { InferenceSpec, Job, JobLimits, Shard, Tolerance } from '../core/jobs/types.ts';
+import { checkModel } from '../models/check-model.ts';
+import { newId } from '../store/ids.ts';
+import type { EmbedSettings, Project, Store } from '../store/types.ts';
+import type { CoordinatorEvents } from './events.ts';
+
+export class JobError extends Error {
+  constructor(readonly code: 'bad_request' | 'unauthorized' | 'not_found' | 'forbidden' | 'conflict', message: string) {
+    super(message);
+  }
+}
+
+export type InputFormat = 'npy' | 'pb' | 'tensors';
+
+export interface InferenceRequest {
+  model: string;
+  inputs: { name?: string; blob: string; format: InputFormat }[];
+  shardSize?: number;
+  tolerance?: Partial<Tolerance>;
+  limits?: Partial<JobLimits>;
+  homogeneous?: boolean;
+}
+
+export const DEFAULT_EMBED: EmbedSettings = { allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'visitor' };
+
+export function decodeInputFile(bytes: Uint8Array, format: InputFormat): Tensor & { name?: string } {
+  if (format === 'npy') return decodeNpy(bytes);
+  if (format === 'pb') return decodeTensorProto(bytes);
+  const list = decodeTensors(bytes);
+  if (list.length !== 1) throw new JobInputError(`a tensors blob used as an input must hold exactly one tensor, it holds ${list.length}`);
+  return list[0]!;
+}
+
+export function hashToken(token: string): string {
+  return sha256(Buffer.from(token));
+}
+
+export class JobService {
+  private completing = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+    private readonly events: CoordinatorEvents,
+    private readonly log: Logger,
+  ) {}
+
+  async createProject(name: string): Promise<{ project: Project; token: string }> {
+    const project: Project = { id: newId(), name, createdAt: Date.now(), embed: DEFAULT_EMBED };
+    await this.store.createProject(project);
+    const token = await this.issueToken(project.id, 'created with the project');
+    this.log.info({ project: project.id, name }, 'project created');
+    return { project, token };
+  }
+
+  async issueToken(projectId: string, label: string): Promise<string> {
+    const token = `tg_${randomBytes(24).toString('base64url')}`;
+    await this.store.addToken({ id: newId(), projectId, hash: hashToken(token), label, createdAt: Date.now() });
+    return token;
+  }
+
+  async projectForToken(token: string): Promise<Project | null> {
+    return this.store.projectByTokenHash(hashToken(token));
+  }
+
+  /** Refuses an embed whose page origin the project does not allow. */
+  async checkEmbed(projectId: string, origin: string | undefined): Promise<Project> {
+    const p = await this.store.getProject(projectId);
+    if (!p) throw new JobError('not_found', `project ${projectId} does not exist`);
+    if (p.embed.allowedOrigins.length && (!origin || !p.embed.allowedOrigins.includes(origin))) {
+      throw new JobError('forbidden', `project ${p.name} does not allow embedding on ${origin ?? 'an unknown origin'} (allowed: ${p.embed.allowedOrigins.join(', ')})`);
+    }
+    return p;
+  }
+
+  async createInferenceJob(project: Project, req: InferenceRequest): Promise<Job> {
+    if (!(await this.blobs.has(req.model))) throw new JobError('bad_request', `model blob ${req.model} was not uploaded`);
+    const modelBytes = await this.blobs.get(req.model);
+    let checked;
+    try {
+      checked = await checkModel(modelBytes);
+    } catch (e) {
+      if (e instanceof ModelError) throw new JobError('bad_request', `model: ${e.message}`);
+      throw e;
+    }
+    const provided: ProvidedInput[] = [];
+    for (const [i, input] of req.inputs.entries()) {
+      if (!(await this.blobs.has(input.blob))) throw new JobError('bad_request', `input ${i}: blob ${input.blob} was not uploaded`);
+      let t: Tensor & { name?: string };
+      try {
+        t = decodeInputFile(await this.blobs.get(input.blob), input.format);
+      } catch (e) {
+        throw new JobError('bad_request', `input ${input.name ?? i}: ${(e as Error).message}`);
+      }
+      provided.push({ name: input.name, tensor: { dtype: t.dtype, dims: t.dims, data: t.data } });
+    }
+    const limits: JobLimits = { ...DEFAULT_LIMITS, ...req.limits };
+    const tolerance: Tolerance = { ...DEFAULT_TOLERANCE, ...req.tolerance };
+    checkLimits(limits, tolerance);
+    let plan;
+    try {
+      plan = planJob(checked.signature, provided, req.shardSize ?? DEFAULT_SHARD_SIZE);
+    } catch (e) {
+      if (e instanceof JobInputError) throw new JobError('bad_request', e.message);
+      throw e;
+    }
+    const shapes: Record<string, number[]> = {};
+    for (const t of plan.inputs) shapes[t.name] = t.dims;
+    const flops = estimateFlops(checked.model, shapes);
+    const flopsPerRecord = flops.flops / plan.records;
+    const inputs = [];
+    for (const t of plan.inputs) {
+      const hash = await this.blobs.put(encodeTensors([t]));
+      await this.store.recordBlob({ hash, bytes: t.data.byteLength, kind: 'input', createdAt: Date.now() });
+      inputs.push({ name: t.name, dtype: t.dtype, dims: t.dims, hash });
+    }
+    await this.store.recordBlob({ hash: req.model, bytes: modelBytes.byteLength, kind: 'model', createdAt: Date.now() });
+    const spec: InferenceSpec = {
+      kind: 'inference', modelHash: req.model, modelBytes: modelBytes.byteLength, inputs,
+      batchedInputs: plan.batchedInputs, runUnit: plan.runUnit, records: plan.records, shardSize: plan.shardSize,
+      outputs: plan.outputs, stackOutputs: plan.stackOutputs, tolerance, limits, homogeneous: req.homogeneous ?? false,
+      flopsPerRecord, creditPerRecord: creditPerRecord(flopsPerRecord),
+    };
+    const job: Job = {
+      id: newId(), projectId: project.id, kind: 'inference', state: 'running', spec,
+      createdAt: Date.now(), finishedAt: null, error: null, resultHash: null,
+    };
+    const shards: Shard[] = plan.shards.map((r, index) => ({
+      id: newId(), jobId: job.id, index, start: r.start, end: r.end, state: 'open', wanted: limits.replicas,
+      canonicalCopyId: null, errors: 0, issued: 0,
+    }));
+    await this.store.createJob(job, shards);
+    this.log.info({
+      job: job.id, project: project.id, records: plan.records, shards: shards.length, replicas: limits.replicas,
+      flopsPerRecord, unknownOps: flops.unknownOps,
+    }, 'inference job created');
+    this.events.emit('work');
+    this.events.emit('job', job.id, project.id);
+    return job;
+  }
+
+  async jobFor(project: Project, id: string): Promise<Job> {
+    const job = await this.store.getJob(id);
+    // A job of another project is reported as missing: ids are not an oracle.
+    if (!job || job.projectId !== project.id) throw new JobError('not_found', `job ${id} does not exist`);
+    return job;
+  }
+
+  async summary(job: Job): Promise<JobSummary> {
+    const c = await this.store.jobCounts(job.id);
+    return {
+      id: job.id, projectId: job.projectId, kind: job.kind, state: job.state,
+      shards: { total: c.shards.total, validated: c.shards.validated, failed: c.shards.failed },
+      copies: c.copies, credit: c.credit, createdAt: job.createdAt, finishedAt: job.finishedAt, error: job.error,
+    };
+  }
+
+  async results(job: Job): Promise<NamedTensor[]> {
+    if (job.state !== 'completed' || !job.resultHash) {
+      throw new JobError('conflict', `job ${job.id} is ${job.state}${job.error ? `: ${job.error}` : ''}; results exist once it completes`);
+    }
+    return decodeTensors(await this.blobs.get(job.resultHash));
+  }
+
+  async cancel(job: Job): Promise<void> {
+    if (!(await this.store.finishJob(job.id, 'cancelled', { finishedAt: Date.now(), error: 'cancelled by the project' }))) {
+      throw new JobError('conflict', `job ${job.id} is already ${job.state}`);
+    }
+    this.log.info({ job: job.id }, 'job cancelled');
+    this.events.emit('job', job.id, job.projectId);
+  }
+
+  async fail(jobId: string, error: string): Promise<void> {
+    const job = await this.store.getJob(jobId);
+    if (job && await this.store.finishJob(jobId, 'failed', { finishedAt: Date.now(), error })) {
+      this.log.error({ job: jobId, error }, 'job failed');
+      this.events.emit('job', jobId, job.projectId);
+    }
+  }
+
+  /** Assembles and stores the outputs once every shard is validated. */
+  async maybeComplete(jobId: string): Promise<void> {
+    if (this.completing.has(jobId)) return;
+    this.completing.add(jobId);
+    try {
+      const job = await this.store.getJob(jobId);
+      if (!job || job.state !== 'running') return;
+      const counts = await this.store.jobCounts(jobId);
+      if (counts.shards.open > 0 || counts.shards.failed > 0) return;
+      const parts = (await this.store.canonicalResults(jobId)).map(decodeTensors);
+      const outputs = assembleOutputs(job.spec.outputs.map((o) => o.name), parts, job.spec.stackOutputs);
+      const hash = await this.blobs.put(encodeTensors(outputs));
+      await this.store.recordBlob({ hash, bytes: outputs.reduce((n, o) => n + o.data.byteLength, 0), kind: 'output', createdAt: Date.now() });
+      if (await this.store.finishJob(jobId, 'completed', { finishedAt: Date.now(), resultHash: hash })) {
+        this.log.info({ job: jobId, shards: counts.shards.total, credit: counts.credit }, 'job completed: every shard validated');
+        this.events.emit('job', jobId, job.projectId);
+      }
+    } finally {
+      this.completing.delete(jobId);
+    }
+  }
+}
+
+function checkLimits(l: JobLimits, t: Tolerance): void {
+  const int = (name: string, v: number, min: number, max: number) => {
+    if (!Number.isInteger(v) || v < min || v > max) throw new JobError('bad_request', `${name} must be an integer in ${min}..${max}, got ${v}`);
+  };
+  int('replicas', l.replicas, 1, 9);
+  int('maxErrorCopies', l.maxErrorCopies, 0, 100);
+  int('maxTotalCopies', l.maxTotalCopies, l.replicas, 100);
+  int('leaseMs', l.leaseMs, 1000, 86_400_000);
+  int('ackWithinMs', l.ackWithinMs, 500, 600_000);
+  for (const [k, v] of Object.entries(t)) {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e6)) throw new JobError('bad_request', `${k} must be a finite number >= 0, got ${v}`);
+  }
+}

@@ -1,0 +1,311 @@
+/**
+ * The volunteer-facing half of the coordinator: identity, dispatch, leases,
+ * results, validation and credit. Decisions come from the pure core
+ * (server/core); this class sequences them around the store and says in the
+ * log what it did and why.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import type {
+  Assignment, CopyOutcome as WireOutcome, HelloReply, HelloRequest, ResultStatus, WireTensor, WorkReply,
+} from '../../shared/protocol/events.ts';
+import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
+import { type NamedTensor, sliceRecords } from '../../shared/tensor/tensor.ts';
+import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
+import { sha256 } from '../blobs/blob-store.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import type { CoordinatorConfig } from '../config.ts';
+import { copyCredit } from '../core/credit/credit.ts';
+import type { Copy, Job, Shard } from '../core/jobs/types.ts';
+import { outputsDisagreement } from '../core/validation/compare.ts';
+import { decideQuorum } from '../core/validation/quorum.ts';
+import { resultShapeProblem } from '../core/validation/result-shape.ts';
+import { aliveCopies, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
+import { newId, newSecret } from '../store/ids.ts';
+import type { CopyJudgement, Store, Volunteer } from '../store/types.ts';
+import type { CoordinatorEvents } from './events.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import type { JobService } from './job-service.ts';
+
+export class WorkError extends Error {
+  constructor(readonly code: 'bad_request' | 'unauthorized' | 'not_assigned' | 'bad_result' | 'forbidden' | 'conflict', message: string) {
+    super(message);
+  }
+}
+
+export interface VolunteerSession {
+  volunteer: Volunteer;
+  projectId?: string;
+}
+
+export function numericClass(req: HelloRequest): string {
+  const v = req.capabilities.ortVersion;
+  if (req.backend === 'webgpu') {
+    const g = req.capabilities.gpu;
+    return `webgpu/${g?.vendor || 'unknown'}/${g?.architecture || 'unknown'}/ort-${v}`;
+  }
+  return `wasm/ort-${v}`;
+}
+
+export class WorkService {
+  private shardLock = new KeyedLock();
+  private inputCache = new Map<string, NamedTensor>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+    private readonly jobs: JobService,
+    private readonly events: CoordinatorEvents,
+    private readonly config: CoordinatorConfig,
+    private readonly log: Logger,
+  ) {}
+
+  /** Checks reconnect credentials presented in the handshake. */
+  async authenticate(volunteerId: string, secret: string): Promise<Volunteer | null> {
+    const v = await this.store.getVolunteer(volunteerId);
+    if (!v) return null;
+    const a = Buffer.from(sha256(Buffer.from(secret)), 'hex');
+    const b = Buffer.from(v.secretHash, 'hex');
+    return a.length === b.length && timingSafeEqual(a, b) ? v : null;
+  }
+
+  async hello(existing: Volunteer | null, address: string, req: HelloRequest): Promise<{ session: VolunteerSession; reply: HelloReply }> {
+    let wallet: string | null = null;
+    if (req.wallet !== undefined && req.wallet !== '') {
+      const problem = walletProblem(req.wallet);
+      if (problem) throw new WorkError('bad_request', `wallet: ${problem}`);
+      wallet = toChecksumAddress(req.wallet);
+    }
+    if (!req.capabilities.backends.includes(req.backend)) {
+      throw new WorkError('bad_request', `backend ${req.backend} did not pass this device's self-test (passed: ${req.capabilities.backends.join(', ') || 'none'})`);
+    }
+    if (req.projectId) await this.jobs.checkEmbed(req.projectId, req.embedOrigin);
+    const cls = numericClass(req);
+    const now = Date.now();
+    let secret = '';
+    let volunteer: Volunteer;
+    if (existing) {
+      volunteer = { ...existing, wallet, account: wallet ?? `volunteer:${existing.id}`, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now };
+      await this.store.updateVolunteer(existing.id, { wallet, account: volunteer.account, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now });
+    } else {
+      const id = newId();
+      secret = newSecret();
+      volunteer = {
+        id, secretHash: sha256(Buffer.from(secret)), wallet, account: wallet ?? `volunteer:${id}`, address,
+        numericClass: cls, capabilities: req.capabilities, createdAt: now, lastSeen: now,
+      };
+      await this.store.createVolunteer(volunteer);
+    }
+    this.log.info({ volunteer: volunteer.id, account: volunteer.account, class: cls, address, resumed: !!existing }, 'volunteer joined');
+    return {
+      session: { volunteer, projectId: req.projectId },
+      reply: {
+        volunteerId: volunteer.id,
+        // The secret is only ever shown once; a resumed volunteer already holds it.
+        ...(secret ? { secret } : {}),
+        account: volunteer.account,
+        numericClass: cls,
+        heartbeatMs: this.config.heartbeatMs,
+        limits: { maxResultBytes: this.config.maxResultBytes },
+      },
+    };
+  }
+
+  async requestWork(s: VolunteerSession): Promise<WorkReply> {
+    const held = await this.store.copiesInFlight(s.volunteer.id);
+    if (held.length >= this.config.maxInFlightPerVolunteer) {
+      return { assignment: null, retryInMs: 5000, reason: `you hold ${held.length} copies already; finish them first` };
+    }
+    const now = Date.now();
+    const claimed = await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now });
+    if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
+    const { job, shard, copy } = claimed;
+    this.log.info({ copy: copy.id, shard: shard.id, job: job.id, index: shard.index, volunteer: s.volunteer.id, issued: shard.issued }, 'assigned copy');
+    return { assignment: await this.assignment(job, shard, copy) };
+  }
+
+  private async assignment(job: Job, shard: Shard, copy: Copy): Promise<Assignment> {
+    const spec = job.spec;
+    const inputs: WireTensor[] = [];
+    for (const input of spec.inputs) {
+      const whole = await this.inputTensor(input.hash);
+      const t = spec.batchedInputs.includes(input.name) ? sliceRecords(whole, shard.start, shard.end) : whole;
+      inputs.push({ name: input.name, dtype: t.dtype, dims: t.dims, data: t.data });
+    }
+    return {
+      copyId: copy.id, shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
+      model: { hash: spec.modelHash, url: `/blobs/${spec.modelHash}`, bytes: spec.modelBytes },
+      feedBlobs: [], inputs, batchedInputs: spec.batchedInputs, runUnit: spec.runUnit,
+      outputs: spec.outputs.map((o) => o.name), ackWithinMs: spec.limits.ackWithinMs, leaseMs: spec.limits.leaseMs,
+    };
+  }
+
+  private async inputTensor(hash: string): Promise<NamedTensor> {
+    let t = this.inputCache.get(hash);
+    if (!t) {
+      t = decodeTensors(await this.blobs.get(hash))[0]!;
+      this.inputCache.set(hash, t);
+      if (this.inputCache.size > 64) this.inputCache.delete(this.inputCache.keys().next().value!);
+    }
+    return t;
+  }
+
+  async ack(s: VolunteerSession, copyId: string): Promise<number> {
+    const copy = await this.store.getCopy(copyId);
+    if (!copy || copy.volunteerId !== s.volunteer.id) throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
+    const job = await this.store.getJob(copy.jobId);
+    const deadline = Date.now() + (job?.spec.limits.leaseMs ?? 60_000);
+    const acked = await this.store.ackCopy(copyId, s.volunteer.id, deadline);
+    if (!acked) throw new WorkError('conflict', `copy ${copyId} can no longer be acknowledged: it is ${copy.state}${copy.reason ? ` (${copy.reason})` : ''}`);
+    return deadline;
+  }
+
+  balanceOf(account: string): Promise<number> {
+    return this.store.balance(account);
+  }
+
+  heartbeat(s: VolunteerSession, copyIds: string[]) {
+    return this.store.extendLeases(s.volunteer.id, copyIds, Date.now());
+  }
+
+  async fail(s: VolunteerSession, copyId: string, error: string): Promise<void> {
+    const ok = await this.store.failCopy(copyId, s.volunteer.id, `volunteer reported: ${error}`, Date.now());
+    if (!ok) throw new WorkError('not_assigned', `copy ${copyId} is not in flight for you`);
+    this.log.warn({ copy: copyId, volunteer: s.volunteer.id, error }, 'volunteer could not compute its copy; it will be reissued');
+    const copy = (await this.store.getCopy(copyId))!;
+    await this.checkShardHealth(copy.shardId);
+    this.events.emit('work');
+  }
+
+  async submitResult(s: VolunteerSession, copyId: string, outputs: WireTensor[], computeMs: number): Promise<ResultStatus> {
+    const copy = await this.store.getCopy(copyId);
+    if (!copy || copy.volunteerId !== s.volunteer.id) {
+      this.log.warn({ copy: copyId, volunteer: s.volunteer.id }, 'refused a result for a copy not assigned to the sender');
+      throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
+    }
+    if (copy.state === 'returned') return 'duplicate';
+    const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
+    if (!job || !shard) throw new WorkError('not_assigned', `copy ${copyId} belongs to no job`);
+    const problem = resultShapeProblem(outputs, job.spec.outputs, shard.end - shard.start, job.spec.stackOutputs);
+    if (problem) {
+      this.log.warn({ copy: copyId, volunteer: s.volunteer.id, problem }, 'refused a malformed result');
+      throw new WorkError('bad_result', problem);
+    }
+    const encoded = encodeTensors(outputs.map((o) => ({ name: o.name, dtype: o.dtype, dims: o.dims, data: o.data })));
+    const write = await this.store.saveResult(copyId, s.volunteer.id, encoded, computeMs, Date.now());
+    if (write === 'duplicate') return 'duplicate';
+    if (write === 'not_assigned') throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
+    if (write === 'gone') throw new WorkError('conflict', `copy ${copyId} is no longer needed: its job ended (${job.state})`);
+    await this.validateShard(copy.shardId);
+    return 'accepted';
+  }
+
+  /** Runs the validator over a shard's returned results; serialised per shard. */
+  validateShard(shardId: string): Promise<void> {
+    return this.shardLock.run(shardId, () => this.validateShardNow(shardId));
+  }
+
+  private async validateShardNow(shardId: string): Promise<void> {
+    const sr = await this.store.shardResults(shardId);
+    if (!sr) return;
+    const { job, shard, copies, results } = sr;
+    const spec = job.spec;
+    const decoded = new Map<string, NamedTensor[]>();
+    const outputsOf = (id: string) => {
+      let d = decoded.get(id);
+      if (!d) { d = decodeTensors(results.get(id)!); decoded.set(id, d); }
+      return d;
+    };
+    const differ = (a: string, b: string) => outputsDisagreement(outputsOf(a), outputsOf(b), spec.tolerance);
+    const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
+    const pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
+    if (pending.length === 0) return;
+
+    const judgements: CopyJudgement[] = [];
+    let next = { state: shard.state, wanted: shard.wanted, canonicalCopyId: shard.canonicalCopyId };
+    if (shard.state === 'validated') {
+      // A late copy: judged against the canonical result, credited if it agrees.
+      for (const c of pending) {
+        const why = differ(shard.canonicalCopyId!, c.id);
+        judgements.push(why === null
+          ? { copyId: c.id, outcome: 'valid', reason: 'late, agrees with the canonical result', credit }
+          : { copyId: c.id, outcome: 'invalid', reason: `disagrees with the canonical result: ${why}`, credit: 0 });
+      }
+    } else if (shard.state === 'open') {
+      const candidates = copies.filter((c) => c.state === 'returned' && c.outcome !== 'invalid');
+      if (candidates.length < shard.wanted) return;
+      const decision = decideQuorum(candidates.map((c) => ({ copyId: c.id, result: c.id })), spec.limits.replicas, differ);
+      if (decision.consensus) {
+        next = { state: 'validated', wanted: shard.wanted, canonicalCopyId: decision.canonical };
+        for (const id of decision.valid) judgements.push({ copyId: id, outcome: 'valid', reason: null, credit });
+        for (const bad of decision.invalid) judgements.push({ copyId: bad.copyId, outcome: 'invalid', reason: bad.reason, credit: 0 });
+        this.log.info({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length }, 'shard validated');
+        for (const bad of decision.invalid) this.log.warn({ shard: shard.id, copy: bad.copyId, reason: bad.reason }, 'copy disagrees with the quorum: invalid, no credit');
+      } else {
+        next = { ...next, wanted: wantedAfterNoConsensus(candidates.length) };
+        this.log.warn({ shard: shard.id, job: job.id, results: candidates.length, reason: decision.reason }, 'no consensus: issuing one more copy');
+      }
+    } else {
+      return;
+    }
+
+    const byId = new Map(copies.map((c) => [c.id, c]));
+    await this.store.applyValidation({
+      shardId,
+      shard: next,
+      judgements,
+      credits: judgements.filter((j) => j.outcome === 'valid').map((j) => ({
+        copyId: j.copyId, account: byId.get(j.copyId)!.account, amount: j.credit, jobId: job.id, projectId: job.projectId,
+      })),
+    });
+    const accounts = new Set<string>();
+    for (const j of judgements) {
+      const c = byId.get(j.copyId)!;
+      const o: WireOutcome = { copyId: c.id, shardId, jobId: job.id, outcome: j.outcome, credit: j.credit, ...(j.reason ? { reason: j.reason } : {}) };
+      this.events.emit('outcome', c.volunteerId, o);
+      if (j.outcome === 'valid') accounts.add(c.account);
+    }
+    for (const a of accounts) this.events.emit('balance', a, await this.store.balance(a));
+    const valid = judgements.filter((j) => j.outcome === 'valid').length;
+    if (judgements.length) {
+      this.events.emit('validated', { jobId: job.id, projectId: job.projectId, flops: valid ? spec.flopsPerRecord * (shard.end - shard.start) : 0, valid, invalid: judgements.length - valid });
+    }
+    if (next.state === 'validated' && shard.state === 'open') await this.jobs.maybeComplete(job.id);
+    else if (next.state === 'open') {
+      await this.checkShardHealth(shardId);
+      this.events.emit('work');
+    }
+    this.events.emit('job', job.id, job.projectId);
+  }
+
+  /** Fails the shard, and so its job, when it has used up its error or copy limits. */
+  private async checkShardHealth(shardId: string): Promise<void> {
+    const sr = await this.store.shardResults(shardId);
+    if (!sr || sr.shard.state !== 'open') return;
+    const why = shardFailure(sr.shard, aliveCopies(sr.copies), sr.job.spec.limits);
+    if (!why) return;
+    await this.store.setShardFailed(shardId, why);
+    this.log.error({ shard: shardId, job: sr.job.id, reason: why }, 'shard failed: failing its job');
+    await this.jobs.fail(sr.job.id, `shard ${sr.shard.index} failed: ${why}`);
+  }
+
+  /** A disconnected volunteer has a short grace to come back before its copies are reissued. */
+  async disconnected(s: VolunteerSession, graceMs: number): Promise<void> {
+    const n = await this.store.shortenLeases(s.volunteer.id, Date.now() + graceMs);
+    if (n) this.log.info({ volunteer: s.volunteer.id, copies: n, graceMs }, 'volunteer disconnected holding copies: reissuing them unless it returns in time');
+  }
+
+  /** The reconciler: expire overdue copies, tell their holders, reissue or fail. */
+  async reconcile(now = Date.now()): Promise<void> {
+    const expired = await this.store.expireCopies(now);
+    if (expired.length === 0) return;
+    const shards = new Set<string>();
+    for (const c of expired) {
+      this.log.warn({ copy: c.id, shard: c.shardId, volunteer: c.volunteerId, reason: c.reason }, 'copy expired; its shard will be reissued');
+      this.events.emit('outcome', c.volunteerId, { copyId: c.id, shardId: c.shardId, jobId: c.jobId, outcome: 'expired', reason: c.reason ?? 'expired', credit: 0 });
+      shards.add(c.shardId);
+    }
+    for (const id of shards) await this.checkShardHealth(id);
+    this.events.emit('work');
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Schema migrations, applied in order inside one transaction each; the
+ * database's user_version records how far it got.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    embed TEXT NOT NULL
+  );
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE blobs (
+    hash TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE volunteers (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    wallet TEXT,
+    account TEXT NOT NULL,
+    address TEXT NOT NULL,
+    numeric_class TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+  );
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running','completed','failed','cancelled')),
+    spec TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    error TEXT,
+    result_hash TEXT
+  );
+  CREATE INDEX jobs_project ON jobs(project_id, created_at);
+  CREATE TABLE shards (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    project_id TEXT NOT NULL,
+    job_created INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    rec_start INTEGER NOT NULL,
+    rec_end INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open','validated','failed','cancelled')),
+    wanted INTEGER NOT NULL,
+    alive INTEGER NOT NULL DEFAULT 0,
+    issued INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    max_total INTEGER NOT NULL,
+    homogeneous INTEGER NOT NULL,
+    canonical_copy_id TEXT,
+    UNIQUE (job_id, idx)
+  );
+  -- The dispatcher's queue: open shards that still want copies, oldest job first.
+  CREATE INDEX shards_wanting ON shards(job_created, idx) WHERE state = 'open' AND alive < wanted AND issued < max_total;
+  CREATE TABLE copies (
+    id TEXT PRIMARY KEY,
+    shard_id TEXT NOT NULL REFERENCES shards(id),
+    job_id TEXT NOT NULL,
+    volunteer_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    wallet TEXT,
+    address TEXT NOT NULL,
+    numeric_class TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('assigned','running','returned','expired','error','cancelled')),
+    outcome TEXT NOT NULL CHECK (outcome IN ('pending','valid','invalid')),
+    assigned_at INTEGER NOT NULL,
+    deadline INTEGER NOT NULL,
+    returned_at INTEGER,
+    reason TEXT,
+    credit REAL NOT NULL DEFAULT 0,
+    compute_ms REAL,
+    result BLOB
+  );
+  CREATE INDEX copies_shard ON copies(shard_id);
+  CREATE INDEX copies_volunteer ON copies(volunteer_id, state);
+  CREATE INDEX copies_deadline ON copies(deadline) WHERE state IN ('assigned','running');
+  CREATE INDEX copies_job ON copies(job_id, state, outcome);
+  -- Append-only: one row per credited copy, never two (UNIQUE copy_id).
+  CREATE TABLE ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    copy_id TEXT NOT NULL UNIQUE REFERENCES copies(id),
+    account TEXT NOT NULL,
+    amount REAL NOT NULL CHECK (amount >= 0),
+    job_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX ledger_account ON ledger(account);
+  CREATE INDEX ledger_job ON ledger(job_id);
+  CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+  CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+  `,
+];

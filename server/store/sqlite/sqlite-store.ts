@@ -1,0 +1,406 @@
+/**
+ * The embedded store: one SQLite file in WAL mode through better-sqlite3.
+ * better-sqlite3 is synchronous, which makes each method trivially atomic in
+ * one process; the Promise-returning interface keeps callers honest for the
+ * PostgreSQL store. synchronous=NORMAL in WAL mode: a committed transaction
+ * survives a process crash (SIGKILL); only power loss can drop the last ones.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Copy, Job, Shard } from '../../core/jobs/types.ts';
+import { mayTakeCopy } from '../../core/scheduler/eligibility.ts';
+import { newId } from '../ids.ts';
+import type {
+  ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
+} from '../types.ts';
+import { MIGRATIONS } from './migrations.ts';
+
+type Row = Record<string, unknown>;
+
+const toProject = (r: Row): Project => ({
+  id: r.id as string, name: r.name as string, createdAt: r.created_at as number, embed: JSON.parse(r.embed as string),
+});
+
+const toVolunteer = (r: Row): Volunteer => ({
+  id: r.id as string, secretHash: r.secret_hash as string, wallet: (r.wallet as string | null) ?? null,
+  account: r.account as string, address: r.address as string, numericClass: r.numeric_class as string,
+  capabilities: JSON.parse(r.capabilities as string), createdAt: r.created_at as number, lastSeen: r.last_seen as number,
+});
+
+const toJob = (r: Row): Job => ({
+  id: r.id as string, projectId: r.project_id as string, kind: r.kind as Job['kind'], state: r.state as Job['state'],
+  spec: JSON.parse(r.spec as string), createdAt: r.created_at as number, finishedAt: (r.finished_at as number | null) ?? null,
+  error: (r.error as string | null) ?? null, resultHash: (r.result_hash as string | null) ?? null,
+});
+
+const toShard = (r: Row): Shard => ({
+  id: r.id as string, jobId: r.job_id as string, index: r.idx as number, start: r.rec_start as number, end: r.rec_end as number,
+  state: r.state as Shard['state'], wanted: r.wanted as number, canonicalCopyId: (r.canonical_copy_id as string | null) ?? null,
+  errors: r.errors as number, issued: r.issued as number,
+});
+
+const toCopy = (r: Row): Copy => ({
+  id: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string,
+  account: r.account as string, wallet: (r.wallet as string | null) ?? null, address: r.address as string,
+  numericClass: r.numeric_class as string, state: r.state as Copy['state'], outcome: r.outcome as Copy['outcome'],
+  assignedAt: r.assigned_at as number, deadline: r.deadline as number, returnedAt: (r.returned_at as number | null) ?? null,
+  reason: (r.reason as string | null) ?? null, credit: r.credit as number,
+});
+
+const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private db: Database.Database;
+  private jobCache = new Map<string, Job>();
+  private s: Record<string, Database.Statement>;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const p = (sql: string) => this.db.prepare(sql);
+    this.s = {
+      wanting: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ?`),
+      wantingProject: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total AND project_id = ? ORDER BY job_created, idx LIMIT ?`),
+      copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ?`),
+      insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
+                     VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline)`),
+      issue: p(`UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = ?`),
+      getCopy: p(`SELECT ${COPY_COLS} FROM copies WHERE id = ?`),
+      getShard: p(`SELECT * FROM shards WHERE id = ?`),
+      ack: p(`UPDATE copies SET state = 'running', deadline = ? WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')`),
+      extend: p(`UPDATE copies SET deadline = ? WHERE id = ? AND volunteer_id = ? AND state = 'running'`),
+      saveResult: p(`UPDATE copies SET state = 'returned', result = ?, compute_ms = ?, returned_at = ? WHERE id = ?`),
+      revive: p(`UPDATE shards SET alive = alive + 1 WHERE id = ?`),
+      fail: p(`UPDATE copies SET state = 'error', reason = ?, returned_at = ? WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')`),
+      shardError: p(`UPDATE shards SET alive = alive - 1, errors = errors + 1 WHERE id = ?`),
+      dueCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE state IN ('assigned','running') AND deadline < ?`),
+      expire: p(`UPDATE copies SET state = 'expired', reason = ? WHERE id = ? AND state IN ('assigned','running')`),
+      results: p(`SELECT id, result FROM copies WHERE shard_id = ? AND state = 'returned'`),
+      judge: p(`UPDATE copies SET outcome = ?, reason = ?, credit = ? WHERE id = ? AND outcome = 'pending'`),
+      unalive: p(`UPDATE shards SET alive = alive - 1 WHERE id = ?`),
+      setShard: p(`UPDATE shards SET state = ?, wanted = ?, canonical_copy_id = ? WHERE id = ?`),
+      credit: p(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(copy_id) DO NOTHING`),
+      balance: p(`SELECT COALESCE(SUM(amount), 0) AS b FROM ledger WHERE account = ?`),
+      getJob: p(`SELECT * FROM jobs WHERE id = ?`),
+    };
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  async close() { this.db.close(); }
+
+  async createProject(p: Project) {
+    this.db.prepare('INSERT INTO projects (id, name, created_at, embed) VALUES (?, ?, ?, ?)').run(p.id, p.name, p.createdAt, JSON.stringify(p.embed));
+  }
+
+  async getProject(id: string) {
+    const r = this.db.prepare('SELECT * FROM projects WHERE id = ?').get(id) as Row | undefined;
+    return r ? toProject(r) : null;
+  }
+
+  async listProjects() {
+    return (this.db.prepare('SELECT * FROM projects ORDER BY created_at').all() as Row[]).map(toProject);
+  }
+
+  async setEmbedSettings(projectId: string, embed: Project['embed']) {
+    this.db.prepare('UPDATE projects SET embed = ? WHERE id = ?').run(JSON.stringify(embed), projectId);
+  }
+
+  async addToken(t: { id: string; projectId: string; hash: string; label: string; createdAt: number }) {
+    this.db.prepare('INSERT INTO tokens (id, project_id, hash, label, created_at) VALUES (?, ?, ?, ?, ?)').run(t.id, t.projectId, t.hash, t.label, t.createdAt);
+  }
+
+  async projectByTokenHash(hash: string) {
+    const r = this.db.prepare('SELECT p.* FROM tokens t JOIN projects p ON p.id = t.project_id WHERE t.hash = ?').get(hash) as Row | undefined;
+    return r ? toProject(r) : null;
+  }
+
+  async recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }) {
+    // A blob first uploaded privately becomes public once a job uses it as a model or weights.
+    this.db.prepare(`INSERT INTO blobs (hash, bytes, kind, created_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT(hash) DO UPDATE SET kind = excluded.kind WHERE excluded.kind IN ('model', 'weights')`).run(b.hash, b.bytes, b.kind, b.createdAt);
+  }
+
+  async blobKind(hash: string) {
+    const r = this.db.prepare('SELECT kind FROM blobs WHERE hash = ?').get(hash) as Row | undefined;
+    return r ? (r.kind as string) : null;
+  }
+
+  async createVolunteer(v: Volunteer) {
+    this.db.prepare(`INSERT INTO volunteers (id, secret_hash, wallet, account, address, numeric_class, capabilities, created_at, last_seen)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.id, v.secretHash, v.wallet, v.account, v.address, v.numericClass, JSON.stringify(v.capabilities), v.createdAt, v.lastSeen);
+  }
+
+  async getVolunteer(id: string) {
+    const r = this.db.prepare('SELECT * FROM volunteers WHERE id = ?').get(id) as Row | undefined;
+    return r ? toVolunteer(r) : null;
+  }
+
+  async updateVolunteer(id: string, patch: Partial<Pick<Volunteer, 'wallet' | 'account' | 'address' | 'numericClass' | 'capabilities' | 'lastSeen'>>) {
+    const cols: Record<string, string> = { wallet: 'wallet', account: 'account', address: 'address', numericClass: 'numeric_class', capabilities: 'capabilities', lastSeen: 'last_seen' };
+    const sets: string[] = [];
+    const vals: unknown[] = [];
+    for (const [k, v] of Object.entries(patch)) {
+      sets.push(`${cols[k]} = ?`);
+      vals.push(k === 'capabilities' ? JSON.stringify(v) : v);
+    }
+    if (sets.length) this.db.prepare(`UPDATE volunteers SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);
+  }
+
+  async createJob(job: Job, shards: Shard[]) {
+    const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO jobs (id, project_id, kind, state, spec, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt);
+      for (const s of shards) {
+        insertShard.run(s.id, job.id, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
+      }
+    })();
+  }
+
+  async getJob(id: string) {
+    return this.job(id);
+  }
+
+  /** Specs never change after creation, so running jobs are cached; state is re-read. */
+  private job(id: string): Job | null {
+    const r = this.s.getJob!.get(id) as Row | undefined;
+    if (!r) return null;
+    const cached = this.jobCache.get(id);
+    if (cached) {
+      cached.state = r.state as Job['state'];
+      cached.finishedAt = (r.finished_at as number | null) ?? null;
+      cached.error = (r.error as string | null) ?? null;
+      cached.resultHash = (r.result_hash as string | null) ?? null;
+      return { ...cached };
+    }
+    const j = toJob(r);
+    this.jobCache.set(id, j);
+    if (this.jobCache.size > 256) this.jobCache.delete(this.jobCache.keys().next().value!);
+    return { ...j };
+  }
+
+  async listJobs(filter: { projectId?: string; states?: Job['state'][]; limit?: number }) {
+    const where: string[] = [];
+    const vals: unknown[] = [];
+    if (filter.projectId) { where.push('project_id = ?'); vals.push(filter.projectId); }
+    if (filter.states?.length) { where.push(`state IN (${filter.states.map(() => '?').join(',')})`); vals.push(...filter.states); }
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...vals, filter.limit ?? 100) as Row[]).map(toJob);
+  }
+
+  async finishJob(id: string, state: 'completed' | 'failed' | 'cancelled', patch: { error?: string | null; resultHash?: string | null; finishedAt: number }) {
+    return this.db.transaction(() => {
+      const r = this.db.prepare(`UPDATE jobs SET state = ?, error = ?, result_hash = ?, finished_at = ? WHERE id = ? AND state = 'running'`)
+        .run(state, patch.error ?? null, patch.resultHash ?? null, patch.finishedAt, id);
+      if (r.changes === 0) return false;
+      this.db.prepare(`UPDATE shards SET state = ? WHERE job_id = ? AND state = 'open'`).run(state === 'failed' ? 'failed' : 'cancelled', id);
+      this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = ? WHERE job_id = ? AND state IN ('assigned','running')`).run(`job ${state}`, id);
+      return true;
+    })();
+  }
+
+  async jobCounts(jobId: string): Promise<JobCounts> {
+    const shards = { total: 0, open: 0, validated: 0, failed: 0 };
+    for (const r of this.db.prepare('SELECT state, COUNT(*) AS n FROM shards WHERE job_id = ? GROUP BY state').all(jobId) as Row[]) {
+      shards.total += r.n as number;
+      if (r.state === 'open') shards.open = r.n as number;
+      if (r.state === 'validated') shards.validated = r.n as number;
+      if (r.state === 'failed') shards.failed = r.n as number;
+    }
+    const copies = { valid: 0, invalid: 0, pending: 0, expired: 0, error: 0 };
+    for (const r of this.db.prepare('SELECT state, outcome, COUNT(*) AS n FROM copies WHERE job_id = ? GROUP BY state, outcome').all(jobId) as Row[]) {
+      const n = r.n as number;
+      if (r.outcome === 'valid') copies.valid += n;
+      else if (r.outcome === 'invalid') copies.invalid += n;
+      else if (r.state === 'expired') copies.expired += n;
+      else if (r.state === 'error') copies.error += n;
+      else if (r.state !== 'cancelled') copies.pending += n;
+    }
+    const credit = (this.db.prepare('SELECT COALESCE(SUM(amount), 0) AS c FROM ledger WHERE job_id = ?').get(jobId) as Row).c as number;
+    return { shards, copies, credit };
+  }
+
+  async shardsOf(jobId: string) {
+    return (this.db.prepare('SELECT * FROM shards WHERE job_id = ? ORDER BY idx').all(jobId) as Row[]).map(toShard);
+  }
+
+  async getShard(id: string) {
+    const r = this.s.getShard!.get(id) as Row | undefined;
+    return r ? toShard(r) : null;
+  }
+
+  async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
+    return this.db.transaction((): Claimed | null => {
+      const candidates = (req.projectId
+        ? this.s.wantingProject!.all(req.projectId, 256)
+        : this.s.wanting!.all(256)) as Row[];
+      for (const row of candidates) {
+        const shard = toShard(row);
+        const existing = (this.s.copiesOfShard!.all(shard.id) as Row[]).map(toCopy);
+        if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous === 1)) continue;
+        const job = this.job(shard.jobId);
+        if (!job || job.state !== 'running') continue;
+        const copy: Copy = {
+          id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
+          wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
+          state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
+          returnedAt: null, reason: null, credit: 0,
+        };
+        this.s.insertCopy!.run(copy);
+        this.s.issue!.run(shard.id);
+        return { job, shard: { ...shard, issued: shard.issued + 1 }, copy };
+      }
+      return null;
+    })();
+  }
+
+  async ackCopy(copyId: string, volunteerId: string, deadline: number) {
+    const r = this.s.ack!.run(deadline, copyId, volunteerId);
+    if (r.changes === 0) return null;
+    return toCopy(this.s.getCopy!.get(copyId) as Row);
+  }
+
+  async extendLeases(volunteerId: string, copyIds: string[], now: number) {
+    const extended: string[] = [];
+    const lost: { copyId: string; reason: string }[] = [];
+    this.db.transaction(() => {
+      for (const id of copyIds) {
+        const c = this.s.getCopy!.get(id) as Row | undefined;
+        if (!c || c.volunteer_id !== volunteerId) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
+        if (c.state !== 'running') { lost.push({ copyId: id, reason: `copy is ${c.state}${c.reason ? `: ${c.reason}` : ''}` }); continue; }
+        const job = this.job(c.job_id as string);
+        this.s.extend!.run(now + (job?.spec.limits.leaseMs ?? 60_000), id, volunteerId);
+        extended.push(id);
+      }
+    })();
+    return { extended, lost };
+  }
+
+  async getCopy(id: string) {
+    const r = this.s.getCopy!.get(id) as Row | undefined;
+    return r ? toCopy(r) : null;
+  }
+
+  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite> {
+    return this.db.transaction((): ResultWrite => {
+      const c = this.s.getCopy!.get(copyId) as Row | undefined;
+      if (!c || c.volunteer_id !== volunteerId) return 'not_assigned';
+      if (c.state === 'returned') return 'duplicate';
+      if (c.state === 'cancelled') return 'gone';
+      const shard = this.s.getShard!.get(c.shard_id) as Row;
+      if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
+      // A late result (expired or errored copy) still counts: it revives the copy.
+      if (c.state === 'expired' || c.state === 'error') this.s.revive!.run(c.shard_id);
+      this.s.saveResult!.run(encoded, computeMs, now, copyId);
+      return 'accepted';
+    })();
+  }
+
+  async failCopy(copyId: string, volunteerId: string, reason: string, now: number) {
+    return this.db.transaction(() => {
+      const c = this.s.getCopy!.get(copyId) as Row | undefined;
+      if (!c) return false;
+      const r = this.s.fail!.run(reason, now, copyId, volunteerId);
+      if (r.changes === 0) return false;
+      this.s.shardError!.run(c.shard_id);
+      return true;
+    })();
+  }
+
+  async expireCopies(now: number) {
+    return this.db.transaction(() => {
+      const due = (this.s.dueCopies!.all(now) as Row[]).map(toCopy);
+      for (const c of due) {
+        const reason = c.state === 'assigned' ? 'not acknowledged in time' : 'lease expired without heartbeat or result';
+        this.s.expire!.run(reason, c.id);
+        this.s.shardError!.run(c.shardId);
+        c.state = 'expired';
+        c.reason = reason;
+      }
+      return due;
+    })();
+  }
+
+  async setShardFailed(shardId: string) {
+    this.db.prepare(`UPDATE shards SET state = 'failed' WHERE id = ? AND state = 'open'`).run(shardId);
+  }
+
+  async shardResults(shardId: string): Promise<ShardResults | null> {
+    const row = this.s.getShard!.get(shardId) as Row | undefined;
+    if (!row) return null;
+    const shard = toShard(row);
+    const job = this.job(shard.jobId);
+    if (!job) return null;
+    const copies = (this.s.copiesOfShard!.all(shardId) as Row[]).map(toCopy);
+    const results = new Map<string, Uint8Array>();
+    for (const r of this.s.results!.all(shardId) as Row[]) results.set(r.id as string, r.result as Uint8Array);
+    return { job, shard, copies, results };
+  }
+
+  async applyValidation(w: ValidationWrite) {
+    this.db.transaction(() => {
+      for (const j of w.judgements) {
+        const r = this.s.judge!.run(j.outcome, j.reason, j.credit, j.copyId);
+        if (r.changes && j.outcome === 'invalid') this.s.unalive!.run(w.shardId);
+      }
+      this.s.setShard!.run(w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId);
+      const at = Date.now();
+      for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at);
+    })();
+  }
+
+  async canonicalResults(jobId: string) {
+    const rows = this.db.prepare(`SELECT c.result FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.job_id = ? ORDER BY s.idx`).all(jobId) as Row[];
+    return rows.map((r) => r.result as Uint8Array);
+  }
+
+  async shortenLeases(volunteerId: string, deadline: number) {
+    return this.db.prepare(`UPDATE copies SET deadline = MIN(deadline, ?) WHERE volunteer_id = ? AND state IN ('assigned','running')`).run(deadline, volunteerId).changes;
+  }
+
+  async copiesInFlight(volunteerId: string) {
+    return (this.db.prepare(`SELECT ${COPY_COLS} FROM copies WHERE volunteer_id = ? AND state IN ('assigned','running')`).all(volunteerId) as Row[]).map(toCopy);
+  }
+
+  async balance(account: string) {
+    return (this.s.balance!.get(account) as Row).b as number;
+  }
+
+  async ledger(filter: { account?: string; jobId?: string; limit: number }): Promise<LedgerEntry[]> {
+    const where: string[] = [];
+    const vals: unknown[] = [];
+    if (filter.account) { where.push('account = ?'); vals.push(filter.account); }
+    if (filter.jobId) { where.push('job_id = ?'); vals.push(filter.jobId); }
+    const rows = this.db.prepare(`SELECT * FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`).all(...vals, filter.limit) as Row[];
+    return rows.map((r) => ({
+      copyId: r.copy_id as string, account: r.account as string, amount: r.amount as number,
+      jobId: r.job_id as string, projectId: r.project_id as string, at: r.at as number,
+    }));
+  }
+
+  async topAccounts(limit: number) {
+    return (this.db.prepare('SELECT account, SUM(amount) AS balance, COUNT(*) AS copies FROM ledger GROUP BY account ORDER BY balance DESC LIMIT ?').all(limit) as Row[])
+      .map((r) => ({ account: r.account as string, balance: r.balance as number, copies: r.copies as number }));
+  }
+
+  async countCreditsForCopy(copyId: string) {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM ledger WHERE copy_id = ?').get(copyId) as Row).n as number;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The coordinator's persistence boundary. Every method is asynchronous and
+ * atomic on its own, so nothing above it assumes a synchronous, single-process
+ * database: the SQLite store implements it for one machine, a PostgreSQL store
+ * for coordinators that scale out.
+ */
+import type { Copy, CopyOutcome, Job, Shard, ShardState } from '../core/jobs/types.ts';
+import type { DistinctRule, VolunteerIdentity } from '../core/scheduler/eligibility.ts';
+import type { JobState } from '../../shared/protocol/events.ts';
+
+export interface EmbedSettings {
+  /** Origins allowed to embed this project's compute frame; empty = any. */
+  allowedOrigins: string[];
+  defaultIntensity: number;
+  /** `site`: credit the site's data-wallet; `visitor`: the visitor may enter their own. */
+  creditTo: 'site' | 'visitor';
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  createdAt: number;
+  embed: EmbedSettings;
+}
+
+export interface Volunteer extends VolunteerIdentity {
+  secretHash: string;
+  account: string;
+  capabilities: unknown;
+  createdAt: number;
+  lastSeen: number;
+}
+
+export interface ClaimRequest {
+  volunteer: VolunteerIdentity & { account: string };
+  projectId?: string;
+  rules: ReadonlySet<DistinctRule>;
+  now: number;
+}
+
+export interface Claimed {
+  job: Job;
+  shard: Shard;
+  copy: Copy;
+}
+
+export interface ShardResults {
+  job: Job;
+  shard: Shard;
+  copies: Copy[];
+  /** Encoded outputs (tensor codec) of returned copies, by copy id. */
+  results: Map<string, Uint8Array>;
+}
+
+export interface CopyJudgement {
+  copyId: string;
+  outcome: Exclude<CopyOutcome, 'pending'>;
+  reason: string | null;
+  credit: number;
+}
+
+export interface ValidationWrite {
+  shardId: string;
+  shard: { state: ShardState; wanted: number; canonicalCopyId: string | null };
+  judgements: CopyJudgement[];
+  /** Ledger rows; the store inserts each copy's credit at most once. */
+  credits: { copyId: string; account: string; amount: number; jobId: string; projectId: string }[];
+}
+
+export interface JobCounts {
+  shards: { total: number; open: number; validated: number; failed: number };
+  copies: { valid: number; invalid: number; pending: number; expired: number; error: number };
+  credit: number;
+}
+
+export interface LedgerEntry {
+  copyId: string;
+  account: string;
+  amount: number;
+  jobId: string;
+  projectId: string;
+  at: number;
+}
+
+export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone';
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  close(): Promise<void>;
+
+  createProject(p: Project): Promise<void>;
+  getProject(id: string): Promise<Project | null>;
+  listProjects(): Promise<Project[]>;
+  setEmbedSettings(projectId: string, embed: EmbedSettings): Promise<void>;
+  addToken(t: { id: string; projectId: string; hash: string; label: string; createdAt: number }): Promise<void>;
+  projectByTokenHash(hash: string): Promise<Project | null>;
+
+  recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }): Promise<void>;
+  blobKind(hash: string): Promise<string | null>;
+
+  createVolunteer(v: Volunteer): Promise<void>;
+  getVolunteer(id: string): Promise<Volunteer | null>;
+  updateVolunteer(id: string, patch: Partial<Pick<Volunteer, 'wallet' | 'account' | 'address' | 'numericClass' | 'capabilities' | 'lastSeen'>>): Promise<void>;
+
+  createJob(job: Job, shards: Shard[]): Promise<void>;
+  getJob(id: string): Promise<Job | null>;
+  listJobs(filter: { projectId?: string; states?: JobState[]; limit?: number }): Promise<Job[]>;
+  /** Moves a running job to a final state; false if it was not running. Open shards close with it. */
+  finishJob(id: string, state: Exclude<JobState, 'running'>, patch: { error?: string | null; resultHash?: string | null; finishedAt: number }): Promise<boolean>;
+  jobCounts(jobId: string): Promise<JobCounts>;
+  shardsOf(jobId: string): Promise<Shard[]>;
+  getShard(id: string): Promise<Shard | null>;
+
+  /** Atomically picks a shard the volunteer may take and issues it a copy. */
+  claimCopy(req: ClaimRequest): Promise<Claimed | null>;
+  ackCopy(copyId: string, volunteerId: string, deadline: number): Promise<Copy | null>;
+  extendLeases(volunteerId: string, copyIds: string[], now: number): Promise<{ extended: string[]; lost: { copyId: string; reason: string }[] }>;
+  getCopy(id: string): Promise<Copy | null>;
+  /** Idempotent: a second upload of the same copy is a duplicate and changes nothing. */
+  saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite>;
+  failCopy(copyId: string, volunteerId: string, reason: string, now: number): Promise<boolean>;
+  /** Marks copies past their deadline expired and returns them. */
+  expireCopies(now: number): Promise<Copy[]>;
+  setShardFailed(shardId: string, reason: string): Promise<void>;
+  shardResults(shardId: string): Promise<ShardResults | null>;
+  applyValidation(w: ValidationWrite): Promise<void>;
+  canonicalResults(jobId: string): Promise<Uint8Array[]>;
+  /** On disconnect: the volunteer's copies keep a short grace instead of their full lease. */
+  shortenLeases(volunteerId: string, deadline: number): Promise<number>;
+  /** Copies a volunteer holds in flight (for resuming after a reconnect). */
+  copiesInFlight(volunteerId: string): Promise<Copy[]>;
+
+  balance(account: string): Promise<number>;
+  ledger(filter: { account?: string; jobId?: string; limit: number }): Promise<LedgerEntry[]>;
+  topAccounts(limit: number): Promise<{ account: string; balance: number; copies: number }[]>;
+  countCreditsForCopy(copyId: string): Promise<number>;
+}
