@@ -1,0 +1,395 @@
+/**
+ * The contributor page's state and behaviour, apart from how it looks: it owns
+ * the compute worker, the socket.io connection and the shared Volunteer loop,
+ * and turns their events into reactive state the components render.
+ */
+import * as Comlink from 'comlink';
+import { io } from 'socket.io-client';
+import type { Assignment, Backend, Capabilities, HelloRequest } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { Volunteer, type VolunteerSocket, type VolunteerState } from '../../shared/volunteer/volunteer.ts';
+import { walletProblem } from '../../shared/wallet.ts';
+import type { BlobCacheStats } from '../lib/blob-cache.ts';
+import { anotherTabContributes, type HeldLock, tryAcquireContributorLock } from '../lib/contributor-lock.ts';
+import { type AccountView, fetchAccount, fetchSwarm, type SwarmView } from '../lib/coordinator-api.ts';
+import { forgetCredentials, loadCredentials, saveCredentials } from '../lib/credentials.ts';
+import type { PageParams } from '../lib/params.ts';
+import { IdbPendingStore } from '../lib/pending-store.ts';
+import { PowerPolicy } from '../lib/power-policy.ts';
+import { loadSettings, saveSettings, type Settings } from '../lib/settings.ts';
+import { ThroughputSeries } from '../lib/throughput.ts';
+import { transferablesOf } from '../lib/transfer.ts';
+import type { BackendChange, ComputeApi, InitReport, ShardResult } from '../worker/compute-api.ts';
+
+export type Phase = 'probing' | 'ready' | 'unsupported' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface Rejection {
+  copyId: string;
+  shardId: string;
+  jobId: string;
+  outcome: string;
+  reason: string;
+  at: number;
+}
+
+export interface CurrentShard {
+  jobId: string;
+  projectId: string;
+  shardId: string;
+  copyId: string;
+  since: number;
+}
+
+interface Session {
+  socket: VolunteerSocket;
+  volunteer: Volunteer;
+  wallet: string;
+  backend: Backend;
+}
+
+/** Marks a tab that was contributing, so a reload carries on (and resends what it computed). */
+const RESUME_KEY = 'tabgrid.contributing';
+const SAMPLE_MS = 2000;
+
+export class Contributor {
+  phase = $state<Phase>('probing');
+  settings = $state<Settings>(loadSettings());
+  report = $state.raw<InitReport | null>(null);
+  probeError = $state<string | null>(null);
+  backend = $state<Backend | null>(null);
+  backendReason = $state('');
+  /** Set when the backend changed after the probe (lost GPU device). */
+  backendNotice = $state<string | null>(null);
+  volunteerState = $state<VolunteerState>('idle');
+  stateDetail = $state<string | null>(null);
+  pauseReason = $state<string | null>(null);
+  connected = $state(false);
+  otherTab = $state(false);
+  walletError = $state<string | null>(null);
+  lastError = $state<string | null>(null);
+  counts = $state({ computed: 0, uploaded: 0, validated: 0, rejected: 0, notNeeded: 0, pending: 0 });
+  creditedHere = $state(0);
+  rejections = $state<Rejection[]>([]);
+  current = $state<CurrentShard | null>(null);
+  volunteerId = $state<string | null>(null);
+  account = $state<string | null>(null);
+  balance = $state<number | null>(null);
+  accountView = $state.raw<AccountView | null>(null);
+  swarm = $state.raw<SwarmView | null>(null);
+  swarmError = $state<string | null>(null);
+  cache = $state.raw<BlobCacheStats | null>(null);
+  /** Bumped on every throughput sample so the chart redraws. */
+  samples = $state(0);
+  readonly throughput = new ThroughputSeries();
+
+  private readonly api: Comlink.Remote<ComputeApi>;
+  private readonly pending: IdbPendingStore;
+  private readonly power: PowerPolicy;
+  private session: Session | null = null;
+  private lock: HeldLock | null = null;
+  private capabilities: Capabilities | null = null;
+  private startedAt = 0;
+  private timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(readonly params: PageParams) {
+    if (params.intensity !== null) this.settings.intensity = params.intensity;
+    if (params.runWhenHidden !== null) this.settings.pauseWhenHidden = !params.runWhenHidden;
+    if (params.wallet !== null) this.settings.wallet = params.wallet;
+    this.pending = new IdbPendingStore(params.coordinator);
+    const worker = new Worker(new URL('../worker/compute.worker.ts', import.meta.url), { type: 'module', name: 'tabgrid-compute' });
+    worker.addEventListener('error', (e) => { this.probeError = `the compute worker failed: ${e.message || 'could not load'}`; });
+    this.api = Comlink.wrap<ComputeApi>(worker);
+    this.power = new PowerPolicy(this.powerOptions(), () => this.applyPower());
+  }
+
+  get coordinator(): string {
+    return this.params.coordinator;
+  }
+
+  get running(): boolean {
+    return this.phase === 'running' || this.phase === 'starting';
+  }
+
+  /** Probes the device and self-tests backends, then starts when asked to (URL or reload). */
+  async init(): Promise<void> {
+    void this.refreshSwarm();
+    void this.refreshPendingCount();
+    this.timers.push(setInterval(() => void this.refreshSwarm(), 15_000));
+    this.timers.push(setInterval(() => void this.checkOtherTab(), 3000));
+    this.timers.push(setInterval(() => this.sample(), SAMPLE_MS));
+    void this.checkOtherTab();
+    try {
+      const report = await this.api.init(
+        { coordinator: this.coordinator, backend: this.params.backend },
+        Comlink.proxy({ backendChanged: (c: BackendChange) => void this.onBackendChanged(c) }),
+      );
+      await this.api.setIntensity(this.settings.intensity);
+      this.report = report;
+      this.capabilities = report.capabilities;
+      this.backend = report.backend;
+      this.backendReason = report.reason;
+      this.phase = report.backend ? 'ready' : 'unsupported';
+    } catch (e) {
+      this.probeError = `probing this device failed: ${(e as Error).message}`;
+      this.phase = 'unsupported';
+      return;
+    }
+    void this.refreshAccount();
+    let resume = false;
+    try { resume = sessionStorage.getItem(RESUME_KEY) === '1'; } catch { /* storage disabled */ }
+    if (this.params.autostart || resume) await this.start();
+  }
+
+  /** Validates the wallet, takes the one-tab lock and starts the volunteer loop; false when it did not start. */
+  async start(): Promise<boolean> {
+    if (this.phase !== 'ready' && this.phase !== 'stopped') return false;
+    const wallet = this.settings.wallet.trim();
+    this.walletError = wallet ? walletProblem(wallet) : null;
+    if (this.walletError) return false;
+    this.phase = 'starting';
+    this.lastError = null;
+    const lock = await tryAcquireContributorLock();
+    if (!lock) {
+      this.otherTab = true;
+      this.phase = 'ready';
+      return false;
+    }
+    this.lock = lock;
+    this.otherTab = false;
+    // Ask once, when the volunteer shows intent: cached models and pending results then survive storage pressure.
+    void navigator.storage?.persist?.().catch(() => false);
+    try {
+      const s = await this.ensureSession(wallet, this.backend!);
+      this.startedAt = Date.now();
+      s.volunteer.start();
+      this.phase = 'running';
+      try { sessionStorage.setItem(RESUME_KEY, '1'); } catch { /* storage disabled */ }
+      this.applyPower();
+      return true;
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      this.lock.release();
+      this.lock = null;
+      this.phase = 'ready';
+      return false;
+    }
+  }
+
+  /** Stops asking for work; the shard in hand finishes and its result is uploaded. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    try { sessionStorage.removeItem(RESUME_KEY); } catch { /* storage disabled */ }
+    this.phase = 'stopping';
+    await this.session?.volunteer.stop();
+    this.current = null;
+    this.pauseReason = null;
+    this.lock?.release();
+    this.lock = null;
+    this.phase = 'stopped';
+    this.volunteerState = 'stopped';
+  }
+
+  setIntensity(x: number) {
+    this.settings.intensity = Math.min(1, Math.max(0.05, x));
+    void this.api.setIntensity(this.settings.intensity);
+    this.persistSettings();
+  }
+
+  setPowerOptions(p: { pauseWhenHidden?: boolean; batteryThreshold?: number }) {
+    Object.assign(this.settings, p);
+    this.power.set(this.powerOptions());
+    this.persistSettings();
+  }
+
+  /** Records the wallet as typed; the message appears as soon as the input is complete enough to judge. */
+  setWallet(w: string) {
+    this.settings.wallet = w;
+    const t = w.trim();
+    this.walletError = t && (t.length >= 42 || !/^(0x?)?[0-9a-fA-F]*$/.test(t)) ? walletProblem(t) : null;
+    this.persistSettings();
+    if (!this.walletError) void this.refreshAccount();
+  }
+
+  checkWallet() {
+    const t = this.settings.wallet.trim();
+    this.walletError = t ? walletProblem(t) : null;
+  }
+
+  async refreshCache() {
+    this.cache = await this.api.cacheStats();
+  }
+
+  private persistSettings() {
+    saveSettings($state.snapshot(this.settings));
+  }
+
+  private powerOptions() {
+    return { pauseWhenHidden: this.settings.pauseWhenHidden, batteryThreshold: this.settings.batteryThreshold };
+  }
+
+  private applyPower() {
+    const reason = this.power.pauseReason();
+    const v = this.session?.volunteer;
+    if (this.phase !== 'running' || !v) { this.pauseReason = null; return; }
+    if (reason && this.pauseReason !== reason) {
+      this.pauseReason = reason;
+      v.pause(reason);
+    } else if (!reason && this.pauseReason) {
+      this.pauseReason = null;
+      v.resume();
+    }
+  }
+
+  private async ensureSession(wallet: string, backend: Backend): Promise<Session> {
+    const old = this.session;
+    if (old && old.wallet === wallet && old.backend === backend) return old;
+    if (old) this.disposeSession(old);
+    const creds = await loadCredentials(this.coordinator);
+    const url = new URL(this.coordinator);
+    // A path prefix belongs to socket.io's path: as part of the URL it would name a namespace.
+    const socket: VolunteerSocket = io(url.origin, {
+      path: url.pathname.replace(/\/+$/, '') + SOCKET_PATH,
+      autoConnect: false,
+      transports: ['websocket', 'polling'],
+      auth: { protocol: PROTOCOL_VERSION, ...(creds ?? {}) },
+    });
+    socket.on('connect', () => { this.connected = true; });
+    socket.on('disconnect', () => { this.connected = false; });
+    socket.on('connect_error', (e: Error & { data?: { code?: string } }) => {
+      // Credentials the coordinator no longer knows (its data was reset): start over as a new volunteer.
+      // A refusal in the handshake is final for socket.io, so reconnect by hand.
+      if (e.data?.code === 'unauthorized' && (socket.auth as { volunteerId?: string }).volunteerId) {
+        socket.auth = { protocol: PROTOCOL_VERSION };
+        void forgetCredentials(this.coordinator);
+        socket.connect();
+      }
+    });
+    const hello: HelloRequest = { backend, capabilities: this.capabilities!, ...(wallet ? { wallet } : {}) };
+    const volunteer = new Volunteer({
+      socket,
+      hello,
+      pending: this.pending,
+      // The duty cycle runs inside the worker, between session runs; the loop itself never rests.
+      intensity: 1,
+      execute: (a) => this.execute(a),
+      saveCredentials: (c) => saveCredentials(this.coordinator, c),
+      hooks: {
+        state: (s, detail) => {
+          if (this.phase === 'stopped' && s !== 'stopped') return;
+          this.volunteerState = s;
+          this.stateDetail = detail ?? null;
+          if (s !== 'computing' && s !== 'uploading') this.current = null;
+        },
+        hello: (r) => {
+          this.volunteerId = r.volunteerId;
+          this.account = r.account;
+          this.lastError = null;
+          void this.refreshAccount();
+          void this.refreshPendingCount();
+        },
+        assignment: (a) => {
+          this.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+        },
+        computed: (_a, ms) => {
+          this.counts.computed++;
+          this.throughput.record(ms);
+          void this.refreshPendingCount();
+        },
+        uploaded: () => {
+          this.counts.uploaded++;
+          void this.refreshPendingCount();
+          void this.refreshCache();
+        },
+        outcome: (o) => {
+          if (o.outcome === 'valid') this.counts.validated++;
+          else if (o.outcome === 'invalid' || o.outcome === 'error') {
+            this.counts.rejected++;
+            this.rejections = [
+              { copyId: o.copyId, shardId: o.shardId, jobId: o.jobId, outcome: o.outcome, reason: o.reason ?? 'no reason given', at: Date.now() },
+              ...this.rejections,
+            ].slice(0, 20);
+          } else this.counts.notNeeded++;
+          this.creditedHere += o.credit;
+          void this.refreshAccount();
+        },
+        balance: (b) => {
+          if (!this.account || b.account === this.account) this.balance = b.balance;
+        },
+        error: (m) => { this.lastError = m; },
+      },
+    });
+    const s: Session = { socket, volunteer, wallet, backend };
+    this.session = s;
+    return s;
+  }
+
+  private disposeSession(s: Session) {
+    s.socket.removeAllListeners();
+    s.socket.disconnect();
+    if (this.session === s) this.session = null;
+    this.connected = false;
+  }
+
+  private async execute(a: Assignment): Promise<ShardResult> {
+    return this.api.run(Comlink.transfer(a, transferablesOf(a.inputs)));
+  }
+
+  /** The worker moved off a backend (lost GPU device): say so, and reintroduce ourselves with the new backend. */
+  private async onBackendChanged(c: BackendChange) {
+    this.backend = c.to;
+    this.capabilities = c.capabilities;
+    this.backendNotice = c.to
+      ? `Switched from ${c.from} to ${c.to}: ${c.reason}.`
+      : `Stopped: ${c.reason}, and no other backend passed its self-test.`;
+    const wasRunning = this.running;
+    if (wasRunning) await this.session?.volunteer.stop();
+    if (this.session) this.disposeSession(this.session);
+    if (!c.to) {
+      this.lock?.release();
+      this.lock = null;
+      this.phase = 'unsupported';
+      return;
+    }
+    if (wasRunning) {
+      const s = await this.ensureSession(this.settings.wallet.trim(), c.to);
+      s.volunteer.start();
+      this.phase = 'running';
+      this.applyPower();
+    }
+  }
+
+  private sample() {
+    if (this.phase !== 'running' && this.throughput.x.length === 0) return;
+    this.throughput.sample(Date.now(), this.startedAt);
+    this.samples++;
+  }
+
+  private async refreshPendingCount() {
+    try { this.counts.pending = await this.pending.count(); } catch { /* IndexedDB unavailable */ }
+  }
+
+  private async refreshSwarm() {
+    try {
+      this.swarm = await fetchSwarm(this.coordinator);
+      this.swarmError = null;
+    } catch (e) {
+      this.swarmError = `cannot reach the coordinator at ${this.coordinator} (${(e as Error).message})`;
+    }
+  }
+
+  private async refreshAccount() {
+    const wallet = this.settings.wallet.trim();
+    const account = this.account ?? (wallet && !walletProblem(wallet) ? wallet : null);
+    if (!account) { this.accountView = null; return; }
+    try {
+      const view = await fetchAccount(this.coordinator, account);
+      this.accountView = view;
+      this.balance = view.balance;
+    } catch { /* unknown account or coordinator down: keep what we had */ }
+  }
+
+  private async checkOtherTab() {
+    if (this.lock) { this.otherTab = false; return; }
+    try { this.otherTab = await anotherTabContributes(); } catch { /* locks unavailable */ }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * `window.__tabgrid`: a read-only snapshot of the page's status for headless
+ * tabs (`tabgrid worker --tabs`) and e2e tests, so they need not scrape the DOM.
+ */
+import type { Contributor } from './contributor.svelte.ts';
+
+export interface TabgridStatus {
+  phase: string;
+  state: string;
+  stateDetail: string | null;
+  pauseReason: string | null;
+  backend: string | null;
+  backendReason: string;
+  backendNotice: string | null;
+  selfTests: { backend: string; ok: boolean; error?: string }[];
+  connected: boolean;
+  otherTab: boolean;
+  volunteerId: string | null;
+  account: string | null;
+  balance: number | null;
+  counts: { computed: number; uploaded: number; validated: number; rejected: number; notNeeded: number; pending: number };
+  currentJob: string | null;
+  walletError: string | null;
+  error: string | null;
+}
+
+export function installTestHook(c: Contributor): void {
+  const snapshot = (): Readonly<TabgridStatus> => Object.freeze({
+    phase: c.phase,
+    state: c.volunteerState,
+    stateDetail: c.stateDetail,
+    pauseReason: c.pauseReason,
+    backend: c.backend,
+    backendReason: c.backendReason,
+    backendNotice: c.backendNotice,
+    selfTests: (c.report?.selfTests ?? []).map((t) => ({ backend: t.backend, ok: t.ok, ...(t.error ? { error: t.error } : {}) })),
+    connected: c.connected,
+    otherTab: c.otherTab,
+    volunteerId: c.volunteerId,
+    account: c.account,
+    balance: c.balance,
+    counts: { ...c.counts },
+    currentJob: c.current?.jobId ?? null,
+    walletError: c.walletError,
+    error: c.probeError ?? c.lastError,
+  });
+  Object.defineProperty(window, '__tabgrid', { get: snapshot, configurable: false, enumerable: false });
+}

@@ -1,0 +1,146 @@
+/**
+ * The compute worker: probes the device, self-tests each usable backend, then
+ * runs assignments with the shared ShardExecutor. Exposed to the page through
+ * comlink; tensors come in and go out as transferables (no copies of shard data).
+ */
+import * as Comlink from 'comlink';
+import type { Assignment, Backend, Capabilities } from '../../shared/protocol/events.ts';
+import { ShardExecutor } from '../../shared/worker-core/executor.ts';
+import type { OrtModule } from '../../shared/worker-core/ort-tensors.ts';
+import { BlobCache } from '../lib/blob-cache.ts';
+import { transferablesOf } from '../lib/transfer.ts';
+import type { BackendChange, ComputeApi, InitOptions, InitReport, ShardResult, WorkerEvents } from './compute-api.ts';
+import { DutyCycle } from './duty-cycle.ts';
+import { loadOrt } from './ort-loader.ts';
+import { type DeviceProbe, probeDevice } from './probe.ts';
+import { runSelfTest, type SelfTestResult } from './self-test.ts';
+
+class ComputeWorker implements ComputeApi {
+  private ort: OrtModule | null = null;
+  private probe: DeviceProbe | null = null;
+  private passed: Backend[] = [];
+  private backend: Backend | null = null;
+  private executor: ShardExecutor | null = null;
+  private cache: BlobCache | null = null;
+  private events: WorkerEvents | null = null;
+  private readonly duty = new DutyCycle();
+
+  async init(o: InitOptions, events: WorkerEvents): Promise<InitReport> {
+    this.events = events;
+    const probe = (this.probe = await probeDevice());
+    const ort = (this.ort = await loadOrt(probe.wasmThreads));
+    this.cache = new BlobCache({ baseUrl: o.coordinator });
+
+    const wanted: Backend[] = o.backend === 'auto' ? ['webgpu', 'wasm'] : [o.backend];
+    const selfTests: SelfTestResult[] = [];
+    for (const b of wanted) {
+      if (b === 'webgpu' && probe.webgpuMissing) continue;
+      selfTests.push(await runSelfTest(ort, b));
+    }
+    this.passed = selfTests.filter((t) => t.ok).map((t) => t.backend);
+    const backend = this.passed[0] ?? null;
+    const reason = explainChoice(o, probe, selfTests, backend);
+    if (backend) this.use(backend);
+    if (backend === 'webgpu') void this.watchGpuDevice();
+    return { probe, selfTests, backend, reason, ortVersion: ort.env.versions.web ?? 'unknown', capabilities: this.capabilities() };
+  }
+
+  async run(a: Assignment): Promise<ShardResult> {
+    if (!this.executor) throw new Error('no backend passed the self-test on this device');
+    this.duty.takeRested();
+    const r = await this.executor.run(a);
+    // Rest slices are part of the wall time but not of the work done.
+    const computeMs = Math.max(0, r.computeMs - this.duty.takeRested());
+    const result: ShardResult = { outputs: r.outputs, computeMs };
+    return Comlink.transfer(result, transferablesOf(r.outputs));
+  }
+
+  setIntensity(intensity: number): void {
+    this.duty.intensity = Math.min(1, Math.max(0.05, intensity));
+  }
+
+  async cacheStats() {
+    return this.cache ? this.cache.refreshStats() : { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0 };
+  }
+
+  private use(backend: Backend) {
+    const old = this.executor;
+    this.backend = backend;
+    this.executor = new ShardExecutor({
+      ort: this.duty.wrap(this.ort!),
+      backend,
+      loadBlob: (ref) => this.cache!.get(ref),
+    });
+    void old?.dispose();
+  }
+
+  /** A lost GPU device (driver reset, another tab hogging the GPU, sleep) moves work to WASM when it passed too. */
+  private async watchGpuDevice() {
+    let device: GPUDevice;
+    try {
+      device = await this.ort!.env.webgpu.device as GPUDevice;
+    } catch {
+      return;
+    }
+    const info = await device.lost;
+    if (this.backend !== 'webgpu') return;
+    const to: Backend | null = this.passed.includes('wasm') ? 'wasm' : null;
+    this.passed = this.passed.filter((b) => b !== 'webgpu');
+    const reason = `the GPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ''})`;
+    if (to) {
+      this.use(to);
+    } else {
+      this.backend = null;
+      void this.executor?.dispose();
+      this.executor = null;
+    }
+    const change: BackendChange = { from: 'webgpu', to, reason, capabilities: this.capabilities() };
+    this.events?.backendChanged(change);
+  }
+
+  private capabilities(): Capabilities {
+    const p = this.probe!;
+    const caps: Capabilities = {
+      agent: 'browser',
+      backends: [...this.passed],
+      ortVersion: (this.ort?.env.versions.web ?? 'unknown').slice(0, 32),
+      threads: p.wasmThreads,
+      crossOriginIsolated: p.crossOriginIsolated,
+      userAgent: p.userAgent.slice(0, 512),
+    };
+    if (p.memoryMB !== null) caps.memoryMB = p.memoryMB;
+    if (p.gpu) {
+      caps.gpu = {
+        vendor: p.gpu.vendor.slice(0, 128),
+        architecture: p.gpu.architecture.slice(0, 128),
+        features: p.gpu.features.filter((f) => f.length <= 64).slice(0, 64),
+        maxStorageBufferBindingSize: p.gpu.maxStorageBufferBindingSize,
+        maxBufferSize: p.gpu.maxBufferSize,
+      };
+    }
+    return caps;
+  }
+}
+
+function explainChoice(o: InitOptions, p: DeviceProbe, tests: SelfTestResult[], chosen: Backend | null): string {
+  const gpuTest = tests.find((t) => t.backend === 'webgpu');
+  const wasmDesc = `WebAssembly with ${p.wasmThreads} thread${p.wasmThreads === 1 ? '' : 's'}`
+    + (p.crossOriginIsolated ? '' : ' (single-threaded: the page is not cross-origin isolated)');
+  if (chosen === 'webgpu') {
+    const g = p.gpu!;
+    const kind = g.fallback ? 'a software adapter: correct, but slower than a real GPU' : 'hardware';
+    return `${o.backend === 'webgpu' ? 'WebGPU was requested' : 'WebGPU is available'} on ${g.vendor} ${g.architecture} (${kind}) and passed its self-test.`;
+  }
+  if (chosen === 'wasm') {
+    if (o.backend === 'wasm') return `WebAssembly was requested: ${wasmDesc}.`;
+    if (p.webgpuMissing) return `WebGPU is not usable here (${p.webgpuMissing}), so this device computes with ${wasmDesc}.`;
+    return `WebGPU failed its self-test (${gpuTest?.error ?? 'unknown error'}), so this device computes with ${wasmDesc}.`;
+  }
+  if (o.backend === 'webgpu' && p.webgpuMissing) return `WebGPU was requested but is not usable here: ${p.webgpuMissing}.`;
+  const failures = tests.map((t) => `${t.backend}: ${t.error}`).join('; ');
+  return `No backend passed its self-test (${failures || 'none could be tried'}); this device cannot contribute.`;
+}
+
+// onnxruntime's WASM threads re-load a module of this bundle under the name "em-pthread…";
+// they must not answer comlink messages.
+if (!(self.name ?? '').startsWith('em-pthread')) Comlink.expose(new ComputeWorker());
