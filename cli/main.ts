@@ -30,6 +30,7 @@ program.command('serve')
   .option('--distinct-copies <rules>', 'copies of one shard never share these: wallet,address or none', 'wallet,address')
   .option('--max-result-mb <n>', 'largest result upload, MiB', num('--max-result-mb'), 16)
   .option('--max-upload-mb <n>', 'largest HTTP upload (model, input), MiB', num('--max-upload-mb'), 512)
+  .option('--disconnect-grace <s>', 'seconds a disconnected volunteer has to come back before its copies are reissued', num('--disconnect-grace'), 20)
   .option('--public-url <url>', 'URL users reach this coordinator at')
   .option('--trust-proxy', 'take client addresses from X-Forwarded-For')
   .option('--log-level <level>', 'pino log level', process.env.TABGRID_LOG_LEVEL ?? 'info')
@@ -43,7 +44,7 @@ program.command('serve')
     const c = await startCoordinator({
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
-      trustProxy: !!o.trustProxy, ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
+      trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);
     const shutdown = async () => { await c.close(); process.exit(0); };

@@ -1,0 +1,58 @@
+/** In-process volunteers for tests: honest ones, and ones that lie. */
+import { io } from 'socket.io-client';
+import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
+import type { WireTensor } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { typedView } from '../../shared/tensor/tensor.ts';
+import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
+import { Volunteer, type VolunteerHooks, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
+import { ShardExecutor } from '../../shared/worker-core/executor.ts';
+import { ort } from '../../server/models/ort-node.ts';
+
+export type Tamper = (outputs: WireTensor[]) => WireTensor[];
+
+/** Multiplies every float32 output element by `factor`. */
+export const scaleOutputs = (factor: number): Tamper => (outs) => outs.map((o) => {
+  if (o.dtype !== 'float32') return o;
+  const v = Float32Array.from(typedView(o as WireTensor & { dtype: 'float32' }), (x) => x * factor + 0.5);
+  return { ...o, data: new Uint8Array(v.buffer) };
+});
+
+export interface TestVolunteer {
+  volunteer: Volunteer;
+  socket: VolunteerSocket;
+  uploaded: string[];
+  outcomes: { copyId: string; outcome: string; reason?: string; credit: number }[];
+  account: () => string | null;
+  stop(): Promise<void>;
+}
+
+export function startVolunteer(server: string, o: { tamper?: Tamper; wallet?: string; hooks?: VolunteerHooks } = {}): TestVolunteer {
+  const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(server) });
+  const socket: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
+  const uploaded: string[] = [];
+  const outcomes: TestVolunteer['outcomes'] = [];
+  const volunteer = new Volunteer({
+    socket,
+    hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}) },
+    execute: async (a) => {
+      const r = await executor.run(a);
+      return o.tamper ? { ...r, outputs: o.tamper(r.outputs) } : r;
+    },
+    pending: new MemoryPendingStore(),
+    hooks: {
+      ...o.hooks,
+      uploaded: (id, status) => { uploaded.push(id); o.hooks?.uploaded?.(id, status); },
+      outcome: (x) => { outcomes.push(x); o.hooks?.outcome?.(x); },
+    },
+  });
+  volunteer.start();
+  return {
+    volunteer, socket, uploaded, outcomes, account: () => volunteer.account,
+    async stop() {
+      await volunteer.stop();
+      socket.disconnect();
+      await executor.dispose();
+    },
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Crashes: a volunteer process killed mid-shard, and the coordinator itself
+ * killed with SIGKILL mid-job and restarted on the same data directory.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../cli/api-client.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
+import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+
+async function createJob(api: ApiClient, o: { width: number; layers: number; records: number; shardSize: number; leaseSeconds?: number }) {
+  const model = await api.uploadBlob(mlpModel({ width: o.width, layers: o.layers }));
+  const x = tensorFromTyped('float32', [o.records, o.width], randomInput(o.records, o.width));
+  const input = await api.uploadBlob(encodeTensors([{ name: 'x', ...x }]));
+  return api.createJob({ model, inputs: [{ blob: input, format: 'tensors' }], shardSize: o.shardSize, ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}) });
+}
+
+async function waitDone(api: ApiClient, id: string, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await api.job(id);
+    if (s.state !== 'running') return s;
+    if (Date.now() > end) throw new Error(`job ${id} still running after ${timeoutMs} ms: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('crash recovery', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  });
+
+  it('reissues the copy of a worker killed mid-shard, and the job completes', async () => {
+    const c = await spawnCoordinator({ args: ['--disconnect-grace', '1'] });
+    cleanup.push(() => c.stop());
+    // Heavy shards (~0.5 GFLOP each) so the kill lands while the worker computes.
+    const job = await createJob(c.api, { width: 256, layers: 24, records: 64, shardSize: 32 });
+    const worker = spawn(process.execPath, [CLI, 'worker', '--node', '1', '--server', c.url], { cwd: REPO, stdio: 'ignore' });
+    cleanup.push(async () => { worker.kill('SIGKILL'); });
+    const assigned = await c.waitForLog((l) => l.msg === 'assigned copy' && l.job === job.id, 30_000);
+    await c.waitForLog((l) => l.msg === 'volunteer joined');
+    worker.kill('SIGKILL');
+    const victim = assigned.volunteer as string;
+    await c.waitForLog((l) => l.msg === 'copy expired; its shard will be reissued' && l.volunteer === victim, 30_000);
+
+    const helpers: TestVolunteer[] = [startVolunteer(c.url), startVolunteer(c.url)];
+    cleanup.push(async () => { await Promise.all(helpers.map((h) => h.stop())); });
+    const done = await waitDone(c.api, job.id, 90_000);
+    expect(done.state).toBe('completed');
+    expect(done.shards.validated).toBe(done.shards.total);
+    expect(done.copies.expired).toBeGreaterThanOrEqual(1);
+  });
+
+  it('survives SIGKILL mid-job: restarted on the same data, it completes with no shard lost and no copy credited twice', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-crash-'));
+    let c = await spawnCoordinator({ dataDir });
+    const port = c.port;
+    cleanup.push(() => c.stop());
+    const job = await createJob(c.api, { width: 128, layers: 12, records: 400, shardSize: 10, leaseSeconds: 5 });
+    const vs = [startVolunteer(c.url), startVolunteer(c.url), startVolunteer(c.url)];
+    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
+    await c.waitForLog((l) => l.msg === 'shard validated' && l.job === job.id, 60_000);
+    await c.kill('SIGKILL');
+    const before = await new ApiClient(c.url, c.token).job(job.id).catch(() => null);
+    expect(before).toBeNull(); // really down
+
+    c = await spawnCoordinator({ dataDir, port });
+    cleanup.push(() => c.stop());
+    const done = await waitDone(c.api, job.id, 120_000);
+    expect(done.state).toBe('completed');
+    expect(done.shards).toEqual({ total: 40, validated: 40, failed: 0 });
+    // Work really was left when the first process died: the second one validated some.
+    expect(c.logs.filter((l) => l.msg === 'shard validated' && l.job === job.id).length).toBeGreaterThan(0);
+    await c.stop();
+
+    const db = new Database(join(dataDir, 'tabgrid.sqlite'), { readonly: true });
+    try {
+      const dup = db.prepare('SELECT copy_id, COUNT(*) n FROM ledger GROUP BY copy_id HAVING n > 1').all();
+      expect(dup).toEqual([]);
+      const credited = (db.prepare(`SELECT COUNT(*) n FROM ledger WHERE job_id = ?`).get(job.id) as { n: number }).n;
+      const valid = (db.prepare(`SELECT COUNT(*) n FROM copies WHERE job_id = ? AND outcome = 'valid'`).get(job.id) as { n: number }).n;
+      expect(credited).toBe(valid);
+      expect(valid).toBeGreaterThanOrEqual(80);
+      const missing = db.prepare(`SELECT idx FROM shards WHERE job_id = ? AND (state != 'validated' OR canonical_copy_id IS NULL)`).all(job.id);
+      expect(missing).toEqual([]);
+    } finally {
+      db.close();
+    }
+  });
+});

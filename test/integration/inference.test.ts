@@ -1,0 +1,82 @@
+/**
+ * Inference jobs end to end against a real `tabgrid serve` process, real
+ * socket.io volunteers running onnxruntime-web, and the real CLI code.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { infer } from '../../cli/commands/infer.ts';
+import { outputsDisagreement } from '../../server/core/validation/compare.ts';
+import { encodeNpy } from '../../shared/tensor/npy.ts';
+import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
+import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { runDirect } from '../helpers/direct-run.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { scaleOutputs, startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+
+const EXACT = { rtol: 0, atol: 0 };
+
+describe('inference jobs', () => {
+  let c: SpawnedCoordinator;
+  const volunteers: TestVolunteer[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'tabgrid-infer-'));
+
+  beforeAll(async () => {
+    c = await spawnCoordinator();
+  });
+  afterAll(async () => {
+    await Promise.all(volunteers.map((v) => v.stop()));
+    await c?.stop();
+  });
+
+  async function submit(records: number, shardSize: number, extra: Partial<Parameters<typeof infer>[0]> = {}) {
+    const model = mlpModel({ width: 16, layers: 2, seed: records });
+    const x = tensorFromTyped('float32', [records, 16], randomInput(records, 16, records));
+    writeFileSync(join(dir, `m${records}.onnx`), model);
+    writeFileSync(join(dir, `x${records}.npy`), encodeNpy(x));
+    const out = join(dir, `out${records}`);
+    const code = await infer({
+      server: c.url, token: c.token, model: join(dir, `m${records}.onnx`), input: [`x=${join(dir, `x${records}.npy`)}`],
+      shardSize, format: 'pb', out, quiet: true, ...extra,
+    });
+    return { code, out, model, x };
+  }
+
+  it('splits a job into shards, cross-checks them and returns outputs equal to a direct onnxruntime-web run', async () => {
+    volunteers.push(startVolunteer(c.url), startVolunteer(c.url), startVolunteer(c.url));
+    const { code, out, model, x } = await submit(100, 16);
+    expect(code).toBe(0);
+    const got = decodeTensorProto(new Uint8Array(readFileSync(join(out, 'output_0.pb'))));
+    const want = await runDirect(model, { x });
+    expect(got.dims).toEqual([100, 16]);
+    expect(outputsDisagreement([got], [{ ...want[0]!, name: got.name }], EXACT)).toBeNull();
+    // 7 shards × 2 replicas, each credited once.
+    const job = c.logs.find((l) => l.msg === 'inference job created' && l.records === 100)!;
+    expect(job.shards).toBe(7);
+    const validated = c.logs.filter((l) => l.msg === 'shard validated' && l.job === job.job);
+    expect(validated).toHaveLength(7);
+  });
+
+  it('outvotes a volunteer that perturbs its outputs: no credit, and its numbers never reach the outputs', async () => {
+    const liar = startVolunteer(c.url, { tamper: scaleOutputs(1.5) });
+    volunteers.push(liar);
+    const { code, out, model, x } = await submit(120, 8);
+    expect(code).toBe(0);
+    const got = decodeTensorProto(new Uint8Array(readFileSync(join(out, 'output_0.pb'))));
+    const want = await runDirect(model, { x });
+    expect(outputsDisagreement([got], [{ ...want[0]!, name: got.name }], EXACT)).toBeNull();
+    // The liar did take copies, each was judged invalid, and it earned nothing.
+    expect(liar.uploaded.length).toBeGreaterThan(0);
+    await expect.poll(() => liar.outcomes.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(liar.outcomes.every((o) => o.outcome === 'invalid' && o.credit === 0)).toBe(true);
+    expect(liar.outcomes[0]!.reason).toMatch(/disagrees with the canonical result/);
+    const account = await (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(liar.account()!)}`)).json() as { balance: number; entries: unknown[] };
+    expect(account.balance).toBe(0);
+    expect(account.entries).toHaveLength(0);
+    const honest = await (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(volunteers[0]!.account()!)}`)).json() as { balance: number };
+    expect(honest.balance).toBeGreaterThan(0);
+    expect(c.logs.some((l) => l.msg === 'no consensus: issuing one more copy')).toBe(true);
+  });
+});
