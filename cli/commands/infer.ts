@@ -72,7 +72,9 @@ export async function infer(o: InferOptions): Promise<number> {
     return 1;
   }
   const written = await downloadOutputs(api, job.id, o.out, o.format);
-  if (!o.quiet) process.stderr.write(`job ${job.id} completed; every output validated:\n${written.map((w) => `  ${w}`).join('\n')}\n`);
-  process.stdout.write(`${JSON.stringify({ job: job.id, outputs: written })}\n`);
+  if (!o.quiet) {
+    process.stderr.write(`job ${job.id} completed; every output validated:\n${written.map((w) => `  ${w}`).join('\n')}\n`);
+    process.stdout.write(`${JSON.stringify({ job: job.id, outputs: written })}\n`);
+  }
   return 0;
 }

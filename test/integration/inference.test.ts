@@ -2,7 +2,9 @@
  * Inference jobs end to end against a real `tabgrid serve` process, real
  * socket.io volunteers running onnxruntime-web, and the real CLI code.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,8 @@ import { outputsDisagreement } from '../../server/core/validation/compare.ts';
 import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import type { WireTensor } from '../../shared/protocol/events.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { scaleOutputs, startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
@@ -78,5 +81,41 @@ describe('inference jobs', () => {
     const honest = await (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(volunteers[0]!.account()!)}`)).json() as { balance: number };
     expect(honest.balance).toBeGreaterThan(0);
     expect(c.logs.some((l) => l.msg === 'no consensus: issuing one more copy')).toBe(true);
+  });
+
+  it('judges a volunteer that floods NaN invalid', async () => {
+    const nan = startVolunteer(c.url, {
+      tamper: (outs: WireTensor[]) => outs.map((o) => ({ ...o, data: new Uint8Array(new Float32Array(o.data.byteLength / 4).fill(NaN).buffer) })),
+    });
+    volunteers.push(nan);
+    const { code } = await submit(90, 6);
+    expect(code).toBe(0);
+    await expect.poll(() => nan.outcomes.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(nan.outcomes.every((o) => o.outcome === 'invalid' && o.credit === 0)).toBe(true);
+    expect(nan.outcomes[0]!.reason).toMatch(/NaN/);
+    await nan.stop();
+  });
+
+  it('runs as the real CLI: infer, status, results, ledger', async () => {
+    const run = promisify(execFile);
+    const model = mlpModel({ width: 16, layers: 1, seed: 3 });
+    const x = tensorFromTyped('float32', [10, 16], randomInput(10, 16, 3));
+    writeFileSync(join(dir, 'cli.onnx'), model);
+    writeFileSync(join(dir, 'cli.npy'), encodeNpy(x));
+    const env = { ...process.env, TABGRID_TOKEN: c.token };
+    const r = await run(process.execPath, [CLI, 'infer', '--server', c.url, '--model', join(dir, 'cli.onnx'), '--input', join(dir, 'cli.npy'),
+      '--format', 'npy', '--out', join(dir, 'cli-out'), '--shard-size', '4'], { cwd: REPO, env });
+    const { job } = JSON.parse(r.stdout) as { job: string };
+    expect(existsSync(join(dir, 'cli-out', 'output_0.npy'))).toBe(true);
+    expect(r.stderr).toMatch(/10 records in 3 shards, 2 replicas/);
+    const status = JSON.parse((await run(process.execPath, [CLI, 'status', job, '--server', c.url], { cwd: REPO, env })).stdout);
+    expect(status).toMatchObject({ state: 'completed', shards: { total: 3, validated: 3, failed: 0 } });
+    const res = await run(process.execPath, [CLI, 'results', job, '--server', c.url, '--out', join(dir, 'cli-res')], { cwd: REPO, env });
+    expect(res.stdout.trim()).toBe(join(dir, 'cli-res', 'output_0.pb'));
+    const ledger = await run(process.execPath, [CLI, 'ledger', '--server', c.url], { cwd: REPO, env });
+    expect(ledger.stdout).toMatch(/volunteer:\S+\s+\d+\.\d{6}\s+\(\d+ valid copies\)/);
+    const bad = await run(process.execPath, [CLI, 'infer', '--server', c.url, '--model', join(dir, 'cli.onnx'), '--input', join(dir, 'missing.npy'), '--out', join(dir, 'x')], { cwd: REPO, env }).catch((e) => e);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/cannot read input .*missing\.npy/);
   });
 });

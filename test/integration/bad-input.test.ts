@@ -1,0 +1,186 @@
+/**
+ * Bad input from projects and volunteers: each gets a precise refusal, is
+ * logged, changes no state it should not, earns nothing, and the coordinator
+ * keeps serving.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
+import type { Assignment, ClientToServerEvents, Reply, ServerToClientEvents, WireTensor } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+
+type S = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+function connect(url: string, auth: Record<string, unknown> = { protocol: PROTOCOL_VERSION }): Promise<S> {
+  return new Promise((resolve, reject) => {
+    const s: S = io(url, { path: SOCKET_PATH, auth, transports: ['websocket'], reconnection: false });
+    s.on('connect', () => resolve(s));
+    s.on('connect_error', (e) => { s.close(); reject(e); });
+  });
+}
+
+function call<R>(s: S, event: string, payload: unknown): Promise<Reply<R>> {
+  return (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<R>> } }).timeout(10_000).emitWithAck(event, payload);
+}
+
+const hello = { backend: 'wasm', capabilities: nodeCapabilities() };
+
+describe('bad input', () => {
+  let c: SpawnedCoordinator;
+  let modelHash: string;
+  let inputHash: string;
+  const sockets: S[] = [];
+
+  beforeAll(async () => {
+    c = await spawnCoordinator({ args: ['--max-upload-mb', '1', '--max-result-mb', '0.05'] });
+    modelHash = await c.api.uploadBlob(mlpModel({ width: 16, layers: 1 }));
+    inputHash = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [8, 16], randomInput(8, 16)) }]));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await c?.stop();
+  });
+
+  async function http(method: string, path: string, body?: unknown, token: string | null = c.token, raw?: Uint8Array) {
+    const res = await fetch(`${c.url}${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(raw ? { 'content-type': 'application/octet-stream' } : body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: raw ? (raw as unknown as BodyInit) : body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: await res.json().catch(() => null) as { error?: string } | null };
+  }
+
+  const jobCount = async () => ((await http('GET', '/api/v1/jobs')).body as unknown as { jobs: unknown[] }).jobs.length;
+
+  describe('HTTP', () => {
+    it('refuses a missing or wrong token', async () => {
+      expect(await http('GET', '/api/v1/jobs', undefined, null)).toMatchObject({ status: 401, body: { error: expect.stringMatching(/missing API token/) } });
+      expect(await http('GET', '/api/v1/jobs', undefined, 'tg_forged')).toMatchObject({ status: 401, body: { error: 'invalid API token' } });
+    });
+
+    it('refuses malformed and truncated models without creating a job', async () => {
+      const before = await jobCount();
+      const model = mlpModel({ width: 16, layers: 1 });
+      const truncated = await c.api.uploadBlob(model.subarray(0, Math.floor(model.byteLength / 2)));
+      let r = await http('POST', '/api/v1/jobs', { model: truncated, inputs: [{ blob: inputHash, format: 'tensors' }] });
+      expect(r.status).toBe(400);
+      expect(r.body!.error).toMatch(/^model: (truncated|not an ONNX model|onnxruntime-web cannot load)/);
+      const garbage = await c.api.uploadBlob(new TextEncoder().encode('this is not a model at all'));
+      r = await http('POST', '/api/v1/jobs', { model: garbage, inputs: [{ blob: inputHash, format: 'tensors' }] });
+      expect(r.status).toBe(400);
+      expect(r.body!.error).toMatch(/^model: /);
+      expect(await jobCount()).toBe(before);
+    });
+
+    it('refuses inputs whose names, dtypes or shapes do not fit the graph', async () => {
+      const before = await jobCount();
+      const wrongName = await http('POST', '/api/v1/jobs', { model: modelHash, inputs: [{ name: 'images', blob: inputHash, format: 'tensors' }] });
+      expect(wrongName).toMatchObject({ status: 400, body: { error: 'input "images" is not an input of the model (its inputs: x)' } });
+      const ints = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('int32', [8, 16], new Int32Array(128)) }]));
+      expect((await http('POST', '/api/v1/jobs', { model: modelHash, inputs: [{ blob: ints, format: 'tensors' }] })).body!.error)
+        .toBe('input "x" must be float32, got int32[8,16]');
+      const narrow = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [8, 15], new Float32Array(120)) }]));
+      expect((await http('POST', '/api/v1/jobs', { model: modelHash, inputs: [{ blob: narrow, format: 'tensors' }] })).body!.error)
+        .toMatch(/input "x" dim 1 must be 16, got float32\[8,15\]/);
+      const notNpy = await c.api.uploadBlob(new Uint8Array([1, 2, 3]));
+      expect((await http('POST', '/api/v1/jobs', { model: modelHash, inputs: [{ blob: notNpy, format: 'npy' }] })).body!.error).toMatch(/^input 0: /);
+      const missing = await http('POST', '/api/v1/jobs', { model: modelHash, inputs: [] });
+      expect(missing.body!.error).toBe('missing input "x"');
+      const badField = await http('POST', '/api/v1/jobs', { model: modelHash, inputs: [{ blob: inputHash, format: 'tensors' }], shardSize: -4 });
+      expect(badField.status).toBe(400);
+      expect(badField.body!.error).toMatch(/shardSize: must be >= 1/);
+      const unknownBlob = await http('POST', '/api/v1/jobs', { model: 'a'.repeat(64), inputs: [] });
+      expect(unknownBlob.body!.error).toMatch(/model blob a{64} was not uploaded/);
+      expect(await jobCount()).toBe(before);
+    });
+
+    it('refuses uploads that do not hash to their id, and ones over the limit', async () => {
+      const r = await http('PUT', `/api/v1/blobs/${'0'.repeat(64)}`, undefined, c.token, new Uint8Array([1, 2, 3]));
+      expect(r).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^body hashes to [0-9a-f]{64}, not 0{64}/) } });
+      const big = new Uint8Array(2 * 1024 * 1024);
+      const r2 = await http('PUT', `/api/v1/blobs/${'1'.repeat(64)}`, undefined, c.token, big);
+      expect(r2.status).toBe(413);
+      expect(r2.body!.error).toMatch(/upload limit of 1048576 bytes/);
+    });
+
+    it('does not reveal other projects\' jobs or private blobs', async () => {
+      expect((await http('GET', '/api/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
+      expect((await fetch(`${c.url}/blobs/${inputHash}`)).status).toBe(404);
+    });
+  });
+
+  describe('socket.io', () => {
+    it('refuses an unknown protocol version and forged credentials at connect', async () => {
+      await expect(connect(c.url, { protocol: 99 })).rejects.toThrow(`unsupported protocol version 99; this coordinator speaks version ${PROTOCOL_VERSION}`);
+      await expect(connect(c.url, { protocol: PROTOCOL_VERSION, volunteerId: 'AAAAAAAAAAAAAAAAAAAAAA', secret: 'B'.repeat(32) })).rejects.toThrow('unknown volunteer id or wrong secret');
+      await expect(connect(c.url, {})).rejects.toThrow(/protocol/);
+    });
+
+    it('validates every event and tells the sender what is wrong', async () => {
+      const s = await connect(c.url);
+      sockets.push(s);
+      expect(await call(s, 'work:request', {})).toEqual({ ok: false, code: 'bad_request', error: 'say hello before work:request' });
+      expect(await call(s, 'hello', { ...hello, wallet: '0x123' })).toMatchObject({ ok: false, error: expect.stringMatching(/^wallet: /) });
+      expect(await call(s, 'hello', { ...hello, backend: 'cuda' })).toMatchObject({ ok: false, error: expect.stringMatching(/backend must be webgpu or wasm/) });
+      expect(await call(s, 'hello', { ...hello, backend: 'webgpu' })).toMatchObject({ ok: false, error: expect.stringMatching(/did not pass this device's self-test/) });
+      expect(await call(s, 'no-such-event', {})).toEqual({ ok: false, code: 'bad_request', error: 'unknown event "no-such-event"' });
+      expect(await call(s, 'hello', hello)).toMatchObject({ ok: true });
+      expect(await call(s, 'work:ack', { copyId: '../../etc' })).toMatchObject({ ok: false, error: expect.stringMatching(/copyId is not a valid id/) });
+    });
+
+    it('refuses forged copy ids, results for copies of others, wrong shapes, JSON numbers and oversized payloads, without touching state', async () => {
+      const job = await c.api.createJob({ model: modelHash, inputs: [{ blob: inputHash, format: 'tensors' }], shardSize: 4 });
+      const a = await connect(c.url);
+      const b = await connect(c.url);
+      sockets.push(a, b);
+      await call(a, 'hello', hello);
+      await call(b, 'hello', hello);
+      const got = await call<{ assignment: Assignment }>(a, 'work:request', {});
+      expect(got.ok).toBe(true);
+      const asg = (got as { assignment: Assignment }).assignment;
+      expect(asg.jobId).toBe(job.id);
+      expect(await call(a, 'work:ack', { copyId: asg.copyId })).toMatchObject({ ok: true });
+      const good: WireTensor[] = [{ name: 'y', dtype: 'float32', dims: [4, 16], data: new Uint8Array(4 * 16 * 4) }];
+
+      expect(await call(a, 'work:result', { copyId: 'AAAAAAAAAAAAAAAAAAAAAA', outputs: good, computeMs: 1 }))
+        .toEqual({ ok: false, code: 'not_assigned', error: 'copy AAAAAAAAAAAAAAAAAAAAAA is not assigned to you' });
+      expect(await call(b, 'work:result', { copyId: asg.copyId, outputs: good, computeMs: 1 }))
+        .toEqual({ ok: false, code: 'not_assigned', error: `copy ${asg.copyId} is not assigned to you` });
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: [{ ...good[0]!, dims: [3, 16], data: new Uint8Array(3 * 16 * 4) }], computeMs: 1 }))
+        .toEqual({ ok: false, code: 'bad_result', error: 'output "y" must have 4 records on axis 0, got float32[3,16]' });
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: [{ ...good[0]!, dtype: 'int32' }], computeMs: 1 }))
+        .toMatchObject({ ok: false, code: 'bad_result', error: 'output "y" must be float32, got int32[4,16]' });
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: [{ ...good[0]!, data: Array.from({ length: 256 }, () => 0) }], computeMs: 1 }))
+        .toMatchObject({ ok: false, code: 'bad_request', error: expect.stringMatching(/data must be binary/) });
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: [{ ...good[0]!, data: new Uint8Array(10) }], computeMs: 1 }))
+        .toMatchObject({ ok: false, error: expect.stringMatching(/data holds 10 bytes but float32\[4,16\] needs 256/) });
+      const huge = [{ name: 'y', dtype: 'float32', dims: [4, 16 * 1024], data: new Uint8Array(4 * 16 * 1024 * 4) }];
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: huge, computeMs: 1 }))
+        .toMatchObject({ ok: false, code: 'bad_result', error: expect.stringMatching(/exceeds this coordinator's limit of 52429 bytes/) });
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: good, computeMs: NaN }))
+        .toMatchObject({ ok: false, code: 'bad_request' });
+
+      // Nothing above changed the copy: still running, still a's, no credit anywhere.
+      const status = await c.api.job(job.id);
+      expect(status.copies).toMatchObject({ valid: 0, invalid: 0, pending: 1 });
+      expect(status.credit).toBe(0);
+      // The genuine upload still works, and a repeat is an idempotent duplicate.
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: good, computeMs: 1 })).toEqual({ ok: true, status: 'accepted' });
+      expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: good, computeMs: 1 })).toEqual({ ok: true, status: 'duplicate' });
+      expect(c.logs.filter((l) => l.msg === 'refused').length).toBeGreaterThan(5);
+    });
+
+    it('keeps serving after all of it', async () => {
+      const r = await fetch(`${c.url}/healthz`);
+      expect(await r.json()).toEqual({ ok: true, store: 'sqlite' });
+      expect(c.proc.exitCode).toBeNull();
+    });
+  });
+});
