@@ -46,7 +46,8 @@ export function decideQuorum<R>(results: readonly Candidate<R>[], replicas: numb
   const invalid: { copyId: string; reason: string }[] = [];
   results.forEach((r, i) => {
     if (i === best || why[best]![i] === null) valid.push(r.copyId);
-    else invalid.push({ copyId: r.copyId, reason: `disagrees with the canonical result: ${why[best]![i]}` });
+    // Re-asked in canonical-first order so the message reads "canonical vs yours".
+    else invalid.push({ copyId: r.copyId, reason: `disagrees with the canonical result: ${differ(results[best]!.result, r.result)}` });
   });
   return { consensus: true, canonical: results[best]!.copyId, valid, invalid };
 }

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { copyCredit, creditPerRecord, MAX_CREDIT_PER_COPY } from '../../../server/core/credit/credit.ts';
+import { DEFAULT_LIMITS } from '../../../server/core/jobs/limits.ts';
+import { mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/eligibility.ts';
+import { aliveCopies, isExpired, needsCopy, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
+
+const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
+const copy = (o: Partial<typeof v & { volunteerId: string; state: string }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
+
+describe('mayTakeCopy', () => {
+  const all = parseDistinctRules('wallet,address');
+  it('never gives a volunteer two copies of one shard', () => {
+    expect(mayTakeCopy(v, [copy({ volunteerId: 'v1' })], new Set(), false)).toBe(false);
+    expect(mayTakeCopy(v, [copy({})], new Set(), false)).toBe(true);
+  });
+  it('applies the wallet and address rules when asked', () => {
+    expect(mayTakeCopy(v, [copy({ wallet: '0xA' })], all, false)).toBe(false);
+    expect(mayTakeCopy(v, [copy({ address: '10.0.0.1' })], all, false)).toBe(false);
+    expect(mayTakeCopy(v, [copy({ wallet: '0xA', address: '10.0.0.1' })], parseDistinctRules('none'), false)).toBe(true);
+    expect(mayTakeCopy({ ...v, wallet: null }, [copy({ wallet: null })], all, false)).toBe(true);
+  });
+  it('keeps homogeneous shards to one numeric class, ignoring dead copies', () => {
+    expect(mayTakeCopy(v, [copy({ numericClass: 'webgpu/nvidia' })], new Set(), true)).toBe(false);
+    expect(mayTakeCopy(v, [copy({ numericClass: 'webgpu/nvidia', state: 'expired' })], new Set(), true)).toBe(true);
+  });
+  it('rejects unknown rules', () => {
+    expect(() => parseDistinctRules('wallet,ip')).toThrow('--distinct-copies takes wallet, address or none; got "ip"');
+  });
+});
+
+describe('transitions', () => {
+  it('expires assigned and running copies past their deadline only', () => {
+    expect(isExpired({ state: 'running', deadline: 10 }, 11)).toBe(true);
+    expect(isExpired({ state: 'assigned', deadline: 10 }, 10)).toBe(false);
+    expect(isExpired({ state: 'returned', deadline: 10 }, 99)).toBe(false);
+  });
+  it('counts alive copies and decides when a shard needs another', () => {
+    const copies = [{ state: 'running', outcome: 'pending' }, { state: 'returned', outcome: 'invalid' }, { state: 'expired', outcome: 'pending' }] as const;
+    expect(aliveCopies([...copies])).toBe(1);
+    expect(needsCopy({ state: 'open', wanted: 2, issued: 3 }, 1, DEFAULT_LIMITS)).toBe(true);
+    expect(needsCopy({ state: 'open', wanted: 2, issued: 10 }, 1, DEFAULT_LIMITS)).toBe(false);
+    expect(needsCopy({ state: 'validated', wanted: 2, issued: 2 }, 0, DEFAULT_LIMITS)).toBe(false);
+    expect(wantedAfterNoConsensus(2)).toBe(3);
+  });
+  it('fails a shard after too many errors or copies', () => {
+    expect(shardFailure({ errors: 3, issued: 5, wanted: 2 }, 1, DEFAULT_LIMITS)).toBeNull();
+    expect(shardFailure({ errors: 4, issued: 6, wanted: 2 }, 1, DEFAULT_LIMITS)).toBe('4 copies failed or timed out (limit 3)');
+    expect(shardFailure({ errors: 0, issued: 10, wanted: 4 }, 3, DEFAULT_LIMITS)).toBe('10 copies issued without consensus (limit 10)');
+    expect(shardFailure({ errors: 0, issued: 10, wanted: 3 }, 3, DEFAULT_LIMITS)).toBeNull();
+  });
+});
+
+describe('credit', () => {
+  it('grants GFLOP of the graph per record, the same to every valid copy, capped', () => {
+    expect(creditPerRecord(2e9)).toBe(2);
+    expect(copyCredit(creditPerRecord(5e8), 10)).toBe(5);
+    expect(copyCredit(1e9, 1e9)).toBe(MAX_CREDIT_PER_COPY);
+    expect(creditPerRecord(0)).toBeGreaterThan(0);
+  });
+});
