@@ -87,8 +87,14 @@ export function buildTrainStep(forwardModelBytes: Uint8Array, opts: TrainStepOpt
     return name;
   });
 
-  const batchDim = fwd.data.dims[0]!;
-  const labelDims: Dim[] = [batchDim, ...head.labels.dims.slice(1)];
+  // keep the declared output name even when Identity/Dropout produced it (a Reshape to its own shape is a free copy)
+  let prediction = out.tensor;
+  if (out.declared !== out.tensor && !b.isUsed(out.declared)) {
+    const shape = outShape.every((d) => typeof d === 'number') ? b.i64(outShape as number[]) : b.op('Shape', [out.tensor]);
+    prediction = b.opNamed('Reshape', [out.tensor, shape], out.declared);
+  }
+
+  const labelDims: Dim[] = [...head.labels.dims];
   assertWebgpuWasmOnly(b.nodes);
   const model = toModelBytes(b, {
     inputs: [
@@ -99,7 +105,7 @@ export function buildTrainStep(forwardModelBytes: Uint8Array, opts: TrainStepOpt
     outputs: [
       { name: head.loss, dtype: 'float32', dims: [] },
       ...fwd.params.map((p, i) => ({ name: gradNames[i]!, dtype: 'float32' as const, dims: p.dims })),
-      { name: out.tensor, dtype: 'float32', dims: outShape },
+      { name: prediction, dtype: 'float32', dims: outShape },
     ],
   }, {
     opset: TRAIN_GRAPH_OPSET,
@@ -111,7 +117,7 @@ export function buildTrainStep(forwardModelBytes: Uint8Array, opts: TrainStepOpt
     model,
     params: fwd.params.map((p) => ({ name: p.name, dtype: 'float32', dims: [...p.dims] })),
     inputs: { data: fwd.data.name, labels },
-    outputs: { loss: head.loss, grads: gradNames, prediction: out.tensor },
+    outputs: { loss: head.loss, grads: gradNames, prediction },
     batch: {
       data: { dtype: 'float32', dims: [...fwd.data.dims] },
       labels: { dtype: head.labels.dtype, dims: labelDims },
