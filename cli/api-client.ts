@@ -21,6 +21,7 @@ export function resolveToken(explicit?: string): string {
 
 export interface JobStatus extends JobSummary {
   records: number;
+  history?: { round: number; epoch: number; loss: number; accuracy: number | null; evalLoss: number | null }[];
   outputs: { name: string; dtype: string; dims: (number | null)[] | null }[];
 }
 
@@ -65,11 +66,15 @@ export class ApiClient {
   }
 
   createJob(req: unknown) {
-    return this.json<JobStatus & { shardSize: number; flopsPerRecord: number }>('POST', '/api/v1/jobs', req);
+    return this.json<JobStatus & { shardSize: number; flopsPerRecord: number; replicas: number; rounds?: number }>('POST', '/api/v1/jobs', req);
   }
 
   job(id: string) {
     return this.json<JobStatus>('GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  async raw(path: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.call('GET', path)).arrayBuffer());
   }
 
   async output(id: string, index: number, format: 'pb' | 'npy' | 'tensors'): Promise<Uint8Array> {

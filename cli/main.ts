@@ -113,6 +113,31 @@ program.command('infer')
     process.exitCode = await infer({ ...o, token: resolveToken(o.token) });
   });
 
+program.command('train')
+  .description('train a model on the grid: generated ONNX gradient graphs, data-parallel rounds, a trained model out')
+  .requiredOption('--model <file>', 'forward ONNX model; its float initializers are the parameters')
+  .requiredOption('--data <file>', 'inputs, batch on axis 0 (.npy or .pb)')
+  .requiredOption('--labels <file>', 'int64 class ids [N] for cross-entropy, or float targets shaped like the output for mse')
+  .requiredOption('--out <dir>', 'directory for model.onnx and history.json')
+  .addOption(new Option('--loss <l>', 'loss').choices(['cross-entropy', 'mse']).default('cross-entropy'))
+  .addOption(new Option('--optimizer <o>', 'optimizer').choices(['sgd', 'adam']).default('adam'))
+  .option('--lr <x>', 'learning rate', num('--lr'))
+  .option('--batch <n>', 'global batch per round', int('--batch'))
+  .option('--epochs <n>', 'epochs', int('--epochs'))
+  .option('--shards-per-round <n>', 'shards each round\'s batch splits into', int('--shards-per-round'))
+  .option('--replicas <r>', 'copies that must agree per shard', int('--replicas'))
+  .addOption(new Option('--aggregate <rule>', 'gradient aggregation').choices(['mean', 'trimmed-mean', 'median']))
+  .option('--eval-fraction <f>', 'held out, never trained on', num('--eval-fraction'))
+  .option('--seed <n>', 'shuffling and split seed', int('--seed', 0))
+  .option('--target-accuracy <a>', 'stop once held-out accuracy reaches this', num('--target-accuracy'))
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
+  .option('--quiet', 'no progress bar')
+  .action(async (o) => {
+    const { train } = await import('./commands/train.ts');
+    process.exitCode = await train({ ...o, token: resolveToken(o.token) });
+  });
+
 program.command('status')
   .description('show a job\'s progress')
   .argument('<job>', 'job id')
@@ -131,8 +156,16 @@ program.command('results')
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
   .option('--token <t>', 'project API token')
   .action(async (job, o) => {
-    const { downloadOutputs } = await import('./commands/infer.ts');
-    const written = await downloadOutputs(new ApiClient(o.server, resolveToken(o.token)), job, o.out, o.format);
+    const api = new ApiClient(o.server, resolveToken(o.token));
+    const status = await api.job(job);
+    let written: string[];
+    if (status.kind === 'train') {
+      const { downloadTrained } = await import('./commands/train.ts');
+      written = await downloadTrained(api, job, o.out);
+    } else {
+      const { downloadOutputs } = await import('./commands/infer.ts');
+      written = await downloadOutputs(api, job, o.out, o.format);
+    }
     process.stdout.write(`${written.join('\n')}\n`);
   });
 

@@ -19,6 +19,7 @@ import { createMetrics } from './metrics.ts';
 import { CoordinatorEvents } from './services/events.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
+import { TrainService } from './services/train-service.ts';
 import { WorkService } from './services/work-service.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 
@@ -48,7 +49,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const events = new CoordinatorEvents();
   const metrics = createMetrics();
   const jobs = new JobService(store, blobs, events, log);
-  const work = new WorkService(store, blobs, jobs, events, config, log);
+  const train = new TrainService(store, blobs, jobs, events, log);
+  const work = new WorkService(store, blobs, jobs, train, events, config, log);
   const swarm = new SwarmMonitor(store, events);
 
   const { projectId, token } = await ensureLocalProject(config.dataDir, store, jobs, log);
@@ -62,7 +64,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
   securityHeaders(app);
-  registerApi(app, { store, blobs, jobs, swarm, metrics });
+  registerApi(app, { store, blobs, jobs, train, swarm, metrics });
   if (existsSync(config.clientDir)) {
     await app.register(fastifyStatic, { root: config.clientDir, index: 'index.html', wildcard: true });
   } else {
@@ -97,7 +99,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   }, config.reconcileEveryMs);
 
   // Shards validated before a crash may not have completed their job yet.
-  for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) await jobs.maybeComplete(j.id);
+  for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) {
+    if (j.kind === 'train') await train.maybeAdvance(j.id);
+    else await jobs.maybeComplete(j.id);
+  }
 
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();

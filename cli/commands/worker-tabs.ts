@@ -103,7 +103,11 @@ export async function runTabWorkers(opts: TabWorkerOptions): Promise<void> {
   await checkCoordinator(server.href);
 
   const url = contributorUrl(opts);
-  const browser = await chromium.launch({ executablePath, headless: true, args: chromiumArgs(opts) });
+  const browser = await chromium.launch({
+    executablePath, headless: true, args: chromiumArgs(opts),
+    // Ctrl-C must reach us first: the tabs finish their shards before the browser closes.
+    handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
+  });
   const tabs: Tab[] = [];
   let closing = false;
   try {
@@ -127,8 +131,8 @@ export async function runTabWorkers(opts: TabWorkerOptions): Promise<void> {
     }
     closing = true;
     log('tabgrid: stopping tabs (finishing the shards in hand)…');
-    await Promise.all(tabs.map((t) => t.stop()));
-    await summarize(tabs, log);
+    const finals = await Promise.all(tabs.map((t) => t.stop()));
+    log(`tabgrid: stopped: ${finals.map((s, i) => describeTab(i, s)).join(' | ')}`);
   } finally {
     closing = true;
     await browser.close().catch(() => {});
@@ -144,13 +148,14 @@ async function checkCoordinator(server: string): Promise<void> {
   }
 }
 
+function describeTab(index: number, s: TabStatus | null): string {
+  if (!s) return `#${index} not loaded`;
+  const c = s.counts;
+  return `#${index} ${s.backend ?? '-'} ${s.state}: ${c.uploaded} delivered, ${c.validated} validated, ${c.rejected} rejected`;
+}
+
 async function summarize(tabs: Tab[], log: (line: string) => void) {
-  const parts = await Promise.all(tabs.map(async (t) => {
-    const s = await t.status();
-    if (!s) return `#${t.index} ${t.closed ? 'closed' : 'loading'}`;
-    const c = s.counts;
-    return `#${t.index} ${s.backend ?? '-'} ${s.state} ${c.uploaded} done/${c.validated} valid/${c.rejected} rejected`;
-  }));
+  const parts = await Promise.all(tabs.map(async (t) => describeTab(t.index, await t.status())));
   log(`tabgrid: ${parts.join(' | ')}`);
 }
 
@@ -199,11 +204,11 @@ class Tab {
     if (s.error) this.sayOnce(`error: ${s.error}`);
   }
 
-  /** Presses Stop, so the shard in hand is finished and uploaded, then closes the tab. */
-  async stop(timeoutMs = 60_000): Promise<void> {
+  /** Presses Stop, so the shard in hand is finished and uploaded, then closes the tab; returns its last status. */
+  async stop(timeoutMs = 60_000): Promise<TabStatus | null> {
     const page = this.page;
     this.closed = true;
-    if (!page) return;
+    if (!page) return null;
     try {
       const stop = page.getByTestId('stop');
       if (await stop.isVisible()) {
@@ -220,7 +225,9 @@ class Tab {
     } catch (e) {
       this.say(`did not stop cleanly: ${(e as Error).message}`);
     }
+    const last = await this.status();
     await this.context?.close().catch(() => {});
+    return last;
   }
 
   private say(line: string) {

@@ -14,7 +14,9 @@ import type { Metrics } from '../metrics.ts';
 import type { Project, Store } from '../store/types.ts';
 import { JobError, type JobService } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
-import { CreateJobSchema, EmbedSettingsSchema } from './schemas.ts';
+import { AnyJobSchema, EmbedSettingsSchema } from './schemas.ts';
+import type { TrainService } from '../services/train-service.ts';
+import type { InferenceSpec } from '../core/jobs/types.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,6 +30,7 @@ export interface ApiDeps {
   store: Store;
   blobs: BlobStore;
   jobs: JobService;
+  train: TrainService;
   swarm: SwarmMonitor;
   metrics: Metrics;
 }
@@ -92,7 +95,14 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     });
 
     p.post('/api/v1/jobs', async (req, reply) => {
-      const b = validate(CreateJobSchema, req.body, 'job request');
+      const body = (req.body ?? {}) as { kind?: unknown };
+      const any = validate(AnyJobSchema, { kind: 'inference', ...body }, 'job request');
+      if (any.kind === 'train') {
+        const { kind: _kind, ...train } = any;
+        const job = await d.train.createTrainJob(req.project!, train);
+        return reply.status(201).send({ ...(await d.jobs.summary(job)), rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord });
+      }
+      const b = any;
       const job = await d.jobs.createInferenceJob(req.project!, {
         model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous,
         tolerance: { ...(b.rtol !== undefined ? { rtol: b.rtol } : {}), ...(b.atol !== undefined ? { atol: b.atol } : {}) },
@@ -103,7 +113,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
           ...(b.leaseSeconds !== undefined ? { leaseMs: b.leaseSeconds * 1000 } : {}),
         },
       });
-      const s = job.spec;
+      const s = job.spec as InferenceSpec;
       return reply.status(201).send({
         ...(await d.jobs.summary(job)),
         records: s.records, shardSize: s.shardSize, replicas: s.limits.replicas, flopsPerRecord: s.flopsPerRecord,
@@ -116,7 +126,17 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     });
     p.get('/api/v1/jobs/:id', async (req) => {
       const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
-      return { ...(await d.jobs.summary(job)), records: job.spec.records, outputs: job.spec.outputs };
+      const s = job.spec;
+      return s.kind === 'train'
+        ? { ...(await d.jobs.summary(job)), records: s.trainSet.records, heldOut: s.evalSet?.records ?? 0, history: job.progress?.history ?? [] }
+        : { ...(await d.jobs.summary(job)), records: s.records, outputs: s.outputs };
+    });
+    p.get('/api/v1/jobs/:id/model', async (req, reply) => {
+      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
+      if (job.kind !== 'train') throw new JobError('bad_request', `job ${job.id} is an inference job; its results are /outputs`);
+      if (job.state !== 'completed' || !job.resultHash) throw new JobError('conflict', `job ${job.id} is ${job.state}${job.error ? `: ${job.error}` : ''}; the trained model exists once it completes`);
+      const bytes = await d.blobs.get(job.resultHash);
+      return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     });
     p.delete('/api/v1/jobs/:id', async (req) => {
       const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);

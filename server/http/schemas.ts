@@ -5,6 +5,34 @@ const hash = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a lowercase S
 const positiveInt = (max: number) => v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1, 'must be >= 1'), v.maxValue(max, `must be <= ${max}`));
 const nonNegative = v.pipe(v.number(), v.finite(), v.minValue(0, 'must be >= 0'));
 
+const fileRef = v.strictObject({ blob: hash, format: v.picklist(['npy', 'pb', 'tensors'], 'format must be npy, pb or tensors') });
+const fraction = (open: boolean) => v.pipe(v.number(), v.minValue(open ? 0 : 1e-9), v.maxValue(1));
+
+export const CreateTrainJobSchema = v.strictObject({
+  kind: v.literal('train'),
+  model: hash,
+  data: fileRef,
+  labels: fileRef,
+  loss: v.picklist(['cross-entropy', 'mse'], 'loss must be cross-entropy or mse'),
+  optimizer: v.optional(v.picklist(['sgd', 'adam'], 'optimizer must be sgd or adam'), 'adam'),
+  lr: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10))),
+  momentum: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
+  batch: v.optional(positiveInt(1_000_000)),
+  epochs: v.optional(positiveInt(10_000)),
+  shardsPerRound: v.optional(positiveInt(1024)),
+  replicas: v.optional(positiveInt(9)),
+  aggregate: v.optional(v.picklist(['mean', 'trimmed-mean', 'median'], 'aggregate must be mean, trimmed-mean or median')),
+  trim: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(0.49))),
+  evalFraction: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(0.9))),
+  seed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  minFraction: v.optional(fraction(false)),
+  roundDeadlineSeconds: v.optional(positiveInt(86_400)),
+  targetAccuracy: v.optional(fraction(true)),
+  maxRelL2: v.optional(nonNegative),
+  minCosine: v.optional(v.pipe(v.number(), v.minValue(-1), v.maxValue(1))),
+  leaseSeconds: v.optional(positiveInt(86_400)),
+});
+
 export const CreateJobSchema = v.strictObject({
   kind: v.optional(v.literal('inference'), 'inference'),
   model: hash,
@@ -22,6 +50,8 @@ export const CreateJobSchema = v.strictObject({
   leaseSeconds: v.optional(positiveInt(86_400)),
   homogeneous: v.optional(v.boolean()),
 });
+
+export const AnyJobSchema = v.variant('kind', [CreateTrainJobSchema, v.strictObject({ ...CreateJobSchema.entries, kind: v.literal('inference') })]);
 
 export const EmbedSettingsSchema = v.strictObject({
   allowedOrigins: v.pipe(v.array(v.pipe(v.string(), v.url('must be an origin like https://example.org'), v.maxLength(256))), v.maxLength(100)),

@@ -141,7 +141,7 @@ export class JobService {
       flopsPerRecord, creditPerRecord: creditPerRecord(flopsPerRecord),
     };
     const job: Job = {
-      id: newId(), projectId: project.id, kind: 'inference', state: 'running', spec,
+      id: newId(), projectId: project.id, kind: 'inference', state: 'running', spec, progress: null,
       createdAt: Date.now(), finishedAt: null, error: null, resultHash: null,
     };
     const shards: Shard[] = plan.shards.map((r, index) => ({
@@ -171,10 +171,19 @@ export class JobService {
       id: job.id, projectId: job.projectId, kind: job.kind, state: job.state,
       shards: { total: c.shards.total, validated: c.shards.validated, failed: c.shards.failed },
       copies: c.copies, credit: c.credit, createdAt: job.createdAt, finishedAt: job.finishedAt, error: job.error,
+      ...(job.progress ? {
+        train: {
+          round: job.progress.round,
+          rounds: job.progress.totalRounds,
+          loss: job.progress.history.at(-1)?.loss ?? null,
+          accuracy: job.progress.history.findLast((h) => h.accuracy !== null)?.accuracy ?? null,
+        },
+      } : {}),
     };
   }
 
   async results(job: Job): Promise<NamedTensor[]> {
+    if (job.kind === 'train') throw new JobError('bad_request', `job ${job.id} is a training job; fetch /model and /history`);
     if (job.state !== 'completed' || !job.resultHash) {
       throw new JobError('conflict', `job ${job.id} is ${job.state}${job.error ? `: ${job.error}` : ''}; results exist once it completes`);
     }
@@ -207,6 +216,7 @@ export class JobService {
       const counts = await this.store.jobCounts(jobId);
       if (counts.shards.open > 0 || counts.shards.failed > 0) return;
       const parts = (await this.store.canonicalResults(jobId)).map(decodeTensors);
+      if (job.spec.kind !== 'inference') return;
       const outputs = assembleOutputs(job.spec.outputs.map((o) => o.name), parts, job.spec.stackOutputs);
       const hash = await this.blobs.put(encodeTensors(outputs));
       await this.store.recordBlob({ hash, bytes: outputs.reduce((n, o) => n + o.data.byteLength, 0), kind: 'output', createdAt: Date.now() });

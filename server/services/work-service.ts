@@ -26,6 +26,8 @@ import type { CopyJudgement, Store, Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
+import type { TrainService } from './train-service.ts';
+import type { InferenceSpec, TrainSpec } from '../core/jobs/types.ts';
 
 export class WorkError extends Error {
   constructor(readonly code: 'bad_request' | 'unauthorized' | 'not_assigned' | 'bad_result' | 'forbidden' | 'conflict', message: string) {
@@ -55,6 +57,7 @@ export class WorkService {
     private readonly store: Store,
     private readonly blobs: BlobStore,
     private readonly jobs: JobService,
+    private readonly train: TrainService,
     private readonly events: CoordinatorEvents,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
@@ -125,19 +128,26 @@ export class WorkService {
   }
 
   private async assignment(job: Job, shard: Shard, copy: Copy): Promise<Assignment> {
-    const spec = job.spec;
+    const common = {
+      copyId: copy.id, shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
+      model: { hash: job.spec.modelHash, url: `/blobs/${job.spec.modelHash}`, bytes: job.spec.modelBytes },
+      outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: job.spec.limits.ackWithinMs, leaseMs: job.spec.limits.leaseMs,
+    };
+    if (job.spec.kind === 'train') {
+      const spec: TrainSpec = job.spec;
+      return {
+        ...common, feedBlobs: [this.train.weightsRef(job)], inputs: await this.train.shardInputs(job, shard),
+        batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0,
+      };
+    }
+    const spec: InferenceSpec = job.spec;
     const inputs: WireTensor[] = [];
     for (const input of spec.inputs) {
       const whole = await this.inputTensor(input.hash);
       const t = spec.batchedInputs.includes(input.name) ? sliceRecords(whole, shard.start, shard.end) : whole;
       inputs.push({ name: input.name, dtype: t.dtype, dims: t.dims, data: t.data });
     }
-    return {
-      copyId: copy.id, shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
-      model: { hash: spec.modelHash, url: `/blobs/${spec.modelHash}`, bytes: spec.modelBytes },
-      feedBlobs: [], inputs, batchedInputs: spec.batchedInputs, runUnit: spec.runUnit,
-      outputs: spec.outputs.map((o) => o.name), ackWithinMs: spec.limits.ackWithinMs, leaseMs: spec.limits.leaseMs,
-    };
+    return { ...common, feedBlobs: [], inputs, batchedInputs: spec.batchedInputs, runUnit: spec.runUnit };
   }
 
   private async inputTensor(hash: string): Promise<NamedTensor> {
@@ -186,6 +196,9 @@ export class WorkService {
     if (copy.state === 'returned') return 'duplicate';
     const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
     if (!job || !shard) throw new WorkError('not_assigned', `copy ${copyId} belongs to no job`);
+    if (job.spec.kind === 'train' && job.progress && Math.floor(shard.index / job.spec.shardsPerRound) < job.progress.round) {
+      throw new WorkError('conflict', `copy ${copyId} arrived after its training round closed; it is no longer needed`);
+    }
     const problem = resultShapeProblem(outputs, job.spec.outputs, shard.end - shard.start, job.spec.stackOutputs);
     if (problem) {
       this.log.warn({ copy: copyId, volunteer: s.volunteer.id, problem }, 'refused a malformed result');
@@ -216,7 +229,9 @@ export class WorkService {
       if (!d) { d = decodeTensors(results.get(id)!); decoded.set(id, d); }
       return d;
     };
-    const differ = (a: string, b: string) => outputsDisagreement(outputsOf(a), outputsOf(b), spec.tolerance);
+    const differ = spec.kind === 'train'
+      ? (a: string, b: string) => this.train.gradientDisagreement(spec, outputsOf(a), outputsOf(b))
+      : (a: string, b: string) => outputsDisagreement(outputsOf(a), outputsOf(b), spec.tolerance);
     const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
     const pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
     if (pending.length === 0) return;
@@ -270,7 +285,10 @@ export class WorkService {
     if (judgements.length) {
       this.events.emit('validated', { jobId: job.id, projectId: job.projectId, flops: valid ? spec.flopsPerRecord * (shard.end - shard.start) : 0, valid, invalid: judgements.length - valid });
     }
-    if (next.state === 'validated' && shard.state === 'open') await this.jobs.maybeComplete(job.id);
+    if (next.state === 'validated' && shard.state === 'open') {
+      if (job.kind === 'train') await this.train.maybeAdvance(job.id);
+      else await this.jobs.maybeComplete(job.id);
+    }
     else if (next.state === 'open') {
       await this.checkShardHealth(shardId);
       this.events.emit('work');
@@ -297,6 +315,7 @@ export class WorkService {
 
   /** The reconciler: expire overdue copies, tell their holders, reissue or fail. */
   async reconcile(now = Date.now()): Promise<void> {
+    await this.train.tick(now);
     const expired = await this.store.expireCopies(now);
     if (expired.length === 0) return;
     const shards = new Set<string>();

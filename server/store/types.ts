@@ -4,7 +4,7 @@
  * database: the SQLite store implements it for one machine, a PostgreSQL store
  * for coordinators that scale out.
  */
-import type { Copy, CopyOutcome, Job, Shard, ShardState } from '../core/jobs/types.ts';
+import type { Copy, CopyOutcome, Job, Shard, ShardState, TrainProgress } from '../core/jobs/types.ts';
 import type { DistinctRule, VolunteerIdentity } from '../core/scheduler/eligibility.ts';
 import type { JobState } from '../../shared/protocol/events.ts';
 
@@ -108,7 +108,16 @@ export interface Store {
   /** Moves a running job to a final state; false if it was not running. Open shards close with it. */
   finishJob(id: string, state: Exclude<JobState, 'running'>, patch: { error?: string | null; resultHash?: string | null; finishedAt: number }): Promise<boolean>;
   jobCounts(jobId: string): Promise<JobCounts>;
-  shardsOf(jobId: string): Promise<Shard[]>;
+  /** Shards of a job in index order; `range` limits them to indexes [from, to). */
+  shardsOf(jobId: string, range?: { from: number; to: number }): Promise<Shard[]>;
+  /**
+   * Closes a training round atomically: checkpoints the progress (only if the
+   * job is still at `fromRound`, so two coordinators never both advance it),
+   * cancels the round's unfinished shards and opens the next round's.
+   */
+  advanceRound(jobId: string, fromRound: number, progress: TrainProgress, nextShards: Shard[]): Promise<boolean>;
+  /** Encoded canonical outputs of the given validated shards, by shard id. */
+  canonicalResultsOf(shardIds: string[]): Promise<Map<string, Uint8Array>>;
   getShard(id: string): Promise<Shard | null>;
 
   /** Atomically picks a shard the volunteer may take and issues it a copy. */

@@ -55,12 +55,84 @@ export interface InferenceSpec {
   creditPerRecord: number;
 }
 
+export type AggregateRule = 'mean' | 'trimmed-mean' | 'median';
+
+export interface GradientTolerance {
+  /** Largest ||a−b|| / max(||a||, ||b||) between replicas' flattened gradients. */
+  maxRelL2: number;
+  /** Smallest cosine similarity between replicas' gradients. */
+  minCosine: number;
+}
+
+export interface TrainSpec {
+  kind: 'train';
+  /** The generated train-step graph volunteers run. */
+  modelHash: string;
+  modelBytes: number;
+  forwardHash: string;
+  params: { name: string; dims: number[] }[];
+  dataInput: string;
+  labelsInput: string;
+  /** [loss, ...grads], in the order volunteers return them. */
+  outputs: OutputSpec[];
+  stackOutputs: false;
+  /** Training split (records never in `evalSet`). */
+  trainSet: { dataHash: string; labelsHash: string; records: number };
+  evalSet: { dataHash: string; labelsHash: string; records: number } | null;
+  loss: 'cross-entropy' | 'mse';
+  optimizer: { kind: 'sgd'; lr: number; momentum?: number } | { kind: 'adam'; lr: number };
+  aggregate: AggregateRule;
+  trim: number;
+  batch: number;
+  epochs: number;
+  shardsPerRound: number;
+  seed: number;
+  /** Fraction of a round's shards that must be validated to close it after its deadline. */
+  minFraction: number;
+  roundDeadlineMs: number;
+  /** Stop early once held-out accuracy reaches this. */
+  targetAccuracy: number | null;
+  gradTolerance: GradientTolerance;
+  tolerance: Tolerance;
+  limits: JobLimits;
+  homogeneous: boolean;
+  flopsPerRecord: number;
+  creditPerRecord: number;
+}
+
+export type JobSpec = InferenceSpec | TrainSpec;
+
+export interface RoundRecord {
+  round: number;
+  epoch: number;
+  /** Mean training loss over the round's validated shards, weighted by records. */
+  loss: number;
+  /** Held-out accuracy and loss, measured at epoch ends. */
+  accuracy: number | null;
+  evalLoss: number | null;
+  shards: number;
+  aggregateMs: number;
+  at: number;
+}
+
+/** A training job's checkpoint: everything needed to resume after a restart. */
+export interface TrainProgress {
+  round: number;
+  totalRounds: number;
+  weightsHash: string;
+  optimizerHash: string;
+  optimizerStep: number;
+  roundStartedAt: number;
+  history: RoundRecord[];
+}
+
 export interface Job {
   id: string;
   projectId: string;
   kind: JobKind;
   state: JobState;
-  spec: InferenceSpec;
+  spec: JobSpec;
+  progress: TrainProgress | null;
   createdAt: number;
   finishedAt: number | null;
   error: string | null;

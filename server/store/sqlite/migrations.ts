@@ -104,4 +104,9 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
   CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
   `,
+  `
+  -- Training jobs checkpoint their round, weights and optimizer state here.
+  ALTER TABLE jobs ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN progress TEXT;
+  `,
 ];

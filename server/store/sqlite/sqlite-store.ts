@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Copy, Job, Shard } from '../../core/jobs/types.ts';
+import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { mayTakeCopy } from '../../core/scheduler/eligibility.ts';
 import { newId } from '../ids.ts';
 import type {
@@ -32,6 +32,7 @@ const toJob = (r: Row): Job => ({
   id: r.id as string, projectId: r.project_id as string, kind: r.kind as Job['kind'], state: r.state as Job['state'],
   spec: JSON.parse(r.spec as string), createdAt: r.created_at as number, finishedAt: (r.finished_at as number | null) ?? null,
   error: (r.error as string | null) ?? null, resultHash: (r.result_hash as string | null) ?? null,
+  progress: r.progress ? JSON.parse(r.progress as string) : null,
 });
 
 const toShard = (r: Row): Shard => ({
@@ -166,12 +167,43 @@ export class SqliteStore implements Store {
     const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO jobs (id, project_id, kind, state, spec, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt);
+      this.db.prepare('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null);
       for (const s of shards) {
         insertShard.run(s.id, job.id, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
       }
     })();
+  }
+
+  async advanceRound(jobId: string, fromRound: number, progress: TrainProgress, nextShards: Shard[]) {
+    const job = this.job(jobId);
+    if (!job) return false;
+    const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
+    return this.db.transaction(() => {
+      const r = this.db.prepare(`UPDATE jobs SET round = ?, progress = ? WHERE id = ? AND round = ? AND state = 'running'`)
+        .run(progress.round, JSON.stringify(progress), jobId, fromRound);
+      if (r.changes === 0) return false;
+      this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = 'round closed without it' WHERE job_id = ? AND state IN ('assigned','running')
+        AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND state = 'open')`).run(jobId, jobId);
+      this.db.prepare(`UPDATE shards SET state = 'cancelled' WHERE job_id = ? AND state = 'open'`).run(jobId);
+      // A closed round's gradients are folded into the checkpoint: drop them rather than keep megabytes per round.
+      this.db.prepare(`UPDATE copies SET result = NULL WHERE job_id = ? AND result IS NOT NULL`).run(jobId);
+      for (const s of nextShards) {
+        insertShard.run(s.id, jobId, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
+      }
+      return true;
+    })();
+  }
+
+  async canonicalResultsOf(shardIds: string[]) {
+    const out = new Map<string, Uint8Array>();
+    const q = this.db.prepare(`SELECT s.id, c.result FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.id = ?`);
+    for (const id of shardIds) {
+      const r = q.get(id) as Row | undefined;
+      if (r) out.set(r.id as string, r.result as Uint8Array);
+    }
+    return out;
   }
 
   async getJob(id: string) {
@@ -188,6 +220,7 @@ export class SqliteStore implements Store {
       cached.finishedAt = (r.finished_at as number | null) ?? null;
       cached.error = (r.error as string | null) ?? null;
       cached.resultHash = (r.result_hash as string | null) ?? null;
+      cached.progress = r.progress ? JSON.parse(r.progress as string) : null;
       return { ...cached };
     }
     const j = toJob(r);
@@ -237,8 +270,11 @@ export class SqliteStore implements Store {
     return { shards, copies, credit };
   }
 
-  async shardsOf(jobId: string) {
-    return (this.db.prepare('SELECT * FROM shards WHERE job_id = ? ORDER BY idx').all(jobId) as Row[]).map(toShard);
+  async shardsOf(jobId: string, range?: { from: number; to: number }) {
+    const rows = range
+      ? this.db.prepare('SELECT * FROM shards WHERE job_id = ? AND idx >= ? AND idx < ? ORDER BY idx').all(jobId, range.from, range.to)
+      : this.db.prepare('SELECT * FROM shards WHERE job_id = ? ORDER BY idx').all(jobId);
+    return (rows as Row[]).map(toShard);
   }
 
   async getShard(id: string) {

@@ -1,0 +1,441 @@
+/**
+ * Training jobs: synchronous data-parallel rounds over generated train-step
+ * graphs. Each round the coordinator publishes the weights (a content-addressed
+ * blob volunteers cache), splits the round's global batch into shards,
+ * collects cross-checked gradients, aggregates them robustly and steps the
+ * optimizer itself. Every round is checkpointed in the store, so a restarted
+ * coordinator resumes from the last closed round.
+ */
+import type { Logger } from 'pino';
+import { estimateFlops } from '../../shared/onnx/flops.ts';
+import { modelSignature, parseModel } from '../../shared/onnx/model.ts';
+import type { WireTensor } from '../../shared/protocol/events.ts';
+import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
+import { describe, type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import { creditPerRecord } from '../core/credit/credit.ts';
+import { DEFAULT_LIMITS, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
+import type { Job, JobLimits, RoundRecord, Shard, TrainProgress, TrainSpec } from '../core/jobs/types.ts';
+import { epochOrder, holdOut, roundBatch, roundDecision, roundsPerEpoch, splitRange, totalRounds } from '../core/training/schedule.ts';
+import { ort } from '../models/ort-node.ts';
+import { newId } from '../store/ids.ts';
+import type { Project, Store } from '../store/types.ts';
+import { aggregate, type AggregationRule } from '../training/aggregate.ts';
+import { buildTrainStep, forwardWithWeights, TrainStepError, UnsupportedOpError, batchProblem } from '../training/autodiff/index.ts';
+import { compareGradients, flattenGradients } from '../training/gradient-check.ts';
+import { initOptimizerState, type OptimizerConfig, optimizerStep, type OptimizerState } from '../training/optimizer.ts';
+import { paramsToTensors, tensorsToParams } from '../training/params.ts';
+import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
+import type { CoordinatorEvents } from './events.ts';
+import { decodeInputFile, type InputFormat, JobError, type JobService } from './job-service.ts';
+import { KeyedLock } from './keyed-lock.ts';
+
+export interface TrainRequest {
+  model: string;
+  data: { blob: string; format: InputFormat };
+  labels: { blob: string; format: InputFormat };
+  loss: 'cross-entropy' | 'mse';
+  optimizer: 'sgd' | 'adam';
+  lr?: number;
+  momentum?: number;
+  batch?: number;
+  epochs?: number;
+  shardsPerRound?: number;
+  replicas?: number;
+  aggregate?: AggregationRule;
+  trim?: number;
+  evalFraction?: number;
+  seed?: number;
+  minFraction?: number;
+  roundDeadlineSeconds?: number;
+  targetAccuracy?: number;
+  maxRelL2?: number;
+  minCosine?: number;
+  leaseSeconds?: number;
+}
+
+export const TRAIN_DEFAULTS = {
+  batch: 64, epochs: 1, shardsPerRound: 4, evalFraction: 0.1, seed: 0, minFraction: 0.75,
+  roundDeadlineSeconds: 60, maxRelL2: 0.05, minCosine: 0.99, lrSgd: 0.05, lrAdam: 1e-3,
+};
+
+/** Records [i0, i1, ...] of a tensor along axis 0, gathered into a new tensor. */
+function gatherRows(t: Tensor, rows: ArrayLike<number>): Tensor {
+  const n = t.dims[0]!;
+  const rowBytes = n === 0 ? 0 : t.data.byteLength / n;
+  const data = new Uint8Array(rows.length * rowBytes);
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]!;
+    data.set(t.data.subarray(r * rowBytes, (r + 1) * rowBytes), k * rowBytes);
+  }
+  return { dtype: t.dtype, dims: [rows.length, ...t.dims.slice(1)], data };
+}
+
+const scalar = (t: Tensor) => Number(typedView(t as Tensor & { dtype: 'float32' })[0]);
+
+export class TrainService {
+  private lock = new KeyedLock();
+  private orders = new Map<string, Uint32Array>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+    private readonly jobs: JobService,
+    private readonly events: CoordinatorEvents,
+    private readonly log: Logger,
+  ) {}
+
+  async createTrainJob(project: Project, req: TrainRequest): Promise<Job> {
+    for (const [what, hash] of [['model', req.model], ['data', req.data.blob], ['labels', req.labels.blob]] as const) {
+      if (!(await this.blobs.has(hash))) throw new JobError('bad_request', `${what} blob ${hash} was not uploaded`);
+    }
+    const forward = await this.blobs.get(req.model);
+    let step;
+    try {
+      step = buildTrainStep(forward, { loss: req.loss });
+    } catch (e) {
+      if (e instanceof UnsupportedOpError || e instanceof TrainStepError) throw new JobError('bad_request', `model: ${e.message}`);
+      if (e instanceof Error && /ONNX|model|graph/i.test(e.name + e.message)) throw new JobError('bad_request', `model: ${e.message}`);
+      throw e;
+    }
+    const decode = async (what: string, ref: { blob: string; format: InputFormat }) => {
+      try {
+        return decodeInputFile(await this.blobs.get(ref.blob), ref.format);
+      } catch (e) {
+        throw new JobError('bad_request', `${what}: ${(e as Error).message}`);
+      }
+    };
+    const data = await decode('data', req.data);
+    const labels = await decode('labels', req.labels);
+    const records = data.dims[0] ?? 0;
+    if (labels.dims[0] !== records) {
+      throw new JobError('bad_request', `labels do not match the data: ${describe(labels)} labels for ${describe(data)} data (axis 0 must agree)`);
+    }
+    const problem = batchProblem(step, gatherRows(data, [0]), gatherRows(labels, [0]));
+    if (problem) throw new JobError('bad_request', problem);
+    if (req.loss === 'cross-entropy') this.checkClassLabels(forward, labels);
+
+    const o = { ...TRAIN_DEFAULTS, ...Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)) } as TrainRequest & typeof TRAIN_DEFAULTS;
+    const positive = (name: string, v: number, max: number) => {
+      if (!(Number.isInteger(v) && v >= 1 && v <= max)) throw new JobError('bad_request', `${name} must be an integer in 1..${max}, got ${v}`);
+    };
+    positive('batch', o.batch, 1_000_000);
+    positive('epochs', o.epochs, 10_000);
+    positive('shardsPerRound', o.shardsPerRound, 1024);
+    if (!(o.evalFraction >= 0 && o.evalFraction < 1)) throw new JobError('bad_request', `evalFraction must be in [0, 1), got ${o.evalFraction}`);
+    if (!(o.minFraction > 0 && o.minFraction <= 1)) throw new JobError('bad_request', `minFraction must be in (0, 1], got ${o.minFraction}`);
+
+    const split = holdOut(records, o.evalFraction, o.seed);
+    if (split.train.length < 1) throw new JobError('bad_request', `no training records left after holding out ${o.evalFraction} of ${records}`);
+    const put = async (bytes: Uint8Array, kind: string) => {
+      const hash = await this.blobs.put(bytes);
+      await this.store.recordBlob({ hash, bytes: bytes.byteLength, kind, createdAt: Date.now() });
+      return hash;
+    };
+    const trainSet = {
+      dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRows(data, split.train) }]), 'input'),
+      labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRows(labels, split.train) }]), 'input'),
+      records: split.train.length,
+    };
+    const evalSet = split.eval.length ? {
+      dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRows(data, split.eval) }]), 'input'),
+      labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRows(labels, split.eval) }]), 'input'),
+      records: split.eval.length,
+    } : null;
+    const stepHash = await put(step.model, 'model');
+    const forwardHash = await put(forward, 'forward');
+    const params = tensorsToParams(step.initialParams);
+    const optimizer: OptimizerConfig = o.optimizer === 'adam'
+      ? { kind: 'adam', lr: o.lr ?? o.lrAdam }
+      : { kind: 'sgd', lr: o.lr ?? o.lrSgd, ...(o.momentum !== undefined ? { momentum: o.momentum } : {}) };
+    let state: OptimizerState;
+    try {
+      state = initOptimizerState(optimizer, params);
+    } catch (e) {
+      throw new JobError('bad_request', (e as Error).message);
+    }
+    const weightsHash = await put(encodeTensors(this.paramTensors(params, step.params)), 'weights');
+    const optimizerHash = await put(this.encodeOptimizer(state), 'optimizer');
+
+    const perShard = Math.max(1, Math.ceil(o.batch / o.shardsPerRound));
+    const shapes: Record<string, number[]> = {
+      [step.inputs.data]: [perShard, ...data.dims.slice(1)],
+      [step.inputs.labels]: [perShard, ...labels.dims.slice(1)],
+    };
+    for (const p of step.params) shapes[p.name] = p.dims;
+    const flopsPerRecord = estimateFlops(parseModel(step.model), shapes).flops / perShard;
+    const limits: JobLimits = {
+      ...DEFAULT_LIMITS,
+      ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
+      ...(o.leaseSeconds !== undefined ? { leaseMs: o.leaseSeconds * 1000 } : {}),
+    };
+    const spec: TrainSpec = {
+      kind: 'train', modelHash: stepHash, modelBytes: step.model.byteLength, forwardHash,
+      params: step.params.map((p) => ({ name: p.name, dims: p.dims })),
+      dataInput: step.inputs.data, labelsInput: step.inputs.labels,
+      outputs: [
+        { name: step.outputs.loss, dtype: 'float32', dims: [] },
+        ...step.params.map((p, i) => ({ name: step.outputs.grads[i]!, dtype: 'float32' as const, dims: p.dims })),
+      ],
+      stackOutputs: false, trainSet, evalSet, loss: req.loss, optimizer: optimizer as TrainSpec['optimizer'],
+      aggregate: o.aggregate ?? 'mean', trim: o.trim ?? 0.2, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound,
+      seed: o.seed, minFraction: o.minFraction, roundDeadlineMs: o.roundDeadlineSeconds * 1000, targetAccuracy: o.targetAccuracy ?? null,
+      gradTolerance: { maxRelL2: o.maxRelL2, minCosine: o.minCosine }, tolerance: DEFAULT_TOLERANCE, limits,
+      homogeneous: false, flopsPerRecord, creditPerRecord: creditPerRecord(flopsPerRecord),
+    };
+    const schedule = this.schedule(spec);
+    const now = Date.now();
+    const job: Job = {
+      id: newId(), projectId: project.id, kind: 'train', state: 'running', spec,
+      progress: { round: 0, totalRounds: totalRounds(schedule), weightsHash, optimizerHash, optimizerStep: 0, roundStartedAt: now, history: [] },
+      createdAt: now, finishedAt: null, error: null, resultHash: null,
+    };
+    await this.store.createJob(job, this.roundShards(spec, 0));
+    this.log.info({
+      job: job.id, project: project.id, records, train: trainSet.records, held_out: evalSet?.records ?? 0, params: step.params.length,
+      rounds: job.progress!.totalRounds, shardsPerRound: spec.shardsPerRound, aggregate: spec.aggregate, flopsPerRecord,
+    }, 'training job created');
+    this.events.emit('work');
+    this.events.emit('job', job.id, project.id);
+    return job;
+  }
+
+  private checkClassLabels(forward: Uint8Array, labels: Tensor): void {
+    if (labels.dtype !== 'int64') return;
+    const out = modelSignature(parseModel(forward)).outputs[0];
+    const classes = out?.dims?.[out.dims.length - 1];
+    if (typeof classes !== 'number') return;
+    const v = typedView(labels as Tensor & { dtype: 'int64' });
+    for (let i = 0; i < v.length; i++) {
+      if (v[i]! < 0n || v[i]! >= BigInt(classes)) {
+        throw new JobError('bad_request', `labels must be class indices in 0..${classes - 1} for a model with ${classes} outputs; label ${i} is ${v[i]}`);
+      }
+    }
+  }
+
+  private schedule(spec: TrainSpec) {
+    return { records: spec.trainSet.records, batch: spec.batch, shardsPerRound: spec.shardsPerRound, epochs: spec.epochs, seed: spec.seed };
+  }
+
+  private roundShards(spec: TrainSpec, round: number): Shard[] {
+    const b = roundBatch(this.schedule(spec), round);
+    return splitRange(b.start, b.end, spec.shardsPerRound).map((r, k) => ({
+      id: newId(), jobId: '', index: round * spec.shardsPerRound + k, start: r.start, end: r.end, state: 'open',
+      wanted: spec.limits.replicas, canonicalCopyId: null, errors: 0, issued: 0,
+    }));
+  }
+
+  private paramTensors(params: Record<string, Float32Array>, specs: readonly { name: string; dims: number[] }[]): NamedTensor[] {
+    const t = paramsToTensors(params, specs);
+    return specs.map((p) => ({ name: p.name, ...t[p.name]! }));
+  }
+
+  private encodeOptimizer(s: OptimizerState): Uint8Array {
+    const out: NamedTensor[] = [];
+    for (const [param, slots] of Object.entries(s.slots)) {
+      for (const [slot, v] of Object.entries(slots)) out.push({ name: `${param}\u0000${slot}`, dtype: 'float32', dims: [v.length], data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) });
+    }
+    return encodeTensors(out);
+  }
+
+  private async loadOptimizer(spec: TrainSpec, p: TrainProgress): Promise<OptimizerState> {
+    const slots: OptimizerState['slots'] = {};
+    for (const param of spec.params) slots[param.name] = {};
+    for (const t of decodeTensors(await this.blobs.get(p.optimizerHash))) {
+      const [param, slot] = t.name.split('\u0000') as [string, string];
+      slots[param]![slot] = new Float32Array(typedView(t as NamedTensor & { dtype: 'float32' }));
+    }
+    return { config: spec.optimizer as OptimizerConfig, step: p.optimizerStep, slots };
+  }
+
+  /** The shard's micro-batch: its slice of the epoch's shuffled order, gathered from the training set. */
+  async shardInputs(job: Job, shard: Shard): Promise<WireTensor[]> {
+    const spec = job.spec as TrainSpec;
+    const round = Math.floor(shard.index / spec.shardsPerRound);
+    const { epoch } = roundBatch(this.schedule(spec), round);
+    const key = `${job.id}:${epoch}`;
+    let order = this.orders.get(key);
+    if (!order) {
+      order = epochOrder(spec.seed, epoch, spec.trainSet.records);
+      this.orders.set(key, order);
+      if (this.orders.size > 16) this.orders.delete(this.orders.keys().next().value!);
+    }
+    const rows = order.subarray(shard.start, shard.end);
+    const [data] = decodeTensors(await this.blobs.get(spec.trainSet.dataHash));
+    const [labels] = decodeTensors(await this.blobs.get(spec.trainSet.labelsHash));
+    const d = gatherRows(data!, rows);
+    const l = gatherRows(labels!, rows);
+    return [{ name: spec.dataInput, ...d }, { name: spec.labelsInput, ...l }];
+  }
+
+  /** Replicated gradients agree when their losses match and their gradients are close in L2 and direction. */
+  gradientDisagreement(spec: TrainSpec, a: NamedTensor[], b: NamedTensor[]): string | null {
+    const la = scalar(a[0]!);
+    const lb = scalar(b[0]!);
+    if (!(Number.isFinite(la) && Number.isFinite(lb))) return `loss ${la} vs ${lb}`;
+    if (Math.abs(la - lb) > 1e-4 + 1e-3 * Math.max(Math.abs(la), Math.abs(lb))) return `loss ${la} vs ${lb}`;
+    const flat = (x: NamedTensor[]) => flattenGradients(x.slice(1).map((t) => typedView(t as NamedTensor & { dtype: 'float32' })));
+    const fa = flat(a);
+    const fb = flat(b);
+    for (const f of [fa, fb]) if (f.some((v) => !Number.isFinite(v))) return 'gradients hold NaN or Inf';
+    const c = compareGradients(fa, fb);
+    if (c.relL2 > spec.gradTolerance.maxRelL2 || c.cosine < spec.gradTolerance.minCosine) {
+      return `gradients disagree: relative L2 error ${c.relL2.toPrecision(3)} (max ${spec.gradTolerance.maxRelL2}), cosine ${c.cosine.toPrecision(4)} (min ${spec.gradTolerance.minCosine})`;
+    }
+    return null;
+  }
+
+  weightsRef(job: Job) {
+    const hash = job.progress!.weightsHash;
+    return { hash, url: `/blobs/${hash}`, bytes: 0 };
+  }
+
+  /** Called after a shard validates and by the reconciler tick: closes the round when it can. */
+  maybeAdvance(jobId: string, now = Date.now()): Promise<void> {
+    return this.lock.run(jobId, () => this.advance(jobId, now));
+  }
+
+  async tick(now = Date.now()): Promise<void> {
+    for (const j of await this.store.listJobs({ states: ['running'], limit: 1000 })) {
+      if (j.kind === 'train') await this.maybeAdvance(j.id, now);
+    }
+  }
+
+  private async advance(jobId: string, now: number): Promise<void> {
+    const job = await this.store.getJob(jobId);
+    if (!job || job.state !== 'running' || job.kind !== 'train' || !job.progress) return;
+    const spec = job.spec as TrainSpec;
+    const p = job.progress;
+    const k = spec.shardsPerRound;
+    const shards = await this.store.shardsOf(jobId, { from: p.round * k, to: (p.round + 1) * k });
+    const validated = shards.filter((s) => s.state === 'validated');
+    const decision = roundDecision({
+      shards: shards.length, validated: validated.length, failed: shards.filter((s) => s.state === 'failed').length,
+      minFraction: spec.minFraction, deadlinePassed: now > p.roundStartedAt + spec.roundDeadlineMs,
+    });
+    if (decision === 'wait') return;
+    if (decision === 'fail') {
+      await this.jobs.fail(jobId, `round ${p.round}: too many shards failed to reach ${spec.minFraction} of the round`);
+      return;
+    }
+    const t0 = performance.now();
+    const results = await this.store.canonicalResultsOf(validated.map((s) => s.id));
+    const grads: Float32Array[] = [];
+    const weights: number[] = [];
+    let lossSum = 0;
+    for (const s of validated) {
+      const outs = decodeTensors(results.get(s.id)!);
+      const n = s.end - s.start;
+      lossSum += scalar(outs[0]!) * n;
+      weights.push(n);
+      grads.push(flattenGradients(outs.slice(1).map((t) => typedView(t as NamedTensor & { dtype: 'float32' }))));
+    }
+    const records = weights.reduce((a, b) => a + b, 0);
+    let update: Float32Array;
+    try {
+      update = aggregate(grads, weights, spec.aggregate, spec.trim);
+    } catch (e) {
+      await this.jobs.fail(jobId, `round ${p.round}: cannot aggregate gradients: ${(e as Error).message}`);
+      return;
+    }
+    const gradParams: Record<string, Float32Array> = {};
+    let off = 0;
+    for (const param of spec.params) {
+      const n = param.dims.reduce((a, b) => a * b, 1);
+      gradParams[param.name] = update.subarray(off, off + n);
+      off += n;
+    }
+    const current = tensorsToParams(Object.fromEntries(decodeTensors(await this.blobs.get(p.weightsHash)).map((t) => [t.name, t])));
+    const stepped = optimizerStep(await this.loadOptimizer(spec, p), current, gradParams);
+    const aggregateMs = performance.now() - t0;
+    const put = async (bytes: Uint8Array, kind: string) => {
+      const hash = await this.blobs.put(bytes);
+      await this.store.recordBlob({ hash, bytes: bytes.byteLength, kind, createdAt: Date.now() });
+      return hash;
+    };
+    const paramTensors = this.paramTensors(stepped.params, spec.params);
+    const weightsHash = await put(encodeTensors(paramTensors), 'weights');
+    const optimizerHash = await put(this.encodeOptimizer(stepped.state), 'optimizer');
+
+    const schedule = this.schedule(spec);
+    const epoch = roundBatch(schedule, p.round).epoch;
+    const last = p.round + 1 >= p.totalRounds;
+    const epochEnd = (p.round + 1) % roundsPerEpoch(schedule) === 0;
+    let evaluation: { accuracy: number | null; loss: number } | null = null;
+    if ((epochEnd || last) && spec.evalSet) evaluation = await this.evaluate(spec, paramTensors);
+    const record: RoundRecord = {
+      round: p.round, epoch, loss: lossSum / records, accuracy: evaluation?.accuracy ?? null, evalLoss: evaluation?.loss ?? null,
+      shards: validated.length, aggregateMs, at: Date.now(),
+    };
+    const reached = spec.targetAccuracy !== null && record.accuracy !== null && record.accuracy >= spec.targetAccuracy;
+    const done = last || reached;
+    const next: TrainProgress = {
+      ...p, round: p.round + 1, weightsHash, optimizerHash, optimizerStep: stepped.state.step, roundStartedAt: Date.now(),
+      history: [...p.history, record],
+    };
+    const nextShards = done ? [] : this.roundShards(spec, p.round + 1).map((s) => ({ ...s, jobId }));
+    if (!(await this.store.advanceRound(jobId, p.round, next, nextShards))) return;
+    this.log.info({
+      job: jobId, round: p.round, epoch, loss: record.loss, accuracy: record.accuracy, shards: validated.length,
+      dropped: shards.length - validated.length, aggregate: spec.aggregate, aggregateMs: Math.round(aggregateMs * 10) / 10,
+    }, 'training round closed');
+    if (done) {
+      const forward = await this.blobs.get(spec.forwardHash);
+      const trained = forwardWithWeights(forward, Object.fromEntries(paramTensors.map((t) => [t.name, t])));
+      const resultHash = await put(trained, 'output');
+      if (await this.store.finishJob(jobId, 'completed', { finishedAt: Date.now(), resultHash })) {
+        this.log.info({ job: jobId, rounds: next.round, accuracy: record.accuracy, reachedTarget: reached }, 'training job completed');
+      }
+    } else {
+      this.events.emit('work');
+    }
+    this.events.emit('job', jobId, job.projectId);
+  }
+
+  /** Held-out loss and accuracy of the current weights, run by the coordinator itself. */
+  private async evaluate(spec: TrainSpec, params: NamedTensor[]): Promise<{ accuracy: number | null; loss: number }> {
+    const forward = forwardWithWeights(await this.blobs.get(spec.forwardHash), Object.fromEntries(params.map((t) => [t.name, t])));
+    const [data] = decodeTensors(await this.blobs.get(spec.evalSet!.dataHash));
+    const [labels] = decodeTensors(await this.blobs.get(spec.evalSet!.labelsHash));
+    const session = await ort.InferenceSession.create(forward, { executionProviders: ['wasm'], logSeverityLevel: 3 });
+    try {
+      const n = data!.dims[0]!;
+      let correct = 0;
+      let lossSum = 0;
+      const chunk = 500;
+      for (let start = 0; start < n; start += chunk) {
+        const rows = Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
+        const x = gatherRows(data!, rows);
+        const out = await session.run({ [session.inputNames[0]!]: toOrtTensor(ort, x) });
+        const y = fromOrtTensor('y', out[session.outputNames[0]!]!);
+        const logits = typedView(y as NamedTensor & { dtype: 'float32' });
+        const lab = gatherRows(labels!, rows);
+        if (spec.loss === 'cross-entropy') {
+          const classes = logits.length / rows.length;
+          const l = typedView(lab as Tensor & { dtype: 'int64' });
+          for (let i = 0; i < rows.length; i++) {
+            let best = 0;
+            let max = -Infinity;
+            for (let c = 0; c < classes; c++) if (logits[i * classes + c]! > max) { max = logits[i * classes + c]!; best = c; }
+            if (BigInt(best) === l[i]) correct++;
+            let sum = 0;
+            for (let c = 0; c < classes; c++) sum += Math.exp(logits[i * classes + c]! - max);
+            lossSum += Math.log(sum) + max - logits[i * classes + Number(l[i])]!;
+          }
+        } else {
+          const t = typedView(lab as Tensor & { dtype: 'float32' });
+          let se = 0;
+          for (let i = 0; i < t.length; i++) se += (logits[i]! - t[i]!) ** 2;
+          lossSum += se / (t.length / rows.length);
+        }
+      }
+      return { accuracy: spec.loss === 'cross-entropy' ? correct / n : null, loss: lossSum / n };
+    } finally {
+      await session.release();
+    }
+  }
+
+  async history(job: Job): Promise<RoundRecord[]> {
+    return job.progress?.history ?? [];
+  }
+}

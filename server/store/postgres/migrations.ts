@@ -1,0 +1,169 @@
+/**
+ * PostgreSQL schema: the same tables, columns, constraints and indexes as the
+ * SQLite schema (server/store/sqlite/migrations.ts), migration for migration,
+ * so version N means the same schema in both stores. Types differ where
+ * PostgreSQL is stricter: BIGINT for millisecond timestamps and record
+ * offsets (SQLite's INTEGER is 64-bit), DOUBLE PRECISION for REAL, BYTEA for
+ * BLOB, BOOLEAN for the 0/1 flag. JSON stays TEXT: JSONB would reorder keys,
+ * fold -0 and refuse "\u0000" escapes that a volunteer's capabilities may
+ * carry, and nothing queries inside these documents.
+ */
+import type { PoolClient } from 'pg';
+
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    embed TEXT NOT NULL
+  );
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE blobs (
+    hash TEXT PRIMARY KEY,
+    bytes BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE volunteers (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    wallet TEXT,
+    account TEXT NOT NULL,
+    address TEXT NOT NULL,
+    numeric_class TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL
+  );
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running','completed','failed','cancelled')),
+    spec TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    error TEXT,
+    result_hash TEXT
+  );
+  CREATE INDEX jobs_project ON jobs(project_id, created_at);
+  CREATE TABLE shards (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    project_id TEXT NOT NULL,
+    job_created BIGINT NOT NULL,
+    idx INTEGER NOT NULL,
+    rec_start BIGINT NOT NULL,
+    rec_end BIGINT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open','validated','failed','cancelled')),
+    wanted INTEGER NOT NULL,
+    alive INTEGER NOT NULL DEFAULT 0,
+    issued INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    max_total INTEGER NOT NULL,
+    homogeneous BOOLEAN NOT NULL,
+    canonical_copy_id TEXT,
+    UNIQUE (job_id, idx)
+  );
+  -- The dispatcher's queue: open shards that still want copies, oldest job first.
+  CREATE INDEX shards_wanting ON shards(job_created, idx) WHERE state = 'open' AND alive < wanted AND issued < max_total;
+  CREATE TABLE copies (
+    id TEXT PRIMARY KEY,
+    shard_id TEXT NOT NULL REFERENCES shards(id),
+    job_id TEXT NOT NULL,
+    volunteer_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    wallet TEXT,
+    address TEXT NOT NULL,
+    numeric_class TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('assigned','running','returned','expired','error','cancelled')),
+    outcome TEXT NOT NULL CHECK (outcome IN ('pending','valid','invalid')),
+    assigned_at BIGINT NOT NULL,
+    deadline BIGINT NOT NULL,
+    returned_at BIGINT,
+    reason TEXT,
+    credit DOUBLE PRECISION NOT NULL DEFAULT 0,
+    compute_ms DOUBLE PRECISION,
+    result BYTEA
+  );
+  CREATE INDEX copies_shard ON copies(shard_id);
+  CREATE INDEX copies_volunteer ON copies(volunteer_id, state);
+  CREATE INDEX copies_deadline ON copies(deadline) WHERE state IN ('assigned','running');
+  CREATE INDEX copies_job ON copies(job_id, state, outcome);
+  -- Append-only: one row per credited copy, never two (UNIQUE copy_id).
+  -- NaN passes ">= 0" in PostgreSQL (it sorts above every number), so it is
+  -- refused by name, as SQLite refuses it (NaN binds as NULL there).
+  CREATE TABLE ledger (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    copy_id TEXT NOT NULL UNIQUE REFERENCES copies(id),
+    account TEXT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL CHECK (amount >= 0 AND amount <> 'NaN'),
+    job_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    at BIGINT NOT NULL
+  );
+  CREATE INDEX ledger_account ON ledger(account);
+  CREATE INDEX ledger_job ON ledger(job_id);
+  CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    RAISE EXCEPTION 'the ledger is append-only';
+  END
+  $$;
+  CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  -- TRUNCATE skips row triggers, so it gets its own (SQLite has no TRUNCATE).
+  CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+  `,
+  `
+  -- Training jobs checkpoint their round, weights and optimizer state here.
+  ALTER TABLE jobs ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN progress TEXT;
+  `,
+];
+
+/** Lower-case identifiers only: they need no quoting in search_path or DDL. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Brings the schema up to date. Several coordinators may start at once
+ * against one database, so the whole check-and-apply runs under a session
+ * advisory lock keyed by the schema: the first applies, the others wait and
+ * then find nothing left to do. Each migration commits with its row in
+ * schema_migrations, so a crash never leaves one half applied.
+ */
+export async function migrate(client: PoolClient, schema: string | null): Promise<number> {
+  if (schema !== null && !SCHEMA_NAME.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)} must match ${SCHEMA_NAME}`);
+  await client.query(`SELECT pg_advisory_lock(hashtext('tabgrid.migrate'), hashtext(COALESCE($1::text, current_schema(), '')))`, [schema]);
+  try {
+    // IF NOT EXISTS is not race-free on its own (two creators can both miss
+    // the row and one fails on the unique index); the lock makes it so.
+    if (schema !== null) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+    const { rows } = await client.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
+    const current = rows[0]?.v ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new Error(`the database schema is at version ${current}, newer than this tabgrid (${MIGRATIONS.length}); upgrade tabgrid`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(MIGRATIONS[v]!);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [v + 1, Date.now()]);
+        await client.query('COMMIT');
+      } catch (e) {
+        await client.query('ROLLBACK');
+        throw e;
+      }
+    }
+    return MIGRATIONS.length;
+  } finally {
+    await client.query(`SELECT pg_advisory_unlock(hashtext('tabgrid.migrate'), hashtext(COALESCE($1::text, current_schema(), '')))`, [schema]);
+  }
+}
