@@ -31,6 +31,7 @@ export const CreateTrainJobSchema = v.strictObject({
   maxRelL2: v.optional(nonNegative),
   minCosine: v.optional(v.pipe(v.number(), v.minValue(-1), v.maxValue(1))),
   leaseSeconds: v.optional(positiveInt(86_400)),
+  maxShardsPerVolunteer: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024))),
 });
 
 export const CreateJobSchema = v.strictObject({

@@ -52,6 +52,7 @@ export interface TrainRequest {
   maxRelL2?: number;
   minCosine?: number;
   leaseSeconds?: number;
+  maxShardsPerVolunteer?: number;
 }
 
 export const TRAIN_DEFAULTS = {
@@ -179,7 +180,9 @@ export class TrainService {
       ],
       stackOutputs: false, trainSet, evalSet, loss: req.loss, optimizer: optimizer as TrainSpec['optimizer'],
       aggregate: o.aggregate ?? 'mean', trim: o.trim ?? 0.2, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound,
-      seed: o.seed, minFraction: o.minFraction, roundDeadlineMs: o.roundDeadlineSeconds * 1000, targetAccuracy: o.targetAccuracy ?? null,
+      seed: o.seed, minFraction: o.minFraction,
+      // Robust rules assume no one holds many of a round's shards; the mean gains nothing from a cap.
+      maxShardsPerVolunteer: o.maxShardsPerVolunteer ?? ((o.aggregate ?? 'mean') === 'mean' ? 0 : 1), roundDeadlineMs: o.roundDeadlineSeconds * 1000, targetAccuracy: o.targetAccuracy ?? null,
       gradTolerance: { maxRelL2: o.maxRelL2, minCosine: o.minCosine }, tolerance: DEFAULT_TOLERANCE, limits,
       homogeneous: false, flopsPerRecord, creditPerRecord: creditPerRecord(flopsPerRecord),
     };

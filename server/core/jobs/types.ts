@@ -90,6 +90,8 @@ export interface TrainSpec {
   /** Fraction of a round's shards that must be validated to close it after its deadline. */
   minFraction: number;
   roundDeadlineMs: number;
+  /** Shards of one round a single volunteer may hold; 0 = no cap. */
+  maxShardsPerVolunteer: number;
   /** Stop early once held-out accuracy reaches this. */
   targetAccuracy: number | null;
   gradTolerance: GradientTolerance;

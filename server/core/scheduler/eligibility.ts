@@ -41,3 +41,12 @@ export function parseDistinctRules(text: string): Set<DistinctRule> {
   }
   return out;
 }
+
+/**
+ * Robust aggregation (median, trimmed mean) only holds while no single
+ * volunteer supplies a large share of a round's gradients, so training jobs
+ * may cap how many shards of one round a volunteer holds (0 = no cap).
+ */
+export function withinRoundCap(heldInRound: number, cap: number): boolean {
+  return cap <= 0 || heldInRound < cap;
+}

@@ -91,7 +91,11 @@ export const MIGRATIONS: string[] = [
     reason TEXT,
     credit DOUBLE PRECISION NOT NULL DEFAULT 0,
     compute_ms DOUBLE PRECISION,
-    result BYTEA
+    result BYTEA,
+    -- Not in the SQLite schema: its implicit rowid gives copies their issue
+    -- order; here this does, so the validator sees a shard's copies in the
+    -- order they were issued (the quorum's canonical pick depends on it).
+    seq BIGINT GENERATED ALWAYS AS IDENTITY
   );
   CREATE INDEX copies_shard ON copies(shard_id);
   CREATE INDEX copies_volunteer ON copies(volunteer_id, state);

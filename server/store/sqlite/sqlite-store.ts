@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
-import { mayTakeCopy } from '../../core/scheduler/eligibility.ts';
+import { mayTakeCopy, withinRoundCap } from '../../core/scheduler/eligibility.ts';
 import { newId } from '../ids.ts';
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
@@ -90,6 +90,8 @@ export class SqliteStore implements Store {
       credit: p(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(copy_id) DO NOTHING`),
       balance: p(`SELECT COALESCE(SUM(amount), 0) AS b FROM ledger WHERE account = ?`),
       getJob: p(`SELECT * FROM jobs WHERE id = ?`),
+      heldInRange: p(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
+        WHERE s.job_id = ? AND s.idx >= ? AND s.idx < ? AND c.volunteer_id = ? AND c.state NOT IN ('expired','error','cancelled')`),
     };
   }
 
@@ -293,6 +295,12 @@ export class SqliteStore implements Store {
         if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous === 1)) continue;
         const job = this.job(shard.jobId);
         if (!job || job.state !== 'running') continue;
+        if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
+          const k = job.spec.shardsPerRound;
+          const round = Math.floor(shard.index / k);
+          const held = (this.s.heldInRange!.get(job.id, round * k, (round + 1) * k, req.volunteer.id) as Row).n as number;
+          if (!withinRoundCap(held, job.spec.maxShardsPerVolunteer)) continue;
+        }
         const copy: Copy = {
           id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
           wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,

@@ -1,0 +1,604 @@
+/**
+ * The scale-out store: PostgreSQL through a pg.Pool, shared by several
+ * coordinator processes. Each method is one statement or one transaction, so
+ * it is atomic across coordinators, not only inside this process (the
+ * in-process KeyedLock in WorkService does not reach the other processes).
+ *
+ * Locking discipline, so concurrent coordinators queue instead of
+ * deadlocking: a transaction that locks several rows takes them in the order
+ * job row, then shard rows (ascending id), then copy rows (ascending id).
+ * Methods that touch one copy reach it through its shard: the shard is
+ * locked first. The dispatcher's claim never waits at all (SKIP LOCKED).
+ * Deadlocks and serialization failures that slip through anyway are retried.
+ *
+ * Row locks are FOR NO KEY UPDATE, the mode UPDATE itself takes: it
+ * serialises writers exactly as FOR UPDATE does but leaves the KEY SHARE lock
+ * that a foreign-key check takes (inserting a ledger row checks its copy)
+ * unblocked.
+ */
+import pg from 'pg';
+import type { PoolClient, QueryResult } from 'pg';
+import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
+import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
+import { newId } from '../ids.ts';
+import type {
+  ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
+} from '../types.ts';
+import { SCHEMA_NAME, migrate } from './migrations.ts';
+
+type Row = Record<string, unknown>;
+type Exec = (sql: string, params?: unknown[]) => Promise<QueryResult<Row>>;
+
+export interface PgStoreOptions {
+  /** Schema for all tables (created if missing); default: the connection's search_path. */
+  schema?: string;
+  /** Connections in the pool (default 10). */
+  max?: number;
+  /** Errors of idle pooled connections (a restarted server); the next query reconnects. */
+  onError?: (err: Error) => void;
+}
+
+// BIGINT arrives as a string (it can exceed 2^53); every one of ours is a
+// millisecond timestamp, a record offset or a count, all far below that.
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const str = (v: unknown): string | null => (v as string | null) ?? null;
+
+const toProject = (r: Row): Project => ({
+  id: r.id as string, name: r.name as string, createdAt: num(r.created_at), embed: JSON.parse(r.embed as string),
+});
+
+const toVolunteer = (r: Row): Volunteer => ({
+  id: r.id as string, secretHash: r.secret_hash as string, wallet: str(r.wallet),
+  account: r.account as string, address: r.address as string, numericClass: r.numeric_class as string,
+  capabilities: JSON.parse(r.capabilities as string), createdAt: num(r.created_at), lastSeen: num(r.last_seen),
+});
+
+const toJob = (r: Row, spec: Job['spec'] = JSON.parse(r.spec as string)): Job => ({
+  id: r.id as string, projectId: r.project_id as string, kind: r.kind as Job['kind'], state: r.state as Job['state'],
+  spec, createdAt: num(r.created_at), finishedAt: numOrNull(r.finished_at),
+  error: str(r.error), resultHash: str(r.result_hash),
+  progress: r.progress ? JSON.parse(r.progress as string) as TrainProgress : null,
+});
+
+const toShard = (r: Row): Shard => ({
+  id: r.id as string, jobId: r.job_id as string, index: r.idx as number, start: num(r.rec_start), end: num(r.rec_end),
+  state: r.state as Shard['state'], wanted: r.wanted as number, canonicalCopyId: str(r.canonical_copy_id),
+  errors: r.errors as number, issued: r.issued as number,
+});
+
+const toCopy = (r: Row): Copy => ({
+  id: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string,
+  account: r.account as string, wallet: str(r.wallet), address: r.address as string,
+  numericClass: r.numeric_class as string, state: r.state as Copy['state'], outcome: r.outcome as Copy['outcome'],
+  assignedAt: num(r.assigned_at), deadline: num(r.deadline), returnedAt: numOrNull(r.returned_at),
+  reason: str(r.reason), credit: r.credit as number,
+});
+
+const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
+const IN_FLIGHT = `state IN ('assigned','running')`;
+const JOB_COLS = 'id, project_id, kind, state, created_at, finished_at, error, result_hash, progress';
+
+/**
+ * PostgreSQL text cannot hold U+0000 (SQLite can), and a volunteer's failure
+ * message or an id in a URL may carry one: it becomes U+FFFD instead of
+ * failing the statement, so a lookup finds nothing and a write goes through.
+ */
+function clean(v: unknown): unknown {
+  if (typeof v === 'string') return v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v;
+  if (Array.isArray(v)) return v.map(clean);
+  return v;
+}
+
+/** Deadlock, serialization failure: the transaction was rolled back whole and may run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const retryable = (e: unknown) => RETRYABLE.has((e as { code?: string }).code ?? '');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ATTEMPTS = 5;
+
+export class PgStore implements Store {
+  readonly kind = 'postgres' as const;
+  /** Specs never change after creation, so they are cached; state is always re-read. */
+  private specCache = new Map<string, Job['spec']>();
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  /** Connects, and brings the schema up to date (safe with several coordinators starting at once). */
+  static async open(url: string, opts: PgStoreOptions = {}): Promise<PgStore> {
+    const schema = opts.schema ?? null;
+    if (schema !== null && !SCHEMA_NAME.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)} must match ${SCHEMA_NAME}`);
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: opts.max ?? 10,
+      application_name: 'tabgrid',
+      // search_path as a startup option: every pooled connection has it before its first query.
+      ...(schema !== null ? { options: `-c search_path=${schema}` } : {}),
+    });
+    // Without a listener an idle connection's error (server restart) would crash the process.
+    pool.on('error', opts.onError ?? (() => {}));
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, schema);
+      } finally {
+        client.release();
+      }
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw e;
+    }
+    return new PgStore(pool);
+  }
+
+  async close() {
+    await this.pool.end();
+  }
+
+  /** One autocommit statement on any pooled connection. */
+  private exec: Exec = async (sql, params = []) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.query<Row>(sql, params.map(clean));
+      } catch (e) {
+        if (attempt >= ATTEMPTS || !retryable(e)) throw e;
+        await sleep(attempt * 5 + Math.random() * 10);
+      }
+    }
+  };
+
+  /**
+   * Runs `fn` in one transaction on one connection. `fn` must use the
+   * executor it is given (never the pool: with every connection inside a
+   * transaction waiting for another connection, the pool would starve).
+   */
+  private async tx<T>(fn: (q: Exec) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client: PoolClient = await this.pool.connect();
+      const q: Exec = (sql, params = []) => client.query<Row>(sql, params.map(clean));
+      let broken: Error | undefined;
+      try {
+        await client.query(begin);
+        const out = await fn(q);
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch((re: Error) => { broken = re; });
+        if (attempt >= ATTEMPTS || !retryable(e)) throw e;
+      } finally {
+        // A connection that cannot even roll back is discarded, not reused.
+        client.release(broken);
+      }
+      await sleep(attempt * 5 + Math.random() * 10);
+    }
+  }
+
+  /** Several reads that must agree with each other: one snapshot. */
+  private snapshot<T>(fn: (q: Exec) => Promise<T>): Promise<T> {
+    return this.tx(fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  async createProject(p: Project) {
+    await this.exec('INSERT INTO projects (id, name, created_at, embed) VALUES ($1, $2, $3, $4)', [p.id, p.name, p.createdAt, JSON.stringify(p.embed)]);
+  }
+
+  async getProject(id: string) {
+    const { rows } = await this.exec('SELECT * FROM projects WHERE id = $1', [id]);
+    return rows[0] ? toProject(rows[0]) : null;
+  }
+
+  async listProjects() {
+    return (await this.exec('SELECT * FROM projects ORDER BY created_at')).rows.map(toProject);
+  }
+
+  async setEmbedSettings(projectId: string, embed: Project['embed']) {
+    await this.exec('UPDATE projects SET embed = $1 WHERE id = $2', [JSON.stringify(embed), projectId]);
+  }
+
+  async addToken(t: { id: string; projectId: string; hash: string; label: string; createdAt: number }) {
+    await this.exec('INSERT INTO tokens (id, project_id, hash, label, created_at) VALUES ($1, $2, $3, $4, $5)', [t.id, t.projectId, t.hash, t.label, t.createdAt]);
+  }
+
+  async projectByTokenHash(hash: string) {
+    const { rows } = await this.exec('SELECT p.* FROM tokens t JOIN projects p ON p.id = t.project_id WHERE t.hash = $1', [hash]);
+    return rows[0] ? toProject(rows[0]) : null;
+  }
+
+  async recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }) {
+    // A blob first uploaded privately becomes public once a job uses it as a model or weights.
+    await this.exec(`INSERT INTO blobs (hash, bytes, kind, created_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind WHERE excluded.kind IN ('model', 'weights')`, [b.hash, b.bytes, b.kind, b.createdAt]);
+  }
+
+  async blobKind(hash: string) {
+    const { rows } = await this.exec('SELECT kind FROM blobs WHERE hash = $1', [hash]);
+    return rows[0] ? (rows[0].kind as string) : null;
+  }
+
+  async createVolunteer(v: Volunteer) {
+    await this.exec(`INSERT INTO volunteers (id, secret_hash, wallet, account, address, numeric_class, capabilities, created_at, last_seen)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [v.id, v.secretHash, v.wallet, v.account, v.address, v.numericClass, JSON.stringify(v.capabilities), v.createdAt, v.lastSeen]);
+  }
+
+  async getVolunteer(id: string) {
+    const { rows } = await this.exec('SELECT * FROM volunteers WHERE id = $1', [id]);
+    return rows[0] ? toVolunteer(rows[0]) : null;
+  }
+
+  async updateVolunteer(id: string, patch: Partial<Pick<Volunteer, 'wallet' | 'account' | 'address' | 'numericClass' | 'capabilities' | 'lastSeen'>>) {
+    const cols: Record<string, string> = { wallet: 'wallet', account: 'account', address: 'address', numericClass: 'numeric_class', capabilities: 'capabilities', lastSeen: 'last_seen' };
+    const sets: string[] = [];
+    const vals: unknown[] = [];
+    for (const [k, v] of Object.entries(patch)) {
+      const col = cols[k];
+      if (!col) continue;
+      vals.push(k === 'capabilities' ? JSON.stringify(v) : v);
+      sets.push(`${col} = $${vals.length}`);
+    }
+    if (sets.length) await this.exec(`UPDATE volunteers SET ${sets.join(', ')} WHERE id = $${vals.length + 1}`, [...vals, id]);
+  }
+
+  private async insertShards(q: Exec, job: Pick<Job, 'id' | 'projectId' | 'createdAt' | 'spec'>, shards: Shard[]) {
+    if (shards.length === 0) return;
+    await q(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
+      SELECT s.id, $1::text, $2::text, $3::bigint, s.idx, s.rec_start, s.rec_end, 'open', s.wanted, $4::int, $5::boolean
+      FROM unnest($6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::int[]) AS s(id, idx, rec_start, rec_end, wanted)`,
+    [job.id, job.projectId, job.createdAt, job.spec.limits.maxTotalCopies, job.spec.homogeneous,
+      shards.map((s) => s.id), shards.map((s) => s.index), shards.map((s) => s.start), shards.map((s) => s.end), shards.map((s) => s.wanted)]);
+  }
+
+  async createJob(job: Job, shards: Shard[]) {
+    await this.tx(async (q) => {
+      await q('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null]);
+      await this.insertShards(q, job, shards);
+    });
+  }
+
+  async advanceRound(jobId: string, fromRound: number, progress: TrainProgress, nextShards: Shard[]) {
+    const job = await this.job(jobId);
+    if (!job) return false;
+    return this.tx(async (q) => {
+      // The conditional update on the job row is the gate: of two coordinators
+      // closing the same round, the second waits on the row, then matches nothing.
+      const r = await q(`UPDATE jobs SET round = $1, progress = $2 WHERE id = $3 AND round = $4 AND state = 'running'`,
+        [progress.round, JSON.stringify(progress), jobId, fromRound]);
+      if (!r.rowCount) return false;
+      await q(`SELECT id FROM shards WHERE job_id = $1 AND state = 'open' ORDER BY id FOR NO KEY UPDATE`, [jobId]);
+      await q(`UPDATE copies SET state = 'cancelled', reason = 'round closed without it'
+        WHERE id IN (SELECT id FROM copies WHERE job_id = $1 AND ${IN_FLIGHT}
+                       AND shard_id IN (SELECT id FROM shards WHERE job_id = $1 AND state = 'open') ORDER BY id FOR NO KEY UPDATE)
+          AND ${IN_FLIGHT}`, [jobId]);
+      await q(`UPDATE shards SET state = 'cancelled' WHERE job_id = $1 AND state = 'open'`, [jobId]);
+      await this.insertShards(q, job, nextShards);
+      return true;
+    });
+  }
+
+  async canonicalResultsOf(shardIds: string[]) {
+    const out = new Map<string, Uint8Array>();
+    if (shardIds.length === 0) return out;
+    const { rows } = await this.exec('SELECT s.id, c.result FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.id = ANY($1::text[])', [shardIds]);
+    for (const r of rows) out.set(r.id as string, r.result as Uint8Array);
+    return out;
+  }
+
+  async getJob(id: string) {
+    return this.job(id);
+  }
+
+  /** The job with its state as committed now; the spec comes from the cache when it can. */
+  private async job(id: string, q: Exec = this.exec): Promise<Job | null> {
+    const cached = this.specCache.get(id);
+    const { rows } = await q(`SELECT ${JOB_COLS}${cached ? '' : ', spec'} FROM jobs WHERE id = $1`, [id]);
+    const r = rows[0];
+    if (!r) return null;
+    const job = toJob(r, cached ?? JSON.parse(r.spec as string));
+    if (!cached) {
+      this.specCache.set(id, job.spec);
+      if (this.specCache.size > 256) this.specCache.delete(this.specCache.keys().next().value!);
+    }
+    return job;
+  }
+
+  async listJobs(filter: { projectId?: string; states?: Job['state'][]; limit?: number }) {
+    const where: string[] = [];
+    const vals: unknown[] = [];
+    if (filter.projectId) { vals.push(filter.projectId); where.push(`project_id = $${vals.length}`); }
+    if (filter.states?.length) { vals.push(filter.states); where.push(`state = ANY($${vals.length}::text[])`); }
+    vals.push(filter.limit ?? 100);
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT $${vals.length}`;
+    return (await this.exec(sql, vals)).rows.map((r) => toJob(r));
+  }
+
+  async finishJob(id: string, state: 'completed' | 'failed' | 'cancelled', patch: { error?: string | null; resultHash?: string | null; finishedAt: number }) {
+    return this.tx(async (q) => {
+      const r = await q(`UPDATE jobs SET state = $1, error = $2, result_hash = $3, finished_at = $4 WHERE id = $5 AND state = 'running'`,
+        [state, patch.error ?? null, patch.resultHash ?? null, patch.finishedAt, id]);
+      if (!r.rowCount) return false;
+      // A claim holding one of these shards finishes first; its copy is then
+      // visible to the cancel below (each statement takes a fresh snapshot).
+      await q(`SELECT id FROM shards WHERE job_id = $1 AND state = 'open' ORDER BY id FOR NO KEY UPDATE`, [id]);
+      await q(`UPDATE shards SET state = $1 WHERE job_id = $2 AND state = 'open'`, [state === 'failed' ? 'failed' : 'cancelled', id]);
+      await q(`UPDATE copies SET state = 'cancelled', reason = $1
+        WHERE id IN (SELECT id FROM copies WHERE job_id = $2 AND ${IN_FLIGHT} ORDER BY id FOR NO KEY UPDATE) AND ${IN_FLIGHT}`, [`job ${state}`, id]);
+      return true;
+    });
+  }
+
+  async jobCounts(jobId: string): Promise<JobCounts> {
+    return this.snapshot(async (q) => {
+      const shards = { total: 0, open: 0, validated: 0, failed: 0 };
+      for (const r of (await q('SELECT state, COUNT(*) AS n FROM shards WHERE job_id = $1 GROUP BY state', [jobId])).rows) {
+        const n = num(r.n);
+        shards.total += n;
+        if (r.state === 'open') shards.open = n;
+        if (r.state === 'validated') shards.validated = n;
+        if (r.state === 'failed') shards.failed = n;
+      }
+      const copies = { valid: 0, invalid: 0, pending: 0, expired: 0, error: 0 };
+      for (const r of (await q('SELECT state, outcome, COUNT(*) AS n FROM copies WHERE job_id = $1 GROUP BY state, outcome', [jobId])).rows) {
+        const n = num(r.n);
+        if (r.outcome === 'valid') copies.valid += n;
+        else if (r.outcome === 'invalid') copies.invalid += n;
+        else if (r.state === 'expired') copies.expired += n;
+        else if (r.state === 'error') copies.error += n;
+        else if (r.state !== 'cancelled') copies.pending += n;
+      }
+      const credit = num((await q('SELECT COALESCE(SUM(amount), 0) AS c FROM ledger WHERE job_id = $1', [jobId])).rows[0]!.c);
+      return { shards, copies, credit };
+    });
+  }
+
+  async shardsOf(jobId: string, range?: { from: number; to: number }) {
+    const { rows } = range
+      ? await this.exec('SELECT * FROM shards WHERE job_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx', [jobId, range.from, range.to])
+      : await this.exec('SELECT * FROM shards WHERE job_id = $1 ORDER BY idx', [jobId]);
+    return rows.map(toShard);
+  }
+
+  async getShard(id: string) {
+    const { rows } = await this.exec('SELECT * FROM shards WHERE id = $1', [id]);
+    return rows[0] ? toShard(rows[0]) : null;
+  }
+
+  /**
+   * The dispatcher. First an unlocked look at the queue's head with each
+   * shard's copies, filtered by mayTakeCopy; then the first of those this
+   * volunteer may take that no other coordinator is claiming right now is
+   * locked (SKIP LOCKED: concurrent claims spread over shards instead of
+   * queueing on one). The copies are read again under the lock, in a new
+   * statement and so a new snapshot that includes every claim committed on
+   * that shard before ours, and mayTakeCopy decides again on them: that is
+   * what keeps two coordinators from giving one volunteer (or wallet, or
+   * address) two copies of a shard, or a shard more copies than it wants.
+   */
+  async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
+    return this.tx(async (q): Promise<Claimed | null> => {
+      const head = await q(`SELECT s.id, s.homogeneous,
+          COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
+                                                      'numericClass', c.numeric_class, 'state', c.state))
+                    FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
+        FROM shards s
+        WHERE s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total ${req.projectId ? 'AND s.project_id = $1' : ''}
+        ORDER BY s.job_created, s.idx LIMIT 256`, req.projectId ? [req.projectId] : []);
+      let eligible = head.rows
+        .filter((r) => mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean))
+        .map((r) => r.id as string);
+      while (eligible.length > 0) {
+        const { rows } = await q(`SELECT * FROM shards
+          WHERE id = ANY($1::text[]) AND state = 'open' AND alive < wanted AND issued < max_total
+          ORDER BY job_created, idx LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, [eligible]);
+        const row = rows[0];
+        if (!row) return null;
+        eligible = eligible.filter((id) => id !== row.id);
+        const existing = (await q(`SELECT volunteer_id AS "volunteerId", wallet, address, numeric_class AS "numericClass", state
+          FROM copies WHERE shard_id = $1`, [row.id])).rows as unknown as CopyIdentity[];
+        if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous as boolean)) continue;
+        const shard = toShard(row);
+        const job = await this.job(shard.jobId, q);
+        if (!job || job.state !== 'running') continue;
+        const copy: Copy = {
+          id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
+          wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
+          state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
+          returnedAt: null, reason: null, credit: 0,
+        };
+        await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
+        [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
+        await q('UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = $1', [shard.id]);
+        return { job, shard: { ...shard, issued: shard.issued + 1 }, copy };
+      }
+      return null;
+    });
+  }
+
+  async ackCopy(copyId: string, volunteerId: string, deadline: number) {
+    const { rows } = await this.exec(`UPDATE copies SET state = 'running', deadline = $1
+      WHERE id = $2 AND volunteer_id = $3 AND ${IN_FLIGHT} RETURNING ${COPY_COLS}`, [deadline, copyId, volunteerId]);
+    return rows[0] ? toCopy(rows[0]) : null;
+  }
+
+  async extendLeases(volunteerId: string, copyIds: string[], now: number) {
+    const extended: string[] = [];
+    const lost: { copyId: string; reason: string }[] = [];
+    if (copyIds.length === 0) return { extended, lost };
+    await this.tx(async (q) => {
+      const { rows } = await q(`SELECT id, state, reason, job_id FROM copies WHERE id = ANY($1::text[]) AND volunteer_id = $2
+        ORDER BY id FOR NO KEY UPDATE`, [copyIds, volunteerId]);
+      const byId = new Map(rows.map((r) => [r.id as string, r]));
+      const deadlines = new Map<string, number>();
+      for (const id of copyIds) {
+        const c = byId.get(clean(id) as string);
+        if (!c) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
+        if (c.state !== 'running') { lost.push({ copyId: id, reason: `copy is ${c.state}${c.reason ? `: ${c.reason}` : ''}` }); continue; }
+        const job = await this.job(c.job_id as string, q);
+        deadlines.set(c.id as string, now + (job?.spec.limits.leaseMs ?? 60_000));
+        extended.push(id);
+      }
+      if (deadlines.size) {
+        await q(`UPDATE copies SET deadline = u.deadline FROM unnest($1::text[], $2::bigint[]) AS u(id, deadline) WHERE copies.id = u.id`,
+          [[...deadlines.keys()], [...deadlines.values()]]);
+      }
+    });
+    return { extended, lost };
+  }
+
+  async getCopy(id: string) {
+    const { rows } = await this.exec(`SELECT ${COPY_COLS} FROM copies WHERE id = $1`, [id]);
+    return rows[0] ? toCopy(rows[0]) : null;
+  }
+
+  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite> {
+    return this.tx(async (q): Promise<ResultWrite> => {
+      // Shard first (the locking order), reached through the copy's immutable shard_id.
+      const shard = (await q(`SELECT id, state FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
+      if (!shard) return 'not_assigned';
+      const c = (await q(`SELECT volunteer_id, state FROM copies WHERE id = $1 FOR NO KEY UPDATE`, [copyId])).rows[0];
+      if (!c || c.volunteer_id !== volunteerId) return 'not_assigned';
+      if (c.state === 'returned') return 'duplicate';
+      if (c.state === 'cancelled') return 'gone';
+      if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
+      // A late result (expired or errored copy) still counts: it revives the copy.
+      if (c.state === 'expired' || c.state === 'error') await q('UPDATE shards SET alive = alive + 1 WHERE id = $1', [shard.id]);
+      await q(`UPDATE copies SET state = 'returned', result = $1, compute_ms = $2, returned_at = $3 WHERE id = $4`, [encoded, computeMs, now, copyId]);
+      return 'accepted';
+    });
+  }
+
+  async failCopy(copyId: string, volunteerId: string, reason: string, now: number) {
+    return this.tx(async (q) => {
+      const shard = (await q(`SELECT id FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
+      if (!shard) return false;
+      const r = await q(`UPDATE copies SET state = 'error', reason = $1, returned_at = $2 WHERE id = $3 AND volunteer_id = $4 AND ${IN_FLIGHT}`,
+        [reason, now, copyId, volunteerId]);
+      if (!r.rowCount) return false;
+      await q('UPDATE shards SET alive = alive - 1, errors = errors + 1 WHERE id = $1', [shard.id]);
+      return true;
+    });
+  }
+
+  /**
+   * Two coordinators' reconcilers run this at the same moment: the shards
+   * are locked first, so the second waits, then finds those copies no longer
+   * in flight and neither returns them nor counts their errors again.
+   */
+  async expireCopies(now: number) {
+    return this.tx(async (q) => {
+      const due = (await q(`SELECT DISTINCT shard_id FROM copies WHERE ${IN_FLIGHT} AND deadline < $1`, [now])).rows.map((r) => r.shard_id as string);
+      if (due.length === 0) return [];
+      await q('SELECT id FROM shards WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE', [due]);
+      const { rows } = await q(`UPDATE copies SET state = 'expired',
+          reason = CASE WHEN state = 'assigned' THEN 'not acknowledged in time' ELSE 'lease expired without heartbeat or result' END
+        WHERE id IN (SELECT id FROM copies WHERE shard_id = ANY($1::text[]) AND ${IN_FLIGHT} AND deadline < $2 ORDER BY id FOR NO KEY UPDATE)
+          AND ${IN_FLIGHT} AND deadline < $2
+        RETURNING ${COPY_COLS}`, [due, now]);
+      const expired = rows.map(toCopy);
+      const perShard = new Map<string, number>();
+      for (const c of expired) perShard.set(c.shardId, (perShard.get(c.shardId) ?? 0) + 1);
+      if (perShard.size) {
+        await q(`UPDATE shards SET alive = alive - u.n, errors = errors + u.n FROM unnest($1::text[], $2::int[]) AS u(id, n) WHERE shards.id = u.id`,
+          [[...perShard.keys()], [...perShard.values()]]);
+      }
+      return expired;
+    });
+  }
+
+  async setShardFailed(shardId: string) {
+    await this.exec(`UPDATE shards SET state = 'failed' WHERE id = $1 AND state = 'open'`, [shardId]);
+  }
+
+  /** Shard, copies and results from one snapshot, so a copy listed as returned always has its result. */
+  async shardResults(shardId: string): Promise<ShardResults | null> {
+    return this.snapshot(async (q) => {
+      const row = (await q('SELECT * FROM shards WHERE id = $1', [shardId])).rows[0];
+      if (!row) return null;
+      const shard = toShard(row);
+      const job = await this.job(shard.jobId, q);
+      if (!job) return null;
+      const { rows } = await q(`SELECT ${COPY_COLS}, CASE WHEN state = 'returned' THEN result END AS result FROM copies WHERE shard_id = $1 ORDER BY seq`, [shardId]);
+      const results = new Map<string, Uint8Array>();
+      for (const r of rows) if (r.state === 'returned') results.set(r.id as string, r.result as Uint8Array);
+      return { job, shard, copies: rows.map(toCopy), results };
+    });
+  }
+
+  /**
+   * Judgements apply once (only to pending copies), so an invalid copy takes
+   * its shard's alive count down once, however often the write is repeated.
+   * Across coordinators the write may have been decided on an older snapshot
+   * than the database's now, so two guards hold: a shard that is no longer
+   * open keeps its state (a stale "no consensus" never reopens a validated
+   * shard, and a cancelled one stays cancelled), `wanted` never shrinks; and
+   * a credit is written only for a copy that is valid in the database, at
+   * most once (UNIQUE copy_id, ON CONFLICT DO NOTHING).
+   */
+  async applyValidation(w: ValidationWrite) {
+    await this.tx(async (q) => {
+      await q('SELECT id FROM shards WHERE id = $1 FOR NO KEY UPDATE', [w.shardId]);
+      if (w.judgements.length) {
+        await q('SELECT id FROM copies WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE', [w.judgements.map((j) => j.copyId)]);
+      }
+      let invalidated = 0;
+      for (const j of w.judgements) {
+        const r = await q(`UPDATE copies SET outcome = $1, reason = $2, credit = $3 WHERE id = $4 AND outcome = 'pending'`, [j.outcome, j.reason, j.credit, j.copyId]);
+        if (r.rowCount && j.outcome === 'invalid') invalidated++;
+      }
+      if (invalidated) await q('UPDATE shards SET alive = alive - $1 WHERE id = $2', [invalidated, w.shardId]);
+      await q(`UPDATE shards SET state = $1, wanted = GREATEST(wanted, $2), canonical_copy_id = $3 WHERE id = $4 AND state = 'open'`,
+        [w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId]);
+      if (w.credits.length) {
+        const at = Date.now();
+        await q(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at)
+          SELECT u.copy_id, u.account, u.amount, u.job_id, u.project_id, $6::bigint
+          FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::text[]) WITH ORDINALITY AS u(copy_id, account, amount, job_id, project_id, n)
+          JOIN copies c ON c.id = u.copy_id AND c.outcome = 'valid'
+          ORDER BY u.n
+          ON CONFLICT (copy_id) DO NOTHING`,
+        [w.credits.map((c) => c.copyId), w.credits.map((c) => c.account), w.credits.map((c) => c.amount),
+          w.credits.map((c) => c.jobId), w.credits.map((c) => c.projectId), at]);
+      }
+    });
+  }
+
+  async canonicalResults(jobId: string) {
+    const { rows } = await this.exec(`SELECT c.result FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.job_id = $1 ORDER BY s.idx`, [jobId]);
+    return rows.map((r) => r.result as Uint8Array);
+  }
+
+  async shortenLeases(volunteerId: string, deadline: number) {
+    const r = await this.exec(`UPDATE copies SET deadline = LEAST(deadline, $1)
+      WHERE id IN (SELECT id FROM copies WHERE volunteer_id = $2 AND ${IN_FLIGHT} ORDER BY id FOR NO KEY UPDATE) AND ${IN_FLIGHT}`, [deadline, volunteerId]);
+    return r.rowCount ?? 0;
+  }
+
+  async copiesInFlight(volunteerId: string) {
+    return (await this.exec(`SELECT ${COPY_COLS} FROM copies WHERE volunteer_id = $1 AND ${IN_FLIGHT} ORDER BY seq`, [volunteerId])).rows.map(toCopy);
+  }
+
+  async balance(account: string) {
+    return num((await this.exec('SELECT COALESCE(SUM(amount), 0) AS b FROM ledger WHERE account = $1', [account])).rows[0]!.b);
+  }
+
+  async ledger(filter: { account?: string; jobId?: string; limit: number }): Promise<LedgerEntry[]> {
+    const where: string[] = [];
+    const vals: unknown[] = [];
+    if (filter.account) { vals.push(filter.account); where.push(`account = $${vals.length}`); }
+    if (filter.jobId) { vals.push(filter.jobId); where.push(`job_id = $${vals.length}`); }
+    vals.push(filter.limit);
+    const { rows } = await this.exec(`SELECT * FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${vals.length}`, vals);
+    return rows.map((r) => ({
+      copyId: r.copy_id as string, account: r.account as string, amount: r.amount as number,
+      jobId: r.job_id as string, projectId: r.project_id as string, at: num(r.at),
+    }));
+  }
+
+  async topAccounts(limit: number) {
+    const { rows } = await this.exec('SELECT account, SUM(amount) AS balance, COUNT(*) AS copies FROM ledger GROUP BY account ORDER BY balance DESC LIMIT $1', [limit]);
+    return rows.map((r) => ({ account: r.account as string, balance: num(r.balance), copies: num(r.copies) }));
+  }
+
+  async countCreditsForCopy(copyId: string) {
+    return num((await this.exec('SELECT COUNT(*) AS n FROM ledger WHERE copy_id = $1', [copyId])).rows[0]!.n);
+  }
+}

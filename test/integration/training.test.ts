@@ -1,0 +1,173 @@
+/**
+ * Training jobs end to end: generated gradient graphs run by volunteers,
+ * data-parallel rounds, cross-checked gradients, robust aggregation,
+ * checkpoints that survive a coordinator crash.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ApiClient, JobStatus } from '../../cli/api-client.ts';
+import { holdOut } from '../../server/core/training/schedule.ts';
+import { typedView } from '../../shared/tensor/tensor.ts';
+import type { WireTensor } from '../../shared/protocol/events.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { runDirect } from '../helpers/direct-run.ts';
+import { uploadMnist } from '../helpers/mnist-job.ts';
+import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+
+async function waitDone(api: ApiClient, id: string, timeoutMs: number): Promise<JobStatus> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await api.job(id);
+    if (s.state !== 'running') return s;
+    if (Date.now() > end) throw new Error(`job ${id} still running after ${timeoutMs} ms at round ${s.train?.round}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** Gradient outputs (all but the loss) multiplied by `factor`. */
+const tamperGradients = (factor: number) => (outs: WireTensor[]) => outs.map((o, i) => {
+  if (i === 0) return o;
+  const v = Float32Array.from(typedView(o as WireTensor & { dtype: 'float32' }), (x) => x * factor);
+  return { ...o, data: new Uint8Array(v.buffer) };
+});
+
+describe('training jobs', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  });
+  async function coordinator(o: Parameters<typeof spawnCoordinator>[0] = {}) {
+    const c = await spawnCoordinator(o);
+    cleanup.push(() => c.stop());
+    return c;
+  }
+  function volunteers(c: SpawnedCoordinator, n: number, tamper?: (o: WireTensor[]) => WireTensor[]) {
+    const vs: TestVolunteer[] = Array.from({ length: n }, () => startVolunteer(c.url, tamper ? { tamper } : {}));
+    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
+    return vs;
+  }
+
+  it('trains a 784-128-10 MLP on 8,000 MNIST digits to >= 0.93 held-out accuracy with 4 volunteers', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 10_000 });
+    volunteers(c, 4);
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 1e-3,
+      batch: 64, epochs: 15, shardsPerRound: 4, evalFraction: 0.2, seed: 7, targetAccuracy: 0.93,
+    });
+    const done = await waitDone(c.api, job.id, 900_000);
+    expect(done.state).toBe('completed');
+    const accuracies = done.history!.filter((h) => h.accuracy !== null).map((h) => h.accuracy!);
+    console.info(`MLP held-out accuracy by epoch: ${accuracies.map((a) => a.toFixed(4)).join(', ')}`);
+    expect(accuracies.at(-1)!).toBeGreaterThanOrEqual(0.93);
+    expect(accuracies.length).toBeLessThanOrEqual(15);
+    // The exported forward model, run independently on the held-out digits, scores the same.
+    const model = await c.api.raw(`/api/v1/jobs/${job.id}/model`);
+    const { eval: held } = holdOut(10_000, 0.2, 7);
+    expect(held.length).toBe(2000);
+    const x = new Float32Array(held.length * 784);
+    held.forEach((r, i) => x.set(up.images.subarray(r * 784, (r + 1) * 784), i * 784));
+    const [logits] = await runDirect(model, { x: { dtype: 'float32', dims: [held.length, 784], data: new Uint8Array(x.buffer) } });
+    const l = typedView(logits as WireTensor & { dtype: 'float32' });
+    let correct = 0;
+    held.forEach((r, i) => {
+      let best = 0;
+      for (let k = 1; k < 10; k++) if (l[i * 10 + k]! > l[i * 10 + best]!) best = k;
+      if (BigInt(best) === up.classes[r]) correct++;
+    });
+    expect(correct / held.length).toBeCloseTo(accuracies.at(-1)!, 3);
+  }, 900_000);
+
+  it('follows the same loss curve with 4 shards on 4 volunteers as with 1 shard on 1 volunteer (same seed, same global batch)', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 2000 });
+    const run = async (shards: number, workers: number) => {
+      const vs = volunteers(c, workers);
+      const job = await c.api.createJob({
+        kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam',
+        batch: 64, epochs: 1, shardsPerRound: shards, replicas: 1, evalFraction: 0.1, seed: 3,
+      });
+      const done = await waitDone(c.api, job.id, 300_000);
+      await Promise.all(vs.map((v) => v.stop()));
+      expect(done.state).toBe('completed');
+      return done.history!.map((h) => h.loss);
+    };
+    const one = await run(1, 1);
+    const four = await run(4, 4);
+    expect(four).toHaveLength(one.length);
+    const worst = Math.max(...one.map((l, i) => Math.abs(l - four[i]!) / Math.abs(l)));
+    console.info(`data-parallel loss curves: ${one.length} rounds, worst relative difference ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-3);
+    expect(one.at(-1)!).toBeLessThan(one[0]! * 0.6);
+  }, 600_000);
+
+  it('trains a small CNN (two Conv-ReLU-MaxPool blocks and a dense layer)', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 2500, cnn: true });
+    volunteers(c, 2);
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
+      batch: 32, epochs: 1, shardsPerRound: 2, evalFraction: 0.2, seed: 5,
+    });
+    const done = await waitDone(c.api, job.id, 600_000);
+    expect(done.state).toBe('completed');
+    console.info(`CNN held-out accuracy after 1 epoch on 2,000 digits: ${done.train!.accuracy}`);
+    expect(done.train!.accuracy!).toBeGreaterThan(0.6);
+  }, 600_000);
+
+  it('catches a volunteer sending sign-flipped gradients by replication: invalid, no credit', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 1200 });
+    volunteers(c, 3);
+    const [liar] = volunteers(c, 1, tamperGradients(-1));
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 3e-3,
+      batch: 64, epochs: 2, shardsPerRound: 4, replicas: 2, evalFraction: 0.1, seed: 1,
+    });
+    const done = await waitDone(c.api, job.id, 300_000);
+    expect(done.state).toBe('completed');
+    expect(liar!.outcomes.length).toBeGreaterThan(0);
+    expect(liar!.outcomes.every((o) => o.outcome === 'invalid' && o.credit === 0)).toBe(true);
+    expect(liar!.outcomes[0]!.reason).toMatch(/gradients disagree: .*cosine -1/);
+    expect(done.train!.accuracy!).toBeGreaterThan(0.75);
+  }, 300_000);
+
+  // The same attack against the plain mean shows it is a real attack, not one any aggregator shrugs off.
+  for (const [rule, expectation] of [['median', 'converges'], ['trimmed-mean', 'converges'], ['mean', 'derails']] as const) {
+    it(`${expectation === 'converges' ? 'keeps converging' : 'is derailed'} without replication when one of five volunteers sends scaled gradients, with --aggregate ${rule}`, async () => {
+      const c = await coordinator();
+      const up = await uploadMnist(c.api, { count: 2200 });
+      volunteers(c, 4);
+      const [attacker] = volunteers(c, 1, tamperGradients(-20));
+      const job = await c.api.createJob({
+        kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 3e-3,
+        batch: 100, epochs: 2, shardsPerRound: 5, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
+      });
+      const done = await waitDone(c.api, job.id, 300_000);
+      expect(done.state).toBe('completed');
+      expect(attacker!.uploaded.length).toBeGreaterThan(10);
+      console.info(`${rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker!.uploaded.length} of ${done.shards.total} shards`);
+      if (expectation === 'converges') expect(done.train!.accuracy!).toBeGreaterThan(0.8);
+      else expect(done.train!.accuracy!).toBeLessThan(0.5);
+    }, 300_000);
+  }
+
+  it('resumes from its last checkpoint after the coordinator is killed mid-training', async () => {
+    let c = await coordinator();
+    const { dataDir, port } = c;
+    const up = await uploadMnist(c.api, { count: 1500 });
+    volunteers(c, 3);
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'sgd', lr: 0.1,
+      batch: 50, epochs: 2, shardsPerRound: 3, evalFraction: 0.2, seed: 4,
+    });
+    await c.waitForLog((l) => l.msg === 'training round closed' && l.job === job.id && (l.round as number) >= 5, 120_000);
+    await c.kill('SIGKILL');
+    c = await coordinator({ dataDir, port });
+    const done = await waitDone(c.api, job.id, 300_000);
+    expect(done.state).toBe('completed');
+    const rounds = done.history!.map((h) => h.round);
+    expect(rounds).toEqual(Array.from({ length: 48 }, (_, i) => i));
+    expect(c.logs.filter((l) => l.msg === 'training round closed' && l.job === job.id).length).toBeGreaterThan(0);
+    expect(done.train!.accuracy!).toBeGreaterThan(0.75);
+  }, 400_000);
+});
