@@ -11,7 +11,10 @@ import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts'
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
-import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { floatTensor, mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { buildMlp } from '../../server/training/models.ts';
+import { serializeModel } from '../../shared/onnx/model.ts';
+import onnxProto from 'onnx-proto';
 
 type S = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -113,6 +116,55 @@ describe('bad input', () => {
     it('does not reveal other projects\' jobs or private blobs', async () => {
       expect((await http('GET', '/api/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
       expect((await fetch(`${c.url}/blobs/${inputHash}`)).status).toBe(404);
+    });
+  });
+
+  describe('training jobs', () => {
+    const mlp = () => buildMlp({ sizes: [8, 6, 3], seed: 1 });
+    const tensors = async (dtype: 'float32' | 'int64', dims: number[], values: Float32Array | BigInt64Array) =>
+      ({ blob: await c.api.uploadBlob(encodeTensors([{ name: 't', ...tensorFromTyped(dtype, dims, values) }])), format: 'tensors' as const });
+    const train = async (body: Record<string, unknown>) => http('POST', '/api/v1/jobs', { kind: 'train', loss: 'cross-entropy', ...body });
+
+    it('refuses a model with an unsupported op, naming the op and where it is', async () => {
+      const before = await jobCount();
+      const model = onnxProto.onnx.ModelProto.fromObject({
+        irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+        graph: {
+          name: 'sin', input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 8 }] } } } }],
+          output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } }],
+          initializer: [floatTensor('w', [8, 3], new Float32Array(24).fill(0.1))],
+          node: [{ opType: 'Sin', input: ['x'], output: ['s'], name: 'the_sine' }, { opType: 'MatMul', input: ['s', 'w'], output: ['y'], name: 'mm' }],
+        },
+      } as never);
+      const r = await train({
+        model: await c.api.uploadBlob(serializeModel(model)),
+        data: await tensors('float32', [4, 8], new Float32Array(32)), labels: await tensors('int64', [4], new BigInt64Array(4)),
+      });
+      expect(r.status).toBe(400);
+      expect(r.body!.error).toMatch(/^model: .*Sin.*the_sine/);
+      expect(await jobCount()).toBe(before);
+    });
+
+    it('refuses labels that do not match the data, and a loss that does not fit the output', async () => {
+      const before = await jobCount();
+      const model = await c.api.uploadBlob(mlp());
+      const data = await tensors('float32', [10, 8], new Float32Array(80));
+      let r = await train({ model, data, labels: await tensors('int64', [9], new BigInt64Array(9)) });
+      expect(r).toMatchObject({ status: 400, body: { error: 'labels do not match the data: int64[9] labels for float32[10,8] data (axis 0 must agree)' } });
+      r = await train({ model, data, labels: await tensors('int64', [10], new BigInt64Array(10).fill(7n)) });
+      expect(r.body!.error).toBe('labels must be class indices in 0..2 for a model with 3 outputs; label 0 is 7');
+      r = await train({ model, data, labels: await tensors('float32', [10], new Float32Array(10)) });
+      expect(r.status).toBe(400);
+      expect(r.body!.error).toMatch(/labels/);
+      r = await train({ model, data, loss: 'mse', labels: await tensors('float32', [10, 5], new Float32Array(50)) });
+      expect(r.status).toBe(400);
+      expect(r.body!.error).toMatch(/labels dim 1 is 5, expected 3/);
+      r = await train({ model, data: await tensors('float32', [10, 7], new Float32Array(70)), labels: await tensors('int64', [10], new BigInt64Array(10)) });
+      expect(r.status).toBe(400);
+      expect(r.body!.error).toMatch(/data dim 1 is 7, expected 8/);
+      r = await train({ model, data, labels: await tensors('int64', [10], new BigInt64Array(10)), aggregate: 'krum' });
+      expect(r.body!.error).toMatch(/aggregate must be mean, trimmed-mean or median/);
+      expect(await jobCount()).toBe(before);
     });
   });
 
