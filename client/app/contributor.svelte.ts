@@ -3,7 +3,6 @@
  * the compute worker, the socket.io connection and the shared Volunteer loop,
  * and turns their events into reactive state the components render.
  */
-import * as Comlink from 'comlink';
 import { io } from 'socket.io-client';
 import type { Assignment, Backend, Capabilities, HelloRequest } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
@@ -13,13 +12,14 @@ import type { BlobCacheStats } from '../lib/blob-cache.ts';
 import { anotherTabContributes, type HeldLock, tryAcquireContributorLock } from '../lib/contributor-lock.ts';
 import { type AccountView, fetchAccount, fetchSwarm, type SwarmView } from '../lib/coordinator-api.ts';
 import { forgetCredentials, loadCredentials, saveCredentials } from '../lib/credentials.ts';
+import { clearInHand, keepInHand, takeInHand } from '../lib/in-hand.ts';
 import type { PageParams } from '../lib/params.ts';
 import { IdbPendingStore } from '../lib/pending-store.ts';
 import { PowerPolicy } from '../lib/power-policy.ts';
 import { loadSettings, saveSettings, type Settings } from '../lib/settings.ts';
 import { ThroughputSeries } from '../lib/throughput.ts';
-import { transferablesOf } from '../lib/transfer.ts';
-import type { BackendChange, ComputeApi, InitReport, ShardResult } from '../worker/compute-api.ts';
+import type { BackendChange, InitReport, ShardResult } from '../worker/compute-api.ts';
+import { ComputeClient } from './compute-client.ts';
 
 export type Phase = 'probing' | 'ready' | 'unsupported' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -82,7 +82,7 @@ export class Contributor {
   samples = $state(0);
   readonly throughput = new ThroughputSeries();
 
-  private readonly api: Comlink.Remote<ComputeApi>;
+  private readonly compute: ComputeClient;
   private readonly pending: IdbPendingStore;
   private readonly power: PowerPolicy;
   private session: Session | null = null;
@@ -90,15 +90,16 @@ export class Contributor {
   private capabilities: Capabilities | null = null;
   private startedAt = 0;
   private timers: ReturnType<typeof setInterval>[] = [];
+  private idlePolls = 0;
+  private lastCopyId: string | null = null;
 
   constructor(readonly params: PageParams) {
     if (params.intensity !== null) this.settings.intensity = params.intensity;
     if (params.runWhenHidden !== null) this.settings.pauseWhenHidden = !params.runWhenHidden;
     if (params.wallet !== null) this.settings.wallet = params.wallet;
     this.pending = new IdbPendingStore(params.coordinator);
-    const worker = new Worker(new URL('../worker/compute.worker.ts', import.meta.url), { type: 'module', name: 'tabgrid-compute' });
-    worker.addEventListener('error', (e) => { this.probeError = `the compute worker failed: ${e.message || 'could not load'}`; });
-    this.api = Comlink.wrap<ComputeApi>(worker);
+    this.compute = new ComputeClient((c) => void this.onBackendChanged(c), (m) => { this.probeError = m; });
+    this.compute.setIntensity(this.settings.intensity);
     this.power = new PowerPolicy(this.powerOptions(), () => this.applyPower());
   }
 
@@ -114,16 +115,13 @@ export class Contributor {
   async init(): Promise<void> {
     void this.refreshSwarm();
     void this.refreshPendingCount();
-    this.timers.push(setInterval(() => void this.refreshSwarm(), 15_000));
+    // Faster while contributing, when progress moves and the volunteer is watching it.
+    this.timers.push(setInterval(() => { if (this.running || ++this.idlePolls % 3 === 0) void this.refreshSwarm(); }, 5000));
     this.timers.push(setInterval(() => void this.checkOtherTab(), 3000));
     this.timers.push(setInterval(() => this.sample(), SAMPLE_MS));
     void this.checkOtherTab();
     try {
-      const report = await this.api.init(
-        { coordinator: this.coordinator, backend: this.params.backend },
-        Comlink.proxy({ backendChanged: (c: BackendChange) => void this.onBackendChanged(c) }),
-      );
-      await this.api.setIntensity(this.settings.intensity);
+      const report = await this.compute.start({ coordinator: this.coordinator, backend: this.params.backend });
       this.report = report;
       this.capabilities = report.capabilities;
       this.backend = report.backend;
@@ -161,6 +159,7 @@ export class Contributor {
     try {
       const s = await this.ensureSession(wallet, this.backend!);
       this.startedAt = Date.now();
+      await this.finishInterruptedShard();
       s.volunteer.start();
       this.phase = 'running';
       try { sessionStorage.setItem(RESUME_KEY, '1'); } catch { /* storage disabled */ }
@@ -191,7 +190,7 @@ export class Contributor {
 
   setIntensity(x: number) {
     this.settings.intensity = Math.min(1, Math.max(0.05, x));
-    void this.api.setIntensity(this.settings.intensity);
+    this.compute.setIntensity(this.settings.intensity);
     this.persistSettings();
   }
 
@@ -216,7 +215,7 @@ export class Contributor {
   }
 
   async refreshCache() {
-    this.cache = await this.api.cacheStats();
+    this.cache = await this.compute.cacheStats().catch(() => this.cache);
   }
 
   private persistSettings() {
@@ -275,6 +274,7 @@ export class Contributor {
       saveCredentials: (c) => saveCredentials(this.coordinator, c),
       hooks: {
         state: (s, detail) => {
+          if (s === 'waiting' && this.lastCopyId) void clearInHand(this.coordinator, this.lastCopyId);
           if (this.phase === 'stopped' && s !== 'stopped') return;
           this.volunteerState = s;
           this.stateDetail = detail ?? null;
@@ -288,9 +288,15 @@ export class Contributor {
           void this.refreshPendingCount();
         },
         assignment: (a) => {
+          this.lastCopyId = a.copyId;
+          // Copied now: the inputs are about to be transferred to the worker, which detaches them here.
+          void keepInHand(this.coordinator, { ...a, inputs: a.inputs.map((t) => ({ ...t, data: t.data.slice() })) });
           this.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+          // A job the page has not heard of yet: fetch its name and progress now, not at the next poll.
+          if (!this.swarm?.jobs.some((j) => j.id === a.jobId)) void this.refreshSwarm();
         },
-        computed: (_a, ms) => {
+        computed: (a, ms) => {
+          void clearInHand(this.coordinator, a.copyId);
           this.counts.computed++;
           this.throughput.record(ms);
           void this.refreshPendingCount();
@@ -330,28 +336,68 @@ export class Contributor {
     this.connected = false;
   }
 
-  private async execute(a: Assignment): Promise<ShardResult> {
-    return this.api.run(Comlink.transfer(a, transferablesOf(a.inputs)));
+  /**
+   * A shard that was being computed when the page went away (reload, crash) is
+   * computed again now and kept as pending, so the loop's first hello delivers
+   * it under the same copy while its lease lasts.
+   */
+  private async finishInterruptedShard(): Promise<void> {
+    const a = await takeInHand(this.coordinator).catch(() => null);
+    if (!a) return;
+    this.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+    this.volunteerState = 'computing';
+    this.stateDetail = 'finishing the shard interrupted by the reload';
+    try {
+      const r = await this.execute(a);
+      await this.pending.save({ copyId: a.copyId, outputs: r.outputs, computeMs: r.computeMs, savedAt: Date.now() });
+      this.counts.computed++;
+      this.throughput.record(r.computeMs);
+      void this.refreshPendingCount();
+    } catch (e) {
+      this.lastError = `could not finish the shard interrupted by the reload: ${(e as Error).message}`;
+    } finally {
+      this.current = null;
+    }
   }
 
-  /** The worker moved off a backend (lost GPU device): say so, and reintroduce ourselves with the new backend. */
+  private execute(a: Assignment): Promise<ShardResult> {
+    return this.compute.run(a);
+  }
+
+  /**
+   * The GPU device was lost: say so, move to WASM in a fresh worker (the old
+   * runtime may be wedged in the run that was on the GPU), and reintroduce
+   * ourselves to the coordinator with the new backend.
+   */
   private async onBackendChanged(c: BackendChange) {
-    this.backend = c.to;
-    this.capabilities = c.capabilities;
+    const wasRunning = this.running;
     this.backendNotice = c.to
       ? `Switched from ${c.from} to ${c.to}: ${c.reason}.`
       : `Stopped: ${c.reason}, and no other backend passed its self-test.`;
-    const wasRunning = this.running;
+    this.compute.terminate(c.reason);
     if (wasRunning) await this.session?.volunteer.stop();
     if (this.session) this.disposeSession(this.session);
-    if (!c.to) {
+    let report: InitReport | null = null;
+    if (c.to) {
+      try {
+        report = await this.compute.start({ coordinator: this.coordinator, backend: c.to });
+      } catch (e) {
+        this.backendNotice += ` Restarting on ${c.to} failed: ${(e as Error).message}`;
+      }
+    }
+    this.backend = report?.backend ?? null;
+    if (report) {
+      this.capabilities = report.capabilities;
+      this.report = { ...report, selfTests: [...(this.report?.selfTests.filter((t) => t.backend !== report.backend) ?? []), ...report.selfTests] };
+    }
+    if (!this.backend) {
       this.lock?.release();
       this.lock = null;
       this.phase = 'unsupported';
       return;
     }
     if (wasRunning) {
-      const s = await this.ensureSession(this.settings.wallet.trim(), c.to);
+      const s = await this.ensureSession(this.settings.wallet.trim(), this.backend);
       s.volunteer.start();
       this.phase = 'running';
       this.applyPower();
@@ -364,16 +410,29 @@ export class Contributor {
     this.samples++;
   }
 
+  private pendingSeq = 0;
+
   private async refreshPendingCount() {
-    try { this.counts.pending = await this.pending.count(); } catch { /* IndexedDB unavailable */ }
+    // Counts may resolve out of order; only the latest one speaks for now.
+    const seq = ++this.pendingSeq;
+    try {
+      const n = await this.pending.count();
+      if (seq === this.pendingSeq) this.counts.pending = n;
+    } catch { /* IndexedDB unavailable */ }
   }
 
+  private swarmLoading = false;
+
   private async refreshSwarm() {
+    if (this.swarmLoading) return;
+    this.swarmLoading = true;
     try {
       this.swarm = await fetchSwarm(this.coordinator);
       this.swarmError = null;
     } catch (e) {
       this.swarmError = `cannot reach the coordinator at ${this.coordinator} (${(e as Error).message})`;
+    } finally {
+      this.swarmLoading = false;
     }
   }
 

@@ -20,6 +20,7 @@ export interface TabgridStatus {
   balance: number | null;
   counts: { computed: number; uploaded: number; validated: number; rejected: number; notNeeded: number; pending: number };
   currentJob: string | null;
+  currentCopy: string | null;
   walletError: string | null;
   error: string | null;
 }
@@ -41,6 +42,7 @@ export function installTestHook(c: Contributor): void {
     balance: c.balance,
     counts: { ...c.counts },
     currentJob: c.current?.jobId ?? null,
+    currentCopy: c.current?.copyId ?? null,
     walletError: c.walletError,
     error: c.probeError ?? c.lastError,
   });

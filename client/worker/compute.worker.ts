@@ -24,6 +24,9 @@ class ComputeWorker implements ComputeApi {
   private cache: BlobCache | null = null;
   private events: WorkerEvents | null = null;
   private readonly duty = new DutyCycle();
+  /** Rejects when the GPU device is lost: onnxruntime's pending GPU work never settles then, so runs race it. */
+  private gpuLost: Promise<never> | null = null;
+  private loseGpu: ((e: Error) => void) | null = null;
 
   async init(o: InitOptions, events: WorkerEvents): Promise<InitReport> {
     this.events = events;
@@ -48,7 +51,8 @@ class ComputeWorker implements ComputeApi {
   async run(a: Assignment): Promise<ShardResult> {
     if (!this.executor) throw new Error('no backend passed the self-test on this device');
     this.duty.takeRested();
-    const r = await this.executor.run(a);
+    const run = this.executor.run(a);
+    const r = this.backend === 'webgpu' && this.gpuLost ? await Promise.race([run, this.gpuLost]) : await run;
     // Rest slices are part of the wall time but not of the work done.
     const computeMs = Math.max(0, r.computeMs - this.duty.takeRested());
     const result: ShardResult = { outputs: r.outputs, computeMs };
@@ -66,6 +70,10 @@ class ComputeWorker implements ComputeApi {
   private use(backend: Backend) {
     const old = this.executor;
     this.backend = backend;
+    if (backend === 'webgpu') {
+      this.gpuLost = new Promise<never>((_, reject) => { this.loseGpu = reject; });
+      this.gpuLost.catch(() => {});
+    }
     this.executor = new ShardExecutor({
       ort: this.duty.wrap(this.ort!),
       backend,
@@ -74,7 +82,7 @@ class ComputeWorker implements ComputeApi {
     void old?.dispose();
   }
 
-  /** A lost GPU device (driver reset, another tab hogging the GPU, sleep) moves work to WASM when it passed too. */
+  /** A lost GPU device (driver reset, another tab hogging the GPU, sleep): fail the run in hand and tell the page. */
   private async watchGpuDevice() {
     let device: GPUDevice;
     try {
@@ -84,16 +92,13 @@ class ComputeWorker implements ComputeApi {
     }
     const info = await device.lost;
     if (this.backend !== 'webgpu') return;
+    this.loseGpu?.(new Error(`the GPU device was lost (${info.reason}) while computing this shard`));
     const to: Backend | null = this.passed.includes('wasm') ? 'wasm' : null;
     this.passed = this.passed.filter((b) => b !== 'webgpu');
     const reason = `the GPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ''})`;
-    if (to) {
-      this.use(to);
-    } else {
-      this.backend = null;
-      void this.executor?.dispose();
-      this.executor = null;
-    }
+    // This runtime may be wedged in the run that was on the GPU: the page moves work to a fresh worker.
+    this.backend = null;
+    this.executor = null;
     const change: BackendChange = { from: 'webgpu', to, reason, capabilities: this.capabilities() };
     this.events?.backendChanged(change);
   }

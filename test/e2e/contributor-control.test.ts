@@ -1,0 +1,199 @@
+/**
+ * The contributor app under the volunteer's control and under trouble: a bad
+ * wallet starts nothing, Stop stops, one tab per profile contributes, and a
+ * reload with a computed-but-unacknowledged result loses nothing and is
+ * credited once.
+ */
+import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTabWorkers } from '../../cli/commands/worker-tabs.ts';
+import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
+import {
+  contributorUrl, countEmits, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage,
+} from './browser.ts';
+import { account, cancelJob, submitMlpJob, waitForJob } from './jobs.ts';
+
+const GOOD_WALLET = '0x52908400098527886E0F7030069857D2E4169EE7';
+
+describe('contributor app: control and recovery', () => {
+  let c: SpawnedCoordinator;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    await ensureClientBuilt();
+    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  async function open(ctx: BrowserContext, params: Parameters<typeof contributorUrl>[1], before?: (p: Page) => void): Promise<Page> {
+    const page = await ctx.newPage();
+    problems.push(...watchPage(page, 'page'));
+    before?.(page);
+    await page.goto(contributorUrl(c.url, params));
+    return page;
+  }
+
+  it('a bad wallet shows a clear message and starts nothing', async () => {
+    const ctx = await browser.newContext();
+    let sockets = 0;
+    const page = await open(ctx, { autostart: true, backend: 'wasm', wallet: '0x12345' }, (p) => p.on('websocket', () => { sockets++; }));
+    const s = await waitForStatus(page, (x) => x.phase !== 'probing', 'probe finished');
+    expect(s.phase).toBe('ready');
+    expect(s.walletError).toMatch(/0x followed by 40 hex digits/);
+    await expect(page.getByTestId('wallet-error').textContent()).resolves.toMatch(/not a usable wallet address: a wallet is 0x followed by 40 hex digits/);
+    expect(await page.getByTestId('start').isDisabled()).toBe(true);
+
+    // A typo in a checksummed address is caught too, with the likely intended address.
+    await page.locator('#wallet').fill(GOOD_WALLET.replace('E7', 'e7'));
+    await expect(page.getByTestId('wallet-error').textContent()).resolves.toMatch(/EIP-55 checksum; did you mean 0x5290/);
+    expect(await page.getByTestId('start').isDisabled()).toBe(true);
+    await page.waitForTimeout(500);
+    expect(sockets).toBe(0);
+    expect((await status(page)).phase).toBe('ready');
+
+    await page.locator('#wallet').fill(GOOD_WALLET);
+    expect(await page.getByTestId('start').isDisabled()).toBe(false);
+    expect((await status(page)).walletError).toBeNull();
+    await ctx.close();
+  });
+
+  it('Stop really stops: no further shard requests while work is still available', async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 1, wallet: GOOD_WALLET });
+    const emits = countEmits(page);
+    const job = await submitMlpJob(c.api, { records: 2000, shardSize: 10, width: 64, layers: 6, seed: 5 });
+    await waitForStatus(page, (s) => s.counts.uploaded >= 2, 'a few shards delivered');
+    await page.getByTestId('stop').click();
+    await waitForStatus(page, (s) => s.phase === 'stopped', 'stopped');
+    const requests = emits.get('work:request') ?? 0;
+    const results = emits.get('work:result') ?? 0;
+    expect(requests).toBeGreaterThanOrEqual(2);
+    await page.waitForTimeout(3000);
+    expect(emits.get('work:request') ?? 0).toBe(requests);
+    expect(emits.get('work:result') ?? 0).toBe(results);
+    const s = await status(page);
+    expect(s.state).toBe('stopped');
+    // The shard in hand when Stop was pressed was finished and delivered, not dropped.
+    expect(s.counts.pending).toBe(0);
+    expect(s.counts.uploaded).toBe(s.counts.computed);
+    const j = await c.api.job(job.id);
+    expect(j.state).toBe('running');
+    expect(j.shards.validated).toBeLessThan(j.shards.total);
+    await cancelJob(c.api, job.id);
+    await ctx.close();
+  });
+
+  it('a reload while a computed result awaits its acknowledgement loses nothing and credits it once', async () => {
+    const ctx = await browser.newContext();
+    // Swallow the first result upload (and its binary attachments) so it is still pending when the page reloads.
+    let dropped: string | null = null;
+    await ctx.routeWebSocket(/\/socket\.io\//, (ws: WebSocketRoute) => {
+      const server = ws.connectToServer();
+      let skipBinary = 0;
+      ws.onMessage((msg) => {
+        if (typeof msg !== 'string' && skipBinary > 0) { skipBinary--; return; }
+        if (typeof msg === 'string' && !dropped) {
+          const m = /^45(\d+)-\d*\["work:result",\{"copyId":"([^"]+)"/.exec(msg);
+          if (m) { dropped = m[2]!; skipBinary = Number(m[1]); return; }
+        }
+        server.send(msg);
+      });
+    });
+    const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 1 });
+    const job = await submitMlpJob(c.api, { records: 48, shardSize: 8, width: 32, layers: 3, seed: 9 });
+    const before = await waitForStatus(page, (s) => s.counts.pending === 1 && s.state === 'uploading', 'a result computed but unacknowledged');
+    expect(dropped).not.toBeNull();
+
+    await page.reload();
+    const after = await waitForStatus(page, (s) => s.phase === 'running' && !!s.volunteerId, 'resumed after the reload');
+    expect(after.volunteerId).toBe(before.volunteerId);
+
+    const done = await waitForJob(c.api, job.id);
+    expect(done.state).toBe('completed');
+    expect(done.shards.validated).toBe(job.shards);
+    await waitForStatus(page, (s) => s.counts.pending === 0, 'nothing left pending');
+
+    // Credit: one ledger entry per shard (one replica each), the reloaded result among them exactly once.
+    const acct = await account(c.url, before.account!);
+    const mine = acct.entries.filter((e) => e.jobId === job.id);
+    expect(mine).toHaveLength(job.shards);
+    expect(new Set(mine.map((e) => e.copyId)).size).toBe(job.shards);
+    expect(mine.filter((e) => e.copyId === dropped)).toHaveLength(1);
+    expect(acct.balance).toBeCloseTo(acct.entries.reduce((a, e) => a + e.amount, 0), 9);
+    // The coordinator accepted that result after the reload, not before.
+    expect(c.logs.filter((l) => l.msg === 'shard validated' && l.job === job.id)).toHaveLength(job.shards);
+    await ctx.close();
+  });
+
+  it('a reload while a shard is being computed finishes that shard under the same copy, credited once', async () => {
+    const ctx = await browser.newContext();
+    // Low intensity: each shard is a short compute followed by a long rest, so the reload lands mid-shard.
+    const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 0.2 });
+    const job = await submitMlpJob(c.api, { records: 96, shardSize: 32, width: 128, layers: 6, seed: 11 });
+    const before = await waitForStatus(page, (s) => s.state === 'computing' && s.currentJob === job.id && !!s.currentCopy, 'computing a shard');
+    const interrupted = before.currentCopy!;
+
+    await page.reload();
+    await waitForStatus(page, (s) => s.phase === 'running' && !!s.volunteerId, 'resumed after the reload');
+    const done = await waitForJob(c.api, job.id);
+    expect(done.state).toBe('completed');
+    await waitForStatus(page, (s) => s.counts.pending === 0, 'nothing left pending');
+
+    const acct = await account(c.url, before.account!);
+    const mine = acct.entries.filter((e) => e.jobId === job.id);
+    expect(mine).toHaveLength(job.shards);
+    expect(mine.filter((e) => e.copyId === interrupted)).toHaveLength(1);
+    // Finished by the reloaded page, not left to expire and be reissued.
+    expect(c.logs.some((l) => l.msg === 'copy expired; its shard will be reissued' && l.copy === interrupted)).toBe(false);
+    await ctx.close();
+  });
+
+  it('one tab per browser profile contributes; another tab says so', async () => {
+    const ctx = await browser.newContext();
+    const first = await open(ctx, { autostart: true, backend: 'wasm' });
+    await waitForStatus(first, (s) => s.phase === 'running', 'first tab contributing');
+    const second = await open(ctx, { autostart: true, backend: 'wasm' });
+    const s = await waitForStatus(second, (x) => x.phase !== 'probing' && x.otherTab, 'second tab sees the first');
+    expect(s.phase).toBe('ready');
+    await expect(second.getByTestId('other-tab').textContent()).resolves.toMatch(/Another tab of this browser is already contributing/);
+    expect(await second.getByTestId('start').isDisabled()).toBe(true);
+
+    // Once the first stops, the second may start.
+    await first.getByTestId('stop').click();
+    await waitForStatus(first, (x) => x.phase === 'stopped', 'first stopped');
+    await waitForStatus(second, (x) => !x.otherTab, 'second sees the lock free', 10_000);
+    await second.getByTestId('start').click();
+    await waitForStatus(second, (x) => x.phase === 'running', 'second contributing');
+    await ctx.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('`worker --tabs 2` runs two headless contributor tabs that finish a job and stop cleanly', async () => {
+    const lines: string[] = [];
+    const ac = new AbortController();
+    const running = runTabWorkers({
+      tabs: 2, server: c.url, backend: 'wasm', wallet: GOOD_WALLET, signal: ac.signal, log: (l) => lines.push(l), reportEveryMs: 2000,
+    });
+    const job = await submitMlpJob(c.api, { records: 64, shardSize: 8, width: 32, layers: 2, seed: 13, replicas: 2 });
+    try {
+      const done = await waitForJob(c.api, job.id);
+      expect(done.state).toBe('completed');
+    } finally {
+      ac.abort();
+      await running;
+    }
+    const text = lines.join('\n');
+    expect(text).toMatch(/2 headless tabs contributing/);
+    expect(text).toMatch(/tab #0: backend wasm: WebAssembly was requested/);
+    // Two profiles, two volunteers, one wallet.
+    const volunteers = new Set([...text.matchAll(/volunteer (\S+) crediting 0x5290/gi)].map((m) => m[1]));
+    expect(volunteers.size).toBe(2);
+    expect(text).toMatch(/stopping tabs/);
+    expect(text).not.toMatch(/did not stop cleanly|page error/);
+    expect((await account(c.url, GOOD_WALLET)).balance).toBeGreaterThan(0);
+  });
+});
