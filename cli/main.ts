@@ -34,6 +34,8 @@ program.command('serve')
   .option('--public-url <url>', 'URL users reach this coordinator at')
   .option('--trust-proxy', 'take client addresses from X-Forwarded-For')
   .option('--log-level <level>', 'pino log level', process.env.TABGRID_LOG_LEVEL ?? 'info')
+  .option('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page')
+  .option('--demo-replicas <r>', 'replicas for the demo job (1 lets a single tab train it)', int('--demo-replicas'), 1)
   .action(async (o) => {
     const { parseDistinctRules } = await import('../server/core/scheduler/eligibility.ts');
     const { startCoordinator } = await import('../server/app.ts');
@@ -44,6 +46,7 @@ program.command('serve')
     const c = await startCoordinator({
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
+      demo: !!o.demo, demoReplicas: o.demoReplicas,
       trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);

@@ -20,6 +20,7 @@ import { CoordinatorEvents } from './services/events.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { TrainService } from './services/train-service.ts';
+import { ensureMnistDemo } from './demo/mnist-demo.ts';
 import { WorkService } from './services/work-service.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 
@@ -97,6 +98,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       reconciling = false;
     }
   }, config.reconcileEveryMs);
+
+  if (config.demo) {
+    const project = await store.getProject(projectId);
+    if (project) await ensureMnistDemo({ store, blobs, train, project, replicas: config.demoReplicas, log });
+  }
 
   // Shards validated before a crash may not have completed their job yet.
   for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) {

@@ -24,6 +24,9 @@ export interface CoordinatorConfig {
   /** Trust X-Forwarded-For for client addresses (behind a reverse proxy). */
   trustProxy: boolean;
   logLevel: string;
+  /** Create the MNIST training demo in the local project on start (npm start). */
+  demo: boolean;
+  demoReplicas: number;
   /** How long embed consent lasts, at most 30 days. */
   consentMaxHours: number;
 }
@@ -41,4 +44,6 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   trustProxy: false,
   logLevel: 'info',
   consentMaxHours: 24,
+  demo: false,
+  demoReplicas: 1,
 };

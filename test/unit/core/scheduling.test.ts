@@ -5,7 +5,7 @@ import { mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/
 import { aliveCopies, isExpired, needsCopy, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
 
 const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
-const copy = (o: Partial<typeof v & { volunteerId: string; state: string }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
+const copy = (o: Partial<Omit<typeof v, 'wallet'> & { wallet: string | null; volunteerId: string; state: string }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
 
 describe('mayTakeCopy', () => {
   const all = parseDistinctRules('wallet,address');
