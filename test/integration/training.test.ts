@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ApiClient, JobStatus } from '../../cli/api-client.ts';
 import { holdOut } from '../../server/core/training/schedule.ts';
 import { typedView } from '../../shared/tensor/tensor.ts';
+import { modelSignature, parseModel } from '../../shared/onnx/model.ts';
 import type { WireTensor } from '../../shared/protocol/events.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
@@ -66,7 +67,8 @@ describe('training jobs', () => {
     expect(held.length).toBe(2000);
     const x = new Float32Array(held.length * 784);
     held.forEach((r, i) => x.set(up.images.subarray(r * 784, (r + 1) * 784), i * 784));
-    const [logits] = await runDirect(model, { x: { dtype: 'float32', dims: [held.length, 784], data: new Uint8Array(x.buffer) } });
+    const input = modelSignature(parseModel(model)).inputs[0]!.name;
+    const [logits] = await runDirect(model, { [input]: { dtype: 'float32', dims: [held.length, 784], data: new Uint8Array(x.buffer) } });
     const l = typedView(logits as WireTensor & { dtype: 'float32' });
     let correct = 0;
     held.forEach((r, i) => {
