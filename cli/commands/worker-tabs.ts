@@ -118,7 +118,7 @@ export async function runTabWorkers(opts: TabWorkerOptions): Promise<void> {
     }
     log(`tabgrid: ${opts.tabs} headless tab${opts.tabs === 1 ? '' : 's'} contributing to ${server.origin} (${url})`);
     const report = setInterval(() => void summarize(tabs, log), opts.reportEveryMs ?? 30_000);
-    const watch = setInterval(() => { for (const t of tabs) void t.poll(); }, 2000);
+    const watch = setInterval(() => { for (const t of tabs) void t.poll(); }, 1000);
     try {
       await new Promise<void>((resolve, reject) => {
         if (opts.signal?.aborted) return resolve();
@@ -209,6 +209,8 @@ class Tab {
     const page = this.page;
     this.closed = true;
     if (!page) return null;
+    // Facts not reported yet (a short run between two polls) are still worth a line.
+    await this.poll();
     try {
       const stop = page.getByTestId('stop');
       if (await stop.isVisible()) {

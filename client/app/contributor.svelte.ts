@@ -92,6 +92,8 @@ export class Contributor {
   private timers: ReturnType<typeof setInterval>[] = [];
   private idlePolls = 0;
   private lastCopyId: string | null = null;
+  /** Whether the session's Volunteer loop runs (it may wait for the power policy before its first start). */
+  private loopStarted = false;
 
   constructor(readonly params: PageParams) {
     if (params.intensity !== null) this.settings.intensity = params.intensity;
@@ -157,10 +159,10 @@ export class Contributor {
     // Ask once, when the volunteer shows intent: cached models and pending results then survive storage pressure.
     void navigator.storage?.persist?.().catch(() => false);
     try {
-      const s = await this.ensureSession(wallet, this.backend!);
+      await this.ensureSession(wallet, this.backend!);
       this.startedAt = Date.now();
       await this.finishInterruptedShard();
-      s.volunteer.start();
+      this.loopStarted = false;
       this.phase = 'running';
       try { sessionStorage.setItem(RESUME_KEY, '1'); } catch { /* storage disabled */ }
       this.applyPower();
@@ -180,6 +182,7 @@ export class Contributor {
     try { sessionStorage.removeItem(RESUME_KEY); } catch { /* storage disabled */ }
     this.phase = 'stopping';
     await this.session?.volunteer.stop();
+    this.loopStarted = false;
     this.current = null;
     this.pauseReason = null;
     this.lock?.release();
@@ -226,14 +229,21 @@ export class Contributor {
     return { pauseWhenHidden: this.settings.pauseWhenHidden, batteryThreshold: this.settings.batteryThreshold };
   }
 
+  /** Starts, pauses or resumes the loop as the power policy allows; a loop is never started only to be paused. */
   private applyPower() {
     const reason = this.power.pauseReason();
     const v = this.session?.volunteer;
     if (this.phase !== 'running' || !v) { this.pauseReason = null; return; }
-    if (reason && this.pauseReason !== reason) {
+    if (reason) {
+      if (this.pauseReason === reason) return;
       this.pauseReason = reason;
-      v.pause(reason);
-    } else if (!reason && this.pauseReason) {
+      if (this.loopStarted) v.pause(reason);
+      else this.volunteerState = 'paused';
+    } else if (!this.loopStarted) {
+      this.pauseReason = null;
+      this.loopStarted = true;
+      v.start();
+    } else if (this.pauseReason) {
       this.pauseReason = null;
       v.resume();
     }
@@ -397,8 +407,9 @@ export class Contributor {
       return;
     }
     if (wasRunning) {
-      const s = await this.ensureSession(this.settings.wallet.trim(), this.backend);
-      s.volunteer.start();
+      await this.ensureSession(this.settings.wallet.trim(), this.backend);
+      this.loopStarted = false;
+      this.pauseReason = null;
       this.phase = 'running';
       this.applyPower();
     }

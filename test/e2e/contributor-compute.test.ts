@@ -35,6 +35,8 @@ describe('contributor app: computing', () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     contexts.push(ctx);
     const blobs = countBlobRequests(ctx);
+    // Everything (app, onnxruntime's wasm, models) comes from the coordinator: nothing from a CDN.
+    ctx.on('request', (r) => { if (!r.url().startsWith(c.url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`${backend} fetched ${r.url()}`); });
     const page = await ctx.newPage();
     problems.push(...watchPage(page, backend));
     await page.goto(contributorUrl(c.url, { autostart: true, backend, intensity: 1 }));

@@ -152,6 +152,46 @@ describe('contributor app: control and recovery', () => {
     await ctx.close();
   });
 
+  it('pauses by default while the tab is hidden and on a low battery, and resumes after', async () => {
+    const ctx = await browser.newContext();
+    // A laptop on battery at 12%, and a visibility state the test controls.
+    await ctx.addInitScript(() => {
+      const battery = Object.assign(new EventTarget(), { charging: false, level: 0.12 });
+      Object.defineProperty(navigator, 'getBattery', { value: () => Promise.resolve(battery) });
+      (globalThis as unknown as { fakeBattery: unknown }).fakeBattery = battery;
+      let hidden = false;
+      Object.defineProperty(document, 'visibilityState', { get: () => (hidden ? 'hidden' : 'visible') });
+      (globalThis as unknown as { setHidden: (h: boolean) => void }).setHidden = (h) => { hidden = h; document.dispatchEvent(new Event('visibilitychange')); };
+    });
+    const page = await ctx.newPage();
+    problems.push(...watchPage(page, 'power'));
+    const emits = countEmits(page);
+    // No `hidden=run` here: the defaults apply.
+    await page.goto(new URL('/?autostart=1&backend=wasm', c.url).href);
+    const s = await waitForStatus(page, (x) => x.phase === 'running' && x.state === 'paused', 'paused on battery');
+    expect(s.pauseReason).toBe('on battery at 12% (below 30%)');
+    await expect(page.getByTestId('state').textContent()).resolves.toMatch(/Paused: on battery at 12%/);
+    await page.waitForTimeout(1500);
+    expect(emits.get('work:request') ?? 0).toBe(0);
+
+    // Plugged in: work resumes. Hidden: it pauses again.
+    await page.evaluate(() => {
+      const b = (globalThis as unknown as { fakeBattery: EventTarget & { charging: boolean } }).fakeBattery;
+      b.charging = true;
+      b.dispatchEvent(new Event('chargingchange'));
+    });
+    await waitForStatus(page, (x) => x.state === 'waiting' && x.pauseReason === null, 'resumed when charging');
+    await page.evaluate(() => (globalThis as unknown as { setHidden: (h: boolean) => void }).setHidden(true));
+    const hidden = await waitForStatus(page, (x) => x.state === 'paused', 'paused while hidden');
+    expect(hidden.pauseReason).toBe('the tab is hidden');
+    const requests = emits.get('work:request') ?? 0;
+    await page.waitForTimeout(1500);
+    expect(emits.get('work:request') ?? 0).toBe(requests);
+    await page.evaluate(() => (globalThis as unknown as { setHidden: (h: boolean) => void }).setHidden(false));
+    await waitForStatus(page, (x) => x.state === 'waiting' && x.pauseReason === null, 'resumed when visible');
+    await ctx.close();
+  });
+
   it('one tab per browser profile contributes; another tab says so', async () => {
     const ctx = await browser.newContext();
     const first = await open(ctx, { autostart: true, backend: 'wasm' });
