@@ -27,6 +27,7 @@ program.command('serve')
   .option('--port <n>', 'port to listen on', int('--port', 0), 8080)
   .option('--host <addr>', 'address to bind', '0.0.0.0')
   .option('--data <dir>', 'data directory (SQLite file, blobs, token)', 'data')
+  .option('--postgres <url>', 'keep state in PostgreSQL instead of SQLite, shared by several coordinators (or TABGRID_POSTGRES_URL); blobs stay in --data')
   .option('--distinct-copies <rules>', 'copies of one shard never share these: wallet,address or none', 'wallet,address')
   .option('--max-result-mb <n>', 'largest result upload, MiB', num('--max-result-mb'), 16)
   .option('--max-upload-mb <n>', 'largest HTTP upload (model, input), MiB', num('--max-upload-mb'), 512)
@@ -45,6 +46,7 @@ program.command('serve')
     }
     const c = await startCoordinator({
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
+      ...((o.postgres ?? process.env.TABGRID_POSTGRES_URL) ? { postgresUrl: o.postgres ?? process.env.TABGRID_POSTGRES_URL } : {}),
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas,
       trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),

@@ -22,7 +22,9 @@ import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { TrainService } from './services/train-service.ts';
 import { ensureMnistDemo } from './demo/mnist-demo.ts';
 import { WorkService } from './services/work-service.ts';
+import { PgStore } from './store/postgres/pg-store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/types.ts';
 
 export interface RunningCoordinator {
   url: string;
@@ -45,7 +47,13 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   };
   const log = createLogger(config.logLevel);
   await mkdir(config.dataDir, { recursive: true });
-  const store = new SqliteStore(join(config.dataDir, 'tabgrid.sqlite'));
+  // On PostgreSQL several coordinators share the database, and dispatch and
+  // validation are atomic there; blobs (models, inputs, outputs) still live in
+  // <dataDir>/blobs, so coordinators sharing a database need a shared blob
+  // directory too (a network volume), or one coordinator misses another's uploads.
+  const store: Store = config.postgresUrl
+    ? await PgStore.open(config.postgresUrl, { onError: (err) => log.warn({ err }, 'idle PostgreSQL connection failed; the next query reconnects') })
+    : new SqliteStore(join(config.dataDir, 'tabgrid.sqlite'));
   const blobs = new BlobStore(join(config.dataDir, 'blobs'));
   const events = new CoordinatorEvents();
   const metrics = createMetrics();
@@ -129,7 +137,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
 }
 
 /** On first start: a local project, its token printed once and kept in `<data>/token` (mode 600). */
-async function ensureLocalProject(dataDir: string, store: SqliteStore, jobs: JobService, log: ReturnType<typeof createLogger>) {
+async function ensureLocalProject(dataDir: string, store: Store, jobs: JobService, log: ReturnType<typeof createLogger>) {
   const tokenFile = join(dataDir, 'token');
   const projects = await store.listProjects();
   if (projects.length > 0) {

@@ -5,6 +5,11 @@ export interface CoordinatorConfig {
   port: number;
   host: string;
   dataDir: string;
+  /**
+   * PostgreSQL URL: store everything there instead of `<dataDir>/tabgrid.sqlite`,
+   * so several coordinators can share one database.
+   */
+  postgresUrl?: string;
   /** Copies of one shard never share these (besides the volunteer itself). */
   distinctCopies: Set<DistinctRule>;
   /** Largest socket.io message (a result upload), bytes. */

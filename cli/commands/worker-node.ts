@@ -31,6 +31,8 @@ export function blobLoader(server: string) {
       })();
       p.catch(() => cache.delete(ref.hash));
       cache.set(ref.hash, p);
+      // Training publishes new weights every round: keep only the recent blobs.
+      while (cache.size > 8) cache.delete(cache.keys().next().value!);
     }
     return p;
   };

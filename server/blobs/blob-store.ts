@@ -4,7 +4,7 @@
  * renamed, so a crash never leaves a half-written blob under its hash.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export function sha256(bytes: Uint8Array): string {
@@ -39,6 +39,16 @@ export class BlobStore {
     } catch {
       return false;
     }
+  }
+
+  /** Deletes a blob that nothing refers to any more (a superseded training checkpoint). */
+  async remove(hash: string): Promise<void> {
+    const hit = this.cache.get(hash);
+    if (hit) {
+      this.cache.delete(hash);
+      this.cacheBytes -= hit.byteLength;
+    }
+    await rm(this.path(hash), { force: true });
   }
 
   /** Reads a blob, keeping recently used ones in memory (input tensors are sliced once per copy). */

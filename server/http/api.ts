@@ -169,6 +169,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     // Only what volunteers must fetch is public; inputs and outputs stay with their project.
     if (kind !== 'model' && kind !== 'weights') throw new JobError('not_found', `no public blob ${hash}`);
     if (req.headers['if-none-match'] === `"${hash}"`) return reply.status(304).send();
+    if (!(await d.blobs.has(hash))) throw new JobError('not_found', `blob ${hash} is no longer available (a superseded training checkpoint)`);
     const bytes = await d.blobs.get(hash);
     return reply
       .header('Cache-Control', 'public, max-age=31536000, immutable')

@@ -378,6 +378,7 @@ export class TrainService {
     };
     const nextShards = done ? [] : this.roundShards(spec, p.round + 1).map((s) => ({ ...s, jobId }));
     if (!(await this.store.advanceRound(jobId, p.round, next, nextShards))) return;
+    await this.dropUnreferenced([p.weightsHash, p.optimizerHash]);
     this.log.info({
       job: jobId, round: p.round, epoch, loss: record.loss, accuracy: record.accuracy, shards: validated.length,
       dropped: shards.length - validated.length, aggregate: spec.aggregate, aggregateMs: Math.round(aggregateMs * 10) / 10,
@@ -393,6 +394,19 @@ export class TrainService {
       this.events.emit('work');
     }
     this.events.emit('job', jobId, job.projectId);
+  }
+
+  /**
+   * The checkpoint now points at new blobs; the old ones would cost megabytes
+   * per round. Content addressing means two identical jobs can share a blob,
+   * so one is deleted only when no running job's checkpoint still names it.
+   */
+  private async dropUnreferenced(hashes: string[]): Promise<void> {
+    const inUse = new Set<string>();
+    for (const j of await this.store.listJobs({ states: ['running'], limit: 10_000 })) {
+      if (j.progress) inUse.add(j.progress.weightsHash).add(j.progress.optimizerHash);
+    }
+    for (const h of hashes) if (!inUse.has(h)) await this.blobs.remove(h);
   }
 
   /** Held-out loss and accuracy of the current weights, run by the coordinator itself. */

@@ -8,7 +8,9 @@
  * deadlocking: a transaction that locks several rows takes them in the order
  * job row, then shard rows (ascending id), then copy rows (ascending id).
  * Methods that touch one copy reach it through its shard: the shard is
- * locked first. The dispatcher's claim never waits at all (SKIP LOCKED).
+ * locked first. The dispatcher's claim never waits on a row (SKIP LOCKED);
+ * for a training round with a per-volunteer cap it waits only on an advisory
+ * lock for (job, volunteer), whose holder waits on nothing, so no cycle forms.
  * Deadlocks and serialization failures that slip through anyway are retried.
  *
  * Row locks are FOR NO KEY UPDATE, the mode UPDATE itself takes: it
@@ -19,7 +21,7 @@
 import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
-import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
+import { type CopyIdentity, mayTakeCopy, withinRoundCap } from '../../core/scheduler/eligibility.ts';
 import { newId } from '../ids.ts';
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
@@ -269,6 +271,8 @@ export class PgStore implements Store {
                        AND shard_id IN (SELECT id FROM shards WHERE job_id = $1 AND state = 'open') ORDER BY id FOR NO KEY UPDATE)
           AND ${IN_FLIGHT}`, [jobId]);
       await q(`UPDATE shards SET state = 'cancelled' WHERE job_id = $1 AND state = 'open'`, [jobId]);
+      // A closed round's gradients are folded into the checkpoint: drop them rather than keep megabytes per round.
+      await q('UPDATE copies SET result = NULL WHERE job_id = $1 AND result IS NOT NULL', [jobId]);
       await this.insertShards(q, job, nextShards);
       return true;
     });
@@ -397,6 +401,18 @@ export class PgStore implements Store {
         const shard = toShard(row);
         const job = await this.job(shard.jobId, q);
         if (!job || job.state !== 'running') continue;
+        if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
+          // The cap spans a round's shards, which the shard lock does not:
+          // this volunteer's claims on this job queue on an advisory lock, so
+          // two coordinators cannot both count one under the cap and both grant.
+          await q('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [job.id, req.volunteer.id]);
+          const k = job.spec.shardsPerRound;
+          const round = Math.floor(shard.index / k);
+          const held = (await q(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
+            WHERE s.job_id = $1 AND s.idx >= $2 AND s.idx < $3 AND c.volunteer_id = $4 AND c.state NOT IN ('expired','error','cancelled')`,
+          [job.id, round * k, (round + 1) * k, req.volunteer.id])).rows[0]!.n;
+          if (!withinRoundCap(num(held), job.spec.maxShardsPerVolunteer)) continue;
+        }
         const copy: Copy = {
           id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
           wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
