@@ -35,6 +35,7 @@ program.command('serve')
   .option('--public-url <url>', 'URL users reach this coordinator at')
   .option('--trust-proxy', 'take client addresses from X-Forwarded-For')
   .option('--log-level <level>', 'pino log level', process.env.TABGRID_LOG_LEVEL ?? 'info')
+  .option('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24)
   .option('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page')
   .option('--demo-replicas <r>', 'replicas for the demo job (1 lets a single tab train it)', int('--demo-replicas'), 1)
   .action(async (o) => {
@@ -48,7 +49,7 @@ program.command('serve')
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
       ...((o.postgres ?? process.env.TABGRID_POSTGRES_URL) ? { postgresUrl: o.postgres ?? process.env.TABGRID_POSTGRES_URL } : {}),
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
-      demo: !!o.demo, demoReplicas: o.demoReplicas,
+      demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: Math.min(720, o.consentHours),
       trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);

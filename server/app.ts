@@ -72,8 +72,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
-  securityHeaders(app);
-  registerApi(app, { store, blobs, jobs, train, swarm, metrics });
+  securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
+  registerApi(app, { store, blobs, jobs, train, swarm, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await app.register(fastifyStatic, { root: config.clientDir, index: 'index.html', wildcard: true });
   } else {

@@ -1,0 +1,610 @@
+/**
+ * The Store contract: one behavioural suite that every store must pass, run
+ * against SQLite and PostgreSQL by the test files next to this one. It talks
+ * to the store only through the Store interface, except where the contract
+ * is about the database itself (counters, the append-only ledger): there it
+ * reads and writes raw SQL through a connection of its own.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Job, Shard, TrainProgress, TrainSpec } from '../../../server/core/jobs/types.ts';
+import type { DistinctRule } from '../../../server/core/scheduler/eligibility.ts';
+import { newId } from '../../../server/store/ids.ts';
+import type { ClaimRequest, Claimed, Project, Store, ValidationWrite } from '../../../server/store/types.ts';
+import type { StoreHarness } from './harness.ts';
+
+export const NOW = 1_700_000_000_000;
+export const ALL_RULES: ReadonlySet<DistinctRule> = new Set(['wallet', 'address']);
+export const NO_RULES: ReadonlySet<DistinctRule> = new Set();
+
+export function makeProject(createdAt = NOW, id = newId()): Project {
+  return { id, name: `project ${id}`, createdAt, embed: { allowedOrigins: ['https://example.org'], defaultIntensity: 0.5, creditTo: 'site' } };
+}
+
+export interface JobOptions {
+  shards?: number;
+  replicas?: number;
+  maxTotal?: number;
+  homogeneous?: boolean;
+  createdAt?: number;
+  ackWithinMs?: number;
+  leaseMs?: number;
+}
+
+export function makeJob(projectId: string, o: JobOptions = {}): { job: Job; shards: Shard[] } {
+  const n = o.shards ?? 1;
+  const replicas = o.replicas ?? 2;
+  const job: Job = {
+    id: newId(), projectId, kind: 'inference', state: 'running', progress: null,
+    createdAt: o.createdAt ?? NOW, finishedAt: null, error: null, resultHash: null,
+    spec: {
+      kind: 'inference', modelHash: 'a'.repeat(64), modelBytes: 4096,
+      inputs: [{ name: 'x', dtype: 'float32', dims: [n * 8, 4], hash: 'b'.repeat(64) }],
+      batchedInputs: ['x'], runUnit: 1, records: n * 8, shardSize: 8,
+      outputs: [{ name: 'y', dtype: 'float32', dims: [null, 2] }], stackOutputs: true,
+      tolerance: { rtol: 1e-3, atol: 1e-5 },
+      limits: { replicas, maxErrorCopies: 3, maxTotalCopies: o.maxTotal ?? 10, leaseMs: o.leaseMs ?? 120_000, ackWithinMs: o.ackWithinMs ?? 15_000 },
+      homogeneous: o.homogeneous ?? false, flopsPerRecord: 1e6, creditPerRecord: 0.001,
+    },
+  };
+  const shards: Shard[] = Array.from({ length: n }, (_, index) => ({
+    id: newId(), jobId: job.id, index, start: index * 8, end: index * 8 + 8, state: 'open', wanted: replicas,
+    canonicalCopyId: null, errors: 0, issued: 0,
+  }));
+  return { job, shards };
+}
+
+/** A training job: `shards` shards, `shardsPerRound` to a round, at most `cap` of a round per volunteer. */
+export function makeTrainJob(projectId: string, o: { shards: number; shardsPerRound: number; cap: number; replicas?: number }): { job: Job; shards: Shard[] } {
+  const base = makeJob(projectId, { shards: o.shards, replicas: o.replicas ?? 1 });
+  const spec: TrainSpec = {
+    kind: 'train', modelHash: 'a'.repeat(64), modelBytes: 4096, forwardHash: 'd'.repeat(64), params: [{ name: 'w', dims: [4, 2] }],
+    dataInput: 'x', labelsInput: 'y', outputs: [{ name: 'loss', dtype: 'float32', dims: [] }], stackOutputs: false,
+    trainSet: { dataHash: 'e'.repeat(64), labelsHash: 'f'.repeat(64), records: 64 }, evalSet: null, loss: 'cross-entropy',
+    optimizer: { kind: 'sgd', lr: 0.1 }, aggregate: 'mean', trim: 0, batch: 8, epochs: 1, shardsPerRound: o.shardsPerRound, seed: 1,
+    minFraction: 1, roundDeadlineMs: 60_000, maxShardsPerVolunteer: o.cap, targetAccuracy: null,
+    gradTolerance: { maxRelL2: 1e-3, minCosine: 0.99 }, tolerance: { rtol: 1e-3, atol: 1e-5 }, limits: base.job.spec.limits,
+    homogeneous: false, flopsPerRecord: 1e6, creditPerRecord: 0.001,
+  };
+  const progress: TrainProgress = { round: 0, totalRounds: o.shards / o.shardsPerRound, weightsHash: 'w0', optimizerHash: 'o0', optimizerStep: 0, roundStartedAt: NOW, history: [] };
+  return { job: { ...base.job, kind: 'train', spec, progress }, shards: base.shards };
+}
+
+export type Vol = ClaimRequest['volunteer'];
+
+export function makeVolunteer(n: number, o: { wallet?: string | null; address?: string; cls?: string } = {}): Vol {
+  const id = `v${n}-${newId()}`;
+  return {
+    id, wallet: o.wallet ?? null, address: o.address ?? `10.0.${n >> 8}.${n & 255}`, numericClass: o.cls ?? 'wasm/ort-1.30.0',
+    account: o.wallet ?? `volunteer:${id}`,
+  };
+}
+
+export const claimReq = (volunteer: Vol, o: { rules?: ReadonlySet<DistinctRule>; now?: number; projectId?: string } = {}): ClaimRequest => ({
+  volunteer, rules: o.rules ?? ALL_RULES, now: o.now ?? NOW, ...(o.projectId ? { projectId: o.projectId } : {}),
+});
+
+export const bytes = (...v: number[]) => new Uint8Array(v);
+
+/** A consensus write for a shard whose copies all agree. */
+export function consensus(shard: Shard, job: Job, copies: Claimed['copy'][], credit = 5): ValidationWrite {
+  return {
+    shardId: shard.id,
+    shard: { state: 'validated', wanted: shard.wanted, canonicalCopyId: copies[0]!.id },
+    judgements: copies.map((c) => ({ copyId: c.id, outcome: 'valid' as const, reason: null, credit })),
+    credits: copies.map((c) => ({ copyId: c.id, account: c.account, amount: credit, jobId: job.id, projectId: job.projectId })),
+  };
+}
+
+export function storeContract(label: string, makeHarness: () => Promise<StoreHarness>) {
+  describe(`Store contract: ${label}`, () => {
+    let h: StoreHarness;
+    let store: Store;
+
+    beforeEach(async () => {
+      h = await makeHarness();
+      store = await h.open();
+    });
+    afterEach(async () => {
+      await h?.dispose();
+    });
+
+    async function seedJob(o: JobOptions = {}, project?: Project) {
+      const p = project ?? makeProject();
+      if (!project) await store.createProject(p);
+      const { job, shards } = makeJob(p.id, o);
+      await store.createJob(job, shards);
+      return { project: p, job, shards };
+    }
+
+    async function claim(v: Vol, o: Parameters<typeof claimReq>[1] = {}) {
+      return store.claimCopy(claimReq(v, o));
+    }
+
+    /** The shard's counters as the database holds them (alive is not part of the Shard type). */
+    async function counters(shardId: string) {
+      const [r] = await h.sql(`SELECT alive, issued, errors, wanted FROM shards WHERE id = '${shardId}'`);
+      return { alive: Number(r!.alive), issued: Number(r!.issued), errors: Number(r!.errors), wanted: Number(r!.wanted) };
+    }
+
+    /** Claims with fresh volunteers until the store says no; returns how many it gave. */
+    async function drain(from: number, o: Parameters<typeof claimReq>[1] = {}) {
+      let n = 0;
+      while ((await claim(makeVolunteer(from + n), o)) !== null) n++;
+      return n;
+    }
+
+    it('projects and tokens round-trip; duplicates and dangling tokens are refused', async () => {
+      const later = makeProject(NOW + 5);
+      const earlier = makeProject(NOW);
+      await store.createProject(later);
+      await store.createProject(earlier);
+      expect(await store.getProject(later.id)).toEqual(later);
+      expect(await store.getProject('nope')).toBeNull();
+      expect((await store.listProjects()).map((p) => p.id)).toEqual([earlier.id, later.id]);
+
+      const embed = { allowedOrigins: [], defaultIntensity: 0.25, creditTo: 'visitor' as const };
+      await store.setEmbedSettings(later.id, embed);
+      expect((await store.getProject(later.id))!.embed).toEqual(embed);
+
+      await store.addToken({ id: newId(), projectId: later.id, hash: 'tokenhash-1', label: 'ci', createdAt: NOW });
+      expect(await store.projectByTokenHash('tokenhash-1')).toEqual({ ...later, embed });
+      expect(await store.projectByTokenHash('tokenhash-2')).toBeNull();
+
+      await expect(store.createProject(later)).rejects.toThrow();
+      await expect(store.addToken({ id: newId(), projectId: earlier.id, hash: 'tokenhash-1', label: 'x', createdAt: NOW })).rejects.toThrow();
+      await expect(store.addToken({ id: newId(), projectId: 'no-such-project', hash: 'tokenhash-3', label: 'x', createdAt: NOW })).rejects.toThrow();
+    });
+
+    it('blobs: a private blob becomes public once used as a model or weights, never the reverse', async () => {
+      expect(await store.blobKind('h1')).toBeNull();
+      await store.recordBlob({ hash: 'h1', bytes: 10, kind: 'input', createdAt: NOW });
+      expect(await store.blobKind('h1')).toBe('input');
+      await store.recordBlob({ hash: 'h1', bytes: 10, kind: 'model', createdAt: NOW });
+      expect(await store.blobKind('h1')).toBe('model');
+      await store.recordBlob({ hash: 'h1', bytes: 10, kind: 'output', createdAt: NOW });
+      expect(await store.blobKind('h1')).toBe('model');
+      await store.recordBlob({ hash: 'h2', bytes: 5_000_000_000, kind: 'output', createdAt: NOW });
+      await store.recordBlob({ hash: 'h2', bytes: 5_000_000_000, kind: 'weights', createdAt: NOW });
+      expect(await store.blobKind('h2')).toBe('weights');
+    });
+
+    it('volunteers round-trip with numbers as numbers and capabilities as data', async () => {
+      const v = {
+        id: newId(), secretHash: 'f'.repeat(64), wallet: null, account: 'volunteer:x', address: '192.0.2.1',
+        numericClass: 'webgpu/nvidia/ampere/ort-1.30.0', capabilities: { backends: ['wasm', 'webgpu'], gpu: { vendor: 'nvidia', note: 'ünï \u0000 ok' }, cores: 8 },
+        createdAt: NOW, lastSeen: NOW + 1,
+      };
+      await store.createVolunteer(v);
+      expect(await store.getVolunteer(v.id)).toEqual(v);
+      expect(await store.getVolunteer('nope')).toBeNull();
+      await store.updateVolunteer(v.id, { wallet: '0x52908400098527886E0F7030069857D2E4169EE7', account: '0x52908400098527886E0F7030069857D2E4169EE7', lastSeen: NOW + 99 });
+      await store.updateVolunteer(v.id, {});
+      const got = (await store.getVolunteer(v.id))!;
+      expect(got).toEqual({ ...v, wallet: '0x52908400098527886E0F7030069857D2E4169EE7', account: '0x52908400098527886E0F7030069857D2E4169EE7', lastSeen: NOW + 99 });
+      expect(typeof got.lastSeen).toBe('number');
+      await store.updateVolunteer(v.id, { wallet: null, capabilities: { backends: ['wasm'] } });
+      expect(await store.getVolunteer(v.id)).toMatchObject({ wallet: null, capabilities: { backends: ['wasm'] } });
+    });
+
+    it('createJob stores the job and its shards; listJobs filters and orders newest first', async () => {
+      const p = makeProject();
+      const other = makeProject();
+      await store.createProject(p);
+      await store.createProject(other);
+      const a = makeJob(p.id, { shards: 3, createdAt: NOW });
+      const b = makeJob(p.id, { shards: 1, createdAt: NOW + 10 });
+      const c = makeJob(other.id, { shards: 2, createdAt: NOW + 20 });
+      for (const j of [a, b, c]) await store.createJob(j.job, j.shards);
+
+      expect(await store.getJob(a.job.id)).toEqual(a.job);
+      expect(await store.getJob('nope')).toBeNull();
+      expect(await store.shardsOf(a.job.id)).toEqual(a.shards);
+      expect(await store.shardsOf(a.job.id, { from: 1, to: 3 })).toEqual(a.shards.slice(1));
+      expect(await store.getShard(a.shards[2]!.id)).toEqual(a.shards[2]);
+      expect(await store.getShard('nope')).toBeNull();
+      expect(await counters(a.shards[0]!.id)).toEqual({ alive: 0, issued: 0, errors: 0, wanted: 2 });
+
+      expect((await store.listJobs({})).map((j) => j.id)).toEqual([c.job.id, b.job.id, a.job.id]);
+      expect((await store.listJobs({ projectId: p.id })).map((j) => j.id)).toEqual([b.job.id, a.job.id]);
+      expect((await store.listJobs({ limit: 1 })).map((j) => j.id)).toEqual([c.job.id]);
+      expect(await store.finishJob(b.job.id, 'cancelled', { finishedAt: NOW + 30 })).toBe(true);
+      expect((await store.listJobs({ states: ['running'] })).map((j) => j.id)).toEqual([c.job.id, a.job.id]);
+      expect((await store.listJobs({ states: ['cancelled', 'failed'], projectId: p.id })).map((j) => j.id)).toEqual([b.job.id]);
+
+      expect(await store.jobCounts(a.job.id)).toEqual({
+        shards: { total: 3, open: 3, validated: 0, failed: 0 },
+        copies: { valid: 0, invalid: 0, pending: 0, expired: 0, error: 0 },
+        credit: 0,
+      });
+      await expect(store.createJob(a.job, [])).rejects.toThrow();
+    });
+
+    it('claimCopy issues copies until alive == wanted and never two to one volunteer', async () => {
+      const { job, shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
+      const v1 = makeVolunteer(1);
+      const a = (await claim(v1))!;
+      expect(a).not.toBeNull();
+      expect(a.job).toEqual(job);
+      expect(a.shard).toEqual({ ...shards[0], issued: 1 });
+      expect(a.copy).toMatchObject({
+        shardId: shards[0]!.id, jobId: job.id, volunteerId: v1.id, account: v1.account, wallet: null, address: v1.address,
+        numericClass: v1.numericClass, state: 'assigned', outcome: 'pending', assignedAt: NOW, deadline: NOW + 1000,
+        returnedAt: null, reason: null, credit: 0,
+      });
+      expect(await store.getCopy(a.copy.id)).toEqual(a.copy);
+      expect(await store.getCopy('nope')).toBeNull();
+
+      expect(await claim(v1)).toBeNull();
+      const b = (await claim(makeVolunteer(2)))!;
+      expect(b.shard.issued).toBe(2);
+      expect(await claim(makeVolunteer(3))).toBeNull();
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 2, issued: 2, errors: 0, wanted: 2 });
+      expect((await store.getShard(shards[0]!.id))!.issued).toBe(2);
+      expect(await store.copiesInFlight(v1.id)).toEqual([a.copy]);
+      expect(await store.jobCounts(job.id)).toMatchObject({ copies: { pending: 2 } });
+    });
+
+    it('claimCopy stops at max_total copies even while alive < wanted', async () => {
+      const { shards } = await seedJob({ replicas: 2, maxTotal: 3, ackWithinMs: 1000 });
+      expect(await drain(1)).toBe(2);
+      expect(await store.expireCopies(NOW + 2000)).toHaveLength(2);
+      expect(await drain(10)).toBe(1);
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 3, errors: 2, wanted: 2 });
+    });
+
+    it('claimCopy applies the wallet and address rules through mayTakeCopy', async () => {
+      await seedJob({ replicas: 3 });
+      const W = '0x52908400098527886E0F7030069857D2E4169EE7';
+      const v1 = makeVolunteer(1, { wallet: W, address: '198.51.100.1' });
+      const sameWallet = makeVolunteer(2, { wallet: W, address: '198.51.100.2' });
+      const sameAddress = makeVolunteer(3, { address: '198.51.100.1' });
+      const noWallet = makeVolunteer(4, { address: '198.51.100.4' });
+      expect(await claim(v1)).not.toBeNull();
+      expect(await claim(sameWallet, { rules: new Set(['wallet']) })).toBeNull();
+      expect(await claim(sameAddress, { rules: new Set(['address']) })).toBeNull();
+      // The address rule is off here, and a missing wallet never matches another missing one.
+      expect(await claim(sameAddress, { rules: new Set(['wallet']) })).not.toBeNull();
+      expect(await claim(noWallet, { rules: ALL_RULES })).not.toBeNull();
+      expect(await claim(makeVolunteer(5))).toBeNull();
+    });
+
+    it('claimCopy with no rules still refuses the same volunteer twice', async () => {
+      await seedJob({ replicas: 2 });
+      const W = '0x52908400098527886E0F7030069857D2E4169EE7';
+      const v1 = makeVolunteer(1, { wallet: W, address: '198.51.100.1' });
+      expect(await claim(v1, { rules: NO_RULES })).not.toBeNull();
+      expect(await claim(v1, { rules: NO_RULES })).toBeNull();
+      expect(await claim(makeVolunteer(2, { wallet: W, address: '198.51.100.1' }), { rules: NO_RULES })).not.toBeNull();
+    });
+
+    it('homogeneous shards take one numeric class; expired copies no longer bind it', async () => {
+      const { shards } = await seedJob({ replicas: 2, homogeneous: true, ackWithinMs: 1000 });
+      const x1 = makeVolunteer(1, { cls: 'webgpu/nvidia/ampere/ort-1.30.0' });
+      const y = makeVolunteer(2, { cls: 'wasm/ort-1.30.0' });
+      expect((await claim(x1))!.shard.id).toBe(shards[0]!.id);
+      expect(await claim(y)).toBeNull();
+      expect(await store.expireCopies(NOW + 1001)).toHaveLength(1);
+      expect(await claim(y)).not.toBeNull();
+      expect(await claim(makeVolunteer(3, { cls: 'wasm/ort-1.30.0' }))).not.toBeNull();
+    });
+
+    it('the queue serves the oldest job first, in shard order, and filters by project', async () => {
+      const p1 = makeProject();
+      const p2 = makeProject();
+      await store.createProject(p1);
+      await store.createProject(p2);
+      const young = makeJob(p1.id, { shards: 2, replicas: 1, createdAt: NOW + 10 });
+      const old = makeJob(p2.id, { shards: 2, replicas: 1, createdAt: NOW });
+      await store.createJob(young.job, young.shards);
+      await store.createJob(old.job, old.shards);
+      expect((await claim(makeVolunteer(1), { projectId: p1.id }))!.shard.id).toBe(young.shards[0]!.id);
+      const order: string[] = [];
+      for (let i = 2; i < 10; i++) {
+        const c = await claim(makeVolunteer(i));
+        if (!c) break;
+        order.push(c.shard.id);
+      }
+      expect(order).toEqual([old.shards[0]!.id, old.shards[1]!.id, young.shards[1]!.id]);
+      expect(await claim(makeVolunteer(20), { projectId: p1.id })).toBeNull();
+    });
+
+    it('ack, heartbeat and expiry: leases, reasons and counters', async () => {
+      const { shards } = await seedJob({ shards: 2, replicas: 1, ackWithinMs: 1000, leaseMs: 5000 });
+      const v1 = makeVolunteer(1);
+      const v2 = makeVolunteer(2);
+      const c1 = (await claim(v1))!.copy;
+      const c2 = (await claim(v2))!.copy;
+      expect(c1.shardId).toBe(shards[0]!.id);
+
+      expect(await store.ackCopy(c1.id, v2.id, NOW + 5000)).toBeNull();
+      expect(await store.ackCopy(c1.id, v1.id, NOW + 5000)).toMatchObject({ id: c1.id, state: 'running', deadline: NOW + 5000 });
+      expect(await store.ackCopy(c1.id, v1.id, NOW + 5001)).toMatchObject({ state: 'running', deadline: NOW + 5001 });
+
+      const hb = await store.extendLeases(v1.id, [c1.id, 'nope', c2.id], NOW + 100);
+      expect(hb.extended).toEqual([c1.id]);
+      expect(hb.lost).toEqual([{ copyId: 'nope', reason: 'not your copy' }, { copyId: c2.id, reason: 'not your copy' }]);
+      expect((await store.getCopy(c1.id))!.deadline).toBe(NOW + 100 + 5000);
+      expect(await store.extendLeases(v2.id, [c2.id], NOW + 100)).toEqual({ extended: [], lost: [{ copyId: c2.id, reason: 'copy is assigned' }] });
+      expect(await store.extendLeases(v2.id, [], NOW + 100)).toEqual({ extended: [], lost: [] });
+
+      // Nothing is due at the deadline itself, only after it.
+      expect(await store.expireCopies(NOW + 1000)).toEqual([]);
+      const first = await store.expireCopies(NOW + 1001);
+      expect(first).toEqual([{ ...c2, state: 'expired', reason: 'not acknowledged in time' }]);
+      expect(await counters(shards[1]!.id)).toEqual({ alive: 0, issued: 1, errors: 1, wanted: 1 });
+      const second = await store.expireCopies(NOW + 5101);
+      expect(second).toEqual([{ ...c1, state: 'expired', reason: 'lease expired without heartbeat or result', deadline: NOW + 5100 }]);
+      expect(await store.expireCopies(NOW + 99_999)).toEqual([]);
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 0, issued: 1, errors: 1, wanted: 1 });
+      expect((await store.getShard(shards[0]!.id))!.errors).toBe(1);
+
+      expect(await store.ackCopy(c1.id, v1.id, NOW + 9000)).toBeNull();
+      expect(await store.extendLeases(v1.id, [c1.id], NOW + 6000)).toEqual({
+        extended: [], lost: [{ copyId: c1.id, reason: 'copy is expired: lease expired without heartbeat or result' }],
+      });
+      expect(await store.copiesInFlight(v1.id)).toEqual([]);
+      // Expired copies free their places: both shards are handed out again.
+      expect(await drain(10, { now: NOW + 6000 })).toBe(2);
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 2, errors: 1, wanted: 1 });
+      expect(await store.jobCounts(c1.jobId)).toMatchObject({ copies: { expired: 2, pending: 2 } });
+    });
+
+    it('saveResult: accepted, then duplicate; never for another volunteer', async () => {
+      const { shards } = await seedJob({ replicas: 2 });
+      const v1 = makeVolunteer(1);
+      const c1 = (await claim(v1))!.copy;
+      const c2 = (await claim(makeVolunteer(2)))!.copy;
+      expect(await store.saveResult(c1.id, c2.volunteerId, bytes(9), 1, NOW + 1)).toBe('not_assigned');
+      expect(await store.saveResult('nope', v1.id, bytes(9), 1, NOW + 1)).toBe('not_assigned');
+      expect(await store.saveResult(c1.id, v1.id, bytes(1, 2, 3, 0, 255), 12.5, NOW + 10)).toBe('accepted');
+      expect(await store.saveResult(c1.id, v1.id, bytes(7, 7, 7), 1, NOW + 20)).toBe('duplicate');
+      expect(await store.getCopy(c1.id)).toEqual({ ...c1, state: 'returned', returnedAt: NOW + 10 });
+      const sr = (await store.shardResults(shards[0]!.id))!;
+      expect(sr.shard).toEqual({ ...shards[0], issued: 2 });
+      expect(sr.copies.map((c) => c.id)).toEqual([c1.id, c2.id]);
+      expect([...sr.results.keys()]).toEqual([c1.id]);
+      expect(Array.from(sr.results.get(c1.id)!)).toEqual([1, 2, 3, 0, 255]);
+      expect(await counters(shards[0]!.id)).toMatchObject({ alive: 2, issued: 2 });
+      expect(await store.shardResults('nope')).toBeNull();
+      expect(await store.copiesInFlight(v1.id)).toEqual([]);
+    });
+
+    it('a late result on an expired or errored copy is accepted and revives its place', async () => {
+      const { shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
+      const v1 = makeVolunteer(1);
+      const v2 = makeVolunteer(2);
+      const c1 = (await claim(v1))!.copy;
+      const c2 = (await claim(v2))!.copy;
+      await store.ackCopy(c2.id, v2.id, NOW + 60_000);
+      expect((await store.expireCopies(NOW + 1001)).map((c) => c.id)).toEqual([c1.id]);
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 2, errors: 1, wanted: 2 });
+      expect(await store.saveResult(c1.id, v1.id, bytes(1), 5, NOW + 2000)).toBe('accepted');
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 2, issued: 2, errors: 1, wanted: 2 });
+      expect(await claim(makeVolunteer(3))).toBeNull();
+
+      expect(await store.failCopy(c2.id, v2.id, 'volunteer reported: out of memory', NOW + 2100)).toBe(true);
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 2, errors: 2, wanted: 2 });
+      expect(await store.saveResult(c2.id, v2.id, bytes(2), 5, NOW + 2200)).toBe('accepted');
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 2, issued: 2, errors: 2, wanted: 2 });
+      expect(await store.getCopy(c2.id)).toMatchObject({ state: 'returned', returnedAt: NOW + 2200, reason: 'volunteer reported: out of memory' });
+      expect(await claim(makeVolunteer(4))).toBeNull();
+    });
+
+    it('failCopy: once, only by its holder, only in flight; the place is reissued', async () => {
+      const { shards } = await seedJob({ replicas: 1 });
+      const v1 = makeVolunteer(1);
+      const c1 = (await claim(v1))!.copy;
+      expect(await store.failCopy(c1.id, 'someone-else', 'x', NOW)).toBe(false);
+      expect(await store.failCopy('nope', v1.id, 'x', NOW)).toBe(false);
+      // PostgreSQL text cannot hold U+0000; a volunteer's message may still carry one.
+      expect(await store.failCopy(c1.id, v1.id, 'volunteer reported: bad\u0000byte', NOW + 5)).toBe(true);
+      expect(await store.failCopy(c1.id, v1.id, 'again', NOW + 6)).toBe(false);
+      const got = (await store.getCopy(c1.id))!;
+      expect(got).toMatchObject({ state: 'error', returnedAt: NOW + 5 });
+      expect(got.reason).toMatch(/^volunteer reported: bad.byte$/);
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 0, issued: 1, errors: 1, wanted: 1 });
+      expect(await store.jobCounts(c1.jobId)).toMatchObject({ copies: { error: 1, pending: 0 } });
+      expect(await claim(makeVolunteer(2))).not.toBeNull();
+      expect(await store.getJob('a\u0000b')).toBeNull();
+    });
+
+    it('applyValidation credits each copy at most once, however often it runs; balances come from the ledger', async () => {
+      const { job, shards } = await seedJob({ replicas: 2 });
+      const W = '0x52908400098527886E0F7030069857D2E4169EE7';
+      const a = (await claim(makeVolunteer(1, { wallet: W })))!.copy;
+      const b = (await claim(makeVolunteer(2)))!.copy;
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW + 1);
+      await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW + 2);
+      const w = consensus(shards[0]!, job, [a, b], 2.5);
+      await store.applyValidation(w);
+      await store.applyValidation(w);
+      await store.applyValidation({ ...w, judgements: [] });
+
+      expect(await store.countCreditsForCopy(a.id)).toBe(1);
+      expect(await store.countCreditsForCopy(b.id)).toBe(1);
+      expect(await store.countCreditsForCopy('nope')).toBe(0);
+      expect(await store.balance(W)).toBe(2.5);
+      expect(await store.balance(b.account)).toBe(2.5);
+      expect(await store.balance('nobody')).toBe(0);
+      expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'validated', canonicalCopyId: a.id });
+      expect(await store.getCopy(a.id)).toMatchObject({ outcome: 'valid', credit: 2.5, state: 'returned' });
+
+      const all = await store.ledger({ limit: 10 });
+      expect(all.map((e) => e.copyId)).toEqual([b.id, a.id]);
+      expect(all[1]).toMatchObject({ account: W, amount: 2.5, jobId: job.id, projectId: job.projectId });
+      expect(typeof all[1]!.at).toBe('number');
+      expect((await store.ledger({ account: W, limit: 10 })).map((e) => e.copyId)).toEqual([a.id]);
+      expect(await store.ledger({ jobId: job.id, limit: 1 })).toHaveLength(1);
+      expect(await store.ledger({ jobId: 'nope', limit: 10 })).toEqual([]);
+      const top = await store.topAccounts(10);
+      expect(top).toHaveLength(2);
+      expect(top).toContainEqual({ account: W, balance: 2.5, copies: 1 });
+      expect(await store.jobCounts(job.id)).toEqual({
+        shards: { total: 1, open: 0, validated: 1, failed: 0 },
+        copies: { valid: 2, invalid: 0, pending: 0, expired: 0, error: 0 },
+        credit: 5,
+      });
+    });
+
+    it('an invalid judgement takes the shard\'s alive count down once, even when repeated', async () => {
+      const { shards } = await seedJob({ replicas: 2 });
+      const a = (await claim(makeVolunteer(1)))!.copy;
+      const b = (await claim(makeVolunteer(2)))!.copy;
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW);
+      await store.saveResult(b.id, b.volunteerId, bytes(2), 1, NOW);
+      const w: ValidationWrite = {
+        shardId: shards[0]!.id, shard: { state: 'open', wanted: 3, canonicalCopyId: null },
+        judgements: [{ copyId: b.id, outcome: 'invalid', reason: 'disagrees', credit: 0 }], credits: [],
+      };
+      await store.applyValidation(w);
+      await store.applyValidation(w);
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 2, errors: 0, wanted: 3 });
+      expect(await store.getCopy(b.id)).toMatchObject({ outcome: 'invalid', reason: 'disagrees', credit: 0 });
+      expect(await drain(10)).toBe(2);
+      expect(await store.jobCounts(a.jobId)).toMatchObject({ copies: { invalid: 1, pending: 3 } });
+    });
+
+    it('the ledger refuses UPDATE and DELETE in the database itself', async () => {
+      const { job, shards } = await seedJob({ replicas: 1 });
+      const a = (await claim(makeVolunteer(1)))!.copy;
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW);
+      await store.applyValidation(consensus(shards[0]!, job, [a], 3));
+      await expect(h.sql(`UPDATE ledger SET amount = 1000 WHERE copy_id = '${a.id}'`)).rejects.toThrow(/append-only/);
+      await expect(h.sql('DELETE FROM ledger')).rejects.toThrow(/append-only/);
+      await expect(h.sql(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) VALUES ('${a.id}', 'x', 1, 'j', 'p', 0)`)).rejects.toThrow();
+      await expect(h.sql(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) VALUES ('no-such-copy', 'x', 1, 'j', 'p', 0)`)).rejects.toThrow();
+      expect(await store.balance(a.account)).toBe(3);
+      expect(await store.countCreditsForCopy(a.id)).toBe(1);
+    });
+
+    it('finishJob closes open shards, cancels copies in flight, and happens once', async () => {
+      const { job, shards } = await seedJob({ shards: 2, replicas: 1, ackWithinMs: 1000 });
+      const done = (await claim(makeVolunteer(1)))!.copy;
+      const inFlight = (await claim(makeVolunteer(2)))!.copy;
+      await store.ackCopy(inFlight.id, inFlight.volunteerId, NOW + 60_000);
+      // Shard 0 is reissued after its copy expires, then validated on the late
+      // result: the reissued copy is still in flight on a validated shard.
+      expect(await store.expireCopies(NOW + 1001)).toHaveLength(1);
+      const late = (await claim(makeVolunteer(3), { now: NOW + 1001 }))!.copy;
+      expect(late.shardId).toBe(shards[0]!.id);
+      expect(await store.saveResult(done.id, done.volunteerId, bytes(1), 1, NOW + 1002)).toBe('accepted');
+      await store.applyValidation(consensus(shards[0]!, job, [done]));
+
+      expect(await store.finishJob(job.id, 'cancelled', { error: 'cancelled by the project', finishedAt: NOW + 50 })).toBe(true);
+      expect(await store.finishJob(job.id, 'failed', { error: 'again', finishedAt: NOW + 60 })).toBe(false);
+      expect(await store.getJob(job.id)).toMatchObject({ state: 'cancelled', error: 'cancelled by the project', finishedAt: NOW + 50, resultHash: null });
+      expect((await store.shardsOf(job.id)).map((s) => s.state)).toEqual(['validated', 'cancelled']);
+      expect(await store.getCopy(inFlight.id)).toMatchObject({ state: 'cancelled', reason: 'job cancelled' });
+      expect(await store.getCopy(late.id)).toMatchObject({ state: 'cancelled', reason: 'job cancelled' });
+      expect(await store.getCopy(done.id)).toMatchObject({ state: 'returned', outcome: 'valid' });
+      expect(await store.saveResult(inFlight.id, inFlight.volunteerId, bytes(1), 1, NOW + 70)).toBe('gone');
+      expect(await store.failCopy(inFlight.id, inFlight.volunteerId, 'x', NOW + 70)).toBe(false);
+      expect(await claim(makeVolunteer(4))).toBeNull();
+      expect(await store.jobCounts(job.id)).toMatchObject({ shards: { total: 2, open: 0, validated: 1 }, copies: { valid: 1, pending: 0 } });
+
+      const failed = await seedJob({ shards: 2 });
+      expect(await store.finishJob(failed.job.id, 'failed', { error: 'shard 0 failed', finishedAt: NOW })).toBe(true);
+      expect((await store.shardsOf(failed.job.id)).map((s) => s.state)).toEqual(['failed', 'failed']);
+      expect(await store.jobCounts(failed.job.id)).toMatchObject({ shards: { failed: 2 } });
+      const completed = await seedJob({ shards: 1 });
+      expect(await store.finishJob(completed.job.id, 'completed', { resultHash: 'c'.repeat(64), finishedAt: NOW + 1 })).toBe(true);
+      expect(await store.getJob(completed.job.id)).toMatchObject({ state: 'completed', resultHash: 'c'.repeat(64), error: null, finishedAt: NOW + 1 });
+    });
+
+    it('a copy on a failed shard is gone; setShardFailed only fails open shards', async () => {
+      const { job, shards } = await seedJob({ shards: 2, replicas: 1 });
+      const a = (await claim(makeVolunteer(1)))!.copy;
+      const b = (await claim(makeVolunteer(2)))!.copy;
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW);
+      await store.applyValidation(consensus(shards[0]!, job, [a]));
+      await store.setShardFailed(shards[0]!.id, 'too many errors');
+      await store.setShardFailed(shards[1]!.id, 'too many errors');
+      expect((await store.shardsOf(job.id)).map((s) => s.state)).toEqual(['validated', 'failed']);
+      expect(await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW)).toBe('gone');
+      expect(await store.getCopy(b.id)).toMatchObject({ state: 'assigned' });
+    });
+
+    it('canonicalResults come back in shard order whatever the validation order', async () => {
+      const { job, shards } = await seedJob({ shards: 3, replicas: 1 });
+      const copies = [];
+      for (let i = 0; i < 3; i++) {
+        const c = (await claim(makeVolunteer(i)))!.copy;
+        expect(c.shardId).toBe(shards[i]!.id);
+        await store.saveResult(c.id, c.volunteerId, bytes(10 + i, i), 1, NOW);
+        copies.push(c);
+      }
+      for (const i of [2, 0]) await store.applyValidation(consensus(shards[i]!, job, [copies[i]!]));
+      expect((await store.canonicalResults(job.id)).map((r) => Array.from(r))).toEqual([[10, 0], [12, 2]]);
+      await store.applyValidation(consensus(shards[1]!, job, [copies[1]!]));
+      expect((await store.canonicalResults(job.id)).map((r) => Array.from(r))).toEqual([[10, 0], [11, 1], [12, 2]]);
+      const some = await store.canonicalResultsOf([shards[2]!.id, 'nope', shards[0]!.id]);
+      expect([...some.keys()].sort()).toEqual([shards[0]!.id, shards[2]!.id].sort());
+      expect(Array.from(some.get(shards[2]!.id)!)).toEqual([12, 2]);
+      expect(await store.canonicalResultsOf([])).toEqual(new Map());
+      expect(await store.jobCounts(job.id)).toMatchObject({ shards: { validated: 3 }, credit: 15 });
+    });
+
+    it('shortenLeases only ever brings deadlines forward, for copies in flight', async () => {
+      await seedJob({ shards: 3, replicas: 1, ackWithinMs: 1000 });
+      const v = makeVolunteer(1);
+      const c1 = (await claim(v))!.copy;
+      const c2 = (await claim(v))!.copy;
+      const c3 = (await claim(v))!.copy;
+      await store.ackCopy(c2.id, v.id, NOW + 60_000);
+      await store.saveResult(c3.id, v.id, bytes(1), 1, NOW);
+      expect(await store.shortenLeases(v.id, NOW + 500)).toBe(2);
+      expect((await store.getCopy(c1.id))!.deadline).toBe(NOW + 500);
+      expect((await store.getCopy(c2.id))!.deadline).toBe(NOW + 500);
+      expect(await store.shortenLeases(v.id, NOW + 9_000)).toBe(2);
+      expect((await store.getCopy(c1.id))!.deadline).toBe(NOW + 500);
+      expect((await store.getCopy(c3.id))!.deadline).toBe(NOW + 1000);
+      expect((await store.copiesInFlight(v.id)).map((c) => c.id).sort()).toEqual([c1.id, c2.id].sort());
+      expect(await store.shortenLeases('nobody', NOW)).toBe(0);
+    });
+
+    it('a training round caps the shards one volunteer holds; failed copies do not count', async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards } = makeTrainJob(p.id, { shards: 4, shardsPerRound: 2, cap: 1 });
+      await store.createJob(job, shards);
+      expect(await store.getJob(job.id)).toEqual(job);
+      const v = makeVolunteer(1);
+      const first = (await claim(v))!.copy;
+      expect(first.shardId).toBe(shards[0]!.id);
+      // Shard 1 is in the same round: refused; shard 2 opens the next round.
+      expect((await claim(v))!.copy.shardId).toBe(shards[2]!.id);
+      expect(await claim(v)).toBeNull();
+      expect(await store.failCopy(first.id, v.id, 'volunteer reported: lost the GPU', NOW)).toBe(true);
+      const again = (await claim(v))!.copy;
+      expect(again.shardId).toBe(shards[1]!.id);
+      expect((await claim(makeVolunteer(2)))!.shard.id).toBe(shards[0]!.id);
+    });
+
+    it('advanceRound checkpoints once, cancels the open round and opens the next', async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards } = makeJob(p.id, { shards: 2, replicas: 1 });
+      const progress0: TrainProgress = { round: 0, totalRounds: 3, weightsHash: 'w0', optimizerHash: 'o0', optimizerStep: 0, roundStartedAt: NOW, history: [] };
+      job.progress = progress0;
+      await store.createJob(job, shards);
+      expect((await store.getJob(job.id))!.progress).toEqual(progress0);
+      const held = (await claim(makeVolunteer(1)))!.copy;
+      const done = (await claim(makeVolunteer(2)))!.copy;
+      await store.saveResult(done.id, done.volunteerId, bytes(1), 1, NOW);
+      await store.applyValidation(consensus(shards[1]!, job, [done]));
+
+      const progress1: TrainProgress = { ...progress0, round: 1, weightsHash: 'w1', optimizerStep: 1, history: [{ round: 0, epoch: 0, loss: 0.5, accuracy: null, evalLoss: null, shards: 1, aggregateMs: 3, at: NOW }] };
+      const next = makeJob(p.id, { shards: 4 }).shards.slice(2).map((s) => ({ ...s, jobId: job.id }));
+      expect(await store.advanceRound(job.id, 0, progress1, next)).toBe(true);
+      expect(await store.advanceRound(job.id, 0, { ...progress1, weightsHash: 'other' }, [])).toBe(false);
+      expect(await store.advanceRound('nope', 0, progress1, [])).toBe(false);
+      expect((await store.getJob(job.id))!.progress).toEqual(progress1);
+      expect((await store.shardsOf(job.id)).map((s) => [s.index, s.state])).toEqual([[0, 'cancelled'], [1, 'validated'], [2, 'open'], [3, 'open']]);
+      expect(await store.shardsOf(job.id, { from: 2, to: 4 })).toEqual(next);
+      expect(await store.getCopy(held.id)).toMatchObject({ state: 'cancelled', reason: 'round closed without it' });
+      // The closed round's results are folded into the checkpoint and dropped.
+      expect((await store.shardResults(shards[1]!.id))!.results.get(done.id) ?? null).toBeNull();
+      expect((await claim(makeVolunteer(3)))!.shard.index).toBe(2);
+    });
+  });
+}

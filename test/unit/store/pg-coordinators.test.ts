@@ -1,0 +1,86 @@
+/**
+ * Two real `tabgrid serve --postgres` processes on one database and one
+ * shared data directory (the blob directory must be shared), volunteers
+ * connected to both: a job submitted to one completes with outputs equal to
+ * a direct run, and every validated copy is credited once. End to end, so it
+ * spawns processes like test/integration does; it lives here because it is
+ * the PostgreSQL store's reason to exist.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { infer } from '../../../cli/commands/infer.ts';
+import { outputsDisagreement } from '../../../server/core/validation/compare.ts';
+import { encodeNpy } from '../../../shared/tensor/npy.ts';
+import { tensorFromTyped } from '../../../shared/tensor/tensor.ts';
+import { decodeTensorProto } from '../../../shared/tensor/tensorproto.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../../helpers/coordinator.ts';
+import { runDirect } from '../../helpers/direct-run.ts';
+import { mlpModel, randomInput } from '../../helpers/onnx-builder.ts';
+import { startVolunteer, type TestVolunteer } from '../../helpers/volunteers.ts';
+import { pgUrl, testSchemaName } from './harness.ts';
+
+describe('two coordinators sharing PostgreSQL', () => {
+  const schema = testSchemaName();
+  const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-pg2-'));
+  let admin: pg.Client;
+  let a: SpawnedCoordinator | undefined;
+  let b: SpawnedCoordinator | undefined;
+  const volunteers: TestVolunteer[] = [];
+
+  beforeAll(async () => {
+    const url = await pgUrl();
+    admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const args = ['--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+    // The first start creates the local project and its token file; the second finds both.
+    a = await spawnCoordinator({ dataDir, args });
+    b = await spawnCoordinator({ dataDir, args });
+  });
+  afterAll(async () => {
+    await Promise.all(volunteers.map((v) => v.stop()));
+    await Promise.all([a?.stop(), b?.stop()]);
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  });
+
+  it('a job submitted to one is computed through both, equals a direct run, and credits each copy once', async () => {
+    expect(a!.logs.find((l) => l.msg === 'coordinator listening')!.store).toBe('postgres');
+    // One volunteer on the coordinator that gets the job, three on the other:
+    // each shard wants two copies, so the other coordinator must dispatch from
+    // the shared queue. (Its volunteers hear of the job on their next poll:
+    // the "work" nudge is per process.)
+    volunteers.push(startVolunteer(a!.url), startVolunteer(b!.url), startVolunteer(b!.url), startVolunteer(b!.url));
+    const model = mlpModel({ width: 16, layers: 2, seed: 3 });
+    const x = tensorFromTyped('float32', [96, 16], randomInput(96, 16, 3));
+    const dir = mkdtempSync(join(tmpdir(), 'tabgrid-pg2-job-'));
+    writeFileSync(join(dir, 'm.onnx'), model);
+    writeFileSync(join(dir, 'x.npy'), encodeNpy(x));
+    const code = await infer({
+      server: a!.url, token: a!.token, model: join(dir, 'm.onnx'), input: [`x=${join(dir, 'x.npy')}`],
+      shardSize: 8, format: 'pb', out: join(dir, 'out'), quiet: true,
+    });
+    expect(code).toBe(0);
+    const got = decodeTensorProto(new Uint8Array(readFileSync(join(dir, 'out', 'output_0.pb'))));
+    const want = await runDirect(model, { x });
+    expect(outputsDisagreement([got], [{ ...want[0]!, name: got.name }], { rtol: 0, atol: 0 })).toBeNull();
+
+    // Both coordinators handed out work, and the ledger holds one row per valid copy.
+    const assigned = (c: SpawnedCoordinator) => c.logs.filter((l) => l.msg === 'assigned copy').length;
+    expect(assigned(a!)).toBeGreaterThan(0);
+    expect(assigned(b!)).toBeGreaterThan(0);
+    const { rows } = await admin.query(`SELECT
+        (SELECT count(*)::int FROM ${schema}.copies WHERE outcome = 'valid') AS valid,
+        (SELECT count(*)::int FROM ${schema}.ledger) AS credited,
+        (SELECT count(DISTINCT copy_id)::int FROM ${schema}.ledger) AS distinct_copies,
+        (SELECT count(*)::int FROM ${schema}.shards WHERE state = 'validated') AS validated`);
+    const r = rows[0] as { valid: number; credited: number; distinct_copies: number; validated: number };
+    expect(r.validated).toBe(12);
+    expect(r.valid).toBeGreaterThanOrEqual(24);
+    expect(r.credited).toBe(r.valid);
+    expect(r.distinct_copies).toBe(r.credited);
+  });
+});

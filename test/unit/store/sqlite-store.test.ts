@@ -1,0 +1,5 @@
+/** The Store contract against the embedded SQLite store (a temp file per test). */
+import { storeContract } from './contract.ts';
+import { sqliteHarness } from './harness.ts';
+
+storeContract('sqlite', sqliteHarness);
