@@ -42,6 +42,7 @@ program.command('serve')
     const { parseDistinctRules } = await import('../server/core/scheduler/eligibility.ts');
     const { startCoordinator } = await import('../server/app.ts');
     const distinctCopies = parseDistinctRules(o.distinctCopies);
+    if (o.consentHours > 720) throw new InvalidArgumentError('--consent-hours: consent is remembered at most 30 days (720 hours), never forever');
     if (distinctCopies.size === 0) {
       process.stderr.write('tabgrid: --distinct-copies none: copies of a shard may go to one wallet or one address (fine on one machine, not for an open grid)\n');
     }
@@ -49,7 +50,7 @@ program.command('serve')
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
       ...((o.postgres ?? process.env.TABGRID_POSTGRES_URL) ? { postgresUrl: o.postgres ?? process.env.TABGRID_POSTGRES_URL } : {}),
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
-      demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: Math.min(720, o.consentHours),
+      demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours,
       trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);

@@ -91,6 +91,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   });
   attachGateway({
     io, work, events, swarm, config, metrics, log: log.child({ component: 'gateway' }),
+    projectForToken: (t) => jobs.projectForToken(t),
     projectSummaries: async (pid) => Promise.all((await store.listJobs({ projectId: pid, limit: 50 })).map((j) => jobs.summary(j))),
   });
 

@@ -47,6 +47,7 @@ export interface GatewayDeps {
   metrics: Metrics;
   log: Logger;
   projectSummaries(projectId: string): Promise<JobSummary[]>;
+  projectForToken(token: string): Promise<{ id: string } | null>;
 }
 
 export function attachGateway(d: GatewayDeps): void {
@@ -142,6 +143,10 @@ export function attachGateway(d: GatewayDeps): void {
     });
 
     on('watch', WatchSchema, false, async (req) => {
+      if (req.topic.startsWith('project:')) {
+        const project = req.token ? await d.projectForToken(req.token) : null;
+        if (!project || `project:${project.id}` !== req.topic) throw new WorkError('unauthorized', 'watching a project needs that project\'s API token');
+      }
       await socket.join(req.topic);
       if (req.topic === 'swarm') socket.emit('swarm:stats', await d.swarm.stats());
       if (req.topic.startsWith('project:')) {

@@ -33,6 +33,8 @@ export interface ApiDeps {
   train: TrainService;
   swarm: SwarmMonitor;
   metrics: Metrics;
+  /** How long an embed's consent is remembered (hours, at most 30 days). */
+  consentMaxHours: number;
 }
 
 export function registerApi(app: FastifyInstance, d: ApiDeps): void {
@@ -202,4 +204,26 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
   });
 
   app.get('/api/v1/ledger', async () => ({ accounts: await d.store.topAccounts(100) }));
+
+  // The embed loader asks before rendering its consent card. The browser sets
+  // Origin on this cross-origin request, so the allow-list is enforced here, by
+  // the coordinator, not only by the script.
+  app.get('/api/v1/embed/:projectId', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (origin) reply.header('Access-Control-Allow-Origin', origin).header('Vary', 'Origin');
+    const p = await d.store.getProject((req.params as { projectId: string }).projectId);
+    if (!p) throw new JobError('not_found', 'this tabgrid project does not exist');
+    if (p.embed.allowedOrigins.length && (!origin || !p.embed.allowedOrigins.includes(origin))) {
+      throw new JobError('forbidden', `${origin ?? 'this page'} is not allowed to embed the tabgrid project "${p.name}"; its owner allows: ${p.embed.allowedOrigins.join(', ')}`);
+    }
+    const running = await d.store.listJobs({ projectId: p.id, states: ['running'], limit: 20 });
+    return {
+      project: { id: p.id, name: p.name },
+      jobs: running.map((j) => ({ id: j.id, kind: j.kind })),
+      defaultIntensity: p.embed.defaultIntensity,
+      creditTo: p.embed.creditTo,
+      consentHours: d.consentMaxHours,
+      frame: '/embed-frame.html',
+    };
+  });
 }

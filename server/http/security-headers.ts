@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 
-export const CONTENT_SECURITY_POLICY = [
+const BASE_POLICY = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
   "worker-src 'self' blob:",
@@ -14,14 +14,35 @@ export const CONTENT_SECURITY_POLICY = [
   "style-src 'self' 'unsafe-inline'",
   "object-src 'none'",
   "base-uri 'none'",
-  "frame-ancestors *",
-].join('; ');
+];
 
-export function securityHeaders(app: FastifyInstance): void {
+/** The app's own pages may not be framed; the embed frame only by the project's allowed origins. */
+export const CONTENT_SECURITY_POLICY = [...BASE_POLICY, "frame-ancestors 'none'"].join('; ');
+
+export function framePolicy(allowedOrigins: string[]): string {
+  return [...BASE_POLICY, `frame-ancestors ${allowedOrigins.length ? allowedOrigins.join(' ') : '*'}`].join('; ');
+}
+
+export function securityHeaders(app: FastifyInstance, embedOrigins: (projectId: string) => Promise<string[] | null>): void {
   app.addHook('onSend', async (req, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     if (req.url.startsWith('/api/') || req.url.startsWith('/blobs/') || req.url.startsWith('/metrics') || req.url.startsWith('/healthz')) {
       reply.header('Cross-Origin-Resource-Policy', 'cross-origin');
+      return;
+    }
+    if (req.url.startsWith('/embed-frame.html')) {
+      const projectId = new URL(req.url, 'http://x').searchParams.get('project') ?? '';
+      const origins = /^[A-Za-z0-9_-]{6,64}$/.test(projectId) ? await embedOrigins(projectId) : null;
+      // An unknown project's frame may be framed by no one.
+      reply.header('Content-Security-Policy', origins ? framePolicy(origins) : CONTENT_SECURITY_POLICY);
+      reply.header('Cross-Origin-Resource-Policy', 'cross-origin');
+      reply.header('Referrer-Policy', 'no-referrer');
+      return;
+    }
+    if (req.url.startsWith('/embed.js')) {
+      // Loaded by <script src> on other sites.
+      reply.header('Cross-Origin-Resource-Policy', 'cross-origin');
+      reply.header('Access-Control-Allow-Origin', '*');
       return;
     }
     reply.header('Cross-Origin-Opener-Policy', 'same-origin');

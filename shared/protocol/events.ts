@@ -139,7 +139,7 @@ export interface ClientToServerEvents {
   'work:result': (req: ResultUpload, ack: (r: Reply<{ status: ResultStatus }>) => void) => void;
   'work:fail': (req: { copyId: string; error: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   /** Live views for dashboards: `swarm`, `project:<id>`, `account:<wallet>`. */
-  watch: (req: { topic: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
+  watch: (req: { topic: string; token?: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
 }
 
 export interface ServerToClientEvents {
