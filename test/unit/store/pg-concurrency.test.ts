@@ -5,14 +5,10 @@
  * volunteer (wallet, address) two copies of one shard, no copy is counted,
  * returned or credited twice, and nothing is left behind by SKIP LOCKED.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Claimed, Store } from '../../../server/store/types.ts';
 import { ALL_RULES, NOW, bytes, claimReq, consensus, makeJob, makeProject, makeTrainJob, makeVolunteer, type Vol } from './contract.ts';
-import { pgHarness, pgUrl, type StoreHarness } from './harness.ts';
-
-beforeAll(async () => {
-  await pgUrl();
-});
+import { pgHarness, type StoreHarness } from './harness.ts';
 
 describe('two coordinators on one PostgreSQL database', () => {
   let h: StoreHarness;

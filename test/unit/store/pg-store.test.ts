@@ -3,16 +3,12 @@
  * only PostgreSQL has: migrations shared by several coordinators, and the
  * guards a multi-process store needs.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../../server/store/postgres/migrations.ts';
 import { PgStore } from '../../../server/store/postgres/pg-store.ts';
 import { NOW, bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer } from './contract.ts';
 import { storeContract } from './contract.ts';
 import { pgHarness, pgUrl, testSchemaName, type StoreHarness } from './harness.ts';
-
-beforeAll(async () => {
-  await pgUrl();
-});
 
 storeContract('postgres', pgHarness);
 
