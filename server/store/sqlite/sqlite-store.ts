@@ -69,7 +69,8 @@ export class SqliteStore implements Store {
     this.s = {
       wanting: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ?`),
       wantingProject: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total AND project_id = ? ORDER BY job_created, idx LIMIT ?`),
-      copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ?`),
+      // Issue order: the validator breaks ties by it.
+      copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
       insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
                      VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline)`),
       issue: p(`UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = ?`),
@@ -86,7 +87,8 @@ export class SqliteStore implements Store {
       results: p(`SELECT id, result FROM copies WHERE shard_id = ? AND state = 'returned'`),
       judge: p(`UPDATE copies SET outcome = ?, reason = ?, credit = ? WHERE id = ? AND outcome = 'pending'`),
       unalive: p(`UPDATE shards SET alive = alive - 1 WHERE id = ?`),
-      setShard: p(`UPDATE shards SET state = ?, wanted = ?, canonical_copy_id = ? WHERE id = ?`),
+      // Only an open shard moves: a validation computed before a concurrent cancel must not reopen it.
+      setShard: p(`UPDATE shards SET state = ?, wanted = ?, canonical_copy_id = ? WHERE id = ? AND state = 'open'`),
       credit: p(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(copy_id) DO NOTHING`),
       balance: p(`SELECT COALESCE(SUM(amount), 0) AS b FROM ledger WHERE account = ?`),
       getJob: p(`SELECT * FROM jobs WHERE id = ?`),
