@@ -1,0 +1,47 @@
+/**
+ * `npm run bench`: runs every benchmark section in turn, prints each one's
+ * readable report, and as the very last line one JSON object merging the
+ * figures of all sections (for scripts and CI graphs to parse).
+ *
+ * Flags: --quick (short run), plus each section's own; see bench/coordinator.ts
+ * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile).
+ * Benchmarks print figures; they never pass or fail on them. A section whose
+ * own integrity check fails sets a non-zero exit code.
+ */
+import { COORDINATOR_FLAGS, coordinatorBench } from './coordinator.ts';
+import { Flags } from './lib/flags.ts';
+
+type Figures = Record<string, number | boolean | string>;
+
+interface Section {
+  name: string;
+  /** Flags the section reads, besides --quick. */
+  flags: readonly string[];
+  run(flags: Flags, log: (line: string) => void): Promise<Figures>;
+}
+
+/** Add sections here; their figure names must not collide (the merge below refuses duplicates). */
+const SECTIONS: Section[] = [
+  { name: 'coordinator', flags: COORDINATOR_FLAGS, run: async (f, log) => ({ ...await coordinatorBench(f, log) }) },
+];
+
+const flags = new Flags(process.argv.slice(2));
+const unknown = flags.unknown(['quick', ...SECTIONS.flatMap((s) => s.flags)]);
+if (unknown.length) {
+  process.stderr.write(`bench: unknown flag${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => `--${f}`).join(', ')}\n`);
+  process.exit(2);
+}
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const merged: Figures = {};
+for (const s of SECTIONS) {
+  log(`== ${s.name} ==`);
+  const t0 = performance.now();
+  const figures = await s.run(flags, log);
+  log(`(${s.name}: ${Math.round((performance.now() - t0) / 1000)} s)`);
+  log('');
+  for (const [k, v] of Object.entries(figures)) {
+    if (k in merged) throw new Error(`figure ${k} reported by two sections`);
+    merged[k] = v;
+  }
+}
+log(JSON.stringify(merged));
