@@ -49,7 +49,7 @@ interface Session {
 
 /** Marks a tab that was contributing, so a reload carries on (and resends what it computed). */
 const RESUME_KEY = 'tabgrid.contributing';
-const SAMPLE_MS = 2000;
+const SAMPLE_MS = 1000;
 
 export class Contributor {
   phase = $state<Phase>('probing');
@@ -309,6 +309,7 @@ export class Contributor {
           void clearInHand(this.coordinator, a.copyId);
           this.counts.computed++;
           this.throughput.record(ms);
+          this.sample();
           void this.refreshPendingCount();
         },
         uploaded: () => {
@@ -327,6 +328,7 @@ export class Contributor {
           } else this.counts.notNeeded++;
           this.creditedHere += o.credit;
           void this.refreshAccount();
+          this.refreshSwarmSoon();
         },
         balance: (b) => {
           if (!this.account || b.account === this.account) this.balance = b.balance;
@@ -415,8 +417,12 @@ export class Contributor {
     }
   }
 
+  private lastSample = 0;
+
   private sample() {
     if (this.phase !== 'running' && this.throughput.x.length === 0) return;
+    if (Date.now() - this.lastSample < 300) return;
+    this.lastSample = Date.now();
     this.throughput.sample(Date.now(), this.startedAt);
     this.samples++;
   }
@@ -433,10 +439,20 @@ export class Contributor {
   }
 
   private swarmLoading = false;
+  private swarmAt = 0;
+  private swarmTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Progress moved: show it, at most every second and a half, the last change included. */
+  private refreshSwarmSoon() {
+    if (this.swarmTimer) return;
+    const wait = Math.max(0, this.swarmAt + 1500 - Date.now());
+    this.swarmTimer = setTimeout(() => { this.swarmTimer = null; void this.refreshSwarm(); }, wait);
+  }
 
   private async refreshSwarm() {
     if (this.swarmLoading) return;
     this.swarmLoading = true;
+    this.swarmAt = Date.now();
     try {
       this.swarm = await fetchSwarm(this.coordinator);
       this.swarmError = null;

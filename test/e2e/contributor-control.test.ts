@@ -131,9 +131,10 @@ describe('contributor app: control and recovery', () => {
 
   it('a reload while a shard is being computed finishes that shard under the same copy, credited once', async () => {
     const ctx = await browser.newContext();
-    // Low intensity: each shard is a short compute followed by a long rest, so the reload lands mid-shard.
-    const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 0.2 });
-    const job = await submitMlpJob(c.api, { records: 96, shardSize: 32, width: 128, layers: 6, seed: 11 });
+    // Shards of ~100 MFLOP at 10% intensity: each is a compute slice followed by a rest nine times as long,
+    // so a shard stays "computing" for a second or more and the reload lands inside one.
+    const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 0.1 });
+    const job = await submitMlpJob(c.api, { records: 192, shardSize: 64, width: 384, layers: 6, seed: 11 });
     const before = await waitForStatus(page, (s) => s.state === 'computing' && s.currentJob === job.id && !!s.currentCopy, 'computing a shard');
     const interrupted = before.currentCopy!;
 
