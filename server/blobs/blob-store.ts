@@ -14,6 +14,8 @@ export function sha256(bytes: Uint8Array): string {
 export class BlobStore {
   private cache = new Map<string, Uint8Array>();
   private cacheBytes = 0;
+  /** Reads in flight, so a burst of requests for one blob reads it once. */
+  private reading = new Map<string, Promise<Uint8Array>>();
 
   constructor(readonly dir: string, private readonly cacheLimit = 256 * 1024 * 1024) {}
 
@@ -59,13 +61,21 @@ export class BlobStore {
       this.cache.set(hash, hit);
       return hit;
     }
-    const bytes = new Uint8Array(await readFile(this.path(hash)));
-    this.remember(hash, bytes);
-    return bytes;
+    let read = this.reading.get(hash);
+    if (!read) {
+      read = readFile(this.path(hash)).then((buf) => {
+        // A view, not a copy: readFile's buffer is ours alone.
+        const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+        this.remember(hash, bytes);
+        return bytes;
+      }).finally(() => this.reading.delete(hash));
+      this.reading.set(hash, read);
+    }
+    return read;
   }
 
   private remember(hash: string, bytes: Uint8Array) {
-    if (bytes.byteLength > this.cacheLimit / 4) return;
+    if (bytes.byteLength > this.cacheLimit / 4 || this.cache.has(hash)) return;
     this.cache.set(hash, bytes);
     this.cacheBytes += bytes.byteLength;
     while (this.cacheBytes > this.cacheLimit) {

@@ -134,7 +134,15 @@ export function attachGateway(d: GatewayDeps): void {
       end();
       metrics.results.inc({ status });
       d.swarm.computed(req.computeMs);
-      return { status };
+      if (!req.next) return { status };
+      const next = await work.requestWork(s!);
+      if (next.assignment) metrics.assigned.inc();
+      return { status, next };
+    });
+
+    on('work:release', CopyRefSchema, true, async (req, s) => {
+      await work.release(s!, req.copyId);
+      return {};
     });
 
     on('work:fail', FailSchema, true, async (req, s) => {
@@ -182,7 +190,19 @@ export function attachGateway(d: GatewayDeps): void {
     if (o.outcome === 'valid') metrics.credit.inc(o.credit);
     io.to(`volunteer:${volunteerId}`).emit('copy:outcome', o);
   });
-  d.events.on('balance', (account, balance) => io.to(`account:${account}`).emit('credit:balance', { account, balance }));
+  // A busy volunteer is credited many times a second: push its balance at most once per tick.
+  const credited = new Set<string>();
+  d.events.on('credited', (account) => credited.add(account));
+  const balances = setInterval(async () => {
+    const accounts = [...credited];
+    credited.clear();
+    for (const account of accounts) {
+      if (!io.sockets.adapter.rooms.get(`account:${account}`)?.size) continue;
+      io.to(`account:${account}`).emit('credit:balance', { account, balance: await work.balanceOf(account) });
+    }
+  }, 500);
+  balances.unref();
+  io.engine.on('close', () => clearInterval(balances));
 
   // Nudges are coalesced: one broadcast per tick however many shards opened.
   let nudge: NodeJS.Timeout | null = null;
@@ -196,7 +216,10 @@ export function attachGateway(d: GatewayDeps): void {
     try {
       for (const p of dirtyProjects) {
         dirtyProjects.delete(p);
-        io.to(`project:${p}`).emit('project:update', { projectId: p, jobs: await d.projectSummaries(p) });
+        // Summaries count over whole jobs: only worth it when a dashboard watches.
+        if (io.sockets.adapter.rooms.get(`project:${p}`)?.size) {
+          io.to(`project:${p}`).emit('project:update', { projectId: p, jobs: await d.projectSummaries(p) });
+        }
       }
       const stats: SwarmStats = await d.swarm.stats();
       io.to('swarm').emit('swarm:stats', stats);
@@ -209,4 +232,4 @@ export function attachGateway(d: GatewayDeps): void {
   io.engine.on('close', () => clearInterval(ticker));
 }
 
-const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'work:result', 'work:fail', 'watch']);
+const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'work:result', 'work:fail', 'work:release', 'watch']);

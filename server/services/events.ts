@@ -4,7 +4,8 @@ import type { CopyOutcome } from '../../shared/protocol/events.ts';
 
 export interface CoordinatorEventMap {
   outcome: [volunteerId: string, outcome: CopyOutcome];
-  balance: [account: string, balance: number];
+  /** Credit reached this account; the gateway coalesces balance pushes. */
+  credited: [account: string];
   work: [];
   job: [jobId: string, projectId: string];
   validated: [info: { jobId: string; projectId: string; flops: number; valid: number; invalid: number }];

@@ -213,8 +213,9 @@ export class JobService {
     try {
       const job = await this.store.getJob(jobId);
       if (!job || job.state !== 'running') return;
+      const left = await this.store.shardsLeft(jobId);
+      if (left.open || left.failed) return;
       const counts = await this.store.jobCounts(jobId);
-      if (counts.shards.open > 0 || counts.shards.failed > 0) return;
       const parts = (await this.store.canonicalResults(jobId)).map(decodeTensors);
       if (job.spec.kind !== 'inference') return;
       const outputs = assembleOutputs(job.spec.outputs.map((o) => o.name), parts, job.spec.stackOutputs);

@@ -51,7 +51,7 @@ export function numericClass(req: HelloRequest): string {
 
 export class WorkService {
   private shardLock = new KeyedLock();
-  private inputCache = new Map<string, NamedTensor>();
+  private inputCache = new Map<string, Promise<NamedTensor>>();
 
   constructor(
     private readonly store: Store,
@@ -150,10 +150,11 @@ export class WorkService {
     return { ...common, feedBlobs: [], inputs, batchedInputs: spec.batchedInputs, runUnit: spec.runUnit };
   }
 
-  private async inputTensor(hash: string): Promise<NamedTensor> {
+  private inputTensor(hash: string): Promise<NamedTensor> {
     let t = this.inputCache.get(hash);
     if (!t) {
-      t = decodeTensors(await this.blobs.get(hash))[0]!;
+      t = this.blobs.get(hash).then((b) => decodeTensors(b)[0]!);
+      t.catch(() => this.inputCache.delete(hash));
       this.inputCache.set(hash, t);
       if (this.inputCache.size > 64) this.inputCache.delete(this.inputCache.keys().next().value!);
     }
@@ -184,6 +185,12 @@ export class WorkService {
     this.log.warn({ copy: copyId, volunteer: s.volunteer.id, error }, 'volunteer could not compute its copy; it will be reissued');
     const copy = (await this.store.getCopy(copyId))!;
     await this.checkShardHealth(copy.shardId);
+    this.events.emit('work');
+  }
+
+  async release(s: VolunteerSession, copyId: string): Promise<void> {
+    if (!(await this.store.releaseCopy(copyId, s.volunteer.id))) throw new WorkError('not_assigned', `copy ${copyId} is not waiting with you`);
+    this.log.info({ copy: copyId, volunteer: s.volunteer.id }, 'volunteer handed back a copy it had not started; reissuing');
     this.events.emit('work');
   }
 
@@ -280,7 +287,7 @@ export class WorkService {
       this.events.emit('outcome', c.volunteerId, o);
       if (j.outcome === 'valid') accounts.add(c.account);
     }
-    for (const a of accounts) this.events.emit('balance', a, await this.store.balance(a));
+    for (const a of accounts) this.events.emit('credited', a);
     const valid = judgements.filter((j) => j.outcome === 'valid').length;
     if (judgements.length) {
       this.events.emit('validated', { jobId: job.id, projectId: job.projectId, flops: valid ? spec.flopsPerRecord * (shard.end - shard.start) : 0, valid, invalid: judgements.length - valid });

@@ -108,6 +108,8 @@ export interface Store {
   /** Moves a running job to a final state; false if it was not running. Open shards close with it. */
   finishJob(id: string, state: Exclude<JobState, 'running'>, patch: { error?: string | null; resultHash?: string | null; finishedAt: number }): Promise<boolean>;
   jobCounts(jobId: string): Promise<JobCounts>;
+  /** Cheap completion check: whether any shard of the job is still open, and whether any failed. */
+  shardsLeft(jobId: string): Promise<{ open: boolean; failed: boolean }>;
   /** Shards of a job in index order; `range` limits them to indexes [from, to). */
   shardsOf(jobId: string, range?: { from: number; to: number }): Promise<Shard[]>;
   /**
@@ -128,6 +130,8 @@ export interface Store {
   /** Idempotent: a second upload of the same copy is a duplicate and changes nothing. */
   saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite>;
   failCopy(copyId: string, volunteerId: string, reason: string, now: number): Promise<boolean>;
+  /** A copy handed back unstarted: cancelled without counting as an error. */
+  releaseCopy(copyId: string, volunteerId: string): Promise<boolean>;
   /** Marks copies past their deadline expired and returns them. */
   expireCopies(now: number): Promise<Copy[]>;
   setShardFailed(shardId: string, reason: string): Promise<void>;

@@ -88,7 +88,7 @@ export interface Assignment {
   runUnit: number;
   /** Graph outputs expected back, in order. */
   outputs: string[];
-  /** Acknowledge within this time or the copy goes to someone else. */
+  /** Acknowledge (or return the result) within this time or the copy goes to someone else. */
   ackWithinMs: number;
   leaseMs: number;
 }
@@ -106,6 +106,8 @@ export interface ResultUpload {
   outputs: WireTensor[];
   /** Reported for throughput charts only; credit never depends on it. */
   computeMs: number;
+  /** Ask for the next assignment in the same round trip. */
+  next?: boolean;
 }
 
 export type ResultStatus = 'accepted' | 'duplicate';
@@ -136,8 +138,11 @@ export interface ClientToServerEvents {
   'work:request': (req: Record<string, never>, ack: (r: Reply<WorkReply>) => void) => void;
   'work:ack': (req: { copyId: string }, ack: (r: Reply<{ leaseDeadline: number }>) => void) => void;
   'work:heartbeat': (req: { copyIds: string[] }, ack: (r: Reply<{ extended: string[]; lost: { copyId: string; reason: string }[] }>) => void) => void;
-  'work:result': (req: ResultUpload, ack: (r: Reply<{ status: ResultStatus }>) => void) => void;
+  /** Also acknowledges the copy when no `work:ack` came first (a shard finished within ackWithinMs). */
+  'work:result': (req: ResultUpload, ack: (r: Reply<{ status: ResultStatus; next?: WorkReply }>) => void) => void;
   'work:fail': (req: { copyId: string; error: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
+  /** Hands back a copy not started (the volunteer stopped): reissued at once, counted as no error. */
+  'work:release': (req: { copyId: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   /** Live views for dashboards: `swarm`, `project:<id>`, `account:<wallet>`. */
   watch: (req: { topic: string; token?: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
 }

@@ -75,6 +75,7 @@ export const ResultUploadSchema = v.strictObject({
   copyId: id('copyId'),
   outputs: v.pipe(v.array(WireTensorSchema), v.maxLength(256, 'at most 256 outputs')),
   computeMs: v.pipe(v.number(), v.finite(), v.minValue(0)),
+  next: v.optional(v.boolean()),
 }) satisfies v.GenericSchema<unknown, ResultUpload>;
 
 export const FailSchema = v.strictObject({ copyId: id('copyId'), error: shortText(2000) });

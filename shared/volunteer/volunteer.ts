@@ -131,76 +131,115 @@ export class Volunteer {
   async flushPending(): Promise<void> {
     for (const p of await this.o.pending.all()) {
       try {
-        await this.upload(p.copyId, p.outputs, p.computeMs);
+        await this.upload(p.copyId, p.outputs, p.computeMs, false);
       } catch {
         return; // still disconnected: try again after the next connect
       }
     }
   }
 
-  private async upload(copyId: string, outputs: WireTensor[], computeMs: number): Promise<void> {
-    const r = await call<{ status: string }>(this.o.socket, 'work:result', { copyId, outputs, computeMs }, 120_000);
+  /** Uploads a kept result; with `next`, the reply may carry the next assignment (one round trip instead of two). */
+  private async upload(copyId: string, outputs: WireTensor[], computeMs: number, next = false): Promise<Assignment | null> {
+    const r = await call<{ status: string; next?: { assignment: Assignment | null } }>(
+      this.o.socket, 'work:result', { copyId, outputs, computeMs, ...(next ? { next: true } : {}) }, 120_000);
     if (r.ok) {
       await this.o.pending.remove(copyId);
       this.o.hooks?.uploaded?.(copyId, r.status);
-    } else {
-      // The coordinator refused it for good (expired, forged, bad result): keeping it would only loop.
-      await this.o.pending.remove(copyId);
-      this.o.hooks?.error?.(`result for ${copyId} refused: ${r.error}`);
+      return r.next?.assignment ?? null;
     }
+    // The coordinator refused it for good (expired, forged, bad result): keeping it would only loop.
+    await this.o.pending.remove(copyId);
+    this.o.hooks?.error?.(`result for ${copyId} refused: ${r.error}`);
+    return null;
+  }
+
+  /** Prefetching the next copy only makes sense while nothing will make us stop or rest first. */
+  private get wantsNext(): boolean {
+    return this.running && !this.paused && this.intensity >= 1;
   }
 
   private async run(): Promise<void> {
+    let next: Assignment | null = null;
     while (this.running) {
       this.wake.woken = false;
-      if (this.paused) { this.setState('paused'); await sleep(1000, this.wake); continue; }
+      if (this.paused) {
+        if (next) { await this.release(next); next = null; }
+        this.setState('paused');
+        await sleep(1000, this.wake);
+        continue;
+      }
       try {
         if (!(await this.ensureHello())) { this.setState('connecting'); await sleep(1000, this.wake); continue; }
-        this.setState('waiting');
-        const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string }>(this.o.socket, 'work:request', {});
-        if (!r.ok) { this.o.hooks?.error?.(r.error); await sleep(5000, this.wake); continue; }
-        if (!r.assignment) { this.setState('waiting', r.reason); await sleep(r.retryInMs ?? 5000, this.wake); continue; }
-        const computeMs = await this.work(r.assignment);
+        let a = next;
+        next = null;
+        if (!a) {
+          this.setState('waiting');
+          const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string }>(this.o.socket, 'work:request', {});
+          if (!r.ok) { this.o.hooks?.error?.(r.error); await sleep(5000, this.wake); continue; }
+          if (!r.assignment) { this.setState('waiting', r.reason); await sleep(r.retryInMs ?? 5000, this.wake); continue; }
+          a = r.assignment;
+        }
+        const done = await this.work(a);
+        next = done.next;
         if (this.running && this.intensity < 1) {
           this.setState('resting');
-          await sleep(restAfter(computeMs, this.intensity), { woken: false });
+          await sleep(restAfter(done.computeMs, this.intensity), { woken: false });
         }
       } catch (e) {
         this.o.hooks?.error?.((e as Error).message);
         await sleep(1000, this.wake);
       }
     }
+    if (next) await this.release(next);
   }
 
-  private async work(raw: Assignment): Promise<number> {
+  /** Hands back a prefetched copy we will not start, so it is reissued at once and counts as no error. */
+  private async release(a: Assignment): Promise<void> {
+    await call(this.o.socket, 'work:release', { copyId: a.copyId }).catch(() => {});
+  }
+
+  private async work(raw: Assignment): Promise<{ computeMs: number; next: Assignment | null }> {
     const a = withByteArrays(raw);
-    const ack = await call<{ leaseDeadline: number }>(this.o.socket, 'work:ack', { copyId: a.copyId });
-    if (!ack.ok) { this.o.hooks?.error?.(ack.error); return 0; }
     this.o.hooks?.assignment?.(a);
     this.setState('computing', a.jobId);
-    const beat = setInterval(() => {
-      call(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).catch(() => {});
-    }, Math.max(250, Math.min(this.helloReply?.heartbeatMs ?? 10_000, a.leaseMs / 3)));
+    // Lazy acknowledgement: a shard whose result is acknowledged quickly needs
+    // no separate ack; otherwise (long compute, or an upload that hangs) the
+    // copy is acknowledged well within ackWithinMs and kept alive by heartbeats.
+    // Either way the coordinator learns we hold it.
+    let beat: ReturnType<typeof setInterval> | undefined;
+    const ackTimer = setTimeout(() => {
+      call<{ leaseDeadline: number }>(this.o.socket, 'work:ack', { copyId: a.copyId }).then((r) => {
+        if (!r.ok) { this.o.hooks?.error?.(r.error); return; }
+        beat = setInterval(() => {
+          call(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).catch(() => {});
+        }, Math.max(250, Math.min(this.helloReply?.heartbeatMs ?? 10_000, a.leaseMs / 3)));
+      }).catch(() => {});
+    }, Math.min(1000, a.ackWithinMs / 4));
+    const stopBeating = () => { clearTimeout(ackTimer); if (beat) clearInterval(beat); };
     let result: { outputs: WireTensor[]; computeMs: number };
     try {
       result = await this.o.execute(a);
     } catch (e) {
-      clearInterval(beat);
+      stopBeating();
       const message = (e as Error).message ?? String(e);
       await call(this.o.socket, 'work:fail', { copyId: a.copyId, error: message.slice(0, 2000) }).catch(() => {});
       this.o.hooks?.error?.(`shard failed: ${message}`);
-      return 0;
+      return { computeMs: 0, next: null };
     }
-    clearInterval(beat);
     await this.o.pending.save({ copyId: a.copyId, outputs: result.outputs, computeMs: result.computeMs, savedAt: Date.now() });
     this.o.hooks?.computed?.(a, result.computeMs);
     this.setState('uploading');
+    let next: Assignment | null = null;
     try {
-      await this.upload(a.copyId, result.outputs, result.computeMs);
+      next = await this.upload(a.copyId, result.outputs, result.computeMs, this.wantsNext);
     } catch {
       // Kept in the pending store; flushed after the next hello.
+    } finally {
+      stopBeating();
     }
-    return result.computeMs;
+    // Stopped or paused while the reply was on its way: hand the prefetched copy back.
+    if (next && !this.wantsNext) { await this.release(next); next = null; }
+    return { computeMs: result.computeMs, next };
   }
 }
 

@@ -120,6 +120,8 @@ export function countEmits(page: Page): Map<string, number> {
       // engine.io message "4" + socket.io EVENT "2" or BINARY_EVENT "5<n>-", optional ack id, then the JSON array.
       const m = /^4(?:2|5\d+-)\d*\["([^"]+)"/.exec(f.payload);
       if (m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+      // A result that asks for the next copy in the same round trip is a shard request too.
+      if (m?.[1] === 'work:result' && f.payload.includes('"next":true')) counts.set('work:result+next', (counts.get('work:result+next') ?? 0) + 1);
     });
   });
   return counts;

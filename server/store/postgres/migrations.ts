@@ -130,6 +130,10 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE jobs ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE jobs ADD COLUMN progress TEXT;
   `,
+  `
+  -- Completion checks ask "any open or failed shard left?" after every validation.
+  CREATE INDEX shards_job_state ON shards(job_id, state);
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

@@ -329,6 +329,12 @@ export class PgStore implements Store {
     });
   }
 
+  async shardsLeft(jobId: string) {
+    const r = (await this.exec(`SELECT EXISTS(SELECT 1 FROM shards WHERE job_id = $1 AND state = 'open') AS open,
+      EXISTS(SELECT 1 FROM shards WHERE job_id = $1 AND state = 'failed') AS failed`, [jobId])).rows[0]!;
+    return { open: r.open === true, failed: r.failed === true };
+  }
+
   async jobCounts(jobId: string): Promise<JobCounts> {
     return this.snapshot(async (q) => {
       const shards = { total: 0, open: 0, validated: 0, failed: 0 };
@@ -490,6 +496,18 @@ export class PgStore implements Store {
         [reason, now, copyId, volunteerId]);
       if (!r.rowCount) return false;
       await q('UPDATE shards SET alive = alive - 1, errors = errors + 1 WHERE id = $1', [shard.id]);
+      return true;
+    });
+  }
+
+  async releaseCopy(copyId: string, volunteerId: string) {
+    return this.tx(async (q) => {
+      const shard = (await q(`SELECT id FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
+      if (!shard) return false;
+      const r = await q(`UPDATE copies SET state = 'cancelled', reason = 'handed back unstarted' WHERE id = $1 AND volunteer_id = $2 AND state = 'assigned'`,
+        [copyId, volunteerId]);
+      if (!r.rowCount) return false;
+      await q('UPDATE shards SET alive = alive - 1 WHERE id = $1', [shard.id]);
       return true;
     });
   }

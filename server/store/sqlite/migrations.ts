@@ -109,4 +109,19 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE jobs ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE jobs ADD COLUMN progress TEXT;
   `,
+  `
+  -- Completion checks ask "any open or failed shard left?" after every validation.
+  CREATE INDEX shards_job_state ON shards(job_id, state);
+  -- Counting a job's copies by state is for dashboards (once a second); indexing
+  -- state and outcome cost every result an index rewrite.
+  DROP INDEX copies_job;
+  CREATE INDEX copies_job ON copies(job_id);
+  -- Balances derive from the ledger: a trigger keeps the sums, so reading one is O(1).
+  CREATE TABLE balances (account TEXT PRIMARY KEY, balance REAL NOT NULL, copies INTEGER NOT NULL);
+  INSERT INTO balances (account, balance, copies) SELECT account, SUM(amount), COUNT(*) FROM ledger GROUP BY account;
+  CREATE TRIGGER ledger_balance AFTER INSERT ON ledger BEGIN
+    INSERT INTO balances (account, balance, copies) VALUES (NEW.account, NEW.amount, 1)
+    ON CONFLICT(account) DO UPDATE SET balance = balance + NEW.amount, copies = copies + 1;
+  END;
+  `,
 ];

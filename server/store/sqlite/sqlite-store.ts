@@ -49,6 +49,9 @@ const toCopy = (r: Row): Copy => ({
   reason: (r.reason as string | null) ?? null, credit: r.credit as number,
 });
 
+/** Candidate shards are read in growing pages: the first is almost always eligible. */
+const CLAIM_PAGES: [limit: number, offset: number][] = [[4, 0], [60, 4], [448, 64]];
+
 const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
 
 export class SqliteStore implements Store {
@@ -56,6 +59,7 @@ export class SqliteStore implements Store {
   private db: Database.Database;
   private jobCache = new Map<string, Job>();
   private s: Record<string, Database.Statement>;
+  private pending: { resolve: () => void; reject: (e: Error) => void }[] | null = null;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -67,8 +71,8 @@ export class SqliteStore implements Store {
     this.migrate();
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
-      wanting: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ?`),
-      wantingProject: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total AND project_id = ? ORDER BY job_created, idx LIMIT ?`),
+      wanting: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ? OFFSET ?`),
+      wantingProject: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total AND project_id = ? ORDER BY job_created, idx LIMIT ? OFFSET ?`),
       // Issue order: the validator breaks ties by it.
       copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
       insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
@@ -90,7 +94,13 @@ export class SqliteStore implements Store {
       // Only an open shard moves: a validation computed before a concurrent cancel must not reopen it.
       setShard: p(`UPDATE shards SET state = ?, wanted = ?, canonical_copy_id = ? WHERE id = ? AND state = 'open'`),
       credit: p(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(copy_id) DO NOTHING`),
-      balance: p(`SELECT COALESCE(SUM(amount), 0) AS b FROM ledger WHERE account = ?`),
+      balance: p(`SELECT balance AS b FROM balances WHERE account = ?`),
+      inFlight: p(`SELECT ${COPY_COLS} FROM copies WHERE volunteer_id = ? AND state IN ('assigned','running')`),
+      shardsLeft: p(`SELECT EXISTS(SELECT 1 FROM shards WHERE job_id = ? AND state = 'open') AS open,
+                            EXISTS(SELECT 1 FROM shards WHERE job_id = ? AND state = 'failed') AS failed`),
+      countShards: p('SELECT state, COUNT(*) AS n FROM shards WHERE job_id = ? GROUP BY state'),
+      countCopies: p('SELECT state, outcome, COUNT(*) AS n FROM copies WHERE job_id = ? GROUP BY state, outcome'),
+      jobCredit: p('SELECT COALESCE(SUM(amount), 0) AS c FROM ledger WHERE job_id = ?'),
       getJob: p(`SELECT * FROM jobs WHERE id = ?`),
       heldInRange: p(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
         WHERE s.job_id = ? AND s.idx >= ? AND s.idx < ? AND c.volunteer_id = ? AND c.state NOT IN ('expired','error','cancelled')`),
@@ -107,10 +117,50 @@ export class SqliteStore implements Store {
     }
   }
 
-  async close() { this.db.close(); }
+  /**
+   * Group commit: every write runs at once inside the current transaction (as
+   * a savepoint, so a throwing write rolls back alone), and the transaction
+   * commits once per event-loop turn. The returned promise settles only after
+   * that COMMIT, so nothing is acknowledged to a volunteer before it is
+   * durable, while hundreds of writes share one commit.
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    if (!this.pending) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.pending = [];
+      setImmediate(() => this.commit());
+    }
+    let value: T;
+    try {
+      value = this.db.transaction(fn)();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const waiters = this.pending;
+    return new Promise<T>((resolve, reject) => waiters.push({ resolve: () => resolve(value), reject }));
+  }
+
+  private commit(): void {
+    const waiters = this.pending;
+    if (!waiters) return;
+    this.pending = null;
+    try {
+      this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const w of waiters) w.reject(e as Error);
+      return;
+    }
+    for (const w of waiters) w.resolve();
+  }
+
+  async close() {
+    this.commit();
+    this.db.close();
+  }
 
   async createProject(p: Project) {
-    this.db.prepare('INSERT INTO projects (id, name, created_at, embed) VALUES (?, ?, ?, ?)').run(p.id, p.name, p.createdAt, JSON.stringify(p.embed));
+    await this.write(() => this.db.prepare('INSERT INTO projects (id, name, created_at, embed) VALUES (?, ?, ?, ?)').run(p.id, p.name, p.createdAt, JSON.stringify(p.embed)));
   }
 
   async getProject(id: string) {
@@ -123,11 +173,11 @@ export class SqliteStore implements Store {
   }
 
   async setEmbedSettings(projectId: string, embed: Project['embed']) {
-    this.db.prepare('UPDATE projects SET embed = ? WHERE id = ?').run(JSON.stringify(embed), projectId);
+    await this.write(() => this.db.prepare('UPDATE projects SET embed = ? WHERE id = ?').run(JSON.stringify(embed), projectId));
   }
 
   async addToken(t: { id: string; projectId: string; hash: string; label: string; createdAt: number }) {
-    this.db.prepare('INSERT INTO tokens (id, project_id, hash, label, created_at) VALUES (?, ?, ?, ?, ?)').run(t.id, t.projectId, t.hash, t.label, t.createdAt);
+    await this.write(() => this.db.prepare('INSERT INTO tokens (id, project_id, hash, label, created_at) VALUES (?, ?, ?, ?, ?)').run(t.id, t.projectId, t.hash, t.label, t.createdAt));
   }
 
   async projectByTokenHash(hash: string) {
@@ -137,8 +187,8 @@ export class SqliteStore implements Store {
 
   async recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }) {
     // A blob first uploaded privately becomes public once a job uses it as a model or weights.
-    this.db.prepare(`INSERT INTO blobs (hash, bytes, kind, created_at) VALUES (?, ?, ?, ?)
-      ON CONFLICT(hash) DO UPDATE SET kind = excluded.kind WHERE excluded.kind IN ('model', 'weights')`).run(b.hash, b.bytes, b.kind, b.createdAt);
+    await this.write(() => this.db.prepare(`INSERT INTO blobs (hash, bytes, kind, created_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT(hash) DO UPDATE SET kind = excluded.kind WHERE excluded.kind IN ('model', 'weights')`).run(b.hash, b.bytes, b.kind, b.createdAt));
   }
 
   async blobKind(hash: string) {
@@ -147,8 +197,8 @@ export class SqliteStore implements Store {
   }
 
   async createVolunteer(v: Volunteer) {
-    this.db.prepare(`INSERT INTO volunteers (id, secret_hash, wallet, account, address, numeric_class, capabilities, created_at, last_seen)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.id, v.secretHash, v.wallet, v.account, v.address, v.numericClass, JSON.stringify(v.capabilities), v.createdAt, v.lastSeen);
+    await this.write(() => this.db.prepare(`INSERT INTO volunteers (id, secret_hash, wallet, account, address, numeric_class, capabilities, created_at, last_seen)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.id, v.secretHash, v.wallet, v.account, v.address, v.numericClass, JSON.stringify(v.capabilities), v.createdAt, v.lastSeen));
   }
 
   async getVolunteer(id: string) {
@@ -164,19 +214,19 @@ export class SqliteStore implements Store {
       sets.push(`${cols[k]} = ?`);
       vals.push(k === 'capabilities' ? JSON.stringify(v) : v);
     }
-    if (sets.length) this.db.prepare(`UPDATE volunteers SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);
+    if (sets.length) await this.write(() => this.db.prepare(`UPDATE volunteers SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id));
   }
 
   async createJob(job: Job, shards: Shard[]) {
     const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
-    this.db.transaction(() => {
+    return this.write(() => {
       this.db.prepare('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null);
       for (const s of shards) {
         insertShard.run(s.id, job.id, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
       }
-    })();
+    });
   }
 
   async advanceRound(jobId: string, fromRound: number, progress: TrainProgress, nextShards: Shard[]) {
@@ -184,7 +234,8 @@ export class SqliteStore implements Store {
     if (!job) return false;
     const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
-    return this.db.transaction(() => {
+    this.jobCache.delete(jobId);
+    return this.write(() => {
       const r = this.db.prepare(`UPDATE jobs SET round = ?, progress = ? WHERE id = ? AND round = ? AND state = 'running'`)
         .run(progress.round, JSON.stringify(progress), jobId, fromRound);
       if (r.changes === 0) return false;
@@ -197,7 +248,7 @@ export class SqliteStore implements Store {
         insertShard.run(s.id, jobId, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
       }
       return true;
-    })();
+    });
   }
 
   async canonicalResultsOf(shardIds: string[]) {
@@ -215,18 +266,16 @@ export class SqliteStore implements Store {
   }
 
   /** Specs never change after creation, so running jobs are cached; state is re-read. */
+  /**
+   * One process owns an SQLite file, and every change to a job row goes
+   * through finishJob/advanceRound, which drop the cached copy: so the cache
+   * is authoritative and the hot path reads no job row.
+   */
   private job(id: string): Job | null {
+    const cached = this.jobCache.get(id);
+    if (cached) return { ...cached };
     const r = this.s.getJob!.get(id) as Row | undefined;
     if (!r) return null;
-    const cached = this.jobCache.get(id);
-    if (cached) {
-      cached.state = r.state as Job['state'];
-      cached.finishedAt = (r.finished_at as number | null) ?? null;
-      cached.error = (r.error as string | null) ?? null;
-      cached.resultHash = (r.result_hash as string | null) ?? null;
-      cached.progress = r.progress ? JSON.parse(r.progress as string) : null;
-      return { ...cached };
-    }
     const j = toJob(r);
     this.jobCache.set(id, j);
     if (this.jobCache.size > 256) this.jobCache.delete(this.jobCache.keys().next().value!);
@@ -243,26 +292,27 @@ export class SqliteStore implements Store {
   }
 
   async finishJob(id: string, state: 'completed' | 'failed' | 'cancelled', patch: { error?: string | null; resultHash?: string | null; finishedAt: number }) {
-    return this.db.transaction(() => {
+    this.jobCache.delete(id);
+    return this.write(() => {
       const r = this.db.prepare(`UPDATE jobs SET state = ?, error = ?, result_hash = ?, finished_at = ? WHERE id = ? AND state = 'running'`)
         .run(state, patch.error ?? null, patch.resultHash ?? null, patch.finishedAt, id);
       if (r.changes === 0) return false;
       this.db.prepare(`UPDATE shards SET state = ? WHERE job_id = ? AND state = 'open'`).run(state === 'failed' ? 'failed' : 'cancelled', id);
       this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = ? WHERE job_id = ? AND state IN ('assigned','running')`).run(`job ${state}`, id);
       return true;
-    })();
+    });
   }
 
   async jobCounts(jobId: string): Promise<JobCounts> {
     const shards = { total: 0, open: 0, validated: 0, failed: 0 };
-    for (const r of this.db.prepare('SELECT state, COUNT(*) AS n FROM shards WHERE job_id = ? GROUP BY state').all(jobId) as Row[]) {
+    for (const r of this.s.countShards!.all(jobId) as Row[]) {
       shards.total += r.n as number;
       if (r.state === 'open') shards.open = r.n as number;
       if (r.state === 'validated') shards.validated = r.n as number;
       if (r.state === 'failed') shards.failed = r.n as number;
     }
     const copies = { valid: 0, invalid: 0, pending: 0, expired: 0, error: 0 };
-    for (const r of this.db.prepare('SELECT state, outcome, COUNT(*) AS n FROM copies WHERE job_id = ? GROUP BY state, outcome').all(jobId) as Row[]) {
+    for (const r of this.s.countCopies!.all(jobId) as Row[]) {
       const n = r.n as number;
       if (r.outcome === 'valid') copies.valid += n;
       else if (r.outcome === 'invalid') copies.invalid += n;
@@ -270,8 +320,13 @@ export class SqliteStore implements Store {
       else if (r.state === 'error') copies.error += n;
       else if (r.state !== 'cancelled') copies.pending += n;
     }
-    const credit = (this.db.prepare('SELECT COALESCE(SUM(amount), 0) AS c FROM ledger WHERE job_id = ?').get(jobId) as Row).c as number;
+    const credit = (this.s.jobCredit!.get(jobId) as Row).c as number;
     return { shards, copies, credit };
+  }
+
+  async shardsLeft(jobId: string) {
+    const r = this.s.shardsLeft!.get(jobId, jobId) as Row;
+    return { open: r.open === 1, failed: r.failed === 1 };
   }
 
   async shardsOf(jobId: string, range?: { from: number; to: number }) {
@@ -287,46 +342,55 @@ export class SqliteStore implements Store {
   }
 
   async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
-    return this.db.transaction((): Claimed | null => {
-      const candidates = (req.projectId
-        ? this.s.wantingProject!.all(req.projectId, 256)
-        : this.s.wanting!.all(256)) as Row[];
-      for (const row of candidates) {
-        const shard = toShard(row);
-        const existing = (this.s.copiesOfShard!.all(shard.id) as Row[]).map(toCopy);
-        if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous === 1)) continue;
-        const job = this.job(shard.jobId);
-        if (!job || job.state !== 'running') continue;
-        if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
-          const k = job.spec.shardsPerRound;
-          const round = Math.floor(shard.index / k);
-          const held = (this.s.heldInRange!.get(job.id, round * k, (round + 1) * k, req.volunteer.id) as Row).n as number;
-          if (!withinRoundCap(held, job.spec.maxShardsPerVolunteer)) continue;
-        }
-        const copy: Copy = {
-          id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
-          wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
-          state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
-          returnedAt: null, reason: null, credit: 0,
-        };
-        this.s.insertCopy!.run(copy);
-        this.s.issue!.run(shard.id);
-        return { job, shard: { ...shard, issued: shard.issued + 1 }, copy };
+    return this.write((): Claimed | null => {
+      for (const [limit, offset] of CLAIM_PAGES) {
+        const page = (req.projectId
+          ? this.s.wantingProject!.all(req.projectId, limit, offset)
+          : this.s.wanting!.all(limit, offset)) as Row[];
+        const claimed = this.claimFrom(page, req);
+        if (claimed || page.length < limit) return claimed;
       }
       return null;
-    })();
+    });
+  }
+
+  private claimFrom(candidates: Row[], req: ClaimRequest): Claimed | null {
+    for (const row of candidates) {
+      const shard = toShard(row);
+      const existing = (this.s.copiesOfShard!.all(shard.id) as Row[]).map(toCopy);
+      if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous === 1)) continue;
+      const job = this.job(shard.jobId);
+      if (!job || job.state !== 'running') continue;
+      if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
+        const k = job.spec.shardsPerRound;
+        const round = Math.floor(shard.index / k);
+        const held = (this.s.heldInRange!.get(job.id, round * k, (round + 1) * k, req.volunteer.id) as Row).n as number;
+        if (!withinRoundCap(held, job.spec.maxShardsPerVolunteer)) continue;
+      }
+      const copy: Copy = {
+        id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
+        wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
+        state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
+        returnedAt: null, reason: null, credit: 0,
+      };
+      this.s.insertCopy!.run(copy);
+      this.s.issue!.run(shard.id);
+      return { job, shard: { ...shard, issued: shard.issued + 1 }, copy };
+    }
+    return null;
   }
 
   async ackCopy(copyId: string, volunteerId: string, deadline: number) {
-    const r = this.s.ack!.run(deadline, copyId, volunteerId);
-    if (r.changes === 0) return null;
-    return toCopy(this.s.getCopy!.get(copyId) as Row);
+    return this.write(() => {
+      const r = this.s.ack!.run(deadline, copyId, volunteerId);
+      return r.changes === 0 ? null : toCopy(this.s.getCopy!.get(copyId) as Row);
+    });
   }
 
   async extendLeases(volunteerId: string, copyIds: string[], now: number) {
     const extended: string[] = [];
     const lost: { copyId: string; reason: string }[] = [];
-    this.db.transaction(() => {
+    return this.write(() => {
       for (const id of copyIds) {
         const c = this.s.getCopy!.get(id) as Row | undefined;
         if (!c || c.volunteer_id !== volunteerId) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
@@ -335,8 +399,8 @@ export class SqliteStore implements Store {
         this.s.extend!.run(now + (job?.spec.limits.leaseMs ?? 60_000), id, volunteerId);
         extended.push(id);
       }
-    })();
-    return { extended, lost };
+      return { extended, lost };
+    });
   }
 
   async getCopy(id: string) {
@@ -345,7 +409,7 @@ export class SqliteStore implements Store {
   }
 
   async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite> {
-    return this.db.transaction((): ResultWrite => {
+    return this.write((): ResultWrite => {
       const c = this.s.getCopy!.get(copyId) as Row | undefined;
       if (!c || c.volunteer_id !== volunteerId) return 'not_assigned';
       if (c.state === 'returned') return 'duplicate';
@@ -356,22 +420,32 @@ export class SqliteStore implements Store {
       if (c.state === 'expired' || c.state === 'error') this.s.revive!.run(c.shard_id);
       this.s.saveResult!.run(encoded, computeMs, now, copyId);
       return 'accepted';
-    })();
+    });
   }
 
   async failCopy(copyId: string, volunteerId: string, reason: string, now: number) {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const c = this.s.getCopy!.get(copyId) as Row | undefined;
       if (!c) return false;
       const r = this.s.fail!.run(reason, now, copyId, volunteerId);
       if (r.changes === 0) return false;
       this.s.shardError!.run(c.shard_id);
       return true;
-    })();
+    });
+  }
+
+  async releaseCopy(copyId: string, volunteerId: string) {
+    return this.write(() => {
+      const c = this.s.getCopy!.get(copyId) as Row | undefined;
+      if (!c || c.volunteer_id !== volunteerId || c.state !== 'assigned') return false;
+      this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = 'handed back unstarted' WHERE id = ?`).run(copyId);
+      this.s.unalive!.run(c.shard_id);
+      return true;
+    });
   }
 
   async expireCopies(now: number) {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const due = (this.s.dueCopies!.all(now) as Row[]).map(toCopy);
       for (const c of due) {
         const reason = c.state === 'assigned' ? 'not acknowledged in time' : 'lease expired without heartbeat or result';
@@ -381,11 +455,11 @@ export class SqliteStore implements Store {
         c.reason = reason;
       }
       return due;
-    })();
+    });
   }
 
   async setShardFailed(shardId: string) {
-    this.db.prepare(`UPDATE shards SET state = 'failed' WHERE id = ? AND state = 'open'`).run(shardId);
+    await this.write(() => this.db.prepare(`UPDATE shards SET state = 'failed' WHERE id = ? AND state = 'open'`).run(shardId));
   }
 
   async shardResults(shardId: string): Promise<ShardResults | null> {
@@ -401,7 +475,7 @@ export class SqliteStore implements Store {
   }
 
   async applyValidation(w: ValidationWrite) {
-    this.db.transaction(() => {
+    return this.write(() => {
       for (const j of w.judgements) {
         const r = this.s.judge!.run(j.outcome, j.reason, j.credit, j.copyId);
         if (r.changes && j.outcome === 'invalid') this.s.unalive!.run(w.shardId);
@@ -409,7 +483,7 @@ export class SqliteStore implements Store {
       this.s.setShard!.run(w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId);
       const at = Date.now();
       for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at);
-    })();
+    });
   }
 
   async canonicalResults(jobId: string) {
@@ -418,15 +492,15 @@ export class SqliteStore implements Store {
   }
 
   async shortenLeases(volunteerId: string, deadline: number) {
-    return this.db.prepare(`UPDATE copies SET deadline = MIN(deadline, ?) WHERE volunteer_id = ? AND state IN ('assigned','running')`).run(deadline, volunteerId).changes;
+    return this.write(() => this.db.prepare(`UPDATE copies SET deadline = MIN(deadline, ?) WHERE volunteer_id = ? AND state IN ('assigned','running')`).run(deadline, volunteerId).changes);
   }
 
   async copiesInFlight(volunteerId: string) {
-    return (this.db.prepare(`SELECT ${COPY_COLS} FROM copies WHERE volunteer_id = ? AND state IN ('assigned','running')`).all(volunteerId) as Row[]).map(toCopy);
+    return (this.s.inFlight!.all(volunteerId) as Row[]).map(toCopy);
   }
 
   async balance(account: string) {
-    return (this.s.balance!.get(account) as Row).b as number;
+    return ((this.s.balance!.get(account) as Row | undefined)?.b as number | undefined) ?? 0;
   }
 
   async ledger(filter: { account?: string; jobId?: string; limit: number }): Promise<LedgerEntry[]> {
@@ -442,7 +516,7 @@ export class SqliteStore implements Store {
   }
 
   async topAccounts(limit: number) {
-    return (this.db.prepare('SELECT account, SUM(amount) AS balance, COUNT(*) AS copies FROM ledger GROUP BY account ORDER BY balance DESC LIMIT ?').all(limit) as Row[])
+    return (this.db.prepare('SELECT account, balance, copies FROM balances ORDER BY balance DESC LIMIT ?').all(limit) as Row[])
       .map((r) => ({ account: r.account as string, balance: r.balance as number, copies: r.copies as number }));
   }
 
