@@ -408,6 +408,20 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.getJob('a\u0000b')).toBeNull();
     });
 
+    it('releaseCopy hands back an unstarted copy without counting an error; not once acknowledged, not by others', async () => {
+      const { shards } = await seedJob({ replicas: 1 });
+      const v1 = makeVolunteer(1);
+      const c1 = (await claim(v1))!.copy;
+      expect(await store.releaseCopy(c1.id, 'someone-else')).toBe(false);
+      expect(await store.releaseCopy(c1.id, v1.id)).toBe(true);
+      expect(await store.releaseCopy(c1.id, v1.id)).toBe(false);
+      expect((await store.getCopy(c1.id))!.state).toBe('cancelled');
+      expect(await counters(shards[0]!.id)).toEqual({ alive: 0, issued: 1, errors: 0, wanted: 1 });
+      const c2 = (await claim(makeVolunteer(2)))!.copy;
+      expect(await store.ackCopy(c2.id, c2.volunteerId, NOW + 60_000)).not.toBeNull();
+      expect(await store.releaseCopy(c2.id, c2.volunteerId)).toBe(false);
+    });
+
     it('applyValidation credits each copy at most once, however often it runs; balances come from the ledger', async () => {
       const { job, shards } = await seedJob({ replicas: 2 });
       const W = '0x52908400098527886E0F7030069857D2E4169EE7';
