@@ -28,6 +28,11 @@ export function securityHeaders(app: FastifyInstance, embedOrigins: (projectId: 
     reply.header('X-Content-Type-Options', 'nosniff');
     if (req.url.startsWith('/api/') || req.url.startsWith('/blobs/') || req.url.startsWith('/metrics') || req.url.startsWith('/healthz')) {
       reply.header('Cross-Origin-Resource-Policy', 'cross-origin');
+      // Public read-only data (models, swarm, balances) may be fetched by the contributor app hosted
+      // anywhere; project endpoints need a bearer token, which a cross-origin page never holds.
+      if (req.method === 'GET' && isPublic(req.url) && !reply.hasHeader('Access-Control-Allow-Origin')) {
+        reply.header('Access-Control-Allow-Origin', '*');
+      }
       return;
     }
     if (req.url.startsWith('/embed-frame.html')) {
@@ -51,4 +56,8 @@ export function securityHeaders(app: FastifyInstance, embedOrigins: (projectId: 
     reply.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     reply.header('Referrer-Policy', 'no-referrer');
   });
+}
+
+function isPublic(url: string): boolean {
+  return url.startsWith('/blobs/') || /^\/api\/v1\/(swarm|ledger|accounts\/|projects\/)/.test(url);
 }

@@ -50,7 +50,7 @@ const toCopy = (r: Row): Copy => ({
 });
 
 /** Candidate shards are read in growing pages: the first is almost always eligible. */
-const CLAIM_PAGES: [limit: number, offset: number][] = [[4, 0], [60, 4], [448, 64]];
+const CLAIM_PAGES: [limit: number, offset: number][] = [[1, 0], [15, 1], [240, 16], [768, 256]];
 
 const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
 
