@@ -20,7 +20,6 @@ import { CoordinatorEvents } from './services/events.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { TrainService } from './services/train-service.ts';
-import { ensureMnistDemo } from './demo/mnist-demo.ts';
 import { WorkService } from './services/work-service.ts';
 import { PgStore } from './store/postgres/pg-store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -109,6 +108,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   }, config.reconcileEveryMs);
 
   if (config.demo) {
+    // Loaded only for the demo: the digits are tens of megabytes of JSON.
+    const { ensureMnistDemo } = await import('./demo/mnist-demo.ts');
     const project = await store.getProject(projectId);
     if (project) await ensureMnistDemo({ store, blobs, train, project, replicas: config.demoReplicas, log });
   }

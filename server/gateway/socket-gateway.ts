@@ -207,7 +207,7 @@ export function attachGateway(d: GatewayDeps): void {
   // Nudges are coalesced: one broadcast per tick however many shards opened.
   let nudge: NodeJS.Timeout | null = null;
   d.events.on('work', () => {
-    nudge ??= setTimeout(() => { nudge = null; io.to('volunteers').emit('work:nudge'); }, 50);
+    nudge ??= setTimeout(() => { nudge = null; io.to('volunteers').emit('work:nudge'); }, 0);
   });
 
   const dirtyProjects = new Set<string>();

@@ -38,10 +38,10 @@ export interface SpawnedCoordinator {
   stop(): Promise<void>;
 }
 
-export async function spawnCoordinator(o: { dataDir?: string; port?: number; args?: string[] } = {}): Promise<SpawnedCoordinator> {
+export async function spawnCoordinator(o: { dataDir?: string; port?: number; args?: string[]; nodeArgs?: string[] } = {}): Promise<SpawnedCoordinator> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'tabgrid-test-'));
   const port = o.port ?? await freePort();
-  const proc = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--distinct-copies', 'none', ...(o.args ?? [])], {
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--distinct-copies', 'none', ...(o.args ?? [])], {
     cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TABGRID_LOG_LEVEL: 'debug' },
   });
   const logs: Record<string, unknown>[] = [];

@@ -68,6 +68,8 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Checkpoint in larger, rarer steps: training rounds write megabytes of gradients.
+    this.db.pragma('wal_autocheckpoint = 8192');
     this.migrate();
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
@@ -243,7 +245,11 @@ export class SqliteStore implements Store {
         AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND state = 'open')`).run(jobId, jobId);
       this.db.prepare(`UPDATE shards SET state = 'cancelled' WHERE job_id = ? AND state = 'open'`).run(jobId);
       // A closed round's gradients are folded into the checkpoint: drop them rather than keep megabytes per round.
-      this.db.prepare(`UPDATE copies SET result = NULL WHERE job_id = ? AND result IS NOT NULL`).run(jobId);
+      if (job.spec.kind === 'train') {
+        const k = job.spec.shardsPerRound;
+        this.db.prepare(`UPDATE copies SET result = NULL WHERE result IS NOT NULL
+          AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND idx >= ? AND idx < ?)`).run(jobId, fromRound * k, (fromRound + 1) * k);
+      }
       for (const s of nextShards) {
         insertShard.run(s.id, jobId, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
       }
