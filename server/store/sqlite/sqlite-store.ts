@@ -245,11 +245,11 @@ export class SqliteStore implements Store {
         AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND state = 'open')`).run(jobId, jobId);
       this.db.prepare(`UPDATE shards SET state = 'cancelled' WHERE job_id = ? AND state = 'open'`).run(jobId);
       // A closed round's gradients are folded into the checkpoint: drop them rather than keep megabytes per round.
-      if (job.spec.kind === 'train') {
-        const k = job.spec.shardsPerRound;
-        this.db.prepare(`UPDATE copies SET result = NULL WHERE result IS NOT NULL
-          AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND idx >= ? AND idx < ?)`).run(jobId, fromRound * k, (fromRound + 1) * k);
-      }
+      const [from, to] = job.spec.kind === 'train'
+        ? [fromRound * job.spec.shardsPerRound, (fromRound + 1) * job.spec.shardsPerRound]
+        : [0, nextShards.length ? Math.min(...nextShards.map((s) => s.index)) : Number.MAX_SAFE_INTEGER];
+      this.db.prepare(`UPDATE copies SET result = NULL WHERE result IS NOT NULL
+        AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND idx >= ? AND idx < ?)`).run(jobId, from, to);
       for (const s of nextShards) {
         insertShard.run(s.id, jobId, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
       }
