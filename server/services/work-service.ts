@@ -262,10 +262,14 @@ export class WorkService {
         for (const id of decision.valid) judgements.push({ copyId: id, outcome: 'valid', reason: null, credit });
         for (const bad of decision.invalid) judgements.push({ copyId: bad.copyId, outcome: 'invalid', reason: bad.reason, credit: 0 });
         this.log.info({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length }, 'shard validated');
-        for (const bad of decision.invalid) this.log.warn({ shard: shard.id, copy: bad.copyId, reason: bad.reason }, 'copy disagrees with the quorum: invalid, no credit');
+        const classOf = (id: string) => copies.find((c) => c.id === id)?.numericClass;
+        for (const bad of decision.invalid) {
+          // The numeric classes tell an operator whether this is a liar or WebGPU-vs-WASM drift (then: homogeneous jobs, or looser tolerances).
+          this.log.warn({ shard: shard.id, copy: bad.copyId, class: classOf(bad.copyId), canonicalClass: classOf(decision.canonical), reason: bad.reason }, 'copy disagrees with the quorum: invalid, no credit');
+        }
       } else {
         next = { ...next, wanted: wantedAfterNoConsensus(candidates.length) };
-        this.log.warn({ shard: shard.id, job: job.id, results: candidates.length, reason: decision.reason }, 'no consensus: issuing one more copy');
+        this.log.warn({ shard: shard.id, job: job.id, results: candidates.length, classes: candidates.map((c) => c.numericClass), reason: decision.reason }, 'no consensus: issuing one more copy');
       }
     } else {
       return;
