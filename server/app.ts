@@ -64,12 +64,15 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const { projectId, token } = await ensureLocalProject(config.dataDir, store, jobs, log);
 
   const app = Fastify({
-    loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
+    // Fastify's own per-request lines are info-level noise; refusals (warn) and errors still show,
+    // and every request is logged at debug by the hook below.
+    loggerInstance: log.child({ component: 'http' }, { level: levelAtLeast(config.logLevel, 'warn') }) as FastifyBaseLogger,
     bodyLimit: config.maxUploadBytes,
     trustProxy: config.trustProxy,
   }) as unknown as FastifyInstance;
+  const requests = log.child({ component: 'http' });
   app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
+    requests.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
   registerApi(app, { store, blobs, jobs, train, swarm, metrics, consentMaxHours: config.consentMaxHours });
@@ -136,6 +139,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       await store.close();
     },
   };
+}
+
+function levelAtLeast(level: string, floor: string): string {
+  const order = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+  return order.indexOf(level) > order.indexOf(floor) ? level : floor;
 }
 
 /** On first start: a local project, its token printed once and kept in `<data>/token` (mode 600). */
