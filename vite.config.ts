@@ -2,19 +2,35 @@
  * Builds the browser side of tabgrid from `client/` into `dist/client`, which
  * the coordinator serves at `/` (or any static host, pointed at a coordinator
  * with `?coordinator=URL`). Multi-page: each `client/<page>.html` listed in
- * `pages` is an entry, so dashboards and the embed loader slot in beside the
- * contributor app.
+ * `pages` is an entry (the contributor app, the dashboards, the embed frame),
+ * and the embed loader is built beside them by vite.embed.config.ts.
  */
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { build, defineConfig, type Plugin } from 'vite';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), 'client');
 
 /** Entry pages, relative to client/; the ones that do not exist yet are skipped. */
-const pages = ['index.html', 'dashboard.html', 'embed.html'];
+const pages = ['index.html', 'dashboard.html', 'embed-frame.html'];
+
+/**
+ * After the app build, builds the embed loader (`embed.js`, an IIFE with a
+ * fixed name) into the same directory: a library build of its own, because
+ * one Rolldown build has one output format. Part of every `vite build`, so
+ * `npm start`, `npm test` and the e2e tests' rebuilds all ship it.
+ */
+function embedLoader(): Plugin {
+  return {
+    name: 'tabgrid-embed-loader',
+    apply: 'build',
+    async closeBundle() {
+      await build({ configFile: resolve(root, '../vite.embed.config.ts') });
+    },
+  };
+}
 
 // Cross-origin isolation lets onnxruntime-web use WASM threads; the coordinator sends the same headers.
 const isolation = {
@@ -27,7 +43,7 @@ export default defineConfig({
   // Relative asset URLs: the bundle works from any path on any static host.
   base: './',
   publicDir: resolve(root, '../public'),
-  plugins: [svelte()],
+  plugins: [svelte(), embedLoader()],
   build: {
     outDir: resolve(root, '../dist/client'),
     emptyOutDir: true,

@@ -3,18 +3,17 @@
  * the compute worker, the socket.io connection and the shared Volunteer loop,
  * and turns their events into reactive state the components render.
  */
-import { io } from 'socket.io-client';
 import type { Assignment, Backend, Capabilities, HelloRequest } from '../../shared/protocol/events.ts';
-import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
 import { Volunteer, type VolunteerSocket, type VolunteerState } from '../../shared/volunteer/volunteer.ts';
 import { walletProblem } from '../../shared/wallet.ts';
 import type { BlobCacheStats } from '../lib/blob-cache.ts';
 import { anotherTabContributes, type HeldLock, tryAcquireContributorLock } from '../lib/contributor-lock.ts';
 import { type AccountView, fetchAccount, fetchSwarm, type SwarmView } from '../lib/coordinator-api.ts';
-import { forgetCredentials, loadCredentials, saveCredentials } from '../lib/credentials.ts';
+import { saveCredentials } from '../lib/credentials.ts';
 import { clearInHand, keepInHand, takeInHand } from '../lib/in-hand.ts';
 import type { PageParams } from '../lib/params.ts';
 import { IdbPendingStore } from '../lib/pending-store.ts';
+import { openVolunteerSocket } from '../lib/volunteer-socket.ts';
 import { PowerPolicy } from '../lib/power-policy.ts';
 import { loadSettings, saveSettings, type Settings } from '../lib/settings.ts';
 import { ThroughputSeries } from '../lib/throughput.ts';
@@ -253,26 +252,7 @@ export class Contributor {
     const old = this.session;
     if (old && old.wallet === wallet && old.backend === backend) return old;
     if (old) this.disposeSession(old);
-    const creds = await loadCredentials(this.coordinator);
-    const url = new URL(this.coordinator);
-    // A path prefix belongs to socket.io's path: as part of the URL it would name a namespace.
-    const socket: VolunteerSocket = io(url.origin, {
-      path: url.pathname.replace(/\/+$/, '') + SOCKET_PATH,
-      autoConnect: false,
-      transports: ['websocket', 'polling'],
-      auth: { protocol: PROTOCOL_VERSION, ...(creds ?? {}) },
-    });
-    socket.on('connect', () => { this.connected = true; });
-    socket.on('disconnect', () => { this.connected = false; });
-    socket.on('connect_error', (e: Error & { data?: { code?: string } }) => {
-      // Credentials the coordinator no longer knows (its data was reset): start over as a new volunteer.
-      // A refusal in the handshake is final for socket.io, so reconnect by hand.
-      if (e.data?.code === 'unauthorized' && (socket.auth as { volunteerId?: string }).volunteerId) {
-        socket.auth = { protocol: PROTOCOL_VERSION };
-        void forgetCredentials(this.coordinator);
-        socket.connect();
-      }
-    });
+    const socket = await openVolunteerSocket(this.coordinator, (c) => { this.connected = c; });
     const hello: HelloRequest = { backend, capabilities: this.capabilities!, ...(wallet ? { wallet } : {}) };
     const volunteer = new Volunteer({
       socket,
