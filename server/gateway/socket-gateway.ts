@@ -11,7 +11,7 @@ import type {
 } from '../../shared/protocol/events.ts';
 import {
   CopyRefSchema, EmptySchema, FailSchema, HandshakeAuthSchema, HeartbeatSchema, HelloRequestSchema,
-  ResultUploadSchema, validate, ValidationError, WatchSchema,
+  ResultUploadSchema, UnwatchSchema, validate, ValidationError, WatchSchema,
 } from '../../shared/protocol/schemas.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol/version.ts';
 import type { CoordinatorConfig } from '../config.ts';
@@ -168,6 +168,14 @@ export function attachGateway(d: GatewayDeps): void {
       return {};
     });
 
+    on('unwatch', UnwatchSchema, false, async (req) => {
+      // Only dashboard topics: a volunteer's own rooms are the coordinator's to manage.
+      if (req.topic === 'swarm' || req.topic.startsWith('project:') || (req.topic.startsWith('account:') && socket.data.session?.volunteer.account !== req.topic.slice(8))) {
+        await socket.leave(req.topic);
+      }
+      return {};
+    });
+
     socket.onAny((event: string, ...args: unknown[]) => {
       if (KNOWN.has(event)) return;
       metrics.refused.inc({ code: 'bad_request' });
@@ -232,4 +240,4 @@ export function attachGateway(d: GatewayDeps): void {
   io.engine.on('close', () => clearInterval(ticker));
 }
 
-const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'work:result', 'work:fail', 'work:release', 'watch']);
+const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'work:result', 'work:fail', 'work:release', 'watch', 'unwatch']);

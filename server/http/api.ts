@@ -8,7 +8,7 @@ import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { encodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { validate, ValidationError } from '../../shared/protocol/schemas.ts';
-import { isWallet, toChecksumAddress } from '../../shared/wallet.ts';
+import { isWallet, toChecksumAddress, walletProblem } from '../../shared/wallet.ts';
 import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Project, Store } from '../store/types.ts';
@@ -76,6 +76,11 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     p.put('/api/v1/project/embed', async (req) => {
       const embed = validate(EmbedSettingsSchema, req.body, 'embed settings');
       embed.allowedOrigins = embed.allowedOrigins.map((o) => new URL(o).origin);
+      if (embed.siteWallet) {
+        const problem = walletProblem(embed.siteWallet);
+        if (problem) throw new JobError('bad_request', `siteWallet: ${problem}`);
+        embed.siteWallet = toChecksumAddress(embed.siteWallet);
+      }
       await d.store.setEmbedSettings(req.project!.id, embed);
       return { ok: true, embed };
     });
@@ -189,18 +194,27 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     return { ...stats, jobs };
   });
 
+  // Public: what an embed frame needs to know (name, where credit goes, who may embed); jobs stay private.
   app.get('/api/v1/projects/:id', async (req) => {
     const p = await d.store.getProject((req.params as { id: string }).id);
     if (!p) throw new JobError('not_found', 'no such project');
-    const jobs = await d.store.listJobs({ projectId: p.id, limit: 50 });
-    return { id: p.id, name: p.name, embed: p.embed, jobs: await Promise.all(jobs.map((j) => d.jobs.summary(j))) };
+    return {
+      id: p.id, name: p.name,
+      embed: { creditTo: p.embed.creditTo, allowedOrigins: p.embed.allowedOrigins, defaultIntensity: p.embed.defaultIntensity, siteWallet: p.embed.siteWallet ?? null },
+    };
   });
 
   app.get('/api/v1/accounts/:account', async (req) => {
     let { account } = req.params as { account: string };
     if (isWallet(account)) account = toChecksumAddress(account);
     else if (!/^volunteer:[A-Za-z0-9_-]{6,64}$/.test(account)) throw new JobError('bad_request', 'an account is a wallet address (0x + 40 hex) or volunteer:<id>');
-    return { account, balance: await d.store.balance(account), entries: await d.store.ledger({ account, limit: 100 }) };
+    const q = req.query as { before?: string; limit?: string };
+    const before = q.before !== undefined ? Number(q.before) : undefined;
+    const limit = q.limit !== undefined ? Number(q.limit) : 100;
+    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new JobError('bad_request', 'before must be a positive ledger sequence number');
+    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw new JobError('bad_request', 'limit must be an integer in 1..1000');
+    const totals = await d.store.accountTotals(account);
+    return { account, balance: totals.balance, copies: totals.copies, entries: await d.store.ledger({ account, limit, ...(before ? { before } : {}) }) };
   });
 
   app.get('/api/v1/ledger', async () => ({ accounts: await d.store.topAccounts(100) }));

@@ -58,6 +58,7 @@ export const EmbedSettingsSchema = v.strictObject({
   allowedOrigins: v.pipe(v.array(v.pipe(v.string(), v.url('must be an origin like https://example.org'), v.maxLength(256))), v.maxLength(100)),
   defaultIntensity: v.pipe(v.number(), v.minValue(0.05), v.maxValue(1)),
   creditTo: v.picklist(['site', 'visitor']),
+  siteWallet: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(64)))),
 });
 
 export const CreateProjectSchema = v.strictObject({ name: v.pipe(v.string(), v.minLength(1), v.maxLength(100)) });

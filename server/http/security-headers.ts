@@ -48,6 +48,8 @@ export function securityHeaders(app: FastifyInstance, embedOrigins: (projectId: 
       // Loaded by <script src> on other sites.
       reply.header('Cross-Origin-Resource-Policy', 'cross-origin');
       reply.header('Access-Control-Allow-Origin', '*');
+      // Fetched on every page view of every embedding site: a few minutes of caching, still quick to update.
+      reply.header('Cache-Control', 'public, max-age=300');
       return;
     }
     reply.header('Cross-Origin-Opener-Policy', 'same-origin');

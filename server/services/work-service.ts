@@ -82,7 +82,12 @@ export class WorkService {
     if (!req.capabilities.backends.includes(req.backend)) {
       throw new WorkError('bad_request', `backend ${req.backend} did not pass this device's self-test (passed: ${req.capabilities.backends.join(', ') || 'none'})`);
     }
-    if (req.projectId) await this.jobs.checkEmbed(req.projectId, req.embedOrigin);
+    if (req.projectId) {
+      const project = await this.jobs.checkEmbed(req.projectId, req.embedOrigin);
+      // Where an embed's credit goes is the project's rule, enforced here: a registered site wallet
+      // wins over whatever wallet a page (or a script posing as one) names.
+      if (project.embed.creditTo === 'site' && project.embed.siteWallet) wallet = project.embed.siteWallet;
+    }
     const cls = numericClass(req);
     const now = Date.now();
     let secret = '';

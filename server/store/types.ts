@@ -12,8 +12,10 @@ export interface EmbedSettings {
   /** Origins allowed to embed this project's compute frame; empty = any. */
   allowedOrigins: string[];
   defaultIntensity: number;
-  /** `site`: credit the site's data-wallet; `visitor`: the visitor may enter their own. */
+  /** `site`: credit the site's wallet; `visitor`: the visitor may enter their own. */
   creditTo: 'site' | 'visitor';
+  /** With creditTo `site`: the one wallet embeds are credited to, whatever a page claims (null: the page's data-wallet). */
+  siteWallet?: string | null;
 }
 
 export interface Project {
@@ -74,6 +76,8 @@ export interface JobCounts {
 }
 
 export interface LedgerEntry {
+  /** Position in the append-only ledger, for paging (`before`). */
+  seq: number;
   copyId: string;
   account: string;
   amount: number;
@@ -144,7 +148,9 @@ export interface Store {
   copiesInFlight(volunteerId: string): Promise<Copy[]>;
 
   balance(account: string): Promise<number>;
-  ledger(filter: { account?: string; jobId?: string; limit: number }): Promise<LedgerEntry[]>;
+  /** Newest first; `before` pages back from a sequence number. */
+  ledger(filter: { account?: string; jobId?: string; before?: number; limit: number }): Promise<LedgerEntry[]>;
+  accountTotals(account: string): Promise<{ balance: number; copies: number }>;
   topAccounts(limit: number): Promise<{ account: string; balance: number; copies: number }[]>;
   countCreditsForCopy(copyId: string): Promise<number>;
 }

@@ -145,6 +145,7 @@ export interface ClientToServerEvents {
   'work:release': (req: { copyId: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   /** Live views for dashboards: `swarm`, `project:<id>`, `account:<wallet>`. */
   watch: (req: { topic: string; token?: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
+  unwatch: (req: { topic: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
 }
 
 export interface ServerToClientEvents {

@@ -86,6 +86,8 @@ export const WatchSchema = v.strictObject({
   token: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
 
+export const UnwatchSchema = v.strictObject({ topic: v.pipe(v.string(), v.maxLength(100)) });
+
 export class ValidationError extends Error {
   override name = 'ValidationError';
 }

@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'socket.io-client';
 import type {
-  Assignment, ClientToServerEvents, CopyOutcome, HelloReply, HelloRequest, Reply, ServerToClientEvents, WireTensor,
+  Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServerToClientEvents, WireTensor,
 } from '../protocol/events.ts';
 import type { PendingStore } from './pending.ts';
 import { restAfter } from './throttle.ts';
@@ -24,7 +24,11 @@ export interface VolunteerHooks {
   outcome?(o: CopyOutcome): void;
   balance?(b: { account: string; balance: number }): void;
   error?(message: string): void;
+  /** The coordinator refused this volunteer for good; the loop has stopped. */
+  refused?(code: ErrorCode, message: string): void;
 }
+
+const FINAL_HELLO_REFUSALS = new Set<ErrorCode>(['forbidden', 'not_found', 'bad_request']);
 
 export interface VolunteerOptions {
   socket: VolunteerSocket;
@@ -111,6 +115,13 @@ export class Volunteer {
     const r = await call<HelloReply>(this.o.socket, 'hello', this.o.hello);
     if (!r.ok) {
       this.o.hooks?.error?.(r.error);
+      // A refusal no retry can fix (a project that does not allow this page, a bad wallet): stop, and say why.
+      if (FINAL_HELLO_REFUSALS.has(r.code)) {
+        this.running = false;
+        this.o.hooks?.refused?.(r.code, r.error);
+        this.setState('stopped', r.error);
+        return false;
+      }
       throw new Error(r.error);
     }
     this.helloReply = r;
@@ -169,7 +180,12 @@ export class Volunteer {
         continue;
       }
       try {
-        if (!(await this.ensureHello())) { this.setState('connecting'); await sleep(1000, this.wake); continue; }
+        if (!(await this.ensureHello())) {
+          if (!this.running) break;
+          this.setState('connecting');
+          await sleep(1000, this.wake);
+          continue;
+        }
         let a = next;
         next = null;
         if (!a) {

@@ -614,15 +614,21 @@ export class PgStore implements Store {
     return num((await this.exec('SELECT COALESCE(SUM(amount), 0) AS b FROM ledger WHERE account = $1', [account])).rows[0]!.b);
   }
 
-  async ledger(filter: { account?: string; jobId?: string; limit: number }): Promise<LedgerEntry[]> {
+  async accountTotals(account: string) {
+    const r = (await this.exec('SELECT COALESCE(SUM(amount), 0) AS balance, COUNT(*) AS copies FROM ledger WHERE account = $1', [account])).rows[0]!;
+    return { balance: num(r.balance), copies: num(r.copies) };
+  }
+
+  async ledger(filter: { account?: string; jobId?: string; before?: number; limit: number }): Promise<LedgerEntry[]> {
     const where: string[] = [];
     const vals: unknown[] = [];
+    if (filter.before !== undefined) { vals.push(filter.before); where.push(`seq < $${vals.length}`); }
     if (filter.account) { vals.push(filter.account); where.push(`account = $${vals.length}`); }
     if (filter.jobId) { vals.push(filter.jobId); where.push(`job_id = $${vals.length}`); }
     vals.push(filter.limit);
     const { rows } = await this.exec(`SELECT * FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${vals.length}`, vals);
     return rows.map((r) => ({
-      copyId: r.copy_id as string, account: r.account as string, amount: r.amount as number,
+      seq: num(r.seq), copyId: r.copy_id as string, account: r.account as string, amount: r.amount as number,
       jobId: r.job_id as string, projectId: r.project_id as string, at: num(r.at),
     }));
   }

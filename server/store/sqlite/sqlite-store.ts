@@ -509,13 +509,20 @@ export class SqliteStore implements Store {
     return ((this.s.balance!.get(account) as Row | undefined)?.b as number | undefined) ?? 0;
   }
 
-  async ledger(filter: { account?: string; jobId?: string; limit: number }): Promise<LedgerEntry[]> {
+  async accountTotals(account: string) {
+    const r = this.db.prepare('SELECT balance, copies FROM balances WHERE account = ?').get(account) as Row | undefined;
+    return { balance: (r?.balance as number | undefined) ?? 0, copies: (r?.copies as number | undefined) ?? 0 };
+  }
+
+  async ledger(filter: { account?: string; jobId?: string; before?: number; limit: number }): Promise<LedgerEntry[]> {
     const where: string[] = [];
     const vals: unknown[] = [];
+    if (filter.before !== undefined) { where.push('seq < ?'); vals.push(filter.before); }
     if (filter.account) { where.push('account = ?'); vals.push(filter.account); }
     if (filter.jobId) { where.push('job_id = ?'); vals.push(filter.jobId); }
     const rows = this.db.prepare(`SELECT * FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`).all(...vals, filter.limit) as Row[];
     return rows.map((r) => ({
+      seq: r.seq as number,
       copyId: r.copy_id as string, account: r.account as string, amount: r.amount as number,
       jobId: r.job_id as string, projectId: r.project_id as string, at: r.at as number,
     }));
