@@ -200,7 +200,7 @@ describe('contributor app: control and recovery', () => {
     const first = await open(ctx, { autostart: true, backend: 'wasm' });
     await waitForStatus(first, (s) => s.phase === 'running', 'first tab contributing');
     const second = await open(ctx, { autostart: true, backend: 'wasm' });
-    const s = await waitForStatus(second, (x) => x.phase !== 'probing' && x.otherTab, 'second tab sees the first');
+    const s = await waitForStatus(second, (x) => x.phase === 'ready' && x.otherTab, 'second tab sees the first and holds back');
     expect(s.phase).toBe('ready');
     await expect(second.getByTestId('other-tab').textContent()).resolves.toMatch(/Another tab of this browser is already contributing/);
     expect(await second.getByTestId('start').isDisabled()).toBe(true);

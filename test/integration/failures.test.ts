@@ -57,7 +57,7 @@ describe('crash recovery', () => {
     expect(done.state).toBe('completed');
     expect(done.shards.validated).toBe(done.shards.total);
     expect(done.copies.expired).toBeGreaterThanOrEqual(1);
-  });
+  }, 180_000);
 
   it('survives SIGKILL mid-job: restarted on the same data, it completes with no shard lost and no copy credited twice', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-crash-'));
@@ -94,5 +94,5 @@ describe('crash recovery', () => {
     } finally {
       db.close();
     }
-  });
+  }, 240_000);
 });
