@@ -3,19 +3,25 @@
  * readable report, and as the very last line one JSON object merging the
  * figures of all sections (for scripts and CI graphs to parse).
  *
- * Flags: --quick (short run), plus each section's own; see bench/coordinator.ts
- * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile).
+ * Flags: --quick (short run), --only coordinator,browser,training (a subset,
+ * in this order), plus each section's own; see bench/coordinator.ts
+ * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile),
+ * bench/browser.ts (--browser-rounds, --browser-window SECONDS,
+ * --first-shard-trials) and bench/training.ts (--train-batch, --train-rounds,
+ * --train-repeats).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
  */
+import { BROWSER_FLAGS, browserBench } from './browser.ts';
 import { COORDINATOR_FLAGS, coordinatorBench } from './coordinator.ts';
 import { Flags } from './lib/flags.ts';
+import { TRAINING_FLAGS, trainingBench } from './training.ts';
 
 type Figures = Record<string, number | boolean | string>;
 
 interface Section {
   name: string;
-  /** Flags the section reads, besides --quick. */
+  /** Flags the section reads, besides --quick and --only. */
   flags: readonly string[];
   run(flags: Flags, log: (line: string) => void): Promise<Figures>;
 }
@@ -23,17 +29,26 @@ interface Section {
 /** Add sections here; their figure names must not collide (the merge below refuses duplicates). */
 const SECTIONS: Section[] = [
   { name: 'coordinator', flags: COORDINATOR_FLAGS, run: async (f, log) => ({ ...await coordinatorBench(f, log) }) },
+  { name: 'browser', flags: BROWSER_FLAGS, run: async (f, log) => ({ ...await browserBench(f, log) }) },
+  { name: 'training', flags: TRAINING_FLAGS, run: async (f, log) => ({ ...await trainingBench(f, log) }) },
 ];
 
 const flags = new Flags(process.argv.slice(2));
-const unknown = flags.unknown(['quick', ...SECTIONS.flatMap((s) => s.flags)]);
+const unknown = flags.unknown(['quick', 'only', ...SECTIONS.flatMap((s) => s.flags)]);
 if (unknown.length) {
   process.stderr.write(`bench: unknown flag${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => `--${f}`).join(', ')}\n`);
+  process.exit(2);
+}
+const only = flags.list('only');
+const unknownSections = only?.filter((n) => !SECTIONS.some((s) => s.name === n)) ?? [];
+if (unknownSections.length) {
+  process.stderr.write(`bench: --only names no section ${unknownSections.join(', ')}; sections are ${SECTIONS.map((s) => s.name).join(', ')}\n`);
   process.exit(2);
 }
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const merged: Figures = {};
 for (const s of SECTIONS) {
+  if (only && !only.includes(s.name)) continue;
   log(`== ${s.name} ==`);
   const t0 = performance.now();
   const figures = await s.run(flags, log);

@@ -38,4 +38,12 @@ export class Flags {
     if (!Number.isInteger(n)) throw new Error(`--${name} takes an integer, got ${n}`);
     return n;
   }
+
+  /** A comma-separated list (`--only a,b`); undefined when the flag is absent. */
+  list(name: string): string[] | undefined {
+    const v = this.values.get(name);
+    if (v === undefined) return undefined;
+    if (v === true) throw new Error(`--${name} takes a comma-separated list`);
+    return v.split(',').map((s) => s.trim()).filter(Boolean);
+  }
 }
