@@ -42,11 +42,31 @@ export interface VolunteerOptions {
   saveCredentials?(c: { volunteerId: string; secret: string }): void | Promise<void>;
 }
 
-const sleep = (ms: number, signal: { woken: boolean }) => new Promise<void>((resolve) => {
-  const t = setTimeout(resolve, ms);
-  const poll = setInterval(() => { if (signal.woken) { clearTimeout(t); clearInterval(poll); resolve(); } }, 50);
-  setTimeout(() => clearInterval(poll), ms + 10);
-});
+/**
+ * A wake-up a sleeping loop can be roused by at once (a nudge, a reconnect,
+ * stop); a wake that arrives while the loop is busy is kept for its next sleep.
+ */
+class Wake {
+  woken = false;
+  private waiters: (() => void)[] = [];
+
+  set(): void {
+    this.woken = true;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => { clearTimeout(t); resolve(); };
+      const t = setTimeout(() => { this.waiters = this.waiters.filter((w) => w !== done); resolve(); }, ms);
+      this.waiters.push(done);
+    });
+  }
+}
+
+const rest = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 
 /** Emits with an ack, rejecting when the socket is down or no ack arrives in time. */
 function call<R>(socket: VolunteerSocket, event: keyof ClientToServerEvents, payload: unknown, timeoutMs = 30_000): Promise<Reply<R>> {
@@ -60,7 +80,7 @@ function call<R>(socket: VolunteerSocket, event: keyof ClientToServerEvents, pay
 export class Volunteer {
   private running = false;
   private paused = false;
-  private wake = { woken: false };
+  private wake = new Wake();
   private helloReply: HelloReply | null = null;
   private loop: Promise<void> | null = null;
   intensity: number;
@@ -68,10 +88,10 @@ export class Volunteer {
   constructor(private readonly o: VolunteerOptions) {
     this.intensity = o.intensity ?? 1;
     const s = o.socket;
-    s.on('work:nudge', () => { this.wake.woken = true; });
+    s.on('work:nudge', () => { this.wake.set(); });
     s.on('copy:outcome', (x) => o.hooks?.outcome?.(x));
     s.on('credit:balance', (b) => o.hooks?.balance?.(b));
-    s.on('connect', () => { this.wake.woken = true; });
+    s.on('connect', () => { this.wake.set(); });
     s.on('connect_error', (e) => o.hooks?.error?.(`cannot connect: ${e.message}`));
   }
 
@@ -90,7 +110,7 @@ export class Volunteer {
   /** Stops requesting work; the shard in hand (if any) finishes and its result is kept and uploaded. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake.woken = true;
+    this.wake.set();
     await this.loop;
     this.o.hooks?.state?.('stopped');
   }
@@ -102,7 +122,7 @@ export class Volunteer {
 
   resume(): void {
     this.paused = false;
-    this.wake.woken = true;
+    this.wake.set();
   }
 
   private setState(s: VolunteerState, detail?: string) {
@@ -176,14 +196,14 @@ export class Volunteer {
       if (this.paused) {
         if (next) { await this.release(next); next = null; }
         this.setState('paused');
-        await sleep(1000, this.wake);
+        await this.wake.sleep(1000);
         continue;
       }
       try {
         if (!(await this.ensureHello())) {
           if (!this.running) break;
           this.setState('connecting');
-          await sleep(1000, this.wake);
+          await this.wake.sleep(1000);
           continue;
         }
         let a = next;
@@ -191,19 +211,19 @@ export class Volunteer {
         if (!a) {
           this.setState('waiting');
           const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string }>(this.o.socket, 'work:request', {});
-          if (!r.ok) { this.o.hooks?.error?.(r.error); await sleep(5000, this.wake); continue; }
-          if (!r.assignment) { this.setState('waiting', r.reason); await sleep(r.retryInMs ?? 5000, this.wake); continue; }
+          if (!r.ok) { this.o.hooks?.error?.(r.error); await this.wake.sleep(5000); continue; }
+          if (!r.assignment) { this.setState('waiting', r.reason); await this.wake.sleep(r.retryInMs ?? 5000); continue; }
           a = r.assignment;
         }
         const done = await this.work(a);
         next = done.next;
         if (this.running && this.intensity < 1) {
           this.setState('resting');
-          await sleep(restAfter(done.computeMs, this.intensity), { woken: false });
+          await rest(restAfter(done.computeMs, this.intensity));
         }
       } catch (e) {
         this.o.hooks?.error?.((e as Error).message);
-        await sleep(1000, this.wake);
+        await this.wake.sleep(1000);
       }
     }
     if (next) await this.release(next);
