@@ -133,7 +133,6 @@ export function attachGateway(d: GatewayDeps): void {
       const status = await work.submitResult(s!, req.copyId, req.outputs, req.computeMs);
       end();
       metrics.results.inc({ status });
-      d.swarm.computed(req.computeMs);
       if (!req.next) return { status };
       const next = await work.requestWork(s!);
       if (next.assignment) metrics.assigned.inc();

@@ -20,7 +20,6 @@ export class SwarmMonitor {
 
   joined(socketId: string, backend: string) { this.sockets.set(socketId, backend); }
   left(socketId: string) { this.sockets.delete(socketId); }
-  computed(_ms: number) { /* compute time is the volunteer's claim: shown nowhere that credit depends on */ }
 
   async stats(now = Date.now()): Promise<SwarmStats> {
     while (this.recent.length && this.recent[0]!.at < now - WINDOW_MS) this.recent.shift();
