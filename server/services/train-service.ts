@@ -11,7 +11,7 @@ import { estimateFlops } from '../../shared/onnx/flops.ts';
 import { modelSignature, parseModel } from '../../shared/onnx/model.ts';
 import type { WireTensor } from '../../shared/protocol/events.ts';
 import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
-import { describe, type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
+import { describe, gatherRecords, type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { creditPerRecord } from '../core/credit/credit.ts';
 import { DEFAULT_LIMITS, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
@@ -25,7 +25,7 @@ import { buildTrainStep, forwardWithWeights, TrainStepError, UnsupportedOpError,
 import { compareGradients, flattenGradients } from '../training/gradient-check.ts';
 import { initOptimizerState, type OptimizerConfig, optimizerStep, type OptimizerState } from '../training/optimizer.ts';
 import { paramsToTensors, tensorsToParams } from '../training/params.ts';
-import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
+import { evaluateModel } from '../training/evaluate.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { decodeInputFile, type InputFormat, JobError, type JobService } from './job-service.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -59,18 +59,6 @@ export const TRAIN_DEFAULTS = {
   batch: 64, epochs: 1, shardsPerRound: 4, evalFraction: 0.1, seed: 0, minFraction: 0.75,
   roundDeadlineSeconds: 60, maxRelL2: 0.05, minCosine: 0.99, lrSgd: 0.05, lrAdam: 1e-3,
 };
-
-/** Records [i0, i1, ...] of a tensor along axis 0, gathered into a new tensor. */
-function gatherRows(t: Tensor, rows: ArrayLike<number>): Tensor {
-  const n = t.dims[0]!;
-  const rowBytes = n === 0 ? 0 : t.data.byteLength / n;
-  const data = new Uint8Array(rows.length * rowBytes);
-  for (let k = 0; k < rows.length; k++) {
-    const r = rows[k]!;
-    data.set(t.data.subarray(r * rowBytes, (r + 1) * rowBytes), k * rowBytes);
-  }
-  return { dtype: t.dtype, dims: [rows.length, ...t.dims.slice(1)], data };
-}
 
 const scalar = (t: Tensor) => Number(typedView(t as Tensor & { dtype: 'float32' })[0]);
 
@@ -112,7 +100,7 @@ export class TrainService {
     if (labels.dims[0] !== records) {
       throw new JobError('bad_request', `labels do not match the data: ${describe(labels)} labels for ${describe(data)} data (axis 0 must agree)`);
     }
-    const problem = batchProblem(step, gatherRows(data, [0]), gatherRows(labels, [0]));
+    const problem = batchProblem(step, gatherRecords(data, [0]), gatherRecords(labels, [0]));
     if (problem) throw new JobError('bad_request', problem);
     if (req.loss === 'cross-entropy') this.checkClassLabels(forward, labels);
 
@@ -134,13 +122,13 @@ export class TrainService {
       return hash;
     };
     const trainSet = {
-      dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRows(data, split.train) }]), 'input'),
-      labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRows(labels, split.train) }]), 'input'),
+      dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRecords(data, split.train) }]), 'input'),
+      labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRecords(labels, split.train) }]), 'input'),
       records: split.train.length,
     };
     const evalSet = split.eval.length ? {
-      dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRows(data, split.eval) }]), 'input'),
-      labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRows(labels, split.eval) }]), 'input'),
+      dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRecords(data, split.eval) }]), 'input'),
+      labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRecords(labels, split.eval) }]), 'input'),
       records: split.eval.length,
     } : null;
     const stepHash = await put(step.model, 'model');
@@ -266,8 +254,8 @@ export class TrainService {
     const rows = order.subarray(shard.start, shard.end);
     const [data] = decodeTensors(await this.blobs.get(spec.trainSet.dataHash));
     const [labels] = decodeTensors(await this.blobs.get(spec.trainSet.labelsHash));
-    const d = gatherRows(data!, rows);
-    const l = gatherRows(labels!, rows);
+    const d = gatherRecords(data!, rows);
+    const l = gatherRecords(labels!, rows);
     return [{ name: spec.dataInput, ...d }, { name: spec.labelsInput, ...l }];
   }
 
@@ -414,42 +402,7 @@ export class TrainService {
     const forward = forwardWithWeights(await this.blobs.get(spec.forwardHash), Object.fromEntries(params.map((t) => [t.name, t])));
     const [data] = decodeTensors(await this.blobs.get(spec.evalSet!.dataHash));
     const [labels] = decodeTensors(await this.blobs.get(spec.evalSet!.labelsHash));
-    const session = await ort.InferenceSession.create(forward, { executionProviders: ['wasm'], logSeverityLevel: 3 });
-    try {
-      const n = data!.dims[0]!;
-      let correct = 0;
-      let lossSum = 0;
-      const chunk = 500;
-      for (let start = 0; start < n; start += chunk) {
-        const rows = Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
-        const x = gatherRows(data!, rows);
-        const out = await session.run({ [session.inputNames[0]!]: toOrtTensor(ort, x) });
-        const y = fromOrtTensor('y', out[session.outputNames[0]!]!);
-        const logits = typedView(y as NamedTensor & { dtype: 'float32' });
-        const lab = gatherRows(labels!, rows);
-        if (spec.loss === 'cross-entropy') {
-          const classes = logits.length / rows.length;
-          const l = typedView(lab as Tensor & { dtype: 'int64' });
-          for (let i = 0; i < rows.length; i++) {
-            let best = 0;
-            let max = -Infinity;
-            for (let c = 0; c < classes; c++) if (logits[i * classes + c]! > max) { max = logits[i * classes + c]!; best = c; }
-            if (BigInt(best) === l[i]) correct++;
-            let sum = 0;
-            for (let c = 0; c < classes; c++) sum += Math.exp(logits[i * classes + c]! - max);
-            lossSum += Math.log(sum) + max - logits[i * classes + Number(l[i])]!;
-          }
-        } else {
-          const t = typedView(lab as Tensor & { dtype: 'float32' });
-          let se = 0;
-          for (let i = 0; i < t.length; i++) se += (logits[i]! - t[i]!) ** 2;
-          lossSum += se / (t.length / rows.length);
-        }
-      }
-      return { accuracy: spec.loss === 'cross-entropy' ? correct / n : null, loss: lossSum / n };
-    } finally {
-      await session.release();
-    }
+    return evaluateModel(ort, forward, data!, labels!, spec.loss);
   }
 
   async history(job: Job): Promise<RoundRecord[]> {

@@ -127,3 +127,16 @@ export function concatRecords(parts: readonly Tensor[]): Tensor {
 export function describe(t: Pick<Tensor, 'dtype' | 'dims'>): string {
   return `${t.dtype}[${t.dims.join(',')}]`;
 }
+
+/** Records [i0, i1, ...] along axis 0, gathered into a new tensor (a shuffled batch, a held-out split). */
+export function gatherRecords(t: Tensor, rows: ArrayLike<number>): Tensor {
+  const n = t.dims[0] ?? 0;
+  const rowBytes = n === 0 ? 0 : t.data.byteLength / n;
+  const data = new Uint8Array(rows.length * rowBytes);
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]!;
+    if (!(Number.isInteger(r) && r >= 0 && r < n)) throw new Error(`record ${r} is outside 0..${n - 1}`);
+    data.set(t.data.subarray(r * rowBytes, (r + 1) * rowBytes), k * rowBytes);
+  }
+  return { dtype: t.dtype, dims: [rows.length, ...t.dims.slice(1)], data };
+}

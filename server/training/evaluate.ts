@@ -1,0 +1,58 @@
+/**
+ * Held-out evaluation: the coordinator runs the forward model itself on the
+ * records it kept aside, so accuracy never depends on what volunteers report.
+ */
+import type * as Ort from 'onnxruntime-web';
+import { gatherRecords, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
+import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
+
+export interface Score {
+  /** Correct top-1 predictions (cross-entropy only). */
+  correct: number;
+  /** Summed per-record loss. */
+  lossSum: number;
+}
+
+/** Scores one batch of model outputs against its labels (class ids for cross-entropy, targets for MSE). */
+export function scoreBatch(outputs: Float32Array, labels: Tensor, loss: 'cross-entropy' | 'mse', records: number): Score {
+  let correct = 0;
+  let lossSum = 0;
+  if (loss === 'cross-entropy') {
+    const classes = outputs.length / records;
+    const l = typedView(labels as Tensor & { dtype: 'int64' });
+    for (let i = 0; i < records; i++) {
+      let best = 0;
+      let max = -Infinity;
+      for (let c = 0; c < classes; c++) if (outputs[i * classes + c]! > max) { max = outputs[i * classes + c]!; best = c; }
+      if (BigInt(best) === l[i]) correct++;
+      let sum = 0;
+      for (let c = 0; c < classes; c++) sum += Math.exp(outputs[i * classes + c]! - max);
+      lossSum += Math.log(sum) + max - outputs[i * classes + Number(l[i])]!;
+    }
+  } else {
+    const t = typedView(labels as Tensor & { dtype: 'float32' });
+    const perRecord = t.length / records;
+    for (let i = 0; i < t.length; i++) lossSum += (outputs[i]! - t[i]!) ** 2 / perRecord;
+  }
+  return { correct, lossSum };
+}
+
+export async function evaluateModel(ort: typeof Ort, forward: Uint8Array, data: Tensor, labels: Tensor, loss: 'cross-entropy' | 'mse', chunk = 500): Promise<{ accuracy: number | null; loss: number }> {
+  const session = await ort.InferenceSession.create(forward, { executionProviders: ['wasm'], logSeverityLevel: 3 });
+  try {
+    const n = data.dims[0]!;
+    let correct = 0;
+    let lossSum = 0;
+    for (let start = 0; start < n; start += chunk) {
+      const rows = Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
+      const out = await session.run({ [session.inputNames[0]!]: toOrtTensor(ort, gatherRecords(data, rows)) });
+      const y = fromOrtTensor('y', out[session.outputNames[0]!]!);
+      const score = scoreBatch(typedView(y as Tensor & { dtype: 'float32' }), gatherRecords(labels, rows), loss, rows.length);
+      correct += score.correct;
+      lossSum += score.lossSum;
+    }
+    return { accuracy: loss === 'cross-entropy' ? correct / n : null, loss: lossSum / n };
+  } finally {
+    await session.release();
+  }
+}
