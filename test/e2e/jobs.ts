@@ -3,6 +3,7 @@ import type { ApiClient, JobStatus } from '../../cli/api-client.ts';
 import { decodeNpy, encodeNpy } from '../../shared/tensor/npy.ts';
 import { type Tensor, tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+export { waitForJob } from '../helpers/wait.ts';
 
 export interface SubmittedJob {
   id: string;
@@ -32,16 +33,6 @@ export async function submitMlpJob(api: ApiClient, o: {
   return { id: job.id, model, x, shards: job.shards.total };
 }
 
-export async function waitForJob(api: ApiClient, id: string, timeoutMs = 90_000): Promise<JobStatus> {
-  const deadline = Date.now() + timeoutMs;
-  let last: JobStatus | null = null;
-  while (Date.now() < deadline) {
-    last = await api.job(id);
-    if (last.state !== 'running') return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`job ${id} still running after ${timeoutMs} ms: ${JSON.stringify(last)}`);
-}
 
 export async function jobOutput(api: ApiClient, id: string, index = 0): Promise<Tensor> {
   return decodeNpy(await api.output(id, index, 'npy'));

@@ -14,6 +14,7 @@ import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { waitForJob } from '../helpers/wait.ts';
 
 async function createJob(api: ApiClient, o: { width: number; layers: number; records: number; shardSize: number; leaseSeconds?: number }) {
   const model = await api.uploadBlob(mlpModel({ width: o.width, layers: o.layers }));
@@ -22,15 +23,6 @@ async function createJob(api: ApiClient, o: { width: number; layers: number; rec
   return api.createJob({ model, inputs: [{ blob: input, format: 'tensors' }], shardSize: o.shardSize, ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}) });
 }
 
-async function waitDone(api: ApiClient, id: string, timeoutMs: number) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await api.job(id);
-    if (s.state !== 'running') return s;
-    if (Date.now() > end) throw new Error(`job ${id} still running after ${timeoutMs} ms: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('crash recovery', () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -53,7 +45,7 @@ describe('crash recovery', () => {
 
     const helpers: TestVolunteer[] = [startVolunteer(c.url), startVolunteer(c.url)];
     cleanup.push(async () => { await Promise.all(helpers.map((h) => h.stop())); });
-    const done = await waitDone(c.api, job.id, 90_000);
+    const done = await waitForJob(c.api, job.id, 90_000);
     expect(done.state).toBe('completed');
     expect(done.shards.validated).toBe(done.shards.total);
     expect(done.copies.expired).toBeGreaterThanOrEqual(1);
@@ -74,7 +66,7 @@ describe('crash recovery', () => {
 
     c = await spawnCoordinator({ dataDir, port });
     cleanup.push(() => c.stop());
-    const done = await waitDone(c.api, job.id, 120_000);
+    const done = await waitForJob(c.api, job.id, 120_000);
     expect(done.state).toBe('completed');
     expect(done.shards).toEqual({ total: 40, validated: 40, failed: 0 });
     // Work really was left when the first process died: the second one validated some.

@@ -4,7 +4,6 @@
  * checkpoints that survive a coordinator crash.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ApiClient, JobStatus } from '../../cli/api-client.ts';
 import { holdOut } from '../../server/core/training/schedule.ts';
 import { typedView } from '../../shared/tensor/tensor.ts';
 import { modelSignature, parseModel } from '../../shared/onnx/model.ts';
@@ -13,16 +12,8 @@ import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinato
 import { runDirect } from '../helpers/direct-run.ts';
 import { uploadMnist } from '../helpers/mnist-job.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { waitForJob } from '../helpers/wait.ts';
 
-async function waitDone(api: ApiClient, id: string, timeoutMs: number): Promise<JobStatus> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await api.job(id);
-    if (s.state !== 'running') return s;
-    if (Date.now() > end) throw new Error(`job ${id} still running after ${timeoutMs} ms at round ${s.train?.round}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** Gradient outputs (all but the loss) multiplied by `factor`. */
 const tamperGradients = (factor: number) => (outs: WireTensor[]) => outs.map((o, i) => {
@@ -55,7 +46,7 @@ describe('training jobs', () => {
       kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 1e-3,
       batch: 64, epochs: 15, shardsPerRound: 4, evalFraction: 0.2, seed: 7, targetAccuracy: 0.93,
     });
-    const done = await waitDone(c.api, job.id, 900_000);
+    const done = await waitForJob(c.api, job.id, 900_000);
     expect(done.state).toBe('completed');
     const accuracies = done.history!.filter((h) => h.accuracy !== null).map((h) => h.accuracy!);
     console.info(`MLP held-out accuracy by epoch: ${accuracies.map((a) => a.toFixed(4)).join(', ')}`);
@@ -88,7 +79,7 @@ describe('training jobs', () => {
         kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam',
         batch: 64, epochs: 1, shardsPerRound: shards, replicas: 1, evalFraction: 0.1, seed: 3,
       });
-      const done = await waitDone(c.api, job.id, 300_000);
+      const done = await waitForJob(c.api, job.id, 300_000);
       await Promise.all(vs.map((v) => v.stop()));
       expect(done.state).toBe('completed');
       return done.history!.map((h) => h.loss);
@@ -110,7 +101,7 @@ describe('training jobs', () => {
       kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
       batch: 32, epochs: 1, shardsPerRound: 2, evalFraction: 0.2, seed: 5,
     });
-    const done = await waitDone(c.api, job.id, 600_000);
+    const done = await waitForJob(c.api, job.id, 600_000);
     expect(done.state).toBe('completed');
     console.info(`CNN held-out accuracy after 1 epoch on 2,000 digits: ${done.train!.accuracy}`);
     expect(done.train!.accuracy!).toBeGreaterThan(0.6);
@@ -125,7 +116,7 @@ describe('training jobs', () => {
       kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 3e-3,
       batch: 64, epochs: 2, shardsPerRound: 4, replicas: 2, evalFraction: 0.1, seed: 1,
     });
-    const done = await waitDone(c.api, job.id, 300_000);
+    const done = await waitForJob(c.api, job.id, 300_000);
     expect(done.state).toBe('completed');
     expect(liar!.outcomes.length).toBeGreaterThan(0);
     expect(liar!.outcomes.every((o) => o.outcome === 'invalid' && o.credit === 0)).toBe(true);
@@ -144,7 +135,7 @@ describe('training jobs', () => {
         kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 3e-3,
         batch: 100, epochs: 2, shardsPerRound: 5, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
       });
-      const done = await waitDone(c.api, job.id, 300_000);
+      const done = await waitForJob(c.api, job.id, 300_000);
       expect(done.state).toBe('completed');
       expect(attacker!.uploaded.length).toBeGreaterThan(10);
       console.info(`${rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker!.uploaded.length} of ${done.shards.total} shards`);
@@ -165,7 +156,7 @@ describe('training jobs', () => {
     await c.waitForLog((l) => l.msg === 'training round closed' && l.job === job.id && (l.round as number) >= 5, 120_000);
     await c.kill('SIGKILL');
     c = await coordinator({ dataDir, port });
-    const done = await waitDone(c.api, job.id, 300_000);
+    const done = await waitForJob(c.api, job.id, 300_000);
     expect(done.state).toBe('completed');
     const rounds = done.history!.map((h) => h.round);
     expect(rounds).toEqual(Array.from({ length: 48 }, (_, i) => i));
