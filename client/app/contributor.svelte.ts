@@ -10,7 +10,8 @@ import type { BlobCacheStats } from '../lib/blob-cache.ts';
 import { anotherTabContributes, type HeldLock, tryAcquireContributorLock } from '../lib/contributor-lock.ts';
 import { type AccountView, fetchAccount, fetchSwarm, type SwarmView } from '../lib/coordinator-api.ts';
 import { saveCredentials } from '../lib/credentials.ts';
-import { clearInHand, keepInHand, takeInHand } from '../lib/in-hand.ts';
+import { coalesce } from '../lib/coalesce.ts';
+import { InHandKeeper, takeInHand } from '../lib/in-hand.ts';
 import type { PageParams } from '../lib/params.ts';
 import { IdbPendingStore } from '../lib/pending-store.ts';
 import { openVolunteerSocket } from '../lib/volunteer-socket.ts';
@@ -49,6 +50,15 @@ interface Session {
 /** Marks a tab that was contributing, so a reload carries on (and resends what it computed). */
 const RESUME_KEY = 'tabgrid.contributing';
 const SAMPLE_MS = 1000;
+/**
+ * Per-shard figures (counts, shard in hand, credit) reach the page at most this
+ * often: at several shards a second, showing each change re-rendered the page
+ * (style, layout, paint, compositing) several times per shard, on the thread
+ * and cores the computation shares.
+ */
+const VIEW_MS = 250;
+
+type Counts = { computed: number; uploaded: number; validated: number; rejected: number; notNeeded: number; pending: number };
 
 export class Contributor {
   phase = $state<Phase>('probing');
@@ -66,10 +76,16 @@ export class Contributor {
   otherTab = $state(false);
   walletError = $state<string | null>(null);
   lastError = $state<string | null>(null);
-  counts = $state({ computed: 0, uploaded: 0, validated: 0, rejected: 0, notNeeded: 0, pending: 0 });
+  /** What the page shows of `live`, refreshed at most every VIEW_MS. */
+  counts = $state<Counts>({ computed: 0, uploaded: 0, validated: 0, rejected: 0, notNeeded: 0, pending: 0 });
   creditedHere = $state(0);
   rejections = $state<Rejection[]>([]);
   current = $state<CurrentShard | null>(null);
+  /** The figures as they change (read by the test hook); `counts`, `current`, `creditedHere` and `balance` show them. */
+  readonly live: { counts: Counts; current: CurrentShard | null; creditedHere: number; balance: number | null } = {
+    counts: { computed: 0, uploaded: 0, validated: 0, rejected: 0, notNeeded: 0, pending: 0 }, current: null, creditedHere: 0, balance: null,
+  };
+  private readonly showSoon = coalesce(() => this.show(), VIEW_MS);
   volunteerId = $state<string | null>(null);
   account = $state<string | null>(null);
   balance = $state<number | null>(null);
@@ -90,7 +106,12 @@ export class Contributor {
   private startedAt = 0;
   private timers: ReturnType<typeof setInterval>[] = [];
   private idlePolls = 0;
-  private lastCopyId: string | null = null;
+  private readonly inHand: InHandKeeper;
+  /** Models whose cache entry has been counted: the cache only changes when a new one is fetched. */
+  private readonly modelsSeen = new Set<string>();
+  // Per-shard refreshes, coalesced: each is an IndexedDB read or a request to the coordinator, and a re-render.
+  private readonly pendingCountSoon = coalesce(() => void this.refreshPendingCount(), 250);
+  private readonly accountSoon = coalesce(() => void this.refreshAccount(), 2000);
   /** Whether the session's Volunteer loop runs (it may wait for the power policy before its first start). */
   private loopStarted = false;
 
@@ -99,6 +120,7 @@ export class Contributor {
     if (params.runWhenHidden !== null) this.settings.pauseWhenHidden = !params.runWhenHidden;
     if (params.wallet !== null) this.settings.wallet = params.wallet;
     this.pending = new IdbPendingStore(params.coordinator);
+    this.inHand = new InHandKeeper(params.coordinator);
     this.compute = new ComputeClient((c) => void this.onBackendChanged(c), (m) => { this.probeError = m; });
     this.compute.setIntensity(this.settings.intensity);
     this.power = new PowerPolicy(this.powerOptions(), () => this.applyPower());
@@ -121,6 +143,8 @@ export class Contributor {
     this.timers.push(setInterval(() => void this.checkOtherTab(), 3000));
     this.timers.push(setInterval(() => this.sample(), SAMPLE_MS));
     void this.checkOtherTab();
+    // A reload while a shard computes: write it down now, so the reloaded page can finish it under the same copy.
+    addEventListener('pagehide', () => this.inHand.flush());
     try {
       const report = await this.compute.start({ coordinator: this.coordinator, backend: this.params.backend });
       this.report = report;
@@ -182,7 +206,8 @@ export class Contributor {
     this.phase = 'stopping';
     await this.session?.volunteer.stop();
     this.loopStarted = false;
-    this.current = null;
+    this.live.current = null;
+    this.show();
     this.pauseReason = null;
     this.lock?.release();
     this.lock = null;
@@ -264,11 +289,10 @@ export class Contributor {
       saveCredentials: (c) => saveCredentials(this.coordinator, c),
       hooks: {
         state: (s, detail) => {
-          if (s === 'waiting' && this.lastCopyId) void clearInHand(this.coordinator, this.lastCopyId);
           if (this.phase === 'stopped' && s !== 'stopped') return;
           this.volunteerState = s;
           this.stateDetail = detail ?? null;
-          if (s !== 'computing' && s !== 'uploading') this.current = null;
+          if (s !== 'computing' && s !== 'uploading' && this.live.current) { this.live.current = null; this.showSoon(); }
         },
         hello: (r) => {
           this.volunteerId = r.volunteerId;
@@ -278,40 +302,47 @@ export class Contributor {
           void this.refreshPendingCount();
         },
         assignment: (a) => {
-          this.lastCopyId = a.copyId;
-          // Copied now: the inputs are about to be transferred to the worker, which detaches them here.
-          void keepInHand(this.coordinator, { ...a, inputs: a.inputs.map((t) => ({ ...t, data: t.data.slice() })) });
-          this.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+          this.inHand.start(a);
+          this.live.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+          this.showSoon();
           // A job the page has not heard of yet: fetch its name and progress now, not at the next poll.
           if (!this.swarm?.jobs.some((j) => j.id === a.jobId)) void this.refreshSwarm();
         },
         computed: (a, ms) => {
-          void clearInHand(this.coordinator, a.copyId);
-          this.counts.computed++;
+          this.inHand.done(a.copyId);
+          this.live.counts.computed++;
+          this.showSoon();
           this.throughput.record(ms);
-          this.sample();
-          void this.refreshPendingCount();
+          // The first points at once; after that the chart follows its one-second samples.
+          if (this.throughput.x.length < 2) this.sample();
+          this.pendingCountSoon();
+          if (!this.modelsSeen.has(a.model.hash)) {
+            this.modelsSeen.add(a.model.hash);
+            void this.refreshCache();
+          }
         },
+        dropped: (copyId) => { this.inHand.done(copyId); },
         uploaded: () => {
-          this.counts.uploaded++;
-          void this.refreshPendingCount();
-          void this.refreshCache();
+          this.live.counts.uploaded++;
+          this.showSoon();
+          this.pendingCountSoon();
         },
         outcome: (o) => {
-          if (o.outcome === 'valid') this.counts.validated++;
+          if (o.outcome === 'valid') this.live.counts.validated++;
           else if (o.outcome === 'invalid' || o.outcome === 'error') {
-            this.counts.rejected++;
+            this.live.counts.rejected++;
             this.rejections = [
               { copyId: o.copyId, shardId: o.shardId, jobId: o.jobId, outcome: o.outcome, reason: o.reason ?? 'no reason given', at: Date.now() },
               ...this.rejections,
             ].slice(0, 20);
-          } else this.counts.notNeeded++;
-          this.creditedHere += o.credit;
-          void this.refreshAccount();
+          } else this.live.counts.notNeeded++;
+          this.live.creditedHere += o.credit;
+          this.showSoon();
+          this.accountSoon();
           this.refreshSwarmSoon();
         },
         balance: (b) => {
-          if (!this.account || b.account === this.account) this.balance = b.balance;
+          if (!this.account || b.account === this.account) { this.live.balance = b.balance; this.showSoon(); }
         },
         error: (m) => { this.lastError = m; },
       },
@@ -336,19 +367,21 @@ export class Contributor {
   private async finishInterruptedShard(): Promise<void> {
     const a = await takeInHand(this.coordinator).catch(() => null);
     if (!a) return;
-    this.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+    this.live.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+    this.show();
     this.volunteerState = 'computing';
     this.stateDetail = 'finishing the shard interrupted by the reload';
     try {
       const r = await this.execute(a);
       await this.pending.save({ copyId: a.copyId, outputs: r.outputs, computeMs: r.computeMs, savedAt: Date.now() });
-      this.counts.computed++;
+      this.live.counts.computed++;
       this.throughput.record(r.computeMs);
       void this.refreshPendingCount();
     } catch (e) {
       this.lastError = `could not finish the shard interrupted by the reload: ${(e as Error).message}`;
     } finally {
-      this.current = null;
+      this.live.current = null;
+      this.show();
     }
   }
 
@@ -397,6 +430,16 @@ export class Contributor {
     }
   }
 
+  /** Shows the live figures; a count that did not change is not written (it would re-render for nothing). */
+  private show() {
+    for (const k of Object.keys(this.live.counts) as (keyof Counts)[]) {
+      if (this.counts[k] !== this.live.counts[k]) this.counts[k] = this.live.counts[k];
+    }
+    if (this.current !== this.live.current) this.current = this.live.current;
+    if (this.creditedHere !== this.live.creditedHere) this.creditedHere = this.live.creditedHere;
+    if (this.balance !== this.live.balance) this.balance = this.live.balance;
+  }
+
   private lastSample = 0;
 
   private sample() {
@@ -414,7 +457,7 @@ export class Contributor {
     const seq = ++this.pendingSeq;
     try {
       const n = await this.pending.count();
-      if (seq === this.pendingSeq) this.counts.pending = n;
+      if (seq === this.pendingSeq) { this.live.counts.pending = n; this.showSoon(); }
     } catch { /* IndexedDB unavailable */ }
   }
 
@@ -450,7 +493,8 @@ export class Contributor {
     try {
       const view = await fetchAccount(this.coordinator, account);
       this.accountView = view;
-      this.balance = view.balance;
+      this.live.balance = view.balance;
+      this.show();
     } catch { /* unknown account or coordinator down: keep what we had */ }
   }
 

@@ -39,10 +39,11 @@ export function installTestHook(c: Contributor): void {
     otherTab: c.otherTab,
     volunteerId: c.volunteerId,
     account: c.account,
-    balance: c.balance,
-    counts: { ...c.counts },
-    currentJob: c.current?.jobId ?? null,
-    currentCopy: c.current?.copyId ?? null,
+    // The live figures, not what the page shows of them (refreshed a few times a second).
+    balance: c.live.balance,
+    counts: { ...c.live.counts },
+    currentJob: c.live.current?.jobId ?? null,
+    currentCopy: c.live.current?.copyId ?? null,
     walletError: c.walletError,
     error: c.probeError ?? c.lastError,
   });

@@ -21,6 +21,8 @@ export interface VolunteerHooks {
   assignment?(a: Assignment): void;
   computed?(a: Assignment, computeMs: number): void;
   uploaded?(copyId: string, status: string): void;
+  /** A copy in hand that will not be delivered (its computation failed); the coordinator reissues it. */
+  dropped?(copyId: string): void;
   outcome?(o: CopyOutcome): void;
   balance?(b: { account: string; balance: number }): void;
   error?(message: string): void;
@@ -64,6 +66,13 @@ class Wake {
     });
   }
 }
+
+/**
+ * Shards computed faster than this are pipelined (the next copy is fetched
+ * while one computes): for them a round trip per shard is a large share of
+ * the time. Longer ones gain little, and a copy held ahead is lost on reload.
+ */
+const PIPELINE_BELOW_MS = 1000;
 
 const rest = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -157,10 +166,19 @@ export class Volunteer {
   }
 
   private helloedSocketId: string | undefined;
+  /** Copies held (in hand or prefetched), each with what stops its acknowledgement and heartbeats. */
+  private holds = new Map<string, () => void>();
+  /** Results being saved and uploaded in the background, and their copies. */
+  private deliveries = new Set<Promise<void>>();
+  private delivering = new Set<string>();
+  /** Whether the last shard took less than PIPELINE_BELOW_MS: only then is a copy fetched ahead of the next one. */
+  private shortShards = false;
 
   /** Uploads every kept result; each is removed only once the coordinator acknowledged it. */
   async flushPending(): Promise<void> {
     for (const p of await this.o.pending.all()) {
+      // Its delivery is under way already: a second upload would only come back as a duplicate.
+      if (this.delivering.has(p.copyId)) continue;
       try {
         await this.upload(p.copyId, p.outputs, p.computeMs, false);
       } catch {
@@ -176,7 +194,7 @@ export class Volunteer {
     if (r.ok) {
       await this.o.pending.remove(copyId);
       this.o.hooks?.uploaded?.(copyId, r.status);
-      return r.next?.assignment ?? null;
+      return r.next?.assignment ? this.received(r.next.assignment) : null;
     }
     // The coordinator refused it for good (expired, forged, bad result): keeping it would only loop.
     await this.o.pending.remove(copyId);
@@ -189,12 +207,26 @@ export class Volunteer {
     return this.running && !this.paused && this.intensity >= 1;
   }
 
+  /**
+   * The loop is a two-stage pipeline: while one copy computes, the previous
+   * result is saved and uploaded, and that upload's reply brings the copy
+   * after this one (`next: true`), so the device never waits for a round
+   * trip. When nothing is on its way (the first shards, or after a pause),
+   * the successor is fetched with a plain request while a copy computes. At
+   * most two copies are held at once (the coordinator's own limit): the one
+   * computing and the one after it. Shards of a second or more go one at a
+   * time, as before: result upload, next copy in its reply.
+   */
   private async run(): Promise<void> {
-    let next: Assignment | null = null;
+    /** The copy to compute now, if one is in hand. */
+    let current: Assignment | null = null;
+    /** The copy after it: on its way in a prefetch request or in the reply to an upload. */
+    let coming: Promise<Assignment | null> | null = null;
     while (this.running) {
       this.wake.woken = false;
       if (this.paused) {
-        if (next) { await this.release(next); next = null; }
+        if (current) { await this.release(current); current = null; }
+        if (coming) { await this.releaseComing(coming); coming = null; }
         this.setState('paused');
         await this.wake.sleep(1000);
         continue;
@@ -206,17 +238,38 @@ export class Volunteer {
           await this.wake.sleep(1000);
           continue;
         }
-        let a = next;
-        next = null;
-        if (!a) {
+        if (!current && coming) {
+          const c = coming;
+          coming = null;
+          current = await this.arrival(c);
+          continue; // stop or pause may have come meanwhile
+        }
+        if (!current) {
           this.setState('waiting');
           const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string }>(this.o.socket, 'work:request', {});
           if (!r.ok) { this.o.hooks?.error?.(r.error); await this.wake.sleep(5000); continue; }
           if (!r.assignment) { this.setState('waiting', r.reason); await this.wake.sleep(r.retryInMs ?? 5000); continue; }
-          a = r.assignment;
+          current = this.received(r.assignment);
         }
-        const done = await this.work(a);
-        next = done.next;
+        // The copy after this one, fetched while this one computes, unless an upload in flight asks for it already.
+        if (!coming && this.wantsNext && this.shortShards) coming = this.prefetch();
+        const a = current;
+        current = null;
+        const t0 = Date.now();
+        const done = await this.compute(a);
+        this.shortShards = Date.now() - t0 < PIPELINE_BELOW_MS;
+        if (!done) continue;
+        // Stopped or paused meanwhile: deliver without asking for more; what is coming is handed back above or below.
+        // Long shards go one at a time: holding one more copy would gain little and lose it on a reload.
+        const ask = this.wantsNext && (!coming || this.shortShards);
+        const delivered = this.deliver(a, done, ask);
+        if (coming) {
+          const c = coming;
+          coming = ask ? delivered : null;
+          current = await this.arrival(c);
+        } else if (ask) {
+          coming = delivered;
+        }
         if (this.running && this.intensity < 1) {
           this.setState('resting');
           await rest(restAfter(done.computeMs, this.intensity));
@@ -226,56 +279,114 @@ export class Volunteer {
         await this.wake.sleep(1000);
       }
     }
-    if (next) await this.release(next);
+    if (current) await this.release(current);
+    if (coming) await this.releaseComing(coming);
+    // The shard in hand when we were stopped is delivered before stop() returns.
+    while (this.deliveries.size) await Promise.all([...this.deliveries]);
   }
 
-  /** Hands back a prefetched copy we will not start, so it is reissued at once and counts as no error. */
-  private async release(a: Assignment): Promise<void> {
-    await call(this.o.socket, 'work:release', { copyId: a.copyId }).catch(() => {});
+  /** Waits for a copy on its way; says what we wait for when it is not there already. */
+  private async arrival(p: Promise<Assignment | null>): Promise<Assignment | null> {
+    let settled = false;
+    void p.then(() => { settled = true; });
+    await Promise.resolve();
+    if (!settled) this.setState(this.deliveries.size ? 'uploading' : 'waiting');
+    return p;
   }
 
-  private async work(raw: Assignment): Promise<{ computeMs: number; next: Assignment | null }> {
+  /** A copy just assigned to us: the coordinator learns we hold it (lazy ack, heartbeats) until it is delivered or handed back. */
+  private received(raw: Assignment): Assignment {
     const a = withByteArrays(raw);
-    this.o.hooks?.assignment?.(a);
-    this.setState('computing', a.jobId);
-    // Lazy acknowledgement: a shard whose result is acknowledged quickly needs
-    // no separate ack; otherwise (long compute, or an upload that hangs) the
-    // copy is acknowledged well within ackWithinMs and kept alive by heartbeats.
-    // Either way the coordinator learns we hold it.
+    // Lazy acknowledgement: a copy whose result is acknowledged quickly needs
+    // no separate ack; otherwise (long compute, a wait behind the copy
+    // computing, or an upload that hangs) it is acknowledged well within
+    // ackWithinMs and kept alive by heartbeats.
     let beat: ReturnType<typeof setInterval> | undefined;
     const ackTimer = setTimeout(() => {
+      if (!this.holds.has(a.copyId)) return;
       call<{ leaseDeadline: number }>(this.o.socket, 'work:ack', { copyId: a.copyId }).then((r) => {
         if (!r.ok) { this.o.hooks?.error?.(r.error); return; }
+        if (!this.holds.has(a.copyId)) return;
         beat = setInterval(() => {
           call(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).catch(() => {});
         }, Math.max(250, Math.min(this.helloReply?.heartbeatMs ?? 10_000, a.leaseMs / 3)));
       }).catch(() => {});
     }, Math.min(1000, a.ackWithinMs / 4));
-    const stopBeating = () => { clearTimeout(ackTimer); if (beat) clearInterval(beat); };
-    let result: { outputs: WireTensor[]; computeMs: number };
+    this.holds.set(a.copyId, () => { clearTimeout(ackTimer); if (beat) clearInterval(beat); });
+    return a;
+  }
+
+  /** Stops acknowledging and heartbeating a copy: delivered, failed or handed back. */
+  private letGo(copyId: string): void {
+    this.holds.get(copyId)?.();
+    this.holds.delete(copyId);
+  }
+
+  /** Asks for the copy after the one about to compute; null when there is none now (the upload asks again). */
+  private async prefetch(): Promise<Assignment | null> {
     try {
-      result = await this.o.execute(a);
+      const r = await call<{ assignment: Assignment | null }>(this.o.socket, 'work:request', {});
+      return r.ok && r.assignment ? this.received(r.assignment) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Hands back a prefetched copy we will not start, so it is reissued at once and counts as no error. */
+  private async release(a: Assignment): Promise<void> {
+    this.letGo(a.copyId);
+    await call(this.o.socket, 'work:release', { copyId: a.copyId }).catch(() => {});
+  }
+
+  private async releaseComing(p: Promise<Assignment | null>): Promise<void> {
+    const a = await p;
+    if (a) await this.release(a);
+  }
+
+  /** Computes a copy; a failure is reported to the coordinator (it reissues the copy) and gives null. */
+  private async compute(a: Assignment): Promise<{ outputs: WireTensor[]; computeMs: number } | null> {
+    this.o.hooks?.assignment?.(a);
+    this.setState('computing', a.jobId);
+    try {
+      return await this.o.execute(a);
     } catch (e) {
-      stopBeating();
+      this.letGo(a.copyId);
       const message = (e as Error).message ?? String(e);
       await call(this.o.socket, 'work:fail', { copyId: a.copyId, error: message.slice(0, 2000) }).catch(() => {});
       this.o.hooks?.error?.(`shard failed: ${message}`);
-      return { computeMs: 0, next: null };
+      this.o.hooks?.dropped?.(a.copyId);
+      return null;
     }
-    await this.o.pending.save({ copyId: a.copyId, outputs: result.outputs, computeMs: result.computeMs, savedAt: Date.now() });
-    this.o.hooks?.computed?.(a, result.computeMs);
-    this.setState('uploading');
-    let next: Assignment | null = null;
-    try {
-      next = await this.upload(a.copyId, result.outputs, result.computeMs, this.wantsNext);
-    } catch {
-      // Kept in the pending store; flushed after the next hello.
-    } finally {
-      stopBeating();
-    }
-    // Stopped or paused while the reply was on its way: hand the prefetched copy back.
-    if (next && !this.wantsNext) { await this.release(next); next = null; }
-    return { computeMs: result.computeMs, next };
+  }
+
+  /**
+   * Keeps the result, then uploads it, in the background while the next copy
+   * computes; resolves with the copy the upload's reply brought (asked for
+   * with `next`), or null. Never rejects: an upload that fails leaves the
+   * result in the pending store, flushed after the next hello.
+   */
+  private deliver(a: Assignment, result: { outputs: WireTensor[]; computeMs: number }, next: boolean): Promise<Assignment | null> {
+    this.delivering.add(a.copyId);
+    const p = (async () => {
+      try {
+        try {
+          await this.o.pending.save({ copyId: a.copyId, outputs: result.outputs, computeMs: result.computeMs, savedAt: Date.now() });
+        } catch (e) {
+          // Not safe across a reload, but still worth delivering now.
+          this.o.hooks?.error?.(`could not keep the result of ${a.copyId}: ${(e as Error).message}`);
+        }
+        this.o.hooks?.computed?.(a, result.computeMs);
+        // A failed upload leaves the result kept; it is flushed after the next hello.
+        return await this.upload(a.copyId, result.outputs, result.computeMs, next).catch(() => null);
+      } finally {
+        this.letGo(a.copyId);
+        this.delivering.delete(a.copyId);
+      }
+    })();
+    const tracked = p.then(() => {}, () => {});
+    this.deliveries.add(tracked);
+    void tracked.then(() => this.deliveries.delete(tracked));
+    return p;
   }
 }
 
