@@ -55,6 +55,7 @@ import { startPageServer } from './lib/page-server.ts';
 import { cpuMsNow, rolesPer } from './lib/proc-cpu.ts';
 import { median, round, table } from './lib/stats.ts';
 import { sleep } from './lib/clients.ts';
+import { remainingCopies } from './lib/queue.ts';
 
 export const BROWSER_FLAGS = ['browser-rounds', 'browser-window', 'first-shard-trials'] as const;
 
@@ -421,14 +422,10 @@ class JobFeeder {
     this.dbFile = join(c.dataDir, 'tabgrid.sqlite');
   }
 
-  private remaining(): number {
-    const db = new Database(this.dbFile, { readonly: true, fileMustExist: true });
-    try {
-      return (db.prepare(`SELECT COALESCE(SUM(wanted - alive), 0) AS n FROM shards WHERE state = 'open' AND alive < wanted`).get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
+  remaining(): number {
+    return remainingCopies(this.dbFile);
   }
+
 
   async ensure(copies: number): Promise<void> {
     this.blobs ??= Promise.all([this.api.uploadBlob(this.model), this.api.uploadBlob(this.input)]).then(([model, input]) => ({ model, input }));

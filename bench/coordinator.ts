@@ -43,6 +43,7 @@ import type { Flags } from './lib/flags.ts';
 import { reluModel } from './lib/relu-model.ts';
 import { median, round, table } from './lib/stats.ts';
 import type { SqlTiming } from './servers/coordinator-server.ts';
+import { remainingCopies } from './lib/queue.ts';
 
 export interface CoordinatorFigures {
   coordinator_results_per_s: number;
@@ -294,15 +295,10 @@ class JobFeeder {
     this.api = new ApiClient(c.url, c.token);
   }
 
-  /** Copies still to hand out, read from the coordinator's SQLite file (WAL lets a reader in beside it). */
   remaining(): number {
-    const db = new Database(this.dbFile, { readonly: true, fileMustExist: true });
-    try {
-      return (db.prepare(`SELECT COALESCE(SUM(wanted - alive), 0) AS n FROM shards WHERE state = 'open' AND alive < wanted`).get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
+    return remainingCopies(this.dbFile);
   }
+
 
   async ensure(copies: number): Promise<void> {
     while ((this.created === 0 ? 0 : this.remaining()) < copies) await this.create();
