@@ -291,9 +291,11 @@ describe('embed: one script tag, with consent', () => {
     const stoppedIn = stopped.at - clicked;
     expect(await page.locator('iframe').count()).toBe(0);
     await page.waitForTimeout(2500);
-    // Within one shard: the one in hand finishes, plus at most the request already on its way; then nothing.
+    // Within one shard: the one in hand finishes; nothing else is computed. The volunteer loop keeps one copy
+    // on its way while it computes (a work:request, or the next copy riding on the previous result's upload),
+    // so up to two assignments may still land after the click: they are handed back unstarted.
     expect((await events(page)).filter((e) => e.type === 'shard' && e.at > clicked).length).toBeLessThanOrEqual(1);
-    expect(assignedTo(volunteer, clicked)).toBeLessThanOrEqual(1);
+    expect(assignedTo(volunteer, clicked)).toBeLessThanOrEqual(2);
     expect(assignedTo(volunteer, stopped.at)).toBe(0);
     expect(await page.evaluate((k) => localStorage.getItem(k), `tabgrid:consent:${c.url}:${projectId}`)).toBeNull();
     console.log(`embed: Stop took ${stoppedIn} ms`);
