@@ -10,6 +10,7 @@ import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { validate, ValidationError } from '../../shared/protocol/schemas.ts';
 import { isWallet, toChecksumAddress, walletProblem } from '../../shared/wallet.ts';
 import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
+import { isSha256Hex } from '../../shared/hash.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Project, Store } from '../store/types.ts';
 import { JobError, type JobService } from '../services/job-service.ts';
@@ -87,11 +88,11 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
 
     p.head('/api/v1/blobs/:hash', async (req, reply) => {
       const { hash } = req.params as { hash: string };
-      return reply.status(/^[0-9a-f]{64}$/.test(hash) && await d.blobs.has(hash) ? 200 : 404).send();
+      return reply.status(isSha256Hex(hash) && await d.blobs.has(hash) ? 200 : 404).send();
     });
     p.put('/api/v1/blobs/:hash', async (req, reply) => {
       const { hash } = req.params as { hash: string };
-      if (!/^[0-9a-f]{64}$/.test(hash)) throw new JobError('bad_request', 'blob id must be the lowercase SHA-256 hex digest of its bytes');
+      if (!isSha256Hex(hash)) throw new JobError('bad_request', 'blob id must be the lowercase SHA-256 hex digest of its bytes');
       const body = req.body;
       if (!(body instanceof Uint8Array)) throw new JobError('bad_request', 'send the blob as Content-Type: application/octet-stream');
       const actual = sha256(body);
@@ -172,7 +173,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
   // Public, read-only
   app.get('/blobs/:hash', async (req, reply) => {
     const { hash } = req.params as { hash: string };
-    const kind = /^[0-9a-f]{64}$/.test(hash) ? await d.store.blobKind(hash) : null;
+    const kind = isSha256Hex(hash) ? await d.store.blobKind(hash) : null;
     // Only what volunteers must fetch is public; inputs and outputs stay with their project.
     if (kind !== 'model' && kind !== 'weights') throw new JobError('not_found', `no public blob ${hash}`);
     if (req.headers['if-none-match'] === `"${hash}"`) return reply.status(304).send();

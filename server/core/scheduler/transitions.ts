@@ -1,23 +1,16 @@
 /**
- * The reconciler's decisions (BOINC's transitioner), as pure functions: which
- * copies have run out of time, whether a shard needs another copy, and when a
- * shard (and so its job) has failed for good.
+ * The reconciler's decisions (BOINC's transitioner), as pure functions: how
+ * many copies still count for a shard, and when a shard (and so its job) has
+ * failed for good. Which copies are overdue and which shards want another copy
+ * the stores answer in SQL (indexed queries), checked by their contract tests.
  */
 import type { Copy, JobLimits, Shard } from '../jobs/types.ts';
 
 const ALIVE = new Set(['assigned', 'running', 'returned']);
 
-export function isExpired(c: Pick<Copy, 'state' | 'deadline'>, now: number): boolean {
-  return (c.state === 'assigned' || c.state === 'running') && c.deadline < now;
-}
-
 /** Copies still counting toward the quorum: in flight, or returned and not judged invalid. */
 export function aliveCopies(copies: readonly Pick<Copy, 'state' | 'outcome'>[]): number {
   return copies.filter((c) => ALIVE.has(c.state) && c.outcome !== 'invalid').length;
-}
-
-export function needsCopy(shard: Pick<Shard, 'state' | 'wanted' | 'issued'>, alive: number, limits: JobLimits): boolean {
-  return shard.state === 'open' && alive < shard.wanted && shard.issued < limits.maxTotalCopies;
 }
 
 /** Why the shard must fail now, or null while it can still succeed. */

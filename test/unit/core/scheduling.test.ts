@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { copyCredit, creditPerRecord, MAX_CREDIT_PER_COPY } from '../../../server/core/credit/credit.ts';
 import { DEFAULT_LIMITS } from '../../../server/core/jobs/limits.ts';
 import { mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/eligibility.ts';
-import { aliveCopies, isExpired, needsCopy, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
+import { aliveCopies, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
 
 const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
 const copy = (o: Partial<Omit<typeof v, 'wallet'> & { wallet: string | null; volunteerId: string; state: string }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
@@ -29,17 +29,9 @@ describe('mayTakeCopy', () => {
 });
 
 describe('transitions', () => {
-  it('expires assigned and running copies past their deadline only', () => {
-    expect(isExpired({ state: 'running', deadline: 10 }, 11)).toBe(true);
-    expect(isExpired({ state: 'assigned', deadline: 10 }, 10)).toBe(false);
-    expect(isExpired({ state: 'returned', deadline: 10 }, 99)).toBe(false);
-  });
-  it('counts alive copies and decides when a shard needs another', () => {
+  it('counts alive copies; a failed consensus wants one more result', () => {
     const copies = [{ state: 'running', outcome: 'pending' }, { state: 'returned', outcome: 'invalid' }, { state: 'expired', outcome: 'pending' }] as const;
     expect(aliveCopies([...copies])).toBe(1);
-    expect(needsCopy({ state: 'open', wanted: 2, issued: 3 }, 1, DEFAULT_LIMITS)).toBe(true);
-    expect(needsCopy({ state: 'open', wanted: 2, issued: 10 }, 1, DEFAULT_LIMITS)).toBe(false);
-    expect(needsCopy({ state: 'validated', wanted: 2, issued: 2 }, 0, DEFAULT_LIMITS)).toBe(false);
     expect(wantedAfterNoConsensus(2)).toBe(3);
   });
   it('fails a shard after too many errors or copies', () => {
