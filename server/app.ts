@@ -117,6 +117,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     if (project) await ensureMnistDemo({ store, blobs, train, project, replicas: config.demoReplicas, log });
   }
 
+  // Results stored just before a crash may never have been judged: judge them now
+  // (nothing else would, since no further result for those shards has to arrive).
+  for (const shardId of await store.shardsWithUnjudgedResults()) await work.validateShard(shardId);
+
   // Shards validated before a crash may not have completed their job yet.
   for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) {
     if (j.kind === 'train') await train.maybeAdvance(j.id);

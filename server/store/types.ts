@@ -114,6 +114,8 @@ export interface Store {
   jobCounts(jobId: string): Promise<JobCounts>;
   /** Cheap completion check: whether any shard of the job is still open, and whether any failed. */
   shardsLeft(jobId: string): Promise<{ open: boolean; failed: boolean }>;
+  /** Shards holding returned results nobody has judged yet (a crash between storing and validating). */
+  shardsWithUnjudgedResults(): Promise<string[]>;
   /** Shards of a job in index order; `range` limits them to indexes [from, to). */
   shardsOf(jobId: string, range?: { from: number; to: number }): Promise<Shard[]>;
   /**

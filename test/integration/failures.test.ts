@@ -13,6 +13,8 @@ import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { runDirect } from '../helpers/direct-run.ts';
+import { SqliteStore } from '../../server/store/sqlite/sqlite-store.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
 
@@ -87,4 +89,33 @@ describe('crash recovery', () => {
       db.close();
     }
   }, 240_000);
+
+  it('judges results that were stored but not yet validated when the coordinator died', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-unjudged-'));
+    let c = await spawnCoordinator({ dataDir });
+    const { port } = c;
+    const model = mlpModel({ width: 8, layers: 1 });
+    const x = tensorFromTyped('float32', [4, 8], randomInput(4, 8));
+    const job = await c.api.createJob({
+      model: await c.api.uploadBlob(model),
+      inputs: [{ blob: await c.api.uploadBlob(encodeTensors([{ name: 'x', ...x }])), format: 'tensors' }], shardSize: 4,
+    });
+    await c.stop();
+    // What a crash between storing both replicas and judging them leaves behind.
+    const [y] = await runDirect(model, { x });
+    const store = new SqliteStore(join(dataDir, 'tabgrid.sqlite'));
+    for (const id of ['volunteerA1', 'volunteerB2']) {
+      const v = { id, wallet: null, account: `volunteer:${id}`, address: id, numericClass: 'wasm/ort-1.30.0' };
+      const claimed = (await store.claimCopy({ volunteer: v, rules: new Set(), now: Date.now() }))!;
+      expect(claimed.job.id).toBe(job.id);
+      expect(await store.saveResult(claimed.copy.id, id, encodeTensors([y!]), 1, Date.now())).toBe('accepted');
+    }
+    expect(await store.shardsWithUnjudgedResults()).toHaveLength(1);
+    await store.close();
+
+    c = await spawnCoordinator({ dataDir, port });
+    cleanup.push(() => c.stop());
+    const done = await waitForJob(c.api, job.id, 30_000);
+    expect(done).toMatchObject({ state: 'completed', copies: { valid: 2, invalid: 0 } });
+  });
 });

@@ -134,6 +134,10 @@ export const MIGRATIONS: string[] = [
   -- Completion checks ask "any open or failed shard left?" after every validation.
   CREATE INDEX shards_job_state ON shards(job_id, state);
   `,
+  `
+  -- Crash recovery: results stored but not yet judged when the process died.
+  CREATE INDEX copies_unjudged ON copies(shard_id) WHERE state = 'returned' AND outcome = 'pending';
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

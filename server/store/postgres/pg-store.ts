@@ -329,6 +329,10 @@ export class PgStore implements Store {
     });
   }
 
+  async shardsWithUnjudgedResults() {
+    return (await this.exec(`SELECT DISTINCT shard_id FROM copies WHERE state = 'returned' AND outcome = 'pending'`)).rows.map((r) => r.shard_id as string);
+  }
+
   async shardsLeft(jobId: string) {
     const r = (await this.exec(`SELECT EXISTS(SELECT 1 FROM shards WHERE job_id = $1 AND state = 'open') AS open,
       EXISTS(SELECT 1 FROM shards WHERE job_id = $1 AND state = 'failed') AS failed`, [jobId])).rows[0]!;

@@ -124,4 +124,8 @@ export const MIGRATIONS: string[] = [
     ON CONFLICT(account) DO UPDATE SET balance = balance + NEW.amount, copies = copies + 1;
   END;
   `,
+  `
+  -- Crash recovery: results stored but not yet judged when the process died.
+  CREATE INDEX copies_unjudged ON copies(shard_id) WHERE state = 'returned' AND outcome = 'pending';
+  `,
 ];

@@ -330,6 +330,10 @@ export class SqliteStore implements Store {
     return { shards, copies, credit };
   }
 
+  async shardsWithUnjudgedResults() {
+    return (this.db.prepare(`SELECT DISTINCT shard_id FROM copies WHERE state = 'returned' AND outcome = 'pending'`).all() as Row[]).map((r) => r.shard_id as string);
+  }
+
   async shardsLeft(jobId: string) {
     const r = this.s.shardsLeft!.get(jobId, jobId) as Row;
     return { open: r.open === 1, failed: r.failed === 1 };
