@@ -19,6 +19,13 @@
  * Bare side: the same number of clients, each looping one emit-with-ack of a
  * 1 KiB binary payload that the server acknowledges with the same bytes.
  *
+ * Durable floor: the same echo, but the server first INSERTs each payload
+ * into SQLite (WAL, synchronous=NORMAL, one transaction per event-loop turn,
+ * as the coordinator's store) and answers after the COMMIT. No server can
+ * persist a result for less than one round trip and one row written, so the
+ * floor's rate bounds what any durable coordinator reaches on this machine,
+ * and the gap between floor and coordinator is the coordinator's own work.
+ *
  * Both servers run in their own child process with the same socket.io
  * options. The clients of both sides live in this process, in one event
  * loop: the client-side cost is then paid the same way on both sides, and
@@ -49,6 +56,10 @@ export interface CoordinatorFigures {
   coordinator_results_per_s: number;
   bare_socketio_per_s: number;
   ratio: number;
+  durable_floor_per_s: number;
+  durable_floor_ratio: number;
+  coordinator_vs_floor_ratio: number;
+  durable_floor_cpu_ms_per_round_trip: number;
   coordinator_emits_per_s: number;
   emits_ratio: number;
   clients: number;
@@ -74,7 +85,7 @@ const MiB = 1024 * 1024;
 interface CoordinatorReady { url: string; token: string | null; projectId: string }
 interface EchoReady { url: string }
 
-interface Window { side: 'bare' | 'coordinator'; round: number; seconds: number; rampS: number; delta: Counters; serverCpuMs: number; clientCpuMs: number }
+interface Window { side: 'bare' | 'floor' | 'coordinator'; round: number; seconds: number; rampS: number; delta: Counters; serverCpuMs: number; clientCpuMs: number }
 
 type Log = (line: string) => void;
 
@@ -99,15 +110,17 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     log(`coordinator bench: ${clients} clients, ${PAYLOAD_BYTES} B payloads, ${rounds} rounds × ${windowMs / 1000} s per side, ` +
       `${idle} idle connections, jobs of ${jobShards} shards × 2 replicas${profile ? ', PROFILING (figures perturbed)' : ''}`);
     log(`load average at start: ${loadavg().map((x) => round(x, 1)).join(', ')} (${cpus()} CPUs; other work on the machine shows as CPU % well under 100 below)`);
-    const [coord, echo] = await Promise.all([
+    const [coord, echo, floorServer] = await Promise.all([
       startServerChild<CoordinatorReady>('bench/servers/coordinator-server.ts', [dataDir, ...(profile ? ['--sql-timing'] : [])], { nodeArgs: ['--expose-gc'] }),
       startServerChild<EchoReady>('bench/servers/echo-server.ts', [], { nodeArgs: ['--expose-gc'] }),
+      startServerChild<EchoReady>('bench/servers/echo-server.ts', ['--durable', join(work, 'floor.sqlite')], { nodeArgs: ['--expose-gc'] }),
     ]);
-    cleanup.push(() => coord.kill('SIGKILL'), () => echo.kill('SIGKILL'));
+    cleanup.push(() => coord.kill('SIGKILL'), () => echo.kill('SIGKILL'), () => floorServer.kill('SIGKILL'));
 
     const vSockets = await volunteers(coord.ready.url, clients);
     const eSockets = await connectMany<EchoSocket>(echo.ready.url, clients, {});
-    cleanup.push(() => disconnectAll(vSockets), () => disconnectAll(eSockets));
+    const fSockets = await connectMany<EchoSocket>(floorServer.ready.url, clients, {});
+    cleanup.push(() => disconnectAll(vSockets), () => disconnectAll(eSockets), () => disconnectAll(fSockets));
 
     // Idle connections first, before jobs and load: memory they freed (a job's upload, onnxruntime's
     // model check) would otherwise be reused by the new connections and hide their cost.
@@ -122,8 +135,11 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
 
     const payload = new Uint8Array(PAYLOAD_BYTES).map((_, i) => (i * 131 + 7) & 0xff);
     const bare = new EchoSide(eSockets, payload);
+    const floor = new EchoSide(fSockets, payload);
     const vol = new VolunteerSide(vSockets);
-    const sides: Record<Window['side'], { load: Load; server: ServerChild<unknown> }> = { bare: { load: bare, server: echo }, coordinator: { load: vol, server: coord } };
+    const sides: Record<Window['side'], { load: Load; server: ServerChild<unknown> }> = {
+      bare: { load: bare, server: echo }, floor: { load: floor, server: floorServer }, coordinator: { load: vol, server: coord },
+    };
 
     // Warm-up (JIT, socket buffers, SQLite page cache), not counted. The coordinator's first burst,
     // every volunteer asking at once of a job nobody has asked of yet, is its cold start: reported
@@ -142,7 +158,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
         `${load.counters.errors - c0.errors} errors`);
       return { rate: done / ((t2 - t0) / 1000), drainS: (t2 - t1) / 1000 };
     };
-    const rateSeen = { bare: (await warm('bare', 'warm-up bare')).rate, coordinator: 0 };
+    const rateSeen = { bare: (await warm('bare', 'warm-up bare')).rate, floor: (await warm('floor', 'warm-up durable floor')).rate, coordinator: 0 };
     if (profile) await coord.request('profileStart');
     const cold = await warm('coordinator', 'coordinator cold start (first burst)');
     const coldProfile = profile ? await coord.request<string>('profileStop', join(work, 'coordinator-cold.cpuprofile')) : null;
@@ -152,8 +168,8 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     const sqlTotals = new Map<string, SqlTiming>();
     const profiles: string[] = [];
     for (let r = 0; r < rounds; r++) {
-      // ABBA: a slow drift on the shared machine then biases neither side.
-      const order = r % 2 === 0 ? (['bare', 'coordinator'] as const) : (['coordinator', 'bare'] as const);
+      // ABC CBA: a slow drift on the shared machine then biases no side.
+      const order = r % 2 === 0 ? (['bare', 'floor', 'coordinator'] as const) : (['coordinator', 'floor', 'bare'] as const);
       for (const name of order) {
         const { load, server } = sides[name];
         // Steady state needs every client past its first unit: about clients / rate seconds.
@@ -189,6 +205,8 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     const of = (side: Window['side']) => windows.filter((w) => w.side === side);
     const coordRate = median(of('coordinator').map(rate));
     const bareRate = median(of('bare').map(rate));
+    const floorRate = median(of('floor').map(rate));
+    const floorCpu = median(of('floor').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
     const coordEmits = median(of('coordinator').map((w) => w.delta.emits / w.seconds));
     const coordCpu = median(of('coordinator').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
     const bareCpu = median(of('bare').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
@@ -202,7 +220,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
         round((w.clientCpuMs / 10) / w.seconds), w.delta.starved, w.delta.errors,
       ]),
     ));
-    log('(per s: bare = echo round trips, coordinator = results acknowledged accepted; emits/s = client emits answered by an ack; ' +
+    log('(per s: bare = echo round trips, floor = echo round trips each INSERTed and committed first, coordinator = results acknowledged accepted; emits/s = client emits answered by an ack; ' +
       'pushes/s = copy:outcome, credit:balance and work:nudge received; CPU % of one core)');
     for (const [name, s] of Object.entries(sides)) for (const e of s.load.errorSamples) log(`  ${name} error: ${e}`);
     const starved = of('coordinator').reduce((n, w) => n + w.delta.starved, 0);
@@ -219,12 +237,15 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     // Every accepted result is a returned copy; every returned copy is either validated and credited
     // exactly once, or still waits for its shard's replica (its partner copy expired and was reissued).
     // A volunteer holds at most one copy in flight: the next one, prefetched with its last result.
+    // Valid copies belong to validated shards, two or more each: a copy that expired while its volunteer
+    // sat out the other sides' windows is reissued, and its late result is judged and credited too.
     const durable = db.returned === accepted && db.valid + db.awaitingReplica === db.returned && db.ledger === db.valid &&
-      db.validatedShards * 2 === db.valid && db.invalid === 0 && db.inFlight <= clients;
+      db.validInValidated === db.valid && db.shardsUnderQuorum === 0 && db.invalid === 0 && db.inFlight <= clients;
     log('');
     log(`durability (SQLite file read after the coordinator was ${profile ? 'closed' : 'SIGKILLed'}): ${accepted} results acknowledged 'accepted'; ` +
       `the file holds ${db.returned} returned copies = ${db.valid} valid + ${db.awaitingReplica} awaiting their replica, ${db.ledger} ledger credits, ` +
-      `${db.validatedShards} validated shards (${jobs.created} jobs), ${db.invalid} invalid and ${db.inFlight} in-flight copies: ${durable ? 'OK' : 'MISMATCH'}`);
+      `${db.validatedShards} validated shards (${jobs.created} jobs) holding ${db.validInValidated} valid copies (${db.shardsUnderQuorum} with fewer than 2; ` +
+      `${db.expired} copies expired and were reissued), ${db.invalid} invalid and ${db.inFlight} in-flight copies: ${durable ? 'OK' : 'MISMATCH'}`);
     log(`  copy:outcome 'valid' received by the volunteers: ${vol.counters.validOutcomes}`);
     if (!durable) process.exitCode = 1;
 
@@ -238,6 +259,10 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       ['bare socket.io round trips/s', round(bareRate)],
       ['coordinator validated+committed results/s', round(coordRate)],
       ['ratio results/s ÷ bare round trips/s (target >= 0.5)', round(ratio, 3)],
+      ['durable floor: round trips/s with one SQLite row committed each', round(floorRate)],
+      ['ratio durable floor ÷ bare (the most any durable server reaches here)', round(floorRate / bareRate, 3)],
+      ['ratio coordinator ÷ durable floor', round(coordRate / floorRate, 3)],
+      ['durable floor server CPU ms per round trip', round(floorCpu, 3)],
       ['coordinator acked emits/s (request+ack+result)', round(coordEmits)],
       ['ratio coordinator emits/s ÷ bare round trips/s', round(coordEmits / bareRate, 3)],
       ['coordinator server CPU ms per result', round(coordCpu, 3)],
@@ -260,6 +285,10 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       coordinator_results_per_s: round(coordRate),
       bare_socketio_per_s: round(bareRate),
       ratio: round(ratio, 3),
+      durable_floor_per_s: round(floorRate),
+      durable_floor_ratio: round(floorRate / bareRate, 3),
+      coordinator_vs_floor_ratio: round(coordRate / floorRate, 3),
+      durable_floor_cpu_ms_per_round_trip: round(floorCpu, 3),
       coordinator_emits_per_s: round(coordEmits),
       emits_ratio: round(coordEmits / bareRate, 3),
       clients,
@@ -375,6 +404,10 @@ function checkDatabase(file: string) {
       valid: n(`SELECT COUNT(*) AS n FROM copies WHERE outcome = 'valid'`),
       ledger: n(`SELECT COUNT(*) AS n FROM ledger`),
       validatedShards: n(`SELECT COUNT(*) AS n FROM shards WHERE state = 'validated'`),
+      validInValidated: n(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.outcome = 'valid' AND s.state = 'validated'`),
+      shardsUnderQuorum: n(`SELECT COUNT(*) AS n FROM shards s WHERE s.state = 'validated'
+        AND (SELECT COUNT(*) FROM copies c WHERE c.shard_id = s.id AND c.outcome = 'valid') < 2`),
+      expired: n(`SELECT COUNT(*) AS n FROM copies WHERE state = 'expired' OR (state = 'returned' AND reason IS NOT NULL)`),
       inFlight: n(`SELECT COUNT(*) AS n FROM copies WHERE state IN ('assigned', 'running')`),
       invalid: n(`SELECT COUNT(*) AS n FROM copies WHERE outcome = 'invalid'`),
       awaitingReplica: n(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id

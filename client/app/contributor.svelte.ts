@@ -143,8 +143,9 @@ export class Contributor {
     this.timers.push(setInterval(() => void this.checkOtherTab(), 3000));
     this.timers.push(setInterval(() => this.sample(), SAMPLE_MS));
     void this.checkOtherTab();
-    // A reload while a shard computes: write it down now, so the reloaded page can finish it under the same copy.
-    addEventListener('pagehide', () => this.inHand.flush());
+    // A reload while a shard computes: write it down now, so the reloaded page can finish it under the same copy;
+    // and keep results whose upload is still unacknowledged, so the reloaded page resends them.
+    addEventListener('pagehide', () => { this.inHand.flush(); void this.session?.volunteer.keepAll(); });
     try {
       const report = await this.compute.start({ coordinator: this.coordinator, backend: this.params.backend });
       this.report = report;

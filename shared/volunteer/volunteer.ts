@@ -74,6 +74,19 @@ class Wake {
  */
 const PIPELINE_BELOW_MS = 1000;
 
+/**
+ * A result of a shard computed faster than KEEP_AT_ONCE_MS is written to the
+ * pending store only when its upload is not acknowledged within
+ * KEEP_UNACKED_AFTER_MS (or the page goes away, or the upload fails): most
+ * are acknowledged well before, and writing every short shard's outputs
+ * (512 KiB and more) to IndexedDB and deleting them again costs the browser a
+ * good share of the shard's compute. What is at risk is one short shard
+ * computed in the last half second before a crash, whose copy the
+ * coordinator reissues; longer shards are kept before their upload starts.
+ */
+export const KEEP_AT_ONCE_MS = 1000;
+export const KEEP_UNACKED_AFTER_MS = 500;
+
 const rest = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 
@@ -171,6 +184,8 @@ export class Volunteer {
   /** Results being saved and uploaded in the background, and their copies. */
   private deliveries = new Set<Promise<void>>();
   private delivering = new Set<string>();
+  /** Results not written to the pending store yet (short shards, upload in flight): each entry writes its own. */
+  private unkept = new Map<string, () => Promise<void>>();
   /** Whether the last shard took less than PIPELINE_BELOW_MS: only then is a copy fetched ahead of the next one. */
   private shortShards = false;
 
@@ -187,17 +202,31 @@ export class Volunteer {
     }
   }
 
-  /** Uploads a kept result; with `next`, the reply may carry the next assignment (one round trip instead of two). */
-  private async upload(copyId: string, outputs: WireTensor[], computeMs: number, next = false): Promise<Assignment | null> {
+  /** Writes every result not kept yet to the pending store now: the page is going away. */
+  keepAll(): Promise<void> {
+    return Promise.all([...this.unkept.values()].map((keep) => keep())).then(() => {});
+  }
+
+  /**
+   * Uploads a result; with `next`, the reply may carry the next assignment
+   * (one round trip instead of two). `kept` says whether (and when) the
+   * result is in the pending store, so it is removed from there only then.
+   */
+  private async upload(copyId: string, outputs: WireTensor[], computeMs: number, next = false,
+    kept: () => Promise<void> | null = () => Promise.resolve()): Promise<Assignment | null> {
+    const forget = async () => {
+      const k = kept();
+      if (k) { await k; await this.o.pending.remove(copyId); }
+    };
     const r = await call<{ status: string; next?: { assignment: Assignment | null } }>(
       this.o.socket, 'work:result', { copyId, outputs, computeMs, ...(next ? { next: true } : {}) }, 120_000);
     if (r.ok) {
-      await this.o.pending.remove(copyId);
+      await forget();
       this.o.hooks?.uploaded?.(copyId, r.status);
       return r.next?.assignment ? this.received(r.next.assignment) : null;
     }
     // The coordinator refused it for good (expired, forged, bad result): keeping it would only loop.
-    await this.o.pending.remove(copyId);
+    await forget();
     this.o.hooks?.error?.(`result for ${copyId} refused: ${r.error}`);
     return null;
   }
@@ -360,25 +389,37 @@ export class Volunteer {
   }
 
   /**
-   * Keeps the result, then uploads it, in the background while the next copy
+   * Keeps the result (at once, or for short shards only if its upload is not
+   * acknowledged soon) and uploads it, in the background while the next copy
    * computes; resolves with the copy the upload's reply brought (asked for
    * with `next`), or null. Never rejects: an upload that fails leaves the
    * result in the pending store, flushed after the next hello.
    */
   private deliver(a: Assignment, result: { outputs: WireTensor[]; computeMs: number }, next: boolean): Promise<Assignment | null> {
     this.delivering.add(a.copyId);
+    let saving: Promise<void> | null = null;
+    const keep = () => saving ??= this.o.pending.save({ copyId: a.copyId, outputs: result.outputs, computeMs: result.computeMs, savedAt: Date.now() })
+      // Not safe across a reload, but still worth delivering now.
+      .catch((e) => { this.o.hooks?.error?.(`could not keep the result of ${a.copyId}: ${(e as Error).message}`); });
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const p = (async () => {
       try {
-        try {
-          await this.o.pending.save({ copyId: a.copyId, outputs: result.outputs, computeMs: result.computeMs, savedAt: Date.now() });
-        } catch (e) {
-          // Not safe across a reload, but still worth delivering now.
-          this.o.hooks?.error?.(`could not keep the result of ${a.copyId}: ${(e as Error).message}`);
+        if (result.computeMs >= KEEP_AT_ONCE_MS) await keep();
+        else {
+          this.unkept.set(a.copyId, keep);
+          timer = setTimeout(keep, KEEP_UNACKED_AFTER_MS);
         }
         this.o.hooks?.computed?.(a, result.computeMs);
-        // A failed upload leaves the result kept; it is flushed after the next hello.
-        return await this.upload(a.copyId, result.outputs, result.computeMs, next).catch(() => null);
+        try {
+          return await this.upload(a.copyId, result.outputs, result.computeMs, next, () => saving);
+        } catch {
+          // Not delivered now: kept, and flushed after the next hello.
+          await keep();
+          return null;
+        }
       } finally {
+        clearTimeout(timer);
+        this.unkept.delete(a.copyId);
         this.letGo(a.copyId);
         this.delivering.delete(a.copyId);
       }

@@ -3,8 +3,8 @@
 // copies held, Stop delivers the shard in hand and hands the prefetched copy back).
 import { describe, expect, it } from 'vitest';
 import type { Assignment, HelloRequest } from '../../../shared/protocol/events.ts';
-import { MemoryPendingStore } from '../../../shared/volunteer/pending.ts';
-import { Volunteer, type VolunteerSocket } from '../../../shared/volunteer/volunteer.ts';
+import { MemoryPendingStore, type PendingResult } from '../../../shared/volunteer/pending.ts';
+import { KEEP_AT_ONCE_MS, KEEP_UNACKED_AFTER_MS, Volunteer, type VolunteerSocket } from '../../../shared/volunteer/volunteer.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,8 +73,14 @@ class ScriptedCoordinator {
   }
 }
 
-function volunteer(coord: ScriptedCoordinator, computeMs: number) {
-  const pending = new MemoryPendingStore();
+/** Counts writes: the pending store is IndexedDB in a tab, and every write of a result costs the browser. */
+class CountingPendingStore extends MemoryPendingStore {
+  saves: string[] = [];
+  override async save(r: PendingResult) { this.saves.push(r.copyId); await super.save(r); }
+}
+
+function volunteer(coord: ScriptedCoordinator, computeMs: number, reportedMs = computeMs) {
+  const pending = new CountingPendingStore();
   const stats = { running: 0, overlapped: 0, maxRunning: 0, computed: [] as string[] };
   const v = new Volunteer({
     socket: coord as unknown as VolunteerSocket,
@@ -87,7 +93,7 @@ function volunteer(coord: ScriptedCoordinator, computeMs: number) {
       await sleep(computeMs);
       stats.running--;
       stats.computed.push(a.copyId);
-      return { outputs: [{ name: 'y', dtype: 'float32', dims: [1], data: new Uint8Array(4) }], computeMs };
+      return { outputs: [{ name: 'y', dtype: 'float32', dims: [1], data: new Uint8Array(4) }], computeMs: reportedMs };
     },
   });
   return { v, pending, stats };
@@ -143,5 +149,58 @@ describe('Volunteer pipeline', () => {
     expect(await pending.all()).toHaveLength(0);
     expect(coord.returned).toEqual(['c0']);
     await v.stop();
+  });
+
+  it('writes short shards\' results to the pending store only when their acknowledgement is slow', async () => {
+    const coord = new ScriptedCoordinator(12);
+    const { v, pending } = volunteer(coord, 15);
+    v.start();
+    for (let i = 0; i < 200 && coord.returned.length < 12; i++) await sleep(10);
+    await v.stop();
+    expect(coord.returned).toHaveLength(12);
+    expect(pending.saves).toEqual([]);
+
+    // c0's acknowledgement takes longer than KEEP_UNACKED_AFTER_MS: it is written down meanwhile, and removed once acknowledged.
+    const slow = new ScriptedCoordinator(1);
+    const s = volunteer(slow, 5);
+    const emit = slow.timeout().emit;
+    slow.timeout = () => ({
+      emit: (event, payload, cb) => (event === 'work:result' ? setTimeout(() => emit(event, payload, cb), KEEP_UNACKED_AFTER_MS + 300) : emit(event, payload, cb)),
+    });
+    s.v.start();
+    await sleep(KEEP_UNACKED_AFTER_MS + 150);
+    expect((await s.pending.all()).map((p) => p.copyId)).toEqual(['c0']);
+    for (let i = 0; i < 100 && slow.returned.length < 1; i++) await sleep(10);
+    await s.v.stop();
+    expect(s.pending.saves).toEqual(['c0']);
+    expect(await s.pending.all()).toHaveLength(0);
+  });
+
+  it('keepAll writes down at once every result still on its way (the page is going away)', async () => {
+    const coord = new ScriptedCoordinator(1);
+    const { v, pending } = volunteer(coord, 5);
+    let held: (() => void) | null = null;
+    const emit = coord.timeout().emit;
+    coord.timeout = () => ({
+      emit: (event, payload, cb) => (event === 'work:result' ? (held = () => emit(event, payload, cb)) : emit(event, payload, cb)),
+    });
+    v.start();
+    for (let i = 0; i < 100 && !held; i++) await sleep(5);
+    expect(await pending.all()).toHaveLength(0);
+    await v.keepAll();
+    expect((await pending.all()).map((p) => p.copyId)).toEqual(['c0']);
+    held!();
+    await v.stop();
+    expect(await pending.all()).toHaveLength(0);
+  });
+
+  it('writes long shards\' results down before uploading them', async () => {
+    const coord = new ScriptedCoordinator(3);
+    const { v, pending } = volunteer(coord, 5, KEEP_AT_ONCE_MS + 1);
+    v.start();
+    for (let i = 0; i < 200 && coord.returned.length < 3; i++) await sleep(10);
+    await v.stop();
+    expect(pending.saves.sort()).toEqual(['c0', 'c1', 'c2']);
+    expect(await pending.all()).toHaveLength(0);
   });
 });
