@@ -233,12 +233,18 @@ export class WorkService {
   private async validateShardNow(shardId: string): Promise<void> {
     const sr = await this.store.shardResults(shardId);
     if (!sr) return;
-    const { job, shard, copies, results } = sr;
+    const { job, shard, copies } = sr;
     const spec = job.spec;
+    let results = new Map<string, Uint8Array>();
     const decoded = new Map<string, NamedTensor[]>();
     const outputsOf = (id: string) => {
       let d = decoded.get(id);
-      if (!d) { d = decodeTensors(results.get(id)!); decoded.set(id, d); }
+      if (!d) {
+        const bytes = results.get(id);
+        if (!bytes) throw new WorkError('conflict', `the result of copy ${id} is no longer kept`);
+        d = decodeTensors(bytes);
+        decoded.set(id, d);
+      }
       return d;
     };
     const differ = spec.kind === 'train'
@@ -252,6 +258,7 @@ export class WorkService {
     let next = { state: shard.state, wanted: shard.wanted, canonicalCopyId: shard.canonicalCopyId };
     if (shard.state === 'validated') {
       // A late copy: judged against the canonical result, credited if it agrees.
+      results = await sr.results([shard.canonicalCopyId!, ...pending.map((c) => c.id)]);
       for (const c of pending) {
         const why = differ(shard.canonicalCopyId!, c.id);
         judgements.push(why === null
@@ -261,6 +268,8 @@ export class WorkService {
     } else if (shard.state === 'open') {
       const candidates = copies.filter((c) => c.state === 'returned' && c.outcome !== 'invalid');
       if (candidates.length < shard.wanted) return;
+      // One result has nothing to be compared with: its bytes are not even read.
+      if (candidates.length > 1) results = await sr.results(candidates.map((c) => c.id));
       const decision = decideQuorum(candidates.map((c) => ({ copyId: c.id, result: c.id })), spec.limits.replicas, differ);
       if (decision.consensus) {
         next = { state: 'validated', wanted: shard.wanted, canonicalCopyId: decision.canonical };

@@ -50,8 +50,13 @@ export interface ShardResults {
   job: Job;
   shard: Shard;
   copies: Copy[];
-  /** Encoded outputs (tensor codec) of returned copies, by copy id. */
-  results: Map<string, Uint8Array>;
+  /**
+   * Encoded outputs (tensor codec) of these returned copies, by copy id; read
+   * only when asked, since they can be large and a shard with one result has
+   * nothing to compare. A copy whose result was dropped (a closed training
+   * round) is missing from the map.
+   */
+  results(copyIds: readonly string[]): Promise<Map<string, Uint8Array>>;
 }
 
 export interface CopyJudgement {

@@ -557,7 +557,7 @@ export class PgStore implements Store {
       const { rows } = await q(`SELECT ${COPY_COLS}, CASE WHEN state = 'returned' THEN result END AS result FROM copies WHERE shard_id = $1 ORDER BY seq`, [shardId]);
       const results = new Map<string, Uint8Array>();
       for (const r of rows) if (r.state === 'returned') results.set(r.id as string, r.result as Uint8Array);
-      return { job, shard, copies: rows.map(toCopy), results };
+      return { job, shard, copies: rows.map(toCopy), results: async (ids: readonly string[]) => new Map(ids.filter((id) => results.has(id)).map((id) => [id, results.get(id)!])) };
     });
   }
 

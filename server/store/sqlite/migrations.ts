@@ -128,4 +128,8 @@ export const MIGRATIONS: string[] = [
   -- Crash recovery: results stored but not yet judged when the process died.
   CREATE INDEX copies_unjudged ON copies(shard_id) WHERE state = 'returned' AND outcome = 'pending';
   `,
+  `
+  -- Large results live in files beside the database (results/<name>), named here; small ones stay in result.
+  ALTER TABLE copies ADD COLUMN result_file TEXT;
+  `,
 ];

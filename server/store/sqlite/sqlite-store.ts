@@ -6,8 +6,10 @@
  * survives a process crash (SIGKILL); only power loss can drop the last ones.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { mayTakeCopy, withinRoundCap } from '../../core/scheduler/eligibility.ts';
 import { newId } from '../ids.ts';
@@ -52,6 +54,16 @@ const toCopy = (r: Row): Copy => ({
 /** Candidate shards are read in growing pages: the first is almost always eligible. */
 const CLAIM_PAGES: [limit: number, offset: number][] = [[1, 0], [15, 1], [240, 16], [768, 256]];
 
+/**
+ * Results larger than this are written to a file of their own (before the
+ * transaction that records them commits) instead of into the database: a
+ * 512 KiB BLOB costs 128 page writes to the WAL at COMMIT, on the event
+ * loop, and the same again when the WAL is checkpointed, where one file
+ * write runs on libuv's thread pool. The file survives a process crash as
+ * the WAL does (neither is fsynced per commit).
+ */
+export const RESULT_FILE_ABOVE_BYTES = 64 * 1024;
+
 const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
 
 export class SqliteStore implements Store {
@@ -60,9 +72,13 @@ export class SqliteStore implements Store {
   private jobCache = new Map<string, Job>();
   private s: Record<string, Database.Statement>;
   private pending: { resolve: () => void; reject: (e: Error) => void }[] | null = null;
+  /** Where large results go; null for an in-memory database (tests), which keeps them all inline. */
+  private readonly resultsDir: string | null;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.resultsDir = file === ':memory:' ? null : join(dirname(file), 'results');
+    if (this.resultsDir) mkdirSync(this.resultsDir, { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -71,6 +87,7 @@ export class SqliteStore implements Store {
     // Checkpoint in larger, rarer steps: training rounds write megabytes of gradients.
     this.db.pragma('wal_autocheckpoint = 8192');
     this.migrate();
+    void this.sweepResultFiles();
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
       wanting: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ? OFFSET ?`),
@@ -84,13 +101,17 @@ export class SqliteStore implements Store {
       getShard: p(`SELECT * FROM shards WHERE id = ?`),
       ack: p(`UPDATE copies SET state = 'running', deadline = ? WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')`),
       extend: p(`UPDATE copies SET deadline = ? WHERE id = ? AND volunteer_id = ? AND state = 'running'`),
-      saveResult: p(`UPDATE copies SET state = 'returned', result = ?, compute_ms = ?, returned_at = ? WHERE id = ?`),
+      saveResult: p(`UPDATE copies SET state = 'returned', result = ?, result_file = ?, compute_ms = ?, returned_at = ? WHERE id = ?`),
+      // The common case in one statement: the copy is in flight with its sender and its shard still wants results.
+      saveInFlight: p(`UPDATE copies SET state = 'returned', result = ?, result_file = ?, compute_ms = ?, returned_at = ?
+                       WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')
+                         AND (SELECT state FROM shards WHERE id = copies.shard_id) IN ('open','validated')`),
       revive: p(`UPDATE shards SET alive = alive + 1 WHERE id = ?`),
       fail: p(`UPDATE copies SET state = 'error', reason = ?, returned_at = ? WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')`),
       shardError: p(`UPDATE shards SET alive = alive - 1, errors = errors + 1 WHERE id = ?`),
       dueCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE state IN ('assigned','running') AND deadline < ?`),
       expire: p(`UPDATE copies SET state = 'expired', reason = ? WHERE id = ? AND state IN ('assigned','running')`),
-      results: p(`SELECT id, result FROM copies WHERE shard_id = ? AND state = 'returned'`),
+      results: p(`SELECT id, result, result_file FROM copies WHERE shard_id = ? AND state = 'returned'`),
       judge: p(`UPDATE copies SET outcome = ?, reason = ?, credit = ? WHERE id = ? AND outcome = 'pending'`),
       unalive: p(`UPDATE shards SET alive = alive - 1 WHERE id = ?`),
       // Only an open shard moves: a validation computed before a concurrent cancel must not reopen it.
@@ -237,7 +258,8 @@ export class SqliteStore implements Store {
     const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
     this.jobCache.delete(jobId);
-    return this.write(() => {
+    const dropped: string[] = [];
+    const advanced = await this.write(() => {
       const r = this.db.prepare(`UPDATE jobs SET round = ?, progress = ? WHERE id = ? AND round = ? AND state = 'running'`)
         .run(progress.round, JSON.stringify(progress), jobId, fromRound);
       if (r.changes === 0) return false;
@@ -248,21 +270,26 @@ export class SqliteStore implements Store {
       const [from, to] = job.spec.kind === 'train'
         ? [fromRound * job.spec.shardsPerRound, (fromRound + 1) * job.spec.shardsPerRound]
         : [0, nextShards.length ? Math.min(...nextShards.map((s) => s.index)) : Number.MAX_SAFE_INTEGER];
-      this.db.prepare(`UPDATE copies SET result = NULL WHERE result IS NOT NULL
-        AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND idx >= ? AND idx < ?)`).run(jobId, from, to);
+      const ofRounds = `shard_id IN (SELECT id FROM shards WHERE job_id = ? AND idx >= ? AND idx < ?)`;
+      for (const f of this.db.prepare(`SELECT result_file AS f FROM copies WHERE result_file IS NOT NULL AND ${ofRounds}`).all(jobId, from, to) as Row[]) dropped.push(f.f as string);
+      this.db.prepare(`UPDATE copies SET result = NULL, result_file = NULL WHERE (result IS NOT NULL OR result_file IS NOT NULL) AND ${ofRounds}`).run(jobId, from, to);
       for (const s of nextShards) {
         insertShard.run(s.id, jobId, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
       }
       return true;
     });
+    // After the commit: a crash before it leaves the files named by the rows that still hold them.
+    if (dropped.length) await this.dropResultFiles(dropped);
+    return advanced;
   }
 
   async canonicalResultsOf(shardIds: string[]) {
     const out = new Map<string, Uint8Array>();
-    const q = this.db.prepare(`SELECT s.id, c.result FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.id = ?`);
-    for (const id of shardIds) {
-      const r = q.get(id) as Row | undefined;
-      if (r) out.set(r.id as string, r.result as Uint8Array);
+    const q = this.db.prepare(`SELECT s.id, c.result, c.result_file FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.id = ?`);
+    const rows = shardIds.map((id) => q.get(id) as Row | undefined).filter((r): r is Row => r !== undefined);
+    for (const r of rows) {
+      const bytes = await this.readResult(r);
+      if (bytes) out.set(r.id as string, bytes);
     }
     return out;
   }
@@ -419,18 +446,55 @@ export class SqliteStore implements Store {
   }
 
   async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite> {
-    return this.write((): ResultWrite => {
-      const c = this.s.getCopy!.get(copyId) as Row | undefined;
-      if (!c || c.volunteer_id !== volunteerId) return 'not_assigned';
-      if (c.state === 'returned') return 'duplicate';
-      if (c.state === 'cancelled') return 'gone';
-      const shard = this.s.getShard!.get(c.shard_id) as Row;
-      if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
-      // A late result (expired or errored copy) still counts: it revives the copy.
-      if (c.state === 'expired' || c.state === 'error') this.s.revive!.run(c.shard_id);
-      this.s.saveResult!.run(encoded, computeMs, now, copyId);
-      return 'accepted';
-    });
+    let file: string | null = null;
+    if (this.resultsDir && encoded.byteLength > RESULT_FILE_ABOVE_BYTES) {
+      // Named per upload, not per copy: a duplicate upload must not overwrite the result already recorded.
+      file = `${copyId}.${randomBytes(6).toString('hex')}`;
+      await writeFile(join(this.resultsDir, file), encoded);
+    }
+    let write: ResultWrite;
+    try {
+      write = await this.write((): ResultWrite => {
+        if (this.s.saveInFlight!.run(file ? null : encoded, file, computeMs, now, copyId, volunteerId).changes === 1) return 'accepted';
+        const c = this.s.getCopy!.get(copyId) as Row | undefined;
+        if (!c || c.volunteer_id !== volunteerId) return 'not_assigned';
+        if (c.state === 'returned') return 'duplicate';
+        if (c.state === 'cancelled') return 'gone';
+        const shard = this.s.getShard!.get(c.shard_id) as Row;
+        if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
+        // A late result (expired or errored copy) still counts: it revives the copy.
+        if (c.state === 'expired' || c.state === 'error') this.s.revive!.run(c.shard_id);
+        this.s.saveResult!.run(file ? null : encoded, file, computeMs, now, copyId);
+        return 'accepted';
+      });
+    } catch (e) {
+      if (file) await this.dropResultFiles([file]);
+      throw e;
+    }
+    if (write !== 'accepted' && file) await this.dropResultFiles([file]);
+    return write;
+  }
+
+  private async readResult(r: Row): Promise<Uint8Array | null> {
+    if (r.result_file == null) return (r.result as Uint8Array | null) ?? null;
+    try {
+      return await readFile(join(this.resultsDir!, r.result_file as string));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // dropped meanwhile (a closed training round)
+      throw e;
+    }
+  }
+
+  private async dropResultFiles(files: string[]): Promise<void> {
+    await Promise.all(files.map((f) => unlink(join(this.resultsDir!, f)).catch(() => {})));
+  }
+
+  /** Result files no row names: written for an upload the coordinator died before recording. */
+  private sweepResultFiles(): Promise<void> {
+    if (!this.resultsDir) return Promise.resolve();
+    // Listed now, before any upload can write a file its row does not name yet.
+    const named = new Set((this.db.prepare('SELECT result_file AS f FROM copies WHERE result_file IS NOT NULL').all() as Row[]).map((r) => r.f as string));
+    return this.dropResultFiles(readdirSync(this.resultsDir).filter((f) => !named.has(f)));
   }
 
   async failCopy(copyId: string, volunteerId: string, reason: string, now: number) {
@@ -479,8 +543,16 @@ export class SqliteStore implements Store {
     const job = this.job(shard.jobId);
     if (!job) return null;
     const copies = (this.s.copiesOfShard!.all(shardId) as Row[]).map(toCopy);
-    const results = new Map<string, Uint8Array>();
-    for (const r of this.s.results!.all(shardId) as Row[]) results.set(r.id as string, r.result as Uint8Array);
+    const results = async (ids: readonly string[]) => {
+      const want = new Set(ids);
+      const out = new Map<string, Uint8Array>();
+      for (const r of this.s.results!.all(shardId) as Row[]) {
+        if (!want.has(r.id as string)) continue;
+        const bytes = await this.readResult(r);
+        if (bytes) out.set(r.id as string, bytes);
+      }
+      return out;
+    };
     return { job, shard, copies, results };
   }
 
@@ -497,8 +569,14 @@ export class SqliteStore implements Store {
   }
 
   async canonicalResults(jobId: string) {
-    const rows = this.db.prepare(`SELECT c.result FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.job_id = ? ORDER BY s.idx`).all(jobId) as Row[];
-    return rows.map((r) => r.result as Uint8Array);
+    const rows = this.db.prepare(`SELECT c.result, c.result_file FROM shards s JOIN copies c ON c.id = s.canonical_copy_id WHERE s.job_id = ? ORDER BY s.idx`).all(jobId) as Row[];
+    const out: Uint8Array[] = [];
+    for (const r of rows) {
+      const bytes = await this.readResult(r);
+      if (!bytes) throw new Error(`job ${jobId}: a canonical result is missing`);
+      out.push(bytes);
+    }
+    return out;
   }
 
   async shortenLeases(volunteerId: string, deadline: number) {

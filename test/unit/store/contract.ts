@@ -362,11 +362,31 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const sr = (await store.shardResults(shards[0]!.id))!;
       expect(sr.shard).toEqual({ ...shards[0], issued: 2 });
       expect(sr.copies.map((c) => c.id)).toEqual([c1.id, c2.id]);
-      expect([...sr.results.keys()]).toEqual([c1.id]);
-      expect(Array.from(sr.results.get(c1.id)!)).toEqual([1, 2, 3, 0, 255]);
+      const kept = await sr.results([c1.id, c2.id]);
+      expect([...kept.keys()]).toEqual([c1.id]);
+      expect(Array.from(kept.get(c1.id)!)).toEqual([1, 2, 3, 0, 255]);
+      expect((await sr.results([])).size).toBe(0);
       expect(await counters(shards[0]!.id)).toMatchObject({ alive: 2, issued: 2 });
       expect(await store.shardResults('nope')).toBeNull();
       expect(await store.copiesInFlight(v1.id)).toEqual([]);
+    });
+
+    it('large results (hundreds of KiB) are kept byte for byte; a duplicate upload changes nothing', async () => {
+      const { job, shards } = await seedJob({ replicas: 1 });
+      const v1 = makeVolunteer(1);
+      const c1 = (await claim(v1))!.copy;
+      const big = new Uint8Array(300 * 1024).map((_, i) => (i * 7 + 3) & 0xff);
+      expect(await store.saveResult(c1.id, v1.id, big, 1, NOW + 1)).toBe('accepted');
+      expect(await store.saveResult(c1.id, v1.id, new Uint8Array(300 * 1024), 1, NOW + 2)).toBe('duplicate');
+      const sr = (await store.shardResults(shards[0]!.id))!;
+      expect(Buffer.compare((await sr.results([c1.id])).get(c1.id)!, big)).toBe(0);
+      await store.applyValidation({
+        shardId: shards[0]!.id, shard: { state: 'validated', wanted: 1, canonicalCopyId: c1.id },
+        judgements: [{ copyId: c1.id, outcome: 'valid', reason: null, credit: 1 }],
+        credits: [{ copyId: c1.id, account: v1.account, amount: 1, jobId: job.id, projectId: job.projectId }],
+      });
+      expect(Buffer.compare((await store.canonicalResultsOf([shards[0]!.id])).get(shards[0]!.id)!, big)).toBe(0);
+      expect(Buffer.compare((await store.canonicalResults(job.id))[0]!, big)).toBe(0);
     });
 
     it('a late result on an expired or errored copy is accepted and revives its place', async () => {
@@ -617,7 +637,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.shardsOf(job.id, { from: 2, to: 4 })).toEqual(next);
       expect(await store.getCopy(held.id)).toMatchObject({ state: 'cancelled', reason: 'round closed without it' });
       // The closed round's results are folded into the checkpoint and dropped.
-      expect((await store.shardResults(shards[1]!.id))!.results.get(done.id) ?? null).toBeNull();
+      expect((await (await store.shardResults(shards[1]!.id))!.results([done.id])).get(done.id) ?? null).toBeNull();
       expect((await claim(makeVolunteer(3)))!.shard.index).toBe(2);
     });
   });
