@@ -221,7 +221,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       ]),
     ));
     log('(per s: bare = echo round trips, floor = echo round trips each INSERTed and committed first, coordinator = results acknowledged accepted; emits/s = client emits answered by an ack; ' +
-      'pushes/s = copy:outcome, credit:balance and work:nudge received; CPU % of one core)');
+      'pushes/s = news and work:nudge pushes received (news a reply carried is no push); CPU % of one core)');
     for (const [name, s] of Object.entries(sides)) for (const e of s.load.errorSamples) log(`  ${name} error: ${e}`);
     const starved = of('coordinator').reduce((n, w) => n + w.delta.starved, 0);
     if (starved) log(`  WARNING: ${starved} work requests found no work in the windows: the jobs ran dry, the coordinator figure understates`);
@@ -246,7 +246,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       `the file holds ${db.returned} returned copies = ${db.valid} valid + ${db.awaitingReplica} awaiting their replica, ${db.ledger} ledger credits, ` +
       `${db.validatedShards} validated shards (${jobs.created} jobs) holding ${db.validInValidated} valid copies (${db.shardsUnderQuorum} with fewer than 2; ` +
       `${db.expired} copies expired and were reissued), ${db.invalid} invalid and ${db.inFlight} in-flight copies: ${durable ? 'OK' : 'MISMATCH'}`);
-    log(`  copy:outcome 'valid' received by the volunteers: ${vol.counters.validOutcomes}`);
+    log(`  'valid' outcomes the volunteers heard (on replies or pushed; the last second's may still wait): ${vol.counters.validOutcomes}`);
     if (!durable) process.exitCode = 1;
 
     const warnings = coord.output.filter((l) => l.includes('"level":40') || l.includes('"level":50'));

@@ -6,7 +6,7 @@
  * per message on both sides of a comparison.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { Assignment, ClientToServerEvents, HelloRequest, ServerToClientEvents } from '../../shared/protocol/events.ts';
+import type { Assignment, ClientToServerEvents, HelloRequest, ServerToClientEvents, VolunteerNews } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
 import { reluBytes } from './relu-model.ts';
 
@@ -66,7 +66,7 @@ export interface Counters {
   emits: number;
   /** Work requests answered "no work available": the job ran dry, and the figure would understate. */
   starved: number;
-  /** Server pushes received (copy:outcome, credit:balance, work:nudge). */
+  /** Server pushes received (news, work:nudge); news that rode on a reply is no push. */
   pushes: number;
   validOutcomes: number;
   errors: number;
@@ -145,10 +145,13 @@ export class VolunteerSide extends LoadSide<VolunteerSocket> {
   constructor(sockets: readonly VolunteerSocket[]) {
     super(sockets);
     for (const s of sockets) {
-      s.on('copy:outcome', (o) => { this.counters.pushes++; if (o.outcome === 'valid') this.counters.validOutcomes++; });
-      s.on('credit:balance', () => { this.counters.pushes++; });
+      s.on('news', (n) => { this.counters.pushes++; this.heard(n); });
       s.on('work:nudge', () => { this.counters.pushes++; });
     }
+  }
+
+  private heard(n: VolunteerNews | undefined): void {
+    if (n) for (const o of n.outcomes) if (o.outcome === 'valid') this.counters.validOutcomes++;
   }
 
   protected async unit(s: VolunteerSocket): Promise<void> {
@@ -158,6 +161,7 @@ export class VolunteerSide extends LoadSide<VolunteerSocket> {
       const w = await s.timeout(ACK_TIMEOUT_MS).emitWithAck('work:request', {});
       c.emits++;
       if (!w.ok) { this.error(`work:request: ${w.code}: ${w.error}`); await sleep(100); return; }
+      this.heard(w.news);
       if (!w.assignment) { c.starved++; await sleep(Math.min(w.retryInMs, 250)); return; }
       a = w.assignment as Assignment;
     }
@@ -171,6 +175,7 @@ export class VolunteerSide extends LoadSide<VolunteerSocket> {
     });
     c.emits++;
     if (!r.ok) { this.error(`work:result: ${r.code}: ${r.error}`); return; }
+    this.heard(r.news);
     if (r.status !== 'accepted') { this.error(`work:result: ${r.status}`); return; }
     if (r.next?.assignment) this.held.set(s, r.next.assignment);
     c.done++;

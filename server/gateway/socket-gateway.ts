@@ -21,6 +21,7 @@ import type { CoordinatorEvents } from '../services/events.ts';
 import { JobError } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import { type VolunteerSession, WorkError, type WorkService } from '../services/work-service.ts';
+import { NewsDesk } from './news.ts';
 
 export type TabgridServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type TabgridSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -52,6 +53,12 @@ export interface GatewayDeps {
 
 export function attachGateway(d: GatewayDeps): void {
   const { io, work, log, metrics } = d;
+  const desk = new NewsDesk();
+  /** What waits for this volunteer, for the reply being sent to carry. */
+  const news = (s: VolunteerSession) => {
+    const n = desk.take(s.volunteer.id);
+    return n ? { news: n } : {};
+  };
 
   io.use(async (socket, next) => {
     try {
@@ -105,19 +112,20 @@ export function attachGateway(d: GatewayDeps): void {
 
     on('hello', HelloRequestSchema, false, async (req) => {
       const { session, reply } = await work.hello(socket.data.session?.volunteer ?? socket.data.existing, socket.data.address, req);
-      if (socket.data.session) socket.leave(`account:${socket.data.session.volunteer.account}`);
       socket.data.session = session;
       socket.data.backend = req.backend;
-      socket.join([`volunteer:${session.volunteer.id}`, `account:${session.volunteer.account}`, 'volunteers']);
+      socket.join([`volunteer:${session.volunteer.id}`, 'volunteers']);
       d.swarm.joined(socket.id, req.backend);
-      void work.balanceOf(session.volunteer.account).then((balance) => socket.emit('credit:balance', { account: session.volunteer.account, balance }));
+      // The balance so far, with the first reply (or pushed if none comes).
+      const { account } = session.volunteer;
+      desk.balance(session.volunteer.id, { account, balance: await work.balanceOf(account) }, Date.now());
       return reply;
     });
 
     on('work:request', EmptySchema, true, async (_req, s) => {
       const r = await work.requestWork(s!);
       if (r.assignment) metrics.assigned.inc();
-      return r;
+      return { ...r, ...news(s!) };
     });
 
     on('work:ack', CopyRefSchema, true, async (req, s) => ({ leaseDeadline: await work.ack(s!, req.copyId) }));
@@ -133,10 +141,10 @@ export function attachGateway(d: GatewayDeps): void {
       const status = await work.submitResult(s!, req.copyId, req.outputs, req.computeMs);
       end();
       metrics.results.inc({ status });
-      if (!req.next) return { status };
+      if (!req.next) return { status, ...news(s!) };
       const next = await work.requestWork(s!);
       if (next.assignment) metrics.assigned.inc();
-      return { status, next };
+      return { status, next, ...news(s!) };
     });
 
     on('work:release', CopyRefSchema, true, async (req, s) => {
@@ -169,7 +177,7 @@ export function attachGateway(d: GatewayDeps): void {
 
     on('unwatch', UnwatchSchema, false, async (req) => {
       // Only dashboard topics: a volunteer's own rooms are the coordinator's to manage.
-      if (req.topic === 'swarm' || req.topic.startsWith('project:') || (req.topic.startsWith('account:') && socket.data.session?.volunteer.account !== req.topic.slice(8))) {
+      if (req.topic === 'swarm' || req.topic.startsWith('project:') || req.topic.startsWith('account:')) {
         await socket.leave(req.topic);
       }
       return {};
@@ -195,17 +203,38 @@ export function attachGateway(d: GatewayDeps): void {
   d.events.on('outcome', (volunteerId, o) => {
     metrics.judged.inc({ outcome: o.outcome });
     if (o.outcome === 'valid') metrics.credit.inc(o.credit);
-    io.to(`volunteer:${volunteerId}`).emit('copy:outcome', o);
+    desk.outcome(volunteerId, o, Date.now());
   });
-  // A busy volunteer is credited many times a second: push its balance at most once per tick.
+  // A busy account is credited many times a second: its balance is read at most once per tick, then told
+  // to the dashboards watching it and, as news, to its volunteers.
   const credited = new Set<string>();
   d.events.on('credited', (account) => credited.add(account));
   const balances = setInterval(async () => {
-    const accounts = [...credited];
-    credited.clear();
-    for (const account of accounts) {
-      if (!io.sockets.adapter.rooms.get(`account:${account}`)?.size) continue;
-      io.to(`account:${account}`).emit('credit:balance', { account, balance: await work.balanceOf(account) });
+    try {
+      if (credited.size) {
+        const accounts = new Set(credited);
+        credited.clear();
+        const volunteersOf = new Map<string, Set<string>>();
+        for (const s of io.sockets.sockets.values()) {
+          const v = (s as TabgridSocket).data.session?.volunteer;
+          if (v && accounts.has(v.account)) {
+            let set = volunteersOf.get(v.account);
+            if (!set) volunteersOf.set(v.account, (set = new Set()));
+            set.add(v.id);
+          }
+        }
+        for (const account of accounts) {
+          const watched = !!io.sockets.adapter.rooms.get(`account:${account}`)?.size;
+          const ids = volunteersOf.get(account);
+          if (!watched && !ids) continue;
+          const b = { account, balance: await work.balanceOf(account) };
+          if (watched) io.to(`account:${account}`).emit('credit:balance', b);
+          for (const id of ids ?? []) desk.balance(id, b, Date.now());
+        }
+      }
+      for (const [id, n] of desk.due(Date.now())) io.to(`volunteer:${id}`).emit('news', n);
+    } catch (e) {
+      log.error({ err: e }, 'telling volunteers their news failed');
     }
   }, 500);
   balances.unref();

@@ -99,7 +99,18 @@ export type ErrorCode =
 
 export type Reply<T> = ({ ok: true } & T) | { ok: false; code: ErrorCode; error: string };
 
-export type WorkReply = { assignment: Assignment } | { assignment: null; retryInMs: number; reason: string };
+export type WorkReply = ({ assignment: Assignment } | { assignment: null; retryInMs: number; reason: string }) & { news?: VolunteerNews };
+
+/**
+ * What happened to a volunteer's copies since it last heard, and its balance.
+ * It rides on the replies to `work:request` and `work:result` (a busy
+ * volunteer hears it with no message of its own); what no reply carried
+ * within a second is pushed as the `news` event.
+ */
+export interface VolunteerNews {
+  outcomes: CopyOutcome[];
+  balance?: { account: string; balance: number };
+}
 
 export interface ResultUpload {
   copyId: string;
@@ -139,7 +150,7 @@ export interface ClientToServerEvents {
   'work:ack': (req: { copyId: string }, ack: (r: Reply<{ leaseDeadline: number }>) => void) => void;
   'work:heartbeat': (req: { copyIds: string[] }, ack: (r: Reply<{ extended: string[]; lost: { copyId: string; reason: string }[] }>) => void) => void;
   /** Also acknowledges the copy when no `work:ack` came first (a shard finished within ackWithinMs). */
-  'work:result': (req: ResultUpload, ack: (r: Reply<{ status: ResultStatus; next?: WorkReply }>) => void) => void;
+  'work:result': (req: ResultUpload, ack: (r: Reply<{ status: ResultStatus; next?: WorkReply; news?: VolunteerNews }>) => void) => void;
   'work:fail': (req: { copyId: string; error: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   /** Hands back a copy not started (the volunteer stopped): reissued at once, counted as no error. */
   'work:release': (req: { copyId: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
@@ -151,7 +162,9 @@ export interface ClientToServerEvents {
 export interface ServerToClientEvents {
   /** New work may be available: request some. */
   'work:nudge': () => void;
-  'copy:outcome': (o: CopyOutcome) => void;
+  /** A volunteer's news that no reply carried in time (see VolunteerNews). */
+  news: (n: VolunteerNews) => void;
+  /** An account's balance, to dashboards watching `account:<id>`. */
   'credit:balance': (b: { account: string; balance: number }) => void;
   'swarm:stats': (s: SwarmStats) => void;
   'project:update': (u: { projectId: string; jobs: JobSummary[] }) => void;

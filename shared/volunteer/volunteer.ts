@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'socket.io-client';
 import type {
-  Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServerToClientEvents, WireTensor,
+  Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServerToClientEvents, VolunteerNews, WireTensor,
 } from '../protocol/events.ts';
 import type { PendingStore } from './pending.ts';
 import { restAfter } from './throttle.ts';
@@ -88,6 +88,7 @@ export const KEEP_AT_ONCE_MS = 1000;
 export const KEEP_UNACKED_AFTER_MS = 500;
 
 const rest = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 
 /** Emits with an ack, rejecting when the socket is down or no ack arrives in time. */
@@ -111,10 +112,16 @@ export class Volunteer {
     this.intensity = o.intensity ?? 1;
     const s = o.socket;
     s.on('work:nudge', () => { this.wake.set(); });
-    s.on('copy:outcome', (x) => o.hooks?.outcome?.(x));
-    s.on('credit:balance', (b) => o.hooks?.balance?.(b));
+    s.on('news', (n) => this.heard(n));
     s.on('connect', () => { this.wake.set(); });
     s.on('connect_error', (e) => o.hooks?.error?.(`cannot connect: ${e.message}`));
+  }
+
+  /** Outcomes and balance, from a reply or a push. */
+  private heard(n: VolunteerNews | undefined): void {
+    if (!n) return;
+    for (const x of n.outcomes) this.o.hooks?.outcome?.(x);
+    if (n.balance) this.o.hooks?.balance?.(n.balance);
   }
 
   get account(): string | null {
@@ -218,9 +225,10 @@ export class Volunteer {
       const k = kept();
       if (k) { await k; await this.o.pending.remove(copyId); }
     };
-    const r = await call<{ status: string; next?: { assignment: Assignment | null } }>(
+    const r = await call<{ status: string; next?: { assignment: Assignment | null }; news?: VolunteerNews }>(
       this.o.socket, 'work:result', { copyId, outputs, computeMs, ...(next ? { next: true } : {}) }, 120_000);
     if (r.ok) {
+      this.heard(r.news);
       await forget();
       this.o.hooks?.uploaded?.(copyId, r.status);
       return r.next?.assignment ? this.received(r.next.assignment) : null;
@@ -275,8 +283,9 @@ export class Volunteer {
         }
         if (!current) {
           this.setState('waiting');
-          const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string }>(this.o.socket, 'work:request', {});
+          const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string; news?: VolunteerNews }>(this.o.socket, 'work:request', {});
           if (!r.ok) { this.o.hooks?.error?.(r.error); await this.wake.sleep(5000); continue; }
+          this.heard(r.news);
           if (!r.assignment) { this.setState('waiting', r.reason); await this.wake.sleep(r.retryInMs ?? 5000); continue; }
           current = this.received(r.assignment);
         }
@@ -354,7 +363,8 @@ export class Volunteer {
   /** Asks for the copy after the one about to compute; null when there is none now (the upload asks again). */
   private async prefetch(): Promise<Assignment | null> {
     try {
-      const r = await call<{ assignment: Assignment | null }>(this.o.socket, 'work:request', {});
+      const r = await call<{ assignment: Assignment | null; news?: VolunteerNews }>(this.o.socket, 'work:request', {});
+      if (r.ok) this.heard(r.news);
       return r.ok && r.assignment ? this.received(r.assignment) : null;
     } catch {
       return null;
@@ -410,6 +420,9 @@ export class Volunteer {
           timer = setTimeout(keep, KEEP_UNACKED_AFTER_MS);
         }
         this.o.hooks?.computed?.(a, result.computeMs);
+        // The loop starts the next shard in this same task (the copy is usually in hand): send the result
+        // after that, so encoding and sending it (milliseconds for large outputs) overlaps the next compute.
+        await nextTask();
         try {
           return await this.upload(a.copyId, result.outputs, result.computeMs, next, () => saving);
         } catch {

@@ -18,6 +18,7 @@ class ScriptedCoordinator {
   readonly returned: string[] = [];
   maxHeld = 0;
   uploading = 0;
+  uploadsStarted = 0;
   private queue: string[];
 
   constructor(copies: number, private readonly rttMs = 3) {
@@ -31,7 +32,7 @@ class ScriptedCoordinator {
     return {
       emit: (event: string, payload: { copyId?: string; next?: boolean }, cb: (err: Error | null, r: unknown) => void) => {
         this.events.push(event === 'work:result' && payload.next ? 'work:result+next' : event);
-        if (event === 'work:result') this.uploading++;
+        if (event === 'work:result') { this.uploading++; this.uploadsStarted++; }
         setTimeout(() => {
           if (event === 'work:result') this.uploading--;
           cb(null, this.reply(event, payload));
@@ -89,8 +90,11 @@ function volunteer(coord: ScriptedCoordinator, computeMs: number, reportedMs = c
     execute: async (a) => {
       stats.running++;
       stats.maxRunning = Math.max(stats.maxRunning, stats.running);
-      if (coord.uploading > 0) stats.overlapped++;
+      // Overlap: a result was on its way at some point while this shard computed.
+      const started = coord.uploadsStarted;
+      const inFlight = coord.uploading > 0;
       await sleep(computeMs);
+      if (inFlight || coord.uploadsStarted > started) stats.overlapped++;
       stats.running--;
       stats.computed.push(a.copyId);
       return { outputs: [{ name: 'y', dtype: 'float32', dims: [1], data: new Uint8Array(4) }], computeMs: reportedMs };
