@@ -54,8 +54,17 @@ export function hashToken(token: string): string {
   return sha256(Buffer.from(token));
 }
 
+/** Input blobs whose decoded, checked and re-encoded form is remembered (a few hundred bytes each). */
+const NORMALIZED_CACHE = 256;
+
 export class JobService {
   private completing = new Set<string>();
+  /**
+   * Input blobs already decoded, checked and stored in the coordinator's own
+   * codec, by blob and format: a project sending the same data again (another
+   * model, shard size or replication) costs no decode, copy or hash of it.
+   */
+  private normalized = new Map<string, { dtype: Tensor['dtype']; dims: number[]; hash: string }>();
 
   constructor(
     private readonly store: Store,
@@ -103,14 +112,26 @@ export class JobService {
       throw e;
     }
     const provided: ProvidedInput[] = [];
+    /** Inputs known already: their stored hash, by the (empty) data standing in for their bytes. */
+    const known = new Map<Uint8Array, { key: string; hash: string }>();
+    const sourceOf = new Map<Uint8Array, string>();
     for (const [i, input] of req.inputs.entries()) {
       if (!(await this.blobs.has(input.blob))) throw new JobError('bad_request', `input ${i}: blob ${input.blob} was not uploaded`);
+      const key = `${input.blob}|${input.format}`;
+      const seen = this.normalized.get(key);
+      if (seen && (await this.blobs.has(seen.hash))) {
+        const stand = new Uint8Array(0);
+        known.set(stand, { key, hash: seen.hash });
+        provided.push({ name: input.name, tensor: { dtype: seen.dtype, dims: seen.dims, data: stand } });
+        continue;
+      }
       let t: Tensor & { name?: string };
       try {
         t = decodeInputFile(await this.blobs.get(input.blob), input.format);
       } catch (e) {
         throw new JobError('bad_request', `input ${input.name ?? i}: ${(e as Error).message}`);
       }
+      sourceOf.set(t.data, key);
       provided.push({ name: input.name, tensor: { dtype: t.dtype, dims: t.dims, data: t.data } });
     }
     const limits: JobLimits = { ...DEFAULT_LIMITS, ...req.limits };
@@ -129,8 +150,16 @@ export class JobService {
     const flopsPerRecord = flops.flops / plan.records;
     const inputs = [];
     for (const t of plan.inputs) {
-      const hash = await this.blobs.put(encodeTensors([t]));
-      await this.store.recordBlob({ hash, bytes: t.data.byteLength, kind: 'input', createdAt: Date.now() });
+      let hash = known.get(t.data)?.hash;
+      if (!hash) {
+        hash = await this.blobs.put(encodeTensors([t]));
+        await this.store.recordBlob({ hash, bytes: t.data.byteLength, kind: 'input', createdAt: Date.now() });
+        const key = sourceOf.get(t.data);
+        if (key) {
+          this.normalized.set(key, { dtype: t.dtype, dims: [...t.dims], hash });
+          if (this.normalized.size > NORMALIZED_CACHE) this.normalized.delete(this.normalized.keys().next().value!);
+        }
+      }
       inputs.push({ name: t.name, dtype: t.dtype, dims: t.dims, hash });
     }
     await this.store.recordBlob({ hash: req.model, bytes: modelBytes.byteLength, kind: 'model', createdAt: Date.now() });

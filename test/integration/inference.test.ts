@@ -62,6 +62,14 @@ describe('inference jobs', () => {
     expect(validated).toHaveLength(7);
   });
 
+  it('a second job on the same input (another shard size) reuses its checked, stored form and is still right', async () => {
+    const { code, out, model, x } = await submit(100, 25);
+    expect(code).toBe(0);
+    const got = decodeTensorProto(new Uint8Array(readFileSync(join(out, 'output_0.pb'))));
+    expect(outputsDisagreement([got], [{ ...(await runDirect(model, { x }))[0]!, name: got.name }], EXACT)).toBeNull();
+    expect(c.logs.filter((l) => l.msg === 'inference job created' && l.records === 100).map((l) => l.shards)).toEqual([7, 4]);
+  });
+
   it('outvotes a volunteer that perturbs its outputs: no credit, and its numbers never reach the outputs', async () => {
     const liar = startVolunteer(c.url, { tamper: scaleOutputs(1.5) });
     volunteers.push(liar);
