@@ -112,6 +112,8 @@ export class Contributor {
   // Per-shard refreshes, coalesced: each is an IndexedDB read or a request to the coordinator, and a re-render.
   private readonly pendingCountSoon = coalesce(() => void this.refreshPendingCount(), 250);
   private readonly accountSoon = coalesce(() => void this.refreshAccount(), 2000);
+  /** Results this page wrote to the pending store and has not seen acknowledged yet. */
+  private readonly keptHere = new Set<string>();
   /** Whether the session's Volunteer loop runs (it may wait for the power policy before its first start). */
   private loopStarted = false;
 
@@ -316,17 +318,18 @@ export class Contributor {
           this.throughput.record(ms);
           // The first points at once; after that the chart follows its one-second samples.
           if (this.throughput.x.length < 2) this.sample();
-          this.pendingCountSoon();
           if (!this.modelsSeen.has(a.model.hash)) {
             this.modelsSeen.add(a.model.hash);
             void this.refreshCache();
           }
         },
         dropped: (copyId) => { this.inHand.done(copyId); },
-        uploaded: () => {
+        kept: (copyId) => { this.keptHere.add(copyId); this.pendingCountSoon(); },
+        uploaded: (copyId) => {
           this.live.counts.uploaded++;
           this.showSoon();
-          this.pendingCountSoon();
+          // Most results are acknowledged before they are ever kept: the count only moves when some were.
+          if (this.keptHere.delete(copyId) || this.live.counts.pending > 0) this.pendingCountSoon();
         },
         outcome: (o) => {
           if (o.outcome === 'valid') this.live.counts.validated++;

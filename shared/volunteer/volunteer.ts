@@ -21,6 +21,8 @@ export interface VolunteerHooks {
   assignment?(a: Assignment): void;
   computed?(a: Assignment, computeMs: number): void;
   uploaded?(copyId: string, status: string): void;
+  /** A result was written to the pending store (its upload is slow, failed, or the shard was long). */
+  kept?(copyId: string): void;
   /** A copy in hand that will not be delivered (its computation failed); the coordinator reissues it. */
   dropped?(copyId: string): void;
   outcome?(o: CopyOutcome): void;
@@ -300,7 +302,7 @@ export class Volunteer {
         // Stopped or paused meanwhile: deliver without asking for more; what is coming is handed back above or below.
         // Long shards go one at a time: holding one more copy would gain little and lose it on a reload.
         const ask = this.wantsNext && (!coming || this.shortShards);
-        const delivered = this.deliver(a, done, ask);
+        const delivered = this.deliver(a, done, ask, Date.now() - t0);
         if (coming) {
           const c = coming;
           coming = ask ? delivered : null;
@@ -405,16 +407,18 @@ export class Volunteer {
    * with `next`), or null. Never rejects: an upload that fails leaves the
    * result in the pending store, flushed after the next hello.
    */
-  private deliver(a: Assignment, result: { outputs: WireTensor[]; computeMs: number }, next: boolean): Promise<Assignment | null> {
+  private deliver(a: Assignment, result: { outputs: WireTensor[]; computeMs: number }, next: boolean, wallMs = result.computeMs): Promise<Assignment | null> {
     this.delivering.add(a.copyId);
     let saving: Promise<void> | null = null;
     const keep = () => saving ??= this.o.pending.save({ copyId: a.copyId, outputs: result.outputs, computeMs: result.computeMs, savedAt: Date.now() })
+      .then(() => this.o.hooks?.kept?.(a.copyId))
       // Not safe across a reload, but still worth delivering now.
       .catch((e) => { this.o.hooks?.error?.(`could not keep the result of ${a.copyId}: ${(e as Error).message}`); });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const p = (async () => {
       try {
-        if (result.computeMs >= KEEP_AT_ONCE_MS) await keep();
+        // Long by the clock (rests at a low intensity count: that is work a reload would throw away) or by compute.
+        if (Math.max(wallMs, result.computeMs) >= KEEP_AT_ONCE_MS) await keep();
         else {
           this.unkept.set(a.copyId, keep);
           timer = setTimeout(keep, KEEP_UNACKED_AFTER_MS);
