@@ -12,9 +12,15 @@ export interface CheckedModel {
   signature: ModelSignature;
 }
 
-export async function checkModel(bytes: Uint8Array): Promise<CheckedModel> {
+/**
+ * `loadsAlready`: onnxruntime-web has loaded these very bytes before (the
+ * caller keys that by content hash), so the load, which for a large model
+ * costs far more than parsing it, is not repeated.
+ */
+export async function checkModel(bytes: Uint8Array, o: { loadsAlready?: boolean } = {}): Promise<CheckedModel> {
   const model = parseModel(bytes);
   const signature = modelSignature(model);
+  if (o.loadsAlready) return { model, signature };
   let session: ort.InferenceSession | undefined;
   try {
     session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], logSeverityLevel: 3 });

@@ -65,6 +65,8 @@ export class JobService {
    * model, shard size or replication) costs no decode, copy or hash of it.
    */
   private normalized = new Map<string, { dtype: Tensor['dtype']; dims: number[]; hash: string }>();
+  /** Models (by content hash) onnxruntime-web has loaded: checking the next job on one does not load it again. */
+  private loadable = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -106,7 +108,9 @@ export class JobService {
     const modelBytes = await this.blobs.get(req.model);
     let checked;
     try {
-      checked = await checkModel(modelBytes);
+      checked = await checkModel(modelBytes, { loadsAlready: this.loadable.has(req.model) });
+      this.loadable.add(req.model);
+      if (this.loadable.size > 4096) this.loadable.delete(this.loadable.values().next().value!);
     } catch (e) {
       if (e instanceof ModelError) throw new JobError('bad_request', `model: ${e.message}`);
       throw e;

@@ -10,7 +10,7 @@ import type {
   Assignment, CopyOutcome as WireOutcome, HelloReply, HelloRequest, ResultStatus, WireTensor, WorkReply,
 } from '../../shared/protocol/events.ts';
 import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
-import { type NamedTensor, sliceRecords } from '../../shared/tensor/tensor.ts';
+import { type NamedTensor, viewRecords } from '../../shared/tensor/tensor.ts';
 import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
@@ -149,7 +149,8 @@ export class WorkService {
     const inputs: WireTensor[] = [];
     for (const input of spec.inputs) {
       const whole = await this.inputTensor(input.hash);
-      const t = spec.batchedInputs.includes(input.name) ? sliceRecords(whole, shard.start, shard.end) : whole;
+      // A view into the cached input: socket.io sends its bytes; nothing keeps or changes it.
+      const t = spec.batchedInputs.includes(input.name) ? viewRecords(whole, shard.start, shard.end) : whole;
       inputs.push({ name: input.name, dtype: t.dtype, dims: t.dims, data: t.data });
     }
     return { ...common, feedBlobs: [], inputs, batchedInputs: spec.batchedInputs, runUnit: spec.runUnit };

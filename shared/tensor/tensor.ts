@@ -89,6 +89,12 @@ export function tensorFromTyped(dtype: DType, dims: number[], values: ArrayBuffe
 
 /** Records [start, end) along axis 0, sharing no memory with the source. */
 export function sliceRecords(t: Tensor, start: number, end: number): Tensor {
+  const v = viewRecords(t, start, end);
+  return { ...v, data: copyBytes(v.data) };
+}
+
+/** Records [start, end) along axis 0 as a view over `t`'s bytes (no copy): for sending, not for keeping or changing. */
+export function viewRecords(t: Tensor, start: number, end: number): Tensor {
   if (t.dims.length === 0) throw new Error('cannot slice a scalar along axis 0');
   const n = t.dims[0]!;
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= n)) {
@@ -98,7 +104,7 @@ export function sliceRecords(t: Tensor, start: number, end: number): Tensor {
   return {
     dtype: t.dtype,
     dims: [end - start, ...t.dims.slice(1)],
-    data: copyBytes(t.data.subarray(start * recordBytes, end * recordBytes)),
+    data: t.data.subarray(start * recordBytes, end * recordBytes),
   };
 }
 
