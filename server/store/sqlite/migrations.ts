@@ -132,4 +132,12 @@ export const MIGRATIONS: string[] = [
   -- Large results live in files beside the database (results/<name>), named here; small ones stay in result.
   ALTER TABLE copies ADD COLUMN result_file TEXT;
   `,
+  `
+  -- Indexes every result rewrote, for queries that rarely run. A volunteer's copies are looked up only while
+  -- in flight: index those alone, so a copy leaves the index once when returned instead of moving in it.
+  -- Unjudged results are looked for only at start (crash recovery): a scan then, no index on every result.
+  DROP INDEX copies_volunteer;
+  CREATE INDEX copies_in_flight ON copies(volunteer_id) WHERE state IN ('assigned','running');
+  DROP INDEX copies_unjudged;
+  `,
 ];
