@@ -72,6 +72,8 @@ export class SqliteStore implements Store {
   private jobCache = new Map<string, Job>();
   private s: Record<string, Database.Statement>;
   private pending: { resolve: () => void; reject: (e: Error) => void }[] | null = null;
+  /** Runs a write as a savepoint of the open transaction; built once, not per write. */
+  private readonly savepoint: (fn: () => unknown) => unknown;
   /** Where large results go; null for an in-memory database (tests), which keeps them all inline. */
   private readonly resultsDir: string | null;
 
@@ -87,6 +89,7 @@ export class SqliteStore implements Store {
     // Checkpoint in larger, rarer steps: training rounds write megabytes of gradients.
     this.db.pragma('wal_autocheckpoint = 8192');
     this.migrate();
+    this.savepoint = this.db.transaction((fn: () => unknown) => fn());
     void this.sweepResultFiles();
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
@@ -155,7 +158,7 @@ export class SqliteStore implements Store {
     }
     let value: T;
     try {
-      value = this.db.transaction(fn)();
+      value = this.savepoint(fn) as T;
     } catch (e) {
       return Promise.reject(e);
     }
