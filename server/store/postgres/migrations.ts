@@ -138,6 +138,12 @@ export const MIGRATIONS: string[] = [
   -- Crash recovery: results stored but not yet judged when the process died.
   CREATE INDEX copies_unjudged ON copies(shard_id) WHERE state = 'returned' AND outcome = 'pending';
   `,
+  `
+  -- A volunteer's copies are looked up only while in flight: index those alone, so a returned copy
+  -- leaves the index once instead of moving in it on every state change.
+  DROP INDEX copies_volunteer;
+  CREATE INDEX copies_in_flight ON copies(volunteer_id) WHERE state IN ('assigned','running');
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */
