@@ -112,8 +112,6 @@ export class Contributor {
   // Per-shard refreshes, coalesced: each is an IndexedDB read or a request to the coordinator, and a re-render.
   private readonly pendingCountSoon = coalesce(() => void this.refreshPendingCount(), 250);
   private readonly accountSoon = coalesce(() => void this.refreshAccount(), 2000);
-  /** Results this page wrote to the pending store and has not seen acknowledged yet. */
-  private readonly keptHere = new Set<string>();
   /** Whether the session's Volunteer loop runs (it may wait for the power policy before its first start). */
   private loopStarted = false;
 
@@ -324,12 +322,12 @@ export class Contributor {
           }
         },
         dropped: (copyId) => { this.inHand.done(copyId); },
-        kept: (copyId) => { this.keptHere.add(copyId); this.pendingCountSoon(); },
-        uploaded: (copyId) => {
+        kept: () => { this.pendingCountSoon(); },
+        uploaded: () => {
           this.live.counts.uploaded++;
           this.showSoon();
-          // Most results are acknowledged before they are ever kept: the count only moves when some were.
-          if (this.keptHere.delete(copyId) || this.live.counts.pending > 0) this.pendingCountSoon();
+          // Whatever was kept (here, or before a reload) may be gone now; the count is read at most 4 times a second.
+          this.pendingCountSoon();
         },
         outcome: (o) => {
           if (o.outcome === 'valid') this.live.counts.validated++;
