@@ -112,7 +112,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       }
       const b = any;
       const job = await d.jobs.createInferenceJob(req.project!, {
-        model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous,
+        model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous, backends: b.backends,
         tolerance: { ...(b.rtol !== undefined ? { rtol: b.rtol } : {}), ...(b.atol !== undefined ? { atol: b.atol } : {}) },
         limits: {
           ...(b.replicas !== undefined ? { replicas: b.replicas } : {}),

@@ -50,6 +50,8 @@ export const CreateJobSchema = v.strictObject({
   maxTotalCopies: v.optional(positiveInt(100)),
   leaseSeconds: v.optional(positiveInt(86_400)),
   homogeneous: v.optional(v.boolean()),
+  /** Backends that may compute the job (default: any that computes its model right). */
+  backends: v.optional(v.pipe(v.array(v.picklist(['webgpu', 'wasm'], 'backends are webgpu and wasm')), v.minLength(1, 'backends: name at least one'), v.maxLength(2))),
 });
 
 export const AnyJobSchema = v.variant('kind', [CreateTrainJobSchema, v.strictObject({ ...CreateJobSchema.entries, kind: v.literal('inference') })]);

@@ -5,8 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { JobSummary } from '../../shared/protocol/events.ts';
+import type { Backend, JobSummary } from '../../shared/protocol/events.ts';
 import { estimateFlops } from '../../shared/onnx/flops.ts';
+import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
 import { ModelError } from '../../shared/onnx/model.ts';
 import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
 import { decodeNpy } from '../../shared/tensor/npy.ts';
@@ -15,6 +16,7 @@ import type { NamedTensor, Tensor } from '../../shared/tensor/tensor.ts';
 import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
 import { creditPerRecord } from '../core/credit/credit.ts';
 import { assembleOutputs } from '../core/jobs/assemble.ts';
+import { chooseBackends } from '../core/jobs/backends.ts';
 import { DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
 import { JobInputError, planJob, type ProvidedInput } from '../core/jobs/plan.ts';
 import type { InferenceSpec, Job, JobLimits, Shard, Tolerance } from '../core/jobs/types.ts';
@@ -38,6 +40,7 @@ export interface InferenceRequest {
   tolerance?: Partial<Tolerance>;
   limits?: Partial<JobLimits>;
   homogeneous?: boolean;
+  backends?: Backend[];
 }
 
 export const DEFAULT_EMBED: EmbedSettings = { allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'visitor' };
@@ -151,6 +154,8 @@ export class JobService {
     const shapes: Record<string, number[]> = {};
     for (const t of plan.inputs) shapes[t.name] = t.dims;
     const flops = estimateFlops(checked.model, shapes);
+    const choice = chooseBackends(req.backends, webgpuHazards(checked.model, shapes));
+    if (!choice.ok) throw new JobError('bad_request', choice.error);
     const flopsPerRecord = flops.flops / plan.records;
     const inputs = [];
     for (const t of plan.inputs) {
@@ -171,6 +176,7 @@ export class JobService {
       kind: 'inference', modelHash: req.model, modelBytes: modelBytes.byteLength, inputs,
       batchedInputs: plan.batchedInputs, runUnit: plan.runUnit, records: plan.records, shardSize: plan.shardSize,
       outputs: plan.outputs, stackOutputs: plan.stackOutputs, tolerance, limits, homogeneous: req.homogeneous ?? false,
+      ...(choice.backends ? { backends: choice.backends } : {}), ...(choice.notes.length ? { backendNotes: choice.notes } : {}),
       flopsPerRecord, creditPerRecord: creditPerRecord(flopsPerRecord),
     };
     const job: Job = {
@@ -184,8 +190,9 @@ export class JobService {
     await this.store.createJob(job, shards);
     this.log.info({
       job: job.id, project: project.id, records: plan.records, shards: shards.length, replicas: limits.replicas,
-      flopsPerRecord, unknownOps: flops.unknownOps,
+      flopsPerRecord, unknownOps: flops.unknownOps, ...(choice.backends ? { backends: choice.backends } : {}),
     }, 'inference job created');
+    if (choice.notes.length) this.log.warn({ job: job.id, backends: choice.backends, why: choice.notes }, 'job kept off WebGPU: its model is computed wrongly there');
     this.events.emit('work');
     this.events.emit('job', job.id, project.id);
     return job;
@@ -204,6 +211,7 @@ export class JobService {
       id: job.id, projectId: job.projectId, kind: job.kind, state: job.state,
       shards: { total: c.shards.total, validated: c.shards.validated, failed: c.shards.failed },
       copies: c.copies, credit: c.credit, createdAt: job.createdAt, finishedAt: job.finishedAt, error: job.error,
+      ...(job.spec.kind === 'inference' && job.spec.backends ? { backends: job.spec.backends, backendNotes: job.spec.backendNotes ?? [] } : {}),
       ...(job.progress ? {
         train: {
           round: job.progress.round,

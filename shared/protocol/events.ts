@@ -182,6 +182,9 @@ export interface JobSummary {
   finishedAt: number | null;
   error: string | null;
   train?: { round: number; rounds: number; loss: number | null; accuracy: number | null };
+  /** The backends that may compute it, when not every one may, and why. */
+  backends?: Backend[];
+  backendNotes?: string[];
 }
 
 export type JobState = 'running' | 'completed' | 'failed' | 'cancelled';

@@ -64,3 +64,25 @@ export function randomInput(records: number, width: number, seed = 7): Float32Ar
   const rnd = seeded(seed);
   return new Float32Array(records * width).map(() => rnd() * 2 - 1);
 }
+
+/**
+ * x[dims] → one `op` (Softmax, LogSoftmax, Hardmax) node at `opset`, with `axis` when given → y.
+ * Before opset 13 these normalise from `axis` on (flattening), from 13 along `axis` alone.
+ */
+export function softmaxModel(o: { op?: 'Softmax' | 'LogSoftmax' | 'Hardmax'; opset: number; dims: (number | string)[]; axis?: number }): Uint8Array {
+  const model: onnx.IModelProto = {
+    irVersion: o.opset >= 13 ? 7 : 4,
+    opsetImport: [{ domain: '', version: o.opset }],
+    producerName: 'tabgrid-tests',
+    graph: {
+      name: 'softmax',
+      node: [{
+        opType: o.op ?? 'Softmax', input: ['x'], output: ['y'], name: 'sm',
+        attribute: o.axis === undefined ? [] : [{ name: 'axis', type: 2, i: o.axis }],
+      }],
+      input: [valueInfo('x', 1, o.dims)],
+      output: [valueInfo('y', 1, o.dims)],
+    },
+  };
+  return serializeModel(proto.ModelProto.fromObject(model as never));
+}

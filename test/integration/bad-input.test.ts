@@ -11,7 +11,7 @@ import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts'
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
-import { floatTensor, mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { floatTensor, mlpModel, randomInput, softmaxModel } from '../helpers/onnx-builder.ts';
 import { buildMlp } from '../../server/training/models.ts';
 import { serializeModel } from '../../shared/onnx/model.ts';
 import onnxProto from 'onnx-proto';
@@ -124,6 +124,35 @@ describe('bad input', () => {
     const tensors = async (dtype: 'float32' | 'int64', dims: number[], values: Float32Array | BigInt64Array) =>
       ({ blob: await c.api.uploadBlob(encodeTensors([{ name: 't', ...tensorFromTyped(dtype, dims, values) }])), format: 'tensors' as const });
     const train = async (body: Record<string, unknown>) => http('POST', '/api/v1/jobs', { kind: 'train', loss: 'cross-entropy', ...body });
+
+    it('keeps a job whose model WebGPU computes wrongly off WebGPU volunteers; refuses it on WebGPU alone', async () => {
+      // squeezenet's head: an opset-9 Softmax over [N,10,1,1] from axis 1, which onnxruntime-web's WebGPU kernel gets wrong.
+      const model = await c.api.uploadBlob(softmaxModel({ opset: 9, dims: ['N', 10, 1, 1] }));
+      const x = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [4, 10, 1, 1], randomInput(4, 10)) }]));
+      const before = await jobCount();
+      const refused = await http('POST', '/api/v1/jobs', { model, inputs: [{ blob: x, format: 'tensors' }], backends: ['webgpu'] });
+      expect(refused.status).toBe(400);
+      expect(refused.body!.error).toMatch(/^this model cannot run on WebGPU, the only backend asked for: Softmax "sm" \(opset 9\) normalises a rank-4 input \[4,10,1,1\] from axis 1 on/);
+      expect(await jobCount()).toBe(before);
+      expect((await http('POST', '/api/v1/jobs', { model, inputs: [{ blob: x, format: 'tensors' }], backends: ['cuda'] })).body!.error).toMatch(/backends are webgpu and wasm/);
+
+      const job = await c.api.createJob({ model, inputs: [{ blob: x, format: 'tensors' }] });
+      expect(job.backends).toEqual(['wasm']);
+      expect(job.backendNotes![0]).toMatch(/^not on WebGPU: Softmax "sm"/);
+      // A WebGPU volunteer is offered nothing of it; a WASM one gets it.
+      const gpu = await connect(c.url);
+      const cpu = await connect(c.url);
+      sockets.push(gpu, cpu);
+      expect(await call(gpu, 'hello', { backend: 'webgpu', capabilities: { ...nodeCapabilities(), backends: ['webgpu', 'wasm'] } })).toMatchObject({ ok: true });
+      expect(await call(cpu, 'hello', hello)).toMatchObject({ ok: true });
+      const offered = await call<{ assignment: Assignment | null }>(gpu, 'work:request', {});
+      expect(offered.ok && offered.assignment?.jobId).not.toBe(job.id);
+      const got = await call<{ assignment: Assignment | null }>(cpu, 'work:request', {});
+      expect(got.ok && got.assignment?.jobId).toBe(job.id);
+      await expect.poll(() => c.logs.some((l) => l.msg === 'job kept off WebGPU: its model is computed wrongly there' && l.job === job.id)).toBe(true);
+      // Out of the way of the tests below, which expect their own job to be the one handed out.
+      expect((await http('DELETE', `/api/v1/jobs/${job.id}`)).status).toBe(200);
+    });
 
     it('refuses a model with an unsupported op, naming the op and where it is', async () => {
       const before = await jobCount();

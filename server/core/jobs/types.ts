@@ -1,6 +1,6 @@
 /** Plain-data shapes of jobs, shards and copies, as the core reasons about them. */
 import type { DType } from '../../../shared/tensor/dtypes.ts';
-import type { JobKind, JobState } from '../../../shared/protocol/events.ts';
+import type { Backend, JobKind, JobState } from '../../../shared/protocol/events.ts';
 
 export interface Tolerance {
   rtol: number;
@@ -50,6 +50,10 @@ export interface InferenceSpec {
   limits: JobLimits;
   /** All copies of a shard must come from one numeric class (backend/vendor/runtime). */
   homogeneous: boolean;
+  /** Backends that may compute this job; absent: any. */
+  backends?: Backend[];
+  /** Why some backend may not (a model it computes wrongly). */
+  backendNotes?: string[];
   flopsPerRecord: number;
   /** Credit granted per validated record: GFLOP of the graph per record. */
   creditPerRecord: number;

@@ -21,6 +21,7 @@
 import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
+import { backendAllows } from '../../core/jobs/backends.ts';
 import { type CopyIdentity, mayTakeCopy, withinRoundCap } from '../../core/scheduler/eligibility.ts';
 import { newId } from '../ids.ts';
 import type {
@@ -411,6 +412,7 @@ export class PgStore implements Store {
         const shard = toShard(row);
         const job = await this.job(shard.jobId, q);
         if (!job || job.state !== 'running') continue;
+        if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, req.volunteer.numericClass)) continue;
         if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
           // The cap spans a round's shards, which the shard lock does not:
           // this volunteer's claims on this job queue on an advisory lock, so

@@ -11,6 +11,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
+import { backendAllows } from '../../core/jobs/backends.ts';
 import { mayTakeCopy, withinRoundCap } from '../../core/scheduler/eligibility.ts';
 import { newId } from '../ids.ts';
 import type {
@@ -401,6 +402,7 @@ export class SqliteStore implements Store {
       if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous === 1)) continue;
       const job = this.job(shard.jobId);
       if (!job || job.state !== 'running') continue;
+      if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, req.volunteer.numericClass)) continue;
       if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
         const k = job.spec.shardsPerRound;
         const round = Math.floor(shard.index / k);

@@ -371,6 +371,19 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.copiesInFlight(v1.id)).toEqual([]);
     });
 
+    it('a job kept to some backends is claimed only by volunteers on those; the next job goes to the others', async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      const wasmOnly = makeJob(p.id, { replicas: 1, createdAt: NOW });
+      await store.createJob({ ...wasmOnly.job, spec: { ...wasmOnly.job.spec, backends: ['wasm'] } as Job['spec'] }, wasmOnly.shards);
+      const any = makeJob(p.id, { replicas: 1, createdAt: NOW + 1 });
+      await store.createJob(any.job, any.shards);
+      const gpu = (await claim(makeVolunteer(1, { cls: 'webgpu/nvidia/hopper/ort-1.30.0' })))!;
+      expect(gpu.job.id).toBe(any.job.id);
+      expect((await claim(makeVolunteer(2, { cls: 'webgpu/nvidia/hopper/ort-1.30.0' })))).toBeNull();
+      expect((await claim(makeVolunteer(3, { cls: 'wasm/ort-1.30.0' })))!.job.id).toBe(wasmOnly.job.id);
+    });
+
     it('large results (hundreds of KiB) are kept byte for byte; a duplicate upload changes nothing', async () => {
       const { job, shards } = await seedJob({ replicas: 1 });
       const v1 = makeVolunteer(1);
