@@ -16,6 +16,12 @@ const num = (name: string) => (v: string) => {
   return n;
 };
 const collect = (v: string, prev: string[]) => [...prev, v];
+const backendList = (v: string) => {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.find((b) => b !== 'webgpu' && b !== 'wasm');
+  if (bad !== undefined || list.length === 0) throw new InvalidArgumentError(`--backends takes webgpu, wasm or both (comma-separated), got ${JSON.stringify(v)}`);
+  return list as ('webgpu' | 'wasm')[];
+};
 const DEFAULT_SERVER = process.env.TABGRID_SERVER ?? 'http://127.0.0.1:8080';
 
 const program = new Command('tabgrid')
@@ -112,6 +118,7 @@ program.command('infer')
   .option('--rtol <x>', 'relative tolerance for float outputs', num('--rtol'))
   .option('--atol <y>', 'absolute tolerance for float outputs', num('--atol'))
   .option('--lease-seconds <s>', 'lease per copy before it is reissued', int('--lease-seconds'))
+  .option('--backends <list>', 'backends that may compute it: webgpu,wasm (default: any that computes the model right)', backendList)
   .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
   .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
   .option('--quiet', 'no progress bar')

@@ -17,6 +17,7 @@ export interface InferOptions {
   rtol?: number;
   atol?: number;
   leaseSeconds?: number;
+  backends?: ('webgpu' | 'wasm')[];
   format: 'pb' | 'npy';
   out: string;
   quiet?: boolean;
@@ -62,9 +63,11 @@ export async function infer(o: InferOptions): Promise<number> {
     ...(o.rtol !== undefined ? { rtol: o.rtol } : {}),
     ...(o.atol !== undefined ? { atol: o.atol } : {}),
     ...(o.leaseSeconds !== undefined ? { leaseSeconds: o.leaseSeconds } : {}),
+    ...(o.backends !== undefined ? { backends: o.backends } : {}),
   });
   if (!o.quiet) {
     process.stderr.write(`job ${job.id}: ${job.records} records in ${job.shards.total} shards, ${job.replicas} replicas, ~${(job.flopsPerRecord / 1e6).toFixed(2)} MFLOP/record\n`);
+    for (const note of job.backendNotes ?? []) process.stderr.write(`job ${job.id} runs on ${job.backends!.join(', ')} only: ${note}\n`);
   }
   const status = await waitForJob(api, job.id, !!o.quiet);
   if (status.state !== 'completed') {
