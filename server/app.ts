@@ -119,7 +119,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
 
   // Results stored just before a crash may never have been judged: judge them now
   // (nothing else would, since no further result for those shards has to arrive).
-  for (const shardId of await store.shardsWithUnjudgedResults()) await work.validateShard(shardId);
+  // One shard that cannot be judged (its results unreadable) is logged, not a coordinator that cannot start.
+  for (const shardId of await store.shardsWithUnjudgedResults()) {
+    await work.validateShard(shardId).catch((e) => log.error({ shard: shardId, err: e }, 'could not judge the results stored before the restart'));
+  }
 
   // Shards validated before a crash may not have completed their job yet.
   for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) {
