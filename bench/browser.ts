@@ -51,7 +51,7 @@ import { REPO, type SpawnedCoordinator, spawnCoordinator } from '../test/helpers
 import { mlpModel, randomInput } from '../test/helpers/onnx-builder.ts';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Flags } from './lib/flags.ts';
-import { startPageServer } from './lib/page-server.ts';
+import { startPageServer } from '../test/helpers/page-server.ts';
 import { cpuMsNow, rolesPer } from './lib/proc-cpu.ts';
 import { median, round, table } from './lib/stats.ts';
 import { sleep } from './lib/clients.ts';

@@ -1,7 +1,7 @@
 /**
- * A tiny HTTP server for the browser benchmark's own pages: an empty page at
- * `/`, the bench's worker scripts under `/pages/`, onnxruntime-web's built
- * assets under `/assets/` and in-memory blobs (model, inputs) under `/bench/`.
+ * A tiny HTTP server for pages of the browser benchmark and tests: an empty
+ * page at `/`, directories under URL prefixes (the bench's worker scripts,
+ * onnxruntime-web's built assets) and in-memory blobs (models, inputs).
  *
  * Every response carries COOP/COEP (and CORP), as the coordinator's pages do,
  * so the page is cross-origin isolated and onnxruntime-web may use WASM
