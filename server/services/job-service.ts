@@ -9,7 +9,7 @@ import type { Backend, JobSummary } from '../../shared/protocol/events.ts';
 import { estimateFlops } from '../../shared/onnx/flops.ts';
 import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
 import { ModelError } from '../../shared/onnx/model.ts';
-import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
+import { decodeTensors, encodeTensorParts, encodeTensors } from '../../shared/tensor/codec.ts';
 import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import type { NamedTensor, Tensor } from '../../shared/tensor/tensor.ts';
@@ -260,8 +260,9 @@ export class JobService {
       const parts = (await this.store.canonicalResults(jobId)).map(decodeTensors);
       if (job.spec.kind !== 'inference') return;
       const outputs = assembleOutputs(job.spec.outputs.map((o) => o.name), parts, job.spec.stackOutputs);
-      const hash = await this.blobs.put(encodeTensors(outputs));
-      await this.store.recordBlob({ hash, bytes: outputs.reduce((n, o) => n + o.data.byteLength, 0), kind: 'output', createdAt: Date.now() });
+      const hash = await this.blobs.putParts(encodeTensorParts(outputs));
+      const bytes = outputs.reduce((n, o) => n + o.parts.reduce((m, p) => m + p.byteLength, 0), 0);
+      await this.store.recordBlob({ hash, bytes, kind: 'output', createdAt: Date.now() });
       if (await this.store.finishJob(jobId, 'completed', { finishedAt: Date.now(), resultHash: hash })) {
         this.log.info({ job: jobId, shards: counts.shards.total, credit: counts.credit }, 'job completed: every shard validated');
         this.events.emit('job', jobId, job.projectId);

@@ -1,5 +1,5 @@
 import { DTYPE_INFO, dtypeFromOnnx } from './dtypes.ts';
-import { elementCount, MAX_ELEMENTS, type NamedTensor, tensorProblem } from './tensor.ts';
+import { elementCount, layoutProblem, MAX_ELEMENTS, type NamedTensor } from './tensor.ts';
 
 /**
  * tabgrid's container for a list of named tensors, used to persist results and
@@ -31,42 +31,67 @@ const ALIGN = 8;
 const pad = (off: number): number => (ALIGN - (off % ALIGN)) % ALIGN;
 
 export function encodeTensors(ts: readonly NamedTensor[]): Uint8Array {
+  const chunks = encodeTensorParts(ts.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, parts: [t.data] })));
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) { out.set(c, off); off += c.byteLength; }
+  return out;
+}
+
+/** A tensor whose bytes are the concatenation of `parts` (shards' outputs, in order). */
+export interface TensorParts {
+  name: string;
+  dtype: NamedTensor['dtype'];
+  dims: number[];
+  parts: readonly Uint8Array[];
+}
+
+/**
+ * The container encodeTensors writes, as chunks to write or hash one after
+ * another: small header chunks and the tensors' own parts, not copied. A job's
+ * assembled outputs (hundreds of megabytes) are stored this way without ever
+ * being joined in memory.
+ */
+export function encodeTensorParts(ts: readonly TensorParts[]): Uint8Array[] {
   const enc = new TextEncoder();
-  const names: Uint8Array[] = [];
-  let size = HEADER_BYTES;
+  const chunks: Uint8Array[] = [];
+  const head = new Uint8Array(HEADER_BYTES);
+  head.set(MAGIC, 0);
+  const hv = new DataView(head.buffer);
+  hv.setUint32(4, CODEC_VERSION, true);
+  hv.setUint32(8, ts.length, true);
+  chunks.push(head);
+  let off = HEADER_BYTES;
   ts.forEach((t, i) => {
     const label = `tensor ${i} (${JSON.stringify(t.name)})`;
     if (typeof t.name !== 'string') throw new TensorCodecError(`tensor ${i}: name must be a string`);
-    const problem = tensorProblem(t);
+    const early = layoutProblem(t.dtype, t.dims, null);
+    if (early) throw new TensorCodecError(`cannot encode ${label}: ${early}`);
+    if (t.parts.some((p) => !(p instanceof Uint8Array))) throw new TensorCodecError(`cannot encode ${label}: data must be bytes`);
+    const bytes = t.parts.reduce((n, p) => n + p.byteLength, 0);
+    const problem = layoutProblem(t.dtype, t.dims, bytes);
     if (problem) throw new TensorCodecError(`cannot encode ${label}: ${problem}`);
     if (t.dims.length > MAX_RANK) throw new TensorCodecError(`cannot encode ${label}: rank ${t.dims.length} exceeds ${MAX_RANK}`);
     const name = enc.encode(t.name);
     if (name.byteLength > MAX_NAME_BYTES) {
       throw new TensorCodecError(`cannot encode ${label}: name is ${name.byteLength} bytes, the limit is ${MAX_NAME_BYTES}`);
     }
-    names.push(name);
-    size += 2 + name.byteLength + 2 + 8 * t.dims.length + 8;
-    size += pad(size) + t.data.byteLength;
+    const fixed = 2 + name.byteLength + 2 + 8 * t.dims.length + 8;
+    const h = new Uint8Array(fixed + pad(off + fixed));
+    const v = new DataView(h.buffer);
+    let o = 0;
+    v.setUint16(o, name.byteLength, true); o += 2;
+    h.set(name, o); o += name.byteLength;
+    h[o++] = DTYPE_INFO[t.dtype].onnx;
+    h[o++] = t.dims.length;
+    for (const d of t.dims) { v.setBigUint64(o, BigInt(d), true); o += 8; }
+    v.setBigUint64(o, BigInt(bytes), true);
+    chunks.push(h);
+    off += h.byteLength;
+    for (const p of t.parts) if (p.byteLength) chunks.push(p);
+    off += bytes;
   });
-
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  out.set(MAGIC, 0);
-  view.setUint32(4, CODEC_VERSION, true);
-  view.setUint32(8, ts.length, true);
-  let off = HEADER_BYTES;
-  ts.forEach((t, i) => {
-    const name = names[i]!;
-    view.setUint16(off, name.byteLength, true); off += 2;
-    out.set(name, off); off += name.byteLength;
-    out[off++] = DTYPE_INFO[t.dtype].onnx;
-    out[off++] = t.dims.length;
-    for (const d of t.dims) { view.setBigUint64(off, BigInt(d), true); off += 8; }
-    view.setBigUint64(off, BigInt(t.data.byteLength), true); off += 8;
-    off += pad(off);
-    out.set(t.data, off); off += t.data.byteLength;
-  });
-  return out;
+  return chunks;
 }
 
 /**

@@ -48,17 +48,25 @@ export function elementCount(dims: readonly number[]): number {
 
 /** Returns why a tensor is malformed, or null when it is well-formed. */
 export function tensorProblem(t: { dtype: unknown; dims: unknown; data: unknown }): string | null {
-  if (!isDType(t.dtype)) return `unsupported dtype ${JSON.stringify(t.dtype)}`;
-  if (!Array.isArray(t.dims)) return 'dims must be an array';
-  for (const d of t.dims) {
-    if (!Number.isSafeInteger(d) || d < 0) return `dims must be non-negative integers, got ${JSON.stringify(t.dims)}`;
-  }
+  const early = layoutProblem(t.dtype, t.dims, null);
+  if (early) return early;
   if (!(t.data instanceof Uint8Array)) return 'data must be bytes';
-  const n = elementCount(t.dims as number[]);
+  return layoutProblem(t.dtype, t.dims, t.data.byteLength);
+}
+
+/** What is wrong with a dtype, dims and (unless null) a byte length for them; null when they fit. */
+export function layoutProblem(dtype: unknown, dims: unknown, byteLength: number | null): string | null {
+  if (!isDType(dtype)) return `unsupported dtype ${JSON.stringify(dtype)}`;
+  if (!Array.isArray(dims)) return 'dims must be an array';
+  for (const d of dims) {
+    if (!Number.isSafeInteger(d) || d < 0) return `dims must be non-negative integers, got ${JSON.stringify(dims)}`;
+  }
+  if (byteLength === null) return null;
+  const n = elementCount(dims as number[]);
   if (n > MAX_ELEMENTS) return `tensor of ${n} elements is too large`;
-  const want = n * bytesPerElement(t.dtype);
-  if (t.data.byteLength !== want) {
-    return `data holds ${t.data.byteLength} bytes but ${t.dtype}[${(t.dims as number[]).join(',')}] needs ${want}`;
+  const want = n * bytesPerElement(dtype);
+  if (byteLength !== want) {
+    return `data holds ${byteLength} bytes but ${dtype}[${(dims as number[]).join(',')}] needs ${want}`;
   }
   return null;
 }
@@ -110,24 +118,28 @@ export function viewRecords(t: Tensor, start: number, end: number): Tensor {
 
 /** Concatenates tensors along axis 0; all must share dtype and trailing dims. */
 export function concatRecords(parts: readonly Tensor[]): Tensor {
+  const s = stackRecords(parts);
+  const data = new Uint8Array(s.parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of s.parts) { data.set(p, off); off += p.byteLength; }
+  return { dtype: s.dtype, dims: s.dims, data };
+}
+
+/** What concatRecords would make, with the parts' bytes left where they are (checked, not copied). */
+export function stackRecords(parts: readonly Tensor[]): { dtype: DType; dims: number[]; parts: Uint8Array[] } {
   if (parts.length === 0) throw new Error('nothing to concatenate');
   const first = parts[0]!;
   if (first.dims.length === 0) throw new Error('cannot concatenate scalars along axis 0');
   const tail = first.dims.slice(1).join(',');
   let records = 0;
-  let bytes = 0;
   for (const p of parts) {
     if (p.dtype !== first.dtype) throw new Error(`dtype mismatch: ${p.dtype} vs ${first.dtype}`);
     if (p.dims.length !== first.dims.length || p.dims.slice(1).join(',') !== tail) {
       throw new Error(`shape mismatch: [${p.dims}] vs [${first.dims}] beyond axis 0`);
     }
     records += p.dims[0]!;
-    bytes += p.data.byteLength;
   }
-  const data = new Uint8Array(bytes);
-  let off = 0;
-  for (const p of parts) { data.set(p.data, off); off += p.data.byteLength; }
-  return { dtype: first.dtype, dims: [records, ...first.dims.slice(1)], data };
+  return { dtype: first.dtype, dims: [records, ...first.dims.slice(1)], parts: parts.map((p) => p.data) };
 }
 
 export function describe(t: Pick<Tensor, 'dtype' | 'dims'>): string {

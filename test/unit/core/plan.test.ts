@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { assembleOutputs } from '../../../server/core/jobs/assemble.ts';
 import { JobInputError, planJob } from '../../../server/core/jobs/plan.ts';
 import type { ModelSignature, ValueInfo } from '../../../shared/onnx/model.ts';
+import { decodeTensors, encodeTensorParts } from '../../../shared/tensor/codec.ts';
 import { sliceRecords, tensorFromTyped } from '../../../shared/tensor/tensor.ts';
+
+const concatChunks = (chunks: Uint8Array[]) => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) { out.set(c, off); off += c.byteLength; }
+  return out;
+};
 
 const vi = (name: string, dims: ValueInfo['dims'], dtype: ValueInfo['dtype'] = 'float32'): ValueInfo => ({ name, dtype, elemType: 1, dims });
 const sig = (inputs: ValueInfo[], outputs: ValueInfo[]): ModelSignature => ({ inputs, outputs, initializers: [], opsets: { '': 17 }, ops: [], irVersion: 8 });
@@ -74,12 +82,16 @@ describe('assembleOutputs', () => {
     const parts = [[0, 4], [4, 8], [8, 10]].map(([a, b]) => [{ name: 'y', ...sliceRecords(whole, a!, b!) }]);
     const [y] = assembleOutputs(['y'], parts, true);
     expect(y!.dims).toEqual([10, 3]);
-    expect(Array.from(y!.data)).toEqual(Array.from(whole.data));
+    // Left in place, in order: the shards' own bytes, not a copy.
+    expect(y!.parts).toHaveLength(3);
+    expect(y!.parts[1]).toBe(parts[1]![0]!.data);
+    expect(decodeTensors(concatChunks(encodeTensorParts([y!])))).toEqual([{ name: 'y', dtype: 'float32', dims: [10, 3], data: whole.data }]);
+    expect(() => assembleOutputs(['y'], [parts[0]!, [{ name: 'y', ...f32([2, 4]) }]], true)).toThrow('shape mismatch: [2,4] vs [4,3] beyond axis 0');
   });
 
   it('returns the single shard of an unsplit job as is', () => {
     const out = [{ name: 'y', ...f32([3, 2]) }];
-    expect(assembleOutputs(['y'], [out], false)).toBe(out);
+    expect(assembleOutputs(['y'], [out], false)).toEqual([{ name: 'y', dtype: 'float32', dims: [3, 2], parts: [out[0]!.data] }]);
     expect(() => assembleOutputs(['y'], [out, out], false)).toThrow(/one shard/);
   });
 });
