@@ -326,8 +326,9 @@ export class Contributor {
         uploaded: () => {
           this.live.counts.uploaded++;
           this.showSoon();
-          // Whatever was kept (here, or before a reload) may be gone now; the count is read at most 4 times a second.
-          this.pendingCountSoon();
+          // Most results are acknowledged before they are ever kept, and then the count cannot have moved. It may
+          // have when some are counted, or when a count is being read (it may have seen this result before its removal).
+          if (this.live.counts.pending > 0 || this.pendingReads > 0) this.pendingCountSoon();
         },
         outcome: (o) => {
           if (o.outcome === 'valid') this.live.counts.validated++;
@@ -454,13 +455,19 @@ export class Contributor {
 
   private pendingSeq = 0;
 
+  /** Pending counts being read now. */
+  private pendingReads = 0;
+
   private async refreshPendingCount() {
     // Counts may resolve out of order; only the latest one speaks for now.
     const seq = ++this.pendingSeq;
+    this.pendingReads++;
     try {
       const n = await this.pending.count();
       if (seq === this.pendingSeq) { this.live.counts.pending = n; this.showSoon(); }
-    } catch { /* IndexedDB unavailable */ }
+    } catch { /* IndexedDB unavailable */ } finally {
+      this.pendingReads--;
+    }
   }
 
   private swarmLoading = false;
