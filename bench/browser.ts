@@ -38,14 +38,14 @@
  * the raw loop it is compared with runs on one thread too.
  */
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism as cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApiClient } from '../cli/api-client.ts';
 import { encodeNpy } from '../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../shared/tensor/tensor.ts';
 import {
-  contributorUrl, countBlobRequests, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage,
+  contributorUrl, countBlobRequests, ensureClientBuilt, launchChromium, ortAssets, status, waitForStatus, watchPage,
 } from '../test/e2e/browser.ts';
 import { REPO, type SpawnedCoordinator, spawnCoordinator } from '../test/helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../test/helpers/onnx-builder.ts';
@@ -113,11 +113,7 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
   try {
     await ensureClientBuilt();
     // A private copy of onnxruntime's built assets: another test's `vite build` empties dist/client mid-run.
-    const assets = join(REPO, 'dist/client/assets');
-    const names = readdirSync(assets);
-    const ortJs = names.find((n) => /^ort\.bundle\.min-.*\.js$/.test(n));
-    const ortWasm = names.find((n) => /^ort-wasm-simd-threaded\.jsep-.*\.wasm$/.test(n));
-    if (!ortJs || !ortWasm) throw new Error(`no onnxruntime-web bundle or wasm in ${assets}: ${names.join(', ')}`);
+    const { dir: assets, js: ortJs, wasm: ortWasm } = ortAssets();
     const assetCopy = join(work, 'assets');
     mkdirSync(assetCopy);
     for (const n of [ortJs, ortWasm]) copyFileSync(join(assets, n), join(assetCopy, n));

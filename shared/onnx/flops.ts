@@ -1,6 +1,6 @@
 import type { onnx } from 'onnx-proto';
 import { elementCount, typedView } from '../tensor/tensor.ts';
-import { initializerTensor, int64ToBigInt } from './model.ts';
+import { defaultOpset, initializerTensor, int64ToBigInt } from './model.ts';
 
 /**
  * Server-side FLOP estimate of one run of an ONNX graph, the basis of volunteer
@@ -672,7 +672,7 @@ export function inferShapes(model: onnx.IModelProto, inputShapes: Record<string,
 function propagate(model: onnx.IModelProto, inputShapes: Record<string, number[]>): FlopEstimate & { vals: Map<string, Val> } {
   const g = model.graph;
   if (!g) throw new Error('the model has no graph');
-  const opset = num(model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 1);
+  const opset = defaultOpset(model) ?? 1;
   const vals = new Map<string, Val>();
 
   for (const t of g.initializer ?? []) if (t.name) vals.set(t.name, constantVal(t));

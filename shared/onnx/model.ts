@@ -60,6 +60,14 @@ export function int64ToNumber(v: unknown): number {
   return Number(b);
 }
 
+/** Default-domain opset of a model, or null when it imports none. */
+export function defaultOpset(model: onnx.IModelProto): number | null {
+  for (const o of model.opsetImport ?? []) {
+    if (!o.domain || o.domain === 'ai.onnx') return int64ToNumber(o.version);
+  }
+  return null;
+}
+
 const has = (o: object, k: string): boolean =>
   Object.prototype.hasOwnProperty.call(o, k) && (o as Record<string, unknown>)[k] != null;
 

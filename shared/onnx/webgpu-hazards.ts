@@ -17,18 +17,19 @@
  */
 import type { onnx } from 'onnx-proto';
 import { inferShapes } from './flops.ts';
+import { defaultOpset, int64ToNumber } from './model.ts';
 
 const FLATTENING = new Set(['Softmax']);
 
 function intAttr(node: onnx.INodeProto, name: string): number | undefined {
   const a = node.attribute?.find((x) => x.name === name);
   if (!a || a.i == null) return undefined;
-  return Number(a.i);
+  return int64ToNumber(a.i);
 }
 
 /** Why this model, fed these input shapes, must not run on WebGPU; empty when nothing known is wrong. */
 export function webgpuHazards(model: onnx.IModelProto, inputShapes: Record<string, number[]>): string[] {
-  const opset = Number(model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 1);
+  const opset = defaultOpset(model) ?? 1;
   if (opset >= 13) return [];
   const nodes = (model.graph?.node ?? []).filter((n) => (!n.domain || n.domain === 'ai.onnx') && FLATTENING.has(n.opType ?? ''));
   if (nodes.length === 0) return [];

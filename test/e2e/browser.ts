@@ -53,6 +53,16 @@ export async function ensureClientBuilt(): Promise<void> {
   }
 }
 
+/** onnxruntime-web's bundle and its WebGPU-capable (JSEP) wasm, as the built app ships them. */
+export function ortAssets(): { dir: string; js: string; wasm: string } {
+  const dir = join(REPO, 'dist/client/assets');
+  const names = readdirSync(dir);
+  const js = names.find((n) => /^ort\.bundle\.min-.*\.js$/.test(n));
+  const wasm = names.find((n) => /^ort-wasm-simd-threaded\.jsep-.*\.wasm$/.test(n));
+  if (!js || !wasm) throw new Error(`no onnxruntime-web bundle or wasm in ${dir}: ${names.join(', ')}`);
+  return { dir, js, wasm };
+}
+
 export const CHROME = process.env.CHROME_PATH ?? '/usr/bin/chromium';
 
 export function launchChromium(o: { webgpu?: boolean } = {}): Promise<Browser> {

@@ -6,16 +6,13 @@
  * Softmax over the last axis agrees. When an onnxruntime-web upgrade fixes
  * the kernel this test fails, and the hazard rule can go.
  */
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseModel } from '../../shared/onnx/model.ts';
 import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
-import { REPO } from '../helpers/coordinator.ts';
 import { softmaxModel } from '../helpers/onnx-builder.ts';
 import { type PageServer, startPageServer } from '../helpers/page-server.ts';
-import { ensureClientBuilt, launchChromium } from './browser.ts';
+import { ensureClientBuilt, launchChromium, ortAssets } from './browser.ts';
 
 const DIMS = [2, 3, 4];
 const CASES = {
@@ -31,13 +28,9 @@ describe('onnxruntime-web WebGPU Softmax before opset 13 (the WebGPU hazard)', (
 
   beforeAll(async () => {
     await ensureClientBuilt();
-    const assets = join(REPO, 'dist/client/assets');
-    const names = readdirSync(assets);
-    const ortJs = names.find((n) => /^ort\.bundle\.min-.*\.js$/.test(n));
-    const ortWasm = names.find((n) => /^ort-wasm-simd-threaded\.jsep-.*\.wasm$/.test(n));
-    if (!ortJs || !ortWasm) throw new Error(`no onnxruntime-web bundle or wasm in ${assets}: ${names.join(', ')}`);
+    const { dir, js: ortJs, wasm: ortWasm } = ortAssets();
     pages = await startPageServer({
-      dirs: { '/assets/': assets },
+      dirs: { '/assets/': dir },
       blobs: Object.fromEntries(Object.entries(CASES).map(([k, c]) => [`/m/${k}.onnx`, softmaxModel(c)])),
     });
     ortUrl = `${pages.url}/assets/${ortJs}`;

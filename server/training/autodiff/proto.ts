@@ -39,13 +39,7 @@ export function encodeModel(model: ModelProto): Uint8Array {
   return onnx.ModelProto.encode(onnx.ModelProto.fromObject(model)).finish();
 }
 
-/** Default-domain opset of a model, or null when it imports none. */
-export function defaultOpset(model: ModelProto): number | null {
-  for (const o of model.opsetImport ?? []) {
-    if (!o.domain || o.domain === 'ai.onnx') return num(o.version);
-  }
-  return null;
-}
+export { defaultOpset } from '../../../shared/onnx/model.ts';
 
 /**
  * A fresh, exactly-sized copy. Not `.slice()`: protobufjs hands out Node

@@ -5,12 +5,6 @@ import type { ModelSignature, ValueInfo } from '../../../shared/onnx/model.ts';
 import { decodeTensors, encodeTensorParts } from '../../../shared/tensor/codec.ts';
 import { sliceRecords, tensorFromTyped } from '../../../shared/tensor/tensor.ts';
 
-const concatChunks = (chunks: Uint8Array[]) => {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let off = 0;
-  for (const c of chunks) { out.set(c, off); off += c.byteLength; }
-  return out;
-};
 
 const vi = (name: string, dims: ValueInfo['dims'], dtype: ValueInfo['dtype'] = 'float32'): ValueInfo => ({ name, dtype, elemType: 1, dims });
 const sig = (inputs: ValueInfo[], outputs: ValueInfo[]): ModelSignature => ({ inputs, outputs, initializers: [], opsets: { '': 17 }, ops: [], irVersion: 8 });
@@ -85,7 +79,7 @@ describe('assembleOutputs', () => {
     // Left in place, in order: the shards' own bytes, not a copy.
     expect(y!.parts).toHaveLength(3);
     expect(y!.parts[1]).toBe(parts[1]![0]!.data);
-    expect(decodeTensors(concatChunks(encodeTensorParts([y!])))).toEqual([{ name: 'y', dtype: 'float32', dims: [10, 3], data: whole.data }]);
+    expect(decodeTensors(new Uint8Array(Buffer.concat(encodeTensorParts([y!]))))).toEqual([{ name: 'y', dtype: 'float32', dims: [10, 3], data: whole.data }]);
     expect(() => assembleOutputs(['y'], [parts[0]!, [{ name: 'y', ...f32([2, 4]) }]], true)).toThrow('shape mismatch: [2,4] vs [4,3] beyond axis 0');
   });
 
