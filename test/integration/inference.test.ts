@@ -62,7 +62,8 @@ describe('inference jobs', () => {
     expect(validated).toHaveLength(7);
   });
 
-  it('a second job on the same input (another shard size) reuses its checked, stored form and is still right', async () => {
+  // The coordinator remembers the checked, stored form of an input blob: a second job on it must still come out right.
+  it('a second job on the same input blob, with another shard size, comes out right too', async () => {
     const { code, out, model, x } = await submit(100, 25);
     expect(code).toBe(0);
     const got = decodeTensorProto(new Uint8Array(readFileSync(join(out, 'output_0.pb'))));
