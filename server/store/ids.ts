@@ -19,9 +19,26 @@ function random(n: number): Buffer {
   return out;
 }
 
-/** 16 random bytes, base64url: unguessable, so ids cannot be forged by enumeration. */
-export function newId(): string {
-  return random(16).toString('base64url');
+/** base64url's 64 characters in ASCII order: text ids then sort as their bytes do. */
+const SORTABLE = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const toSortable = new Map([...BASE64URL].map((c, i) => [c, SORTABLE[i]!]));
+
+/**
+ * 22 URL-safe characters: the time in milliseconds (48 bits), then 80 random
+ * bits, so ids cannot be forged by enumeration. Time first, in an alphabet
+ * that sorts like the bytes, because every id is a key in a B-tree (SQLite
+ * and PostgreSQL alike): new keys land beside the last ones instead of on a
+ * random page, which halved the pages each commit wrote in a replay of the
+ * coordinator's writes (and the COMMIT time with them).
+ */
+export function newId(now = Date.now()): string {
+  const b = Buffer.allocUnsafe(16);
+  b.writeUIntBE(now, 0, 6);
+  random(10).copy(b, 6);
+  let out = '';
+  for (const c of b.toString('base64url')) out += toSortable.get(c)!;
+  return out;
 }
 
 export function newSecret(): string {

@@ -17,6 +17,7 @@ import { newId } from '../ids.ts';
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -77,6 +78,7 @@ export class SqliteStore implements Store {
   private readonly savepoint: (fn: () => unknown) => unknown;
   /** Where large results go; null for an in-memory database (tests), which keeps them all inline. */
   private readonly resultsDir: string | null;
+  private readonly checkpointer: Checkpointer | null = null;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -87,8 +89,12 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    // Checkpoint in larger, rarer steps: training rounds write megabytes of gradients.
-    this.db.pragma('wal_autocheckpoint = 8192');
+    if (file !== ':memory:') {
+      // Checkpoints run on a thread of their own (see checkpointer.ts), never inside a COMMIT on the event loop.
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+      this.checkpointer = new Checkpointer(file);
+    }
     this.migrate();
     this.savepoint = this.db.transaction((fn: () => unknown) => fn());
     void this.sweepResultFiles();
@@ -183,6 +189,7 @@ export class SqliteStore implements Store {
 
   async close() {
     this.commit();
+    await this.checkpointer?.stop();
     this.db.close();
   }
 
