@@ -18,6 +18,7 @@ import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
 import { Checkpointer } from './checkpointer.ts';
+import { type HotEntry, HotShards, type ShardRow, shardOf, wanting } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -45,6 +46,11 @@ const toShard = (r: Row): Shard => ({
   errors: r.errors as number, issued: r.issued as number,
 });
 
+const toShardRow = (r: Row): ShardRow => ({
+  ...toShard(r), alive: r.alive as number, maxTotal: r.max_total as number, homogeneous: r.homogeneous === 1,
+  projectId: r.project_id as string, jobCreated: r.job_created as number,
+});
+
 const toCopy = (r: Row): Copy => ({
   id: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string,
   account: r.account as string, wallet: (r.wallet as string | null) ?? null, address: r.address as string,
@@ -53,8 +59,10 @@ const toCopy = (r: Row): Copy => ({
   reason: (r.reason as string | null) ?? null, credit: r.credit as number,
 });
 
-/** Candidate shards are read in growing pages: the first is almost always eligible. */
-const CLAIM_PAGES: [limit: number, offset: number][] = [[1, 0], [15, 1], [240, 16], [768, 256]];
+/** Wanting shards read into the dispatch queue at once (and their copies with them). */
+const QUEUE_PAGE = 1024;
+/** Past a full queue, candidates are read in growing pages, as a volunteer may hold copies of every shard in it. */
+const CLAIM_PAGES: [limit: number, offset: number][] = [[QUEUE_PAGE, 0], [4 * QUEUE_PAGE, QUEUE_PAGE]];
 
 /**
  * Results larger than this are written to a file of their own (before the
@@ -79,6 +87,8 @@ export class SqliteStore implements Store {
   /** Where large results go; null for an in-memory database (tests), which keeps them all inline. */
   private readonly resultsDir: string | null;
   private readonly checkpointer: Checkpointer | null = null;
+  /** What the hot path reads, kept exact by every write below (see hot-shards.ts). */
+  private readonly hot = new HotShards();
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -87,6 +97,8 @@ export class SqliteStore implements Store {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // Savepoint sub-journals in memory, not in a temporary file written page by page.
+    this.db.pragma('temp_store = MEMORY');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     if (file !== ':memory:') {
@@ -101,7 +113,8 @@ export class SqliteStore implements Store {
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
       wanting: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ? OFFSET ?`),
-      wantingProject: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total AND project_id = ? ORDER BY job_created, idx LIMIT ? OFFSET ?`),
+      wantingCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id IN
+        (SELECT id FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ? OFFSET ?) ORDER BY rowid`),
       // Issue order: the validator breaks ties by it.
       copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
       insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
@@ -112,6 +125,7 @@ export class SqliteStore implements Store {
       ack: p(`UPDATE copies SET state = 'running', deadline = ? WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')`),
       extend: p(`UPDATE copies SET deadline = ? WHERE id = ? AND volunteer_id = ? AND state = 'running'`),
       saveResult: p(`UPDATE copies SET state = 'returned', result = ?, result_file = ?, compute_ms = ?, returned_at = ? WHERE id = ?`),
+      inFlightShards: p(`SELECT DISTINCT shard_id FROM copies WHERE volunteer_id = ? AND state IN ('assigned','running')`),
       // The common case in one statement: the copy is in flight with its sender and its shard still wants results.
       saveInFlight: p(`UPDATE copies SET state = 'returned', result = ?, result_file = ?, compute_ms = ?, returned_at = ?
                        WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')
@@ -158,19 +172,58 @@ export class SqliteStore implements Store {
    * durable, while hundreds of writes share one commit.
    */
   private write<T>(fn: () => T): Promise<T> {
-    if (!this.pending) {
-      this.db.exec('BEGIN IMMEDIATE');
-      this.pending = [];
-      setImmediate(() => this.commit());
-    }
+    this.begin();
     let value: T;
     try {
       value = this.savepoint(fn) as T;
     } catch (e) {
+      // The savepoint rolled back; whatever the write had already put in memory is forgotten with it.
+      this.hot.clear();
       return Promise.reject(e);
     }
-    const waiters = this.pending;
+    return this.afterCommit(value);
+  }
+
+  /**
+   * The hot path's writes, without a savepoint of their own. A savepoint
+   * copies every page it is about to change into a sub-journal first, and
+   * replaying the coordinator's writes that made each result cost 3.6× as
+   * much SQL (201 µs against 56). These writes decide in memory (or by
+   * the WHERE of their first statement) before they change anything, so no
+   * input makes them fail halfway; should one fail anyway (a full disk), the
+   * whole group rolls back and every write in it is refused: nothing that
+   * was not acknowledged is kept half-done.
+   */
+  private writeLean<T>(fn: () => T): Promise<T> {
+    this.begin();
+    let value: T;
+    try {
+      value = fn();
+    } catch (e) {
+      this.abortGroup(e as Error);
+      return Promise.reject(e);
+    }
+    return this.afterCommit(value);
+  }
+
+  private begin(): void {
+    if (this.pending) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    this.pending = [];
+    setImmediate(() => this.commit());
+  }
+
+  private afterCommit<T>(value: T): Promise<T> {
+    const waiters = this.pending!;
     return new Promise<T>((resolve, reject) => waiters.push({ resolve: () => resolve(value), reject }));
+  }
+
+  private abortGroup(e: Error): void {
+    const waiters = this.pending ?? [];
+    this.pending = null;
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    this.hot.clear();
+    for (const w of waiters) w.reject(e);
   }
 
   private commit(): void {
@@ -180,8 +233,8 @@ export class SqliteStore implements Store {
     try {
       this.db.exec('COMMIT');
     } catch (e) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      for (const w of waiters) w.reject(e as Error);
+      this.pending = waiters;
+      this.abortGroup(e as Error);
       return;
     }
     for (const w of waiters) w.resolve();
@@ -260,6 +313,7 @@ export class SqliteStore implements Store {
       for (const s of shards) {
         insertShard.run(s.id, job.id, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
       }
+      this.hot.markStale();
     });
   }
 
@@ -271,6 +325,7 @@ export class SqliteStore implements Store {
     this.jobCache.delete(jobId);
     const dropped: string[] = [];
     const advanced = await this.write(() => {
+      this.hot.evictJob(jobId);
       const r = this.db.prepare(`UPDATE jobs SET round = ?, progress = ? WHERE id = ? AND round = ? AND state = 'running'`)
         .run(progress.round, JSON.stringify(progress), jobId, fromRound);
       if (r.changes === 0) return false;
@@ -338,6 +393,7 @@ export class SqliteStore implements Store {
   async finishJob(id: string, state: 'completed' | 'failed' | 'cancelled', patch: { error?: string | null; resultHash?: string | null; finishedAt: number }) {
     this.jobCache.delete(id);
     return this.write(() => {
+      this.hot.evictJob(id);
       const r = this.db.prepare(`UPDATE jobs SET state = ?, error = ?, result_hash = ?, finished_at = ? WHERE id = ? AND state = 'running'`)
         .run(state, patch.error ?? null, patch.resultHash ?? null, patch.finishedAt, id);
       if (r.changes === 0) return false;
@@ -385,54 +441,105 @@ export class SqliteStore implements Store {
   }
 
   async getShard(id: string) {
+    const e = this.hot.get(id);
+    if (e) return shardOf(e.row);
     const r = this.s.getShard!.get(id) as Row | undefined;
     return r ? toShard(r) : null;
   }
 
+  /** A shard and its copies, from memory or read into it. */
+  private entry(shardId: string): HotEntry | null {
+    const held = this.hot.get(shardId);
+    if (held) return held;
+    const r = this.s.getShard!.get(shardId) as Row | undefined;
+    if (!r) return null;
+    return this.hot.add(toShardRow(r), (this.s.copiesOfShard!.all(shardId) as Row[]).map(toCopy));
+  }
+
+  /** Reads the wanting shards, oldest job first, and their copies: two queries per QUEUE_PAGE shards. */
+  private refillQueue(): void {
+    const rows = this.s.wanting!.all(QUEUE_PAGE, 0) as Row[];
+    const copies = new Map<string, Copy[]>();
+    for (const r of this.s.wantingCopies!.all(QUEUE_PAGE, 0) as Row[]) {
+      const c = toCopy(r);
+      const list = copies.get(c.shardId);
+      if (list) list.push(c);
+      else copies.set(c.shardId, [c]);
+    }
+    for (const r of rows) this.hot.add(toShardRow(r), copies.get(r.id as string) ?? []);
+    this.hot.refilled(rows.map((r) => r.id as string), rows.length < QUEUE_PAGE);
+  }
+
   async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
-    return this.write((): Claimed | null => {
+    return this.writeLean((): Claimed | null => {
+      if (this.hot.needsRefill()) this.refillQueue();
+      for (const id of this.hot.candidates()) {
+        const e = this.entry(id);
+        if (!e || (req.projectId && e.row.projectId !== req.projectId)) continue;
+        const claimed = this.claimIn(e, req);
+        if (claimed) return claimed;
+      }
+      if (this.hot.exhaustive) return null;
+      // The queue is one page of a longer list, and this volunteer could take nothing in it.
       for (const [limit, offset] of CLAIM_PAGES) {
-        const page = (req.projectId
-          ? this.s.wantingProject!.all(req.projectId, limit, offset)
-          : this.s.wanting!.all(limit, offset)) as Row[];
-        const claimed = this.claimFrom(page, req);
-        if (claimed || page.length < limit) return claimed;
+        const page = this.s.wanting!.all(limit, offset) as Row[];
+        for (const r of page) {
+          const e = this.entry(r.id as string);
+          if (!e || (req.projectId && e.row.projectId !== req.projectId)) continue;
+          const claimed = this.claimIn(e, req);
+          if (claimed) return claimed;
+        }
+        if (page.length < limit) return null;
       }
       return null;
     });
   }
 
-  private claimFrom(candidates: Row[], req: ClaimRequest): Claimed | null {
-    for (const row of candidates) {
-      const shard = toShard(row);
-      const existing = (this.s.copiesOfShard!.all(shard.id) as Row[]).map(toCopy);
-      if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous === 1)) continue;
-      const job = this.job(shard.jobId);
-      if (!job || job.state !== 'running') continue;
-      if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, req.volunteer.numericClass)) continue;
-      if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
-        const k = job.spec.shardsPerRound;
-        const round = Math.floor(shard.index / k);
-        const held = (this.s.heldInRange!.get(job.id, round * k, (round + 1) * k, req.volunteer.id) as Row).n as number;
-        if (!withinRoundCap(held, job.spec.maxShardsPerVolunteer)) continue;
-      }
-      const copy: Copy = {
-        id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
-        wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
-        state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
-        returnedAt: null, reason: null, credit: 0,
-      };
-      this.s.insertCopy!.run(copy);
-      this.s.issue!.run(shard.id);
-      return { job, shard: { ...shard, issued: shard.issued + 1 }, copy };
+  private claimIn(e: HotEntry, req: ClaimRequest): Claimed | null {
+    const shard = e.row;
+    if (!wanting(shard)) return null;
+    if (!mayTakeCopy(req.volunteer, e.copies, req.rules, shard.homogeneous)) return null;
+    const job = this.job(shard.jobId);
+    if (!job || job.state !== 'running') return null;
+    if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, req.volunteer.numericClass)) return null;
+    if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
+      const k = job.spec.shardsPerRound;
+      const round = Math.floor(shard.index / k);
+      const held = (this.s.heldInRange!.get(job.id, round * k, (round + 1) * k, req.volunteer.id) as Row).n as number;
+      if (!withinRoundCap(held, job.spec.maxShardsPerVolunteer)) return null;
     }
-    return null;
+    const copy: Copy = {
+      id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
+      wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
+      state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
+      returnedAt: null, reason: null, credit: 0,
+    };
+    this.s.insertCopy!.run(copy);
+    this.s.issue!.run(shard.id);
+    shard.alive++;
+    shard.issued++;
+    this.hot.addCopy(e, copy);
+    return { job, shard: shardOf(shard), copy: { ...copy } };
+  }
+
+  /** A copy as it is now: from memory when its shard is held, else from its row. */
+  private copyNow(copyId: string): Copy | null {
+    const held = this.hot.copy(copyId);
+    if (held) return held;
+    const r = this.s.getCopy!.get(copyId) as Row | undefined;
+    return r ? toCopy(r) : null;
   }
 
   async ackCopy(copyId: string, volunteerId: string, deadline: number) {
-    return this.write(() => {
+    return this.writeLean(() => {
       const r = this.s.ack!.run(deadline, copyId, volunteerId);
-      return r.changes === 0 ? null : toCopy(this.s.getCopy!.get(copyId) as Row);
+      if (r.changes === 0) return null;
+      const held = this.hot.copy(copyId);
+      if (held) {
+        held.state = 'running';
+        held.deadline = deadline;
+      }
+      return { ...this.copyNow(copyId)! };
     });
   }
 
@@ -441,11 +548,13 @@ export class SqliteStore implements Store {
     const lost: { copyId: string; reason: string }[] = [];
     return this.write(() => {
       for (const id of copyIds) {
-        const c = this.s.getCopy!.get(id) as Row | undefined;
-        if (!c || c.volunteer_id !== volunteerId) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
+        const c = this.copyNow(id);
+        if (!c || c.volunteerId !== volunteerId) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
         if (c.state !== 'running') { lost.push({ copyId: id, reason: `copy is ${c.state}${c.reason ? `: ${c.reason}` : ''}` }); continue; }
-        const job = this.job(c.job_id as string);
-        this.s.extend!.run(now + (job?.spec.limits.leaseMs ?? 60_000), id, volunteerId);
+        const job = this.job(c.jobId);
+        const deadline = now + (job?.spec.limits.leaseMs ?? 60_000);
+        this.s.extend!.run(deadline, id, volunteerId);
+        c.deadline = deadline;
         extended.push(id);
       }
       return { extended, lost };
@@ -453,8 +562,8 @@ export class SqliteStore implements Store {
   }
 
   async getCopy(id: string) {
-    const r = this.s.getCopy!.get(id) as Row | undefined;
-    return r ? toCopy(r) : null;
+    const c = this.copyNow(id);
+    return c ? { ...c } : null;
   }
 
   async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite> {
@@ -466,7 +575,20 @@ export class SqliteStore implements Store {
     }
     let write: ResultWrite;
     try {
-      write = await this.write((): ResultWrite => {
+      write = await this.writeLean((): ResultWrite => {
+        const e = this.hot.ofCopy(copyId);
+        const held = e?.copies.find((c) => c.id === copyId);
+        if (e && held && held.volunteerId === volunteerId && (held.state === 'assigned' || held.state === 'running')
+          && (e.row.state === 'open' || e.row.state === 'validated')) {
+          // In flight with its sender, its shard still taking results: known from memory, one UPDATE by key.
+          this.s.saveResult!.run(file ? null : encoded, file, computeMs, now, copyId);
+          held.state = 'returned';
+          held.returnedAt = now;
+          if (!file) this.hot.keepResult(e, copyId, encoded);
+          return 'accepted';
+        }
+        // Anything unusual is decided by the rows; the shard is read into memory again afterwards.
+        if (e) this.hot.evict(e.row.id);
         if (this.s.saveInFlight!.run(file ? null : encoded, file, computeMs, now, copyId, volunteerId).changes === 1) return 'accepted';
         const c = this.s.getCopy!.get(copyId) as Row | undefined;
         if (!c || c.volunteer_id !== volunteerId) return 'not_assigned';
@@ -516,6 +638,8 @@ export class SqliteStore implements Store {
       const r = this.s.fail!.run(reason, now, copyId, volunteerId);
       if (r.changes === 0) return false;
       this.s.shardError!.run(c.shard_id);
+      this.hot.evict(c.shard_id as string);
+      this.hot.wantsAgain(c.shard_id as string);
       return true;
     });
   }
@@ -526,6 +650,8 @@ export class SqliteStore implements Store {
       if (!c || c.volunteer_id !== volunteerId || c.state !== 'assigned') return false;
       this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = 'handed back unstarted' WHERE id = ?`).run(copyId);
       this.s.unalive!.run(c.shard_id);
+      this.hot.evict(c.shard_id as string);
+      this.hot.wantsAgain(c.shard_id as string);
       return true;
     });
   }
@@ -537,6 +663,8 @@ export class SqliteStore implements Store {
         const reason = c.state === 'assigned' ? 'not acknowledged in time' : 'lease expired without heartbeat or result';
         this.s.expire!.run(reason, c.id);
         this.s.shardError!.run(c.shardId);
+        this.hot.evict(c.shardId);
+        this.hot.wantsAgain(c.shardId);
         c.state = 'expired';
         c.reason = reason;
       }
@@ -545,17 +673,22 @@ export class SqliteStore implements Store {
   }
 
   async setShardFailed(shardId: string) {
-    await this.write(() => this.db.prepare(`UPDATE shards SET state = 'failed' WHERE id = ? AND state = 'open'`).run(shardId));
+    await this.write(() => {
+      this.db.prepare(`UPDATE shards SET state = 'failed' WHERE id = ? AND state = 'open'`).run(shardId);
+      this.hot.evict(shardId);
+    });
   }
 
   async shardResults(shardId: string): Promise<ShardResults | null> {
-    const row = this.s.getShard!.get(shardId) as Row | undefined;
-    if (!row) return null;
-    const shard = toShard(row);
+    const e = this.entry(shardId);
+    if (!e) return null;
+    const shard = shardOf(e.row);
     const job = this.job(shard.jobId);
     if (!job) return null;
-    const copies = (this.s.copiesOfShard!.all(shardId) as Row[]).map(toCopy);
+    const copies = e.copies.map((c) => ({ ...c }));
+    const kept = new Map(e.results);
     const results = async (ids: readonly string[]) => {
+      if (ids.every((id) => kept.has(id))) return new Map(ids.map((id) => [id, kept.get(id)!]));
       const want = new Set(ids);
       const out = new Map<string, Uint8Array>();
       for (const r of this.s.results!.all(shardId) as Row[]) {
@@ -569,12 +702,24 @@ export class SqliteStore implements Store {
   }
 
   async applyValidation(w: ValidationWrite) {
-    return this.write(() => {
+    return this.writeLean(() => {
+      const e = this.hot.get(w.shardId);
       for (const j of w.judgements) {
         const r = this.s.judge!.run(j.outcome, j.reason, j.credit, j.copyId);
-        if (r.changes && j.outcome === 'invalid') this.s.unalive!.run(w.shardId);
+        if (!r.changes) continue;
+        const held = e?.copies.find((c) => c.id === j.copyId);
+        if (held) Object.assign(held, { outcome: j.outcome, reason: j.reason, credit: j.credit });
+        if (j.outcome === 'invalid') {
+          this.s.unalive!.run(w.shardId);
+          if (e) e.row.alive--;
+          this.hot.wantsAgain(w.shardId);
+        }
       }
-      this.s.setShard!.run(w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId);
+      if (this.s.setShard!.run(w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId).changes) {
+        if (w.shard.state === 'open' && (!e || w.shard.wanted > e.row.wanted)) this.hot.wantsAgain(w.shardId);
+        if (e) Object.assign(e.row, { state: w.shard.state, wanted: w.shard.wanted, canonicalCopyId: w.shard.canonicalCopyId });
+      }
+      if (e && e.row.state !== 'open') this.hot.dropResults(e);
       const at = Date.now();
       for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at);
     });
@@ -592,7 +737,10 @@ export class SqliteStore implements Store {
   }
 
   async shortenLeases(volunteerId: string, deadline: number) {
-    return this.write(() => this.db.prepare(`UPDATE copies SET deadline = MIN(deadline, ?) WHERE volunteer_id = ? AND state IN ('assigned','running')`).run(deadline, volunteerId).changes);
+    return this.write(() => {
+      for (const r of this.s.inFlightShards!.all(volunteerId) as Row[]) this.hot.evict(r.shard_id as string);
+      return this.db.prepare(`UPDATE copies SET deadline = MIN(deadline, ?) WHERE volunteer_id = ? AND state IN ('assigned','running')`).run(deadline, volunteerId).changes;
+    });
   }
 
   async copiesInFlight(volunteerId: string) {

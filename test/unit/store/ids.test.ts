@@ -12,11 +12,16 @@ describe('newId', () => {
   });
 
   it('sorts as text in the order of its timestamp (new B-tree keys land beside the last ones)', () => {
-    const times = [0, 1, 255, 256, 65_535, 1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000, 2 ** 48 - 1];
+    const times = [0, 1, 255, 256, 65_535, 1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000, 2 ** 47 - 1];
     const ids = times.map((t) => newId(t));
     expect([...ids].sort()).toEqual(ids);
     // Plain JS string comparison is what SQLite's BINARY collation and PostgreSQL's "C" order do for ASCII.
     for (let i = 1; i < ids.length; i++) expect(ids[i - 1]! < ids[i]!).toBe(true);
+  });
+
+  it('never starts with "-", so it reads as an argument, not an option, on a command line', () => {
+    for (const t of [0, 1_700_000_000_000, Date.now(), 2 ** 47 - 1]) expect(newId(t)[0]).not.toBe('-');
+    expect(newId()[0]).toBe('V');
   });
 
   it('carries 80 random bits: ids made in the same millisecond differ and do not count up', () => {
