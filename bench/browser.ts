@@ -38,7 +38,7 @@
  * the raw loop it is compared with runs on one thread too.
  */
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism as cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApiClient } from '../cli/api-client.ts';
@@ -52,12 +52,13 @@ import { mlpModel, randomInput } from '../test/helpers/onnx-builder.ts';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Flags } from './lib/flags.ts';
 import { startPageServer } from '../test/helpers/page-server.ts';
+import { summariseProfiles } from './lib/cpuprofile.ts';
 import { cpuMsNow, rolesPer } from './lib/proc-cpu.ts';
 import { median, round, table } from './lib/stats.ts';
 import { sleep } from './lib/clients.ts';
 import { remainingCopies } from './lib/queue.ts';
 
-export const BROWSER_FLAGS = ['browser-rounds', 'browser-window', 'first-shard-trials'] as const;
+export const BROWSER_FLAGS = ['browser-rounds', 'browser-window', 'first-shard-trials', 'profile'] as const;
 
 export interface BrowserFigures {
   tab_vs_raw_session_ratio: number;
@@ -107,6 +108,8 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
   const windowMs = flags.number('browser-window', quick ? 3 : 5) * 1000;
   const trials = flags.int('first-shard-trials', quick ? 2 : 3);
   const warmupMs = quick ? 1000 : 2000;
+  // The tab page's main thread is CPU-profiled over the first tab window (perturbs that window a little).
+  const profile = flags.has('profile');
 
   const work = mkdtempSync(join(tmpdir(), 'tabgrid-bench-browser-'));
   const cleanup: (() => Promise<void> | void)[] = [() => rmSync(work, { recursive: true, force: true })];
@@ -190,6 +193,12 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
           await tabStart(tab);
           await sleep(1000);
           const c0 = (await status(tab)).counts.uploaded;
+          const profiling = profile && r === 0;
+          if (profiling) {
+            await cdp.send('Profiler.enable');
+            await cdp.send('Profiler.setSamplingInterval', { interval: 250 });
+            await cdp.send('Profiler.start');
+          }
           const cpu0 = cpuMsNow(coordPid);
           const m0 = await mainThreadMs();
           const t0 = Date.now();
@@ -198,6 +207,12 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
           const m1 = await mainThreadMs();
           const cpu1 = cpuMsNow(coordPid);
           const c1 = (await status(tab)).counts.uploaded;
+          if (profiling) {
+            const { profile: p } = await cdp.send('Profiler.stop');
+            const file = join(work, 'tab-main-thread.cpuprofile');
+            writeFileSync(file, JSON.stringify(p));
+            log(`TAB PAGE MAIN THREAD over the first tab window (${windowMs / 1000} s): ${summariseProfiles([file], 30)}`);
+          }
           await tabStop(tab);
           const rows = returned.all(volunteer, t0, t1) as { at: number; ms: number }[];
           if (rows.length < 3) throw new Error(`the tab returned only ${rows.length} results in a ${windowMs} ms window`);

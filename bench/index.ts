@@ -7,7 +7,7 @@
  * in this order), plus each section's own; see bench/coordinator.ts
  * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile),
  * bench/browser.ts (--browser-rounds, --browser-window SECONDS,
- * --first-shard-trials) and bench/training.ts (--train-batch, --train-rounds,
+ * --first-shard-trials, --profile: the tab page's main thread) and bench/training.ts (--train-batch, --train-rounds,
  * --train-repeats).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
