@@ -15,21 +15,10 @@ import type { Copy } from '../../../server/core/jobs/types.ts';
 import type { HotShards } from '../../../server/store/sqlite/hot-shards.ts';
 import { SqliteStore } from '../../../server/store/sqlite/sqlite-store.ts';
 import type { Claimed } from '../../../server/store/types.ts';
+import { seeded } from '../../helpers/onnx-builder.ts';
 import { bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer, NO_RULES, NOW, type Vol } from './contract.ts';
 
 type Row = Record<string, unknown>;
-
-/** A small deterministic PRNG: a failing run can be replayed with its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 describe('SQLite store: what the hot path keeps in memory equals the rows', () => {
   let dir: string;
@@ -74,7 +63,8 @@ describe('SQLite store: what the hot path keeps in memory equals the rows', () =
   }
 
   it('after 1,500 random claims, acks, results, failures, hand-backs, expiries, validations and a cancelled job', async () => {
-    const next = rng(20261126);
+    // Deterministic: a failing run replays with the same seed.
+    const next = seeded(20261126);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]!;
     const p = makeProject();
     await store.createProject(p);
