@@ -45,13 +45,15 @@ import type { ApiClient } from '../cli/api-client.ts';
 import { encodeNpy } from '../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../shared/tensor/tensor.ts';
 import {
-  contributorUrl, countBlobRequests, ensureClientBuilt, launchChromium, ortAssets, status, waitForStatus, watchPage,
+  contributorUrl, countBlobRequests, ensureClientBuilt, launchChromium, ortAssets, waitForStatus, watchPage,
 } from '../test/e2e/browser.ts';
 import { REPO, type SpawnedCoordinator, spawnCoordinator } from '../test/helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../test/helpers/onnx-builder.ts';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Flags } from './lib/flags.ts';
 import { startPageServer } from '../test/helpers/page-server.ts';
+import type { TabgridStatus } from '../client/app/test-hook.ts';
+import { BareTab } from './lib/bare-tab.ts';
 import { summariseProfiles } from './lib/cpuprofile.ts';
 import { cpuMsNow, rolesPer } from './lib/proc-cpu.ts';
 import { median, round, table } from './lib/stats.ts';
@@ -159,23 +161,23 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
 
     // The tab: the contributor app, WASM, full intensity, on the coordinator's own (cross-origin isolated) page.
     await feeder.ensure(4 * JOB_SHARDS);
-    const tabCtx = await browser.newContext();
-    const tab = await tabCtx.newPage();
-    problems.push(...watchPage(tab, 'tab'));
-    await tab.goto(contributorUrl(coord.url, { autostart: true, backend: 'wasm', intensity: 1 }));
-    const s0 = await waitForStatus(tab, (s) => s.counts.uploaded >= 3, 'tab computing', 120_000);
+    // In a Chromium of its own that no automation instruments (see lib/bare-tab.ts): what a visitor's tab does.
+    const tab = await BareTab.open(contributorUrl(coord.url, { autostart: true, backend: 'wasm', intensity: 1 }));
+    cleanup.push(() => tab.close());
+    const s0 = await bareWait(tab, (s) => s.counts.uploaded >= 3, 'tab computing', 120_000);
     log(`tab: ${s0.backendReason}`);
     const volunteer = s0.volunteerId!;
-    // Main-thread task time of the tab page (socket.io, IndexedDB calls, Svelte, charts), apart from its compute worker.
-    const cdp = await tabCtx.newCDPSession(tab);
-    await cdp.send('Performance.enable');
+    // Main-thread task time of the tab page (socket.io, IndexedDB calls, Svelte, charts), apart from its compute
+    // worker: read only with --profile, so that otherwise no DevTools domain is enabled on the measured tab.
+    if (profile) await tab.send('Performance.enable');
     const mainThreadMs = async () => {
-      const { metrics } = await cdp.send('Performance.getMetrics');
+      if (!profile) return NaN;
+      const { metrics } = await tab.send('Performance.getMetrics') as { metrics: { name: string; value: number }[] };
       return (metrics.find((m) => m.name === 'TaskDuration')?.value ?? NaN) * 1000;
     };
     // Warm-up beyond the first shards: V8 keeps tiering hot wasm functions up for a while.
     await sleep(warmupMs);
-    await tabStop(tab);
+    await bareStop(tab);
     await rawCall<RawRun>(rawPage, 1, { cmd: 'run', warmupMs, durationMs: 1 });
     await rawCall<RawRun>(rawPage, 2, { cmd: 'run', warmupMs, durationMs: 1 });
 
@@ -190,14 +192,14 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
         if (side === 'tab') {
           // Work for the whole window at twice a generous rate, queued before the clock starts.
           await feeder.ensure(Math.ceil((windowMs / 1000 + 3) * 20));
-          await tabStart(tab);
+          await bareStart(tab);
           await sleep(1000);
-          const c0 = (await status(tab)).counts.uploaded;
+          const c0 = (await bareStatus(tab)).counts.uploaded;
           const profiling = profile && r === 0;
           if (profiling) {
-            await cdp.send('Profiler.enable');
-            await cdp.send('Profiler.setSamplingInterval', { interval: 250 });
-            await cdp.send('Profiler.start');
+            await tab.send('Profiler.enable');
+            await tab.send('Profiler.setSamplingInterval', { interval: 250 });
+            await tab.send('Profiler.start');
           }
           const cpu0 = cpuMsNow(coordPid);
           const m0 = await mainThreadMs();
@@ -206,14 +208,14 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
           const t1 = Date.now();
           const m1 = await mainThreadMs();
           const cpu1 = cpuMsNow(coordPid);
-          const c1 = (await status(tab)).counts.uploaded;
+          const c1 = (await bareStatus(tab)).counts.uploaded;
           if (profiling) {
-            const { profile: p } = await cdp.send('Profiler.stop');
+            const { profile: p } = await tab.send('Profiler.stop');
             const file = join(work, 'tab-main-thread.cpuprofile');
             writeFileSync(file, JSON.stringify(p));
             log(`TAB PAGE MAIN THREAD over the first tab window (${windowMs / 1000} s): ${summariseProfiles([file], 30)}`);
           }
-          await tabStop(tab);
+          await bareStop(tab);
           const rows = returned.all(volunteer, t0, t1) as { at: number; ms: number }[];
           if (rows.length < 3) throw new Error(`the tab returned only ${rows.length} results in a ${windowMs} ms window`);
           const span = rows.at(-1)!.at - rows[0]!.at;
@@ -253,7 +255,7 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
       await ctx.close();
       firsts.push({ fresh, back });
     }
-    await tabCtx.close();
+    await tab.close();
     await rawCtx.close();
 
     const of = (side: Side) => windows.filter((w) => w.side === side);
@@ -318,7 +320,7 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
       ['tab session ms per shard vs raw ms per run', `${round(tabMs, 1)} vs ${round(raw1Ms, 1)}`],
       ['tab ms per shard outside session.run (socket, IndexedDB, copies)', round(betweenMs, 1)],
       ['Chromium CPU ms per shard (tab) vs per run (raw, 1 thread)', `${round(tabCpu)} vs ${round(rawCpu)} (ratio ${round(rawCpu / tabCpu, 3)})`],
-      ['  of which the tab page\'s main thread (tasks, CDP TaskDuration)', round(median(of('tab').map((w) => w.mainThreadMs)), 1)],
+      ['  of which the tab page\'s main thread (CDP TaskDuration; read with --profile only)', round(median(of('tab').map((w) => w.mainThreadMs)), 1)],
       ['coordinator CPU ms per tab shard', round(median(of('tab').map((w) => w.coordCpuMs)))],
       ['raw session.run/s, 2 threads', round(raw2Rate, 2)],
       [`ratio 2 threads ÷ 1 thread (${cpus()} cores, shared; median of the rounds' ratios)`, round(threadsRatio, 3)],
@@ -373,15 +375,30 @@ function rawCall<T>(page: Page, threads: number, msg: Record<string, unknown>): 
   }, { threads, msg }) as Promise<T>;
 }
 
-async function tabStart(page: Page): Promise<void> {
-  await page.getByTestId('start').click();
-  await waitForStatus(page, (s) => s.phase === 'running', 'tab running');
+function bareStatus(tab: BareTab): Promise<TabgridStatus> {
+  return tab.evaluate<TabgridStatus>('window.__tabgrid');
+}
+
+async function bareWait(tab: BareTab, pred: (s: TabgridStatus) => boolean, what: string, timeoutMs = 45_000): Promise<TabgridStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: TabgridStatus | null = null;
+  while (Date.now() < deadline) {
+    last = await bareStatus(tab).catch(() => null);
+    if (last && pred(last)) return last;
+    await sleep(200);
+  }
+  throw new Error(`the tab never reached: ${what}; last status ${JSON.stringify(last)}`);
+}
+
+async function bareStart(tab: BareTab): Promise<void> {
+  await tab.evaluate(`document.querySelector('[data-testid="start"]').click()`);
+  await bareWait(tab, (s) => s.phase === 'running', 'tab running');
 }
 
 /** Stop lets the shard in hand finish and upload, and hands a prefetched copy back. */
-async function tabStop(page: Page): Promise<void> {
-  await page.getByTestId('stop').click();
-  await waitForStatus(page, (s) => s.phase === 'stopped', 'tab stopped', 60_000);
+async function bareStop(tab: BareTab): Promise<void> {
+  await tab.evaluate(`document.querySelector('[data-testid="stop"]').click()`);
+  await bareWait(tab, (s) => s.phase === 'stopped', 'tab stopped', 60_000);
 }
 
 /**
@@ -417,7 +434,8 @@ async function firstShardVisit(ctx: BrowserContext, server: string, blobs: strin
   }, undefined, { timeout: 120_000, polling: 50 });
   const f = await handle.jsonValue() as Record<string, number>;
   // Stopped cleanly, so the next visit finds no interrupted shard to finish first.
-  await tabStop(page);
+  await page.getByTestId('stop').click();
+  await waitForStatus(page, (s) => s.phase === 'stopped', 'first-shard tab stopped', 60_000);
   await page.close();
   return { ready: f.ready ?? NaN, running: f.running ?? NaN, computed: f.computed ?? NaN, uploaded: f.uploaded!, blobRequests: blobs.length - before };
 }

@@ -65,6 +65,12 @@ export function ortAssets(): { dir: string; js: string; wasm: string } {
 
 export const CHROME = process.env.CHROME_PATH ?? '/usr/bin/chromium';
 
+/** Without the background-networking ones, Chromium's calls home flood this closed network. */
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync',
+];
+
 export function launchChromium(o: { webgpu?: boolean } = {}): Promise<Browser> {
   if (!existsSync(CHROME)) {
     throw new Error(`no Chromium at ${CHROME}: install it (apt-get install -y chromium) or set CHROME_PATH`);
@@ -72,11 +78,7 @@ export function launchChromium(o: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROME,
     headless: true,
-    args: [
-      '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync',
-      ...(o.webgpu ? ['--enable-unsafe-webgpu'] : []),
-    ],
+    args: [...CHROMIUM_FLAGS, ...(o.webgpu ? ['--enable-unsafe-webgpu'] : [])],
   });
 }
 
