@@ -582,7 +582,7 @@ export class SqliteStore implements Store {
     try {
       write = await this.writeLean((): ResultWrite => {
         const e = this.hot.ofCopy(copyId);
-        const held = e?.copies.find((c) => c.id === copyId);
+        const held = this.hot.copy(copyId);
         if (e && held && held.volunteerId === volunteerId && (held.state === 'assigned' || held.state === 'running')
           && (e.row.state === 'open' || e.row.state === 'validated')) {
           // In flight with its sender, its shard still taking results: known from memory, one UPDATE by key.
