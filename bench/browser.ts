@@ -320,7 +320,7 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
       ['tab session ms per shard vs raw ms per run', `${round(tabMs, 1)} vs ${round(raw1Ms, 1)}`],
       ['tab ms per shard outside session.run (socket, IndexedDB, copies)', round(betweenMs, 1)],
       ['Chromium CPU ms per shard (tab) vs per run (raw, 1 thread)', `${round(tabCpu)} vs ${round(rawCpu)} (ratio ${round(rawCpu / tabCpu, 3)})`],
-      ['  of which the tab page\'s main thread (CDP TaskDuration; read with --profile only)', round(median(of('tab').map((w) => w.mainThreadMs)), 1)],
+      ['  of which the tab page\'s main thread (CDP TaskDuration; read with --profile only)', profile ? round(median(of('tab').map((w) => w.mainThreadMs)), 1) : '(run with --profile)'],
       ['coordinator CPU ms per tab shard', round(median(of('tab').map((w) => w.coordCpuMs)))],
       ['raw session.run/s, 2 threads', round(raw2Rate, 2)],
       [`ratio 2 threads ÷ 1 thread (${cpus()} cores, shared; median of the rounds' ratios)`, round(threadsRatio, 3)],
