@@ -26,6 +26,13 @@
  * floor's rate bounds what any durable coordinator reaches on this machine,
  * and the gap between floor and coordinator is the coordinator's own work.
  *
+ * Protocol floor: a server that speaks the volunteer protocol to the same
+ * volunteer clients, answering each result with a reply the coordinator gave
+ * (next assignment and news included) after INSERTing the result's bytes and
+ * committing, as the durable floor does, and nothing else: the most any
+ * coordinator exchanging these messages durably reaches here, with this load
+ * generator on the same two cores.
+ *
  * Both servers run in their own child process with the same socket.io
  * options. The clients of both sides live in this process, in one event
  * loop: the client-side cost is then paid the same way on both sides, and
@@ -60,6 +67,13 @@ export interface CoordinatorFigures {
   durable_floor_ratio: number;
   coordinator_vs_floor_ratio: number;
   durable_floor_cpu_ms_per_round_trip: number;
+  protocol_floor_per_s: number;
+  protocol_floor_ratio: number;
+  coordinator_vs_protocol_floor_ratio: number;
+  protocol_floor_cpu_ms_per_result: number;
+  client_cpu_ms_per_result: number;
+  bare_client_cpu_ms_per_round_trip: number;
+  reply_json_bytes: number;
   coordinator_emits_per_s: number;
   emits_ratio: number;
   clients: number;
@@ -85,7 +99,7 @@ const MiB = 1024 * 1024;
 interface CoordinatorReady { url: string; token: string | null; projectId: string }
 interface EchoReady { url: string }
 
-interface Window { side: 'bare' | 'floor' | 'coordinator'; round: number; seconds: number; rampS: number; delta: Counters; serverCpuMs: number; clientCpuMs: number }
+interface Window { side: 'bare' | 'floor' | 'protocol' | 'coordinator'; round: number; seconds: number; rampS: number; delta: Counters; serverCpuMs: number; clientCpuMs: number }
 
 type Log = (line: string) => void;
 
@@ -110,17 +124,19 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     log(`coordinator bench: ${clients} clients, ${PAYLOAD_BYTES} B payloads, ${rounds} rounds × ${windowMs / 1000} s per side, ` +
       `${idle} idle connections, jobs of ${jobShards} shards × 2 replicas${profile ? ', PROFILING (figures perturbed)' : ''}`);
     log(`load average at start: ${loadavg().map((x) => round(x, 1)).join(', ')} (${cpus()} CPUs; other work on the machine shows as CPU % well under 100 below)`);
-    const [coord, echo, floorServer] = await Promise.all([
+    const [coord, echo, floorServer, protoServer] = await Promise.all([
       startServerChild<CoordinatorReady>('bench/servers/coordinator-server.ts', [dataDir, ...(profile ? ['--sql-timing'] : [])], { nodeArgs: ['--expose-gc'] }),
       startServerChild<EchoReady>('bench/servers/echo-server.ts', [], { nodeArgs: ['--expose-gc'] }),
       startServerChild<EchoReady>('bench/servers/echo-server.ts', ['--durable', join(work, 'floor.sqlite')], { nodeArgs: ['--expose-gc'] }),
+      startServerChild<EchoReady>('bench/servers/echo-server.ts', ['--durable', join(work, 'protocol.sqlite'), '--protocol'], { nodeArgs: ['--expose-gc'] }),
     ]);
-    cleanup.push(() => coord.kill('SIGKILL'), () => echo.kill('SIGKILL'), () => floorServer.kill('SIGKILL'));
+    cleanup.push(() => coord.kill('SIGKILL'), () => echo.kill('SIGKILL'), () => floorServer.kill('SIGKILL'), () => protoServer.kill('SIGKILL'));
 
     const vSockets = await volunteers(coord.ready.url, clients);
     const eSockets = await connectMany<EchoSocket>(echo.ready.url, clients, {});
     const fSockets = await connectMany<EchoSocket>(floorServer.ready.url, clients, {});
-    cleanup.push(() => disconnectAll(vSockets), () => disconnectAll(eSockets), () => disconnectAll(fSockets));
+    const pSockets = await volunteers(protoServer.ready.url, clients);
+    cleanup.push(() => disconnectAll(vSockets), () => disconnectAll(eSockets), () => disconnectAll(fSockets), () => disconnectAll(pSockets));
 
     // Idle connections first, before jobs and load: memory they freed (a job's upload, onnxruntime's
     // model check) would otherwise be reused by the new connections and hide their cost.
@@ -137,8 +153,10 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     const bare = new EchoSide(eSockets, payload);
     const floor = new EchoSide(fSockets, payload);
     const vol = new VolunteerSide(vSockets);
+    const proto = new VolunteerSide(pSockets);
     const sides: Record<Window['side'], { load: Load; server: ServerChild<unknown> }> = {
-      bare: { load: bare, server: echo }, floor: { load: floor, server: floorServer }, coordinator: { load: vol, server: coord },
+      bare: { load: bare, server: echo }, floor: { load: floor, server: floorServer }, protocol: { load: proto, server: protoServer },
+      coordinator: { load: vol, server: coord },
     };
 
     // Warm-up (JIT, socket buffers, SQLite page cache), not counted. The coordinator's first burst,
@@ -158,18 +176,23 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
         `${load.counters.errors - c0.errors} errors`);
       return { rate: done / ((t2 - t0) / 1000), drainS: (t2 - t1) / 1000 };
     };
-    const rateSeen = { bare: (await warm('bare', 'warm-up bare')).rate, floor: (await warm('floor', 'warm-up durable floor')).rate, coordinator: 0 };
+    const rateSeen = { bare: (await warm('bare', 'warm-up bare')).rate, floor: (await warm('floor', 'warm-up durable floor')).rate, protocol: 0, coordinator: 0 };
     if (profile) await coord.request('profileStart');
     const cold = await warm('coordinator', 'coordinator cold start (first burst)');
     const coldProfile = profile ? await coord.request<string>('profileStop', join(work, 'coordinator-cold.cpuprofile')) : null;
     rateSeen.coordinator = (await warm('coordinator', 'warm-up coordinator')).rate;
+    if (!vol.sampleReply) throw new Error('the coordinator accepted no result with a next copy during the warm-up');
+    await protoServer.request('setReply', vol.sampleReply);
+    const replyJsonBytes = JSON.stringify(withoutBinary(vol.sampleReply, () => '')).length;
+    log(`protocol floor replays this coordinator reply (${replyJsonBytes} B of JSON beside its binary): ${JSON.stringify(withoutBinary(vol.sampleReply, (b) => `<${b.byteLength} bytes>`))}`);
+    rateSeen.protocol = (await warm('protocol', 'warm-up protocol floor')).rate;
 
     const windows: Window[] = [];
     const sqlTotals = new Map<string, SqlTiming>();
     const profiles: string[] = [];
     for (let r = 0; r < rounds; r++) {
       // ABC CBA: a slow drift on the shared machine then biases no side.
-      const order = r % 2 === 0 ? (['bare', 'floor', 'coordinator'] as const) : (['coordinator', 'floor', 'bare'] as const);
+      const order = r % 2 === 0 ? (['bare', 'floor', 'protocol', 'coordinator'] as const) : (['coordinator', 'protocol', 'floor', 'bare'] as const);
       for (const name of order) {
         const { load, server } = sides[name];
         // Steady state needs every client past its first unit: about clients / rate seconds.
@@ -207,20 +230,23 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     const bareRate = median(of('bare').map(rate));
     const floorRate = median(of('floor').map(rate));
     const floorCpu = median(of('floor').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
+    const protoRate = median(of('protocol').map(rate));
+    const protoCpu = median(of('protocol').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
+    const clientCpu = (side: Window['side']) => median(of(side).map((w) => w.clientCpuMs / Math.max(1, w.delta.done)));
     const coordEmits = median(of('coordinator').map((w) => w.delta.emits / w.seconds));
     const coordCpu = median(of('coordinator').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
     const bareCpu = median(of('bare').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
 
     log('');
     log(table(
-      ['window', 'ramp s', 'per s', 'emits/s', 'pushes/s', 'server CPU %', 'server CPU ms/unit', 'client CPU %', 'starved', 'errors'],
+      ['window', 'ramp s', 'per s', 'emits/s', 'pushes/s', 'server CPU %', 'server CPU ms/unit', 'client CPU %', 'client CPU ms/unit', 'starved', 'errors'],
       windows.map((w) => [
         `${w.side} #${w.round + 1}`, round(w.rampS, 1), round(rate(w)), round(w.delta.emits / w.seconds), round(w.delta.pushes / w.seconds),
         round((w.serverCpuMs / 10) / w.seconds), round(w.serverCpuMs / Math.max(1, w.delta.done), 3),
-        round((w.clientCpuMs / 10) / w.seconds), w.delta.starved, w.delta.errors,
+        round((w.clientCpuMs / 10) / w.seconds), round(w.clientCpuMs / Math.max(1, w.delta.done), 3), w.delta.starved, w.delta.errors,
       ]),
     ));
-    log('(per s: bare = echo round trips, floor = echo round trips each INSERTed and committed first, coordinator = results acknowledged accepted; emits/s = client emits answered by an ack; ' +
+    log('(per s: bare = echo round trips, floor = echo round trips each INSERTed and committed first, protocol = results answered with a recorded coordinator reply after their INSERT committed, coordinator = results acknowledged accepted; emits/s = client emits answered by an ack; ' +
       'pushes/s = news and work:nudge pushes received (news a reply carried is no push); CPU % of one core)');
     for (const [name, s] of Object.entries(sides)) for (const e of s.load.errorSamples) log(`  ${name} error: ${e}`);
     const starved = of('coordinator').reduce((n, w) => n + w.delta.starved, 0);
@@ -263,6 +289,11 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       ['ratio durable floor ÷ bare (the most any durable server reaches here)', round(floorRate / bareRate, 3)],
       ['ratio coordinator ÷ durable floor', round(coordRate / floorRate, 3)],
       ['durable floor server CPU ms per round trip', round(floorCpu, 3)],
+      ['protocol floor: results/s, the same messages, one row committed each, no other work', round(protoRate)],
+      ['ratio protocol floor ÷ bare (the most a durable server of this protocol reaches here)', round(protoRate / bareRate, 3)],
+      ['ratio coordinator ÷ protocol floor', round(coordRate / protoRate, 3)],
+      ['protocol floor server CPU ms per result', round(protoCpu, 3)],
+      ['load generator CPU ms per result (coordinator) / per round trip (bare)', `${round(clientCpu('coordinator'), 3)} / ${round(clientCpu('bare'), 3)}`],
       ['coordinator acked emits/s (request+ack+result)', round(coordEmits)],
       ['ratio coordinator emits/s ÷ bare round trips/s', round(coordEmits / bareRate, 3)],
       ['coordinator server CPU ms per result', round(coordCpu, 3)],
@@ -289,6 +320,13 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       durable_floor_ratio: round(floorRate / bareRate, 3),
       coordinator_vs_floor_ratio: round(coordRate / floorRate, 3),
       durable_floor_cpu_ms_per_round_trip: round(floorCpu, 3),
+      protocol_floor_per_s: round(protoRate),
+      protocol_floor_ratio: round(protoRate / bareRate, 3),
+      coordinator_vs_protocol_floor_ratio: round(coordRate / protoRate, 3),
+      protocol_floor_cpu_ms_per_result: round(protoCpu, 3),
+      client_cpu_ms_per_result: round(clientCpu('coordinator'), 3),
+      bare_client_cpu_ms_per_round_trip: round(clientCpu('bare'), 3),
+      reply_json_bytes: replyJsonBytes,
       coordinator_emits_per_s: round(coordEmits),
       emits_ratio: round(coordEmits / bareRate, 3),
       clients,
@@ -307,6 +345,14 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
   } finally {
     for (const c of cleanup.reverse()) await c();
   }
+}
+
+/** The reply as socket.io's JSON part sees it: binary (Buffers, whose toJSON would spell every byte) replaced. */
+function withoutBinary(v: unknown, mark: (b: Uint8Array) => unknown): unknown {
+  if (v instanceof Uint8Array) return mark(v);
+  if (Array.isArray(v)) return v.map((x) => withoutBinary(x, mark));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutBinary(x, mark)]));
+  return v;
 }
 
 /**

@@ -58,7 +58,8 @@ export interface ServerChild<R> {
 
 export async function startServerChild<R>(script: string, args: string[], o: { nodeArgs?: string[] } = {}): Promise<ServerChild<R>> {
   const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), RUN_TS, resolve(REPO, script), ...args], {
-    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    // Structured clone over IPC, so requests may carry binary (a recorded reply with its tensors).
+    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced',
   });
   const output: string[] = [];
   const collect = (chunk: Buffer) => { for (const l of chunk.toString().split('\n')) if (l.trim()) output.push(l); };

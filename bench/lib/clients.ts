@@ -141,6 +141,8 @@ export class EchoSide extends LoadSide<EchoSocket> {
  */
 export class VolunteerSide extends LoadSide<VolunteerSocket> {
   private held = new Map<VolunteerSocket, Assignment>();
+  /** A reply that accepted a result and brought the next copy, preferably with news (as most do): what the protocol floor replays. */
+  sampleReply: object | null = null;
 
   constructor(sockets: readonly VolunteerSocket[]) {
     super(sockets);
@@ -177,7 +179,10 @@ export class VolunteerSide extends LoadSide<VolunteerSocket> {
     if (!r.ok) { this.error(`work:result: ${r.code}: ${r.error}`); return; }
     this.heard(r.news);
     if (r.status !== 'accepted') { this.error(`work:result: ${r.status}`); return; }
-    if (r.next?.assignment) this.held.set(s, r.next.assignment);
+    if (r.next?.assignment) {
+      this.held.set(s, r.next.assignment);
+      if (!this.sampleReply || (r.news?.outcomes.length && r.news.balance)) this.sampleReply = r;
+    }
     c.done++;
   }
 }

@@ -11,6 +11,16 @@
  * still call it persisted (one socket.io round trip, one row written), against
  * which the coordinator's own work per result can be told apart from the
  * price of durability on this machine.
+ *
+ * argv: --durable FILE --protocol: the protocol floor. The server speaks the
+ * volunteer protocol's lean path instead of `echo`: it answers `hello`,
+ * answers `work:request` and `work:result` with a reply the real coordinator
+ * gave (recorded by the parent and set with the `setReply` request: the next
+ * assignment with its 1 KiB input, the news it carried), and INSERTs each
+ * result's output bytes as the durable floor does, answering after the
+ * COMMIT. The bench's volunteers drive it with the same code as the
+ * coordinator, so its rate is the most a coordinator exchanging these very
+ * messages, durably, could reach on this machine with this load generator.
  */
 import Database from 'better-sqlite3';
 import { createServer } from 'node:http';
@@ -30,7 +40,27 @@ const io = new Server(http, {
 const durableAt = process.argv.indexOf('--durable');
 const persist = durableAt >= 0 ? durable(process.argv[durableAt + 1]!) : null;
 
+const protocol = process.argv.includes('--protocol');
+if (protocol && !persist) throw new Error('--protocol needs --durable FILE');
+/** A `work:result` reply of the real coordinator; its `next` answers `work:request`. */
+let recorded: { next?: unknown } | null = null;
+
 io.on('connection', (socket) => {
+  if (protocol) {
+    socket.on('hello', (_req: unknown, ack: unknown) => { if (typeof ack === 'function') ack({ ok: true }); });
+    socket.on('work:request', (_req: unknown, ack: unknown) => {
+      if (typeof ack !== 'function') return;
+      ack(recorded ? { ok: true, ...recorded.next as object } : { ok: false, code: 'internal', error: 'no reply recorded yet' });
+    });
+    socket.on('work:result', (req: { outputs?: { data?: unknown }[] } | undefined, ack: unknown) => {
+      if (typeof ack !== 'function') return;
+      const data = req?.outputs?.[0]?.data;
+      if (!recorded || !(data instanceof Uint8Array)) { ack({ ok: false, code: 'bad_request', error: 'no reply recorded, or no output bytes' }); return; }
+      const reply = recorded;
+      persist!(socket.id, data, () => ack(reply));
+    });
+    return;
+  }
   socket.on('echo', (data: unknown, ack: unknown) => {
     if (typeof ack !== 'function') return;
     if (persist) persist(socket.id, data as Uint8Array, () => ack(data));
@@ -63,6 +93,7 @@ const { port } = http.address() as AddressInfo;
 
 serveParent({ url: `http://127.0.0.1:${port}` }, {
   gc: () => { globalThis.gc?.(); return process.memoryUsage(); },
+  setReply: (reply) => { recorded = reply as { next?: unknown }; return null; },
   close: async () => {
     io.disconnectSockets(true);
     await new Promise<void>((r) => io.close(() => r()));
