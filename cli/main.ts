@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ApiClient, resolveToken } from './api-client.ts';
+import { moveDashIds } from './dash-ids.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -193,7 +194,11 @@ program.command('ledger')
     for (const a of accounts) process.stdout.write(`${a.account.padEnd(52)} ${a.balance.toFixed(6).padStart(16)}  (${a.copies} valid copies)\n`);
   });
 
-program.parseAsync(process.argv).catch((e: Error) => {
+// Only where a job id is an operand: elsewhere such a token stays the unknown option it is.
+const jobCommand = program.commands.find((c) => c.name() === process.argv[2] && c.registeredArguments.some((a) => a.name() === 'job'));
+const argv = jobCommand ? moveDashIds(process.argv, new Set(jobCommand.options.filter((o) => o.required || o.optional).map((o) => o.long!))) : process.argv;
+
+program.parseAsync(argv).catch((e: Error) => {
   process.stderr.write(`tabgrid: ${e.message}\n`);
   process.exit(1);
 });
