@@ -11,6 +11,7 @@ import { Server } from 'socket.io';
 import { SOCKET_PATH } from '../shared/protocol/version.ts';
 import { BlobStore } from './blobs/blob-store.ts';
 import { type CoordinatorConfig, DEFAULT_CONFIG } from './config.ts';
+import { type ClusterLink, joinCluster } from './gateway/cluster.ts';
 import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
 import { registerApi } from './http/api.ts';
 import { securityHeaders } from './http/security-headers.ts';
@@ -91,7 +92,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     pingInterval: 10_000,
     pingTimeout: 20_000,
   });
+  // Coordinators sharing a PostgreSQL database tell each other what concerns each other's volunteers and dashboards.
+  const cluster: ClusterLink | null = config.postgresUrl ? await joinCluster(io, config.postgresUrl, log.child({ component: 'cluster' })) : null;
   attachGateway({
+    clustered: cluster !== null,
     io, work, events, swarm, config, metrics, log: log.child({ component: 'gateway' }),
     projectForToken: (t) => jobs.projectForToken(t),
     projectSummaries: async (pid) => Promise.all((await store.listJobs({ projectId: pid, limit: 50 })).map((j) => jobs.summary(j))),
@@ -143,6 +147,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       io.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       await app.close().catch(() => {});
+      await cluster?.close();
       await store.close();
     },
   };

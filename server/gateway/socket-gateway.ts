@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
-import type * as v from 'valibot';
+import * as v from 'valibot';
 import type {
   ClientToServerEvents, ErrorCode, JobSummary, Reply, ServerToClientEvents, SwarmStats,
 } from '../../shared/protocol/events.ts';
@@ -21,10 +21,11 @@ import type { CoordinatorEvents } from '../services/events.ts';
 import { JobError } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import { type VolunteerSession, WorkError, type WorkService } from '../services/work-service.ts';
+import { type PeerEvents, type PeerNews, PeerNewsSchema } from './cluster.ts';
 import { NewsDesk } from './news.ts';
 
-export type TabgridServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-type TabgridSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type TabgridServer = Server<ClientToServerEvents, ServerToClientEvents, PeerEvents, SocketData>;
+type TabgridSocket = Socket<ClientToServerEvents, ServerToClientEvents, PeerEvents, SocketData>;
 
 export interface SocketData {
   existing: Volunteer | null;
@@ -49,6 +50,14 @@ export interface GatewayDeps {
   log: Logger;
   projectSummaries(projectId: string): Promise<JobSummary[]>;
   projectForToken(token: string): Promise<{ id: string } | null>;
+  /**
+   * Other coordinators share the database and this server's adapter reaches
+   * them (cluster.ts): what happens here that concerns their volunteers and
+   * dashboards is told to them, and what they tell is handled as if it had
+   * happened here. Everything this gateway emits per tick is then emitted to
+   * its own sockets only (io.local), since every coordinator does the same.
+   */
+  clustered?: boolean;
 }
 
 export function attachGateway(d: GatewayDeps): void {
@@ -200,17 +209,46 @@ export function attachGateway(d: GatewayDeps): void {
     });
   });
 
+  const dirtyProjects = new Set<string>();
+  const connectedHere = (volunteerId: string) => !!io.sockets.adapter.rooms.get(`volunteer:${volunteerId}`)?.size;
+  /** What the other coordinators will be told at the next tick. */
+  const forPeers = { outcomes: [] as PeerNews['outcomes'], credited: new Set<string>(), projects: new Set<string>() };
+
   d.events.on('outcome', (volunteerId, o) => {
     metrics.judged.inc({ outcome: o.outcome });
     if (o.outcome === 'valid') metrics.credit.inc(o.credit);
-    desk.outcome(volunteerId, o, Date.now());
+    if (d.clustered && !connectedHere(volunteerId)) forPeers.outcomes.push([volunteerId, o]);
+    else desk.outcome(volunteerId, o, Date.now());
   });
   // A busy account is credited many times a second: its balance is read at most once per tick, then told
   // to the dashboards watching it and, as news, to its volunteers.
   const credited = new Set<string>();
-  d.events.on('credited', (account) => credited.add(account));
+  d.events.on('credited', (account) => {
+    credited.add(account);
+    if (d.clustered) forPeers.credited.add(account);
+  });
+
+  if (d.clustered) {
+    io.on('tabgrid:news', (raw) => {
+      const r = v.safeParse(PeerNewsSchema, raw);
+      if (!r.success) { log.warn({ issue: r.issues[0]?.message }, 'malformed news from another coordinator ignored'); return; }
+      const now = Date.now();
+      for (const [volunteerId, o] of r.output.outcomes) if (connectedHere(volunteerId)) desk.outcome(volunteerId, o, now);
+      for (const account of r.output.credited) credited.add(account);
+      for (const p of r.output.projects) dirtyProjects.add(p);
+    });
+  }
+  const tellPeers = () => {
+    if (!forPeers.outcomes.length && !forPeers.credited.size && !forPeers.projects.size) return;
+    const news: PeerNews = { outcomes: forPeers.outcomes, credited: [...forPeers.credited], projects: [...forPeers.projects] };
+    forPeers.outcomes = [];
+    forPeers.credited.clear();
+    forPeers.projects.clear();
+    io.serverSideEmit('tabgrid:news', news);
+  };
   const balances = setInterval(async () => {
     try {
+      if (d.clustered) tellPeers();
       if (credited.size) {
         const accounts = new Set(credited);
         credited.clear();
@@ -228,11 +266,11 @@ export function attachGateway(d: GatewayDeps): void {
           const ids = volunteersOf.get(account);
           if (!watched && !ids) continue;
           const b = { account, balance: await work.balanceOf(account) };
-          if (watched) io.to(`account:${account}`).emit('credit:balance', b);
+          if (watched) io.local.to(`account:${account}`).emit('credit:balance', b);
           for (const id of ids ?? []) desk.balance(id, b, Date.now());
         }
       }
-      for (const [id, n] of desk.due(Date.now())) io.to(`volunteer:${id}`).emit('news', n);
+      for (const [id, n] of desk.due(Date.now())) io.local.to(`volunteer:${id}`).emit('news', n);
     } catch (e) {
       log.error({ err: e }, 'telling volunteers their news failed');
     }
@@ -240,25 +278,28 @@ export function attachGateway(d: GatewayDeps): void {
   balances.unref();
   io.engine.on('close', () => clearInterval(balances));
 
-  // Nudges are coalesced: one broadcast per tick however many shards opened.
+  // Nudges are coalesced: one broadcast per tick however many shards opened. Not io.local: only the
+  // coordinator where the work appeared sends it, and through the adapter it reaches every coordinator's volunteers.
   let nudge: NodeJS.Timeout | null = null;
   d.events.on('work', () => {
     nudge ??= setTimeout(() => { nudge = null; io.to('volunteers').emit('work:nudge'); }, 0);
   });
 
-  const dirtyProjects = new Set<string>();
-  d.events.on('job', (_jobId, projectId) => dirtyProjects.add(projectId));
+  d.events.on('job', (_jobId, projectId) => {
+    dirtyProjects.add(projectId);
+    if (d.clustered) forPeers.projects.add(projectId);
+  });
   const ticker = setInterval(async () => {
     try {
       for (const p of dirtyProjects) {
         dirtyProjects.delete(p);
         // Summaries count over whole jobs: only worth it when a dashboard watches.
         if (io.sockets.adapter.rooms.get(`project:${p}`)?.size) {
-          io.to(`project:${p}`).emit('project:update', { projectId: p, jobs: await d.projectSummaries(p) });
+          io.local.to(`project:${p}`).emit('project:update', { projectId: p, jobs: await d.projectSummaries(p) });
         }
       }
       const stats: SwarmStats = await d.swarm.stats();
-      io.to('swarm').emit('swarm:stats', stats);
+      io.local.to('swarm').emit('swarm:stats', stats);
       for (const [backend, n] of Object.entries(stats.volunteers.byBackend)) metrics.volunteers.set({ backend }, n);
     } catch (e) {
       log.error({ err: e }, 'dashboard update failed');

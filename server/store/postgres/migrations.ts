@@ -144,6 +144,11 @@ export const MIGRATIONS: string[] = [
   DROP INDEX copies_volunteer;
   CREATE INDEX copies_in_flight ON copies(volunteer_id) WHERE state IN ('assigned','running');
   `,
+  `
+  -- socket.io's PostgreSQL adapter (server/gateway/cluster.ts) puts messages between coordinators that are
+  -- over NOTIFY's 8000-byte limit here, and deletes them after 30 s.
+  CREATE TABLE socket_io_attachments (id BIGSERIAL UNIQUE, created_at TIMESTAMPTZ DEFAULT NOW(), payload BYTEA);
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

@@ -83,4 +83,51 @@ describe('two coordinators sharing PostgreSQL', () => {
     expect(r.credited).toBe(r.valid);
     expect(r.distinct_copies).toBe(r.credited);
   });
+
+  it('volunteers hear of work and outcomes from the other coordinator (socket.io\'s PostgreSQL adapter)', async () => {
+    // The volunteers of the first test stay connected: one on a, three on b.
+    const onB = volunteers.slice(1);
+    const nudgesOnB = { n: 0 };
+    for (const v of onB) v.socket.on('work:nudge', () => { nudgesOnB.n++; });
+    const heardBefore = volunteers.map((v) => v.outcomes.length);
+    const validatedBefore = { a: validatedShards(a!).size, b: validatedShards(b!).size };
+
+    const model = mlpModel({ width: 16, layers: 2, seed: 4 });
+    const x = tensorFromTyped('float32', [128, 16], randomInput(128, 16, 4));
+    const dir = mkdtempSync(join(tmpdir(), 'tabgrid-pg2-job2-'));
+    writeFileSync(join(dir, 'm.onnx'), model);
+    writeFileSync(join(dir, 'x.npy'), encodeNpy(x));
+    const code = await infer({
+      server: a!.url, token: a!.token, model: join(dir, 'm.onnx'), input: [`x=${join(dir, 'x.npy')}`],
+      shardSize: 8, format: 'pb', out: join(dir, 'out'), quiet: true,
+    });
+    expect(code).toBe(0);
+
+    // The job was created on a; b's volunteers were nudged through the adapter (b itself had no new work to announce).
+    expect(nudgesOnB.n).toBeGreaterThan(0);
+
+    // Some copies were handed out by one coordinator and judged by the other: their volunteers can
+    // only hear the outcome if the judge told the coordinator they are connected to.
+    const assignedBy = (c: SpawnedCoordinator) => new Map(c.logs.filter((l) => l.msg === 'assigned copy').map((l) => [l.copy as string, l.shard as string]));
+    const newlyValidated = (c: SpawnedCoordinator, before: number) => new Set([...validatedShards(c)].slice(before));
+    const judgedOnA = newlyValidated(a!, validatedBefore.a);
+    const judgedOnB = newlyValidated(b!, validatedBefore.b);
+    const crossed = [...assignedBy(b!)].filter(([, shard]) => judgedOnA.has(shard)).length
+      + [...assignedBy(a!)].filter(([, shard]) => judgedOnB.has(shard)).length;
+    expect(crossed).toBeGreaterThan(0);
+
+    // Every volunteer hears an outcome for every copy it uploaded (news rides on replies or is pushed within ~1.5 s).
+    const missing = () => volunteers.flatMap((v) => {
+      const heard = new Set(v.outcomes.map((o) => o.copyId));
+      return v.uploaded.filter((id) => !heard.has(id));
+    });
+    const deadline = Date.now() + 15_000;
+    while (missing().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(missing()).toEqual([]);
+    expect(volunteers.some((v, i) => v.outcomes.length > heardBefore[i]!)).toBe(true);
+  });
 });
+
+function validatedShards(c: SpawnedCoordinator): Set<string> {
+  return new Set(c.logs.filter((l) => l.msg === 'shard validated').map((l) => l.shard as string));
+}

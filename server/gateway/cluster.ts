@@ -1,0 +1,76 @@
+/**
+ * Coordinators sharing one PostgreSQL database hear each other through
+ * socket.io's PostgreSQL adapter (LISTEN/NOTIFY, payloads over NOTIFY's
+ * 8000-byte limit in the `socket_io_attachments` table the store's
+ * migrations create). Through it a volunteer connected here hears the outcome
+ * of a copy another coordinator judged, its balance after credit another
+ * coordinator granted, and of work another coordinator's API created; a
+ * dashboard here sees another coordinator's progress on its project.
+ *
+ * What crosses is small and batched (see PeerNews): state lives in the
+ * database, so a coordinator only needs to know *that* something changed and
+ * for whom, and reads the rest as it would for its own events.
+ */
+import { createAdapter } from '@socket.io/postgres-adapter';
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import * as v from 'valibot';
+import type { CopyOutcome, CopyOutcomeKind } from '../../shared/protocol/events.ts';
+import type { Server } from 'socket.io';
+
+/** What one coordinator tells the others, at most once per gateway tick. */
+export interface PeerNews {
+  /** Outcomes for volunteers not connected to the coordinator that judged them. */
+  outcomes: [volunteerId: string, outcome: CopyOutcome][];
+  /** Accounts credited since the last tick (their balances are read from the database). */
+  credited: string[];
+  /** Projects whose jobs changed (their dashboards re-read the summaries). */
+  projects: string[];
+}
+
+export interface PeerEvents {
+  'tabgrid:news': (news: PeerNews) => void;
+}
+
+const Id = v.pipe(v.string(), v.maxLength(200));
+/** Peers are our own coordinators, but a message that crossed a database is still checked before it is believed. */
+export const PeerNewsSchema = v.object({
+  outcomes: v.array(v.tuple([Id, v.object({
+    copyId: Id, shardId: Id, jobId: Id,
+    outcome: v.picklist(['valid', 'invalid', 'expired', 'error', 'cancelled'] as const satisfies readonly CopyOutcomeKind[]),
+    reason: v.optional(v.string()),
+    credit: v.number(),
+  })])),
+  credited: v.array(Id),
+  projects: v.array(Id),
+});
+
+export interface ClusterLink {
+  /** The NOTIFY channel prefix: one per database and schema. */
+  channelPrefix: string;
+  close(): Promise<void>;
+}
+
+/** Installs the adapter on `io`; call before any socket connects. */
+export async function joinCluster(io: Server, url: string, log: Logger): Promise<ClusterLink> {
+  // A pool of its own: the adapter holds one connection for LISTEN, and the store's pool stays the store's.
+  const pool = new pg.Pool({ connectionString: url, max: 3, application_name: 'tabgrid-cluster' });
+  pool.on('error', (err) => log.warn({ err }, 'a cluster connection to PostgreSQL failed; the adapter reconnects'));
+  try {
+    const { rows } = await pool.query<{ db: string; schema: string }>('SELECT current_database() AS db, current_schema() AS schema');
+    // Channels are per database, not per schema: deployments (or test runs) in different schemas of one
+    // database must not hear each other. A hash keeps the name under PostgreSQL's 63-byte identifier limit.
+    const scope = createHash('sha256').update(`${rows[0]!.db}\0${rows[0]!.schema}`).digest('hex').slice(0, 16);
+    const channelPrefix = `tabgrid:${scope}`;
+    io.adapter(createAdapter(pool, {
+      channelPrefix,
+      errorHandler: (err) => log.warn({ err }, 'a message between coordinators failed'),
+    }));
+    log.info({ channelPrefix, schema: rows[0]!.schema }, 'joined the coordinators sharing this database');
+    return { channelPrefix, close: () => pool.end() };
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw e;
+  }
+}

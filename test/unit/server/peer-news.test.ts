@@ -1,0 +1,26 @@
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import { type PeerNews, PeerNewsSchema } from '../../../server/gateway/cluster.ts';
+
+describe('news between coordinators', () => {
+  const news: PeerNews = {
+    outcomes: [['VP7M3cLZGvawr_upHC365k', { copyId: 'VP7M3f7o2tDcUxnOfAhmiF', shardId: 'VP7M3cLwydR_itzRcFYdg-', jobId: 'VP7M3cLZGvawr_upHC365k', outcome: 'invalid', reason: 'disagrees with the quorum', credit: 0 }]],
+    credited: ['volunteer:VP7M348TjzmKf2CIfDQYg-'],
+    projects: ['VP7M3Zye2-JlKDlF0e9e6k'],
+  };
+
+  it('accepts what a coordinator sends', () => {
+    expect(v.parse(PeerNewsSchema, news)).toEqual(news);
+  });
+
+  it('refuses what no coordinator sends', () => {
+    const bad = [
+      { ...news, outcomes: [['v', { ...news.outcomes[0]![1], outcome: 'splendid' }]] },
+      { ...news, outcomes: [['v', { ...news.outcomes[0]![1], credit: '1' }]] },
+      { ...news, credited: [42] },
+      { outcomes: [], credited: [] },
+      { ...news, projects: ['x'.repeat(201)] },
+    ];
+    for (const b of bad) expect(v.safeParse(PeerNewsSchema, b).success).toBe(false);
+  });
+});
