@@ -51,18 +51,9 @@ describe('two coordinators sharing PostgreSQL', () => {
     expect(a!.logs.find((l) => l.msg === 'coordinator listening')!.store).toBe('postgres');
     // One volunteer on the coordinator that gets the job, three on the other:
     // each shard wants two copies, so the other coordinator must dispatch from
-    // the shared queue. (Its volunteers hear of the job on their next poll:
-    // the "work" nudge is per process.)
+    // the shared queue.
     volunteers.push(startVolunteer(a!.url), startVolunteer(b!.url), startVolunteer(b!.url), startVolunteer(b!.url));
-    const model = mlpModel({ width: 16, layers: 2, seed: 3 });
-    const x = tensorFromTyped('float32', [96, 16], randomInput(96, 16, 3));
-    const dir = mkdtempSync(join(tmpdir(), 'tabgrid-pg2-job-'));
-    writeFileSync(join(dir, 'm.onnx'), model);
-    writeFileSync(join(dir, 'x.npy'), encodeNpy(x));
-    const code = await infer({
-      server: a!.url, token: a!.token, model: join(dir, 'm.onnx'), input: [`x=${join(dir, 'x.npy')}`],
-      shardSize: 8, format: 'pb', out: join(dir, 'out'), quiet: true,
-    });
+    const { model, x, dir, code } = await submitMlp(a!, 96, 3);
     expect(code).toBe(0);
     const got = decodeTensorProto(new Uint8Array(readFileSync(join(dir, 'out', 'output_0.pb'))));
     const want = await runDirect(model, { x });
@@ -92,15 +83,7 @@ describe('two coordinators sharing PostgreSQL', () => {
     const heardBefore = volunteers.map((v) => v.outcomes.length);
     const validatedBefore = { a: validatedShards(a!).size, b: validatedShards(b!).size };
 
-    const model = mlpModel({ width: 16, layers: 2, seed: 4 });
-    const x = tensorFromTyped('float32', [128, 16], randomInput(128, 16, 4));
-    const dir = mkdtempSync(join(tmpdir(), 'tabgrid-pg2-job2-'));
-    writeFileSync(join(dir, 'm.onnx'), model);
-    writeFileSync(join(dir, 'x.npy'), encodeNpy(x));
-    const code = await infer({
-      server: a!.url, token: a!.token, model: join(dir, 'm.onnx'), input: [`x=${join(dir, 'x.npy')}`],
-      shardSize: 8, format: 'pb', out: join(dir, 'out'), quiet: true,
-    });
+    const { code } = await submitMlp(a!, 128, 4);
     expect(code).toBe(0);
 
     // The job was created on a; b's volunteers were nudged through the adapter (b itself had no new work to announce).
@@ -127,6 +110,20 @@ describe('two coordinators sharing PostgreSQL', () => {
     expect(volunteers.some((v, i) => v.outcomes.length > heardBefore[i]!)).toBe(true);
   });
 });
+
+/** An MLP job of `records` 16-wide records in shards of 8, submitted with `tabgrid infer` and waited for. */
+async function submitMlp(c: SpawnedCoordinator, records: number, seed: number) {
+  const model = mlpModel({ width: 16, layers: 2, seed });
+  const x = tensorFromTyped('float32', [records, 16], randomInput(records, 16, seed));
+  const dir = mkdtempSync(join(tmpdir(), 'tabgrid-pg2-job-'));
+  writeFileSync(join(dir, 'm.onnx'), model);
+  writeFileSync(join(dir, 'x.npy'), encodeNpy(x));
+  const code = await infer({
+    server: c.url, token: c.token, model: join(dir, 'm.onnx'), input: [`x=${join(dir, 'x.npy')}`],
+    shardSize: 8, format: 'pb', out: join(dir, 'out'), quiet: true,
+  });
+  return { model, x, dir, code };
+}
 
 function validatedShards(c: SpawnedCoordinator): Set<string> {
   return new Set(c.logs.filter((l) => l.msg === 'shard validated').map((l) => l.shard as string));
