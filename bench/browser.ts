@@ -58,7 +58,7 @@ import { summariseProfiles } from './lib/cpuprofile.ts';
 import { cpuMsNow, rolesPer } from './lib/proc-cpu.ts';
 import { median, round, table } from './lib/stats.ts';
 import { sleep } from './lib/clients.ts';
-import { remainingCopies } from './lib/queue.ts';
+import { type CoordinatorDb, remainingCopies, sqliteDb } from './lib/queue.ts';
 
 export const BROWSER_FLAGS = ['browser-rounds', 'browser-window', 'first-shard-trials', 'profile'] as const;
 
@@ -443,23 +443,19 @@ async function firstShardVisit(ctx: BrowserContext, server: string, blobs: strin
 /** Keeps copies queued: jobs of JOB_SHARDS shards over one model and one input blob, uploaded once. */
 class JobFeeder {
   private readonly api: ApiClient;
-  private readonly dbFile: string;
+  private readonly db: CoordinatorDb;
   private blobs: Promise<{ model: string; input: string }> | null = null;
 
   constructor(c: SpawnedCoordinator, private readonly model: Uint8Array, private readonly input: Uint8Array) {
     this.api = c.api;
-    this.dbFile = join(c.dataDir, 'tabgrid.sqlite');
-  }
-
-  remaining(): number {
-    return remainingCopies(this.dbFile);
+    this.db = sqliteDb(join(c.dataDir, 'tabgrid.sqlite'));
   }
 
 
   async ensure(copies: number): Promise<void> {
     this.blobs ??= Promise.all([this.api.uploadBlob(this.model), this.api.uploadBlob(this.input)]).then(([model, input]) => ({ model, input }));
     const { model, input } = await this.blobs;
-    while (this.remaining() < copies) {
+    while (await remainingCopies(this.db) < copies) {
       await this.api.createJob({ model, inputs: [{ name: 'x', blob: input, format: 'npy' }], shardSize: RECORDS_PER_SHARD, replicas: 1 });
     }
   }

@@ -41,7 +41,7 @@
  * shared and noisy, so the sides alternate (ABBA order) and each figure is the
  * median of the windows.
  */
-import Database from 'better-sqlite3';
+import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism as cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,11 +53,12 @@ import {
   type Counters, connectMany, disconnectAll, EchoSide, type EchoSocket, type Load, sleep, volunteers, VolunteerSide,
 } from './lib/clients.ts';
 import { summariseProfiles } from './lib/cpuprofile.ts';
+import { cpuMsOfCommand } from './lib/proc-cpu.ts';
 import type { Flags } from './lib/flags.ts';
 import { reluModel } from './lib/relu-model.ts';
 import { median, round, table } from './lib/stats.ts';
 import type { SqlTiming } from './servers/coordinator-server.ts';
-import { remainingCopies } from './lib/queue.ts';
+import { type CoordinatorDb, postgresDb, remainingCopies, sqliteDb } from './lib/queue.ts';
 
 export interface CoordinatorFigures {
   coordinator_results_per_s: number;
@@ -74,6 +75,9 @@ export interface CoordinatorFigures {
   client_cpu_ms_per_result: number;
   bare_client_cpu_ms_per_round_trip: number;
   reply_json_bytes: number;
+  store: 'sqlite' | 'postgres';
+  /** PostgreSQL runs only: CPU of every postgres process on this machine per result. */
+  postgres_cpu_ms_per_result: number | null;
   coordinator_emits_per_s: number;
   emits_ratio: number;
   clients: number;
@@ -99,11 +103,11 @@ const MiB = 1024 * 1024;
 interface CoordinatorReady { url: string; token: string | null; projectId: string }
 interface EchoReady { url: string }
 
-interface Window { side: 'bare' | 'floor' | 'protocol' | 'coordinator'; round: number; seconds: number; rampS: number; delta: Counters; serverCpuMs: number; clientCpuMs: number }
+interface Window { side: 'bare' | 'floor' | 'protocol' | 'coordinator'; round: number; seconds: number; rampS: number; delta: Counters; serverCpuMs: number; clientCpuMs: number; dbCpuMs: number }
 
 type Log = (line: string) => void;
 
-export const COORDINATOR_FLAGS = ['clients', 'rounds', 'window', 'idle', 'job-shards', 'profile'] as const;
+export const COORDINATOR_FLAGS = ['clients', 'rounds', 'window', 'idle', 'job-shards', 'profile', 'postgres'] as const;
 
 export async function coordinatorBench(flags: Flags, log: Log): Promise<CoordinatorFigures> {
   const quick = flags.has('quick');
@@ -115,17 +119,31 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
   const idle = flags.int('idle', quick ? 1000 : 2000);
   const jobShards = flags.int('job-shards', 10_000);
   const profile = flags.has('profile');
+  /** A PostgreSQL server URL: the coordinator then keeps its state there, in a schema of its own made for the run. */
+  const postgresServer = flags.string('postgres');
 
   const work = mkdtempSync(join(tmpdir(), 'tabgrid-bench-'));
   const dataDir = join(work, 'data');
   const dbFile = join(dataDir, 'tabgrid.sqlite');
   const cleanup: (() => Promise<void> | void)[] = [() => rmSync(work, { recursive: true, force: true })];
   try {
+    let postgresUrl: string | null = null;
+    if (postgresServer) {
+      const schema = `tabgrid_bench_${Date.now().toString(36)}`;
+      const admin = new pg.Client({ connectionString: postgresServer });
+      await admin.connect();
+      cleanup.push(async () => { await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`); await admin.end(); });
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      const u = new URL(postgresServer);
+      u.searchParams.set('options', `-c search_path=${schema}`);
+      postgresUrl = u.toString();
+    }
     log(`coordinator bench: ${clients} clients, ${PAYLOAD_BYTES} B payloads, ${rounds} rounds × ${windowMs / 1000} s per side, ` +
-      `${idle} idle connections, jobs of ${jobShards} shards × 2 replicas${profile ? ', PROFILING (figures perturbed)' : ''}`);
+      `${idle} idle connections, jobs of ${jobShards} shards × 2 replicas, ${postgresUrl ? `PostgreSQL (${postgresServer})` : 'SQLite'}${profile ? ', PROFILING (figures perturbed)' : ''}`);
     log(`load average at start: ${loadavg().map((x) => round(x, 1)).join(', ')} (${cpus()} CPUs; other work on the machine shows as CPU % well under 100 below)`);
     const [coord, echo, floorServer, protoServer] = await Promise.all([
-      startServerChild<CoordinatorReady>('bench/servers/coordinator-server.ts', [dataDir, ...(profile ? ['--sql-timing'] : [])], { nodeArgs: ['--expose-gc'] }),
+      startServerChild<CoordinatorReady>('bench/servers/coordinator-server.ts',
+        [dataDir, ...(profile ? ['--sql-timing'] : []), ...(postgresUrl ? ['--postgres', postgresUrl] : [])], { nodeArgs: ['--expose-gc'] }),
       startServerChild<EchoReady>('bench/servers/echo-server.ts', [], { nodeArgs: ['--expose-gc'] }),
       startServerChild<EchoReady>('bench/servers/echo-server.ts', ['--durable', join(work, 'floor.sqlite')], { nodeArgs: ['--expose-gc'] }),
       startServerChild<EchoReady>('bench/servers/echo-server.ts', ['--durable', join(work, 'protocol.sqlite'), '--protocol'], { nodeArgs: ['--expose-gc'] }),
@@ -146,7 +164,9 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       `RSS growth at each quarter of ${idle}: ${rssCoord.rssPointsMiB.slice(1).join(', ')} MiB), ` +
       `bare socket.io +${round(rssBare.rssMiB, 1)} MiB RSS per 1000 (V8 heap +${round(rssBare.heapMiB, 1)}; ${rssBare.rssPointsMiB.slice(1).join(', ')} MiB)`);
 
-    const jobs = new JobFeeder(coord.ready, dbFile, jobShards);
+    const state: CoordinatorDb = postgresUrl ? await postgresDb(postgresUrl) : sqliteDb(dbFile);
+    cleanup.push(() => state.close());
+    const jobs = new JobFeeder(coord.ready, state, jobShards);
     await jobs.ensure(1);
 
     const payload = new Uint8Array(PAYLOAD_BYTES).map((_, i) => (i * 131 + 7) & 0xff);
@@ -206,11 +226,13 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
         const c0 = { ...load.counters };
         const t0 = performance.now();
         const s0 = server.cpuMs();
+        const d0 = postgresUrl ? cpuMsOfCommand(/^postgres/) : 0;
         const u0 = process.cpuUsage();
         await sleep(windowMs);
         const c1 = { ...load.counters };
         const t1 = performance.now();
         const s1 = server.cpuMs();
+        const d1 = postgresUrl ? cpuMsOfCommand(/^postgres/) : 0;
         const u1 = process.cpuUsage(u0);
         if (profiled) {
           profiles.push(await coord.request<string>('profileStop', join(work, `coordinator-${r}.cpuprofile`)));
@@ -218,7 +240,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
         }
         await load.pause();
         const delta = Object.fromEntries(Object.keys(c1).map((k) => [k, c1[k as keyof Counters] - c0[k as keyof Counters]])) as unknown as Counters;
-        const w: Window = { side: name, round: r, seconds: (t1 - t0) / 1000, rampS: rampMs / 1000, delta, serverCpuMs: s1 - s0, clientCpuMs: (u1.user + u1.system) / 1000 };
+        const w: Window = { side: name, round: r, seconds: (t1 - t0) / 1000, rampS: rampMs / 1000, delta, serverCpuMs: s1 - s0, clientCpuMs: (u1.user + u1.system) / 1000, dbCpuMs: d1 - d0 };
         windows.push(w);
         rateSeen[name] = Math.max(rateSeen[name], w.delta.done / w.seconds);
       }
@@ -232,6 +254,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     const floorCpu = median(of('floor').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
     const protoRate = median(of('protocol').map(rate));
     const protoCpu = median(of('protocol').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
+    const dbCpu = postgresUrl ? median(of('coordinator').map((w) => w.dbCpuMs / Math.max(1, w.delta.done))) : null;
     const clientCpu = (side: Window['side']) => median(of(side).map((w) => w.clientCpuMs / Math.max(1, w.delta.done)));
     const coordEmits = median(of('coordinator').map((w) => w.delta.emits / w.seconds));
     const coordCpu = median(of('coordinator').map((w) => w.serverCpuMs / Math.max(1, w.delta.done)));
@@ -254,12 +277,12 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     const windowErrors = windows.reduce((n, w) => n + w.delta.errors, 0);
     if (windowErrors) log(`  WARNING: ${windowErrors} refusals inside the measured windows`);
 
-    // Durability: everything acknowledged is in the SQLite file, read by another connection after the coordinator is gone.
+    // Durability: everything acknowledged is in the database, read by another connection after the coordinator is gone.
     await sleep(300);
     const accepted = vol.counters.done;
     const sql = profile ? sqlReport([...sqlTotals.values()]) : '';
     if (profile) await coord.stop(); else await coord.kill('SIGKILL');
-    const db = checkDatabase(dbFile);
+    const db = await checkDatabase(state);
     // Every accepted result is a returned copy; every returned copy is either validated and credited
     // exactly once, or still waits for its shard's replica (its partner copy expired and was reissued).
     // A volunteer holds at most one copy in flight: the next one, prefetched with its last result.
@@ -268,7 +291,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
     const durable = db.returned === accepted && db.valid + db.awaitingReplica === db.returned && db.ledger === db.valid &&
       db.validInValidated === db.valid && db.shardsUnderQuorum === 0 && db.invalid === 0 && db.inFlight <= clients;
     log('');
-    log(`durability (SQLite file read after the coordinator was ${profile ? 'closed' : 'SIGKILLed'}): ${accepted} results acknowledged 'accepted'; ` +
+    log(`durability (${postgresUrl ? 'PostgreSQL schema' : 'SQLite file'} read after the coordinator was ${profile ? 'closed' : 'SIGKILLed'}): ${accepted} results acknowledged 'accepted'; ` +
       `the file holds ${db.returned} returned copies = ${db.valid} valid + ${db.awaitingReplica} awaiting their replica, ${db.ledger} ledger credits, ` +
       `${db.validatedShards} validated shards (${jobs.created} jobs) holding ${db.validInValidated} valid copies (${db.shardsUnderQuorum} with fewer than 2; ` +
       `${db.expired} copies expired and were reissued), ${db.invalid} invalid and ${db.inFlight} in-flight copies: ${durable ? 'OK' : 'MISMATCH'}`);
@@ -297,6 +320,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       ['coordinator acked emits/s (request+ack+result)', round(coordEmits)],
       ['ratio coordinator emits/s ÷ bare round trips/s', round(coordEmits / bareRate, 3)],
       ['coordinator server CPU ms per result', round(coordCpu, 3)],
+      ...(dbCpu !== null ? [['PostgreSQL CPU ms per result (all postgres processes on this machine)', round(dbCpu, 3)]] : []),
       ['bare server CPU ms per round trip', round(bareCpu, 3)],
       ['coordinator cold start: s to drain the first burst', round(cold.drainS, 1)],
       ['coordinator RSS MiB per 1000 idle volunteers', round(rssCoord.rssMiB, 2)],
@@ -327,6 +351,8 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       client_cpu_ms_per_result: round(clientCpu('coordinator'), 3),
       bare_client_cpu_ms_per_round_trip: round(clientCpu('bare'), 3),
       reply_json_bytes: replyJsonBytes,
+      store: postgresUrl ? 'postgres' : 'sqlite',
+      postgres_cpu_ms_per_result: dbCpu === null ? null : round(dbCpu, 3),
       coordinator_emits_per_s: round(coordEmits),
       emits_ratio: round(coordEmits / bareRate, 3),
       clients,
@@ -365,18 +391,15 @@ class JobFeeder {
   private readonly api: ApiClient;
   private blobs: Promise<{ model: string; input: string }> | null = null;
 
-  constructor(private readonly c: CoordinatorReady, private readonly dbFile: string, private readonly shards: number) {
+  constructor(private readonly c: CoordinatorReady, private readonly db: CoordinatorDb, private readonly shards: number) {
     if (!c.token) throw new Error('the fresh coordinator reported no project token');
     this.api = new ApiClient(c.url, c.token);
   }
 
-  remaining(): number {
-    return remainingCopies(this.dbFile);
-  }
 
 
   async ensure(copies: number): Promise<void> {
-    while ((this.created === 0 ? 0 : this.remaining()) < copies) await this.create();
+    while ((this.created === 0 ? 0 : await remainingCopies(this.db)) < copies) await this.create();
   }
 
   private async create(): Promise<void> {
@@ -441,28 +464,23 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
   return num / den;
 }
 
-function checkDatabase(file: string) {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-    return {
-      returned: n(`SELECT COUNT(*) AS n FROM copies WHERE state = 'returned'`),
-      valid: n(`SELECT COUNT(*) AS n FROM copies WHERE outcome = 'valid'`),
-      ledger: n(`SELECT COUNT(*) AS n FROM ledger`),
-      validatedShards: n(`SELECT COUNT(*) AS n FROM shards WHERE state = 'validated'`),
-      validInValidated: n(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.outcome = 'valid' AND s.state = 'validated'`),
-      shardsUnderQuorum: n(`SELECT COUNT(*) AS n FROM shards s WHERE s.state = 'validated'
-        AND (SELECT COUNT(*) FROM copies c WHERE c.shard_id = s.id AND c.outcome = 'valid') < 2`),
-      expired: n(`SELECT COUNT(*) AS n FROM copies WHERE state = 'expired' OR (state = 'returned' AND reason IS NOT NULL)`),
-      inFlight: n(`SELECT COUNT(*) AS n FROM copies WHERE state IN ('assigned', 'running')`),
-      invalid: n(`SELECT COUNT(*) AS n FROM copies WHERE outcome = 'invalid'`),
-      awaitingReplica: n(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
-        WHERE c.state = 'returned' AND c.outcome = 'pending' AND s.state = 'open'
-          AND (SELECT COUNT(*) FROM copies o WHERE o.shard_id = s.id AND o.state = 'returned') < s.wanted`),
-    };
-  } finally {
-    db.close();
-  }
+async function checkDatabase(db: CoordinatorDb) {
+  const n = (sql: string) => db.count(sql);
+  return {
+    returned: await n(`SELECT COUNT(*) AS n FROM copies WHERE state = 'returned'`),
+    valid: await n(`SELECT COUNT(*) AS n FROM copies WHERE outcome = 'valid'`),
+    ledger: await n(`SELECT COUNT(*) AS n FROM ledger`),
+    validatedShards: await n(`SELECT COUNT(*) AS n FROM shards WHERE state = 'validated'`),
+    validInValidated: await n(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.outcome = 'valid' AND s.state = 'validated'`),
+    shardsUnderQuorum: await n(`SELECT COUNT(*) AS n FROM shards s WHERE s.state = 'validated'
+      AND (SELECT COUNT(*) FROM copies c WHERE c.shard_id = s.id AND c.outcome = 'valid') < 2`),
+    expired: await n(`SELECT COUNT(*) AS n FROM copies WHERE state = 'expired' OR (state = 'returned' AND reason IS NOT NULL)`),
+    inFlight: await n(`SELECT COUNT(*) AS n FROM copies WHERE state IN ('assigned', 'running')`),
+    invalid: await n(`SELECT COUNT(*) AS n FROM copies WHERE outcome = 'invalid'`),
+    awaitingReplica: await n(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
+      WHERE c.state = 'returned' AND c.outcome = 'pending' AND s.state = 'open'
+        AND (SELECT COUNT(*) FROM copies o WHERE o.shard_id = s.id AND o.state = 'returned') < s.wanted`),
+  };
 }
 
 function addTiming(into: Map<string, SqlTiming>, t: SqlTiming): void {

@@ -17,7 +17,7 @@ import { COORDINATOR_FLAGS, coordinatorBench } from './coordinator.ts';
 import { Flags } from './lib/flags.ts';
 import { TRAINING_FLAGS, trainingBench } from './training.ts';
 
-type Figures = Record<string, number | boolean | string>;
+type Figures = Record<string, number | boolean | string | null>;
 
 interface Section {
   name: string;

@@ -39,6 +39,13 @@ export class Flags {
     return n;
   }
 
+  /** A flag's text; undefined when the flag is absent. */
+  string(name: string): string | undefined {
+    const v = this.values.get(name);
+    if (v === true) throw new Error(`--${name} takes a value`);
+    return v;
+  }
+
   /** A comma-separated list (`--only a,b`); undefined when the flag is absent. */
   list(name: string): string[] | undefined {
     const v = this.values.get(name);

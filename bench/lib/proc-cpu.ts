@@ -101,3 +101,14 @@ export function rolesPer(a: CpuSample, b: CpuSample, units: number): Record<stri
   for (const k of new Set([...Object.keys(a.roles), ...Object.keys(b.roles)])) out[k] = ((b.roles[k] ?? 0) - (a.roles[k] ?? 0)) / units;
   return out;
 }
+
+/**
+ * CPU ms used so far by every process whose command name matches (a database
+ * server's backends, which no process tree of ours contains). Backends that
+ * exit between two readings take their time with them.
+ */
+export function cpuMsOfCommand(name: RegExp): number {
+  let ms = 0;
+  for (const p of snapshot().values()) if (name.test(p.comm)) ms += p.cpuMs;
+  return ms;
+}

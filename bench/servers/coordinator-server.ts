@@ -3,7 +3,7 @@
  * directory, as `tabgrid serve --distinct-copies none --log-level warn` would
  * run it, in its own process.
  *
- * argv: <dataDir> [--sql-timing]. The parent may start and stop V8's CPU
+ * argv: <dataDir> [--sql-timing] [--postgres URL] (PostgreSQL instead of SQLite; blobs stay in dataDir). The parent may start and stop V8's CPU
  * profiler around its measurement windows (over IPC, through the inspector),
  * so a profile covers the measured load and nothing else. With --sql-timing every better-sqlite3
  * statement is timed by its SQL text (and every prepare() by the text it
@@ -18,7 +18,7 @@ import { startCoordinator } from '../../server/app.ts';
 import { serveParent } from '../lib/child.ts';
 
 const dataDir = process.argv[2];
-if (!dataDir) throw new Error('usage: coordinator-server.ts DATA_DIR [--sql-timing]');
+if (!dataDir) throw new Error('usage: coordinator-server.ts DATA_DIR [--sql-timing] [--postgres URL]');
 
 export interface SqlTiming { sql: string; op: string; calls: number; ms: number }
 
@@ -85,8 +85,10 @@ function resetSqlTimings(): null {
   return null;
 }
 
+const pgAt = process.argv.indexOf('--postgres');
 const c = await startCoordinator({
   port: 0, host: '127.0.0.1', dataDir, distinctCopies: new Set(), logLevel: 'warn',
+  ...(pgAt >= 0 ? { postgresUrl: process.argv[pgAt + 1]! } : {}),
 });
 
 const inspector = new Session();
