@@ -7,7 +7,8 @@
  * coordinator granted, and of work another coordinator's API created; a
  * dashboard here sees another coordinator's progress on its project.
  *
- * What crosses is small and batched (see PeerNews): state lives in the
+ * What crosses is small and batched (see PeerNews), twice a second from
+ * each coordinator: state lives in the
  * database, so a coordinator only needs to know *that* something changed and
  * for whom, and reads the rest as it would for its own events.
  */
@@ -18,9 +19,14 @@ import type { Logger } from 'pino';
 import * as v from 'valibot';
 import type { CopyOutcome, CopyOutcomeKind } from '../../shared/protocol/events.ts';
 import type { Server } from 'socket.io';
+import type { SwarmShare } from '../services/swarm-monitor.ts';
 
-/** What one coordinator tells the others, at most once per gateway tick. */
+/** What one coordinator tells the others, once per gateway tick. */
 export interface PeerNews {
+  /** The sender, a random id per coordinator process. */
+  from: string;
+  /** Its own volunteers and validations: the swarm dashboards show the sum. */
+  swarm: SwarmShare;
   /** Outcomes for volunteers not connected to the coordinator that judged them. */
   outcomes: [volunteerId: string, outcome: CopyOutcome][];
   /** Accounts credited since the last tick (their balances are read from the database). */
@@ -35,7 +41,10 @@ export interface PeerEvents {
 
 const Id = v.pipe(v.string(), v.maxLength(200));
 /** Peers are our own coordinators, but a message that crossed a database is still checked before it is believed. */
+const Count = v.pipe(v.number(), v.finite(), v.minValue(0));
 export const PeerNewsSchema = v.object({
+  from: Id,
+  swarm: v.object({ volunteers: v.record(v.pipe(v.string(), v.maxLength(40)), Count), shardsPerMin: Count, flopsPerMin: Count }),
   outcomes: v.array(v.tuple([Id, v.object({
     copyId: Id, shardId: Id, jobId: Id,
     outcome: v.picklist(['valid', 'invalid', 'expired', 'error', 'cancelled'] as const satisfies readonly CopyOutcomeKind[]),

@@ -3,6 +3,7 @@
  * event is validated at the edge; refusals carry a code and a precise message
  * and are logged; nothing a volunteer sends can throw past this layer.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
 import * as v from 'valibot';
@@ -210,6 +211,9 @@ export function attachGateway(d: GatewayDeps): void {
   });
 
   const dirtyProjects = new Set<string>();
+  const backendsSeen = new Set<string>();
+  /** This process among the coordinators sharing the database. */
+  const coordinatorId = randomUUID();
   const connectedHere = (volunteerId: string) => !!io.sockets.adapter.rooms.get(`volunteer:${volunteerId}`)?.size;
   /** What the other coordinators will be told at the next tick. */
   const forPeers = { outcomes: [] as PeerNews['outcomes'], credited: new Set<string>(), projects: new Set<string>() };
@@ -233,14 +237,17 @@ export function attachGateway(d: GatewayDeps): void {
       const r = v.safeParse(PeerNewsSchema, raw);
       if (!r.success) { log.warn({ issue: r.issues[0]?.message }, 'malformed news from another coordinator ignored'); return; }
       const now = Date.now();
+      d.swarm.heard(r.output.from, r.output.swarm, now);
       for (const [volunteerId, o] of r.output.outcomes) if (connectedHere(volunteerId)) desk.outcome(volunteerId, o, now);
       for (const account of r.output.credited) credited.add(account);
       for (const p of r.output.projects) dirtyProjects.add(p);
     });
   }
   const tellPeers = () => {
-    if (!forPeers.outcomes.length && !forPeers.credited.size && !forPeers.projects.size) return;
-    const news: PeerNews = { outcomes: forPeers.outcomes, credited: [...forPeers.credited], projects: [...forPeers.projects] };
+    const news: PeerNews = {
+      from: coordinatorId, swarm: d.swarm.share(),
+      outcomes: forPeers.outcomes, credited: [...forPeers.credited], projects: [...forPeers.projects],
+    };
     forPeers.outcomes = [];
     forPeers.credited.clear();
     forPeers.projects.clear();
@@ -300,7 +307,11 @@ export function attachGateway(d: GatewayDeps): void {
       }
       const stats: SwarmStats = await d.swarm.stats();
       io.local.to('swarm').emit('swarm:stats', stats);
-      for (const [backend, n] of Object.entries(stats.volunteers.byBackend)) metrics.volunteers.set({ backend }, n);
+      // Each coordinator's metrics count its own volunteers (a scraper sums the instances), and a backend
+      // whose last volunteer left reads 0, not its last count.
+      const mine = d.swarm.share().volunteers;
+      for (const b of Object.keys(mine)) backendsSeen.add(b);
+      for (const backend of backendsSeen) metrics.volunteers.set({ backend }, mine[backend] ?? 0);
     } catch (e) {
       log.error({ err: e }, 'dashboard update failed');
     }

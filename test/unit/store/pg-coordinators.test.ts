@@ -75,7 +75,7 @@ describe('two coordinators sharing PostgreSQL', () => {
     expect(r.distinct_copies).toBe(r.credited);
   });
 
-  it('volunteers hear of work and outcomes from the other coordinator (socket.io\'s PostgreSQL adapter)', async () => {
+  it('volunteers hear of work and outcomes from the other coordinator, and the swarm numbers add up (socket.io\'s PostgreSQL adapter)', async () => {
     // The volunteers of the first test stay connected: one on a, three on b.
     const onB = volunteers.slice(1);
     const nudgesOnB = { n: 0 };
@@ -108,6 +108,17 @@ describe('two coordinators sharing PostgreSQL', () => {
     while (missing().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(missing()).toEqual([]);
     expect(volunteers.some((v, i) => v.outcomes.length > heardBefore[i]!)).toBe(true);
+
+    // Each coordinator's swarm numbers are the sum of both: a has one volunteer of its own, b three.
+    for (const c of [a!, b!]) {
+      let total = 0;
+      const until = Date.now() + 5_000;
+      while (total !== volunteers.length && Date.now() < until) {
+        total = ((await (await fetch(new URL('/api/v1/swarm', c.url))).json()) as { volunteers: { total: number } }).volunteers.total;
+        if (total !== volunteers.length) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(total).toBe(volunteers.length);
+    }
   });
 });
 
