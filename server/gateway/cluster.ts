@@ -13,7 +13,7 @@
  * for whom, and reads the rest as it would for its own events.
  */
 import { createAdapter } from '@socket.io/postgres-adapter';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import * as v from 'valibot';
@@ -81,5 +81,29 @@ export async function joinCluster(io: Server, url: string, log: Logger): Promise
   } catch (e) {
     await pool.end().catch(() => {});
     throw e;
+  }
+}
+
+/** What this coordinator will tell the others at the next tick, gathered as it happens. */
+export class PeerRelay {
+  /** This process among the coordinators sharing the database. */
+  readonly from = randomUUID();
+  private outcomes: PeerNews['outcomes'] = [];
+  private credited = new Set<string>();
+  private projects = new Set<string>();
+
+  constructor(private readonly emit: (news: PeerNews) => void) {}
+
+  outcome(volunteerId: string, o: CopyOutcome): void { this.outcomes.push([volunteerId, o]); }
+  credit(account: string): void { this.credited.add(account); }
+  project(projectId: string): void { this.projects.add(projectId); }
+
+  /** Sends everything gathered since the last flush, with this coordinator's swarm share. */
+  flush(swarm: SwarmShare): void {
+    const news: PeerNews = { from: this.from, swarm, outcomes: this.outcomes, credited: [...this.credited], projects: [...this.projects] };
+    this.outcomes = [];
+    this.credited = new Set();
+    this.projects = new Set();
+    this.emit(news);
   }
 }

@@ -3,7 +3,6 @@
  * event is validated at the edge; refusals carry a code and a precise message
  * and are logged; nothing a volunteer sends can throw past this layer.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
 import * as v from 'valibot';
@@ -22,7 +21,7 @@ import type { CoordinatorEvents } from '../services/events.ts';
 import { JobError } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import { type VolunteerSession, WorkError, type WorkService } from '../services/work-service.ts';
-import { type PeerEvents, type PeerNews, PeerNewsSchema } from './cluster.ts';
+import { type PeerEvents, PeerNewsSchema, PeerRelay } from './cluster.ts';
 import { NewsDesk } from './news.ts';
 
 export type TabgridServer = Server<ClientToServerEvents, ServerToClientEvents, PeerEvents, SocketData>;
@@ -212,16 +211,13 @@ export function attachGateway(d: GatewayDeps): void {
 
   const dirtyProjects = new Set<string>();
   const backendsSeen = new Set<string>();
-  /** This process among the coordinators sharing the database. */
-  const coordinatorId = randomUUID();
   const connectedHere = (volunteerId: string) => !!io.sockets.adapter.rooms.get(`volunteer:${volunteerId}`)?.size;
-  /** What the other coordinators will be told at the next tick. */
-  const forPeers = { outcomes: [] as PeerNews['outcomes'], credited: new Set<string>(), projects: new Set<string>() };
+  const peers = d.clustered ? new PeerRelay((news) => io.serverSideEmit('tabgrid:news', news)) : null;
 
   d.events.on('outcome', (volunteerId, o) => {
     metrics.judged.inc({ outcome: o.outcome });
     if (o.outcome === 'valid') metrics.credit.inc(o.credit);
-    if (d.clustered && !connectedHere(volunteerId)) forPeers.outcomes.push([volunteerId, o]);
+    if (peers && !connectedHere(volunteerId)) peers.outcome(volunteerId, o);
     else desk.outcome(volunteerId, o, Date.now());
   });
   // A busy account is credited many times a second: its balance is read at most once per tick, then told
@@ -229,10 +225,10 @@ export function attachGateway(d: GatewayDeps): void {
   const credited = new Set<string>();
   d.events.on('credited', (account) => {
     credited.add(account);
-    if (d.clustered) forPeers.credited.add(account);
+    peers?.credit(account);
   });
 
-  if (d.clustered) {
+  if (peers) {
     io.on('tabgrid:news', (raw) => {
       const r = v.safeParse(PeerNewsSchema, raw);
       if (!r.success) { log.warn({ issue: r.issues[0]?.message }, 'malformed news from another coordinator ignored'); return; }
@@ -243,19 +239,9 @@ export function attachGateway(d: GatewayDeps): void {
       for (const p of r.output.projects) dirtyProjects.add(p);
     });
   }
-  const tellPeers = () => {
-    const news: PeerNews = {
-      from: coordinatorId, swarm: d.swarm.share(),
-      outcomes: forPeers.outcomes, credited: [...forPeers.credited], projects: [...forPeers.projects],
-    };
-    forPeers.outcomes = [];
-    forPeers.credited.clear();
-    forPeers.projects.clear();
-    io.serverSideEmit('tabgrid:news', news);
-  };
   const balances = setInterval(async () => {
     try {
-      if (d.clustered) tellPeers();
+      peers?.flush(d.swarm.share());
       if (credited.size) {
         const accounts = new Set(credited);
         credited.clear();
@@ -294,7 +280,7 @@ export function attachGateway(d: GatewayDeps): void {
 
   d.events.on('job', (_jobId, projectId) => {
     dirtyProjects.add(projectId);
-    if (d.clustered) forPeers.projects.add(projectId);
+    peers?.project(projectId);
   });
   const ticker = setInterval(async () => {
     try {

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { type PeerNews, PeerNewsSchema } from '../../../server/gateway/cluster.ts';
+import { type PeerNews, PeerNewsSchema, PeerRelay } from '../../../server/gateway/cluster.ts';
 
 describe('news between coordinators', () => {
   const news: PeerNews = {
@@ -27,5 +27,22 @@ describe('news between coordinators', () => {
       { ...news, from: undefined },
     ];
     for (const b of bad) expect(v.safeParse(PeerNewsSchema, b).success).toBe(false);
+  });
+
+  it('the relay sends what it gathered once, then starts afresh', () => {
+    const sent: PeerNews[] = [];
+    const relay = new PeerRelay((n) => sent.push(n));
+    const [volunteerId, outcome] = news.outcomes[0]!;
+    relay.outcome(volunteerId, outcome);
+    relay.credit('volunteer:a');
+    relay.credit('volunteer:a');
+    relay.project('p1');
+    relay.flush(news.swarm);
+    relay.flush(news.swarm);
+    expect(sent).toEqual([
+      { from: relay.from, swarm: news.swarm, outcomes: [[volunteerId, outcome]], credited: ['volunteer:a'], projects: ['p1'] },
+      { from: relay.from, swarm: news.swarm, outcomes: [], credited: [], projects: [] },
+    ]);
+    for (const n of sent) expect(v.safeParse(PeerNewsSchema, n).success).toBe(true);
   });
 });
