@@ -142,6 +142,7 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
     cleanup.push(() => coord.stop(), () => browser.close(), () => pages.close());
     const problems: string[] = [];
     const feeder = new JobFeeder(coord, model, input);
+    cleanup.push(() => feeder.close());
     const coordPid = coord.proc.pid!;
 
     // The raw side: one persistent worker per thread count (onnxruntime fixes its thread count at first use).
@@ -451,6 +452,9 @@ class JobFeeder {
     this.db = sqliteDb(join(c.dataDir, 'tabgrid.sqlite'));
   }
 
+  close(): Promise<void> {
+    return this.db.close();
+  }
 
   async ensure(copies: number): Promise<void> {
     this.blobs ??= Promise.all([this.api.uploadBlob(this.model), this.api.uploadBlob(this.input)]).then(([model, input]) => ({ model, input }));

@@ -42,6 +42,11 @@ export class BareTab {
         else w.resolve(m.result ?? {});
       }
     });
+    // A Chromium that dies under the bench fails what waits on it, instead of leaving the run hanging.
+    proc.once('exit', (code, signal) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`bare Chromium exited (code ${code}, signal ${signal})`));
+      this.waiting.clear();
+    });
   }
 
   /** Opens `url` in a fresh headless Chromium (its own profile) and attaches to the page. */
@@ -68,6 +73,7 @@ export class BareTab {
     const id = this.nextId++;
     const msg = JSON.stringify({ id, method, params, ...(this.sessionId ? { sessionId: this.sessionId } : {}) });
     return new Promise((resolve, reject) => {
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) { reject(new Error(`bare Chromium is gone (${method})`)); return; }
       this.waiting.set(id, { resolve, reject });
       (this.proc.stdio[3] as Writable).write(`${msg}\0`);
     });

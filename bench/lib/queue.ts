@@ -12,16 +12,17 @@ export interface CoordinatorDb {
 }
 
 export function sqliteDb(file: string): CoordinatorDb {
+  // One read-only connection, opened on first use (the coordinator creates the file); outside a query it holds no snapshot.
+  let db: Database.Database | null = null;
   return {
     async count(sql) {
-      const db = new Database(file, { readonly: true, fileMustExist: true });
-      try {
-        return Number((db.prepare(sql).get() as { n: number | bigint }).n);
-      } finally {
-        db.close();
-      }
+      db ??= new Database(file, { readonly: true, fileMustExist: true });
+      return Number((db.prepare(sql).get() as { n: number | bigint }).n);
     },
-    async close() {},
+    async close() {
+      db?.close();
+      db = null;
+    },
   };
 }
 

@@ -479,9 +479,7 @@ export class SqliteStore implements Store {
     return this.writeLean((): Claimed | null => {
       if (this.hot.needsRefill()) this.refillQueue();
       for (const id of this.hot.candidates()) {
-        const e = this.entry(id);
-        if (!e || (req.projectId && e.row.projectId !== req.projectId)) continue;
-        const claimed = this.claimIn(e, req);
+        const claimed = this.claimAt(id, req);
         if (claimed) return claimed;
       }
       if (this.hot.exhaustive) return null;
@@ -489,15 +487,20 @@ export class SqliteStore implements Store {
       for (const [limit, offset] of CLAIM_PAGES) {
         const page = this.s.wanting!.all(limit, offset) as Row[];
         for (const r of page) {
-          const e = this.entry(r.id as string);
-          if (!e || (req.projectId && e.row.projectId !== req.projectId)) continue;
-          const claimed = this.claimIn(e, req);
+          const claimed = this.claimAt(r.id as string, req);
           if (claimed) return claimed;
         }
         if (page.length < limit) return null;
       }
       return null;
     });
+  }
+
+  /** A copy of this shard for the volunteer, if the shard is in its project (when it asked for one) and it may take it. */
+  private claimAt(shardId: string, req: ClaimRequest): Claimed | null {
+    const e = this.entry(shardId);
+    if (!e || (req.projectId && e.row.projectId !== req.projectId)) return null;
+    return this.claimIn(e, req);
   }
 
   private claimIn(e: HotEntry, req: ClaimRequest): Claimed | null {
