@@ -292,7 +292,7 @@ export async function coordinatorBench(flags: Flags, log: Log): Promise<Coordina
       db.validInValidated === db.valid && db.shardsUnderQuorum === 0 && db.invalid === 0 && db.inFlight <= clients;
     log('');
     log(`durability (${postgresUrl ? 'PostgreSQL schema' : 'SQLite file'} read after the coordinator was ${profile ? 'closed' : 'SIGKILLed'}): ${accepted} results acknowledged 'accepted'; ` +
-      `the file holds ${db.returned} returned copies = ${db.valid} valid + ${db.awaitingReplica} awaiting their replica, ${db.ledger} ledger credits, ` +
+      `it holds ${db.returned} returned copies = ${db.valid} valid + ${db.awaitingReplica} awaiting their replica, ${db.ledger} ledger credits, ` +
       `${db.validatedShards} validated shards (${jobs.created} jobs) holding ${db.validInValidated} valid copies (${db.shardsUnderQuorum} with fewer than 2; ` +
       `${db.expired} copies expired and were reissued), ${db.invalid} invalid and ${db.inFlight} in-flight copies: ${durable ? 'OK' : 'MISMATCH'}`);
     log(`  'valid' outcomes the volunteers heard (on replies or pushed; the last second's may still wait): ${vol.counters.validOutcomes}`);
