@@ -46,7 +46,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     dataDir: resolve(opts.dataDir),
   };
   const log = createLogger(config.logLevel);
-  await mkdir(config.dataDir, { recursive: true });
+  // The owner's alone: the database, the token and the blobs live under it (an older version left it 0755).
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(config.dataDir, 0o700);
   // On PostgreSQL several coordinators share the database, and dispatch and
   // validation are atomic there; blobs (models, inputs, outputs) still live in
   // <dataDir>/blobs, so coordinators sharing a database need a shared blob

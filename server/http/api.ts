@@ -59,7 +59,8 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
 
   const auth = async (req: FastifyRequest) => {
     const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) throw new JobError('unauthorized', 'missing API token: send Authorization: Bearer <token>');
     const project = await d.jobs.projectForToken(m[1]!);
     if (!project) throw new JobError('unauthorized', 'invalid API token');

@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
@@ -91,7 +91,10 @@ export class SqliteStore implements Store {
   private readonly hot = new HotShards();
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    if (file !== ':memory:') {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      ownerOnly(file);
+    }
     this.resultsDir = file === ':memory:' ? null : join(dirname(file), 'results');
     if (this.resultsDir) mkdirSync(this.resultsDir, { recursive: true });
     this.db = new Database(file);
@@ -786,4 +789,15 @@ export class SqliteStore implements Store {
   async countCreditsForCopy(copyId: string) {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM ledger WHERE copy_id = ?').get(copyId) as Row).n as number;
   }
+}
+
+/**
+ * The database file readable by its owner only, whatever the umask: created
+ * 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+ * database's mode), and an existing one (an older version made it 0644)
+ * tightened along with its -wal and -shm files.
+ */
+function ownerOnly(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
