@@ -1,0 +1,82 @@
+/**
+ * Client addresses, as the distinct-copies rule sees them. Behind a reverse
+ * proxy the client's address is the first X-Forwarded-For hop, read from the
+ * right, that is not one of the proxies the operator trusts: everything left
+ * of it was written by the client and proves nothing. Addresses are grouped
+ * (IPv4 by /24, IPv6 by /64 by default), since one host commonly holds a
+ * whole IPv6 /64 and cheap IPv4 addresses come in neighbouring blocks.
+ */
+import ipaddr from 'ipaddr.js';
+
+export interface AddressRules {
+  /** Trusted proxies: addresses or CIDR ranges. Empty: X-Forwarded-For is ignored. */
+  trustedProxies: string[];
+  v4Prefix: number;
+  v6Prefix: number;
+}
+
+export const DEFAULT_ADDRESS_RULES: AddressRules = { trustedProxies: [], v4Prefix: 24, v6Prefix: 64 };
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** Parses `--trust-proxy` values (comma-separated addresses or CIDRs); throws naming the bad entry. */
+export function parseTrustedProxies(text: string): string[] {
+  const out: string[] = [];
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (part === 'loopback') { out.push('127.0.0.0/8', '::1/128'); continue; }
+    if (!ipaddr.isValid(part) && !isCidr(part)) throw new Error(`--trust-proxy takes addresses or CIDR ranges (or 'loopback'); got ${JSON.stringify(part)}`);
+    out.push(part);
+  }
+  return out;
+}
+
+function isCidr(s: string): boolean {
+  try { ipaddr.parseCIDR(s); return true; } catch { return false; }
+}
+
+function toRange(s: string): Range {
+  if (s.includes('/')) return ipaddr.parseCIDR(s);
+  const a = ipaddr.process(s);
+  return [a, a.kind() === 'ipv4' ? 32 : 128];
+}
+
+function normal(a: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  const t = a.trim().replace(/^\[(.*)\](:\d+)?$/, '$1');
+  return ipaddr.isValid(t) ? ipaddr.process(t) : null;
+}
+
+function inAny(a: ipaddr.IPv4 | ipaddr.IPv6, ranges: Range[]): boolean {
+  return ranges.some(([net, bits]) => net.kind() === a.kind() && a.match(net as never, bits));
+}
+
+/**
+ * The client's address: the socket's peer unless it is a trusted proxy; then
+ * X-Forwarded-For from the right, skipping trusted proxies. A malformed hop
+ * stops the walk at the last address known good.
+ */
+export function clientAddress(peer: string, forwardedFor: string | undefined, trustedProxies: readonly string[]): string {
+  const ranges = trustedProxies.map(toRange);
+  let current = normal(peer);
+  if (!current) return peer;
+  if (!forwardedFor || ranges.length === 0) return current.toString();
+  const hops = forwardedFor.split(',');
+  for (let i = hops.length - 1; i >= 0 && inAny(current, ranges); i--) {
+    const next = normal(hops[i]!);
+    if (!next) break;
+    current = next;
+  }
+  return current.toString();
+}
+
+/** The group an address counts as for distinct copies: its /24 (IPv4) or /64 (IPv6) network. */
+export function addressGroup(address: string, rules: Pick<AddressRules, 'v4Prefix' | 'v6Prefix'> = DEFAULT_ADDRESS_RULES): string {
+  const a = normal(address);
+  if (!a) return address;
+  const bits = a.kind() === 'ipv4' ? rules.v4Prefix : rules.v6Prefix;
+  const bytes = a.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, bits - i * 8));
+    bytes[i]! &= (0xff << (8 - keep)) & 0xff;
+  }
+  return `${ipaddr.fromByteArray(bytes).toString()}/${bits}`;
+}

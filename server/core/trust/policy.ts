@@ -1,0 +1,32 @@
+/**
+ * The knobs of the trust core, in one place. Defaults follow BOINC's adaptive
+ * replication (a host is reliable after 10 consecutive valid results) and
+ * Sarmenta's spot-checking (a small fraction q of copies carry known answers).
+ */
+export interface TrustPolicy {
+  /** Consecutive valid results (per host and numeric class) before a host is trusted. */
+  trustAfter: number;
+  /** A trusted host's copy is still replicated with probability max(1/streak, this): the cap on BOINC's 1/streak. */
+  minReplicateProbability: number;
+  /** Fraction of a trusted-or-not host's requests answered with a known-answer copy (spot check). */
+  spotCheckFraction: number;
+  /** A numeric class is honoured (kept apart for homogeneous jobs) only once this many distinct hosts share it. */
+  classQuorum: number;
+}
+
+export const DEFAULT_TRUST: TrustPolicy = {
+  trustAfter: 10,
+  minReplicateProbability: 0.05,
+  spotCheckFraction: 0.05,
+  classQuorum: 3,
+};
+
+/** Checks a policy from flags or options; throws a precise message for a bad value. */
+export function trustPolicy(p: Partial<TrustPolicy>): TrustPolicy {
+  const out = { ...DEFAULT_TRUST, ...p };
+  if (!Number.isInteger(out.trustAfter) || out.trustAfter < 1) throw new Error(`trustAfter must be an integer >= 1; got ${out.trustAfter}`);
+  if (!(out.minReplicateProbability > 0 && out.minReplicateProbability <= 1)) throw new Error(`minReplicateProbability must be in (0, 1]; got ${out.minReplicateProbability}`);
+  if (!(out.spotCheckFraction >= 0 && out.spotCheckFraction < 1)) throw new Error(`spotCheckFraction must be in [0, 1); got ${out.spotCheckFraction}`);
+  if (!Number.isInteger(out.classQuorum) || out.classQuorum < 1) throw new Error(`classQuorum must be an integer >= 1; got ${out.classQuorum}`);
+  return out;
+}

@@ -1,0 +1,78 @@
+/**
+ * A volunteer host's reputation per numeric class (BOINC keeps it per host and
+ * app version): the current streak of consecutive valid results, when that
+ * streak began (backtracking re-verifies what a host returned unreplicated
+ * since then), and its history. New hosts start untrusted. Pure: the stores
+ * persist what these functions return.
+ */
+import type { TrustPolicy } from './policy.ts';
+
+export interface Reputation {
+  volunteerId: string;
+  numericClass: string;
+  /** Consecutive valid results; any invalid result resets it to 0. */
+  streak: number;
+  /** When the current streak's first valid result was judged (null: no streak). */
+  streakSince: number | null;
+  valid: number;
+  invalid: number;
+  /** Errors and expiries: counted, but they do not reset the streak (a closed tab is not a lie). */
+  errors: number;
+  spotPassed: number;
+  spotFailed: number;
+  lastInvalidAt: number | null;
+  updatedAt: number;
+}
+
+export type ReputationEvent = 'valid' | 'invalid' | 'error' | 'spot-pass' | 'spot-fail';
+
+export function newReputation(volunteerId: string, numericClass: string, now: number): Reputation {
+  return {
+    volunteerId, numericClass, streak: 0, streakSince: null, valid: 0, invalid: 0, errors: 0,
+    spotPassed: 0, spotFailed: 0, lastInvalidAt: null, updatedAt: now,
+  };
+}
+
+/** The reputation after one judged copy. A failed spot check is an invalid result that also counts as caught. */
+export function afterEvent(r: Reputation, ev: ReputationEvent, now: number): Reputation {
+  const n = { ...r, updatedAt: now };
+  switch (ev) {
+    case 'valid':
+    case 'spot-pass':
+      n.valid++;
+      if (n.streak === 0) n.streakSince = now;
+      n.streak++;
+      if (ev === 'spot-pass') n.spotPassed++;
+      return n;
+    case 'invalid':
+    case 'spot-fail':
+      n.invalid++;
+      n.streak = 0;
+      n.streakSince = null;
+      n.lastInvalidAt = now;
+      if (ev === 'spot-fail') n.spotFailed++;
+      return n;
+    case 'error':
+      n.errors++;
+      return n;
+  }
+}
+
+export function isTrusted(r: Pick<Reputation, 'streak'> | null | undefined, policy: Pick<TrustPolicy, 'trustAfter'>): boolean {
+  return !!r && r.streak >= policy.trustAfter;
+}
+
+/**
+ * BOINC's adaptive replication: a trusted host's copy is replicated with
+ * probability 1/streak, never below the policy's floor; an untrusted host's
+ * always.
+ */
+export function replicateProbability(r: Pick<Reputation, 'streak'> | null | undefined, policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>): number {
+  if (!isTrusted(r, policy)) return 1;
+  return Math.max(policy.minReplicateProbability, 1 / r!.streak);
+}
+
+/** Whether this result may stand alone; `draw` is uniform in [0, 1) (injected, so callers and tests fix it). */
+export function mayStandAlone(r: Pick<Reputation, 'streak'> | null | undefined, policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>, draw: number): boolean {
+  return isTrusted(r, policy) && draw >= replicateProbability(r, policy);
+}
