@@ -1,12 +1,13 @@
 /**
  * Runs an ONNX model with onnxruntime-web on tabgrid Tensors. The ort module
  * is passed in, so callers choose the build (`onnxruntime-web`,
- * `onnxruntime-web/webgpu`, ...) and its environment settings.
+ * `onnxruntime-web/webgpu`, ...) and its environment settings. Tensors cross
+ * to and from onnxruntime through shared/worker-core/ort-tensors.ts, the one
+ * conversion volunteers use too.
  */
 import type * as OrtTypes from 'onnxruntime-web';
 import type { Tensor } from '../../shared/tensor/tensor.ts';
-import { typedView } from '../../shared/tensor/tensor.ts';
-import type { DType } from '../../shared/tensor/dtypes.ts';
+import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
 
 export type OrtModule = Pick<typeof OrtTypes, 'InferenceSession' | 'Tensor'>;
 
@@ -17,11 +18,6 @@ export interface TensorRunner {
   release(): Promise<void>;
 }
 
-const ORT_TYPES: Partial<Record<DType, OrtTypes.Tensor.Type>> = {
-  float32: 'float32', float16: 'float16', float64: 'float64', int8: 'int8', int16: 'int16', int32: 'int32',
-  int64: 'int64', uint8: 'uint8', uint16: 'uint16', uint32: 'uint32', uint64: 'uint64', bool: 'bool',
-};
-
 export async function createOrtRunner(
   ort: OrtModule, model: Uint8Array, options: OrtTypes.InferenceSession.SessionOptions = { executionProviders: ['wasm'] },
 ): Promise<TensorRunner> {
@@ -31,20 +27,12 @@ export async function createOrtRunner(
     outputNames: session.outputNames,
     async run(feeds, outputs) {
       const ortFeeds: Record<string, OrtTypes.Tensor> = {};
-      for (const [name, t] of Object.entries(feeds)) {
-        const type = ORT_TYPES[t.dtype];
-        if (!type) throw new Error(`cannot feed ${t.dtype} tensor ${name} to onnxruntime`);
-        ortFeeds[name] = new ort.Tensor(type, typedView(t) as never, t.dims);
-      }
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(ort, t);
       const result = outputs ? await session.run(ortFeeds, [...outputs]) : await session.run(ortFeeds);
       const out: Record<string, Tensor> = {};
       for (const [name, v] of Object.entries(result)) {
-        const data = v.data as ArrayBufferView;
-        out[name] = {
-          dtype: v.type as DType,
-          dims: [...v.dims],
-          data: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
-        };
+        const { dtype, dims, data } = fromOrtTensor(name, v);
+        out[name] = { dtype, dims, data };
       }
       return out;
     },

@@ -1,5 +1,6 @@
 import type { onnx } from 'onnx-proto';
 import { elementCount, typedView } from '../tensor/tensor.ts';
+import { liveNodes } from './live.ts';
 import { defaultOpset, initializerTensor, int64ToBigInt } from './model.ts';
 
 /**
@@ -33,6 +34,10 @@ import { defaultOpset, initializerTensor, int64ToBigInt } from './model.ts';
  * Any other op, an op outside the default ai.onnx domain, and any op whose
  * input shapes are not known counts 0 and is listed in unknownOps; the
  * estimate never throws for a graph it cannot follow.
+ *
+ * Only nodes that reach a graph output count (see live.ts): a dead branch
+ * computes nothing anyone receives, so it earns no credit, and it is not even
+ * followed, so its shapes cost nothing to estimate.
  */
 
 export interface FlopEstimate {
@@ -658,7 +663,7 @@ function constantVal(t: onnx.ITensorProto): Val {
 // ---------------------------------------------------------------------------
 
 export function estimateFlops(model: onnx.IModelProto, inputShapes: Record<string, number[]>): FlopEstimate {
-  const { flops, byOp, unknownOps } = propagate(model, inputShapes);
+  const { flops, byOp, unknownOps } = propagate(model, inputShapes, liveNodes(model.graph ?? {}));
   return { flops, byOp, unknownOps };
 }
 
@@ -669,7 +674,10 @@ export function inferShapes(model: onnx.IModelProto, inputShapes: Record<string,
   return out;
 }
 
-function propagate(model: onnx.IModelProto, inputShapes: Record<string, number[]>): FlopEstimate & { vals: Map<string, Val> } {
+/** `live`: the indices of the nodes to follow (all of them when absent). */
+function propagate(
+  model: onnx.IModelProto, inputShapes: Record<string, number[]>, live?: ReadonlySet<number>,
+): FlopEstimate & { vals: Map<string, Val> } {
   const g = model.graph;
   if (!g) throw new Error('the model has no graph');
   const opset = defaultOpset(model) ?? 1;
@@ -697,7 +705,8 @@ function propagate(model: onnx.IModelProto, inputShapes: Record<string, number[]
   let flops = 0;
   const byOp: Record<string, number> = {};
   const unknownOps = new Set<string>();
-  for (const node of g.node ?? []) {
+  for (const [index, node] of (g.node ?? []).entries()) {
+    if (live && !live.has(index)) continue;
     const domain = node.domain ?? '';
     const op = domain === '' || domain === 'ai.onnx' ? node.opType ?? '' : `${domain}::${node.opType}`;
     const outputs = node.output ?? [];

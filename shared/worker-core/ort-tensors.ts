@@ -1,11 +1,15 @@
-/** Conversions between tabgrid's byte tensors and onnxruntime-web tensors. */
+/**
+ * Conversions between tabgrid's byte tensors and onnxruntime-web tensors: the
+ * one place they cross, for volunteers (executor.ts), the coordinator's
+ * training runs (server/training/ort-runner.ts) and evaluation alike.
+ */
 import type * as Ort from 'onnxruntime-web';
 import { isDType } from '../tensor/dtypes.ts';
 import { type NamedTensor, type Tensor, typedView } from '../tensor/tensor.ts';
 
 export type OrtModule = typeof Ort;
 
-export function toOrtTensor(ort: OrtModule, t: Tensor): Ort.Tensor {
+export function toOrtTensor(ort: Pick<OrtModule, 'Tensor'>, t: Tensor): Ort.Tensor {
   // onnxruntime-web takes Uint16Array bit patterns for float16 and Uint8Array for bool.
   return new ort.Tensor(t.dtype, typedView(t) as never, t.dims);
 }

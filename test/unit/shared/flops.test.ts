@@ -10,14 +10,15 @@ import { caseDirs, onnxTestsDir, readShared } from './shared-data.ts';
 // ---------------------------------------------------------------------------
 // building small graphs by hand
 
-type AttrValue = number | number[] | string | onnx.ITensorProto;
+type AttrValue = number | number[] | string | onnx.ITensorProto | onnx.IGraphProto;
 interface N { op: string; in: string[]; out: string[]; attrs?: Record<string, AttrValue>; domain?: string }
 
 function attr(name: string, v: AttrValue): onnx.IAttributeProto {
   if (typeof v === 'number') return Number.isInteger(v) ? { name, type: 2, i: v } : { name, type: 1, f: v };
   if (typeof v === 'string') return { name, type: 3, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: 7, ints: v };
-  return { name, type: 4, t: v };
+  if ('node' in v) return { name, type: 5, g: v };
+  return { name, type: 4, t: v as onnx.ITensorProto };
 }
 
 function int64s(name: string, values: number[]): onnx.ITensorProto {
@@ -32,7 +33,9 @@ function floats(name: string, dims: number[]): onnx.ITensorProto {
 }
 
 /** A model of the given nodes, serialized and parsed back so int64 fields arrive as protobufjs really delivers them. */
-function model(nodes: N[], inputs: string[], initializers: onnx.ITensorProto[] = [], opset = 13): onnx.ModelProto {
+function model(
+  nodes: N[], inputs: string[], initializers: onnx.ITensorProto[] = [], opset = 13, outputs = [nodes.at(-1)!.out[0]!],
+): onnx.ModelProto {
   const m: onnx.IModelProto = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: opset }],
@@ -43,7 +46,7 @@ function model(nodes: N[], inputs: string[], initializers: onnx.ITensorProto[] =
       })),
       initializer: initializers,
       input: inputs.map((name) => ({ name, type: { tensorType: { elemType: 1 } } })),
-      output: [{ name: nodes.at(-1)!.out[0]!, type: { tensorType: { elemType: 1 } } }],
+      output: outputs.map((name) => ({ name, type: { tensorType: { elemType: 1 } } })),
     },
   };
   return parseModel(serializeModel(m));
@@ -196,12 +199,45 @@ describe('estimateFlops on hand-computed graphs', () => {
       { op: 'MyOp', domain: 'com.example', in: ['a'], out: ['b'] },
       { op: 'Relu', in: ['b'], out: ['c'] },
       { op: 'Conv', in: ['x', 'w'], out: ['y'], attrs: { strides: [0, 0] } },
-    ], ['x'], [floats('w', [2, 3, 1, 1])]);
+    ], ['x'], [floats('w', [2, 3, 1, 1])], 13, ['nz', 'c', 'y']);
     const r = estimateFlops(m, { x: [1, 3, 4, 4] });
     expect(r.flops).toBe(48);
     expect(Number.isFinite(r.flops)).toBe(true);
     expect(r.byOp).toEqual({ Relu: 48 });
     expect(r.unknownOps).toEqual(['Conv', 'NonZero', 'Relu', 'com.example::MyOp']);
+  });
+
+  it('gives nodes that reach no graph output no FLOPs and does not follow them', () => {
+    // the hostile model of issue 12: a MatMul of a huge ConstantOfShape with itself, whose result nobody receives
+    const side: N[] = [
+      { op: 'ConstantOfShape', in: ['big'], out: ['c'], attrs: { value: { dims: [1], dataType: 1, rawData: new Uint8Array(4) } } },
+      { op: 'MatMul', in: ['c', 'c'], out: ['dead'] },
+      { op: 'Softmax', in: ['dead'], out: ['dead2'] },
+      { op: 'Evil', domain: 'com.example', in: ['dead2'], out: ['dead3'] },
+    ];
+    const relu: N = { op: 'Relu', in: ['x'], out: ['y'] };
+    const big = int64s('big', [100_000, 100_000]);
+    for (const nodes of [[...side, relu], [relu, ...side]]) {
+      const m = model(nodes, ['x'], [big], 13, ['y']);
+      expect(estimateFlops(m, { x: [2, 3] })).toEqual({ flops: 6, byOp: { Relu: 6 }, unknownOps: [] });
+    }
+    // the same nodes count once something receives their result
+    const used = estimateFlops(model([...side.slice(0, 2), relu], ['x'], [big], 13, ['y', 'dead']), { x: [2, 3] });
+    expect(used.byOp).toEqual({ Relu: 6, MatMul: 2 * 100_000 ** 3 });
+  });
+
+  it('counts what a subgraph reads from the outer scope as used', () => {
+    const m = model([
+      { op: 'MatMul', in: ['x', 'w'], out: ['m'] },
+      { op: 'Relu', in: ['x'], out: ['unused'] },
+      {
+        op: 'If', in: ['cond'], out: ['y'],
+        attrs: { then_branch: { node: [{ opType: 'Identity', input: ['m'], output: ['t'] }], output: [{ name: 't' }] } },
+      },
+    ], ['x', 'cond'], [floats('w', [3, 4])], 13, ['y']);
+    const r = estimateFlops(m, { x: [2, 3], cond: [] });
+    expect(r.byOp).toEqual({ MatMul: 2 * 2 * 3 * 4 });
+    expect(r.unknownOps).toEqual(['If']);
   });
 
   it('rejects input shapes for inputs the model does not have, or malformed dims', () => {
