@@ -6,11 +6,13 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { Server } from 'socket.io';
 import { SOCKET_PATH } from '../shared/protocol/version.ts';
 import { BlobStore } from './blobs/blob-store.ts';
 import { type CoordinatorConfig, DEFAULT_CONFIG } from './config.ts';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { type ClusterLink, joinCluster } from './gateway/cluster.ts';
 import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
 import { registerApi } from './http/api.ts';
@@ -46,9 +48,48 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     dataDir: resolve(opts.dataDir),
   };
   const log = createLogger(config.logLevel);
-  // The owner's alone: the database, the token and the blobs live under it (an older version left it 0755).
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  await chmod(config.dataDir, 0o700);
+  // The port first: a coordinator that cannot listen creates nothing (no data
+  // directory, no project, no token). Until the API is ready it answers 503.
+  const server = createServer();
+  await listen(server, config.port, config.host);
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  let ready = false;
+  server.on('request', (req, res) => {
+    if (ready && handler) return handler(req, res);
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"code":"starting","error":"the coordinator is starting"}');
+  });
+  let lock: DataDirLock | null = null;
+  try {
+    // The owner's alone: the database, the token and the blobs live under it (an older version left it 0755).
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await chmod(config.dataDir, 0o700);
+    // One process owns a SQLite data directory. Coordinators on PostgreSQL share
+    // theirs by design (blobs on a network volume), so they take no lock.
+    if (!config.postgresUrl) {
+      lock = await lockDataDir(config.dataDir, (err) => log.error({ err, data: config.dataDir }, 'lost the data directory lock; another process may now open the same data'));
+    }
+    return await startOnBoundPort(config, log, server, lock, (h) => { handler = h; }, () => { ready = true; });
+  } catch (e) {
+    await new Promise<void>((r) => server.close(() => r()));
+    await lock?.release();
+    throw e;
+  }
+}
+
+function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<void> {
+  return new Promise((res, rej) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      rej(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is already in use (another coordinator?); nothing was created`) : e);
+    };
+    server.once('error', onError);
+    server.listen({ port, host }, () => { server.off('error', onError); res(); });
+  });
+}
+
+async function startOnBoundPort(
+  config: CoordinatorConfig, log: ReturnType<typeof createLogger>, server: ReturnType<typeof createServer>, lock: DataDirLock | null,
+  setHandler: (h: (req: IncomingMessage, res: ServerResponse) => void) => void, markReady: () => void,
+): Promise<RunningCoordinator> {
   // On PostgreSQL several coordinators share the database, and dispatch and
   // validation are atomic there; blobs (models, inputs, outputs) still live in
   // <dataDir>/blobs, so coordinators sharing a database need a shared blob
@@ -72,6 +113,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     loggerInstance: log.child({ component: 'http' }, { level: levelAtLeast(config.logLevel, 'warn') }) as FastifyBaseLogger,
     bodyLimit: config.maxUploadBytes,
     trustProxy: config.trustProxy,
+    // The server was bound before anything else (see startCoordinator).
+    serverFactory: (h) => { setHandler(h); return server; },
   }) as unknown as FastifyInstance;
   const requests = log.child({ component: 'http' });
   app.addHook('onResponse', async (req, reply) => {
@@ -136,8 +179,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     else await jobs.maybeComplete(j.id);
   }
 
-  await app.listen({ port: config.port, host: config.host });
-  const address = app.server.address();
+  await app.ready();
+  markReady();
+  const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   log.info({ url, data: config.dataDir, store: store.kind, distinctCopies: [...config.distinctCopies] }, 'coordinator listening');
@@ -149,8 +193,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       io.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       await app.close().catch(() => {});
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
       await cluster?.close();
       await store.close();
+      await lock?.release();
     },
   };
 }
