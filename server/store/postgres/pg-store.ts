@@ -20,16 +20,16 @@
  */
 import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
-import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
-import { backendAllows } from '../../core/jobs/backends.ts';
-import { type CopyIdentity, mayTakeCopy, withinRoundCap } from '../../core/scheduler/eligibility.ts';
+import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
+import { decideClaim } from '../../core/scheduler/claim.ts';
+import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
 import { newId } from '../ids.ts';
+import { COPY_COLS, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
 
-type Row = Record<string, unknown>;
 type Exec = (sql: string, params?: unknown[]) => Promise<QueryResult<Row>>;
 
 export interface PgStoreOptions {
@@ -44,41 +44,7 @@ export interface PgStoreOptions {
 // BIGINT arrives as a string (it can exceed 2^53); every one of ours is a
 // millisecond timestamp, a record offset or a count, all far below that.
 const num = (v: unknown): number => Number(v);
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const str = (v: unknown): string | null => (v as string | null) ?? null;
 
-const toProject = (r: Row): Project => ({
-  id: r.id as string, name: r.name as string, createdAt: num(r.created_at), embed: JSON.parse(r.embed as string),
-});
-
-const toVolunteer = (r: Row): Volunteer => ({
-  id: r.id as string, secretHash: r.secret_hash as string, wallet: str(r.wallet),
-  account: r.account as string, address: r.address as string, numericClass: r.numeric_class as string,
-  capabilities: JSON.parse(r.capabilities as string), createdAt: num(r.created_at), lastSeen: num(r.last_seen),
-});
-
-const toJob = (r: Row, spec: Job['spec'] = JSON.parse(r.spec as string)): Job => ({
-  id: r.id as string, projectId: r.project_id as string, kind: r.kind as Job['kind'], state: r.state as Job['state'],
-  spec, createdAt: num(r.created_at), finishedAt: numOrNull(r.finished_at),
-  error: str(r.error), resultHash: str(r.result_hash),
-  progress: r.progress ? JSON.parse(r.progress as string) as TrainProgress : null,
-});
-
-const toShard = (r: Row): Shard => ({
-  id: r.id as string, jobId: r.job_id as string, index: r.idx as number, start: num(r.rec_start), end: num(r.rec_end),
-  state: r.state as Shard['state'], wanted: r.wanted as number, canonicalCopyId: str(r.canonical_copy_id),
-  errors: r.errors as number, issued: r.issued as number,
-});
-
-const toCopy = (r: Row): Copy => ({
-  id: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string,
-  account: r.account as string, wallet: str(r.wallet), address: r.address as string,
-  numericClass: r.numeric_class as string, state: r.state as Copy['state'], outcome: r.outcome as Copy['outcome'],
-  assignedAt: num(r.assigned_at), deadline: num(r.deadline), returnedAt: numOrNull(r.returned_at),
-  reason: str(r.reason), credit: r.credit as number,
-});
-
-const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
 const IN_FLIGHT = `state IN ('assigned','running')`;
 const JOB_COLS = 'id, project_id, kind, state, created_at, finished_at, error, result_hash, progress';
 
@@ -388,6 +354,7 @@ export class PgStore implements Store {
    * address) two copies of a shard, or a shard more copies than it wants.
    */
   async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
+    const copyId = newId();
     return this.tx(async (q): Promise<Claimed | null> => {
       const head = await q(`SELECT s.id, s.homogeneous,
           COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
@@ -408,34 +375,27 @@ export class PgStore implements Store {
         eligible = eligible.filter((id) => id !== row.id);
         const existing = (await q(`SELECT volunteer_id AS "volunteerId", wallet, address, numeric_class AS "numericClass", state
           FROM copies WHERE shard_id = $1`, [row.id])).rows as unknown as CopyIdentity[];
-        if (!mayTakeCopy(req.volunteer, existing, req.rules, row.homogeneous as boolean)) continue;
-        const shard = toShard(row);
-        const job = await this.job(shard.jobId, q);
-        if (!job || job.state !== 'running') continue;
-        if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, req.volunteer.numericClass)) continue;
-        if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
+        const shard = toShardRow(row);
+        const input = { shard, copies: existing, job: await this.job(shard.jobId, q), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
+        let d = decideClaim(input);
+        if (d.take === 'count') {
           // The cap spans a round's shards, which the shard lock does not:
           // this volunteer's claims on this job queue on an advisory lock, so
           // two coordinators cannot both count one under the cap and both grant.
-          await q('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [job.id, req.volunteer.id]);
-          const k = job.spec.shardsPerRound;
-          const round = Math.floor(shard.index / k);
+          await q('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [d.jobId, req.volunteer.id]);
           const held = (await q(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
             WHERE s.job_id = $1 AND s.idx >= $2 AND s.idx < $3 AND c.volunteer_id = $4 AND c.state NOT IN ('expired','error','cancelled')`,
-          [job.id, round * k, (round + 1) * k, req.volunteer.id])).rows[0]!.n;
-          if (!withinRoundCap(num(held), job.spec.maxShardsPerVolunteer)) continue;
+          [d.jobId, d.from, d.to, req.volunteer.id])).rows[0]!.n;
+          d = decideClaim({ ...input, heldInRound: num(held) });
         }
-        const copy: Copy = {
-          id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
-          wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
-          state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
-          returnedAt: null, reason: null, credit: 0,
-        };
+        if (d.take !== true) continue;
+        const { copy } = d;
+        const job = input.job!;
         await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
         [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
         await q('UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = $1', [shard.id]);
-        return { job, shard: { ...shard, issued: shard.issued + 1 }, copy };
+        return { job, shard: { ...shardOf(shard), issued: shard.issued + 1 }, copy };
       }
       return null;
     });

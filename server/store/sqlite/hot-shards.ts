@@ -15,16 +15,12 @@
  *
  * Plain data and no SQL: the store fills it from its rows.
  */
-import type { Copy, Shard } from '../../core/jobs/types.ts';
+import type { Copy } from '../../core/jobs/types.ts';
+import { wanting } from '../../core/scheduler/claim.ts';
+import { type ShardRow, shardOf } from '../rows.ts';
 
-/** A shard row: the Shard plus the columns only the dispatcher reads. */
-export interface ShardRow extends Shard {
-  alive: number;
-  maxTotal: number;
-  homogeneous: boolean;
-  projectId: string;
-  jobCreated: number;
-}
+export type { ShardRow };
+export { shardOf, wanting };
 
 export interface HotEntry {
   row: ShardRow;
@@ -34,12 +30,6 @@ export interface HotEntry {
   results: Map<string, Uint8Array>;
 }
 
-export const wanting = (r: ShardRow) => r.state === 'open' && r.alive < r.wanted && r.issued < r.maxTotal;
-
-export const shardOf = (r: ShardRow): Shard => ({
-  id: r.id, jobId: r.jobId, index: r.index, start: r.start, end: r.end, state: r.state,
-  wanted: r.wanted, canonicalCopyId: r.canonicalCopyId, errors: r.errors, issued: r.issued,
-});
 
 export interface HotShardsOptions {
   /** Shards kept; the least recently used go first. */

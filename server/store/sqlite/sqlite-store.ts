@@ -11,53 +11,15 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync } fr
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
-import { backendAllows } from '../../core/jobs/backends.ts';
-import { mayTakeCopy, withinRoundCap } from '../../core/scheduler/eligibility.ts';
+import { decideClaim } from '../../core/scheduler/claim.ts';
 import { newId } from '../ids.ts';
+import { COPY_COLS, type Row, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
 import { Checkpointer } from './checkpointer.ts';
-import { type HotEntry, HotShards, type ShardRow, shardOf, wanting } from './hot-shards.ts';
+import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
-
-type Row = Record<string, unknown>;
-
-const toProject = (r: Row): Project => ({
-  id: r.id as string, name: r.name as string, createdAt: r.created_at as number, embed: JSON.parse(r.embed as string),
-});
-
-const toVolunteer = (r: Row): Volunteer => ({
-  id: r.id as string, secretHash: r.secret_hash as string, wallet: (r.wallet as string | null) ?? null,
-  account: r.account as string, address: r.address as string, numericClass: r.numeric_class as string,
-  capabilities: JSON.parse(r.capabilities as string), createdAt: r.created_at as number, lastSeen: r.last_seen as number,
-});
-
-const toJob = (r: Row): Job => ({
-  id: r.id as string, projectId: r.project_id as string, kind: r.kind as Job['kind'], state: r.state as Job['state'],
-  spec: JSON.parse(r.spec as string), createdAt: r.created_at as number, finishedAt: (r.finished_at as number | null) ?? null,
-  error: (r.error as string | null) ?? null, resultHash: (r.result_hash as string | null) ?? null,
-  progress: r.progress ? JSON.parse(r.progress as string) : null,
-});
-
-const toShard = (r: Row): Shard => ({
-  id: r.id as string, jobId: r.job_id as string, index: r.idx as number, start: r.rec_start as number, end: r.rec_end as number,
-  state: r.state as Shard['state'], wanted: r.wanted as number, canonicalCopyId: (r.canonical_copy_id as string | null) ?? null,
-  errors: r.errors as number, issued: r.issued as number,
-});
-
-const toShardRow = (r: Row): ShardRow => ({
-  ...toShard(r), alive: r.alive as number, maxTotal: r.max_total as number, homogeneous: r.homogeneous === 1,
-  projectId: r.project_id as string, jobCreated: r.job_created as number,
-});
-
-const toCopy = (r: Row): Copy => ({
-  id: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string,
-  account: r.account as string, wallet: (r.wallet as string | null) ?? null, address: r.address as string,
-  numericClass: r.numeric_class as string, state: r.state as Copy['state'], outcome: r.outcome as Copy['outcome'],
-  assignedAt: r.assigned_at as number, deadline: r.deadline as number, returnedAt: (r.returned_at as number | null) ?? null,
-  reason: (r.reason as string | null) ?? null, credit: r.credit as number,
-});
 
 /** Wanting shards read into the dispatch queue at once (and their copies with them). */
 const QUEUE_PAGE = 1024;
@@ -73,8 +35,6 @@ const CLAIM_PAGES: [limit: number, offset: number][] = [[QUEUE_PAGE, 0], [4 * QU
  * the WAL does (neither is fsynced per commit).
  */
 export const RESULT_FILE_ABOVE_BYTES = 64 * 1024;
-
-const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -379,14 +339,20 @@ export class SqliteStore implements Store {
    * is authoritative and the hot path reads no job row.
    */
   private job(id: string): Job | null {
+    const j = this.jobRef(id);
+    return j ? { ...j } : null;
+  }
+
+  /** The cached job itself, for readers that do not keep or change it (the claim decision). */
+  private jobRef(id: string): Job | null {
     const cached = this.jobCache.get(id);
-    if (cached) return { ...cached };
+    if (cached) return cached;
     const r = this.s.getJob!.get(id) as Row | undefined;
     if (!r) return null;
     const j = toJob(r);
     this.jobCache.set(id, j);
     if (this.jobCache.size > 256) this.jobCache.delete(this.jobCache.keys().next().value!);
-    return { ...j };
+    return j;
   }
 
   async listJobs(filter: { projectId?: string; states?: Job['state'][]; limit?: number }) {
@@ -395,7 +361,7 @@ export class SqliteStore implements Store {
     if (filter.projectId) { where.push('project_id = ?'); vals.push(filter.projectId); }
     if (filter.states?.length) { where.push(`state IN (${filter.states.map(() => '?').join(',')})`); vals.push(...filter.states); }
     const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...vals, filter.limit ?? 100) as Row[]).map(toJob);
+    return (this.db.prepare(sql).all(...vals, filter.limit ?? 100) as Row[]).map((r) => toJob(r));
   }
 
   async finishJob(id: string, state: 'completed' | 'failed' | 'cancelled', patch: { error?: string | null; resultHash?: string | null; finishedAt: number }) {
@@ -479,10 +445,11 @@ export class SqliteStore implements Store {
   }
 
   async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
+    const copyId = newId();
     return this.writeLean((): Claimed | null => {
       if (this.hot.needsRefill()) this.refillQueue();
       for (const id of this.hot.candidates()) {
-        const claimed = this.claimAt(id, req);
+        const claimed = this.claimAt(id, req, copyId);
         if (claimed) return claimed;
       }
       if (this.hot.exhaustive) return null;
@@ -490,7 +457,7 @@ export class SqliteStore implements Store {
       for (const [limit, offset] of CLAIM_PAGES) {
         const page = this.s.wanting!.all(limit, offset) as Row[];
         for (const r of page) {
-          const claimed = this.claimAt(r.id as string, req);
+          const claimed = this.claimAt(r.id as string, req, copyId);
           if (claimed) return claimed;
         }
         if (page.length < limit) return null;
@@ -500,37 +467,28 @@ export class SqliteStore implements Store {
   }
 
   /** A copy of this shard for the volunteer, if the shard is in its project (when it asked for one) and it may take it. */
-  private claimAt(shardId: string, req: ClaimRequest): Claimed | null {
+  private claimAt(shardId: string, req: ClaimRequest, copyId: string): Claimed | null {
     const e = this.entry(shardId);
     if (!e || (req.projectId && e.row.projectId !== req.projectId)) return null;
-    return this.claimIn(e, req);
+    return this.claimIn(e, req, copyId);
   }
 
-  private claimIn(e: HotEntry, req: ClaimRequest): Claimed | null {
+  private claimIn(e: HotEntry, req: ClaimRequest, copyId: string): Claimed | null {
     const shard = e.row;
-    if (!wanting(shard)) return null;
-    if (!mayTakeCopy(req.volunteer, e.copies, req.rules, shard.homogeneous)) return null;
-    const job = this.job(shard.jobId);
-    if (!job || job.state !== 'running') return null;
-    if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, req.volunteer.numericClass)) return null;
-    if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
-      const k = job.spec.shardsPerRound;
-      const round = Math.floor(shard.index / k);
-      const held = (this.s.heldInRange!.get(job.id, round * k, (round + 1) * k, req.volunteer.id) as Row).n as number;
-      if (!withinRoundCap(held, job.spec.maxShardsPerVolunteer)) return null;
+    const input = { shard, copies: e.copies, job: this.jobRef(shard.jobId), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
+    let d = decideClaim(input);
+    if (d.take === 'count') {
+      const held = (this.s.heldInRange!.get(d.jobId, d.from, d.to, req.volunteer.id) as Row).n as number;
+      d = decideClaim({ ...input, heldInRound: held });
     }
-    const copy: Copy = {
-      id: newId(), shardId: shard.id, jobId: job.id, volunteerId: req.volunteer.id, account: req.volunteer.account,
-      wallet: req.volunteer.wallet, address: req.volunteer.address, numericClass: req.volunteer.numericClass,
-      state: 'assigned', outcome: 'pending', assignedAt: req.now, deadline: req.now + job.spec.limits.ackWithinMs,
-      returnedAt: null, reason: null, credit: 0,
-    };
+    if (d.take !== true) return null;
+    const { copy } = d;
     this.s.insertCopy!.run(copy);
     this.s.issue!.run(shard.id);
     shard.alive++;
     shard.issued++;
     this.hot.addCopy(e, copy);
-    return { job, shard: shardOf(shard), copy: { ...copy } };
+    return { job: { ...input.job! }, shard: shardOf(shard), copy: { ...copy } };
   }
 
   /** A copy as it is now: from memory when its shard is held, else from its row. */

@@ -1,0 +1,75 @@
+/**
+ * The claim decision (BOINC's scheduler, per shard): may this volunteer take
+ * a copy of this shard now, and if so, the copy it gets. Every store calls
+ * it, so the policy lives here once; a store only finds candidate shards,
+ * reads what the decision needs and writes the copy it returns.
+ *
+ * The checks, in order: the shard still wants a copy; the volunteer may take
+ * one beside the copies already issued (mayTakeCopy); the job is running; the
+ * volunteer's backend may compute the job; a training round's per-volunteer
+ * cap. The cap spans a round's shards, more than the store has read for one
+ * shard, so the decision asks for that count (`count`) instead of taking it
+ * up front: the store counts (under whatever lock makes the count hold) and
+ * decides again with `heldInRound`.
+ */
+import { backendAllows } from '../jobs/backends.ts';
+import type { Copy, Job, Shard } from '../jobs/types.ts';
+import { type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
+
+/** A shard with the counters the dispatcher reads beside the Shard itself. */
+export interface ClaimableShard extends Shard {
+  /** Copies that still count toward the quorum (in flight, or returned and not invalid). */
+  alive: number;
+  /** Copies ever to be issued (the job's maxTotalCopies). */
+  maxTotal: number;
+  homogeneous: boolean;
+}
+
+/** Open, fewer copies alive than it wants, and copies left to issue. */
+export const wanting = (s: ClaimableShard): boolean => s.state === 'open' && s.alive < s.wanted && s.issued < s.maxTotal;
+
+export interface ClaimInput {
+  shard: ClaimableShard;
+  /** Every copy of the shard issued so far, whatever its state. */
+  copies: readonly CopyIdentity[];
+  /** The shard's job as committed now; null when it is gone. */
+  job: Job | null;
+  volunteer: VolunteerIdentity & { account: string };
+  rules: ReadonlySet<DistinctRule>;
+  now: number;
+  /** The id the new copy gets (the store makes one per claim). */
+  copyId: string;
+  /** Copies of the shard's round the volunteer holds, once the decision asked for them. */
+  heldInRound?: number;
+}
+
+export type ClaimRefusal = 'not wanting' | 'not distinct' | 'job not running' | 'backend not allowed' | 'round cap';
+
+export type ClaimDecision =
+  | { take: true; copy: Copy }
+  | { take: false; why: ClaimRefusal }
+  /** The volunteer's live copies of shards with index in [from, to) of this job are needed: count them, decide again. */
+  | { take: 'count'; jobId: string; from: number; to: number };
+
+export function decideClaim(c: ClaimInput): ClaimDecision {
+  const { shard, job, volunteer: v } = c;
+  if (!wanting(shard)) return { take: false, why: 'not wanting' };
+  if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous)) return { take: false, why: 'not distinct' };
+  if (!job || job.state !== 'running') return { take: false, why: 'job not running' };
+  if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, v.numericClass)) return { take: false, why: 'backend not allowed' };
+  if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
+    const k = job.spec.shardsPerRound;
+    const round = Math.floor(shard.index / k);
+    if (c.heldInRound === undefined) return { take: 'count', jobId: job.id, from: round * k, to: (round + 1) * k };
+    if (!withinRoundCap(c.heldInRound, job.spec.maxShardsPerVolunteer)) return { take: false, why: 'round cap' };
+  }
+  return {
+    take: true,
+    copy: {
+      id: c.copyId, shardId: shard.id, jobId: job.id, volunteerId: v.id, account: v.account,
+      wallet: v.wallet, address: v.address, numericClass: v.numericClass,
+      state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
+      returnedAt: null, reason: null, credit: 0,
+    },
+  };
+}

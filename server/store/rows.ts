@@ -1,0 +1,68 @@
+/**
+ * Rows to plain data, for both stores: the tables have the same columns in
+ * SQLite and PostgreSQL. The drivers differ only in what a value arrives as:
+ * PostgreSQL BIGINT as a string (every one of ours is a millisecond
+ * timestamp, a record offset or a count, far below 2^53), BOOLEAN as a
+ * boolean where SQLite has 0/1; JSON columns are text in both.
+ */
+import type { ClaimableShard } from '../core/scheduler/claim.ts';
+import type { Copy, Job, Shard, TrainProgress } from '../core/jobs/types.ts';
+import type { Project, Volunteer } from './types.ts';
+
+export type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const str = (v: unknown): string | null => (v as string | null) ?? null;
+
+/** The columns of a copy that `toCopy` reads (never the result itself). */
+export const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
+
+/** A shard row: the shard, the dispatcher's counters, and the columns the queue sorts and filters by. */
+export interface ShardRow extends ClaimableShard {
+  projectId: string;
+  jobCreated: number;
+}
+
+export const toProject = (r: Row): Project => ({
+  id: r.id as string, name: r.name as string, createdAt: num(r.created_at), embed: JSON.parse(r.embed as string),
+});
+
+export const toVolunteer = (r: Row): Volunteer => ({
+  id: r.id as string, secretHash: r.secret_hash as string, wallet: str(r.wallet),
+  account: r.account as string, address: r.address as string, numericClass: r.numeric_class as string,
+  capabilities: JSON.parse(r.capabilities as string), createdAt: num(r.created_at), lastSeen: num(r.last_seen),
+});
+
+/** `spec`: the job's spec when the caller already holds it (specs never change), so the row need not carry it. */
+export const toJob = (r: Row, spec: Job['spec'] = JSON.parse(r.spec as string)): Job => ({
+  id: r.id as string, projectId: r.project_id as string, kind: r.kind as Job['kind'], state: r.state as Job['state'],
+  spec, createdAt: num(r.created_at), finishedAt: numOrNull(r.finished_at),
+  error: str(r.error), resultHash: str(r.result_hash),
+  progress: r.progress ? JSON.parse(r.progress as string) as TrainProgress : null,
+});
+
+export const toShard = (r: Row): Shard => ({
+  id: r.id as string, jobId: r.job_id as string, index: num(r.idx), start: num(r.rec_start), end: num(r.rec_end),
+  state: r.state as Shard['state'], wanted: num(r.wanted), canonicalCopyId: str(r.canonical_copy_id),
+  errors: num(r.errors), issued: num(r.issued),
+});
+
+export const toShardRow = (r: Row): ShardRow => ({
+  ...toShard(r), alive: num(r.alive), maxTotal: num(r.max_total), homogeneous: r.homogeneous === true || r.homogeneous === 1,
+  projectId: r.project_id as string, jobCreated: num(r.job_created),
+});
+
+/** The Shard alone, without the dispatcher's columns. */
+export const shardOf = (r: ShardRow): Shard => ({
+  id: r.id, jobId: r.jobId, index: r.index, start: r.start, end: r.end, state: r.state,
+  wanted: r.wanted, canonicalCopyId: r.canonicalCopyId, errors: r.errors, issued: r.issued,
+});
+
+export const toCopy = (r: Row): Copy => ({
+  id: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string,
+  account: r.account as string, wallet: str(r.wallet), address: r.address as string,
+  numericClass: r.numeric_class as string, state: r.state as Copy['state'], outcome: r.outcome as Copy['outcome'],
+  assignedAt: num(r.assigned_at), deadline: num(r.deadline), returnedAt: numOrNull(r.returned_at),
+  reason: str(r.reason), credit: num(r.credit),
+});
