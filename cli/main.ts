@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ApiClient, resolveToken } from './api-client.ts';
 import { moveDashIds } from './dash-ids.ts';
+import { DEFAULT_CREDIT_HOLD_MS, parseHold } from '../server/core/credit/hold.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -22,6 +23,9 @@ const backendList = (v: string) => {
   const bad = list.find((b) => b !== 'webgpu' && b !== 'wasm');
   if (bad !== undefined || list.length === 0) throw new InvalidArgumentError(`--backends takes webgpu, wasm or both (comma-separated), got ${JSON.stringify(v)}`);
   return list as ('webgpu' | 'wasm')[];
+};
+const holdOption = (v: string) => {
+  try { return parseHold(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 };
 const DEFAULT_SERVER = process.env.TABGRID_SERVER ?? 'http://127.0.0.1:8080';
 
@@ -43,6 +47,7 @@ program.command('serve')
   .option('--trust-proxy', 'take client addresses from X-Forwarded-For')
   .option('--log-level <level>', 'pino log level', process.env.TABGRID_LOG_LEVEL ?? 'info')
   .option('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24)
+  .option('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS)
   .option('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page')
   .option('--demo-replicas <r>', 'replicas for the demo job (1 lets a single tab train it)', int('--demo-replicas'), 1)
   .action(async (o) => {
@@ -57,7 +62,7 @@ program.command('serve')
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
       ...((o.postgres ?? process.env.TABGRID_POSTGRES_URL) ? { postgresUrl: o.postgres ?? process.env.TABGRID_POSTGRES_URL } : {}),
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
-      demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours,
+      demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);

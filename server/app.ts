@@ -19,6 +19,7 @@ import { registerApi } from './http/api.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { CreditService } from './services/credit-service.ts';
 import { CoordinatorEvents } from './services/events.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
@@ -104,6 +105,7 @@ async function startOnBoundPort(
   const train = new TrainService(store, blobs, jobs, events, log);
   const work = new WorkService(store, blobs, jobs, train, events, config, log);
   const swarm = new SwarmMonitor(store, events);
+  const credit = new CreditService(store, events, log.child({ component: 'credit' }));
 
   const { projectId, token } = await ensureLocalProject(config.dataDir, store, jobs, log);
 
@@ -121,7 +123,7 @@ async function startOnBoundPort(
     requests.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
-  registerApi(app, { store, blobs, jobs, train, swarm, metrics, consentMaxHours: config.consentMaxHours });
+  registerApi(app, { store, blobs, jobs, train, swarm, credit, operatorProjectId: projectId, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await app.register(fastifyStatic, { root: config.clientDir, index: 'index.html', wildcard: true });
   } else {

@@ -1,4 +1,5 @@
 /** Coordinator settings, from `tabgrid serve` flags or `startCoordinator()` options. */
+import { DEFAULT_CREDIT_HOLD_MS } from './core/credit/hold.ts';
 import type { DistinctRule } from './core/scheduler/eligibility.ts';
 
 export interface CoordinatorConfig {
@@ -34,6 +35,8 @@ export interface CoordinatorConfig {
   demoReplicas: number;
   /** How long embed consent lasts, at most 30 days. */
   consentMaxHours: number;
+  /** How long a credit stays pending (reversible, unpaid) before it is payable (`--credit-hold`). */
+  creditHoldMs: number;
 }
 
 export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = {
@@ -49,6 +52,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   trustProxy: false,
   logLevel: 'info',
   consentMaxHours: 24,
+  creditHoldMs: DEFAULT_CREDIT_HOLD_MS,
   demo: false,
   demoReplicas: 1,
 };

@@ -5,12 +5,12 @@
  * everything on the replies: no push of its own, which at thousands of
  * results a second is a large share of a coordinator's messages.
  */
-import type { CopyOutcome, VolunteerNews } from '../../shared/protocol/events.ts';
+import type { AccountBalance, CopyOutcome, VolunteerNews } from '../../shared/protocol/events.ts';
 
 /** News older than this is pushed rather than kept for a reply. */
 export const NEWS_PUSH_AFTER_MS = 1000;
 
-interface Box { outcomes: CopyOutcome[]; balance?: { account: string; balance: number }; since: number }
+interface Box { outcomes: CopyOutcome[]; balance?: AccountBalance; since: number }
 
 export class NewsDesk {
   private boxes = new Map<string, Box>();
@@ -22,7 +22,7 @@ export class NewsDesk {
   }
 
   /** Only the latest balance matters: it replaces any older one not yet told. */
-  balance(volunteerId: string, b: { account: string; balance: number }, now: number): void {
+  balance(volunteerId: string, b: AccountBalance, now: number): void {
     this.box(volunteerId, now).balance = b;
   }
 

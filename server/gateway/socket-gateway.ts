@@ -127,7 +127,7 @@ export function attachGateway(d: GatewayDeps): void {
       d.swarm.joined(socket.id, req.backend);
       // The balance so far, with the first reply (or pushed if none comes).
       const { account } = session.volunteer;
-      desk.balance(session.volunteer.id, { account, balance: await work.balanceOf(account) }, Date.now());
+      desk.balance(session.volunteer.id, await work.balanceOf(account), Date.now());
       return reply;
     });
 
@@ -179,7 +179,7 @@ export function attachGateway(d: GatewayDeps): void {
       }
       if (req.topic.startsWith('account:')) {
         const account = req.topic.slice('account:'.length);
-        socket.emit('credit:balance', { account, balance: await work.balanceOf(account) });
+        socket.emit('credit:balance', await work.balanceOf(account));
       }
       return {};
     });
@@ -258,7 +258,7 @@ export function attachGateway(d: GatewayDeps): void {
           const watched = !!io.sockets.adapter.rooms.get(`account:${account}`)?.size;
           const ids = volunteersOf.get(account);
           if (!watched && !ids) continue;
-          const b = { account, balance: await work.balanceOf(account) };
+          const b = await work.balanceOf(account);
           if (watched) io.local.to(`account:${account}`).emit('credit:balance', b);
           for (const id of ids ?? []) desk.balance(id, b, Date.now());
         }

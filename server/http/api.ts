@@ -17,6 +17,8 @@ import { JobError, type JobService } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import { AnyJobSchema, EmbedSettingsSchema } from './schemas.ts';
 import type { TrainService } from '../services/train-service.ts';
+import type { CreditService } from '../services/credit-service.ts';
+import { registerCreditApi } from './credit-api.ts';
 import type { InferenceSpec } from '../core/jobs/types.ts';
 
 declare module 'fastify' {
@@ -36,6 +38,9 @@ export interface ApiDeps {
   metrics: Metrics;
   /** How long an embed's consent is remembered (hours, at most 30 days). */
   consentMaxHours: number;
+  credit: CreditService;
+  /** The coordinator's own (local) project: its token is the operator's, the one that may close payouts. */
+  operatorProjectId: string;
 }
 
 export function registerApi(app: FastifyInstance, d: ApiDeps): void {
@@ -215,9 +220,15 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     const limit = q.limit !== undefined ? Number(q.limit) : 100;
     if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new JobError('bad_request', 'before must be a positive ledger sequence number');
     if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw new JobError('bad_request', 'limit must be an integer in 1..1000');
-    const totals = await d.store.accountTotals(account);
-    return { account, balance: totals.balance, copies: totals.copies, entries: await d.store.ledger({ account, limit, ...(before ? { before } : {}) }) };
+    const c = await d.credit.balanceOf(account);
+    return {
+      account, balance: c.balance, pending: c.pending, payable: c.payable, copies: c.copies,
+      entries: await d.store.ledger({ account, limit, ...(before ? { before } : {}) }),
+      // Reversals (with their reasons), claims and payouts: what changed the balance after the credits.
+      changes: await d.store.ledgerChanges({ account, limit: 100 }),
+    };
   });
+  registerCreditApi(app, d, auth);
 
   app.get('/api/v1/ledger', async () => ({ accounts: await d.store.topAccounts(100) }));
 

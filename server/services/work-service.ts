@@ -7,6 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type {
+  AccountBalance,
   Assignment, CopyOutcome as WireOutcome, HelloReply, HelloRequest, ResultStatus, WireTensor, WorkReply,
 } from '../../shared/protocol/events.ts';
 import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
@@ -177,8 +178,10 @@ export class WorkService {
     return deadline;
   }
 
-  balanceOf(account: string): Promise<number> {
-    return this.store.balance(account);
+  /** Balance, pending and payable now (the hold: server/core/credit/hold.ts). */
+  async balanceOf(account: string): Promise<AccountBalance> {
+    const c = await this.store.accountCredit(account, Date.now());
+    return { account, balance: c.balance, pending: c.pending, payable: c.payable };
   }
 
   heartbeat(s: VolunteerSession, copyIds: string[]) {
@@ -295,6 +298,7 @@ export class WorkService {
       shardId,
       shard: next,
       judgements,
+      holdMs: this.config.creditHoldMs,
       credits: judgements.filter((j) => j.outcome === 'valid').map((j) => ({
         copyId: j.copyId, account: byId.get(j.copyId)!.account, amount: j.credit, jobId: job.id, projectId: job.projectId,
       })),

@@ -7,6 +7,7 @@
 import type { Copy, CopyOutcome, Job, Shard, ShardState, TrainProgress } from '../core/jobs/types.ts';
 import type { DistinctRule, VolunteerIdentity } from '../core/scheduler/eligibility.ts';
 import type { JobState } from '../../shared/protocol/events.ts';
+import type { CreditLedger } from './credit-types.ts';
 
 export interface EmbedSettings {
   /** Origins allowed to embed this project's compute frame; empty = any. */
@@ -70,6 +71,8 @@ export interface ValidationWrite {
   shardId: string;
   shard: { state: ShardState; wanted: number; canonicalCopyId: string | null };
   judgements: CopyJudgement[];
+  /** How long these credits stay pending before they are payable (the coordinator's `--credit-hold`; 0 when absent). */
+  holdMs?: number;
   /** Ledger rows; the store inserts each copy's credit at most once. */
   credits: { copyId: string; account: string; amount: number; jobId: string; projectId: string }[];
 }
@@ -93,7 +96,7 @@ export interface LedgerEntry {
 
 export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone';
 
-export interface Store {
+export interface Store extends CreditLedger {
   readonly kind: 'sqlite' | 'postgres';
   close(): Promise<void>;
 

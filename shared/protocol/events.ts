@@ -109,7 +109,19 @@ export type WorkReply = ({ assignment: Assignment } | { assignment: null; retryI
  */
 export interface VolunteerNews {
   outcomes: CopyOutcome[];
-  balance?: { account: string; balance: number };
+  balance?: AccountBalance;
+}
+
+/**
+ * An account's credit: `pending` is still in its hold window (a spot check
+ * may reverse it), `payable` is past it and not yet paid out; `balance` is
+ * their sum.
+ */
+export interface AccountBalance {
+  account: string;
+  balance: number;
+  pending: number;
+  payable: number;
 }
 
 export interface ResultUpload {
@@ -165,7 +177,7 @@ export interface ServerToClientEvents {
   /** A volunteer's news that no reply carried in time (see VolunteerNews). */
   news: (n: VolunteerNews) => void;
   /** An account's balance, to dashboards watching `account:<id>`. */
-  'credit:balance': (b: { account: string; balance: number }) => void;
+  'credit:balance': (b: AccountBalance) => void;
   'swarm:stats': (s: SwarmStats) => void;
   'project:update': (u: { projectId: string; jobs: JobSummary[] }) => void;
 }

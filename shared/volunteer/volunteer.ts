@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'socket.io-client';
 import type {
+  AccountBalance,
   Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServerToClientEvents, VolunteerNews, WireTensor,
 } from '../protocol/events.ts';
 import type { PendingStore } from './pending.ts';
@@ -26,7 +27,7 @@ export interface VolunteerHooks {
   /** A copy in hand that will not be delivered (its computation failed); the coordinator reissues it. */
   dropped?(copyId: string): void;
   outcome?(o: CopyOutcome): void;
-  balance?(b: { account: string; balance: number }): void;
+  balance?(b: AccountBalance): void;
   error?(message: string): void;
   /** The coordinator refused this volunteer for good; the loop has stopped. */
   refused?(code: ErrorCode, message: string): void;

@@ -149,6 +149,63 @@ export const MIGRATIONS: string[] = [
   -- over NOTIFY's 8000-byte limit here, and deletes them after 30 s.
   CREATE TABLE socket_io_attachments (id BIGSERIAL UNIQUE, created_at TIMESTAMPTZ DEFAULT NOW(), payload BYTEA);
   `,
+  `
+  -- Credit hold (server/core/credit/hold.ts): a credit is pending until payable_at, then payable.
+  -- Rows from before the hold existed were payable when written (0). A constant default rewrites no row.
+  ALTER TABLE ledger ADD COLUMN payable_at BIGINT NOT NULL DEFAULT 0;
+  CREATE INDEX ledger_pending ON ledger(account, payable_at);
+  -- Everything that changes a balance after its credit, as new rows (the ledger stays append-only):
+  -- a reversal, a claim (one row out, one row in), a payout. amount is signed.
+  CREATE TABLE ledger_changes (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('reversal','claim_out','claim_in','payout')),
+    account TEXT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL CHECK (amount <> 'NaN'),
+    copy_id TEXT REFERENCES copies(id),
+    ref TEXT,
+    reason TEXT NOT NULL,
+    payable_at BIGINT NOT NULL,
+    at BIGINT NOT NULL
+  );
+  CREATE INDEX ledger_changes_account ON ledger_changes(account, payable_at);
+  CREATE UNIQUE INDEX ledger_changes_reversal ON ledger_changes(copy_id) WHERE kind = 'reversal';
+  CREATE UNIQUE INDEX ledger_changes_claim ON ledger_changes(copy_id) WHERE kind = 'claim_in';
+  CREATE TRIGGER ledger_changes_no_update BEFORE UPDATE ON ledger_changes FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TRIGGER ledger_changes_no_delete BEFORE DELETE ON ledger_changes FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TRIGGER ledger_changes_no_truncate BEFORE TRUNCATE ON ledger_changes FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+  CREATE TABLE wallet_claims (
+    nonce TEXT PRIMARY KEY,
+    from_account TEXT NOT NULL,
+    wallet TEXT NOT NULL,
+    message TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    moved DOUBLE PRECISION NOT NULL,
+    at BIGINT NOT NULL
+  );
+  CREATE TRIGGER wallet_claims_no_update BEFORE UPDATE ON wallet_claims FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TRIGGER wallet_claims_no_delete BEFORE DELETE ON wallet_claims FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TABLE payout_epochs (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    root TEXT NOT NULL,
+    tree TEXT NOT NULL,
+    total_units TEXT NOT NULL,
+    accounts INTEGER NOT NULL,
+    at BIGINT NOT NULL
+  );
+  CREATE TABLE payout_leaves (
+    epoch_id TEXT NOT NULL REFERENCES payout_epochs(id),
+    account TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (epoch_id, account)
+  );
+  CREATE INDEX payout_leaves_account ON payout_leaves(account);
+  CREATE TRIGGER payout_epochs_no_update BEFORE UPDATE ON payout_epochs FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TRIGGER payout_epochs_no_delete BEFORE DELETE ON payout_epochs FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TRIGGER payout_leaves_no_update BEFORE UPDATE ON payout_leaves FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  CREATE TRIGGER payout_leaves_no_delete BEFORE DELETE ON payout_leaves FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

@@ -28,6 +28,8 @@ import { COPY_COLS, type Row, shardOf, toCopy, toJob, toProject, toShard, toShar
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
+import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
+import * as credit from './credit-ledger.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
 
 type Exec = (sql: string, params?: unknown[]) => Promise<QueryResult<Row>>;
@@ -549,14 +551,14 @@ export class PgStore implements Store {
         [w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId]);
       if (w.credits.length) {
         const at = Date.now();
-        await q(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at)
-          SELECT u.copy_id, u.account, u.amount, u.job_id, u.project_id, $6::bigint
+        await q(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at, payable_at)
+          SELECT u.copy_id, u.account, u.amount, u.job_id, u.project_id, $6::bigint, $7::bigint
           FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::text[]) WITH ORDINALITY AS u(copy_id, account, amount, job_id, project_id, n)
           JOIN copies c ON c.id = u.copy_id AND c.outcome = 'valid'
           ORDER BY u.n
           ON CONFLICT (copy_id) DO NOTHING`,
         [w.credits.map((c) => c.copyId), w.credits.map((c) => c.account), w.credits.map((c) => c.amount),
-          w.credits.map((c) => c.jobId), w.credits.map((c) => c.projectId), at]);
+          w.credits.map((c) => c.jobId), w.credits.map((c) => c.projectId), at, at + (w.holdMs ?? 0)]);
       }
     });
   }
@@ -576,12 +578,16 @@ export class PgStore implements Store {
     return (await this.exec(`SELECT ${COPY_COLS} FROM copies WHERE volunteer_id = $1 AND ${IN_FLIGHT} ORDER BY seq`, [volunteerId])).rows.map(toCopy);
   }
 
+  // Balances are sums over the ledger's credits and its later changes (reversals, claims, payouts).
   async balance(account: string) {
-    return num((await this.exec('SELECT COALESCE(SUM(amount), 0) AS b FROM ledger WHERE account = $1', [account])).rows[0]!.b);
+    return num((await this.exec(`SELECT (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = $1)
+      + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = $1) AS b`, [account])).rows[0]!.b);
   }
 
   async accountTotals(account: string) {
-    const r = (await this.exec('SELECT COALESCE(SUM(amount), 0) AS balance, COUNT(*) AS copies FROM ledger WHERE account = $1', [account])).rows[0]!;
+    const r = (await this.exec(`SELECT (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = $1)
+      + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = $1) AS balance,
+      (SELECT COUNT(*) FROM ledger WHERE account = $1) AS copies`, [account])).rows[0]!;
     return { balance: num(r.balance), copies: num(r.copies) };
   }
 
@@ -600,11 +606,23 @@ export class PgStore implements Store {
   }
 
   async topAccounts(limit: number) {
-    const { rows } = await this.exec('SELECT account, SUM(amount) AS balance, COUNT(*) AS copies FROM ledger GROUP BY account ORDER BY balance DESC LIMIT $1', [limit]);
+    const { rows } = await this.exec(`SELECT account, SUM(amount) AS balance, COUNT(copy) AS copies FROM (
+        SELECT account, amount, 1 AS copy FROM ledger UNION ALL SELECT account, amount, NULL FROM ledger_changes) t
+      GROUP BY account ORDER BY balance DESC LIMIT $1`, [limit]);
     return rows.map((r) => ({ account: r.account as string, balance: num(r.balance), copies: num(r.copies) }));
   }
 
   async countCreditsForCopy(copyId: string) {
     return num((await this.exec('SELECT COUNT(*) AS n FROM ledger WHERE copy_id = $1', [copyId])).rows[0]!.n);
   }
+
+  // The credit ledger beyond credits (credit-ledger.ts).
+  async accountCredit(account: string, now: number) { return credit.accountCredit(this.exec, account, now); }
+  async reverseCredits(r: { copyIds: readonly string[]; reason: string; now: number }) { return this.tx((q) => credit.reverseCredits(q, r)); }
+  async ledgerChanges(filter: { account?: string; before?: number; limit: number }) { return credit.ledgerChanges(this.exec, filter); }
+  async claimCredit(c: WalletClaimWrite) { return this.tx((q) => credit.claimCredit(q, c)); }
+  async closePayout(p: Parameters<CreditLedger['closePayout']>[0]) { return this.tx((q) => credit.closePayout(q, p)); }
+  async payoutEpochs(limit: number) { return credit.payoutEpochs(this.exec, limit); }
+  async payoutEpoch(id: string) { return credit.payoutEpoch(this.exec, id); }
+  async payoutsOf(account: string) { return credit.payoutsOf(this.exec, account); }
 }

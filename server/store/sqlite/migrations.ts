@@ -140,4 +140,69 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX copies_in_flight ON copies(volunteer_id) WHERE state IN ('assigned','running');
   DROP INDEX copies_unjudged;
   `,
+  `
+  -- Credit hold (server/core/credit/hold.ts): a credit is pending until payable_at, then payable.
+  -- Rows from before the hold existed were payable when written (0).
+  ALTER TABLE ledger ADD COLUMN payable_at INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX ledger_pending ON ledger(account, payable_at);
+  -- Everything that changes a balance after its credit, as new rows (the ledger stays append-only):
+  -- a reversal (a copy found wrong later: its credit taken back, once), a claim (credit of volunteer:<id>
+  -- moved to a wallet that signed for it: one row out, one row in), a payout (credit paid in an epoch).
+  -- amount is signed; payable_at says whether the change falls on pending or payable credit.
+  CREATE TABLE ledger_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('reversal','claim_out','claim_in','payout')),
+    account TEXT NOT NULL,
+    amount REAL NOT NULL,
+    copy_id TEXT REFERENCES copies(id),
+    ref TEXT,
+    reason TEXT NOT NULL,
+    payable_at INTEGER NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX ledger_changes_account ON ledger_changes(account, payable_at);
+  -- A copy's credit is reversed at most once, and moved by a claim at most once.
+  CREATE UNIQUE INDEX ledger_changes_reversal ON ledger_changes(copy_id) WHERE kind = 'reversal';
+  CREATE UNIQUE INDEX ledger_changes_claim ON ledger_changes(copy_id) WHERE kind = 'claim_in';
+  CREATE TRIGGER ledger_changes_no_update BEFORE UPDATE ON ledger_changes BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+  CREATE TRIGGER ledger_changes_no_delete BEFORE DELETE ON ledger_changes BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+  CREATE TRIGGER ledger_changes_balance AFTER INSERT ON ledger_changes BEGIN
+    INSERT INTO balances (account, balance, copies) VALUES (NEW.account, NEW.amount, 0)
+    ON CONFLICT(account) DO UPDATE SET balance = balance + NEW.amount;
+  END;
+  -- Sign-In with Ethereum claims: a nonce is used once, whatever the outcome of the move.
+  CREATE TABLE wallet_claims (
+    nonce TEXT PRIMARY KEY,
+    from_account TEXT NOT NULL,
+    wallet TEXT NOT NULL,
+    message TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    moved REAL NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TRIGGER wallet_claims_no_update BEFORE UPDATE ON wallet_claims BEGIN SELECT RAISE(ABORT, 'claims are append-only'); END;
+  CREATE TRIGGER wallet_claims_no_delete BEFORE DELETE ON wallet_claims BEGIN SELECT RAISE(ABORT, 'claims are append-only'); END;
+  -- Payout epochs: a Merkle root over [address, uint256 amount] leaves, and each leaf by account.
+  CREATE TABLE payout_epochs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    root TEXT NOT NULL,
+    tree TEXT NOT NULL,
+    total_units TEXT NOT NULL,
+    accounts INTEGER NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TABLE payout_leaves (
+    epoch_id TEXT NOT NULL REFERENCES payout_epochs(id),
+    account TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (epoch_id, account)
+  );
+  CREATE INDEX payout_leaves_account ON payout_leaves(account);
+  CREATE TRIGGER payout_epochs_no_update BEFORE UPDATE ON payout_epochs BEGIN SELECT RAISE(ABORT, 'payouts are append-only'); END;
+  CREATE TRIGGER payout_epochs_no_delete BEFORE DELETE ON payout_epochs BEGIN SELECT RAISE(ABORT, 'payouts are append-only'); END;
+  CREATE TRIGGER payout_leaves_no_update BEFORE UPDATE ON payout_leaves BEGIN SELECT RAISE(ABORT, 'payouts are append-only'); END;
+  CREATE TRIGGER payout_leaves_no_delete BEFORE DELETE ON payout_leaves BEGIN SELECT RAISE(ABORT, 'payouts are append-only'); END;
+  `,
 ];

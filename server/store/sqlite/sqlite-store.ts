@@ -17,7 +17,9 @@ import { COPY_COLS, type Row, toCopy, toJob, toProject, toShard, toShardRow, toV
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
+import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import { Checkpointer } from './checkpointer.ts';
+import { SqliteCreditLedger } from './credit-ledger.ts';
 import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
 
@@ -49,6 +51,8 @@ export class SqliteStore implements Store {
   private readonly checkpointer: Checkpointer | null = null;
   /** What the hot path reads, kept exact by every write below (see hot-shards.ts). */
   private readonly hot = new HotShards();
+  /** Hold, reversals, claims and payouts (credit-ledger.ts). */
+  private readonly credits: SqliteCreditLedger;
 
   constructor(file: string) {
     if (file !== ':memory:') {
@@ -76,6 +80,7 @@ export class SqliteStore implements Store {
       this.checkpointer = new Checkpointer(file);
     }
     this.migrate();
+    this.credits = new SqliteCreditLedger(this.db);
     this.savepoint = this.db.transaction((fn: () => unknown) => fn());
     void this.sweepResultFiles();
     const p = (sql: string) => this.db.prepare(sql);
@@ -108,7 +113,7 @@ export class SqliteStore implements Store {
       unalive: p(`UPDATE shards SET alive = alive - 1 WHERE id = ?`),
       // Only an open shard moves: a validation computed before a concurrent cancel must not reopen it.
       setShard: p(`UPDATE shards SET state = ?, wanted = ?, canonical_copy_id = ? WHERE id = ? AND state = 'open'`),
-      credit: p(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(copy_id) DO NOTHING`),
+      credit: p(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at, payable_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(copy_id) DO NOTHING`),
       balance: p(`SELECT balance AS b FROM balances WHERE account = ?`),
       inFlight: p(`SELECT ${COPY_COLS} FROM copies WHERE volunteer_id = ? AND state IN ('assigned','running')`),
       shardsLeft: p(`SELECT EXISTS(SELECT 1 FROM shards WHERE job_id = ? AND state = 'open') AS open,
@@ -690,7 +695,7 @@ export class SqliteStore implements Store {
       }
       if (e && e.row.state !== 'open') this.hot.dropResults(e);
       const at = Date.now();
-      for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at);
+      for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at, at + (w.holdMs ?? 0));
     });
   }
 
@@ -747,6 +752,16 @@ export class SqliteStore implements Store {
   async countCreditsForCopy(copyId: string) {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM ledger WHERE copy_id = ?').get(copyId) as Row).n as number;
   }
+
+  // The credit ledger beyond credits (credit-ledger.ts); its writes share the group commit.
+  async accountCredit(account: string, now: number) { return this.credits.accountCredit(account, now); }
+  async reverseCredits(r: { copyIds: readonly string[]; reason: string; now: number }) { return this.write(() => this.credits.reverseCredits(r)); }
+  async ledgerChanges(filter: { account?: string; before?: number; limit: number }) { return this.credits.ledgerChanges(filter); }
+  async claimCredit(c: WalletClaimWrite) { return this.write(() => this.credits.claimCredit(c)); }
+  async closePayout(p: Parameters<CreditLedger['closePayout']>[0]) { return this.write(() => this.credits.closePayout(p)); }
+  async payoutEpochs(limit: number) { return this.credits.payoutEpochs(limit); }
+  async payoutEpoch(id: string) { return this.credits.payoutEpoch(id); }
+  async payoutsOf(account: string) { return this.credits.payoutsOf(account); }
 }
 
 /**

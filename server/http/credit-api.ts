@@ -1,0 +1,34 @@
+/**
+ * Payouts over HTTP. Closing an epoch is the operator's (the coordinator's
+ * own project token, the one in `<data>/token`); epochs, roots and proofs
+ * are public, as a Merkle distributor's are: a volunteer fetches its proof
+ * with nothing but its address.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isWallet, toChecksumAddress } from '../../shared/wallet.ts';
+import { JobError } from '../services/job-service.ts';
+import type { ApiDeps } from './api.ts';
+
+export function registerCreditApi(app: FastifyInstance, d: ApiDeps, auth: (req: FastifyRequest) => Promise<void>): void {
+  app.post('/api/v1/payouts', { onRequest: auth }, async (req, reply) => {
+    if (req.project!.id !== d.operatorProjectId) throw new JobError('forbidden', 'only the coordinator\'s operator (the token in its data directory) may close a payout epoch');
+    const epoch = await d.credit.closePayout();
+    if (!epoch) return reply.status(200).send({ epoch: null, reason: 'no wallet has payable credit (credit is payable once its hold has passed; volunteer:<id> accounts must first be claimed to a wallet)' });
+    return reply.status(201).send({ epoch: await d.credit.epochWithProofs(epoch.id) });
+  });
+
+  app.get('/api/v1/payouts', async () => ({ epochs: await d.store.payoutEpochs(100) }));
+
+  app.get('/api/v1/payouts/:id', async (req) => {
+    const e = await d.credit.epochWithProofs((req.params as { id: string }).id);
+    if (!e) throw new JobError('not_found', 'no such payout epoch');
+    return e;
+  });
+
+  app.get('/api/v1/accounts/:account/payouts', async (req) => {
+    const { account } = req.params as { account: string };
+    if (!isWallet(account)) throw new JobError('bad_request', 'payouts go to wallets only: give an address (0x + 40 hex)');
+    const wallet = toChecksumAddress(account);
+    return { account: wallet, payouts: await d.credit.proofsOf(wallet) };
+  });
+}
