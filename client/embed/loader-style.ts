@@ -13,6 +13,7 @@ export const CSS = `
 @media (prefers-color-scheme:dark){.root{--bg:#151b23;--fg:#e6edf3;--mu:#9198a1;--bd:#3d444d;--ac:#4493f8;--ok:#3fb950;--wa:#d29922;--bad:#f85149;--chip:#262c36}}
 *{box-sizing:border-box;font:inherit;color:inherit}
 .frame{position:absolute;width:0;height:0;border:0;visibility:hidden}
+.frame.ask{position:static;display:block;visibility:visible;width:min(25rem,calc(100vw - 32px));height:14.5rem;border:1px solid var(--bd);border-radius:12px;background:var(--bg);box-shadow:0 8px 28px rgba(0,0,0,.18)}
 .card,.badge{background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:12px;box-shadow:0 8px 28px rgba(0,0,0,.18)}
 .card{width:min(25rem,calc(100vw - 32px));padding:14px 16px;max-height:calc(100vh - 32px);overflow:auto}
 .head{display:flex;gap:10px;align-items:center;margin-bottom:6px}

@@ -157,7 +157,8 @@ const FRAME_LOAD_MS = 20_000;
     frameReady = false;
     sentPause = null;
     const f = document.createElement('iframe');
-    f.title = 'tabgrid compute (hidden)';
+    f.title = 'tabgrid';
+    // Hidden from assistive technology while it only computes; shown when it asks the visitor to confirm.
     f.setAttribute('aria-hidden', 'true');
     f.tabIndex = -1;
     // Scripts and its own origin (storage, same-origin fetches); no top navigation, popups or forms.
@@ -174,6 +175,13 @@ const FRAME_LOAD_MS = 20_000;
       removeFrame();
       setState('error', msg);
     }, FRAME_LOAD_MS);
+  }
+
+  /** The frame is hidden while it computes; it is shown (and reachable by keyboard) while it asks the visitor. */
+  function showFrame(f: HTMLIFrameElement, ask: boolean) {
+    f.classList.toggle('ask', ask);
+    f.title = ask ? 'tabgrid: confirm' : 'tabgrid';
+    if (ask) { f.removeAttribute('aria-hidden'); f.removeAttribute('tabindex'); } else { f.setAttribute('aria-hidden', 'true'); f.tabIndex = -1; }
   }
 
   function removeFrame() {
@@ -201,8 +209,16 @@ const FRAME_LOAD_MS = 20_000;
         onEnvironment();
         break;
       case 'state':
+        // The frame asks the visitor itself (a page the project does not vouch for): show it, until they answer.
+        showFrame(frame, m.state === 'confirm' && state !== 'stopping');
         if (m.state === 'stopped') {
           if (state === 'stopping') finishStop();
+        } else if (m.state === 'declined') {
+          removeFrame();
+          consented = false;
+          store('localStorage', key, null);
+          store('sessionStorage', declinedKey, '1');
+          setState('declined', m.detail);
         } else if (state !== 'stopping') {
           setState(m.state, m.detail);
           if (m.state === 'error') removeFrame();

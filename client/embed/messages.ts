@@ -16,12 +16,17 @@ export const VERSION = 1;
 
 /** States the host page sees through `tabgrid.on('state')`. */
 export type EmbedState =
-  | 'loading' | 'consent' | 'declined' | 'unavailable' | 'refused'
+  | 'loading' | 'consent' | 'confirm' | 'declined' | 'unavailable' | 'refused'
   | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'error';
 
-/** The frame's own states, a subset: the loader owns consent and refusals. */
-export type FrameState = 'starting' | 'running' | 'paused' | 'stopped' | 'error';
-const FRAME_STATES: readonly string[] = ['starting', 'running', 'paused', 'stopped', 'error'];
+/**
+ * The frame's own states, a subset: the loader owns its card and refusals.
+ * `confirm`: the visitor must confirm inside the frame (a project that lists
+ * no allowed origins: see consent-place.ts), so the loader shows the frame;
+ * `declined`: the visitor declined there.
+ */
+export type FrameState = 'starting' | 'confirm' | 'declined' | 'running' | 'paused' | 'stopped' | 'error';
+const FRAME_STATES: readonly string[] = ['starting', 'confirm', 'declined', 'running', 'paused', 'stopped', 'error'];
 
 export interface StartMessage {
   tag: typeof TAG;

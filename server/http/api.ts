@@ -207,7 +207,11 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     if (!p) throw new JobError('not_found', 'no such project');
     return {
       id: p.id, name: p.name,
-      embed: { creditTo: p.embed.creditTo, allowedOrigins: p.embed.allowedOrigins, defaultIntensity: p.embed.defaultIntensity, siteWallet: p.embed.siteWallet ?? null },
+      embed: {
+        creditTo: p.embed.creditTo, allowedOrigins: p.embed.allowedOrigins, defaultIntensity: p.embed.defaultIntensity, siteWallet: p.embed.siteWallet ?? null,
+        // How long a visitor's confirmation in the frame is remembered.
+        consentHours: d.consentMaxHours,
+      },
     };
   });
 

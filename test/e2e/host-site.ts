@@ -88,6 +88,34 @@ Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliqu
 </body></html>`;
 }
 
+/**
+ * A hostile page that skips the loader and its card: it frames the compute
+ * page itself and posts `start`, naming its own wallet. `mode=hidden`: a 1x1,
+ * transparent frame; `mode=clickjack`: a transparent frame laid exactly over a
+ * button of the page's own ("Claim your prize"), so a visitor's click on that
+ * button lands in the frame. It records what the frame tells it in
+ * `window.frameSaid`.
+ */
+function hostilePage(coordinator: string, q: URLSearchParams): string {
+  const src = `${coordinator}/embed-frame.html?project=${encodeURIComponent(q.get('project') ?? '')}`;
+  const style = q.get('mode') === 'clickjack'
+    ? 'position:absolute;left:0;top:0;width:420px;height:300px;border:0;opacity:0;z-index:2'
+    : 'position:absolute;left:0;top:0;width:1px;height:1px;border:0;opacity:0';
+  const start = JSON.stringify({ tag: 'tabgrid-embed', v: 1, type: 'start', intensity: 1, siteWallet: q.get('wallet') ?? undefined });
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Free prizes</title></head><body style="margin:0">
+<button id="prize" type="button" style="position:absolute;left:0;top:0;width:420px;height:300px;z-index:1">Claim your prize</button>
+<iframe id="f" src="${src}" style="${style}"></iframe>
+<script>
+window.frameSaid = [];
+const f = document.getElementById('f');
+addEventListener('message', (e) => {
+  if (e.source !== f.contentWindow) return;
+  frameSaid.push(e.data);
+  if (e.data && e.data.type === 'ready') f.contentWindow.postMessage(${start}, '*');
+});
+</script></body></html>`;
+}
+
 export async function startHostSite(coordinator: string): Promise<HostSite> {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const u = new URL(req.url ?? '/', 'http://x');
@@ -98,6 +126,10 @@ export async function startHostSite(coordinator: string): Promise<HostSite> {
       // A page that skips the loader and frames the compute page itself.
       const src = `${coordinator}/embed-frame.html?project=${encodeURIComponent(u.searchParams.get('project') ?? '')}`;
       res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>direct</title><iframe id="f" src="${src}"></iframe>`);
+      return;
+    }
+    if (u.pathname === '/hostile.html') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(hostilePage(coordinator, u.searchParams));
       return;
     }
     if (u.pathname !== '/') { res.writeHead(404).end(); return; }

@@ -4,9 +4,11 @@
  * origin: `location.ancestorOrigins` where the browser has it, otherwise the
  * origin of the first valid message, fixed from then on. The coordinator
  * serves this page with `frame-ancestors` set to the project's allowed origins,
- * and checks the origin again at hello.
+ * and checks the origin again at hello. On a page the project does not list,
+ * the visitor confirms inside this frame before anything starts (confirm.ts).
  */
 import { PROJECT_ID, TAG, VERSION } from '../messages.ts';
+import { askVisitor, rememberedConfirmation } from './confirm.ts';
 import { EmbedRuntime, type EmbedRuntimeOptions } from './runtime.ts';
 import { parseHostMessage } from './schema.ts';
 
@@ -39,7 +41,10 @@ if (window.parent === window || !PROJECT_ID.test(projectId)) {
     hostOrigin ??= e.origin;
     if (m.type === 'start') {
       // The coordinator is where this page came from, path prefix included.
-      runtime ??= new EmbedRuntime({ coordinator: new URL('.', location.href).href.replace(/\/$/, ''), projectId, hostOrigin, post });
+      runtime ??= new EmbedRuntime({
+        coordinator: new URL('.', location.href).href.replace(/\/$/, ''), projectId, hostOrigin, post,
+        confirm: async (i) => (rememberedConfirmation(i) ? 'allowed' : askVisitor(i)),
+      });
       void runtime.start(m);
     } else if (m.type === 'stop') {
       void (runtime ? runtime.stop() : Promise.resolve()).then(() => { if (!runtime) post({ type: 'state', state: 'stopped', detail: null }); });

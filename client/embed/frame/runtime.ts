@@ -17,7 +17,9 @@ import { IdbPendingStore } from '../../lib/pending-store.ts';
 import { PowerPolicy } from '../../lib/power-policy.ts';
 import { openVolunteerSocket } from '../../lib/volunteer-socket.ts';
 import type { BackendChange } from '../../worker/compute-api.ts';
+import { consentPlace } from '../consent-place.ts';
 import { type Body, clampIntensity, type CreditTarget, type FrameMessage, type FrameState, type StartMessage } from '../messages.ts';
+import type { ConfirmInfo, ConfirmOutcome } from './confirm.ts';
 
 
 export interface EmbedRuntimeOptions {
@@ -27,6 +29,17 @@ export interface EmbedRuntimeOptions {
   /** The embedding page's origin, told to the coordinator, which checks it against the project's allow-list. */
   hostOrigin: string;
   post(m: Body<FrameMessage>): void;
+  /** The visitor's confirmation inside this frame (confirm.ts), for a page the project does not vouch for. */
+  confirm(i: ConfirmInfo): Promise<ConfirmOutcome>;
+}
+
+/** What the project's public record (`GET /api/v1/projects/:id`) says about embedding. */
+interface ProjectRules {
+  name: string;
+  creditTo: 'site' | 'visitor';
+  allowedOrigins: string[] | null;
+  siteWallet: string | null;
+  consentHours: number;
 }
 
 /** Same default as the contributor app: no work on battery below this percentage. */
@@ -53,6 +66,7 @@ export class EmbedRuntime {
   private wallet: string | undefined;
   private lastSent = '';
   private lastError = '';
+  private readonly asking = new AbortController();
 
   constructor(private readonly o: EmbedRuntimeOptions) {
     this.compute = new ComputeClient((c) => void this.onBackendChanged(c), (m) => this.fail(m));
@@ -64,16 +78,16 @@ export class EmbedRuntime {
     this.state('starting', 'checking the project');
     this.compute.setIntensity(clampIntensity(m.intensity));
 
-    // Where credit goes is the project's rule (its public record), not only the loader's say.
-    let creditTo: 'site' | 'visitor' = 'site';
+    // Where credit goes and who must consent are the project's rules (its public record), not the page's say.
+    let rules: ProjectRules | null = null;
     try {
       const res = await fetch(`${this.o.coordinator}/api/v1/projects/${encodeURIComponent(this.o.projectId)}`, { headers: { accept: 'application/json' } });
       if (res.status === 404) return this.fail('this tabgrid project does not exist (any more)');
-      const body = (await res.json()) as { embed?: { creditTo?: unknown; allowedOrigins?: unknown } };
-      if (body.embed?.creditTo === 'visitor') creditTo = 'visitor';
-      const allowed = Array.isArray(body.embed?.allowedOrigins) ? body.embed.allowedOrigins : [];
-      if (allowed.length && !allowed.includes(this.o.hostOrigin)) return this.fail(`${this.o.hostOrigin} is not allowed to embed this tabgrid project`);
-    } catch { /* the hello below is checked by the coordinator anyway */ }
+      rules = parseRules(await res.json());
+    } catch { /* unknown rules: the visitor confirms here, and the coordinator checks the hello anyway */ }
+    const place = consentPlace(rules?.allowedOrigins ?? null, this.o.hostOrigin);
+    if (place.at === 'refused') return this.fail(place.reason);
+    const creditTo = rules?.creditTo ?? 'site';
     const visitor = creditTo === 'visitor' && m.visitorWallet ? m.visitorWallet : undefined;
     this.wallet = visitor ?? m.siteWallet;
     this.creditTo = visitor ? 'visitor' : m.siteWallet ? 'site' : 'anonymous';
@@ -81,6 +95,32 @@ export class EmbedRuntime {
     if (problem) {
       this.o.post({ type: 'error', message: `${visitor ? 'your wallet' : "the site's data-wallet"}: ${problem}`, fatal: true, field: visitor ? 'wallet' : null });
       return this.halt();
+    }
+
+    if (place.at === 'frame') {
+      // The page may have skipped any card of its own: nothing starts until the visitor confirms here.
+      const registered = creditTo === 'site' && rules?.siteWallet ? rules.siteWallet : null;
+      const intensity = clampIntensity(m.intensity);
+      this.state('confirm', null);
+      let outcome: ConfirmOutcome;
+      try {
+        outcome = await this.o.confirm({
+          hostOrigin: this.o.hostOrigin, projectId: this.o.projectId, projectName: rules?.name ?? this.o.projectId,
+          coordinatorHost: new URL(this.o.coordinator).host, intensity,
+          wallet: registered ?? this.wallet ?? null, walletIs: registered ? 'project' : visitor ? 'visitor' : 'page',
+          consentHours: rules?.consentHours ?? 24,
+          note: (detail) => this.state('confirm', detail),
+          signal: this.asking.signal,
+        });
+      } catch (e) {
+        return this.fail((e as Error).message);
+      }
+      if (outcome === 'aborted' || this.stopped) return;
+      if (outcome === 'declined') {
+        this.state('declined', 'declined by the visitor');
+        return this.halt();
+      }
+      this.state('starting', 'confirmed by the visitor');
     }
 
     // Browsers that block third-party storage (incognito, blocked third-party cookies) deny this frame
@@ -122,6 +162,7 @@ export class EmbedRuntime {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.asking.abort();
     await this.volunteer?.stop();
     this.halt();
   }
@@ -247,6 +288,19 @@ export class EmbedRuntime {
     this.lastSent = key;
     this.o.post({ type: 'state', state, detail });
   }
+}
+
+function parseRules(x: unknown): ProjectRules | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const b = x as { name?: unknown; embed?: { creditTo?: unknown; allowedOrigins?: unknown; siteWallet?: unknown; consentHours?: unknown } };
+  const origins = b.embed?.allowedOrigins;
+  return {
+    name: typeof b.name === 'string' ? b.name.slice(0, 200) : '',
+    creditTo: b.embed?.creditTo === 'visitor' ? 'visitor' : 'site',
+    allowedOrigins: Array.isArray(origins) && origins.every((o) => typeof o === 'string') ? origins : null,
+    siteWallet: typeof b.embed?.siteWallet === 'string' ? b.embed.siteWallet : null,
+    consentHours: typeof b.embed?.consentHours === 'number' && b.embed.consentHours > 0 ? b.embed.consentHours : 24,
+  };
 }
 
 /** Waits until no other tab of this storage partition holds the contributor lock. */

@@ -1,6 +1,7 @@
 // The embed's pure pieces: the loader's hand check of frame messages, the frame's valibot check of host
 // messages, intensity clamping, stored consent and its expiry, and the coordinator's embed settings.
 import { describe, expect, it } from 'vitest';
+import { consentPlace } from '../../../client/embed/consent-place.ts';
 import { parseHostMessage } from '../../../client/embed/frame/schema.ts';
 import {
   clampIntensity, HOUR_MS, makeConsent, parseEmbedConfig, parseFrameMessage, TAG, validConsent, VERSION,
@@ -14,6 +15,8 @@ describe('parseFrameMessage (the loader side)', () => {
       { ...env, type: 'ready' },
       { ...env, type: 'state', state: 'running', detail: null },
       { ...env, type: 'state', state: 'paused', detail: 'this tab is hidden' },
+      { ...env, type: 'state', state: 'confirm', detail: null },
+      { ...env, type: 'state', state: 'declined', detail: 'declined by the visitor' },
       { ...env, type: 'shard', shards: 3, computeMs: 120 },
       { ...env, type: 'credit', amount: 0.0001, total: 0.0004, to: 'site' },
       { ...env, type: 'error', message: 'no backend', fatal: true, field: null },
@@ -109,5 +112,21 @@ describe('parseEmbedConfig', () => {
     expect(parseEmbedConfig({ ...good, creditTo: 'anyone' })).toBeNull();
     expect(parseEmbedConfig({ ...good, consentHours: 100_000 })?.consentHours).toBe(720);
     expect(parseEmbedConfig({ ...good, defaultIntensity: 9 })?.defaultIntensity).toBe(1);
+  });
+});
+
+describe('consentPlace (where an embed\'s consent must come from)', () => {
+  it('asks the visitor inside the frame unless the project vouches for the page\'s origin', () => {
+    // The default, no allowed origins: any page may embed, so no page's own card is enough.
+    expect(consentPlace([], 'https://evil.example')).toEqual({ at: 'frame' });
+    // Rules unknown (the frame could not read them): the safe answer, not the page's.
+    expect(consentPlace(null, 'https://news.example')).toEqual({ at: 'frame' });
+    expect(consentPlace(['https://news.example', 'https://blog.example'], 'https://news.example')).toEqual({ at: 'page' });
+    expect(consentPlace(['https://news.example'], 'https://news.example.evil.example')).toEqual({
+      at: 'refused', reason: 'https://news.example.evil.example is not allowed to embed this tabgrid project',
+    });
+    // Origins compare exactly: another scheme or port is another origin.
+    expect(consentPlace(['https://news.example'], 'http://news.example').at).toBe('refused');
+    expect(consentPlace(['https://news.example'], 'https://news.example:8443').at).toBe('refused');
   });
 });

@@ -1,0 +1,131 @@
+/**
+ * Consent a host page cannot forge, in headless Chromium. The project is on
+ * the default embed settings (no allowed origins: any site may embed it), so
+ * the host page's own consent card proves nothing: a hostile page can skip it.
+ * The visitor must confirm inside the compute frame, on the coordinator's
+ * origin, with a click on a confirmation the browser reports fully visible.
+ *
+ * - A hostile page that frames the compute page hidden and posts `start`
+ *   naming its wallet gets nothing computed.
+ * - A hostile page that lays the frame, transparent, over a button of its own
+ *   (clickjacking) gets nothing computed from the visitor's real click on it.
+ * - The documented embed (the script tag, Accept on its card, then Allow in
+ *   the coordinator's frame) computes and credits the site's wallet.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
+import { ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
+import { type HostSite, startHostSite } from './host-site.ts';
+import { account, cancelJob, submitMlpJob } from './jobs.ts';
+
+const ATTACKER = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
+const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
+
+interface FrameSaid { type: string; state?: string; detail?: string | null; shards?: number }
+
+describe('embed consent that the host page cannot forge', () => {
+  let c: SpawnedCoordinator;
+  let browser: Browser;
+  let host: HostSite;
+  let projectId: string;
+  let jobId: string;
+
+  beforeAll(async () => {
+    await ensureClientBuilt();
+    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
+    host = await startHostSite(c.url);
+    projectId = (await c.api.json<{ id: string }>('GET', '/api/v1/project')).id;
+    // The default: no allowed origins, and the credit goes to the wallet the page names.
+    await c.api.json('PUT', '/api/v1/project/embed', { allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site' });
+    // Work waiting, so "nothing was assigned" is not vacuous.
+    jobId = (await submitMlpJob(c.api, { records: 6000, shardSize: 12, width: 32, layers: 2, seed: 3 })).id;
+  });
+  afterAll(async () => {
+    if (jobId) await cancelJob(c.api, jobId).catch(() => {});
+    await browser?.close();
+    await host?.close();
+    await c?.stop();
+  });
+
+  const joined = () => c.logs.filter((l) => l.msg === 'volunteer joined');
+  const modelFetches = () => c.logs.filter((l) => l.msg === 'request' && String(l.url).startsWith('/blobs/'));
+
+  const said = (page: Page) => page.evaluate(() => (window as unknown as { frameSaid: FrameSaid[] }).frameSaid);
+  /** Waits until the frame has told the hostile page something matching `pred`, or has computed a shard (which ends the wait too). */
+  async function waitFrame(page: Page, pred: (m: FrameSaid) => boolean, what: string, timeoutMs = 30_000): Promise<FrameSaid> {
+    const deadline = Date.now() + timeoutMs;
+    let last: FrameSaid[] = [];
+    while (Date.now() < deadline) {
+      last = await said(page).catch(() => last);
+      const hit = last.find((m) => pred(m) || m.type === 'shard');
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the frame never said: ${what}; it said: ${JSON.stringify(last.slice(-8))}`);
+  }
+
+  it('a hidden frame that a hostile page starts computes nothing: the frame waits for the visitor', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${host.refusedOrigin}/hostile.html?mode=hidden&project=${projectId}&wallet=${ATTACKER}`);
+    const m = await waitFrame(page, (x) => x.type === 'state' && x.state === 'confirm', 'that it waits for the visitor to confirm');
+    expect(m).toMatchObject({ type: 'state', state: 'confirm' });
+    expect(joined()).toEqual([]);
+    expect(modelFetches()).toEqual([]);
+    expect((await account(c.url, ATTACKER)).balance).toBe(0);
+    await ctx.close();
+  }, 60_000);
+
+  it('a visitor\'s real click on a transparent frame laid over another button does not count as consent', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${host.refusedOrigin}/hostile.html?mode=clickjack&project=${projectId}&wallet=${ATTACKER}`);
+    await waitFrame(page, (x) => x.type === 'state' && x.state === 'confirm', 'that it waits for the visitor to confirm');
+    const frame = page.frames().find((f) => f.url().includes('/embed-frame.html'))!;
+    // Where the frame's Allow button lies on screen, under the page's "Claim your prize" button as the visitor sees it.
+    const box = (await frame.locator('[data-tabgrid-frame-consent="allow"]').boundingBox())!;
+    expect(box).not.toBeNull();
+    // A real input event (through the browser, trusted): the click the visitor meant for the prize button.
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    const ignored = await waitFrame(page, (x) => x.type === 'state' && /did not count/.test(x.detail ?? ''), 'that the click did not count');
+    expect(ignored).toMatchObject({ type: 'state', state: 'confirm', detail: expect.stringMatching(/not fully visible/) });
+    expect(joined()).toEqual([]);
+    expect(modelFetches()).toEqual([]);
+    expect((await account(c.url, ATTACKER)).balance).toBe(0);
+    await ctx.close();
+  }, 60_000);
+
+  it('the documented embed computes after Accept on the page\'s card and Allow in the coordinator\'s frame', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+    const page = await ctx.newPage();
+    const problems = watchPage(page, 'open-embed');
+    await page.goto(host.url({ project: projectId, wallet: SITE_WALLET, intensity: 1 }));
+    await page.locator('[data-tabgrid-consent="accept"]').click();
+    const events = () => page.evaluate(() => (window as unknown as { hostEvents: { type: string; state?: string; to?: string; amount?: number }[] }).hostEvents);
+    await expect.poll(async () => (await events()).some((e) => e.state === 'confirm'), { timeout: 30_000 }).toBe(true);
+    // Nothing joined yet: the page's Accept alone does not start an open embed.
+    expect(joined()).toEqual([]);
+
+    // The confirmation inside the frame names the site and where the credit goes.
+    const frame = page.frameLocator('tabgrid-embed iframe');
+    const text = (await frame.locator('main').textContent()) ?? '';
+    expect(text).toContain(host.origin.replace(/^http:\/\//, ''));
+    expect(text).toContain('0xfB69');
+    expect(text).toMatch(/100% of one processor core/);
+    const allow = frame.locator('[data-tabgrid-frame-consent="allow"]');
+    // Enabled once the browser has reported the confirmation fully visible for a moment.
+    await expect.poll(() => allow.getAttribute('aria-disabled'), { timeout: 15_000 }).toBe('false');
+    await allow.click();
+
+    await expect.poll(async () => (await events()).find((e) => e.type === 'credit'), { timeout: 60_000 }).toMatchObject({ to: 'site' });
+    expect(joined().map((l) => l.account)).toContain(SITE_WALLET);
+    expect((await account(c.url, SITE_WALLET)).balance).toBeGreaterThan(0);
+    expect((await account(c.url, ATTACKER)).balance).toBe(0);
+    // The frame is hidden again while it computes.
+    expect(await page.locator('tabgrid-embed iframe').evaluate((f) => (f as HTMLElement).getBoundingClientRect().width)).toBe(0);
+    // The host script's eval probe logs one Trusted Types refusal per load (its CSP at work); anything else is a problem.
+    expect(problems.filter((m) => !m.includes("This document requires 'TrustedScript' assignment"))).toEqual([]);
+    await ctx.close();
+  }, 120_000);
+});
