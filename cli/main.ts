@@ -48,6 +48,8 @@ program.command('serve')
   .option('--log-level <level>', 'pino log level', process.env.TABGRID_LOG_LEVEL ?? 'info')
   .option('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24)
   .option('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS)
+  .option('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20)
+  .option('--model-check-mb <n>', 'most memory a submitted model\'s check may take, MiB', num('--model-check-mb'), 1024)
   .option('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page')
   .option('--demo-replicas <r>', 'replicas for the demo job (1 lets a single tab train it)', int('--demo-replicas'), 1)
   .action(async (o) => {
@@ -63,6 +65,7 @@ program.command('serve')
       ...((o.postgres ?? process.env.TABGRID_POSTGRES_URL) ? { postgresUrl: o.postgres ?? process.env.TABGRID_POSTGRES_URL } : {}),
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
+      modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
       trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);

@@ -23,6 +23,7 @@ import { CreditService } from './services/credit-service.ts';
 import { CoordinatorEvents } from './services/events.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
+import { ModelChecker } from './models/model-checker.ts';
 import { TrainService } from './services/train-service.ts';
 import { WorkService } from './services/work-service.ts';
 import { PgStore } from './store/postgres/pg-store.ts';
@@ -101,7 +102,8 @@ async function startOnBoundPort(
   const blobs = new BlobStore(join(config.dataDir, 'blobs'));
   const events = new CoordinatorEvents();
   const metrics = createMetrics();
-  const jobs = new JobService(store, blobs, events, log);
+  const checker = new ModelChecker(config.modelCheck);
+  const jobs = new JobService(store, blobs, events, log, checker);
   const train = new TrainService(store, blobs, jobs, events, log);
   const work = new WorkService(store, blobs, jobs, train, events, config, log);
   const swarm = new SwarmMonitor(store, events);
@@ -198,6 +200,7 @@ async function startOnBoundPort(
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await cluster?.close();
+      await checker.close();
       await store.close();
       await lock?.release();
     },

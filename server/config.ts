@@ -1,6 +1,7 @@
 /** Coordinator settings, from `tabgrid serve` flags or `startCoordinator()` options. */
 import { DEFAULT_CREDIT_HOLD_MS } from './core/credit/hold.ts';
 import type { DistinctRule } from './core/scheduler/eligibility.ts';
+import { DEFAULT_MODEL_CHECK_LIMITS, type ModelCheckLimits } from './models/model-checker.ts';
 
 export interface CoordinatorConfig {
   port: number;
@@ -37,6 +38,8 @@ export interface CoordinatorConfig {
   consentMaxHours: number;
   /** How long a credit stays pending (reversible, unpaid) before it is payable (`--credit-hold`). */
   creditHoldMs: number;
+  /** Limits of one submitted model's check (load, shape inference, FLOP estimate), run on a worker thread. */
+  modelCheck: ModelCheckLimits;
 }
 
 export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = {
@@ -53,6 +56,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   logLevel: 'info',
   consentMaxHours: 24,
   creditHoldMs: DEFAULT_CREDIT_HOLD_MS,
+  modelCheck: DEFAULT_MODEL_CHECK_LIMITS,
   demo: false,
   demoReplicas: 1,
 };

@@ -6,9 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Backend, JobSummary } from '../../shared/protocol/events.ts';
-import { estimateFlops } from '../../shared/onnx/flops.ts';
-import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
-import { ModelError } from '../../shared/onnx/model.ts';
+import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
 import { decodeTensors, encodeTensorParts, encodeTensors } from '../../shared/tensor/codec.ts';
 import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
@@ -20,7 +18,7 @@ import { chooseBackends } from '../core/jobs/backends.ts';
 import { DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
 import { JobInputError, planJob, type ProvidedInput } from '../core/jobs/plan.ts';
 import type { InferenceSpec, Job, JobLimits, Shard, Tolerance } from '../core/jobs/types.ts';
-import { checkModel } from '../models/check-model.ts';
+import { type ModelChecker, type ModelEstimate } from '../models/model-checker.ts';
 import { newId } from '../store/ids.ts';
 import type { EmbedSettings, Project, Store } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
@@ -76,6 +74,7 @@ export class JobService {
     private readonly blobs: BlobStore,
     private readonly events: CoordinatorEvents,
     private readonly log: Logger,
+    private readonly checker: ModelChecker,
   ) {}
 
   async createProject(name: string): Promise<{ project: Project; token: string }> {
@@ -109,14 +108,15 @@ export class JobService {
   async createInferenceJob(project: Project, req: InferenceRequest): Promise<Job> {
     if (!(await this.blobs.has(req.model))) throw new JobError('bad_request', `model blob ${req.model} was not uploaded`);
     const modelBytes = await this.blobs.get(req.model);
-    let checked;
+    // Off the event loop, within the checker's limits: a model can be made arbitrarily expensive to load or estimate.
+    const modelFile = this.blobs.path(req.model);
+    let signature: ModelSignature;
     try {
-      checked = await checkModel(modelBytes, { loadsAlready: this.loadable.has(req.model) });
+      signature = await this.checker.inspect(modelFile, { loadsAlready: this.loadable.has(req.model) });
       this.loadable.add(req.model);
       if (this.loadable.size > 4096) this.loadable.delete(this.loadable.values().next().value!);
     } catch (e) {
-      if (e instanceof ModelError) throw new JobError('bad_request', `model: ${e.message}`);
-      throw e;
+      throw this.refusal(req.model, e);
     }
     const provided: ProvidedInput[] = [];
     /** Inputs known already: their stored hash, by the (empty) data standing in for their bytes. */
@@ -146,15 +146,21 @@ export class JobService {
     checkLimits(limits, tolerance);
     let plan;
     try {
-      plan = planJob(checked.signature, provided, req.shardSize ?? DEFAULT_SHARD_SIZE);
+      plan = planJob(signature, provided, req.shardSize ?? DEFAULT_SHARD_SIZE);
     } catch (e) {
       if (e instanceof JobInputError) throw new JobError('bad_request', e.message);
       throw e;
     }
     const shapes: Record<string, number[]> = {};
     for (const t of plan.inputs) shapes[t.name] = t.dims;
-    const flops = estimateFlops(checked.model, shapes);
-    const choice = chooseBackends(req.backends, webgpuHazards(checked.model, shapes));
+    let estimate: ModelEstimate;
+    try {
+      estimate = await this.checker.estimate(modelFile, shapes);
+    } catch (e) {
+      throw this.refusal(req.model, e);
+    }
+    const { flops } = estimate;
+    const choice = chooseBackends(req.backends, estimate.hazards);
     if (!choice.ok) throw new JobError('bad_request', choice.error);
     const flopsPerRecord = flops.flops / plan.records;
     const inputs = [];
@@ -196,6 +202,13 @@ export class JobService {
     this.events.emit('work');
     this.events.emit('job', job.id, project.id);
     return job;
+  }
+
+  /** A model the checker refused, as the project is told it (a crash of the check itself stays internal). */
+  private refusal(model: string, e: unknown): unknown {
+    if (!(e instanceof ModelError)) return e;
+    this.log.warn({ model, reason: e.message }, 'model refused');
+    return new JobError('bad_request', `model: ${e.message}`);
   }
 
   async jobFor(project: Project, id: string): Promise<Job> {

@@ -27,9 +27,14 @@ export interface TestVolunteer {
   stop(): Promise<void>;
 }
 
-export function startVolunteer(server: string, o: { tamper?: Tamper; wallet?: string; hooks?: VolunteerHooks } = {}): TestVolunteer {
+export function startVolunteer(server: string, o: {
+  tamper?: Tamper; wallet?: string; hooks?: VolunteerHooks;
+  /** Stands between the volunteer loop and its socket (a test that orders volunteers' requests). */
+  wrapSocket?: (s: VolunteerSocket) => VolunteerSocket;
+} = {}): TestVolunteer {
   const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(server) });
-  const socket: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
+  const raw: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
+  const socket = o.wrapSocket ? o.wrapSocket(raw) : raw;
   const uploaded: string[] = [];
   const outcomes: TestVolunteer['outcomes'] = [];
   const volunteer = new Volunteer({
@@ -51,7 +56,7 @@ export function startVolunteer(server: string, o: { tamper?: Tamper; wallet?: st
     volunteer, socket, uploaded, outcomes, account: () => volunteer.account,
     async stop() {
       await volunteer.stop();
-      socket.disconnect();
+      raw.disconnect();
       await executor.dispose();
     },
   };

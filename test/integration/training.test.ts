@@ -12,6 +12,7 @@ import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinato
 import { runDirect } from '../helpers/direct-run.ts';
 import { uploadMnist } from '../helpers/mnist-job.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import type { VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
 import { waitForJob } from '../helpers/wait.ts';
 
 
@@ -21,6 +22,53 @@ const tamperGradients = (factor: number) => (outs: WireTensor[]) => outs.map((o,
   const v = Float32Array.from(typedView(o as WireTensor & { dtype: 'float32' }), (x) => x * factor);
   return { ...o, data: new Uint8Array(v.buffer) };
 });
+
+/**
+ * Makes `followers` claim work only after `leader` has claimed its copy of
+ * the round: a follower may ask for work only while it holds fewer copies
+ * than the leader has received, and asks with a plain request (never in a
+ * result's reply, which would claim before the leader). With one shard per
+ * volunteer per round, the leader is then the first to claim in every round,
+ * so which shard it computes is fixed by the scheduler's order, not by
+ * which socket happens to ask first. `release()` opens the gate for good.
+ */
+function leaderFirst() {
+  let leader = 0;
+  let open = false;
+  const waiting = new Set<() => void>();
+  const wake = () => { for (const w of [...waiting]) w(); };
+  return {
+    leaderHooks: { assignment: () => { leader++; wake(); } },
+    follower(): { wrapSocket: (s: VolunteerSocket) => VolunteerSocket; hooks: { assignment(): void } } {
+      let mine = 0;
+      const turn = () => new Promise<void>((resolve) => {
+        const check = () => { if (open || leader > mine) { waiting.delete(check); resolve(); } };
+        waiting.add(check);
+        check();
+      });
+      return {
+        hooks: { assignment: () => { mine++; } },
+        wrapSocket: (s) => new Proxy(s, {
+          get(target, key) {
+            if (key === 'timeout') {
+              return (ms: number) => ({
+                async emit(event: string, payload: Record<string, unknown>, cb: (...a: unknown[]) => void) {
+                  let p = payload;
+                  if (event === 'work:request') await turn();
+                  if (event === 'work:result' && p.next) { const { next: _, ...rest } = p; p = rest; }
+                  (target.timeout(ms) as unknown as { emit: (e: string, p: unknown, cb: unknown) => void }).emit(event, p, cb);
+                },
+              });
+            }
+            const v = Reflect.get(target, key) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }),
+      };
+    },
+    release() { open = true; wake(); },
+  };
+}
 
 describe('training jobs', () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -125,20 +173,27 @@ describe('training jobs', () => {
   }, 300_000);
 
   // The same attack against the plain mean shows it is a real attack, not one any aggregator shrugs off.
+  // The attacker claims first in every round (leaderFirst), so it holds the same shard of every round in
+  // every run: what the aggregator is given, and so the accuracy, does not depend on scheduling luck.
   for (const [rule, expectation] of [['median', 'converges'], ['trimmed-mean', 'converges'], ['mean', 'derails']] as const) {
     it(`${expectation === 'converges' ? 'keeps converging' : 'is derailed'} without replication when one of five volunteers sends scaled gradients, with --aggregate ${rule}`, async () => {
       const c = await coordinator();
       const up = await uploadMnist(c.api, { count: 2200 });
-      volunteers(c, 4);
-      const [attacker] = volunteers(c, 1, tamperGradients(-20));
+      const order = leaderFirst();
+      cleanup.push(async () => order.release());
+      const attacker = startVolunteer(c.url, { tamper: tamperGradients(-20), hooks: order.leaderHooks });
+      const honest = Array.from({ length: 4 }, () => startVolunteer(c.url, order.follower()));
+      cleanup.push(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
       const job = await c.api.createJob({
         kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 3e-3,
         batch: 100, epochs: 2, shardsPerRound: 5, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
       });
       const done = await waitForJob(c.api, job.id, 300_000);
       expect(done.state).toBe('completed');
-      expect(attacker!.uploaded.length).toBeGreaterThan(10);
-      console.info(`${rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker!.uploaded.length} of ${done.shards.total} shards`);
+      // One shard in each of the 40 rounds: a fifth of the gradients, by construction.
+      expect(done.shards.total).toBe(200);
+      expect(attacker.uploaded.length).toBe(40);
+      console.info(`${rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker.uploaded.length} of ${done.shards.total} shards`);
       if (expectation === 'converges') expect(done.train!.accuracy!).toBeGreaterThan(0.8);
       else expect(done.train!.accuracy!).toBeLessThan(0.5);
     }, 300_000);

@@ -1,0 +1,40 @@
+/**
+ * The model check's thread (started by model-checker.ts): everything a
+ * submitted model can make expensive (parsing, loading it in onnxruntime-web,
+ * shape inference, the FLOP estimate, the WebGPU hazard scan) runs here, so a
+ * hostile model costs this thread its time and memory limits, never the
+ * coordinator's event loop.
+ */
+import { readFile } from 'node:fs/promises';
+import { parentPort } from 'node:worker_threads';
+import type { onnx } from 'onnx-proto';
+import { estimateFlops } from '../../shared/onnx/flops.ts';
+import { ModelError } from '../../shared/onnx/model.ts';
+import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
+import { checkModel } from './check-model.ts';
+import type { CheckReply, CheckRequest } from './model-checker.ts';
+
+/** The model the last request parsed: a job's inspect and estimate come one after the other. */
+let last: { file: string; model: onnx.ModelProto } | null = null;
+
+async function handle(req: CheckRequest): Promise<CheckReply> {
+  if (req.op === 'inspect') {
+    const checked = await checkModel(new Uint8Array(await readFile(req.file)), { loadsAlready: req.loadsAlready });
+    last = { file: req.file, model: checked.model };
+    return { id: req.id, ok: true, signature: checked.signature };
+  }
+  const model = last?.file === req.file ? last.model : (await checkModel(new Uint8Array(await readFile(req.file)), { loadsAlready: true })).model;
+  last = { file: req.file, model };
+  const flops = estimateFlops(model, req.shapes);
+  return { id: req.id, ok: true, flops: { flops: flops.flops, unknownOps: flops.unknownOps }, hazards: webgpuHazards(model, req.shapes) };
+}
+
+parentPort!.on('message', (req: CheckRequest) => {
+  handle(req).then(
+    (reply) => parentPort!.postMessage(reply),
+    (e: unknown) => parentPort!.postMessage({
+      id: req.id, ok: false, model: e instanceof ModelError, error: e instanceof Error ? e.message : String(e),
+    } satisfies CheckReply),
+  );
+});
+parentPort!.postMessage({ ready: true });

@@ -1,0 +1,161 @@
+/**
+ * Runs model checks (model-check-worker.ts) on a worker thread with a time
+ * and a memory limit, one check at a time.
+ *
+ * A 141-byte model whose dead MatMul is fed by a 4096×4096 ConstantOfShape
+ * kept onnxruntime-web's constant folding busy for 13 s, and a million-node
+ * chain took minutes and gigabytes, when the check ran on the coordinator's
+ * event loop. Here such a model costs at most the limits, is refused with a
+ * message naming the limit it hit, and the thread is replaced.
+ *
+ * Memory is bounded twice: V8's heap by `resourceLimits` (parsing a huge graph
+ * is JavaScript objects), and onnxruntime-web's WebAssembly memory, which V8's
+ * limits do not cover, by watching the process's resident memory while a
+ * check runs (the coordinator does little else that grows it meanwhile).
+ */
+import { Worker } from 'node:worker_threads';
+import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
+
+export interface ModelCheckLimits {
+  /** Longest a model's check may take, ms. */
+  timeMs: number;
+  /** Most memory a check may take, MiB: the thread's heap, and the process's growth while it runs. */
+  memoryMb: number;
+}
+
+export const DEFAULT_MODEL_CHECK_LIMITS: ModelCheckLimits = { timeMs: 20_000, memoryMb: 1024 };
+
+type CheckWork =
+  | { op: 'inspect'; file: string; loadsAlready: boolean }
+  | { op: 'estimate'; file: string; shapes: Record<string, number[]> };
+export type CheckRequest = CheckWork & { id: number };
+
+export type CheckReply =
+  | { id: number; ok: true; signature: ModelSignature }
+  | { id: number; ok: true; flops: { flops: number; unknownOps: string[] }; hazards: string[] }
+  | { id: number; ok: false; model: boolean; error: string };
+
+export interface ModelEstimate {
+  flops: { flops: number; unknownOps: string[] };
+  hazards: string[];
+}
+
+/** A check refused for exceeding a limit (a ModelError: the project is told). */
+export class ModelLimitError extends ModelError {}
+
+const WATCH_EVERY_MS = 25;
+/** A warm thread is kept this long after its last check, then ended (onnxruntime's WebAssembly memory never shrinks). */
+const IDLE_MS = 120_000;
+
+interface Running {
+  worker: Worker;
+  ready: Promise<void>;
+}
+
+export class ModelChecker {
+  private running: Running | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextId = 1;
+  private idle: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(readonly limits: ModelCheckLimits = DEFAULT_MODEL_CHECK_LIMITS) {}
+
+  /** Parses the model, checks its signature, and loads it in onnxruntime-web unless `loadsAlready`. */
+  async inspect(file: string, o: { loadsAlready?: boolean } = {}): Promise<ModelSignature> {
+    const r = await this.run({ op: 'inspect', file, loadsAlready: o.loadsAlready ?? false });
+    if (!('signature' in r)) throw new Error('model check thread answered an inspect with something else');
+    return r.signature;
+  }
+
+  /** FLOPs of one run with these input shapes, and what WebGPU computes wrongly in it. */
+  async estimate(file: string, shapes: Record<string, number[]>): Promise<ModelEstimate> {
+    const r = await this.run({ op: 'estimate', file, shapes });
+    if (!('flops' in r)) throw new Error('model check thread answered an estimate with something else');
+    return { flops: r.flops, hazards: r.hazards };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.stop();
+  }
+
+  private run(req: CheckWork): Promise<CheckReply & { ok: true }> {
+    const turn = this.queue.then(() => this.runNow(req));
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  private async runNow(req: CheckWork): Promise<CheckReply & { ok: true }> {
+    if (this.closed) throw new Error('the model checker is closed');
+    if (this.idle) clearTimeout(this.idle);
+    const { worker, ready } = this.running ??= this.start();
+    await ready;
+    const id = this.nextId++;
+    const { timeMs, memoryMb } = this.limits;
+    const baseline = process.memoryUsage.rss();
+    try {
+      return await new Promise<CheckReply & { ok: true }>((resolve, reject) => {
+        const over = (e: Error) => {
+          cleanup();
+          void this.stop();
+          reject(e);
+        };
+        const timer = setTimeout(() => over(new ModelLimitError(
+          `checking the model took longer than ${timeMs / 1000} s, this coordinator's time limit for a model check`)), timeMs);
+        const memory = new ModelLimitError(`checking the model needed more than ${memoryMb} MiB of memory, this coordinator's memory limit for a model check`);
+        const watch = setInterval(() => {
+          if (process.memoryUsage.rss() - baseline > memoryMb * 1024 * 1024) over(memory);
+        }, WATCH_EVERY_MS);
+        const onMessage = (m: CheckReply) => {
+          if (m.id !== id) return;
+          cleanup();
+          if (m.ok) resolve(m);
+          else reject(m.model ? new ModelError(m.error) : new Error(`model check failed: ${m.error}`));
+        };
+        const onError = (e: Error & { code?: string }) => over(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? memory : e);
+        const onExit = (code: number) => over(new Error(`the model check thread exited (code ${code})`));
+        const cleanup = () => {
+          clearTimeout(timer);
+          clearInterval(watch);
+          worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+        };
+        worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+        worker.postMessage({ ...req, id });
+      });
+    } finally {
+      if (this.running && !this.closed) this.idle = setTimeout(() => void this.stop(), IDLE_MS).unref();
+    }
+  }
+
+  private start(): Running {
+    // Compiled to JavaScript, the thread's module runs as it is; from TypeScript sources, a small
+    // JavaScript module registers tsx's loader in the thread first.
+    const compiled = import.meta.url.endsWith('.js');
+    const entry = new URL(compiled ? './model-check-worker.js' : './model-check-worker.ts', import.meta.url);
+    const worker = new Worker(compiled ? entry : new URL('./model-check-boot.mjs', import.meta.url), {
+      workerData: { entry: entry.href },
+      resourceLimits: { maxOldGenerationSizeMb: this.limits.memoryMb, maxYoungGenerationSizeMb: 64 },
+    });
+    worker.unref();
+    const ready = new Promise<void>((resolve, reject) => {
+      const onMessage = (m: { ready?: boolean }) => {
+        if (!m.ready) return;
+        worker.off('message', onMessage).off('error', reject);
+        resolve();
+      };
+      worker.on('message', onMessage).once('error', reject);
+    });
+    ready.catch(() => { if (this.running?.worker === worker) this.running = null; });
+    worker.once('exit', () => { if (this.running?.worker === worker) this.running = null; });
+    return { worker, ready };
+  }
+
+  private async stop(): Promise<void> {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
+    const r = this.running;
+    this.running = null;
+    await r?.worker.terminate();
+  }
+}
