@@ -14,6 +14,9 @@ import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
 import { checkModel } from './check-model.ts';
 import type { CheckReply, CheckRequest } from './model-checker.ts';
 
+/** y = Identity(x), x float[1]. */
+const WARM_UP_MODEL = 'CAg6NwoQCgF4EgF5IghJZGVudGl0eRIBd1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE=';
+
 /** The model the last request parsed: a job's inspect and estimate come one after the other. */
 let last: { file: string; model: onnx.ModelProto } | null = null;
 
@@ -37,4 +40,8 @@ parentPort!.on('message', (req: CheckRequest) => {
     } satisfies CheckReply),
   );
 });
+// onnxruntime-web compiles and instantiates its WebAssembly at the first load: done here, before
+// the thread says it is ready, so no model's time limit pays for it.
+const warmUp = Uint8Array.from(Buffer.from(WARM_UP_MODEL, 'base64'));
+await checkModel(warmUp).catch(() => {});
 parentPort!.postMessage({ ready: true });
