@@ -202,6 +202,17 @@ program.command('ledger')
     for (const a of accounts) process.stdout.write(`${a.account.padEnd(52)} ${a.balance.toFixed(6).padStart(16)}  (${a.copies} valid copies)\n`);
   });
 
+program.command('payout')
+  .description('operator: close a payout epoch over every wallet\'s payable credit and write its Merkle root and proofs')
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--token <t>', 'the coordinator operator\'s API token (default: TABGRID_TOKEN, then ./data/token)')
+  .requiredOption('--out <dir>', 'where to write epoch.json, tree.json and proofs.json')
+  .option('--epoch <id>', 'write an epoch already closed instead of closing a new one')
+  .action(async (o) => {
+    const { payout } = await import('./commands/payout.ts');
+    await payout({ server: o.server, token: resolveToken(o.token), out: o.out, ...(o.epoch ? { epoch: o.epoch } : {}) });
+  });
+
 // Only where a job id is an operand: elsewhere such a token stays the unknown option it is.
 const jobCommand = program.commands.find((c) => c.name() === process.argv[2] && c.registeredArguments.some((a) => a.name() === 'job'));
 const argv = jobCommand ? moveDashIds(process.argv, new Set(jobCommand.options.filter((o) => o.required || o.optional).map((o) => o.long!))) : process.argv;

@@ -125,7 +125,7 @@ async function startOnBoundPort(
     requests.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
-  registerApi(app, { store, blobs, jobs, train, swarm, credit, operatorProjectId: projectId, metrics, consentMaxHours: config.consentMaxHours });
+  registerApi(app, { store, blobs, jobs, train, swarm, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await app.register(fastifyStatic, { root: config.clientDir, index: 'index.html', wildcard: true });
   } else {

@@ -41,6 +41,8 @@ export interface ApiDeps {
   credit: CreditService;
   /** The coordinator's own (local) project: its token is the operator's, the one that may close payouts. */
   operatorProjectId: string;
+  /** Public URL of this coordinator (the domain wallet claims must name), when set. */
+  publicUrl?: string | undefined;
 }
 
 export function registerApi(app: FastifyInstance, d: ApiDeps): void {

@@ -6,11 +6,20 @@
  */
 import type { Logger } from 'pino';
 import type { AccountBalance } from '../../shared/protocol/events.ts';
+import { timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../blobs/blob-store.ts';
+import { checkClaim } from '../core/credit/claim.ts';
 import { buildPayout, proofFor } from '../core/credit/payout.ts';
 import { newId } from '../store/ids.ts';
 import type { PayoutEpochFull, ReversedCredit } from '../store/credit-types.ts';
 import type { Store } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
+
+export class ClaimError extends Error {
+  constructor(readonly code: 'unauthorized' | 'forbidden' | 'conflict', message: string) {
+    super(message);
+  }
+}
 
 export class CreditService {
   constructor(
@@ -37,6 +46,32 @@ export class CreditService {
       for (const a of new Set(reversed.map((r) => r.account))) this.events.emit('credited', a);
     }
     return reversed;
+  }
+
+  /**
+   * Moves the credit of `volunteer:<id>` to a wallet. Two proofs: the
+   * volunteer's secret (whoever computed the work) and a Sign-In with
+   * Ethereum message naming that account, signed by the wallet (whoever
+   * owns the wallet). The nonce works once.
+   */
+  async claim(c: { volunteerId: string; secret: string; message: string; signature: string; domain: string }) {
+    const v = await this.store.getVolunteer(c.volunteerId);
+    const a = Buffer.from(sha256(Buffer.from(c.secret)), 'hex');
+    const b = Buffer.from(v?.secretHash ?? '', 'hex');
+    if (!v || a.length !== b.length || !timingSafeEqual(a, b)) throw new ClaimError('unauthorized', 'unknown volunteer or wrong secret: only the volunteer that earned the credit may claim it');
+    const from = `volunteer:${v.id}`;
+    const now = this.now();
+    const check = await checkClaim({ message: c.message, signature: c.signature, account: from, domain: c.domain, now });
+    if (!check.ok) {
+      this.log.warn({ volunteer: v.id, reason: check.reason }, 'wallet claim refused');
+      throw new ClaimError('forbidden', check.reason);
+    }
+    const r = await this.store.claimCredit({ nonce: check.nonce, from, wallet: check.wallet, message: c.message, signature: c.signature, now });
+    if (!r.ok) throw new ClaimError('conflict', 'this signed message was already used (its nonce): sign a new one');
+    this.log.info({ volunteer: v.id, wallet: check.wallet, payable: r.movedPayable, pending: r.movedPending }, 'credit claimed by a wallet');
+    this.events.emit('credited', from);
+    this.events.emit('credited', check.wallet);
+    return { from, wallet: check.wallet, movedPayable: r.movedPayable, movedPending: r.movedPending };
   }
 
   /** Closes a payout epoch over every wallet's payable credit; null when nothing is payable. */
