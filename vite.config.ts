@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, defineConfig, type Plugin } from 'vite';
+import { precompress } from './vite.precompress.ts';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), 'client');
 
@@ -43,7 +44,8 @@ export default defineConfig({
   // Relative asset URLs: the bundle works from any path on any static host.
   base: './',
   publicDir: resolve(root, '../public'),
-  plugins: [svelte(), embedLoader()],
+  // Last: brotli and gzip copies of everything built, the embed loader included.
+  plugins: [svelte(), embedLoader(), precompress(resolve(root, '../dist/client'))],
   build: {
     outDir: resolve(root, '../dist/client'),
     emptyOutDir: true,

@@ -2,7 +2,6 @@
  * Composes the coordinator: store, blob files, services, HTTP API, socket.io
  * gateway, the contributor app and the reconciler loop.
  */
-import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -17,6 +16,7 @@ import { type ClusterLink, joinCluster } from './gateway/cluster.ts';
 import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
 import { registerApi } from './http/api.ts';
 import { securityHeaders } from './http/security-headers.ts';
+import { serveClientApp } from './http/static-assets.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { CreditService } from './services/credit-service.ts';
@@ -127,7 +127,7 @@ async function startOnBoundPort(
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
   registerApi(app, { store, blobs, jobs, train, swarm, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
-    await app.register(fastifyStatic, { root: config.clientDir, index: 'index.html', wildcard: true });
+    await serveClientApp(app, config.clientDir);
   } else {
     log.warn({ clientDir: config.clientDir }, 'contributor app not built (npm run build): serving the API only');
     app.get('/', async (_req, reply) => reply.type('text/plain').send('tabgrid coordinator: the contributor app is not built; run `npm run build`.\n'));

@@ -19,6 +19,8 @@ import { PowerPolicy } from '../lib/power-policy.ts';
 import { loadSettings, saveSettings, type Settings } from '../lib/settings.ts';
 import { ThroughputSeries } from '../lib/throughput.ts';
 import type { BackendChange, InitReport, ShardResult } from '../worker/compute-api.ts';
+import { planBackend } from '../worker/backend-plan.ts';
+import { type DeviceProbe, probeDevice } from '../worker/probe.ts';
 import { ComputeClient } from './compute-client.ts';
 
 export type Phase = 'probing' | 'ready' | 'unsupported' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -63,6 +65,9 @@ type Counts = { computed: number; uploaded: number; validated: number; rejected:
 export class Contributor {
   phase = $state<Phase>('probing');
   settings = $state<Settings>(loadSettings());
+  /** What the page found before Start (no runtime needed); the worker's own probe replaces it after Start. */
+  probe = $state.raw<DeviceProbe | null>(null);
+  /** The self-tests' report: only after Start. */
   report = $state.raw<InitReport | null>(null);
   probeError = $state<string | null>(null);
   backend = $state<Backend | null>(null);
@@ -134,7 +139,7 @@ export class Contributor {
     return this.phase === 'running' || this.phase === 'starting';
   }
 
-  /** Probes the device and self-tests backends, then starts when asked to (URL or reload). */
+  /** Probes the device (no runtime yet), then starts when asked to (URL or reload); Start loads the runtime and self-tests. */
   async init(): Promise<void> {
     void this.refreshSwarm();
     void this.refreshPendingCount();
@@ -147,12 +152,13 @@ export class Contributor {
     // and keep results whose upload is still unacknowledged, so the reloaded page resends them.
     addEventListener('pagehide', () => { this.inHand.flush(); void this.session?.volunteer.keepAll(); });
     try {
-      const report = await this.compute.start({ coordinator: this.coordinator, backend: this.params.backend });
-      this.report = report;
-      this.capabilities = report.capabilities;
-      this.backend = report.backend;
-      this.backendReason = report.reason;
-      this.phase = report.backend ? 'ready' : 'unsupported';
+      // Only the probe before Start: onnxruntime (5–7 MB on the wire) is loaded once the visitor chooses to contribute.
+      const probe = await probeDevice();
+      const plan = planBackend(this.params.backend, probe);
+      this.probe = probe;
+      this.backend = plan.backend;
+      this.backendReason = plan.reason;
+      this.phase = plan.backend ? 'ready' : 'unsupported';
     } catch (e) {
       this.probeError = `probing this device failed: ${(e as Error).message}`;
       this.phase = 'unsupported';
@@ -183,6 +189,12 @@ export class Contributor {
     // Ask once, when the volunteer shows intent: cached models and pending results then survive storage pressure.
     void navigator.storage?.persist?.().catch(() => false);
     try {
+      if (!this.report && !(await this.startCompute())) {
+        lock.release();
+        this.lock = null;
+        this.phase = 'unsupported';
+        return false;
+      }
       await this.ensureSession(wallet, this.backend!);
       this.startedAt = Date.now();
       await this.finishInterruptedShard();
@@ -193,11 +205,27 @@ export class Contributor {
       return true;
     } catch (e) {
       this.lastError = (e as Error).message;
-      this.lock.release();
+      lock.release();
       this.lock = null;
       this.phase = 'ready';
       return false;
     }
+  }
+
+  /**
+   * Starts the compute worker: it loads the runtime this device needs and
+   * self-tests each backend planned; false when none passed.
+   */
+  private async startCompute(): Promise<boolean> {
+    this.stateDetail = 'loading the runtime and running the self-test';
+    const report = await this.compute.start({ coordinator: this.coordinator, backend: this.params.backend });
+    this.stateDetail = null;
+    this.report = report;
+    this.probe = report.probe;
+    this.capabilities = report.capabilities;
+    this.backend = report.backend;
+    this.backendReason = report.reason;
+    return report.backend !== null;
   }
 
   /** Stops asking for work; the shard in hand finishes and its result is uploaded. */

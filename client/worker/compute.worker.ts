@@ -12,6 +12,7 @@ import { transferablesOf } from '../lib/transfer.ts';
 import type { BackendChange, ComputeApi, InitOptions, InitReport, ShardResult, WorkerEvents } from './compute-api.ts';
 import { DutyCycle } from './duty-cycle.ts';
 import { loadOrt } from './ort-loader.ts';
+import { planBackend, wasmDescription } from './backend-plan.ts';
 import { type DeviceProbe, probeDevice } from './probe.ts';
 import { runSelfTest, type SelfTestResult } from './self-test.ts';
 
@@ -31,21 +32,18 @@ class ComputeWorker implements ComputeApi {
   async init(o: InitOptions, events: WorkerEvents): Promise<InitReport> {
     this.events = events;
     const probe = (this.probe = await probeDevice());
-    const ort = (this.ort = await loadOrt(probe.wasmThreads));
+    const plan = planBackend(o.backend, probe);
     this.cache = new BlobCache({ baseUrl: o.coordinator });
-
-    const wanted: Backend[] = o.backend === 'auto' ? ['webgpu', 'wasm'] : [o.backend];
+    // The runtime is fetched only now (after Start), and only the build this device will use.
+    const ort = plan.runtime ? (this.ort = await loadOrt(probe.wasmThreads, plan.runtime)) : null;
     const selfTests: SelfTestResult[] = [];
-    for (const b of wanted) {
-      if (b === 'webgpu' && probe.webgpuMissing) continue;
-      selfTests.push(await runSelfTest(ort, b));
-    }
+    for (const b of plan.selfTests) selfTests.push(await runSelfTest(ort!, b));
     this.passed = selfTests.filter((t) => t.ok).map((t) => t.backend);
     const backend = this.passed[0] ?? null;
     const reason = explainChoice(o, probe, selfTests, backend);
     if (backend) this.use(backend);
     if (backend === 'webgpu') void this.watchGpuDevice();
-    return { probe, selfTests, backend, reason, ortVersion: ort.env.versions.web ?? 'unknown', capabilities: this.capabilities() };
+    return { probe, selfTests, backend, reason, ortVersion: ort?.env.versions.web ?? 'unknown', capabilities: this.capabilities() };
   }
 
   async run(a: Assignment): Promise<ShardResult> {
@@ -129,8 +127,7 @@ class ComputeWorker implements ComputeApi {
 
 function explainChoice(o: InitOptions, p: DeviceProbe, tests: SelfTestResult[], chosen: Backend | null): string {
   const gpuTest = tests.find((t) => t.backend === 'webgpu');
-  const wasmDesc = `WebAssembly with ${p.wasmThreads} thread${p.wasmThreads === 1 ? '' : 's'}`
-    + (p.crossOriginIsolated ? '' : ' (single-threaded: the page is not cross-origin isolated)');
+  const wasmDesc = wasmDescription(p);
   if (chosen === 'webgpu') {
     const g = p.gpu!;
     const kind = g.fallback ? 'a software adapter: correct, but slower than a real GPU' : 'hardware';

@@ -12,7 +12,7 @@ import { REPO } from '../helpers/coordinator.ts';
 
 export const ARTIFACTS = join(REPO, 'test-artifacts');
 const DIST_INDEX = join(REPO, 'dist/client/index.html');
-const SOURCES = ['client', 'public', 'shared', 'vite.config.ts', 'package-lock.json'];
+const SOURCES = ['client', 'public', 'shared', 'vite.config.ts', 'vite.precompress.ts', 'package-lock.json'];
 
 function newestMtime(path: string): number {
   if (!existsSync(path)) return 0;
