@@ -16,6 +16,7 @@ import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
+import { lateResultClash } from '../core/scheduler/eligibility.ts';
 import { copyCredit } from '../core/credit/credit.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { outputsDisagreement } from '../core/validation/compare.ts';
@@ -210,6 +211,14 @@ export class WorkService {
       throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
     }
     if (copy.state === 'returned') return 'duplicate';
+    if (copy.state === 'expired' || copy.state === 'error') {
+      const sr = await this.store.shardResults(copy.shardId);
+      const clash = sr ? lateResultClash(copy, sr.copies, this.config.distinctCopies) : null;
+      if (clash) {
+        this.log.warn({ copy: copyId, volunteer: s.volunteer.id, shared: clash }, 'refused a late result: another copy of its shard shares its ' + clash);
+        throw new WorkError('conflict', `copy ${copyId} was ${copy.state} and its shard went to another volunteer with your ${clash}; this late result is not needed`);
+      }
+    }
     const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
     if (!job || !shard) throw new WorkError('not_assigned', `copy ${copyId} belongs to no job`);
     if (job.spec.kind === 'train' && job.progress && Math.floor(shard.index / job.spec.shardsPerRound) < job.progress.round) {

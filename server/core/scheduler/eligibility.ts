@@ -20,15 +20,47 @@ export interface CopyIdentity {
   state: string;
 }
 
+/** Copies that ended without a result: they can no longer vote. */
+const DEAD = new Set(['expired', 'error', 'cancelled']);
+
+/**
+ * A copy released, errored or expired bars only its own volunteer from the
+ * shard: it holds no result, so a sibling behind the same NAT (or the same
+ * site wallet) taking the shard cannot outvote anyone with it. Were it to
+ * return late after all, `lateResultClash` keeps it from counting beside
+ * that sibling.
+ */
 export function mayTakeCopy(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): boolean {
   for (const c of existing) {
     if (c.volunteerId === v.id) return false;
-    if (rules.has('wallet') && v.wallet !== null && c.wallet === v.wallet) return false;
-    if (rules.has('address') && c.address === v.address) return false;
+    if (DEAD.has(c.state)) continue;
+    if (sharesIdentity(v, c, rules)) return false;
     // Homogeneous redundancy: compare only like with like numerics.
-    if (homogeneous && c.state !== 'expired' && c.state !== 'error' && c.numericClass !== v.numericClass) return false;
+    if (homogeneous && c.numericClass !== v.numericClass) return false;
   }
   return true;
+}
+
+function sharesIdentity(v: Pick<VolunteerIdentity, 'wallet' | 'address'>, c: Pick<CopyIdentity, 'wallet' | 'address'>, rules: ReadonlySet<DistinctRule>): DistinctRule | null {
+  if (rules.has('wallet') && v.wallet !== null && c.wallet === v.wallet) return 'wallet';
+  if (rules.has('address') && c.address === v.address) return 'address';
+  return null;
+}
+
+/**
+ * A late result revives a dead copy; it may not when another live copy of
+ * the shard now shares its wallet or address (issued once the dead one no
+ * longer barred them): the two would not be independent votes. Says which
+ * rule they share, or null.
+ */
+export function lateResultClash(late: CopyIdentity & { id: string }, copies: readonly (CopyIdentity & { id: string; outcome?: string })[], rules: ReadonlySet<DistinctRule>): DistinctRule | null {
+  if (!DEAD.has(late.state)) return null;
+  for (const c of copies) {
+    if (c.id === late.id || DEAD.has(c.state) || c.outcome === 'invalid') continue;
+    const shared = sharesIdentity(late, c, rules);
+    if (shared) return shared;
+  }
+  return null;
 }
 
 export function parseDistinctRules(text: string): Set<DistinctRule> {

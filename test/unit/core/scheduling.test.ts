@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { copyCredit, creditPerRecord, MAX_CREDIT_PER_COPY } from '../../../server/core/credit/credit.ts';
 import { DEFAULT_LIMITS } from '../../../server/core/jobs/limits.ts';
-import { mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/eligibility.ts';
+import { lateResultClash, mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/eligibility.ts';
 import { aliveCopies, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
 
 const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
@@ -22,6 +22,25 @@ describe('mayTakeCopy', () => {
   it('keeps homogeneous shards to one numeric class, ignoring dead copies', () => {
     expect(mayTakeCopy(v, [copy({ numericClass: 'webgpu/nvidia' })], new Set(), true)).toBe(false);
     expect(mayTakeCopy(v, [copy({ numericClass: 'webgpu/nvidia', state: 'expired' })], new Set(), true)).toBe(true);
+  });
+  it('lets a copy that ended without a result bar only its own volunteer, not its wallet or address', () => {
+    for (const state of ['expired', 'error', 'cancelled']) {
+      expect(mayTakeCopy(v, [copy({ wallet: '0xA', address: '10.0.0.1', state })], all, false)).toBe(true);
+      expect(mayTakeCopy(v, [copy({ volunteerId: 'v1', state })], all, false)).toBe(false);
+    }
+    for (const state of ['assigned', 'running', 'returned']) {
+      expect(mayTakeCopy(v, [copy({ address: '10.0.0.1', state })], all, false)).toBe(false);
+    }
+  });
+  it('refuses to revive a late copy beside a live copy of its wallet or address', () => {
+    const late = { ...copy({ volunteerId: 'v1', wallet: '0xA', address: '10.0.0.1', state: 'expired' }), id: 'c1' };
+    const sibling = { ...copy({ volunteerId: 'v2', address: '10.0.0.1', state: 'running' }), id: 'c2' };
+    expect(lateResultClash(late, [late, sibling], all)).toBe('address');
+    expect(lateResultClash(late, [late, { ...sibling, address: '10.0.0.2', wallet: '0xA' }], all)).toBe('wallet');
+    expect(lateResultClash(late, [late, { ...sibling, outcome: 'invalid', state: 'returned' }], all)).toBeNull();
+    expect(lateResultClash(late, [late, { ...sibling, state: 'error' }], all)).toBeNull();
+    expect(lateResultClash(late, [late, sibling], parseDistinctRules('none'))).toBeNull();
+    expect(lateResultClash({ ...late, state: 'running' }, [late, sibling], all)).toBeNull();
   });
   it('rejects unknown rules', () => {
     expect(() => parseDistinctRules('wallet,ip')).toThrow('--distinct-copies takes wallet, address or none; got "ip"');

@@ -1,0 +1,92 @@
+/**
+ * Hostile volunteers against a real coordinator, as raw socket.io clients:
+ * each is watched winning against the old rules, then losing.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
+import type { Assignment, ClientToServerEvents, Reply, ServerToClientEvents } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { waitForJob } from '../helpers/wait.ts';
+
+type S = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+function connect(url: string): Promise<S> {
+  return new Promise((resolve, reject) => {
+    const s: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
+    s.on('connect', () => resolve(s));
+    s.on('connect_error', (e) => { s.close(); reject(e); });
+  });
+}
+
+function call<R>(s: S, event: string, payload: unknown): Promise<Reply<R>> {
+  return (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<R>> } }).timeout(20_000).emitWithAck(event, payload);
+}
+
+async function ok<R>(p: Promise<Reply<R>>): Promise<R> {
+  const r = await p;
+  if (!r.ok) throw new Error(`refused: ${r.code}: ${r.error}`);
+  return r as R;
+}
+
+/** A raw volunteer that has said hello and holds the next copy it is given. */
+async function hostile(url: string): Promise<{ socket: S; copy: Assignment }> {
+  const socket = await connect(url);
+  await ok(call(socket, 'hello', { backend: 'wasm', capabilities: nodeCapabilities() }));
+  for (;;) {
+    const r = await ok(call<{ assignment: Assignment | null; retryInMs?: number }>(socket, 'work:request', {}));
+    if (r.assignment) return { socket, copy: r.assignment };
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+describe('hostile volunteers', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  });
+  async function coordinator(args: string[]): Promise<SpawnedCoordinator> {
+    const c = await spawnCoordinator({ args });
+    cleanup.push(() => c.stop());
+    return c;
+  }
+  function volunteer(url: string): TestVolunteer {
+    const v = startVolunteer(url);
+    cleanup.push(() => v.stop());
+    return v;
+  }
+  async function job(c: SpawnedCoordinator, o: { records: number; shardSize: number; replicas: number; leaseSeconds?: number }) {
+    const model = await c.api.uploadBlob(mlpModel({ width: 8, layers: 1 }));
+    const x = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [o.records, 8], randomInput(o.records, 8)) }]));
+    return c.api.createJob({ model, inputs: [{ blob: x, format: 'tensors' }], shardSize: o.shardSize, replicas: o.replicas, ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}) });
+  }
+
+  it('gives a shard to a NAT-shared address after one of its volunteers errored on it', async () => {
+    // Every client here connects from 127.0.0.1: one address, as behind a NAT.
+    const c = await coordinator(['--distinct-copies', 'wallet,address']);
+    const j = await job(c, { records: 4, shardSize: 4, replicas: 1 });
+    const failing = await hostile(c.url);
+    cleanup.push(async () => { failing.socket.close(); });
+    await ok(call(failing.socket, 'work:fail', { copyId: failing.copy.copyId, error: 'out of memory' }));
+    // The volunteer that errored is not given the shard again...
+    const again = await ok(call<{ assignment: Assignment | null }>(failing.socket, 'work:request', {}));
+    expect(again.assignment).toBeNull();
+    // ...but another volunteer behind the same address is, and finishes the job.
+    const honest = volunteer(c.url);
+    const done = await waitForJob(c.api, j.id, 60_000);
+    expect(done.state).toBe('completed');
+    expect(honest.uploaded).toHaveLength(1);
+    // The errored copy cannot come back late beside its sibling's result from the same address.
+    const late = await call(failing.socket, 'work:result', {
+      copyId: failing.copy.copyId, computeMs: 1,
+      outputs: [{ name: 'y', dtype: 'float32', dims: [4, 8], data: new Uint8Array(4 * 8 * 4) }],
+    });
+    expect(late).toMatchObject({ ok: false, code: 'conflict' });
+    expect((late as { error: string }).error).toMatch(/went to another volunteer with your address; this late result is not needed/);
+  }, 120_000);
+});
