@@ -21,6 +21,7 @@ import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { CreditService } from './services/credit-service.ts';
 import { CoordinatorEvents } from './services/events.ts';
+import { InferenceWork } from './services/inference-work.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { ModelChecker } from './models/model-checker.ts';
@@ -105,7 +106,8 @@ async function startOnBoundPort(
   const checker = new ModelChecker(config.modelCheck);
   const jobs = new JobService(store, blobs, events, log, checker);
   const train = new TrainService(store, blobs, jobs, events, log);
-  const work = new WorkService(store, blobs, jobs, train, events, config, log);
+  const kinds = { inference: new InferenceWork(blobs, jobs), train };
+  const work = new WorkService(store, jobs, kinds, events, config, log);
   const swarm = new SwarmMonitor(store, events);
   const credit = new CreditService(store, events, log.child({ component: 'credit' }));
 
@@ -179,8 +181,7 @@ async function startOnBoundPort(
 
   // Shards validated before a crash may not have completed their job yet.
   for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) {
-    if (j.kind === 'train') await train.maybeAdvance(j.id);
-    else await jobs.maybeComplete(j.id);
+    await kinds[j.kind].progress(j.id);
   }
 
   await app.ready();

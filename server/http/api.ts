@@ -20,6 +20,7 @@ import type { TrainService } from '../services/train-service.ts';
 import type { CreditService } from '../services/credit-service.ts';
 import { registerCreditApi } from './credit-api.ts';
 import type { InferenceSpec } from '../core/jobs/types.ts';
+import { kindOf } from '../core/jobs/kinds.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -149,7 +150,8 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     });
     p.get('/api/v1/jobs/:id/model', async (req, reply) => {
       const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
-      if (job.kind !== 'train') throw new JobError('bad_request', `job ${job.id} is an inference job; its results are /outputs`);
+      const kind = kindOf(job.spec);
+      if (kind.yields !== 'model') throw new JobError('bad_request', `job ${job.id} is ${kind.describe}`);
       if (job.state !== 'completed' || !job.resultHash) throw new JobError('conflict', `job ${job.id} is ${job.state}${job.error ? `: ${job.error}` : ''}; the trained model exists once it completes`);
       const bytes = await d.blobs.get(job.resultHash);
       return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));

@@ -15,6 +15,7 @@ import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
 import { creditPerRecord } from '../core/credit/credit.ts';
 import { assembleOutputs } from '../core/jobs/assemble.ts';
 import { chooseBackends } from '../core/jobs/backends.ts';
+import { kindOf } from '../core/jobs/kinds.ts';
 import { DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
 import { JobInputError, planJob, type ProvidedInput } from '../core/jobs/plan.ts';
 import type { InferenceSpec, Job, JobLimits, Shard, Tolerance } from '../core/jobs/types.ts';
@@ -237,7 +238,8 @@ export class JobService {
   }
 
   async results(job: Job): Promise<NamedTensor[]> {
-    if (job.kind === 'train') throw new JobError('bad_request', `job ${job.id} is a training job; fetch /model and /history`);
+    const kind = kindOf(job.spec);
+    if (kind.yields !== 'outputs') throw new JobError('bad_request', `job ${job.id} is ${kind.describe}`);
     if (job.state !== 'completed' || !job.resultHash) {
       throw new JobError('conflict', `job ${job.id} is ${job.state}${job.error ? `: ${job.error}` : ''}; results exist once it completes`);
     }

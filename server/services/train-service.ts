@@ -22,13 +22,14 @@ import { newId } from '../store/ids.ts';
 import type { Project, Store } from '../store/types.ts';
 import { aggregate, type AggregationRule } from '../training/aggregate.ts';
 import { buildTrainStep, forwardWithWeights, TrainStepError, UnsupportedOpError, batchProblem } from '../training/autodiff/index.ts';
-import { compareGradients, flattenGradients } from '../training/gradient-check.ts';
+import { decodeGradients, decodeOptimizer, decodeWeights, encodeOptimizer, encodeWeights, paramTensors, unflattenGradients } from '../training/checkpoint-codec.ts';
 import { initOptimizerState, type OptimizerConfig, optimizerStep, type OptimizerState } from '../training/optimizer.ts';
-import { paramsToTensors, tensorsToParams } from '../training/params.ts';
+import { tensorsToParams } from '../training/params.ts';
 import { evaluateModel } from '../training/evaluate.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { decodeInputFile, type InputFormat, JobError, type JobService } from './job-service.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import type { KindPayload, KindWork } from './kinds.ts';
 
 export interface TrainRequest {
   model: string;
@@ -60,9 +61,7 @@ export const TRAIN_DEFAULTS = {
   roundDeadlineSeconds: 60, maxRelL2: 0.05, minCosine: 0.99, lrSgd: 0.05, lrAdam: 1e-3,
 };
 
-const scalar = (t: Tensor) => Number(typedView(t as Tensor & { dtype: 'float32' })[0]);
-
-export class TrainService {
+export class TrainService implements KindWork {
   private lock = new KeyedLock();
   private orders = new Map<string, Uint32Array>();
 
@@ -143,8 +142,8 @@ export class TrainService {
     } catch (e) {
       throw new JobError('bad_request', (e as Error).message);
     }
-    const weightsHash = await put(encodeTensors(this.paramTensors(params, step.params)), 'weights');
-    const optimizerHash = await put(this.encodeOptimizer(state), 'optimizer');
+    const weightsHash = await put(encodeWeights(params, step.params), 'weights');
+    const optimizerHash = await put(encodeOptimizer(state), 'optimizer');
 
     const perShard = Math.max(1, Math.ceil(o.batch / o.shardsPerRound));
     const shapes: Record<string, number[]> = {
@@ -216,29 +215,6 @@ export class TrainService {
     }));
   }
 
-  private paramTensors(params: Record<string, Float32Array>, specs: readonly { name: string; dims: number[] }[]): NamedTensor[] {
-    const t = paramsToTensors(params, specs);
-    return specs.map((p) => ({ name: p.name, ...t[p.name]! }));
-  }
-
-  private encodeOptimizer(s: OptimizerState): Uint8Array {
-    const out: NamedTensor[] = [];
-    for (const [param, slots] of Object.entries(s.slots)) {
-      for (const [slot, v] of Object.entries(slots)) out.push({ name: `${param}\u0000${slot}`, dtype: 'float32', dims: [v.length], data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) });
-    }
-    return encodeTensors(out);
-  }
-
-  private async loadOptimizer(spec: TrainSpec, p: TrainProgress): Promise<OptimizerState> {
-    const slots: OptimizerState['slots'] = {};
-    for (const param of spec.params) slots[param.name] = {};
-    for (const t of decodeTensors(await this.blobs.get(p.optimizerHash))) {
-      const [param, slot] = t.name.split('\u0000') as [string, string];
-      slots[param]![slot] = new Float32Array(typedView(t as NamedTensor & { dtype: 'float32' }));
-    }
-    return { config: spec.optimizer as OptimizerConfig, step: p.optimizerStep, slots };
-  }
-
   /** The shard's micro-batch: its slice of the epoch's shuffled order, gathered from the training set. */
   async shardInputs(job: Job, shard: Shard): Promise<WireTensor[]> {
     const spec = job.spec as TrainSpec;
@@ -259,26 +235,19 @@ export class TrainService {
     return [{ name: spec.dataInput, ...d }, { name: spec.labelsInput, ...l }];
   }
 
-  /** Replicated gradients agree when their losses match and their gradients are close in L2 and direction. */
-  gradientDisagreement(spec: TrainSpec, a: NamedTensor[], b: NamedTensor[]): string | null {
-    const la = scalar(a[0]!);
-    const lb = scalar(b[0]!);
-    if (!(Number.isFinite(la) && Number.isFinite(lb))) return `loss ${la} vs ${lb}`;
-    if (Math.abs(la - lb) > 1e-4 + 1e-3 * Math.max(Math.abs(la), Math.abs(lb))) return `loss ${la} vs ${lb}`;
-    const flat = (x: NamedTensor[]) => flattenGradients(x.slice(1).map((t) => typedView(t as NamedTensor & { dtype: 'float32' })));
-    const fa = flat(a);
-    const fb = flat(b);
-    for (const f of [fa, fb]) if (f.some((v) => !Number.isFinite(v))) return 'gradients hold NaN or Inf';
-    const c = compareGradients(fa, fb);
-    if (c.relL2 > spec.gradTolerance.maxRelL2 || c.cosine < spec.gradTolerance.minCosine) {
-      return `gradients disagree: relative L2 error ${c.relL2.toPrecision(3)} (max ${spec.gradTolerance.maxRelL2}), cosine ${c.cosine.toPrecision(4)} (min ${spec.gradTolerance.minCosine})`;
-    }
-    return null;
-  }
-
   weightsRef(job: Job) {
     const hash = job.progress!.weightsHash;
     return { hash, url: `/blobs/${hash}`, bytes: 0 };
+  }
+
+  /** A copy carries the round's weights (a blob volunteers cache) and its shard's micro-batch. */
+  async payload(job: Job, shard: Shard): Promise<KindPayload> {
+    const spec = job.spec as TrainSpec;
+    return { feedBlobs: [this.weightsRef(job)], inputs: await this.shardInputs(job, shard), batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0 };
+  }
+
+  progress(jobId: string): Promise<void> {
+    return this.maybeAdvance(jobId);
   }
 
   /** Called after a shard validates and by the reconciler tick: closes the round when it can. */
@@ -315,11 +284,11 @@ export class TrainService {
     const weights: number[] = [];
     let lossSum = 0;
     for (const s of validated) {
-      const outs = decodeTensors(results.get(s.id)!);
+      const { loss, gradient } = decodeGradients(results.get(s.id)!);
       const n = s.end - s.start;
-      lossSum += scalar(outs[0]!) * n;
+      lossSum += loss * n;
       weights.push(n);
-      grads.push(flattenGradients(outs.slice(1).map((t) => typedView(t as NamedTensor & { dtype: 'float32' }))));
+      grads.push(gradient);
     }
     const records = weights.reduce((a, b) => a + b, 0);
     let update: Float32Array;
@@ -329,31 +298,25 @@ export class TrainService {
       await this.jobs.fail(jobId, `round ${p.round}: cannot aggregate gradients: ${(e as Error).message}`);
       return;
     }
-    const gradParams: Record<string, Float32Array> = {};
-    let off = 0;
-    for (const param of spec.params) {
-      const n = param.dims.reduce((a, b) => a * b, 1);
-      gradParams[param.name] = update.subarray(off, off + n);
-      off += n;
-    }
-    const current = tensorsToParams(Object.fromEntries(decodeTensors(await this.blobs.get(p.weightsHash)).map((t) => [t.name, t])));
-    const stepped = optimizerStep(await this.loadOptimizer(spec, p), current, gradParams);
+    const gradParams = unflattenGradients(update, spec.params);
+    const current = decodeWeights(await this.blobs.get(p.weightsHash));
+    const stepped = optimizerStep(decodeOptimizer(await this.blobs.get(p.optimizerHash), spec.params, spec.optimizer as OptimizerConfig, p.optimizerStep), current, gradParams);
     const aggregateMs = performance.now() - t0;
     const put = async (bytes: Uint8Array, kind: string) => {
       const hash = await this.blobs.put(bytes);
       await this.store.recordBlob({ hash, bytes: bytes.byteLength, kind, createdAt: Date.now() });
       return hash;
     };
-    const paramTensors = this.paramTensors(stepped.params, spec.params);
-    const weightsHash = await put(encodeTensors(paramTensors), 'weights');
-    const optimizerHash = await put(this.encodeOptimizer(stepped.state), 'optimizer');
+    const trained = paramTensors(stepped.params, spec.params);
+    const weightsHash = await put(encodeTensors(trained), 'weights');
+    const optimizerHash = await put(encodeOptimizer(stepped.state), 'optimizer');
 
     const schedule = this.schedule(spec);
     const epoch = roundBatch(schedule, p.round).epoch;
     const last = p.round + 1 >= p.totalRounds;
     const epochEnd = (p.round + 1) % roundsPerEpoch(schedule) === 0;
     let evaluation: { accuracy: number | null; loss: number } | null = null;
-    if ((epochEnd || last) && spec.evalSet) evaluation = await this.evaluate(spec, paramTensors);
+    if ((epochEnd || last) && spec.evalSet) evaluation = await this.evaluate(spec, trained);
     const record: RoundRecord = {
       round: p.round, epoch, loss: lossSum / records, accuracy: evaluation?.accuracy ?? null, evalLoss: evaluation?.loss ?? null,
       shards: validated.length, aggregateMs, at: Date.now(),
@@ -373,8 +336,8 @@ export class TrainService {
     }, 'training round closed');
     if (done) {
       const forward = await this.blobs.get(spec.forwardHash);
-      const trained = forwardWithWeights(forward, Object.fromEntries(paramTensors.map((t) => [t.name, t])));
-      const resultHash = await put(trained, 'output');
+      const model = forwardWithWeights(forward, Object.fromEntries(trained.map((t) => [t.name, t])));
+      const resultHash = await put(model, 'output');
       if (await this.store.finishJob(jobId, 'completed', { finishedAt: Date.now(), resultHash })) {
         this.log.info({ job: jobId, rounds: next.round, accuracy: record.accuracy, reachedTarget: reached }, 'training job completed');
       }

@@ -11,15 +11,14 @@ import type {
   Assignment, CopyOutcome as WireOutcome, HelloReply, HelloRequest, ResultStatus, WireTensor, WorkReply,
 } from '../../shared/protocol/events.ts';
 import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
-import { type NamedTensor, viewRecords } from '../../shared/tensor/tensor.ts';
+import type { NamedTensor } from '../../shared/tensor/tensor.ts';
 import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
-import type { BlobStore } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import { lateResultClash } from '../core/scheduler/eligibility.ts';
 import { copyCredit } from '../core/credit/credit.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
-import { outputsDisagreement } from '../core/validation/compare.ts';
+import { kindOf } from '../core/jobs/kinds.ts';
 import { decideQuorum } from '../core/validation/quorum.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
@@ -28,8 +27,7 @@ import type { CopyJudgement, Store, Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
-import type { TrainService } from './train-service.ts';
-import type { InferenceSpec, TrainSpec } from '../core/jobs/types.ts';
+import type { KindWorks } from './kinds.ts';
 
 export class WorkError extends Error {
   constructor(readonly code: 'bad_request' | 'unauthorized' | 'not_assigned' | 'bad_result' | 'forbidden' | 'conflict', message: string) {
@@ -53,13 +51,11 @@ export function numericClass(req: HelloRequest): string {
 
 export class WorkService {
   private shardLock = new KeyedLock();
-  private inputCache = new Map<string, Promise<NamedTensor>>();
 
   constructor(
     private readonly store: Store,
-    private readonly blobs: BlobStore,
     private readonly jobs: JobService,
-    private readonly train: TrainService,
+    private readonly kinds: KindWorks,
     private readonly events: CoordinatorEvents,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
@@ -135,38 +131,12 @@ export class WorkService {
   }
 
   private async assignment(job: Job, shard: Shard, copy: Copy): Promise<Assignment> {
-    const common = {
+    return {
       copyId: copy.id, shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
       model: { hash: job.spec.modelHash, url: `/blobs/${job.spec.modelHash}`, bytes: job.spec.modelBytes },
       outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: job.spec.limits.ackWithinMs, leaseMs: job.spec.limits.leaseMs,
+      ...(await this.kinds[job.kind].payload(job, shard)),
     };
-    if (job.spec.kind === 'train') {
-      const spec: TrainSpec = job.spec;
-      return {
-        ...common, feedBlobs: [this.train.weightsRef(job)], inputs: await this.train.shardInputs(job, shard),
-        batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0,
-      };
-    }
-    const spec: InferenceSpec = job.spec;
-    const inputs: WireTensor[] = [];
-    for (const input of spec.inputs) {
-      const whole = await this.inputTensor(input.hash);
-      // A view into the cached input: socket.io sends its bytes; nothing keeps or changes it.
-      const t = spec.batchedInputs.includes(input.name) ? viewRecords(whole, shard.start, shard.end) : whole;
-      inputs.push({ name: input.name, dtype: t.dtype, dims: t.dims, data: t.data });
-    }
-    return { ...common, feedBlobs: [], inputs, batchedInputs: spec.batchedInputs, runUnit: spec.runUnit };
-  }
-
-  private inputTensor(hash: string): Promise<NamedTensor> {
-    let t = this.inputCache.get(hash);
-    if (!t) {
-      t = this.blobs.get(hash).then((b) => decodeTensors(b)[0]!);
-      t.catch(() => this.inputCache.delete(hash));
-      this.inputCache.set(hash, t);
-      if (this.inputCache.size > 64) this.inputCache.delete(this.inputCache.keys().next().value!);
-    }
-    return t;
   }
 
   async ack(s: VolunteerSession, copyId: string): Promise<number> {
@@ -221,9 +191,8 @@ export class WorkService {
     }
     const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
     if (!job || !shard) throw new WorkError('not_assigned', `copy ${copyId} belongs to no job`);
-    if (job.spec.kind === 'train' && job.progress && Math.floor(shard.index / job.spec.shardsPerRound) < job.progress.round) {
-      throw new WorkError('conflict', `copy ${copyId} arrived after its training round closed; it is no longer needed`);
-    }
+    const late = kindOf(job.spec).tooLate(job, shard);
+    if (late) throw new WorkError('conflict', `copy ${copyId} ${late}; it is no longer needed`);
     const problem = resultShapeProblem(outputs, job.spec.outputs, shard.end - shard.start, job.spec.stackOutputs);
     if (problem) {
       this.log.warn({ copy: copyId, volunteer: s.volunteer.id, problem }, 'refused a malformed result');
@@ -260,9 +229,8 @@ export class WorkService {
       }
       return d;
     };
-    const differ = spec.kind === 'train'
-      ? (a: string, b: string) => this.train.gradientDisagreement(spec, outputsOf(a), outputsOf(b))
-      : (a: string, b: string) => outputsDisagreement(outputsOf(a), outputsOf(b), spec.tolerance);
+    const kind = kindOf(spec);
+    const differ = (a: string, b: string) => kind.disagreement(spec, outputsOf(a), outputsOf(b));
     const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
     const pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
     if (pending.length === 0) return;
@@ -325,8 +293,7 @@ export class WorkService {
       this.events.emit('validated', { jobId: job.id, projectId: job.projectId, flops: valid ? spec.flopsPerRecord * (shard.end - shard.start) : 0, valid, invalid: judgements.length - valid });
     }
     if (next.state === 'validated' && shard.state === 'open') {
-      if (job.kind === 'train') await this.train.maybeAdvance(job.id);
-      else await this.jobs.maybeComplete(job.id);
+      await this.kinds[job.kind].progress(job.id);
     }
     else if (next.state === 'open') {
       await this.checkShardHealth(shardId);
@@ -354,7 +321,7 @@ export class WorkService {
 
   /** The reconciler: expire overdue copies, tell their holders, reissue or fail. */
   async reconcile(now = Date.now()): Promise<void> {
-    await this.train.tick(now);
+    for (const kind of Object.values(this.kinds)) await kind.tick?.(now);
     const expired = await this.store.expireCopies(now);
     if (expired.length === 0) return;
     const shards = new Set<string>();

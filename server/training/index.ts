@@ -8,8 +8,8 @@ export {
 export type {
   OptimizerConfig, SgdConfig, AdamConfig, OptimizerState, PlainOptimizerState, Params,
 } from './optimizer.ts';
-export { relativeL2Error, cosineSimilarity, compareGradients, gradientsAgree, flattenGradients } from './gradient-check.ts';
-export type { GradientComparison } from './gradient-check.ts';
+export { relativeL2Error, cosineSimilarity, compareGradients, gradientsAgree, flattenGradients } from '../core/validation/gradients.ts';
+export type { GradientComparison } from '../core/validation/gradients.ts';
 export { buildMlp, buildCnn, DEMO_OPSET } from './models.ts';
 export type { MlpOptions, CnnOptions } from './models.ts';
 export { createRng, permutation } from './rng.ts';

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { epochOrder, holdOut, splitRange } from '../../server/core/training/schedule.ts';
 import { sha256 } from '../../server/blobs/blob-store.ts';
 import { buildTrainStep } from '../../server/training/autodiff/index.ts';
-import { compareGradients, flattenGradients } from '../../server/training/gradient-check.ts';
+import { compareGradients, flattenGradients } from '../../server/core/validation/gradients.ts';
 import { buildMlp } from '../../server/training/models.ts';
 import { decodeTensors } from '../../shared/tensor/codec.ts';
 import { type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';

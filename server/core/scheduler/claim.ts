@@ -6,13 +6,14 @@
  *
  * The checks, in order: the shard still wants a copy; the volunteer may take
  * one beside the copies already issued (mayTakeCopy); the job is running; the
- * volunteer's backend may compute the job; a training round's per-volunteer
- * cap. The cap spans a round's shards, more than the store has read for one
- * shard, so the decision asks for that count (`count`) instead of taking it
- * up front: the store counts (under whatever lock makes the count hold) and
- * decides again with `heldInRound`.
+ * job's kind lets the volunteer's backend compute it; the kind's cap on the
+ * shards one volunteer holds (a training round's). The cap spans a round's
+ * shards, more than the store has read for one shard, so the decision asks
+ * for that count (`count`) instead of taking it up front: the store counts
+ * (under whatever lock makes the count hold) and decides again with
+ * `heldInRound`.
  */
-import { backendAllows } from '../jobs/backends.ts';
+import { kindOf } from '../jobs/kinds.ts';
 import type { Copy, Job, Shard } from '../jobs/types.ts';
 import { type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
 
@@ -56,12 +57,12 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   if (!wanting(shard)) return { take: false, why: 'not wanting' };
   if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous)) return { take: false, why: 'not distinct' };
   if (!job || job.state !== 'running') return { take: false, why: 'job not running' };
-  if (job.spec.kind === 'inference' && !backendAllows(job.spec.backends, v.numericClass)) return { take: false, why: 'backend not allowed' };
-  if (job.spec.kind === 'train' && job.spec.maxShardsPerVolunteer > 0) {
-    const k = job.spec.shardsPerRound;
-    const round = Math.floor(shard.index / k);
-    if (c.heldInRound === undefined) return { take: 'count', jobId: job.id, from: round * k, to: (round + 1) * k };
-    if (!withinRoundCap(c.heldInRound, job.spec.maxShardsPerVolunteer)) return { take: false, why: 'round cap' };
+  const kind = kindOf(job.spec);
+  if (!kind.runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
+  const cap = kind.capWindow(job.spec, shard.index);
+  if (cap) {
+    if (c.heldInRound === undefined) return { take: 'count', jobId: job.id, from: cap.from, to: cap.to };
+    if (!withinRoundCap(c.heldInRound, cap.cap)) return { take: false, why: 'round cap' };
   }
   return {
     take: true,

@@ -11,6 +11,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync } fr
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
+import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
 import { newId } from '../ids.ts';
 import { COPY_COLS, type Row, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
@@ -306,9 +307,7 @@ export class SqliteStore implements Store {
         AND shard_id IN (SELECT id FROM shards WHERE job_id = ? AND state = 'open')`).run(jobId, jobId);
       this.db.prepare(`UPDATE shards SET state = 'cancelled' WHERE job_id = ? AND state = 'open'`).run(jobId);
       // A closed round's gradients are folded into the checkpoint: drop them rather than keep megabytes per round.
-      const [from, to] = job.spec.kind === 'train'
-        ? [fromRound * job.spec.shardsPerRound, (fromRound + 1) * job.spec.shardsPerRound]
-        : [0, nextShards.length ? Math.min(...nextShards.map((s) => s.index)) : Number.MAX_SAFE_INTEGER];
+      const { from, to } = kindOf(job.spec).roundShards(job.spec, fromRound);
       const ofRounds = `shard_id IN (SELECT id FROM shards WHERE job_id = ? AND idx >= ? AND idx < ?)`;
       for (const f of this.db.prepare(`SELECT result_file AS f FROM copies WHERE result_file IS NOT NULL AND ${ofRounds}`).all(jobId, from, to) as Row[]) dropped.push(f.f as string);
       this.db.prepare(`UPDATE copies SET result = NULL, result_file = NULL WHERE (result IS NOT NULL OR result_file IS NOT NULL) AND ${ofRounds}`).run(jobId, from, to);

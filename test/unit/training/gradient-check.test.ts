@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   compareGradients, cosineSimilarity, flattenGradients, gradientsAgree, relativeL2Error,
-} from '../../../server/training/gradient-check.ts';
+} from '../../../server/core/validation/gradients.ts';
 
 const f = (...x: number[]) => Float32Array.from(x);
 

@@ -3,6 +3,8 @@
  * shard, or a computed gradient against finite differences. Both metrics are
  * symmetric in their arguments and accumulate in float64.
  */
+import { type NamedTensor, type Tensor, typedView } from '../../../shared/tensor/tensor.ts';
+import type { GradientTolerance } from '../jobs/types.ts';
 
 export interface GradientComparison {
   /** ||a - b|| / max(||a||, ||b||); 0 when both are zero. */
@@ -58,4 +60,34 @@ export function flattenGradients(parts: readonly Float32Array[]): Float32Array {
   let off = 0;
   for (const p of parts) { out.set(p, off); off += p.length; }
   return out;
+}
+
+/**
+ * Replicas of one shard compute the same mean loss up to float rounding;
+ * this much apart they did not compute the same thing. Tighter than the
+ * gradients' bounds, since one scalar carries no accumulated error.
+ */
+export const LOSS_TOLERANCE = { rtol: 1e-3, atol: 1e-4 } as const;
+
+const scalar = (t: Tensor) => Number(typedView(t as Tensor & { dtype: 'float32' })[0]);
+
+/**
+ * Two training results ([loss, ...gradients]) of one shard agree when their
+ * losses match and their gradients are close in L2 and in direction; the
+ * reason they do not, or null.
+ */
+export function gradientDisagreement(tol: GradientTolerance, a: NamedTensor[], b: NamedTensor[]): string | null {
+  const la = scalar(a[0]!);
+  const lb = scalar(b[0]!);
+  if (!(Number.isFinite(la) && Number.isFinite(lb))) return `loss ${la} vs ${lb}`;
+  if (Math.abs(la - lb) > LOSS_TOLERANCE.atol + LOSS_TOLERANCE.rtol * Math.max(Math.abs(la), Math.abs(lb))) return `loss ${la} vs ${lb}`;
+  const flat = (x: NamedTensor[]) => flattenGradients(x.slice(1).map((t) => typedView(t as NamedTensor & { dtype: 'float32' })));
+  const fa = flat(a);
+  const fb = flat(b);
+  for (const f of [fa, fb]) if (f.some((v) => !Number.isFinite(v))) return 'gradients hold NaN or Inf';
+  const c = compareGradients(fa, fb);
+  if (c.relL2 > tol.maxRelL2 || c.cosine < tol.minCosine) {
+    return `gradients disagree: relative L2 error ${c.relL2.toPrecision(3)} (max ${tol.maxRelL2}), cosine ${c.cosine.toPrecision(4)} (min ${tol.minCosine})`;
+  }
+  return null;
 }

@@ -1,0 +1,69 @@
+/**
+ * What differs between job kinds, stated once per kind: which volunteers may
+ * compute a copy, how many of a round one volunteer may hold, when a result
+ * comes too late to use, how two results of one shard are compared, and what
+ * a finished job yields. The scheduler, the validator, the services and the
+ * stores ask the kind instead of branching on it; a new kind is one more
+ * entry here (and its service beside the others in server/services/kinds.ts).
+ */
+import type { JobKind } from '../../../shared/protocol/events.ts';
+import type { NamedTensor } from '../../../shared/tensor/tensor.ts';
+import { outputsDisagreement } from '../validation/compare.ts';
+import { gradientDisagreement } from '../validation/gradients.ts';
+import { backendAllows } from './backends.ts';
+import type { InferenceSpec, Job, JobSpec, Shard, TrainSpec } from './types.ts';
+
+export interface KindRules<S extends JobSpec = JobSpec> {
+  readonly kind: JobKind;
+  /** Whether a volunteer of this numeric class may compute the job's copies. */
+  runsOn(spec: S, numericClass: string): boolean;
+  /** The shard indexes [from, to) whose copies count with shard `index` against one volunteer's cap; null when uncapped. */
+  capWindow(spec: S, index: number): { from: number; to: number; cap: number } | null;
+  /** Why a result for this shard is no longer wanted though its copy is still live (its round closed), or null. */
+  tooLate(job: Job, shard: Shard): string | null;
+  /** Why two results of one shard disagree, or null when they agree. */
+  disagreement(spec: S, a: NamedTensor[], b: NamedTensor[]): string | null;
+  /** The shard indexes [from, to) of the round numbered `round`, whose results a closed round no longer needs. */
+  roundShards(spec: S, round: number): { from: number; to: number };
+  /** What a completed job yields: assembled outputs, or a trained model (and where a client asking for the other should look). */
+  readonly yields: 'outputs' | 'model';
+  /** "a training job; fetch /model and /history": the job as its kind, for a client that asked for what it does not yield. */
+  readonly describe: string;
+}
+
+const roundOf = (spec: TrainSpec, index: number) => Math.floor(index / spec.shardsPerRound);
+
+export const INFERENCE: KindRules<InferenceSpec> = {
+  kind: 'inference',
+  runsOn: (spec, numericClass) => backendAllows(spec.backends, numericClass),
+  capWindow: () => null,
+  tooLate: () => null,
+  disagreement: (spec, a, b) => outputsDisagreement(a, b, spec.tolerance),
+  // One round: the whole job.
+  roundShards: () => ({ from: 0, to: Number.MAX_SAFE_INTEGER }),
+  yields: 'outputs',
+  describe: 'an inference job; its results are /outputs',
+};
+
+export const TRAIN: KindRules<TrainSpec> = {
+  kind: 'train',
+  // Train-step graphs hold only operators both backends compute (webgpu-allowlist.ts).
+  runsOn: () => true,
+  capWindow: (spec, index) => {
+    if (spec.maxShardsPerVolunteer <= 0) return null;
+    const round = roundOf(spec, index);
+    return { from: round * spec.shardsPerRound, to: (round + 1) * spec.shardsPerRound, cap: spec.maxShardsPerVolunteer };
+  },
+  tooLate: (job, shard) => (job.progress && roundOf(job.spec as TrainSpec, shard.index) < job.progress.round ? 'arrived after its training round closed' : null),
+  disagreement: (spec, a, b) => gradientDisagreement(spec.gradTolerance, a, b),
+  roundShards: (spec, round) => ({ from: round * spec.shardsPerRound, to: (round + 1) * spec.shardsPerRound }),
+  yields: 'model',
+  describe: 'a training job; fetch /model and /history',
+};
+
+const KINDS: { [K in JobKind]: KindRules } = { inference: INFERENCE as KindRules, train: TRAIN as KindRules };
+
+/** The rules of the spec's kind, typed for any spec (each kind's functions only ever see their own). */
+export function kindOf(spec: JobSpec): KindRules {
+  return KINDS[spec.kind];
+}
