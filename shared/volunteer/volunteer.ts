@@ -166,14 +166,16 @@ export class Volunteer {
     if (!this.o.socket.connected) return false;
     const r = await call<HelloReply>(this.o.socket, 'hello', this.o.hello);
     if (!r.ok) {
-      this.o.hooks?.error?.(r.error);
       // A refusal no retry can fix (a project that does not allow this page, a bad wallet): stop, and say why.
+      // `refused` comes first, so a host that ends on it knows the error that follows is no passing problem.
       if (FINAL_HELLO_REFUSALS.has(r.code)) {
         this.running = false;
         this.o.hooks?.refused?.(r.code, r.error);
+        this.o.hooks?.error?.(r.error);
         this.setState('stopped', r.error);
         return false;
       }
+      this.o.hooks?.error?.(r.error);
       throw new Error(r.error);
     }
     this.helloReply = r;

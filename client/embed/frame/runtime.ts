@@ -45,8 +45,6 @@ interface ProjectRules {
 /** Same default as the contributor app: no work on battery below this percentage. */
 const BATTERY_THRESHOLD = 30;
 const NO_LOCK: HeldLock = { release() {} };
-/** Hello refusals that no retry can fix. */
-const FINAL_REFUSAL = /does not allow embedding|does not exist|not allowed/i;
 
 export class EmbedRuntime {
   private readonly compute: ComputeClient;
@@ -59,7 +57,6 @@ export class EmbedRuntime {
   private stopped = false;
   private loopStarted = false;
   private hostPause: string | null = null;
-  private helloOk = false;
   private shards = 0;
   private credit = 0;
   private creditTo: CreditTarget = 'anonymous';
@@ -207,7 +204,6 @@ export class EmbedRuntime {
       saveCredentials: (c) => saveCredentials(this.o.coordinator, c).catch(() => { /* no storage: a new volunteer next time */ }),
       hooks: {
         state: (s, detail) => this.onVolunteerState(s, detail),
-        hello: () => { this.helloOk = true; },
         computed: (_a, ms) => {
           this.shards++;
           this.o.post({ type: 'shard', shards: this.shards, computeMs: Math.round(ms) });
@@ -217,8 +213,10 @@ export class EmbedRuntime {
           this.credit += x.credit;
           this.o.post({ type: 'credit', amount: x.credit, total: this.credit, to: this.creditTo });
         },
+        // A hello refused for good (by its error code: the project is gone or does not allow this page) ends the frame.
+        refused: (_code, m) => this.fail(m),
         error: (m) => {
-          if (!this.helloOk && FINAL_REFUSAL.test(m)) { this.fail(m); return; }
+          if (this.stopped) return;
           // The loop retries; tell the host once per distinct problem, not every second.
           if (m !== this.lastError) {
             this.lastError = m;

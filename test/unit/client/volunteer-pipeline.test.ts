@@ -208,3 +208,53 @@ describe('Volunteer pipeline', () => {
     expect(await pending.all()).toHaveLength(0);
   });
 });
+
+describe('Volunteer hello refusals', () => {
+  /** A coordinator that refuses every hello with this code and a message no host could recognise by its words. */
+  class Refusing extends ScriptedCoordinator {
+    constructor(private readonly code: string) { super(0); }
+    override timeout() {
+      return {
+        emit: (event: string, _p: unknown, cb: (err: Error | null, r: unknown) => void) => {
+          this.events.push(event);
+          setTimeout(() => cb(null, event === 'hello' ? { ok: false, code: this.code, error: 'nein' } : { ok: true }), 1);
+        },
+      };
+    }
+  }
+
+  function watch(coord: ScriptedCoordinator) {
+    const seen: string[] = [];
+    const v = new Volunteer({
+      socket: coord as unknown as VolunteerSocket, hello: {} as HelloRequest, pending: new MemoryPendingStore(),
+      execute: async () => { throw new Error('nothing should run'); },
+      hooks: {
+        refused: (code, m) => seen.push(`refused ${code}: ${m}`),
+        error: (m) => seen.push(`error: ${m}`),
+        state: (s, d) => { if (s === 'stopped') seen.push(`stopped: ${d}`); },
+      },
+    });
+    return { v, seen };
+  }
+
+  it('a final refusal is known by its code, told before the error it also is, and stops the loop', async () => {
+    const coord = new Refusing('forbidden');
+    const { v, seen } = watch(coord);
+    v.start();
+    for (let i = 0; i < 200 && !seen.some((s) => s.startsWith('stopped')); i++) await sleep(5);
+    expect(seen).toEqual(['refused forbidden: nein', 'error: nein', 'stopped: nein']);
+    await sleep(50);
+    expect(coord.events).toEqual(['hello']);
+    await v.stop();
+  });
+
+  it('a passing refusal is an error only; the loop tries again', async () => {
+    const coord = new Refusing('internal');
+    const { v, seen } = watch(coord);
+    v.start();
+    for (let i = 0; i < 200 && seen.length === 0; i++) await sleep(5);
+    await v.stop();
+    expect(seen[0]).toBe('error: nein');
+    expect(seen.some((s) => s.startsWith('refused'))).toBe(false);
+  });
+});
