@@ -1,5 +1,6 @@
 /** Request bodies of the HTTP API, validated at the edge like socket events. */
 import * as v from 'valibot';
+import { BOUNDS } from '../core/jobs/limits.ts';
 
 const hash = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a lowercase SHA-256 hex digest'));
 const positiveInt = (max: number) => v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1, 'must be >= 1'), v.maxValue(max, `must be <= ${max}`));
@@ -17,21 +18,21 @@ export const CreateTrainJobSchema = v.strictObject({
   optimizer: v.optional(v.picklist(['sgd', 'adam'], 'optimizer must be sgd or adam'), 'adam'),
   lr: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10))),
   momentum: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
-  batch: v.optional(positiveInt(1_000_000)),
-  epochs: v.optional(positiveInt(10_000)),
-  shardsPerRound: v.optional(positiveInt(1024)),
-  replicas: v.optional(positiveInt(9)),
+  batch: v.optional(positiveInt(BOUNDS.batch[1])),
+  epochs: v.optional(positiveInt(BOUNDS.epochs[1])),
+  shardsPerRound: v.optional(positiveInt(BOUNDS.shardsPerRound[1])),
+  replicas: v.optional(positiveInt(BOUNDS.replicas[1])),
   aggregate: v.optional(v.picklist(['mean', 'trimmed-mean', 'median'], 'aggregate must be mean, trimmed-mean or median')),
   trim: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(0.49))),
   evalFraction: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(0.9))),
   seed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
   minFraction: v.optional(fraction(false)),
-  roundDeadlineSeconds: v.optional(positiveInt(86_400)),
+  roundDeadlineSeconds: v.optional(positiveInt(BOUNDS.roundDeadlineSeconds[1])),
   targetAccuracy: v.optional(fraction(true)),
   maxRelL2: v.optional(nonNegative),
   minCosine: v.optional(v.pipe(v.number(), v.minValue(-1), v.maxValue(1))),
-  leaseSeconds: v.optional(positiveInt(86_400)),
-  maxShardsPerVolunteer: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024))),
+  leaseSeconds: v.optional(positiveInt(BOUNDS.leaseSeconds[1])),
+  maxShardsPerVolunteer: v.optional(v.pipe(v.number(), v.integer(), v.minValue(BOUNDS.maxShardsPerVolunteer[0]), v.maxValue(BOUNDS.maxShardsPerVolunteer[1]))),
 });
 
 export const CreateJobSchema = v.strictObject({
@@ -42,13 +43,13 @@ export const CreateJobSchema = v.strictObject({
     blob: hash,
     format: v.picklist(['npy', 'pb', 'tensors'], 'format must be npy, pb or tensors'),
   })), v.maxLength(64)),
-  shardSize: v.optional(positiveInt(1_000_000)),
-  replicas: v.optional(positiveInt(9)),
+  shardSize: v.optional(positiveInt(BOUNDS.shardSize[1])),
+  replicas: v.optional(positiveInt(BOUNDS.replicas[1])),
   rtol: v.optional(nonNegative),
   atol: v.optional(nonNegative),
-  maxErrorCopies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100))),
-  maxTotalCopies: v.optional(positiveInt(100)),
-  leaseSeconds: v.optional(positiveInt(86_400)),
+  maxErrorCopies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(BOUNDS.maxErrorCopies[0]), v.maxValue(BOUNDS.maxErrorCopies[1]))),
+  maxTotalCopies: v.optional(positiveInt(BOUNDS.maxTotalCopies[1])),
+  leaseSeconds: v.optional(positiveInt(BOUNDS.leaseSeconds[1])),
   homogeneous: v.optional(v.boolean()),
   /** Backends that may compute the job (default: any that computes its model right). */
   backends: v.optional(v.pipe(v.array(v.picklist(['webgpu', 'wasm'], 'backends are webgpu and wasm')), v.minLength(1, 'backends: name at least one'), v.maxLength(2))),

@@ -16,7 +16,7 @@ import { creditPerRecord } from '../core/credit/credit.ts';
 import { assembleOutputs } from '../core/jobs/assemble.ts';
 import { chooseBackends } from '../core/jobs/backends.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
-import { DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
+import { BOUNDS, DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE, intProblem } from '../core/jobs/limits.ts';
 import { JobInputError, planJob, type ProvidedInput } from '../core/jobs/plan.ts';
 import type { InferenceSpec, Job, JobLimits, Shard, Tolerance } from '../core/jobs/types.ts';
 import { type ModelChecker, type ModelEstimate } from '../models/model-checker.ts';
@@ -289,14 +289,15 @@ export class JobService {
 }
 
 function checkLimits(l: JobLimits, t: Tolerance): void {
-  const int = (name: string, v: number, min: number, max: number) => {
-    if (!Number.isInteger(v) || v < min || v > max) throw new JobError('bad_request', `${name} must be an integer in ${min}..${max}, got ${v}`);
+  const int = (name: string, v: number, bound: readonly [number, number]) => {
+    const problem = intProblem(name, v, bound);
+    if (problem) throw new JobError('bad_request', problem);
   };
-  int('replicas', l.replicas, 1, 9);
-  int('maxErrorCopies', l.maxErrorCopies, 0, 100);
-  int('maxTotalCopies', l.maxTotalCopies, l.replicas, 100);
-  int('leaseMs', l.leaseMs, 1000, 86_400_000);
-  int('ackWithinMs', l.ackWithinMs, 500, 600_000);
+  int('replicas', l.replicas, BOUNDS.replicas);
+  int('maxErrorCopies', l.maxErrorCopies, BOUNDS.maxErrorCopies);
+  int('maxTotalCopies', l.maxTotalCopies, [l.replicas, BOUNDS.maxTotalCopies[1]]);
+  int('leaseMs', l.leaseMs, [BOUNDS.leaseSeconds[0] * 1000, BOUNDS.leaseSeconds[1] * 1000]);
+  int('ackWithinMs', l.ackWithinMs, BOUNDS.ackWithinMs);
   for (const [k, v] of Object.entries(t)) {
     if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e6)) throw new JobError('bad_request', `${k} must be a finite number >= 0, got ${v}`);
   }

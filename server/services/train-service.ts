@@ -7,6 +7,7 @@
  * coordinator resumes from the last closed round.
  */
 import type { Logger } from 'pino';
+import type { InferOutput } from 'valibot';
 import { estimateFlops } from '../../shared/onnx/flops.ts';
 import { modelSignature, parseModel } from '../../shared/onnx/model.ts';
 import type { WireTensor } from '../../shared/protocol/events.ts';
@@ -14,7 +15,7 @@ import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
 import { describe, gatherRecords, type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { creditPerRecord } from '../core/credit/credit.ts';
-import { DEFAULT_LIMITS, DEFAULT_TOLERANCE } from '../core/jobs/limits.ts';
+import { BOUNDS, DEFAULT_LIMITS, DEFAULT_TOLERANCE, intProblem } from '../core/jobs/limits.ts';
 import type { Job, JobLimits, RoundRecord, Shard, TrainProgress, TrainSpec } from '../core/jobs/types.ts';
 import { epochOrder, holdOut, roundBatch, roundDecision, roundsPerEpoch, splitRange, totalRounds } from '../core/training/schedule.ts';
 import { ort } from '../models/ort-node.ts';
@@ -28,33 +29,12 @@ import { tensorsToParams } from '../training/params.ts';
 import { evaluateModel } from '../training/evaluate.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { decodeInputFile, type InputFormat, JobError, type JobService } from './job-service.ts';
+import type { CreateTrainJobSchema } from '../http/schemas.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { KindPayload, KindWork } from './kinds.ts';
 
-export interface TrainRequest {
-  model: string;
-  data: { blob: string; format: InputFormat };
-  labels: { blob: string; format: InputFormat };
-  loss: 'cross-entropy' | 'mse';
-  optimizer: 'sgd' | 'adam';
-  lr?: number;
-  momentum?: number;
-  batch?: number;
-  epochs?: number;
-  shardsPerRound?: number;
-  replicas?: number;
-  aggregate?: AggregationRule;
-  trim?: number;
-  evalFraction?: number;
-  seed?: number;
-  minFraction?: number;
-  roundDeadlineSeconds?: number;
-  targetAccuracy?: number;
-  maxRelL2?: number;
-  minCosine?: number;
-  leaseSeconds?: number;
-  maxShardsPerVolunteer?: number;
-}
+/** A training job request as the API validated it (CreateTrainJobSchema), without its `kind`. */
+export type TrainRequest = Omit<InferOutput<typeof CreateTrainJobSchema>, 'kind'>;
 
 export const TRAIN_DEFAULTS = {
   batch: 64, epochs: 1, shardsPerRound: 4, evalFraction: 0.1, seed: 0, minFraction: 0.75,
@@ -104,12 +84,10 @@ export class TrainService implements KindWork {
     if (req.loss === 'cross-entropy') this.checkClassLabels(forward, labels);
 
     const o = { ...TRAIN_DEFAULTS, ...Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)) } as TrainRequest & typeof TRAIN_DEFAULTS;
-    const positive = (name: string, v: number, max: number) => {
-      if (!(Number.isInteger(v) && v >= 1 && v <= max)) throw new JobError('bad_request', `${name} must be an integer in 1..${max}, got ${v}`);
-    };
-    positive('batch', o.batch, 1_000_000);
-    positive('epochs', o.epochs, 10_000);
-    positive('shardsPerRound', o.shardsPerRound, 1024);
+    for (const name of ['batch', 'epochs', 'shardsPerRound'] as const) {
+      const problem = intProblem(name, o[name], BOUNDS[name]);
+      if (problem) throw new JobError('bad_request', problem);
+    }
     if (!(o.evalFraction >= 0 && o.evalFraction < 1)) throw new JobError('bad_request', `evalFraction must be in [0, 1), got ${o.evalFraction}`);
     if (!(o.minFraction > 0 && o.minFraction <= 1)) throw new JobError('bad_request', `minFraction must be in (0, 1], got ${o.minFraction}`);
 
