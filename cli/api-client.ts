@@ -10,6 +10,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The coordinator could not be reached at all (refused, reset, DNS): worth retrying. */
+export class Unreachable extends Error {}
+
 /** --token, then TABGRID_TOKEN, then ./data/token beside a local coordinator. */
 export function resolveToken(explicit?: string): string {
   if (explicit) return explicit;
@@ -40,7 +43,8 @@ export class ApiClient {
         body: raw ? (raw as unknown as BodyInit) : body !== undefined ? JSON.stringify(body) : undefined,
       });
     } catch (e) {
-      throw new Error(`cannot reach the coordinator at ${this.server}: ${(e as Error).message}`);
+      const cause = (e as Error & { cause?: { code?: string } }).cause?.code;
+      throw new Unreachable(`cannot reach the coordinator at ${this.server}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`);
     }
     if (!res.ok) {
       const text = await res.text();
@@ -66,11 +70,20 @@ export class ApiClient {
   }
 
   createJob(req: unknown) {
-    return this.json<JobStatus & { shardSize: number; flopsPerRecord: number; replicas: number; rounds?: number }>('POST', '/api/v1/jobs', req);
+    return this.json<JobStatus & { shardSize: number; flopsPerRecord: number; replicas: number; rounds?: number; warnings?: string[] }>('POST', '/api/v1/jobs', req);
   }
 
   job(id: string) {
     return this.json<JobStatus>('GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** The project's jobs, newest first. */
+  jobs() {
+    return this.json<{ jobs: JobSummary[] }>('GET', '/api/v1/jobs');
+  }
+
+  cancel(id: string) {
+    return this.json<{ ok: true }>('DELETE', `/api/v1/jobs/${encodeURIComponent(id)}`);
   }
 
   async raw(path: string): Promise<Uint8Array> {

@@ -27,6 +27,14 @@ const backendList = (v: string) => {
 const holdOption = (v: string) => {
   try { return parseHold(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 };
+/** A duration: seconds, or a number with s, m, h or d. */
+const duration = (name: string) => (v: string) => {
+  const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(v.trim());
+  const n = m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError(`${name} takes a duration of at least 1 s, like 90, 90s, 30m, 2h or 1d; got ${JSON.stringify(v)}`);
+  return Math.round(n);
+};
+const out = (json: boolean, data: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(data)}\n` : text);
 const DEFAULT_SERVER = process.env.TABGRID_SERVER ?? 'http://127.0.0.1:8080';
 
 const program = new Command('tabgrid')
@@ -129,8 +137,12 @@ program.command('infer')
   .option('--lease-seconds <s>', 'lease per copy before it is reissued', int('--lease-seconds'))
   .option('--backends <list>', 'backends that may compute it: webgpu,wasm (default: any that computes the model right)', backendList)
   .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
+  .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
   .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
-  .option('--quiet', 'no progress bar')
+  .option('--quiet', 'no progress bar (the job id is still printed)')
+  .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
+  .option('--retry-for <s>', 'while following, wait out a coordinator that is away this long (seconds)', num('--retry-for'), 300)
+  .option('--json', 'print the result as one JSON object on stdout')
   .action(async (o) => {
     const { infer } = await import('./commands/infer.ts');
     process.exitCode = await infer({ ...o, token: resolveToken(o.token) });
@@ -154,21 +166,51 @@ program.command('train')
   .option('--seed <n>', 'shuffling and split seed', int('--seed', 0))
   .option('--target-accuracy <a>', 'stop once held-out accuracy reaches this', num('--target-accuracy'))
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
   .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
-  .option('--quiet', 'no progress bar')
+  .option('--quiet', 'no progress bar (the job id is still printed)')
+  .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
+  .option('--retry-for <s>', 'while following, wait out a coordinator that is away this long (seconds)', num('--retry-for'), 300)
+  .option('--json', 'print the result as one JSON object on stdout')
   .action(async (o) => {
     const { train } = await import('./commands/train.ts');
     process.exitCode = await train({ ...o, token: resolveToken(o.token) });
   });
 
 program.command('status')
-  .description('show a job\'s progress')
+  .description('show a job\'s progress, and why it waits if it does')
   .argument('<job>', 'job id')
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
   .option('--token <t>', 'project API token')
+  .option('--json', 'print the job\'s status as JSON')
   .action(async (job, o) => {
     const s = await new ApiClient(o.server, resolveToken(o.token)).job(job);
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    const { statusText } = await import('./status-text.ts');
+    out(!!o.json, s, statusText(s));
+  });
+
+program.command('jobs')
+  .description('list the project\'s jobs, newest first')
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--token <t>', 'project API token')
+  .option('--json', 'print the list as JSON')
+  .action(async (o) => {
+    const { jobs } = await new ApiClient(o.server, resolveToken(o.token)).jobs();
+    const { jobsTable } = await import('./status-text.ts');
+    out(!!o.json, { jobs }, jobsTable(jobs));
+  });
+
+program.command('cancel')
+  .description('cancel a running job (its copies in flight are dropped, nothing more is credited for it)')
+  .argument('<job>', 'job id')
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--token <t>', 'project API token')
+  .option('--json', 'print the outcome as JSON')
+  .action(async (job, o) => {
+    const api = new ApiClient(o.server, resolveToken(o.token));
+    await api.cancel(job);
+    const s = await api.job(job);
+    out(!!o.json, { job, state: s.state }, `job ${job} ${s.state}\n`);
   });
 
 program.command('results')
@@ -178,6 +220,7 @@ program.command('results')
   .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
   .option('--token <t>', 'project API token')
+  .option('--json', 'print the files written as JSON')
   .action(async (job, o) => {
     const api = new ApiClient(o.server, resolveToken(o.token));
     const status = await api.job(job);
@@ -189,17 +232,18 @@ program.command('results')
       const { downloadOutputs } = await import('./commands/infer.ts');
       written = await downloadOutputs(api, job, o.out, o.format);
     }
-    process.stdout.write(`${written.join('\n')}\n`);
+    out(!!o.json, { job, files: written }, `${written.join('\n')}\n`);
   });
 
 program.command('ledger')
   .description('credit balances (GFLOP of validated work) per account')
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--json', 'print the balances as JSON')
   .action(async (o) => {
     const res = await fetch(new URL('/api/v1/ledger', o.server));
     const { accounts } = await res.json() as { accounts: { account: string; balance: number; copies: number }[] };
-    if (accounts.length === 0) process.stdout.write('no credit granted yet\n');
-    for (const a of accounts) process.stdout.write(`${a.account.padEnd(52)} ${a.balance.toFixed(6).padStart(16)}  (${a.copies} valid copies)\n`);
+    out(!!o.json, { accounts }, accounts.length === 0 ? 'no credit granted yet\n'
+      : accounts.map((a) => `${a.account.padEnd(52)} ${a.balance.toFixed(6).padStart(16)}  (${a.copies} valid copies)\n`).join(''));
   });
 
 program.command('payout')

@@ -25,6 +25,7 @@ import { InferenceWork } from './services/inference-work.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { ModelChecker } from './models/model-checker.ts';
+import { WaitWatch } from './services/wait-watch.ts';
 import { TrainService } from './services/train-service.ts';
 import { WorkService } from './services/work-service.ts';
 import { PgStore } from './store/postgres/pg-store.ts';
@@ -110,6 +111,9 @@ async function startOnBoundPort(
   const work = new WorkService(store, jobs, kinds, events, config, log);
   const swarm = new SwarmMonitor(store, events);
   const credit = new CreditService(store, events, log.child({ component: 'credit' }));
+  const waits = new WaitWatch(store, () => swarm.connected(), config, log.child({ component: 'waits' }), () => swarm.elsewhere(), (j) => events.emit('job', j.id, j.projectId));
+  jobs.explainWaitsWith((id) => waits.reason(id));
+  events.on('assigned', (jobId) => waits.assigned(jobId));
 
   const { projectId, token } = await ensureLocalProject(config.dataDir, store, jobs, log);
 
@@ -127,7 +131,7 @@ async function startOnBoundPort(
     requests.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
-  registerApi(app, { store, blobs, jobs, train, swarm, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, metrics, consentMaxHours: config.consentMaxHours });
+  registerApi(app, { store, blobs, jobs, train, swarm, waits, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await serveClientApp(app, config.clientDir);
   } else {
@@ -158,6 +162,8 @@ async function startOnBoundPort(
     reconciling = true;
     try {
       await work.reconcile();
+      await jobs.failOverdue();
+      await waits.pass();
     } catch (e) {
       log.error({ err: e }, 'reconciler pass failed');
     } finally {

@@ -5,6 +5,7 @@
 import cliProgress from 'cli-progress';
 import { readFile } from 'node:fs/promises';
 import { ApiClient, type JobStatus } from '../api-client.ts';
+import { followJob, GaveUp, transient, withRetry } from './follow.ts';
 import { parseInputArg, readInput, writeOutputs } from '../tensor-files.ts';
 
 export interface InferOptions {
@@ -17,28 +18,40 @@ export interface InferOptions {
   rtol?: number;
   atol?: number;
   leaseSeconds?: number;
+  /** Seconds from submission after which the job fails. */
+  deadline?: number;
   backends?: ('webgpu' | 'wasm')[];
   format: 'pb' | 'npy';
   out: string;
   quiet?: boolean;
+  /** Submit, print the job id, and leave. */
+  wait?: boolean;
+  /** One JSON document on stdout (the job id at once with --no-wait). */
+  json?: boolean;
+  /** How long to wait out a coordinator that is away before giving up, seconds. */
+  retryFor?: number;
 }
 
-export async function waitForJob(api: ApiClient, id: string, quiet: boolean, label = 'shards'): Promise<JobStatus> {
-  const bar = quiet ? null : new cliProgress.SingleBar({
-    format: `${label} {bar} {value}/{total} validated | copies valid {valid} invalid {invalid} pending {pending} | {state}`,
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+export async function waitForJob(api: ApiClient, id: string, o: { quiet: boolean; retryFor?: number; out?: string; label?: string }): Promise<JobStatus> {
+  const bar = o.quiet ? null : new cliProgress.SingleBar({
+    format: `${o.label ?? 'shards'} {bar} {value}/{total} validated | copies valid {valid} invalid {invalid} pending {pending} | {state}`,
     hideCursor: true,
     noTTYOutput: !process.stderr.isTTY,
     notTTYSchedule: 5000,
     stream: process.stderr,
   }, cliProgress.Presets.shades_classic);
-  let status = await api.job(id);
-  bar?.start(status.shards.total, status.shards.validated, { ...status.copies, state: status.state });
-  while (status.state === 'running') {
-    await new Promise((r) => setTimeout(r, 300));
-    status = await api.job(id);
-    bar?.update(status.shards.validated, { ...status.copies, state: status.state });
-  }
-  bar?.stop();
+  let started = false;
+  const status = await followJob(api, id, {
+    everyMs: 300, giveUpAfterMs: (o.retryFor ?? 300) * 1000, say, ...(o.out ? { out: o.out } : {}),
+    onStatus: (s) => {
+      const state = s.waiting ? `waiting: ${s.waiting.code === 'excluded' ? 'no volunteer may take a copy' : s.waiting.code === 'busy' ? 'volunteers busy' : 'no volunteer connected'}` : s.state;
+      if (!started) bar?.start(s.shards.total, s.shards.validated, { ...s.copies, state });
+      else bar?.update(s.shards.validated, { ...s.copies, state });
+      started = true;
+    },
+  }).finally(() => bar?.stop());
   return status;
 }
 
@@ -63,21 +76,40 @@ export async function infer(o: InferOptions): Promise<number> {
     ...(o.rtol !== undefined ? { rtol: o.rtol } : {}),
     ...(o.atol !== undefined ? { atol: o.atol } : {}),
     ...(o.leaseSeconds !== undefined ? { leaseSeconds: o.leaseSeconds } : {}),
+    ...(o.deadline !== undefined ? { deadlineSeconds: o.deadline } : {}),
     ...(o.backends !== undefined ? { backends: o.backends } : {}),
   });
-  if (!o.quiet) {
-    process.stderr.write(`job ${job.id}: ${job.records} records in ${job.shards.total} shards, ${job.replicas} replicas, ~${(job.flopsPerRecord / 1e6).toFixed(2)} MFLOP/record\n`);
-    for (const note of job.backendNotes ?? []) process.stderr.write(`job ${job.id} runs on ${job.backends!.join(', ')} only: ${note}\n`);
+  // The id always, --quiet or not: it is how the job is found again.
+  say(`job ${job.id}: ${job.records} records in ${job.shards.total} shards, ${job.replicas} replicas, ~${(job.flopsPerRecord / 1e6).toFixed(2)} MFLOP/record`);
+  if (!o.quiet) for (const note of job.backendNotes ?? []) say(`job ${job.id} runs on ${job.backends!.join(', ')} only: ${note}`);
+  for (const w of job.warnings ?? []) say(`warning: job ${job.id}: ${w}`);
+  if (o.wait === false) {
+    if (o.json) process.stdout.write(`${JSON.stringify({ job: job.id, state: job.state, warnings: job.warnings ?? [] })}\n`);
+    else process.stdout.write(`${job.id}\n`);
+    say(`not waiting; follow it with: tabgrid status ${job.id} --server ${api.server}`);
+    return 0;
   }
-  const status = await waitForJob(api, job.id, !!o.quiet);
+  let status: JobStatus;
+  try {
+    status = await waitForJob(api, job.id, { quiet: !!o.quiet, retryFor: o.retryFor, out: o.out });
+  } catch (e) {
+    if (e instanceof GaveUp) return 1;
+    throw e;
+  }
   if (status.state !== 'completed') {
-    process.stderr.write(`job ${job.id} ${status.state}${status.error ? `: ${status.error}` : ''}\n`);
+    say(`job ${job.id} ${status.state}${status.error ? `: ${status.error}` : ''}`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ job: job.id, state: status.state, error: status.error })}\n`);
     return 1;
   }
-  const written = await downloadOutputs(api, job.id, o.out, o.format);
-  if (!o.quiet) {
-    process.stderr.write(`job ${job.id} completed; every output validated:\n${written.map((w) => `  ${w}`).join('\n')}\n`);
-    process.stdout.write(`${JSON.stringify({ job: job.id, outputs: written })}\n`);
+  let written: string[];
+  try {
+    written = await withRetry(() => downloadOutputs(api, job.id, o.out, o.format), { giveUpAfterMs: (o.retryFor ?? 300) * 1000, say });
+  } catch (e) {
+    if (!transient(e)) throw e;
+    say(`gave up downloading the outputs of job ${job.id}: ${(e as Error).message}. Once the coordinator is back:\n  tabgrid results ${job.id} --out ${o.out} --server ${api.server}`);
+    return 1;
   }
+  if (!o.quiet) say(`job ${job.id} completed; every output validated:\n${written.map((w) => `  ${w}`).join('\n')}`);
+  process.stdout.write(o.json ? `${JSON.stringify({ job: job.id, state: 'completed', outputs: written })}\n` : `${written.join('\n')}\n`);
   return 0;
 }

@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiClient, type JobStatus } from '../api-client.ts';
 import { parseInputArg, readInput } from '../tensor-files.ts';
+import { followJob, GaveUp, transient, withRetry } from './follow.ts';
 
 export interface TrainOptions {
   server: string;
@@ -27,27 +28,33 @@ export interface TrainOptions {
   evalFraction?: number;
   seed?: number;
   targetAccuracy?: number;
+  deadline?: number;
   out: string;
   quiet?: boolean;
+  wait?: boolean;
+  json?: boolean;
+  retryFor?: number;
 }
 
-export async function waitForTraining(api: ApiClient, id: string, quiet: boolean): Promise<JobStatus> {
-  const bar = quiet ? null : new cliProgress.SingleBar({
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+export async function waitForTraining(api: ApiClient, id: string, o: { quiet: boolean; retryFor?: number; out?: string }): Promise<JobStatus> {
+  const bar = o.quiet ? null : new cliProgress.SingleBar({
     format: 'rounds {bar} {value}/{total} | loss {loss} | held-out accuracy {acc} | {state}',
     hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5000, stream: process.stderr,
   }, cliProgress.Presets.shades_classic);
-  let s = await api.job(id);
   const fmt = (x: JobStatus) => ({
-    loss: x.train?.loss?.toFixed(4) ?? '-', acc: x.train?.accuracy?.toFixed(4) ?? '-', state: x.state,
+    loss: x.train?.loss?.toFixed(4) ?? '-', acc: x.train?.accuracy?.toFixed(4) ?? '-', state: x.waiting ? `waiting (${x.waiting.code})` : x.state,
   });
-  bar?.start(s.train?.rounds ?? 0, s.train?.round ?? 0, fmt(s));
-  while (s.state === 'running') {
-    await new Promise((r) => setTimeout(r, 500));
-    s = await api.job(id);
-    bar?.update(s.train?.round ?? 0, fmt(s));
-  }
-  bar?.stop();
-  return s;
+  let started = false;
+  return followJob(api, id, {
+    everyMs: 500, giveUpAfterMs: (o.retryFor ?? 300) * 1000, say, ...(o.out ? { out: o.out } : {}),
+    onStatus: (s) => {
+      if (!started) bar?.start(s.train?.rounds ?? 0, s.train?.round ?? 0, fmt(s));
+      else bar?.update(s.train?.round ?? 0, fmt(s));
+      started = true;
+    },
+  }).finally(() => bar?.stop());
 }
 
 export async function downloadTrained(api: ApiClient, id: string, out: string): Promise<string[]> {
@@ -71,19 +78,36 @@ export async function train(o: TrainOptions): Promise<number> {
     labels: { blob: await api.uploadBlob(await readInput(labels)), format: labels.format },
     ...Object.fromEntries(Object.entries({
       lr: o.lr, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound, replicas: o.replicas,
-      aggregate: o.aggregate, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy,
+      aggregate: o.aggregate, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
     }).filter(([, v]) => v !== undefined)),
   });
-  if (!o.quiet) process.stderr.write(`job ${job.id}: ${job.rounds} rounds; follow it with: tabgrid status ${job.id}\n`);
-  const s = await waitForTraining(api, job.id, !!o.quiet);
+  say(`job ${job.id}: ${job.rounds} rounds; follow it with: tabgrid status ${job.id} --server ${api.server}`);
+  for (const w of job.warnings ?? []) say(`warning: job ${job.id}: ${w}`);
+  if (o.wait === false) {
+    process.stdout.write(o.json ? `${JSON.stringify({ job: job.id, state: job.state, warnings: job.warnings ?? [] })}\n` : `${job.id}\n`);
+    return 0;
+  }
+  let s: JobStatus;
+  try {
+    s = await waitForTraining(api, job.id, { quiet: !!o.quiet, retryFor: o.retryFor, out: o.out });
+  } catch (e) {
+    if (e instanceof GaveUp) return 1;
+    throw e;
+  }
   if (s.state !== 'completed') {
-    process.stderr.write(`job ${job.id} ${s.state}${s.error ? `: ${s.error}` : ''}\n`);
+    say(`job ${job.id} ${s.state}${s.error ? `: ${s.error}` : ''}`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ job: job.id, state: s.state, error: s.error })}\n`);
     return 1;
   }
-  const written = await downloadTrained(api, job.id, o.out);
-  if (!o.quiet) {
-    process.stderr.write(`job ${job.id} completed: held-out accuracy ${s.train?.accuracy ?? 'n/a'}\n${written.map((w) => `  ${w}`).join('\n')}\n`);
-    process.stdout.write(`${JSON.stringify({ job: job.id, accuracy: s.train?.accuracy ?? null, files: written })}\n`);
+  let written: string[];
+  try {
+    written = await withRetry(() => downloadTrained(api, job.id, o.out), { giveUpAfterMs: (o.retryFor ?? 300) * 1000, say });
+  } catch (e) {
+    if (!transient(e)) throw e;
+    say(`gave up downloading the model of job ${job.id}: ${(e as Error).message}. Once the coordinator is back:\n  tabgrid results ${job.id} --out ${o.out} --server ${api.server}`);
+    return 1;
   }
+  if (!o.quiet) say(`job ${job.id} completed: held-out accuracy ${s.train?.accuracy ?? 'n/a'}\n${written.map((w) => `  ${w}`).join('\n')}`);
+  process.stdout.write(o.json ? `${JSON.stringify({ job: job.id, state: 'completed', accuracy: s.train?.accuracy ?? null, files: written })}\n` : `${written.join('\n')}\n`);
   return 0;
 }

@@ -124,7 +124,7 @@ export function attachGateway(d: GatewayDeps): void {
       socket.data.session = session;
       socket.data.backend = req.backend;
       socket.join([`volunteer:${session.volunteer.id}`, 'volunteers']);
-      d.swarm.joined(socket.id, req.backend);
+      d.swarm.joined(socket.id, req.backend, { volunteer: session.volunteer, projectId: session.projectId ?? null });
       // The balance so far, with the first reply (or pushed if none comes).
       const { account } = session.volunteer;
       desk.balance(session.volunteer.id, await work.balanceOf(account), Date.now());

@@ -15,6 +15,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Project, Store } from '../store/types.ts';
 import { JobError, type JobService } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
+import type { WaitWatch } from '../services/wait-watch.ts';
 import { AnyJobSchema, EmbedSettingsSchema } from './schemas.ts';
 import type { TrainService } from '../services/train-service.ts';
 import type { CreditService } from '../services/credit-service.ts';
@@ -36,6 +37,8 @@ export interface ApiDeps {
   jobs: JobService;
   train: TrainService;
   swarm: SwarmMonitor;
+  /** Why running jobs wait, and what to warn a submitter about. */
+  waits: WaitWatch;
   metrics: Metrics;
   /** How long an embed's consent is remembered (hours, at most 30 days). */
   consentMaxHours: number;
@@ -117,7 +120,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       if (any.kind === 'train') {
         const { kind: _kind, ...train } = any;
         const job = await d.train.createTrainJob(req.project!, train);
-        return reply.status(201).send({ ...(await d.jobs.summary(job)), rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord });
+        return reply.status(201).send({ ...(await d.jobs.summary(job)), rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord, warnings: await d.waits.warnings(job) });
       }
       const b = any;
       const job = await d.jobs.createInferenceJob(req.project!, {
@@ -128,13 +131,14 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
           ...(b.maxErrorCopies !== undefined ? { maxErrorCopies: b.maxErrorCopies } : {}),
           ...(b.maxTotalCopies !== undefined ? { maxTotalCopies: b.maxTotalCopies } : {}),
           ...(b.leaseSeconds !== undefined ? { leaseMs: b.leaseSeconds * 1000 } : {}),
+          ...(b.deadlineSeconds !== undefined ? { deadlineMs: b.deadlineSeconds * 1000 } : {}),
         },
       });
       const s = job.spec as InferenceSpec;
       return reply.status(201).send({
         ...(await d.jobs.summary(job)),
         records: s.records, shardSize: s.shardSize, replicas: s.limits.replicas, flopsPerRecord: s.flopsPerRecord,
-        creditPerShard: s.creditPerRecord * s.shardSize, outputs: s.outputs,
+        creditPerShard: s.creditPerRecord * s.shardSize, outputs: s.outputs, warnings: await d.waits.warnings(job),
       });
     });
     p.get('/api/v1/jobs', async (req) => {

@@ -32,6 +32,8 @@ export const CreateTrainJobSchema = v.strictObject({
   maxRelL2: v.optional(nonNegative),
   minCosine: v.optional(v.pipe(v.number(), v.minValue(-1), v.maxValue(1))),
   leaseSeconds: v.optional(positiveInt(BOUNDS.leaseSeconds[1])),
+  /** The job fails if not finished this many seconds after submission (at most 30 days). */
+  deadlineSeconds: v.optional(positiveInt(BOUNDS.deadlineSeconds[1])),
   maxShardsPerVolunteer: v.optional(v.pipe(v.number(), v.integer(), v.minValue(BOUNDS.maxShardsPerVolunteer[0]), v.maxValue(BOUNDS.maxShardsPerVolunteer[1]))),
 });
 
@@ -50,6 +52,8 @@ export const CreateJobSchema = v.strictObject({
   maxErrorCopies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(BOUNDS.maxErrorCopies[0]), v.maxValue(BOUNDS.maxErrorCopies[1]))),
   maxTotalCopies: v.optional(positiveInt(BOUNDS.maxTotalCopies[1])),
   leaseSeconds: v.optional(positiveInt(BOUNDS.leaseSeconds[1])),
+  /** The job fails if not finished this many seconds after submission (at most 30 days). */
+  deadlineSeconds: v.optional(positiveInt(BOUNDS.deadlineSeconds[1])),
   homogeneous: v.optional(v.boolean()),
   /** Backends that may compute the job (default: any that computes its model right). */
   backends: v.optional(v.pipe(v.array(v.picklist(['webgpu', 'wasm'], 'backends are webgpu and wasm')), v.minLength(1, 'backends: name at least one'), v.maxLength(2))),

@@ -7,6 +7,8 @@ export interface CoordinatorEventMap {
   /** Credit reached this account; the gateway coalesces balance pushes. */
   credited: [account: string];
   work: [];
+  /** A copy of this job went to a volunteer. */
+  assigned: [jobId: string];
   job: [jobId: string, projectId: string];
   validated: [info: { jobId: string; projectId: string; flops: number; valid: number; invalid: number }];
 }

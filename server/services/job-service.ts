@@ -3,6 +3,7 @@
  * creation (model check, binding, planning, FLOP estimate), status, results,
  * cancellation and completion.
  */
+import { deadlineFailure } from '../core/scheduler/transitions.ts';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Backend, JobSummary } from '../../shared/protocol/events.ts';
@@ -219,9 +220,18 @@ export class JobService {
     return job;
   }
 
+  private waitReason: (jobId: string) => { code: 'no_volunteers' | 'excluded' | 'busy'; message: string } | null = () => null;
+
+  /** Where summaries learn why a running job waits (the WaitWatch). */
+  explainWaitsWith(fn: (jobId: string) => { code: 'no_volunteers' | 'excluded' | 'busy'; message: string } | null): void {
+    this.waitReason = fn;
+  }
+
   async summary(job: Job): Promise<JobSummary> {
     const c = await this.store.jobCounts(job.id);
+    const waiting = job.state === 'running' ? this.waitReason(job.id) : null;
     return {
+      ...(waiting ? { waiting: { code: waiting.code, message: waiting.message } } : {}),
       id: job.id, projectId: job.projectId, kind: job.kind, state: job.state,
       shards: { total: c.shards.total, validated: c.shards.validated, failed: c.shards.failed },
       copies: c.copies, credit: c.credit, createdAt: job.createdAt, finishedAt: job.finishedAt, error: job.error,
@@ -252,6 +262,16 @@ export class JobService {
     }
     this.log.info({ job: job.id }, 'job cancelled');
     this.events.emit('job', job.id, job.projectId);
+  }
+
+  /** Fails the running jobs whose deadline passed (the reconciler calls it). */
+  async failOverdue(now = Date.now()): Promise<void> {
+    for (const j of await this.store.listJobs({ states: ['running'], limit: 10_000 })) {
+      const why = deadlineFailure(j, now);
+      if (!why) continue;
+      const c = await this.store.jobCounts(j.id);
+      await this.fail(j.id, `${why}; ${c.shards.validated} of ${c.shards.total} shards validated`);
+    }
   }
 
   async fail(jobId: string, error: string): Promise<void> {

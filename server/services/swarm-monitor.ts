@@ -7,6 +7,7 @@
  */
 import type { SwarmStats } from '../../shared/protocol/events.ts';
 import type { Store } from '../store/types.ts';
+import type { Connected } from './wait-watch.ts';
 import type { CoordinatorEvents } from './events.ts';
 
 const WINDOW_MS = 60_000;
@@ -24,6 +25,7 @@ export interface SwarmShare {
 
 export class SwarmMonitor {
   private sockets = new Map<string, string>();
+  private who = new Map<string, Connected>();
   private recent: { at: number; shards: number; flops: number }[] = [];
   private peers = new Map<string, { at: number; share: SwarmShare }>();
 
@@ -33,8 +35,21 @@ export class SwarmMonitor {
     });
   }
 
-  joined(socketId: string, backend: string) { this.sockets.set(socketId, backend); }
-  left(socketId: string) { this.sockets.delete(socketId); }
+  joined(socketId: string, backend: string, who?: Connected) {
+    this.sockets.set(socketId, backend);
+    if (who) this.who.set(socketId, who);
+  }
+  left(socketId: string) { this.sockets.delete(socketId); this.who.delete(socketId); }
+
+  /** The volunteers connected here, as the scheduler sees them (for saying why a job waits). */
+  connected(): Iterable<Connected> { return this.who.values(); }
+
+  /** Volunteers other coordinators on the same database reported lately. */
+  elsewhere(now = Date.now()): number {
+    let n = 0;
+    for (const p of this.peers.values()) if (now - p.at <= PEER_SHARE_FRESH_MS) n += Object.values(p.share.volunteers).reduce((a, b) => a + b, 0);
+    return n;
+  }
 
   /** This coordinator's share alone (what it tells the others, and what its own metrics count). */
   share(now = Date.now()): SwarmShare {

@@ -134,6 +134,7 @@ export class TrainService implements KindWork {
       ...DEFAULT_LIMITS,
       ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
       ...(o.leaseSeconds !== undefined ? { leaseMs: o.leaseSeconds * 1000 } : {}),
+      ...(o.deadlineSeconds !== undefined ? { deadlineMs: o.deadlineSeconds * 1000 } : {}),
     };
     const spec: TrainSpec = {
       kind: 'train', modelHash: stepHash, modelBytes: step.model.byteLength, forwardHash,

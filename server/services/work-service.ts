@@ -126,6 +126,7 @@ export class WorkService {
     const claimed = await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now });
     if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
     const { job, shard, copy } = claimed;
+    this.events.emit('assigned', job.id);
     this.log.info({ copy: copy.id, shard: shard.id, job: job.id, index: shard.index, volunteer: s.volunteer.id, issued: shard.issued }, 'assigned copy');
     return { assignment: await this.assignment(job, shard, copy) };
   }

@@ -197,6 +197,8 @@ export interface JobSummary {
   /** The backends that may compute it, when not every one may, and why. */
   backends?: Backend[];
   backendNotes?: string[];
+  /** Why its shards are not being computed now (absent while they are, or once it is finished). */
+  waiting?: { code: 'no_volunteers' | 'excluded' | 'busy'; message: string };
 }
 
 export type JobState = 'running' | 'completed' | 'failed' | 'cancelled';

@@ -113,11 +113,11 @@ describe('inference jobs', () => {
     writeFileSync(join(dir, 'cli.npy'), encodeNpy(x));
     const env = { ...process.env, TABGRID_TOKEN: c.token };
     const r = await run(process.execPath, [CLI, 'infer', '--server', c.url, '--model', join(dir, 'cli.onnx'), '--input', join(dir, 'cli.npy'),
-      '--format', 'npy', '--out', join(dir, 'cli-out'), '--shard-size', '4'], { cwd: REPO, env });
+      '--format', 'npy', '--out', join(dir, 'cli-out'), '--shard-size', '4', '--json'], { cwd: REPO, env });
     const { job } = JSON.parse(r.stdout) as { job: string };
     expect(existsSync(join(dir, 'cli-out', 'output_0.npy'))).toBe(true);
     expect(r.stderr).toMatch(/10 records in 3 shards, 2 replicas/);
-    const status = JSON.parse((await run(process.execPath, [CLI, 'status', job, '--server', c.url], { cwd: REPO, env })).stdout);
+    const status = JSON.parse((await run(process.execPath, [CLI, 'status', job, '--server', c.url, '--json'], { cwd: REPO, env })).stdout);
     expect(status).toMatchObject({ state: 'completed', shards: { total: 3, validated: 3, failed: 0 } });
     const res = await run(process.execPath, [CLI, 'results', job, '--server', c.url, '--out', join(dir, 'cli-res')], { cwd: REPO, env });
     expect(res.stdout.trim()).toBe(join(dir, 'cli-res', 'output_0.pb'));

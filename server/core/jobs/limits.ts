@@ -31,6 +31,8 @@ export const BOUNDS = {
   shardsPerRound: [1, 1024],
   roundDeadlineSeconds: [1, 86_400],
   maxShardsPerVolunteer: [0, 1024],
+  /** A job's deadline: at most 30 days. */
+  deadlineSeconds: [1, 30 * 86_400],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** Why `v` is not an integer in [min, max], named `name`, or null. */

@@ -17,6 +17,8 @@ export interface JobLimits {
   maxTotalCopies: number;
   leaseMs: number;
   ackWithinMs: number;
+  /** The job fails if not finished this long after it was created; absent: no deadline. */
+  deadlineMs?: number;
 }
 
 export interface OutputSpec {

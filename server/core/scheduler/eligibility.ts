@@ -23,22 +23,30 @@ export interface CopyIdentity {
 /** Copies that ended without a result: they can no longer vote. */
 const DEAD = new Set(['expired', 'error', 'cancelled']);
 
+/** Rules that keep a copy of a shard from a volunteer, given a copy the shard already has. */
+export type ConflictRule = 'volunteer' | 'address' | 'wallet' | 'class';
+
 /**
- * A copy released, errored or expired bars only its own volunteer from the
- * shard: it holds no result, so a sibling behind the same NAT (or the same
- * site wallet) taking the shard cannot outvote anyone with it. Were it to
- * return late after all, `lateResultClash` keeps it from counting beside
- * that sibling.
+ * Which rule keeps a copy of this shard from the volunteer, given one copy it
+ * already has; null if none. A copy released, errored or expired bars only
+ * its own volunteer from the shard: it holds no result, so a sibling behind
+ * the same NAT (or the same site wallet) taking the shard cannot outvote
+ * anyone with it. Were it to return late after all, `lateResultClash` keeps
+ * it from counting beside that sibling.
  */
+export function copyConflict(v: VolunteerIdentity, c: CopyIdentity, rules: ReadonlySet<DistinctRule>, homogeneous: boolean): ConflictRule | null {
+  if (c.volunteerId === v.id) return 'volunteer';
+  if (DEAD.has(c.state)) return null;
+  const shared = sharesIdentity(v, c, rules);
+  if (shared) return shared;
+  // Homogeneous redundancy: compare only like with like numerics.
+  if (homogeneous && c.numericClass !== v.numericClass) return 'class';
+  return null;
+}
+
 export function mayTakeCopy(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): boolean {
-  for (const c of existing) {
-    if (c.volunteerId === v.id) return false;
-    if (DEAD.has(c.state)) continue;
-    if (sharesIdentity(v, c, rules)) return false;
-    // Homogeneous redundancy: compare only like with like numerics.
-    if (homogeneous && c.numericClass !== v.numericClass) return false;
-  }
-  return true;
+  // One statement of the rules, shared with the wait diagnosis (why-waiting.ts).
+  return existing.every((c) => copyConflict(v, c, rules, homogeneous) === null);
 }
 
 function sharesIdentity(v: Pick<VolunteerIdentity, 'wallet' | 'address'>, c: Pick<CopyIdentity, 'wallet' | 'address'>, rules: ReadonlySet<DistinctRule>): DistinctRule | null {

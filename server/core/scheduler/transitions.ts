@@ -22,6 +22,13 @@ export function shardFailure(shard: Pick<Shard, 'errors' | 'issued' | 'wanted'>,
   return null;
 }
 
+/** Why a running job must fail now because its deadline passed, or null. */
+export function deadlineFailure(job: { createdAt: number; spec: { limits: Pick<JobLimits, 'deadlineMs'> } }, now: number): string | null {
+  const ms = job.spec.limits.deadlineMs;
+  if (ms === undefined || now < job.createdAt + ms) return null;
+  return `deadline passed: not finished within ${ms / 1000} s of submission (by ${new Date(job.createdAt + ms).toISOString()})`;
+}
+
 /** After a failed consensus the shard wants one more result than it has. */
 export function wantedAfterNoConsensus(returned: number): number {
   return returned + 1;

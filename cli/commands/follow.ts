@@ -1,0 +1,114 @@
+/**
+ * Following a job from the CLI until it finishes: poll its status, say why it
+ * waits when it does, ride out a coordinator that is away for a while (a
+ * restart, a deploy) with backoff, and on Ctrl-C or giving up say exactly how
+ * to pick the job up again, since it keeps running on the coordinator.
+ */
+import { ApiError, type ApiClient, type JobStatus, Unreachable } from '../api-client.ts';
+
+/** The commands that pick a job up again, spelled out for this coordinator. */
+export function followUpCommands(api: ApiClient, id: string, out?: string): string[] {
+  const server = ` --server ${api.server}`;
+  return [
+    `tabgrid status ${id}${server}`,
+    `tabgrid results ${id} --out ${out ?? 'DIR'}${server}`,
+    `tabgrid cancel ${id}${server}`,
+  ];
+}
+
+/** A failure worth waiting out: the coordinator is not there, or says it is starting or overloaded. */
+export function transient(e: unknown): boolean {
+  return e instanceof Unreachable || (e instanceof ApiError && (e.status === 502 || e.status === 503 || e.status === 504));
+}
+
+export interface RetryOptions {
+  /** Give up once the coordinator has been away this long. */
+  giveUpAfterMs: number;
+  /** Told once when the coordinator goes away and once when it is back. */
+  say: (line: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Runs `call`, retrying transient failures with capped exponential backoff
+ * (0.5 s doubling to 5 s) until it succeeds or the coordinator has been away
+ * `giveUpAfterMs`; then the last error is thrown.
+ */
+export async function withRetry<T>(call: () => Promise<T>, o: RetryOptions): Promise<T> {
+  const sleep = o.sleep ?? realSleep;
+  let awaySince: number | null = null;
+  let delay = 500;
+  for (;;) {
+    try {
+      const r = await call();
+      if (awaySince !== null) o.say(`the coordinator is back after ${((Date.now() - awaySince) / 1000).toFixed(1)} s`);
+      return r;
+    } catch (e) {
+      if (!transient(e)) throw e;
+      const now = Date.now();
+      if (awaySince === null) {
+        awaySince = now;
+        o.say(`${(e as Error).message}; retrying for up to ${Math.round(o.giveUpAfterMs / 1000)} s`);
+      }
+      if (now - awaySince >= o.giveUpAfterMs) throw e;
+      await sleep(Math.min(delay, awaySince + o.giveUpAfterMs - now));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+export class GaveUp extends Error {}
+
+export interface FollowOptions {
+  /** Poll interval while the job runs. */
+  everyMs: number;
+  giveUpAfterMs: number;
+  /** Each status as it arrives (the progress bar). */
+  onStatus: (s: JobStatus) => void;
+  /** Lines for the user (stderr). */
+  say: (line: string) => void;
+  /** Where results would go, for the follow-up commands. */
+  out?: string;
+}
+
+/**
+ * Polls until the job leaves `running`. Says the waiting reason each time it
+ * changes. On Ctrl-C, says the job keeps running and how to follow or cancel
+ * it, and exits 130. If the coordinator stays away past `giveUpAfterMs`, says
+ * the same and throws GaveUp.
+ */
+export async function followJob(api: ApiClient, id: string, o: FollowOptions): Promise<JobStatus> {
+  const hints = () => followUpCommands(api, id, o.out).map((c) => `  ${c}`).join('\n');
+  const onSigint = () => {
+    o.say(`\nstopped following job ${id}; it keeps running on the coordinator. Follow it, fetch its results or cancel it with:\n${hints()}`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
+  const retry = { giveUpAfterMs: o.giveUpAfterMs, say: o.say };
+  let lastWaiting: string | null = null;
+  try {
+    for (;;) {
+      let s: JobStatus;
+      try {
+        s = await withRetry(() => api.job(id), retry);
+      } catch (e) {
+        if (!transient(e)) throw e;
+        o.say(`gave up on the coordinator at ${api.server}: ${(e as Error).message}. Job ${id} may still be running there; once it is back:\n${hints()}`);
+        throw new GaveUp(`gave up following job ${id}`);
+      }
+      o.onStatus(s);
+      const waiting = s.state === 'running' ? s.waiting?.message ?? null : null;
+      if (waiting !== lastWaiting) {
+        if (waiting) o.say(`job ${id} waits: ${waiting}`);
+        else if (s.state === 'running') o.say(`job ${id} no longer waits: its shards are being computed`);
+        lastWaiting = waiting;
+      }
+      if (s.state !== 'running') return s;
+      await realSleep(o.everyMs);
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

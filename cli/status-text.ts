@@ -1,0 +1,28 @@
+/** Human text for job status and job lists (`--json` prints the objects instead). */
+import type { JobSummary } from '../shared/protocol/events.ts';
+
+export function statusText(s: JobSummary & { records?: number }): string {
+  const lines = [
+    `job      ${s.id} (${s.kind})`,
+    `state    ${s.state}${s.error ? `: ${s.error}` : ''}`,
+    `shards   ${s.shards.validated}/${s.shards.total} validated, ${s.shards.failed} failed`,
+    `copies   valid ${s.copies.valid}, invalid ${s.copies.invalid}, pending ${s.copies.pending}, expired ${s.copies.expired}, error ${s.copies.error}`,
+  ];
+  if (s.train) lines.push(`training round ${s.train.round}/${s.train.rounds}, loss ${s.train.loss ?? '-'}, held-out accuracy ${s.train.accuracy ?? '-'}`);
+  if (s.backends) lines.push(`backends ${s.backends.join(', ')} only`);
+  if (s.waiting) lines.push(`waiting  ${s.waiting.message}`);
+  lines.push(`created  ${new Date(s.createdAt).toISOString()}${s.finishedAt ? `, finished ${new Date(s.finishedAt).toISOString()}` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function jobsTable(jobs: readonly JobSummary[]): string {
+  if (jobs.length === 0) return 'no jobs yet\n';
+  const rows = jobs.map((j) => [
+    j.id, j.kind, j.state, `${j.shards.validated}/${j.shards.total}`, new Date(j.createdAt).toISOString(),
+    j.waiting ? `waits: ${j.waiting.message}` : j.error ?? '',
+  ]);
+  const head = ['JOB', 'KIND', 'STATE', 'SHARDS', 'CREATED', ''];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(width[i]!))).join('  ').trimEnd();
+  return `${[head, ...rows].map(line).join('\n')}\n`;
+}

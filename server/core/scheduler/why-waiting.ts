@@ -1,0 +1,140 @@
+/**
+ * Why a job's shards are not being computed, in words an operator can act on:
+ * no volunteer connected; N connected but none may take a copy (the distinct
+ * rule, the job's backends, homogeneous redundancy, a page bound to another
+ * project); or every volunteer that may take one is busy. Also what to warn a
+ * submitter about before a job waits at all (replicas the swarm cannot supply).
+ *
+ * Pure: the coordinator gathers the connected volunteers and a sample of the
+ * job's shards that want a copy (with the copies they already have), and
+ * these functions judge them with the same rules the claim applies.
+ */
+import type { Backend } from '../../../shared/protocol/events.ts';
+import { backendAllows } from '../jobs/backends.ts';
+import { type ConflictRule, copyConflict, type CopyIdentity, type DistinctRule, type VolunteerIdentity } from './eligibility.ts';
+
+export interface RosterEntry extends VolunteerIdentity {
+  /** The project a page (an embed) bound this volunteer to; null: any project. */
+  projectId: string | null;
+  /** Copies it holds now; at `maxInFlight` it asks for no more. */
+  inFlight: number;
+}
+
+export interface JobForDiagnosis {
+  projectId: string;
+  /** Backends that may compute it; absent: any. */
+  backends?: readonly Backend[];
+  homogeneous: boolean;
+  replicas: number;
+}
+
+/** Why one connected volunteer cannot take any copy of the job. */
+export type Exclusion = 'project' | 'backend' | 'address' | 'wallet' | 'class' | 'volunteer';
+
+export interface WaitReason {
+  code: 'no_volunteers' | 'excluded' | 'busy';
+  message: string;
+  connected: number;
+  /** Connected volunteers kept off the job, by the first rule that keeps each off. */
+  excluded: Partial<Record<Exclusion, number>>;
+  /** Volunteers that may take a copy but hold as many as they may. */
+  busy: number;
+}
+
+// When every shard is closed to a volunteer, the rule named is the one an
+// operator can change: an address or wallet rule before "it already has one".
+const PRECEDENCE: readonly Exclusion[] = ['address', 'wallet', 'class', 'volunteer'];
+
+/** The rule keeping the volunteer off every one of these shards, or null if it may take a copy of one. */
+export function shardsExclusion(v: VolunteerIdentity, wanting: readonly (readonly CopyIdentity[])[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): Exclusion | null {
+  const seen = new Set<Exclusion>();
+  for (const copies of wanting) {
+    const own = copies.map((c) => copyConflict(v, c, rules, homogeneous)).filter((r): r is ConflictRule => r !== null);
+    if (own.length === 0) return null;
+    // A copy of its own says it all for this shard; otherwise the first rule that bites.
+    seen.add(own.includes('volunteer') ? 'volunteer' : PRECEDENCE.find((p) => own.includes(p as ConflictRule))!);
+  }
+  return PRECEDENCE.find((p) => seen.has(p)) ?? null;
+}
+
+function volunteerExclusion(v: RosterEntry, job: JobForDiagnosis, wanting: readonly (readonly CopyIdentity[])[], rules: ReadonlySet<DistinctRule>): Exclusion | null {
+  if (v.projectId !== null && v.projectId !== job.projectId) return 'project';
+  if (!backendAllows(job.backends, v.numericClass)) return 'backend';
+  return shardsExclusion(v, wanting, rules, job.homogeneous);
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+function describe(kind: Exclusion, n: number, job: JobForDiagnosis): string {
+  const they = n === 1 ? 'it' : 'they';
+  switch (kind) {
+    case 'project': return `${plural(n, 'is', 'are')} bound to another project (an embed on another project's page)`;
+    case 'backend': return `${n === 1 ? 'runs' : 'run'} a backend the job excludes (it runs on ${job.backends?.join(', ')} only)`;
+    case 'address': return `${n === 1 ? 'shares' : 'share'} a client address with a copy of the same shard (distinct-copies rule 'address': replicas ${job.replicas} need ${job.replicas} different addresses)`;
+    case 'wallet': return `${n === 1 ? 'shares' : 'share'} a wallet with a copy of the same shard (distinct-copies rule 'wallet': replicas ${job.replicas} need ${job.replicas} different wallets)`;
+    case 'class': return `${n === 1 ? 'computes' : 'compute'} in another numeric class than the shard's other copies (homogeneous job)`;
+    case 'volunteer': return `already ${n === 1 ? 'holds or held' : 'hold or held'} a copy of every shard that wants one (replicas ${job.replicas} need ${job.replicas} different volunteers; ${they} cannot take a second copy)`;
+  }
+}
+
+const ORDER: readonly Exclusion[] = ['project', 'backend', 'address', 'wallet', 'class', 'volunteer'];
+
+function exclusionsText(excluded: Partial<Record<Exclusion, number>>, job: JobForDiagnosis): string {
+  return ORDER.filter((k) => excluded[k]).map((k) => `${excluded[k]} ${describe(k, excluded[k]!, job)}`).join('; ');
+}
+
+/**
+ * Why nothing takes the job's shards that want a copy, or null when nothing
+ * waits (no shard wants a copy, or some connected volunteer may take one now).
+ * `wanting` holds, per shard that wants a copy, the copies it already has.
+ */
+export function whyWaiting(
+  job: JobForDiagnosis, wanting: readonly (readonly CopyIdentity[])[], roster: readonly RosterEntry[],
+  rules: ReadonlySet<DistinctRule>, maxInFlight: number,
+): WaitReason | null {
+  if (wanting.length === 0) return null;
+  if (roster.length === 0) {
+    return { code: 'no_volunteers', message: 'no volunteer is connected', connected: 0, excluded: {}, busy: 0 };
+  }
+  const excluded: Partial<Record<Exclusion, number>> = {};
+  let busy = 0;
+  for (const v of roster) {
+    const why = volunteerExclusion(v, job, wanting, rules);
+    if (why) excluded[why] = (excluded[why] ?? 0) + 1;
+    else if (v.inFlight >= maxInFlight) busy++;
+    else return null;
+  }
+  const connected = plural(roster.length, 'volunteer', 'volunteers');
+  if (busy > 0) {
+    const others = exclusionsText(excluded, job);
+    return {
+      code: 'busy', connected: roster.length, excluded, busy,
+      message: `${connected} connected; ${busy === 1 ? 'the one' : `all ${busy}`} that may take a copy ${busy === 1 ? 'is' : 'are'} busy (holding ${maxInFlight} copies each)${others ? `; the others may not: ${others}` : ''}`,
+    };
+  }
+  return {
+    code: 'excluded', connected: roster.length, excluded, busy: 0,
+    message: `${connected} connected, but none may take a copy: ${exclusionsText(excluded, job)}`,
+  };
+}
+
+/**
+ * What a submitter should hear before the job waits: the connected volunteers
+ * that may compute it cannot supply `replicas` copies of one shard under the
+ * distinct rules (greedy: a lower bound on how many can, exact for one rule).
+ */
+export function submissionWarnings(job: JobForDiagnosis, roster: readonly RosterEntry[], rules: ReadonlySet<DistinctRule>): string[] {
+  const eligible = roster.filter((v) => (v.projectId === null || v.projectId === job.projectId) && backendAllows(job.backends, v.numericClass));
+  if (roster.length === 0) return ['no volunteer is connected yet: the job waits until one is'];
+  if (eligible.length === 0) {
+    return [`none of the ${plural(roster.length, 'connected volunteer', 'connected volunteers')} may compute this job (${job.backends ? `it runs on ${job.backends.join(', ')} only` : 'they are bound to another project'})`];
+  }
+  const picked: RosterEntry[] = [];
+  for (const v of eligible) {
+    const asCopy = (p: RosterEntry): CopyIdentity => ({ volunteerId: p.id, wallet: p.wallet, address: p.address, numericClass: p.numericClass, state: 'assigned' });
+    if (picked.every((p) => copyConflict(v, asCopy(p), rules, false) === null)) picked.push(v);
+  }
+  if (picked.length >= job.replicas) return [];
+  const ruleText = rules.size ? ` with distinct ${[...rules].map((r) => (r === 'address' ? 'client addresses' : 'wallets')).join(' and ')} (--distinct-copies ${[...rules].join(',')})` : '';
+  return [`replicas ${job.replicas} need ${job.replicas} volunteers${ruleText}, but the ${plural(eligible.length, 'connected volunteer', 'connected volunteers')} that may compute it ${eligible.length === 1 ? 'gives' : 'give'} only ${picked.length}: shards will wait for more volunteers`];
+}

@@ -1,0 +1,82 @@
+/** Why a job waits, judged over plain data with the claim's own rules. */
+import { describe, expect, it } from 'vitest';
+import type { CopyIdentity } from '../../../server/core/scheduler/eligibility.ts';
+import { type JobForDiagnosis, type RosterEntry, submissionWarnings, whyWaiting } from '../../../server/core/scheduler/why-waiting.ts';
+
+const job: JobForDiagnosis = { projectId: 'p1', homogeneous: false, replicas: 2 };
+const rules = new Set(['wallet', 'address'] as const);
+const vol = (id: string, o: Partial<RosterEntry> = {}): RosterEntry => ({
+  id, wallet: null, address: '127.0.0.1', numericClass: 'wasm/ort-1.30.0', projectId: null, inFlight: 0, ...o,
+});
+const copyOf = (v: RosterEntry, state = 'returned'): CopyIdentity => ({ volunteerId: v.id, wallet: v.wallet, address: v.address, numericClass: v.numericClass, state });
+
+describe('whyWaiting', () => {
+  it('says nothing while no shard wants a copy, or while some volunteer may take one', () => {
+    const a = vol('a');
+    expect(whyWaiting(job, [], [a], rules, 2)).toBeNull();
+    expect(whyWaiting(job, [[]], [a], rules, 2)).toBeNull();
+  });
+
+  it('names an empty swarm', () => {
+    expect(whyWaiting(job, [[]], [], rules, 2)).toMatchObject({ code: 'no_volunteers', message: 'no volunteer is connected' });
+  });
+
+  it('names the distinct-address rule for two volunteers of one machine once each shard has one copy (worker --node 2)', () => {
+    const a = vol('a');
+    const b = vol('b');
+    const r = whyWaiting(job, [[copyOf(a)], [copyOf(b)]], [a, b], rules, 2);
+    expect(r).toMatchObject({ code: 'excluded', connected: 2, excluded: { address: 2 }, busy: 0 });
+    expect(r!.message).toBe("2 volunteers connected, but none may take a copy: 2 share a client address with a copy of the same shard (distinct-copies rule 'address': replicas 2 need 2 different addresses)");
+    // Without the address rule, b may take a's shard: nothing waits.
+    expect(whyWaiting(job, [[copyOf(a)], [copyOf(b)]], [a, b], new Set(['wallet']), 2)).toBeNull();
+  });
+
+  it('names the wallet rule, the job\'s backends, another project and homogeneous classes', () => {
+    const w = '0x52908400098527886E0F7030069857D2E4169EE7';
+    const a = vol('a', { wallet: w, address: '10.0.0.1' });
+    const b = vol('b', { wallet: w, address: '10.0.0.2' });
+    const gpu = vol('g', { address: '10.0.0.3', numericClass: 'webgpu/nvidia/ampere/ort-1.30.0' });
+    const other = vol('o', { address: '10.0.0.4', projectId: 'p2' });
+    const r = whyWaiting({ ...job, backends: ['webgpu'] }, [[copyOf(a)]], [b, other], rules, 2);
+    expect(r!.excluded).toEqual({ backend: 1, project: 1 });
+    expect(r!.message).toContain('1 runs a backend the job excludes (it runs on webgpu only)');
+    expect(r!.message).toContain("1 is bound to another project");
+    expect(whyWaiting(job, [[copyOf(a)]], [b], rules, 2)!.excluded).toEqual({ wallet: 1 });
+    const hom = whyWaiting({ ...job, homogeneous: true }, [[copyOf(a, 'running')]], [gpu], rules, 2);
+    expect(hom!.excluded).toEqual({ class: 1 });
+    // An expired copy of another class binds no one.
+    expect(whyWaiting({ ...job, homogeneous: true }, [[copyOf(a, 'expired')]], [gpu], rules, 2)).toBeNull();
+  });
+
+  it('says a lone volunteer already holds a copy of every shard that wants one', () => {
+    const a = vol('a');
+    const r = whyWaiting(job, [[copyOf(a)], [copyOf(a)]], [a], new Set(), 2);
+    expect(r).toMatchObject({ code: 'excluded', excluded: { volunteer: 1 } });
+    expect(r!.message).toContain('replicas 2 need 2 different volunteers');
+  });
+
+  it('tells busy from excluded', () => {
+    const a = vol('a', { address: '10.0.0.1', inFlight: 2 });
+    const b = vol('b', { address: '10.0.0.2' });
+    const r = whyWaiting(job, [[copyOf(b)]], [a, b], rules, 2);
+    expect(r).toMatchObject({ code: 'busy', busy: 1, excluded: { volunteer: 1 } });
+    expect(r!.message).toMatch(/^2 volunteers connected; the one that may take a copy is busy \(holding 2 copies each\); the others may not: 1 already holds or held/);
+    expect(whyWaiting(job, [[copyOf(b)]], [{ ...a, inFlight: 1 }, b], rules, 2)).toBeNull();
+  });
+});
+
+describe('submissionWarnings', () => {
+  it('warns when the connected volunteers cannot supply the replicas under the distinct rules', () => {
+    const [a, b] = [vol('a'), vol('b')];
+    const w = submissionWarnings(job, [a, b], rules);
+    expect(w).toEqual(['replicas 2 need 2 volunteers with distinct wallets and client addresses (--distinct-copies wallet,address), but the 2 connected volunteers that may compute it give only 1: shards will wait for more volunteers']);
+    expect(submissionWarnings(job, [a, vol('c', { address: '10.0.0.9' })], rules)).toEqual([]);
+    expect(submissionWarnings(job, [a, b], new Set())).toEqual([]);
+    expect(submissionWarnings({ ...job, replicas: 3 }, [a, b], new Set())[0]).toMatch(/replicas 3 need 3 volunteers, but the 2 connected/);
+  });
+
+  it('warns about an empty swarm and one that may not compute the job', () => {
+    expect(submissionWarnings(job, [], rules)).toEqual(['no volunteer is connected yet: the job waits until one is']);
+    expect(submissionWarnings({ ...job, backends: ['webgpu'] }, [vol('a')], rules)[0]).toMatch(/none of the 1 connected volunteer may compute this job \(it runs on webgpu only\)/);
+  });
+});
