@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BlobLinks } from './blob-links.ts';
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -17,7 +18,12 @@ export class BlobStore {
   /** Reads in flight, so a burst of requests for one blob reads it once. */
   private reading = new Map<string, Promise<Uint8Array>>();
 
-  constructor(readonly dir: string, private readonly cacheLimit = 256 * 1024 * 1024) {}
+  /** Signed, expiring links for the blobs volunteers fetch (blob-links.ts). */
+  readonly links: BlobLinks;
+
+  constructor(readonly dir: string, private readonly cacheLimit = 256 * 1024 * 1024) {
+    this.links = new BlobLinks(dir);
+  }
 
   path(hash: string): string {
     return join(this.dir, hash.slice(0, 2), hash);

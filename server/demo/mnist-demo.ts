@@ -24,6 +24,8 @@ export async function ensureMnistDemo(o: { store: Store; blobs: BlobStore; train
   const put = async (bytes: Uint8Array) => {
     const hash = await o.blobs.put(bytes);
     await o.store.recordBlob({ hash, bytes: bytes.byteLength, kind: 'upload', createdAt: Date.now() });
+    // The demo project's own upload, as if over the API.
+    await o.store.grantBlob(o.project.id, hash, Date.now());
     return hash;
   };
   const job = await o.train.createTrainJob(o.project, {

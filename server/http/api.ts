@@ -100,7 +100,9 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
 
     p.head('/api/v1/blobs/:hash', async (req, reply) => {
       const { hash } = req.params as { hash: string };
-      return reply.status(isSha256Hex(hash) && await d.blobs.has(hash) ? 200 : 404).send();
+      // Only the project's own uploads: whether another project holds these bytes is not this project's to learn.
+      const own = isSha256Hex(hash) && await d.store.projectHasBlob(req.project!.id, hash) && await d.blobs.has(hash);
+      return reply.status(own ? 200 : 404).send();
     });
     p.put('/api/v1/blobs/:hash', async (req, reply) => {
       const { hash } = req.params as { hash: string };
@@ -110,7 +112,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       const actual = sha256(body);
       if (actual !== hash) throw new JobError('bad_request', `body hashes to ${actual}, not ${hash}: upload corrupted or wrong id`);
       await d.blobs.put(body);
-      await d.store.recordBlob({ hash, bytes: body.byteLength, kind: 'upload', createdAt: Date.now() });
+      await d.jobs.uploaded(req.project!, hash, body.byteLength);
       return reply.status(201).send({ hash, bytes: body.byteLength });
     });
 
@@ -187,8 +189,12 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
   // Public, read-only
   app.get('/blobs/:hash', async (req, reply) => {
     const { hash } = req.params as { hash: string };
-    const kind = isSha256Hex(hash) ? await d.store.blobKind(hash) : null;
-    // Only what volunteers must fetch is public; inputs and outputs stay with their project.
+    // Only through the signed, expiring link an assignment carries (blob-links.ts); a hash alone opens nothing.
+    if (!isSha256Hex(hash) || !d.blobs.links.holds(hash, req.query as { until?: unknown; sig?: unknown })) {
+      throw new JobError('not_found', `no blob at this link: a blob link comes with an assignment, and this one is missing, altered or expired`);
+    }
+    // Only what volunteers must fetch, whatever was signed; inputs and outputs stay with their project.
+    const kind = await d.store.blobKind(hash);
     if (kind !== 'model' && kind !== 'weights') throw new JobError('not_found', `no public blob ${hash}`);
     if (req.headers['if-none-match'] === `"${hash}"`) return reply.status(304).send();
     if (!(await d.blobs.has(hash))) throw new JobError('not_found', `blob ${hash} is no longer available (a superseded training checkpoint)`);

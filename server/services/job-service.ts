@@ -107,8 +107,30 @@ export class JobService {
     return p;
   }
 
+  /**
+   * Refuses a blob this project did not upload: projects see and use only
+   * their own, whoever else holds the same bytes (which are stored once).
+   */
+  async requireOwnBlob(project: Project, hash: string, what: string): Promise<void> {
+    if (!(await this.store.projectHasBlob(project.id, hash)) || !(await this.blobs.has(hash))) {
+      throw new JobError('bad_request', `${what} ${hash} was not uploaded by this project`);
+    }
+  }
+
+  /** The signed, expiring link a volunteer fetches a model or weight set from (blob-links.ts). */
+  blobLink(hash: string): string {
+    return this.blobs.links.url(hash);
+  }
+
+  /** Records an upload as the project's own (the bytes already stored). */
+  async uploaded(project: Project, hash: string, bytes: number): Promise<void> {
+    const at = Date.now();
+    await this.store.recordBlob({ hash, bytes, kind: 'upload', createdAt: at });
+    await this.store.grantBlob(project.id, hash, at);
+  }
+
   async createInferenceJob(project: Project, req: InferenceRequest): Promise<Job> {
-    if (!(await this.blobs.has(req.model))) throw new JobError('bad_request', `model blob ${req.model} was not uploaded`);
+    await this.requireOwnBlob(project, req.model, 'model blob');
     const modelBytes = await this.blobs.get(req.model);
     // Off the event loop, within the checker's limits: a model can be made arbitrarily expensive to load or estimate.
     const modelFile = this.blobs.path(req.model);
@@ -125,7 +147,7 @@ export class JobService {
     const known = new Map<Uint8Array, { key: string; hash: string }>();
     const sourceOf = new Map<Uint8Array, string>();
     for (const [i, input] of req.inputs.entries()) {
-      if (!(await this.blobs.has(input.blob))) throw new JobError('bad_request', `input ${i}: blob ${input.blob} was not uploaded`);
+      await this.requireOwnBlob(project, input.blob, `input ${i}: blob`);
       const key = `${input.blob}|${input.format}`;
       const seen = this.normalized.get(key);
       if (seen && (await this.blobs.has(seen.hash))) {

@@ -55,7 +55,7 @@ export class TrainService implements KindWork {
 
   async createTrainJob(project: Project, req: TrainRequest): Promise<Job> {
     for (const [what, hash] of [['model', req.model], ['data', req.data.blob], ['labels', req.labels.blob]] as const) {
-      if (!(await this.blobs.has(hash))) throw new JobError('bad_request', `${what} blob ${hash} was not uploaded`);
+      await this.jobs.requireOwnBlob(project, hash, `${what} blob`);
     }
     const forward = await this.blobs.get(req.model);
     let step;
@@ -216,7 +216,7 @@ export class TrainService implements KindWork {
 
   weightsRef(job: Job) {
     const hash = job.progress!.weightsHash;
-    return { hash, url: `/blobs/${hash}`, bytes: 0 };
+    return { hash, url: this.blobs.links.url(hash), bytes: 0 };
   }
 
   /** A copy carries the round's weights (a blob volunteers cache) and its shard's micro-batch. */

@@ -134,7 +134,8 @@ export class WorkService {
   private async assignment(job: Job, shard: Shard, copy: Copy): Promise<Assignment> {
     return {
       copyId: copy.id, shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
-      model: { hash: job.spec.modelHash, url: `/blobs/${job.spec.modelHash}`, bytes: job.spec.modelBytes },
+      // A signed, expiring link: the bare hash opens nothing (blob-links.ts).
+      model: { hash: job.spec.modelHash, url: this.jobs.blobLink(job.spec.modelHash), bytes: job.spec.modelBytes },
       outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: job.spec.limits.ackWithinMs, leaseMs: job.spec.limits.leaseMs,
       ...(await this.kinds[job.kind].payload(job, shard)),
     };

@@ -109,6 +109,10 @@ export interface Store extends CreditLedger {
 
   recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }): Promise<void>;
   blobKind(hash: string): Promise<string | null>;
+  /** Records that a project uploaded (or was given by its own job) these bytes; idempotent. */
+  grantBlob(projectId: string, hash: string, at: number): Promise<void>;
+  /** Whether a project uploaded these bytes: a project sees and uses only its own blobs. */
+  projectHasBlob(projectId: string, hash: string): Promise<boolean>;
 
   createVolunteer(v: Volunteer): Promise<void>;
   getVolunteer(id: string): Promise<Volunteer | null>;

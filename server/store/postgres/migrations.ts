@@ -206,6 +206,15 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER payout_leaves_no_update BEFORE UPDATE ON payout_leaves FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
   CREATE TRIGGER payout_leaves_no_delete BEFORE DELETE ON payout_leaves FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
   `,
+  `
+  -- Which project uploaded which blob: a project sees and uses only its own; the bytes are stored once.
+  CREATE TABLE project_blobs (
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (project_id, hash)
+  );
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

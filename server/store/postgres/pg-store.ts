@@ -185,6 +185,15 @@ export class PgStore implements Store {
     return rows[0] ? (rows[0].kind as string) : null;
   }
 
+  async grantBlob(projectId: string, hash: string, at: number) {
+    await this.exec('INSERT INTO project_blobs (project_id, hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [projectId, hash, at]);
+  }
+
+  async projectHasBlob(projectId: string, hash: string) {
+    const { rows } = await this.exec('SELECT 1 FROM project_blobs WHERE project_id = $1 AND hash = $2', [projectId, hash]);
+    return rows.length > 0;
+  }
+
   async createVolunteer(v: Volunteer) {
     await this.exec(`INSERT INTO volunteers (id, secret_hash, wallet, account, address, numeric_class, capabilities, created_at, last_seen)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [v.id, v.secretHash, v.wallet, v.account, v.address, v.numericClass, JSON.stringify(v.capabilities), v.createdAt, v.lastSeen]);

@@ -205,4 +205,13 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER payout_leaves_no_update BEFORE UPDATE ON payout_leaves BEGIN SELECT RAISE(ABORT, 'payouts are append-only'); END;
   CREATE TRIGGER payout_leaves_no_delete BEFORE DELETE ON payout_leaves BEGIN SELECT RAISE(ABORT, 'payouts are append-only'); END;
   `,
+  `
+  -- Which project uploaded which blob: a project sees and uses only its own; the bytes are stored once.
+  CREATE TABLE project_blobs (
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (project_id, hash)
+  );
+  `,
 ];

@@ -257,6 +257,14 @@ export class SqliteStore implements Store {
     return r ? (r.kind as string) : null;
   }
 
+  async grantBlob(projectId: string, hash: string, at: number) {
+    await this.write(() => this.db.prepare('INSERT INTO project_blobs (project_id, hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(projectId, hash, at));
+  }
+
+  async projectHasBlob(projectId: string, hash: string) {
+    return this.db.prepare('SELECT 1 FROM project_blobs WHERE project_id = ? AND hash = ?').get(projectId, hash) !== undefined;
+  }
+
   async createVolunteer(v: Volunteer) {
     await this.write(() => this.db.prepare(`INSERT INTO volunteers (id, secret_hash, wallet, account, address, numeric_class, capabilities, created_at, last_seen)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.id, v.secretHash, v.wallet, v.account, v.address, v.numericClass, JSON.stringify(v.capabilities), v.createdAt, v.lastSeen));

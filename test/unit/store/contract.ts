@@ -168,6 +168,21 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.blobKind('h2')).toBe('weights');
     });
 
+    it('blobs belong to the projects that uploaded them, the bytes recorded once', async () => {
+      const a = makeProject();
+      const b = makeProject();
+      await store.createProject(a);
+      await store.createProject(b);
+      await store.recordBlob({ hash: 'h3', bytes: 10, kind: 'upload', createdAt: NOW });
+      await store.grantBlob(a.id, 'h3', NOW);
+      await store.grantBlob(a.id, 'h3', NOW + 1);
+      expect(await store.projectHasBlob(a.id, 'h3')).toBe(true);
+      expect(await store.projectHasBlob(b.id, 'h3')).toBe(false);
+      expect(await store.projectHasBlob(a.id, 'h4')).toBe(false);
+      await store.grantBlob(b.id, 'h3', NOW + 2);
+      expect(await store.projectHasBlob(b.id, 'h3')).toBe(true);
+    });
+
     it('volunteers round-trip with numbers as numbers and capabilities as data', async () => {
       const v = {
         id: newId(), secretHash: 'f'.repeat(64), wallet: null, account: 'volunteer:x', address: '192.0.2.1',
