@@ -52,6 +52,7 @@ import { mlpModel, randomInput } from '../test/helpers/onnx-builder.ts';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Flags } from './lib/flags.ts';
 import { startPageServer } from '../test/helpers/page-server.ts';
+import { logWireBytes } from '../test/e2e/wire-bytes.ts';
 import type { TabgridStatus } from '../client/app/test-hook.ts';
 import { BareTab } from './lib/bare-tab.ts';
 import { summariseProfiles } from './lib/cpuprofile.ts';
@@ -77,6 +78,9 @@ export interface BrowserFigures {
   first_shard_cached_ms: number;
   first_shard_new_from_start_ms: number;
   first_shard_cached_from_start_ms: number;
+  first_visit_bytes_before_start: number;
+  first_shard_bytes_new: number;
+  first_shard_bytes_returning: number;
   model_bytes: number;
   browser_rounds: number;
   browser_window_s: number;
@@ -256,6 +260,16 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
       await ctx.close();
       firsts.push({ fresh, back });
     }
+    // Bytes on the wire: a visit that does not autostart (so "before Start" is a state the page rests in), then Start.
+    const wire: { fresh: VisitBytes; back: VisitBytes }[] = [];
+    for (let t = 0; t < trials; t++) {
+      await feeder.ensure(40);
+      const ctx = await browser.newContext();
+      const fresh = await visitBytes(ctx, coord.url, problems);
+      const back = await visitBytes(ctx, coord.url, problems);
+      await ctx.close();
+      wire.push({ fresh, back });
+    }
     await tab.close();
     await rawCtx.close();
 
@@ -329,6 +343,10 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
       ['first accepted shard, new visitor, ms', round(newMs)],
       ['first accepted shard, returning visitor (model cached), ms', round(cachedMs)],
       ['the same from Start (app ready): new vs returning visitor, ms', `${round(newFromStart)} vs ${round(cachedFromStart)}`],
+      ['bytes on the wire before Start, new visitor (every request, headers included)', Math.round(median(wire.map((w) => w.fresh.beforeStart)))],
+      ['  the same, returning visitor', Math.round(median(wire.map((w) => w.back.beforeStart)))],
+      ['HTTP bytes to the first accepted shard, new vs returning visitor (WebSocket frames not counted)',
+        `${Math.round(median(wire.map((w) => w.fresh.toFirstShard)))} vs ${Math.round(median(wire.map((w) => w.back.toFirstShard)))}`],
     ]));
 
     return {
@@ -346,6 +364,9 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
       first_shard_cached_ms: round(cachedMs),
       first_shard_new_from_start_ms: round(newFromStart),
       first_shard_cached_from_start_ms: round(cachedFromStart),
+      first_visit_bytes_before_start: Math.round(median(wire.map((w) => w.fresh.beforeStart))),
+      first_shard_bytes_new: Math.round(median(wire.map((w) => w.fresh.toFirstShard))),
+      first_shard_bytes_returning: Math.round(median(wire.map((w) => w.back.toFirstShard))),
       model_bytes: model.byteLength,
       browser_rounds: rounds,
       browser_window_s: windowMs / 1000,
@@ -439,6 +460,33 @@ async function firstShardVisit(ctx: BrowserContext, server: string, blobs: strin
   await waitForStatus(page, (s) => s.phase === 'stopped', 'first-shard tab stopped', 60_000);
   await page.close();
   return { ready: f.ready ?? NaN, running: f.running ?? NaN, computed: f.computed ?? NaN, uploaded: f.uploaded!, blobRequests: blobs.length - before };
+}
+
+interface VisitBytes { beforeStart: number; toFirstShard: number }
+
+/**
+ * One visit without autostart: what Chromium received before Start (the page
+ * ready and its network quiet), then after pressing Start until the first
+ * accepted shard, counted over every HTTP request of the page and its workers.
+ */
+async function visitBytes(ctx: BrowserContext, server: string, problems: string[]): Promise<VisitBytes> {
+  const wire = logWireBytes(ctx);
+  const page = await ctx.newPage();
+  problems.push(...watchPage(page, 'visit-bytes'));
+  await page.goto(contributorUrl(server, { backend: 'wasm', intensity: 1 }));
+  await waitForStatus(page, (s) => s.phase === 'ready', 'visit ready', 60_000);
+  await page.waitForLoadState('networkidle');
+  await wire.settled();
+  const beforeStart = wire.total();
+  await page.getByTestId('start').click();
+  await waitForStatus(page, (s) => s.counts.uploaded >= 1, 'visit computed a shard', 120_000);
+  await wire.settled();
+  const toFirstShard = wire.total();
+  wire.stop();
+  await page.getByTestId('stop').click();
+  await waitForStatus(page, (s) => s.phase === 'stopped', 'visit stopped', 60_000);
+  await page.close();
+  return { beforeStart, toFirstShard };
 }
 
 /** Keeps copies queued: jobs of JOB_SHARDS shards over one model and one input blob, uploaded once. */

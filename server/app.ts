@@ -201,7 +201,9 @@ async function startOnBoundPort(
     url, port, token, projectId, config,
     async close() {
       clearInterval(reconciler);
-      io.disconnectSockets(true);
+      // Closes every connection without telling clients they were let go: socket.io clients reconnect by
+      // themselves after a closed transport (even pages loaded before this version), and the gateway keeps
+      // the leases of the copies they hold. disconnectSockets(true) would tell them not to come back.
       await new Promise<void>((r) => io.close(() => r()));
       await app.close().catch(() => {});
       server.closeAllConnections();

@@ -205,6 +205,9 @@ export function attachGateway(d: GatewayDeps): void {
       const s = socket.data.session;
       if (!s) return;
       log.info({ volunteer: s.volunteer.id, reason }, 'volunteer disconnected');
+      // This coordinator is shutting down (a restart, a deploy): the volunteer has not left. It reconnects (here
+      // after the restart, or to another coordinator on the same database) holding its copies, whose leases stand.
+      if (reason === 'server shutting down') return;
       void work.disconnected(s, d.config.disconnectGraceMs).catch((e) => log.error({ err: e }, 'disconnect handling failed'));
     });
   });

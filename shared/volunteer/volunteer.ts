@@ -10,6 +10,7 @@ import type {
   Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServerToClientEvents, VolunteerNews, WireTensor,
 } from '../protocol/events.ts';
 import type { PendingStore } from './pending.ts';
+import { reconnectDelay } from './backoff.ts';
 import { restAfter } from './throttle.ts';
 
 export type VolunteerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -43,6 +44,8 @@ export interface VolunteerOptions {
   /** Fraction of time spent computing, 0.05..1. */
   intensity?: number;
   hooks?: VolunteerHooks;
+  /** Jitter for reconnect delays (tests fix it); Math.random by default. */
+  random?: () => number;
   /** Persist credentials so a reload resumes as the same volunteer. */
   saveCredentials?(c: { volunteerId: string; secret: string }): void | Promise<void>;
 }
@@ -116,8 +119,41 @@ export class Volunteer {
     const s = o.socket;
     s.on('work:nudge', () => { this.wake.set(); });
     s.on('news', (n) => this.heard(n));
-    s.on('connect', () => { this.wake.set(); });
-    s.on('connect_error', (e) => o.hooks?.error?.(`cannot connect: ${e.message}`));
+    s.on('connect', () => {
+      this.reconnects = 0;
+      this.wake.set();
+      // Back after a disconnect (a coordinator restart) while a long shard computes: say hello now, not when the
+      // shard is done, so the copy's heartbeats are heard and kept results are resent at once.
+      if (this.running && this.helloReply) void this.ensureHello().catch((e) => o.hooks?.error?.((e as Error).message));
+    });
+    s.on('connect_error', (e: Error & { data?: { code?: string } }) => {
+      o.hooks?.error?.(`cannot connect: ${e.message}`);
+      const code = e.data?.code;
+      // Credentials the coordinator does not know (its data was reset): come back as a new volunteer.
+      if (code === 'unauthorized' && (s.auth as { volunteerId?: string }).volunteerId) {
+        s.auth = { protocol: (s.auth as { protocol?: number }).protocol };
+      }
+      // Another protocol version: no retry can fix that.
+      if (code !== 'bad_request') this.reconnectSoon();
+    });
+    // After a transport failure socket.io reconnects by itself; after a disconnect the server chose
+    // (a coordinator shutting down, restarting, or deploying), it does not: we do.
+    s.on('disconnect', () => this.reconnectSoon());
+  }
+
+  private reconnects = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Reconnects with backoff and jitter, unless socket.io is already on it or the loop is not running. */
+  private reconnectSoon(): void {
+    const s = this.o.socket;
+    if (!this.running || s.active || this.reconnectTimer) return;
+    const delay = reconnectDelay(this.reconnects++, this.o.random);
+    this.o.hooks?.state?.('connecting', `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.running && !s.connected && !s.active) s.connect();
+    }, delay);
   }
 
   /** Outcomes and balance, from a reply or a push. */
@@ -142,6 +178,7 @@ export class Volunteer {
   /** Stops requesting work; the shard in hand (if any) finishes and its result is kept and uploaded. */
   async stop(): Promise<void> {
     this.running = false;
+    if (this.reconnectTimer) { clearTimeout(this.reconnectTimer); this.reconnectTimer = null; }
     this.wake.set();
     await this.loop;
     this.o.hooks?.state?.('stopped');
@@ -161,8 +198,15 @@ export class Volunteer {
     this.o.hooks?.state?.(s, detail);
   }
 
-  private async ensureHello(): Promise<boolean> {
-    if (this.helloReply && this.o.socket.connected && this.helloedSocketId === this.o.socket.id) return true;
+  /** The hello under way, if any: the loop and a reconnect may both ask for one. */
+  private helloing: Promise<boolean> | null = null;
+
+  private ensureHello(): Promise<boolean> {
+    if (this.helloReply && this.o.socket.connected && this.helloedSocketId === this.o.socket.id) return Promise.resolve(true);
+    return this.helloing ??= this.sayHello().finally(() => { this.helloing = null; });
+  }
+
+  private async sayHello(): Promise<boolean> {
     if (!this.o.socket.connected) return false;
     const r = await call<HelloReply>(this.o.socket, 'hello', this.o.hello);
     if (!r.ok) {

@@ -3,7 +3,7 @@
  * every finished request of its pages and their workers, with the encoded
  * (compressed) body, the response headers and the request itself.
  */
-import type { BrowserContext } from 'playwright-core';
+import type { BrowserContext, Request } from 'playwright-core';
 
 export interface WireRequest {
   url: string;
@@ -21,12 +21,14 @@ export interface WireLog {
   total(): number;
   /** Waits until every request that has started has finished (or failed). */
   settled(): Promise<void>;
+  /** Stops counting (the context goes on). */
+  stop(): void;
 }
 
 export function logWireBytes(ctx: BrowserContext): WireLog {
   const requests: WireRequest[] = [];
   const inFlight = new Set<Promise<void>>();
-  ctx.on('requestfinished', (r) => {
+  const onFinished = (r: Request) => {
     const p = (async () => {
       const [sizes, res] = await Promise.all([r.sizes(), r.response()]);
       const headers = (await res?.allHeaders()) ?? {};
@@ -42,10 +44,12 @@ export function logWireBytes(ctx: BrowserContext): WireLog {
     })().catch(() => {});
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
-  });
+  };
+  ctx.on('requestfinished', onFinished);
   return {
     requests,
     total: () => requests.reduce((n, r) => n + r.bytes, 0),
     settled: async () => { while (inFlight.size) await Promise.all([...inFlight]); },
+    stop: () => { ctx.off('requestfinished', onFinished); },
   };
 }
