@@ -38,7 +38,7 @@
  * the raw loop it is compared with runs on one thread too.
  */
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism as cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApiClient } from '../cli/api-client.ts';
@@ -125,7 +125,8 @@ export async function browserBench(flags: Flags, log: Log): Promise<BrowserFigur
     const { dir: assets, js: ortJs, wasm: ortWasm } = ortAssets();
     const assetCopy = join(work, 'assets');
     mkdirSync(assetCopy);
-    for (const n of [ortJs, ortWasm]) copyFileSync(join(assets, n), join(assetCopy, n));
+    // The bundle imports chunks it shares with the plain WASM build (rolldown's runtime): every script comes along.
+    for (const n of [...readdirSync(assets).filter((f) => f.endsWith('.js')), ortWasm]) copyFileSync(join(assets, n), join(assetCopy, n));
 
     const model = mlpModel({ width: WIDTH, layers: LAYERS, seed: 5 });
     const x = randomInput(JOB_SHARDS * RECORDS_PER_SHARD, WIDTH, 17);
