@@ -16,12 +16,13 @@ import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import { lateResultClash } from '../core/scheduler/eligibility.ts';
+import { leaseDeadline } from '../core/scheduler/lease.ts';
 import { copyCredit } from '../core/credit/credit.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import { decideQuorum } from '../core/validation/quorum.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
-import { aliveCopies, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
+import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
 import { newId, newSecret } from '../store/ids.ts';
 import type { CopyJudgement, Store, Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
@@ -145,7 +146,7 @@ export class WorkService {
     const copy = await this.store.getCopy(copyId);
     if (!copy || copy.volunteerId !== s.volunteer.id) throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
     const job = await this.store.getJob(copy.jobId);
-    const deadline = Date.now() + (job?.spec.limits.leaseMs ?? 60_000);
+    const deadline = job ? leaseDeadline(job.spec, copy.assignedAt, Date.now()) : Date.now() + 60_000;
     const acked = await this.store.ackCopy(copyId, s.volunteer.id, deadline);
     if (!acked) throw new WorkError('conflict', `copy ${copyId} can no longer be acknowledged: it is ${copy.state}${copy.reason ? ` (${copy.reason})` : ''}`);
     return deadline;
@@ -308,7 +309,9 @@ export class WorkService {
   private async checkShardHealth(shardId: string): Promise<void> {
     const sr = await this.store.shardResults(shardId);
     if (!sr || sr.shard.state !== 'open') return;
-    const why = shardFailure(sr.shard, aliveCopies(sr.copies), sr.job.spec.limits);
+    // The error budget counts independent sources, not copies: one group's failures cannot fail a job.
+    const errors = independentErrors(sr.copies, this.config.distinctCopies);
+    const why = shardFailure({ ...sr.shard, errors }, aliveCopies(sr.copies), sr.job.spec.limits);
     if (!why) return;
     await this.store.setShardFailed(shardId, why);
     this.log.error({ shard: shardId, job: sr.job.id, reason: why }, 'shard failed: failing its job');

@@ -80,7 +80,7 @@ describe('hostile volunteers', () => {
     const honest = volunteer(c.url);
     const done = await waitForJob(c.api, j.id, 60_000);
     expect(done.state).toBe('completed');
-    expect(honest.uploaded).toHaveLength(1);
+    await expect.poll(() => honest.uploaded.length, { timeout: 20_000 }).toBe(1);
     // The errored copy cannot come back late beside its sibling's result from the same address.
     const late = await call(failing.socket, 'work:result', {
       copyId: failing.copy.copyId, computeMs: 1,
@@ -88,5 +88,47 @@ describe('hostile volunteers', () => {
     });
     expect(late).toMatchObject({ ok: false, code: 'conflict' });
     expect((late as { error: string }).error).toMatch(/went to another volunteer with your address; this late result is not needed/);
+  }, 120_000);
+
+  it('takes a copy back from a volunteer that heartbeats forever once it reaches its hold ceiling, tells it why, and the job completes', async () => {
+    const c = await coordinator([]);
+    const j = await job(c, { records: 4, shardSize: 4, replicas: 1, leaseSeconds: 1 });
+    const squatter = await hostile(c.url);
+    cleanup.push(async () => { squatter.socket.close(); });
+    const since = Date.now();
+    await ok(call(squatter.socket, 'work:ack', { copyId: squatter.copy.copyId }));
+    // Heartbeats far more often than the 1 s lease needs, until the coordinator says the copy is gone.
+    let lost: { copyId: string; reason: string } | undefined;
+    while (!lost) {
+      const r = await ok(call<{ extended: string[]; lost: { copyId: string; reason: string }[] }>(squatter.socket, 'work:heartbeat', { copyIds: [squatter.copy.copyId] }));
+      lost = r.lost[0];
+      if (!lost) await new Promise((res) => setTimeout(res, 200));
+    }
+    const heldMs = Date.now() - since;
+    expect(lost.reason).toMatch(/^copy is expired: held 4 s, the most one copy of this job may be held \(4 leases, or 10 runs on a slow device\): reissued to another volunteer$/);
+    // The ceiling is 4 leases of 1 s; the reconciler runs every second.
+    expect(heldMs).toBeGreaterThanOrEqual(4000);
+    const honest = volunteer(c.url);
+    const done = await waitForJob(c.api, j.id, 60_000);
+    expect(done.state).toBe('completed');
+    expect(done.copies).toMatchObject({ expired: 1 });
+    await expect.poll(() => honest.uploaded.length, { timeout: 20_000 }).toBe(1);
+  }, 120_000);
+
+  it('does not let four failing identities from one network fail a job that honest volunteers can finish', async () => {
+    const c = await coordinator(['--distinct-copies', 'wallet,address']);
+    const j = await job(c, { records: 4, shardSize: 4, replicas: 1 });
+    // Four identities (one more than the job's 3 tolerated errors), all from 127.0.0.1, each failing the copy it gets.
+    for (let i = 0; i < 4; i++) {
+      const liar = await hostile(c.url);
+      cleanup.push(async () => { liar.socket.close(); });
+      await ok(call(liar.socket, 'work:fail', { copyId: liar.copy.copyId, error: `identity ${i}: cannot compute` }));
+    }
+    await c.waitForLog((l) => l.msg === 'volunteer could not compute its copy; it will be reissued' && /identity 3/.test(String(l.error)));
+    expect((await c.api.json<{ state: string; copies: { error: number } }>('GET', `/api/v1/jobs/${j.id}`))).toMatchObject({ state: 'running', copies: { error: 4 } });
+    const honest = volunteer(c.url);
+    const done = await waitForJob(c.api, j.id, 60_000);
+    expect(done.state).toBe('completed');
+    await expect.poll(() => honest.uploaded.length, { timeout: 20_000 }).toBe(1);
   }, 120_000);
 });

@@ -5,6 +5,8 @@
  * the stores answer in SQL (indexed queries), checked by their contract tests.
  */
 import type { Copy, JobLimits, Shard } from '../jobs/types.ts';
+import { addressGroup } from '../trust/address.ts';
+import type { DistinctRule } from './eligibility.ts';
 
 const ALIVE = new Set(['assigned', 'running', 'returned']);
 
@@ -15,7 +17,7 @@ export function aliveCopies(copies: readonly Pick<Copy, 'state' | 'outcome'>[]):
 
 /** Why the shard must fail now, or null while it can still succeed. */
 export function shardFailure(shard: Pick<Shard, 'errors' | 'issued' | 'wanted'>, alive: number, limits: JobLimits): string | null {
-  if (shard.errors > limits.maxErrorCopies) return `${shard.errors} copies failed or timed out (limit ${limits.maxErrorCopies})`;
+  if (shard.errors > limits.maxErrorCopies) return `copies from ${shard.errors} independent sources failed or timed out (limit ${limits.maxErrorCopies})`;
   if (shard.issued >= limits.maxTotalCopies && alive < shard.wanted) {
     return `${shard.issued} copies issued without consensus (limit ${limits.maxTotalCopies})`;
   }
@@ -32,4 +34,30 @@ export function deadlineFailure(job: { createdAt: number; spec: { limits: Pick<J
 /** After a failed consensus the shard wants one more result than it has. */
 export function wantedAfterNoConsensus(returned: number): number {
   return returned + 1;
+}
+
+/**
+ * Failed and timed-out copies that count toward the job's error budget: one
+ * per independent source. Four identities of one person, one network (/24,
+ * /64) or one wallet (as far as the job's distinct-copies rules tell people
+ * apart) reporting failures on a shard are one error, not four: one host or
+ * group cannot fail a job that others can finish, only errors reproduced
+ * by independent volunteers can. A source is new when none of its volunteer,
+ * network or wallet has failed the shard before.
+ */
+export function independentErrors(
+  copies: readonly { state: string; volunteerId: string; wallet: string | null; address: string }[],
+  rules: ReadonlySet<DistinctRule>,
+): number {
+  const seen = new Set<string>();
+  let sources = 0;
+  for (const c of copies) {
+    if (c.state !== 'error' && c.state !== 'expired') continue;
+    const keys = [`v:${c.volunteerId}`];
+    if (rules.has('address')) keys.push(`a:${addressGroup(c.address)}`);
+    if (rules.has('wallet') && c.wallet) keys.push(`w:${c.wallet.toLowerCase()}`);
+    if (!keys.some((k) => seen.has(k))) sources++;
+    for (const k of keys) seen.add(k);
+  }
+  return sources;
 }

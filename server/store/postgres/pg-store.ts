@@ -23,6 +23,7 @@ import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
 import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
+import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { COPY_COLS, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
 import type {
@@ -423,7 +424,7 @@ export class PgStore implements Store {
     const lost: { copyId: string; reason: string }[] = [];
     if (copyIds.length === 0) return { extended, lost };
     await this.tx(async (q) => {
-      const { rows } = await q(`SELECT id, state, reason, job_id FROM copies WHERE id = ANY($1::text[]) AND volunteer_id = $2
+      const { rows } = await q(`SELECT id, state, reason, job_id, assigned_at FROM copies WHERE id = ANY($1::text[]) AND volunteer_id = $2
         ORDER BY id FOR NO KEY UPDATE`, [copyIds, volunteerId]);
       const byId = new Map(rows.map((r) => [r.id as string, r]));
       const deadlines = new Map<string, number>();
@@ -432,7 +433,7 @@ export class PgStore implements Store {
         if (!c) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
         if (c.state !== 'running') { lost.push({ copyId: id, reason: `copy is ${c.state}${c.reason ? `: ${c.reason}` : ''}` }); continue; }
         const job = await this.job(c.job_id as string, q);
-        deadlines.set(c.id as string, now + (job?.spec.limits.leaseMs ?? 60_000));
+        deadlines.set(c.id as string, job ? leaseDeadline(job.spec, num(c.assigned_at), now) : now + 60_000);
         extended.push(id);
       }
       if (deadlines.size) {
@@ -505,6 +506,15 @@ export class PgStore implements Store {
           AND ${IN_FLIGHT} AND deadline < $2
         RETURNING ${COPY_COLS}`, [due, now]);
       const expired = rows.map(toCopy);
+      // A running copy that reached its hold ceiling is told so, not that its heartbeats stopped.
+      for (const c of expired) {
+        if (c.state !== 'expired' || c.reason === 'not acknowledged in time') continue;
+        const why = expiryReason({ state: 'running', assignedAt: c.assignedAt, deadline: c.deadline }, (await this.job(c.jobId, q))?.spec ?? null);
+        if (why !== c.reason) {
+          await q('UPDATE copies SET reason = $1 WHERE id = $2', [why, c.id]);
+          c.reason = why;
+        }
+      }
       const perShard = new Map<string, number>();
       for (const c of expired) perShard.set(c.shardId, (perShard.get(c.shardId) ?? 0) + 1);
       if (perShard.size) {

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
+import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { COPY_COLS, type Row, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
 import type {
@@ -533,7 +534,7 @@ export class SqliteStore implements Store {
         if (!c || c.volunteerId !== volunteerId) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
         if (c.state !== 'running') { lost.push({ copyId: id, reason: `copy is ${c.state}${c.reason ? `: ${c.reason}` : ''}` }); continue; }
         const job = this.job(c.jobId);
-        const deadline = now + (job?.spec.limits.leaseMs ?? 60_000);
+        const deadline = job ? leaseDeadline(job.spec, c.assignedAt, now) : now + 60_000;
         this.s.extend!.run(deadline, id, volunteerId);
         c.deadline = deadline;
         extended.push(id);
@@ -641,7 +642,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const due = (this.s.dueCopies!.all(now) as Row[]).map(toCopy);
       for (const c of due) {
-        const reason = c.state === 'assigned' ? 'not acknowledged in time' : 'lease expired without heartbeat or result';
+        const reason = expiryReason(c, this.job(c.jobId)?.spec ?? null);
         this.s.expire!.run(reason, c.id);
         this.s.shardError!.run(c.shardId);
         this.hot.evict(c.shardId);

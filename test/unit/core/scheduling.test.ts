@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { copyCredit, creditPerRecord, MAX_CREDIT_PER_COPY } from '../../../server/core/credit/credit.ts';
 import { DEFAULT_LIMITS } from '../../../server/core/jobs/limits.ts';
 import { lateResultClash, mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/eligibility.ts';
-import { aliveCopies, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
+import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
 
 const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
 const copy = (o: Partial<Omit<typeof v, 'wallet'> & { wallet: string | null; volunteerId: string; state: string }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
@@ -53,9 +53,19 @@ describe('transitions', () => {
     expect(aliveCopies([...copies])).toBe(1);
     expect(wantedAfterNoConsensus(2)).toBe(3);
   });
+  it('counts failed and timed-out copies once per independent source', () => {
+    const all = parseDistinctRules('wallet,address');
+    const e = (volunteerId: string, address: string, wallet: string | null = null, state = 'error') => ({ volunteerId, address, wallet, state });
+    // Four identities behind one address, or in one /24, are one source; a wallet ties addresses together.
+    expect(independentErrors([e('a', '10.0.0.1'), e('b', '10.0.0.1'), e('c', '10.0.0.7', null, 'expired'), e('d', '10.0.0.200')], all)).toBe(1);
+    expect(independentErrors([e('a', '10.0.1.1', '0xW'), e('b', '10.0.2.1', '0xw'), e('c', '10.0.3.1')], all)).toBe(2);
+    // Copies that did not fail are not errors; with no rules, each volunteer is its own source.
+    expect(independentErrors([e('a', '10.0.0.1', null, 'returned'), e('b', '10.0.0.1', null, 'running')], all)).toBe(0);
+    expect(independentErrors([e('a', '10.0.0.1'), e('b', '10.0.0.1'), e('a', '10.0.0.1', null, 'expired')], new Set())).toBe(2);
+  });
   it('fails a shard after too many errors or copies', () => {
     expect(shardFailure({ errors: 3, issued: 5, wanted: 2 }, 1, DEFAULT_LIMITS)).toBeNull();
-    expect(shardFailure({ errors: 4, issued: 6, wanted: 2 }, 1, DEFAULT_LIMITS)).toBe('4 copies failed or timed out (limit 3)');
+    expect(shardFailure({ errors: 4, issued: 6, wanted: 2 }, 1, DEFAULT_LIMITS)).toBe('copies from 4 independent sources failed or timed out (limit 3)');
     expect(shardFailure({ errors: 0, issued: 10, wanted: 4 }, 3, DEFAULT_LIMITS)).toBe('10 copies issued without consensus (limit 10)');
     expect(shardFailure({ errors: 0, issued: 10, wanted: 3 }, 3, DEFAULT_LIMITS)).toBeNull();
   });
