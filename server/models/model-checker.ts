@@ -138,6 +138,8 @@ export class ModelChecker {
       resourceLimits: { maxOldGenerationSizeMb: this.limits.memoryMb, maxYoungGenerationSizeMb: 64 },
     });
     worker.unref();
+    // An error outside a check (none is expected) must not go unhandled and take the coordinator down.
+    worker.on('error', () => { if (this.running?.worker === worker) this.running = null; });
     const ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: { ready?: boolean }) => {
         if (!m.ready) return;
