@@ -1,0 +1,80 @@
+/**
+ * A volunteer's events: hello, then asking for work, acknowledging, heartbeats,
+ * results, releases and failures, each a call into the work service. Replies
+ * carry the volunteer's waiting news (news.ts). A disconnect starts the work
+ * service's grace period for the volunteer's copies, unless this coordinator
+ * is shutting down.
+ */
+import {
+  CopyRefSchema, EmptySchema, FailSchema, HeartbeatSchema, HelloRequestSchema, ResultUploadSchema,
+} from '../../shared/protocol/schemas.ts';
+import { type VolunteerSession, WorkError } from '../services/work-service.ts';
+import type { Acked } from './acked.ts';
+import type { GatewayContext, TabgridSocket } from './context.ts';
+
+export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: Acked): void {
+  const { work, metrics, desk } = c;
+  /** What waits for this volunteer, for the reply being sent to carry. */
+  const news = (s: VolunteerSession) => {
+    const n = desk.take(s.volunteer.id);
+    return n ? { news: n } : {};
+  };
+
+  on('hello', HelloRequestSchema, false, async (req) => {
+    const { session, reply } = await work.hello(socket.data.session?.volunteer ?? socket.data.existing, socket.data.address, req);
+    socket.data.session = session;
+    socket.data.backend = req.backend;
+    socket.join([`volunteer:${session.volunteer.id}`, 'volunteers']);
+    c.swarm.joined(socket.id, req.backend, { volunteer: session.volunteer, projectId: session.projectId ?? null });
+    // The balance so far, with the first reply (or pushed if none comes).
+    const { account } = session.volunteer;
+    desk.balance(session.volunteer.id, await work.balanceOf(account), Date.now());
+    return reply;
+  });
+
+  on('work:request', EmptySchema, true, async (_req, s) => {
+    const r = await work.requestWork(s!);
+    if (r.assignment) metrics.assigned.inc();
+    return { ...r, ...news(s!) };
+  });
+
+  on('work:ack', CopyRefSchema, true, async (req, s) => ({ leaseDeadline: await work.ack(s!, req.copyId) }));
+
+  on('work:heartbeat', HeartbeatSchema, true, async (req, s) => work.heartbeat(s!, req.copyIds));
+
+  on('work:result', ResultUploadSchema, true, async (req, s) => {
+    const bytes = req.outputs.reduce((n, o) => n + o.data.byteLength, 0);
+    if (bytes > c.config.maxResultBytes) {
+      throw new WorkError('bad_result', `result of ${bytes} bytes exceeds this coordinator's limit of ${c.config.maxResultBytes} bytes`);
+    }
+    const end = metrics.resultLatency.startTimer();
+    const status = await work.submitResult(s!, req.copyId, req.outputs, req.computeMs);
+    end();
+    metrics.results.inc({ status });
+    if (!req.next) return { status, ...news(s!) };
+    const next = await work.requestWork(s!);
+    if (next.assignment) metrics.assigned.inc();
+    return { status, next, ...news(s!) };
+  });
+
+  on('work:release', CopyRefSchema, true, async (req, s) => {
+    await work.release(s!, req.copyId);
+    return {};
+  });
+
+  on('work:fail', FailSchema, true, async (req, s) => {
+    await work.fail(s!, req.copyId, req.error);
+    return {};
+  });
+
+  socket.on('disconnect', (reason) => {
+    c.swarm.left(socket.id);
+    const s = socket.data.session;
+    if (!s) return;
+    c.log.info({ volunteer: s.volunteer.id, reason }, 'volunteer disconnected');
+    // This coordinator is shutting down (a restart, a deploy): the volunteer has not left. It reconnects (here
+    // after the restart, or to another coordinator on the same database) holding its copies, whose leases stand.
+    if (reason === 'server shutting down') return;
+    void work.disconnected(s, c.config.disconnectGraceMs).catch((e) => c.log.error({ err: e }, 'disconnect handling failed'));
+  });
+}
