@@ -3,12 +3,11 @@
  * every input and output must be a tensor tabgrid can carry, and
  * onnxruntime-web must actually load it (what volunteers will run).
  */
-import type { onnx } from 'onnx-proto';
-import { ModelError, type ModelSignature, modelSignature, parseModel } from '../../shared/onnx/model.ts';
+import { ModelError, type ModelProto, type ModelSignature, modelSignature, parseModel } from '../../shared/onnx/model.ts';
 import { ort } from './ort-node.ts';
 
 export interface CheckedModel {
-  model: onnx.ModelProto;
+  model: ModelProto;
   signature: ModelSignature;
 }
 

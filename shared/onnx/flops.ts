@@ -1,7 +1,7 @@
-import type { onnx } from 'onnx-proto';
 import { elementCount, typedView } from '../tensor/tensor.ts';
 import { liveNodes } from './live.ts';
-import { defaultOpset, initializerTensor, int64ToBigInt } from './model.ts';
+import { defaultOpset, initializerTensor } from './model.ts';
+import { type AttributeProto, int64ToDouble, type ModelProto, type TensorProto } from './proto.ts';
 
 /**
  * Server-side FLOP estimate of one run of an ONNX graph, the basis of volunteer
@@ -59,16 +59,12 @@ interface Val {
 /** Tensors up to this size are evaluated; shape tensors are far smaller. */
 const MAX_VALUES = 4096;
 
-type Attr = onnx.IAttributeProto;
+type Attr = AttributeProto;
 
 class Unknown extends Error {}
 const unknown = (why: string): never => { throw new Unknown(why); };
 
-/** int64 to number; the int64 extremes used as "to the end" sentinels lose precision harmlessly. */
-function num(v: unknown): number {
-  if (typeof v === 'number') return v;
-  return Number(BigInt.asIntN(64, int64ToBigInt(v)));
-}
+const num = int64ToDouble;
 
 class OpNode {
   readonly attrs = new Map<string, Attr>();
@@ -646,7 +642,7 @@ function resize(n: OpNode): Result {
   return { out: [{ dims }], flops: perElement * elementCount(dims) };
 }
 
-function constantVal(t: onnx.ITensorProto): Val {
+function constantVal(t: TensorProto): Val {
   const dims = (t.dims ?? []).map(num);
   const float = FLOAT_CODES.has(t.dataType ?? 0);
   if (!small(dims)) return { dims, float };
@@ -662,13 +658,13 @@ function constantVal(t: onnx.ITensorProto): Val {
 
 // ---------------------------------------------------------------------------
 
-export function estimateFlops(model: onnx.IModelProto, inputShapes: Record<string, number[]>): FlopEstimate {
+export function estimateFlops(model: ModelProto, inputShapes: Record<string, number[]>): FlopEstimate {
   const { flops, byOp, unknownOps } = propagate(model, inputShapes, liveNodes(model.graph ?? {}));
   return { flops, byOp, unknownOps };
 }
 
 /** The shape of every value the propagation could follow (graph inputs, initializers and node outputs). */
-export function inferShapes(model: onnx.IModelProto, inputShapes: Record<string, number[]>): Record<string, number[]> {
+export function inferShapes(model: ModelProto, inputShapes: Record<string, number[]>): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [name, v] of propagate(model, inputShapes).vals) out[name] = v.dims;
   return out;
@@ -676,7 +672,7 @@ export function inferShapes(model: onnx.IModelProto, inputShapes: Record<string,
 
 /** `live`: the indices of the nodes to follow (all of them when absent). */
 function propagate(
-  model: onnx.IModelProto, inputShapes: Record<string, number[]>, live?: ReadonlySet<number>,
+  model: ModelProto, inputShapes: Record<string, number[]>, live?: ReadonlySet<number>,
 ): FlopEstimate & { vals: Map<string, Val> } {
   const g = model.graph;
   if (!g) throw new Error('the model has no graph');

@@ -7,12 +7,12 @@
  * A node with subgraph attributes (If, Loop, Scan) also reads, by name, any
  * outer value its subgraphs use, so those names count as its inputs.
  */
-import type { onnx } from 'onnx-proto';
+import type { GraphProto } from './proto.ts';
 
-type Graph = Pick<onnx.IGraphProto, 'node' | 'output'>;
+type Graph = Pick<GraphProto, 'node' | 'output'>;
 
 /** Names a subgraph reads from the scope around it (or defines itself: harmless extra names). */
-function namesUsedBy(g: onnx.IGraphProto, into: Set<string>): void {
+function namesUsedBy(g: GraphProto, into: Set<string>): void {
   for (const n of g.node ?? []) {
     for (const i of n.input ?? []) if (i) into.add(i);
     for (const a of n.attribute ?? []) {

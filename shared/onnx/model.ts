@@ -1,12 +1,12 @@
-import onnxProto from 'onnx-proto';
-import type { onnx } from 'onnx-proto';
 import { dtypeFromOnnx, type DType } from '../tensor/dtypes.ts';
-import type { NamedTensor } from '../tensor/tensor.ts';
-import { onnxTypeName, tensorFromProtoFields } from '../tensor/tensorproto.ts';
+import { onnxTypeName, tensorFromProto } from '../tensor/tensorproto.ts';
+import {
+  decodeModelProto, encodeModelProto, type GraphProto, type Int64, int64ToBigInt as toBigInt, type ModelProto,
+  type ValueInfoProto, WireError,
+} from './proto.ts';
 
 export { onnxTypeName };
-
-const proto = onnxProto.onnx;
+export type { ModelProto };
 
 /** Why a model cannot be used: bytes that are not ONNX, or a graph tabgrid cannot run. */
 export class ModelError extends Error {
@@ -35,25 +35,17 @@ export interface ModelSignature {
   irVersion: number;
 }
 
-type Int64 = number | { low: number; high: number; unsigned?: boolean };
-
-/** protobufjs hands int64 fields over as Long objects where `long` loads (Node) and as numbers elsewhere. */
-export function int64ToBigInt(v: unknown): bigint {
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new ModelError(`int64 value ${v} was read imprecisely`);
-    return BigInt(v);
+/** A signed int64 field as a bigint; a number that is not an exact integer is refused. */
+export function int64ToBigInt(v: Int64 | null | undefined): bigint {
+  try {
+    return toBigInt(v);
+  } catch (e) {
+    throw new ModelError((e as Error).message);
   }
-  if (typeof v === 'bigint') return v;
-  if (typeof v === 'object' && v !== null && 'low' in v && 'high' in v) {
-    const { low, high } = v as Exclude<Int64, number>;
-    return (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
-  }
-  if (v === null || v === undefined) return 0n;
-  throw new ModelError(`expected an int64, got ${typeof v}`);
 }
 
-export function int64ToNumber(v: unknown): number {
-  const b = BigInt.asIntN(64, int64ToBigInt(v));
+export function int64ToNumber(v: Int64 | null | undefined): number {
+  const b = int64ToBigInt(v);
   if (b > BigInt(Number.MAX_SAFE_INTEGER) || b < BigInt(Number.MIN_SAFE_INTEGER)) {
     throw new ModelError(`int64 value ${b} does not fit a JS number`);
   }
@@ -61,7 +53,7 @@ export function int64ToNumber(v: unknown): number {
 }
 
 /** Default-domain opset of a model, or null when it imports none. */
-export function defaultOpset(model: onnx.IModelProto): number | null {
+export function defaultOpset(model: ModelProto): number | null {
   for (const o of model.opsetImport ?? []) {
     if (!o.domain || o.domain === 'ai.onnx') return int64ToNumber(o.version);
   }
@@ -72,40 +64,39 @@ const has = (o: object, k: string): boolean =>
   Object.prototype.hasOwnProperty.call(o, k) && (o as Record<string, unknown>)[k] != null;
 
 /**
- * Decodes an .onnx file. The result shares memory with `bytes` (protobufjs
- * returns raw_data as subarrays), so keep `bytes` unchanged while it is used.
+ * Decodes an .onnx file. The result shares memory with `bytes` (raw_data
+ * fields are views into it), so keep `bytes` unchanged while it is used.
  */
-export function parseModel(bytes: Uint8Array): onnx.ModelProto {
+export function parseModel(bytes: Uint8Array): ModelProto {
   if (!(bytes instanceof Uint8Array)) throw new ModelError('not an ONNX model: expected bytes');
   if (bytes.byteLength === 0) throw new ModelError('not an ONNX model: the file is empty');
   // a plain view keeps Node Buffers (and their Buffer-typed slices) out of the decoded message
   const plain = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let m: onnx.ModelProto;
+  let m: ModelProto;
   try {
-    m = proto.ModelProto.decode(plain);
+    m = decodeModelProto(plain);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    // protobufjs reports reads past the end as "index out of range: a + b > len"
-    if (/index out of range/.test(msg)) throw new ModelError(`truncated or not an ONNX model: ${msg}`);
-    throw new ModelError(`not an ONNX model: ${msg}`);
+    if (!(e instanceof WireError)) throw e;
+    // a read past the end: the file was cut short, or was never ONNX
+    if (e.truncated) throw new ModelError(`truncated or not an ONNX model: index out of range: ${e.message}`);
+    throw new ModelError(`not an ONNX model: ${e.message}`);
   }
   if (!has(m, 'irVersion') || int64ToBigInt(m.irVersion) <= 0n) {
     throw new ModelError('not an ONNX model: no ir_version');
   }
   if (!has(m, 'graph')) throw new ModelError('not an ONNX model (or a truncated one): it has no graph');
   // serializers write opset_import after the graph, so a file cut between the two loses it
-  if (m.opsetImport.length === 0) throw new ModelError('truncated or invalid ONNX model: no opset_import');
+  if ((m.opsetImport ?? []).length === 0) throw new ModelError('truncated or invalid ONNX model: no opset_import');
   const g = m.graph!;
   if (!g.output || g.output.length === 0) throw new ModelError('the model graph has no outputs');
   return m;
 }
 
-export function serializeModel(m: onnx.IModelProto): Uint8Array {
-  const out = proto.ModelProto.encode(m).finish();
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+export function serializeModel(m: ModelProto): Uint8Array {
+  return encodeModelProto(m);
 }
 
-function valueInfo(v: onnx.IValueInfoProto): ValueInfo {
+function valueInfo(v: ValueInfoProto): ValueInfo {
   const name = v.name ?? '';
   const tt = v.type && has(v.type, 'tensorType') ? v.type.tensorType! : null;
   if (!tt) return { name, dtype: null, elemType: 0, dims: null };
@@ -124,7 +115,7 @@ function valueInfo(v: onnx.IValueInfoProto): ValueInfo {
   return { name, dtype: dtypeFromOnnx(elemType), elemType, dims };
 }
 
-function collectOps(g: onnx.IGraphProto, into: Set<string>): void {
+function collectOps(g: GraphProto, into: Set<string>): void {
   for (const n of g.node ?? []) {
     const domain = n.domain ?? '';
     into.add(domain === '' || domain === 'ai.onnx' ? n.opType ?? '' : `${domain}::${n.opType}`);
@@ -135,7 +126,7 @@ function collectOps(g: onnx.IGraphProto, into: Set<string>): void {
   }
 }
 
-export function modelSignature(m: onnx.IModelProto): ModelSignature {
+export function modelSignature(m: ModelProto): ModelSignature {
   const g = m.graph;
   if (!g) throw new ModelError('the model has no graph');
   const initializers = (g.initializer ?? []).map((t) => t.name ?? '');
@@ -157,23 +148,5 @@ export function modelSignature(m: onnx.IModelProto): ModelSignature {
   };
 }
 
-/** Reads a protobufjs TensorProto (an initializer, a Constant's value) with the same rules as decodeTensorProto. */
-export function initializerTensor(t: onnx.ITensorProto): NamedTensor {
-  const signed = (v: unknown): bigint => BigInt.asIntN(64, int64ToBigInt(v));
-  const unsigned = (v: unknown): bigint => BigInt.asUintN(64, int64ToBigInt(v));
-  return tensorFromProtoFields({
-    name: t.name ?? '',
-    dataType: t.dataType ?? 0,
-    dims: (t.dims ?? []).map(signed),
-    rawData: t.rawData ?? null,
-    floatData: t.floatData ?? [],
-    int32Data: t.int32Data ?? [],
-    int64Data: (t.int64Data ?? []).map(signed),
-    doubleData: t.doubleData ?? [],
-    uint64Data: (t.uint64Data ?? []).map(unsigned),
-    stringDataCount: t.stringData?.length ?? 0,
-    hasSegment: !!t.segment,
-    externalDataCount: t.externalData?.length ?? 0,
-    dataLocation: t.dataLocation ?? 0,
-  });
-}
+/** Reads a TensorProto (an initializer, a Constant's value) with the same rules as decodeTensorProto. */
+export const initializerTensor = tensorFromProto;

@@ -15,20 +15,20 @@
  * the last one in the graph is safe. LogSoftmax and Hardmax have no WebGPU
  * kernel: they fall back to the CPU inside the session and come out right.
  */
-import type { onnx } from 'onnx-proto';
 import { inferShapes } from './flops.ts';
 import { defaultOpset, int64ToNumber } from './model.ts';
+import type { ModelProto, NodeProto } from './proto.ts';
 
 const FLATTENING = new Set(['Softmax']);
 
-function intAttr(node: onnx.INodeProto, name: string): number | undefined {
+function intAttr(node: NodeProto, name: string): number | undefined {
   const a = node.attribute?.find((x) => x.name === name);
   if (!a || a.i == null) return undefined;
   return int64ToNumber(a.i);
 }
 
 /** Why this model, fed these input shapes, must not run on WebGPU; empty when nothing known is wrong. */
-export function webgpuHazards(model: onnx.IModelProto, inputShapes: Record<string, number[]>): string[] {
+export function webgpuHazards(model: ModelProto, inputShapes: Record<string, number[]>): string[] {
   const opset = defaultOpset(model) ?? 1;
   if (opset >= 13) return [];
   const nodes = (model.graph?.node ?? []).filter((n) => (!n.domain || n.domain === 'ai.onnx') && FLATTENING.has(n.opType ?? ''));

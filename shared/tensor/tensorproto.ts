@@ -1,22 +1,21 @@
 import { DTYPE_INFO, DTYPES, dtypeFromOnnx, type DType } from './dtypes.ts';
 import { MAX_ELEMENTS, type NamedTensor, tensorProblem } from './tensor.ts';
+import {
+  decodeTensorProtoMessage, encodeTensorProtoMessage, type Int64, int64Bits, type TensorProto, WireError,
+} from '../onnx/proto.ts';
 
 /**
  * ONNX TensorProto <-> NamedTensor, as in the ONNX backend test data
- * (`test_data_set_0/input_0.pb`).
- *
- * The wire format is read by hand rather than through protobufjs: protobufjs
- * turns int64 fields into `Long` objects in Node but into lossy doubles in a
- * browser bundle (it cannot `require('long')` there), and it reports truncation
- * as a bare RangeError. Reading the dozen TensorProto fields ourselves gives
- * exact int64 values everywhere and errors that say what is wrong.
+ * (`test_data_set_0/input_0.pb`) and in models' initializers. The bytes are
+ * decoded and encoded by shared/onnx/proto.ts (the one ONNX codec); the rules
+ * for turning the fields into a tensor, and every refusal, live here.
  */
 
 export class TensorProtoError extends Error {
   override name = 'TensorProtoError';
 }
 
-/** onnx.TensorProto.DataType names, including the ones added after onnx-proto's v1.10 schema. */
+/** onnx.TensorProto.DataType names, up to IR version 11. */
 const ONNX_TYPE_NAMES: readonly string[] = [
   'UNDEFINED', 'FLOAT', 'UINT8', 'INT8', 'UINT16', 'INT16', 'INT32', 'INT64', 'STRING', 'BOOL',
   'FLOAT16', 'DOUBLE', 'UINT32', 'UINT64', 'COMPLEX64', 'COMPLEX128', 'BFLOAT16',
@@ -30,9 +29,8 @@ export function onnxTypeName(elemType: number): string {
 }
 
 /**
- * The TensorProto fields that carry a tensor. Both the byte decoder here and
- * the protobufjs adapter in shared/onnx/model.ts reduce to this, so the rules
- * for turning a TensorProto into a tensor live in one place.
+ * The TensorProto fields that carry a tensor, normalised (int64 as bigint,
+ * absent lists empty): what tensorFromProto checks and converts.
  */
 export interface TensorProtoFields {
   name: string;
@@ -150,182 +148,51 @@ export function tensorFromProtoFields(f: TensorProtoFields): NamedTensor {
 }
 
 // ---------------------------------------------------------------------------
-// Protobuf wire reading
+// TensorProto messages (decoded by shared/onnx/proto.ts)
 
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
-
-/** A cursor over protobuf bytes whose every read is bounds-checked. */
-class WireReader {
-  pos = 0;
-  private readonly view: DataView;
-
-  constructor(private readonly buf: Uint8Array, private readonly what: string) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-
-  get done(): boolean { return this.pos >= this.buf.byteLength; }
-
-  fail(why: string, at = this.pos): never {
-    throw new TensorProtoError(`not a ${this.what}: ${why} (at byte ${at} of ${this.buf.byteLength})`);
-  }
-
-  /** Reads a varint as unsigned 64-bit halves; protobuf varints are at most 10 bytes. */
-  private varintParts(): [lo: number, hi: number] {
-    const start = this.pos;
-    let lo = 0;
-    let hi = 0;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.buf.byteLength) this.fail('truncated varint', start);
-      const b = this.buf[this.pos++]!;
-      if (i < 4) lo |= (b & 0x7f) << (7 * i);
-      else if (i === 4) { lo |= (b & 0x0f) << 28; hi |= (b & 0x7f) >>> 4; }
-      else hi |= (b & 0x7f) << (7 * i - 32);
-      if ((b & 0x80) === 0) return [lo >>> 0, hi >>> 0];
-    }
-    return this.fail('varint longer than 10 bytes', start);
-  }
-
-  varint64(): bigint {
-    const [lo, hi] = this.varintParts();
-    return (BigInt(hi) << 32n) | BigInt(lo);
-  }
-
-  /** int32/enum fields: negative values arrive sign-extended to 64 bits; the low 32 bits are the value. */
-  varint32(): number {
-    return this.varintParts()[0] | 0;
-  }
-
-  /** A length or field tag: must fit a JS number and, for lengths, the remaining bytes. */
-  varintSize(): number {
-    const [lo, hi] = this.varintParts();
-    if (hi > 0x1fffff) this.fail('varint too large');
-    return hi * 2 ** 32 + lo;
-  }
-
-  bytes(n: number, field: string): Uint8Array {
-    const left = this.buf.byteLength - this.pos;
-    if (n > left) this.fail(`truncated: ${field} declares ${n} bytes but only ${left} remain`);
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
-  lengthDelimited(field: string): Uint8Array {
-    return this.bytes(this.varintSize(), field);
-  }
-
-  float32(field: string): number {
-    const b = this.bytes(4, field);
-    return this.view.getFloat32(b.byteOffset - this.buf.byteOffset, true);
-  }
-
-  float64(field: string): number {
-    const b = this.bytes(8, field);
-    return this.view.getFloat64(b.byteOffset - this.buf.byteOffset, true);
-  }
-
-  skip(wireType: number, field: number): void {
-    switch (wireType) {
-      case WIRE_VARINT: this.varintParts(); break;
-      case WIRE_I64: this.bytes(8, `field ${field}`); break;
-      case WIRE_LEN: this.lengthDelimited(`field ${field}`); break;
-      case WIRE_I32: this.bytes(4, `field ${field}`); break;
-      default: this.fail(`invalid wire type ${wireType} for field ${field}`);
-    }
-  }
-}
-
-/** Reads a repeated scalar field in either packed (length-delimited) or unpacked form. */
-function readRepeated<T>(
-  r: WireReader, wireType: number, scalarWire: number, fieldName: string,
-  readOne: (sub: WireReader) => T, out: T[],
-): void {
-  if (wireType === WIRE_LEN) {
-    const body = r.lengthDelimited(fieldName);
-    const sub = new WireReader(body, 'TensorProto');
-    while (!sub.done) {
-      try {
-        out.push(readOne(sub));
-      } catch (e) {
-        if (e instanceof TensorProtoError) r.fail(`packed ${fieldName} is malformed`);
-        throw e;
-      }
-    }
-  } else if (wireType === scalarWire) {
-    out.push(readOne(r));
-  } else {
-    r.fail(`${fieldName} has wire type ${wireType}`);
-  }
-}
-
-function decodeFields(bytes: Uint8Array): TensorProtoFields {
-  const r = new WireReader(bytes, 'TensorProto');
-  const f: TensorProtoFields & {
-    dims: bigint[]; floatData: number[]; int32Data: number[]; int64Data: bigint[]; doubleData: number[]; uint64Data: bigint[];
-  } = {
-    name: '', dataType: 0, dims: [], rawData: null, floatData: [], int32Data: [], int64Data: [],
-    doubleData: [], uint64Data: [], stringDataCount: 0, hasSegment: false, externalDataCount: 0, dataLocation: 0,
-  };
-  const expect = (wireType: number, want: number, field: string): void => {
-    if (wireType !== want) r.fail(`${field} has wire type ${wireType}, expected ${want}`);
-  };
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-  while (!r.done) {
-    const tagAt = r.pos;
-    const tag = r.varintSize();
-    const field = Math.floor(tag / 8);
-    const wireType = tag % 8;
-    if (field === 0) r.fail('field number 0', tagAt);
-    switch (field) {
-      case 1: readRepeated(r, wireType, WIRE_VARINT, 'dims', (s) => BigInt.asIntN(64, s.varint64()), f.dims); break;
-      case 2: expect(wireType, WIRE_VARINT, 'data_type'); f.dataType = r.varint32(); break;
-      case 3: expect(wireType, WIRE_LEN, 'segment'); r.lengthDelimited('segment'); f.hasSegment = true; break;
-      case 4: readRepeated(r, wireType, WIRE_I32, 'float_data', (s) => s.float32('float_data'), f.floatData); break;
-      case 5: readRepeated(r, wireType, WIRE_VARINT, 'int32_data', (s) => s.varint32(), f.int32Data); break;
-      case 6: expect(wireType, WIRE_LEN, 'string_data'); r.lengthDelimited('string_data'); f.stringDataCount++; break;
-      case 7: readRepeated(r, wireType, WIRE_VARINT, 'int64_data', (s) => BigInt.asIntN(64, s.varint64()), f.int64Data); break;
-      case 8: {
-        expect(wireType, WIRE_LEN, 'name');
-        const b = r.lengthDelimited('name');
-        try { f.name = utf8.decode(b); } catch { r.fail('name is not valid UTF-8'); }
-        break;
-      }
-      case 9: expect(wireType, WIRE_LEN, 'raw_data'); f.rawData = r.lengthDelimited('raw_data'); break;
-      case 10: readRepeated(r, wireType, WIRE_I64, 'double_data', (s) => s.float64('double_data'), f.doubleData); break;
-      case 11: readRepeated(r, wireType, WIRE_VARINT, 'uint64_data', (s) => s.varint64(), f.uint64Data); break;
-      case 12: expect(wireType, WIRE_LEN, 'doc_string'); r.lengthDelimited('doc_string'); break;
-      case 13: expect(wireType, WIRE_LEN, 'external_data'); r.lengthDelimited('external_data'); f.externalDataCount++; break;
-      case 14: expect(wireType, WIRE_VARINT, 'data_location'); f.dataLocation = r.varint32(); break;
-      default: r.skip(wireType, field); // later schema versions add fields (e.g. metadata_props)
-    }
-  }
-  // data_type is required in practice; its absence is the surest sign these bytes are something else
-  if (f.dataType === 0) r.fail('no data_type field', 0);
-  return f;
+/**
+ * A decoded onnx.TensorProto (an initializer, a Constant's value, a test-data
+ * file) as a tensor with its own, aligned copy of the bytes. int64 fields may
+ * be bigints, numbers or protobufjs Longs.
+ */
+export function tensorFromProto(t: TensorProto): NamedTensor {
+  const signed = (v: Int64): bigint => BigInt.asIntN(64, int64Bits(v));
+  const unsigned = (v: Int64): bigint => BigInt.asUintN(64, int64Bits(v));
+  return tensorFromProtoFields({
+    name: t.name ?? '',
+    dataType: t.dataType ?? 0,
+    dims: (t.dims ?? []).map(signed),
+    rawData: t.rawData ?? null,
+    floatData: t.floatData ?? [],
+    int32Data: t.int32Data ?? [],
+    int64Data: (t.int64Data ?? []).map(signed),
+    doubleData: t.doubleData ?? [],
+    uint64Data: (t.uint64Data ?? []).map(unsigned),
+    stringDataCount: t.stringData?.length ?? 0,
+    hasSegment: !!t.segment,
+    externalDataCount: t.externalData?.length ?? 0,
+    dataLocation: t.dataLocation ?? 0,
+  });
 }
 
 /** Decodes a serialized onnx.TensorProto. Throws TensorProtoError saying what is wrong. */
 export function decodeTensorProto(bytes: Uint8Array): NamedTensor {
   if (!(bytes instanceof Uint8Array)) throw new TensorProtoError('not a TensorProto: expected bytes');
   if (bytes.byteLength === 0) throw new TensorProtoError('not a TensorProto: no bytes');
-  return tensorFromProtoFields(decodeFields(bytes));
+  let t: TensorProto;
+  try {
+    t = decodeTensorProtoMessage(bytes);
+  } catch (e) {
+    if (e instanceof WireError) throw new TensorProtoError(`not a TensorProto: ${e.message}`);
+    throw e;
+  }
+  // data_type is required in practice; its absence is the surest sign these bytes are something else
+  if ((t.dataType ?? 0) === 0) throw new TensorProtoError(`not a TensorProto: no data_type field (at byte 0 of ${bytes.byteLength})`);
+  return tensorFromProto(t);
 }
 
 // ---------------------------------------------------------------------------
 // Encoding
-
-function pushVarint(out: number[], v: bigint): void {
-  let x = BigInt.asUintN(64, v);
-  while (x >= 0x80n) {
-    out.push(Number(x & 0x7fn) | 0x80);
-    x >>= 7n;
-  }
-  out.push(Number(x));
-}
 
 /**
  * Serializes a tensor as an onnx.TensorProto with raw_data, field by field in
@@ -335,18 +202,8 @@ function pushVarint(out: number[], v: bigint): void {
 export function encodeTensorProto(t: NamedTensor): Uint8Array {
   const problem = tensorProblem(t);
   if (problem) throw new TensorProtoError(`cannot encode ${t.name ? JSON.stringify(t.name) : 'tensor'}: ${problem}`);
-  const head: number[] = [];
-  for (const d of t.dims) { head.push(0x08); pushVarint(head, BigInt(d)); }
-  head.push(0x10); pushVarint(head, BigInt(DTYPE_INFO[t.dtype].onnx));
-  if (t.name) {
-    const name = new TextEncoder().encode(t.name);
-    head.push(0x42); pushVarint(head, BigInt(name.byteLength));
-    for (const b of name) head.push(b);
-  }
   // written even when empty, as onnx.numpy_helper does: an absent raw_data would read as "no data"
-  head.push(0x4a); pushVarint(head, BigInt(t.data.byteLength));
-  const out = new Uint8Array(head.length + t.data.byteLength);
-  out.set(head, 0);
-  out.set(t.data, head.length);
-  return out;
+  return encodeTensorProtoMessage({
+    dims: [...t.dims], dataType: DTYPE_INFO[t.dtype].onnx, ...(t.name ? { name: t.name } : {}), rawData: t.data,
+  });
 }

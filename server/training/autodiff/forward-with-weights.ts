@@ -6,13 +6,14 @@
  */
 import type { Tensor } from '../../../shared/tensor/tensor.ts';
 import { describe, tensorProblem } from '../../../shared/tensor/tensor.ts';
+import { onnxDataType } from '../../../shared/tensor/dtypes.ts';
 import { TrainStepError } from './errors.ts';
-import { copyBytes, decodeModel, encodeModel, num, onnx } from './proto.ts';
+import { copyBytes, decodeModel, encodeModel, num } from './proto.ts';
 
 export function forwardWithWeights(forwardModelBytes: Uint8Array, weights: Record<string, Tensor>): Uint8Array {
   const model = decodeModel(forwardModelBytes);
   const inits = model.graph?.initializer ?? [];
-  const trainable = inits.filter((t) => t.dataType === onnx.TensorProto.DataType.FLOAT);
+  const trainable = inits.filter((t) => t.dataType === onnxDataType('float32'));
   const known = new Set(trainable.map((t) => t.name ?? ''));
   for (const name of Object.keys(weights)) {
     if (!known.has(name)) throw new TrainStepError(`weight ${name} is not a float32 initializer of the forward model`);

@@ -1,55 +1,40 @@
 /**
- * Thin helpers over onnx-proto (protobufjs static code): decoding models,
- * converting TensorProto <-> tabgrid Tensor, and attribute/value-info
- * construction. Everything else in autodiff works on plain data.
+ * The autodiff's view of ONNX: models are decoded and encoded by the one ONNX
+ * codec (shared/onnx/proto.ts) and tensors read by its one TensorProto rule
+ * (shared/tensor/tensorproto.ts); here only the conversions to the IR's plain
+ * values (typed attributes, tensors, value infos) live.
  */
-import onnxProto from 'onnx-proto';
-import type { onnx as OnnxTypes } from 'onnx-proto';
-import { dtypeFromOnnx, onnxDataType, bytesPerElement } from '../../../shared/tensor/dtypes.ts';
+import { dtypeFromOnnx, onnxDataType } from '../../../shared/tensor/dtypes.ts';
 import type { DType } from '../../../shared/tensor/dtypes.ts';
-import { elementCount } from '../../../shared/tensor/tensor.ts';
+import { copyBytes, elementCount } from '../../../shared/tensor/tensor.ts';
 import type { Tensor } from '../../../shared/tensor/tensor.ts';
+import { tensorFromProto as namedTensorFromProto } from '../../../shared/tensor/tensorproto.ts';
+import { ModelError, parseModel, serializeModel } from '../../../shared/onnx/model.ts';
+import {
+  AttributeType as AT, type AttributeProto, type GraphProto, int64ToDouble, type ModelProto, type NodeProto,
+  type TensorProto, type TypeProto, type ValueInfoProto,
+} from '../../../shared/onnx/proto.ts';
 
-export const { onnx } = onnxProto;
-export type ModelProto = OnnxTypes.IModelProto;
-export type GraphProto = OnnxTypes.IGraphProto;
-export type NodeProto = OnnxTypes.INodeProto;
-export type TensorProto = OnnxTypes.ITensorProto;
-export type AttributeProto = OnnxTypes.IAttributeProto;
-export type ValueInfoProto = OnnxTypes.IValueInfoProto;
+export type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto };
+export { copyBytes };
 
-/** protobufjs decodes int64 fields as Long objects (or numbers); dims and attributes always fit a double. */
-export function num(x: unknown): number {
-  if (typeof x === 'number') return x;
-  if (typeof x === 'bigint') return Number(x);
-  if (x && typeof (x as { toNumber?: unknown }).toNumber === 'function') return (x as { toNumber(): number }).toNumber();
-  if (x === null || x === undefined) return 0;
-  return Number(x);
-}
+/** An int64 field (dims, attributes) as a number; absent is 0. */
+export const num = int64ToDouble;
 
 export function decodeModel(bytes: Uint8Array): ModelProto {
   try {
-    return onnx.ModelProto.decode(bytes);
+    return parseModel(bytes);
   } catch (e) {
-    throw new Error(`not a valid ONNX model: ${(e as Error).message}`);
+    if (e instanceof ModelError) throw new Error(`not a valid ONNX model: ${e.message}`);
+    throw e;
   }
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {
-  return onnx.ModelProto.encode(onnx.ModelProto.fromObject(model)).finish();
+  return serializeModel(model);
 }
 
 export { defaultOpset } from '../../../shared/onnx/model.ts';
-
-/**
- * A fresh, exactly-sized copy. Not `.slice()`: protobufjs hands out Node
- * Buffers, whose slice() is a view into a shared pool.
- */
-export function copyBytes(src: Uint8Array): Uint8Array {
-  const out = new Uint8Array(src.byteLength);
-  out.set(src);
-  return out;
-}
 
 function littleEndian(): boolean {
   return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -58,61 +43,8 @@ if (!littleEndian()) throw new Error('tabgrid training needs a little-endian pla
 
 /** Converts an ONNX TensorProto (raw_data or typed fields) to a tabgrid Tensor. */
 export function tensorFromProto(t: TensorProto): Tensor {
-  const code = t.dataType ?? 0;
-  const dtype = dtypeFromOnnx(code);
-  if (!dtype) throw new Error(`tensor ${t.name ?? ''} has unsupported ONNX data type ${code}`);
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData?.length ?? 0) > 0) {
-    throw new Error(`tensor ${t.name ?? ''} uses external data, which tabgrid cannot read`);
-  }
-  const dims = (t.dims ?? []).map(num);
-  const n = elementCount(dims);
-  const size = bytesPerElement(dtype);
-  if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== n * size) {
-      throw new Error(`tensor ${t.name ?? ''}: raw data has ${t.rawData.length} bytes, expected ${n * size}`);
-    }
-    return { dtype, dims, data: copyBytes(t.rawData) };
-  }
-  const out = new Uint8Array(n * size);
-  const view = new DataView(out.buffer);
-  const fail = (): never => { throw new Error(`tensor ${t.name ?? ''}: expected ${n} values of ${dtype}`); };
-  switch (dtype) {
-    case 'float32': {
-      const v = t.floatData ?? [];
-      if (v.length !== n) fail();
-      v.forEach((x, i) => view.setFloat32(i * 4, x, true));
-      break;
-    }
-    case 'float64': {
-      const v = t.doubleData ?? [];
-      if (v.length !== n) fail();
-      v.forEach((x, i) => view.setFloat64(i * 8, x, true));
-      break;
-    }
-    case 'int64': {
-      const v = t.int64Data ?? [];
-      if (v.length !== n) fail();
-      v.forEach((x, i) => view.setBigInt64(i * 8, BigInt(num(x)), true));
-      break;
-    }
-    case 'uint64': {
-      const v = t.uint64Data ?? [];
-      if (v.length !== n) fail();
-      v.forEach((x, i) => view.setBigUint64(i * 8, BigInt(num(x)), true));
-      break;
-    }
-    default: {
-      // int32_data carries every integer type of 32 bits or less, and float16 bits.
-      const v = t.int32Data ?? [];
-      if (v.length !== n) fail();
-      v.forEach((x, i) => {
-        if (size === 1) view.setUint8(i, x & 0xff);
-        else if (size === 2) view.setUint16(i * 2, x & 0xffff, true);
-        else view.setInt32(i * 4, x, true);
-      });
-    }
-  }
-  return { dtype, dims, data: out };
+  const { dtype, dims, data } = namedTensorFromProto(t);
+  return { dtype, dims, data };
 }
 
 export function tensorToProto(name: string, t: Tensor): TensorProto {
@@ -153,7 +85,7 @@ export function int64Tensor(dims: number[], values: ArrayLike<number>): Tensor {
 export type Dim = number | string;
 
 export function valueInfo(name: string, dtype: DType, dims: readonly Dim[] | null): ValueInfoProto {
-  const tensorType: OnnxTypes.TypeProto.ITensor = { elemType: onnxDataType(dtype) };
+  const tensorType: NonNullable<TypeProto['tensorType']> = { elemType: onnxDataType(dtype) };
   if (dims) {
     tensorType.shape = {
       dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
@@ -170,10 +102,7 @@ export function readValueInfo(v: ValueInfoProto): { dtype: DType | null; dims: D
   if (!tt.shape) return { dtype, dims: null };
   let unnamed = 0;
   const dims = (tt.shape.dim ?? []).map((d): Dim => {
-    const which = (d as { value?: string }).value;
-    if (which === 'dimValue' || (which === undefined && d.dimValue !== undefined && d.dimValue !== null && !d.dimParam)) {
-      return num(d.dimValue);
-    }
+    if (d.dimValue !== undefined && d.dimValue !== null && !d.dimParam) return num(d.dimValue);
     if (d.dimParam) return d.dimParam;
     unnamed += 1;
     return `${v.name ?? 'value'}_dim${unnamed}`;
@@ -200,8 +129,6 @@ export const attr = {
   string: (value: string): AttrValue => ({ kind: 'string', value }),
   tensor: (value: Tensor): AttrValue => ({ kind: 'tensor', value }),
 };
-
-const AT = onnx.AttributeProto.AttributeType;
 
 /** Reads an AttributeProto; null for kinds tabgrid has no use for (graphs, sparse tensors...). */
 export function readAttr(a: AttributeProto): AttrValue | null {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { estimateFlops, inferShapes } from '../../../shared/onnx/flops.ts';
-import { modelSignature, parseModel, serializeModel } from '../../../shared/onnx/model.ts';
+import { type ModelProto, modelSignature, parseModel, serializeModel } from '../../../shared/onnx/model.ts';
 import { decodeTensorProto } from '../../../shared/tensor/tensorproto.ts';
 import { caseDirs, onnxTestsDir, readShared } from './shared-data.ts';
 
@@ -35,7 +35,7 @@ function floats(name: string, dims: number[]): onnx.ITensorProto {
 /** A model of the given nodes, serialized and parsed back so int64 fields arrive as protobufjs really delivers them. */
 function model(
   nodes: N[], inputs: string[], initializers: onnx.ITensorProto[] = [], opset = 13, outputs = [nodes.at(-1)!.out[0]!],
-): onnx.ModelProto {
+): ModelProto {
   const m: onnx.IModelProto = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: opset }],
