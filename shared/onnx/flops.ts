@@ -1,4 +1,5 @@
 import { elementCount, typedView } from '../tensor/tensor.ts';
+import { broadcastShapes, normAxis as normDimAxis, type Shape, windowOutput } from './dims.ts';
 import { liveNodes } from './live.ts';
 import { defaultOpset, initializerTensor } from './model.ts';
 import { type AttributeProto, int64ToDouble, type ModelProto, type TensorProto } from './proto.ts';
@@ -113,24 +114,19 @@ interface Result { out: Array<Val | undefined>; flops: number }
 
 const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
+/** An axis made non-negative and checked against the rank. */
 function normAxis(axis: number, rank: number): number {
-  const a = axis < 0 ? axis + rank : axis;
+  const a = normDimAxis(axis, rank);
   if (a < 0 || a >= rank) unknown(`axis ${axis} out of range for rank ${rank}`);
   return a;
 }
 
 function broadcast(...shapes: number[][]): number[] {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
-  const out = new Array<number>(rank).fill(1);
+  let out: Shape = [];
   for (const s of shapes) {
-    for (let i = 0; i < s.length; i++) {
-      const o = rank - s.length + i;
-      const d = s[i]!;
-      if (out[o] === 1) out[o] = d;
-      else if (d !== 1 && d !== out[o]) unknown(`cannot broadcast [${shapes.map((x) => x.join(',')).join('] [')}]`);
-    }
+    out = broadcastShapes(out, s) ?? unknown(`cannot broadcast [${shapes.map((x) => x.join(',')).join('] [')}]`);
   }
-  return out;
+  return out as number[];
 }
 
 /** Maps each flat index of `outDims` to the flat index of a tensor broadcast from `inDims`. */
@@ -177,16 +173,8 @@ function elementwise(n: OpNode, perElement: number, f?: (...xs: number[]) => num
 }
 
 function convOut(len: number, k: number, s: number, d: number, pb: number, pe: number, autoPad: string, ceil = false): number {
-  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return Math.ceil(len / s);
-  const span = (k - 1) * d + 1;
-  if (autoPad === 'VALID') return Math.floor((len - span) / s) + 1;
-  const room = len + pb + pe - span;
-  if (room < 0) unknown('kernel larger than padded input');
-  if (!ceil) return Math.floor(room / s) + 1;
-  let out = Math.ceil(room / s) + 1;
-  // a last window that would start inside the end padding is dropped (as PyTorch and onnxruntime do)
-  if ((out - 1) * s >= len + pb) out--;
-  return out;
+  return windowOutput(len, { kernel: k, stride: s, dilation: d, padHead: pb, padTail: pe, autoPad, ceil })
+    ?? unknown('kernel larger than padded input');
 }
 
 interface Window { kernel: number[]; strides: number[]; dilations: number[]; pads: number[]; autoPad: string }

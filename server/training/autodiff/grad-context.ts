@@ -6,8 +6,8 @@
 import type { GraphBuilder } from './builder.ts';
 import type { IrNode } from './ir.ts';
 import { attr } from './proto.ts';
-import { allStatic, dimProduct, isStatic } from './dims.ts';
-import type { Shape } from './dims.ts';
+import { allStatic, dimProduct, isStatic } from '../../../shared/onnx/dims.ts';
+import type { Shape } from '../../../shared/onnx/dims.ts';
 
 export interface GradContext {
   b: GraphBuilder;

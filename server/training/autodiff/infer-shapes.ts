@@ -10,14 +10,14 @@ import type { IrNode } from './ir.ts';
 import { attrInt, attrInts, attrString } from './ir.ts';
 import { attr } from './proto.ts';
 import type { ForwardGraph } from './parse-forward.ts';
-import { allStatic, broadcastShapes, dimDivide, dimProduct, dimSum, isStatic, shapeToString } from './dims.ts';
-import type { Dim, Shape } from './dims.ts';
+import {
+  allStatic, broadcastShapes, dimDivide, dimProduct, dimSum, isStatic, normAxis, shapeToString, windowOutput,
+} from '../../../shared/onnx/dims.ts';
+import type { Dim, Shape } from '../../../shared/onnx/dims.ts';
 
 export type ShapeMap = Map<string, Shape>;
 
-export function normAxis(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
-}
+export { normAxis };
 
 export function inferShapes(g: ForwardGraph): ShapeMap {
   const shapes: ShapeMap = new Map();
@@ -214,15 +214,9 @@ function normaliseWindow(
   } else {
     if (autoPad === 'VALID') pads = [0, 0, 0, 0];
     else if (autoPad !== 'NOTSET') bad(`auto_pad ${autoPad} is not supported`);
-    out = spatial.map((s, i) => {
-      const span = s + pads[i]! + pads[i + 2]! - eff[i]!;
-      if (span < 0) bad(`window larger than the padded input (${s} + pads vs ${eff[i]})`);
-      if (!ceil) return Math.floor(span / strides[i]!) + 1;
-      let o = Math.ceil(span / strides[i]!) + 1;
-      // like ORT/PyTorch: the last window must start inside the input or the head padding
-      if ((o - 1) * strides[i]! >= s + pads[i]!) o -= 1;
-      return o;
-    });
+    out = spatial.map((s, i) => windowOutput(s, {
+      kernel: kernel[i]!, stride: strides[i]!, dilation: dilations[i]!, padHead: pads[i]!, padTail: pads[i + 2]!, autoPad: 'NOTSET', ceil,
+    }) ?? bad(`window larger than the padded input (${s} + pads vs ${eff[i]})`));
   }
   const keep: Record<string, ReturnType<typeof attr.int>> = {};
   if (node.op === 'AveragePool') keep.count_include_pad = attr.int(attrInt(node, 'count_include_pad', 0));

@@ -14,8 +14,8 @@ import type { GraphBuilder } from './builder.ts';
 import { TrainStepError } from './errors.ts';
 import { GradOps } from './grad-context.ts';
 import { attr } from './proto.ts';
-import { allStatic, isStatic, shapeToString } from './dims.ts';
-import type { Shape } from './dims.ts';
+import { allStatic, isStatic, shapeToString } from '../../../shared/onnx/dims.ts';
+import type { Shape } from '../../../shared/onnx/dims.ts';
 
 export type LossKind = 'cross-entropy' | 'mse';
 

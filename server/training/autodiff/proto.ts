@@ -81,8 +81,9 @@ export function int64Tensor(dims: number[], values: ArrayLike<number>): Tensor {
   return { dtype: 'int64', dims: [...dims], data: new Uint8Array(arr.buffer) };
 }
 
-/** A dim of a value's declared shape: a number, or a symbolic name. */
-export type Dim = number | string;
+import type { Dim } from '../../../shared/onnx/dims.ts';
+
+export type { Dim };
 
 export function valueInfo(name: string, dtype: DType, dims: readonly Dim[] | null): ValueInfoProto {
   const tensorType: NonNullable<TypeProto['tensorType']> = { elemType: onnxDataType(dtype) };

@@ -2,8 +2,8 @@
 import type { GradContext, GradRule } from './grad-context.ts';
 import { attrFloat, attrInt } from './ir.ts';
 import { attr } from './proto.ts';
-import { broadcastShapes } from './dims.ts';
-import type { Shape } from './dims.ts';
+import { broadcastShapes } from '../../../shared/onnx/dims.ts';
+import type { Shape } from '../../../shared/onnx/dims.ts';
 
 const swapLast2 = (rank: number): number[] => {
   const p = Array.from({ length: rank }, (_, i) => i);

@@ -2,7 +2,7 @@
 import type { GradContext, GradRule } from './grad-context.ts';
 import { attrInt, attrInts } from './ir.ts';
 import { attr } from './proto.ts';
-import { isStatic } from './dims.ts';
+import { isStatic } from '../../../shared/onnx/dims.ts';
 
 const reshapeBack: GradRule = (ctx) => {
   const x = ctx.node.inputs[0]!;

@@ -1,11 +1,17 @@
 /**
- * Symbolic dimension arithmetic for static shape inference. A dim is a number
- * or a canonical product string such as "N" or "784*N" (coefficient first,
- * symbols sorted), so equal products compare equal as strings.
+ * Shape primitives shared by every shape pass over ONNX graphs (the FLOP
+ * estimate in flops.ts, the autodiff's inference in
+ * server/training/autodiff/infer-shapes.ts): symbolic dimension arithmetic,
+ * numpy broadcasting, axis normalisation and the output size of a
+ * convolution or pooling window.
+ *
+ * A dim is a number or a canonical product string such as "N" or "784*N"
+ * (coefficient first, symbols sorted), so equal products compare equal as
+ * strings.
  */
-import type { Dim } from './proto.ts';
 
-export type { Dim };
+/** A dim of a value's shape: a number, or a symbolic name (product). */
+export type Dim = number | string;
 export type Shape = Dim[];
 
 interface Product { coef: number; syms: string[] }
@@ -75,6 +81,31 @@ export function dimSum(dims: readonly Dim[]): Dim | null {
 
 export function shapeToString(s: readonly Dim[]): string {
   return `[${s.join(', ')}]`;
+}
+
+/** A possibly negative axis counted from the end, as ONNX allows; range is the caller's to check. */
+export function normAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/**
+ * Output length of a convolution or pooling window along one axis, with
+ * explicit pads or an auto_pad mode; null when the window does not fit the
+ * padded input. VALID ignores ceil and pads (the FLOP estimate's reading).
+ */
+export function windowOutput(
+  len: number, o: { kernel: number; stride: number; dilation: number; padHead: number; padTail: number; autoPad: string; ceil: boolean },
+): number | null {
+  if (o.autoPad === 'SAME_UPPER' || o.autoPad === 'SAME_LOWER') return Math.ceil(len / o.stride);
+  const span = (o.kernel - 1) * o.dilation + 1;
+  if (o.autoPad === 'VALID') return Math.floor((len - span) / o.stride) + 1;
+  const room = len + o.padHead + o.padTail - span;
+  if (room < 0) return null;
+  if (!o.ceil) return Math.floor(room / o.stride) + 1;
+  let out = Math.ceil(room / o.stride) + 1;
+  // like onnxruntime and PyTorch: a last window that would start inside the end padding is dropped
+  if ((out - 1) * o.stride >= len + o.padHead) out--;
+  return out;
 }
 
 /**
