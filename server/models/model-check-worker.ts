@@ -7,9 +7,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
-import type { onnx } from 'onnx-proto';
 import { estimateFlops } from '../../shared/onnx/flops.ts';
-import { ModelError } from '../../shared/onnx/model.ts';
+import { ModelError, type ModelProto } from '../../shared/onnx/model.ts';
 import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
 import { checkModel } from './check-model.ts';
 import type { CheckReply, CheckRequest } from './model-checker.ts';
@@ -18,7 +17,7 @@ import type { CheckReply, CheckRequest } from './model-checker.ts';
 const WARM_UP_MODEL = 'CAg6NwoQCgF4EgF5IghJZGVudGl0eRIBd1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE=';
 
 /** The model the last request parsed: a job's inspect and estimate come one after the other. */
-let last: { file: string; model: onnx.ModelProto } | null = null;
+let last: { file: string; model: ModelProto } | null = null;
 
 async function handle(req: CheckRequest): Promise<CheckReply> {
   if (req.op === 'inspect') {

@@ -115,7 +115,7 @@ describe('decodeModelProto', () => {
       const bytes = encodeModelProto({ irVersion: 8, graph: { name: 'g', initializer: [{ name: 'w', dims: [size], dataType: 2, rawData: raw }] } });
       const theirs = ref.ModelProto.decode(bytes);
       expect(theirs.graph!.name, `size ${size}`).toBe('g');
-      expect(Buffer.from(theirs.graph!.initializer[0]!.rawData).equals(Buffer.from(raw)), `size ${size}`).toBe(true);
+      expect(Buffer.from(theirs.graph!.initializer![0]!.rawData!).equals(Buffer.from(raw)), `size ${size}`).toBe(true);
       expect(Buffer.from(decodeModelProto(bytes).graph!.initializer![0]!.rawData!).equals(Buffer.from(raw)), `size ${size}`).toBe(true);
     }
   });
