@@ -41,25 +41,40 @@ const program = new Command('tabgrid')
   .description('A volunteer compute grid made of browser tabs: ONNX inference and training, cross-checked and credited.')
   .version(pkg.version);
 
+// Every serve flag is also an environment variable (--max-result-mb: TABGRID_MAX_RESULT_MB), for
+// systemd units and containers; a flag on the command line wins over the variable.
+const SERVE_ENV_NAMES: Record<string, string> = { '--postgres': 'TABGRID_POSTGRES_URL' };
+function serveOption(flags: string, description: string, parseOrDefault?: unknown, defaultValue?: unknown): Option {
+  const o = new Option(flags, description);
+  o.env(SERVE_ENV_NAMES[o.long!] ?? `TABGRID_${o.long!.slice(2).replaceAll('-', '_').toUpperCase()}`);
+  if (typeof parseOrDefault === 'function') {
+    o.argParser(parseOrDefault as (v: string) => unknown);
+    if (defaultValue !== undefined) o.default(defaultValue);
+  } else if (parseOrDefault !== undefined) {
+    o.default(parseOrDefault);
+  }
+  return o;
+}
+
 program.command('serve')
   .description('run a coordinator (HTTP API, socket.io, contributor app) on an embedded SQLite database')
-  .option('--port <n>', 'port to listen on', int('--port', 0), 8080)
-  .option('--host <addr>', 'address to bind', '0.0.0.0')
-  .option('--data <dir>', 'data directory (SQLite file, blobs, token)', 'data')
-  .option('--postgres <url>', 'keep state in PostgreSQL instead of SQLite, shared by several coordinators (or TABGRID_POSTGRES_URL); blobs stay in --data')
-  .option('--distinct-copies <rules>', 'copies of one shard never share these: wallet,address or none', 'wallet,address')
-  .option('--max-result-mb <n>', 'largest result upload, MiB', num('--max-result-mb'), 16)
-  .option('--max-upload-mb <n>', 'largest HTTP upload (model, input), MiB', num('--max-upload-mb'), 512)
-  .option('--disconnect-grace <s>', 'seconds a disconnected volunteer has to come back before its copies are reissued', num('--disconnect-grace'), 20)
-  .option('--public-url <url>', 'URL users reach this coordinator at')
-  .option('--trust-proxy', 'take client addresses from X-Forwarded-For')
-  .option('--log-level <level>', 'pino log level', process.env.TABGRID_LOG_LEVEL ?? 'info')
-  .option('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24)
-  .option('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS)
-  .option('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20)
-  .option('--model-check-mb <n>', 'most memory a submitted model\'s check may take, MiB', num('--model-check-mb'), 1024)
-  .option('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page')
-  .option('--demo-replicas <r>', 'replicas for the demo job (1 lets a single tab train it)', int('--demo-replicas'), 1)
+  .addOption(serveOption('--port <n>', 'port to listen on', int('--port', 0), 8080))
+  .addOption(serveOption('--host <addr>', 'address to bind', '0.0.0.0'))
+  .addOption(serveOption('--data <dir>', 'data directory (SQLite file, blobs, token)', 'data'))
+  .addOption(serveOption('--postgres <url>', 'keep state in PostgreSQL instead of SQLite, shared by several coordinators; blobs stay in --data'))
+  .addOption(serveOption('--distinct-copies <rules>', 'copies of one shard never share these: wallet,address or none', 'wallet,address'))
+  .addOption(serveOption('--max-result-mb <n>', 'largest result upload, MiB', num('--max-result-mb'), 16))
+  .addOption(serveOption('--max-upload-mb <n>', 'largest HTTP upload (model, input), MiB', num('--max-upload-mb'), 512))
+  .addOption(serveOption('--disconnect-grace <s>', 'seconds a disconnected volunteer has to come back before its copies are reissued', num('--disconnect-grace'), 20))
+  .addOption(serveOption('--public-url <url>', 'URL users reach this coordinator at'))
+  .addOption(serveOption('--trust-proxy', 'take client addresses from X-Forwarded-For'))
+  .addOption(serveOption('--log-level <level>', 'pino log level', 'info'))
+  .addOption(serveOption('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24))
+  .addOption(serveOption('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS))
+  .addOption(serveOption('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20))
+  .addOption(serveOption('--model-check-mb <n>', 'most memory a submitted model\'s check may take, MiB', num('--model-check-mb'), 1024))
+  .addOption(serveOption('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page'))
+  .addOption(serveOption('--demo-replicas <r>', 'replicas for the demo job (1 lets a single tab train it)', int('--demo-replicas'), 1))
   .action(async (o) => {
     const { parseDistinctRules } = await import('../server/core/scheduler/eligibility.ts');
     const { startCoordinator } = await import('../server/app.ts');
@@ -70,7 +85,7 @@ program.command('serve')
     }
     const c = await startCoordinator({
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
-      ...((o.postgres ?? process.env.TABGRID_POSTGRES_URL) ? { postgresUrl: o.postgres ?? process.env.TABGRID_POSTGRES_URL } : {}),
+      ...(o.postgres ? { postgresUrl: o.postgres } : {}),
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },

@@ -3,7 +3,7 @@
  * gateway, the contributor app and the reconciler loop.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -18,7 +18,7 @@ import { registerApi } from './http/api.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { serveClientApp } from './http/static-assets.ts';
 import { createLogger } from './log.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, registerGridMetrics } from './metrics.ts';
 import { CreditService } from './services/credit-service.ts';
 import { CoordinatorEvents } from './services/events.ts';
 import { InferenceWork } from './services/inference-work.ts';
@@ -31,6 +31,8 @@ import { WorkService } from './services/work-service.ts';
 import { PgStore } from './store/postgres/pg-store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/types.ts';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')) as { version: string }).version;
 
 export interface RunningCoordinator {
   url: string;
@@ -129,7 +131,10 @@ async function startOnBoundPort(
   const requests = log.child({ component: 'http' });
   app.addHook('onResponse', async (req, reply) => {
     requests.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
+    // The route as registered (`/api/v1/jobs/:id`), never the raw URL: bounded label values.
+    metrics.http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
+  registerGridMetrics(metrics, () => store.gridCounts(), { version: PACKAGE_VERSION, store: store.kind });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
   registerApi(app, { store, blobs, jobs, train, swarm, waits, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {

@@ -79,6 +79,22 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
   };
 
   app.get('/healthz', async () => ({ ok: true, store: d.store.kind }));
+  // Readiness: the store answers a real query on the coordinator's tables within 2 s (a dropped
+  // schema, a closed connection or a stuck database all make it 503, so a balancer stops sending work).
+  app.get('/readyz', async (_req, reply) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        d.store.listJobs({ limit: 1 }),
+        new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('the store did not answer within 2 s')), 2000); }),
+      ]);
+      return { ok: true, store: d.store.kind };
+    } catch (e) {
+      return reply.status(503).send({ ok: false, store: d.store.kind, code: 'store_unavailable', error: `store not ready: ${(e as Error).message}` });
+    } finally {
+      clearTimeout(timer);
+    }
+  });
   app.get('/metrics', async (_req, reply) => reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
 
   // Project API (token required)

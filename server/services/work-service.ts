@@ -128,7 +128,7 @@ export class WorkService {
     if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
     const { job, shard, copy } = claimed;
     this.events.emit('assigned', job.id);
-    this.log.info({ copy: copy.id, shard: shard.id, job: job.id, index: shard.index, volunteer: s.volunteer.id, issued: shard.issued }, 'assigned copy');
+    this.log.debug({ copy: copy.id, shard: shard.id, job: job.id, index: shard.index, volunteer: s.volunteer.id, issued: shard.issued }, 'assigned copy');
     return { assignment: await this.assignment(job, shard, copy) };
   }
 
@@ -173,7 +173,7 @@ export class WorkService {
 
   async release(s: VolunteerSession, copyId: string): Promise<void> {
     if (!(await this.store.releaseCopy(copyId, s.volunteer.id))) throw new WorkError('not_assigned', `copy ${copyId} is not waiting with you`);
-    this.log.info({ copy: copyId, volunteer: s.volunteer.id }, 'volunteer handed back a copy it had not started; reissuing');
+    this.log.debug({ copy: copyId, volunteer: s.volunteer.id }, 'volunteer handed back a copy it had not started; reissuing');
     this.events.emit('work');
   }
 
@@ -259,7 +259,7 @@ export class WorkService {
         next = { state: 'validated', wanted: shard.wanted, canonicalCopyId: decision.canonical };
         for (const id of decision.valid) judgements.push({ copyId: id, outcome: 'valid', reason: null, credit });
         for (const bad of decision.invalid) judgements.push({ copyId: bad.copyId, outcome: 'invalid', reason: bad.reason, credit: 0 });
-        this.log.info({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length }, 'shard validated');
+        this.log.debug({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length }, 'shard validated');
         const classOf = (id: string) => copies.find((c) => c.id === id)?.numericClass;
         for (const bad of decision.invalid) {
           // The numeric classes tell an operator whether this is a liar or WebGPU-vs-WASM drift (then: homogeneous jobs, or looser tolerances).

@@ -7,7 +7,7 @@
  */
 import type { ClaimableShard } from '../core/scheduler/claim.ts';
 import type { Copy, Job, Shard, TrainProgress } from '../core/jobs/types.ts';
-import type { Project, Volunteer } from './types.ts';
+import type { GridCounts, Project, Volunteer } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -66,3 +66,23 @@ export const toCopy = (r: Row): Copy => ({
   assignedAt: num(r.assigned_at), deadline: num(r.deadline), returnedAt: numOrNull(r.returned_at),
   reason: str(r.reason), credit: num(r.credit),
 });
+
+/** The grid-wide counts for /metrics, the same SQL on both stores (no parameters). */
+export const GRID_COUNT_SQL = {
+  jobs: 'SELECT state, COUNT(*) AS n FROM jobs GROUP BY state',
+  shards: `SELECT s.state, COUNT(*) AS n FROM shards s JOIN jobs j ON j.id = s.job_id WHERE j.state = 'running' GROUP BY s.state`,
+  queue: `SELECT COALESCE(SUM(s.wanted - s.alive), 0) AS n FROM shards s JOIN jobs j ON j.id = s.job_id
+          WHERE j.state = 'running' AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total`,
+} as const;
+
+/** Folds GROUP BY rows into counts with every state present (0 where none). */
+export function gridCounts(jobs: Record<string, unknown>[], shards: Record<string, unknown>[], queue: unknown): GridCounts {
+  const out: GridCounts = {
+    jobs: { running: 0, completed: 0, failed: 0, cancelled: 0 },
+    shards: { open: 0, validated: 0, failed: 0, cancelled: 0 },
+    queue: Number(queue),
+  };
+  for (const r of jobs) out.jobs[r.state as keyof GridCounts['jobs']] = Number(r.n);
+  for (const r of shards) out.shards[r.state as keyof GridCounts['shards']] = Number(r.n);
+  return out;
+}

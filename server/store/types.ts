@@ -83,6 +83,15 @@ export interface JobCounts {
   credit: number;
 }
 
+/** What the whole grid holds now, for /metrics. */
+export interface GridCounts {
+  jobs: Record<JobState, number>;
+  /** Shards of running jobs, by state. */
+  shards: Record<ShardState, number>;
+  /** Copies the running jobs' open shards want and nobody holds yet (the dispatch queue). */
+  queue: number;
+}
+
 export interface LedgerEntry {
   /** Position in the append-only ledger, for paging (`before`). */
   seq: number;
@@ -124,6 +133,8 @@ export interface Store extends CreditLedger {
   /** Moves a running job to a final state; false if it was not running. Open shards close with it. */
   finishJob(id: string, state: Exclude<JobState, 'running'>, patch: { error?: string | null; resultHash?: string | null; finishedAt: number }): Promise<boolean>;
   jobCounts(jobId: string): Promise<JobCounts>;
+  /** Jobs by state, running jobs' shards by state, and the copies waiting to be handed out. */
+  gridCounts(): Promise<GridCounts>;
   /** Cheap completion check: whether any shard of the job is still open, and whether any failed. */
   shardsLeft(jobId: string): Promise<{ open: boolean; failed: boolean }>;
   /** Shards holding returned results nobody has judged yet (a crash between storing and validating). */

@@ -25,7 +25,7 @@ import { decideClaim } from '../../core/scheduler/claim.ts';
 import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
-import { COPY_COLS, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
+import { COPY_COLS, GRID_COUNT_SQL, gridCounts, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
@@ -316,6 +316,12 @@ export class PgStore implements Store {
     const r = (await this.exec(`SELECT EXISTS(SELECT 1 FROM shards WHERE job_id = $1 AND state = 'open') AS open,
       EXISTS(SELECT 1 FROM shards WHERE job_id = $1 AND state = 'failed') AS failed`, [jobId])).rows[0]!;
     return { open: r.open === true, failed: r.failed === true };
+  }
+
+  async gridCounts() {
+    return this.snapshot(async (q) => gridCounts(
+      (await q(GRID_COUNT_SQL.jobs)).rows, (await q(GRID_COUNT_SQL.shards)).rows, (await q(GRID_COUNT_SQL.queue)).rows[0]!.n,
+    ));
   }
 
   async jobCounts(jobId: string): Promise<JobCounts> {

@@ -15,7 +15,7 @@ import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
-import { COPY_COLS, type Row, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
+import { COPY_COLS, GRID_COUNT_SQL, gridCounts, type Row, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
@@ -388,6 +388,11 @@ export class SqliteStore implements Store {
       this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = ? WHERE job_id = ? AND state IN ('assigned','running')`).run(`job ${state}`, id);
       return true;
     });
+  }
+
+  async gridCounts() {
+    const q = (sql: string) => this.db.prepare(sql).all() as Record<string, unknown>[];
+    return gridCounts(q(GRID_COUNT_SQL.jobs), q(GRID_COUNT_SQL.shards), q(GRID_COUNT_SQL.queue)[0]!.n);
   }
 
   async jobCounts(jobId: string): Promise<JobCounts> {
