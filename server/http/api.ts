@@ -13,14 +13,14 @@ import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
 import { isSha256Hex } from '../../shared/hash.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Project, Store } from '../store/types.ts';
-import { JobError, type JobService } from '../services/job-service.ts';
+import { type InferenceRequest, JobError, type JobService } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import type { WaitWatch } from '../services/wait-watch.ts';
 import { AnyJobSchema, EmbedSettingsSchema } from './schemas.ts';
 import type { TrainService } from '../services/train-service.ts';
 import type { CreditService } from '../services/credit-service.ts';
 import { registerCreditApi } from './credit-api.ts';
-import type { InferenceSpec } from '../core/jobs/types.ts';
+import type * as v from 'valibot';
 import { kindOf } from '../core/jobs/kinds.ts';
 
 declare module 'fastify' {
@@ -110,14 +110,14 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
         if (problem) throw new JobError('bad_request', `siteWallet: ${problem}`);
         embed.siteWallet = toChecksumAddress(embed.siteWallet);
       }
-      await d.store.setEmbedSettings(req.project!.id, embed);
+      await d.jobs.setEmbed(req.project!, embed);
       return { ok: true, embed };
     });
 
     p.head('/api/v1/blobs/:hash', async (req, reply) => {
       const { hash } = req.params as { hash: string };
       // Only the project's own uploads: whether another project holds these bytes is not this project's to learn.
-      const own = isSha256Hex(hash) && await d.store.projectHasBlob(req.project!.id, hash) && await d.blobs.has(hash);
+      const own = isSha256Hex(hash) && await d.jobs.ownsBlob(req.project!, hash);
       return reply.status(own ? 200 : 404).send();
     });
     p.put('/api/v1/blobs/:hash', async (req, reply) => {
@@ -135,40 +135,15 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     p.post('/api/v1/jobs', async (req, reply) => {
       const body = (req.body ?? {}) as { kind?: unknown };
       const any = validate(AnyJobSchema, { kind: 'inference', ...body }, 'job request');
-      if (any.kind === 'train') {
-        const { kind: _kind, ...train } = any;
-        const job = await d.train.createTrainJob(req.project!, train);
-        return reply.status(201).send({ ...(await d.jobs.summary(job)), rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord, warnings: await d.waits.warnings(job) });
-      }
-      const b = any;
-      const job = await d.jobs.createInferenceJob(req.project!, {
-        model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous, backends: b.backends,
-        tolerance: { ...(b.rtol !== undefined ? { rtol: b.rtol } : {}), ...(b.atol !== undefined ? { atol: b.atol } : {}) },
-        limits: {
-          ...(b.replicas !== undefined ? { replicas: b.replicas } : {}),
-          ...(b.maxErrorCopies !== undefined ? { maxErrorCopies: b.maxErrorCopies } : {}),
-          ...(b.maxTotalCopies !== undefined ? { maxTotalCopies: b.maxTotalCopies } : {}),
-          ...(b.leaseSeconds !== undefined ? { leaseMs: b.leaseSeconds * 1000 } : {}),
-          ...(b.deadlineSeconds !== undefined ? { deadlineMs: b.deadlineSeconds * 1000 } : {}),
-        },
-      });
-      const s = job.spec as InferenceSpec;
-      return reply.status(201).send({
-        ...(await d.jobs.summary(job)),
-        records: s.records, shardSize: s.shardSize, replicas: s.limits.replicas, flopsPerRecord: s.flopsPerRecord,
-        creditPerShard: s.creditPerRecord * s.shardSize, outputs: s.outputs, warnings: await d.waits.warnings(job),
-      });
+      const job = any.kind === 'train'
+        ? await d.train.createTrainJob(req.project!, withoutKind(any))
+        : await d.jobs.createInferenceJob(req.project!, inferenceRequest(any));
+      return reply.status(201).send({ ...(await d.jobs.summary(job)), ...kindOf(job.spec).created(job), warnings: await d.waits.warnings(job) });
     });
-    p.get('/api/v1/jobs', async (req) => {
-      const jobs = await d.store.listJobs({ projectId: req.project!.id, limit: 200 });
-      return { jobs: await Promise.all(jobs.map((j) => d.jobs.summary(j))) };
-    });
+    p.get('/api/v1/jobs', async (req) => ({ jobs: await d.jobs.list(req.project!) }));
     p.get('/api/v1/jobs/:id', async (req) => {
       const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
-      const s = job.spec;
-      return s.kind === 'train'
-        ? { ...(await d.jobs.summary(job)), records: s.trainSet.records, heldOut: s.evalSet?.records ?? 0, history: job.progress?.history ?? [] }
-        : { ...(await d.jobs.summary(job)), records: s.records, outputs: s.outputs };
+      return { ...(await d.jobs.summary(job)), ...kindOf(job.spec).details(job) };
     });
     p.get('/api/v1/jobs/:id/model', async (req, reply) => {
       const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
@@ -210,8 +185,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       throw new JobError('not_found', `no blob at this link: a blob link comes with an assignment, and this one is missing, altered or expired`);
     }
     // Only what volunteers must fetch, whatever was signed; inputs and outputs stay with their project.
-    const kind = await d.store.blobKind(hash);
-    if (kind !== 'model' && kind !== 'weights') throw new JobError('not_found', `no public blob ${hash}`);
+    if (!(await d.jobs.isPublicBlob(hash))) throw new JobError('not_found', `no public blob ${hash}`);
     if (req.headers['if-none-match'] === `"${hash}"`) return reply.status(304).send();
     if (!(await d.blobs.has(hash))) throw new JobError('not_found', `blob ${hash} is no longer available (a superseded training checkpoint)`);
     const bytes = await d.blobs.get(hash);
@@ -225,15 +199,12 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
 
   app.get('/api/v1/swarm', async () => {
     const stats = await d.swarm.stats();
-    const running = await d.store.listJobs({ states: ['running'], limit: 50 });
-    const projects = new Map((await d.store.listProjects()).map((p) => [p.id, p]));
-    const jobs = await Promise.all(running.map(async (j) => ({ ...(await d.jobs.summary(j)), projectName: projects.get(j.projectId)?.name ?? '?' })));
-    return { ...stats, jobs };
+    return { ...stats, jobs: await d.jobs.runningEverywhere() };
   });
 
   // Public: what an embed frame needs to know (name, where credit goes, who may embed); jobs stay private.
   app.get('/api/v1/projects/:id', async (req) => {
-    const p = await d.store.getProject((req.params as { id: string }).id);
+    const p = await d.jobs.project((req.params as { id: string }).id);
     if (!p) throw new JobError('not_found', 'no such project');
     return {
       id: p.id, name: p.name,
@@ -254,17 +225,11 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     const limit = q.limit !== undefined ? Number(q.limit) : 100;
     if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new JobError('bad_request', 'before must be a positive ledger sequence number');
     if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw new JobError('bad_request', 'limit must be an integer in 1..1000');
-    const c = await d.credit.balanceOf(account);
-    return {
-      account, balance: c.balance, pending: c.pending, payable: c.payable, copies: c.copies,
-      entries: await d.store.ledger({ account, limit, ...(before ? { before } : {}) }),
-      // Reversals (with their reasons), claims and payouts: what changed the balance after the credits.
-      changes: await d.store.ledgerChanges({ account, limit: 100 }),
-    };
+    return d.credit.statement(account, { limit, ...(before ? { before } : {}) });
   });
   registerCreditApi(app, d, auth);
 
-  app.get('/api/v1/ledger', async () => ({ accounts: await d.store.topAccounts(100) }));
+  app.get('/api/v1/ledger', async () => ({ accounts: await d.credit.top() }));
 
   // The embed loader asks before rendering its consent card. The browser sets
   // Origin on this cross-origin request, so the allow-list is enforced here, by
@@ -272,19 +237,40 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
   app.get('/api/v1/embed/:projectId', async (req, reply) => {
     const origin = req.headers.origin;
     if (origin) reply.header('Access-Control-Allow-Origin', origin).header('Vary', 'Origin');
-    const p = await d.store.getProject((req.params as { projectId: string }).projectId);
+    const p = await d.jobs.project((req.params as { projectId: string }).projectId);
     if (!p) throw new JobError('not_found', 'this tabgrid project does not exist');
     if (p.embed.allowedOrigins.length && (!origin || !p.embed.allowedOrigins.includes(origin))) {
       throw new JobError('forbidden', `${origin ?? 'this page'} is not allowed to embed the tabgrid project "${p.name}"; its owner allows: ${p.embed.allowedOrigins.join(', ')}`);
     }
-    const running = await d.store.listJobs({ projectId: p.id, states: ['running'], limit: 20 });
     return {
       project: { id: p.id, name: p.name },
-      jobs: running.map((j) => ({ id: j.id, kind: j.kind })),
+      jobs: await d.jobs.running(p.id),
       defaultIntensity: p.embed.defaultIntensity,
       creditTo: p.embed.creditTo,
       consentHours: d.consentMaxHours,
       frame: '/embed-frame.html',
     };
   });
+}
+
+type JobRequest = v.InferOutput<typeof AnyJobSchema>;
+
+function withoutKind<T extends { kind: unknown }>(r: T): Omit<T, 'kind'> {
+  const { kind: _kind, ...rest } = r;
+  return rest;
+}
+
+/** The HTTP inference request (seconds, flat limits) as the job service takes it (milliseconds, grouped). */
+function inferenceRequest(b: Extract<JobRequest, { kind: 'inference' }>): InferenceRequest {
+  return {
+    model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous, backends: b.backends,
+    tolerance: { ...(b.rtol !== undefined ? { rtol: b.rtol } : {}), ...(b.atol !== undefined ? { atol: b.atol } : {}) },
+    limits: {
+      ...(b.replicas !== undefined ? { replicas: b.replicas } : {}),
+      ...(b.maxErrorCopies !== undefined ? { maxErrorCopies: b.maxErrorCopies } : {}),
+      ...(b.maxTotalCopies !== undefined ? { maxTotalCopies: b.maxTotalCopies } : {}),
+      ...(b.leaseSeconds !== undefined ? { leaseMs: b.leaseSeconds * 1000 } : {}),
+      ...(b.deadlineSeconds !== undefined ? { deadlineMs: b.deadlineSeconds * 1000 } : {}),
+    },
+  };
 }

@@ -40,7 +40,7 @@ export function registerCreditApi(app: FastifyInstance, d: ApiDeps, auth: (req: 
     }
   });
 
-  app.get('/api/v1/payouts', async () => ({ epochs: await d.store.payoutEpochs(100) }));
+  app.get('/api/v1/payouts', async () => ({ epochs: await d.credit.epochs() }));
 
   app.get('/api/v1/payouts/:id', async (req) => {
     const e = await d.credit.epochWithProofs((req.params as { id: string }).id);

@@ -34,6 +34,30 @@ export class CreditService {
   }
 
   /**
+   * An account's balance with its ledger page (newest first, before a sequence
+   * number) and the changes after the credits: reversals with their reasons,
+   * claims and payouts (the latest 100).
+   */
+  async statement(account: string, page: { limit: number; before?: number }) {
+    const c = await this.balanceOf(account);
+    return {
+      account, balance: c.balance, pending: c.pending, payable: c.payable, copies: c.copies,
+      entries: await this.store.ledger({ account, limit: page.limit, ...(page.before ? { before: page.before } : {}) }),
+      changes: await this.store.ledgerChanges({ account, limit: 100 }),
+    };
+  }
+
+  /** The accounts with the most credit (at most 100). */
+  async top() {
+    return this.store.topAccounts(100);
+  }
+
+  /** The latest payout epochs (at most 100). */
+  async epochs() {
+    return this.store.payoutEpochs(100);
+  }
+
+  /**
    * Takes back the credit of copies found wrong after they were credited
    * (a spot check failed, backtracking): new ledger rows with `reason`,
    * each copy at most once. The accounts hear their new balance.

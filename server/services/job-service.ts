@@ -112,9 +112,46 @@ export class JobService {
    * their own, whoever else holds the same bytes (which are stored once).
    */
   async requireOwnBlob(project: Project, hash: string, what: string): Promise<void> {
-    if (!(await this.store.projectHasBlob(project.id, hash)) || !(await this.blobs.has(hash))) {
+    if (!(await this.ownsBlob(project, hash))) {
       throw new JobError('bad_request', `${what} ${hash} was not uploaded by this project`);
     }
+  }
+
+  /** Whether the project uploaded this blob and its bytes are still here. */
+  async ownsBlob(project: Project, hash: string): Promise<boolean> {
+    return await this.store.projectHasBlob(project.id, hash) && await this.blobs.has(hash);
+  }
+
+  /** Whether a blob is one volunteers must fetch (a model or weight set), so public; inputs and outputs stay with their project. */
+  async isPublicBlob(hash: string): Promise<boolean> {
+    const kind = await this.store.blobKind(hash);
+    return kind === 'model' || kind === 'weights';
+  }
+
+  async project(id: string): Promise<Project | null> {
+    return this.store.getProject(id);
+  }
+
+  async setEmbed(project: Project, embed: EmbedSettings): Promise<void> {
+    await this.store.setEmbedSettings(project.id, embed);
+  }
+
+  /** The summaries of a project's latest jobs (at most 200). */
+  async list(project: Project): Promise<JobSummary[]> {
+    const jobs = await this.store.listJobs({ projectId: project.id, limit: 200 });
+    return Promise.all(jobs.map((j) => this.summary(j)));
+  }
+
+  /** A project's running jobs (id and kind), for an embed to show. */
+  async running(projectId: string, limit = 20): Promise<{ id: string; kind: Job['kind'] }[]> {
+    return (await this.store.listJobs({ projectId, states: ['running'], limit })).map((j) => ({ id: j.id, kind: j.kind }));
+  }
+
+  /** The running jobs of every project (at most 50), with their project's name: the swarm's public view. */
+  async runningEverywhere(): Promise<(JobSummary & { projectName: string })[]> {
+    const running = await this.store.listJobs({ states: ['running'], limit: 50 });
+    const projects = new Map((await this.store.listProjects()).map((p) => [p.id, p]));
+    return Promise.all(running.map(async (j) => ({ ...(await this.summary(j)), projectName: projects.get(j.projectId)?.name ?? '?' })));
   }
 
   /** The signed, expiring link a volunteer fetches a model or weight set from (blob-links.ts). */

@@ -29,6 +29,10 @@ export interface KindRules<S extends JobSpec = JobSpec> {
   readonly yields: 'outputs' | 'model';
   /** "a training job; fetch /model and /history": the job as its kind, for a client that asked for what it does not yield. */
   readonly describe: string;
+  /** What the reply to a job's submission tells beyond its summary (the plan the coordinator made). */
+  created(job: Job & { spec: S }): Record<string, unknown>;
+  /** What a job's status (GET /jobs/:id) tells beyond its summary. */
+  details(job: Job & { spec: S }): Record<string, unknown>;
 }
 
 const roundOf = (spec: TrainSpec, index: number) => Math.floor(index / spec.shardsPerRound);
@@ -43,6 +47,11 @@ export const INFERENCE: KindRules<InferenceSpec> = {
   roundShards: () => ({ from: 0, to: Number.MAX_SAFE_INTEGER }),
   yields: 'outputs',
   describe: 'an inference job; its results are /outputs',
+  created: ({ spec: s }) => ({
+    records: s.records, shardSize: s.shardSize, replicas: s.limits.replicas, flopsPerRecord: s.flopsPerRecord,
+    creditPerShard: s.creditPerRecord * s.shardSize, outputs: s.outputs,
+  }),
+  details: ({ spec: s }) => ({ records: s.records, outputs: s.outputs }),
 };
 
 export const TRAIN: KindRules<TrainSpec> = {
@@ -59,6 +68,8 @@ export const TRAIN: KindRules<TrainSpec> = {
   roundShards: (spec, round) => ({ from: round * spec.shardsPerRound, to: (round + 1) * spec.shardsPerRound }),
   yields: 'model',
   describe: 'a training job; fetch /model and /history',
+  created: (job) => ({ rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord }),
+  details: (job) => ({ records: job.spec.trainSet.records, heldOut: job.spec.evalSet?.records ?? 0, history: job.progress?.history ?? [] }),
 };
 
 const KINDS: { [K in JobKind]: KindRules } = { inference: INFERENCE as KindRules, train: TRAIN as KindRules };
