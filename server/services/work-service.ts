@@ -16,6 +16,7 @@ import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import { lateResultClash } from '../core/scheduler/eligibility.ts';
+import { volunteerWallets } from '../core/scheduler/embed-identity.ts';
 import { leaseDeadline } from '../core/scheduler/lease.ts';
 import { copyCredit } from '../core/credit/credit.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
@@ -24,7 +25,7 @@ import { decideQuorum } from '../core/validation/quorum.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
 import { newId, newSecret } from '../store/ids.ts';
-import type { CopyJudgement, Store, Volunteer } from '../store/types.ts';
+import type { CopyJudgement, EmbedSettings, Store, Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
@@ -81,24 +82,23 @@ export class WorkService {
     if (!req.capabilities.backends.includes(req.backend)) {
       throw new WorkError('bad_request', `backend ${req.backend} did not pass this device's self-test (passed: ${req.capabilities.backends.join(', ') || 'none'})`);
     }
-    if (req.projectId) {
-      const project = await this.jobs.checkEmbed(req.projectId, req.embedOrigin);
-      // Where an embed's credit goes is the project's rule, enforced here: a registered site wallet
-      // wins over whatever wallet a page (or a script posing as one) names.
-      if (project.embed.creditTo === 'site' && project.embed.siteWallet) wallet = project.embed.siteWallet;
-    }
+    let embed: EmbedSettings | null = null;
+    if (req.projectId) embed = (await this.jobs.checkEmbed(req.projectId, req.embedOrigin)).embed;
+    // Where an embed's credit goes is the project's rule, enforced here: a registered site wallet
+    // wins over whatever wallet a page (or a script posing as one) names, and is no visitor's identity.
+    const wallets = volunteerWallets(wallet, embed);
     const cls = numericClass(req);
     const now = Date.now();
     let secret = '';
     let volunteer: Volunteer;
     if (existing) {
-      volunteer = { ...existing, wallet, account: wallet ?? `volunteer:${existing.id}`, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now };
-      await this.store.updateVolunteer(existing.id, { wallet, account: volunteer.account, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now });
+      volunteer = { ...existing, wallet: wallets.wallet, account: wallets.credit ?? `volunteer:${existing.id}`, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now };
+      await this.store.updateVolunteer(existing.id, { wallet: wallets.wallet, account: volunteer.account, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now });
     } else {
       const id = newId();
       secret = newSecret();
       volunteer = {
-        id, secretHash: sha256(Buffer.from(secret)), wallet, account: wallet ?? `volunteer:${id}`, address,
+        id, secretHash: sha256(Buffer.from(secret)), wallet: wallets.wallet, account: wallets.credit ?? `volunteer:${id}`, address,
         numericClass: cls, capabilities: req.capabilities, createdAt: now, lastSeen: now,
       };
       await this.store.createVolunteer(volunteer);

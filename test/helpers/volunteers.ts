@@ -29,17 +29,21 @@ export interface TestVolunteer {
 
 export function startVolunteer(server: string, o: {
   tamper?: Tamper; wallet?: string; hooks?: VolunteerHooks;
+  /** An embed's hello: the project it computes for and the page it is on. */
+  embed?: { projectId: string; embedOrigin: string };
+  /** The local address the socket connects from (any 127.x.y.z reaches a coordinator on 127.0.0.1): another network. */
+  localAddress?: string;
   /** Stands between the volunteer loop and its socket (a test that orders volunteers' requests). */
   wrapSocket?: (s: VolunteerSocket) => VolunteerSocket;
 } = {}): TestVolunteer {
   const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(server) });
-  const raw: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
+  const raw: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
   const socket = o.wrapSocket ? o.wrapSocket(raw) : raw;
   const uploaded: string[] = [];
   const outcomes: TestVolunteer['outcomes'] = [];
   const volunteer = new Volunteer({
     socket,
-    hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}) },
+    hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}), ...o.embed },
     execute: async (a) => {
       const r = await executor.run(a);
       return o.tamper ? { ...r, outputs: o.tamper(r.outputs) } : r;

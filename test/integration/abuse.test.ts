@@ -16,9 +16,10 @@ import { waitForJob } from '../helpers/wait.ts';
 
 type S = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-function connect(url: string): Promise<S> {
+/** `localAddress`: the address to connect from (any 127.x.y.z reaches the coordinator on 127.0.0.1). */
+function connect(url: string, localAddress?: string): Promise<S> {
   return new Promise((resolve, reject) => {
-    const s: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
+    const s: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false, ...(localAddress ? { localAddress } : {}) });
     s.on('connect', () => resolve(s));
     s.on('connect_error', (e) => { s.close(); reject(e); });
   });
@@ -130,5 +131,54 @@ describe('hostile volunteers', () => {
     const done = await waitForJob(c.api, j.id, 60_000);
     expect(done.state).toBe('completed');
     await expect.poll(() => honest.uploaded.length, { timeout: 20_000 }).toBe(1);
+  }, 120_000);
+
+  const SITE = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
+  /** Makes the coordinator's one project credit every embed visitor to SITE; returns the project id. */
+  async function siteWalletProject(c: SpawnedCoordinator): Promise<string> {
+    await c.api.json('PUT', '/api/v1/project/embed', { allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site', siteWallet: SITE });
+    return (await c.api.json<{ id: string }>('GET', '/api/v1/project')).id;
+  }
+
+  it('gives the second copy of a site-wallet embed shard to a visitor on another network, never to one on the same address', async () => {
+    const c = await coordinator(['--distinct-copies', 'wallet,address']);
+    const projectId = await siteWalletProject(c);
+    await job(c, { records: 4, shardSize: 4, replicas: 2 });
+    const embedHello = { backend: 'wasm', capabilities: nodeCapabilities(), projectId, embedOrigin: 'https://news.example', wallet: '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359' };
+    const visitor = async (address: string) => {
+      const socket = await connect(c.url, address);
+      cleanup.push(async () => { socket.close(); });
+      const hello = await ok(call<{ account: string }>(socket, 'hello', embedHello));
+      expect(hello.account).toBe(SITE);
+      return socket;
+    };
+    const request = async (s: S) => (await ok(call<{ assignment: Assignment | null }>(s, 'work:request', {}))).assignment;
+    const first = await visitor('127.0.30.1');
+    const a = await request(first);
+    expect(a).not.toBeNull();
+    // The same visitor, and another visitor behind its address, are refused the shard's second copy...
+    expect(await request(first)).toBeNull();
+    expect(await request(await visitor('127.0.30.1'))).toBeNull();
+    // ...while a visitor elsewhere gets it, though every one of them is credited to the one site wallet.
+    const b = await request(await visitor('127.0.40.1'));
+    expect(b).toMatchObject({ shardId: a!.shardId, jobId: a!.jobId });
+    expect(b!.copyId).not.toBe(a!.copyId);
+  }, 120_000);
+
+  it('completes a site-wallet embed job at replicas 2 with visitors from two networks, crediting the site wallet', async () => {
+    const c = await coordinator(['--distinct-copies', 'wallet,address']);
+    const projectId = await siteWalletProject(c);
+    const j = await job(c, { records: 8, shardSize: 4, replicas: 2 });
+    const embed = { projectId, embedOrigin: 'https://news.example' };
+    const visitors = ['127.0.50.1', '127.0.60.1'].map((localAddress) => {
+      const v = startVolunteer(c.url, { embed, localAddress });
+      cleanup.push(() => v.stop());
+      return v;
+    });
+    const done = await waitForJob(c.api, j.id, 60_000);
+    expect(done.state).toBe('completed');
+    // Both visitors computed both shards: two copies of each, one per network.
+    await expect.poll(() => visitors.map((v) => v.uploaded.length), { timeout: 20_000 }).toEqual([2, 2]);
+    expect(visitors.map((v) => v.account())).toEqual([SITE, SITE]);
   }, 120_000);
 });
