@@ -65,6 +65,8 @@ program.command('serve')
   .addOption(serveOption('--distinct-copies <rules>', 'copies of one shard never share these: wallet,address or none', 'wallet,address'))
   .addOption(serveOption('--max-result-mb <n>', 'largest result upload, MiB', num('--max-result-mb'), 16))
   .addOption(serveOption('--max-upload-mb <n>', 'largest HTTP upload (model, input), MiB', num('--max-upload-mb'), 512))
+  .addOption(serveOption('--upload-budget-mb <n>', 'socket uploads in flight on all connections together, MiB; a connection past it is dropped', num('--upload-budget-mb'), 256))
+  .addOption(serveOption('--hello-upload-kb <n>', 'bytes a connection may send before it says hello, KiB', num('--hello-upload-kb'), 64))
   .addOption(serveOption('--disconnect-grace <s>', 'seconds a disconnected volunteer has to come back before its copies are reissued', num('--disconnect-grace'), 20))
   .addOption(serveOption('--public-url <url>', 'URL users reach this coordinator at'))
   .addOption(serveOption('--trust-proxy', 'take client addresses from X-Forwarded-For'))
@@ -87,6 +89,7 @@ program.command('serve')
       port: o.port, host: o.host, dataDir: o.data, distinctCopies, logLevel: o.logLevel,
       ...(o.postgres ? { postgresUrl: o.postgres } : {}),
       maxResultBytes: Math.round(o.maxResultMb * 1024 * 1024), maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024),
+      uploadBudgetBytes: Math.round(o.uploadBudgetMb * 1024 * 1024), unhelloedUploadBytes: Math.round(o.helloUploadKb * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
       trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),

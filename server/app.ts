@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Server } from 'socket.io';
 import { SOCKET_PATH } from '../shared/protocol/version.ts';
 import { BlobStore } from './blobs/blob-store.ts';
-import { type CoordinatorConfig, DEFAULT_CONFIG } from './config.ts';
+import { type CoordinatorConfig, DEFAULT_CONFIG, socketMessageBytes, uploadBudgetProblem } from './config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { type ClusterLink, joinCluster } from './gateway/cluster.ts';
 import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
@@ -53,6 +53,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     ...opts,
     dataDir: resolve(opts.dataDir),
   };
+  const budgetProblem = uploadBudgetProblem(config);
+  if (budgetProblem) throw new Error(budgetProblem);
   const log = createLogger(config.logLevel);
   // The port first: a coordinator that cannot listen creates nothing (no data
   // directory, no project, no token). Until the API is ready it answers 503.
@@ -147,7 +149,8 @@ async function startOnBoundPort(
   const io: TabgridServer = new Server(app.server, {
     path: SOCKET_PATH,
     // Hard cap above the result limit, so oversize results get a precise refusal instead of a dropped socket.
-    maxHttpBufferSize: config.maxResultBytes * 2 + 1024 * 1024,
+    // Every connection's bytes in flight also count against the upload budget (gateway/upload-guard.ts).
+    maxHttpBufferSize: socketMessageBytes(config),
     cors: { origin: true, credentials: false },
     pingInterval: 10_000,
     pingTimeout: 20_000,

@@ -16,6 +16,13 @@ export interface CoordinatorConfig {
   distinctCopies: Set<DistinctRule>;
   /** Largest socket.io message (a result upload), bytes. */
   maxResultBytes: number;
+  /**
+   * Bytes of socket uploads in flight (received, not yet handled) on all connections together;
+   * a connection that would exceed it is dropped. At least one result upload (2 x maxResultBytes + 1 MiB).
+   */
+  uploadBudgetBytes: number;
+  /** Bytes a connection may send before it has said hello. */
+  unhelloedUploadBytes: number;
   /** Largest HTTP upload (a model or an input), bytes. */
   maxUploadBytes: number;
   /** Copies one volunteer may hold at once. */
@@ -48,6 +55,8 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   distinctCopies: new Set(['wallet', 'address']),
   maxResultBytes: 16 * 1024 * 1024,
   maxUploadBytes: 512 * 1024 * 1024,
+  uploadBudgetBytes: 256 * 1024 * 1024,
+  unhelloedUploadBytes: 64 * 1024,
   maxInFlightPerVolunteer: 2,
   heartbeatMs: 10_000,
   disconnectGraceMs: 20_000,
@@ -60,3 +69,16 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   demo: false,
   demoReplicas: 1,
 };
+
+/** Largest socket.io message: above the result limit, so an oversize result gets a precise refusal, not a dropped socket. */
+export function socketMessageBytes(c: Pick<CoordinatorConfig, 'maxResultBytes'>): number {
+  return c.maxResultBytes * 2 + 1024 * 1024;
+}
+
+/** Why these upload limits cannot work, or null: the budget must hold at least one whole result upload. */
+export function uploadBudgetProblem(c: Pick<CoordinatorConfig, 'maxResultBytes' | 'uploadBudgetBytes' | 'unhelloedUploadBytes'>): string | null {
+  const one = socketMessageBytes(c);
+  if (!(c.uploadBudgetBytes >= one)) return `the upload budget (${c.uploadBudgetBytes} bytes) must hold at least one result upload: ${one} bytes (2 x the result limit + 1 MiB)`;
+  if (!(c.unhelloedUploadBytes >= 1024)) return `a connection must be allowed at least 1024 bytes before hello; got ${c.unhelloedUploadBytes}`;
+  return null;
+}

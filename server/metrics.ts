@@ -13,6 +13,8 @@ export function createMetrics() {
     judged: new Counter({ name: 'tabgrid_copies_judged_total', help: 'Copies judged by the validator', labelNames: ['outcome'], registers: [registry] }),
     credit: new Counter({ name: 'tabgrid_credit_granted_total', help: 'Credit granted (GFLOP of validated work)', registers: [registry] }),
     refused: new Counter({ name: 'tabgrid_requests_refused_total', help: 'Socket events and HTTP requests refused, by reason code', labelNames: ['code'], registers: [registry] }),
+    uploadsInFlight: new Gauge({ name: 'tabgrid_upload_bytes_in_flight', help: 'Bytes of socket uploads received and not yet handled', registers: [registry] }),
+    uploadsInFlightPeak: new Gauge({ name: 'tabgrid_upload_bytes_in_flight_peak', help: 'Most bytes of socket uploads ever in flight at once (never above the budget)', registers: [registry] }),
     resultLatency: new Histogram({ name: 'tabgrid_result_seconds', help: 'Time to validate and persist a result', buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2], registers: [registry] }),
     http: new Histogram({
       name: 'tabgrid_http_request_duration_seconds', help: 'HTTP requests by method, route (as registered) and status code',

@@ -22,7 +22,10 @@ export function ackedOn(c: GatewayContext, socket: TabgridSocket): Acked {
   const { log, metrics } = c;
   return (event, schema, needsHello, fn) => {
     socket.on(event, (async (payload: unknown, ack: unknown) => {
+      // The bytes of this event stay counted against the upload budget until it is answered.
+      const handled = c.uploads.take(socket.conn);
       if (typeof ack !== 'function') {
+        handled();
         metrics.refused.inc({ code: 'bad_request' });
         log.warn({ socket: socket.id, event }, 'event without acknowledgement callback ignored');
         return;
@@ -39,6 +42,8 @@ export function ackedOn(c: GatewayContext, socket: TabgridSocket): Acked {
         if (f.code === 'internal') log.error({ err: e, event, socket: socket.id }, 'handler failed');
         else log.warn({ event, volunteer: socket.data.session?.volunteer.id, reason: f.error }, 'refused');
         reply({ ok: false, ...f });
+      } finally {
+        handled();
       }
     }) as never);
   };
@@ -50,6 +55,7 @@ const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'w
 export function refuseUnknownEvents(c: GatewayContext, socket: TabgridSocket): void {
   socket.onAny((event: string, ...args: unknown[]) => {
     if (KNOWN.has(event)) return;
+    c.uploads.take(socket.conn)();
     c.metrics.refused.inc({ code: 'bad_request' });
     c.log.warn({ socket: socket.id, event }, 'unknown event refused');
     const ack = args[args.length - 1];

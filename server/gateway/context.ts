@@ -15,6 +15,7 @@ import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import type { VolunteerSession, WorkService } from '../services/work-service.ts';
 import type { PeerEvents, PeerRelay } from './cluster.ts';
 import type { NewsDesk } from './news.ts';
+import type { UploadGuard } from './upload-guard.ts';
 
 export type TabgridServer = Server<ClientToServerEvents, ServerToClientEvents, PeerEvents, SocketData>;
 export type TabgridSocket = Socket<ClientToServerEvents, ServerToClientEvents, PeerEvents, SocketData>;
@@ -50,6 +51,8 @@ export interface GatewayContext extends GatewayDeps {
   desk: NewsDesk;
   /** Null unless clustered. */
   peers: PeerRelay | null;
+  /** Bytes of uploads in flight per connection and in all, against the budget. */
+  uploads: UploadGuard;
 }
 
 /** Whether a volunteer has a socket on this coordinator (its news is then told here, not relayed). */

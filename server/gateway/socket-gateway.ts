@@ -12,7 +12,9 @@
  *   dashboard-ticker.ts   project and swarm dashboards, volunteers metric (1 s tick)
  *   work-nudge.ts         one nudge per tick when work appears
  *   peer-news.ts          what other coordinators on the same database tell (cluster.ts)
+ *   upload-guard.ts       bytes uploaded and not yet answered, per connection and in all, against the budget
  */
+import { socketMessageBytes } from '../config.ts';
 import { ackedOn, refuseUnknownEvents } from './acked.ts';
 import { startBalanceNews } from './balance-news.ts';
 import { PeerRelay } from './cluster.ts';
@@ -23,6 +25,7 @@ import { admitConnections } from './handshake.ts';
 import { NewsDesk } from './news.ts';
 import { hearPeers } from './peer-news.ts';
 import { volunteerHandlers } from './volunteer-handlers.ts';
+import { UploadGuard } from './upload-guard.ts';
 import { nudgeOnWork } from './work-nudge.ts';
 
 export type { GatewayDeps, SocketData, TabgridServer } from './context.ts';
@@ -33,6 +36,9 @@ export function attachGateway(d: GatewayDeps): void {
     ...d,
     desk: new NewsDesk(),
     peers: d.clustered ? new PeerRelay((news) => io.serverSideEmit('tabgrid:news', news)) : null,
+    uploads: new UploadGuard(io, {
+      globalBytes: d.config.uploadBudgetBytes, perSocketBytes: socketMessageBytes(d.config), unhelloedBytes: d.config.unhelloedUploadBytes,
+    }, d.metrics, d.log),
   };
 
   admitConnections(c);

@@ -24,6 +24,7 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
     const { session, reply } = await work.hello(socket.data.session?.volunteer ?? socket.data.existing, socket.data.address, req);
     socket.data.session = session;
     socket.data.backend = req.backend;
+    c.uploads.hello(socket.conn);
     socket.join([`volunteer:${session.volunteer.id}`, 'volunteers']);
     c.swarm.joined(socket.id, req.backend, { volunteer: session.volunteer, projectId: session.projectId ?? null });
     // The balance so far, with the first reply (or pushed if none comes).

@@ -180,6 +180,8 @@ export interface ServerToClientEvents {
   'credit:balance': (b: AccountBalance) => void;
   'swarm:stats': (s: SwarmStats) => void;
   'project:update': (u: { projectId: string; jobs: JobSummary[] }) => void;
+  /** Sent just before the coordinator drops this connection: what it sent was over a limit (the upload budget). */
+  refused: (r: { code: ErrorCode; error: string }) => void;
 }
 
 export interface JobSummary {

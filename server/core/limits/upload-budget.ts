@@ -1,0 +1,74 @@
+/**
+ * Bytes of socket uploads in flight: received by the coordinator and not yet
+ * handled. Each connection may hold at most its allowance (small until it has
+ * said hello, so a socket nobody knows cannot pin memory), and all connections
+ * together at most the global budget. Pure bookkeeping over plain data: the
+ * gateway charges bytes as packets arrive and releases them when the event
+ * they carry has been answered (or the connection closed).
+ */
+
+export interface UploadLimits {
+  /** All connections together, bytes. */
+  globalBytes: number;
+  /** One connection that has said hello, bytes (a result upload and its framing). */
+  perSocketBytes: number;
+  /** One connection that has not said hello yet, bytes. */
+  unhelloedBytes: number;
+}
+
+export type Charge =
+  | { ok: true }
+  | { ok: false; reason: string };
+
+export class UploadLedger {
+  private total = 0;
+  private peak = 0;
+  private readonly held = new Map<string, number>();
+
+  constructor(readonly limits: UploadLimits) {}
+
+  /** Bytes in flight now, all connections together. */
+  get inFlight(): number { return this.total; }
+  /** The most bytes ever in flight at once: never above the global budget. */
+  get highWater(): number { return this.peak; }
+  heldBy(conn: string): number { return this.held.get(conn) ?? 0; }
+
+  /**
+   * Counts `bytes` just received on `conn`, or refuses them (and changes
+   * nothing) when the connection's allowance or the global budget would be exceeded.
+   */
+  charge(conn: string, bytes: number, helloed: boolean): Charge {
+    const mine = this.heldBy(conn) + bytes;
+    const allowance = helloed ? this.limits.perSocketBytes : this.limits.unhelloedBytes;
+    if (mine > allowance) {
+      return {
+        ok: false,
+        reason: helloed
+          ? `${mine} bytes in flight on this connection exceed its allowance of ${allowance} bytes`
+          : `${mine} bytes sent before hello exceed the allowance of ${allowance} bytes for a connection that has not said hello`,
+      };
+    }
+    if (this.total + bytes > this.limits.globalBytes) {
+      return { ok: false, reason: `the coordinator's budget of ${this.limits.globalBytes} bytes of uploads in flight is spent; try again later` };
+    }
+    this.held.set(conn, mine);
+    this.total += bytes;
+    if (this.total > this.peak) this.peak = this.total;
+    return { ok: true };
+  }
+
+  /** Releases `bytes` that `conn` held (the event they carried was answered). */
+  release(conn: string, bytes: number): void {
+    const n = Math.min(bytes, this.heldBy(conn));
+    if (n <= 0) return;
+    const left = this.heldBy(conn) - n;
+    if (left > 0) this.held.set(conn, left);
+    else this.held.delete(conn);
+    this.total -= n;
+  }
+
+  /** Releases everything `conn` holds (it closed). */
+  drop(conn: string): void {
+    this.release(conn, this.heldBy(conn));
+  }
+}
