@@ -10,6 +10,7 @@ import type { Project, Store } from '../store/types.ts';
 import type { TrainService } from '../services/train-service.ts';
 import { loadMnist } from '../training/mnist.ts';
 import { buildMlp } from '../training/models.ts';
+import { storeBlob } from '../services/store-blob.ts';
 
 export async function ensureMnistDemo(o: { store: Store; blobs: BlobStore; train: TrainService; project: Project; replicas: number; log: Logger }): Promise<void> {
   const jobs = await o.store.listJobs({ projectId: o.project.id, limit: 1000 });
@@ -21,13 +22,8 @@ export async function ensureMnistDemo(o: { store: Store; blobs: BlobStore; train
   const labels = new BigInt64Array(10_000);
   labels.set(train.labels);
   labels.set(test.labels, 8000);
-  const put = async (bytes: Uint8Array) => {
-    const hash = await o.blobs.put(bytes);
-    await o.store.recordBlob({ hash, bytes: bytes.byteLength, kind: 'upload', createdAt: Date.now() });
-    // The demo project's own upload, as if over the API.
-    await o.store.grantBlob(o.project.id, hash, Date.now());
-    return hash;
-  };
+  // The demo project's own uploads, as if over the API.
+  const put = (bytes: Uint8Array) => storeBlob(o, bytes, 'upload', { owner: o.project.id });
   const job = await o.train.createTrainJob(o.project, {
     model: await put(buildMlp({ seed: 1 })),
     data: { blob: await put(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [10_000, 784], images) }])), format: 'tensors' },

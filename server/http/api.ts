@@ -127,8 +127,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       if (!(body instanceof Uint8Array)) throw new JobError('bad_request', 'send the blob as Content-Type: application/octet-stream');
       const actual = sha256(body);
       if (actual !== hash) throw new JobError('bad_request', `body hashes to ${actual}, not ${hash}: upload corrupted or wrong id`);
-      await d.blobs.put(body);
-      await d.jobs.uploaded(req.project!, hash, body.byteLength);
+      await d.jobs.upload(req.project!, body);
       return reply.status(201).send({ hash, bytes: body.byteLength });
     });
 

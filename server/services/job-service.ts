@@ -24,6 +24,7 @@ import { type ModelChecker, type ModelEstimate } from '../models/model-checker.t
 import { newId } from '../store/ids.ts';
 import type { EmbedSettings, Project, Store } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
+import { storeBlob } from './store-blob.ts';
 
 export class JobError extends Error {
   constructor(readonly code: 'bad_request' | 'unauthorized' | 'not_found' | 'forbidden' | 'conflict', message: string) {
@@ -159,11 +160,9 @@ export class JobService {
     return this.blobs.links.url(hash);
   }
 
-  /** Records an upload as the project's own (the bytes already stored). */
-  async uploaded(project: Project, hash: string, bytes: number): Promise<void> {
-    const at = Date.now();
-    await this.store.recordBlob({ hash, bytes, kind: 'upload', createdAt: at });
-    await this.store.grantBlob(project.id, hash, at);
+  /** Stores an upload as the project's own. */
+  async upload(project: Project, bytes: Uint8Array): Promise<string> {
+    return storeBlob({ blobs: this.blobs, store: this.store }, bytes, 'upload', { owner: project.id });
   }
 
   async createInferenceJob(project: Project, req: InferenceRequest): Promise<Job> {
@@ -228,8 +227,7 @@ export class JobService {
     for (const t of plan.inputs) {
       let hash = known.get(t.data)?.hash;
       if (!hash) {
-        hash = await this.blobs.put(encodeTensors([t]));
-        await this.store.recordBlob({ hash, bytes: t.data.byteLength, kind: 'input', createdAt: Date.now() });
+        hash = await storeBlob({ blobs: this.blobs, store: this.store }, encodeTensors([t]), 'input', { recordedBytes: t.data.byteLength });
         const key = sourceOf.get(t.data);
         if (key) {
           this.normalized.set(key, { dtype: t.dtype, dims: [...t.dims], hash });
@@ -354,9 +352,8 @@ export class JobService {
       const parts = (await this.store.canonicalResults(jobId)).map(decodeTensors);
       if (job.spec.kind !== 'inference') return;
       const outputs = assembleOutputs(job.spec.outputs.map((o) => o.name), parts, job.spec.stackOutputs);
-      const hash = await this.blobs.putParts(encodeTensorParts(outputs));
       const bytes = outputs.reduce((n, o) => n + o.parts.reduce((m, p) => m + p.byteLength, 0), 0);
-      await this.store.recordBlob({ hash, bytes, kind: 'output', createdAt: Date.now() });
+      const hash = await storeBlob({ blobs: this.blobs, store: this.store }, encodeTensorParts(outputs), 'output', { recordedBytes: bytes });
       if (await this.store.finishJob(jobId, 'completed', { finishedAt: Date.now(), resultHash: hash })) {
         this.log.info({ job: jobId, shards: counts.shards.total, credit: counts.credit }, 'job completed: every shard validated');
         this.events.emit('job', jobId, job.projectId);

@@ -32,6 +32,7 @@ import { decodeInputFile, type InputFormat, JobError, type JobService } from './
 import type { CreateTrainJobSchema } from '../http/schemas.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { KindPayload, KindWork } from './kinds.ts';
+import { storeBlob } from './store-blob.ts';
 
 /** A training job request as the API validated it (CreateTrainJobSchema), without its `kind`. */
 export type TrainRequest = Omit<InferOutput<typeof CreateTrainJobSchema>, 'kind'>;
@@ -93,11 +94,7 @@ export class TrainService implements KindWork {
 
     const split = holdOut(records, o.evalFraction, o.seed);
     if (split.train.length < 1) throw new JobError('bad_request', `no training records left after holding out ${o.evalFraction} of ${records}`);
-    const put = async (bytes: Uint8Array, kind: string) => {
-      const hash = await this.blobs.put(bytes);
-      await this.store.recordBlob({ hash, bytes: bytes.byteLength, kind, createdAt: Date.now() });
-      return hash;
-    };
+    const put = (bytes: Uint8Array, kind: string) => storeBlob({ blobs: this.blobs, store: this.store }, bytes, kind);
     const trainSet = {
       dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRecords(data, split.train) }]), 'input'),
       labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRecords(labels, split.train) }]), 'input'),
@@ -281,11 +278,7 @@ export class TrainService implements KindWork {
     const current = decodeWeights(await this.blobs.get(p.weightsHash));
     const stepped = optimizerStep(decodeOptimizer(await this.blobs.get(p.optimizerHash), spec.params, spec.optimizer as OptimizerConfig, p.optimizerStep), current, gradParams);
     const aggregateMs = performance.now() - t0;
-    const put = async (bytes: Uint8Array, kind: string) => {
-      const hash = await this.blobs.put(bytes);
-      await this.store.recordBlob({ hash, bytes: bytes.byteLength, kind, createdAt: Date.now() });
-      return hash;
-    };
+    const put = (bytes: Uint8Array, kind: string) => storeBlob({ blobs: this.blobs, store: this.store }, bytes, kind);
     const trained = paramTensors(stepped.params, spec.params);
     const weightsHash = await put(encodeTensors(trained), 'weights');
     const optimizerHash = await put(encodeOptimizer(stepped.state), 'optimizer');
