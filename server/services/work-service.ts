@@ -22,6 +22,7 @@ import { copyCredit } from '../core/credit/credit.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import { decideQuorum } from '../core/validation/quorum.ts';
+import { rejudgeDelayMs } from '../core/validation/rejudge.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
 import { newId, newSecret } from '../store/ids.ts';
@@ -206,8 +207,38 @@ export class WorkService {
     if (write === 'duplicate') return 'duplicate';
     if (write === 'not_assigned') throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
     if (write === 'gone') throw new WorkError('conflict', `copy ${copyId} is no longer needed: its job ended (${job.state})`);
-    await this.validateShard(copy.shardId);
+    try {
+      await this.validateShard(copy.shardId);
+    } catch (err) {
+      // The result is stored; its judgement is not. Nothing else would judge it before a restart: the reconciler will.
+      this.rejudgeFailed(Date.now(), err, [copy.shardId]);
+    }
     return 'accepted';
+  }
+
+  /** When stored results are to be judged again after a failed commit; null: none waiting. */
+  private rejudge: { at: number; failures: number } | null = null;
+
+  private rejudgeFailed(now: number, err: unknown, shards: string[]): void {
+    const failures = (this.rejudge?.failures ?? 0) + 1;
+    const delay = rejudgeDelayMs(failures);
+    this.rejudge = { at: now + delay, failures };
+    this.log.error({ err, shards, failures, retryInMs: delay }, 'could not commit the judgement of stored results; judging them again later');
+  }
+
+  /** Judges again the shards whose stored results a failed commit left unjudged (the reconciler calls it). */
+  private async rejudgeIfDue(now: number): Promise<void> {
+    if (!this.rejudge || now < this.rejudge.at) return;
+    let shards: string[] = [];
+    try {
+      shards = await this.store.shardsWithUnjudgedResults();
+      for (const shardId of shards) await this.validateShard(shardId);
+    } catch (err) {
+      this.rejudgeFailed(now, err, shards);
+      return;
+    }
+    this.log.info({ shards: shards.length, failures: this.rejudge.failures }, 'judged the stored results a failed commit had left unjudged');
+    this.rejudge = null;
   }
 
   /** Runs the validator over a shard's returned results; serialised per shard. */
@@ -326,6 +357,7 @@ export class WorkService {
 
   /** The reconciler: expire overdue copies, tell their holders, reissue or fail. */
   async reconcile(now = Date.now()): Promise<void> {
+    await this.rejudgeIfDue(now);
     for (const kind of Object.values(this.kinds)) await kind.tick?.(now);
     const expired = await this.store.expireCopies(now);
     if (expired.length === 0) return;

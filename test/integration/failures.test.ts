@@ -3,7 +3,7 @@
  * killed with SIGKILL mid-job and restarted on the same data directory.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -118,4 +118,29 @@ describe('crash recovery', () => {
     const done = await waitForJob(c.api, job.id, 30_000);
     expect(done).toMatchObject({ state: 'completed', copies: { valid: 2, invalid: 0 } });
   });
+
+  it('judges stored results again after a failed judgement commit, once the disk has room, without a restart', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-full-'));
+    writeFileSync(join(dataDir, 'disk-full'), '');
+    const c = await spawnCoordinator({ dataDir, nodeArgs: ['--import', join(import.meta.dirname, '../helpers/full-disk.mjs')] });
+    cleanup.push(() => c.stop());
+    const model = mlpModel({ width: 8, layers: 1 });
+    const x = tensorFromTyped('float32', [4, 8], randomInput(4, 8));
+    const job = await c.api.createJob({
+      model: await c.api.uploadBlob(model),
+      inputs: [{ blob: await c.api.uploadBlob(encodeTensors([{ name: 'x', ...x }])), format: 'tensors' }], shardSize: 4, replicas: 2,
+    });
+    const vs = [startVolunteer(c.url), startVolunteer(c.url)];
+    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
+    const failed = (n: number) => (l: Record<string, unknown>) => l.msg === 'could not commit the judgement of stored results; judging them again later' && l.failures === n;
+    await c.waitForLog(failed(1), 60_000);
+    // Still full: the reconciler tries again, and backs off.
+    const again = await c.waitForLog(failed(2), 30_000);
+    expect(again).toMatchObject({ retryInMs: 2000, err: { message: 'database or disk is full' } });
+    expect(await c.api.job(job.id)).toMatchObject({ state: 'running', shards: { validated: 0 } });
+    unlinkSync(join(dataDir, 'disk-full'));
+    const done = await waitForJob(c.api, job.id, 60_000);
+    expect(done).toMatchObject({ state: 'completed', copies: { valid: 2, invalid: 0 } });
+    await c.waitForLog((l) => l.msg === 'judged the stored results a failed commit had left unjudged', 10_000);
+  }, 180_000);
 });
