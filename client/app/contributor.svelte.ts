@@ -8,7 +8,7 @@ import { Volunteer, type VolunteerSocket, type VolunteerState } from '../../shar
 import { walletProblem } from '../../shared/wallet.ts';
 import type { BlobCacheStats } from '../lib/blob-cache.ts';
 import { anotherTabContributes, type HeldLock, tryAcquireContributorLock } from '../lib/contributor-lock.ts';
-import { type AccountView, fetchAccount, fetchSwarm, type SwarmView } from '../lib/coordinator-api.ts';
+import { type AccountView, fetchAccount, fetchPayouts, fetchSwarm, type PayoutProofRow, type SwarmView } from '../lib/coordinator-api.ts';
 import { saveCredentials } from '../lib/credentials.ts';
 import { coalesce } from '../lib/coalesce.ts';
 import { InHandKeeper, takeInHand } from '../lib/in-hand.ts';
@@ -95,6 +95,10 @@ export class Contributor {
   account = $state<string | null>(null);
   balance = $state<number | null>(null);
   accountView = $state.raw<AccountView | null>(null);
+  /** The balance's split: pending (in its hold) and payable (paid in the next epoch, once in a wallet). */
+  credit = $state<{ pending: number; payable: number } | null>(null);
+  /** Payout epochs that paid this wallet, with their Merkle proofs. */
+  payouts = $state.raw<PayoutProofRow[]>([]);
   swarm = $state.raw<SwarmView | null>(null);
   swarmError = $state<string | null>(null);
   cache = $state.raw<BlobCacheStats | null>(null);
@@ -373,7 +377,11 @@ export class Contributor {
           this.refreshSwarmSoon();
         },
         balance: (b) => {
-          if (!this.account || b.account === this.account) { this.live.balance = b.balance; this.showSoon(); }
+          if (!this.account || b.account === this.account) {
+            this.live.balance = b.balance;
+            this.credit = { pending: b.pending, payable: b.payable };
+            this.showSoon();
+          }
         },
         error: (m) => { this.lastError = m; },
       },
@@ -531,6 +539,8 @@ export class Contributor {
       const view = await fetchAccount(this.coordinator, account);
       this.accountView = view;
       this.live.balance = view.balance;
+      this.credit = { pending: view.pending, payable: view.payable };
+      if (account.startsWith('0x')) this.payouts = await fetchPayouts(this.coordinator, account).catch(() => this.payouts);
       this.show();
     } catch { /* unknown account or coordinator down: keep what we had */ }
   }

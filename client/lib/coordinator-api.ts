@@ -29,10 +29,33 @@ export interface LedgerRow {
   at: number;
 }
 
+/** A later change to a balance: a reversal (with why), a claim moving credit, a payout. */
+export interface LedgerChangeRow {
+  kind: string;
+  amount: number;
+  reason: string;
+  at: number;
+}
+
 export interface AccountView {
   account: string;
   balance: number;
+  /** Still in its hold (a spot check may reverse it). */
+  pending: number;
+  /** Past its hold, not yet paid out. */
+  payable: number;
   entries: LedgerRow[];
+  changes: LedgerChangeRow[];
+}
+
+/** One payout epoch that paid a wallet, with the Merkle proof a distributor contract checks. */
+export interface PayoutProofRow {
+  epochId: string;
+  root: string;
+  at: number;
+  /** Micro-credits (uint256, decimal). */
+  amount: string;
+  proof: string[];
 }
 
 type Json = Record<string, unknown>;
@@ -79,9 +102,24 @@ export async function fetchAccount(coordinator: string, account: string, signal?
   return {
     account: str(body.account, account),
     balance: num(body.balance) ?? 0,
+    pending: num(body.pending) ?? 0,
+    payable: num(body.payable) ?? num(body.balance) ?? 0,
     entries: rows.map((r) => {
       const o = obj(r);
       return { copyId: str(o.copyId), jobId: str(o.jobId), amount: num(o.amount) ?? 0, at: num(o.at) ?? 0 };
     }),
+    changes: (Array.isArray(body.changes) ? body.changes : []).map((r) => {
+      const o = obj(r);
+      return { kind: str(o.kind), amount: num(o.amount) ?? 0, reason: str(o.reason), at: num(o.at) ?? 0 };
+    }),
   };
+}
+
+/** The payout epochs that paid a wallet, newest first, with their proofs. */
+export async function fetchPayouts(coordinator: string, wallet: string, signal?: AbortSignal): Promise<PayoutProofRow[]> {
+  const body = obj(await getJson(`${coordinator}/api/v1/accounts/${encodeURIComponent(wallet)}/payouts`, signal));
+  return (Array.isArray(body.payouts) ? body.payouts : []).map((r) => {
+    const o = obj(r);
+    return { epochId: str(o.epochId), root: str(o.root), at: num(o.at) ?? 0, amount: str(o.amount, '0'), proof: Array.isArray(o.proof) ? o.proof.map((x) => str(x)) : [] };
+  });
 }
