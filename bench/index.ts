@@ -3,18 +3,19 @@
  * readable report, and as the very last line one JSON object merging the
  * figures of all sections (for scripts and CI graphs to parse).
  *
- * Flags: --quick (short run), --only coordinator,browser,training (a subset,
+ * Flags: --quick (short run), --only coordinator,browser,training,startup (a subset,
  * in this order), plus each section's own; see bench/coordinator.ts
  * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile),
  * bench/browser.ts (--browser-rounds, --browser-window SECONDS,
- * --first-shard-trials, --profile: the tab page's main thread) and bench/training.ts (--train-batch, --train-rounds,
- * --train-repeats).
+ * --first-shard-trials, --profile: the tab page's main thread), bench/training.ts (--train-batch, --train-rounds,
+ * --train-repeats) and bench/startup.ts (--startup-trials).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
  */
 import { BROWSER_FLAGS, browserBench } from './browser.ts';
 import { COORDINATOR_FLAGS, coordinatorBench } from './coordinator.ts';
 import { Flags } from './lib/flags.ts';
+import { STARTUP_FLAGS, startupBench } from './startup.ts';
 import { TRAINING_FLAGS, trainingBench } from './training.ts';
 
 type Figures = Record<string, number | boolean | string | null>;
@@ -31,6 +32,7 @@ const SECTIONS: Section[] = [
   { name: 'coordinator', flags: COORDINATOR_FLAGS, run: async (f, log) => ({ ...await coordinatorBench(f, log) }) },
   { name: 'browser', flags: BROWSER_FLAGS, run: async (f, log) => ({ ...await browserBench(f, log) }) },
   { name: 'training', flags: TRAINING_FLAGS, run: async (f, log) => ({ ...await trainingBench(f, log) }) },
+  { name: 'startup', flags: STARTUP_FLAGS, run: async (f, log) => ({ ...await startupBench(f, log) }) },
 ];
 
 const flags = new Flags(process.argv.slice(2));

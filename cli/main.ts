@@ -1,11 +1,13 @@
 /** The `tabgrid` command line: serve a coordinator, lend compute, submit jobs. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ApiClient, resolveToken } from './api-client.ts';
 import { moveDashIds } from './dash-ids.ts';
 import { DEFAULT_CREDIT_HOLD_MS, parseHold } from '../server/core/credit/hold.ts';
+import { PACKAGE_ROOT } from '../server/package-root.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 
 const int = (name: string, min = 1) => (v: string) => {
   const n = Number(v);

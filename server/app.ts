@@ -25,6 +25,7 @@ import { InferenceWork } from './services/inference-work.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { ModelChecker } from './models/model-checker.ts';
+import { PACKAGE_ROOT } from './package-root.ts';
 import { WaitWatch } from './services/wait-watch.ts';
 import { TrainService } from './services/train-service.ts';
 import { WorkService } from './services/work-service.ts';
@@ -32,7 +33,7 @@ import { PgStore } from './store/postgres/pg-store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/types.ts';
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')) as { version: string }).version;
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 export interface RunningCoordinator {
   url: string;
@@ -49,7 +50,7 @@ export type CoordinatorOptions = Partial<CoordinatorConfig> & { dataDir: string 
 export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
   const config: CoordinatorConfig = {
     ...DEFAULT_CONFIG,
-    clientDir: resolve(import.meta.dirname, '../dist/client'),
+    clientDir: join(PACKAGE_ROOT, 'dist/client'),
     ...opts,
     dataDir: resolve(opts.dataDir),
   };

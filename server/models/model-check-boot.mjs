@@ -1,6 +1,7 @@
-// The model check thread's first module, plain JavaScript: it registers the
-// TypeScript loader (the coordinator runs from .ts sources through tsx) and
-// loads the thread's module (model-check-worker.ts).
+// The model check thread's first module when the coordinator runs from its .ts
+// sources (in tests, under vitest): plain JavaScript that registers tsx's loader
+// (a devDependency) and loads the thread's module (model-check-worker.ts). The
+// compiled coordinator (dist/node) starts model-check-worker.js directly.
 import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 

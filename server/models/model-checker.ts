@@ -129,8 +129,8 @@ export class ModelChecker {
   }
 
   private start(): Running {
-    // Compiled to JavaScript, the thread's module runs as it is; from TypeScript sources, a small
-    // JavaScript module registers tsx's loader in the thread first.
+    // Compiled to JavaScript (as shipped), the thread's module runs as it is; from TypeScript
+    // sources (tests), a small JavaScript module registers tsx's loader in the thread first.
     const compiled = import.meta.url.endsWith('.js');
     const entry = new URL(compiled ? './model-check-worker.js' : './model-check-worker.ts', import.meta.url);
     const worker = new Worker(compiled ? entry : new URL('./model-check-boot.mjs', import.meta.url), {

@@ -38,11 +38,16 @@ export interface SpawnedCoordinator {
   stop(): Promise<void>;
 }
 
-export async function spawnCoordinator(o: { dataDir?: string; port?: number; args?: string[]; nodeArgs?: string[] } = {}): Promise<SpawnedCoordinator> {
+export async function spawnCoordinator(o: {
+  dataDir?: string; port?: number; args?: string[]; nodeArgs?: string[];
+  /** Another `tabgrid` entry point (a copy of the package elsewhere); bin/tabgrid.js by default. */
+  cli?: string;
+  env?: Record<string, string>;
+} = {}): Promise<SpawnedCoordinator> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'tabgrid-test-'));
   const port = o.port ?? await freePort();
-  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--distinct-copies', 'none', ...(o.args ?? [])], {
-    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TABGRID_LOG_LEVEL: 'debug' },
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.cli ?? CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--distinct-copies', 'none', ...(o.args ?? [])], {
+    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TABGRID_LOG_LEVEL: 'debug', ...o.env },
   });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
