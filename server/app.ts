@@ -127,7 +127,8 @@ async function startOnBoundPort(
     // and every request is logged at debug by the hook below.
     loggerInstance: log.child({ component: 'http' }, { level: levelAtLeast(config.logLevel, 'warn') }) as FastifyBaseLogger,
     bodyLimit: config.maxUploadBytes,
-    trustProxy: config.trustProxy,
+    // One proxy hop, as the socket handshake: request.ip is the address that proxy appended, never one the client wrote.
+    trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     // The server was bound before anything else (see startCoordinator).
     serverFactory: (h) => { setHandler(h); return server; },
   }) as unknown as FastifyInstance;

@@ -1,10 +1,11 @@
 /**
  * Admission of a socket: the handshake names a protocol this coordinator
  * speaks and, for a returning volunteer, its id with the right secret. The
- * address recorded is the proxy's X-Forwarded-For only when the operator
- * trusts a proxy. A refusal carries its code in the connect error's data.
+ * address recorded is the one the proxy appended to X-Forwarded-For only when
+ * the operator trusts a proxy. A refusal carries its code in the connect error's data.
  */
 import { HandshakeAuthSchema, validate } from '../../shared/protocol/schemas.ts';
+import { addressBehindOneProxy } from '../core/trust/address.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol/version.ts';
 import type { Volunteer } from '../store/types.ts';
 import { WorkError } from '../services/work-service.ts';
@@ -24,8 +25,10 @@ export function admitConnections(c: GatewayContext): void {
         existing = auth.volunteerId && auth.secret ? await work.authenticate(auth.volunteerId, auth.secret) : null;
         if (!existing) throw new WorkError('unauthorized', 'unknown volunteer id or wrong secret');
       }
-      const forwarded = c.config.trustProxy ? String(socket.handshake.headers['x-forwarded-for'] ?? '').split(',')[0]?.trim() : '';
-      socket.data = { existing, session: null, address: forwarded || socket.handshake.address, backend: null };
+      const peer = socket.handshake.address;
+      const xff = socket.handshake.headers['x-forwarded-for'];
+      const address = c.config.trustProxy ? addressBehindOneProxy(peer, Array.isArray(xff) ? xff.join(',') : xff) : peer;
+      socket.data = { existing, session: null, address, backend: null };
       next();
     } catch (e) {
       const f = failure(e);

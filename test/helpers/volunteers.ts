@@ -1,5 +1,5 @@
 /** In-process volunteers for tests: honest ones, and ones that lie. */
-import { io } from 'socket.io-client';
+import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
 import type { WireTensor } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
@@ -35,9 +35,11 @@ export function startVolunteer(server: string, o: {
   localAddress?: string;
   /** Stands between the volunteer loop and its socket (a test that orders volunteers' requests). */
   wrapSocket?: (s: VolunteerSocket) => VolunteerSocket;
+  /** More socket.io client options (transports, extraHeaders...). */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
 } = {}): TestVolunteer {
   const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(server) });
-  const raw: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+  const raw: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}), ...o.socketOptions });
   const socket = o.wrapSocket ? o.wrapSocket(raw) : raw;
   const uploaded: string[] = [];
   const outcomes: TestVolunteer['outcomes'] = [];

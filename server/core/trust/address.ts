@@ -68,6 +68,18 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, tr
   return current.toString();
 }
 
+/**
+ * `--trust-proxy` as a switch: one proxy directly in front of the coordinator,
+ * whatever its address. It appends the address it saw to X-Forwarded-For, so
+ * the client is the last entry; anything left of it the client wrote itself.
+ * No usable entry: the peer.
+ */
+export function addressBehindOneProxy(peer: string, forwardedFor: string | undefined): string {
+  const last = forwardedFor?.split(',').at(-1);
+  const a = last === undefined ? null : normal(last);
+  return a ? a.toString() : (normal(peer)?.toString() ?? peer);
+}
+
 /** The group an address counts as for distinct copies: its /24 (IPv4) or /64 (IPv6) network. */
 export function addressGroup(address: string, rules: Pick<AddressRules, 'v4Prefix' | 'v6Prefix'> = DEFAULT_ADDRESS_RULES): string {
   const a = normal(address);

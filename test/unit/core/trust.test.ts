@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressGroup, clientAddress, parseTrustedProxies } from '../../../server/core/trust/address.ts';
+import { addressBehindOneProxy, addressGroup, clientAddress, parseTrustedProxies } from '../../../server/core/trust/address.ts';
 import { classHonoured, withAnnouncement } from '../../../server/core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, trustPolicy } from '../../../server/core/trust/policy.ts';
 import { decideTrustQuorum, type TrustCandidate } from '../../../server/core/trust/quorum.ts';
@@ -122,6 +122,15 @@ describe('addresses', () => {
 
   it('stops at a malformed hop and keeps the last good address', () => {
     expect(clientAddress('10.0.0.2', '1.2.3.4, not-an-ip', proxies)).toBe('10.0.0.2');
+  });
+
+  it('behind one proxy (--trust-proxy), takes the entry that proxy appended, not what the client wrote', () => {
+    expect(addressBehindOneProxy('127.0.0.1', '198.51.100.7, 127.0.99.1')).toBe('127.0.99.1');
+    expect(addressBehindOneProxy('127.0.0.1', '127.0.99.1')).toBe('127.0.99.1');
+    expect(addressBehindOneProxy('::ffff:10.0.0.2', '203.0.113.7')).toBe('203.0.113.7');
+    // Nothing usable from the proxy: the peer itself.
+    expect(addressBehindOneProxy('10.0.0.2', undefined)).toBe('10.0.0.2');
+    expect(addressBehindOneProxy('10.0.0.2', '1.2.3.4, not-an-ip')).toBe('10.0.0.2');
   });
 
   it('refuses a bad --trust-proxy entry by name', () => {
