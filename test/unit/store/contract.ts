@@ -234,6 +234,35 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       await expect(store.createJob(a.job, [])).rejects.toThrow();
     });
 
+    it('gridCounts: every job by state, running jobs\' shards by state, and the copies still to hand out', async () => {
+      const zero = { jobs: { running: 0, completed: 0, failed: 0, cancelled: 0 }, shards: { open: 0, validated: 0, failed: 0, cancelled: 0 }, queue: 0 };
+      expect(await store.gridCounts()).toEqual(zero);
+      const p = makeProject();
+      await store.createProject(p);
+      // Three finished jobs, one of each final state: counted as jobs, their shards not (they are not running).
+      const finished = { completed: makeJob(p.id, { shards: 2 }), failed: makeJob(p.id, { shards: 1 }), cancelled: makeJob(p.id, { shards: 3 }) };
+      for (const [state, j] of Object.entries(finished)) {
+        await store.createJob(j.job, j.shards);
+        expect(await store.finishJob(j.job.id, state as keyof typeof finished, { finishedAt: NOW + 1 })).toBe(true);
+      }
+      // A running job of three shards, two copies each: one shard validated, one copy of another in hand.
+      const { job, shards } = makeJob(p.id, { shards: 3, replicas: 2 });
+      await store.createJob(job, shards);
+      const first = (await claim(makeVolunteer(1)))!.copy;
+      expect(await store.saveResult(first.id, first.volunteerId, bytes(1), 1, NOW + 2)).toBe('accepted');
+      await store.applyValidation(consensus(shards.find((s) => s.id === first.shardId)!, job, [first]));
+      const held = (await claim(makeVolunteer(2)))!.copy;
+      expect(held.shardId).not.toBe(first.shardId);
+      expect(await store.gridCounts()).toEqual({
+        jobs: { running: 1, completed: 1, failed: 1, cancelled: 1 },
+        shards: { open: 2, validated: 1, failed: 0, cancelled: 0 },
+        // Two open shards want two copies each; one is held.
+        queue: 3,
+      });
+      expect(await store.finishJob(job.id, 'completed', { finishedAt: NOW + 3 })).toBe(true);
+      expect(await store.gridCounts()).toEqual({ ...zero, jobs: { running: 0, completed: 2, failed: 1, cancelled: 1 } });
+    });
+
     it('claimCopy issues copies until alive == wanted and never two to one volunteer', async () => {
       const { job, shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
       const v1 = makeVolunteer(1);
