@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient, resolveToken } from './api-client.ts';
+import { TabgridClient, resolveToken } from './api-client.ts';
 import { moveDashIds } from './dash-ids.ts';
 import { DEFAULT_CREDIT_HOLD_MS, parseHold } from '../server/core/credit/hold.ts';
 import { PACKAGE_ROOT } from '../server/package-root.ts';
@@ -204,7 +204,7 @@ program.command('status')
   .option('--token <t>', 'project API token')
   .option('--json', 'print the job\'s status as JSON')
   .action(async (job, o) => {
-    const s = await new ApiClient(o.server, resolveToken(o.token)).job(job);
+    const s = await new TabgridClient(o.server, resolveToken(o.token)).job(job);
     const { statusText } = await import('./status-text.ts');
     out(!!o.json, s, statusText(s));
   });
@@ -215,7 +215,7 @@ program.command('jobs')
   .option('--token <t>', 'project API token')
   .option('--json', 'print the list as JSON')
   .action(async (o) => {
-    const { jobs } = await new ApiClient(o.server, resolveToken(o.token)).jobs();
+    const { jobs } = await new TabgridClient(o.server, resolveToken(o.token)).jobs();
     const { jobsTable } = await import('./status-text.ts');
     out(!!o.json, { jobs }, jobsTable(jobs));
   });
@@ -227,7 +227,7 @@ program.command('cancel')
   .option('--token <t>', 'project API token')
   .option('--json', 'print the outcome as JSON')
   .action(async (job, o) => {
-    const api = new ApiClient(o.server, resolveToken(o.token));
+    const api = new TabgridClient(o.server, resolveToken(o.token));
     await api.cancel(job);
     const s = await api.job(job);
     out(!!o.json, { job, state: s.state }, `job ${job} ${s.state}\n`);
@@ -242,7 +242,7 @@ program.command('results')
   .option('--token <t>', 'project API token')
   .option('--json', 'print the files written as JSON')
   .action(async (job, o) => {
-    const api = new ApiClient(o.server, resolveToken(o.token));
+    const api = new TabgridClient(o.server, resolveToken(o.token));
     const status = await api.job(job);
     let written: string[];
     if (status.kind === 'train') {

@@ -42,6 +42,8 @@ export interface RunningCoordinator {
   token: string | null;
   projectId: string;
   config: CoordinatorConfig;
+  /** Every route the HTTP server registered (the contract test compares them with the OpenAPI document). */
+  routes: readonly { method: string; url: string }[];
   close(): Promise<void>;
 }
 
@@ -132,6 +134,8 @@ async function startOnBoundPort(
     // The server was bound before anything else (see startCoordinator).
     serverFactory: (h) => { setHandler(h); return server; },
   }) as unknown as FastifyInstance;
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => { for (const method of [r.method].flat()) routes.push({ method, url: r.url }); });
   const requests = log.child({ component: 'http' });
   app.addHook('onResponse', async (req, reply) => {
     requests.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
@@ -140,7 +144,7 @@ async function startOnBoundPort(
   });
   registerGridMetrics(metrics, () => store.gridCounts(), { version: PACKAGE_VERSION, store: store.kind });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
-  registerApi(app, { store, blobs, jobs, train, swarm, waits, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, metrics, consentMaxHours: config.consentMaxHours });
+  registerApi(app, { store, blobs, jobs, train, swarm, waits, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await serveClientApp(app, config.clientDir);
   } else {
@@ -208,7 +212,7 @@ async function startOnBoundPort(
   log.info({ url, data: config.dataDir, store: store.kind, distinctCopies: [...config.distinctCopies] }, 'coordinator listening');
 
   return {
-    url, port, token, projectId, config,
+    url, port, token, projectId, config, routes,
     async close() {
       clearInterval(reconciler);
       // Closes every connection without telling clients they were let go: socket.io clients reconnect by

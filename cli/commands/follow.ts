@@ -4,10 +4,10 @@
  * restart, a deploy) with backoff, and on Ctrl-C or giving up say exactly how
  * to pick the job up again, since it keeps running on the coordinator.
  */
-import { ApiError, type ApiClient, type JobStatus, Unreachable } from '../api-client.ts';
+import { ApiError, type TabgridClient, type JobStatus, Unreachable } from '../api-client.ts';
 
 /** The commands that pick a job up again, spelled out for this coordinator. */
-export function followUpCommands(api: ApiClient, id: string, out?: string): string[] {
+export function followUpCommands(api: TabgridClient, id: string, out?: string): string[] {
   const server = ` --server ${api.server}`;
   return [
     `tabgrid status ${id}${server}`,
@@ -79,7 +79,7 @@ export interface FollowOptions {
  * it, and exits 130. If the coordinator stays away past `giveUpAfterMs`, says
  * the same and throws GaveUp.
  */
-export async function followJob(api: ApiClient, id: string, o: FollowOptions): Promise<JobStatus> {
+export async function followJob(api: TabgridClient, id: string, o: FollowOptions): Promise<JobStatus> {
   const hints = () => followUpCommands(api, id, o.out).map((c) => `  ${c}`).join('\n');
   const onSigint = () => {
     o.say(`\nstopped following job ${id}; it keeps running on the coordinator. Follow it, fetch its results or cancel it with:\n${hints()}`);

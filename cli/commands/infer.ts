@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import { readFile } from 'node:fs/promises';
-import { ApiClient, type JobStatus } from '../api-client.ts';
+import { TabgridClient, type JobStatus } from '../api-client.ts';
 import { followJob, GaveUp, transient, withRetry } from './follow.ts';
 import { parseInputArg, readInput, writeOutputs } from '../tensor-files.ts';
 
@@ -34,7 +34,7 @@ export interface InferOptions {
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-export async function waitForJob(api: ApiClient, id: string, o: { quiet: boolean; retryFor?: number; out?: string; label?: string }): Promise<JobStatus> {
+export async function waitForJob(api: TabgridClient, id: string, o: { quiet: boolean; retryFor?: number; out?: string; label?: string }): Promise<JobStatus> {
   const bar = o.quiet ? null : new cliProgress.SingleBar({
     format: `${o.label ?? 'shards'} {bar} {value}/{total} validated | copies valid {valid} invalid {invalid} pending {pending} | {state}`,
     hideCursor: true,
@@ -55,7 +55,7 @@ export async function waitForJob(api: ApiClient, id: string, o: { quiet: boolean
   return status;
 }
 
-export async function downloadOutputs(api: ApiClient, id: string, out: string, format: 'pb' | 'npy'): Promise<string[]> {
+export async function downloadOutputs(api: TabgridClient, id: string, out: string, format: 'pb' | 'npy'): Promise<string[]> {
   const { outputs } = await api.outputs(id);
   const files = [];
   for (const o of outputs) files.push({ index: o.index, bytes: await api.output(id, o.index, format) });
@@ -63,7 +63,7 @@ export async function downloadOutputs(api: ApiClient, id: string, out: string, f
 }
 
 export async function infer(o: InferOptions): Promise<number> {
-  const api = new ApiClient(o.server, o.token);
+  const api = new TabgridClient(o.server, o.token);
   const inputs = o.input.map(parseInputArg);
   const modelBytes = new Uint8Array(await readFile(o.model).catch((e) => { throw new Error(`cannot read model ${o.model}: ${e.message}`); }));
   const model = await api.uploadBlob(modelBytes);

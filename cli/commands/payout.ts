@@ -8,25 +8,22 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiClient } from '../api-client.ts';
+import { type ReplyOf, ROUTES, TabgridClient } from '../../shared/http/client.ts';
 
-interface EpochReply {
-  id: string; root: string; totalUnits: string; accounts: number; at: number; tree: unknown;
-  proofs: { account: string; amount: string; index: number; proof: string[] }[];
-}
+type EpochReply = ReplyOf<typeof ROUTES.payout>;
 
 export async function payout(o: { server: string; token: string; out: string; epoch?: string; quiet?: boolean }): Promise<EpochReply | null> {
-  const api = new ApiClient(o.server, o.token);
-  let epoch: EpochReply | null;
+  const api = new TabgridClient(o.server, o.token);
+  let epoch: EpochReply;
   if (o.epoch) {
-    epoch = await api.json<EpochReply>('GET', `/api/v1/payouts/${encodeURIComponent(o.epoch)}`);
+    epoch = await api.payout(o.epoch);
   } else {
-    const r = await api.json<{ epoch: EpochReply | null; reason?: string }>('POST', '/api/v1/payouts');
-    epoch = r.epoch;
-    if (!epoch) {
+    const r = await api.closePayout();
+    if (!r.epoch) {
       if (!o.quiet) process.stdout.write(`nothing to pay: ${r.reason ?? 'no payable credit'}\n`);
       return null;
     }
+    epoch = r.epoch;
   }
   await mkdir(o.out, { recursive: true });
   await writeFile(join(o.out, 'tree.json'), JSON.stringify(epoch.tree, null, 2));

@@ -7,7 +7,7 @@
 import cliProgress from 'cli-progress';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiClient, type JobStatus } from '../api-client.ts';
+import { TabgridClient, type JobStatus } from '../api-client.ts';
 import { parseInputArg, readInput } from '../tensor-files.ts';
 import { followJob, GaveUp, transient, withRetry } from './follow.ts';
 
@@ -38,7 +38,7 @@ export interface TrainOptions {
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-export async function waitForTraining(api: ApiClient, id: string, o: { quiet: boolean; retryFor?: number; out?: string }): Promise<JobStatus> {
+export async function waitForTraining(api: TabgridClient, id: string, o: { quiet: boolean; retryFor?: number; out?: string }): Promise<JobStatus> {
   const bar = o.quiet ? null : new cliProgress.SingleBar({
     format: 'rounds {bar} {value}/{total} | loss {loss} | held-out accuracy {acc} | {state}',
     hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5000, stream: process.stderr,
@@ -57,17 +57,18 @@ export async function waitForTraining(api: ApiClient, id: string, o: { quiet: bo
   }).finally(() => bar?.stop());
 }
 
-export async function downloadTrained(api: ApiClient, id: string, out: string): Promise<string[]> {
+export async function downloadTrained(api: TabgridClient, id: string, out: string): Promise<string[]> {
   await mkdir(out, { recursive: true });
   const model = join(out, 'model.onnx');
   const history = join(out, 'history.json');
-  await writeFile(model, await api.raw(`/api/v1/jobs/${encodeURIComponent(id)}/model`));
-  await writeFile(history, `${JSON.stringify((await api.job(id)).history ?? [], null, 2)}\n`);
+  await writeFile(model, await api.model(id));
+  const s = await api.job(id);
+  await writeFile(history, `${JSON.stringify(s.kind === 'train' ? s.history : [], null, 2)}\n`);
   return [model, history];
 }
 
 export async function train(o: TrainOptions): Promise<number> {
-  const api = new ApiClient(o.server, o.token);
+  const api = new TabgridClient(o.server, o.token);
   const data = parseInputArg(o.data);
   const labels = parseInputArg(o.labels);
   const modelBytes = new Uint8Array(await readFile(o.model).catch((e) => { throw new Error(`cannot read model ${o.model}: ${e.message}`); }));

@@ -3,11 +3,11 @@
  * endpoints (swarm, ledger, model blobs). A thin shell: authenticate,
  * validate, call the services, map their errors to status codes.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { encodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
-import { validate, ValidationError } from '../../shared/protocol/schemas.ts';
+import { ValidationError } from '../../shared/protocol/schemas.ts';
 import { isWallet, toChecksumAddress, walletProblem } from '../../shared/wallet.ts';
 import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
 import { isSha256Hex } from '../../shared/hash.ts';
@@ -16,7 +16,10 @@ import type { Project, Store } from '../store/types.ts';
 import { type InferenceRequest, JobError, type JobService } from '../services/job-service.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import type { WaitWatch } from '../services/wait-watch.ts';
-import { AnyJobSchema, EmbedSettingsSchema } from './schemas.ts';
+import type { JobRequestSchema } from '../../shared/http/requests.ts';
+import { ROUTES } from '../../shared/http/routes.ts';
+import { routeServer } from './serve-route.ts';
+import { openApiDocument } from '../../shared/http/openapi.ts';
 import type { TrainService } from '../services/train-service.ts';
 import type { CreditService } from '../services/credit-service.ts';
 import { registerCreditApi } from './credit-api.ts';
@@ -47,6 +50,8 @@ export interface ApiDeps {
   operatorProjectId: string;
   /** Public URL of this coordinator (the domain wallet claims must name), when set. */
   publicUrl?: string | undefined;
+  /** The package's version, stated in the OpenAPI document. */
+  version: string;
 }
 
 export function registerApi(app: FastifyInstance, d: ApiDeps): void {
@@ -78,10 +83,12 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     req.project = project;
   };
 
-  app.get('/healthz', async () => ({ ok: true, store: d.store.kind }));
+  const serve = routeServer(app, { project: auth });
+
+  serve(ROUTES.health, async () => ({ ok: true, store: d.store.kind }));
   // Readiness: the store answers a real query on the coordinator's tables within 2 s (a dropped
   // schema, a closed connection or a stuck database all make it 503, so a balancer stops sending work).
-  app.get('/readyz', async (_req, reply) => {
+  serve(ROUTES.ready, async ({ reply }) => {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -95,92 +102,80 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       clearTimeout(timer);
     }
   });
-  app.get('/metrics', async (_req, reply) => reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
+  let openapi: Record<string, unknown> | null = null;
+  serve(ROUTES.openapi, async () => (openapi ??= openApiDocument({ version: d.version, ...(d.publicUrl ? { serverUrl: d.publicUrl } : {}) })));
+  serve(ROUTES.metrics, async ({ reply }) => reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
 
   // Project API (token required)
-  app.register(async (p) => {
-    p.addHook('onRequest', auth);
+  serve(ROUTES.project, async ({ req }) => ({ id: req.project!.id, name: req.project!.name, embed: req.project!.embed }));
+  serve(ROUTES.setEmbed, async ({ req, body: embed }) => {
+    embed.allowedOrigins = embed.allowedOrigins.map((o) => new URL(o).origin);
+    if (embed.siteWallet) {
+      const problem = walletProblem(embed.siteWallet);
+      if (problem) throw new JobError('bad_request', `siteWallet: ${problem}`);
+      embed.siteWallet = toChecksumAddress(embed.siteWallet);
+    }
+    await d.jobs.setEmbed(req.project!, embed);
+    return { ok: true, embed };
+  });
 
-    p.get('/api/v1/project', async (req) => ({ id: req.project!.id, name: req.project!.name, embed: req.project!.embed }));
-    p.put('/api/v1/project/embed', async (req) => {
-      const embed = validate(EmbedSettingsSchema, req.body, 'embed settings');
-      embed.allowedOrigins = embed.allowedOrigins.map((o) => new URL(o).origin);
-      if (embed.siteWallet) {
-        const problem = walletProblem(embed.siteWallet);
-        if (problem) throw new JobError('bad_request', `siteWallet: ${problem}`);
-        embed.siteWallet = toChecksumAddress(embed.siteWallet);
-      }
-      await d.jobs.setEmbed(req.project!, embed);
-      return { ok: true, embed };
-    });
+  serve(ROUTES.hasBlob, async ({ req, reply, params: { hash } }) => {
+    // Only the project's own uploads: whether another project holds these bytes is not this project's to learn.
+    const own = await d.jobs.ownsBlob(req.project!, hash);
+    return reply.status(own ? 200 : 404).send();
+  });
+  serve(ROUTES.putBlob, async ({ req, reply, params: { hash }, body }) => {
+    const actual = sha256(body);
+    if (actual !== hash) throw new JobError('bad_request', `body hashes to ${actual}, not ${hash}: upload corrupted or wrong id`);
+    await d.jobs.upload(req.project!, body);
+    return reply.status(201).send({ hash, bytes: body.byteLength });
+  });
 
-    p.head('/api/v1/blobs/:hash', async (req, reply) => {
-      const { hash } = req.params as { hash: string };
-      // Only the project's own uploads: whether another project holds these bytes is not this project's to learn.
-      const own = isSha256Hex(hash) && await d.jobs.ownsBlob(req.project!, hash);
-      return reply.status(own ? 200 : 404).send();
-    });
-    p.put('/api/v1/blobs/:hash', async (req, reply) => {
-      const { hash } = req.params as { hash: string };
-      if (!isSha256Hex(hash)) throw new JobError('bad_request', 'blob id must be the lowercase SHA-256 hex digest of its bytes');
-      const body = req.body;
-      if (!(body instanceof Uint8Array)) throw new JobError('bad_request', 'send the blob as Content-Type: application/octet-stream');
-      const actual = sha256(body);
-      if (actual !== hash) throw new JobError('bad_request', `body hashes to ${actual}, not ${hash}: upload corrupted or wrong id`);
-      await d.jobs.upload(req.project!, body);
-      return reply.status(201).send({ hash, bytes: body.byteLength });
-    });
-
-    p.post('/api/v1/jobs', async (req, reply) => {
-      const body = (req.body ?? {}) as { kind?: unknown };
-      const any = validate(AnyJobSchema, { kind: 'inference', ...body }, 'job request');
-      const job = any.kind === 'train'
-        ? await d.train.createTrainJob(req.project!, withoutKind(any))
-        : await d.jobs.createInferenceJob(req.project!, inferenceRequest(any));
-      return reply.status(201).send({ ...(await d.jobs.summary(job)), ...kindOf(job.spec).created(job), warnings: await d.waits.warnings(job) });
-    });
-    p.get('/api/v1/jobs', async (req) => ({ jobs: await d.jobs.list(req.project!) }));
-    p.get('/api/v1/jobs/:id', async (req) => {
-      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
-      return { ...(await d.jobs.summary(job)), ...kindOf(job.spec).details(job) };
-    });
-    p.get('/api/v1/jobs/:id/model', async (req, reply) => {
-      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
-      const kind = kindOf(job.spec);
-      if (kind.yields !== 'model') throw new JobError('bad_request', `job ${job.id} is ${kind.describe}`);
-      if (job.state !== 'completed' || !job.resultHash) throw new JobError('conflict', `job ${job.id} is ${job.state}${job.error ? `: ${job.error}` : ''}; the trained model exists once it completes`);
-      const bytes = await d.blobs.get(job.resultHash);
-      return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    });
-    p.delete('/api/v1/jobs/:id', async (req) => {
-      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
-      await d.jobs.cancel(job);
-      return { ok: true };
-    });
-    p.get('/api/v1/jobs/:id/outputs', async (req) => {
-      const job = await d.jobs.jobFor(req.project!, (req.params as { id: string }).id);
-      const outs = await d.jobs.results(job);
-      return { outputs: outs.map((o, index) => ({ index, name: o.name, dtype: o.dtype, dims: o.dims, bytes: o.data.byteLength })) };
-    });
-    p.get('/api/v1/jobs/:id/outputs/:index', async (req, reply: FastifyReply) => {
-      const { id, index } = req.params as { id: string; index: string };
-      const format = (req.query as { format?: string }).format ?? 'pb';
-      if (!['pb', 'npy', 'tensors'].includes(format)) throw new JobError('bad_request', `format must be pb, npy or tensors, got ${format}`);
-      const job = await d.jobs.jobFor(req.project!, id);
-      const outs = await d.jobs.results(job);
-      const i = Number(index);
-      const o = outs[i];
-      if (!Number.isInteger(i) || !o) throw new JobError('not_found', `job ${id} has outputs 0..${outs.length - 1}, not ${index}`);
-      const bytes = format === 'npy' ? encodeNpy(o) : format === 'pb' ? encodeTensorProto(o) : encodeTensors([o]);
-      return reply.type('application/octet-stream').header('X-Tabgrid-Output-Name', encodeURIComponent(o.name)).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    });
+  serve(ROUTES.createJob, async ({ req, reply, body }) => {
+    const job = body.kind === 'train'
+      ? await d.train.createTrainJob(req.project!, withoutKind(body))
+      : await d.jobs.createInferenceJob(req.project!, inferenceRequest(body));
+    return reply.status(201).send({ ...(await d.jobs.summary(job)), ...kindOf(job.spec).created(job), warnings: await d.waits.warnings(job) });
+  });
+  serve(ROUTES.jobs, async ({ req }) => ({ jobs: await d.jobs.list(req.project!) }));
+  serve(ROUTES.job, async ({ req, reply, params: { id } }) => {
+    const job = await d.jobs.jobFor(req.project!, id);
+    // What the kind adds is typed by the contract's variant (JobStatusSchema), which the contract tests check.
+    return reply.send({ ...(await d.jobs.summary(job)), ...kindOf(job.spec).details(job) });
+  });
+  serve(ROUTES.model, async ({ req, reply, params: { id } }) => {
+    const job = await d.jobs.jobFor(req.project!, id);
+    const kind = kindOf(job.spec);
+    if (kind.yields !== 'model') throw new JobError('bad_request', `job ${job.id} is ${kind.describe}`);
+    if (job.state !== 'completed' || !job.resultHash) throw new JobError('conflict', `job ${job.id} is ${job.state}${job.error ? `: ${job.error}` : ''}; the trained model exists once it completes`);
+    const bytes = await d.blobs.get(job.resultHash);
+    return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+  serve(ROUTES.cancelJob, async ({ req, params: { id } }) => {
+    const job = await d.jobs.jobFor(req.project!, id);
+    await d.jobs.cancel(job);
+    return { ok: true };
+  });
+  serve(ROUTES.outputs, async ({ req, params: { id } }) => {
+    const job = await d.jobs.jobFor(req.project!, id);
+    const outs = await d.jobs.results(job);
+    return { outputs: outs.map((o, index) => ({ index, name: o.name, dtype: o.dtype, dims: o.dims, bytes: o.data.byteLength })) };
+  });
+  serve(ROUTES.output, async ({ req, reply, params: { id, index }, query }) => {
+    const format = query.format ?? 'pb';
+    const job = await d.jobs.jobFor(req.project!, id);
+    const outs = await d.jobs.results(job);
+    const i = Number(index);
+    const o = outs[i];
+    if (!o) throw new JobError('not_found', `job ${id} has outputs 0..${outs.length - 1}, not ${index}`);
+    const bytes = format === 'npy' ? encodeNpy(o) : format === 'pb' ? encodeTensorProto(o) : encodeTensors([o]);
+    return reply.type('application/octet-stream').header('X-Tabgrid-Output-Name', encodeURIComponent(o.name)).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 
   // Public, read-only
-  app.get('/blobs/:hash', async (req, reply) => {
-    const { hash } = req.params as { hash: string };
+  serve(ROUTES.blob, async ({ req, reply, params: { hash }, query }) => {
     // Only through the signed, expiring link an assignment carries (blob-links.ts); a hash alone opens nothing.
-    if (!isSha256Hex(hash) || !d.blobs.links.holds(hash, req.query as { until?: unknown; sig?: unknown })) {
+    if (!isSha256Hex(hash) || !d.blobs.links.holds(hash, query)) {
       throw new JobError('not_found', `no blob at this link: a blob link comes with an assignment, and this one is missing, altered or expired`);
     }
     // Only what volunteers must fetch, whatever was signed; inputs and outputs stay with their project.
@@ -196,14 +191,14 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 
-  app.get('/api/v1/swarm', async () => {
+  serve(ROUTES.swarm, async () => {
     const stats = await d.swarm.stats();
     return { ...stats, jobs: await d.jobs.runningEverywhere() };
   });
 
   // Public: what an embed frame needs to know (name, where credit goes, who may embed); jobs stay private.
-  app.get('/api/v1/projects/:id', async (req) => {
-    const p = await d.jobs.project((req.params as { id: string }).id);
+  serve(ROUTES.publicProject, async ({ params: { id } }) => {
+    const p = await d.jobs.project(id);
     if (!p) throw new JobError('not_found', 'no such project');
     return {
       id: p.id, name: p.name,
@@ -215,28 +210,25 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     };
   });
 
-  app.get('/api/v1/accounts/:account', async (req) => {
-    let { account } = req.params as { account: string };
-    if (isWallet(account)) account = toChecksumAddress(account);
-    else if (!/^volunteer:[A-Za-z0-9_-]{6,64}$/.test(account)) throw new JobError('bad_request', 'an account is a wallet address (0x + 40 hex) or volunteer:<id>');
-    const q = req.query as { before?: string; limit?: string };
-    const before = q.before !== undefined ? Number(q.before) : undefined;
-    const limit = q.limit !== undefined ? Number(q.limit) : 100;
-    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new JobError('bad_request', 'before must be a positive ledger sequence number');
-    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw new JobError('bad_request', 'limit must be an integer in 1..1000');
+  serve(ROUTES.account, async ({ params, query }) => {
+    const account = isWallet(params.account) ? toChecksumAddress(params.account) : params.account;
+    const before = query.before !== undefined ? Number(query.before) : undefined;
+    const limit = query.limit !== undefined ? Number(query.limit) : 100;
+    if (before !== undefined && !(before > 0)) throw new JobError('bad_request', 'before must be a positive ledger sequence number');
+    if (!(limit >= 1 && limit <= 1000)) throw new JobError('bad_request', 'limit must be an integer in 1..1000');
     return d.credit.statement(account, { limit, ...(before ? { before } : {}) });
   });
-  registerCreditApi(app, d, auth);
+  registerCreditApi(serve, d);
 
-  app.get('/api/v1/ledger', async () => ({ accounts: await d.credit.top() }));
+  serve(ROUTES.ledger, async () => ({ accounts: await d.credit.top() }));
 
   // The embed loader asks before rendering its consent card. The browser sets
   // Origin on this cross-origin request, so the allow-list is enforced here, by
   // the coordinator, not only by the script.
-  app.get('/api/v1/embed/:projectId', async (req, reply) => {
+  serve(ROUTES.embed, async ({ req, reply, params: { projectId } }) => {
     const origin = req.headers.origin;
     if (origin) reply.header('Access-Control-Allow-Origin', origin).header('Vary', 'Origin');
-    const p = await d.jobs.project((req.params as { projectId: string }).projectId);
+    const p = await d.jobs.project(projectId);
     if (!p) throw new JobError('not_found', 'this tabgrid project does not exist');
     if (p.embed.allowedOrigins.length && (!origin || !p.embed.allowedOrigins.includes(origin))) {
       throw new JobError('forbidden', `${origin ?? 'this page'} is not allowed to embed the tabgrid project "${p.name}"; its owner allows: ${p.embed.allowedOrigins.join(', ')}`);
@@ -252,7 +244,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
   });
 }
 
-type JobRequest = v.InferOutput<typeof AnyJobSchema>;
+type JobRequest = v.InferOutput<typeof JobRequestSchema>;
 
 function withoutKind<T extends { kind: unknown }>(r: T): Omit<T, 'kind'> {
   const { kind: _kind, ...rest } = r;
@@ -260,7 +252,7 @@ function withoutKind<T extends { kind: unknown }>(r: T): Omit<T, 'kind'> {
 }
 
 /** The HTTP inference request (seconds, flat limits) as the job service takes it (milliseconds, grouped). */
-function inferenceRequest(b: Extract<JobRequest, { kind: 'inference' }>): InferenceRequest {
+function inferenceRequest(b: Exclude<JobRequest, { kind: 'train' }>): InferenceRequest {
   return {
     model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous, backends: b.backends,
     tolerance: { ...(b.rtol !== undefined ? { rtol: b.rtol } : {}), ...(b.atol !== undefined ? { atol: b.atol } : {}) },

@@ -29,7 +29,7 @@ import { tensorsToParams } from '../training/params.ts';
 import { evaluateModel } from '../training/evaluate.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { decodeInputFile, type InputFormat, JobError, type JobService } from './job-service.ts';
-import type { CreateTrainJobSchema } from '../http/schemas.ts';
+import type { CreateTrainJobSchema } from '../../shared/http/requests.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { KindPayload, KindWork } from './kinds.ts';
 import { storeBlob } from './store-blob.ts';

@@ -35,9 +35,9 @@ describe('embed consent that the host page cannot forge', () => {
     await ensureClientBuilt();
     [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
     host = await startHostSite(c.url);
-    projectId = (await c.api.json<{ id: string }>('GET', '/api/v1/project')).id;
+    projectId = (await c.api.project()).id;
     // The default: no allowed origins, and the credit goes to the wallet the page names.
-    await c.api.json('PUT', '/api/v1/project/embed', { allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site' });
+    await c.api.setEmbed({ allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site' });
     // Work waiting, so "nothing was assigned" is not vacuous.
     jobId = (await submitMlpJob(c.api, { records: 6000, shardSize: 12, width: 32, layers: 2, seed: 3 })).id;
   });

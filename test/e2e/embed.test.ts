@@ -35,9 +35,9 @@ describe('embed: one script tag, with consent', () => {
     await ensureClientBuilt();
     [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
     host = await startHostSite(c.url);
-    projectId = (await c.api.json<{ id: string }>('GET', '/api/v1/project')).id;
+    projectId = (await c.api.project()).id;
     // The project allows two host origins and lets visitors credit their own wallet.
-    await c.api.json('PUT', '/api/v1/project/embed', { allowedOrigins: [host.origin, host.sameSiteOrigin], defaultIntensity: 0.3, creditTo: 'visitor' });
+    await c.api.setEmbed({ allowedOrigins: [host.origin, host.sameSiteOrigin], defaultIntensity: 0.3, creditTo: 'visitor' });
     // Work waiting, so "nothing was assigned" below is not vacuous.
     await freshJob();
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -39,7 +39,7 @@ export async function jobOutput(api: ApiClient, id: string, index = 0): Promise<
 }
 
 export async function cancelJob(api: ApiClient, id: string): Promise<void> {
-  await api.json('DELETE', `/api/v1/jobs/${encodeURIComponent(id)}`);
+  await api.cancel(id);
 }
 
 export interface AccountBody {

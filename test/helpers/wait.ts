@@ -11,3 +11,9 @@ export async function waitForJob(api: ApiClient, id: string, timeoutMs = 90_000)
   }
   throw new Error(`job ${id} still running after ${timeoutMs} ms: ${JSON.stringify(last)}`);
 }
+
+/** A training job's rounds, from its status (an inference job has none: a test mix-up). */
+export function historyOf(s: JobStatus) {
+  if (s.kind !== 'train') throw new Error(`job ${s.id} is an inference job: it has no training history`);
+  return s.history;
+}

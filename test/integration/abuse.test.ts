@@ -126,7 +126,7 @@ describe('hostile volunteers', () => {
       await ok(call(liar.socket, 'work:fail', { copyId: liar.copy.copyId, error: `identity ${i}: cannot compute` }));
     }
     await c.waitForLog((l) => l.msg === 'volunteer could not compute its copy; it will be reissued' && /identity 3/.test(String(l.error)));
-    expect((await c.api.json<{ state: string; copies: { error: number } }>('GET', `/api/v1/jobs/${j.id}`))).toMatchObject({ state: 'running', copies: { error: 4 } });
+    expect((await c.api.job(j.id))).toMatchObject({ state: 'running', copies: { error: 4 } });
     const honest = volunteer(c.url);
     const done = await waitForJob(c.api, j.id, 60_000);
     expect(done.state).toBe('completed');
@@ -136,8 +136,8 @@ describe('hostile volunteers', () => {
   const SITE = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
   /** Makes the coordinator's one project credit every embed visitor to SITE; returns the project id. */
   async function siteWalletProject(c: SpawnedCoordinator): Promise<string> {
-    await c.api.json('PUT', '/api/v1/project/embed', { allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site', siteWallet: SITE });
-    return (await c.api.json<{ id: string }>('GET', '/api/v1/project')).id;
+    await c.api.setEmbed({ allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site', siteWallet: SITE });
+    return (await c.api.project()).id;
   }
 
   it('gives the second copy of a site-wallet embed shard to a visitor on another network, never to one on the same address', async () => {

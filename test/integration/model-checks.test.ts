@@ -110,10 +110,10 @@ describe('model checks off the event loop', () => {
     expect(checkMs).toBeGreaterThanOrEqual(4000);
     expect(polls).toBeGreaterThan(10);
     expect(worst).toBeLessThan(2000);
-    expect((await c.api.json<{ state: string }>('GET', `/api/v1/jobs/${job.id}`)).state).not.toBe('failed');
+    expect((await c.api.job(job.id)).state).not.toBe('failed');
     expect((await waitForJob(c.api, job.id, 120_000)).state).toBe('completed');
     // The refused model left no job behind, and the next model is checked by a fresh thread.
-    expect((await c.api.json<{ jobs: unknown[] }>('GET', '/api/v1/jobs')).jobs).toHaveLength(1);
+    expect((await c.api.jobs()).jobs).toHaveLength(1);
     const next = await c.api.createJob({ model, inputs: [{ blob: await inputFor(c.api, 4, 32), format: 'tensors' }] });
     expect(next.state).toBe('running');
   }, 240_000);

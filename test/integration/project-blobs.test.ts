@@ -64,7 +64,7 @@ describe('blobs are per project', () => {
   });
 
   const head = (token: string, hash: string) => fetch(`${c.url}/api/v1/blobs/${hash}`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
-  const jobCount = async (api: ApiClient) => (await api.json<{ jobs: unknown[] }>('GET', '/api/v1/jobs')).jobs.length;
+  const jobCount = async (api: ApiClient) => (await api.jobs()).jobs.length;
 
   it('project B cannot see A\'s blobs, nor start a job on A\'s model or input without uploading them', async () => {
     expect(await a.uploadBlob(model)).toBe(modelHash);
@@ -75,7 +75,7 @@ describe('blobs are per project', () => {
     expect(await head(bToken, modelHash)).toBe(404);
     expect(await head(bToken, inputHash)).toBe(404);
 
-    const job = { model: modelHash, inputs: [{ name: 'x', blob: inputHash, format: 'tensors' }], shardSize: 4, replicas: 1 };
+    const job = { model: modelHash, inputs: [{ name: 'x', blob: inputHash, format: 'tensors' as const }], shardSize: 4, replicas: 1 };
     const before = await jobCount(b);
     await expect(b.createJob(job)).rejects.toThrow(`model blob ${modelHash} was not uploaded by this project`);
     expect(await jobCount(b)).toBe(before);
@@ -101,7 +101,7 @@ describe('blobs are per project', () => {
     await new Promise<void>((r) => s.on('connect', () => r()));
     const call = <R>(e: string, p: unknown) => (s as unknown as { emitWithAck(e: string, p: unknown): Promise<Reply<R>> }).emitWithAck(e, p);
     // Work waiting (whatever the test above left).
-    await a.createJob({ model: modelHash, inputs: [{ name: 'x', blob: inputHash, format: 'tensors' }], shardSize: 4, replicas: 1 });
+    await a.createJob({ model: modelHash, inputs: [{ name: 'x', blob: inputHash, format: 'tensors' as const }], shardSize: 4, replicas: 1 });
     expect(await call('hello', { backend: 'wasm', capabilities: nodeCapabilities() })).toMatchObject({ ok: true });
     const r = await call<{ assignment: Assignment | null }>('work:request', {});
     if (!r.ok) throw new Error(r.error);

@@ -13,7 +13,7 @@ import { runDirect } from '../helpers/direct-run.ts';
 import { uploadMnist } from '../helpers/mnist-job.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import type { VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
-import { waitForJob } from '../helpers/wait.ts';
+import { historyOf, waitForJob } from '../helpers/wait.ts';
 
 
 /** Gradient outputs (all but the loss) multiplied by `factor`. */
@@ -96,12 +96,12 @@ describe('training jobs', () => {
     });
     const done = await waitForJob(c.api, job.id, 900_000);
     expect(done.state).toBe('completed');
-    const accuracies = done.history!.filter((h) => h.accuracy !== null).map((h) => h.accuracy!);
+    const accuracies = historyOf(done).filter((h) => h.accuracy !== null).map((h) => h.accuracy!);
     console.info(`MLP held-out accuracy by epoch: ${accuracies.map((a) => a.toFixed(4)).join(', ')}`);
     expect(accuracies.at(-1)!).toBeGreaterThanOrEqual(0.93);
     expect(accuracies.length).toBeLessThanOrEqual(15);
     // The exported forward model, run independently on the held-out digits, scores the same.
-    const model = await c.api.raw(`/api/v1/jobs/${job.id}/model`);
+    const model = await c.api.model(job.id);
     const { eval: held } = holdOut(10_000, 0.2, 7);
     expect(held.length).toBe(2000);
     const x = new Float32Array(held.length * 784);
@@ -130,7 +130,7 @@ describe('training jobs', () => {
       const done = await waitForJob(c.api, job.id, 300_000);
       await Promise.all(vs.map((v) => v.stop()));
       expect(done.state).toBe('completed');
-      return done.history!.map((h) => h.loss);
+      return historyOf(done).map((h) => h.loss);
     };
     const one = await run(1, 1);
     const four = await run(4, 4);
@@ -213,7 +213,7 @@ describe('training jobs', () => {
     c = await coordinator({ dataDir, port });
     const done = await waitForJob(c.api, job.id, 300_000);
     expect(done.state).toBe('completed');
-    const rounds = done.history!.map((h) => h.round);
+    const rounds = historyOf(done).map((h) => h.round);
     expect(rounds).toEqual(Array.from({ length: 48 }, (_, i) => i));
     expect(c.logs.filter((l) => l.msg === 'training round closed' && l.job === job.id).length).toBeGreaterThan(0);
     expect(done.train!.accuracy!).toBeGreaterThan(0.75);

@@ -1,17 +1,22 @@
-/** Request bodies of the HTTP API, validated at the edge like socket events. */
+/**
+ * What clients send the HTTP API: bodies, path parameters and query strings.
+ * The coordinator validates every request against these before a route runs
+ * (server/http/serve-route.ts); the typed client and the OpenAPI document are
+ * made from the same schemas (routes.ts).
+ */
 import * as v from 'valibot';
-import { BOUNDS } from '../core/jobs/limits.ts';
+import { BOUNDS } from './bounds.ts';
 
-const hash = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a lowercase SHA-256 hex digest'));
+export const HashSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a lowercase SHA-256 hex digest'));
 const positiveInt = (max: number) => v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1, 'must be >= 1'), v.maxValue(max, `must be <= ${max}`));
 const nonNegative = v.pipe(v.number(), v.finite(), v.minValue(0, 'must be >= 0'));
 
-const fileRef = v.strictObject({ blob: hash, format: v.picklist(['npy', 'pb', 'tensors'], 'format must be npy, pb or tensors') });
+const fileRef = v.strictObject({ blob: HashSchema, format: v.picklist(['npy', 'pb', 'tensors'], 'format must be npy, pb or tensors') });
 const fraction = (open: boolean) => v.pipe(v.number(), v.minValue(open ? 0 : 1e-9), v.maxValue(1));
 
 export const CreateTrainJobSchema = v.strictObject({
   kind: v.literal('train'),
-  model: hash,
+  model: HashSchema,
   data: fileRef,
   labels: fileRef,
   loss: v.picklist(['cross-entropy', 'mse'], 'loss must be cross-entropy or mse'),
@@ -39,10 +44,10 @@ export const CreateTrainJobSchema = v.strictObject({
 
 export const CreateJobSchema = v.strictObject({
   kind: v.optional(v.literal('inference'), 'inference'),
-  model: hash,
+  model: HashSchema,
   inputs: v.pipe(v.array(v.strictObject({
     name: v.optional(v.pipe(v.string(), v.maxLength(256))),
-    blob: hash,
+    blob: HashSchema,
     format: v.picklist(['npy', 'pb', 'tensors'], 'format must be npy, pb or tensors'),
   })), v.maxLength(64)),
   shardSize: v.optional(positiveInt(BOUNDS.shardSize[1])),
@@ -59,7 +64,8 @@ export const CreateJobSchema = v.strictObject({
   backends: v.optional(v.pipe(v.array(v.picklist(['webgpu', 'wasm'], 'backends are webgpu and wasm')), v.minLength(1, 'backends: name at least one'), v.maxLength(2))),
 });
 
-export const AnyJobSchema = v.variant('kind', [CreateTrainJobSchema, v.strictObject({ ...CreateJobSchema.entries, kind: v.literal('inference') })]);
+/** A job submission: an inference job (kind omitted or "inference") or a training job (kind "train"). */
+export const JobRequestSchema = v.variant('kind', [CreateTrainJobSchema, CreateJobSchema]);
 
 export const EmbedSettingsSchema = v.strictObject({
   allowedOrigins: v.pipe(v.array(v.pipe(v.string(), v.url('must be an origin like https://example.org'), v.maxLength(256))), v.maxLength(100)),
@@ -68,4 +74,41 @@ export const EmbedSettingsSchema = v.strictObject({
   siteWallet: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(64)))),
 });
 
+
 export const CreateProjectSchema = v.strictObject({ name: v.pipe(v.string(), v.minLength(1), v.maxLength(100)) });
+
+/** A volunteer:<id> account's credit taken by a wallet: the volunteer's secret and the wallet's SIWE signature. */
+export const ClaimRequestSchema = v.strictObject({
+  volunteerId: v.pipe(v.string(), v.minLength(6), v.maxLength(64)),
+  secret: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+  message: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)),
+  signature: v.pipe(v.string(), v.maxLength(200)),
+});
+
+// Path parameters and query strings arrive as text; numbers in them are checked as digits and read by the route.
+const idParam = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a valid id'));
+const digits = (what: string) => v.pipe(v.string(), v.regex(/^[0-9]{1,15}$/, `${what} must be a non-negative integer`));
+
+export const HashParamsSchema = v.strictObject({ hash: v.pipe(v.string(), v.maxLength(64), v.regex(/^[0-9a-f]{64}$/, 'blob id must be the lowercase SHA-256 hex digest of its bytes')) });
+/** A public blob is fetched by hash with the signed, expiring link its assignment carries. */
+export const BlobParamsSchema = v.strictObject({ hash: v.pipe(v.string(), v.maxLength(200)) });
+export const BlobLinkQuerySchema = v.object({ until: v.optional(v.pipe(v.string(), v.maxLength(32))), sig: v.optional(v.pipe(v.string(), v.maxLength(200))) });
+export const IdParamsSchema = v.strictObject({ id: idParam });
+export const OutputParamsSchema = v.strictObject({ id: idParam, index: digits('the output index') });
+export const OutputQuerySchema = v.object({ format: v.optional(v.picklist(['pb', 'npy', 'tensors'], 'format must be pb, npy or tensors')) });
+export const ProjectIdParamsSchema = v.strictObject({ projectId: idParam });
+/** An account is a wallet address (0x + 40 hex) or volunteer:<id>. */
+export const AccountParamsSchema = v.strictObject({
+  account: v.pipe(v.string(), v.regex(/^(0x[0-9a-fA-F]{40}|volunteer:[A-Za-z0-9_-]{6,64})$/, 'an account is a wallet address (0x + 40 hex) or volunteer:<id>')),
+});
+export const WalletParamsSchema = v.strictObject({
+  account: v.pipe(v.string(), v.regex(/^0x[0-9a-fA-F]{40}$/, 'payouts go to wallets only: give an address (0x + 40 hex)')),
+});
+export const StatementQuerySchema = v.object({
+  /** Ledger entries before this sequence number (paging back). */
+  before: v.optional(digits('before')),
+  /** 1..1000 entries (100 by default). */
+  limit: v.optional(digits('limit')),
+});
+export const NoQuerySchema = v.object({});
+

@@ -1,0 +1,191 @@
+/**
+ * The typed client of a tabgrid coordinator's HTTP API, for Node (20+) and
+ * browsers alike (fetch and Web Crypto only). Each method is a route of the
+ * contract (routes.ts); every JSON reply is parsed with the route's schema,
+ * so a coordinator that answers outside the contract is an error here, not a
+ * surprise three calls later.
+ *
+ *   import { TabgridClient } from 'tabgrid/client';
+ *   const api = new TabgridClient('http://127.0.0.1:8080', process.env.TABGRID_TOKEN);
+ *   const model = await api.uploadBlob(modelBytes);
+ */
+import * as v from 'valibot';
+import type { BodyOf, ReplyOf, RouteSpec } from './routes.ts';
+import { ROUTES } from './routes.ts';
+
+export { ROUTES } from './routes.ts';
+export type { ReplyOf, BodyOf, RouteSpec } from './routes.ts';
+
+/** The coordinator refused or failed a request: its HTTP status, its error code and its sentence. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** The coordinator could not be reached at all (refused, reset, DNS): worth retrying. */
+export class Unreachable extends Error {
+  override name = 'Unreachable';
+}
+
+/** A reply that does not match the contract (a coordinator of another version, or a proxy's page). */
+export class ContractError extends Error {
+  override name = 'ContractError';
+}
+
+type Call<T extends RouteSpec> = {
+  params?: Record<string, string | number>;
+  query?: Record<string, string | number | undefined>;
+  body?: BodyOf<T>;
+  signal?: AbortSignal;
+};
+
+export type JobCreated = ReplyOf<typeof ROUTES.createJob>;
+export type JobStatus = ReplyOf<typeof ROUTES.job>;
+export type JobRequest = BodyOf<typeof ROUTES.createJob>;
+export type TrainJobRequest = Extract<JobRequest, { kind: 'train' }>;
+export type InferenceJobRequest = Exclude<JobRequest, { kind: 'train' }>;
+type CreatedAs<K> = Extract<JobCreated, { kind: K }>;
+export type SwarmReply = ReplyOf<typeof ROUTES.swarm>;
+export type Statement = ReplyOf<typeof ROUTES.account>;
+export type OutputFormat = 'pb' | 'npy' | 'tensors';
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as unknown as ArrayBuffer));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class TabgridClient {
+  /**
+   * @param server the coordinator's URL (http://host:port, or a path prefix behind a proxy)
+   * @param token a project's API token; public routes need none
+   */
+  constructor(readonly server: string, private readonly token?: string) {}
+
+  /** Calls a route of the contract and returns its reply, parsed. */
+  async call<T extends RouteSpec>(route: T, c: Call<T> = {}): Promise<ReplyOf<T>> {
+    const res = await this.send(route, c);
+    if (route.reply === 'binary') return new Uint8Array(await res.arrayBuffer()) as ReplyOf<T>;
+    if (route.reply === 'text') return (await res.text()) as ReplyOf<T>;
+    if (route.reply === 'empty') return undefined as ReplyOf<T>;
+    const json: unknown = await res.json();
+    const parsed = v.safeParse(route.reply, json);
+    if (!parsed.success) {
+      const why = parsed.issues.slice(0, 3).map((i) => `${i.path?.map((p) => String(p.key)).join('.') ?? '(reply)'}: ${i.message}`).join('; ');
+      throw new ContractError(`${route.method} ${route.path}: the reply does not match the API contract: ${why}`);
+    }
+    return parsed.output as ReplyOf<T>;
+  }
+
+  private url(route: RouteSpec, c: Call<RouteSpec>): URL {
+    const path = route.path.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => {
+      const value = c.params?.[name];
+      if (value === undefined) throw new Error(`${route.path}: missing path parameter ${name}`);
+      return encodeURIComponent(String(value));
+    });
+    const url = new URL(this.server.replace(/\/+$/, '') + path);
+    for (const [k, val] of Object.entries(c.query ?? {})) if (val !== undefined) url.searchParams.set(k, String(val));
+    return url;
+  }
+
+  private async send(route: RouteSpec, c: Call<RouteSpec>, okStatuses: readonly number[] = []): Promise<Response> {
+    const url = this.url(route, c);
+    const binary = route.body === 'binary';
+    const headers: Record<string, string> = { accept: route.reply === 'binary' ? 'application/octet-stream' : 'application/json' };
+    if (this.token && route.auth !== 'none') headers.authorization = `Bearer ${this.token}`;
+    if (c.body !== undefined) headers['content-type'] = binary ? 'application/octet-stream' : 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: route.method,
+        headers,
+        ...(c.body !== undefined ? { body: binary ? (c.body as BodyInit) : JSON.stringify(c.body) } : {}),
+        ...(c.signal ? { signal: c.signal } : {}),
+      });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      const cause = (e as Error & { cause?: { code?: string } }).cause?.code;
+      throw new Unreachable(`cannot reach the coordinator at ${this.server}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`);
+    }
+    if (!res.ok && !okStatuses.includes(res.status)) {
+      const text = await res.text();
+      let msg = text || res.statusText;
+      let code = 'error';
+      try {
+        const j = JSON.parse(text) as { error?: unknown; code?: unknown };
+        if (typeof j.error === 'string') msg = j.error;
+        if (typeof j.code === 'string') code = j.code;
+      } catch { /* not JSON: a proxy's page */ }
+      throw new ApiError(res.status, code, `${route.method} ${url.pathname}: ${res.status} ${msg}`);
+    }
+    return res;
+  }
+
+  // Project routes (a project's token)
+
+  /** The project this client's token belongs to. */
+  project() { return this.call(ROUTES.project); }
+  setEmbed(embed: BodyOf<typeof ROUTES.setEmbed>) { return this.call(ROUTES.setEmbed, { body: embed }); }
+
+  /** Whether this project uploaded these bytes already. */
+  async hasBlob(hash: string): Promise<boolean> {
+    const res = await this.send(ROUTES.hasBlob, { params: { hash } }, [404]);
+    return res.status === 200;
+  }
+
+  /** Uploads bytes under their SHA-256, skipping what this project already uploaded; returns the hash. */
+  async uploadBlob(bytes: Uint8Array): Promise<string> {
+    const hash = await sha256Hex(bytes);
+    if (await this.hasBlob(hash)) return hash;
+    await this.call(ROUTES.putBlob, { params: { hash }, body: bytes });
+    return hash;
+  }
+
+  /** Submits a job; the reply is the plan of its kind (records and shards, or training rounds). */
+  createJob(req: TrainJobRequest): Promise<CreatedAs<'train'>>;
+  createJob(req: InferenceJobRequest): Promise<CreatedAs<'inference'>>;
+  async createJob(req: JobRequest): Promise<JobCreated> {
+    const created = await this.call(ROUTES.createJob, { body: req });
+    if (created.kind !== (req.kind ?? 'inference')) throw new ContractError(`asked for a ${req.kind ?? 'inference'} job, the coordinator made a ${created.kind} job`);
+    return created;
+  }
+  /** The project's jobs, newest first. */
+  jobs() { return this.call(ROUTES.jobs); }
+  job(id: string) { return this.call(ROUTES.job, { params: { id } }); }
+  cancel(id: string) { return this.call(ROUTES.cancelJob, { params: { id } }); }
+  /** A completed training job's trained model (ONNX bytes). */
+  model(id: string) { return this.call(ROUTES.model, { params: { id } }); }
+  outputs(id: string) { return this.call(ROUTES.outputs, { params: { id } }); }
+  output(id: string, index: number, format: OutputFormat = 'pb') { return this.call(ROUTES.output, { params: { id, index }, query: { format } }); }
+  /** Closes a payout epoch (the operator's token). */
+  closePayout() { return this.call(ROUTES.closePayout); }
+
+  /** Waits until a job is no longer running (polling), and returns its final status. */
+  async waitForJob(id: string, o: { pollMs?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<JobStatus> {
+    const until = Date.now() + (o.timeoutMs ?? Number.POSITIVE_INFINITY);
+    for (;;) {
+      const s = await this.job(id);
+      if (s.state !== 'running') return s;
+      if (Date.now() > until) throw new Error(`job ${id} still running after ${o.timeoutMs} ms (${s.shards.validated}/${s.shards.total} shards validated)`);
+      await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
+      o.signal?.throwIfAborted();
+    }
+  }
+
+  // Public routes
+
+  health() { return this.call(ROUTES.health); }
+  swarm(signal?: AbortSignal) { return this.call(ROUTES.swarm, signal ? { signal } : {}); }
+  publicProject(id: string) { return this.call(ROUTES.publicProject, { params: { id } }); }
+  embedInfo(projectId: string) { return this.call(ROUTES.embed, { params: { projectId } }); }
+  account(account: string, page: { before?: number; limit?: number; signal?: AbortSignal } = {}) {
+    return this.call(ROUTES.account, { params: { account }, query: { before: page.before, limit: page.limit }, ...(page.signal ? { signal: page.signal } : {}) });
+  }
+  ledger() { return this.call(ROUTES.ledger); }
+  claim(c: BodyOf<typeof ROUTES.claim>) { return this.call(ROUTES.claim, { body: c }); }
+  payouts() { return this.call(ROUTES.payouts); }
+  payout(id: string) { return this.call(ROUTES.payout, { params: { id } }); }
+  walletPayouts(wallet: string, signal?: AbortSignal) { return this.call(ROUTES.walletPayouts, { params: { account: wallet }, ...(signal ? { signal } : {}) }); }
+  openapi() { return this.call(ROUTES.openapi); }
+}

@@ -1,0 +1,116 @@
+/**
+ * The HTTP contract (shared/http/) against a real coordinator: the OpenAPI
+ * document it serves validates as OpenAPI 3.1 and lists exactly the routes
+ * the server registered; every reply of a job's life (submitted, followed,
+ * its outputs, the swarm, the ledger, an account) parses with its route's
+ * schema; and bad input is refused at the edge with the error shape, before
+ * anything changes.
+ */
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as v from 'valibot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningCoordinator, startCoordinator } from '../../server/app.ts';
+import { ApiError, TabgridClient } from '../../shared/http/client.ts';
+import { ErrorReplySchema } from '../../shared/http/replies.ts';
+import { ROUTES } from '../../shared/http/routes.ts';
+import { encodeNpy } from '../../shared/tensor/npy.ts';
+import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+
+describe('the HTTP contract', () => {
+  let c: RunningCoordinator;
+  let api: TabgridClient;
+  const volunteers: TestVolunteer[] = [];
+
+  beforeAll(async () => {
+    c = await startCoordinator({ dataDir: mkdtempSync(join(tmpdir(), 'tabgrid-contract-')), port: 0, host: '127.0.0.1', distinctCopies: new Set(), logLevel: 'warn' });
+    api = new TabgridClient(c.url, c.token!);
+  });
+  afterAll(async () => {
+    await Promise.all(volunteers.map((x) => x.stop()));
+    await c?.close();
+  });
+
+  it('serves an OpenAPI 3.1 document that validates', async () => {
+    const doc = await api.openapi();
+    const result = await new Validator().validate(doc as never);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(doc.openapi).toBe('3.1.0');
+  });
+
+  it('documents every route the server registered under /api, and every documented route exists', async () => {
+    const doc = await api.openapi() as { paths: Record<string, Record<string, unknown>> };
+    const key = (method: string, url: string) => `${method.toUpperCase()} ${url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`;
+    const documented = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => key(m, path))));
+    const registered = new Set(c.routes.map((r) => key(r.method, r.url)));
+    // Fastify answers HEAD for every GET by itself; a HEAD is documented only where it means something else.
+    const meaningful = [...registered].filter((r) => !(r.startsWith('HEAD ') && registered.has(`GET ${r.slice(5)}`) && !documented.has(r)));
+    const undocumented = meaningful.filter((r) => r.split(' ')[1]!.startsWith('/api/') && !documented.has(r));
+    const missing = [...documented].filter((r) => !registered.has(r));
+    expect(undocumented).toEqual([]);
+    expect(missing).toEqual([]);
+    // The table and the document agree route for route.
+    expect(documented.size).toBe(Object.keys(ROUTES).length);
+  });
+
+  it('answers a job\'s whole life within the contract (every reply parsed by its schema)', async () => {
+    const width = 8;
+    const records = 12;
+    const model = await api.uploadBlob(mlpModel({ width, layers: 2, seed: 3 }));
+    expect(await api.hasBlob(model)).toBe(true);
+    const input = await api.uploadBlob(encodeNpy(tensorFromTyped('float32', [records, width], randomInput(records, width, 9))));
+    const created = await api.createJob({ model, inputs: [{ name: 'x', blob: input, format: 'npy' }], shardSize: 4, replicas: 1 });
+    expect(created).toMatchObject({ kind: 'inference', records, shardSize: 4, replicas: 1, state: 'running', shards: { total: 3 } });
+    volunteers.push(startVolunteer(c.url));
+    const done = await api.waitForJob(created.id, { pollMs: 200, timeoutMs: 60_000 });
+    expect(done.state).toBe('completed');
+    expect(done.kind === 'inference' && done.records).toBe(records);
+    const { outputs } = await api.outputs(created.id);
+    expect(outputs.length).toBeGreaterThan(0);
+    expect((await api.output(created.id, 0, 'npy')).byteLength).toBeGreaterThan(0);
+    expect((await api.jobs()).jobs.map((j) => j.id)).toContain(created.id);
+    const swarm = await api.swarm();
+    expect(swarm.volunteers.total).toBe(1);
+    const account = volunteers[0]!.account()!;
+    const statement = await api.account(account, { limit: 5 });
+    expect(statement.copies).toBe(3);
+    expect(statement.entries).toHaveLength(3);
+    expect((await api.ledger()).accounts.find((a) => a.account === account)?.copies).toBe(3);
+    expect(await api.health()).toEqual({ ok: true, store: 'sqlite' });
+    const project = await api.project();
+    expect((await api.publicProject(project.id)).name).toBe(project.name);
+    expect((await api.embedInfo(project.id)).project.id).toBe(project.id);
+    expect((await api.payouts()).epochs).toEqual([]);
+  });
+
+  it('refuses bad input at the edge with the error shape, and changes nothing', async () => {
+    const before = (await api.jobs()).jobs.length;
+    const refusals: [string, RequestInit | undefined, number][] = [
+      ['/api/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${c.token}` }, body: JSON.stringify({ kind: 'bogus' }) }, 400],
+      ['/api/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${c.token}` }, body: JSON.stringify({ model: 'x', inputs: [] }) }, 400],
+      ['/api/v1/jobs/..%2F..%2Fetc', { headers: { authorization: `Bearer ${c.token}` } }, 400],
+      ['/api/v1/jobs/abcdefgh/outputs/0?format=csv', { headers: { authorization: `Bearer ${c.token}` } }, 400],
+      ['/api/v1/accounts/someone', undefined, 400],
+      ['/api/v1/accounts/volunteer:abcdefgh?limit=ten', undefined, 400],
+      ['/api/v1/accounts/volunteer:abcdefgh/payouts', undefined, 400],
+      ['/api/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 401],
+    ];
+    for (const [path, init, status] of refusals) {
+      const res = await fetch(`${c.url}${path}`, init);
+      const body: unknown = await res.json();
+      expect({ path, status: res.status }).toEqual({ path, status });
+      expect(v.is(ErrorReplySchema, body), `${path}: ${JSON.stringify(body)}`).toBe(true);
+    }
+    // The typed client says which field, with the coordinator's code.
+    const err = await api.createJob({ model: 'f'.repeat(64), inputs: [], replicas: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 400, code: 'bad_request' });
+    expect((err as Error).message).toContain('replicas: must be >= 1');
+    expect((await api.jobs()).jobs.length).toBe(before);
+  });
+});
