@@ -230,6 +230,9 @@ export class Volunteer {
       await this.o.saveCredentials?.({ volunteerId: r.volunteerId, secret: r.secret });
     }
     this.o.hooks?.hello?.(r);
+    const again = [...this.unacknowledged.values()];
+    this.unacknowledged.clear();
+    for (const acknowledge of again) acknowledge();
     await this.flushPending();
     return true;
   }
@@ -237,6 +240,8 @@ export class Volunteer {
   private helloedSocketId: string | undefined;
   /** Copies held (in hand or prefetched), each with what stops its acknowledgement and heartbeats. */
   private holds = new Map<string, () => void>();
+  /** Held copies whose acknowledgement did not get through, each with what sends it again. */
+  private unacknowledged = new Map<string, () => void>();
   /** Results being saved and uploaded in the background, and their copies. */
   private deliveries = new Set<Promise<void>>();
   private delivering = new Set<string>();
@@ -389,7 +394,7 @@ export class Volunteer {
     // computing, or an upload that hangs) it is acknowledged well within
     // ackWithinMs and kept alive by heartbeats.
     let beat: ReturnType<typeof setInterval> | undefined;
-    const ackTimer = setTimeout(() => {
+    const acknowledge = () => {
       if (!this.holds.has(a.copyId)) return;
       call<{ leaseDeadline: number }>(this.o.socket, 'work:ack', { copyId: a.copyId }).then((r) => {
         if (!r.ok) { this.o.hooks?.error?.(r.error); return; }
@@ -397,9 +402,16 @@ export class Volunteer {
         beat = setInterval(() => {
           call(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).catch(() => {});
         }, Math.max(250, Math.min(this.helloReply?.heartbeatMs ?? 10_000, a.leaseMs / 3)));
-      }).catch(() => {});
-    }, Math.min(1000, a.ackWithinMs / 4));
-    this.holds.set(a.copyId, () => { clearTimeout(ackTimer); if (beat) clearInterval(beat); });
+      }, () => {
+        // Sent while the coordinator was away (or never answered): without an ack the copy expires and is
+        // reissued although we compute it, so it goes again after the next hello (sayHello).
+        if (!this.holds.has(a.copyId)) return;
+        this.unacknowledged.set(a.copyId, acknowledge);
+        this.o.hooks?.error?.('could not acknowledge a copy (the coordinator is away); acknowledging it once reconnected');
+      });
+    };
+    const ackTimer = setTimeout(acknowledge, Math.min(1000, a.ackWithinMs / 4));
+    this.holds.set(a.copyId, () => { clearTimeout(ackTimer); if (beat) clearInterval(beat); this.unacknowledged.delete(a.copyId); });
     return a;
   }
 
