@@ -8,7 +8,8 @@
  * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile),
  * bench/browser.ts (--browser-rounds, --browser-window SECONDS,
  * --first-shard-trials, --profile: the tab page's main thread), bench/training.ts (--train-batch, --train-rounds,
- * --train-repeats) and bench/startup.ts (--startup-trials).
+ * --train-repeats), bench/training-modes.ts (--modes-records, --modes-epochs, --modes-h, --modes-target,
+ * --link-mbit, --link-rtt-ms; --train-modes-only skips bench/training.ts) and bench/startup.ts (--startup-trials).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
  */
@@ -17,6 +18,7 @@ import { COORDINATOR_FLAGS, coordinatorBench } from './coordinator.ts';
 import { Flags } from './lib/flags.ts';
 import { STARTUP_FLAGS, startupBench } from './startup.ts';
 import { TRAINING_FLAGS, trainingBench } from './training.ts';
+import { TRAINING_MODES_FLAGS, trainingModesBench } from './training-modes.ts';
 
 type Figures = Record<string, number | boolean | string | null>;
 
@@ -31,7 +33,11 @@ interface Section {
 const SECTIONS: Section[] = [
   { name: 'coordinator', flags: COORDINATOR_FLAGS, run: async (f, log) => ({ ...await coordinatorBench(f, log) }) },
   { name: 'browser', flags: BROWSER_FLAGS, run: async (f, log) => ({ ...await browserBench(f, log) }) },
-  { name: 'training', flags: TRAINING_FLAGS, run: async (f, log) => ({ ...await trainingBench(f, log) }) },
+  // --train-modes-only skips the data-parallel scaling runs (bench/training.ts) and runs only sync vs local steps.
+  { name: 'training', flags: [...TRAINING_FLAGS, ...TRAINING_MODES_FLAGS, 'train-modes-only'], run: async (f, log) => ({
+    ...(f.has('train-modes-only') ? {} : await trainingBench(f, log)),
+    ...await trainingModesBench(f, log),
+  }) },
   { name: 'startup', flags: STARTUP_FLAGS, run: async (f, log) => ({ ...await startupBench(f, log) }) },
 ];
 

@@ -25,6 +25,13 @@ export interface TrainOptions {
   shardsPerRound?: number;
   replicas?: number;
   aggregate?: 'mean' | 'trimmed-mean' | 'median';
+  localSteps?: number;
+  updateFormat?: 'fp32' | 'fp16' | 'int8';
+  outerLr?: number;
+  outerMomentum?: number;
+  weightDecay?: number;
+  minFraction?: number;
+  roundDeadline?: number;
   evalFraction?: number;
   seed?: number;
   targetAccuracy?: number;
@@ -79,7 +86,8 @@ export async function train(o: TrainOptions): Promise<number> {
     labels: { blob: await api.uploadBlob(await readInput(labels)), format: labels.format },
     ...Object.fromEntries(Object.entries({
       lr: o.lr, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound, replicas: o.replicas,
-      aggregate: o.aggregate, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
+      aggregate: o.aggregate, localSteps: o.localSteps, updateFormat: o.updateFormat, outerLr: o.outerLr, outerMomentum: o.outerMomentum,
+      weightDecay: o.weightDecay, minFraction: o.minFraction, roundDeadlineSeconds: o.roundDeadline, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
     }).filter(([, v]) => v !== undefined)),
   });
   say(`job ${job.id}: ${job.rounds} rounds; follow it with: tabgrid status ${job.id} --server ${api.server}`);

@@ -27,6 +27,11 @@ import { decodeGradients, decodeOptimizer, decodeWeights, encodeOptimizer, encod
 import { initOptimizerState, type OptimizerConfig, optimizerStep, type OptimizerState } from '../training/optimizer.ts';
 import { tensorsToParams } from '../training/params.ts';
 import { evaluateModel } from '../training/evaluate.ts';
+import { LOCAL_OUTPUTS, type LocalStepsPlan } from '../../shared/training/local-steps.ts';
+import { blockCount, decodeUpdate, DEFAULT_BLOCK_SIZE } from '../../shared/training/update-codec.ts';
+import { outerOptimizer, outerStep } from '../core/training/outer-step.ts';
+import { readLocalResult } from '../core/validation/updates.ts';
+import type { LocalStepsSpec } from '../core/jobs/types.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { decodeInputFile, type InputFormat, JobError, type JobService } from './job-service.ts';
 import type { CreateTrainJobSchema } from '../../shared/http/requests.ts';
@@ -40,7 +45,19 @@ export type TrainRequest = Omit<InferOutput<typeof CreateTrainJobSchema>, 'kind'
 export const TRAIN_DEFAULTS = {
   batch: 64, epochs: 1, shardsPerRound: 4, evalFraction: 0.1, seed: 0, minFraction: 0.75,
   roundDeadlineSeconds: 60, maxRelL2: 0.05, minCosine: 0.99, lrSgd: 0.05, lrAdam: 1e-3,
+  localSteps: 1, updateFormat: 'fp32' as const,
 };
+
+/**
+ * Replica tolerances of local-steps shards (beyond the codec's rounding, which
+ * server/core/validation/updates.ts adds from the scales sent). Measured: one
+ * shard of 32 inner AdamW steps on WebGPU (SwiftShader) and on WASM differ by
+ * relative L2 3.0e-7 in the parameter change and 2.2e-7 in the per-step losses
+ * (test/e2e/local-steps-browser.test.ts; README, "Local-steps training").
+ * 1e-3 leaves three orders of magnitude for GPUs that round differently, and
+ * stays 50x below a change scaled by 1.05 (sign flips are off by 2).
+ */
+export const LOCAL_TOLERANCE = { maxRelL2: 1e-3, loss: { rtol: 1e-3, atol: 1e-4 } };
 
 export class TrainService implements KindWork {
   private lock = new KeyedLock();
@@ -85,7 +102,7 @@ export class TrainService implements KindWork {
     if (req.loss === 'cross-entropy') this.checkClassLabels(forward, labels);
 
     const o = { ...TRAIN_DEFAULTS, ...Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)) } as TrainRequest & typeof TRAIN_DEFAULTS;
-    for (const name of ['batch', 'epochs', 'shardsPerRound'] as const) {
+    for (const name of ['batch', 'epochs', 'shardsPerRound', 'localSteps'] as const) {
       const problem = intProblem(name, o[name], BOUNDS[name]);
       if (problem) throw new JobError('bad_request', problem);
     }
@@ -111,9 +128,18 @@ export class TrainService implements KindWork {
     const optimizer: OptimizerConfig = o.optimizer === 'adam'
       ? { kind: 'adam', lr: o.lr ?? o.lrAdam }
       : { kind: 'sgd', lr: o.lr ?? o.lrSgd, ...(o.momentum !== undefined ? { momentum: o.momentum } : {}) };
+    // Local steps (H > 1, or a compressed change): the volunteers step the job's optimizer, the coordinator an outer one.
+    const local: LocalStepsSpec | undefined = o.localSteps > 1 || o.updateFormat !== 'fp32'
+      ? { steps: o.localSteps, inner: { ...optimizer, ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}) }, updateFormat: o.updateFormat, blockSize: DEFAULT_BLOCK_SIZE, lossTolerance: LOCAL_TOLERANCE.loss }
+      : undefined;
+    if (!local && (o.outerLr !== undefined || o.outerMomentum !== undefined)) {
+      throw new JobError('bad_request', 'outerLr and outerMomentum apply to local-steps training: set localSteps above 1 (or a compressed updateFormat)');
+    }
+    const coordinatorOptimizer: OptimizerConfig = local ? outerOptimizer({ lr: o.outerLr, momentum: o.outerMomentum }) : optimizer;
     let state: OptimizerState;
     try {
-      state = initOptimizerState(optimizer, params);
+      if (local) initOptimizerState(local.inner, params);
+      state = initOptimizerState(coordinatorOptimizer, params);
     } catch (e) {
       throw new JobError('bad_request', (e as Error).message);
     }
@@ -121,6 +147,7 @@ export class TrainService implements KindWork {
     const optimizerHash = await put(encodeOptimizer(state), 'optimizer');
 
     const perShard = Math.max(1, Math.ceil(o.batch / o.shardsPerRound));
+    const parameterCount = step.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
     const shapes: Record<string, number[]> = {
       [step.inputs.data]: [perShard, ...data.dims.slice(1)],
       [step.inputs.labels]: [perShard, ...labels.dims.slice(1)],
@@ -137,16 +164,21 @@ export class TrainService implements KindWork {
       kind: 'train', modelHash: stepHash, modelBytes: step.model.byteLength, forwardHash,
       params: step.params.map((p) => ({ name: p.name, dims: p.dims })),
       dataInput: step.inputs.data, labelsInput: step.inputs.labels,
-      outputs: [
+      outputs: local ? [
+        { name: LOCAL_OUTPUTS.losses, dtype: 'float32', dims: [null] },
+        { name: LOCAL_OUTPUTS.update, dtype: local.updateFormat === 'fp32' ? 'float32' : local.updateFormat === 'fp16' ? 'float16' : 'int8', dims: [parameterCount] },
+        ...(local.updateFormat === 'fp32' ? [] : [{ name: LOCAL_OUTPUTS.scales, dtype: 'float32' as const, dims: [blockCount(parameterCount, local.blockSize)] }]),
+      ] : [
         { name: step.outputs.loss, dtype: 'float32', dims: [] },
         ...step.params.map((p, i) => ({ name: step.outputs.grads[i]!, dtype: 'float32' as const, dims: p.dims })),
       ],
-      stackOutputs: false, trainSet, evalSet, loss: req.loss, optimizer: optimizer as TrainSpec['optimizer'],
+      stepOutputs: { loss: step.outputs.loss, grads: step.outputs.grads },
+      stackOutputs: false, trainSet, evalSet, loss: req.loss, optimizer: coordinatorOptimizer, ...(local ? { localSteps: local } : {}),
       aggregate: o.aggregate ?? 'mean', trim: o.trim ?? 0.2, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound,
       seed: o.seed, minFraction: o.minFraction,
       // Robust rules assume no one holds many of a round's shards; the mean gains nothing from a cap.
       maxShardsPerVolunteer: o.maxShardsPerVolunteer ?? ((o.aggregate ?? 'mean') === 'mean' ? 0 : 1), roundDeadlineMs: o.roundDeadlineSeconds * 1000, targetAccuracy: o.targetAccuracy ?? null,
-      gradTolerance: { maxRelL2: o.maxRelL2, minCosine: o.minCosine }, tolerance: DEFAULT_TOLERANCE, limits,
+      gradTolerance: { maxRelL2: req.maxRelL2 ?? (local ? LOCAL_TOLERANCE.maxRelL2 : o.maxRelL2), minCosine: o.minCosine }, tolerance: DEFAULT_TOLERANCE, limits,
       homogeneous: false, flopsPerRecord, creditPerRecord: creditPerRecord(flopsPerRecord),
     };
     const schedule = this.schedule(spec);
@@ -160,6 +192,7 @@ export class TrainService implements KindWork {
     this.log.info({
       job: job.id, project: project.id, records, train: trainSet.records, held_out: evalSet?.records ?? 0, params: step.params.length,
       rounds: job.progress!.totalRounds, shardsPerRound: spec.shardsPerRound, aggregate: spec.aggregate, flopsPerRecord,
+      localSteps: local?.steps ?? 1, updateFormat: local?.updateFormat ?? 'fp32',
     }, 'training job created');
     this.events.emit('work');
     this.events.emit('job', job.id, project.id);
@@ -179,8 +212,9 @@ export class TrainService implements KindWork {
     }
   }
 
+  /** With local steps a round trains on H global batches: each shard's H micro-batches. */
   private schedule(spec: TrainSpec) {
-    return { records: spec.trainSet.records, batch: spec.batch, shardsPerRound: spec.shardsPerRound, epochs: spec.epochs, seed: spec.seed };
+    return { records: spec.trainSet.records, batch: spec.batch * (spec.localSteps?.steps ?? 1), shardsPerRound: spec.shardsPerRound, epochs: spec.epochs, seed: spec.seed };
   }
 
   private roundShards(spec: TrainSpec, round: number): Shard[] {
@@ -219,7 +253,17 @@ export class TrainService implements KindWork {
   /** A copy carries the round's weights (a blob volunteers cache) and its shard's micro-batch. */
   async payload(job: Job, shard: Shard): Promise<KindPayload> {
     const spec = job.spec as TrainSpec;
-    return { feedBlobs: [this.weightsRef(job)], inputs: await this.shardInputs(job, shard), batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0 };
+    return {
+      feedBlobs: [this.weightsRef(job)], inputs: await this.shardInputs(job, shard), batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0,
+      ...(spec.localSteps ? { localSteps: this.localPlan(spec, spec.localSteps) } : {}),
+    };
+  }
+
+  private localPlan(spec: TrainSpec, ls: LocalStepsSpec): LocalStepsPlan {
+    return {
+      steps: ls.steps, optimizer: ls.inner, params: spec.params.map((p) => p.name), loss: spec.stepOutputs!.loss, grads: spec.stepOutputs!.grads,
+      batched: [spec.dataInput, spec.labelsInput], updateFormat: ls.updateFormat, blockSize: ls.blockSize,
+    };
   }
 
   progress(jobId: string): Promise<void> {
@@ -260,10 +304,17 @@ export class TrainService implements KindWork {
     const weights: number[] = [];
     let lossSum = 0;
     for (const s of validated) {
-      const { loss, gradient } = decodeGradients(results.get(s.id)!);
       const n = s.end - s.start;
-      lossSum += loss * n;
       weights.push(n);
+      if (spec.localSteps) {
+        // The volunteers' parameter changes, decoded: aggregated like gradients, then the outer step.
+        const r = readLocalResult(decodeTensors(results.get(s.id)!), spec.localSteps.updateFormat, spec.localSteps.blockSize);
+        lossSum += (r.losses.reduce((a, b) => a + b, 0) / r.losses.length) * n;
+        grads.push(decodeUpdate(r.update));
+        continue;
+      }
+      const { loss, gradient } = decodeGradients(results.get(s.id)!);
+      lossSum += loss * n;
       grads.push(gradient);
     }
     const records = weights.reduce((a, b) => a + b, 0);
@@ -271,12 +322,13 @@ export class TrainService implements KindWork {
     try {
       update = aggregate(grads, weights, spec.aggregate, spec.trim);
     } catch (e) {
-      await this.jobs.fail(jobId, `round ${p.round}: cannot aggregate gradients: ${(e as Error).message}`);
+      await this.jobs.fail(jobId, `round ${p.round}: cannot aggregate ${spec.localSteps ? 'parameter changes' : 'gradients'}: ${(e as Error).message}`);
       return;
     }
     const gradParams = unflattenGradients(update, spec.params);
     const current = decodeWeights(await this.blobs.get(p.weightsHash));
-    const stepped = optimizerStep(decodeOptimizer(await this.blobs.get(p.optimizerHash), spec.params, spec.optimizer as OptimizerConfig, p.optimizerStep), current, gradParams);
+    const state = decodeOptimizer(await this.blobs.get(p.optimizerHash), spec.params, spec.optimizer, p.optimizerStep);
+    const stepped = spec.localSteps ? outerStep(state, current, gradParams) : optimizerStep(state, current, gradParams);
     const aggregateMs = performance.now() - t0;
     const put = (bytes: Uint8Array, kind: string) => storeBlob({ blobs: this.blobs, store: this.store }, bytes, kind);
     const trained = paramTensors(stepped.params, spec.params);

@@ -197,7 +197,8 @@ export class WorkService {
     if (!job || !shard) throw new WorkError('not_assigned', `copy ${copyId} belongs to no job`);
     const late = kindOf(job.spec).tooLate(job, shard);
     if (late) throw new WorkError('conflict', `copy ${copyId} ${late}; it is no longer needed`);
-    const problem = resultShapeProblem(outputs, job.spec.outputs, shard.end - shard.start, job.spec.stackOutputs);
+    const problem = resultShapeProblem(outputs, job.spec.outputs, shard.end - shard.start, job.spec.stackOutputs)
+      ?? kindOf(job.spec).resultProblem(job.spec, outputs);
     if (problem) {
       this.log.warn({ copy: copyId, volunteer: s.volunteer.id, problem }, 'refused a malformed result');
       throw new WorkError('bad_result', problem);

@@ -16,6 +16,7 @@ export const BOUNDS = {
   shardsPerRound: [1, 1024],
   roundDeadlineSeconds: [1, 86_400],
   maxShardsPerVolunteer: [0, 1024],
+  localSteps: [1, 1000],
   /** A job's deadline: at most 30 days. */
   deadlineSeconds: [1, 30 * 86_400],
 } as const satisfies Record<string, readonly [number, number]>;

@@ -9,6 +9,7 @@
 import * as v from 'valibot';
 import type { AccountBalance, JobSummary, SwarmStats } from '../protocol/events.ts';
 import { DTYPES } from '../tensor/dtypes.ts';
+import { UPDATE_FORMATS } from '../training/update-codec.ts';
 
 const int = v.pipe(v.number(), v.integer());
 const nonNegInt = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -61,6 +62,9 @@ export const RoundRecordSchema = v.object({
 
 const summary = JobSummarySchema.entries;
 
+/** How a training job trains: synchronous rounds (localSteps 1, fp32), or H local steps with changes sent in a format. */
+const trainingMode = { localSteps: v.pipe(int, v.minValue(1)), updateFormat: v.picklist(UPDATE_FORMATS) };
+
 /** The reply to a job's submission: its summary, the plan the coordinator made, and what to warn the submitter about. */
 export const JobCreatedSchema = v.variant('kind', [
   v.object({
@@ -79,6 +83,7 @@ export const JobCreatedSchema = v.variant('kind', [
     kind: v.literal('train'),
     rounds: nonNegInt,
     flopsPerRecord: v.number(),
+    ...trainingMode,
     warnings: v.array(text),
   }),
 ]);
@@ -86,7 +91,7 @@ export const JobCreatedSchema = v.variant('kind', [
 /** A job's status (GET /api/v1/jobs/:id): its summary and what its kind tells beyond it. */
 export const JobStatusSchema = v.variant('kind', [
   v.object({ ...summary, kind: v.literal('inference'), records: nonNegInt, outputs: v.array(OutputSpecSchema) }),
-  v.object({ ...summary, kind: v.literal('train'), records: nonNegInt, heldOut: nonNegInt, history: v.array(RoundRecordSchema) }),
+  v.object({ ...summary, kind: v.literal('train'), records: nonNegInt, heldOut: nonNegInt, ...trainingMode, history: v.array(RoundRecordSchema) }),
 ]);
 
 export const JobListSchema = v.object({ jobs: v.array(JobSummarySchema) });

@@ -8,6 +8,7 @@
  * coordinator's core; the types here are what a validated payload looks like.
  */
 import type { DType } from '../tensor/dtypes.ts';
+import type { LocalStepsPlan } from '../training/local-steps.ts';
 
 export type Backend = 'webgpu' | 'wasm';
 export type JobKind = 'inference' | 'train';
@@ -88,6 +89,11 @@ export interface Assignment {
   runUnit: number;
   /** Graph outputs expected back, in order. */
   outputs: string[];
+  /**
+   * Local-steps training: run H inner steps of the train-step graph and return
+   * [losses, parameter change(, scales)] (shared/training/local-steps.ts) instead of `outputs` of one run.
+   */
+  localSteps?: LocalStepsPlan;
   /** Acknowledge (or return the result) within this time or the copy goes to someone else. */
   ackWithinMs: number;
   leaseMs: number;

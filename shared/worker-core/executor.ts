@@ -7,6 +7,7 @@
 import type * as Ort from 'onnxruntime-web';
 import type { Assignment, Backend, BlobRef } from '../protocol/events.ts';
 import { decodeTensors } from '../tensor/codec.ts';
+import { runLocalSteps } from '../training/local-steps.ts';
 import { concatRecords, type NamedTensor, sliceRecords, type Tensor } from '../tensor/tensor.ts';
 import { fromOrtTensor, type OrtModule, toOrtTensor } from './ort-tensors.ts';
 
@@ -29,6 +30,8 @@ const now = () => (typeof performance !== 'undefined' ? performance.now() : Date
 export class ShardExecutor {
   private sessions = new Map<string, Promise<Ort.InferenceSession>>();
   private feedCache = new Map<string, Promise<NamedTensor[]>>();
+  /** Error feedback of compressed local-steps updates, per job: what rounding dropped, sent with the next shard. */
+  private residuals = new Map<string, Float32Array>();
 
   constructor(private readonly opts: ExecutorOptions) {}
 
@@ -65,6 +68,13 @@ export class ShardExecutor {
     for (const t of a.inputs) feeds[t.name] = t;
 
     const t0 = now();
+    if (a.localSteps) {
+      const r = await runLocalSteps(a.localSteps, feeds, (f, names) => this.runOnce(session, f, names), this.residuals.get(a.jobId) ?? null);
+      this.residuals.delete(a.jobId);
+      this.residuals.set(a.jobId, r.residual);
+      this.evict(this.residuals, 4);
+      return { outputs: r.outputs, computeMs: now() - t0 };
+    }
     const records = a.batchedInputs.length ? feeds[a.batchedInputs[0]!]?.dims[0] ?? 0 : 0;
     let outputs: NamedTensor[];
     if (a.runUnit > 0 && records > a.runUnit) {
@@ -85,6 +95,7 @@ export class ShardExecutor {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     this.feedCache.clear();
+    this.residuals.clear();
     await Promise.all(all.map((s) => s.then((x) => x.release()).catch(() => {})));
   }
 

@@ -10,6 +10,7 @@ import type { JobKind } from '../../../shared/protocol/events.ts';
 import type { NamedTensor } from '../../../shared/tensor/tensor.ts';
 import { outputsDisagreement } from '../validation/compare.ts';
 import { gradientDisagreement } from '../validation/gradients.ts';
+import { localResultProblem, localUpdateDisagreement, readLocalResult } from '../validation/updates.ts';
 import { backendAllows } from './backends.ts';
 import type { InferenceSpec, Job, JobSpec, Shard, TrainSpec } from './types.ts';
 
@@ -23,6 +24,8 @@ export interface KindRules<S extends JobSpec = JobSpec> {
   tooLate(job: Job, shard: Shard): string | null;
   /** Why two results of one shard disagree, or null when they agree. */
   disagreement(spec: S, a: NamedTensor[], b: NamedTensor[]): string | null;
+  /** Why one well-shaped result is unusable whatever its replicas say (refused at upload), or null. */
+  resultProblem(spec: S, outputs: NamedTensor[]): string | null;
   /** The shard indexes [from, to) of the round numbered `round`, whose results a closed round no longer needs. */
   roundShards(spec: S, round: number): { from: number; to: number };
   /** What a completed job yields: assembled outputs, or a trained model (and where a client asking for the other should look). */
@@ -36,6 +39,7 @@ export interface KindRules<S extends JobSpec = JobSpec> {
 }
 
 const roundOf = (spec: TrainSpec, index: number) => Math.floor(index / spec.shardsPerRound);
+export const parameterCount = (spec: Pick<TrainSpec, 'params'>) => spec.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
 
 export const INFERENCE: KindRules<InferenceSpec> = {
   kind: 'inference',
@@ -43,6 +47,7 @@ export const INFERENCE: KindRules<InferenceSpec> = {
   capWindow: () => null,
   tooLate: () => null,
   disagreement: (spec, a, b) => outputsDisagreement(a, b, spec.tolerance),
+  resultProblem: () => null,
   // One round: the whole job.
   roundShards: () => ({ from: 0, to: Number.MAX_SAFE_INTEGER }),
   yields: 'outputs',
@@ -64,7 +69,13 @@ export const TRAIN: KindRules<TrainSpec> = {
     return { from: round * spec.shardsPerRound, to: (round + 1) * spec.shardsPerRound, cap: spec.maxShardsPerVolunteer };
   },
   tooLate: (job, shard) => (job.progress && roundOf(job.spec as TrainSpec, shard.index) < job.progress.round ? 'arrived after its training round closed' : null),
-  disagreement: (spec, a, b) => gradientDisagreement(spec.gradTolerance, a, b),
+  disagreement: (spec, a, b) => (spec.localSteps
+    ? localUpdateDisagreement(spec.localSteps, spec.gradTolerance.maxRelL2, parameterCount(spec), a, b)
+    : gradientDisagreement(spec.gradTolerance, a, b)),
+  // A local-steps change is applied as sent (no replica may check it when replicas is 1): non-finite values are refused.
+  resultProblem: (spec, outputs) => (spec.localSteps
+    ? localResultProblem(readLocalResult(outputs, spec.localSteps.updateFormat, spec.localSteps.blockSize), parameterCount(spec), spec.localSteps)
+    : null),
   roundShards: (spec, round) => ({ from: round * spec.shardsPerRound, to: (round + 1) * spec.shardsPerRound }),
   yields: 'model',
   describe: 'a training job; fetch /model and /history',

@@ -1,6 +1,8 @@
 /** Plain-data shapes of jobs, shards and copies, as the core reasons about them. */
 import type { DType } from '../../../shared/tensor/dtypes.ts';
 import type { Backend, JobKind, JobState } from '../../../shared/protocol/events.ts';
+import type { OptimizerConfig } from '../../../shared/training/optimizer.ts';
+import type { UpdateFormat } from '../../../shared/training/update-codec.ts';
 
 export interface Tolerance {
   rtol: number;
@@ -70,6 +72,18 @@ export interface GradientTolerance {
   minCosine: number;
 }
 
+/** Local-steps training (DiLoCo): H inner steps per shard, an outer Nesterov step on the averaged change. */
+export interface LocalStepsSpec {
+  /** Inner steps per shard (H); a round trains on `batch` × H records. */
+  steps: number;
+  /** The volunteers' inner optimizer (fresh per shard). The job's `optimizer` is then the outer one. */
+  inner: OptimizerConfig;
+  updateFormat: UpdateFormat;
+  blockSize: number;
+  /** Largest per-step loss difference between replicas: |a−b| ≤ atol + rtol·max(|a|, |b|). */
+  lossTolerance: { rtol: number; atol: number };
+}
+
 export interface TrainSpec {
   kind: 'train';
   /** The generated train-step graph volunteers run. */
@@ -79,14 +93,19 @@ export interface TrainSpec {
   params: { name: string; dims: number[] }[];
   dataInput: string;
   labelsInput: string;
-  /** [loss, ...grads], in the order volunteers return them. */
+  /** What volunteers return, in order: [loss, ...grads], or with local steps [losses, change(, scales)]. */
   outputs: OutputSpec[];
+  /** The train-step graph's own outputs (a local-steps volunteer runs them H times); absent in jobs made before local steps. */
+  stepOutputs?: { loss: string; grads: string[] };
   stackOutputs: false;
   /** Training split (records never in `evalSet`). */
   trainSet: { dataHash: string; labelsHash: string; records: number };
   evalSet: { dataHash: string; labelsHash: string; records: number } | null;
   loss: 'cross-entropy' | 'mse';
-  optimizer: { kind: 'sgd'; lr: number; momentum?: number } | { kind: 'adam'; lr: number };
+  /** The coordinator's optimizer: over averaged gradients (sync) or, with local steps, the outer one over averaged changes. */
+  optimizer: OptimizerConfig;
+  /** Absent: synchronous rounds (one gradient per shard). */
+  localSteps?: LocalStepsSpec;
   aggregate: AggregateRule;
   trim: number;
   batch: number;

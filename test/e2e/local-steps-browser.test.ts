@@ -1,0 +1,158 @@
+/**
+ * One local-steps shard (H = 32 inner AdamW steps) computed in headless
+ * Chromium by a WebGPU tab (SwiftShader) and by a WASM tab, and directly in
+ * this process: the drift of the parameter change between backends after 32
+ * steps, which the default replica tolerance of local-steps jobs is set from
+ * (LOCAL_TOLERANCE in server/services/train-service.ts; README, "Local-steps
+ * training"). The job sends changes as fp32, so what is compared is the
+ * backends' drift alone, not the codec's rounding.
+ *
+ * As in training-browser.test.ts: replicas 2, two shards a round, at most one
+ * shard per volunteer per round, minFraction 1, a long deadline: both tabs
+ * take a copy of shard 0 and the round stays open, so both results stay in
+ * the coordinator's database for this test to read.
+ */
+import Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { epochOrder, holdOut, splitRange } from '../../server/core/training/schedule.ts';
+import { compareGradients } from '../../server/core/validation/gradients.ts';
+import { readLocalResult } from '../../server/core/validation/updates.ts';
+import { LOCAL_TOLERANCE } from '../../server/services/train-service.ts';
+import { ort } from '../../server/models/ort-node.ts';
+import { buildTrainStep } from '../../server/training/autodiff/index.ts';
+import { buildMlp } from '../../server/training/models.ts';
+import { decodeTensors } from '../../shared/tensor/codec.ts';
+import type { NamedTensor, Tensor } from '../../shared/tensor/tensor.ts';
+import { runLocalSteps } from '../../shared/training/local-steps.ts';
+import { decodeUpdate } from '../../shared/training/update-codec.ts';
+import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
+import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
+import { uploadMnist } from '../helpers/mnist-job.ts';
+import { contributorUrl, ensureClientBuilt, launchChromium, waitForStatus, watchPage } from './browser.ts';
+
+const H = 32;
+const BATCH = 64;
+const SHARDS_PER_ROUND = 2;
+const RECORDS = BATCH * H;
+const SEED = 13;
+const LR = 1e-3;
+
+interface CopyRow { idx: number; volunteer_id: string; numeric_class: string; state: string; compute_ms: number; result: Uint8Array | null; result_file: string | null }
+
+function gather(data: ArrayBufferView, rowBytes: number, rows: ArrayLike<number>): Uint8Array {
+  const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(rows.length * rowBytes);
+  for (let k = 0; k < rows.length; k++) out.set(src.subarray(rows[k]! * rowBytes, (rows[k]! + 1) * rowBytes), k * rowBytes);
+  return out;
+}
+
+describe('local steps in the browser', () => {
+  let c: SpawnedCoordinator;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    await ensureClientBuilt();
+    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium({ webgpu: true })]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  async function openTab(backend: 'wasm' | 'webgpu'): Promise<{ ctx: BrowserContext; page: Page }> {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    problems.push(...watchPage(page, backend));
+    await page.goto(contributorUrl(c.url, { autostart: true, backend, intensity: 1 }));
+    return { ctx, page };
+  }
+
+  it(`takes the same ${H} inner AdamW steps on WebGPU and on WASM, within the default replica tolerance`, async () => {
+    const up = await uploadMnist(c.api, { count: RECORDS, seed: 3 });
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: LR,
+      batch: BATCH, epochs: 1, shardsPerRound: SHARDS_PER_ROUND, localSteps: H, updateFormat: 'fp32', replicas: 2, maxShardsPerVolunteer: 1,
+      minFraction: 1, roundDeadlineSeconds: 3600, evalFraction: 0, seed: SEED,
+    });
+
+    const [gpu, wasm] = await Promise.all([openTab('webgpu'), openTab('wasm')]);
+    const sg = await waitForStatus(gpu.page, (s) => s.counts.uploaded >= 1, 'WebGPU tab uploaded its copy', 120_000);
+    const sw = await waitForStatus(wasm.page, (s) => s.counts.uploaded >= 1, 'WASM tab uploaded its copy', 120_000);
+    expect(sg.backend).toBe('webgpu');
+    expect(sg.backendNotice).toBeNull();
+    expect(sw.backend).toBe('wasm');
+
+    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
+    let copies: CopyRow[];
+    try {
+      copies = db.prepare(`SELECT s.idx, c.volunteer_id, c.numeric_class, c.state, c.compute_ms, c.result, c.result_file
+        FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.job_id = ? ORDER BY s.idx, c.assigned_at`).all(job.id) as CopyRow[];
+    } finally {
+      db.close();
+    }
+    expect(copies.map((r) => r.idx)).toEqual([0, 0]);
+    const gpuCopy = copies.find((r) => r.volunteer_id === sg.volunteerId)!;
+    const wasmCopy = copies.find((r) => r.volunteer_id === sw.volunteerId)!;
+    expect(gpuCopy.numeric_class).toMatch(/webgpu/);
+    expect(wasmCopy.numeric_class).toMatch(/wasm/);
+    const stored = (r: CopyRow) => (r.result_file ? new Uint8Array(readFileSync(join(c.dataDir, 'results', r.result_file))) : r.result!);
+    const onGpu = readLocalResult(decodeTensors(stored(gpuCopy)), 'fp32', 64);
+    const onWasm = readLocalResult(decodeTensors(stored(wasmCopy)), 'fp32', 64);
+
+    // The reference: the same 32 steps in this process (onnxruntime-web WASM in Node), on shard 0's records.
+    const forward = buildMlp({ seed: 1 });
+    const step = buildTrainStep(forward, { loss: 'cross-entropy' });
+    const train = holdOut(RECORDS, 0, SEED).train;
+    const shard0 = splitRange(0, BATCH * H, SHARDS_PER_ROUND)[0]!;
+    const rows = Array.from(epochOrder(SEED, 0, train.length).subarray(shard0.start, shard0.end), (r) => train[r]!);
+    const feeds: Record<string, Tensor> = {
+      ...step.initialParams,
+      [step.inputs.data]: { dtype: 'float32', dims: [rows.length, 784], data: gather(up.images, 784 * 4, rows) },
+      [step.inputs.labels]: { dtype: 'int64', dims: [rows.length], data: gather(up.classes, 8, rows) },
+    };
+    const session = await ort.InferenceSession.create(step.model, { executionProviders: ['wasm'], logSeverityLevel: 3 });
+    let direct: NamedTensor[];
+    try {
+      direct = (await runLocalSteps({
+        steps: H, optimizer: { kind: 'adam', lr: LR }, params: step.params.map((p) => p.name), loss: step.outputs.loss, grads: step.outputs.grads,
+        batched: [step.inputs.data, step.inputs.labels], updateFormat: 'fp32', blockSize: 64,
+      }, feeds, async (f, names) => {
+        const o: Record<string, ort.Tensor> = {};
+        for (const [k, t] of Object.entries(f)) o[k] = toOrtTensor(ort, t);
+        const out = await session.run(o, names);
+        return names.map((n) => fromOrtTensor(n, out[n]!));
+      }, null)).outputs;
+    } finally {
+      await session.release();
+    }
+    const ref = readLocalResult(direct, 'fp32', 64);
+
+    const g = decodeUpdate(onGpu.update), w = decodeUpdate(onWasm.update), d = decodeUpdate(ref.update);
+    const gpuVsWasm = compareGradients(g, w);
+    const wasmVsDirect = compareGradients(w, d);
+    const lossDiff = Math.max(...Array.from(onGpu.losses, (l, i) => Math.abs(l - onWasm.losses[i]!) / Math.max(Math.abs(l), 1e-12)));
+    console.info(`local-steps shard 0 (${rows.length} digits, H=${H} AdamW steps of ${rows.length / H}): WebGPU vs WASM change relL2 ${gpuVsWasm.relL2.toExponential(2)} ` +
+      `cosine ${gpuVsWasm.cosine.toFixed(9)}, worst per-step loss relative difference ${lossDiff.toExponential(2)}; WASM tab vs direct relL2 ${wasmVsDirect.relL2.toExponential(2)}; ` +
+      `losses ${onWasm.losses[0]!.toFixed(4)} -> ${onWasm.losses[H - 1]!.toFixed(4)}; compute ms WebGPU ${gpuCopy.compute_ms.toFixed(0)}, WASM ${wasmCopy.compute_ms.toFixed(0)}`);
+
+    expect(onGpu.losses.length).toBe(H);
+    // It trained: the last micro-batches' losses are well below the first's.
+    expect(onWasm.losses[H - 1]!).toBeLessThan(onWasm.losses[0]! * 0.7);
+    // The backends really differ (the graph ran on the GPU) but stay within the default tolerance, with headroom.
+    expect(gpuVsWasm.relL2).toBeGreaterThan(0);
+    expect(gpuVsWasm.relL2).toBeLessThan(LOCAL_TOLERANCE.maxRelL2 / 3);
+    expect(lossDiff).toBeLessThan(LOCAL_TOLERANCE.loss.rtol);
+    // Same runtime and backend as the WASM tab: almost exactly the same 32 steps.
+    expect(wasmVsDirect.relL2).toBeLessThan(1e-4);
+
+    // The coordinator cross-checked the two copies itself, with the job's default tolerance, and found them in agreement.
+    const outcome = await waitForStatus(gpu.page, (s) => s.counts.validated + s.counts.rejected >= 1, 'outcome of the WebGPU copy');
+    expect(outcome.counts.rejected).toBe(0);
+    await Promise.all([gpu.ctx.close(), wasm.ctx.close()]);
+    expect(problems).toEqual([]);
+  }, 300_000);
+});

@@ -1,0 +1,187 @@
+/**
+ * Local-steps training end to end (issue 16): volunteers take H inner steps
+ * per shard and return compressed parameter changes; the coordinator
+ * cross-checks replicas, aggregates robustly and takes an outer Nesterov step.
+ * Also `tabgrid train` through the real CLI, and rounds closed by their
+ * deadline with `minFraction` when a shard has no taker.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WireTensor } from '../../shared/protocol/events.ts';
+import { encodeNpy } from '../../shared/tensor/npy.ts';
+import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
+import { LOCAL_OUTPUTS } from '../../shared/training/local-steps.ts';
+import { buildMlp } from '../../server/training/models.ts';
+import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { leaderFirst } from '../helpers/leader-first.ts';
+import { uploadMnist } from '../helpers/mnist-job.ts';
+import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { historyOf, waitForJob } from '../helpers/wait.ts';
+
+/** The sent change (int8 values, or fp32) multiplied by `factor` (-1 flips its sign); losses left honest. */
+const tamperChange = (factor: number) => (outs: WireTensor[]) => outs.map((o) => {
+  if (o.name !== LOCAL_OUTPUTS.update) return o;
+  if (o.dtype === 'int8') {
+    const v = Int8Array.from(typedView(o as WireTensor & { dtype: 'int8' }), (x) => Math.max(-127, Math.min(127, Math.round(x * factor))));
+    return { ...o, data: new Uint8Array(v.buffer) };
+  }
+  const v = Float32Array.from(typedView(o as WireTensor & { dtype: 'float32' }), (x) => x * factor);
+  return { ...o, data: new Uint8Array(v.buffer) };
+});
+
+describe('local-steps training', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  });
+  async function coordinator() {
+    const c = await spawnCoordinator();
+    cleanup.push(async () => {
+      if (c.proc.exitCode !== null) console.error(`coordinator exited ${c.proc.exitCode}: ${c.stderr.join('').slice(-4000)}`);
+      await c.stop();
+    });
+    return c;
+  }
+  function volunteers(c: SpawnedCoordinator, n: number, tamper?: (o: WireTensor[]) => WireTensor[]) {
+    const vs: TestVolunteer[] = Array.from({ length: n }, () => startVolunteer(c.url, tamper ? { tamper } : {}));
+    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
+    return vs;
+  }
+  /** `tabgrid worker --node n`: the real worker command, its own process. */
+  function workerProcess(c: SpawnedCoordinator, n: number): ChildProcess {
+    const proc = spawn(process.execPath, [CLI, 'worker', '--node', String(n), '--server', c.url], { cwd: REPO, stdio: ['ignore', 'ignore', 'ignore'] });
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    cleanup.push(async () => {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    });
+    return proc;
+  }
+
+  it('reaches >= 0.93 held-out MNIST accuracy with H=8 inner AdamW steps, int8 changes and 4 `tabgrid worker --node` volunteers', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 10_000 });
+    workerProcess(c, 4);
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
+      batch: 64, epochs: 10, shardsPerRound: 4, localSteps: 8, updateFormat: 'int8', evalFraction: 0.2, seed: 7, targetAccuracy: 0.93,
+    });
+    expect(job.rounds).toBe(10 * Math.ceil(8000 / 512));
+    const done = await waitForJob(c.api, job.id, 900_000);
+    expect(done.state).toBe('completed');
+    const accuracies = historyOf(done).filter((h) => h.accuracy !== null).map((h) => h.accuracy!);
+    console.info(`local steps (H=8, int8): held-out accuracy by epoch ${accuracies.map((a) => a.toFixed(4)).join(', ')}; ${historyOf(done).length} rounds`);
+    expect(accuracies.at(-1)!).toBeGreaterThanOrEqual(0.93);
+    // Every round's shards were replicated (default 2) and cross-checked, int8 changes with error feedback and all: none rejected.
+    expect(done.copies.invalid).toBe(0);
+    expect(done.copies.valid).toBe(2 * done.shards.validated);
+    const closed = c.logs.filter((l) => l.msg === 'training job created' && l.job === job.id)[0]!;
+    expect(closed).toMatchObject({ localSteps: 8, updateFormat: 'int8' });
+  }, 900_000);
+
+  it('catches a volunteer sending a sign-flipped int8 change by replication: invalid, no credit', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 1200 });
+    volunteers(c, 3);
+    const [liar] = volunteers(c, 1, tamperChange(-1));
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
+      batch: 64, epochs: 2, shardsPerRound: 4, localSteps: 4, updateFormat: 'int8', replicas: 2, evalFraction: 0.1, seed: 1,
+    });
+    const done = await waitForJob(c.api, job.id, 300_000);
+    expect(done.state).toBe('completed');
+    expect(liar!.outcomes.length).toBeGreaterThan(0);
+    expect(liar!.outcomes.every((o) => o.outcome === 'invalid' && o.credit === 0)).toBe(true);
+    expect(liar!.outcomes[0]!.reason).toMatch(/parameter changes disagree: .*relative L2 2\.0/);
+    expect(done.train!.accuracy!).toBeGreaterThan(0.75);
+  }, 300_000);
+
+  // One of five volunteers sends its change scaled by -20, computing the same shard of every round (leaderFirst).
+  for (const [rule, expectation] of [['median', 'converges'], ['trimmed-mean', 'converges'], ['mean', 'derails']] as const) {
+    it(`${expectation === 'converges' ? 'outvotes' : 'is derailed by'} a volunteer sending scaled changes without replication, with --aggregate ${rule}`, async () => {
+      const c = await coordinator();
+      const up = await uploadMnist(c.api, { count: 2200 });
+      const order = leaderFirst();
+      const attacker = startVolunteer(c.url, { tamper: tamperChange(-20), hooks: order.leaderHooks });
+      const honest = Array.from({ length: 4 }, () => startVolunteer(c.url, order.follower()));
+      cleanup.push(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
+      const job = await c.api.createJob({
+        kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
+        batch: 100, epochs: 3, shardsPerRound: 5, localSteps: 4, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
+      });
+      const done = await waitForJob(c.api, job.id, 300_000);
+      expect(done.state).toBe('completed');
+      // 1,980 training digits, 400 a round: 5 rounds an epoch, 5 shards each; the attacker computed one shard of every round.
+      expect(done.shards.total).toBe(75);
+      expect(attacker.uploaded.length).toBe(15);
+      console.info(`local steps, ${rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker.uploaded.length} of ${done.shards.total} shards`);
+      if (expectation === 'converges') expect(done.train!.accuracy!).toBeGreaterThan(0.8);
+      else expect(done.train!.accuracy!).toBeLessThan(0.5);
+    }, 300_000);
+  }
+
+  it('closes a round at its deadline with minFraction of its shards when the rest find no taker, and not before', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 640 });
+    // Three volunteers, at most one shard each per round, four shards a round: one shard of every round is a straggler.
+    volunteers(c, 3);
+    const common = {
+      kind: 'train' as const, model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy' as const, optimizer: 'adam' as const, lr: 2e-3,
+      batch: 64, epochs: 1, shardsPerRound: 4, localSteps: 2, replicas: 1, maxShardsPerVolunteer: 1, evalFraction: 0, roundDeadlineSeconds: 2, seed: 3,
+    };
+    const waiting = await c.api.createJob({ ...common, minFraction: 1 });
+    const t0 = Date.now();
+    const job = await c.api.createJob({ ...common, minFraction: 0.75 });
+    const done = await waitForJob(c.api, job.id, 120_000);
+    expect(done.state).toBe('completed');
+    const rounds = historyOf(done);
+    expect(rounds.map((h) => h.shards)).toEqual([3, 3, 3, 3, 3]);
+    // Each round waited out its deadline for the straggler before closing.
+    const at = [t0, ...rounds.map((h) => h.at)];
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(1900);
+    // With minFraction 1 the same round never closes: it waits for the shard no one can take.
+    const still = await c.api.job(waiting.id);
+    expect(still.state).toBe('running');
+    expect(historyOf(still)).toEqual([]);
+    await c.api.cancel(waiting.id);
+  }, 180_000);
+
+  it('runs `tabgrid train` through the real CLI: local steps, int8 changes, the trained model and its history written', async () => {
+    const c = await coordinator();
+    volunteers(c, 2);
+    const dir = mkdtempSync(join(tmpdir(), 'tabgrid-train-cli-'));
+    const { loadMnist } = await import('../../server/training/mnist.ts');
+    const { train } = loadMnist({ train: 600, test: 0, seed: 4 });
+    writeFileSync(join(dir, 'mlp.onnx'), buildMlp({ seed: 1 }));
+    writeFileSync(join(dir, 'x.npy'), encodeNpy(tensorFromTyped('float32', [600, 784], train.images)));
+    writeFileSync(join(dir, 'y.npy'), encodeNpy(tensorFromTyped('int64', [600], train.labels)));
+    const env = { ...process.env, TABGRID_TOKEN: c.token };
+    const r = await promisify(execFile)(process.execPath, [CLI, 'train', '--server', c.url, '--model', join(dir, 'mlp.onnx'),
+      '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--out', join(dir, 'out'), '--optimizer', 'adam', '--lr', '0.002',
+      '--batch', '32', '--epochs', '2', '--shards-per-round', '2', '--local-steps', '4', '--update-format', 'int8',
+      '--outer-lr', '0.7', '--outer-momentum', '0.9', '--eval-fraction', '0.2', '--seed', '5', '--json'], { cwd: REPO, env });
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { job: string; state: string; accuracy: number; files: string[] };
+    expect(out.state).toBe('completed');
+    expect(out.files).toEqual([join(dir, 'out', 'model.onnx'), join(dir, 'out', 'history.json')]);
+    expect(existsSync(join(dir, 'out', 'model.onnx'))).toBe(true);
+    // 480 training digits, 32 x 4 a round: 4 rounds an epoch, 2 epochs.
+    const history = JSON.parse(readFileSync(join(dir, 'out', 'history.json'), 'utf8')) as { round: number; accuracy: number | null }[];
+    expect(history.map((h) => h.round)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(out.accuracy).toBe(history.at(-1)!.accuracy);
+    expect(out.accuracy).toBeGreaterThan(0.6);
+    expect(r.stderr).toMatch(/job \S+: 8 rounds/);
+    const status = await c.api.job(out.job);
+    expect(status.state).toBe('completed');
+    // A flag the coordinator refuses is said plainly, and nothing is created.
+    const bad = await promisify(execFile)(process.execPath, [CLI, 'train', '--server', c.url, '--model', join(dir, 'mlp.onnx'),
+      '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--out', join(dir, 'bad'), '--outer-lr', '0.5'], { cwd: REPO, env }).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).not.toBe(0);
+    expect((bad as { stderr: string }).stderr).toMatch(/outerLr and outerMomentum apply to local-steps training/);
+  }, 300_000);
+});
