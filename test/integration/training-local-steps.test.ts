@@ -176,8 +176,8 @@ describe('local-steps training', () => {
     expect(out.accuracy).toBe(history.at(-1)!.accuracy);
     expect(out.accuracy).toBeGreaterThan(0.6);
     expect(r.stderr).toMatch(/job \S+: 8 rounds/);
-    const status = await c.api.job(out.job);
-    expect(status.state).toBe('completed');
+    // The job's status says how it trained.
+    expect(await c.api.job(out.job)).toMatchObject({ state: 'completed', localSteps: 4, updateFormat: 'int8' });
     // A flag the coordinator refuses is said plainly, and nothing is created.
     const bad = await promisify(execFile)(process.execPath, [CLI, 'train', '--server', c.url, '--model', join(dir, 'mlp.onnx'),
       '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--out', join(dir, 'bad'), '--outer-lr', '0.5'], { cwd: REPO, env }).catch((e: { code: number; stderr: string }) => e);

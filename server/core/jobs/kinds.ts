@@ -39,6 +39,8 @@ export interface KindRules<S extends JobSpec = JobSpec> {
 }
 
 const roundOf = (spec: TrainSpec, index: number) => Math.floor(index / spec.shardsPerRound);
+/** How the job trains: synchronous rounds, or H local steps with the change sent in a format. */
+const trainingMode = (spec: TrainSpec) => ({ localSteps: spec.localSteps?.steps ?? 1, updateFormat: spec.localSteps?.updateFormat ?? 'fp32' });
 export const parameterCount = (spec: Pick<TrainSpec, 'params'>) => spec.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
 
 export const INFERENCE: KindRules<InferenceSpec> = {
@@ -79,8 +81,8 @@ export const TRAIN: KindRules<TrainSpec> = {
   roundShards: (spec, round) => ({ from: round * spec.shardsPerRound, to: (round + 1) * spec.shardsPerRound }),
   yields: 'model',
   describe: 'a training job; fetch /model and /history',
-  created: (job) => ({ rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord }),
-  details: (job) => ({ records: job.spec.trainSet.records, heldOut: job.spec.evalSet?.records ?? 0, history: job.progress?.history ?? [] }),
+  created: (job) => ({ rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord, ...trainingMode(job.spec) }),
+  details: (job) => ({ records: job.spec.trainSet.records, heldOut: job.spec.evalSet?.records ?? 0, ...trainingMode(job.spec), history: job.progress?.history ?? [] }),
 };
 
 const KINDS: { [K in JobKind]: KindRules } = { inference: INFERENCE as KindRules, train: TRAIN as KindRules };
