@@ -5,17 +5,9 @@
  */
 import type { GraphBuilder } from './builder.ts';
 import { GradOps } from './grad-context.ts';
-import type { GradRule } from './grad-context.ts';
 import type { IrNode } from './ir.ts';
 import type { ShapeMap } from './infer-shapes.ts';
-import { ELEMENTWISE_RULES } from './rules-elementwise.ts';
-import { LINEAR_RULES } from './rules-linear.ts';
-import { SHAPE_RULES } from './rules-shape.ts';
-import { CONV_POOL_RULES } from './rules-conv-pool.ts';
-
-export const GRAD_RULES: Readonly<Record<string, GradRule>> = {
-  ...ELEMENTWISE_RULES, ...LINEAR_RULES, ...SHAPE_RULES, ...CONV_POOL_RULES,
-};
+import { GRAD_RULES } from './grad-rules.ts';
 
 export function buildBackward(
   b: GraphBuilder,

@@ -7,6 +7,7 @@
  */
 import type { Tensor } from '../../../shared/tensor/tensor.ts';
 import { UnsupportedOpError, TrainStepError } from './errors.ts';
+import { GRAD_RULES, PASS_THROUGH_OPS } from './grad-rules.ts';
 import type { IrNode } from './ir.ts';
 import { attrInt, attrInts, attrTensor } from './ir.ts';
 import {
@@ -15,11 +16,7 @@ import {
 import type { Attrs, Dim } from './proto.ts';
 
 /** Operators the train-step builder can differentiate (or pass through, for Identity/Dropout/Constant). */
-export const SUPPORTED_OPS = [
-  'MatMul', 'Gemm', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Softmax', 'LogSoftmax',
-  'Reshape', 'Flatten', 'Transpose', 'Concat', 'ReduceMean', 'ReduceSum', 'Conv', 'MaxPool', 'AveragePool',
-  'GlobalAveragePool', 'Dropout', 'Identity', 'Constant',
-] as const;
+export const SUPPORTED_OPS: readonly string[] = [...Object.keys(GRAD_RULES), ...PASS_THROUGH_OPS];
 
 /** Forward-model opsets whose semantics for SUPPORTED_OPS the builder knows. */
 export const MIN_FORWARD_OPSET = 11;
@@ -106,7 +103,7 @@ export function parseForward(bytes: Uint8Array): ForwardGraph {
     const name = raw.name || `${op}_${index}`;
     const fail = (detail: string): never => { throw new UnsupportedOpError(op, name, index, detail); };
     if (raw.domain && raw.domain !== 'ai.onnx') fail(`domain ${raw.domain} is not supported (ai.onnx only); ${supportedText()}`);
-    if (!(SUPPORTED_OPS as readonly string[]).includes(op)) fail(supportedText());
+    if (!SUPPORTED_OPS.includes(op)) fail(supportedText());
 
     const attrs: Attrs = {};
     for (const a of raw.attribute ?? []) {
@@ -152,28 +149,14 @@ export function parseForward(bytes: Uint8Array): ForwardGraph {
         if (axes && axes.length > 0) node.attrs.axes = attr.ints(axes);
         break;
       }
-      case 'Softmax':
-      case 'LogSoftmax': {
-        const axis = attrInt(node, 'axis', opset >= 13 ? -1 : 1);
-        node.attrs = { axis: attr.int(axis) };
-        // before opset 13 the op flattened to 2-D at `axis`; same result only when axis is the last one
-        if (opset < 13) node.attrs.legacyCoerce2d = attr.int(1);
+      case 'Reshape':
+        if (!constantValue(inputs[1] ?? '')) fail('the shape input must be a constant (initializer or Constant node)');
         break;
-      }
-      case 'Reshape': {
-        const t = constantValue(inputs[1] ?? '');
-        if (!t) fail('the shape input must be a constant (initializer or Constant node)');
-        node.attrs.shapeValues = attr.ints(intValues(t!));
-        break;
-      }
       case 'MaxPool':
         if (outputs[1] && consumed.has(outputs[1])) fail('the Indices output is used; it has no WebGPU kernel');
         if (attrInt(node, 'storage_order', 0) !== 0) fail('storage_order=1 is not supported');
         node.outputs = [outputs[0]!];
         delete node.attrs.storage_order;
-        break;
-      case 'Conv':
-        if (attrInt(node, 'group', 1) !== 1) fail(`group=${attrInt(node, 'group', 1)} is not supported (group=1 only)`);
         break;
       default:
         break;

@@ -9,8 +9,20 @@
  * shape Ho back onto exactly H rows.
  */
 import type { GradRule } from './grad-context.ts';
-import { windowOf } from './infer-shapes.ts';
+import type { IrNode } from './ir.ts';
+import { attrInt, attrInts } from './ir.ts';
 import { attr, float32Tensor } from './proto.ts';
+
+/** The explicit window attributes shape inference wrote (the op registry's resolved form). */
+function windowOf(node: IrNode): { kernel: number[]; strides: number[]; dilations: number[]; pads: number[]; ceil: boolean } {
+  return {
+    kernel: attrInts(node, 'kernel_shape')!,
+    strides: attrInts(node, 'strides')!,
+    dilations: attrInts(node, 'dilations') ?? [1, 1],
+    pads: attrInts(node, 'pads')!,
+    ceil: attrInt(node, 'ceil_mode', 0) === 1,
+  };
+}
 
 interface Geometry2d {
   H: number[];
