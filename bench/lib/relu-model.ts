@@ -4,24 +4,21 @@
  * the bench's volunteers compute Relu themselves), so the figures measure the
  * coordinator, not onnxruntime.
  */
-import onnxProto from 'onnx-proto';
-import type { onnx } from 'onnx-proto';
 import { serializeModel } from '../../shared/onnx/model.ts';
-
-const { onnx: proto } = onnxProto;
+import type { ModelProto, ValueInfoProto } from '../../shared/onnx/proto.ts';
 
 export function reluModel(width: number): Uint8Array {
-  const io = (name: string): onnx.IValueInfoProto => ({
+  const io = (name: string): ValueInfoProto => ({
     name,
     type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: width }] } } },
   });
-  const model: onnx.IModelProto = {
+  const model: ModelProto = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
     producerName: 'tabgrid-bench',
     graph: { name: 'relu', node: [{ opType: 'Relu', input: ['x'], output: ['y'], name: 'relu' }], input: [io('x')], output: [io('y')] },
   };
-  return serializeModel(proto.ModelProto.fromObject(model as never));
+  return serializeModel(model);
 }
 
 /**
