@@ -114,7 +114,7 @@ async function startOnBoundPort(
   const checker = new ModelChecker(config.modelCheck);
   const jobs = new JobService(store, blobs, events, log, checker);
   const train = new TrainService(store, blobs, jobs, events, log);
-  const kinds = { inference: new InferenceWork(blobs, jobs), train };
+  const kinds = { inference: new InferenceWork(blobs, store, jobs), train };
   const work = new WorkService(store, jobs, kinds, events, config, log);
   const swarm = new SwarmMonitor(store, events);
   const credit = new CreditService(store, events, log.child({ component: 'credit' }));
@@ -199,9 +199,15 @@ async function startOnBoundPort(
     await work.validateShard(shardId).catch((e) => log.error({ shard: shardId, err: e }, 'could not judge the results stored before the restart'));
   }
 
-  // Shards validated before a crash may not have completed their job yet.
+  // Shards validated before a crash may not have completed their job yet. A job whose stored results
+  // cannot be read back (a damaged row or blob) never can: it is logged and failed, and the coordinator starts.
   for (const j of await store.listJobs({ states: ['running'], limit: 10_000 })) {
-    await kinds[j.kind].progress(j.id);
+    try {
+      await kinds[j.kind].progress(j.id);
+    } catch (e) {
+      log.error({ job: j.id, err: e }, 'could not finish the job from its stored results at start-up; failing it');
+      await jobs.fail(j.id, `its stored results could not be read at start-up: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   await app.ready();

@@ -1,20 +1,24 @@
 /**
  * Inference jobs as a kind (see kinds.ts): a copy carries its shard's records
  * of each batched input (the other inputs whole); the job completes, its
- * outputs assembled, once every shard validates (JobService.maybeComplete).
+ * outputs assembled from the shards' canonical results and stored, once every
+ * shard validates (JobService.completeOnceValidated).
  */
 import type { WireTensor } from '../../shared/protocol/events.ts';
-import { decodeTensors } from '../../shared/tensor/codec.ts';
+import { decodeTensors, encodeTensorParts } from '../../shared/tensor/codec.ts';
 import { type NamedTensor, viewRecords } from '../../shared/tensor/tensor.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
+import { assembleOutputs } from '../core/jobs/assemble.ts';
 import type { InferenceSpec, Job, Shard } from '../core/jobs/types.ts';
+import type { Store } from '../store/types.ts';
 import type { JobService } from './job-service.ts';
 import type { KindPayload, KindWork } from './kinds.ts';
+import { storeBlob } from './store-blob.ts';
 
 export class InferenceWork implements KindWork {
   private inputCache = new Map<string, Promise<NamedTensor>>();
 
-  constructor(private readonly blobs: BlobStore, private readonly jobs: JobService) {}
+  constructor(private readonly blobs: BlobStore, private readonly store: Store, private readonly jobs: JobService) {}
 
   async payload(job: Job, shard: Shard): Promise<KindPayload> {
     const spec = job.spec as InferenceSpec;
@@ -29,7 +33,12 @@ export class InferenceWork implements KindWork {
   }
 
   progress(jobId: string): Promise<void> {
-    return this.jobs.maybeComplete(jobId);
+    return this.jobs.completeOnceValidated(jobId, (job, parts) => {
+      const spec = job.spec as InferenceSpec;
+      const outputs = assembleOutputs(spec.outputs.map((o) => o.name), parts, spec.stackOutputs);
+      const bytes = outputs.reduce((n, o) => n + o.parts.reduce((m, p) => m + p.byteLength, 0), 0);
+      return storeBlob({ blobs: this.blobs, store: this.store }, encodeTensorParts(outputs), 'output', { recordedBytes: bytes });
+    });
   }
 
   private inputTensor(hash: string): Promise<NamedTensor> {

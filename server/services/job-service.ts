@@ -8,13 +8,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Backend, JobSummary } from '../../shared/protocol/events.ts';
 import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
-import { decodeTensors, encodeTensorParts, encodeTensors } from '../../shared/tensor/codec.ts';
+import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
 import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import type { NamedTensor, Tensor } from '../../shared/tensor/tensor.ts';
 import { type BlobStore, sha256 } from '../blobs/blob-store.ts';
 import { creditPerRecord } from '../core/credit/credit.ts';
-import { assembleOutputs } from '../core/jobs/assemble.ts';
 import { chooseBackends } from '../core/jobs/backends.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import { BOUNDS, DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE, intProblem } from '../core/jobs/limits.ts';
@@ -292,15 +291,7 @@ export class JobService {
       id: job.id, projectId: job.projectId, kind: job.kind, state: job.state,
       shards: { total: c.shards.total, validated: c.shards.validated, failed: c.shards.failed },
       copies: c.copies, credit: c.credit, createdAt: job.createdAt, finishedAt: job.finishedAt, error: job.error,
-      ...(job.spec.kind === 'inference' && job.spec.backends ? { backends: job.spec.backends, backendNotes: job.spec.backendNotes ?? [] } : {}),
-      ...(job.progress ? {
-        train: {
-          round: job.progress.round,
-          rounds: job.progress.totalRounds,
-          loss: job.progress.history.at(-1)?.loss ?? null,
-          accuracy: job.progress.history.findLast((h) => h.accuracy !== null)?.accuracy ?? null,
-        },
-      } : {}),
+      ...kindOf(job.spec).summary(job),
     };
   }
 
@@ -339,8 +330,11 @@ export class JobService {
     }
   }
 
-  /** Assembles and stores the outputs once every shard is validated. */
-  async maybeComplete(jobId: string): Promise<void> {
+  /**
+   * Completes the job once every shard is validated: `yieldResult` (the kind's)
+   * turns the shards' canonical results into the stored blob the job yields.
+   */
+  async completeOnceValidated(jobId: string, yieldResult: (job: Job, parts: NamedTensor[][]) => Promise<string>): Promise<void> {
     if (this.completing.has(jobId)) return;
     this.completing.add(jobId);
     try {
@@ -350,10 +344,7 @@ export class JobService {
       if (left.open || left.failed) return;
       const counts = await this.store.jobCounts(jobId);
       const parts = (await this.store.canonicalResults(jobId)).map(decodeTensors);
-      if (job.spec.kind !== 'inference') return;
-      const outputs = assembleOutputs(job.spec.outputs.map((o) => o.name), parts, job.spec.stackOutputs);
-      const bytes = outputs.reduce((n, o) => n + o.parts.reduce((m, p) => m + p.byteLength, 0), 0);
-      const hash = await storeBlob({ blobs: this.blobs, store: this.store }, encodeTensorParts(outputs), 'output', { recordedBytes: bytes });
+      const hash = await yieldResult(job, parts);
       if (await this.store.finishJob(jobId, 'completed', { finishedAt: Date.now(), resultHash: hash })) {
         this.log.info({ job: jobId, shards: counts.shards.total, credit: counts.credit }, 'job completed: every shard validated');
         this.events.emit('job', jobId, job.projectId);

@@ -11,6 +11,7 @@ import { wanting } from '../core/scheduler/claim.ts';
 import type { CopyIdentity, VolunteerIdentity } from '../core/scheduler/eligibility.ts';
 import { aliveCopies } from '../core/scheduler/transitions.ts';
 import { type JobForDiagnosis, type RosterEntry, submissionWarnings, type WaitReason, whyWaiting } from '../core/scheduler/why-waiting.ts';
+import { kindOf } from '../core/jobs/kinds.ts';
 import type { Job } from '../core/jobs/types.ts';
 import type { Store } from '../store/types.ts';
 
@@ -26,9 +27,10 @@ export interface Connected {
 }
 
 export function jobForDiagnosis(job: Job): JobForDiagnosis {
+  const backends = kindOf(job.spec).backends(job.spec);
   return {
     projectId: job.projectId,
-    ...(job.spec.kind === 'inference' && job.spec.backends ? { backends: job.spec.backends } : {}),
+    ...(backends ? { backends } : {}),
     homogeneous: job.spec.homogeneous,
     replicas: job.spec.limits.replicas,
   };

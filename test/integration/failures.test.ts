@@ -90,6 +90,52 @@ describe('crash recovery', () => {
     }
   }, 240_000);
 
+  it('starts although a running job\'s stored results cannot be decoded: that job is logged and failed', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-corrupt-'));
+    let c = await spawnCoordinator({ dataDir });
+    const { port } = c;
+    cleanup.push(() => c.stop());
+    const model = mlpModel({ width: 8, layers: 1 });
+    const x = tensorFromTyped('float32', [8, 8], randomInput(8, 8));
+    const job = await c.api.createJob({
+      model: await c.api.uploadBlob(model),
+      inputs: [{ blob: await c.api.uploadBlob(encodeTensors([{ name: 'x', ...x }])), format: 'tensors' }], shardSize: 4,
+    });
+    const vs = [startVolunteer(c.url), startVolunteer(c.url)];
+    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
+    expect((await waitForJob(c.api, job.id, 60_000)).state).toBe('completed');
+    await Promise.all(vs.map((v) => v.stop()));
+    await c.stop();
+
+    // What a crash after validating every shard but before assembling the outputs leaves, with one
+    // canonical result's row damaged on disk: the job is running and its results do not decode.
+    const db = new Database(join(dataDir, 'tabgrid.sqlite'));
+    try {
+      db.prepare(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = ?`).run(job.id);
+      const hit = db.prepare(`UPDATE copies SET result = ? WHERE id = (SELECT canonical_copy_id FROM shards WHERE job_id = ? AND idx = 1)`)
+        .run(Buffer.from('not a tensor file, cut short'), job.id);
+      expect(hit.changes).toBe(1);
+    } finally {
+      db.close();
+    }
+
+    c = await spawnCoordinator({ dataDir, port });
+    cleanup.push(() => c.stop());
+    const logged = await c.waitForLog((l) => l.job === job.id && l.level === 50 && /stored results/.test(String(l.msg)));
+    expect(String((logged.err as { message?: string } | undefined)?.message ?? '')).not.toBe('');
+    const failed = await c.api.job(job.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.error).toMatch(/stored results could not be read at start-up/);
+    // and the coordinator serves: a new job on the same data completes
+    const again = await c.api.createJob({
+      model: await c.api.uploadBlob(model),
+      inputs: [{ blob: await c.api.uploadBlob(encodeTensors([{ name: 'x', ...x }])), format: 'tensors' }], shardSize: 4,
+    });
+    const more = [startVolunteer(c.url), startVolunteer(c.url)];
+    cleanup.push(async () => { await Promise.all(more.map((v) => v.stop())); });
+    expect((await waitForJob(c.api, again.id, 60_000)).state).toBe('completed');
+  }, 180_000);
+
   it('judges results that were stored but not yet validated when the coordinator died', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-unjudged-'));
     let c = await spawnCoordinator({ dataDir });

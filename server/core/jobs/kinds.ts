@@ -6,7 +6,7 @@
  * stores ask the kind instead of branching on it; a new kind is one more
  * entry here (and its service beside the others in server/services/kinds.ts).
  */
-import type { JobKind } from '../../../shared/protocol/events.ts';
+import type { Backend, JobKind, JobSummary } from '../../../shared/protocol/events.ts';
 import type { NamedTensor } from '../../../shared/tensor/tensor.ts';
 import { outputsDisagreement } from '../validation/compare.ts';
 import { gradientDisagreement } from '../validation/gradients.ts';
@@ -18,6 +18,8 @@ export interface KindRules<S extends JobSpec = JobSpec> {
   readonly kind: JobKind;
   /** Whether a volunteer of this numeric class may compute the job's copies. */
   runsOn(spec: S, numericClass: string): boolean;
+  /** The backends the job is restricted to, or null when every one may compute it. */
+  backends(spec: S): Backend[] | null;
   /** The shard indexes [from, to) whose copies count with shard `index` against one volunteer's cap; null when uncapped. */
   capWindow(spec: S, index: number): { from: number; to: number; cap: number } | null;
   /** Why a result for this shard is no longer wanted though its copy is still live (its round closed), or null. */
@@ -36,6 +38,8 @@ export interface KindRules<S extends JobSpec = JobSpec> {
   created(job: Job & { spec: S }): Record<string, unknown>;
   /** What a job's status (GET /jobs/:id) tells beyond its summary. */
   details(job: Job & { spec: S }): Record<string, unknown>;
+  /** What every summary of the job (status, lists, dashboards) tells beyond the fields all jobs have. */
+  summary(job: Job & { spec: S }): Pick<JobSummary, 'backends' | 'backendNotes' | 'train'>;
 }
 
 const roundOf = (spec: TrainSpec, index: number) => Math.floor(index / spec.shardsPerRound);
@@ -46,6 +50,7 @@ export const parameterCount = (spec: Pick<TrainSpec, 'params'>) => spec.params.r
 export const INFERENCE: KindRules<InferenceSpec> = {
   kind: 'inference',
   runsOn: (spec, numericClass) => backendAllows(spec.backends, numericClass),
+  backends: (spec) => spec.backends ?? null,
   capWindow: () => null,
   tooLate: () => null,
   disagreement: (spec, a, b) => outputsDisagreement(a, b, spec.tolerance),
@@ -59,12 +64,14 @@ export const INFERENCE: KindRules<InferenceSpec> = {
     creditPerShard: s.creditPerRecord * s.shardSize, outputs: s.outputs,
   }),
   details: ({ spec: s }) => ({ records: s.records, outputs: s.outputs }),
+  summary: ({ spec: s }) => (s.backends ? { backends: s.backends, backendNotes: s.backendNotes ?? [] } : {}),
 };
 
 export const TRAIN: KindRules<TrainSpec> = {
   kind: 'train',
   // Train-step graphs hold only operators both backends compute (webgpu-allowlist.ts).
   runsOn: () => true,
+  backends: () => null,
   capWindow: (spec, index) => {
     if (spec.maxShardsPerVolunteer <= 0) return null;
     const round = roundOf(spec, index);
@@ -83,6 +90,14 @@ export const TRAIN: KindRules<TrainSpec> = {
   describe: 'a training job; fetch /model and /history',
   created: (job) => ({ rounds: job.progress!.totalRounds, flopsPerRecord: job.spec.flopsPerRecord, ...trainingMode(job.spec) }),
   details: (job) => ({ records: job.spec.trainSet.records, heldOut: job.spec.evalSet?.records ?? 0, ...trainingMode(job.spec), history: job.progress?.history ?? [] }),
+  summary: ({ progress }) => (progress ? {
+    train: {
+      round: progress.round,
+      rounds: progress.totalRounds,
+      loss: progress.history.at(-1)?.loss ?? null,
+      accuracy: progress.history.findLast((h) => h.accuracy !== null)?.accuracy ?? null,
+    },
+  } : {}),
 };
 
 const KINDS: { [K in JobKind]: KindRules } = { inference: INFERENCE as KindRules, train: TRAIN as KindRules };
