@@ -24,6 +24,7 @@ import { CoordinatorEvents } from './services/events.ts';
 import { InferenceWork } from './services/inference-work.ts';
 import { JobService } from './services/job-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
+import { ProjectBoards } from './services/project-board.ts';
 import { ModelChecker } from './models/model-checker.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
 import { WaitWatch } from './services/wait-watch.ts';
@@ -144,7 +145,8 @@ async function startOnBoundPort(
   });
   registerGridMetrics(metrics, () => store.gridCounts(), { version: PACKAGE_VERSION, store: store.kind });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
-  registerApi(app, { store, blobs, jobs, train, swarm, waits, credit, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });
+  const boards = new ProjectBoards(store);
+  registerApi(app, { store, blobs, jobs, train, swarm, waits, credit, boards, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await serveClientApp(app, config.clientDir);
   } else {
@@ -167,6 +169,10 @@ async function startOnBoundPort(
     clustered: cluster !== null,
     io, work, events, swarm, config, metrics, log: log.child({ component: 'gateway' }),
     projectForToken: (t) => jobs.projectForToken(t),
+    projectBoard: async (pid) => {
+      const p = await store.getProject(pid);
+      return p ? boards.board(p) : null;
+    },
     projectSummaries: async (pid) => Promise.all((await store.listJobs({ projectId: pid, limit: 50 })).map((j) => jobs.summary(j))),
   });
 

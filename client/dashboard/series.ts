@@ -150,11 +150,12 @@ export function balanceHistory(entries: readonly { at: number; amount: number }[
 }
 
 /** `#/swarm`, `#/project`, `#/wallet/0x…`: the dashboard's routes, from location.hash. */
-export type Route = { view: 'swarm' } | { view: 'project' } | { view: 'wallet'; account: string | null };
+export type Route = { view: 'swarm' } | { view: 'project' } | { view: 'wallet'; account: string | null } | { view: 'board'; name: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').map((p) => decodeURIComponent(p));
   if (parts[0] === 'project') return { view: 'project' };
+  if (parts[0] === 'p' && parts[1]) return { view: 'board', name: parts[1] };
   if (parts[0] === 'wallet') return { view: 'wallet', account: parts[1] ? parts[1].trim() : null };
   return { view: 'swarm' };
 }

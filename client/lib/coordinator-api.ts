@@ -1,9 +1,11 @@
 /**
  * The coordinator's public HTTP views the contributor page shows before and
  * while contributing: what runs (`/api/v1/swarm`) and what an account earned
- * (`/api/v1/accounts/:account`). Parsed defensively: the page must keep working
- * when a field is missing or a newer coordinator adds some.
+ * (`/api/v1/accounts/:account`). Fetched and parsed by the typed client
+ * (shared/http/client.ts) with the contract's schemas; a newer coordinator's
+ * extra fields are ignored, a reply outside the contract is an error.
  */
+import { type SwarmReply, TabgridClient } from '../../shared/http/client.ts';
 
 export interface ActiveJob {
   id: string;
@@ -58,68 +60,36 @@ export interface PayoutProofRow {
   proof: string[];
 }
 
-type Json = Record<string, unknown>;
-const obj = (x: unknown): Json => (x && typeof x === 'object' ? (x as Json) : {});
-const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
-const str = (x: unknown, d = ''): string => (typeof x === 'string' ? x : d);
+const client = (coordinator: string) => new TabgridClient(coordinator);
 
-async function getJson(url: string, signal?: AbortSignal): Promise<unknown> {
-  const res = await fetch(url, { signal, headers: { accept: 'application/json' } });
-  if (!res.ok) throw new Error(`${new URL(url).pathname}: HTTP ${res.status}`);
-  return res.json();
+/** The swarm as the contributor page shows it, from the one /api/v1/swarm reply of the contract. */
+export function swarmView(r: SwarmReply): SwarmView {
+  return {
+    volunteers: r.volunteers.total,
+    byBackend: r.volunteers.byBackend,
+    jobs: r.jobs.map((j) => ({
+      id: j.id, projectId: j.projectId, projectName: j.projectName, kind: j.kind,
+      progress: j.shards.total ? j.shards.validated / j.shards.total : null,
+      shardsTotal: j.shards.total, shardsValidated: j.shards.validated,
+    })),
+  };
 }
 
 export async function fetchSwarm(coordinator: string, signal?: AbortSignal): Promise<SwarmView> {
-  const body = obj(await getJson(`${coordinator}/api/v1/swarm`, signal));
-  const vol = obj(body.volunteers);
-  const byBackend: Record<string, number> = {};
-  for (const [k, v] of Object.entries(obj(vol.byBackend))) if (num(v) !== null) byBackend[k] = v as number;
-  const rawJobs = Array.isArray(body.jobs) ? body.jobs : Array.isArray(body.activeJobs) ? body.activeJobs : [];
-  const jobs = rawJobs.map((j): ActiveJob => {
-    const o = obj(j);
-    const shards = obj(o.shards);
-    const project = obj(o.project);
-    const total = num(shards.total) ?? num(o.shardsTotal);
-    const validated = num(shards.validated) ?? num(o.shardsValidated);
-    const progress = num(o.progress) ?? (total && validated !== null ? validated / total : null);
-    return {
-      id: str(o.id ?? o.jobId),
-      projectId: str(o.projectId ?? project.id),
-      projectName: str(o.projectName ?? project.name, str(o.projectId ?? project.id, 'unnamed project')),
-      kind: str(o.kind, 'inference'),
-      progress,
-      shardsTotal: total,
-      shardsValidated: validated,
-    };
-  });
-  const total = num(vol.total) ?? num(body.volunteers) ?? Object.values(byBackend).reduce((a, b) => a + b, 0);
-  return { volunteers: total, byBackend, jobs };
+  return swarmView(await client(coordinator).swarm(signal));
 }
 
 export async function fetchAccount(coordinator: string, account: string, signal?: AbortSignal): Promise<AccountView> {
-  const body = obj(await getJson(`${coordinator}/api/v1/accounts/${encodeURIComponent(account)}`, signal));
-  const rows = Array.isArray(body.entries) ? body.entries : Array.isArray(body.ledger) ? body.ledger : [];
+  const s = await client(coordinator).account(account, signal ? { signal } : {});
   return {
-    account: str(body.account, account),
-    balance: num(body.balance) ?? 0,
-    pending: num(body.pending) ?? 0,
-    payable: num(body.payable) ?? num(body.balance) ?? 0,
-    entries: rows.map((r) => {
-      const o = obj(r);
-      return { copyId: str(o.copyId), jobId: str(o.jobId), amount: num(o.amount) ?? 0, at: num(o.at) ?? 0 };
-    }),
-    changes: (Array.isArray(body.changes) ? body.changes : []).map((r) => {
-      const o = obj(r);
-      return { kind: str(o.kind), amount: num(o.amount) ?? 0, reason: str(o.reason), at: num(o.at) ?? 0 };
-    }),
+    account: s.account, balance: s.balance, pending: s.pending, payable: s.payable,
+    entries: s.entries.map((e) => ({ copyId: e.copyId, jobId: e.jobId, amount: e.amount, at: e.at })),
+    changes: s.changes.map((c) => ({ kind: c.kind, amount: c.amount, reason: c.reason, at: c.at })),
   };
 }
 
 /** The payout epochs that paid a wallet, newest first, with their proofs. */
 export async function fetchPayouts(coordinator: string, wallet: string, signal?: AbortSignal): Promise<PayoutProofRow[]> {
-  const body = obj(await getJson(`${coordinator}/api/v1/accounts/${encodeURIComponent(wallet)}/payouts`, signal));
-  return (Array.isArray(body.payouts) ? body.payouts : []).map((r) => {
-    const o = obj(r);
-    return { epochId: str(o.epochId), root: str(o.root), at: num(o.at) ?? 0, amount: str(o.amount, '0'), proof: Array.isArray(o.proof) ? o.proof.map((x) => str(x)) : [] };
-  });
+  const r = await client(coordinator).walletPayouts(wallet, signal);
+  return r.payouts.map((p) => ({ epochId: p.epochId, root: p.root, at: p.at, amount: p.amount, proof: p.proof }));
 }

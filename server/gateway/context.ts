@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
 import type { ClientToServerEvents, JobSummary, ServerToClientEvents } from '../../shared/protocol/events.ts';
+import type { ProjectBoard } from '../../shared/http/replies.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Volunteer } from '../store/types.ts';
@@ -36,6 +37,8 @@ export interface GatewayDeps {
   metrics: Metrics;
   log: Logger;
   projectSummaries(projectId: string): Promise<JobSummary[]>;
+  /** A project's public page (null: no such project). */
+  projectBoard(projectId: string): Promise<ProjectBoard | null>;
   projectForToken(token: string): Promise<{ id: string } | null>;
   /**
    * Other coordinators share the database and this server's adapter reaches

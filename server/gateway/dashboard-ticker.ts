@@ -1,6 +1,7 @@
 /**
- * Once a second: the project dashboards whose jobs changed get their
- * summaries (only when someone watches: summaries count over whole jobs),
+ * Once a second: the project dashboards and public project pages whose jobs
+ * changed get their summaries and boards (only when someone watches: both
+ * count over whole jobs),
  * the swarm dashboards get the swarm's stats, and the volunteers metric is
  * set from this coordinator's own volunteers (a scraper sums the instances;
  * a backend whose last volunteer left reads 0, not its last count).
@@ -31,6 +32,10 @@ export function startDashboardTicker(c: GatewayContext): DashboardTicker {
       dirtyProjects.delete(p);
       if (io.sockets.adapter.rooms.get(`project:${p}`)?.size) {
         io.local.to(`project:${p}`).emit('project:update', { projectId: p, jobs: await c.projectSummaries(p) });
+      }
+      if (io.sockets.adapter.rooms.get(`board:${p}`)?.size) {
+        const board = await c.projectBoard(p);
+        if (board) io.local.to(`board:${p}`).emit('project:board', board);
       }
     }
     const stats: SwarmStats = await c.swarm.stats();

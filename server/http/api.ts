@@ -22,6 +22,7 @@ import { routeServer } from './serve-route.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import type { TrainService } from '../services/train-service.ts';
 import type { CreditService } from '../services/credit-service.ts';
+import type { ProjectBoards } from '../services/project-board.ts';
 import { registerCreditApi } from './credit-api.ts';
 import type * as v from 'valibot';
 import { kindOf } from '../core/jobs/kinds.ts';
@@ -46,6 +47,8 @@ export interface ApiDeps {
   /** How long an embed's consent is remembered (hours, at most 30 days). */
   consentMaxHours: number;
   credit: CreditService;
+  /** Projects' public pages. */
+  boards: ProjectBoards;
   /** The coordinator's own (local) project: its token is the operator's, the one that may close payouts. */
   operatorProjectId: string;
   /** Public URL of this coordinator (the domain wallet claims must name), when set. */
@@ -209,6 +212,15 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
       },
     };
   });
+
+  serve(ROUTES.projectBoard, async ({ params: { ref } }) => {
+    const p = await d.boards.find(ref);
+    if (!p) throw new JobError('not_found', `no project with the id or name ${JSON.stringify(ref)}`);
+    return d.boards.board(p);
+  });
+  // A project's public page is a view of the dashboards app, whose asset URLs are relative: the short
+  // link sends there (relative too, so it works behind a proxy's path prefix).
+  app.get('/p/:name', async (req, reply) => reply.redirect(`../dashboard.html#/p/${encodeURIComponent((req.params as { name: string }).name)}`));
 
   serve(ROUTES.account, async ({ params, query }) => {
     const account = isWallet(params.account) ? toChecksumAddress(params.account) : params.account;

@@ -103,6 +103,21 @@ export interface LedgerEntry {
   at: number;
 }
 
+/** What a project's public page shows, as the store counts it. */
+export interface ProjectBoardCounts {
+  jobs: Record<JobState, number>;
+  /** Per job: its shards (cancelled ones left out), those validated, and the records they cover. */
+  shards: { jobId: string; total: number; validated: number; validatedRecords: number }[];
+  /**
+   * Accounts by the credit they earned on the project's copies, reversals
+   * taken off (the account that computed the copy, even if the credit was
+   * since claimed by a wallet), most first; `copies` counts the unreversed ones.
+   */
+  leaderboard: { account: string; credit: number; copies: number }[];
+  /** All the credit granted for the project's copies, reversals taken off. */
+  credit: number;
+}
+
 export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone';
 
 export interface Store extends CreditLedger {
@@ -177,5 +192,6 @@ export interface Store extends CreditLedger {
   ledger(filter: { account?: string; jobId?: string; before?: number; limit: number }): Promise<LedgerEntry[]>;
   accountTotals(account: string): Promise<{ balance: number; copies: number }>;
   topAccounts(limit: number): Promise<{ account: string; balance: number; copies: number }[]>;
+  projectBoard(projectId: string, limit: number): Promise<ProjectBoardCounts>;
   countCreditsForCopy(copyId: string): Promise<number>;
 }

@@ -16,10 +16,10 @@ import { ROUTES } from './routes.ts';
 export { ROUTES } from './routes.ts';
 export type { ReplyOf, BodyOf, RouteSpec } from './routes.ts';
 
-/** The coordinator refused or failed a request: its HTTP status, its error code and its sentence. */
+/** The coordinator refused or failed a request: its HTTP status, its error code and its sentence (`reason`). */
 export class ApiError extends Error {
   override name = 'ApiError';
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly reason: string = message) {
     super(message);
   }
 }
@@ -117,7 +117,7 @@ export class TabgridClient {
         if (typeof j.error === 'string') msg = j.error;
         if (typeof j.code === 'string') code = j.code;
       } catch { /* not JSON: a proxy's page */ }
-      throw new ApiError(res.status, code, `${route.method} ${url.pathname}: ${res.status} ${msg}`);
+      throw new ApiError(res.status, code, `${route.method} ${url.pathname}: ${res.status} ${msg}`, msg);
     }
     return res;
   }
@@ -188,4 +188,6 @@ export class TabgridClient {
   payout(id: string) { return this.call(ROUTES.payout, { params: { id } }); }
   walletPayouts(wallet: string, signal?: AbortSignal) { return this.call(ROUTES.walletPayouts, { params: { account: wallet }, ...(signal ? { signal } : {}) }); }
   openapi() { return this.call(ROUTES.openapi); }
+  /** A project's public page (by id or name): progress, validated compute, contributors by validated credit. */
+  projectBoard(ref: string) { return this.call(ROUTES.projectBoard, { params: { ref } }); }
 }

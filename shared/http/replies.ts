@@ -229,3 +229,19 @@ export const NotReadySchema = v.object({ ok: v.literal(false), store: v.picklist
 
 /** A JSON document (the OpenAPI description). */
 export const DocumentSchema = v.record(v.string(), v.unknown());
+
+/** A project's public page: what it is, how far its work is, the compute validated for it and who contributed most. */
+export const ProjectBoardSchema = v.object({
+  project: v.object({ id: text, name: text, description: v.nullable(text) }),
+  jobs: v.object({ running: nonNegInt, completed: nonNegInt, failed: nonNegInt, cancelled: nonNegInt }),
+  /** Over all its jobs (cancelled shards left out). */
+  shards: v.object({ total: nonNegInt, validated: nonNegInt }),
+  /** FLOPs of its validated shards (each counted once, however many copies computed it). */
+  validatedFlops: v.number(),
+  /** Credit granted for its copies, reversals taken off. */
+  credit: v.number(),
+  /** Accounts by that credit, most first (at most 50). */
+  leaderboard: v.array(v.object({ rank: v.pipe(v.number(), v.integer(), v.minValue(1)), account: text, credit: v.number(), copies: nonNegInt })),
+  at: int,
+});
+export type ProjectBoard = v.InferOutput<typeof ProjectBoardSchema>;

@@ -104,6 +104,8 @@ export const BlobLinkQuerySchema = v.object({ until: v.optional(v.pipe(v.string(
 export const IdParamsSchema = v.strictObject({ id: idParam });
 export const OutputParamsSchema = v.strictObject({ id: idParam, index: digits('the output index') });
 export const OutputQuerySchema = v.object({ format: v.optional(v.picklist(['pb', 'npy', 'tensors'], 'format must be pb, npy or tensors')) });
+/** A project by its id or its name. */
+export const ProjectRefParamsSchema = v.strictObject({ ref: v.pipe(v.string(), v.minLength(1), v.maxLength(100)) });
 export const ProjectIdParamsSchema = v.strictObject({ projectId: idParam });
 /** An account is a wallet address (0x + 40 hex) or volunteer:<id>. */
 export const AccountParamsSchema = v.strictObject({

@@ -90,6 +90,11 @@ export const ROUTES = {
     method: 'GET', path: api('/projects/:id'), auth: 'none', tag: 'public', summary: 'What anyone may know of a project (an embed frame reads it)',
     params: Q.IdParamsSchema, status: 200, reply: R.PublicProjectSchema,
   }),
+  projectBoard: route({
+    method: 'GET', path: api('/projects/:ref/board'), auth: 'none', tag: 'public',
+    summary: 'A project\'s public page (by id or name): description, progress, validated compute, contributors by validated credit',
+    params: Q.ProjectRefParamsSchema, status: 200, reply: R.ProjectBoardSchema,
+  }),
   embed: route({
     method: 'GET', path: api('/embed/:projectId'), auth: 'none', tag: 'public', summary: 'What an embedding page needs; refused (403) to origins the project does not allow',
     params: Q.ProjectIdParamsSchema, status: 200, reply: R.EmbedInfoSchema,

@@ -9,6 +9,7 @@
  */
 import type { DType } from '../tensor/dtypes.ts';
 import type { LocalStepsPlan } from '../training/local-steps.ts';
+import type { ProjectBoard } from '../http/replies.ts';
 
 export type Backend = 'webgpu' | 'wasm';
 export type JobKind = 'inference' | 'train';
@@ -172,7 +173,7 @@ export interface ClientToServerEvents {
   'work:fail': (req: { copyId: string; error: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   /** Hands back a copy not started (the volunteer stopped): reissued at once, counted as no error. */
   'work:release': (req: { copyId: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
-  /** Live views for dashboards: `swarm`, `project:<id>`, `account:<wallet>`. */
+  /** Live views for dashboards: `swarm`, `project:<id>` (its token), `board:<project id>` (its public page), `account:<wallet>`. */
   watch: (req: { topic: string; token?: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   unwatch: (req: { topic: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
 }
@@ -186,6 +187,8 @@ export interface ServerToClientEvents {
   'credit:balance': (b: AccountBalance) => void;
   'swarm:stats': (s: SwarmStats) => void;
   'project:update': (u: { projectId: string; jobs: JobSummary[] }) => void;
+  /** A project's public page (GET /api/v1/projects/:ref/board), to pages watching `board:<project id>`. */
+  'project:board': (b: ProjectBoard) => void;
   /** Sent just before the coordinator drops this connection: what it sent was over a limit (the upload budget). */
   refused: (r: { code: ErrorCode; error: string }) => void;
 }

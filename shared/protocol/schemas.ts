@@ -81,7 +81,7 @@ export const ResultUploadSchema = v.strictObject({
 export const FailSchema = v.strictObject({ copyId: id('copyId'), error: shortText(2000) });
 
 export const WatchSchema = v.strictObject({
-  topic: v.pipe(v.string(), v.regex(/^(swarm|project:[A-Za-z0-9_-]{6,64}|account:[A-Za-z0-9_:-]{6,80})$/, 'unknown topic')),
+  topic: v.pipe(v.string(), v.regex(/^(swarm|project:[A-Za-z0-9_-]{6,64}|board:[A-Za-z0-9_-]{6,64}|account:[A-Za-z0-9_:-]{6,80})$/, 'unknown topic')),
   /** A project's API token: project topics show that project's jobs to its owners only. */
   token: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });

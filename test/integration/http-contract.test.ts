@@ -20,6 +20,8 @@ import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { fetchAccount, fetchSwarm } from '../../client/lib/coordinator-api.ts';
+import { fetchSwarmStats } from '../../client/dashboard/api.ts';
 
 describe('the HTTP contract', () => {
   let c: RunningCoordinator;
@@ -76,16 +78,38 @@ describe('the HTTP contract', () => {
     expect((await api.jobs()).jobs.map((j) => j.id)).toContain(created.id);
     const swarm = await api.swarm();
     expect(swarm.volunteers.total).toBe(1);
+    // The contributor page and the swarm dashboard read /api/v1/swarm through the same client and schema.
+    const [pageView, dashView] = await Promise.all([fetchSwarm(c.url), fetchSwarmStats(c.url)]);
+    expect(pageView.volunteers).toBe(dashView.stats.volunteers.total);
+    expect(pageView.byBackend).toEqual(dashView.stats.volunteers.byBackend);
+    expect(pageView.jobs.map((j) => j.id)).toEqual(dashView.jobs.map((j) => j.id));
     const account = volunteers[0]!.account()!;
     const statement = await api.account(account, { limit: 5 });
     expect(statement.copies).toBe(3);
     expect(statement.entries).toHaveLength(3);
+    const view = await fetchAccount(c.url, account);
+    expect(view).toMatchObject({ account, balance: statement.balance, pending: statement.pending, payable: statement.payable });
+    expect(view.entries.map((e) => e.copyId).sort()).toEqual(statement.entries.map((e) => e.copyId).sort());
     expect((await api.ledger()).accounts.find((a) => a.account === account)?.copies).toBe(3);
     expect(await api.health()).toEqual({ ok: true, store: 'sqlite' });
     const project = await api.project();
     expect((await api.publicProject(project.id)).name).toBe(project.name);
     expect((await api.embedInfo(project.id)).project.id).toBe(project.id);
     expect((await api.payouts()).epochs).toEqual([]);
+
+    // The project's public page: the leaderboard is the ledger summed by account, the compute the validated records' FLOPs.
+    const board = await api.projectBoard(project.name);
+    expect({ ...board, at: 0 }).toEqual({ ...(await api.projectBoard(project.id)), at: 0 });
+    const ledger = statement.entries.filter((e) => e.projectId === project.id);
+    expect(board.leaderboard).toEqual([{ rank: 1, account, credit: ledger.reduce((n, e) => n + e.amount, 0), copies: ledger.length }]);
+    expect(board.credit).toBeCloseTo(board.leaderboard[0]!.credit, 9);
+    expect(board.shards).toEqual({ total: 3, validated: 3 });
+    expect(board.jobs.completed).toBe(1);
+    expect(board.validatedFlops).toBeCloseTo(created.flopsPerRecord * records, 0);
+    const page = await fetch(`${c.url}/p/${project.name}`, { redirect: 'manual' });
+    expect(page.status).toBe(302);
+    expect(new URL(page.headers.get('location')!, `${c.url}/p/${project.name}`).href).toBe(`${c.url}/dashboard.html#/p/${project.name}`);
+    await expect(api.projectBoard('no-such-project')).rejects.toMatchObject({ status: 404 });
   });
 
   it('refuses bad input at the edge with the error shape, and changes nothing', async () => {

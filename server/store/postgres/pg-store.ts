@@ -29,6 +29,8 @@ import { COPY_COLS, GRID_COUNT_SQL, gridCounts, type Row, shardOf, toCopy, toJob
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
+import type { ProjectBoardCounts } from '../types.ts';
+import type { JobState } from '../../../shared/protocol/events.ts';
 import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import * as credit from './credit-ledger.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
@@ -635,6 +637,28 @@ export class PgStore implements Store {
         SELECT account, amount, 1 AS copy FROM ledger UNION ALL SELECT account, amount, NULL FROM ledger_changes) t
       GROUP BY account ORDER BY balance DESC LIMIT $1`, [limit]);
     return rows.map((r) => ({ account: r.account as string, balance: num(r.balance), copies: num(r.copies) }));
+  }
+
+  async projectBoard(projectId: string, limit: number): Promise<ProjectBoardCounts> {
+    return this.snapshot(async (q) => {
+      const jobs: Record<JobState, number> = { running: 0, completed: 0, failed: 0, cancelled: 0 };
+      for (const r of (await q('SELECT state, COUNT(*) AS n FROM jobs WHERE project_id = $1 GROUP BY state', [projectId])).rows) jobs[r.state as JobState] = num(r.n);
+      const shards = (await q(`SELECT job_id, COUNT(*) AS total, SUM(CASE WHEN state = 'validated' THEN 1 ELSE 0 END) AS validated,
+        SUM(CASE WHEN state = 'validated' THEN rec_end - rec_start ELSE 0 END) AS records
+      FROM shards WHERE job_id IN (SELECT id FROM jobs WHERE project_id = $1) AND state <> 'cancelled' GROUP BY job_id`, [projectId])).rows
+        .map((r) => ({ jobId: r.job_id as string, total: num(r.total), validated: num(r.validated), validatedRecords: num(r.records) }));
+      // Per copy: its credit less its reversal (a copy is reversed at most once).
+      const leaderboard = (await q(`SELECT l.account AS account, SUM(l.amount + COALESCE(r.amount, 0)) AS credit,
+        SUM(CASE WHEN r.copy_id IS NULL THEN 1 ELSE 0 END) AS copies
+      FROM ledger l LEFT JOIN ledger_changes r ON r.copy_id = l.copy_id AND r.kind = 'reversal'
+      WHERE l.job_id IN (SELECT id FROM jobs WHERE project_id = $1)
+      GROUP BY l.account ORDER BY credit DESC, account LIMIT $2`, [projectId, limit])).rows
+        .map((r) => ({ account: r.account as string, credit: num(r.credit), copies: num(r.copies) }));
+      const credit = num((await q(`SELECT COALESCE(SUM(l.amount + COALESCE(r.amount, 0)), 0) AS credit
+      FROM ledger l LEFT JOIN ledger_changes r ON r.copy_id = l.copy_id AND r.kind = 'reversal'
+      WHERE l.job_id IN (SELECT id FROM jobs WHERE project_id = $1)`, [projectId])).rows[0]!.credit);
+      return { jobs, shards, leaderboard, credit };
+    });
   }
 
   async countCreditsForCopy(copyId: string) {

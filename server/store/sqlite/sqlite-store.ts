@@ -19,6 +19,8 @@ import { COPY_COLS, GRID_COUNT_SQL, gridCounts, type Row, toCopy, toJob, toProje
 import type {
   ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
 } from '../types.ts';
+import type { ProjectBoardCounts } from '../types.ts';
+import type { JobState } from '../../../shared/protocol/events.ts';
 import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { SqliteCreditLedger } from './credit-ledger.ts';
@@ -760,6 +762,26 @@ export class SqliteStore implements Store {
   async topAccounts(limit: number) {
     return (this.db.prepare('SELECT account, balance, copies FROM balances ORDER BY balance DESC LIMIT ?').all(limit) as Row[])
       .map((r) => ({ account: r.account as string, balance: r.balance as number, copies: r.copies as number }));
+  }
+
+  async projectBoard(projectId: string, limit: number): Promise<ProjectBoardCounts> {
+    const jobs: Record<JobState, number> = { running: 0, completed: 0, failed: 0, cancelled: 0 };
+    for (const r of this.db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE project_id = ? GROUP BY state').all(projectId) as Row[]) jobs[r.state as JobState] = r.n as number;
+    const shards = (this.db.prepare(`SELECT job_id, COUNT(*) AS total, SUM(CASE WHEN state = 'validated' THEN 1 ELSE 0 END) AS validated,
+        SUM(CASE WHEN state = 'validated' THEN rec_end - rec_start ELSE 0 END) AS records
+      FROM shards WHERE job_id IN (SELECT id FROM jobs WHERE project_id = ?) AND state <> 'cancelled' GROUP BY job_id`).all(projectId) as Row[])
+      .map((r) => ({ jobId: r.job_id as string, total: r.total as number, validated: r.validated as number, validatedRecords: r.records as number }));
+    // Per copy: its credit less its reversal (a copy is reversed at most once).
+    const leaderboard = (this.db.prepare(`SELECT l.account AS account, SUM(l.amount + COALESCE(r.amount, 0)) AS credit,
+        SUM(CASE WHEN r.copy_id IS NULL THEN 1 ELSE 0 END) AS copies
+      FROM ledger l LEFT JOIN ledger_changes r ON r.copy_id = l.copy_id AND r.kind = 'reversal'
+      WHERE l.job_id IN (SELECT id FROM jobs WHERE project_id = ?)
+      GROUP BY l.account ORDER BY credit DESC, account LIMIT ?`).all(projectId, limit) as Row[])
+      .map((r) => ({ account: r.account as string, credit: r.credit as number, copies: r.copies as number }));
+    const credit = (this.db.prepare(`SELECT COALESCE(SUM(l.amount + COALESCE(r.amount, 0)), 0) AS credit
+      FROM ledger l LEFT JOIN ledger_changes r ON r.copy_id = l.copy_id AND r.kind = 'reversal'
+      WHERE l.job_id IN (SELECT id FROM jobs WHERE project_id = ?)`).get(projectId) as Row).credit as number;
+    return { jobs, shards, leaderboard, credit };
   }
 
   async countCreditsForCopy(copyId: string) {

@@ -537,6 +537,43 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       });
     });
 
+    it('projectBoard sums the project\'s ledger by account, reversals taken off, other projects left out', async () => {
+      const { project, job, shards } = await seedJob({ shards: 3, replicas: 2 });
+      const other = await seedJob({ shards: 1, replicas: 1 });
+      const W = '0x52908400098527886E0F7030069857D2E4169EE7';
+      const vw = makeVolunteer(1, { wallet: W });
+      const v2 = makeVolunteer(2);
+      const credited: Claimed['copy'][] = [];
+      // Shards 0 and 1 validated by both; shard 2 stays open (one copy in flight).
+      for (const [i, credit] of [[0, 3], [1, 2]] as const) {
+        const a = (await claim(vw, { projectId: project.id }))!.copy;
+        const b = (await claim(v2, { projectId: project.id }))!.copy;
+        expect([a.shardId, b.shardId]).toEqual([shards[i]!.id, shards[i]!.id]);
+        await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW + 1);
+        await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW + 1);
+        await store.applyValidation(consensus(shards[i]!, job, [a, b], credit));
+        credited.push(a, b);
+      }
+      await claim(vw, { projectId: project.id });
+      // The other project's credit goes to the same wallet: not this project's.
+      const o = (await claim(vw, { projectId: other.project.id }))!.copy;
+      await store.saveResult(o.id, o.volunteerId, bytes(1), 1, NOW + 1);
+      await store.applyValidation(consensus(other.shards[0]!, other.job, [o], 100));
+      // v2's credit for shard 1 is taken back.
+      await store.reverseCredits({ copyIds: [credited[3]!.id], reason: 'spot check failed', now: NOW + 5 });
+
+      const board = await store.projectBoard(project.id, 10);
+      expect(board.jobs).toEqual({ running: 1, completed: 0, failed: 0, cancelled: 0 });
+      expect(board.shards).toEqual([{ jobId: job.id, total: 3, validated: 2, validatedRecords: 16 }]);
+      expect(board.leaderboard).toEqual([
+        { account: W, credit: 5, copies: 2 },
+        { account: v2.account, credit: 3, copies: 1 },
+      ]);
+      expect(board.credit).toBe(8);
+      expect((await store.projectBoard(project.id, 1)).leaderboard).toHaveLength(1);
+      expect(await store.projectBoard('nope', 10)).toEqual({ jobs: { running: 0, completed: 0, failed: 0, cancelled: 0 }, shards: [], leaderboard: [], credit: 0 });
+    });
+
     it('an invalid judgement takes the shard\'s alive count down once, even when repeated', async () => {
       const { shards } = await seedJob({ replicas: 2 });
       const a = (await claim(makeVolunteer(1)))!.copy;
