@@ -36,6 +36,9 @@ import type { Store } from './store/types.ts';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
+/** How long requests under way may take to finish when the coordinator shuts down. */
+const SHUTDOWN_GRACE_MS = 5000;
+
 export interface RunningCoordinator {
   url: string;
   port: number;
@@ -230,10 +233,15 @@ async function startOnBoundPort(
       // Closes every connection without telling clients they were let go: socket.io clients reconnect by
       // themselves after a closed transport (even pages loaded before this version), and the gateway keeps
       // the leases of the copies they hold. disconnectSockets(true) would tell them not to come back.
-      await new Promise<void>((r) => io.close(() => r()));
+      // io.close() also closes the HTTP server, which waits for every connection to end. A request under way
+      // gets a few seconds; then every connection goes, since one a browser keeps open (seen with an embed
+      // frame's page) would otherwise hold the shutdown until Node's request timeout, minutes later.
+      const closed = new Promise<void>((r) => io.close(() => r()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await closed;
+      clearTimeout(force);
       await app.close().catch(() => {});
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
       await cluster?.close();
       await checker.close();
       await store.close();
