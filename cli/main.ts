@@ -36,6 +36,12 @@ const duration = (name: string) => (v: string) => {
   if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError(`${name} takes a duration of at least 1 s, like 90, 90s, 30m, 2h or 1d; got ${JSON.stringify(v)}`);
   return Math.round(n);
 };
+/** --tag key=value, repeatable: a job's labels. */
+const tagOption = (v: string, prev: Record<string, string> = {}) => {
+  const m = /^([^=]+)=(.*)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`--tag takes key=value, got ${JSON.stringify(v)}`);
+  return { ...prev, [m[1]!]: m[2]! };
+};
 const out = (json: boolean, data: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(data)}\n` : text);
 const DEFAULT_SERVER = process.env.TABGRID_SERVER ?? 'http://127.0.0.1:8080';
 
@@ -158,6 +164,8 @@ program.command('infer')
   .option('--backends <list>', 'backends that may compute it: webgpu,wasm (default: any that computes the model right)', backendList)
   .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
   .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
+  .option('--name <name>', 'what to call the job (shown in tabgrid jobs, status and the dashboard)')
+  .option('--tag <key=value>', 'a label for the job; repeat for several', tagOption)
   .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
   .option('--quiet', 'no progress bar (the job id is still printed)')
   .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
@@ -194,6 +202,8 @@ program.command('train')
   .option('--target-accuracy <a>', 'stop once held-out accuracy reaches this', num('--target-accuracy'))
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
   .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
+  .option('--name <name>', 'what to call the job (shown in tabgrid jobs, status and the dashboard)')
+  .option('--tag <key=value>', 'a label for the job; repeat for several', tagOption)
   .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
   .option('--quiet', 'no progress bar (the job id is still printed)')
   .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
@@ -276,12 +286,93 @@ program.command('ledger')
 program.command('payout')
   .description('operator: close a payout epoch over every wallet\'s payable credit and write its Merkle root and proofs')
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--token <t>', 'the coordinator operator\'s API token (default: TABGRID_TOKEN, then ./data/token)')
+  .option('--token <t>', 'the operator token (default: TABGRID_OPERATOR_TOKEN, then ./data/operator-token)')
   .requiredOption('--out <dir>', 'where to write epoch.json, tree.json and proofs.json')
   .option('--epoch <id>', 'write an epoch already closed instead of closing a new one')
   .action(async (o) => {
     const { payout } = await import('./commands/payout.ts');
-    await payout({ server: o.server, token: resolveToken(o.token), out: o.out, ...(o.epoch ? { epoch: o.epoch } : {}) });
+    const { resolveOperatorToken } = await import('./commands/project.ts');
+    await payout({ server: o.server, token: resolveOperatorToken(o.token, 'data'), out: o.out, ...(o.epoch ? { epoch: o.epoch } : {}) });
+  });
+
+const weightOption = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.01 || n > 10_000) throw new InvalidArgumentError('--weight must be a number in 0.01..10000');
+  return n;
+};
+const project = program.command('project').description('operator: projects (names, weights, private swarms) and their API tokens');
+const operatorCommand = (c: Command) => c
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+  .option('--operator-token <t>', 'the operator token (or TABGRID_OPERATOR_TOKEN, or <--data>/operator-token)')
+  .option('--data <dir>', 'the coordinator\'s data directory, to read operator-token from', 'data')
+  .option('--json', 'print the reply as JSON');
+const operator = async (o: { server: string; operatorToken?: string; data: string }) => {
+  const { OperatorClient, resolveOperatorToken } = await import('./commands/project.ts');
+  return new OperatorClient(o.server, resolveOperatorToken(o.operatorToken, o.data));
+};
+const tokenLine = (r: { project: string; token: string; tokenId: string }) =>
+  `project ${r.project}: API token ${r.token}\n(token id ${r.tokenId}; shown once, the coordinator keeps only its hash)\n`;
+
+operatorCommand(project.command('create').description('create a project; prints its first API token (shown once)').argument('<name>', 'project name (letters, digits, . _ -)'))
+  .option('--description <text>', 'what the project computes, shown on its public page')
+  .option('--weight <w>', 'share of the swarm relative to other projects with work (default 1)', weightOption)
+  .option('--private', 'only volunteers who joined its group compute its jobs')
+  .option('--max-in-flight <n>', 'most copies of its shards in flight at once (0: no cap)', int('--max-in-flight', 0))
+  .action(async (name, o) => {
+    const r = await (await operator(o)).create({
+      name, ...(o.description !== undefined ? { description: o.description } : {}), ...(o.weight !== undefined ? { weight: o.weight } : {}),
+      ...(o.private ? { private: true } : {}), ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
+    });
+    out(!!o.json, r, tokenLine({ project: r.project.name, token: r.token, tokenId: r.tokenId }));
+  });
+operatorCommand(project.command('list').description('the coordinator\'s projects, their weights and tokens'))
+  .action(async (o) => {
+    const { projectsTable } = await import('./commands/project.ts');
+    const r = await (await operator(o)).list();
+    out(!!o.json, r, projectsTable(r.projects));
+  });
+operatorCommand(project.command('show').description('a project\'s settings and tokens').argument('<name>'))
+  .action(async (name, o) => {
+    const { projectText } = await import('./commands/project.ts');
+    const r = await (await operator(o)).show(name);
+    out(!!o.json, r, projectText(r));
+  });
+operatorCommand(project.command('set').description('change a project\'s description, weight, privacy or cap').argument('<name>'))
+  .option('--description <text>', 'what the project computes')
+  .option('--weight <w>', 'share of the swarm relative to other projects with work', weightOption)
+  .option('--private', 'only volunteers who joined its group compute its jobs')
+  .option('--public', 'any volunteer computes its jobs')
+  .option('--max-in-flight <n>', 'most copies in flight at once (0: no cap)', int('--max-in-flight', 0))
+  .action(async (name, o) => {
+    if (o.private && o.public) throw new InvalidArgumentError('--private or --public, not both');
+    const { projectText } = await import('./commands/project.ts');
+    const r = await (await operator(o)).update(name, {
+      ...(o.description !== undefined ? { description: o.description } : {}), ...(o.weight !== undefined ? { weight: o.weight } : {}),
+      ...(o.private ? { private: true } : o.public ? { private: false } : {}), ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
+    });
+    out(!!o.json, r, projectText(r));
+  });
+operatorCommand(project.command('delete').description('delete a project (refused while its jobs run); its tokens stop working').argument('<name>'))
+  .action(async (name, o) => {
+    const r = await (await operator(o)).delete(name);
+    out(!!o.json, r, `project ${r.project} deleted\n`);
+  });
+const token = project.command('token').description('a project\'s API tokens: several per project, each revocable');
+operatorCommand(token.command('create').description('issue another token for the project (one per submitter)').argument('<name>', 'project name'))
+  .option('--label <text>', 'who or what the token is for')
+  .action(async (name, o) => {
+    const r = await (await operator(o)).createToken(name, o.label);
+    out(!!o.json, r, tokenLine(r));
+  });
+operatorCommand(token.command('rotate').description('issue a new token and revoke every other token of the project').argument('<name>', 'project name'))
+  .action(async (name, o) => {
+    const r = await (await operator(o)).rotate(name);
+    out(!!o.json, r, `${tokenLine(r)}revoked: ${r.revoked.join(', ') || 'none'}\n`);
+  });
+operatorCommand(token.command('revoke').description('revoke one token (refused at once, on every coordinator)').argument('<name>', 'project name').argument('<token-id>', 'the token\'s id (tabgrid project show NAME)'))
+  .action(async (name, tokenId, o) => {
+    const r = await (await operator(o)).revoke(name, tokenId);
+    out(!!o.json, r, `project ${r.project}: revoked ${r.revoked.join(', ')}\n`);
   });
 
 // Only where a job id is an operand: elsewhere such a token stays the unknown option it is.

@@ -3,7 +3,9 @@ import type { JobSummary } from '../shared/protocol/events.ts';
 
 export function statusText(s: JobSummary & { records?: number }): string {
   const lines = [
-    `job      ${s.id} (${s.kind})`,
+    `job      ${s.id} (${s.kind})${s.name ? ` ${JSON.stringify(s.name)}` : ''}`,
+    ...(s.tags && Object.keys(s.tags).length ? [`labels   ${tagText(s.tags)}`] : []),
+    ...(s.priority ? [`priority ${s.priority}`] : []),
     `state    ${s.state}${s.error ? `: ${s.error}` : ''}`,
     `shards   ${s.shards.validated}/${s.shards.total} validated, ${s.shards.failed} failed`,
     `copies   valid ${s.copies.valid}, invalid ${s.copies.invalid}, pending ${s.copies.pending}, expired ${s.copies.expired}, error ${s.copies.error}`,
@@ -18,11 +20,15 @@ export function statusText(s: JobSummary & { records?: number }): string {
 export function jobsTable(jobs: readonly JobSummary[]): string {
   if (jobs.length === 0) return 'no jobs yet\n';
   const rows = jobs.map((j) => [
-    j.id, j.kind, j.state, `${j.shards.validated}/${j.shards.total}`, new Date(j.createdAt).toISOString(),
-    j.waiting ? `waits: ${j.waiting.message}` : j.error ?? '',
+    j.id, j.name ?? '', j.kind, j.state, `${j.shards.validated}/${j.shards.total}`, new Date(j.createdAt).toISOString(),
+    j.tags ? tagText(j.tags) : '', j.waiting ? `waits: ${j.waiting.message}` : j.error ?? '',
   ]);
-  const head = ['JOB', 'KIND', 'STATE', 'SHARDS', 'CREATED', ''];
+  const head = ['JOB', 'NAME', 'KIND', 'STATE', 'SHARDS', 'CREATED', 'LABELS', ''];
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(width[i]!))).join('  ').trimEnd();
   return `${[head, ...rows].map(line).join('\n')}\n`;
+}
+
+export function tagText(tags: Record<string, string>): string {
+  return Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(',');
 }

@@ -23,6 +23,7 @@ import { CreditService } from './services/credit-service.ts';
 import { CoordinatorEvents } from './services/events.ts';
 import { InferenceWork } from './services/inference-work.ts';
 import { JobService } from './services/job-service.ts';
+import { ProjectService } from './services/project-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { ProjectBoards } from './services/project-board.ts';
 import { ModelChecker } from './models/model-checker.ts';
@@ -126,7 +127,8 @@ async function startOnBoundPort(
   jobs.explainWaitsWith((id) => waits.reason(id));
   events.on('assigned', (jobId) => waits.assigned(jobId));
 
-  const { projectId, token } = await ensureLocalProject(config.dataDir, store, jobs, log);
+  const projects = new ProjectService(store, events, log.child({ component: 'projects' }));
+  const { projectId, token } = await ensureOperatorAndLocalProject(config.dataDir, store, projects, log);
 
   const app = Fastify({
     // Fastify's own per-request lines are info-level noise; refusals (warn) and errors still show,
@@ -149,7 +151,7 @@ async function startOnBoundPort(
   registerGridMetrics(metrics, () => store.gridCounts(), { version: PACKAGE_VERSION, store: store.kind });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
   const boards = new ProjectBoards(store);
-  registerApi(app, { store, blobs, jobs, train, swarm, waits, credit, boards, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });
+  registerApi(app, { store, blobs, jobs, projects, train, swarm, waits, credit, boards, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await serveClientApp(app, config.clientDir);
   } else {
@@ -255,18 +257,38 @@ function levelAtLeast(level: string, floor: string): string {
   return order.indexOf(level) > order.indexOf(floor) ? level : floor;
 }
 
-/** On first start: a local project, its token printed once and kept in `<data>/token` (mode 600). */
-async function ensureLocalProject(dataDir: string, store: Store, jobs: JobService, log: ReturnType<typeof createLogger>) {
-  const tokenFile = join(dataDir, 'token');
-  const projects = await store.listProjects();
-  if (projects.length > 0) {
-    const token = existsSync(tokenFile) ? (await readFile(tokenFile, 'utf8')).trim() : null;
-    return { projectId: projects[0]!.id, token };
+/**
+ * On first start: the operator credential (`<data>/operator-token`) and a
+ * "local" project whose token is kept in `<data>/token` (both mode 600, both
+ * printed once, both stored only hashed). A data directory from before
+ * operators existed keeps its local project and token and gets an operator
+ * credential on its next start.
+ */
+async function ensureOperatorAndLocalProject(dataDir: string, store: Store, projects: ProjectService, log: ReturnType<typeof createLogger>) {
+  const operatorFile = join(dataDir, 'operator-token');
+  const operatorToken = await projects.ensureOperator();
+  if (operatorToken) {
+    await writeSecret(operatorFile, operatorToken);
+    log.info({ operatorTokenFile: operatorFile }, 'created the operator credential; it is in the operator token file');
+    process.stderr.write(`\ntabgrid: operator token ${operatorToken}\ntabgrid: (saved to ${operatorFile}, readable by you only; it manages projects: tabgrid project --help)\n`);
   }
-  const { project, token } = await jobs.createProject('local');
-  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-  await chmod(tokenFile, 0o600);
+  const tokenFile = join(dataDir, 'token');
+  const live = await store.listProjects();
+  const local = live.find((p) => p.name === 'local');
+  if (local) {
+    const token = existsSync(tokenFile) ? (await readFile(tokenFile, 'utf8')).trim() : null;
+    return { projectId: local.id, token };
+  }
+  // The operator deleted the local project and made others: nothing new is made for it.
+  if (live[0]) return { projectId: live[0].id, token: null };
+  const { project, token } = await projects.create({ name: 'local', description: 'the coordinator\'s own project, created at first start' });
+  await writeSecret(tokenFile, token);
   log.info({ project: project.id, tokenFile }, 'created the local project; its API token is in the token file');
   process.stderr.write(`\ntabgrid: local project ${project.id}\ntabgrid: API token ${token}\ntabgrid: (also saved to ${tokenFile}, readable by you only)\n\n`);
   return { projectId: project.id, token };
+}
+
+async function writeSecret(file: string, secret: string): Promise<void> {
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
 }

@@ -6,6 +6,7 @@ import cliProgress from 'cli-progress';
 import { readFile } from 'node:fs/promises';
 import { TabgridClient, type JobStatus } from '../api-client.ts';
 import { followJob, GaveUp, transient, withRetry } from './follow.ts';
+import { jobMetaOf } from '../job-meta.ts';
 import { parseInputArg, readInput, writeOutputs } from '../tensor-files.ts';
 
 export interface InferOptions {
@@ -20,6 +21,10 @@ export interface InferOptions {
   leaseSeconds?: number;
   /** Seconds from submission after which the job fails. */
   deadline?: number;
+  /** The job's name, labels (--tag key=value) and priority within the project. */
+  name?: string;
+  tag?: Record<string, string>;
+  priority?: number;
   backends?: ('webgpu' | 'wasm')[];
   format: 'pb' | 'npy';
   out: string;
@@ -78,6 +83,7 @@ export async function infer(o: InferOptions): Promise<number> {
     ...(o.leaseSeconds !== undefined ? { leaseSeconds: o.leaseSeconds } : {}),
     ...(o.deadline !== undefined ? { deadlineSeconds: o.deadline } : {}),
     ...(o.backends !== undefined ? { backends: o.backends } : {}),
+    ...jobMetaOf(o),
   });
   // The id always, --quiet or not: it is how the job is found again.
   say(`job ${job.id}: ${job.records} records in ${job.shards.total} shards, ${job.replicas} replicas, ~${(job.flopsPerRecord / 1e6).toFixed(2)} MFLOP/record`);

@@ -36,6 +36,10 @@ export interface TrainOptions {
   seed?: number;
   targetAccuracy?: number;
   deadline?: number;
+  /** The job's name, labels (--tag key=value) and priority within the project. */
+  name?: string;
+  tag?: Record<string, string>;
+  priority?: number;
   out: string;
   quiet?: boolean;
   wait?: boolean;
@@ -88,6 +92,7 @@ export async function train(o: TrainOptions): Promise<number> {
       lr: o.lr, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound, replicas: o.replicas,
       aggregate: o.aggregate, localSteps: o.localSteps, updateFormat: o.updateFormat, outerLr: o.outerLr, outerMomentum: o.outerMomentum,
       weightDecay: o.weightDecay, minFraction: o.minFraction, roundDeadlineSeconds: o.roundDeadline, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
+      name: o.name, tags: o.tag, priority: o.priority,
     }).filter(([, v]) => v !== undefined)),
   });
   say(`job ${job.id}: ${job.rounds} rounds; follow it with: tabgrid status ${job.id} --server ${api.server}`);

@@ -24,6 +24,8 @@ import type { TrainService } from '../services/train-service.ts';
 import type { CreditService } from '../services/credit-service.ts';
 import type { ProjectBoards } from '../services/project-board.ts';
 import { registerCreditApi } from './credit-api.ts';
+import { bearer, operatorAuth, registerOperatorApi } from './operator-api.ts';
+import type { ProjectService } from '../services/project-service.ts';
 import type * as v from 'valibot';
 import { kindOf } from '../core/jobs/kinds.ts';
 
@@ -49,7 +51,8 @@ export interface ApiDeps {
   credit: CreditService;
   /** Projects' public pages. */
   boards: ProjectBoards;
-  /** The coordinator's own (local) project: its token is the operator's, the one that may close payouts. */
+  projects: ProjectService;
+  /** The coordinator's own (local) project (the one `<data>/token` belongs to). */
   operatorProjectId: string;
   /** Public URL of this coordinator (the domain wallet claims must name), when set. */
   publicUrl?: string | undefined;
@@ -77,16 +80,12 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const auth = async (req: FastifyRequest) => {
-    const header = req.headers.authorization ?? '';
-    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw new JobError('unauthorized', 'missing API token: send Authorization: Bearer <token>');
-    const project = await d.jobs.projectForToken(m[1]!);
+    const project = await d.jobs.projectForToken(bearer(req));
     if (!project) throw new JobError('unauthorized', 'invalid API token');
     req.project = project;
   };
-
-  const serve = routeServer(app, { project: auth });
+  const serve = routeServer(app, { project: auth, operator: operatorAuth(d.projects) });
+  registerOperatorApi(serve, d.projects);
 
   serve(ROUTES.health, async () => ({ ok: true, store: d.store.kind }));
   // Readiness: the store answers a real query on the coordinator's tables within 2 s (a dropped
@@ -267,6 +266,7 @@ function withoutKind<T extends { kind: unknown }>(r: T): Omit<T, 'kind'> {
 function inferenceRequest(b: Exclude<JobRequest, { kind: 'train' }>): InferenceRequest {
   return {
     model: b.model, inputs: b.inputs, shardSize: b.shardSize, homogeneous: b.homogeneous, backends: b.backends,
+    meta: { name: b.name, tags: b.tags, priority: b.priority },
     tolerance: { ...(b.rtol !== undefined ? { rtol: b.rtol } : {}), ...(b.atol !== undefined ? { atol: b.atol } : {}) },
     limits: {
       ...(b.replicas !== undefined ? { replicas: b.replicas } : {}),

@@ -1,6 +1,6 @@
 /**
- * Payouts over HTTP. Closing an epoch is the operator's (the coordinator's
- * own project token, the one in `<data>/token`); epochs, roots and proofs
+ * Payouts over HTTP. Closing an epoch is the operator's (the operator
+ * token, `<data>/operator-token`); epochs, roots and proofs
  * are public, as a Merkle distributor's are: a volunteer fetches its proof
  * with nothing but its address.
  */
@@ -12,8 +12,8 @@ import type { ApiDeps } from './api.ts';
 import type { routeServer } from './serve-route.ts';
 
 export function registerCreditApi(serve: ReturnType<typeof routeServer>, d: ApiDeps): void {
-  serve(ROUTES.closePayout, async ({ req, reply }) => {
-    if (req.project!.id !== d.operatorProjectId) throw new JobError('forbidden', 'only the coordinator\'s operator (the token in its data directory) may close a payout epoch');
+  // The route's auth is the operator token (<data>/operator-token).
+  serve(ROUTES.closePayout, async ({ reply }) => {
     const epoch = await d.credit.closePayout();
     if (!epoch) return reply.status(200).send({ epoch: null, reason: 'no wallet has payable credit (credit is payable once its hold has passed; volunteer:<id> accounts must first be claimed to a wallet)' });
     return reply.status(201).send({ epoch: await d.credit.epochWithProofs(epoch.id) });

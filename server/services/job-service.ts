@@ -4,7 +4,6 @@
  * cancellation and completion.
  */
 import { deadlineFailure } from '../core/scheduler/transitions.ts';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Backend, JobSummary } from '../../shared/protocol/events.ts';
 import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
@@ -41,6 +40,23 @@ export interface InferenceRequest {
   limits?: Partial<JobLimits>;
   homogeneous?: boolean;
   backends?: Backend[];
+  meta?: JobMeta;
+}
+
+/** A job's name, labels (tags) and priority as requested (issue 15). */
+export interface JobMeta {
+  name?: string | undefined;
+  tags?: Record<string, string> | undefined;
+  priority?: number | undefined;
+}
+
+/** The meta fields a Job carries: only those given. */
+export function jobMeta(m: JobMeta | undefined): Pick<Job, 'name' | 'tags' | 'priority'> {
+  return {
+    ...(m?.name !== undefined ? { name: m.name } : {}),
+    ...(m?.tags !== undefined && Object.keys(m.tags).length ? { tags: m.tags } : {}),
+    ...(m?.priority ? { priority: m.priority } : {}),
+  };
 }
 
 export const DEFAULT_EMBED: EmbedSettings = { allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'visitor' };
@@ -78,20 +94,6 @@ export class JobService {
     private readonly log: Logger,
     private readonly checker: ModelChecker,
   ) {}
-
-  async createProject(name: string): Promise<{ project: Project; token: string }> {
-    const project: Project = { id: newId(), name, createdAt: Date.now(), embed: DEFAULT_EMBED };
-    await this.store.createProject(project);
-    const token = await this.issueToken(project.id, 'created with the project');
-    this.log.info({ project: project.id, name }, 'project created');
-    return { project, token };
-  }
-
-  async issueToken(projectId: string, label: string): Promise<string> {
-    const token = `tg_${randomBytes(24).toString('base64url')}`;
-    await this.store.addToken({ id: newId(), projectId, hash: hashToken(token), label, createdAt: Date.now() });
-    return token;
-  }
 
   async projectForToken(token: string): Promise<Project | null> {
     return this.store.projectByTokenHash(hashToken(token));
@@ -245,7 +247,7 @@ export class JobService {
     };
     const job: Job = {
       id: newId(), projectId: project.id, kind: 'inference', state: 'running', spec, progress: null,
-      createdAt: Date.now(), finishedAt: null, error: null, resultHash: null,
+      createdAt: Date.now(), finishedAt: null, error: null, resultHash: null, ...jobMeta(req.meta),
     };
     const shards: Shard[] = plan.shards.map((r, index) => ({
       id: newId(), jobId: job.id, index, start: r.start, end: r.end, state: 'open', wanted: limits.replicas,
@@ -289,6 +291,7 @@ export class JobService {
     return {
       ...(waiting ? { waiting: { code: waiting.code, message: waiting.message } } : {}),
       id: job.id, projectId: job.projectId, kind: job.kind, state: job.state,
+      ...(job.name !== undefined ? { name: job.name } : {}), ...(job.tags ? { tags: job.tags } : {}), ...(job.priority ? { priority: job.priority } : {}),
       shards: { total: c.shards.total, validated: c.shards.validated, failed: c.shards.failed },
       copies: c.copies, credit: c.credit, createdAt: job.createdAt, finishedAt: job.finishedAt, error: job.error,
       ...kindOf(job.spec).summary(job),

@@ -33,7 +33,7 @@ import { outerOptimizer, outerStep } from '../core/training/outer-step.ts';
 import { readLocalResult } from '../core/validation/updates.ts';
 import type { LocalStepsSpec } from '../core/jobs/types.ts';
 import type { CoordinatorEvents } from './events.ts';
-import { decodeInputFile, type InputFormat, JobError, type JobService } from './job-service.ts';
+import { decodeInputFile, type InputFormat, JobError, jobMeta, type JobService } from './job-service.ts';
 import type { CreateTrainJobSchema } from '../../shared/http/requests.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { KindPayload, KindWork } from './kinds.ts';
@@ -186,7 +186,7 @@ export class TrainService implements KindWork {
     const job: Job = {
       id: newId(), projectId: project.id, kind: 'train', state: 'running', spec,
       progress: { round: 0, totalRounds: totalRounds(schedule), weightsHash, optimizerHash, optimizerStep: 0, roundStartedAt: now, history: [] },
-      createdAt: now, finishedAt: null, error: null, resultHash: null,
+      createdAt: now, finishedAt: null, error: null, resultHash: null, ...jobMeta(req),
     };
     await this.store.createJob(job, this.roundShards(spec, 0));
     this.log.info({

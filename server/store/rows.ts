@@ -7,7 +7,7 @@
  */
 import type { ClaimableShard } from '../core/scheduler/claim.ts';
 import type { Copy, Job, Shard, TrainProgress } from '../core/jobs/types.ts';
-import type { GridCounts, Project, Volunteer } from './types.ts';
+import type { GridCounts, Project, ProjectSettings, Volunteer } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -26,7 +26,11 @@ export interface ShardRow extends ClaimableShard {
 
 export const toProject = (r: Row): Project => ({
   id: r.id as string, name: r.name as string, createdAt: num(r.created_at), embed: JSON.parse(r.embed as string),
+  description: (r.description as string | undefined) ?? '', weight: num(r.weight ?? 1),
+  private: r.private === true || r.private === 1, maxInFlight: num(r.max_in_flight ?? 0),
 });
+
+export const toTokenInfo = (r: Row) => ({ id: r.id as string, label: r.label as string, createdAt: num(r.created_at), revokedAt: numOrNull(r.revoked_at) });
 
 export const toVolunteer = (r: Row): Volunteer => ({
   id: r.id as string, secretHash: r.secret_hash as string, wallet: str(r.wallet),
@@ -40,6 +44,9 @@ export const toJob = (r: Row, spec: Job['spec'] = JSON.parse(r.spec as string)):
   spec, createdAt: num(r.created_at), finishedAt: numOrNull(r.finished_at),
   error: str(r.error), resultHash: str(r.result_hash),
   progress: r.progress ? JSON.parse(r.progress as string) as TrainProgress : null,
+  ...(r.name ? { name: r.name as string } : {}),
+  ...(r.tags ? { tags: JSON.parse(r.tags as string) as Record<string, string> } : {}),
+  ...(r.priority ? { priority: num(r.priority) } : {}),
 });
 
 export const toShard = (r: Row): Shard => ({
@@ -85,4 +92,17 @@ export function gridCounts(jobs: Record<string, unknown>[], shards: Record<strin
   for (const r of jobs) out.jobs[r.state as keyof GridCounts['jobs']] = Number(r.n);
   for (const r of shards) out.shards[r.state as keyof GridCounts['shards']] = Number(r.n);
   return out;
+}
+
+/** SET clauses (with `?` placeholders) for the settings a patch changes. */
+export function projectPatch(patch: Partial<ProjectSettings>): { sets: string[]; vals: (string | number | boolean)[] } {
+  const cols: Record<keyof ProjectSettings, string> = { description: 'description', weight: 'weight', private: 'private', maxInFlight: 'max_in_flight' };
+  const sets: string[] = [];
+  const vals: (string | number | boolean)[] = [];
+  for (const k of Object.keys(cols) as (keyof ProjectSettings)[]) {
+    if (patch[k] === undefined) continue;
+    sets.push(`${cols[k]} = ?`);
+    vals.push(patch[k]);
+  }
+  return { sets, vals };
 }

@@ -19,12 +19,37 @@ export interface EmbedSettings {
   siteWallet?: string | null;
 }
 
-export interface Project {
+/** What the operator sets on a project (issue 15). */
+export interface ProjectSettings {
+  description: string;
+  /** Its share of the swarm's compute, relative to the other projects with work (fair-share.ts). */
+  weight: number;
+  /** A private project's jobs go only to volunteers in its group. */
+  private: boolean;
+  /** Most copies of its shards in flight at once; 0 = no cap. */
+  maxInFlight: number;
+}
+
+export const DEFAULT_PROJECT_SETTINGS: ProjectSettings = { description: '', weight: 1, private: false, maxInFlight: 0 };
+
+export interface Project extends ProjectSettings {
   id: string;
   name: string;
   createdAt: number;
   embed: EmbedSettings;
 }
+
+/** A project as created: settings not given take DEFAULT_PROJECT_SETTINGS. */
+export type NewProject = Omit<Project, keyof ProjectSettings> & Partial<ProjectSettings>;
+
+export interface TokenInfo {
+  id: string;
+  label: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type ProjectDeletion = 'deleted' | 'running' | 'gone';
 
 export interface Volunteer extends VolunteerIdentity {
   secretHash: string;
@@ -124,12 +149,31 @@ export interface Store extends CreditLedger {
   readonly kind: 'sqlite' | 'postgres';
   close(): Promise<void>;
 
-  createProject(p: Project): Promise<void>;
+  /** Refused (throws) when a live project already has the name. */
+  createProject(p: NewProject): Promise<void>;
+  /** A project by id, deleted ones included (their jobs and credit stay). */
   getProject(id: string): Promise<Project | null>;
+  /** A live project by its name. */
+  projectByName(name: string): Promise<Project | null>;
+  /** Live projects, oldest first. */
   listProjects(): Promise<Project[]>;
   setEmbedSettings(projectId: string, embed: EmbedSettings): Promise<void>;
+  updateProject(projectId: string, patch: Partial<ProjectSettings>): Promise<void>;
+  /**
+   * Deletes a live project in one step, refused while any of its jobs runs:
+   * its tokens are revoked and its name is free again; jobs, blobs and ledger
+   * rows stay (the ledger is append-only).
+   */
+  deleteProject(projectId: string, at: number): Promise<ProjectDeletion>;
   addToken(t: { id: string; projectId: string; hash: string; label: string; createdAt: number }): Promise<void>;
+  /** The live project of a token that is not revoked; read from the database every time, so a revocation holds at once everywhere. */
   projectByTokenHash(hash: string): Promise<Project | null>;
+  tokensOf(projectId: string): Promise<TokenInfo[]>;
+  /** Revokes these tokens of the project (all of them when `ids` is null); returns the ids revoked now. */
+  revokeTokens(projectId: string, ids: string[] | null, at: number): Promise<string[]>;
+  /** Records the coordinator's operator credential unless one exists; true when this one was recorded. */
+  addOperatorToken(t: { hash: string; createdAt: number }): Promise<boolean>;
+  isOperatorTokenHash(hash: string): Promise<boolean>;
 
   recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }): Promise<void>;
   blobKind(hash: string): Promise<string | null>;

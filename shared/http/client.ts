@@ -190,4 +190,14 @@ export class TabgridClient {
   openapi() { return this.call(ROUTES.openapi); }
   /** A project's public page (by id or name): progress, validated compute, contributors by validated credit. */
   projectBoard(ref: string) { return this.call(ROUTES.projectBoard, { params: { ref } }); }
+
+  // The operator's (the client made with the operator token): projects and their tokens.
+  operatorProjects() { return this.call(ROUTES.operatorProjects); }
+  createProject(body: BodyOf<typeof ROUTES.createProject>) { return this.call(ROUTES.createProject, { body }); }
+  operatorProject(project: string) { return this.call(ROUTES.operatorProject, { params: { project } }); }
+  updateProject(project: string, body: BodyOf<typeof ROUTES.updateProject>) { return this.call(ROUTES.updateProject, { params: { project }, body }); }
+  deleteProject(project: string) { return this.call(ROUTES.deleteProject, { params: { project } }); }
+  createToken(project: string, label?: string) { return this.call(ROUTES.createToken, { params: { project }, body: label !== undefined ? { label } : {} }); }
+  rotateToken(project: string) { return this.call(ROUTES.rotateToken, { params: { project } }); }
+  revokeToken(project: string, token: string) { return this.call(ROUTES.revokeToken, { params: { project, token } }); }
 }

@@ -62,7 +62,7 @@ function operation(name: string, r: RouteSpec): Record<string, unknown> {
         content: r.body === 'binary' ? content('binary') : { 'application/json': { schema: schemaOf(r.body) } },
       },
     } : {}),
-    ...(r.auth === 'project' ? { security: [{ projectToken: [] }] } : {}),
+    ...(r.auth === 'project' ? { security: [{ projectToken: [] }] } : r.auth === 'operator' ? { security: [{ operatorToken: [] }] } : {}),
     responses,
   };
 }
@@ -88,10 +88,14 @@ export function openApiDocument(opts: { version: string; serverUrl?: string }, r
       { name: 'public', description: 'Read-only views anyone may fetch' },
       { name: 'credit', description: 'Credit, wallet claims and payouts' },
       { name: 'operations', description: 'Probes and metrics' },
+      { name: 'operator', description: 'Projects and their tokens (the operator token)' },
     ],
     paths,
     components: {
-      securitySchemes: { projectToken: { type: 'http', scheme: 'bearer', description: 'A project\'s API token (tabgrid prints it at first start and keeps it in <data>/token)' } },
+      securitySchemes: {
+        projectToken: { type: 'http', scheme: 'bearer', description: 'A project\'s API token (tabgrid prints it at first start and keeps it in <data>/token)' },
+        operatorToken: { type: 'http', scheme: 'bearer', description: 'The coordinator\'s operator token (made at first start, kept in <data>/operator-token)' },
+      },
       responses: {
         Refused: { description: 'refused: bad input (400), no or wrong token (401), not allowed (403), not found (404), conflict (409), too large (413)', content: error },
         Failed: { description: 'the coordinator failed (it logged why) or is starting (503)', content: error },

@@ -27,6 +27,10 @@ export const JobSummarySchema = v.object({
   projectId: text,
   kind: JobKindSchema,
   state: JobStateSchema,
+  /** What its project calls it, its labels (key=value tags) and its priority within the project. */
+  name: v.optional(text),
+  tags: v.optional(v.record(text, text)),
+  priority: v.optional(int),
   shards: v.object({ total: nonNegInt, validated: nonNegInt, failed: nonNegInt }),
   copies: v.object({ valid: nonNegInt, invalid: nonNegInt, pending: nonNegInt, expired: nonNegInt, error: nonNegInt }),
   /** Credit granted for the job's validated copies. */

@@ -13,10 +13,26 @@ const positiveInt = (max: number) => v.pipe(v.number(), v.integer('must be an in
 const nonNegative = v.pipe(v.number(), v.finite(), v.minValue(0, 'must be >= 0'));
 
 const fileRef = v.strictObject({ blob: HashSchema, format: v.picklist(['npy', 'pb', 'tensors'], 'format must be npy, pb or tensors') });
+/** What a project calls a job (issue 15): shown in `tabgrid jobs`, `status` and its dashboard. */
+export const JobMetaEntries = {
+  name: v.optional(v.pipe(v.string(), v.minLength(1, 'name: at least one character'), v.maxLength(200, 'name: at most 200 characters'))),
+  /** Labels: key=value tags (`labels` is a training job's targets). */
+  tags: v.optional(v.pipe(
+    v.record(
+      v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, 'a tag key is 1 to 63 letters, digits, dots, slashes, dashes or underscores')),
+      v.pipe(v.string(), v.maxLength(256, 'a tag value is at most 256 characters')),
+    ),
+    v.check((r) => Object.keys(r).length <= 32, 'at most 32 tags'),
+  )),
+  /** Within the project, shards of higher-priority jobs go out first (default 0). */
+  priority: v.optional(v.pipe(v.number(), v.integer('priority must be an integer'), v.minValue(-1000, 'priority must be >= -1000'), v.maxValue(1000, 'priority must be <= 1000'))),
+};
+
 const fraction = (open: boolean) => v.pipe(v.number(), v.minValue(open ? 0 : 1e-9), v.maxValue(1));
 
 export const CreateTrainJobSchema = v.strictObject({
   kind: v.literal('train'),
+  ...JobMetaEntries,
   model: HashSchema,
   data: fileRef,
   labels: fileRef,
@@ -52,6 +68,7 @@ export const CreateTrainJobSchema = v.strictObject({
 
 export const CreateJobSchema = v.strictObject({
   kind: v.optional(v.literal('inference'), 'inference'),
+  ...JobMetaEntries,
   model: HashSchema,
   inputs: v.pipe(v.array(v.strictObject({
     name: v.optional(v.pipe(v.string(), v.maxLength(256))),

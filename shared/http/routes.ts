@@ -9,9 +9,10 @@
 import type * as v from 'valibot';
 import * as Q from './requests.ts';
 import * as R from './replies.ts';
+import * as O from './operator.ts';
 import { API_BASE } from './version.ts';
 
-export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 type Schema = v.GenericSchema;
 
 /** A body that is not JSON: raw bytes, Prometheus text, or nothing at all. */
@@ -21,10 +22,10 @@ export interface RouteSpec {
   method: Method;
   /** Fastify's form: `/api/v1/jobs/:id`. */
   path: string;
-  /** `project`: a project's API token (Authorization: Bearer). */
-  auth: 'none' | 'project';
+  /** `project`: a project's API token; `operator`: the coordinator's operator token (both Authorization: Bearer). */
+  auth: 'none' | 'project' | 'operator';
   summary: string;
-  tag: 'project' | 'public' | 'credit' | 'operations';
+  tag: 'project' | 'public' | 'credit' | 'operations' | 'operator';
   params?: Schema;
   query?: Schema;
   body?: Schema | 'binary';
@@ -110,7 +111,7 @@ export const ROUTES = {
     body: Q.ClaimRequestSchema, status: 200, reply: R.ClaimReplySchema,
   }),
   closePayout: route({
-    method: 'POST', path: api('/payouts'), auth: 'project', tag: 'credit', summary: 'Closes a payout epoch (the operator\'s token only)',
+    method: 'POST', path: api('/payouts'), auth: 'operator', tag: 'credit', summary: 'Closes a payout epoch (the operator token only)',
     status: 201, reply: R.PayoutClosedSchema, also: { 200: { description: 'nothing to pay: epoch is null and reason says why', reply: R.PayoutClosedSchema } },
   }),
   payouts: route({ method: 'GET', path: api('/payouts'), auth: 'none', tag: 'credit', summary: 'The latest payout epochs', status: 200, reply: R.PayoutEpochListSchema }),
@@ -121,6 +122,34 @@ export const ROUTES = {
   walletPayouts: route({
     method: 'GET', path: api('/accounts/:account/payouts'), auth: 'none', tag: 'credit', summary: 'Every epoch that paid a wallet, with its proof',
     params: Q.WalletParamsSchema, status: 200, reply: R.WalletPayoutsSchema,
+  }),
+
+  // The operator's (issue 15): projects and their tokens.
+  operatorProjects: route({ method: 'GET', path: api('/operator/projects'), auth: 'operator', tag: 'operator', summary: 'Every live project: settings, running jobs, tokens', status: 200, reply: O.ProjectListSchema }),
+  createProject: route({
+    method: 'POST', path: api('/operator/projects'), auth: 'operator', tag: 'operator', summary: 'Creates a project; the reply holds its first API token (shown once)',
+    body: O.CreateProjectSchema, status: 201, reply: O.ProjectCreatedSchema,
+  }),
+  operatorProject: route({ method: 'GET', path: api('/operator/projects/:project'), auth: 'operator', tag: 'operator', summary: 'One project: settings, running jobs, tokens', params: O.ProjectParamsSchema, status: 200, reply: O.OperatorProjectSchema }),
+  updateProject: route({
+    method: 'PATCH', path: api('/operator/projects/:project'), auth: 'operator', tag: 'operator', summary: 'Changes a project\'s description, weight, privacy or cap on copies in flight',
+    params: O.ProjectParamsSchema, body: O.ProjectSettingsPatchSchema, status: 200, reply: O.OperatorProjectSchema,
+  }),
+  deleteProject: route({
+    method: 'DELETE', path: api('/operator/projects/:project'), auth: 'operator', tag: 'operator', summary: 'Deletes a project (409 while a job of it runs); its tokens stop working',
+    params: O.ProjectParamsSchema, status: 200, reply: O.ProjectDeletedSchema,
+  }),
+  createToken: route({
+    method: 'POST', path: api('/operator/projects/:project/tokens'), auth: 'operator', tag: 'operator', summary: 'Issues another API token for the project (shown once)',
+    params: O.ProjectParamsSchema, body: O.CreateTokenSchema, status: 201, reply: O.TokenIssuedSchema,
+  }),
+  rotateToken: route({
+    method: 'POST', path: api('/operator/projects/:project/tokens/rotate'), auth: 'operator', tag: 'operator', summary: 'Issues a new token and revokes every other token of the project',
+    params: O.ProjectParamsSchema, status: 201, reply: O.TokenIssuedSchema,
+  }),
+  revokeToken: route({
+    method: 'DELETE', path: api('/operator/projects/:project/tokens/:token'), auth: 'operator', tag: 'operator', summary: 'Revokes one token: refused from its next request on, on every coordinator',
+    params: O.TokenParamsSchema, status: 200, reply: O.TokenRevokedSchema,
   }),
 } as const satisfies Record<string, RouteSpec>;
 

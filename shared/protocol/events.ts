@@ -198,6 +198,10 @@ export interface JobSummary {
   projectId: string;
   kind: JobKind;
   state: JobState;
+  /** What its project calls it, its labels (key=value tags) and its priority within the project (issue 15). */
+  name?: string;
+  tags?: Record<string, string>;
+  priority?: number;
   shards: { total: number; validated: number; failed: number };
   copies: { valid: number; invalid: number; pending: number; expired: number; error: number };
   credit: number;

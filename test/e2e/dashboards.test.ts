@@ -62,7 +62,7 @@ describe('dashboards', () => {
       pacedVolunteer(c.url, LIAR, { paceMs: 120, tamper: scaleOutputs(1.5) }),
     );
     // Two copies per shard: the liar's copies disagree, a third copy settles it, the liar's is invalid.
-    jobId = (await submitMlpJob(c.api, { records: 16_000, shardSize: 8, width: 32, layers: 2, replicas: 2, seed: 3 })).id;
+    jobId = (await submitMlpJob(c.api, { records: 16_000, shardSize: 8, width: 32, layers: 2, replicas: 2, seed: 3, name: 'digits batch 7', tags: { team: 'vision' } })).id;
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await ctx.newPage();
     problems.push(...watchPage(page, 'dashboard'));
@@ -101,6 +101,9 @@ describe('dashboards', () => {
     await until('more validated shards, live', async () => (await num('validated')) > first);
     expect(jobsRequests()).toBe(before);
     await expect(page.getByTestId('project-jobs').textContent()).resolves.toContain(jobId);
+    // The job's name and labels (issue 15).
+    await expect(page.getByTestId('job-name').textContent()).resolves.toBe('digits batch 7');
+    await expect(page.getByTestId('job-labels').textContent()).resolves.toContain('team=vision');
     await until('an invalid copy in the rates', async () => /[1-9][0-9.]*% invalid/.test((await page.getByTestId('project-totals').textContent()) ?? ''), 30_000);
     await expect(page.locator('.chip.ok', { hasText: 'live' }).count()).resolves.toBe(1);
     // The token stays in this tab's sessionStorage: a reload reopens the project without asking.

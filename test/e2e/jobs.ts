@@ -15,6 +15,8 @@ export interface SubmittedJob {
 export async function submitMlpJob(api: ApiClient, o: {
   records: number; shardSize: number; width?: number; layers?: number; seed?: number; inputSeed?: number;
   replicas?: number; rtol?: number; atol?: number;
+  /** The job's name and labels (key=value tags). */
+  name?: string; tags?: Record<string, string>;
 }): Promise<SubmittedJob> {
   const width = o.width ?? 32;
   const model = mlpModel({ width, layers: o.layers ?? 3, seed: o.seed ?? 1 });
@@ -29,6 +31,8 @@ export async function submitMlpJob(api: ApiClient, o: {
     // WebGPU and WASM round differently: copies from both must still agree.
     rtol: o.rtol ?? 1e-3,
     atol: o.atol ?? 1e-4,
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.tags ? { tags: o.tags } : {}),
   });
   return { id: job.id, model, x, shards: job.shards.total };
 }

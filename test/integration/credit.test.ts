@@ -135,6 +135,9 @@ const leafHash = (account: string, amount: string) =>
 const walk = (leaf: Hex, proof: string[]) =>
   proof.reduce<Hex>((h, p) => (BigInt(h) < BigInt(p) ? keccak256(concat([h, p as Hex])) : keccak256(concat([p as Hex, h]))), leaf);
 
+/** The operator token the coordinator made at first start (payouts are the operator's). */
+const operatorToken = (c: { dataDir: string }) => readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
+
 describe('payouts', () => {
   let c: SpawnedCoordinator;
   const vols: TestVolunteer[] = [];
@@ -160,7 +163,7 @@ describe('payouts', () => {
     expect((await fetch(`${c.url}/api/v1/payouts`, { method: 'POST' })).status).toBe(401);
 
     const out = join(dir, 'epoch1');
-    const e = (await payout({ server: c.url, token: c.token, out, quiet: true }))!;
+    const e = (await payout({ server: c.url, token: operatorToken(c), out, quiet: true }))!;
     const units = BigInt(Math.floor(w.balance * 1e6 + 1e-6)).toString();
     // Only wallets: the anonymous volunteer's payable credit waits for a claim.
     expect(e.proofs.map((p) => [p.account, p.amount])).toEqual([[W, units]]);
@@ -188,9 +191,9 @@ describe('payouts', () => {
     // Paid: the wallet's payable is spent, and a second epoch has nothing to pay.
     expect(await account(c, W)).toMatchObject({ payable: 0 });
     expect((await account(c, W)).changes[0]).toMatchObject({ kind: 'payout', reason: expect.stringContaining(e.id) });
-    expect(await payout({ server: c.url, token: c.token, out: join(dir, 'epoch2'), quiet: true })).toBeNull();
+    expect(await payout({ server: c.url, token: operatorToken(c), out: join(dir, 'epoch2'), quiet: true })).toBeNull();
     // A lost reply: the same epoch can be written again by id.
-    const again = await payout({ server: c.url, token: c.token, out: join(dir, 'epoch1-again'), epoch: e.id, quiet: true });
+    const again = await payout({ server: c.url, token: operatorToken(c), out: join(dir, 'epoch1-again'), epoch: e.id, quiet: true });
     expect(again!.root).toBe(e.root);
   });
 });

@@ -165,6 +165,14 @@ export interface Job {
   error: string | null;
   /** Blob of the assembled outputs once completed. */
   resultHash: string | null;
+  /**
+   * What the project calls it, and its labels: key=value tags (issue 15). Named
+   * `tags`, since a training job's `labels` are its targets.
+   */
+  name?: string;
+  tags?: Record<string, string>;
+  /** Within its project, shards of a higher priority go first (default 0). */
+  priority?: number;
 }
 
 export type ShardState = 'open' | 'validated' | 'failed' | 'cancelled';

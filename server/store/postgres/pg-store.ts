@@ -25,9 +25,11 @@ import { decideClaim } from '../../core/scheduler/claim.ts';
 import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
-import { COPY_COLS, GRID_COUNT_SQL, gridCounts, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
-import type {
-  ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
+import { shardGflops } from '../../core/scheduler/fair-share.ts';
+import { COPY_COLS, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import {
+  type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
+  type ProjectSettings, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -51,7 +53,7 @@ export interface PgStoreOptions {
 const num = (v: unknown): number => Number(v);
 
 const IN_FLIGHT = `state IN ('assigned','running')`;
-const JOB_COLS = 'id, project_id, kind, state, created_at, finished_at, error, result_hash, progress';
+const JOB_COLS = 'id, project_id, kind, state, created_at, finished_at, error, result_hash, progress, name, tags, priority';
 
 /**
  * PostgreSQL text cannot hold U+0000 (SQLite can), and a volunteer's failure
@@ -151,8 +153,10 @@ export class PgStore implements Store {
     return this.tx(fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 
-  async createProject(p: Project) {
-    await this.exec('INSERT INTO projects (id, name, created_at, embed) VALUES ($1, $2, $3, $4)', [p.id, p.name, p.createdAt, JSON.stringify(p.embed)]);
+  async createProject(p: NewProject) {
+    const q = { ...DEFAULT_PROJECT_SETTINGS, ...p };
+    await this.exec(`INSERT INTO projects (id, name, created_at, embed, description, weight, private, max_in_flight)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [q.id, q.name, q.createdAt, JSON.stringify(q.embed), q.description, q.weight, q.private, q.maxInFlight]);
   }
 
   async getProject(id: string) {
@@ -160,12 +164,36 @@ export class PgStore implements Store {
     return rows[0] ? toProject(rows[0]) : null;
   }
 
+  async projectByName(name: string) {
+    const { rows } = await this.exec('SELECT * FROM projects WHERE name = $1 AND deleted_at IS NULL', [name]);
+    return rows[0] ? toProject(rows[0]) : null;
+  }
+
   async listProjects() {
-    return (await this.exec('SELECT * FROM projects ORDER BY created_at')).rows.map(toProject);
+    return (await this.exec('SELECT * FROM projects WHERE deleted_at IS NULL ORDER BY created_at')).rows.map(toProject);
   }
 
   async setEmbedSettings(projectId: string, embed: Project['embed']) {
     await this.exec('UPDATE projects SET embed = $1 WHERE id = $2', [JSON.stringify(embed), projectId]);
+  }
+
+  async updateProject(projectId: string, patch: Partial<ProjectSettings>) {
+    const { sets, vals } = projectPatch(patch);
+    if (!sets.length) return;
+    let n = 0;
+    await this.exec(`UPDATE projects SET ${sets.map((x) => x.replace('?', () => `$${++n}`)).join(', ')} WHERE id = $${n + 1}`, [...vals, projectId]);
+  }
+
+  async deleteProject(projectId: string, at: number): Promise<ProjectDeletion> {
+    return this.tx(async (q): Promise<ProjectDeletion> => {
+      // The project row first: a job created meanwhile (its insert checks the project's key) waits for this or sees it gone.
+      const live = (await q('SELECT 1 FROM projects WHERE id = $1 AND deleted_at IS NULL FOR UPDATE', [projectId])).rows[0];
+      if (!live) return 'gone';
+      if ((await q(`SELECT 1 FROM jobs WHERE project_id = $1 AND state = 'running' LIMIT 1`, [projectId])).rows[0]) return 'running';
+      await q('UPDATE projects SET deleted_at = $1 WHERE id = $2', [at, projectId]);
+      await q('UPDATE tokens SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL', [at, projectId]);
+      return 'deleted';
+    });
   }
 
   async addToken(t: { id: string; projectId: string; hash: string; label: string; createdAt: number }) {
@@ -173,8 +201,28 @@ export class PgStore implements Store {
   }
 
   async projectByTokenHash(hash: string) {
-    const { rows } = await this.exec('SELECT p.* FROM tokens t JOIN projects p ON p.id = t.project_id WHERE t.hash = $1', [hash]);
+    const { rows } = await this.exec(`SELECT p.* FROM tokens t JOIN projects p ON p.id = t.project_id
+      WHERE t.hash = $1 AND t.revoked_at IS NULL AND p.deleted_at IS NULL`, [hash]);
     return rows[0] ? toProject(rows[0]) : null;
+  }
+
+  async tokensOf(projectId: string) {
+    return (await this.exec('SELECT id, label, created_at, revoked_at FROM tokens WHERE project_id = $1 ORDER BY created_at, id', [projectId])).rows.map(toTokenInfo);
+  }
+
+  async revokeTokens(projectId: string, ids: string[] | null, at: number) {
+    const { rows } = await this.exec(`UPDATE tokens SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL
+      AND ($3::text[] IS NULL OR id = ANY($3::text[])) RETURNING id`, [at, projectId, ids]);
+    return rows.map((r) => r.id as string);
+  }
+
+  async addOperatorToken(t: { hash: string; createdAt: number }) {
+    const r = await this.exec(`INSERT INTO operator_tokens (id, hash, created_at) VALUES ('operator', $1, $2) ON CONFLICT DO NOTHING`, [t.hash, t.createdAt]);
+    return r.rowCount === 1;
+  }
+
+  async isOperatorTokenHash(hash: string) {
+    return (await this.exec('SELECT 1 FROM operator_tokens WHERE hash = $1', [hash])).rows.length > 0;
   }
 
   async recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }) {
@@ -220,19 +268,21 @@ export class PgStore implements Store {
     if (sets.length) await this.exec(`UPDATE volunteers SET ${sets.join(', ')} WHERE id = $${vals.length + 1}`, [...vals, id]);
   }
 
-  private async insertShards(q: Exec, job: Pick<Job, 'id' | 'projectId' | 'createdAt' | 'spec'>, shards: Shard[]) {
+  private async insertShards(q: Exec, job: Pick<Job, 'id' | 'projectId' | 'createdAt' | 'spec' | 'priority'>, shards: Shard[]) {
     if (shards.length === 0) return;
-    await q(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
-      SELECT s.id, $1::text, $2::text, $3::bigint, s.idx, s.rec_start, s.rec_end, 'open', s.wanted, $4::int, $5::boolean
-      FROM unnest($6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::int[]) AS s(id, idx, rec_start, rec_end, wanted)`,
+    await q(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous, priority, gflops)
+      SELECT s.id, $1::text, $2::text, $3::bigint, s.idx, s.rec_start, s.rec_end, 'open', s.wanted, $4::int, $5::boolean, $11::int, s.gflops
+      FROM unnest($6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::int[], $12::float8[]) AS s(id, idx, rec_start, rec_end, wanted, gflops)`,
     [job.id, job.projectId, job.createdAt, job.spec.limits.maxTotalCopies, job.spec.homogeneous,
-      shards.map((s) => s.id), shards.map((s) => s.index), shards.map((s) => s.start), shards.map((s) => s.end), shards.map((s) => s.wanted)]);
+      shards.map((s) => s.id), shards.map((s) => s.index), shards.map((s) => s.start), shards.map((s) => s.end), shards.map((s) => s.wanted),
+      job.priority ?? 0, shards.map((s) => shardGflops(job.spec, s))]);
   }
 
   async createJob(job: Job, shards: Shard[]) {
     await this.tx(async (q) => {
-      await q('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null]);
+      await q('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress, name, tags, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        [job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null,
+          job.name ?? null, job.tags ? JSON.stringify(job.tags) : null, job.priority ?? 0]);
       await this.insertShards(q, job, shards);
     });
   }

@@ -214,4 +214,31 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (project_id, hash)
   );
   `,
+  `
+  -- Issue 15: projects the operator creates (description, fair-share weight, private swarm, cap on copies in
+  -- flight) and deletes (soft: their jobs and ledger rows stay), tokens revocable one by one, the operator's
+  -- own credential, jobs with a name, labels (tags) and a priority.
+  ALTER TABLE projects ADD COLUMN description TEXT NOT NULL DEFAULT '';
+  ALTER TABLE projects ADD COLUMN weight REAL NOT NULL DEFAULT 1;
+  ALTER TABLE projects ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE projects ADD COLUMN max_in_flight INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE projects ADD COLUMN deleted_at INTEGER;
+  -- Names become how the operator and the public pages name a project: one live project per name.
+  UPDATE projects SET name = name || '-' || id WHERE id NOT IN (SELECT MIN(id) FROM projects GROUP BY name);
+  CREATE UNIQUE INDEX projects_live_name ON projects(name) WHERE deleted_at IS NULL;
+  ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;
+  CREATE INDEX tokens_project ON tokens(project_id);
+  CREATE TABLE operator_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+  ALTER TABLE jobs ADD COLUMN name TEXT;
+  ALTER TABLE jobs ADD COLUMN tags TEXT;
+  ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+  -- Fair share (server/core/scheduler/fair-share.ts) charges a project the GFLOP of its copies in flight and
+  -- of its validated credit over a window, and picks shards within a project by priority.
+  ALTER TABLE shards ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE shards ADD COLUMN gflops REAL NOT NULL DEFAULT 0;
+  CREATE INDEX ledger_project_at ON ledger(project_id, at);
+  -- The dispatcher reads each project's wanting shards on their own, highest priority and oldest job first,
+  -- so a project with a long queue never hides another's work from the fair-share choice.
+  CREATE INDEX shards_wanting_project ON shards(project_id, priority DESC, job_created, idx) WHERE state = 'open' AND alive < wanted AND issued < max_total;
+  `,
 ];

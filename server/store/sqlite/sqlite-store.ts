@@ -15,9 +15,11 @@ import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
-import { COPY_COLS, GRID_COUNT_SQL, gridCounts, type Row, toCopy, toJob, toProject, toShard, toShardRow, toVolunteer } from '../rows.ts';
-import type {
-  ClaimRequest, Claimed, JobCounts, LedgerEntry, Project, ResultWrite, ShardResults, Store, ValidationWrite, Volunteer,
+import { shardGflops } from '../../core/scheduler/fair-share.ts';
+import { COPY_COLS, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import {
+  type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
+  type ProjectSettings, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -223,8 +225,10 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
-  async createProject(p: Project) {
-    await this.write(() => this.db.prepare('INSERT INTO projects (id, name, created_at, embed) VALUES (?, ?, ?, ?)').run(p.id, p.name, p.createdAt, JSON.stringify(p.embed)));
+  async createProject(p: NewProject) {
+    const q = { ...DEFAULT_PROJECT_SETTINGS, ...p };
+    await this.write(() => this.db.prepare(`INSERT INTO projects (id, name, created_at, embed, description, weight, private, max_in_flight)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(q.id, q.name, q.createdAt, JSON.stringify(q.embed), q.description, q.weight, q.private ? 1 : 0, q.maxInFlight));
   }
 
   async getProject(id: string) {
@@ -232,12 +236,33 @@ export class SqliteStore implements Store {
     return r ? toProject(r) : null;
   }
 
+  async projectByName(name: string) {
+    const r = this.db.prepare('SELECT * FROM projects WHERE name = ? AND deleted_at IS NULL').get(name) as Row | undefined;
+    return r ? toProject(r) : null;
+  }
+
   async listProjects() {
-    return (this.db.prepare('SELECT * FROM projects ORDER BY created_at').all() as Row[]).map(toProject);
+    return (this.db.prepare('SELECT * FROM projects WHERE deleted_at IS NULL ORDER BY created_at').all() as Row[]).map(toProject);
   }
 
   async setEmbedSettings(projectId: string, embed: Project['embed']) {
     await this.write(() => this.db.prepare('UPDATE projects SET embed = ? WHERE id = ?').run(JSON.stringify(embed), projectId));
+  }
+
+  async updateProject(projectId: string, patch: Partial<ProjectSettings>) {
+    const { sets, vals } = projectPatch(patch);
+    if (sets.length) await this.write(() => this.db.prepare(`UPDATE projects SET ${sets.join(', ')} WHERE id = ?`).run(...vals.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v)), projectId));
+  }
+
+  async deleteProject(projectId: string, at: number): Promise<ProjectDeletion> {
+    return this.write(() => {
+      const live = this.db.prepare('SELECT 1 FROM projects WHERE id = ? AND deleted_at IS NULL').get(projectId);
+      if (!live) return 'gone';
+      if (this.db.prepare(`SELECT 1 FROM jobs WHERE project_id = ? AND state = 'running' LIMIT 1`).get(projectId)) return 'running';
+      this.db.prepare('UPDATE projects SET deleted_at = ? WHERE id = ?').run(at, projectId);
+      this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE project_id = ? AND revoked_at IS NULL').run(at, projectId);
+      return 'deleted';
+    });
   }
 
   async addToken(t: { id: string; projectId: string; hash: string; label: string; createdAt: number }) {
@@ -245,8 +270,31 @@ export class SqliteStore implements Store {
   }
 
   async projectByTokenHash(hash: string) {
-    const r = this.db.prepare('SELECT p.* FROM tokens t JOIN projects p ON p.id = t.project_id WHERE t.hash = ?').get(hash) as Row | undefined;
+    const r = this.db.prepare(`SELECT p.* FROM tokens t JOIN projects p ON p.id = t.project_id
+      WHERE t.hash = ? AND t.revoked_at IS NULL AND p.deleted_at IS NULL`).get(hash) as Row | undefined;
     return r ? toProject(r) : null;
+  }
+
+  async tokensOf(projectId: string) {
+    return (this.db.prepare('SELECT id, label, created_at, revoked_at FROM tokens WHERE project_id = ? ORDER BY created_at, id').all(projectId) as Row[]).map(toTokenInfo);
+  }
+
+  async revokeTokens(projectId: string, ids: string[] | null, at: number) {
+    return this.write(() => {
+      const live = (this.db.prepare('SELECT id FROM tokens WHERE project_id = ? AND revoked_at IS NULL').all(projectId) as Row[]).map((r) => r.id as string);
+      const revoked = ids === null ? live : live.filter((id) => ids.includes(id));
+      const q = this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?');
+      for (const id of revoked) q.run(at, id);
+      return revoked;
+    });
+  }
+
+  async addOperatorToken(t: { hash: string; createdAt: number }) {
+    return this.write(() => this.db.prepare(`INSERT INTO operator_tokens (id, hash, created_at) VALUES ('operator', ?, ?) ON CONFLICT DO NOTHING`).run(t.hash, t.createdAt).changes === 1);
+  }
+
+  async isOperatorTokenHash(hash: string) {
+    return this.db.prepare('SELECT 1 FROM operator_tokens WHERE hash = ?').get(hash) !== undefined;
   }
 
   async recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }) {
@@ -290,13 +338,15 @@ export class SqliteStore implements Store {
   }
 
   async createJob(job: Job, shards: Shard[]) {
-    const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
-      VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
+    const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous, priority, gflops)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)`);
     return this.write(() => {
-      this.db.prepare('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null);
+      this.db.prepare('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress, name, tags, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null,
+          job.name ?? null, job.tags ? JSON.stringify(job.tags) : null, job.priority ?? 0);
       for (const s of shards) {
-        insertShard.run(s.id, job.id, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
+        insertShard.run(s.id, job.id, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0,
+          job.priority ?? 0, shardGflops(job.spec, s));
       }
       this.hot.markStale();
     });
@@ -305,8 +355,8 @@ export class SqliteStore implements Store {
   async advanceRound(jobId: string, fromRound: number, progress: TrainProgress, nextShards: Shard[]) {
     const job = this.job(jobId);
     if (!job) return false;
-    const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous)
-      VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)`);
+    const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous, priority, gflops)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)`);
     this.jobCache.delete(jobId);
     const dropped: string[] = [];
     const advanced = await this.write(() => {
@@ -323,7 +373,8 @@ export class SqliteStore implements Store {
       for (const f of this.db.prepare(`SELECT result_file AS f FROM copies WHERE result_file IS NOT NULL AND ${ofRounds}`).all(jobId, from, to) as Row[]) dropped.push(f.f as string);
       this.db.prepare(`UPDATE copies SET result = NULL, result_file = NULL WHERE (result IS NOT NULL OR result_file IS NOT NULL) AND ${ofRounds}`).run(jobId, from, to);
       for (const s of nextShards) {
-        insertShard.run(s.id, jobId, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0);
+        insertShard.run(s.id, jobId, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0,
+          job.priority ?? 0, shardGflops(job.spec, s));
       }
       return true;
     });

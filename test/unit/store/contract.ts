@@ -17,7 +17,10 @@ export const ALL_RULES: ReadonlySet<DistinctRule> = new Set(['wallet', 'address'
 export const NO_RULES: ReadonlySet<DistinctRule> = new Set();
 
 export function makeProject(createdAt = NOW, id = newId()): Project {
-  return { id, name: `project ${id}`, createdAt, embed: { allowedOrigins: ['https://example.org'], defaultIntensity: 0.5, creditTo: 'site' } };
+  return {
+    id, name: `project ${id}`, createdAt, embed: { allowedOrigins: ['https://example.org'], defaultIntensity: 0.5, creditTo: 'site' },
+    description: '', weight: 1, private: false, maxInFlight: 0,
+  };
 }
 
 export interface JobOptions {
@@ -153,6 +156,83 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       await expect(store.createProject(later)).rejects.toThrow();
       await expect(store.addToken({ id: newId(), projectId: earlier.id, hash: 'tokenhash-1', label: 'x', createdAt: NOW })).rejects.toThrow();
       await expect(store.addToken({ id: newId(), projectId: 'no-such-project', hash: 'tokenhash-3', label: 'x', createdAt: NOW })).rejects.toThrow();
+    });
+
+    it('projects: settings, names unique among live ones, delete refused while a job runs, then tokens revoked', async () => {
+      const p = { ...makeProject(NOW), name: 'alpha', description: 'first', weight: 3, private: true, maxInFlight: 7 };
+      await store.createProject(p);
+      expect(await store.getProject(p.id)).toEqual(p);
+      expect(await store.projectByName('alpha')).toEqual(p);
+      expect(await store.projectByName('beta')).toBeNull();
+      // Settings not given take their defaults.
+      const q = { id: newId(), name: 'beta', createdAt: NOW + 1, embed: p.embed };
+      await store.createProject(q);
+      expect(await store.projectByName('beta')).toMatchObject({ description: '', weight: 1, private: false, maxInFlight: 0 });
+      await expect(store.createProject({ ...makeProject(NOW + 2), name: 'alpha' })).rejects.toThrow();
+
+      await store.updateProject(p.id, { weight: 0.5, private: false });
+      expect(await store.getProject(p.id)).toMatchObject({ weight: 0.5, private: false, description: 'first', maxInFlight: 7 });
+
+      await store.addToken({ id: 't-a1', projectId: p.id, hash: 'hash-a1', label: 'one', createdAt: NOW });
+      await store.addToken({ id: 't-a2', projectId: p.id, hash: 'hash-a2', label: 'two', createdAt: NOW + 1 });
+      const { job, shards } = makeJob(p.id);
+      await store.createJob(job, shards);
+      expect(await store.deleteProject(p.id, NOW + 10)).toBe('running');
+      expect((await store.projectByTokenHash('hash-a1'))?.id).toBe(p.id);
+      await store.finishJob(job.id, 'cancelled', { finishedAt: NOW + 11 });
+      expect(await store.deleteProject(p.id, NOW + 12)).toBe('deleted');
+      expect(await store.deleteProject(p.id, NOW + 13)).toBe('gone');
+      expect(await store.projectByTokenHash('hash-a1')).toBeNull();
+      expect(await store.projectByName('alpha')).toBeNull();
+      expect((await store.listProjects()).map((x) => x.id)).toEqual([q.id]);
+      // Its jobs stay readable (the ledger refers to them); its name is free again.
+      expect((await store.getJob(job.id))?.projectId).toBe(p.id);
+      expect((await store.tokensOf(p.id)).map((t) => t.revokedAt)).toEqual([NOW + 12, NOW + 12]);
+      await store.createProject({ ...makeProject(NOW + 20), name: 'alpha' });
+    });
+
+    it('tokens: several per project, each revocable on its own, revoked ones refused at once', async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      for (const i of [1, 2, 3]) await store.addToken({ id: `tok-${i}`, projectId: p.id, hash: `h-${i}`, label: `l${i}`, createdAt: NOW + i });
+      expect(await store.revokeTokens(p.id, ['tok-2', 'not-mine'], NOW + 9)).toEqual(['tok-2']);
+      expect(await store.revokeTokens(p.id, ['tok-2'], NOW + 10)).toEqual([]);
+      expect(await store.projectByTokenHash('h-2')).toBeNull();
+      expect((await store.projectByTokenHash('h-1'))?.id).toBe(p.id);
+      expect(await store.tokensOf(p.id)).toEqual([
+        { id: 'tok-1', label: 'l1', createdAt: NOW + 1, revokedAt: null },
+        { id: 'tok-2', label: 'l2', createdAt: NOW + 2, revokedAt: NOW + 9 },
+        { id: 'tok-3', label: 'l3', createdAt: NOW + 3, revokedAt: null },
+      ]);
+      expect((await store.revokeTokens(p.id, null, NOW + 11)).sort()).toEqual(['tok-1', 'tok-3']);
+      expect(await store.projectByTokenHash('h-3')).toBeNull();
+      // Another project's token is not this project's to revoke.
+      const other = makeProject();
+      await store.createProject(other);
+      await store.addToken({ id: 'tok-o', projectId: other.id, hash: 'h-o', label: 'o', createdAt: NOW });
+      expect(await store.revokeTokens(p.id, ['tok-o'], NOW + 12)).toEqual([]);
+      expect((await store.projectByTokenHash('h-o'))?.id).toBe(other.id);
+    });
+
+    it('the operator credential is recorded once; a second one is not', async () => {
+      expect(await store.isOperatorTokenHash('op-1')).toBe(false);
+      expect(await store.addOperatorToken({ hash: 'op-1', createdAt: NOW })).toBe(true);
+      expect(await store.addOperatorToken({ hash: 'op-2', createdAt: NOW })).toBe(false);
+      expect(await store.isOperatorTokenHash('op-1')).toBe(true);
+      expect(await store.isOperatorTokenHash('op-2')).toBe(false);
+    });
+
+    it('jobs keep their name, tags and priority', async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards } = makeJob(p.id);
+      await store.createJob({ ...job, name: 'nightly', tags: { team: 'vision', run: '7' }, priority: 2 }, shards);
+      expect(await store.getJob(job.id)).toMatchObject({ name: 'nightly', tags: { team: 'vision', run: '7' }, priority: 2 });
+      const plain = makeJob(p.id);
+      await store.createJob(plain.job, plain.shards);
+      const back = await store.getJob(plain.job.id);
+      expect(back?.name).toBeUndefined();
+      expect(back?.tags).toBeUndefined();
     });
 
     it('blobs: a private blob becomes public once used as a model or weights, never the reverse', async () => {

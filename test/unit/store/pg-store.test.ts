@@ -31,6 +31,17 @@ describe('PgStore on PostgreSQL', () => {
     expect(await h.sql('SELECT version FROM schema_migrations')).toHaveLength(MIGRATIONS.length);
   });
 
+  it('a token revoked through one coordinator is refused at once by another sharing the database', async () => {
+    h = await pgHarness();
+    const [a, b] = await Promise.all([h.open(), h.open()]);
+    const p = makeProject();
+    await a!.createProject(p);
+    await a!.addToken({ id: 'tok-shared', projectId: p.id, hash: 'hash-shared', label: 'x', createdAt: NOW });
+    expect((await b!.projectByTokenHash('hash-shared'))?.id).toBe(p.id);
+    expect(await a!.revokeTokens(p.id, ['tok-shared'], NOW + 1)).toEqual(['tok-shared']);
+    expect(await b!.projectByTokenHash('hash-shared')).toBeNull();
+  });
+
   it('refuses a schema newer than itself, and a schema name that would need quoting', async () => {
     h = await pgHarness();
     await h.open();
