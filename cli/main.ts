@@ -42,6 +42,11 @@ const tagOption = (v: string, prev: Record<string, string> = {}) => {
   if (!m) throw new InvalidArgumentError(`--tag takes key=value, got ${JSON.stringify(v)}`);
   return { ...prev, [m[1]!]: m[2]! };
 };
+const priorityOption = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -1000 || n > 1000) throw new InvalidArgumentError('--priority must be an integer in -1000..1000');
+  return n;
+};
 const out = (json: boolean, data: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(data)}\n` : text);
 const DEFAULT_SERVER = process.env.TABGRID_SERVER ?? 'http://127.0.0.1:8080';
 
@@ -166,6 +171,7 @@ program.command('infer')
   .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
   .option('--name <name>', 'what to call the job (shown in tabgrid jobs, status and the dashboard)')
   .option('--tag <key=value>', 'a label for the job; repeat for several', tagOption)
+  .option('--priority <p>', 'within the project, shards of higher-priority jobs go out first (-1000..1000, default 0)', priorityOption)
   .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
   .option('--quiet', 'no progress bar (the job id is still printed)')
   .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
@@ -204,6 +210,7 @@ program.command('train')
   .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
   .option('--name <name>', 'what to call the job (shown in tabgrid jobs, status and the dashboard)')
   .option('--tag <key=value>', 'a label for the job; repeat for several', tagOption)
+  .option('--priority <p>', 'within the project, shards of higher-priority jobs go out first (-1000..1000, default 0)', priorityOption)
   .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
   .option('--quiet', 'no progress bar (the job id is still printed)')
   .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
@@ -300,7 +307,7 @@ const weightOption = (v: string) => {
   if (!Number.isFinite(n) || n < 0.01 || n > 10_000) throw new InvalidArgumentError('--weight must be a number in 0.01..10000');
   return n;
 };
-const project = program.command('project').description('operator: projects (names, weights, private swarms) and their API tokens');
+const project = program.command('project').description('operator: projects (names, descriptions, fair-share weights) and their API tokens');
 const operatorCommand = (c: Command) => c
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
   .option('--operator-token <t>', 'the operator token (or TABGRID_OPERATOR_TOKEN, or <--data>/operator-token)')
@@ -316,12 +323,11 @@ const tokenLine = (r: { project: string; token: string; tokenId: string }) =>
 operatorCommand(project.command('create').description('create a project; prints its first API token (shown once)').argument('<name>', 'project name (letters, digits, . _ -)'))
   .option('--description <text>', 'what the project computes, shown on its public page')
   .option('--weight <w>', 'share of the swarm relative to other projects with work (default 1)', weightOption)
-  .option('--private', 'only volunteers who joined its group compute its jobs')
   .option('--max-in-flight <n>', 'most copies of its shards in flight at once (0: no cap)', int('--max-in-flight', 0))
   .action(async (name, o) => {
     const r = await (await operator(o)).create({
       name, ...(o.description !== undefined ? { description: o.description } : {}), ...(o.weight !== undefined ? { weight: o.weight } : {}),
-      ...(o.private ? { private: true } : {}), ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
+      ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
     });
     out(!!o.json, r, tokenLine({ project: r.project.name, token: r.token, tokenId: r.tokenId }));
   });
@@ -337,18 +343,15 @@ operatorCommand(project.command('show').description('a project\'s settings and t
     const r = await (await operator(o)).show(name);
     out(!!o.json, r, projectText(r));
   });
-operatorCommand(project.command('set').description('change a project\'s description, weight, privacy or cap').argument('<name>'))
+operatorCommand(project.command('set').description('change a project\'s description, weight or cap').argument('<name>'))
   .option('--description <text>', 'what the project computes')
   .option('--weight <w>', 'share of the swarm relative to other projects with work', weightOption)
-  .option('--private', 'only volunteers who joined its group compute its jobs')
-  .option('--public', 'any volunteer computes its jobs')
   .option('--max-in-flight <n>', 'most copies in flight at once (0: no cap)', int('--max-in-flight', 0))
   .action(async (name, o) => {
-    if (o.private && o.public) throw new InvalidArgumentError('--private or --public, not both');
     const { projectText } = await import('./commands/project.ts');
     const r = await (await operator(o)).update(name, {
       ...(o.description !== undefined ? { description: o.description } : {}), ...(o.weight !== undefined ? { weight: o.weight } : {}),
-      ...(o.private ? { private: true } : o.public ? { private: false } : {}), ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
+      ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
     });
     out(!!o.json, r, projectText(r));
   });

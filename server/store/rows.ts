@@ -106,3 +106,20 @@ export function projectPatch(patch: Partial<ProjectSettings>): { sets: string[];
   }
   return { sets, vals };
 }
+
+/**
+ * What fair share reads (server/core/scheduler/fair-share.ts), in both
+ * stores' SQL (`?` placeholders; the PostgreSQL store numbers them).
+ */
+export const FAIR_SHARE_SQL = {
+  /** Live projects with a shard that wants a copy (one probe of shards_wanting_project each). */
+  projectsWithWork: `SELECT p.id, p.weight, p.max_in_flight FROM projects p WHERE p.deleted_at IS NULL AND EXISTS
+    (SELECT 1 FROM shards s WHERE s.project_id = p.id AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total) ORDER BY p.created_at`,
+  /** Validated credit (GFLOP) per project since a time. */
+  validatedSince: `SELECT project_id, SUM(amount) AS g FROM ledger WHERE at >= ? GROUP BY project_id`,
+  /** Copies in flight per project and the GFLOP they stand for. */
+  inFlightByProject: `SELECT s.project_id, COUNT(*) AS n, SUM(s.gflops) AS g FROM copies c JOIN shards s ON s.id = c.shard_id
+    WHERE c.state IN ('assigned','running') GROUP BY s.project_id`,
+};
+
+export const activeProject = (r: Row) => ({ id: r.id as string, weight: num(r.weight), maxInFlight: num(r.max_in_flight) });

@@ -76,11 +76,11 @@ describe('projects and tokens', () => {
       { project: { name: string; weight: number; private: boolean }; token: string; tokenId: string };
     expect(created.project).toMatchObject({ name: 'alpha', weight: 3, private: false });
     expect(await status(created.token)).toBe(200);
-    expect(await tabgrid('project', 'create', 'beta', '--private', '--max-in-flight', '4')).toMatch(/project beta: API token tg_/);
+    expect(await tabgrid('project', 'create', 'beta', '--max-in-flight', '4')).toMatch(/project beta: API token tg_/);
 
     const list = await tabgrid('project', 'list');
     expect(list).toMatch(/^alpha\s+\S+\s+3\s+public\s+-\s+0\s+1\/1\s+image tagging$/m);
-    expect(list).toMatch(/^beta\s+\S+\s+1\s+private\s+4\s+0\s+1\/1$/m);
+    expect(list).toMatch(/^beta\s+\S+\s+1\s+public\s+4\s+0\s+1\/1$/m);
     expect(list).toMatch(/^local\s/m);
 
     const before = await projectNames();
@@ -90,6 +90,8 @@ describe('projects and tokens', () => {
       [{ name: 'gamma', weight: -1 }, /weight must be >= 0.01/],
       [{ name: 'gamma', maxInFlight: 1.5 }, /maxInFlight must be an integer/],
       [{ name: 'gamma', owner: 'x' }, /owner/],
+      // Private swarms are not built yet: refused, never silently public.
+      [{ name: 'gamma', private: true }, /private projects are not available yet/],
     ] as const) {
       const r = await call(operator, 'POST', '/api/v1/operator/projects', body);
       expect(r.status).toBe(400);

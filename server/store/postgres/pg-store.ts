@@ -25,8 +25,8 @@ import { decideClaim } from '../../core/scheduler/claim.ts';
 import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
-import { shardGflops } from '../../core/scheduler/fair-share.ts';
-import { COPY_COLS, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -426,49 +426,78 @@ export class PgStore implements Store {
   async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
     const copyId = newId();
     return this.tx(async (q): Promise<Claimed | null> => {
-      const head = await q(`SELECT s.id, s.homogeneous,
-          COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
-                                                      'numericClass', c.numeric_class, 'state', c.state))
-                    FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
-        FROM shards s
-        WHERE s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total ${req.projectId ? 'AND s.project_id = $1' : ''}
-        ORDER BY s.job_created, s.idx LIMIT 256`, req.projectId ? [req.projectId] : []);
-      let eligible = head.rows
-        .filter((r) => mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean))
-        .map((r) => r.id as string);
-      while (eligible.length > 0) {
-        const { rows } = await q(`SELECT * FROM shards
-          WHERE id = ANY($1::text[]) AND state = 'open' AND alive < wanted AND issued < max_total
-          ORDER BY job_created, idx LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, [eligible]);
-        const row = rows[0];
-        if (!row) return null;
-        eligible = eligible.filter((id) => id !== row.id);
-        const existing = (await q(`SELECT volunteer_id AS "volunteerId", wallet, address, numeric_class AS "numericClass", state
-          FROM copies WHERE shard_id = $1`, [row.id])).rows as unknown as CopyIdentity[];
-        const shard = toShardRow(row);
-        const input = { shard, copies: existing, job: await this.job(shard.jobId, q), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
-        let d = decideClaim(input);
-        if (d.take === 'count') {
-          // The cap spans a round's shards, which the shard lock does not:
-          // this volunteer's claims on this job queue on an advisory lock, so
-          // two coordinators cannot both count one under the cap and both grant.
-          await q('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [d.jobId, req.volunteer.id]);
-          const held = (await q(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
-            WHERE s.job_id = $1 AND s.idx >= $2 AND s.idx < $3 AND c.volunteer_id = $4 AND c.state NOT IN ('expired','error','cancelled')`,
-          [d.jobId, d.from, d.to, req.volunteer.id])).rows[0]!.n;
-          d = decideClaim({ ...input, heldInRound: num(held) });
-        }
-        if (d.take !== true) continue;
-        const { copy } = d;
-        const job = input.job!;
-        await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
-        [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
-        await q('UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = $1', [shard.id]);
-        return { job, shard: { ...shardOf(shard), issued: shard.issued + 1 }, copy };
+      // Choose the project first (fair share), then the shard within it.
+      for (const projectId of await this.projectOrder(q, req)) {
+        const claimed = await this.claimIn(q, req, projectId, copyId);
+        if (claimed) return claimed;
       }
       return null;
     });
+  }
+
+  /**
+   * Projects with work, in fair-share order (fair-share.ts). The charges are
+   * read without locks, so coordinators claiming at once may each favour the
+   * same project for a moment; the next claims even it out.
+   */
+  private async projectOrder(q: Exec, req: ClaimRequest): Promise<string[]> {
+    let active = (await q(FAIR_SHARE_SQL.projectsWithWork)).rows.map(activeProject);
+    if (req.projectId) active = active.filter((p) => p.id === req.projectId);
+    if (active.length <= 1 && active.every((p) => p.maxInFlight <= 0)) return active.map((p) => p.id);
+    const charged = new Map<string, number>();
+    for (const r of (await q(FAIR_SHARE_SQL.validatedSince.replace('?', '$1'), [req.now - FAIR_SHARE_WINDOW_MS])).rows) charged.set(r.project_id as string, num(r.g));
+    const inFlight = new Map<string, { n: number; g: number }>();
+    for (const r of (await q(FAIR_SHARE_SQL.inFlightByProject)).rows) inFlight.set(r.project_id as string, { n: num(r.n), g: num(r.g) });
+    const loads: ProjectLoad[] = active.map((p) => ({
+      ...p, charged: (charged.get(p.id) ?? 0) + (inFlight.get(p.id)?.g ?? 0), inFlight: inFlight.get(p.id)?.n ?? 0,
+    }));
+    return fairShareOrder(loads, active.map((p) => p.id));
+  }
+
+  /** A copy of one of the project's wanting shards (highest priority, oldest job first) that the volunteer may take. */
+  private async claimIn(q: Exec, req: ClaimRequest, projectId: string, copyId: string): Promise<Claimed | null> {
+    const head = await q(`SELECT s.id, s.homogeneous,
+        COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
+                                                    'numericClass', c.numeric_class, 'state', c.state))
+                  FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
+      FROM shards s
+      WHERE s.project_id = $1 AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total
+      ORDER BY s.priority DESC, s.job_created, s.idx LIMIT 256`, [projectId]);
+    let eligible = head.rows
+      .filter((r) => mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean))
+      .map((r) => r.id as string);
+    while (eligible.length > 0) {
+      const { rows } = await q(`SELECT * FROM shards
+        WHERE id = ANY($1::text[]) AND state = 'open' AND alive < wanted AND issued < max_total
+        ORDER BY priority DESC, job_created, idx LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, [eligible]);
+      const row = rows[0];
+      if (!row) return null;
+      eligible = eligible.filter((id) => id !== row.id);
+      const existing = (await q(`SELECT volunteer_id AS "volunteerId", wallet, address, numeric_class AS "numericClass", state
+        FROM copies WHERE shard_id = $1`, [row.id])).rows as unknown as CopyIdentity[];
+      const shard = toShardRow(row);
+      const input = { shard, copies: existing, job: await this.job(shard.jobId, q), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
+      let d = decideClaim(input);
+      if (d.take === 'count') {
+        // The cap spans a round's shards, which the shard lock does not:
+        // this volunteer's claims on this job queue on an advisory lock, so
+        // two coordinators cannot both count one under the cap and both grant.
+        await q('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [d.jobId, req.volunteer.id]);
+        const held = (await q(`SELECT COUNT(*) AS n FROM copies c JOIN shards s ON s.id = c.shard_id
+          WHERE s.job_id = $1 AND s.idx >= $2 AND s.idx < $3 AND c.volunteer_id = $4 AND c.state NOT IN ('expired','error','cancelled')`,
+        [d.jobId, d.from, d.to, req.volunteer.id])).rows[0]!.n;
+        d = decideClaim({ ...input, heldInRound: num(held) });
+      }
+      if (d.take !== true) continue;
+      const { copy } = d;
+      const job = input.job!;
+      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
+      [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
+      await q('UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = $1', [shard.id]);
+      return { job, shard: { ...shardOf(shard), issued: shard.issued + 1 }, copy };
+    }
+    return null;
   }
 
   async ackCopy(copyId: string, volunteerId: string, deadline: number) {

@@ -15,8 +15,8 @@ import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
-import { shardGflops } from '../../core/scheduler/fair-share.ts';
-import { COPY_COLS, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -33,6 +33,7 @@ import { MIGRATIONS } from './migrations.ts';
 const QUEUE_PAGE = 1024;
 /** Past a full queue, candidates are read in growing pages, as a volunteer may hold copies of every shard in it. */
 const CLAIM_PAGES: [limit: number, offset: number][] = [[QUEUE_PAGE, 0], [4 * QUEUE_PAGE, QUEUE_PAGE]];
+const WANTING = `state = 'open' AND alive < wanted AND issued < max_total`;
 
 /**
  * Results larger than this are written to a file of their own (before the
@@ -91,9 +92,13 @@ export class SqliteStore implements Store {
     void this.sweepResultFiles();
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
-      wanting: p(`SELECT * FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ? OFFSET ?`),
+      // One project's wanting shards, highest priority and oldest job first (the shards_wanting_project index).
+      wanting: p(`SELECT * FROM shards WHERE project_id = ? AND ${WANTING} ORDER BY priority DESC, job_created, idx LIMIT ? OFFSET ?`),
       wantingCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id IN
-        (SELECT id FROM shards WHERE state = 'open' AND alive < wanted AND issued < max_total ORDER BY job_created, idx LIMIT ? OFFSET ?) ORDER BY rowid`),
+        (SELECT id FROM shards WHERE project_id = ? AND ${WANTING} ORDER BY priority DESC, job_created, idx LIMIT ? OFFSET ?) ORDER BY rowid`),
+      projectsWithWork: p(FAIR_SHARE_SQL.projectsWithWork),
+      validatedSince: p(FAIR_SHARE_SQL.validatedSince),
+      inFlightByProject: p(FAIR_SHARE_SQL.inFlightByProject),
       // Issue order: the validator breaks ties by it.
       copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
       insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
@@ -501,37 +506,75 @@ export class SqliteStore implements Store {
     return this.hot.add(toShardRow(r), (this.s.copiesOfShard!.all(shardId) as Row[]).map(toCopy));
   }
 
-  /** Reads the wanting shards, oldest job first, and their copies: two queries per QUEUE_PAGE shards. */
+  /**
+   * Reads each project's first page of wanting shards (highest priority,
+   * oldest job first) and their copies: two queries per project with work.
+   * Per project, so that one project's long queue never hides another's
+   * work from the fair-share choice.
+   */
   private refillQueue(): void {
-    const rows = this.s.wanting!.all(QUEUE_PAGE, 0) as Row[];
-    const copies = new Map<string, Copy[]>();
-    for (const r of this.s.wantingCopies!.all(QUEUE_PAGE, 0) as Row[]) {
-      const c = toCopy(r);
-      const list = copies.get(c.shardId);
-      if (list) list.push(c);
-      else copies.set(c.shardId, [c]);
+    const ids: string[] = [];
+    let complete = true;
+    for (const p of this.s.projectsWithWork!.all() as Row[]) {
+      const rows = this.s.wanting!.all(p.id, QUEUE_PAGE, 0) as Row[];
+      const copies = new Map<string, Copy[]>();
+      for (const r of this.s.wantingCopies!.all(p.id, QUEUE_PAGE, 0) as Row[]) {
+        const c = toCopy(r);
+        const list = copies.get(c.shardId);
+        if (list) list.push(c);
+        else copies.set(c.shardId, [c]);
+      }
+      for (const r of rows) this.hot.add(toShardRow(r), copies.get(r.id as string) ?? []);
+      ids.push(...rows.map((r) => r.id as string));
+      if (rows.length >= QUEUE_PAGE) complete = false;
     }
-    for (const r of rows) this.hot.add(toShardRow(r), copies.get(r.id as string) ?? []);
-    this.hot.refilled(rows.map((r) => r.id as string), rows.length < QUEUE_PAGE);
+    this.hot.refilled(ids, complete);
+  }
+
+  /**
+   * The projects to offer work from, in fair-share order (fair-share.ts);
+   * null when there is nothing to choose between (one project with work and
+   * no cap), so a coordinator of one project pays one indexed query per claim.
+   */
+  private projectOrder(req: ClaimRequest): string[] | null {
+    let active = (this.s.projectsWithWork!.all() as Row[]).map(activeProject);
+    if (req.projectId) active = active.filter((p) => p.id === req.projectId);
+    if (active.length <= 1 && active.every((p) => p.maxInFlight <= 0)) return active.length ? null : [];
+    const charged = new Map<string, number>();
+    for (const r of this.s.validatedSince!.all(req.now - FAIR_SHARE_WINDOW_MS) as Row[]) charged.set(r.project_id as string, Number(r.g));
+    const inFlight = new Map<string, { n: number; g: number }>();
+    for (const r of this.s.inFlightByProject!.all() as Row[]) inFlight.set(r.project_id as string, { n: Number(r.n), g: Number(r.g) });
+    const loads: ProjectLoad[] = active.map((p) => ({
+      ...p, charged: (charged.get(p.id) ?? 0) + (inFlight.get(p.id)?.g ?? 0), inFlight: inFlight.get(p.id)?.n ?? 0,
+    }));
+    return fairShareOrder(loads, active.map((p) => p.id));
   }
 
   async claimCopy(req: ClaimRequest): Promise<Claimed | null> {
     const copyId = newId();
     return this.writeLean((): Claimed | null => {
       if (this.hot.needsRefill()) this.refillQueue();
-      for (const id of this.hot.candidates()) {
-        const claimed = this.claimAt(id, req, copyId);
-        if (claimed) return claimed;
-      }
-      if (this.hot.exhaustive) return null;
-      // The queue is one page of a longer list, and this volunteer could take nothing in it.
-      for (const [limit, offset] of CLAIM_PAGES) {
-        const page = this.s.wanting!.all(limit, offset) as Row[];
-        for (const r of page) {
-          const claimed = this.claimAt(r.id as string, req, copyId);
+      // Choose the project first (fair share), then the shard within it.
+      const order = this.projectOrder(req);
+      for (const projectId of order ?? [req.projectId]) {
+        const within = { ...req, projectId };
+        for (const id of this.hot.candidates()) {
+          const claimed = this.claimAt(id, within, copyId);
           if (claimed) return claimed;
         }
-        if (page.length < limit) return null;
+      }
+      if (this.hot.exhaustive) return null;
+      // The queue holds one page per project, and this volunteer could take nothing in it: read further.
+      for (const projectId of order ?? (this.s.projectsWithWork!.all() as Row[]).map((r) => r.id as string)) {
+        if (req.projectId && projectId !== req.projectId) continue;
+        for (const [limit, offset] of CLAIM_PAGES) {
+          const page = this.s.wanting!.all(projectId, limit, offset) as Row[];
+          for (const r of page) {
+            const claimed = this.claimAt(r.id as string, req, copyId);
+            if (claimed) return claimed;
+          }
+          if (page.length < limit) break;
+        }
       }
       return null;
     });

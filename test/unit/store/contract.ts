@@ -235,6 +235,36 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(back?.tags).toBeUndefined();
     });
 
+    it('fair share: the next copy goes to the project furthest below its weight; caps and priorities hold', async () => {
+      const light = { ...makeProject(NOW), name: 'light', weight: 1 };
+      const heavy = { ...makeProject(NOW + 1), name: 'heavy', weight: 3 };
+      await store.createProject(light);
+      await store.createProject(heavy);
+      // Equal shards (8 records, creditPerRecord 0.001: 0.008 GFLOP a copy); light's job is older.
+      await seedJob({ shards: 30, replicas: 1 }, light);
+      await seedJob({ shards: 60, replicas: 1 }, heavy);
+      const got: Record<string, number> = { [light.id]: 0, [heavy.id]: 0 };
+      for (let i = 0; i < 40; i++) {
+        const c = await claim(makeVolunteer(i));
+        got[c!.job.projectId]!++;
+      }
+      // Charged as issued: exactly 1 in 4 to the light project, whatever came first.
+      expect(got).toEqual({ [light.id]: 10, [heavy.id]: 30 });
+
+      // A cap on copies in flight: the heavy project holds 30, so at a cap of 30 everything goes to the light one.
+      await store.updateProject(heavy.id, { maxInFlight: 30 });
+      for (let i = 40; i < 44; i++) expect((await claim(makeVolunteer(i)))!.job.projectId).toBe(light.id);
+      // An embed of the capped project gets nothing from it.
+      expect(await claim(makeVolunteer(50), { projectId: heavy.id })).toBeNull();
+      await store.updateProject(heavy.id, { maxInFlight: 0 });
+
+      // Within a project, a job of higher priority goes first, however new.
+      const { job: urgent, shards } = makeJob(light.id, { shards: 2, replicas: 1, createdAt: NOW + 100 });
+      await store.createJob({ ...urgent, priority: 5 }, shards);
+      const next = await claim(makeVolunteer(60), { projectId: light.id });
+      expect(next!.job.id).toBe(urgent.id);
+    });
+
     it('blobs: a private blob becomes public once used as a model or weights, never the reverse', async () => {
       expect(await store.blobKind('h1')).toBeNull();
       await store.recordBlob({ hash: 'h1', bytes: 10, kind: 'input', createdAt: NOW });
@@ -412,7 +442,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await claim(makeVolunteer(3, { cls: 'wasm/ort-1.30.0' }))).not.toBeNull();
     });
 
-    it('the queue serves the oldest job first, in shard order, and filters by project', async () => {
+    it('within a project the queue serves the oldest job first, in shard order; across projects fair share decides; it filters by project', async () => {
       const p1 = makeProject();
       const p2 = makeProject();
       await store.createProject(p1);
@@ -428,7 +458,10 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
         if (!c) break;
         order.push(c.shard.id);
       }
-      expect(order).toEqual([old.shards[0]!.id, old.shards[1]!.id, young.shards[1]!.id]);
+      // p1 already holds a copy, so p2 (equal weight, nothing charged) comes first; then each project in shard order.
+      expect(order[0]).toBe(old.shards[0]!.id);
+      expect([...order].sort()).toEqual([old.shards[0]!.id, old.shards[1]!.id, young.shards[1]!.id].sort());
+      expect(order.indexOf(old.shards[0]!.id)).toBeLessThan(order.indexOf(old.shards[1]!.id));
       expect(await claim(makeVolunteer(20), { projectId: p1.id })).toBeNull();
     });
 

@@ -1,0 +1,82 @@
+/**
+ * Fair share on a real coordinator (issue 15): two projects with weights 1
+ * and 3 and plenty of work, one swarm of `tabgrid worker --node` volunteers.
+ * Shares are counted over a fixed number of claims (the first 80 copies the
+ * coordinator issued, in issue order) as the validated GFLOP credited for
+ * them, never over wall time; then the heavier project goes idle and every
+ * copy issued after that goes to the other at once.
+ */
+import Database from 'better-sqlite3';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TabgridClient } from '../../shared/http/client.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
+import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { waitForJob } from '../helpers/wait.ts';
+
+const CLAIMS = 80;
+
+describe('fair share between projects', () => {
+  let c: SpawnedCoordinator;
+  let worker: ChildProcess | undefined;
+  let db: Database.Database;
+
+  beforeAll(async () => {
+    c = await spawnCoordinator();
+    db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true });
+  });
+  afterAll(async () => {
+    worker?.kill('SIGTERM');
+    db?.close();
+    await c?.stop();
+  });
+
+  async function project(operator: TabgridClient, name: string, weight: number) {
+    const { token } = await operator.createProject({ name, weight });
+    const api = new TabgridClient(c.url, token);
+    const model = await api.uploadBlob(mlpModel({ width: 8, layers: 1, seed: 2 }));
+    const x = await api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [256, 8], randomInput(256, 8, 9)) }]));
+    // 64 shards of 4 records, two copies each: more work than the measured claims take.
+    const job = await api.createJob({ model, inputs: [{ name: 'x', blob: x, format: 'tensors' }], shardSize: 4, replicas: 2, name: `${name} batch` });
+    return { api, job: job.id };
+  }
+
+  async function until(what: string, pred: () => boolean, timeoutMs = 120_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it('weights 1 and 3: 25 % and 75 % (± 10 points) of the validated GFLOP of the first 80 claims; an idle project\'s share goes to the other at once', async () => {
+    const operator = new TabgridClient(c.url, readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim());
+    const light = await project(operator, 'light', 1);
+    const heavy = await project(operator, 'heavy', 3);
+    worker = spawn(process.execPath, [CLI, 'worker', '--node', '4', '--server', c.url], { cwd: REPO, stdio: 'ignore' });
+
+    // The first CLAIMS copies in issue order, once every one of them is credited.
+    const first = () => db.prepare(`SELECT c.id, j.project_id, l.amount FROM copies c JOIN jobs j ON j.id = c.job_id
+      LEFT JOIN ledger l ON l.copy_id = c.id ORDER BY c.rowid LIMIT ?`).all(CLAIMS) as { id: string; project_id: string; amount: number | null }[];
+    await until(`${CLAIMS} copies credited`, () => { const r = first(); return r.length === CLAIMS && r.every((x) => x.amount !== null); });
+    const rows = first();
+    const projects = Object.fromEntries((await operator.operatorProjects()).projects.map((p) => [p.id, p.name]));
+    const gflop: Record<string, number> = { light: 0, heavy: 0 };
+    for (const r of rows) gflop[projects[r.project_id]!]! += r.amount!;
+    const share = gflop.light! / (gflop.light! + gflop.heavy!);
+    expect(share).toBeGreaterThanOrEqual(0.15);
+    expect(share).toBeLessThanOrEqual(0.35);
+
+    // The heavy project goes idle: from then on every copy issued is the light one's.
+    await heavy.api.cancel(heavy.job);
+    const before = (db.prepare('SELECT MAX(rowid) AS n FROM copies').get() as { n: number }).n;
+    const done = await waitForJob(light.api, light.job, 180_000);
+    expect(done.state).toBe('completed');
+    const after = db.prepare(`SELECT DISTINCT j.project_id FROM copies c JOIN jobs j ON j.id = c.job_id WHERE c.rowid > ?`).all(before) as { project_id: string }[];
+    expect(after.map((r) => projects[r.project_id])).toEqual(['light']);
+  }, 300_000);
+});
