@@ -22,7 +22,7 @@ import { ort } from '../models/ort-node.ts';
 import { newId } from '../store/ids.ts';
 import type { Project, Store } from '../store/types.ts';
 import { aggregate, type AggregationRule } from '../training/aggregate.ts';
-import { buildTrainStep, forwardWithWeights, TrainStepError, UnsupportedOpError, batchProblem } from '../training/autodiff/index.ts';
+import { buildTrainStep, forwardWithWeights, IGNORE_INDEX, TrainStepError, UnsupportedOpError, batchProblem } from '../training/autodiff/index.ts';
 import { decodeGradients, decodeOptimizer, decodeWeights, encodeOptimizer, encodeWeights, paramTensors, unflattenGradients } from '../training/checkpoint-codec.ts';
 import { initOptimizerState, type OptimizerConfig, optimizerStep, type OptimizerState } from '../training/optimizer.ts';
 import { tensorsToParams } from '../training/params.ts';
@@ -206,7 +206,7 @@ export class TrainService implements KindWork {
     if (typeof classes !== 'number') return;
     const v = typedView(labels as Tensor & { dtype: 'int64' });
     for (let i = 0; i < v.length; i++) {
-      if (v[i]! < 0n || v[i]! >= BigInt(classes)) {
+      if ((v[i]! < 0n || v[i]! >= BigInt(classes)) && v[i] !== BigInt(IGNORE_INDEX)) {
         throw new JobError('bad_request', `labels must be class indices in 0..${classes - 1} for a model with ${classes} outputs; label ${i} is ${v[i]}`);
       }
     }

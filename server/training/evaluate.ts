@@ -5,29 +5,47 @@
 import type * as Ort from 'onnxruntime-web';
 import { gatherRecords, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
 import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
+import { IGNORE_INDEX } from './autodiff/losses.ts';
 
 export interface Score {
-  /** Correct top-1 predictions (cross-entropy only). */
+  /**
+   * Records predicted right (cross-entropy only): the top-1 class, or for a
+   * sequence (labels [N, T]) every scored position, i.e. exact match.
+   */
   correct: number;
-  /** Summed per-record loss. */
+  /** Summed per-record loss (a sequence's: the mean over its scored positions). */
   lossSum: number;
 }
 
-/** Scores one batch of model outputs against its labels (class ids for cross-entropy, targets for MSE). */
+/**
+ * Scores one batch of model outputs against its labels: class ids for
+ * cross-entropy, one per record or per position of a sequence (classes on the
+ * outputs' last axis, IGNORE_INDEX positions skipped), targets for MSE.
+ */
 export function scoreBatch(outputs: Float32Array, labels: Tensor, loss: 'cross-entropy' | 'mse', records: number): Score {
   let correct = 0;
   let lossSum = 0;
   if (loss === 'cross-entropy') {
-    const classes = outputs.length / records;
     const l = typedView(labels as Tensor & { dtype: 'int64' });
-    for (let i = 0; i < records; i++) {
-      let best = 0;
-      let max = -Infinity;
-      for (let c = 0; c < classes; c++) if (outputs[i * classes + c]! > max) { max = outputs[i * classes + c]!; best = c; }
-      if (BigInt(best) === l[i]) correct++;
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += Math.exp(outputs[i * classes + c]! - max);
-      lossSum += Math.log(sum) + max - outputs[i * classes + Number(l[i])]!;
+    const positions = l.length / records;
+    const classes = outputs.length / l.length;
+    for (let r = 0; r < records; r++) {
+      let right = true;
+      let scored = 0;
+      let recordLoss = 0;
+      for (let p = r * positions; p < (r + 1) * positions; p++) {
+        if (l[p] === BigInt(IGNORE_INDEX)) continue;
+        let best = 0;
+        let max = -Infinity;
+        for (let c = 0; c < classes; c++) if (outputs[p * classes + c]! > max) { max = outputs[p * classes + c]!; best = c; }
+        if (BigInt(best) !== l[p]) right = false;
+        let sum = 0;
+        for (let c = 0; c < classes; c++) sum += Math.exp(outputs[p * classes + c]! - max);
+        recordLoss += Math.log(sum) + max - outputs[p * classes + Number(l[p])]!;
+        scored++;
+      }
+      if (right) correct++;
+      lossSum += scored ? recordLoss / scored : 0;
     }
   } else {
     const t = typedView(labels as Tensor & { dtype: 'float32' });

@@ -15,6 +15,7 @@ export function buildBackward(
   shapes: ShapeMap,
   seed: { tensor: string; grad: string },
   params: readonly string[],
+  constant: (name: string) => number[] | undefined = () => undefined,
 ): Map<string, string | null> {
   const shapeOf = (n: string) => {
     const s = shapes.get(n);
@@ -39,13 +40,15 @@ export function buildBackward(
 
   for (let k = nodes.length - 1; k >= 0; k--) {
     const node = nodes[k]!;
-    const parts = pending.get(node.outputs[0]!);
-    if (!parts) continue;
+    const parts = node.outputs.map((o) => pending.get(o));
+    if (!parts.some(Boolean)) continue;
     const needs = node.inputs.map((i) => !!i && live.has(i));
     if (!needs.some(Boolean)) continue;
     const rule = GRAD_RULES[node.op];
     if (!rule) throw new Error(`internal: no gradient rule for ${node.op}`);
-    const grads = rule({ b, node, dY: ops.sum(parts), shape: shapeOf, needs: (i) => needs[i] ?? false, ops });
+    const dYs = parts.map((p) => (p ? ops.sum(p) : null));
+    const dY = dYs[0] ?? b.op('Expand', [b.f32(0), ops.shapeTensor(node.outputs[0]!)]);
+    const grads = rule({ b, node, dY, dYs, shape: shapeOf, needs: (i) => needs[i] ?? false, ops, constant });
     grads.forEach((g, i) => {
       if (g && needs[i]) contribute(node.inputs[i]!, g);
     });

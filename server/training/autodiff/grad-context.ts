@@ -12,8 +12,12 @@ import type { Shape } from '../../../shared/onnx/dims.ts';
 export interface GradContext {
   b: GraphBuilder;
   node: IrNode;
-  /** Gradient of the node's (single) output. */
+  /** Gradient of the node's first output. */
   dY: string;
+  /** Gradient of each output, null for one the loss does not reach (multi-output ops such as Split). */
+  dYs: (string | null)[];
+  /** Values of a constant input (initializer or Constant node), for rules that need them (Slice bounds). */
+  constant(name: string): number[] | undefined;
   /** Forward shape of a tensor. */
   shape(name: string): Shape;
   /** Whether input i needs a gradient. */

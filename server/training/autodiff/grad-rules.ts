@@ -11,18 +11,22 @@ import { CONV_POOL_RULES } from './rules-conv-pool.ts';
 import { ELEMENTWISE_RULES } from './rules-elementwise.ts';
 import { LINEAR_RULES } from './rules-linear.ts';
 import { SHAPE_RULES } from './rules-shape.ts';
-import { shapeToString } from '../../../shared/onnx/dims.ts';
+import { TRANSFORMER_RULES } from './rules-transformer.ts';
+import { allStatic, shapeToString } from '../../../shared/onnx/dims.ts';
 import type { Shape } from '../../../shared/onnx/dims.ts';
 
 export const GRAD_RULES: Readonly<Record<string, GradRule>> = {
-  ...LINEAR_RULES, ...ELEMENTWISE_RULES, ...SHAPE_RULES, ...CONV_POOL_RULES,
+  ...LINEAR_RULES, ...ELEMENTWISE_RULES, ...SHAPE_RULES, ...CONV_POOL_RULES, ...TRANSFORMER_RULES,
 };
 
 /** Forward-only ops the parser removes (aliases) or folds into constants; they need no rule. */
 export const PASS_THROUGH_OPS = ['Dropout', 'Identity', 'Constant'] as const;
 
-/** Why this node is a variant the rule cannot differentiate (given its input shapes and the model's opset), or null. */
-export type GradLimit = (node: IrNode, inShape: (i: number) => Shape, opset: number) => string | null;
+/**
+ * Why this node is a variant the rule cannot differentiate, or null; it sees the
+ * node's input shapes, the model's opset and the values of constant inputs.
+ */
+export type GradLimit = (node: IrNode, inShape: (i: number) => Shape, opset: number, constant: (name: string) => number[] | undefined) => string | null;
 
 const lastAxisOnlyBefore13: GradLimit = (node, inShape, opset) => {
   if (opset >= 13) return null;
@@ -48,4 +52,18 @@ export const GRAD_LIMITS: Readonly<Record<string, GradLimit>> = {
   },
   MaxPool: only2dPooling,
   AveragePool: only2dPooling,
+  Gather: (node, inShape) => {
+    if (attrInt(node, 'axis', 0) !== 0) return `axis=${attrInt(node, 'axis', 0)} is not supported (embeddings, axis 0, only)`;
+    return allStatic(inShape(0)) ? null : `the gathered tensor must have a static shape, it is ${shapeToString(inShape(0))}`;
+  },
+  LayerNormalization: (node) => (node.outputs.slice(1).some(Boolean)
+    ? 'only the normalised output Y is supported (not Mean or InvStdDev)' : null),
+  Slice: (node, inShape, _opset, constant) => {
+    const [, s, e, a, st] = node.inputs;
+    if (![s, e, a, st].every((t) => !t || constant(t))) return 'starts, ends, axes and steps must be constants';
+    if (st && constant(st)!.some((v) => v !== 1)) return 'only step 1 is supported';
+    const x = inShape(0);
+    const axes = a ? constant(a)! : constant(s!)!.map((_, i) => i);
+    return axes.every((ax) => typeof x[ax < 0 ? ax + x.length : ax] === 'number') ? null : `sliced axes must be static, input is ${shapeToString(x)}`;
+  },
 };

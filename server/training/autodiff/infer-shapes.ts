@@ -57,7 +57,7 @@ export function inferShapes(g: ForwardGraph): ShapeMap {
       return vals.get(name) ?? bad(node, index, `input ${i} (${name}) is produced by nothing before this node`);
     });
     const spec = opSpec(node.op) ?? unsupported(node, index, 'no shape rule');
-    const limit = GRAD_LIMITS[node.op]?.(node, (i) => inputs[i]?.dims ?? [], g.opset);
+    const limit = GRAD_LIMITS[node.op]?.(node, (i) => inputs[i]?.dims ?? [], g.opset, (name) => (g.constants.has(name) ? vals.get(name)?.values : undefined));
     if (limit) unsupported(node, index, limit);
     const freshDim = (hint: string): Dim => `${node.outputs[0]}_${hint}${++fresh}`;
     let result;

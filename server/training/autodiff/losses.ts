@@ -5,8 +5,12 @@
  *
  * Both losses are MEANS over the batch, so a shard's loss and gradients do not
  * scale with its size; combining shards means weighting each by its size.
- *  - cross-entropy: mean_n( logsumexp(z_n) - z_n[y_n] ) for logits z [N, C] and
- *    int64 labels y [N] (softmax cross-entropy on raw logits).
+ *  - cross-entropy: mean over labelled positions of logsumexp(z_p) - z_p[y_p],
+ *    softmax cross-entropy on raw logits z [N, C] with int64 labels y [N], or
+ *    on a sequence's logits [N, T, C] (any rank, classes last) with labels
+ *    [N, T]; a label IGNORE_INDEX (-100, PyTorch's default) marks a position
+ *    that is not scored (padding, the question of a sequence task). With no
+ *    such label it is the mean over the batch.
  *  - mse: mean over all elements of (y - t)^2, i.e. the batch mean of the
  *    per-sample mean squared error; labels t are float32 shaped like the output.
  */
@@ -34,33 +38,40 @@ export function buildLoss(
   throw new TrainStepError(`unknown loss ${JSON.stringify(kind)}; use 'cross-entropy' or 'mse'`);
 }
 
+/** A label that marks a position the cross-entropy loss (and the held-out score) skips. */
+export const IGNORE_INDEX = -100;
+
 function crossEntropy(b: GraphBuilder, z: string, zs: Shape, labels: string, lossName: string): LossHead {
-  if (zs.length !== 2) {
+  if (zs.length < 2) {
     throw new TrainStepError(
-      `cross-entropy expects the model output ${z} to be logits [N, C], but its shape is ${shapeToString(zs)}`,
+      `cross-entropy expects the model output ${z} to be logits [N, C] (or [N, ..., C]), but its shape is ${shapeToString(zs)}`,
     );
   }
-  const classes = zs[1]!;
+  const last = zs.length - 1;
+  const classes = zs[last]!;
   if (!isStatic(classes)) {
     throw new TrainStepError(`cross-entropy needs a static class count, output ${z} is ${shapeToString(zs)}`);
   }
-  const ops = new GradOps(b, () => [zs[0]!]);
-  const max = b.op('ReduceMax', [z], { axes: attr.ints([1]), keepdims: attr.int(1) });
+  const labelAxes = zs.slice(0, -1).map((_, i) => i);
+  const ops = new GradOps(b, () => zs);
+  const max = b.op('ReduceMax', [z], { axes: attr.ints([last]), keepdims: attr.int(1) });
   const shifted = b.op('Sub', [z, max]);
   const exp = b.op('Exp', [shifted]);
-  const sumExp = ops.reduceSum(exp, [1], true);
+  const sumExp = ops.reduceSum(exp, [last], true);
   const logProb = b.op('Sub', [shifted, b.op('Log', [sumExp])]);
-  // one-hot by comparing labels [N,1] with the class ids [1,C] (OneHot has no WebGPU kernel)
-  const hit = b.op('Equal', [ops.unsqueeze(labels, [1]), b.i64(Array.from({ length: classes }, (_, i) => i), [1, classes])]);
+  // one-hot by comparing labels [..., 1] with the class ids [C] (OneHot has no WebGPU kernel); an ignored label matches none
+  const hit = b.op('Equal', [ops.unsqueeze(labels, [last]), b.i64(Array.from({ length: classes }, (_, i) => i))]);
   const oneHot = b.op('Where', [hit, b.f32(1), b.f32(0)]);
-  const picked = ops.reduceSum(b.op('Mul', [logProb, oneHot]), [1], false);
-  const mean = b.op('ReduceMean', [picked], { axes: attr.ints([0]), keepdims: attr.int(0) });
-  const loss = b.opNamed('Neg', [mean], lossName);
+  const scored = b.op('Where', [b.op('Equal', [labels, b.i64([IGNORE_INDEX], [])]), b.f32(0), b.f32(1)]);
+  const picked = ops.reduceSum(b.op('Mul', [logProb, oneHot]), [last], false);
+  const counted = ops.reduceSum(scored, labelAxes, false);
+  // a batch with no scored position has loss 0, not 0/0
+  const count = b.op('Where', [b.op('Equal', [counted, b.f32(0)]), b.f32(1), counted]);
+  const loss = b.opNamed('Neg', [b.op('Div', [ops.reduceSum(picked, labelAxes, false), count])], lossName);
 
-  // d/dz = (softmax(z) - onehot) / N
-  const n = ops.reduceSum(b.op('Expand', [b.f32(1), b.op('Shape', [labels])]), [0], false);
-  const seed = b.op('Div', [b.op('Sub', [b.op('Div', [exp, sumExp]), oneHot]), n]);
-  return { loss, seed, labels: { dtype: 'int64', dims: [zs[0]!] } };
+  // d/dz = (softmax(z) - onehot) · scored / count
+  const seed = b.op('Div', [b.op('Mul', [b.op('Sub', [b.op('Div', [exp, sumExp]), oneHot]), ops.unsqueeze(scored, [last])]), count]);
+  return { loss, seed, labels: { dtype: 'int64', dims: zs.slice(0, -1) } };
 }
 
 function mse(b: GraphBuilder, y: string, ys: Shape, labels: string, lossName: string, shapeOf: (n: string) => Shape): LossHead {

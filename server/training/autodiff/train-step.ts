@@ -15,6 +15,7 @@ import { inferShapes } from './infer-shapes.ts';
 import { buildLoss } from './losses.ts';
 import type { LossKind } from './losses.ts';
 import { parseForward } from './parse-forward.ts';
+import { intValues } from './proto.ts';
 import type { Dim } from './proto.ts';
 import { TRAIN_GRAPH_OPSET, webgpuWasmProblem } from './webgpu-allowlist.ts';
 
@@ -72,11 +73,16 @@ export function buildTrainStep(forwardModelBytes: Uint8Array, opts: TrainStepOpt
   for (const n of fwd.nodes) n.outputs.forEach((o) => reserved.add(o));
   const b = new GraphBuilder(reserved);
   for (const [name, t] of fwd.constants) b.namedInitializer(name, t);
-  for (const n of fwd.nodes) emitForwardNode(b, n);
+  const shapeOf = (n: string) => shapes.get(n)!;
+  for (const n of fwd.nodes) emitForwardNode(b, n, shapeOf);
 
   const labels = b.fresh('labels');
   const head = buildLoss(b, opts.loss, out.tensor, outShape, labels, b.fresh('loss'), (n) => shapes.get(n)!);
-  const grads = buildBackward(b, fwd.nodes, shapes, { tensor: out.tensor, grad: head.seed }, fwd.params.map((p) => p.name));
+  const constant = (name: string): number[] | undefined => {
+    const t = fwd.constants.get(name);
+    return t && (t.dtype === 'int64' || t.dtype === 'int32') ? intValues(t) : undefined;
+  };
+  const grads = buildBackward(b, fwd.nodes, shapes, { tensor: out.tensor, grad: head.seed }, fwd.params.map((p) => p.name), constant);
 
   const gradNames = fwd.params.map((p) => {
     const name = b.fresh(`${p.name}_grad`);

@@ -1,5 +1,5 @@
 /** Normalisations and the softmax family. */
-import { normAxis, same } from './helpers.ts';
+import { normAxis, numel, same } from './helpers.ts';
 import type { OpNode } from './op-node.ts';
 import type { HazardNode, Inferred, OpSpec } from './spec.ts';
 import { from } from './webgpu-wasm.ts';
@@ -40,6 +40,14 @@ export const NORMALIZATION_OPS: Record<string, OpSpec> = {
   // 2 FLOPs per element: a scale and a shift once folded
   BatchNormalization: { infer: (n) => same(n, 2) },
   InstanceNormalization: { infer: (n) => same(n, 5) },
-  LayerNormalization: { infer: (n) => same(n, 5) },
+  // Y, and the Mean and InvStdDev it may also output (shaped like X with the normalised axes kept as 1)
+  LayerNormalization: {
+    infer(n) {
+      const x = n.in(0);
+      const axis = normAxis(n.int('axis', -1), x.dims.length);
+      const stats = { dims: x.dims.map((d, i) => (i < axis ? d : 1)) };
+      return { out: [{ dims: x.dims }, stats, stats], flops: 5 * numel(x.dims), attrs: { axis } };
+    },
+  },
   LRN: { infer: (n) => same(n, 2 * n.int('size', 1) + 4) },
 };

@@ -71,16 +71,19 @@ describe('unsupported operators', () => {
 });
 
 describe('loss and output mismatches', () => {
-  it('cross-entropy needs [N, C] logits', () => {
-    const fwd = makeForward({
-      input: ['N', 3], params: { W: { dims: [3, 4], values: new Float32Array(12) } },
-      body: (b, x) => b.op('Reshape', [b.op('MatMul', [x, 'W']), b.i64([0, 2, 2])]),
+  it('cross-entropy needs logits with classes last: [N, C], or [N, T, C] for a sequence', () => {
+    const fwd = (body: Parameters<typeof makeForward>[0]['body']) => makeForward({
+      input: ['N', 3], params: { W: { dims: [3, 4], values: new Float32Array(12) } }, body,
     });
-    const e = catchError(() => buildTrainStep(fwd, { loss: 'cross-entropy' }));
+    const flat = fwd((b, x) => b.op('ReduceSum', [b.op('MatMul', [x, 'W']), b.i64([1])], { keepdims: attr.int(0) }));
+    const e = catchError(() => buildTrainStep(flat, { loss: 'cross-entropy' }));
     expect(e).toBeInstanceOf(TrainStepError);
-    expect(e.message).toMatch(/cross-entropy expects the model output .* logits \[N, C\], but its shape is \[N, 2, 2\]/);
+    expect(e.message).toMatch(/cross-entropy expects the model output .* logits \[N, C\] \(or \[N, \.\.\., C\]\), but its shape is \[N\]/);
     // the same model trains with mse
-    expect(buildTrainStep(fwd, { loss: 'mse' }).batch.labels.dims).toEqual(['N', 2, 2]);
+    expect(buildTrainStep(flat, { loss: 'mse' }).batch.labels.dims).toEqual(['N']);
+    // a sequence of 2 positions with 2 classes each: labels [N, 2]
+    const seq = fwd((b, x) => b.op('Reshape', [b.op('MatMul', [x, 'W']), b.i64([0, 2, 2])]));
+    expect(buildTrainStep(seq, { loss: 'cross-entropy' }).batch.labels).toEqual({ dtype: 'int64', dims: ['N', 2] });
   });
 
   it('names the available outputs when `output` is wrong', () => {

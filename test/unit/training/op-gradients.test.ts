@@ -33,7 +33,7 @@ describe('train-step gradients match central finite differences', () => {
 
   for (const c of cases) {
     it(c.name, async () => {
-      const r = await gradientCheck({ forward: c.forward, loss: c.loss, data: c.data, maxElements: c.maxElements });
+      const r = await gradientCheck({ forward: c.forward, loss: c.loss, data: c.data, labels: c.labels, maxElements: c.maxElements, eps: c.eps });
       expect(Math.abs(r.lossGraph - r.lossReference)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(r.lossReference)));
       for (const p of r.params) {
         worst = Math.max(worst, p.relErr);

@@ -7,7 +7,7 @@ import onnxProto from 'onnx-proto';
 import type { Tensor } from '../../../../shared/tensor/tensor.ts';
 import { buildTrainStep } from '../../../../server/training/autodiff/train-step.ts';
 import type { TrainStep } from '../../../../server/training/autodiff/train-step.ts';
-import type { LossKind } from '../../../../server/training/autodiff/losses.ts';
+import { IGNORE_INDEX, type LossKind } from '../../../../server/training/autodiff/losses.ts';
 import { paramsToTensors, tensorsToParams } from '../../../../server/training/params.ts';
 import { createRng } from '../../../../server/training/rng.ts';
 import { wasmRunner } from './ort.ts';
@@ -46,17 +46,22 @@ export function referenceLoss(kind: LossKind, y: Float32Array, dims: number[], l
     for (let i = 0; i < y.length; i++) s += (y[i]! - t[i]!) ** 2;
     return s / y.length;
   }
-  const [n, c] = dims as [number, number];
+  // classes on the last axis; a label -100 (IGNORE_INDEX) is not scored; the mean is over scored positions
+  const c = dims.at(-1)!;
+  const n = y.length / c;
   const lab = new BigInt64Array(new Uint8Array(labels.data).buffer);
   let s = 0;
+  let scored = 0;
   for (let i = 0; i < n; i++) {
+    if (lab[i] === BigInt(IGNORE_INDEX)) continue;
     let m = -Infinity;
     for (let j = 0; j < c; j++) m = Math.max(m, y[i * c + j]!);
     let se = 0;
     for (let j = 0; j < c; j++) se += Math.exp(y[i * c + j]! - m);
     s += m + Math.log(se) - y[i * c + Number(lab[i])]!;
+    scored++;
   }
-  return s / n;
+  return scored ? s / scored : 0;
 }
 
 export interface ParamReport {
@@ -94,7 +99,7 @@ export async function gradientCheck(c: GradientCheckInput): Promise<GradientChec
   const base = tensorsToParams(step.initialParams);
   const outName = fwd.outputNames[0]!;
   const forward = async (params: Record<string, Float32Array>) => {
-    const out = await fwd.run({ ...paramsToTensors(params, step.params), x: c.data }, [outName]);
+    const out = await fwd.run({ ...paramsToTensors(params, step.params), [step.inputs.data]: c.data }, [outName]);
     return out[outName]!;
   };
   const y0 = await forward(base);

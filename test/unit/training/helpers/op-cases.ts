@@ -10,6 +10,9 @@ import { attr } from '../../../../server/training/autodiff/proto.ts';
 import type { Attrs } from '../../../../server/training/autodiff/proto.ts';
 import type { LossKind } from '../../../../server/training/autodiff/losses.ts';
 import { awayFromZero, createRng, distinct, f32, makeForward, normal, uniform } from './graphs.ts';
+import type { GraphBuilder } from '../../../../server/training/autodiff/builder.ts';
+import { float32Tensor } from '../../../../server/training/autodiff/proto.ts';
+import { buildTransformer } from '../../../../server/training/transformer.ts';
 
 export interface OpCase {
   name: string;
@@ -19,6 +22,10 @@ export interface OpCase {
   forward: Uint8Array;
   data: Tensor;
   maxElements?: number;
+  /** Labels when the default (random classes [N] or normals) does not fit the output. */
+  labels?: Tensor;
+  /** Finite-difference step when the default 1e-2 meets too much curvature (deep models). */
+  eps?: number;
 }
 
 const N = 3;
@@ -372,6 +379,123 @@ export function opCases(): OpCase[] {
       body: (b, x) => b.op('ReduceMean', [b.op('Mul', [x, 'P']), b.i64([1])], { keepdims: attr.int(0) }),
     }),
     data: f32([N, 3, 2], normal(rng, [N, 3, 2])),
+  });
+
+  // ---- transformer ops (float constants are Constant nodes: float initializers are trained)
+  const fconst = (b: GraphBuilder, dims: number[], values: ArrayLike<number>) =>
+    b.add('Constant', [], { value: attr.tensor(float32Tensor(dims, values)) }, 1, 'c')[0]!;
+  add({
+    name: 'Gather embeddings of float token ids (Cast to int64), [5,4] table, ids [N,3]', covers: ['Gather', 'Cast'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 3], params: { E: p([5, 4]), W: p([4, 2]) },
+      body: (b, x) => b.op('MatMul', [b.op('Gather', ['E', b.op('Cast', [x], { to: attr.int(7) })], { axis: attr.int(0) }), 'W']),
+    }),
+    data: f32([N, 3], [0, 1, 4, 4, 2, 0, 3, 3, 1]), // repeated ids: their gradients add up
+  });
+  add({
+    name: 'GELU (erf form) 0.5·x·(1 + erf(x/√2))', covers: ['Erf'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 4], params: { W: p([4, 3]) },
+      body: (b, x) => {
+        const f = b.op('MatMul', [x, 'W']);
+        const e = b.op('Erf', [b.op('Mul', [f, fconst(b, [], [Math.SQRT1_2])])]);
+        return b.op('Mul', [b.op('Mul', [f, fconst(b, [], [0.5])]), b.op('Add', [e, fconst(b, [], [1])])]);
+      },
+    }),
+    data: f32([N, 4], normal(rng, [N, 4])),
+  });
+  add({
+    name: 'LayerNormalization over the last axis and over the last two (axis=1), scale and bias', covers: ['LayerNormalization'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 2, 5], params: { W: p([5, 5]), g: p([5], uniform(rng, [5], 0.5, 1.5)), c: p([5]), g2: p([2, 5], uniform(rng, [10], 0.5, 1.5)) },
+      body: (b, x) => {
+        const h = b.op('LayerNormalization', [b.op('MatMul', [x, 'W']), 'g', 'c'], { axis: attr.int(-1), epsilon: attr.float(1e-5) });
+        const k = b.op('LayerNormalization', [b.op('Mul', [h, x]), 'g2'], { axis: attr.int(1) });
+        return b.op('Mul', [k, x]);
+      },
+    }),
+    data: f32([N, 2, 5], normal(rng, [N, 2, 5])),
+  });
+  const maskBits = new Uint8Array([1, 0, 0, 1, 1, 0, 1, 1, 1]);
+  add({
+    name: 'Where with a constant boolean (causal) mask, both branches trained', covers: ['Where'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 3, 3], params: { A: p([3, 3]), B: p([1, 3]) },
+      body: (b, x) => b.op('Where', [b.constant({ dtype: 'bool', dims: [3, 3], data: maskBits }, 'mask'), b.op('Mul', [x, 'A']), 'B']),
+    }),
+    data: f32([N, 3, 3], normal(rng, [N, 3, 3])),
+  });
+  add({
+    name: 'Sqrt and Pow with a trained exponent (positive base)', covers: ['Sqrt', 'Pow'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 3], params: { P: p([3], uniform(rng, [3], 0.5, 1)), e: p([], [1.5]) },
+      body: (b, x) => {
+        const base = b.op('Add', [b.op('Mul', [x, x]), b.op('Mul', ['P', 'P'])]); // > 0
+        return b.op('Add', [b.op('Sqrt', [base]), b.op('Pow', [base, 'e'])]);
+      },
+    }),
+    data: f32([N, 3], normal(rng, [N, 3])),
+  });
+  add({
+    name: 'Slice [1:4] of axis 1 and a negative-bounded slice of axis 2', covers: ['Slice'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 5, 4], params: { W: p([4, 4]) },
+      body: (b, x) => b.op('Slice', [b.op('MatMul', [x, 'W']), b.i64([1, -3]), b.i64([4, 100]), b.i64([1, -1])]),
+    }),
+    data: f32([N, 5, 4], normal(rng, [N, 5, 4])),
+  });
+  add({
+    name: 'Split [2,4] of axis 1 (opset 17 sizes input), and an opset 18 split whose second part is unused', covers: ['Split'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 6], params: { W: p([6, 6]), U: p([2, 3]), V: p([4, 3]) },
+      body: (b, x) => {
+        const [a, c] = b.add('Split', [b.op('MatMul', [x, 'W']), b.i64([2, 4])], { axis: attr.int(1) }, 2);
+        return b.op('Add', [b.op('MatMul', [a!, 'U']), b.op('MatMul', [c!, 'V'])]);
+      },
+    }),
+    data: f32([N, 6], normal(rng, [N, 6])),
+  });
+  add({
+    name: 'opset 18 Split by num_outputs, second part unused', covers: ['Split'], loss: 'mse',
+    forward: makeForward({
+      opset: 18, input: ['N', 4], params: { W: p([4, 4]) },
+      body: (b, x) => b.add('Split', [b.op('MatMul', [x, 'W'])], { axis: attr.int(1), num_outputs: attr.int(2) }, 2)[0]!,
+    }),
+    data: f32([N, 4], normal(rng, [N, 4])),
+  });
+  add({
+    name: 'causal attention: batched MatMul of activations over [N,2,3,3] scores, Transpose, additive mask, Softmax last axis',
+    covers: ['MatMul', 'Transpose', 'Softmax', 'Reshape'], loss: 'mse',
+    forward: makeForward({
+      input: ['N', 3, 4], params: { Q: p([4, 4]), K: p([4, 4]), Vw: p([4, 4]) },
+      body: (b, x) => {
+        const heads = (w: string) => b.op('Transpose', [b.op('Reshape', [b.op('MatMul', [x, w]), b.i64([0, 3, 2, 2])])], { perm: attr.ints([0, 2, 1, 3]) });
+        const mask = fconst(b, [3, 3], [0, -1e9, -1e9, 0, 0, -1e9, 0, 0, 0]);
+        const scores = b.op('Add', [b.op('MatMul', [heads('Q'), b.op('Transpose', [heads('K')], { perm: attr.ints([0, 1, 3, 2]) })]), mask]);
+        const att = b.op('Softmax', [scores], { axis: attr.int(-1) });
+        return b.op('Reshape', [b.op('Transpose', [b.op('MatMul', [att, heads('Vw')])], { perm: attr.ints([0, 2, 1, 3]) }), b.i64([0, 3, 4])]);
+      },
+    }),
+    data: f32([N, 3, 4], normal(rng, [N, 3, 4])),
+  });
+  add({
+    name: 'sequence cross-entropy on [N,4,5] logits with ignored positions (label -100)', covers: ['cross-entropy'], loss: 'cross-entropy',
+    forward: makeForward({
+      input: ['N', 4, 3], params: { W: p([3, 5]) },
+      body: (b, x) => b.op('MatMul', [x, 'W']),
+    }),
+    data: f32([N, 4, 3], normal(rng, [N, 4, 3])),
+    labels: { dtype: 'int64', dims: [N, 4], data: new Uint8Array(BigInt64Array.from([-100, 2, 0, 4, -100, -100, 1, 3, 4, 4, -100, 0].map(BigInt)).buffer) },
+  });
+  add({
+    name: 'the demo transformer, shrunk (1 layer, width 8, 2 heads, length 4, vocab 5)', covers: ['Gather', 'LayerNormalization', 'Erf', 'cross-entropy'],
+    loss: 'cross-entropy',
+    forward: buildTransformer({ vocab: 5, length: 4, width: 8, heads: 2, layers: 1, seed: 3, initStd: 0.3 }), // gradients well above noise
+    data: f32([N, 4], [0, 1, 2, 3, 4, 4, 0, 1, 2, 2, 2, 3]),
+    labels: { dtype: 'int64', dims: [N, 4], data: new Uint8Array(BigInt64Array.from([-100, -100, 3, 1, -100, 0, 0, 2, -100, -100, 4, 4].map(BigInt)).buffer) },
+    maxElements: 12,
+    // dozens of ops deep, 1e-2 steps see the curvature (1.2 % off for pos_emb); central differences shrink it as eps²
+    eps: 3e-3,
   });
   return cases;
 }
