@@ -118,7 +118,7 @@ async function startOnBoundPort(
   const metrics = createMetrics();
   const checker = new ModelChecker(config.modelCheck);
   const jobs = new JobService(store, blobs, events, log, checker);
-  const train = new TrainService(store, blobs, jobs, events, log);
+  const train = new TrainService(store, blobs, jobs, events, log, checker);
   const kinds = { inference: new InferenceWork(blobs, store, jobs), train };
   const work = new WorkService(store, jobs, kinds, events, config, log);
   const swarm = new SwarmMonitor(store, events);

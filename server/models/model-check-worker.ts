@@ -8,10 +8,11 @@
 import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { estimateFlops } from '../../shared/onnx/flops.ts';
-import { ModelError, type ModelProto } from '../../shared/onnx/model.ts';
+import { ModelError, type ModelProto, modelSignature, parseModel } from '../../shared/onnx/model.ts';
 import { webgpuHazards } from '../../shared/onnx/webgpu-hazards.ts';
+import { buildTrainStep, type LossKind, TrainStepError, UnsupportedOpError } from '../training/autodiff/index.ts';
 import { checkModel } from './check-model.ts';
-import type { CheckReply, CheckRequest } from './model-checker.ts';
+import type { CheckReply, CheckRequest, ShardBatchDims, TrainStepCheck } from './model-checker.ts';
 
 /** y = Identity(x), x float[1]. */
 const WARM_UP_MODEL = 'CAg6NwoQCgF4EgF5IghJZGVudGl0eRIBd1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBE=';
@@ -20,6 +21,7 @@ const WARM_UP_MODEL = 'CAg6NwoQCgF4EgF5IghJZGVudGl0eRIBd1oPCgF4EgoKCAgBEgQKAggBY
 let last: { file: string; model: ModelProto } | null = null;
 
 async function handle(req: CheckRequest): Promise<CheckReply> {
+  if (req.op === 'trainStep') return { id: req.id, ok: true, ...trainStep(new Uint8Array(await readFile(req.file)), req.loss, req.shard) };
   if (req.op === 'inspect') {
     const checked = await checkModel(new Uint8Array(await readFile(req.file)), { loadsAlready: req.loadsAlready });
     last = { file: req.file, model: checked.model };
@@ -29,6 +31,29 @@ async function handle(req: CheckRequest): Promise<CheckReply> {
   last = { file: req.file, model };
   const flops = estimateFlops(model, req.shapes);
   return { id: req.id, ok: true, flops: { flops: flops.flops, unknownOps: flops.unknownOps }, hazards: webgpuHazards(model, req.shapes) };
+}
+
+function trainStep(forward: Uint8Array, loss: LossKind, shard: ShardBatchDims): TrainStepCheck {
+  let step;
+  try {
+    step = buildTrainStep(forward, { loss });
+  } catch (e) {
+    // The builder's refusals (and a model it cannot decode) are the project's to hear; anything else is a bug here.
+    if (e instanceof UnsupportedOpError || e instanceof TrainStepError) throw new ModelError(e.message);
+    if (e instanceof Error && /ONNX|model|graph/i.test(e.name + e.message)) throw new ModelError(e.message);
+    throw e;
+  }
+  const out = modelSignature(parseModel(forward)).outputs[0];
+  const last = out?.dims?.[out.dims.length - 1];
+  const shapes: Record<string, number[]> = { [step.inputs.data]: shard.data, [step.inputs.labels]: shard.labels };
+  for (const p of step.params) shapes[p.name] = p.dims;
+  let shardFlops: number | null = null;
+  try {
+    shardFlops = estimateFlops(parseModel(step.model), shapes).flops;
+  } catch {
+    // A batch that does not fit the step: the coordinator checks the batch itself and names the mismatch.
+  }
+  return { step, shardFlops, classes: typeof last === 'number' ? last : null };
 }
 
 parentPort!.on('message', (req: CheckRequest) => {

@@ -15,6 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
+import type { LossKind, TrainStep } from '../training/autodiff/index.ts';
 
 export interface ModelCheckLimits {
   /** Longest a model's check may take, ms. */
@@ -25,19 +26,36 @@ export interface ModelCheckLimits {
 
 export const DEFAULT_MODEL_CHECK_LIMITS: ModelCheckLimits = { timeMs: 20_000, memoryMb: 1024 };
 
+/** One shard's batch dims (records first) of the data and the labels, as a training job would feed them. */
+export interface ShardBatchDims {
+  data: number[];
+  labels: number[];
+}
+
 type CheckWork =
   | { op: 'inspect'; file: string; loadsAlready: boolean }
-  | { op: 'estimate'; file: string; shapes: Record<string, number[]> };
+  | { op: 'estimate'; file: string; shapes: Record<string, number[]> }
+  | { op: 'trainStep'; file: string; loss: LossKind; shard: ShardBatchDims };
 export type CheckRequest = CheckWork & { id: number };
 
 export type CheckReply =
   | { id: number; ok: true; signature: ModelSignature }
   | { id: number; ok: true; flops: { flops: number; unknownOps: string[] }; hazards: string[] }
+  | ({ id: number; ok: true } & TrainStepCheck)
   | { id: number; ok: false; model: boolean; error: string };
 
 export interface ModelEstimate {
   flops: { flops: number; unknownOps: string[] };
   hazards: string[];
+}
+
+/** A forward model's train step, built and measured on the thread. */
+export interface TrainStepCheck {
+  step: TrainStep;
+  /** FLOPs of the step on one shard's batch; null when that batch does not fit the step (the caller says why). */
+  shardFlops: number | null;
+  /** The forward model's first output's last dim (its classes), when it is a number. */
+  classes: number | null;
 }
 
 /** A check refused for exceeding a limit (a ModelError: the project is told). */
@@ -73,6 +91,17 @@ export class ModelChecker {
     const r = await this.run({ op: 'estimate', file, shapes });
     if (!('flops' in r)) throw new Error('model check thread answered an estimate with something else');
     return { flops: r.flops, hazards: r.hazards };
+  }
+
+  /**
+   * Builds a forward model's train step (parsing, shape inference, autodiff) and
+   * estimates its FLOPs on one shard's batch: a training submission's model costs
+   * the coordinator no more than an inference model's check.
+   */
+  async trainStep(file: string, loss: LossKind, shard: ShardBatchDims): Promise<TrainStepCheck> {
+    const r = await this.run({ op: 'trainStep', file, loss, shard });
+    if (!('step' in r)) throw new Error('model check thread answered a train step with something else');
+    return { step: r.step, shardFlops: r.shardFlops, classes: r.classes };
   }
 
   async close(): Promise<void> {

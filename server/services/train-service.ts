@@ -8,8 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { InferOutput } from 'valibot';
-import { estimateFlops } from '../../shared/onnx/flops.ts';
-import { modelSignature, parseModel } from '../../shared/onnx/model.ts';
+import { ModelError } from '../../shared/onnx/model.ts';
 import type { WireTensor } from '../../shared/protocol/events.ts';
 import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
 import { describe, gatherRecords, type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
@@ -18,11 +17,12 @@ import { creditPerRecord } from '../core/credit/credit.ts';
 import { BOUNDS, DEFAULT_LIMITS, DEFAULT_TOLERANCE, intProblem } from '../core/jobs/limits.ts';
 import type { Job, JobLimits, RoundRecord, Shard, TrainProgress, TrainSpec } from '../core/jobs/types.ts';
 import { epochOrder, holdOut, roundBatch, roundDecision, roundsPerEpoch, splitRange, totalRounds } from '../core/training/schedule.ts';
+import type { ModelChecker, TrainStepCheck } from '../models/model-checker.ts';
 import { ort } from '../models/ort-node.ts';
 import { newId } from '../store/ids.ts';
 import type { Project, Store } from '../store/types.ts';
 import { aggregate, type AggregationRule } from '../training/aggregate.ts';
-import { buildTrainStep, forwardWithWeights, IGNORE_INDEX, TrainStepError, UnsupportedOpError, batchProblem } from '../training/autodiff/index.ts';
+import { forwardWithWeights, IGNORE_INDEX, batchProblem } from '../training/autodiff/index.ts';
 import { decodeGradients, decodeOptimizer, decodeWeights, encodeOptimizer, encodeWeights, paramTensors, unflattenGradients } from '../training/checkpoint-codec.ts';
 import { initOptimizerState, type OptimizerConfig, optimizerStep, type OptimizerState } from '../training/optimizer.ts';
 import { tensorsToParams } from '../training/params.ts';
@@ -59,6 +59,17 @@ export const TRAIN_DEFAULTS = {
  */
 export const LOCAL_TOLERANCE = { maxRelL2: 1e-3, loss: { rtol: 1e-3, atol: 1e-4 } };
 
+/** Refuses int64 labels outside the forward model's classes (its first output's last dim), when that is known. */
+function checkClassLabels(classes: number | null, labels: Tensor): void {
+  if (labels.dtype !== 'int64' || classes === null) return;
+  const v = typedView(labels as Tensor & { dtype: 'int64' });
+  for (let i = 0; i < v.length; i++) {
+    if ((v[i]! < 0n || v[i]! >= BigInt(classes)) && v[i] !== BigInt(IGNORE_INDEX)) {
+      throw new JobError('bad_request', `labels must be class indices in 0..${classes - 1} for a model with ${classes} outputs; label ${i} is ${v[i]}`);
+    }
+  }
+}
+
 export class TrainService implements KindWork {
   private lock = new KeyedLock();
   private orders = new Map<string, Uint32Array>();
@@ -69,6 +80,7 @@ export class TrainService implements KindWork {
     private readonly jobs: JobService,
     private readonly events: CoordinatorEvents,
     private readonly log: Logger,
+    private readonly checker: ModelChecker,
   ) {}
 
   async createTrainJob(project: Project, req: TrainRequest): Promise<Job> {
@@ -76,14 +88,6 @@ export class TrainService implements KindWork {
       await this.jobs.requireOwnBlob(project, hash, `${what} blob`);
     }
     const forward = await this.blobs.get(req.model);
-    let step;
-    try {
-      step = buildTrainStep(forward, { loss: req.loss });
-    } catch (e) {
-      if (e instanceof UnsupportedOpError || e instanceof TrainStepError) throw new JobError('bad_request', `model: ${e.message}`);
-      if (e instanceof Error && /ONNX|model|graph/i.test(e.name + e.message)) throw new JobError('bad_request', `model: ${e.message}`);
-      throw e;
-    }
     const decode = async (what: string, ref: { blob: string; format: InputFormat }) => {
       try {
         return decodeInputFile(await this.blobs.get(ref.blob), ref.format);
@@ -97,10 +101,6 @@ export class TrainService implements KindWork {
     if (labels.dims[0] !== records) {
       throw new JobError('bad_request', `labels do not match the data: ${describe(labels)} labels for ${describe(data)} data (axis 0 must agree)`);
     }
-    const problem = batchProblem(step, gatherRecords(data, [0]), gatherRecords(labels, [0]));
-    if (problem) throw new JobError('bad_request', problem);
-    if (req.loss === 'cross-entropy') this.checkClassLabels(forward, labels);
-
     const o = { ...TRAIN_DEFAULTS, ...Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)) } as TrainRequest & typeof TRAIN_DEFAULTS;
     for (const name of ['batch', 'epochs', 'shardsPerRound', 'localSteps'] as const) {
       const problem = intProblem(name, o[name], BOUNDS[name]);
@@ -108,6 +108,27 @@ export class TrainService implements KindWork {
     }
     if (!(o.evalFraction >= 0 && o.evalFraction < 1)) throw new JobError('bad_request', `evalFraction must be in [0, 1), got ${o.evalFraction}`);
     if (!(o.minFraction > 0 && o.minFraction <= 1)) throw new JobError('bad_request', `minFraction must be in (0, 1], got ${o.minFraction}`);
+    const perShard = Math.max(1, Math.ceil(o.batch / o.shardsPerRound));
+
+    // Off the event loop, within the model check's limits: building a train step (parsing, shape
+    // inference, autodiff) and estimating it cost time and memory that grow with the model sent.
+    let built: TrainStepCheck;
+    try {
+      built = await this.checker.trainStep(this.blobs.path(req.model), req.loss, {
+        data: [perShard, ...data.dims.slice(1)], labels: [perShard, ...labels.dims.slice(1)],
+      });
+    } catch (e) {
+      if (e instanceof ModelError) {
+        this.log.warn({ model: req.model, reason: e.message }, 'model refused');
+        throw new JobError('bad_request', `model: ${e.message}`);
+      }
+      throw e;
+    }
+    const { step } = built;
+    const problem = batchProblem(step, gatherRecords(data, [0]), gatherRecords(labels, [0]));
+    if (problem) throw new JobError('bad_request', problem);
+    if (req.loss === 'cross-entropy') checkClassLabels(built.classes, labels);
+    if (built.shardFlops === null) throw new JobError('bad_request', `model: its train step cannot be estimated on a batch of ${describe(gatherRecords(data, [0]))}`);
 
     const split = holdOut(records, o.evalFraction, o.seed);
     if (split.train.length < 1) throw new JobError('bad_request', `no training records left after holding out ${o.evalFraction} of ${records}`);
@@ -146,14 +167,8 @@ export class TrainService implements KindWork {
     const weightsHash = await put(encodeWeights(params, step.params), 'weights');
     const optimizerHash = await put(encodeOptimizer(state), 'optimizer');
 
-    const perShard = Math.max(1, Math.ceil(o.batch / o.shardsPerRound));
     const parameterCount = step.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
-    const shapes: Record<string, number[]> = {
-      [step.inputs.data]: [perShard, ...data.dims.slice(1)],
-      [step.inputs.labels]: [perShard, ...labels.dims.slice(1)],
-    };
-    for (const p of step.params) shapes[p.name] = p.dims;
-    const flopsPerRecord = estimateFlops(parseModel(step.model), shapes).flops / perShard;
+    const flopsPerRecord = built.shardFlops / perShard;
     const limits: JobLimits = {
       ...DEFAULT_LIMITS,
       ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
@@ -197,19 +212,6 @@ export class TrainService implements KindWork {
     this.events.emit('work');
     this.events.emit('job', job.id, project.id);
     return job;
-  }
-
-  private checkClassLabels(forward: Uint8Array, labels: Tensor): void {
-    if (labels.dtype !== 'int64') return;
-    const out = modelSignature(parseModel(forward)).outputs[0];
-    const classes = out?.dims?.[out.dims.length - 1];
-    if (typeof classes !== 'number') return;
-    const v = typedView(labels as Tensor & { dtype: 'int64' });
-    for (let i = 0; i < v.length; i++) {
-      if ((v[i]! < 0n || v[i]! >= BigInt(classes)) && v[i] !== BigInt(IGNORE_INDEX)) {
-        throw new JobError('bad_request', `labels must be class indices in 0..${classes - 1} for a model with ${classes} outputs; label ${i} is ${v[i]}`);
-      }
-    }
   }
 
   /** With local steps a round trains on H global batches: each shard's H micro-batches. */

@@ -53,6 +53,47 @@ function chainModel(length: number): Uint8Array {
   } as never));
 }
 
+/**
+ * A trainable chain: x[N,4] → MatMul(w[4,4]) → Relu applied `length` times → y.
+ * 2.4 MB at 100,000 Relus, and building its train step and estimating the
+ * step's FLOPs held the event loop 21 s here before they moved to the thread.
+ */
+function trainableChainModel(length: number): Uint8Array {
+  const node = [{ opType: 'MatMul', input: ['x', 'w'], output: ['t0'] }];
+  for (let i = 1; i <= length; i++) node.push({ opType: 'Relu', input: [`t${i - 1}`], output: [i === length ? 'y' : `t${i}`] });
+  return serializeModel(proto.ModelProto.fromObject({
+    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'trainable-chain', node, initializer: [{ name: 'w', dims: [4, 4], dataType: 1, rawData: new Uint8Array(64) }],
+      input: [floatInfo('x', ['N', 4])], output: [floatInfo('y', ['N', 4])],
+    },
+  } as never));
+}
+
+/** Polls /healthz back to back until `stop()`: the slowest answer is the longest the event loop was held. */
+function healthPoller(url: string) {
+  let checking = true;
+  let worst = 0;
+  let polls = 0;
+  const done = (async () => {
+    while (checking) {
+      const t0 = performance.now();
+      const res = await fetch(`${url}/healthz`);
+      await res.json();
+      worst = Math.max(worst, performance.now() - t0);
+      polls++;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return {
+    async stop() {
+      checking = false;
+      await done;
+      return { worst, polls };
+    },
+  };
+}
+
 async function inputFor(api: ApiClient, records: number, width: number): Promise<string> {
   return api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [records, width], randomInput(records, width)) }]));
 }
@@ -84,25 +125,11 @@ describe('model checks off the event loop', () => {
 
     const hostile = await c.api.uploadBlob(deadMatMulModel(4096));
     const x = await inputFor(c.api, 8, 4);
-    // /healthz, polled back to back for as long as the check runs: the slowest answer is the longest the loop was held.
-    let checking = true;
-    let worst = 0;
-    let polls = 0;
-    const poller = (async () => {
-      while (checking) {
-        const t0 = performance.now();
-        const res = await fetch(`${c.url}/healthz`);
-        await res.json();
-        worst = Math.max(worst, performance.now() - t0);
-        polls++;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })();
+    const poller = healthPoller(c.url);
     const t0 = performance.now();
     const e = await refusal(c.api.createJob({ model: hostile, inputs: [{ blob: x, format: 'tensors' }] }));
     const checkMs = performance.now() - t0;
-    checking = false;
-    await poller;
+    const { worst, polls } = await poller.stop();
     console.info(`hostile model refused after ${checkMs.toFixed(0)} ms; slowest of ${polls} /healthz answers meanwhile: ${worst.toFixed(1)} ms`);
     expect(e.status).toBe(400);
     expect(e.message).toMatch(/model: checking the model took longer than 4 s, this coordinator's time limit for a model check/);
@@ -125,5 +152,34 @@ describe('model checks off the event loop', () => {
     expect(e.status).toBe(400);
     expect(e.message).toMatch(/model: checking the model needed more than 64 MiB of memory, this coordinator's memory limit for a model check/);
     expect((await (await fetch(`${c.url}/healthz`)).json()).ok).toBe(true);
+  }, 240_000);
+
+  it('builds a training job\'s train step on the thread: /healthz keeps answering while a hostile training model is checked, which is refused naming the time limit', async () => {
+    const c = await coordinator(['--model-check-seconds', '3']);
+    const tensors = async (dims: number[]) => ({
+      blob: await c.api.uploadBlob(encodeTensors([{ name: 't', ...tensorFromTyped('float32', dims, randomInput(dims[0]!, dims[1]!)) }])),
+      format: 'tensors' as const,
+    });
+    const data = await tensors([16, 4]);
+    const labels = await tensors([16, 4]);
+    const hostile = await c.api.uploadBlob(trainableChainModel(100_000));
+    const poller = healthPoller(c.url);
+    const t0 = performance.now();
+    const e = await refusal(c.api.createJob({ kind: 'train', model: hostile, data, labels, loss: 'mse' }));
+    const checkMs = performance.now() - t0;
+    const { worst, polls } = await poller.stop();
+    console.info(`hostile training model refused after ${checkMs.toFixed(0)} ms; slowest of ${polls} /healthz answers meanwhile: ${worst.toFixed(1)} ms`);
+    expect(e.status).toBe(400);
+    expect(e.message).toMatch(/: 400 model: checking the model took longer than 3 s, this coordinator's time limit for a model check$/);
+    expect(checkMs).toBeGreaterThanOrEqual(3000);
+    expect(polls).toBeGreaterThan(10);
+    expect(worst).toBeLessThan(2000);
+    expect((await c.api.jobs()).jobs).toHaveLength(0);
+    // A small chain of the same shape is built, estimated and accepted, its FLOPs counted on the thread.
+    const fine = await c.api.createJob({ kind: 'train', model: await c.api.uploadBlob(trainableChainModel(3)), data, labels, loss: 'mse', batch: 8 });
+    expect(fine.state).toBe('running');
+    const created = await c.waitForLog((l) => l.msg === 'training job created' && l.job === fine.id);
+    // Per record: the forward MatMul (2·4·4) and its two gradient MatMuls, plus the Relus, loss and their gradients.
+    expect(created.flopsPerRecord).toBeGreaterThan(3 * 2 * 4 * 4);
   }, 240_000);
 });
