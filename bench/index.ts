@@ -3,13 +3,14 @@
  * readable report, and as the very last line one JSON object merging the
  * figures of all sections (for scripts and CI graphs to parse).
  *
- * Flags: --quick (short run), --only coordinator,browser,training,startup (a subset,
+ * Flags: --quick (short run), --only coordinator,browser,training,startup,uploads (a subset,
  * in this order), plus each section's own; see bench/coordinator.ts
  * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile),
  * bench/browser.ts (--browser-rounds, --browser-window SECONDS,
  * --first-shard-trials, --profile: the tab page's main thread), bench/training.ts (--train-batch, --train-rounds,
  * --train-repeats), bench/training-modes.ts (--modes-records, --modes-epochs, --modes-h, --modes-target,
- * --link-mbit, --link-rtt-ms; --train-modes-only skips bench/training.ts) and bench/startup.ts (--startup-trials).
+ * --link-mbit, --link-rtt-ms; --train-modes-only skips bench/training.ts), bench/startup.ts (--startup-trials) and
+ * bench/uploads.ts (--uploads-sockets, --uploads-mib, --uploads-against DIR, --uploads-hello).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
  */
@@ -19,6 +20,7 @@ import { Flags } from './lib/flags.ts';
 import { STARTUP_FLAGS, startupBench } from './startup.ts';
 import { TRAINING_FLAGS, trainingBench } from './training.ts';
 import { TRAINING_MODES_FLAGS, trainingModesBench } from './training-modes.ts';
+import { UPLOADS_FLAGS, uploadsBench } from './uploads.ts';
 
 type Figures = Record<string, number | boolean | string | null>;
 
@@ -39,6 +41,7 @@ const SECTIONS: Section[] = [
     ...await trainingModesBench(f, log),
   }) },
   { name: 'startup', flags: STARTUP_FLAGS, run: async (f, log) => ({ ...await startupBench(f, log) }) },
+  { name: 'uploads', flags: UPLOADS_FLAGS, run: async (f, log) => ({ ...await uploadsBench(f, log) }) },
 ];
 
 const flags = new Flags(process.argv.slice(2));

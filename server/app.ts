@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Server } from 'socket.io';
 import { SOCKET_PATH } from '../shared/protocol/version.ts';
 import { BlobStore } from './blobs/blob-store.ts';
-import { type CoordinatorConfig, DEFAULT_CONFIG, socketMessageBytes, uploadBudgetProblem } from './config.ts';
+import { type CoordinatorConfig, DEFAULT_CONFIG, uploadBudgetProblem } from './config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { type ClusterLink, joinCluster } from './gateway/cluster.ts';
 import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
@@ -161,9 +161,10 @@ async function startOnBoundPort(
 
   const io: TabgridServer = new Server(app.server, {
     path: SOCKET_PATH,
-    // Hard cap above the result limit, so oversize results get a precise refusal instead of a dropped socket.
+    // The largest message of a connection that has not said hello: the upload guard raises it for one that
+    // has, to just above the result limit (so an oversize result gets a precise refusal, not a dropped socket).
     // Every connection's bytes in flight also count against the upload budget (gateway/upload-guard.ts).
-    maxHttpBufferSize: socketMessageBytes(config),
+    maxHttpBufferSize: config.unhelloedUploadBytes,
     cors: { origin: true, credentials: false },
     pingInterval: 10_000,
     pingTimeout: 20_000,

@@ -5,11 +5,17 @@
  * coordinator over its global budget hears a `refused` event naming the limit
  * and is dropped, so hostile sockets cannot pin memory. Bytes are held until
  * the event they carry has been answered, or the connection closes.
+ *
+ * A message is counted only once whole, so each connection's transport is
+ * also capped at the message size its allowance permits (payload-cap.ts): the
+ * small allowance until hello, a result upload after it. A longer message is
+ * refused as its first frame header arrives, before anything buffers it.
  */
 import type { Logger } from 'pino';
 import type { Socket as EngineSocket } from 'engine.io';
 import { type UploadLimits, UploadLedger } from '../core/limits/upload-budget.ts';
 import type { Metrics } from '../metrics.ts';
+import { capMessages, onOversize } from './payload-cap.ts';
 import type { TabgridServer } from './socket-gateway.ts';
 
 interface EnginePacket { type: string; data?: unknown }
@@ -38,6 +44,8 @@ export class UploadGuard {
     io.engine.on('connection', (conn: EngineSocket) => {
       const key = `c${++this.next}`;
       this.keys.set(conn, key);
+      this.cap(conn, key, conn.transport);
+      conn.on('upgrade', (transport: unknown) => this.cap(conn, key, transport));
       conn.on('packet', (p: EnginePacket) => { if (p.type === 'message') this.arrived(conn, key, packetBytes(p)); });
       conn.once('close', () => {
         this.pending.delete(key);
@@ -51,7 +59,22 @@ export class UploadGuard {
   /** The connection said hello: it may now upload a whole result. */
   hello(conn: object): void {
     const key = this.keys.get(conn);
-    if (key) this.helloed.add(key);
+    if (!key || this.helloed.has(key)) return;
+    this.helloed.add(key);
+    capMessages((conn as EngineSocket).transport, this.ledger.limits.perSocketBytes);
+  }
+
+  /** Caps the messages `transport` reads at what the connection's allowance lets one message be. */
+  private cap(conn: EngineSocket, key: string, transport: unknown): void {
+    const helloed = this.helloed.has(key);
+    const bytes = helloed ? this.ledger.limits.perSocketBytes : this.ledger.limits.unhelloedBytes;
+    capMessages(transport, bytes);
+    onOversize(transport, (why) => {
+      this.metrics.refused.inc({ code: 'too_large' });
+      this.log.warn({
+        address: conn.remoteAddress, reason: `a message over ${bytes} bytes, the most ${helloed ? 'a connection' : 'a connection that has not said hello'} may send at once (${why})`,
+      }, 'upload refused; connection dropped');
+    });
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
 import type { ClientToServerEvents, ErrorCode, Reply, ServerToClientEvents } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
@@ -19,9 +20,9 @@ import { waitForJob } from '../helpers/wait.ts';
 type S = Socket<ServerToClientEvents, ClientToServerEvents>;
 const MiB = 1024 * 1024;
 
-function connect(url: string): Promise<S> {
+function connect(url: string, transport: 'websocket' | 'polling' = 'websocket'): Promise<S> {
   return new Promise((resolve, reject) => {
-    const s: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
+    const s: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: [transport], reconnection: false });
     s.on('connect', () => resolve(s));
     s.on('connect_error', (e) => { s.close(); reject(e); });
   });
@@ -40,6 +41,21 @@ function refusal(s: S): Promise<{ code: ErrorCode; error: string } | null | 'sti
     const late = setTimeout(() => resolve('still connected'), 30_000);
     s.on('refused', (r) => { said = r; });
     s.on('disconnect', () => { clearTimeout(late); resolve(said); });
+  });
+}
+
+/**
+ * How the transport under `s` closed: the WebSocket close code (1009: Message
+ * Too Big), the HTTP status of a refused polling request, or 'open' after 30 s.
+ */
+function transportClose(s: S): Promise<{ code?: number; status?: number } | 'open'> {
+  return new Promise((resolve) => {
+    const late = setTimeout(() => resolve('open'), 30_000);
+    const engine = (s as unknown as { io: { engine: { on(e: 'close', f: (reason: string, d?: { context?: { code?: number; status?: number } }) => void): void } } }).io.engine;
+    engine.on('close', (_reason, d) => {
+      clearTimeout(late);
+      resolve(d?.context?.code !== undefined ? { code: d.context.code } : { status: d?.context?.status });
+    });
   });
 }
 
@@ -70,6 +86,44 @@ async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean
   }
 }
 
+/**
+ * A raw engine.io client that says hello over HTTP long-polling and only then
+ * upgrades to a WebSocket (socket.io-client would probe the upgrade at once,
+ * before hello): the upgraded transport must take a result-sized message.
+ */
+async function helloThenUpgrade(url: string): Promise<WebSocket> {
+  const base = `${url}${SOCKET_PATH}/?EIO=4&transport=polling`;
+  const open = await (await fetch(base)).text();
+  const { sid } = JSON.parse(open.slice(1)) as { sid: string };
+  const post = async (body: string) => {
+    const r = await fetch(`${base}&sid=${sid}`, { method: 'POST', body, headers: { 'content-type': 'text/plain;charset=UTF-8' } });
+    if (!r.ok) throw new Error(`polling POST answered ${r.status}`);
+  };
+  const poll = async (want: RegExp) => {
+    for (;;) {
+      const packets = (await (await fetch(`${base}&sid=${sid}`)).text()).split('\x1e');
+      const hit = packets.find((p) => want.test(p));
+      if (hit) return hit;
+    }
+  };
+  await post(`40${JSON.stringify({ protocol: PROTOCOL_VERSION })}`);
+  await poll(/^40/);
+  await post(`420${JSON.stringify(['hello', { backend: 'wasm', capabilities: nodeCapabilities() }])}`);
+  const reply = await poll(/^430/);
+  if (!reply.includes('"ok":true')) throw new Error(`hello refused: ${reply}`);
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${SOCKET_PATH}/?EIO=4&transport=websocket&sid=${sid}`);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => ws.send('2probe'));
+    ws.on('message', (m) => {
+      if (m.toString() !== '3probe') return;
+      ws.send('5');
+      resolve();
+    });
+  });
+  return ws;
+}
+
 describe('upload budget', () => {
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -82,16 +136,24 @@ describe('upload budget', () => {
     cleanup.push(() => c.stop());
     const sockets: S[] = [];
     cleanup.push(async () => { for (const s of sockets) s.close(); });
-    const open = async () => { const s = await connect(c.url); sockets.push(s); return s; };
+    const open = async (transport?: 'websocket' | 'polling') => { const s = await connect(c.url, transport); sockets.push(s); return s; };
 
-    // Ten sockets that never say hello, each trying to pin 1 MiB: each is dropped with the reason.
-    const strangers = await Promise.all(Array.from({ length: 10 }, open));
-    const strangerRefusals = strangers.map(refusal);
+    // Ten sockets that never say hello, each sending a 1 MiB message: each is closed as the message's
+    // first frame header arrives (1009, Message Too Big), before the coordinator buffers it.
+    const strangers = await Promise.all(Array.from({ length: 10 }, () => open()));
+    const closes = strangers.map(transportClose);
     for (const s of strangers) pin(s, MiB);
-    for (const r of await Promise.all(strangerRefusals)) {
-      expect(r).toEqual({ code: 'too_large', error: expect.stringContaining('sent before hello exceed the allowance of 16384 bytes') });
-    }
-    expect(await until('strangers released', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n < 64 * 1024)).toBeLessThan(64 * 1024);
+    for (const r of await Promise.all(closes)) expect(r).toEqual({ code: 1009 });
+    // A stranger on HTTP long-polling is refused its request at the same cap (413).
+    const poller = await open('polling');
+    const pollerClose = transportClose(poller);
+    pin(poller, MiB);
+    expect(await pollerClose).toMatchObject({ status: 413 });
+    await until('eleven refusals logged', async () => c.logs.filter((l) => l.msg === 'upload refused; connection dropped').length, (n) => n >= 10);
+    expect(c.logs.find((l) => l.msg === 'upload refused; connection dropped')!.reason)
+      .toMatch(/^a message over 16384 bytes, the most a connection that has not said hello may send at once/);
+    // Not one of those bytes was ever in flight.
+    expect(await gauge(c, 'tabgrid_upload_bytes_in_flight_peak')).toBeLessThan(64 * 1024);
 
     // A volunteer that said hello may pin up to its allowance; the next that would pass the budget is dropped.
     const first = await open();
@@ -118,6 +180,23 @@ describe('upload budget', () => {
     first.close();
     expect(await firstDropped).toBeNull();
     expect(await until('all released', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n === 0)).toBe(0);
+
+    // A volunteer that said hello over polling may send a result there, and still after upgrading to a WebSocket.
+    const helloedPoller = await open('polling');
+    await hello(helloedPoller);
+    const pollerStays = transportClose(helloedPoller);
+    // (2 MiB: polling carries binary as base64, a third larger than the bytes, and the cap counts what is read.)
+    pin(helloedPoller, 2 * MiB);
+    await until('the polled upload counted', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n >= 2 * MiB);
+    helloedPoller.close();
+    await pollerStays;
+    await until('released', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n === 0);
+    const upgraded = await helloThenUpgrade(c.url);
+    cleanup.push(async () => upgraded.close());
+    upgraded.send('452-["work:result",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
+    upgraded.send(new Uint8Array(2.5 * MiB).fill(7));
+    await until('the upgraded upload counted', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n >= 2.5 * MiB);
+    expect(upgraded.readyState).toBe(WebSocket.OPEN);
   }, 120_000);
 
   it('refuses to start with a budget smaller than one result upload', async () => {
