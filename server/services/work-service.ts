@@ -164,7 +164,7 @@ export class WorkService {
   }
 
   async fail(s: VolunteerSession, copyId: string, error: string): Promise<void> {
-    const ok = await this.store.failCopy(copyId, s.volunteer.id, `volunteer reported: ${error}`, Date.now());
+    const ok = await this.store.failCopy(copyId, s.volunteer.id, `volunteer reported: ${error}`, Date.now(), this.config.distinctCopies);
     if (!ok) throw new WorkError('not_assigned', `copy ${copyId} is not in flight for you`);
     this.log.warn({ copy: copyId, volunteer: s.volunteer.id, error }, 'volunteer could not compute its copy; it will be reissued');
     const copy = (await this.store.getCopy(copyId))!;
@@ -173,7 +173,7 @@ export class WorkService {
   }
 
   async release(s: VolunteerSession, copyId: string): Promise<void> {
-    if (!(await this.store.releaseCopy(copyId, s.volunteer.id))) throw new WorkError('not_assigned', `copy ${copyId} is not waiting with you`);
+    if (!(await this.store.releaseCopy(copyId, s.volunteer.id, this.config.distinctCopies))) throw new WorkError('not_assigned', `copy ${copyId} is not waiting with you`);
     this.log.debug({ copy: copyId, volunteer: s.volunteer.id }, 'volunteer handed back a copy it had not started; reissuing');
     this.events.emit('work');
   }
@@ -360,7 +360,7 @@ export class WorkService {
   async reconcile(now = Date.now()): Promise<void> {
     await this.rejudgeIfDue(now);
     for (const kind of Object.values(this.kinds)) await kind.tick?.(now);
-    const expired = await this.store.expireCopies(now);
+    const expired = await this.store.expireCopies(now, this.config.distinctCopies);
     if (expired.length === 0) return;
     const shards = new Set<string>();
     for (const c of expired) {

@@ -217,11 +217,16 @@ export interface Store extends CreditLedger {
   getCopy(id: string): Promise<Copy | null>;
   /** Idempotent: a second upload of the same copy is a duplicate and changes nothing. */
   saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite>;
-  failCopy(copyId: string, volunteerId: string, reason: string, now: number): Promise<boolean>;
+  /**
+   * The copy ends without a result. Here and in releaseCopy and expireCopies, `rules` (the distinct-copies
+   * rules) say which ended copies go back to the shard's copy budget: those of a source that had already
+   * lost one (budgetRefunds in core/scheduler/transitions.ts), decided under the same lock as the change.
+   */
+  failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules?: ReadonlySet<DistinctRule>): Promise<boolean>;
   /** A copy handed back unstarted: cancelled without counting as an error. */
-  releaseCopy(copyId: string, volunteerId: string): Promise<boolean>;
+  releaseCopy(copyId: string, volunteerId: string, rules?: ReadonlySet<DistinctRule>): Promise<boolean>;
   /** Marks copies past their deadline expired and returns them. */
-  expireCopies(now: number): Promise<Copy[]>;
+  expireCopies(now: number, rules?: ReadonlySet<DistinctRule>): Promise<Copy[]>;
   setShardFailed(shardId: string, reason: string): Promise<void>;
   shardResults(shardId: string): Promise<ShardResults | null>;
   applyValidation(w: ValidationWrite): Promise<void>;

@@ -133,6 +133,24 @@ describe('hostile volunteers', () => {
     await expect.poll(() => honest.uploaded.length, { timeout: 20_000 }).toBe(1);
   }, 120_000);
 
+  it('does not let twelve identities from one network use up a shard\'s copy budget by failing and handing back its copies', async () => {
+    const c = await coordinator(['--distinct-copies', 'wallet,address']);
+    const j = await job(c, { records: 4, shardSize: 4, replicas: 1 });
+    // Twelve identities from 127.0.0.1 (the job may issue 10 copies of a shard): each takes the copy, then
+    // reports it failed (even ones) or hands it back unstarted (odd ones). One source, so one charge.
+    for (let i = 0; i < 12; i++) {
+      const liar = await hostile(c.url);
+      cleanup.push(async () => { liar.socket.close(); });
+      if (i % 2 === 0) await ok(call(liar.socket, 'work:fail', { copyId: liar.copy.copyId, error: `identity ${i}: cannot compute` }));
+      else await ok(call(liar.socket, 'work:release', { copyId: liar.copy.copyId }));
+    }
+    expect(await c.api.job(j.id)).toMatchObject({ state: 'running', copies: { error: 6 } });
+    const honest = volunteer(c.url);
+    const done = await waitForJob(c.api, j.id, 60_000);
+    expect(done.state).toBe('completed');
+    await expect.poll(() => honest.uploaded.length, { timeout: 20_000 }).toBe(1);
+  }, 120_000);
+
   const SITE = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
   /** Makes the coordinator's one project credit every embed visitor to SITE; returns the project id. */
   async function siteWalletProject(c: SpawnedCoordinator): Promise<string> {

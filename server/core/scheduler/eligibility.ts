@@ -5,6 +5,9 @@
  */
 export type DistinctRule = 'wallet' | 'address';
 
+/** No rule: copies are kept apart by volunteer only (`--distinct-copies none`). */
+export const NO_RULES: ReadonlySet<DistinctRule> = new Set();
+
 export interface VolunteerIdentity {
   id: string;
   wallet: string | null;

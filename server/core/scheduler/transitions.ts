@@ -36,6 +36,16 @@ export function wantedAfterNoConsensus(returned: number): number {
   return returned + 1;
 }
 
+/** What tells two copies' sources apart: the volunteer, and its network group and wallet as the rules say. */
+type SourceCopy = { state: string; volunteerId: string; wallet: string | null; address: string };
+
+function sourceKeys(c: SourceCopy, rules: ReadonlySet<DistinctRule>): string[] {
+  const keys = [`v:${c.volunteerId}`];
+  if (rules.has('address')) keys.push(`a:${addressGroup(c.address)}`);
+  if (rules.has('wallet') && c.wallet) keys.push(`w:${c.wallet.toLowerCase()}`);
+  return keys;
+}
+
 /**
  * Failed and timed-out copies that count toward the job's error budget: one
  * per independent source. Four identities of one person, one network (/24,
@@ -45,19 +55,44 @@ export function wantedAfterNoConsensus(returned: number): number {
  * by independent volunteers can. A source is new when none of its volunteer,
  * network or wallet has failed the shard before.
  */
-export function independentErrors(
-  copies: readonly { state: string; volunteerId: string; wallet: string | null; address: string }[],
-  rules: ReadonlySet<DistinctRule>,
-): number {
+export function independentErrors(copies: readonly SourceCopy[], rules: ReadonlySet<DistinctRule>): number {
   const seen = new Set<string>();
   let sources = 0;
   for (const c of copies) {
     if (c.state !== 'error' && c.state !== 'expired') continue;
-    const keys = [`v:${c.volunteerId}`];
-    if (rules.has('address')) keys.push(`a:${addressGroup(c.address)}`);
-    if (rules.has('wallet') && c.wallet) keys.push(`w:${c.wallet.toLowerCase()}`);
+    const keys = sourceKeys(c, rules);
     if (!keys.some((k) => seen.has(k))) sources++;
     for (const k of keys) seen.add(k);
   }
   return sources;
+}
+
+/** Copies that ended without a result. */
+const ENDED_EMPTY = new Set(['error', 'expired', 'cancelled']);
+
+/**
+ * How many of the copies that just ended without a result (failed, expired
+ * or handed back; `ended`, in the order they ended) go back to their shard's
+ * copy budget (the job's maxTotalCopies): each one whose source (volunteer,
+ * network group, wallet, as for the error budget) had already lost a copy of
+ * the shard that way. One source's empty copies cost the budget once, so a
+ * dozen identities in one /24 taking and dropping copies cannot use it up and
+ * stall the shard, while copies from independent sources still count. Exclusions
+ * stay per volunteer, so each identity gets at most one copy of the shard.
+ *
+ * `copies`: all of the shard's copies, `ended` ones already in their final state.
+ */
+export function budgetRefunds(copies: readonly (SourceCopy & { id: string })[], ended: readonly string[], rules: ReadonlySet<DistinctRule>): number {
+  const pending = new Set(ended);
+  const lost = new Set<string>();
+  for (const c of copies) if (ENDED_EMPTY.has(c.state) && !pending.has(c.id)) for (const k of sourceKeys(c, rules)) lost.add(k);
+  let refunds = 0;
+  for (const id of ended) {
+    const c = copies.find((x) => x.id === id);
+    if (!c || !ENDED_EMPTY.has(c.state)) continue;
+    const keys = sourceKeys(c, rules);
+    if (keys.some((k) => lost.has(k))) refunds++;
+    for (const k of keys) lost.add(k);
+  }
+  return refunds;
 }

@@ -22,7 +22,8 @@ import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
-import { type CopyIdentity, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
+import { type CopyIdentity, type DistinctRule, mayTakeCopy, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
@@ -553,7 +554,7 @@ export class PgStore implements Store {
     });
   }
 
-  async failCopy(copyId: string, volunteerId: string, reason: string, now: number) {
+  async failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
     return this.tx(async (q) => {
       const shard = (await q(`SELECT id FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
       if (!shard) return false;
@@ -561,11 +562,12 @@ export class PgStore implements Store {
         [reason, now, copyId, volunteerId]);
       if (!r.rowCount) return false;
       await q('UPDATE shards SET alive = alive - 1, errors = errors + 1 WHERE id = $1', [shard.id]);
+      await this.refund(q, shard.id as string, [copyId], rules);
       return true;
     });
   }
 
-  async releaseCopy(copyId: string, volunteerId: string) {
+  async releaseCopy(copyId: string, volunteerId: string, rules: ReadonlySet<DistinctRule> = NO_RULES) {
     return this.tx(async (q) => {
       const shard = (await q(`SELECT id FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
       if (!shard) return false;
@@ -573,8 +575,16 @@ export class PgStore implements Store {
         [copyId, volunteerId]);
       if (!r.rowCount) return false;
       await q('UPDATE shards SET alive = alive - 1 WHERE id = $1', [shard.id]);
+      await this.refund(q, shard.id as string, [copyId], rules);
       return true;
     });
+  }
+
+  /** Gives the shard's copy budget back what these just-ended copies of dependent sources took (the shard is locked). */
+  private async refund(q: Exec, shardId: string, ended: string[], rules: ReadonlySet<DistinctRule>): Promise<void> {
+    const copies = (await q(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = $1 ORDER BY seq`, [shardId])).rows.map(toCopy);
+    const n = budgetRefunds(copies, ended, rules);
+    if (n > 0) await q('UPDATE shards SET issued = issued - $1 WHERE id = $2', [n, shardId]);
   }
 
   /**
@@ -582,7 +592,7 @@ export class PgStore implements Store {
    * are locked first, so the second waits, then finds those copies no longer
    * in flight and neither returns them nor counts their errors again.
    */
-  async expireCopies(now: number) {
+  async expireCopies(now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
     return this.tx(async (q) => {
       const due = (await q(`SELECT DISTINCT shard_id FROM copies WHERE ${IN_FLIGHT} AND deadline < $1`, [now])).rows.map((r) => r.shard_id as string);
       if (due.length === 0) return [];
@@ -607,6 +617,9 @@ export class PgStore implements Store {
       if (perShard.size) {
         await q(`UPDATE shards SET alive = alive - u.n, errors = errors + u.n FROM unnest($1::text[], $2::int[]) AS u(id, n) WHERE shards.id = u.id`,
           [[...perShard.keys()], [...perShard.values()]]);
+      }
+      for (const shardId of perShard.keys()) {
+        await this.refund(q, shardId, expired.filter((c) => c.shardId === shardId).map((c) => c.id), rules);
       }
       return expired;
     });

@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
+import { type DistinctRule, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
@@ -122,6 +124,7 @@ export class SqliteStore implements Store {
       results: p(`SELECT id, result, result_file FROM copies WHERE shard_id = ? AND state = 'returned'`),
       judge: p(`UPDATE copies SET outcome = ?, reason = ?, credit = ? WHERE id = ? AND outcome = 'pending'`),
       unalive: p(`UPDATE shards SET alive = alive - 1 WHERE id = ?`),
+      refund: p(`UPDATE shards SET issued = issued - ? WHERE id = ?`),
       // Only an open shard moves: a validation computed before a concurrent cancel must not reopen it.
       setShard: p(`UPDATE shards SET state = ?, wanted = ?, canonical_copy_id = ? WHERE id = ? AND state = 'open'`),
       credit: p(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at, payable_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(copy_id) DO NOTHING`),
@@ -714,34 +717,37 @@ export class SqliteStore implements Store {
     return this.dropResultFiles(readdirSync(this.resultsDir).filter((f) => !named.has(f)));
   }
 
-  async failCopy(copyId: string, volunteerId: string, reason: string, now: number) {
+  async failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
     return this.write(() => {
       const c = this.s.getCopy!.get(copyId) as Row | undefined;
       if (!c) return false;
       const r = this.s.fail!.run(reason, now, copyId, volunteerId);
       if (r.changes === 0) return false;
       this.s.shardError!.run(c.shard_id);
+      this.refund(c.shard_id as string, [copyId], rules);
       this.hot.evict(c.shard_id as string);
       this.hot.wantsAgain(c.shard_id as string);
       return true;
     });
   }
 
-  async releaseCopy(copyId: string, volunteerId: string) {
+  async releaseCopy(copyId: string, volunteerId: string, rules: ReadonlySet<DistinctRule> = NO_RULES) {
     return this.write(() => {
       const c = this.s.getCopy!.get(copyId) as Row | undefined;
       if (!c || c.volunteer_id !== volunteerId || c.state !== 'assigned') return false;
       this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = 'handed back unstarted' WHERE id = ?`).run(copyId);
       this.s.unalive!.run(c.shard_id);
+      this.refund(c.shard_id as string, [copyId], rules);
       this.hot.evict(c.shard_id as string);
       this.hot.wantsAgain(c.shard_id as string);
       return true;
     });
   }
 
-  async expireCopies(now: number) {
+  async expireCopies(now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
     return this.write(() => {
       const due = (this.s.dueCopies!.all(now) as Row[]).map(toCopy);
+      const ended = new Map<string, string[]>();
       for (const c of due) {
         const reason = expiryReason(c, this.job(c.jobId)?.spec ?? null);
         this.s.expire!.run(reason, c.id);
@@ -750,9 +756,18 @@ export class SqliteStore implements Store {
         this.hot.wantsAgain(c.shardId);
         c.state = 'expired';
         c.reason = reason;
+        ended.set(c.shardId, [...(ended.get(c.shardId) ?? []), c.id]);
       }
+      for (const [shardId, ids] of ended) this.refund(shardId, ids, rules);
       return due;
     });
+  }
+
+  /** Gives the shard's copy budget back what these just-ended copies of dependent sources took from it. */
+  private refund(shardId: string, ended: string[], rules: ReadonlySet<DistinctRule>): void {
+    const copies = (this.s.copiesOfShard!.all(shardId) as Row[]).map(toCopy);
+    const n = budgetRefunds(copies, ended, rules);
+    if (n > 0) this.s.refund!.run(n, shardId);
   }
 
   async setShardFailed(shardId: string) {

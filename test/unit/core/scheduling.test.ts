@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { copyCredit, creditPerRecord, MAX_CREDIT_PER_COPY } from '../../../server/core/credit/credit.ts';
 import { DEFAULT_LIMITS } from '../../../server/core/jobs/limits.ts';
 import { lateResultClash, mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/eligibility.ts';
-import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
+import { aliveCopies, budgetRefunds, independentErrors, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
 
 const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
 const copy = (o: Partial<Omit<typeof v, 'wallet'> & { wallet: string | null; volunteerId: string; state: string }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
@@ -62,6 +62,22 @@ describe('transitions', () => {
     // Copies that did not fail are not errors; with no rules, each volunteer is its own source.
     expect(independentErrors([e('a', '10.0.0.1', null, 'returned'), e('b', '10.0.0.1', null, 'running')], all)).toBe(0);
     expect(independentErrors([e('a', '10.0.0.1'), e('b', '10.0.0.1'), e('a', '10.0.0.1', null, 'expired')], new Set())).toBe(2);
+  });
+  it('gives the copy budget back the empty copies of a source that had already lost one, judged in the order they ended', () => {
+    const all = parseDistinctRules('wallet,address');
+    const c = (id: string, address: string, state: string, wallet: string | null = null) => ({ id, volunteerId: id, wallet, address, state });
+    // One /24: the first failure is charged, the next ones (failed, expired, handed back) are not.
+    const net = [c('a', '10.0.0.1', 'error'), c('b', '10.0.0.2', 'expired'), c('d', '10.0.0.3', 'cancelled'), c('e', '10.0.0.4', 'running')];
+    expect(budgetRefunds(net, ['a'], all)).toBe(1); // as if a ended last: b (or d) had ended before it
+    expect(budgetRefunds(net, ['b', 'd'], all)).toBe(2); // a had ended before both
+    expect(budgetRefunds(net, ['a', 'b', 'd'], all)).toBe(2); // ended together: the first is charged, once
+    // Independent sources are charged each; a shared wallet joins two networks into one source.
+    expect(budgetRefunds([c('a', '10.0.1.1', 'error'), c('b', '10.0.2.1', 'error'), c('f', '10.0.3.1', 'expired')], ['a', 'b', 'f'], all)).toBe(0);
+    expect(budgetRefunds([c('a', '10.0.1.1', 'error', '0xW'), c('b', '10.0.2.1', 'error', '0xw')], ['b'], all)).toBe(1);
+    // With --distinct-copies none each volunteer is its own source (and takes one copy of a shard at most).
+    expect(budgetRefunds([c('a', '10.0.0.1', 'error'), c('b', '10.0.0.1', 'error')], ['b'], new Set())).toBe(0);
+    // A copy listed as ended that is not (a late result revived it) gives nothing back.
+    expect(budgetRefunds([c('a', '10.0.0.1', 'error'), c('b', '10.0.0.2', 'returned')], ['b'], all)).toBe(0);
   });
   it('fails a shard after too many errors or copies', () => {
     expect(shardFailure({ errors: 3, issued: 5, wanted: 2 }, 1, DEFAULT_LIMITS)).toBeNull();

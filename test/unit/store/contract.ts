@@ -612,6 +612,31 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.releaseCopy(c2.id, c2.volunteerId)).toBe(false);
     });
 
+    it('gives the copy budget back the copies a source loses after its first: failed, handed back or expired', async () => {
+      const { shards } = await seedJob({ replicas: 1, ackWithinMs: 1000 });
+      const id = shards[0]!.id;
+      // Volunteers 1-3 share the network 10.0.0.0/24; volunteer 4 is elsewhere.
+      const [v1, v2, v3] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
+      const c1 = (await claim(v1))!.copy;
+      expect(await store.failCopy(c1.id, v1.id, 'volunteer reported: no', NOW + 1, ALL_RULES)).toBe(true);
+      expect(await counters(id)).toEqual({ alive: 0, issued: 1, errors: 1, wanted: 1 });
+      const c2 = (await claim(v2))!.copy;
+      expect(await store.releaseCopy(c2.id, v2.id, ALL_RULES)).toBe(true);
+      expect(await counters(id)).toEqual({ alive: 0, issued: 1, errors: 1, wanted: 1 });
+      (await claim(v3))!.copy;
+      expect(await store.expireCopies(NOW + 1001, ALL_RULES)).toHaveLength(1);
+      expect(await counters(id)).toEqual({ alive: 0, issued: 1, errors: 2, wanted: 1 });
+      const v4 = makeVolunteer(4, { address: '10.0.9.1' });
+      const c4 = (await claim(v4))!.copy;
+      expect(await store.failCopy(c4.id, v4.id, 'volunteer reported: no', NOW + 1002, ALL_RULES)).toBe(true);
+      expect(await counters(id)).toEqual({ alive: 0, issued: 2, errors: 3, wanted: 1 });
+      // Without the rules every volunteer is its own source: each copy is charged.
+      const v5 = makeVolunteer(5);
+      const c5 = (await claim(v5))!.copy;
+      expect(await store.failCopy(c5.id, v5.id, 'volunteer reported: no', NOW + 1003)).toBe(true);
+      expect(await counters(id)).toEqual({ alive: 0, issued: 3, errors: 4, wanted: 1 });
+    });
+
     it('applyValidation credits each copy at most once, however often it runs; balances come from the ledger', async () => {
       const { job, shards } = await seedJob({ replicas: 2 });
       const W = '0x52908400098527886E0F7030069857D2E4169EE7';
