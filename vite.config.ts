@@ -15,7 +15,7 @@ import { precompress } from './vite.precompress.ts';
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), 'client');
 
 /** Entry pages, relative to client/; the ones that do not exist yet are skipped. */
-const pages = ['index.html', 'dashboard.html', 'embed-frame.html'];
+const pages = ['index.html', 'dashboard.html', 'embed-frame.html', 'embed-consent.html'];
 
 /**
  * After the app build, builds the embed loader (`embed.js`, an IIFE with a

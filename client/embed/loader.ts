@@ -161,8 +161,10 @@ const FRAME_LOAD_MS = 20_000;
     // Hidden from assistive technology while it only computes; shown when it asks the visitor to confirm.
     f.setAttribute('aria-hidden', 'true');
     f.tabIndex = -1;
-    // Scripts and its own origin (storage, same-origin fetches); no top navigation, popups or forms.
-    f.setAttribute('sandbox', 'allow-scripts allow-same-origin');
+    // Scripts and its own origin (storage, same-origin fetches); no top navigation or forms. Popups only
+    // for the consent window (browsers without IntersectionObserver v2), which the frame opens on the
+    // visitor's click, unsandboxed so that it is the coordinator's page as any other.
+    f.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-popups allow-popups-to-escape-sandbox');
     f.referrerPolicy = 'no-referrer';
     f.className = 'frame';
     f.src = new URL(`${config.frame.slice(1)}?project=${encodeURIComponent(projectId)}`, base).href;

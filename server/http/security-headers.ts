@@ -44,6 +44,14 @@ export function securityHeaders(app: FastifyInstance, embedOrigins: (projectId: 
       reply.header('Referrer-Policy', 'no-referrer');
       return;
     }
+    if (req.url.startsWith('/embed-consent.html')) {
+      // The consent window (client/embed/window): never framed, and without COOP, which would cut it off
+      // from the compute frame that opened it (a frame on another site's page) and must hear its answer.
+      reply.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+      reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+      reply.header('Referrer-Policy', 'no-referrer');
+      return;
+    }
     if (req.url.startsWith('/embed.js')) {
       // Loaded by <script src> on other sites.
       reply.header('Cross-Origin-Resource-Policy', 'cross-origin');

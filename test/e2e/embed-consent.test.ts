@@ -96,6 +96,50 @@ describe('embed consent that the host page cannot forge', () => {
     await ctx.close();
   }, 60_000);
 
+  /** Clicks Allow in a consent window, which answers and closes itself (ending the click's own wait, which is fine). */
+  const clickAndClose = async (win: Page, allow: ReturnType<Page['locator']>) => {
+    await Promise.all([win.waitForEvent('close'), allow.click().catch((e: Error) => { if (!/closed/i.test(e.message)) throw e; })]);
+  };
+
+  /** A browser without IntersectionObserver v2 (as Firefox and Safari are): its `isVisible` is gone in every frame and window. */
+  const withoutVisibilityReport = async (o: Parameters<Browser['newContext']>[0] = {}) => {
+    const ctx = await browser.newContext(o);
+    await ctx.addInitScript(() => { delete (IntersectionObserverEntry.prototype as { isVisible?: unknown }).isVisible; });
+    return ctx;
+  };
+
+  it('without IntersectionObserver v2, a hostile page cannot answer for the consent window: neither a forged answer nor a window it opened itself', async () => {
+    const ctx = await withoutVisibilityReport();
+    const page = await ctx.newPage();
+    const before = joined().length;
+    await page.goto(`${host.refusedOrigin}/hostile.html?mode=clickjack&project=${projectId}&wallet=${ATTACKER}`);
+    await waitFrame(page, (x) => x.type === 'state' && x.state === 'confirm', 'that it waits for the visitor to confirm');
+    const frame = page.frames().find((f) => f.url().includes('/embed-frame.html'))!;
+    // The frame offers the consent window instead of an Allow it cannot prove visible.
+    expect(await frame.locator('[data-tabgrid-frame-consent="window"]').count()).toBe(1);
+    expect(await frame.locator('[data-tabgrid-frame-consent="allow"]').count()).toBe(0);
+    // A forged answer posted to the frame, and a consent window the page opened itself with its own question,
+    // which the visitor (fooled) allows with a real click.
+    const popup = ctx.waitForEvent('page');
+    await page.evaluate((coordinator) => {
+      const f = document.getElementById('f') as HTMLIFrameElement;
+      f.contentWindow!.postMessage({ tag: 'tabgrid-consent-window', nonce: 'forged', outcome: 'allowed' }, '*');
+      const ask = { nonce: 'forged', hostOrigin: 'https://trusted.example', projectName: 'p', coordinatorHost: 'c', intensity: 1, wallet: null, walletIs: 'page', hours: 24 };
+      window.open(`${coordinator}/embed-consent.html#${encodeURIComponent(JSON.stringify(ask))}`, '_blank', 'popup');
+    }, c.url);
+    const forged = await popup;
+    const allow = forged.locator('[data-tabgrid-window-consent="allow"]');
+    await expect.poll(() => allow.getAttribute('aria-disabled'), { timeout: 15_000 }).toBe('false');
+    await clickAndClose(forged, allow);
+    await new Promise((r) => setTimeout(r, 3000));
+    // Since it asked the visitor, the frame has said nothing but that it still waits.
+    const told = await said(page);
+    expect(told.slice(told.findIndex((m) => m.type === 'state' && m.state === 'confirm')).filter((m) => m.type !== 'state' || m.state !== 'confirm')).toEqual([]);
+    expect(joined().length).toBe(before);
+    expect((await account(c.url, ATTACKER)).balance).toBe(0);
+    await ctx.close();
+  }, 90_000);
+
   it('the documented embed computes after Accept on the page\'s card and Allow in the coordinator\'s frame', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 720 } });
     const page = await ctx.newPage();
@@ -126,6 +170,30 @@ describe('embed consent that the host page cannot forge', () => {
     expect(await page.locator('tabgrid-embed iframe').evaluate((f) => (f as HTMLElement).getBoundingClientRect().width)).toBe(0);
     // The host script's eval probe logs one Trusted Types refusal per load (its CSP at work); anything else is a problem.
     expect(problems.filter((m) => !m.includes("This document requires 'TrustedScript' assignment"))).toEqual([]);
+    await ctx.close();
+  }, 120_000);
+
+  it('without IntersectionObserver v2, the documented embed computes after Accept on the page\'s card and Allow in the consent window', async () => {
+    const ctx = await withoutVisibilityReport({ viewport: { width: 1100, height: 720 } });
+    const page = await ctx.newPage();
+    await page.goto(host.url({ project: projectId, wallet: SITE_WALLET, intensity: 1 }));
+    await page.locator('[data-tabgrid-consent="accept"]').click();
+    const events = () => page.evaluate(() => (window as unknown as { hostEvents: { type: string; state?: string; to?: string; total?: number }[] }).hostEvents);
+    await expect.poll(async () => (await events()).some((e) => e.state === 'confirm'), { timeout: 30_000 }).toBe(true);
+    const frame = page.frameLocator('tabgrid-embed iframe');
+    const popup = ctx.waitForEvent('page');
+    await frame.locator('[data-tabgrid-frame-consent="window"]').click();
+    const win = await popup;
+    // The window names the site that asks (the host page's origin, as the frame knows it) and the credited wallet.
+    const text = (await win.locator('main').textContent()) ?? '';
+    expect(text).toContain(host.origin.replace(/^http:\/\//, ''));
+    expect(text).toContain('0xfB69');
+    const allow = win.locator('[data-tabgrid-window-consent="allow"]');
+    await expect.poll(() => allow.getAttribute('aria-disabled'), { timeout: 15_000 }).toBe('false');
+    await clickAndClose(win, allow);
+    const credited = () => events().then((es) => es.filter((e) => e.type === 'credit'));
+    await expect.poll(async () => (await credited()).length, { timeout: 60_000 }).toBeGreaterThan(0);
+    expect((await credited())[0]).toMatchObject({ to: 'site' });
     await ctx.close();
   }, 120_000);
 });

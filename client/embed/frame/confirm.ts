@@ -8,14 +8,18 @@
  * whole card visible (IntersectionObserver v2 `trackVisibility`: not
  * transparent, transformed, filtered or covered), and has done so for
  * VISIBLE_FOR_MS; Allow is marked disabled until then. A browser without
- * that report cannot prove it, so Allow stays disabled there and the card
- * says why.
+ * that report (Firefox, Safari) cannot prove it, so there the card offers a
+ * consent window instead (window/main.ts): the visitor's click opens a
+ * top-level window on the coordinator's origin, which no page can cover or
+ * script, and Allow there answers this frame only (its own window, origin
+ * and nonce).
  *
  * A confirmation is remembered in the frame's own storage (partitioned by the
  * top-level site in current browsers) for the embedding origin, project and
  * credited wallet, for the coordinator's consent hours.
  */
 import { makeConsent, MAX_CONSENT_HOURS, validConsent } from '../messages.ts';
+import { consentWindowUrl, isAnswer } from '../window/request.ts';
 
 /** How long the card must have been fully visible before a click on Allow counts. */
 export const VISIBLE_FOR_MS = 500;
@@ -127,11 +131,32 @@ export function askVisitor(i: ConfirmInfo): Promise<ConfirmOutcome> {
       }, { threshold: [0, 0.99], trackVisibility: true, delay: 100 } as IntersectionObserverInit)
       : null;
     if (observer) observer.observe(card);
-    else why.textContent = 'This browser cannot show tabgrid that this confirmation is visible, so Allow cannot work here.';
+    let popup: Window | null = null;
+    const nonce = crypto.randomUUID();
+    if (!observer) {
+      // No proof that this card is visible: the visitor confirms in a window of its own instead.
+      allow.textContent = 'Confirm in a new window';
+      allow.setAttribute('data-tabgrid-frame-consent', 'window');
+      allow.setAttribute('aria-disabled', 'false');
+      why.textContent = 'This browser cannot show tabgrid that this card is visible, so you confirm in a small window of its own.';
+    }
+    const onAnswer = (e: MessageEvent) => {
+      if (!popup || e.source !== popup || e.origin !== location.origin || !isAnswer(e.data, nonce)) return;
+      if (e.data.outcome === 'allowed') {
+        remember(i);
+        finish('allowed');
+      } else {
+        forgetConfirmation(i);
+        finish('declined');
+      }
+    };
+    window.addEventListener('message', onAnswer);
 
     const finish = (o: ConfirmOutcome) => {
       observer?.disconnect();
       clearTimeout(enableTimer);
+      window.removeEventListener('message', onAnswer);
+      try { popup?.close(); } catch { /* already gone */ }
       document.body.replaceChildren();
       resolve(o);
     };
@@ -143,7 +168,15 @@ export function askVisitor(i: ConfirmInfo): Promise<ConfirmOutcome> {
     };
     allow.addEventListener('click', (e) => {
       if (!e.isTrusted) return refuse('it did not come from the visitor');
-      if (!observer) return refuse('this browser cannot report that the confirmation is visible');
+      if (!observer) {
+        popup = window.open(consentWindowUrl(location.origin, {
+          nonce, hostOrigin: i.hostOrigin, projectName: i.projectName, coordinatorHost: i.coordinatorHost,
+          intensity: i.intensity, wallet: i.wallet, walletIs: i.walletIs, hours,
+        }), `tabgrid-consent-${nonce}`, 'popup,width=480,height=320');
+        if (!popup) return refuse('the browser blocked the confirmation window');
+        i.note('waiting for the visitor in the confirmation window');
+        return;
+      }
       if (visibleSince === null) return refuse('the confirmation was not fully visible (covered, transparent or off screen)');
       if (performance.now() - visibleSince < VISIBLE_FOR_MS) return refuse('the confirmation had only just appeared');
       remember(i);
