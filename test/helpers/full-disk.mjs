@@ -7,10 +7,10 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { register } from 'tsx/esm/api';
 
-register();
-const { SqliteStore } = await import('../../server/store/sqlite/sqlite-store.ts');
+// The CLI runs the compiled coordinator (dist/node, kept fresh by the tests'
+// globalSetup), so the patch goes on that module, the one the process loads.
+const { SqliteStore } = await import('../../dist/node/server/store/sqlite/sqlite-store.js');
 const full = join(process.argv[process.argv.indexOf('--data') + 1], 'disk-full');
 const apply = SqliteStore.prototype.applyValidation;
 SqliteStore.prototype.applyValidation = function (...args) {
