@@ -50,6 +50,9 @@ export default defineConfig({
     outDir: resolve(root, '../dist/client'),
     emptyOutDir: true,
     target: 'es2022',
+    // Every browser that can contribute (ES2022, module workers) has native modulepreload; with four
+    // entry pages the polyfill became its own sub-KiB chunk, one more uncompressed request per page.
+    modulePreload: { polyfill: false },
     // onnxruntime-web's wasm (tens of MB) is inherently big; everything else should stay small.
     chunkSizeWarningLimit: 1024,
     assetsInlineLimit: (file) => (file.endsWith('.wasm') ? false : undefined),
