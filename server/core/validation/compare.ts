@@ -6,17 +6,9 @@
  * a number is a disagreement; NaN against NaN agrees.
  */
 import { isFloat } from '../../../shared/tensor/dtypes.ts';
+import { halfToFloat } from '../../../shared/tensor/float16.ts';
 import { describe, type NamedTensor, type Tensor, typedView } from '../../../shared/tensor/tensor.ts';
 import type { Tolerance } from '../jobs/types.ts';
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 function floats(t: Tensor): ArrayLike<number> {
   if (t.dtype === 'float16') {

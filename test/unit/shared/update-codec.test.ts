@@ -2,8 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../../server/training/rng.ts';
 import {
-  compressWithFeedback, decodeUpdate, encodeUpdate, floatToHalf, halfToFloat, roundingStep, sentErrorBound, type UpdateFormat, updateProblem,
+  compressWithFeedback, decodeUpdate, encodeUpdate, roundingStep, sentErrorBound, type UpdateFormat, updateProblem,
 } from '../../../shared/training/update-codec.ts';
+import { floatToHalf, halfToFloat } from '../../../shared/tensor/float16.ts';
 
 const norm = (x: ArrayLike<number>) => Math.sqrt(Array.from(x).reduce((s, v) => s + v * v, 0));
 const sub = (a: ArrayLike<number>, b: ArrayLike<number>) => Float64Array.from({ length: a.length }, (_, i) => a[i]! - b[i]!);
