@@ -6,6 +6,7 @@ import { TabgridClient, resolveToken } from './api-client.ts';
 import { moveDashIds } from './dash-ids.ts';
 import { DEFAULT_CREDIT_HOLD_MS, parseHold } from '../server/core/credit/hold.ts';
 import { PACKAGE_ROOT } from '../server/package-root.ts';
+import { parseAddressGroups, parseProxyTrust } from '../server/core/trust/address.ts';
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 
@@ -28,6 +29,13 @@ const backendList = (v: string) => {
 };
 const holdOption = (v: string) => {
   try { return parseHold(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+};
+// The bare flag is commander's preset `true`, which goes through the parser too.
+const proxyTrustOption = (v: string | boolean) => {
+  try { return parseProxyTrust(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+};
+const addressGroupsOption = (v: string) => {
+  try { return parseAddressGroups(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 };
 /** A duration: seconds, or a number with s, m, h or d. */
 const duration = (name: string) => (v: string) => {
@@ -82,7 +90,8 @@ program.command('serve')
   .addOption(serveOption('--hello-upload-kb <n>', 'bytes a connection may send before it says hello, KiB', num('--hello-upload-kb'), 64))
   .addOption(serveOption('--disconnect-grace <s>', 'seconds a disconnected volunteer has to come back before its copies are reissued', num('--disconnect-grace'), 20))
   .addOption(serveOption('--public-url <url>', 'URL users reach this coordinator at'))
-  .addOption(serveOption('--trust-proxy', 'behind one reverse proxy: the client address is the last X-Forwarded-For entry'))
+  .addOption(serveOption('--trust-proxy [proxies]', 'behind reverse proxies: bare, one proxy directly in front (the client is the last X-Forwarded-For entry); with addresses/CIDRs (or loopback), the client is the first X-Forwarded-For hop from the right that is not one of them', proxyTrustOption).preset(true))
+  .addOption(serveOption('--address-groups <v4/N,v6/M>', 'the distinct-copies address rule counts clients in one IPv4 /N or IPv6 /M network as one address', addressGroupsOption, 'v4/24,v6/64'))
   .addOption(serveOption('--log-level <level>', 'pino log level', 'info'))
   .addOption(serveOption('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24))
   .addOption(serveOption('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS))
@@ -105,7 +114,7 @@ program.command('serve')
       uploadBudgetBytes: Math.round(o.uploadBudgetMb * 1024 * 1024), unhelloedUploadBytes: Math.round(o.helloUploadKb * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
-      trustProxy: !!o.trustProxy, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
+      trustProxy: o.trustProxy ?? false, addressGroups: typeof o.addressGroups === 'string' ? addressGroupsOption(o.addressGroups) : o.addressGroups, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);
     const shutdown = async () => { await c.close(); process.exit(0); };

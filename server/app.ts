@@ -17,6 +17,7 @@ import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
 import { registerApi } from './http/api.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { serveClientApp } from './http/static-assets.ts';
+import { fastifyProxyTrust } from './core/trust/address.ts';
 import { createLogger } from './log.ts';
 import { createMetrics, registerGridMetrics } from './metrics.ts';
 import { CreditService } from './services/credit-service.ts';
@@ -135,8 +136,8 @@ async function startOnBoundPort(
     // and every request is logged at debug by the hook below.
     loggerInstance: log.child({ component: 'http' }, { level: levelAtLeast(config.logLevel, 'warn') }) as FastifyBaseLogger,
     bodyLimit: config.maxUploadBytes,
-    // One proxy hop, as the socket handshake: request.ip is the address that proxy appended, never one the client wrote.
-    trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
+    // The socket handshake's trust (address.ts): request.ip is a hop a trusted proxy appended, never one the client wrote.
+    trustProxy: fastifyProxyTrust(config.trustProxy),
     // The server was bound before anything else (see startCoordinator).
     serverFactory: (h) => { setHandler(h); return server; },
   }) as unknown as FastifyInstance;
@@ -227,7 +228,8 @@ async function startOnBoundPort(
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-  log.info({ url, data: config.dataDir, store: store.kind, distinctCopies: [...config.distinctCopies] }, 'coordinator listening');
+  log.info({ url, data: config.dataDir, store: store.kind, distinctCopies: [...config.distinctCopies],
+    addressGroups: `v4/${config.addressGroups.v4Prefix},v6/${config.addressGroups.v6Prefix}`, trustProxy: config.trustProxy }, 'coordinator listening');
 
   return {
     url, port, token, projectId, config, routes,

@@ -1,6 +1,7 @@
 /** Coordinator settings, from `tabgrid serve` flags or `startCoordinator()` options. */
 import { DEFAULT_CREDIT_HOLD_MS } from './core/credit/hold.ts';
 import type { DistinctRule } from './core/scheduler/eligibility.ts';
+import { type AddressRules, DEFAULT_ADDRESS_RULES, type ProxyTrust } from './core/trust/address.ts';
 import { DEFAULT_MODEL_CHECK_LIMITS, type ModelCheckLimits } from './models/model-checker.ts';
 
 export interface CoordinatorConfig {
@@ -35,8 +36,13 @@ export interface CoordinatorConfig {
   clientDir: string;
   /** Public URL of this coordinator, for links printed to users. */
   publicUrl?: string;
-  /** Trust X-Forwarded-For for client addresses (behind a reverse proxy). */
-  trustProxy: boolean;
+  /**
+   * Whose X-Forwarded-For entries to believe for client addresses (`--trust-proxy`):
+   * none, the one proxy directly in front, or a list of trusted proxies.
+   */
+  trustProxy: ProxyTrust;
+  /** Network prefixes the distinct-copies address rule groups clients by (`--address-groups`). */
+  addressGroups: Pick<AddressRules, 'v4Prefix' | 'v6Prefix'>;
   logLevel: string;
   /** Create the MNIST training demo in the local project on start (npm start). */
   demo: boolean;
@@ -62,6 +68,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   disconnectGraceMs: 20_000,
   reconcileEveryMs: 1000,
   trustProxy: false,
+  addressGroups: { v4Prefix: DEFAULT_ADDRESS_RULES.v4Prefix, v6Prefix: DEFAULT_ADDRESS_RULES.v6Prefix },
   logLevel: 'info',
   consentMaxHours: 24,
   creditHoldMs: DEFAULT_CREDIT_HOLD_MS,

@@ -1,11 +1,12 @@
 /**
  * Admission of a socket: the handshake names a protocol this coordinator
  * speaks and, for a returning volunteer, its id with the right secret. The
- * address recorded is the one the proxy appended to X-Forwarded-For only when
- * the operator trusts a proxy. A refusal carries its code in the connect error's data.
+ * address recorded is the socket's peer, or behind proxies the operator trusts
+ * (`--trust-proxy`) the first X-Forwarded-For hop from the right that is not
+ * one of them (address.ts): never an entry the client wrote itself. A refusal carries its code in the connect error's data.
  */
 import { HandshakeAuthSchema, validate } from '../../shared/protocol/schemas.ts';
-import { addressBehindOneProxy } from '../core/trust/address.ts';
+import { clientAddressUnder } from '../core/trust/address.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol/version.ts';
 import type { Volunteer } from '../store/types.ts';
 import { WorkError } from '../services/work-service.ts';
@@ -27,7 +28,7 @@ export function admitConnections(c: GatewayContext): void {
       }
       const peer = socket.handshake.address;
       const xff = socket.handshake.headers['x-forwarded-for'];
-      const address = c.config.trustProxy ? addressBehindOneProxy(peer, Array.isArray(xff) ? xff.join(',') : xff) : peer;
+      const address = clientAddressUnder(c.config.trustProxy, peer, Array.isArray(xff) ? xff.join(',') : xff);
       socket.data = { existing, session: null, address, backend: null };
       next();
     } catch (e) {

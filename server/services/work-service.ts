@@ -25,6 +25,7 @@ import { decideQuorum } from '../core/validation/quorum.ts';
 import { rejudgeDelayMs } from '../core/validation/rejudge.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
+import { addressGroup } from '../core/trust/address.ts';
 import { newId, newSecret } from '../store/ids.ts';
 import type { CopyJudgement, EmbedSettings, Store, Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
@@ -92,6 +93,10 @@ export class WorkService {
     const now = Date.now();
     let secret = '';
     let volunteer: Volunteer;
+    // A volunteer is recorded under its network group (its /24 or /64 by default, --address-groups):
+    // the distinct-copies rule compares these, so neighbouring addresses of one host count as one.
+    const client = address;
+    address = addressGroup(client, this.config.addressGroups);
     if (existing) {
       volunteer = { ...existing, wallet: wallets.wallet, account: wallets.credit ?? `volunteer:${existing.id}`, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now };
       await this.store.updateVolunteer(existing.id, { wallet: wallets.wallet, account: volunteer.account, address, numericClass: cls, capabilities: req.capabilities, lastSeen: now });
@@ -104,7 +109,7 @@ export class WorkService {
       };
       await this.store.createVolunteer(volunteer);
     }
-    this.log.info({ volunteer: volunteer.id, account: volunteer.account, class: cls, address, resumed: !!existing }, 'volunteer joined');
+    this.log.info({ volunteer: volunteer.id, account: volunteer.account, class: cls, address: client, group: address, resumed: !!existing }, 'volunteer joined');
     return {
       session: { volunteer, projectId: req.projectId },
       reply: {

@@ -92,3 +92,64 @@ export function addressGroup(address: string, rules: Pick<AddressRules, 'v4Prefi
   }
   return `${ipaddr.fromByteArray(bytes).toString()}/${bits}`;
 }
+
+/** How far the coordinator trusts X-Forwarded-For (`--trust-proxy`). */
+export type ProxyTrust =
+  /** Not at all: the socket's peer is the client. */
+  | false
+  /** The bare flag: one proxy directly in front, whatever its address (its own appended entry is the client). */
+  | 'one-hop'
+  /** These proxies (addresses, CIDR ranges): the first hop from the right that is not one of them is the client. */
+  | readonly string[];
+
+/**
+ * `--trust-proxy`'s value: the bare flag (commander's `true`; also `1`/`true`
+ * from TABGRID_TRUST_PROXY) keeps its one-hop meaning, anything else is a list
+ * of trusted proxies (parseTrustedProxies). Throws naming a bad entry.
+ */
+export function parseProxyTrust(value: string | boolean | undefined): ProxyTrust {
+  if (value === undefined || value === false) return false;
+  if (value === true || value === '1' || value === 'true') return 'one-hop';
+  const list = parseTrustedProxies(value);
+  if (list.length === 0) throw new Error('--trust-proxy takes addresses or CIDR ranges (or \'loopback\'), or no value for one proxy directly in front');
+  return list;
+}
+
+/** The client's address as the coordinator records it, under the operator's proxy trust. */
+export function clientAddressUnder(trust: ProxyTrust, peer: string, forwardedFor: string | undefined): string {
+  if (trust === false) return normal(peer)?.toString() ?? peer;
+  if (trust === 'one-hop') return addressBehindOneProxy(peer, forwardedFor);
+  return clientAddress(peer, forwardedFor, trust);
+}
+
+/**
+ * The same trust as Fastify's `trustProxy` (proxy-addr asks hop by hop from
+ * the socket, hop 0 first), so HTTP's request.ip is the address sockets get.
+ */
+export function fastifyProxyTrust(trust: ProxyTrust): false | ((address: string, hop: number) => boolean) {
+  if (trust === false) return false;
+  if (trust === 'one-hop') return (_address, hop) => hop === 0;
+  const ranges = trust.map(toRange);
+  return (address) => {
+    const a = normal(address);
+    return a !== null && inAny(a, ranges);
+  };
+}
+
+/**
+ * `--address-groups`: `v4/N` and/or `v6/M`, comma-separated (`v4/24,v6/64`);
+ * a family not named keeps its default. Throws naming the bad part.
+ */
+export function parseAddressGroups(text: string): Pick<AddressRules, 'v4Prefix' | 'v6Prefix'> {
+  const out = { v4Prefix: DEFAULT_ADDRESS_RULES.v4Prefix, v6Prefix: DEFAULT_ADDRESS_RULES.v6Prefix };
+  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) throw new Error('--address-groups takes v4/N and/or v6/M, like v4/24,v6/64');
+  for (const p of parts) {
+    const m = /^v([46])\/(\d{1,3})$/.exec(p);
+    const bits = m ? Number(m[2]) : NaN;
+    const max = m?.[1] === '4' ? 32 : 128;
+    if (!m || bits < 1 || bits > max) throw new Error(`--address-groups takes v4/N (N in 1..32) and/or v6/M (M in 1..128), like v4/24,v6/64; got ${JSON.stringify(p)}`);
+    if (m[1] === '4') out.v4Prefix = bits; else out.v6Prefix = bits;
+  }
+  return out;
+}
