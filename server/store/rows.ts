@@ -123,3 +123,32 @@ export const FAIR_SHARE_SQL = {
 };
 
 export const activeProject = (r: Row) => ({ id: r.id as string, weight: num(r.weight), maxInFlight: num(r.max_in_flight) });
+
+/** The reason a spot check's passing copy is judged with (spot-check.ts judgeAgainstKnown): such a copy was not accepted alone. */
+export const SPOT_PASS_PREFIX = 'spot check passed';
+
+/**
+ * What spot checks and backtracking read (server/core/trust/spot-check.ts),
+ * in both stores' SQL (`?` placeholders, numbered by the PostgreSQL store).
+ */
+export const SPOT_SQL = {
+  /** Validated shards of running inference jobs whose answer two or more valid results agreed on. */
+  knownAnswers: `SELECT s.id, s.job_id, s.project_id FROM shards s JOIN jobs j ON j.id = s.job_id
+    WHERE j.state = 'running' AND j.kind = 'inference' AND s.state = 'validated'
+      AND (SELECT COUNT(*) FROM copies c WHERE c.shard_id = s.id AND c.outcome = 'valid') >= 2
+    ORDER BY s.job_created DESC, s.idx DESC LIMIT ?`,
+  /** A volunteer's results accepted alone since a time (rare: read once a host is caught). */
+  soloResults: `SELECT c.id, c.shard_id, c.volunteer_id, c.numeric_class, c.returned_at FROM copies c
+    JOIN shards s ON s.canonical_copy_id = c.id
+    WHERE c.volunteer_id = ? AND c.outcome = 'valid' AND s.state = 'validated' AND c.returned_at >= ?
+      AND (c.reason IS NULL OR c.reason NOT LIKE '${SPOT_PASS_PREFIX}%')
+      AND NOT EXISTS (SELECT 1 FROM copies o WHERE o.shard_id = s.id AND o.id <> c.id AND o.outcome = 'valid')
+    ORDER BY c.returned_at`,
+  /** The copies that still count toward a shard's quorum (claim.ts ClaimableShard.alive). */
+  alive: `SELECT COUNT(*) AS n FROM copies WHERE shard_id = ? AND (state IN ('assigned','running') OR (state = 'returned' AND outcome <> 'invalid'))`,
+};
+
+export const toKnownAnswer = (r: Row) => ({ shardId: r.id as string, jobId: r.job_id as string, projectId: r.project_id as string, source: 'validated' as const });
+export const toSoloResult = (r: Row) => ({
+  copyId: r.id as string, shardId: r.shard_id as string, volunteerId: r.volunteer_id as string, numericClass: r.numeric_class as string, at: num(r.returned_at),
+});

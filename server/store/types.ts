@@ -7,7 +7,8 @@
 import type { Copy, CopyOutcome, Job, Shard, ShardState, TrainProgress } from '../core/jobs/types.ts';
 import type { DistinctRule, VolunteerIdentity } from '../core/scheduler/eligibility.ts';
 import type { JobState } from '../../shared/protocol/events.ts';
-import type { CreditLedger } from './credit-types.ts';
+import type { CreditLedger, ReversedCredit } from './credit-types.ts';
+import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
 
 export interface EmbedSettings {
   /** Origins allowed to embed this project's compute frame; empty = any. */
@@ -143,6 +144,18 @@ export interface ProjectBoardCounts {
   credit: number;
 }
 
+/** A validated shard re-opened by backtracking (Store.reopenShards). */
+export interface Reopened {
+  shardId: string;
+  jobId: string;
+  projectId: string;
+  /** The copy whose acceptance was undone, and its volunteer. */
+  copyId: string;
+  volunteerId: string;
+  /** The job had completed on it: it runs again, and completes again with the outputs recomputed. */
+  jobReopened: boolean;
+}
+
 export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone';
 
 export interface Store extends CreditLedger {
@@ -235,6 +248,23 @@ export interface Store extends CreditLedger {
   shortenLeases(volunteerId: string, deadline: number): Promise<number>;
   /** Copies a volunteer holds in flight (for resuming after a reconnect). */
   copiesInFlight(volunteerId: string): Promise<Copy[]>;
+
+  // Spot checks and backtracking (server/core/trust/spot-check.ts).
+  /** Validated shards of running inference jobs whose answer at least two valid results agreed on (answerKnown), newest first. */
+  knownAnswerShards(limit: number): Promise<KnownAnswer[]>;
+  /** Issues the volunteer a copy of this shard beside the claim path (decideSpotCopy decides); null when refused. */
+  issueSpotCopy(shardId: string, volunteer: ClaimRequest['volunteer'], now: number): Promise<Claimed | null>;
+  /**
+   * The volunteer's results accepted on its word alone (the canonical and only valid copy of a validated
+   * shard, not confirmed by a spot check's known answer), returned at or after `since`.
+   */
+  soloResults(volunteerId: string, since: number): Promise<SoloResult[]>;
+  /**
+   * Backtracking, in one transaction: each validated shard whose canonical copy is the target's goes back to
+   * open (wanting at least two new results), the copy becomes invalid with `reason`, its credit is reversed by
+   * new ledger rows with `reason`, and a job that had completed runs again. Targets no longer so are skipped.
+   */
+  reopenShards(r: { targets: readonly { shardId: string; copyId: string }[]; reason: string; now: number }): Promise<{ reopened: Reopened[]; reversed: ReversedCredit[] }>;
 
   balance(account: string): Promise<number>;
   /** Newest first; `before` pages back from a sequence number. */

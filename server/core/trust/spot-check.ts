@@ -6,6 +6,9 @@
  * during its streak is re-verified by others and its credit reversed: lying
  * while trusted buys nothing that lasts.
  */
+import { kindOf } from '../jobs/kinds.ts';
+import type { Copy, Job, Shard } from '../jobs/types.ts';
+import type { VolunteerIdentity } from '../scheduler/eligibility.ts';
 import type { TrustPolicy } from './policy.ts';
 
 /** Whether this request gets a known-answer copy; `draw` uniform in [0, 1). */
@@ -94,7 +97,7 @@ export function judgeAgainstKnown(
   return copies.map((c) => {
     const why = differ(c.copyId);
     return why === null
-      ? { copyId: c.copyId, volunteerId: c.volunteerId, outcome: 'valid', event: 'spot-pass', reason: `agrees with ${what}` }
+      ? { copyId: c.copyId, volunteerId: c.volunteerId, outcome: 'valid', event: 'spot-pass', reason: `spot check passed: agrees with ${what}` }
       : { copyId: c.copyId, volunteerId: c.volunteerId, outcome: 'invalid', event: 'spot-fail', reason: `spot check failed: disagrees with ${what}: ${why}` };
   });
 }
@@ -124,5 +127,40 @@ export function backtrackPlan(
   return {
     targets,
     reason: `reversed: this host ${what} (copy ${found.copyId}), so the results it had accepted without a second opinion since ${since} are recomputed by others`,
+  };
+}
+
+/**
+ * The copy a spot check issues: a copy of a shard whose answer is known,
+ * whether or not the shard still wants copies (a validated shard does not),
+ * made exactly as the claim path makes one (same fields, same deadline), so
+ * nothing in it tells the volunteer it is a check. Refused when the job no
+ * longer runs, is not an inference job (only those are compared against a
+ * fixed answer), the shard is failed or cancelled, it has no copies left to
+ * issue, or the volunteer already held a copy of it.
+ */
+export function decideSpotCopy(c: {
+  shard: Pick<Shard, 'id' | 'state' | 'issued'> & { maxTotal: number };
+  copies: readonly { volunteerId: string }[];
+  job: Job | null;
+  volunteer: VolunteerIdentity & { account: string };
+  now: number;
+  copyId: string;
+}): { take: true; copy: Copy } | { take: false; why: string } {
+  const { shard, job, volunteer: v } = c;
+  if (!job || job.state !== 'running') return { take: false, why: 'job not running' };
+  if (job.kind !== 'inference') return { take: false, why: 'not an inference job' };
+  if (shard.state !== 'open' && shard.state !== 'validated') return { take: false, why: `shard ${shard.state}` };
+  if (shard.issued >= c.shard.maxTotal) return { take: false, why: 'no copies left to issue' };
+  if (c.copies.some((x) => x.volunteerId === v.id)) return { take: false, why: 'volunteer held a copy' };
+  if (!kindOf(job.spec).runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
+  return {
+    take: true,
+    copy: {
+      id: c.copyId, shardId: shard.id, jobId: job.id, volunteerId: v.id, account: v.account,
+      wallet: v.wallet, address: v.address, numericClass: v.numericClass,
+      state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
+      returnedAt: null, reason: null, credit: 0,
+    },
   };
 }

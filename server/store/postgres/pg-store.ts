@@ -27,10 +27,11 @@ import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { decideSpotCopy } from '../../core/trust/spot-check.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, SPOT_SQL, toKnownAnswer, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
-  type ProjectSettings, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
+  type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -52,6 +53,11 @@ export interface PgStoreOptions {
 // BIGINT arrives as a string (it can exceed 2^53); every one of ours is a
 // millisecond timestamp, a record offset or a count, all far below that.
 const num = (v: unknown): number => Number(v);
+/** Shared SQL's `?` placeholders as PostgreSQL's $1, $2, ... */
+const numbered = (sql: string): string => {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+};
 
 const IN_FLIGHT = `state IN ('assigned','running')`;
 const JOB_COLS = 'id, project_id, kind, state, created_at, finished_at, error, result_hash, progress, name, tags, priority';
@@ -499,6 +505,55 @@ export class PgStore implements Store {
       return { job, shard: { ...shardOf(shard), issued: shard.issued + 1 }, copy };
     }
     return null;
+  }
+
+  async knownAnswerShards(limit: number) {
+    return (await this.exec(numbered(SPOT_SQL.knownAnswers), [limit])).rows.map(toKnownAnswer);
+  }
+
+  /** As the claim path: the shard's row locked, its copies read again under the lock, then decided. */
+  async issueSpotCopy(shardId: string, volunteer: ClaimRequest['volunteer'], now: number): Promise<Claimed | null> {
+    const copyId = newId();
+    return this.tx(async (q): Promise<Claimed | null> => {
+      const row = (await q('SELECT * FROM shards WHERE id = $1 FOR NO KEY UPDATE', [shardId])).rows[0];
+      if (!row) return null;
+      const copies = (await q('SELECT volunteer_id AS "volunteerId" FROM copies WHERE shard_id = $1', [shardId])).rows as unknown as { volunteerId: string }[];
+      const shard = toShardRow(row);
+      const job = await this.job(shard.jobId, q);
+      const d = decideSpotCopy({ shard, copies, job, volunteer, now, copyId });
+      if (!d.take) return null;
+      const { copy } = d;
+      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
+      [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
+      await q('UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = $1', [shardId]);
+      return { job: job!, shard: { ...shardOf(shard), issued: shard.issued + 1 }, copy };
+    });
+  }
+
+  async soloResults(volunteerId: string, since: number) {
+    return (await this.exec(numbered(SPOT_SQL.soloResults), [volunteerId, since])).rows.map(toSoloResult);
+  }
+
+  async reopenShards(r: { targets: readonly { shardId: string; copyId: string }[]; reason: string; now: number }) {
+    return this.tx(async (q) => {
+      const reopened: Reopened[] = [];
+      // Shard rows locked in id order, as every multi-shard write here.
+      for (const t of [...r.targets].sort((a, b) => (a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : 0))) {
+        const row = (await q('SELECT * FROM shards WHERE id = $1 FOR NO KEY UPDATE', [t.shardId])).rows[0];
+        if (!row || row.state !== 'validated' || row.canonical_copy_id !== t.copyId) continue;
+        const copy = (await q(`UPDATE copies SET outcome = 'invalid', reason = $1, credit = 0 WHERE id = $2 RETURNING volunteer_id`, [r.reason, t.copyId])).rows[0]!;
+        const alive = num((await q(numbered(SPOT_SQL.alive), [t.shardId])).rows[0]!.n);
+        const wanted = Math.max(2, num(row.wanted));
+        await q(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = $1, alive = $2, max_total = GREATEST(max_total, issued + $1) WHERE id = $3`,
+          [wanted, alive, t.shardId]);
+        const jobId = row.job_id as string;
+        const jobReopened = ((await q(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = $1 AND state = 'completed'`, [jobId])).rowCount ?? 0) === 1;
+        reopened.push({ shardId: t.shardId, jobId, projectId: row.project_id as string, copyId: t.copyId, volunteerId: copy.volunteer_id as string, jobReopened });
+      }
+      const reversed = await credit.reverseCredits(q, { copyIds: reopened.map((x) => x.copyId), reason: r.reason, now: r.now });
+      return { reopened, reversed };
+    });
   }
 
   async ackCopy(copyId: string, volunteerId: string, deadline: number) {

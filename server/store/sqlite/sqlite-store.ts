@@ -18,10 +18,11 @@ import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { decideSpotCopy } from '../../core/trust/spot-check.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, SPOT_SQL, toKnownAnswer, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
-  type ProjectSettings, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
+  type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -843,6 +844,54 @@ export class SqliteStore implements Store {
 
   async copiesInFlight(volunteerId: string) {
     return (this.s.inFlight!.all(volunteerId) as Row[]).map(toCopy);
+  }
+
+  async knownAnswerShards(limit: number) {
+    return (this.db.prepare(SPOT_SQL.knownAnswers).all(limit) as Row[]).map(toKnownAnswer);
+  }
+
+  async issueSpotCopy(shardId: string, volunteer: ClaimRequest['volunteer'], now: number): Promise<Claimed | null> {
+    const copyId = newId();
+    return this.writeLean((): Claimed | null => {
+      const e = this.entry(shardId);
+      if (!e) return null;
+      const job = this.jobRef(e.row.jobId);
+      const d = decideSpotCopy({ shard: e.row, copies: e.copies, job, volunteer, now, copyId });
+      if (!d.take) return null;
+      this.s.insertCopy!.run(d.copy);
+      this.s.issue!.run(shardId);
+      e.row.alive++;
+      e.row.issued++;
+      this.hot.addCopy(e, d.copy);
+      return { job: { ...job! }, shard: shardOf(e.row), copy: { ...d.copy } };
+    });
+  }
+
+  async soloResults(volunteerId: string, since: number) {
+    return (this.db.prepare(SPOT_SQL.soloResults).all(volunteerId, since) as Row[]).map(toSoloResult);
+  }
+
+  async reopenShards(r: { targets: readonly { shardId: string; copyId: string }[]; reason: string; now: number }) {
+    return this.write(() => {
+      const reopened: Reopened[] = [];
+      for (const t of r.targets) {
+        const row = this.s.getShard!.get(t.shardId) as Row | undefined;
+        if (!row || row.state !== 'validated' || row.canonical_copy_id !== t.copyId) continue;
+        const copy = this.s.getCopy!.get(t.copyId) as Row;
+        this.db.prepare(`UPDATE copies SET outcome = 'invalid', reason = ?, credit = 0 WHERE id = ?`).run(r.reason, t.copyId);
+        const alive = Number((this.db.prepare(SPOT_SQL.alive).get(t.shardId) as Row).n);
+        const wanted = Math.max(2, Number(row.wanted));
+        this.db.prepare(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = ?, alive = ?, max_total = MAX(max_total, issued + ?) WHERE id = ?`)
+          .run(wanted, alive, wanted, t.shardId);
+        const jobId = row.job_id as string;
+        const jobReopened = this.db.prepare(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = ? AND state = 'completed'`).run(jobId).changes === 1;
+        this.jobCache.delete(jobId);
+        this.hot.evictJob(jobId);
+        reopened.push({ shardId: t.shardId, jobId, projectId: row.project_id as string, copyId: t.copyId, volunteerId: copy.volunteer_id as string, jobReopened });
+      }
+      const reversed = this.credits.reverseCredits({ copyIds: reopened.map((x) => x.copyId), reason: r.reason, now: r.now });
+      return { reopened, reversed };
+    });
   }
 
   async balance(account: string) {

@@ -40,7 +40,7 @@ describe('known answers', () => {
   it('passes a copy that agrees with the known answer and fails one that differs, saying with what', () => {
     const v = judgeAgainstKnown([{ copyId: 'x', volunteerId: 'h' }, { copyId: 'y', volunteerId: 'l' }], 'coordinator', (id) => (id === 'x' ? null : 'max |a-b| 3 > 1e-4'));
     expect(v).toEqual([
-      { copyId: 'x', volunteerId: 'h', outcome: 'valid', event: 'spot-pass', reason: "agrees with the coordinator's own result" },
+      { copyId: 'x', volunteerId: 'h', outcome: 'valid', event: 'spot-pass', reason: "spot check passed: agrees with the coordinator's own result" },
       { copyId: 'y', volunteerId: 'l', outcome: 'invalid', event: 'spot-fail', reason: "spot check failed: disagrees with the coordinator's own result: max |a-b| 3 > 1e-4" },
     ]);
   });

@@ -9,10 +9,12 @@ import { PgStore } from '../../../server/store/postgres/pg-store.ts';
 import { NOW, bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer } from './contract.ts';
 import { storeContract } from './contract.ts';
 import { creditContract } from './credit-contract.ts';
+import { spotContract } from './spot-contract.ts';
 import { pgHarness, pgUrl, testSchemaName, type StoreHarness } from './harness.ts';
 
 storeContract('postgres', pgHarness);
 creditContract('postgres', pgHarness);
+spotContract('postgres', pgHarness);
 
 describe('PgStore on PostgreSQL', () => {
   let h: StoreHarness | undefined;

@@ -1,7 +1,9 @@
 /** The Store contract against the embedded SQLite store (a temp file per test). */
 import { storeContract } from './contract.ts';
 import { creditContract } from './credit-contract.ts';
+import { spotContract } from './spot-contract.ts';
 import { sqliteHarness } from './harness.ts';
 
 storeContract('sqlite', sqliteHarness);
 creditContract('sqlite', sqliteHarness);
+spotContract('sqlite', sqliteHarness);

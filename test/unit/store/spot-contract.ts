@@ -1,0 +1,122 @@
+/**
+ * Spot checks and backtracking in the store (server/core/trust/spot-check.ts
+ * decides), run against SQLite and PostgreSQL like contract.ts: the pool of
+ * known answers, a known-answer copy issued beside the claim path, a host's
+ * results accepted alone, and backtracking's re-opening with its reversals.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Claimed, Store } from '../../../server/store/types.ts';
+import { bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer, NO_RULES, type Vol } from './contract.ts';
+import type { StoreHarness } from './harness.ts';
+
+export function spotContract(label: string, makeHarness: () => Promise<StoreHarness>) {
+  describe(`Spot-check contract: ${label}`, () => {
+    let h: StoreHarness;
+    let store: Store;
+
+    /** The same volunteer for the same number within a test (makeVolunteer makes a new id each call). */
+    let vols: Map<number, Vol>;
+    const vol = (n: number) => {
+      if (!vols.has(n)) vols.set(n, makeVolunteer(n));
+      return vols.get(n)!;
+    };
+
+    beforeEach(async () => {
+      vols = new Map();
+      h = await makeHarness();
+      store = await h.open();
+    });
+    afterEach(async () => {
+      await h?.dispose();
+    });
+
+    /** A job of `n` shards; shard i validated by the given volunteers' agreeing copies (one copy: accepted alone). */
+    async function validated(n: number, byShard: number[][], replicas = 2) {
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards } = makeJob(p.id, { shards: n, replicas });
+      await store.createJob(job, shards);
+      const copies: Claimed['copy'][][] = [];
+      for (const [i, vols] of byShard.entries()) {
+        const cs: Claimed['copy'][] = [];
+        for (const v of vols) {
+          const c = (await store.issueSpotCopy(shards[i]!.id, vol(v), Date.now()))!.copy;
+          expect(await store.saveResult(c.id, c.volunteerId, bytes(i), 1, Date.now())).toBe('accepted');
+          cs.push(c);
+        }
+        await store.applyValidation({ ...consensus(shards[i]!, job, cs, 2), holdMs: 3600_000 });
+        copies.push(cs);
+      }
+      return { p, job, shards, copies };
+    }
+
+    it('knows the answers of validated shards two results agreed on, of running inference jobs only', async () => {
+      const { job, shards } = await validated(3, [[1, 2], [3]]);
+      expect(await store.knownAnswerShards(10)).toEqual([{ shardId: shards[0]!.id, jobId: job.id, projectId: job.projectId, source: 'validated' }]);
+      await store.finishJob(job.id, 'cancelled', { finishedAt: Date.now() });
+      expect(await store.knownAnswerShards(10)).toEqual([]);
+    });
+
+    it('issues a known-answer copy of a validated shard as the claim path would, never twice to one volunteer', async () => {
+      const { shards } = await validated(1, [[1, 2]]);
+      const v = vol(9);
+      const got = (await store.issueSpotCopy(shards[0]!.id, v, 1234))!;
+      expect(got.copy).toMatchObject({ shardId: shards[0]!.id, volunteerId: v.id, state: 'assigned', outcome: 'pending', assignedAt: 1234 });
+      expect(Object.keys(got.copy).sort()).toEqual(['account', 'address', 'assignedAt', 'credit', 'deadline', 'id', 'jobId', 'numericClass', 'outcome', 'reason', 'returnedAt', 'shardId', 'state', 'volunteerId', 'wallet']);
+      expect(await store.issueSpotCopy(shards[0]!.id, v, 1235)).toBeNull();
+      expect(await store.issueSpotCopy(shards[0]!.id, vol(1), 1235)).toBeNull();
+      expect(await store.issueSpotCopy('no-such-shard', v, 1235)).toBeNull();
+      // It is a real copy: the store takes its result.
+      expect(await store.saveResult(got.copy.id, v.id, bytes(0), 1, Date.now())).toBe('accepted');
+    });
+
+    it("lists a host's results accepted alone since a time, not those confirmed by a second result or a spot check", async () => {
+      const since = Date.now();
+      const { shards, copies } = await validated(4, [[5], [5, 6], [5], [7]], 1);
+      const host = vol(5).id;
+      expect((await store.soloResults(host, since)).map((s) => s.shardId)).toEqual([shards[0]!.id, shards[2]!.id]);
+      expect((await store.soloResults(host, since))[0]).toMatchObject({ copyId: copies[0]![0]!.id, volunteerId: host, numericClass: 'wasm/ort-1.30.0' });
+      expect((await store.soloResults(vol(7).id, since)).map((s) => s.shardId)).toEqual([shards[3]!.id]);
+      expect(await store.soloResults(host, Date.now() + 60_000)).toEqual([]);
+      // A copy confirmed against a known answer is no solo result.
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards: s2 } = makeJob(p.id, { shards: 1, replicas: 1 });
+      await store.createJob(job, s2);
+      const c = (await store.claimCopy(claimReq(vol(8), { rules: NO_RULES, projectId: p.id })))!.copy;
+      await store.saveResult(c.id, c.volunteerId, bytes(1), 1, Date.now());
+      await store.applyValidation({
+        shardId: s2[0]!.id, shard: { state: 'validated', wanted: 1, canonicalCopyId: c.id },
+        judgements: [{ copyId: c.id, outcome: 'valid', reason: "spot check passed: agrees with the coordinator's own result", credit: 1 }],
+        credits: [{ copyId: c.id, account: c.account, amount: 1, jobId: job.id, projectId: p.id }],
+      });
+      expect(await store.soloResults(c.volunteerId, since)).toEqual([]);
+    });
+
+    it('re-opens a solo result: the shard wants two new results, the copy is invalid, its credit reversed once, its completed job runs again', async () => {
+      const { job, shards, copies } = await validated(2, [[1], [2, 3]], 1);
+      const liar = copies[0]![0]!;
+      await store.finishJob(job.id, 'completed', { finishedAt: Date.now(), resultHash: 'c'.repeat(64) });
+      const reason = 'reversed: this host failed a spot check';
+      const now = Date.now();
+      const r = await store.reopenShards({ targets: [{ shardId: shards[0]!.id, copyId: liar.id }, { shardId: shards[1]!.id, copyId: 'not-its-canonical' }], reason, now });
+      expect(r.reopened).toEqual([{ shardId: shards[0]!.id, jobId: job.id, projectId: job.projectId, copyId: liar.id, volunteerId: liar.volunteerId, jobReopened: true }]);
+      expect(r.reversed).toEqual([{ copyId: liar.id, account: liar.account, amount: 2 }]);
+      expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'open', wanted: 2, canonicalCopyId: null });
+      expect(await store.getShard(shards[1]!.id)).toMatchObject({ state: 'validated' });
+      expect(await store.getCopy(liar.id)).toMatchObject({ outcome: 'invalid', reason, credit: 0 });
+      expect(await store.getJob(job.id)).toMatchObject({ state: 'running', resultHash: null, finishedAt: null });
+      const changes = await store.ledgerChanges({ account: liar.account, limit: 10 });
+      expect(changes).toMatchObject([{ kind: 'reversal', amount: -2, copyId: liar.id, reason }]);
+      expect((await store.accountCredit(liar.account, now)).balance).toBe(0);
+      // Twice: nothing more happens.
+      expect(await store.reopenShards({ targets: [{ shardId: shards[0]!.id, copyId: liar.id }], reason, now })).toEqual({ reopened: [], reversed: [] });
+      // Others recompute it; the liar may not take it again.
+      expect(await store.claimCopy(claimReq(vol(1), { rules: NO_RULES }))).toBeNull();
+      const a = (await store.claimCopy(claimReq(vol(4), { rules: NO_RULES })))!;
+      const b = (await store.claimCopy(claimReq(vol(5), { rules: NO_RULES })))!;
+      expect([a.shard.id, b.shard.id]).toEqual([shards[0]!.id, shards[0]!.id]);
+      expect(await store.claimCopy(claimReq(vol(6), { rules: NO_RULES }))).toBeNull();
+    });
+  });
+}
