@@ -9,6 +9,10 @@ import type { DistinctRule, VolunteerIdentity } from '../core/scheduler/eligibil
 import type { JobState } from '../../shared/protocol/events.ts';
 import type { CreditLedger, ReversedCredit } from './credit-types.ts';
 import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
+import type { Reputation } from '../core/trust/reputation.ts';
+import type { ReputationEventWrite, ReputationKey } from './reputation-rows.ts';
+
+export type { ReputationEventWrite, ReputationKey } from './reputation-rows.ts';
 
 export interface EmbedSettings {
   /** Origins allowed to embed this project's compute frame; empty = any. */
@@ -273,4 +277,13 @@ export interface Store extends CreditLedger {
   topAccounts(limit: number): Promise<{ account: string; balance: number; copies: number }[]>;
   projectBoard(projectId: string, limit: number): Promise<ProjectBoardCounts>;
   countCreditsForCopy(copyId: string): Promise<number>;
+
+  /** Reputations of these hosts, each in its numeric class; a host with no row yet (a new host) is left out. */
+  reputations(keys: readonly ReputationKey[]): Promise<Reputation[]>;
+  /** Applies the events in order, atomically (afterEvent, core/trust/reputation.ts); a host with no row starts from newReputation. */
+  recordReputation(events: readonly ReputationEventWrite[], now: number): Promise<void>;
+  /** Marks a host the operator runs, trusted from the start in this class; idempotent, its counts kept. */
+  markOperator(key: ReputationKey, now: number): Promise<void>;
+  /** Numeric classes in which a host seen (volunteers.last_seen) since `since` is trusted: an operator's, or a streak of `trustAfter`. */
+  trustedClassesSeen(trustAfter: number, since: number): Promise<string[]>;
 }

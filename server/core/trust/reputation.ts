@@ -22,6 +22,12 @@ export interface Reputation {
   spotFailed: number;
   lastInvalidAt: number | null;
   updatedAt: number;
+  /**
+   * The root of trust: a volunteer the operator runs (it presented the
+   * coordinator's operator token). Trusted from its first result, whatever
+   * its streak; absent or false for everyone else.
+   */
+  operator?: boolean;
 }
 
 export type ReputationEvent = 'valid' | 'invalid' | 'error' | 'spot-pass' | 'spot-fail';
@@ -58,8 +64,10 @@ export function afterEvent(r: Reputation, ev: ReputationEvent, now: number): Rep
   }
 }
 
-export function isTrusted(r: Pick<Reputation, 'streak'> | null | undefined, policy: Pick<TrustPolicy, 'trustAfter'>): boolean {
-  return !!r && r.streak >= policy.trustAfter;
+type TrustFacts = Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>>;
+
+export function isTrusted(r: TrustFacts | null | undefined, policy: Pick<TrustPolicy, 'trustAfter'>): boolean {
+  return !!r && (r.operator === true || r.streak >= policy.trustAfter);
 }
 
 /**
@@ -67,12 +75,13 @@ export function isTrusted(r: Pick<Reputation, 'streak'> | null | undefined, poli
  * probability 1/streak, never below the policy's floor; an untrusted host's
  * always.
  */
-export function replicateProbability(r: Pick<Reputation, 'streak'> | null | undefined, policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>): number {
+export function replicateProbability(r: TrustFacts | null | undefined, policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>): number {
   if (!isTrusted(r, policy)) return 1;
-  return Math.max(policy.minReplicateProbability, 1 / r!.streak);
+  // An operator's host counts as having just earned trust until its own streak says more.
+  return Math.max(policy.minReplicateProbability, 1 / Math.max(r!.streak, r!.operator ? policy.trustAfter : 1));
 }
 
 /** Whether this result may stand alone; `draw` is uniform in [0, 1) (injected, so callers and tests fix it). */
-export function mayStandAlone(r: Pick<Reputation, 'streak'> | null | undefined, policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>, draw: number): boolean {
+export function mayStandAlone(r: TrustFacts | null | undefined, policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>, draw: number): boolean {
   return isTrusted(r, policy) && draw >= replicateProbability(r, policy);
 }

@@ -242,6 +242,29 @@ export const MIGRATIONS: string[] = [
   -- so a project with a long queue never hides another's work from the fair-share choice.
   CREATE INDEX shards_wanting_project ON shards(project_id, priority DESC, job_created, idx) WHERE state = 'open' AND alive < wanted AND issued < max_total;
   `,
+  `
+  -- Issue 13: reputations per volunteer host and numeric class (server/core/trust/reputation.ts). New hosts have
+  -- no row and are untrusted; the operator's own hosts (worker --operator-token) are trusted from the start.
+  CREATE TABLE reputations (
+    volunteer_id TEXT NOT NULL,
+    numeric_class TEXT NOT NULL,
+    streak INTEGER NOT NULL DEFAULT 0,
+    streak_since BIGINT,
+    valid INTEGER NOT NULL DEFAULT 0,
+    invalid INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    spot_passed INTEGER NOT NULL DEFAULT 0,
+    spot_failed INTEGER NOT NULL DEFAULT 0,
+    last_invalid_at BIGINT,
+    operator INTEGER NOT NULL DEFAULT 0,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (volunteer_id, numeric_class)
+  );
+  -- Adaptive replication (server/core/trust/replication.ts): a copy drawn to stand alone, and a result accepted
+  -- on no trusted or independent word (credited 0).
+  ALTER TABLE copies ADD COLUMN solo INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE copies ADD COLUMN unchecked INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

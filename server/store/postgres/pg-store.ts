@@ -38,6 +38,8 @@ import type { JobState } from '../../../shared/protocol/events.ts';
 import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import * as credit from './credit-ledger.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
+import { newReputation, type Reputation } from '../../core/trust/reputation.ts';
+import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, toReputation } from '../reputation-rows.ts';
 
 type Exec = (sql: string, params?: unknown[]) => Promise<QueryResult<Row>>;
 
@@ -806,6 +808,58 @@ export class PgStore implements Store {
       WHERE l.job_id IN (SELECT id FROM jobs WHERE project_id = $1)`, [projectId])).rows[0]!.credit);
       return { jobs, shards, leaderboard, credit };
     });
+  }
+
+  async reputations(keys: readonly ReputationKey[]) {
+    if (keys.length === 0) return [];
+    const { rows } = await this.exec(`SELECT r.* FROM reputations r
+      JOIN unnest($1::text[], $2::text[]) AS k(volunteer_id, numeric_class) USING (volunteer_id, numeric_class)`,
+    [keys.map((k) => k.volunteerId), keys.map((k) => k.numericClass)]);
+    const byKey = new Map(rows.map((r) => { const rep = toReputation(r); return [reputationKey(rep), rep]; }));
+    return keys.map((k) => byKey.get(reputationKey(k))).filter((r): r is Reputation => !!r);
+  }
+
+  /**
+   * Each host's row is created if missing, then locked (FOR UPDATE) and
+   * rewritten from afterEvent: concurrent judgements on several coordinators
+   * queue on the row and none loses another's event.
+   */
+  private async applyReputation(q: Exec, events: readonly ReputationEventWrite[], now: number): Promise<void> {
+    if (events.length === 0) return;
+    // Locked in one order (by key) so two transactions never wait on each other's rows.
+    const keys = [...new Map(events.map((e) => [reputationKey(e), e])).values()].sort((a, b) => (reputationKey(a) < reputationKey(b) ? -1 : 1));
+    for (const k of keys) {
+      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (volunteer_id, numeric_class) DO NOTHING`, reputationValues(newReputation(k.volunteerId, k.numericClass, now)));
+    }
+    const current = new Map<string, Reputation>();
+    for (const k of keys) {
+      const { rows } = await q('SELECT * FROM reputations WHERE volunteer_id = $1 AND numeric_class = $2 FOR UPDATE', [k.volunteerId, k.numericClass]);
+      current.set(reputationKey(k), toReputation(rows[0]!));
+    }
+    for (const e of events) {
+      current.set(reputationKey(e), applyEvent(current.get(reputationKey(e))!, e, now));
+    }
+    for (const r of current.values()) {
+      await q(`UPDATE reputations SET streak = $3, streak_since = $4, valid = $5, invalid = $6, errors = $7, spot_passed = $8,
+        spot_failed = $9, last_invalid_at = $10, operator = $11, updated_at = $12 WHERE volunteer_id = $1 AND numeric_class = $2`, reputationValues(r));
+    }
+  }
+
+  async recordReputation(events: readonly ReputationEventWrite[], now: number) {
+    if (events.length) await this.tx((q) => this.applyReputation(q, events, now));
+  }
+
+  async markOperator(k: ReputationKey, now: number) {
+    await this.exec(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+      ON CONFLICT (volunteer_id, numeric_class) DO UPDATE SET operator = 1, updated_at = EXCLUDED.updated_at WHERE reputations.operator = 0`,
+    reputationValues({ ...newReputation(k.volunteerId, k.numericClass, now), operator: true }));
+  }
+
+  async trustedClassesSeen(trustAfter: number, since: number) {
+    const { rows } = await this.exec(`SELECT DISTINCT r.numeric_class AS c FROM reputations r JOIN volunteers v ON v.id = r.volunteer_id
+      WHERE (r.operator = 1 OR r.streak >= $1) AND v.last_seen >= $2 ORDER BY c`, [trustAfter, since]);
+    return rows.map((r) => r.c as string);
   }
 
   async countCreditsForCopy(copyId: string) {

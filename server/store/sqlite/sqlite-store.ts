@@ -31,6 +31,8 @@ import { Checkpointer } from './checkpointer.ts';
 import { SqliteCreditLedger } from './credit-ledger.ts';
 import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { newReputation, type Reputation } from '../../core/trust/reputation.ts';
+import { applyEvent, REPUTATION_COLS, reputationValues, type ReputationEventWrite, type ReputationKey, toReputation } from '../reputation-rows.ts';
 
 /** Wanting shards read into the dispatch queue at once (and their copies with them). */
 const QUEUE_PAGE = 1024;
@@ -944,6 +946,41 @@ export class SqliteStore implements Store {
 
   async countCreditsForCopy(copyId: string) {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM ledger WHERE copy_id = ?').get(copyId) as Row).n as number;
+  }
+
+  private reputationRow(k: ReputationKey): Reputation | null {
+    const r = this.db.prepare('SELECT * FROM reputations WHERE volunteer_id = ? AND numeric_class = ?').get(k.volunteerId, k.numericClass) as Row | undefined;
+    return r ? toReputation(r) : null;
+  }
+
+  private putReputation(r: Reputation): void {
+    this.db.prepare(`INSERT OR REPLACE INTO reputations (${REPUTATION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...reputationValues(r));
+  }
+
+  async reputations(keys: readonly ReputationKey[]) {
+    return keys.map((k) => this.reputationRow(k)).filter((r): r is Reputation => r !== null);
+  }
+
+  /** Under the write lock: each event reads the row as the previous one left it. */
+  private applyReputation(events: readonly ReputationEventWrite[], now: number): void {
+    for (const e of events) this.putReputation(applyEvent(this.reputationRow(e), e, now));
+  }
+
+  async recordReputation(events: readonly ReputationEventWrite[], now: number) {
+    if (events.length) await this.write(() => this.applyReputation(events, now));
+  }
+
+  async markOperator(k: ReputationKey, now: number) {
+    await this.write(() => {
+      const r = this.reputationRow(k);
+      if (r?.operator) return;
+      this.putReputation({ ...(r ?? newReputation(k.volunteerId, k.numericClass, now)), operator: true, updatedAt: now });
+    });
+  }
+
+  async trustedClassesSeen(trustAfter: number, since: number) {
+    return (this.db.prepare(`SELECT DISTINCT r.numeric_class AS c FROM reputations r JOIN volunteers v ON v.id = r.volunteer_id
+      WHERE (r.operator = 1 OR r.streak >= ?) AND v.last_seen >= ? ORDER BY c`).all(trustAfter, since) as Row[]).map((r) => r.c as string);
   }
 
   // The credit ledger beyond credits (credit-ledger.ts); its writes share the group commit.

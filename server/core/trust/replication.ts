@@ -1,0 +1,89 @@
+/**
+ * Adaptive replication (BOINC's, with a root of trust): how many copies a
+ * shard still needs, and whether the volunteer asking now may hold one,
+ * given the reputations of the copies' holders and the job's replicas.
+ *
+ * Pull-based dispatch hands the next copy to whoever asks first, and a liar
+ * that never computes asks far more often than an honest volunteer. So the
+ * copies of a shard are not first come, first served: while a trusted host
+ * can be had, untrusted hosts may hold only the copies a trusted result's
+ * group still needs beside it (one, at replicas 1 or 2), and the rest wait
+ * for a trusted host. Two untrusted hosts then never hold every copy of a
+ * shard between them, whatever the order of their requests.
+ *
+ * A trusted host asking for a fresh shard gets it unreplicated with
+ * probability 1 - replicateProbability (1/streak, capped: reputation.ts),
+ * which is what brings an honest swarm's cost towards one copy per shard.
+ * Replicas above SOLO_MAX_REPLICAS are the project raising the floor: no
+ * copy of such a job stands alone. Pure: the stores call it under the lock
+ * that makes their read of the holders hold.
+ */
+import { agreementNeeded } from '../validation/quorum.ts';
+import type { TrustPolicy } from './policy.ts';
+import { isTrusted, mayStandAlone, type Reputation } from './reputation.ts';
+
+/** Jobs asking for more replicas than this never get an unreplicated copy. */
+export const SOLO_MAX_REPLICAS = 2;
+
+/** A live copy of the shard (in flight, or returned and not judged invalid), as replication sees it. */
+export interface Holder {
+  trusted: boolean;
+  /** Drawn to stand alone when it was issued. */
+  solo: boolean;
+}
+
+export interface ReplicationInput {
+  /** The job's replicas: results a shard wants when no copy stands alone. */
+  replicas: number;
+  /** The shard's `wanted` now (grows by one on each failed consensus). */
+  wanted: number;
+  holders: readonly Holder[];
+  /** The asking volunteer's reputation in its numeric class; null: none yet (a new host). */
+  asker: Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>> | null;
+  /** A trusted host that may compute this job is connected (it can be had). */
+  trustedAvailable: boolean;
+  /** Uniform in [0, 1): injected so callers and tests fix it. */
+  draw: number;
+  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>;
+}
+
+export type ReplicationDecision =
+  /** `wanted`: the shard's wanted after this copy (1 for a copy that stands alone). */
+  | { take: true; solo: boolean; wanted: number }
+  | { take: false; why: string };
+
+/** Untrusted copies a shard may have while none of its live copies is trusted and a trusted host can be had. */
+export function untrustedSlots(replicas: number): number {
+  return Math.max(1, agreementNeeded(replicas) - 1);
+}
+
+export function decideReplication(c: ReplicationInput): ReplicationDecision {
+  const trusted = c.holders.filter((h) => h.trusted).length;
+  const untrusted = c.holders.length - trusted;
+  if (c.holders.some((h) => h.solo)) return { take: false, why: 'a trusted host computes this shard alone' };
+  if (c.holders.length >= c.wanted) return { take: false, why: 'the shard has the copies it wants' };
+  const floor = Math.max(c.wanted, c.replicas);
+  if (isTrusted(c.asker, c.policy)) {
+    if (c.holders.length === 0) {
+      // Replicas 1: the project accepts one result, and a trusted one needs no partner.
+      if (c.replicas === 1) return { take: true, solo: true, wanted: 1 };
+      if (c.replicas <= SOLO_MAX_REPLICAS && mayStandAlone(c.asker, c.policy, c.draw)) return { take: true, solo: true, wanted: 1 };
+    }
+    return { take: true, solo: false, wanted: floor };
+  }
+  if (c.trustedAvailable) {
+    if (trusted === 0 && untrusted >= untrustedSlots(c.replicas)) {
+      return { take: false, why: 'its other copies are kept for a trusted host' };
+    }
+    // An untrusted result needs a trusted one beside it, even at replicas 1.
+    return { take: true, solo: false, wanted: Math.max(floor, 2) };
+  }
+  // No trusted host can be had: untrusted hosts check each other (replicas 1: one unchecked result, credited 0).
+  return { take: true, solo: false, wanted: floor };
+}
+
+/** Whether any trusted host that is connected may compute the job: `runsOn` is the job kind's backend rule. */
+export function trustedCanBeHad(trustedClasses: Iterable<string>, runsOn: (numericClass: string) => boolean): boolean {
+  for (const cls of trustedClasses) if (runsOn(cls)) return true;
+  return false;
+}

@@ -1,0 +1,43 @@
+/**
+ * Reputations as rows, for both stores (the same columns in SQLite and
+ * PostgreSQL). A store applies events with the pure afterEvent
+ * (core/trust/reputation.ts) under its write lock: read the row, compute,
+ * write it back, so two judgements of one host never lose an update.
+ */
+import { afterEvent, newReputation, type Reputation, type ReputationEvent } from '../core/trust/reputation.ts';
+import type { Row } from './rows.ts';
+
+export interface ReputationKey {
+  volunteerId: string;
+  numericClass: string;
+}
+
+export interface ReputationEventWrite extends ReputationKey {
+  event: ReputationEvent;
+}
+
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export const toReputation = (r: Row): Reputation => ({
+  volunteerId: r.volunteer_id as string, numericClass: r.numeric_class as string,
+  streak: Number(r.streak), streakSince: numOrNull(r.streak_since), valid: Number(r.valid), invalid: Number(r.invalid),
+  errors: Number(r.errors), spotPassed: Number(r.spot_passed), spotFailed: Number(r.spot_failed),
+  lastInvalidAt: numOrNull(r.last_invalid_at), updatedAt: Number(r.updated_at),
+  ...(r.operator === 1 || r.operator === true ? { operator: true } : {}),
+});
+
+/** The row's values in REPUTATION_COLS order. */
+export const reputationValues = (r: Reputation): unknown[] => [
+  r.volunteerId, r.numericClass, r.streak, r.streakSince, r.valid, r.invalid, r.errors, r.spotPassed, r.spotFailed,
+  r.lastInvalidAt, r.operator ? 1 : 0, r.updatedAt,
+];
+
+export const REPUTATION_COLS = 'volunteer_id, numeric_class, streak, streak_since, valid, invalid, errors, spot_passed, spot_failed, last_invalid_at, operator, updated_at';
+
+/** `current`: the host's row, or null when it has none yet (it starts as newReputation). */
+export function applyEvent(current: Reputation | null, e: ReputationEventWrite, now: number): Reputation {
+  return afterEvent(current ?? newReputation(e.volunteerId, e.numericClass, now), e.event, now);
+}
+
+/** The key a store's maps use. */
+export const reputationKey = (k: ReputationKey): string => `${k.volunteerId}\u0000${k.numericClass}`;

@@ -1,0 +1,77 @@
+/**
+ * Reputations persisted, in both stores: per volunteer host and numeric
+ * class, events applied in order and atomically, the operator's hosts
+ * trusted from the start, and which trusted classes are connected lately.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { isTrusted } from '../../../server/core/trust/reputation.ts';
+import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
+import type { Store } from '../../../server/store/types.ts';
+import { NOW } from './contract.ts';
+import { pgHarness, sqliteHarness, type StoreHarness } from './harness.ts';
+
+const WASM = 'wasm/ort-1.30.0';
+const GPU = 'webgpu/nvidia/ampere/ort-1.30.0';
+
+async function addVolunteer(store: Store, id: string, cls: string, lastSeen: number): Promise<void> {
+  await store.createVolunteer({
+    id, secretHash: 'x'.repeat(64), wallet: null, account: `volunteer:${id}`, address: '10.0.0.1', numericClass: cls,
+    capabilities: {}, createdAt: NOW, lastSeen,
+  });
+}
+
+for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarness]] as const) {
+  describe(`reputations: ${label}`, () => {
+    let h: StoreHarness | undefined;
+    afterEach(async () => {
+      await h?.dispose();
+      h = undefined;
+    });
+
+    it('a new host has none; events apply in order per host and class; an invalid result resets the streak', async () => {
+      h = await harness();
+      const store = await h.open();
+      expect(await store.reputations([{ volunteerId: 'a', numericClass: WASM }])).toEqual([]);
+      await store.recordReputation(Array.from({ length: 10 }, () => ({ volunteerId: 'a', numericClass: WASM, event: 'valid' as const })), NOW);
+      await store.recordReputation([{ volunteerId: 'a', numericClass: GPU, event: 'valid' }, { volunteerId: 'a', numericClass: WASM, event: 'error' }], NOW + 1);
+      const [wasm, gpu] = await store.reputations([{ volunteerId: 'a', numericClass: WASM }, { volunteerId: 'a', numericClass: GPU }]);
+      expect(wasm).toMatchObject({ volunteerId: 'a', numericClass: WASM, streak: 10, streakSince: NOW, valid: 10, errors: 1, invalid: 0, updatedAt: NOW + 1 });
+      expect(wasm!.operator).toBeUndefined();
+      expect(isTrusted(wasm, DEFAULT_TRUST)).toBe(true);
+      // Per class: the GPU class has its own streak.
+      expect(gpu).toMatchObject({ streak: 1, valid: 1 });
+      await store.recordReputation([{ volunteerId: 'a', numericClass: WASM, event: 'invalid' }, { volunteerId: 'a', numericClass: WASM, event: 'valid' }], NOW + 2);
+      const [after] = await store.reputations([{ volunteerId: 'a', numericClass: WASM }]);
+      expect(after).toMatchObject({ streak: 1, streakSince: NOW + 2, valid: 11, invalid: 1, lastInvalidAt: NOW + 2 });
+      expect(isTrusted(after, DEFAULT_TRUST)).toBe(false);
+    });
+
+    it('concurrent events on one host are all counted (PostgreSQL: from two coordinators)', async () => {
+      h = await harness();
+      // SQLite is one coordinator's file: its concurrent writers are calls on one store.
+      const s1 = await h.open();
+      const s2 = label === 'postgres' ? await h.open() : s1;
+      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s1 : s2).recordReputation([{ volunteerId: 'b', numericClass: WASM, event: 'valid' }], NOW + i)));
+      const [r] = await s1.reputations([{ volunteerId: 'b', numericClass: WASM }]);
+      expect(r).toMatchObject({ streak: 20, valid: 20 });
+    });
+
+    it('the operator\'s host is trusted from the start, keeps its counts, and counts as connected only while seen', async () => {
+      h = await harness();
+      const store = await h.open();
+      await addVolunteer(store, 'op', WASM, NOW);
+      await addVolunteer(store, 'gone', GPU, NOW - 600_000);
+      await addVolunteer(store, 'newbie', WASM, NOW);
+      await store.recordReputation([{ volunteerId: 'op', numericClass: WASM, event: 'valid' }], NOW);
+      await store.markOperator({ volunteerId: 'op', numericClass: WASM }, NOW + 5);
+      await store.markOperator({ volunteerId: 'op', numericClass: WASM }, NOW + 6);
+      const [op] = await store.reputations([{ volunteerId: 'op', numericClass: WASM }]);
+      expect(op).toMatchObject({ operator: true, streak: 1, valid: 1 });
+      expect(isTrusted(op, DEFAULT_TRUST)).toBe(true);
+      await store.recordReputation(Array.from({ length: 12 }, () => ({ volunteerId: 'gone', numericClass: GPU, event: 'valid' as const })), NOW);
+      await store.recordReputation([{ volunteerId: 'newbie', numericClass: WASM, event: 'valid' }], NOW);
+      expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 60_000)).toEqual([WASM]);
+      expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 3_600_000)).toEqual([GPU, WASM].sort());
+    });
+  });
+}
