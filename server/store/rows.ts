@@ -8,6 +8,7 @@
 import type { ClaimableShard } from '../core/scheduler/claim.ts';
 import type { Copy, Job, Shard, TrainProgress } from '../core/jobs/types.ts';
 import type { GridCounts, Project, ProjectSettings, Volunteer } from './types.ts';
+import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -29,6 +30,18 @@ export const toProject = (r: Row): Project => ({
   description: (r.description as string | undefined) ?? '', weight: num(r.weight ?? 1),
   private: r.private === true || r.private === 1, maxInFlight: num(r.max_in_flight ?? 0),
 });
+
+export const toInvite = (r: Row): InviteRow => ({
+  id: r.id as string, projectId: r.project_id as string, label: r.label as string, createdAt: num(r.created_at), revokedAt: numOrNull(r.revoked_at),
+});
+
+export const toMembership = (r: Row): MembershipRow & { inviteRevoked: boolean } => ({
+  projectId: r.project_id as string, volunteerId: r.volunteer_id as string, inviteId: r.invite_id as string, joinedAt: num(r.joined_at),
+  endedAt: numOrNull(r.ended_at), endedBy: (r.ended_by as MembershipRow['endedBy'] | null) ?? null, inviteRevoked: r.invite_revoked_at !== null && r.invite_revoked_at !== undefined,
+});
+
+/** A membership row with its invite's revocation, as both stores read it (`?` placeholders). */
+export const MEMBERSHIP_COLS = 'm.project_id, m.volunteer_id, m.invite_id, m.joined_at, m.ended_at, m.ended_by, i.revoked_at AS invite_revoked_at';
 
 export const toTokenInfo = (r: Row) => ({ id: r.id as string, label: r.label as string, createdAt: num(r.created_at), revokedAt: numOrNull(r.revoked_at) });
 
@@ -113,7 +126,7 @@ export function projectPatch(patch: Partial<ProjectSettings>): { sets: string[];
  */
 export const FAIR_SHARE_SQL = {
   /** Live projects with a shard that wants a copy (one probe of shards_wanting_project each). */
-  projectsWithWork: `SELECT p.id, p.weight, p.max_in_flight FROM projects p WHERE p.deleted_at IS NULL AND EXISTS
+  projectsWithWork: `SELECT p.id, p.weight, p.max_in_flight, p.private FROM projects p WHERE p.deleted_at IS NULL AND EXISTS
     (SELECT 1 FROM shards s WHERE s.project_id = p.id AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total) ORDER BY p.created_at`,
   /** Validated credit (GFLOP) per project since a time. */
   validatedSince: `SELECT project_id, SUM(amount) AS g FROM ledger WHERE at >= ? GROUP BY project_id`,
@@ -122,7 +135,9 @@ export const FAIR_SHARE_SQL = {
     WHERE c.state IN ('assigned','running') GROUP BY s.project_id`,
 };
 
-export const activeProject = (r: Row) => ({ id: r.id as string, weight: num(r.weight), maxInFlight: num(r.max_in_flight) });
+export const activeProject = (r: Row) => ({
+  id: r.id as string, weight: num(r.weight), maxInFlight: num(r.max_in_flight), private: r.private === true || r.private === 1,
+});
 
 /** The reason a spot check's passing copy is judged with (spot-check.ts judgeAgainstKnown): such a copy was not accepted alone. */
 export const SPOT_PASS_PREFIX = 'spot check passed';

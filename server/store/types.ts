@@ -9,6 +9,7 @@ import type { DistinctRule, VolunteerIdentity } from '../core/scheduler/eligibil
 import type { JobState } from '../../shared/protocol/events.ts';
 import type { CreditLedger, ReversedCredit } from './credit-types.ts';
 import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
+import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 import type { Reputation } from '../core/trust/reputation.ts';
 import type { ReputationEventWrite, ReputationKey } from './reputation-rows.ts';
 
@@ -55,6 +56,13 @@ export interface TokenInfo {
 }
 
 export type ProjectDeletion = 'deleted' | 'running' | 'gone';
+
+/** A private project's group member as the project sees it (server/core/groups/membership.ts). */
+export interface MemberRow extends MembershipRow {
+  /** The account its credit goes to (a wallet, or volunteer:<id>). */
+  account: string;
+  inviteRevoked: boolean;
+}
 
 export interface Volunteer extends VolunteerIdentity {
   secretHash: string;
@@ -191,6 +199,32 @@ export interface Store extends CreditLedger {
   /** Records the coordinator's operator credential unless one exists; true when this one was recorded. */
   addOperatorToken(t: { hash: string; createdAt: number }): Promise<boolean>;
   isOperatorTokenHash(hash: string): Promise<boolean>;
+
+  // Private swarms (issue 15): invite codes and groups (server/core/groups/membership.ts).
+  addInvite(i: InviteRow & { hash: string }): Promise<void>;
+  /** The invite whose code hashes to this, revoked or not; null when none does. */
+  inviteByHash(hash: string): Promise<InviteRow | null>;
+  invitesOf(projectId: string): Promise<(InviteRow & { members: number })[]>;
+  /** Revokes one invite of the project; false when it has none by that id or it was revoked already. */
+  revokeInvite(projectId: string, inviteId: string, at: number): Promise<boolean>;
+  /** The volunteer's membership of the project, whatever its state, and whether its invite was revoked. */
+  membership(projectId: string, volunteerId: string): Promise<(MembershipRow & { inviteRevoked: boolean }) | null>;
+  /**
+   * Joins (or rejoins) the group by this invite. Refused (false) when the project removed the volunteer at or
+   * after `inviteCreatedAt`, so a removal that happens during a join is not undone by it.
+   */
+  joinGroup(j: { projectId: string; volunteerId: string; inviteId: string; inviteCreatedAt: number; at: number }): Promise<boolean>;
+  /** Ends a standing membership, by the volunteer (`left`) or the project (`removed`); false when there was none. */
+  endMembership(projectId: string, volunteerId: string, by: 'left' | 'removed', at: number): Promise<boolean>;
+  /** Every membership the project's group has had, newest first. */
+  membersOf(projectId: string): Promise<MemberRow[]>;
+  /** The live projects whose group the volunteer is in now (joined, not ended, invite not revoked). */
+  groupsOf(volunteerId: string): Promise<string[]>;
+  /**
+   * Whether a blob is a private project's: some project holds it and no live public project does. Such a
+   * blob opens only with a per-assignment capability (server/blobs/blob-links.ts), never the hash link.
+   */
+  blobIsPrivate(hash: string): Promise<boolean>;
 
   recordBlob(b: { hash: string; bytes: number; kind: string; createdAt: number }): Promise<void>;
   blobKind(hash: string): Promise<string | null>;

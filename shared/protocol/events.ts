@@ -154,6 +154,30 @@ export interface CopyOutcome {
   credit: number;
 }
 
+/** Private swarms (issue 15): join a project's group with the invite code it handed out. */
+export interface JoinRequest {
+  code: string;
+}
+
+export interface LeaveRequest {
+  projectId: string;
+}
+
+/** A project as a volunteer sees it. */
+export interface ServedProject {
+  id: string;
+  name: string;
+  description: string;
+  /** Private: its work goes only to volunteers in its group. */
+  private: boolean;
+}
+
+/** The projects a volunteer computes for: every public one, and the private ones whose group it is in. */
+export interface ServedProjects {
+  public: ServedProject[];
+  groups: ServedProject[];
+}
+
 export interface SwarmStats {
   at: number;
   volunteers: { total: number; byBackend: Record<string, number> };
@@ -173,6 +197,12 @@ export interface ClientToServerEvents {
   'work:fail': (req: { copyId: string; error: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   /** Hands back a copy not started (the volunteer stopped): reissued at once, counted as no error. */
   'work:release': (req: { copyId: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
+  /** Joins a private project's group (issue 15); `already` when it was in it. Refused with a precise reason, changing nothing, for a malformed, unknown or revoked code. */
+  'group:join': (req: JoinRequest, ack: (r: Reply<{ project: ServedProject; already: boolean; served: ServedProjects }>) => void) => void;
+  /** Leaves a group: the project's work stops coming from the next request on. */
+  'group:leave': (req: LeaveRequest, ack: (r: Reply<{ project: ServedProject; served: ServedProjects }>) => void) => void;
+  /** The projects this volunteer computes for. */
+  'group:list': (req: Record<string, never>, ack: (r: Reply<ServedProjects>) => void) => void;
   /** Live views for dashboards: `swarm`, `project:<id>` (its token), `board:<project id>` (its public page), `account:<wallet>`. */
   watch: (req: { topic: string; token?: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   unwatch: (req: { topic: string }, ack: (r: Reply<Record<never, never>>) => void) => void;

@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import { DTYPES } from '../tensor/dtypes.ts';
 import { tensorProblem } from '../tensor/tensor.ts';
 import type {
-  HandshakeAuth, HelloRequest, ResultUpload, WireTensor,
+  HandshakeAuth, HelloRequest, JoinRequest, LeaveRequest, ResultUpload, WireTensor,
 } from './events.ts';
 
 export const ID_PATTERN = /^[A-Za-z0-9_-]{6,64}$/;
@@ -85,6 +85,16 @@ export const WatchSchema = v.strictObject({
   /** A project's API token: project topics show that project's jobs to its owners only. */
   token: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
+
+/** An invite code to a private project's group: `tgi_` and 32 base64url characters (192 random bits; only its SHA-256 is stored). */
+export const INVITE_CODE = /^tgi_[A-Za-z0-9_-]{32}$/;
+export const INVITE_CODE_PROBLEM = 'invite code is malformed: tgi_ followed by 32 letters, digits, - or _';
+
+export const JoinSchema = v.strictObject({
+  code: v.pipe(v.string('invite code must be a string'), v.maxLength(100, 'invite code is malformed: too long'), v.regex(INVITE_CODE, INVITE_CODE_PROBLEM)),
+}) satisfies v.GenericSchema<unknown, JoinRequest>;
+
+export const LeaveSchema = v.strictObject({ projectId: id('projectId') }) satisfies v.GenericSchema<unknown, LeaveRequest>;
 
 export const UnwatchSchema = v.strictObject({ topic: v.pipe(v.string(), v.maxLength(100)) });
 

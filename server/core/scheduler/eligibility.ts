@@ -93,3 +93,12 @@ export function parseDistinctRules(text: string): Set<DistinctRule> {
 export function withinRoundCap(heldInRound: number, cap: number): boolean {
   return cap <= 0 || heldInRound < cap;
 }
+
+/**
+ * Private swarms (issue 15): a private project's copies go only to volunteers
+ * in its group (`groups`: the projects whose group the volunteer is in now,
+ * server/core/groups/membership.ts); a public project's go to anyone.
+ */
+export function mayServeProject(p: { id: string; private: boolean }, groups: ReadonlySet<string>): boolean {
+  return !p.private || groups.has(p.id);
+}

@@ -22,13 +22,14 @@ import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
-import { type CopyIdentity, type DistinctRule, mayTakeCopy, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import { type CopyIdentity, type DistinctRule, mayServeProject, mayTakeCopy, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, SPOT_SQL, toKnownAnswer, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -62,6 +63,9 @@ const numbered = (sql: string): string => {
 };
 
 const IN_FLIGHT = `state IN ('assigned','running')`;
+/** The live projects whose group a volunteer is in now (server/core/groups/membership.ts). */
+const GROUPS_OF = `SELECT m.project_id FROM project_members m JOIN project_invites i ON i.id = m.invite_id JOIN projects p ON p.id = m.project_id
+  WHERE m.volunteer_id = $1 AND m.ended_at IS NULL AND i.revoked_at IS NULL AND p.deleted_at IS NULL ORDER BY m.joined_at`;
 const JOB_COLS = 'id, project_id, kind, state, created_at, finished_at, error, result_hash, progress, name, tags, priority';
 
 /**
@@ -252,6 +256,64 @@ export class PgStore implements Store {
   async projectHasBlob(projectId: string, hash: string) {
     const { rows } = await this.exec('SELECT 1 FROM project_blobs WHERE project_id = $1 AND hash = $2', [projectId, hash]);
     return rows.length > 0;
+  }
+
+  async addInvite(i: InviteRow & { hash: string }) {
+    await this.exec('INSERT INTO project_invites (id, project_id, hash, label, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [i.id, i.projectId, i.hash, i.label, i.createdAt, i.revokedAt]);
+  }
+
+  async inviteByHash(hash: string) {
+    const { rows } = await this.exec('SELECT * FROM project_invites WHERE hash = $1', [hash]);
+    return rows[0] ? toInvite(rows[0]) : null;
+  }
+
+  async invitesOf(projectId: string) {
+    const { rows } = await this.exec(`SELECT i.*, (SELECT COUNT(*) FROM project_members m WHERE m.invite_id = i.id AND m.ended_at IS NULL) AS members
+      FROM project_invites i WHERE i.project_id = $1 ORDER BY i.created_at, i.id`, [projectId]);
+    return rows.map((r) => ({ ...toInvite(r), members: num(r.members) }));
+  }
+
+  async revokeInvite(projectId: string, inviteId: string, at: number) {
+    const r = await this.exec('UPDATE project_invites SET revoked_at = $1 WHERE id = $2 AND project_id = $3 AND revoked_at IS NULL', [at, inviteId, projectId]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async membership(projectId: string, volunteerId: string) {
+    const { rows } = await this.exec(`SELECT ${MEMBERSHIP_COLS} FROM project_members m JOIN project_invites i ON i.id = m.invite_id
+      WHERE m.project_id = $1 AND m.volunteer_id = $2`, [projectId, volunteerId]);
+    return rows[0] ? toMembership(rows[0]) : null;
+  }
+
+  async joinGroup(j: { projectId: string; volunteerId: string; inviteId: string; inviteCreatedAt: number; at: number }) {
+    const r = await this.exec(`INSERT INTO project_members (project_id, volunteer_id, invite_id, joined_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (project_id, volunteer_id) DO UPDATE SET invite_id = excluded.invite_id,
+        joined_at = CASE WHEN project_members.ended_at IS NULL THEN project_members.joined_at ELSE excluded.joined_at END, ended_at = NULL, ended_by = NULL
+      WHERE project_members.ended_by IS NULL OR project_members.ended_by = 'left' OR project_members.ended_at < $5`,
+    [j.projectId, j.volunteerId, j.inviteId, j.at, j.inviteCreatedAt]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async endMembership(projectId: string, volunteerId: string, by: 'left' | 'removed', at: number) {
+    const r = await this.exec('UPDATE project_members SET ended_at = $1, ended_by = $2 WHERE project_id = $3 AND volunteer_id = $4 AND ended_at IS NULL',
+      [at, by, projectId, volunteerId]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async membersOf(projectId: string) {
+    const { rows } = await this.exec(`SELECT ${MEMBERSHIP_COLS}, v.account FROM project_members m JOIN project_invites i ON i.id = m.invite_id
+      JOIN volunteers v ON v.id = m.volunteer_id WHERE m.project_id = $1 ORDER BY m.joined_at DESC, m.volunteer_id`, [projectId]);
+    return rows.map((r) => ({ ...toMembership(r), account: r.account as string }));
+  }
+
+  async groupsOf(volunteerId: string) {
+    return (await this.exec(GROUPS_OF, [volunteerId])).rows.map((r) => r.project_id as string);
+  }
+
+  async blobIsPrivate(hash: string) {
+    const { rows } = await this.exec(`SELECT EXISTS(SELECT 1 FROM project_blobs b JOIN projects p ON p.id = b.project_id WHERE b.hash = $1 AND p.private) AS priv,
+      EXISTS(SELECT 1 FROM project_blobs b JOIN projects p ON p.id = b.project_id WHERE b.hash = $1 AND NOT p.private AND p.deleted_at IS NULL) AS pub`, [hash]);
+    return rows[0]!.priv === true && rows[0]!.pub === false;
   }
 
   async createVolunteer(v: Volunteer) {
@@ -450,7 +512,10 @@ export class PgStore implements Store {
    * same project for a moment; the next claims even it out.
    */
   private async projectOrder(q: Exec, req: ClaimRequest): Promise<string[]> {
-    let active = (await q(FAIR_SHARE_SQL.projectsWithWork)).rows.map(activeProject);
+    const withWork = (await q(FAIR_SHARE_SQL.projectsWithWork)).rows.map(activeProject);
+    // A private project's work goes only to its group (eligibility.ts); the groups are read only when one has work.
+    const groups = new Set(withWork.some((p) => p.private) ? (await q(GROUPS_OF, [req.volunteer.id])).rows.map((r) => r.project_id as string) : []);
+    let active = withWork.filter((p) => mayServeProject(p, groups));
     if (req.projectId) active = active.filter((p) => p.id === req.projectId);
     if (active.length <= 1 && active.every((p) => p.maxInFlight <= 0)) return active.map((p) => p.id);
     const charged = new Map<string, number>();
@@ -521,6 +586,10 @@ export class PgStore implements Store {
       if (!row) return null;
       const copies = (await q('SELECT volunteer_id AS "volunteerId" FROM copies WHERE shard_id = $1', [shardId])).rows as unknown as { volunteerId: string }[];
       const shard = toShardRow(row);
+      // A spot check never carries a private project's shard outside its group (eligibility.ts).
+      const p = (await q('SELECT private FROM projects WHERE id = $1', [shard.projectId])).rows[0];
+      const groups = new Set(p?.private ? (await q(GROUPS_OF, [volunteer.id])).rows.map((r) => r.project_id as string) : []);
+      if (!p || !mayServeProject({ id: shard.projectId, private: p.private === true }, groups)) return null;
       const job = await this.job(shard.jobId, q);
       const d = decideSpotCopy({ shard, copies, job, volunteer, now, copyId });
       if (!d.take) return null;

@@ -264,4 +264,28 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE copies ADD COLUMN solo INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE copies ADD COLUMN unchecked INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Issue 15, private swarms: a private project's invite codes (only their SHA-256 is kept) and its group,
+  -- one row per volunteer (server/core/groups/membership.ts). A membership ends when the volunteer leaves,
+  -- when the project removes it (ended_by), or when the invite it joined by is revoked.
+  CREATE TABLE project_invites (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  CREATE INDEX project_invites_project ON project_invites(project_id);
+  CREATE TABLE project_members (
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    volunteer_id TEXT NOT NULL REFERENCES volunteers(id),
+    invite_id TEXT NOT NULL REFERENCES project_invites(id),
+    joined_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    ended_by TEXT,
+    PRIMARY KEY (project_id, volunteer_id)
+  );
+  CREATE INDEX project_members_volunteer ON project_members(volunteer_id);
+  `,
 ];

@@ -13,13 +13,14 @@ import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
-import { type DistinctRule, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import { type DistinctRule, mayServeProject, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, SPOT_SQL, toKnownAnswer, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -104,6 +105,9 @@ export class SqliteStore implements Store {
       projectsWithWork: p(FAIR_SHARE_SQL.projectsWithWork),
       validatedSince: p(FAIR_SHARE_SQL.validatedSince),
       inFlightByProject: p(FAIR_SHARE_SQL.inFlightByProject),
+      projectPrivate: p('SELECT private FROM projects WHERE id = ?'),
+      groupsOf: p(`SELECT m.project_id FROM project_members m JOIN project_invites i ON i.id = m.invite_id JOIN projects p ON p.id = m.project_id
+        WHERE m.volunteer_id = ? AND m.ended_at IS NULL AND i.revoked_at IS NULL AND p.deleted_at IS NULL ORDER BY m.joined_at`),
       // Issue order: the validator breaks ties by it.
       copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
       insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
@@ -327,6 +331,59 @@ export class SqliteStore implements Store {
     return this.db.prepare('SELECT 1 FROM project_blobs WHERE project_id = ? AND hash = ?').get(projectId, hash) !== undefined;
   }
 
+  async addInvite(i: InviteRow & { hash: string }) {
+    await this.write(() => this.db.prepare('INSERT INTO project_invites (id, project_id, hash, label, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(i.id, i.projectId, i.hash, i.label, i.createdAt, i.revokedAt));
+  }
+
+  async inviteByHash(hash: string) {
+    const r = this.db.prepare('SELECT * FROM project_invites WHERE hash = ?').get(hash) as Row | undefined;
+    return r ? toInvite(r) : null;
+  }
+
+  async invitesOf(projectId: string) {
+    return (this.db.prepare(`SELECT i.*, (SELECT COUNT(*) FROM project_members m WHERE m.invite_id = i.id AND m.ended_at IS NULL) AS members
+      FROM project_invites i WHERE i.project_id = ? ORDER BY i.created_at, i.id`).all(projectId) as Row[]).map((r) => ({ ...toInvite(r), members: Number(r.members) }));
+  }
+
+  async revokeInvite(projectId: string, inviteId: string, at: number) {
+    return this.write(() => this.db.prepare('UPDATE project_invites SET revoked_at = ? WHERE id = ? AND project_id = ? AND revoked_at IS NULL').run(at, inviteId, projectId).changes > 0);
+  }
+
+  async membership(projectId: string, volunteerId: string) {
+    const r = this.db.prepare(`SELECT ${MEMBERSHIP_COLS} FROM project_members m JOIN project_invites i ON i.id = m.invite_id
+      WHERE m.project_id = ? AND m.volunteer_id = ?`).get(projectId, volunteerId) as Row | undefined;
+    return r ? toMembership(r) : null;
+  }
+
+  async joinGroup(j: { projectId: string; volunteerId: string; inviteId: string; inviteCreatedAt: number; at: number }) {
+    return this.write(() => this.db.prepare(`INSERT INTO project_members (project_id, volunteer_id, invite_id, joined_at) VALUES (@projectId, @volunteerId, @inviteId, @at)
+      ON CONFLICT (project_id, volunteer_id) DO UPDATE SET invite_id = excluded.invite_id,
+        joined_at = CASE WHEN project_members.ended_at IS NULL THEN project_members.joined_at ELSE excluded.joined_at END, ended_at = NULL, ended_by = NULL
+      WHERE project_members.ended_by IS NULL OR project_members.ended_by = 'left' OR project_members.ended_at < @inviteCreatedAt`).run(j).changes > 0);
+  }
+
+  async endMembership(projectId: string, volunteerId: string, by: 'left' | 'removed', at: number) {
+    return this.write(() => this.db.prepare('UPDATE project_members SET ended_at = ?, ended_by = ? WHERE project_id = ? AND volunteer_id = ? AND ended_at IS NULL')
+      .run(at, by, projectId, volunteerId).changes > 0);
+  }
+
+  async membersOf(projectId: string) {
+    return (this.db.prepare(`SELECT ${MEMBERSHIP_COLS}, v.account FROM project_members m JOIN project_invites i ON i.id = m.invite_id
+      JOIN volunteers v ON v.id = m.volunteer_id WHERE m.project_id = ? ORDER BY m.joined_at DESC, m.volunteer_id`).all(projectId) as Row[])
+      .map((r) => ({ ...toMembership(r), account: r.account as string }));
+  }
+
+  async groupsOf(volunteerId: string) {
+    return (this.s.groupsOf!.all(volunteerId) as Row[]).map((r) => r.project_id as string);
+  }
+
+  async blobIsPrivate(hash: string) {
+    const r = this.db.prepare(`SELECT EXISTS(SELECT 1 FROM project_blobs b JOIN projects p ON p.id = b.project_id WHERE b.hash = ? AND p.private = 1) AS priv,
+      EXISTS(SELECT 1 FROM project_blobs b JOIN projects p ON p.id = b.project_id WHERE b.hash = ? AND p.private = 0 AND p.deleted_at IS NULL) AS pub`).get(hash, hash) as Row;
+    return r.priv === 1 && r.pub === 0;
+  }
+
   async createVolunteer(v: Volunteer) {
     await this.write(() => this.db.prepare(`INSERT INTO volunteers (id, secret_hash, wallet, account, address, numeric_class, capabilities, created_at, last_seen)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.id, v.secretHash, v.wallet, v.account, v.address, v.numericClass, JSON.stringify(v.capabilities), v.createdAt, v.lastSeen));
@@ -543,9 +600,14 @@ export class SqliteStore implements Store {
    * no cap), so a coordinator of one project pays one indexed query per claim.
    */
   private projectOrder(req: ClaimRequest): string[] | null {
-    let active = (this.s.projectsWithWork!.all() as Row[]).map(activeProject);
+    const withWork = (this.s.projectsWithWork!.all() as Row[]).map(activeProject);
+    // A private project's work goes only to its group (eligibility.ts); the groups are read only when one has work.
+    const groups = new Set(withWork.some((p) => p.private) ? (this.s.groupsOf!.all(req.volunteer.id) as Row[]).map((r) => r.project_id as string) : []);
+    const served = withWork.filter((p) => mayServeProject(p, groups));
+    let active = served;
     if (req.projectId) active = active.filter((p) => p.id === req.projectId);
-    if (active.length <= 1 && active.every((p) => p.maxInFlight <= 0)) return active.length ? null : [];
+    // Null (any shard of the queue) only when no project with work is withheld from this volunteer.
+    if (served.length === withWork.length && active.length <= 1 && active.every((p) => p.maxInFlight <= 0)) return active.length ? null : [];
     const charged = new Map<string, number>();
     for (const r of this.s.validatedSince!.all(req.now - FAIR_SHARE_WINDOW_MS) as Row[]) charged.set(r.project_id as string, Number(r.g));
     const inFlight = new Map<string, { n: number; g: number }>();
@@ -848,6 +910,15 @@ export class SqliteStore implements Store {
     return (this.s.inFlight!.all(volunteerId) as Row[]).map(toCopy);
   }
 
+  /** Whether the project's work may go to this volunteer: a private project's only to its group (eligibility.ts). */
+  private serves(projectId: string, volunteerId: string): boolean {
+    const p = this.s.projectPrivate!.get(projectId) as Row | undefined;
+    if (!p) return false;
+    const isPrivate = p.private === 1;
+    const groups = new Set(isPrivate ? (this.s.groupsOf!.all(volunteerId) as Row[]).map((r) => r.project_id as string) : []);
+    return mayServeProject({ id: projectId, private: isPrivate }, groups);
+  }
+
   async knownAnswerShards(limit: number) {
     return (this.db.prepare(SPOT_SQL.knownAnswers).all(limit) as Row[]).map(toKnownAnswer);
   }
@@ -856,7 +927,8 @@ export class SqliteStore implements Store {
     const copyId = newId();
     return this.writeLean((): Claimed | null => {
       const e = this.entry(shardId);
-      if (!e) return null;
+      // A spot check never carries a private project's shard outside its group.
+      if (!e || !this.serves(e.row.projectId, volunteer.id)) return null;
       const job = this.jobRef(e.row.jobId);
       const d = decideSpotCopy({ shard: e.row, copies: e.copies, job, volunteer, now, copyId });
       if (!d.take) return null;

@@ -293,6 +293,91 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.projectHasBlob(b.id, 'h3')).toBe(true);
     });
 
+    it('private swarms: a private project\'s copies go only to its group; leaving, removal and a revoked invite end that', async () => {
+      const lab = { ...makeProject(NOW), name: 'lab', private: true };
+      const pub = { ...makeProject(NOW + 1), name: 'pub' };
+      await store.createProject(lab);
+      await store.createProject(pub);
+      const { job: labJob, shards: labShards } = await seedJob({ shards: 6, replicas: 1 }, lab);
+      const registered = async (n: number) => {
+        const v = makeVolunteer(n);
+        await store.createVolunteer({ ...v, secretHash: 'f'.repeat(64), capabilities: {}, createdAt: NOW, lastSeen: NOW });
+        return v;
+      };
+      const [member, stranger, removed, viaRevoked] = [await registered(1), await registered(2), await registered(3), await registered(4)];
+      // Nothing else has work: a stranger gets nothing, even asking for the lab by id (an embed's hello).
+      expect(await claim(stranger)).toBeNull();
+      expect(await claim(stranger, { projectId: lab.id })).toBeNull();
+
+      const invite = { id: newId(), projectId: lab.id, label: 'team', createdAt: NOW, revokedAt: null };
+      await store.addInvite({ ...invite, hash: 'c'.repeat(64) });
+      const other = { id: newId(), projectId: lab.id, label: 'leaked', createdAt: NOW + 1, revokedAt: null };
+      await store.addInvite({ ...other, hash: 'd'.repeat(64) });
+      expect(await store.inviteByHash('c'.repeat(64))).toEqual(invite);
+      expect(await store.inviteByHash('e'.repeat(64))).toBeNull();
+      for (const v of [member, removed]) expect(await store.joinGroup({ projectId: lab.id, volunteerId: v.id, inviteId: invite.id, inviteCreatedAt: invite.createdAt, at: NOW + 5 })).toBe(true);
+      expect(await store.joinGroup({ projectId: lab.id, volunteerId: viaRevoked.id, inviteId: other.id, inviteCreatedAt: other.createdAt, at: NOW + 5 })).toBe(true);
+      expect(await store.groupsOf(member.id)).toEqual([lab.id]);
+      expect(await store.groupsOf(stranger.id)).toEqual([]);
+
+      // Members get the lab's copies; the stranger still none, while the public project's work goes to anyone.
+      expect((await claim(member))!.job.id).toBe(labJob.id);
+      const { job: pubJob } = await seedJob({ shards: 6, replicas: 1 }, pub);
+      for (let i = 0; i < 3; i++) expect((await claim(stranger))!.job.id).toBe(pubJob.id);
+      expect(await claim(stranger, { projectId: lab.id })).toBeNull();
+
+      // The project removes one; revokes the invite another joined by: neither gets the lab's work any more.
+      expect(await store.endMembership(lab.id, removed.id, 'removed', NOW + 10)).toBe(true);
+      expect(await store.endMembership(lab.id, removed.id, 'removed', NOW + 11)).toBe(false);
+      expect(await store.revokeInvite(lab.id, other.id, NOW + 10)).toBe(true);
+      expect(await store.revokeInvite(lab.id, other.id, NOW + 11)).toBe(false);
+      expect(await store.revokeInvite(pub.id, invite.id, NOW + 11)).toBe(false);
+      expect(await claim(removed, { projectId: lab.id })).toBeNull();
+      expect(await claim(viaRevoked, { projectId: lab.id })).toBeNull();
+      expect((await claim(member, { projectId: lab.id }))!.job.id).toBe(labJob.id);
+      // Removed: an invite made before the removal does not bring it back (the store refuses the write).
+      expect(await store.joinGroup({ projectId: lab.id, volunteerId: removed.id, inviteId: invite.id, inviteCreatedAt: invite.createdAt, at: NOW + 12 })).toBe(false);
+      expect(await store.membership(lab.id, removed.id)).toMatchObject({ endedBy: 'removed', endedAt: NOW + 10, inviteRevoked: false });
+      expect(await store.membership(lab.id, viaRevoked.id)).toMatchObject({ endedBy: null, inviteRevoked: true });
+      // Leaving is the volunteer's own: it may come back by any live invite, keeping none of its old join time.
+      expect(await store.endMembership(lab.id, member.id, 'left', NOW + 13)).toBe(true);
+      expect(await claim(member, { projectId: lab.id })).toBeNull();
+      expect(await store.joinGroup({ projectId: lab.id, volunteerId: member.id, inviteId: invite.id, inviteCreatedAt: invite.createdAt, at: NOW + 14 })).toBe(true);
+      expect(await store.membership(lab.id, member.id)).toMatchObject({ joinedAt: NOW + 14, endedAt: null, endedBy: null });
+
+      // A spot check's copy, issued beside the claim path, keeps to the group as well.
+      expect(await store.issueSpotCopy(labShards[5]!.id, stranger, NOW + 15)).toBeNull();
+      expect((await store.issueSpotCopy(labShards[5]!.id, member, NOW + 15))!.job.id).toBe(labJob.id);
+
+      const members = await store.membersOf(lab.id);
+      expect(members.map((m) => [m.volunteerId, m.endedBy, m.inviteRevoked]).sort()).toEqual([
+        [member.id, null, false], [removed.id, 'removed', false], [viaRevoked.id, null, true],
+      ].sort());
+      expect((await store.invitesOf(lab.id)).map((i) => [i.id, i.members, i.revokedAt])).toEqual([[invite.id, 1, null], [other.id, 1, NOW + 10]]);
+
+      // A project made public again serves everyone.
+      await store.updateProject(lab.id, { private: false });
+      expect((await claim(stranger, { projectId: lab.id }))!.job.id).toBe(labJob.id);
+    });
+
+    it('a blob is private while only private projects hold it', async () => {
+      const lab = { ...makeProject(NOW), name: 'lab', private: true };
+      const pub = { ...makeProject(NOW + 1), name: 'pub' };
+      await store.createProject(lab);
+      await store.createProject(pub);
+      await store.recordBlob({ hash: 'p1', bytes: 10, kind: 'model', createdAt: NOW });
+      expect(await store.blobIsPrivate('p1')).toBe(false);
+      await store.grantBlob(lab.id, 'p1', NOW);
+      expect(await store.blobIsPrivate('p1')).toBe(true);
+      // The same bytes uploaded by a public project: it published them.
+      await store.grantBlob(pub.id, 'p1', NOW);
+      expect(await store.blobIsPrivate('p1')).toBe(false);
+      expect(await store.deleteProject(pub.id, NOW + 1)).toBe('deleted');
+      expect(await store.blobIsPrivate('p1')).toBe(true);
+      await store.updateProject(lab.id, { private: false });
+      expect(await store.blobIsPrivate('p1')).toBe(false);
+    });
+
     it('volunteers round-trip with numbers as numbers and capabilities as data', async () => {
       const v = {
         id: newId(), secretHash: 'f'.repeat(64), wallet: null, account: 'volunteer:x', address: '192.0.2.1',
