@@ -95,8 +95,8 @@ export class Contributor {
   account = $state<string | null>(null);
   balance = $state<number | null>(null);
   accountView = $state.raw<AccountView | null>(null);
-  /** The balance's split: pending (in its hold) and payable (paid in the next epoch, once in a wallet). */
-  credit = $state<{ pending: number; payable: number } | null>(null);
+  /** The balance's split: pending (in its hold), payable (paid in the next epoch, once in a wallet) and debt (reversed after it was claimed or paid). */
+  credit = $state<{ pending: number; payable: number; debt: number } | null>(null);
   /** Payout epochs that paid this wallet, with their Merkle proofs. */
   payouts = $state.raw<PayoutProofRow[]>([]);
   swarm = $state.raw<SwarmView | null>(null);
@@ -379,7 +379,7 @@ export class Contributor {
         balance: (b) => {
           if (!this.account || b.account === this.account) {
             this.live.balance = b.balance;
-            this.credit = { pending: b.pending, payable: b.payable };
+            this.credit = { pending: b.pending, payable: b.payable, debt: b.debt };
             this.showSoon();
           }
         },
@@ -539,7 +539,7 @@ export class Contributor {
       const view = await fetchAccount(this.coordinator, account);
       this.accountView = view;
       this.live.balance = view.balance;
-      this.credit = { pending: view.pending, payable: view.payable };
+      this.credit = { pending: view.pending, payable: view.payable, debt: view.debt };
       if (account.startsWith('0x')) this.payouts = await fetchPayouts(this.coordinator, account).catch(() => this.payouts);
       this.show();
     } catch { /* unknown account or coordinator down: keep what we had */ }

@@ -46,6 +46,8 @@ export interface AccountView {
   pending: number;
   /** Past its hold, not yet paid out. */
   payable: number;
+  /** Reversed after it was claimed or paid, beyond what is payable: the next payout pays net of it. */
+  debt: number;
   entries: LedgerRow[];
   changes: LedgerChangeRow[];
 }
@@ -82,7 +84,7 @@ export async function fetchSwarm(coordinator: string, signal?: AbortSignal): Pro
 export async function fetchAccount(coordinator: string, account: string, signal?: AbortSignal): Promise<AccountView> {
   const s = await client(coordinator).account(account, signal ? { signal } : {});
   return {
-    account: s.account, balance: s.balance, pending: s.pending, payable: s.payable,
+    account: s.account, balance: s.balance, pending: s.pending, payable: s.payable, debt: s.debt,
     entries: s.entries.map((e) => ({ copyId: e.copyId, jobId: e.jobId, amount: e.amount, at: e.at })),
     changes: s.changes.map((c) => ({ kind: c.kind, amount: c.amount, reason: c.reason, at: c.at })),
   };

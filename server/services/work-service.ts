@@ -161,7 +161,7 @@ export class WorkService {
   /** Balance, pending and payable now (the hold: server/core/credit/hold.ts). */
   async balanceOf(account: string): Promise<AccountBalance> {
     const c = await this.store.accountCredit(account, Date.now());
-    return { account, balance: c.balance, pending: c.pending, payable: c.payable };
+    return { account, balance: c.balance, pending: c.pending, payable: c.payable, debt: c.debt };
   }
 
   heartbeat(s: VolunteerSession, copyIds: string[]) {

@@ -30,6 +30,8 @@ export interface AccountCredit {
   balance: number;
   pending: number;
   payable: number;
+  /** -payable when payable is negative: reversed after a claim or a payout, netted in the next payout. */
+  debt: number;
   /** Copies credited to this account. */
   copies: number;
 }
@@ -82,8 +84,10 @@ export interface CreditLedger {
   accountCredit(account: string, now: number): Promise<AccountCredit>;
   /**
    * Takes back the credit of these copies, once each, with a reason: new
-   * rows, from wherever the credit is now (a claimed pending credit is
-   * reversed from the wallet it moved to). Copies never credited, or already
+   * rows, from wherever the credit is now (debt.ts reversalHolder: a claimed
+   * pending credit from the wallet it moved to, a payable credit from the
+   * wallet that claimed its account after it was payable; after a payout
+   * that is a debt). Copies never credited, or already
    * reversed, are skipped. Returns what was reversed.
    */
   reverseCredits(r: { copyIds: readonly string[]; reason: string; now: number }): Promise<ReversedCredit[]>;
@@ -91,7 +95,7 @@ export interface CreditLedger {
   ledgerChanges(filter: { account?: string; before?: number; limit: number }): Promise<LedgerChange[]>;
   /**
    * Moves all of `from`'s credit to `wallet` in one step, as new rows: the
-   * payable part as one pair of rows, each pending credit as a pair that
+   * payable part (a debt included: debt.ts payableToMove) as one pair of rows, each pending credit as a pair that
    * keeps its copy and its hold. The nonce is recorded: a replay is refused.
    */
   claimCredit(c: WalletClaimWrite): Promise<ClaimWrite>;

@@ -188,6 +188,7 @@ export const StatementSchema = v.object({
   balance: v.number(),
   pending: v.number(),
   payable: v.number(),
+  debt: v.pipe(v.number(), v.minValue(0)),
   copies: nonNegInt,
   entries: v.array(LedgerEntrySchema),
   changes: v.array(LedgerChangeSchema),

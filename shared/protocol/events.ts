@@ -129,6 +129,11 @@ export interface AccountBalance {
   balance: number;
   pending: number;
   payable: number;
+  /**
+   * Credit reversed after it was claimed to a wallet or paid out, beyond what
+   * is payable (-payable when payable is negative): the next payout pays net of it.
+   */
+  debt: number;
 }
 
 export interface ResultUpload {

@@ -5,6 +5,7 @@
  * (`payable_at`), so changing `--credit-hold` later never moves credit that
  * was already granted between pending and payable.
  */
+import { debtOf } from './debt.ts';
 
 /** 24 hours: long enough for spot checks to catch a host that turned liar before its credit can be paid. */
 export const DEFAULT_CREDIT_HOLD_MS = 24 * 3600_000;
@@ -21,6 +22,8 @@ export interface BalanceSplit {
   pending: number;
   /** Past its hold and not yet paid out (negative: reversals after the hold exceed what is left: a debt future credit pays first). */
   payable: number;
+  /** How far payable is below zero (debt.ts): credit reversed after it was claimed or paid; the next payout pays net of it. */
+  debt: number;
 }
 
 /** Sums below a micro-credit are float noise from adding and subtracting rows, not credit. */
@@ -28,7 +31,8 @@ const EPS = 1e-9;
 const clean = (x: number) => (Math.abs(x) < EPS ? 0 : x);
 
 export function splitBalance(balance: number, pending: number): BalanceSplit {
-  return { balance: clean(balance), pending: clean(pending), payable: clean(balance - pending) };
+  const payable = clean(balance - pending);
+  return { balance: clean(balance), pending: clean(pending), payable, debt: debtOf(payable) };
 }
 
 /**

@@ -7,6 +7,7 @@
  * payouts (two operators closing epochs at once pay each credit once).
  */
 import type { QueryResult } from 'pg';
+import { payableToMove, reversalHolder } from '../../core/credit/debt.ts';
 import { splitBalance } from '../../core/credit/hold.ts';
 import type { PayoutDraft } from '../../core/credit/payout.ts';
 import type { AccountCredit, ClaimWrite, LedgerChange, PayoutEpoch, PayoutEpochFull, PayoutLeafOf, ReversedCredit, WalletClaimWrite } from '../credit-types.ts';
@@ -50,7 +51,9 @@ export async function reverseCredits(q: Exec, r: { copyIds: readonly string[]; r
     const copyId = c.copy_id as string;
     const moved = (await q(`SELECT kind, account FROM ledger_changes WHERE copy_id = $1 AND kind IN ('reversal','claim_in')`, [copyId])).rows;
     if (moved.some((m) => m.kind === 'reversal')) continue;
-    const holder = (moved.find((m) => m.kind === 'claim_in')?.account as string | undefined) ?? (c.account as string);
+    const movedTo = (moved.find((m) => m.kind === 'claim_in')?.account as string | undefined) ?? null;
+    const claims = (await q('SELECT wallet, at FROM wallet_claims WHERE from_account = $1', [c.account])).rows.map((x) => ({ wallet: x.wallet as string, at: num(x.at) }));
+    const holder = reversalHolder({ account: c.account as string, payableAt: num(c.payable_at) }, movedTo, claims);
     const amount = c.amount as number;
     // ON CONFLICT: another coordinator reversed it first (the unique index on reversals decides).
     const ins = await q(`${INSERT_CHANGE} ON CONFLICT DO NOTHING`, ['reversal', holder, -amount, copyId, null, r.reason, num(c.payable_at), r.now]);
@@ -87,8 +90,9 @@ export async function claimCredit(q: Exec, c: WalletClaimWrite): Promise<ClaimWr
     await q(INSERT_CHANGE, ['claim_in', c.wallet, amount, r.copy_id, c.nonce, `from ${c.from}, ${why}`, num(r.payable_at), c.now]);
     movedPending += amount;
   }
-  const movedPayable = before.payable > 0 ? before.payable : 0;
-  if (movedPayable > 0) {
+  // All of the payable balance, a debt included: the wallet takes the account over as it is.
+  const movedPayable = payableToMove(before.payable);
+  if (movedPayable !== 0) {
     await q(INSERT_CHANGE, ['claim_out', c.from, -movedPayable, null, c.nonce, `moved to ${c.wallet}`, c.now, c.now]);
     await q(INSERT_CHANGE, ['claim_in', c.wallet, movedPayable, null, c.nonce, `from ${c.from}, ${why}`, c.now, c.now]);
   }

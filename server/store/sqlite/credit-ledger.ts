@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { PayoutDraft } from '../../core/credit/payout.ts';
+import { payableToMove, reversalHolder } from '../../core/credit/debt.ts';
 import { splitBalance } from '../../core/credit/hold.ts';
 import type { AccountCredit, ClaimWrite, LedgerChange, PayoutEpoch, PayoutEpochFull, PayoutLeafOf, ReversedCredit, WalletClaimWrite } from '../credit-types.ts';
 
@@ -33,6 +34,7 @@ export class SqliteCreditLedger {
       credit: p('SELECT account, amount, payable_at FROM ledger WHERE copy_id = ?'),
       reversed: p(`SELECT 1 FROM ledger_changes WHERE copy_id = ? AND kind = 'reversal'`),
       movedTo: p(`SELECT account FROM ledger_changes WHERE copy_id = ? AND kind = 'claim_in'`),
+      claimsOf: p('SELECT wallet, at FROM wallet_claims WHERE from_account = ?'),
       change: p(`INSERT INTO ledger_changes (kind, account, amount, copy_id, ref, reason, payable_at, at)
                  VALUES (@kind, @account, @amount, @copyId, @ref, @reason, @payableAt, @at)`),
       claimNonce: p(`INSERT INTO wallet_claims (nonce, from_account, wallet, message, signature, moved, at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -62,7 +64,9 @@ export class SqliteCreditLedger {
     for (const copyId of new Set(r.copyIds)) {
       const c = this.s.credit!.get(copyId) as Row | undefined;
       if (!c || this.s.reversed!.get(copyId)) continue;
-      const holder = ((this.s.movedTo!.get(copyId) as Row | undefined)?.account as string | undefined) ?? (c.account as string);
+      const movedTo = ((this.s.movedTo!.get(copyId) as Row | undefined)?.account as string | undefined) ?? null;
+      const claims = (this.s.claimsOf!.all(c.account) as Row[]).map((x) => ({ wallet: x.wallet as string, at: x.at as number }));
+      const holder = reversalHolder({ account: c.account as string, payableAt: c.payable_at as number }, movedTo, claims);
       const amount = c.amount as number;
       this.s.change!.run({ kind: 'reversal', account: holder, amount: -amount, copyId, ref: null, reason: r.reason, payableAt: c.payable_at, at: r.now });
       out.push({ copyId, account: holder, amount });
@@ -92,9 +96,9 @@ export class SqliteCreditLedger {
       this.s.change!.run({ ...base, kind: 'claim_in', account: c.wallet, amount: r.amount, reason: `from ${c.from}, ${why}` });
       movedPending += r.amount as number;
     }
-    // A debt (reversals after the hold) stays with the account that earned it.
-    const movedPayable = before.payable > 0 ? before.payable : 0;
-    if (movedPayable > 0) {
+    // All of the payable balance, a debt included: the wallet takes the account over as it is.
+    const movedPayable = payableToMove(before.payable);
+    if (movedPayable !== 0) {
       const base = { copyId: null, ref: c.nonce, payableAt: c.now, at: c.now };
       this.s.change!.run({ ...base, kind: 'claim_out', account: c.from, amount: -movedPayable, reason: `moved to ${c.wallet}` });
       this.s.change!.run({ ...base, kind: 'claim_in', account: c.wallet, amount: movedPayable, reason: `from ${c.from}, ${why}` });

@@ -25,9 +25,9 @@ describe('credit hold', () => {
   });
 
   it('payable is the balance less what is pending; float dust is zero', () => {
-    expect(splitBalance(5, 2)).toEqual({ balance: 5, pending: 2, payable: 3 });
-    expect(splitBalance(0.1 + 0.2 - 0.3, 0)).toEqual({ balance: 0, pending: 0, payable: 0 });
-    expect(splitBalance(1, 3)).toEqual({ balance: 1, pending: 3, payable: -2 });
+    expect(splitBalance(5, 2)).toEqual({ balance: 5, pending: 2, payable: 3, debt: 0 });
+    expect(splitBalance(0.1 + 0.2 - 0.3, 0)).toEqual({ balance: 0, pending: 0, payable: 0, debt: 0 });
+    expect(splitBalance(1, 3)).toEqual({ balance: 1, pending: 3, payable: -2, debt: 2 });
   });
 });
 

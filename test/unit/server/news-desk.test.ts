@@ -10,11 +10,11 @@ describe('NewsDesk', () => {
   it('hands a reply everything waiting for that volunteer, once, in order, with the latest balance', () => {
     const d = new NewsDesk();
     d.outcome('v1', outcome('c1'), 0);
-    d.balance('v1', { account: 'a', balance: 1, pending: 1, payable: 0 }, 1);
+    d.balance('v1', { account: 'a', balance: 1, pending: 1, payable: 0, debt: 0 }, 1);
     d.outcome('v1', outcome('c2', 'invalid'), 2);
-    d.balance('v1', { account: 'a', balance: 2, pending: 1, payable: 1 }, 3);
+    d.balance('v1', { account: 'a', balance: 2, pending: 1, payable: 1, debt: 0 }, 3);
     d.outcome('v2', outcome('c3'), 4);
-    expect(d.take('v1')).toEqual({ outcomes: [outcome('c1'), outcome('c2', 'invalid')], balance: { account: 'a', balance: 2, pending: 1, payable: 1 } });
+    expect(d.take('v1')).toEqual({ outcomes: [outcome('c1'), outcome('c2', 'invalid')], balance: { account: 'a', balance: 2, pending: 1, payable: 1, debt: 0 } });
     expect(d.take('v1')).toBeUndefined();
     expect(d.take('v2')).toEqual({ outcomes: [outcome('c3')] });
   });

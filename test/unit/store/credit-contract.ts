@@ -54,7 +54,7 @@ export function creditContract(label: string, makeHarness: () => Promise<StoreHa
       const u = makeVolunteer(2);
       const { after: t } = await credit([u], 1, 0);
       expect(await store.accountCredit(u.account, t)).toMatchObject({ balance: 1, pending: 0, payable: 1 });
-      expect(await store.accountCredit('nobody', t)).toEqual({ account: 'nobody', balance: 0, pending: 0, payable: 0, copies: 0 });
+      expect(await store.accountCredit('nobody', t)).toEqual({ account: 'nobody', balance: 0, pending: 0, payable: 0, debt: 0, copies: 0 });
     });
 
     it('reversals are new rows with a reason, once per copy; pending credit falls, and after the hold payable falls', async () => {
@@ -116,6 +116,38 @@ export function creditContract(label: string, makeHarness: () => Promise<StoreHa
       expect(await store.accountCredit(W1, after)).toMatchObject({ balance: 3, pending: 0, payable: 3 });
       const kinds = (await store.ledgerChanges({ account: W1, limit: 10 })).map((c) => c.kind);
       expect(kinds).toEqual(['reversal', 'claim_in', 'claim_in']);
+    });
+
+    it('a reversal after a claim or a payout is a debt on the wallet: the next epoch pays net, and no credit is paid twice', async () => {
+      const anon = makeVolunteer(1);
+      const w2 = makeVolunteer(2, { wallet: W2 });
+      const { copies: [a, b], after } = await credit([anon, anon], 2, 0);
+      const { copies: [p2] } = await credit([w2], 3, 0);
+      // Claimed once payable: the account's payable sum moves to W1 (one pair of rows, no copy).
+      const t = Date.now();
+      expect(await store.claimCredit({ nonce: 'debt-claim-1', from: anon.account, wallet: W1, message: 'm', signature: '0x', now: t })).toEqual({ ok: true, movedPayable: 4, movedPending: 0 });
+      const e1 = (await store.closePayout({ id: 'epoch-d1', now: t, build: buildPayout }))!;
+      expect(e1.leaves.map((l) => [l.account, l.amount]).sort()).toEqual([[W1, '4000000'], [W2, '3000000']]);
+      // Both found wrong after they were paid: the claimed one falls on the wallet that took it, not on the abandoned account.
+      const r = await store.reverseCredits({ copyIds: [a!.id, p2!.id], reason: 'failed a spot check', now: t });
+      expect(r.sort((x, y) => x.account.localeCompare(y.account))).toEqual([{ copyId: a!.id, account: W1, amount: 2 }, { copyId: p2!.id, account: W2, amount: 3 }]);
+      expect(await store.accountCredit(anon.account, t)).toMatchObject({ balance: 0, payable: 0, debt: 0 });
+      expect(await store.accountCredit(W1, t)).toMatchObject({ balance: -2, pending: 0, payable: -2, debt: 2 });
+      expect(await store.accountCredit(W2, t)).toMatchObject({ balance: -3, payable: -3, debt: 3 });
+      // Nothing is owed to anyone: no epoch.
+      expect(await store.closePayout({ id: 'epoch-d2', now: t, build: buildPayout })).toBeNull();
+      // New credit to W1 pays its debt first: the next epoch pays 5 - 2; W2 stays in debt and is not paid.
+      const { after: t3 } = await credit([makeVolunteer(3, { wallet: W1 })], 5, 0);
+      const e3 = (await store.closePayout({ id: 'epoch-d3', now: t3, build: buildPayout }))!;
+      expect(e3.leaves.map((l) => [l.account, l.amount])).toEqual([[W1, '3000000']]);
+      expect(await store.accountCredit(W1, t3)).toMatchObject({ balance: 0, payable: 0, debt: 0 });
+      expect(await store.accountCredit(W2, t3)).toMatchObject({ payable: -3, debt: 3 });
+      // Paid to W1 in all: 4 + 3 = 7, what it was credited (4 claimed + 5) less the 2 reversed.
+      expect((await store.payoutsOf(W1)).reduce((s, p) => s + BigInt(p.amount), 0n)).toBe(7_000_000n);
+      // The other claimed copy, reversed later, is a debt again; reversing it twice changes nothing.
+      expect(await store.reverseCredits({ copyIds: [b!.id, b!.id], reason: 'backtracking', now: t3 })).toEqual([{ copyId: b!.id, account: W1, amount: 2 }]);
+      expect(await store.accountCredit(W1, t3)).toMatchObject({ payable: -2, debt: 2 });
+      expect(after).toBeLessThanOrEqual(t);
     });
 
     it('a payout pays each wallet its payable credit once; volunteer accounts and pending credit wait', async () => {
