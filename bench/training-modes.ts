@@ -43,6 +43,7 @@ import { uploadMnist } from '../test/helpers/mnist-job.ts';
 import { historyOf } from '../test/helpers/wait.ts';
 import type { Flags } from './lib/flags.ts';
 import { round, table } from './lib/stats.ts';
+import { wireParser } from '../shared/protocol/wire-parser.ts';
 
 export const TRAINING_MODES_FLAGS = ['modes-records', 'modes-epochs', 'modes-h', 'modes-target', 'link-mbit', 'link-rtt-ms'] as const;
 
@@ -89,7 +90,7 @@ function shapedVolunteers(server: string, n: number, link: { bytesPerMs: number;
       },
     });
     executors.push(executor);
-    const socket: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
+    const socket: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, parser: wireParser });
     const v = new Volunteer({
       socket,
       hello: { backend: 'wasm', capabilities: nodeCapabilities() },

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { join, resolve } from 'node:path';
 import { Server } from 'socket.io';
 import { SOCKET_PATH } from '../shared/protocol/version.ts';
+import { wireParser } from '../shared/protocol/wire-parser.ts';
 import { BlobStore } from './blobs/blob-store.ts';
 import { type CoordinatorConfig, DEFAULT_CONFIG, uploadBudgetProblem } from './config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
@@ -166,6 +167,8 @@ async function startOnBoundPort(
     // has, to just above the result limit (so an oversize result gets a precise refusal, not a dropped socket).
     // Every connection's bytes in flight also count against the upload budget (gateway/upload-guard.ts).
     maxHttpBufferSize: config.unhelloedUploadBytes,
+    // A result carries a tensor per output (a gradient per parameter): more binary attachments than socket.io's default 10.
+    parser: wireParser,
     cors: { origin: true, credentials: false },
     pingInterval: 10_000,
     pingTimeout: 20_000,

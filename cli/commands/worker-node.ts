@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { io } from 'socket.io-client';
 import type { BlobRef, Capabilities } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { wireParser } from '../../shared/protocol/wire-parser.ts';
 import { RECONNECT_OPTIONS } from '../../shared/volunteer/backoff.ts';
 import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
 import { Volunteer, type VolunteerHooks, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
@@ -52,7 +53,7 @@ export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunte
   const sockets: VolunteerSocket[] = [];
   const volunteers: Volunteer[] = [];
   for (let i = 0; i < o.count; i++) {
-    const socket: VolunteerSocket = io(o.server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, ...RECONNECT_OPTIONS });
+    const socket: VolunteerSocket = io(o.server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, parser: wireParser, ...RECONNECT_OPTIONS });
     const v = new Volunteer({
       socket,
       hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}) },

@@ -6,6 +6,7 @@
  */
 import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { wireParser } from '../../shared/protocol/wire-parser.ts';
 import { RECONNECT_OPTIONS } from '../../shared/volunteer/backoff.ts';
 import type { VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
 import { forgetCredentials, loadCredentials } from './credentials.ts';
@@ -19,6 +20,7 @@ export async function openVolunteerSocket(coordinator: string, onConnected: (con
     path: url.pathname.replace(/\/+$/, '') + SOCKET_PATH,
     autoConnect: false,
     transports: ['websocket', 'polling'],
+    parser: wireParser,
     ...RECONNECT_OPTIONS,
     auth: { protocol: PROTOCOL_VERSION, ...(creds ?? {}) },
   });

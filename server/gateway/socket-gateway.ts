@@ -47,6 +47,11 @@ export function attachGateway(d: GatewayDeps): void {
     volunteerHandlers(c, socket, on);
     dashboardHandlers(c, socket, on);
     refuseUnknownEvents(c, socket);
+    // socket.io reports a packet it cannot decode (a malformed one, or more binary attachments than
+    // shared/protocol/wire-parser.ts allows) here, then closes the connection ("forced close"): say why.
+    socket.on('error', (err: Error) => {
+      c.log.warn({ volunteer: socket.data.session?.volunteer.id, address: socket.data.address, error: err.message }, 'undecodable message; connection dropped');
+    });
   });
 
   const balances = startBalanceNews(c);

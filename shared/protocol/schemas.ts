@@ -9,6 +9,7 @@ import { tensorProblem } from '../tensor/tensor.ts';
 import type {
   HandshakeAuth, HelloRequest, JoinRequest, LeaveRequest, ResultUpload, WireTensor,
 } from './events.ts';
+import { MAX_WIRE_TENSORS } from './wire-parser.ts';
 
 export const ID_PATTERN = /^[A-Za-z0-9_-]{6,64}$/;
 const id = (what: string) => v.pipe(v.string(`${what} must be a string`), v.regex(ID_PATTERN, `${what} is not a valid id`));
@@ -73,7 +74,7 @@ export const HeartbeatSchema = v.strictObject({
 
 export const ResultUploadSchema = v.strictObject({
   copyId: id('copyId'),
-  outputs: v.pipe(v.array(WireTensorSchema), v.maxLength(256, 'at most 256 outputs')),
+  outputs: v.pipe(v.array(WireTensorSchema), v.maxLength(MAX_WIRE_TENSORS, `at most ${MAX_WIRE_TENSORS} outputs`)),
   computeMs: v.pipe(v.number(), v.finite(), v.minValue(0)),
   next: v.optional(v.boolean()),
 }) satisfies v.GenericSchema<unknown, ResultUpload>;

@@ -8,6 +8,7 @@ import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
 import { Volunteer, type VolunteerHooks, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { ort } from '../../server/models/ort-node.ts';
+import { wireParser } from '../../shared/protocol/wire-parser.ts';
 
 export type Tamper = (outputs: WireTensor[]) => WireTensor[];
 
@@ -39,7 +40,7 @@ export function startVolunteer(server: string, o: {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 } = {}): TestVolunteer {
   const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(server) });
-  const raw: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}), ...o.socketOptions });
+  const raw: VolunteerSocket = io(server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, parser: wireParser, ...(o.localAddress ? { localAddress: o.localAddress } : {}), ...o.socketOptions });
   const socket = o.wrapSocket ? o.wrapSocket(raw) : raw;
   const uploaded: string[] = [];
   const outcomes: TestVolunteer['outcomes'] = [];
