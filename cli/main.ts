@@ -7,6 +7,7 @@ import { moveDashIds } from './dash-ids.ts';
 import { DEFAULT_CREDIT_HOLD_MS, parseHold } from '../server/core/credit/hold.ts';
 import { PACKAGE_ROOT } from '../server/package-root.ts';
 import { parseAddressGroups, parseProxyTrust } from '../server/core/trust/address.ts';
+import { SEQUENCE_TASKS } from '../server/training/sequence-task.ts';
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 
@@ -193,9 +194,15 @@ program.command('infer')
 
 program.command('train')
   .description('train a model on the grid: generated ONNX gradient graphs, data-parallel rounds, a trained model out')
-  .requiredOption('--model <file>', 'forward ONNX model; its float initializers are the parameters')
-  .requiredOption('--data <file>', 'inputs, batch on axis 0 (.npy or .pb)')
-  .requiredOption('--labels <file>', 'int64 class ids [N] for cross-entropy, or float targets shaped like the output for mse')
+  .option('--model <file>', 'forward ONNX model; its float initializers are the parameters')
+  .option('--data <file>', 'inputs, batch on axis 0 (.npy or .pb)')
+  .option('--labels <file>', 'int64 class ids [N] (or [N, T] for a sequence, -100 where unscored) for cross-entropy, or float targets shaped like the output for mse')
+  .addOption(new Option('--task <task>', 'instead of --model, --data and --labels: a built-in seeded task (reverse: a small causal transformer reverses digit sequences; held-out accuracy is exact match)').choices([...SEQUENCE_TASKS]))
+  .option('--digits <n>', '--task: digits in a question (default 6)', int('--digits'))
+  .option('--records <n>', '--task: distinct sequences to generate (default 5000; --eval-fraction of them held out)', int('--records'))
+  .option('--width <n>', '--task: transformer width (default 64)', int('--width'))
+  .option('--layers <n>', '--task: transformer layers (default 2)', int('--layers'))
+  .option('--heads <n>', '--task: attention heads (default 4)', int('--heads'))
   .requiredOption('--out <dir>', 'directory for model.onnx and history.json')
   .addOption(new Option('--loss <l>', 'loss').choices(['cross-entropy', 'mse']).default('cross-entropy'))
   .addOption(new Option('--optimizer <o>', 'optimizer').choices(['sgd', 'adam']).default('adam'))
