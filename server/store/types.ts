@@ -77,6 +77,12 @@ export interface ClaimRequest {
   projectId?: string;
   rules: ReadonlySet<DistinctRule>;
   now: number;
+  /**
+   * Uniform draws in [0, 1): the shard is picked at random among the first eligible ones of the top priority
+   * (core/scheduler/pick.ts), so which shard a request gets is not predictable from its timing. Without it,
+   * queue order (the store contract's tests, which fix an order by construction).
+   */
+  draw?: () => number;
 }
 
 export interface Claimed {

@@ -22,6 +22,7 @@ import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
+import { pickOrder } from '../../core/scheduler/pick.ts';
 import { type CopyIdentity, type DistinctRule, mayServeProject, mayTakeCopy, NO_RULES } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
@@ -530,20 +531,22 @@ export class PgStore implements Store {
 
   /** A copy of one of the project's wanting shards (highest priority, oldest job first) that the volunteer may take. */
   private async claimIn(q: Exec, req: ClaimRequest, projectId: string, copyId: string): Promise<Claimed | null> {
-    const head = await q(`SELECT s.id, s.homogeneous,
+    const head = await q(`SELECT s.id, s.homogeneous, s.priority,
         COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
                                                     'numericClass', c.numeric_class, 'state', c.state))
                   FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
       FROM shards s
       WHERE s.project_id = $1 AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total
       ORDER BY s.priority DESC, s.job_created, s.idx LIMIT 256`, [projectId]);
-    let eligible = head.rows
+    const mayTake = head.rows
       .filter((r) => mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean))
-      .map((r) => r.id as string);
+      .map((r) => ({ id: r.id as string, priority: num(r.priority) }));
+    // With a draw, the first of the top priority are tried in a random order (pick.ts): the head is not whoever asks next.
+    let eligible = (req.draw ? pickOrder(mayTake, req.draw) : mayTake).map((r) => r.id);
     while (eligible.length > 0) {
       const { rows } = await q(`SELECT * FROM shards
         WHERE id = ANY($1::text[]) AND state = 'open' AND alive < wanted AND issued < max_total
-        ORDER BY priority DESC, job_created, idx LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, [eligible]);
+        ORDER BY array_position($1::text[], id) LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, [eligible]);
       const row = rows[0];
       if (!row) return null;
       eligible = eligible.filter((id) => id !== row.id);

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
+import { PICK_WINDOW, pickOrder } from '../../core/scheduler/pick.ts';
 import { type DistinctRule, mayServeProject, NO_RULES } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
@@ -625,11 +626,8 @@ export class SqliteStore implements Store {
       // Choose the project first (fair share), then the shard within it.
       const order = this.projectOrder(req);
       for (const projectId of order ?? [req.projectId]) {
-        const within = { ...req, projectId };
-        for (const id of this.hot.candidates()) {
-          const claimed = this.claimAt(id, within, copyId);
-          if (claimed) return claimed;
-        }
+        const claimed = this.claimAmong(this.hot.candidates(), { ...req, projectId }, copyId);
+        if (claimed) return claimed;
       }
       if (this.hot.exhaustive) return null;
       // The queue holds one page per project, and this volunteer could take nothing in it: read further.
@@ -637,15 +635,40 @@ export class SqliteStore implements Store {
         if (req.projectId && projectId !== req.projectId) continue;
         for (const [limit, offset] of CLAIM_PAGES) {
           const page = this.s.wanting!.all(projectId, limit, offset) as Row[];
-          for (const r of page) {
-            const claimed = this.claimAt(r.id as string, req, copyId);
-            if (claimed) return claimed;
-          }
+          const claimed = this.claimAmong(page.map((r) => r.id as string), req, copyId);
+          if (claimed) return claimed;
           if (page.length < limit) break;
         }
       }
       return null;
     });
+  }
+
+  /**
+   * A copy of the first of these shards (in queue order) the volunteer may take; with `req.draw`, of one
+   * drawn among the first PICK_WINDOW it may take (pick.ts), so the queue's head is not whoever asks next.
+   */
+  private claimAmong(ids: Iterable<string>, req: ClaimRequest, copyId: string): Claimed | null {
+    if (!req.draw) {
+      for (const id of ids) {
+        const claimed = this.claimAt(id, req, copyId);
+        if (claimed) return claimed;
+      }
+      return null;
+    }
+    const eligible: { id: string; priority: number }[] = [];
+    for (const id of ids) {
+      const e = this.entry(id);
+      if (!e || (req.projectId && e.row.projectId !== req.projectId)) continue;
+      if (this.decideIn(e, req, copyId).take !== true) continue;
+      eligible.push({ id, priority: this.jobRef(e.row.jobId)?.priority ?? 0 });
+      if (eligible.length >= PICK_WINDOW) break;
+    }
+    for (const { id } of pickOrder(eligible, req.draw)) {
+      const claimed = this.claimAt(id, req, copyId);
+      if (claimed) return claimed;
+    }
+    return null;
   }
 
   /** A copy of this shard for the volunteer, if the shard is in its project (when it asked for one) and it may take it. */
@@ -655,14 +678,18 @@ export class SqliteStore implements Store {
     return this.claimIn(e, req, copyId);
   }
 
+  /** The claim decision for this shard, with the round count read when it asks for it. */
+  private decideIn(e: HotEntry, req: ClaimRequest, copyId: string) {
+    const input = { shard: e.row, copies: e.copies, job: this.jobRef(e.row.jobId), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
+    const d = decideClaim(input);
+    if (d.take !== 'count') return d;
+    const held = (this.s.heldInRange!.get(d.jobId, d.from, d.to, req.volunteer.id) as Row).n as number;
+    return decideClaim({ ...input, heldInRound: held });
+  }
+
   private claimIn(e: HotEntry, req: ClaimRequest, copyId: string): Claimed | null {
     const shard = e.row;
-    const input = { shard, copies: e.copies, job: this.jobRef(shard.jobId), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
-    let d = decideClaim(input);
-    if (d.take === 'count') {
-      const held = (this.s.heldInRange!.get(d.jobId, d.from, d.to, req.volunteer.id) as Row).n as number;
-      d = decideClaim({ ...input, heldInRound: held });
-    }
+    const d = this.decideIn(e, req, copyId);
     if (d.take !== true) return null;
     const { copy } = d;
     this.s.insertCopy!.run(copy);
@@ -670,7 +697,7 @@ export class SqliteStore implements Store {
     shard.alive++;
     shard.issued++;
     this.hot.addCopy(e, copy);
-    return { job: { ...input.job! }, shard: shardOf(shard), copy: { ...copy } };
+    return { job: { ...this.jobRef(shard.jobId)! }, shard: shardOf(shard), copy: { ...copy } };
   }
 
   /** A copy as it is now: from memory when its shard is held, else from its row. */
