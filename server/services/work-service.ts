@@ -18,6 +18,7 @@ import type { CoordinatorConfig } from '../config.ts';
 import { lateResultClash } from '../core/scheduler/eligibility.ts';
 import { volunteerWallets } from '../core/scheduler/embed-identity.ts';
 import { leaseDeadline } from '../core/scheduler/lease.ts';
+import { seededDraw } from '../core/scheduler/random.ts';
 import { copyCredit } from '../core/credit/credit.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
@@ -55,6 +56,8 @@ export function numericClass(req: HelloRequest): string {
 
 export class WorkService {
   private shardLock = new KeyedLock();
+  /** This coordinator's draws (core/scheduler/random.ts): seeded from crypto, so volunteers cannot predict which shard a claim gets. */
+  private readonly draw = seededDraw();
 
   constructor(
     private readonly store: Store,
@@ -130,7 +133,7 @@ export class WorkService {
       return { assignment: null, retryInMs: 5000, reason: `you hold ${held.length} copies already; finish them first` };
     }
     const now = Date.now();
-    const claimed = await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now });
+    const claimed = await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw });
     if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
     const { job, shard, copy } = claimed;
     this.events.emit('assigned', job.id);

@@ -16,6 +16,14 @@ export const PICK_WINDOW = 16;
 export interface Pickable {
   id: string;
   priority: number;
+  /**
+   * The shard's job keeps queue order: training. A round's shards are
+   * interchangeable micro-batches whose gradients are aggregated robustly
+   * under a per-volunteer round cap, and handing them out in index order
+   * lets two volunteers be given one batch on purpose (the browser
+   * gradient-agreement tests rely on it). Inference shards are drawn.
+   */
+  ordered?: boolean;
 }
 
 /**
@@ -25,11 +33,11 @@ export interface Pickable {
  * by construction (one eligible shard, or window 1).
  */
 export function pickOrder<T extends Pickable>(eligible: readonly T[], random: () => number, window = PICK_WINDOW): T[] {
-  if (eligible.length <= 1 || window <= 1) return [...eligible];
+  if (eligible.length <= 1 || window <= 1 || eligible[0]!.ordered) return [...eligible];
   const top = Math.max(...eligible.map((e) => e.priority));
   const head: T[] = [];
   const rest: T[] = [];
-  for (const e of eligible) (e.priority === top && head.length < window ? head : rest).push(e);
+  for (const e of eligible) (e.priority === top && !e.ordered && head.length < window ? head : rest).push(e);
   // Fisher-Yates.
   for (let i = head.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

@@ -531,7 +531,7 @@ export class PgStore implements Store {
 
   /** A copy of one of the project's wanting shards (highest priority, oldest job first) that the volunteer may take. */
   private async claimIn(q: Exec, req: ClaimRequest, projectId: string, copyId: string): Promise<Claimed | null> {
-    const head = await q(`SELECT s.id, s.homogeneous, s.priority,
+    const head = await q(`SELECT s.id, s.homogeneous, s.priority, (SELECT j.kind FROM jobs j WHERE j.id = s.job_id) AS kind,
         COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
                                                     'numericClass', c.numeric_class, 'state', c.state))
                   FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
@@ -540,7 +540,7 @@ export class PgStore implements Store {
       ORDER BY s.priority DESC, s.job_created, s.idx LIMIT 256`, [projectId]);
     const mayTake = head.rows
       .filter((r) => mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean))
-      .map((r) => ({ id: r.id as string, priority: num(r.priority) }));
+      .map((r) => ({ id: r.id as string, priority: num(r.priority), ordered: r.kind !== 'inference' }));
     // With a draw, the first of the top priority are tried in a random order (pick.ts): the head is not whoever asks next.
     let eligible = (req.draw ? pickOrder(mayTake, req.draw) : mayTake).map((r) => r.id);
     while (eligible.length > 0) {

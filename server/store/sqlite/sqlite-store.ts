@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
-import { PICK_WINDOW, pickOrder } from '../../core/scheduler/pick.ts';
+import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick.ts';
 import { type DistinctRule, mayServeProject, NO_RULES } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
@@ -656,12 +656,13 @@ export class SqliteStore implements Store {
       }
       return null;
     }
-    const eligible: { id: string; priority: number }[] = [];
+    const eligible: Pickable[] = [];
     for (const id of ids) {
       const e = this.entry(id);
       if (!e || (req.projectId && e.row.projectId !== req.projectId)) continue;
       if (this.decideIn(e, req, copyId).take !== true) continue;
-      eligible.push({ id, priority: this.jobRef(e.row.jobId)?.priority ?? 0 });
+      const job = this.jobRef(e.row.jobId);
+      eligible.push({ id, priority: job?.priority ?? 0, ordered: job?.kind !== 'inference' });
       if (eligible.length >= PICK_WINDOW) break;
     }
     for (const { id } of pickOrder(eligible, req.draw)) {

@@ -109,6 +109,9 @@ describe('shard pick', () => {
     const long = Array.from({ length: 40 }, (_, i) => e(`s${String(i).padStart(2, '0')}`));
     for (let i = 0; i < 200; i++) expect(Number(pickOrder(long, draw, 16)[0]!.id.slice(1))).toBeLessThan(16);
     expect(pickOrder(long, draw, 1)).toEqual(long);
+    // Training shards keep queue order.
+    const train = long.map((x) => ({ ...x, ordered: true }));
+    expect(pickOrder(train, draw)).toEqual(train);
   });
 
   it('draws uniform numbers in [0, 1)', () => {
