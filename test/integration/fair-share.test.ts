@@ -35,12 +35,14 @@ describe('fair share between projects', () => {
     await c?.stop();
   });
 
-  async function project(operator: TabgridClient, name: string, weight: number) {
+  async function project(operator: TabgridClient, name: string, weight: number, records: number) {
     const { token } = await operator.createProject({ name, weight });
     const api = new TabgridClient(c.url, token);
     const model = await api.uploadBlob(mlpModel({ width: 8, layers: 1, seed: 2 }));
-    const x = await api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [256, 8], randomInput(256, 8, 9)) }]));
-    // 64 shards of 4 records, two copies each: more work than the measured claims take.
+    const x = await api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [records, 8], randomInput(records, 8, 9)) }]));
+    // Shards of 4 records, two copies each: more work than the measured claims take. The heavy project's job is
+    // four times the light one's, so it is still running when the measured claims are all credited: a claim is
+    // drawn among the head's shards (core/scheduler/pick.ts), so a shard's second copy may come some claims later.
     const job = await api.createJob({ model, inputs: [{ name: 'x', blob: x, format: 'tensors' }], shardSize: 4, replicas: 2, name: `${name} batch` });
     return { api, job: job.id };
   }
@@ -55,8 +57,8 @@ describe('fair share between projects', () => {
 
   it('weights 1 and 3: 25 % and 75 % (± 10 points) of the validated GFLOP of the first 80 claims; an idle project\'s share goes to the other at once', async () => {
     const operator = new TabgridClient(c.url, readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim());
-    const light = await project(operator, 'light', 1);
-    const heavy = await project(operator, 'heavy', 3);
+    const light = await project(operator, 'light', 1, 256);
+    const heavy = await project(operator, 'heavy', 3, 1024);
     worker = spawn(process.execPath, [CLI, 'worker', '--node', '4', '--server', c.url], { cwd: REPO, stdio: 'ignore' });
 
     // The first CLAIMS copies in issue order, once every one of them is credited.
