@@ -60,7 +60,9 @@ export function untrustedSlots(replicas: number): number {
 export function decideReplication(c: ReplicationInput): ReplicationDecision {
   const trusted = c.holders.filter((h) => h.trusted).length;
   const untrusted = c.holders.length - trusted;
-  if (c.holders.some((h) => h.solo)) return { take: false, why: 'a trusted host computes this shard alone' };
+  // A solo copy whose host has lost its trust since (caught on another copy) stands alone no more: the judge
+  // then wants a second result, and refusing everyone would stall the shard for good.
+  if (c.holders.some((h) => h.solo && h.trusted)) return { take: false, why: 'a trusted host computes this shard alone' };
   if (c.holders.length >= c.wanted) return { take: false, why: 'the shard has the copies it wants' };
   const floor = Math.max(c.wanted, c.replicas);
   if (isTrusted(c.asker, c.policy)) {
@@ -72,8 +74,11 @@ export function decideReplication(c: ReplicationInput): ReplicationDecision {
     return { take: true, solo: false, wanted: floor };
   }
   if (c.trustedAvailable) {
-    if (trusted === 0 && untrusted >= untrustedSlots(c.replicas)) {
-      return { take: false, why: 'its other copies are kept for a trusted host' };
+    // Each trusted copy may have as many untrusted copies beside it as a group needs (one, at replicas 1 to 3),
+    // never more: a disagreement's extra copies go to trusted hosts, or fast liars would take every one of them
+    // and use up the shard's copies (it fails, and its job with it).
+    if (untrusted >= untrustedSlots(c.replicas) * Math.max(1, trusted)) {
+      return { take: false, why: trusted === 0 ? 'its other copies are kept for a trusted host' : 'its next copy is kept for a trusted host' };
     }
     // An untrusted result needs a trusted one beside it, even at replicas 1.
     return { take: true, solo: false, wanted: Math.max(floor, 2) };

@@ -35,8 +35,12 @@ describe('decideReplication', () => {
     expect(decideReplication(ask({}))).toEqual({ take: true, solo: false, wanted: 2 });
     expect(decideReplication(ask({ holders: [U] }))).toEqual({ take: false, why: 'its other copies are kept for a trusted host' });
     expect(decideReplication(ask({ holders: [U], asker: streak(10) }))).toEqual({ take: true, solo: false, wanted: 2 });
-    // Once a trusted copy is live, what the judge still wants may go to anyone.
-    expect(decideReplication(ask({ holders: [U, T], wanted: 3 }))).toEqual({ take: true, solo: false, wanted: 3 });
+    // Beside each trusted copy, one untrusted copy; what a disagreement wants beyond that goes to a trusted host,
+    // or liars that answer at once would take every extra copy until the shard (and its job) failed.
+    expect(decideReplication(ask({ holders: [T], wanted: 2 }))).toEqual({ take: true, solo: false, wanted: 2 });
+    expect(decideReplication(ask({ holders: [U, T], wanted: 3 }))).toEqual({ take: false, why: 'its next copy is kept for a trusted host' });
+    expect(decideReplication(ask({ holders: [U, T], wanted: 3, asker: streak(10) }))).toEqual({ take: true, solo: false, wanted: 3 });
+    expect(decideReplication(ask({ holders: [U, T, T], wanted: 4 }))).toEqual({ take: true, solo: false, wanted: 4 });
     expect(decideReplication(ask({ holders: [U, T], wanted: 2 }))).toMatchObject({ take: false });
   });
 
@@ -61,6 +65,10 @@ describe('decideReplication', () => {
     expect(decideReplication(ask({ asker: streak(50), draw: 0.99, holders: [U] }))).toEqual({ take: true, solo: false, wanted: 2 });
     // A solo copy live: nobody else gets one.
     expect(decideReplication(ask({ asker: streak(50), holders: [{ trusted: true, solo: true }], wanted: 2 }))).toMatchObject({ take: false });
+    // Unless its host lost its trust since (the judge then wants a second result): a trusted host gets the copy.
+    const fallen: Holder = { trusted: false, solo: true };
+    expect(decideReplication(ask({ asker: streak(50), holders: [fallen], wanted: 2 }))).toEqual({ take: true, solo: false, wanted: 2 });
+    expect(decideReplication(ask({ holders: [fallen], wanted: 2 }))).toMatchObject({ take: false, why: 'its other copies are kept for a trusted host' });
   });
 
   it('keeps the job\'s replicas as a floor the project may raise: replicas 3 never stands alone', () => {
