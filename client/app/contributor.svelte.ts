@@ -9,7 +9,8 @@ import { walletProblem } from '../../shared/wallet.ts';
 import type { BlobCacheStats } from '../lib/blob-cache.ts';
 import { anotherTabContributes, type HeldLock, tryAcquireContributorLock } from '../lib/contributor-lock.ts';
 import { type AccountView, fetchAccount, fetchPayouts, fetchSwarm, type PayoutProofRow, type SwarmView } from '../lib/coordinator-api.ts';
-import { saveCredentials } from '../lib/credentials.ts';
+import { loadCredentials, saveCredentials } from '../lib/credentials.ts';
+import type { LocalWallet } from '../lib/local-wallet.ts';
 import { coalesce } from '../lib/coalesce.ts';
 import { InHandKeeper, takeInHand } from '../lib/in-hand.ts';
 import type { PageParams } from '../lib/params.ts';
@@ -22,6 +23,12 @@ import type { BackendChange, InitReport, ShardResult } from '../worker/compute-a
 import { planBackend } from '../worker/backend-plan.ts';
 import { type DeviceProbe, probeDevice } from '../worker/probe.ts';
 import { ComputeClient } from './compute-client.ts';
+
+/** A claim of this browser's volunteer credit to a wallet: signing and sending, done (what moved), or refused (why). */
+export type ClaimState =
+  | { phase: 'signing'; wallet: string }
+  | { phase: 'done'; wallet: string; movedPayable: number; movedPending: number }
+  | { phase: 'failed'; wallet: string; error: string };
 
 export type Phase = 'probing' | 'ready' | 'unsupported' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -97,6 +104,10 @@ export class Contributor {
   accountView = $state.raw<AccountView | null>(null);
   /** The balance's split: pending (in its hold), payable (paid in the next epoch, once in a wallet) and debt (reversed after it was claimed or paid). */
   credit = $state<{ pending: number; payable: number; debt: number } | null>(null);
+  /** The latest claim of this browser's volunteer credit to its in-browser wallet (WalletCard's button). */
+  claim = $state<ClaimState | null>(null);
+  /** The claimed wallet's balance (pending, payable, debt) and its changes, once a claim went through. */
+  claimedView = $state.raw<AccountView | null>(null);
   /** Payout epochs that paid this wallet, with their Merkle proofs. */
   payouts = $state.raw<PayoutProofRow[]>([]);
   swarm = $state.raw<SwarmView | null>(null);
@@ -150,6 +161,8 @@ export class Contributor {
     // Faster while contributing, when progress moves and the volunteer is watching it.
     this.timers.push(setInterval(() => { if (this.running || ++this.idlePolls % 3 === 0) void this.refreshSwarm(); }, 5000));
     this.timers.push(setInterval(() => void this.checkOtherTab(), 3000));
+    // A claimed wallet's credit turns payable and gets paid while the page sits there: show it when it does.
+    this.timers.push(setInterval(() => { if (this.claim?.phase === 'done') void this.refreshAccount(); }, 5000));
     this.timers.push(setInterval(() => this.sample(), SAMPLE_MS));
     void this.checkOtherTab();
     // A reload while a shard computes: write it down now, so the reloaded page can finish it under the same copy;
@@ -531,7 +544,37 @@ export class Contributor {
     }
   }
 
+  /**
+   * Moves this browser's volunteer credit to its in-browser wallet: the wallet
+   * signs the claim message itself (client/lib/claim.ts, loaded now), the
+   * volunteer's saved secret proves who did the work.
+   */
+  async claimTo(w: LocalWallet): Promise<void> {
+    if (this.claim?.phase === 'signing') return;
+    const creds = await loadCredentials(this.coordinator);
+    if (!creds) {
+      this.claim = { phase: 'failed', wallet: w.address, error: 'this browser has no volunteer credit here yet: contribute first' };
+      return;
+    }
+    this.claim = { phase: 'signing', wallet: w.address };
+    try {
+      const { signAndClaim } = await import('../lib/claim.ts');
+      const r = await signAndClaim(this.coordinator, creds, w);
+      this.claim = { phase: 'done', wallet: r.wallet, movedPayable: r.movedPayable, movedPending: r.movedPending };
+    } catch (e) {
+      this.claim = { phase: 'failed', wallet: w.address, error: (e as Error).message };
+    }
+    await this.refreshAccount();
+  }
+
   private async refreshAccount() {
+    if (this.claim?.phase === 'done') {
+      const wallet = this.claim.wallet;
+      try {
+        this.claimedView = await fetchAccount(this.coordinator, wallet);
+        this.payouts = await fetchPayouts(this.coordinator, wallet);
+      } catch { /* coordinator down: keep what we had */ }
+    }
     const wallet = this.settings.wallet.trim();
     const account = this.account ?? (wallet && !walletProblem(wallet) ? wallet : null);
     if (!account) { this.accountView = null; return; }
