@@ -6,8 +6,9 @@
  * the figures are the coordinator's resident memory (/proc/<pid>/status)
  * before, at its peak (VmHWM) and a second after the last socket closed.
  *
- * `--uploads-hello`: the sockets say hello first (anyone may), so each may
- * send a whole result-sized message: what the cap before hello leaves open.
+ * `--uploads-hello`: the sockets say hello first (anyone may) but hold no
+ * copy: before each connection's cap followed the copies it holds, hello
+ * alone let each send a whole result-sized message.
  *
  * `--uploads-against DIR` also measures the checkout at DIR (its
  * bin/tabgrid.js), first, in the same run: a before/after comparison.
@@ -48,7 +49,8 @@ async function measure(cli: string | undefined, sockets: number, bytes: number, 
     if (hello) {
       await Promise.all(conns.map((s) => s.timeout(60_000).emitWithAck('hello', { backend: 'wasm', capabilities: nodeCapabilities() })));
     }
-    // A socket that said hello is answered (its result refused: it holds no copy), not always dropped.
+    // A socket that said hello and holds no copy is dropped at the frame header now; before, it was answered
+    // (its result refused) after the coordinator had buffered the whole message.
     const closed = conns.map((s) => new Promise<boolean>((res) => {
       const t = setTimeout(() => res(false), hello ? 15_000 : 120_000);
       s.once('disconnect', () => { clearTimeout(t); res(true); });

@@ -163,8 +163,8 @@ async function startOnBoundPort(
 
   const io: TabgridServer = new Server(app.server, {
     path: SOCKET_PATH,
-    // The largest message of a connection that has not said hello: the upload guard raises it for one that
-    // has, to just above the result limit (so an oversize result gets a precise refusal, not a dropped socket).
+    // The largest message of a connection that holds no copy: the upload guard raises it, per connection, to
+    // what the result of a copy it holds can be (and lowers it again when it holds none).
     // Every connection's bytes in flight also count against the upload budget (gateway/upload-guard.ts).
     maxHttpBufferSize: config.unhelloedUploadBytes,
     // A result carries a tensor per output (a gradient per parameter): more binary attachments than socket.io's default 10.

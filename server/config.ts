@@ -22,7 +22,10 @@ export interface CoordinatorConfig {
    * a connection that would exceed it is dropped. At least one result upload (2 x maxResultBytes + 1 MiB).
    */
   uploadBudgetBytes: number;
-  /** Bytes a connection may send before it has said hello. */
+  /**
+   * Bytes a connection may send at once while it holds no copy (before hello, or
+   * after it: anyone may say hello). Holding one, it may send that copy's result.
+   */
   unhelloedUploadBytes: number;
   /** Largest HTTP upload (a model or an input), bytes. */
   maxUploadBytes: number;

@@ -9,8 +9,9 @@
  * raised its RSS from 183 to 529 MiB although each was refused.
  *
  * engine.io takes one limit for every connection (`maxHttpBufferSize`, also
- * ws's `maxPayload`); the coordinator sets it to the small allowance before
- * hello and raises it here for a connection that said hello. ws keeps the limit
+ * ws's `maxPayload`); the coordinator sets it to the small allowance and
+ * raises it here, per connection, while the connection holds a copy (to what
+ * that copy's result can be: core/limits/result-allowance.ts). ws keeps the limit
  * on its receiver (`_receiver._maxPayload`, ws 8.x): not public API, so a ws
  * that moved it is refused loudly rather than left uncapped.
  */
@@ -24,11 +25,16 @@ interface EngineTransport {
   socket?: { _receiver?: { _maxPayload?: unknown } | null };
 }
 
-/** Sets the largest message `transport` reads from now on. */
-export function capMessages(transport: unknown, bytes: number): void {
+/**
+ * Sets the largest message `transport` reads from now on: `messageBytes` for
+ * one WebSocket message; a polling request body carries every packet sent
+ * since the last one (up to `inFlightBytes`) with binary as base64, 4 bytes
+ * for every 3.
+ */
+export function capMessages(transport: unknown, messageBytes: number, inFlightBytes = messageBytes): void {
   const t = transport as EngineTransport;
   if (t.name === 'polling') {
-    t.maxHttpBufferSize = bytes;
+    t.maxHttpBufferSize = Math.ceil((Math.max(messageBytes, inFlightBytes) * 4) / 3);
     return;
   }
   if (t.name === 'websocket') {
@@ -36,7 +42,7 @@ export function capMessages(transport: unknown, bytes: number): void {
     if (!receiver || typeof receiver._maxPayload !== 'number') {
       throw new Error('ws no longer keeps its payload limit at _receiver._maxPayload: cannot cap this connection\'s messages');
     }
-    receiver._maxPayload = bytes;
+    receiver._maxPayload = messageBytes;
     return;
   }
   throw new Error(`cannot cap messages on engine.io transport ${JSON.stringify(t.name)}`);

@@ -12,9 +12,9 @@
  *   dashboard-ticker.ts   project and swarm dashboards, volunteers metric (1 s tick)
  *   work-nudge.ts         one nudge per tick when work appears
  *   peer-news.ts          what other coordinators on the same database tell (cluster.ts)
- *   upload-guard.ts       bytes uploaded and not yet answered, per connection and in all, against the budget
+ *   upload-guard.ts       bytes uploaded and not yet answered, per connection and in all, against the budget;
+ *                         a connection's allowance follows the copies its volunteer holds (volunteer-handlers.ts)
  */
-import { socketMessageBytes } from '../config.ts';
 import { ackedOn, refuseUnknownEvents } from './acked.ts';
 import { startBalanceNews } from './balance-news.ts';
 import { PeerRelay } from './cluster.ts';
@@ -24,7 +24,7 @@ import { startDashboardTicker } from './dashboard-ticker.ts';
 import { admitConnections } from './handshake.ts';
 import { NewsDesk } from './news.ts';
 import { hearPeers } from './peer-news.ts';
-import { volunteerHandlers } from './volunteer-handlers.ts';
+import { followEndedCopies, volunteerHandlers } from './volunteer-handlers.ts';
 import { UploadGuard } from './upload-guard.ts';
 import { nudgeOnWork } from './work-nudge.ts';
 
@@ -37,7 +37,7 @@ export function attachGateway(d: GatewayDeps): void {
     desk: new NewsDesk(),
     peers: d.clustered ? new PeerRelay((news) => io.serverSideEmit('tabgrid:news', news)) : null,
     uploads: new UploadGuard(io, {
-      globalBytes: d.config.uploadBudgetBytes, perSocketBytes: socketMessageBytes(d.config), unhelloedBytes: d.config.unhelloedUploadBytes,
+      globalBytes: d.config.uploadBudgetBytes, smallBytes: d.config.unhelloedUploadBytes,
     }, d.metrics, d.log),
   };
 
@@ -57,5 +57,6 @@ export function attachGateway(d: GatewayDeps): void {
   const balances = startBalanceNews(c);
   const dashboards = startDashboardTicker(c);
   nudgeOnWork(c);
+  followEndedCopies(c);
   if (c.peers) hearPeers(c, balances, dashboards);
 }

@@ -1,18 +1,22 @@
 /**
  * Counts the bytes every socket.io connection uploads, as engine.io packets
  * arrive, against the upload ledger (core/limits/upload-budget.ts): a
- * connection that would exceed its allowance (small before hello) or push the
- * coordinator over its global budget hears a `refused` event naming the limit
- * and is dropped, so hostile sockets cannot pin memory. Bytes are held until
- * the event they carry has been answered, or the connection closes.
+ * connection that would exceed its allowance or push the coordinator over its
+ * global budget hears a `refused` event naming the limit and is dropped, so
+ * hostile sockets cannot pin memory. Bytes are held until the event they carry
+ * has been answered, or the connection closes.
  *
  * A message is counted only once whole, so each connection's transport is
- * also capped at the message size its allowance permits (payload-cap.ts): the
- * small allowance until hello, a result upload after it. A longer message is
- * refused as its first frame header arrives, before anything buffers it.
+ * also capped at the message size its allowance permits (payload-cap.ts). The
+ * allowance is the small one unless the connection's volunteer holds a copy:
+ * then what that copy's result can be (the largest, holding several), set by
+ * `hold` whenever what it holds may have changed. Saying hello earns nothing:
+ * anyone may. A longer message is refused as its first frame header arrives,
+ * before anything buffers it.
  */
 import type { Logger } from 'pino';
 import type { Socket as EngineSocket } from 'engine.io';
+import { type ConnectionAllowance, connectionAllowance } from '../core/limits/result-allowance.ts';
 import { type UploadLimits, UploadLedger } from '../core/limits/upload-budget.ts';
 import type { Metrics } from '../metrics.ts';
 import { capMessages, onOversize } from './payload-cap.ts';
@@ -28,11 +32,14 @@ function packetBytes(p: EnginePacket): number {
   return 0;
 }
 
+/** What a connection may send, and how many `hold` calls it has seen (the latest one wins). */
+interface Allowed { now: ConnectionAllowance; asked: number }
+
 export class UploadGuard {
   readonly ledger: UploadLedger;
   /** Bytes charged to a connection that no handler has taken yet. */
   private readonly pending = new Map<string, number>();
-  private readonly helloed = new Set<string>();
+  private readonly allowed = new Map<string, Allowed>();
   /** The ledger's name for each connection (engine.io keeps its own id private). */
   private readonly keys = new WeakMap<object, string>();
   private next = 0;
@@ -44,35 +51,59 @@ export class UploadGuard {
     io.engine.on('connection', (conn: EngineSocket) => {
       const key = `c${++this.next}`;
       this.keys.set(conn, key);
+      this.allowed.set(key, { now: this.small, asked: 0 });
       this.cap(conn, key, conn.transport);
       conn.on('upgrade', (transport: unknown) => this.cap(conn, key, transport));
       conn.on('packet', (p: EnginePacket) => { if (p.type === 'message') this.arrived(conn, key, packetBytes(p)); });
       conn.once('close', () => {
         this.pending.delete(key);
-        this.helloed.delete(key);
+        this.allowed.delete(key);
         this.ledger.drop(key);
         this.show();
       });
     });
   }
 
-  /** The connection said hello: it may now upload a whole result. */
-  hello(conn: object): void {
+  private get small(): ConnectionAllowance {
+    return connectionAllowance([], this.ledger.limits.smallBytes);
+  }
+
+  /**
+   * Sets what `conn` may send from what its volunteer holds now, computed by
+   * `held` (the upload allowance of each copy it holds; none: the small
+   * allowance). Calls may overlap: the one asked last wins, whenever it ends.
+   * Resolves with the allowance `conn` has once it ended.
+   */
+  async hold(conn: object, held: () => Promise<number[]>): Promise<ConnectionAllowance> {
     const key = this.keys.get(conn);
-    if (!key || this.helloed.has(key)) return;
-    this.helloed.add(key);
-    capMessages((conn as EngineSocket).transport, this.ledger.limits.perSocketBytes);
+    if (!key) return this.small;
+    const a = this.allowed.get(key);
+    if (!a) return this.small;
+    const asked = ++a.asked;
+    const copies = await held();
+    const now = this.allowed.get(key);
+    // Closed meanwhile, or a later call decides.
+    if (!now || now.asked !== asked) return now?.now ?? this.small;
+    now.now = connectionAllowance(copies, this.ledger.limits.smallBytes);
+    this.ledger.allow(key, now.now.copies ? now.now.inFlightBytes : null, `the results of the ${now.now.copies} ${now.now.copies === 1 ? 'copy' : 'copies'} it holds`);
+    capMessages((conn as EngineSocket).transport, now.now.messageBytes, now.now.inFlightBytes);
+    return now.now;
   }
 
   /** Caps the messages `transport` reads at what the connection's allowance lets one message be. */
   private cap(conn: EngineSocket, key: string, transport: unknown): void {
-    const helloed = this.helloed.has(key);
-    const bytes = helloed ? this.ledger.limits.perSocketBytes : this.ledger.limits.unhelloedBytes;
-    capMessages(transport, bytes);
+    // The entry, not the map: ws closes the connection (and `close` forgets it) before it reports why.
+    const entry = this.allowed.get(key);
+    const first = entry?.now ?? this.small;
+    capMessages(transport, first.messageBytes, first.inFlightBytes);
     onOversize(transport, (why) => {
+      const a = entry?.now ?? this.small;
       this.metrics.refused.inc({ code: 'too_large' });
       this.log.warn({
-        address: conn.remoteAddress, reason: `a message over ${bytes} bytes, the most ${helloed ? 'a connection' : 'a connection that has not said hello'} may send at once (${why})`,
+        address: conn.remoteAddress,
+        reason: a.copies
+          ? `a message over ${a.messageBytes} bytes, more than the result of any copy this connection holds can be (${why})`
+          : `a message over ${a.messageBytes} bytes, the most a connection that holds no copy may send at once (${why})`,
       }, 'upload refused; connection dropped');
     });
   }
@@ -97,7 +128,7 @@ export class UploadGuard {
 
   private arrived(conn: EngineSocket, key: string, bytes: number): void {
     if (bytes === 0) return;
-    const r = this.ledger.charge(key, bytes, this.helloed.has(key));
+    const r = this.ledger.charge(key, bytes);
     if (r.ok) {
       this.pending.set(key, (this.pending.get(key) ?? 0) + bytes);
       this.show();

@@ -4,6 +4,11 @@
  * carry the volunteer's waiting news (news.ts). A disconnect starts the work
  * service's grace period for the volunteer's copies, unless this coordinator
  * is shutting down.
+ *
+ * Whenever what the volunteer holds may have changed (hello, an assignment, a
+ * result, a release, a failure), its connection's upload allowance is set
+ * again before the reply goes out (upload-guard.ts): a client only ever sends
+ * a result after the reply that gave it the copy.
  */
 import {
   CopyRefSchema, EmptySchema, FailSchema, HeartbeatSchema, HelloRequestSchema, ResultUploadSchema,
@@ -20,22 +25,29 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
     return n ? { news: n } : {};
   };
 
+  /** Sets the connection's upload allowance from what the volunteer holds now. */
+  const holdings = (s: VolunteerSession) => c.uploads.hold(socket.conn, () => work.uploadAllowances(s));
+
   on('hello', HelloRequestSchema, false, async (req) => {
     const { session, reply } = await work.hello(socket.data.session?.volunteer ?? socket.data.existing, socket.data.address, req);
     socket.data.session = session;
     socket.data.backend = req.backend;
-    c.uploads.hello(socket.conn);
+    // A reconnecting volunteer may still hold copies (and resend their results); a new one holds none.
+    const allowed = await holdings(session);
     socket.join([`volunteer:${session.volunteer.id}`, 'volunteers']);
     c.swarm.joined(socket.id, req.backend, { volunteer: session.volunteer, projectId: session.projectId ?? null });
     // The balance so far, with the first reply (or pushed if none comes).
     const { account } = session.volunteer;
     desk.balance(session.volunteer.id, await work.balanceOf(account), Date.now());
-    return reply;
+    return { ...reply, limits: { ...reply.limits, uploadBytes: allowed.messageBytes } };
   });
 
   on('work:request', EmptySchema, true, async (_req, s) => {
     const r = await work.requestWork(s!);
-    if (r.assignment) metrics.assigned.inc();
+    if (r.assignment) {
+      metrics.assigned.inc();
+      await holdings(s!);
+    }
     return { ...r, ...news(s!) };
   });
 
@@ -48,23 +60,35 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
     if (bytes > c.config.maxResultBytes) {
       throw new WorkError('bad_result', `result of ${bytes} bytes exceeds this coordinator's limit of ${c.config.maxResultBytes} bytes`);
     }
-    const end = metrics.resultLatency.startTimer();
-    const status = await work.submitResult(s!, req.copyId, req.outputs, req.computeMs);
-    end();
-    metrics.results.inc({ status });
-    if (!req.next) return { status, ...news(s!) };
-    const next = await work.requestWork(s!);
-    if (next.assignment) metrics.assigned.inc();
-    return { status, next, ...news(s!) };
+    try {
+      const end = metrics.resultLatency.startTimer();
+      const status = await work.submitResult(s!, req.copyId, req.outputs, req.computeMs);
+      end();
+      metrics.results.inc({ status });
+      if (!req.next) return { status, ...news(s!) };
+      const next = await work.requestWork(s!);
+      if (next.assignment) metrics.assigned.inc();
+      return { status, next, ...news(s!) };
+    } finally {
+      await holdings(s!);
+    }
   });
 
   on('work:release', CopyRefSchema, true, async (req, s) => {
-    await work.release(s!, req.copyId);
+    try {
+      await work.release(s!, req.copyId);
+    } finally {
+      await holdings(s!);
+    }
     return {};
   });
 
   on('work:fail', FailSchema, true, async (req, s) => {
-    await work.fail(s!, req.copyId, req.error);
+    try {
+      await work.fail(s!, req.copyId, req.error);
+    } finally {
+      await holdings(s!);
+    }
     return {};
   });
 
@@ -77,5 +101,24 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
     // after the restart, or to another coordinator on the same database) holding its copies, whose leases stand.
     if (reason === 'server shutting down') return;
     void work.disconnected(s, c.config.disconnectGraceMs).catch((e) => c.log.error({ err: e }, 'disconnect handling failed'));
+  });
+}
+
+/**
+ * A copy that expired (or was reissued past its lease's ceiling, or cancelled
+ * with its job) is no longer held: its volunteer's connections here go back to
+ * what it still holds at once, not at their next event.
+ */
+export function followEndedCopies(c: GatewayContext): void {
+  c.events.on('outcome', (volunteerId, o) => {
+    if (o.outcome !== 'expired' && o.outcome !== 'error' && o.outcome !== 'cancelled') return;
+    const room = c.io.sockets.adapter.rooms.get(`volunteer:${volunteerId}`);
+    for (const id of room ?? []) {
+      const socket = c.io.sockets.sockets.get(id);
+      const s = socket?.data.session;
+      if (!socket || !s) continue;
+      c.uploads.hold(socket.conn, () => c.work.uploadAllowances(s))
+        .catch((e) => c.log.error({ err: e, volunteer: volunteerId }, 'could not set the upload allowance'));
+    }
   });
 }

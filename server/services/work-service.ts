@@ -20,6 +20,7 @@ import { volunteerWallets } from '../core/scheduler/embed-identity.ts';
 import { leaseDeadline } from '../core/scheduler/lease.ts';
 import { seededDraw } from '../core/scheduler/random.ts';
 import { copyCredit } from '../core/credit/credit.ts';
+import { copyUploadBytes } from '../core/limits/result-allowance.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import { decideQuorum } from '../core/validation/quorum.ts';
@@ -149,6 +150,24 @@ export class WorkService {
       outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: job.spec.limits.ackWithinMs, leaseMs: job.spec.limits.leaseMs,
       ...(await this.kinds[job.kind].payload(job, shard)),
     };
+  }
+
+  /**
+   * What the result of each copy the volunteer holds (assigned or acknowledged:
+   * a result may come before its ack) can be on the wire, bytes: the upload
+   * allowance its connection gets. Copies that expired, failed or were reissued
+   * are no longer held: a late result larger than the small allowance is
+   * refused at its frame header.
+   */
+  async uploadAllowances(s: VolunteerSession): Promise<number[]> {
+    const held = await this.store.copiesInFlight(s.volunteer.id);
+    const sizes = await Promise.all(held.map(async (copy) => {
+      const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
+      if (!job || !shard) return null;
+      const shaped = kindOf(job.spec).resultBytes(job.spec, shard.end - shard.start);
+      return copyUploadBytes(shaped, this.config.maxResultBytes, job.spec.outputs.length);
+    }));
+    return sizes.filter((n): n is number => n !== null);
   }
 
   async ack(s: VolunteerSession, copyId: string): Promise<number> {

@@ -55,7 +55,16 @@ export interface HelloReply {
   /** Numeric class used for cross-checking: backend/vendor/onnxruntime version. */
   numericClass: string;
   heartbeatMs: number;
-  limits: { maxResultBytes: number };
+  limits: {
+    maxResultBytes: number;
+    /**
+     * The largest message this connection may send now, bytes: the small
+     * allowance unless the volunteer holds a copy (then what that copy's result
+     * can be). A kept result larger than this is for a copy no longer held: the
+     * coordinator would drop the connection at its frame header, so it is not sent.
+     */
+    uploadBytes?: number;
+  };
 }
 
 /** A tensor on the wire: raw little-endian bytes, never a JSON array of numbers. */

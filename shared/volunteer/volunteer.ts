@@ -255,6 +255,15 @@ export class Volunteer {
     for (const p of await this.o.pending.all()) {
       // Its delivery is under way already: a second upload would only come back as a duplicate.
       if (this.delivering.has(p.copyId)) continue;
+      // Larger than this connection may send now: the coordinator no longer holds that copy for us (its lease
+      // expired, it was reissued, its job ended) and would drop the connection at the message's first frame.
+      const bytes = p.outputs.reduce((n, o) => n + o.data.byteLength, 0);
+      const allowed = this.helloReply?.limits.uploadBytes;
+      if (allowed !== undefined && bytes > allowed) {
+        await this.o.pending.remove(p.copyId);
+        this.o.hooks?.error?.(`result for ${p.copyId} not sent: its ${bytes} bytes are more than the coordinator takes on this connection now (${allowed}), as it no longer holds that copy for you (its lease expired, or it was reissued)`);
+        continue;
+      }
       try {
         await this.upload(p.copyId, p.outputs, p.computeMs, false);
       } catch {

@@ -242,7 +242,9 @@ describe('bad input', () => {
         .toMatchObject({ ok: false, code: 'bad_request', error: expect.stringMatching(/data must be binary/) });
       expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: [{ ...good[0]!, data: new Uint8Array(10) }], computeMs: 1 }))
         .toMatchObject({ ok: false, error: expect.stringMatching(/data holds 10 bytes but float32\[4,16\] needs 256/) });
-      const huge = [{ name: 'y', dtype: 'float32', dims: [4, 16 * 1024], data: new Uint8Array(4 * 16 * 1024 * 4) }];
+      // Over the result limit, but within what the copy's holder may send at once (its result and framing):
+      // a precise refusal. A message larger still is refused at its frame header (upload-budget.test.ts).
+      const huge = [{ name: 'y', dtype: 'float32', dims: [4, 3584], data: new Uint8Array(4 * 3584 * 4) }];
       expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: huge, computeMs: 1 }))
         .toMatchObject({ ok: false, code: 'bad_result', error: expect.stringMatching(/exceeds this coordinator's limit of 52429 bytes/) });
       expect(await call(a, 'work:result', { copyId: asg.copyId, outputs: good, computeMs: NaN }))

@@ -8,6 +8,8 @@
  */
 import type { Backend, JobKind, JobSummary } from '../../../shared/protocol/events.ts';
 import type { NamedTensor } from '../../../shared/tensor/tensor.ts';
+import { LOCAL_OUTPUTS } from '../../../shared/training/local-steps.ts';
+import { shapedResultBytes } from '../limits/result-allowance.ts';
 import { outputsDisagreement } from '../validation/compare.ts';
 import { gradientDisagreement } from '../validation/gradients.ts';
 import { localResultProblem, localUpdateDisagreement, readLocalResult } from '../validation/updates.ts';
@@ -28,6 +30,8 @@ export interface KindRules<S extends JobSpec = JobSpec> {
   disagreement(spec: S, a: NamedTensor[], b: NamedTensor[]): string | null;
   /** Why one well-shaped result is unusable whatever its replicas say (refused at upload), or null. */
   resultProblem(spec: S, outputs: NamedTensor[]): string | null;
+  /** The bytes of a well-formed result of a shard of `records` records, or null when the graph leaves a dim free. */
+  resultBytes(spec: S, records: number): number | null;
   /** The shard indexes [from, to) of the round numbered `round`, whose results a closed round no longer needs. */
   roundShards(spec: S, round: number): { from: number; to: number };
   /** What a completed job yields: assembled outputs, or a trained model (and where a client asking for the other should look). */
@@ -55,6 +59,7 @@ export const INFERENCE: KindRules<InferenceSpec> = {
   tooLate: () => null,
   disagreement: (spec, a, b) => outputsDisagreement(a, b, spec.tolerance),
   resultProblem: () => null,
+  resultBytes: (spec, records) => shapedResultBytes(spec.outputs, records, spec.stackOutputs),
   // One round: the whole job.
   roundShards: () => ({ from: 0, to: Number.MAX_SAFE_INTEGER }),
   yields: 'outputs',
@@ -85,6 +90,8 @@ export const TRAIN: KindRules<TrainSpec> = {
   resultProblem: (spec, outputs) => (spec.localSteps
     ? localResultProblem(readLocalResult(outputs, spec.localSteps.updateFormat, spec.localSteps.blockSize), parameterCount(spec), spec.localSteps)
     : null),
+  // A gradient per parameter, or one change per parameter and a loss per local step.
+  resultBytes: (spec) => shapedResultBytes(spec.outputs, 0, false, (o) => (spec.localSteps && o.name === LOCAL_OUTPUTS.losses ? spec.localSteps.steps : null)),
   roundShards: (spec, round) => ({ from: round * spec.shardsPerRound, to: (round + 1) * spec.shardsPerRound }),
   yields: 'model',
   describe: 'a training job; fetch /model and /history',
