@@ -131,8 +131,15 @@ program.command('worker')
   .addOption(new Option('--backend <b>', 'backend for --tabs').choices(['webgpu', 'wasm']))
   .option('--wallet <addr>', 'EVM address to credit')
   .option('--intensity <d>', 'fraction of time computing, 0.05..1', num('--intensity'), 1)
+  .option('--join <code>', 'join a private project\'s group with its invite code (or link); repeat for several', collect, [])
   .action(async (o) => {
     if (!o.node && !o.tabs) throw new InvalidArgumentError('give --node N or --tabs N');
+    const { inviteCodeOf } = await import('./commands/worker-node.ts');
+    const join: string[] = (o.join as string[]).map((c) => {
+      const code = inviteCodeOf(c);
+      if (!code) throw new InvalidArgumentError(`--join: ${JSON.stringify(c)} is not an invite code (tgi_ and 32 letters, digits, - or _) nor a link with ?join=`);
+      return code;
+    });
     if (o.wallet) {
       const { walletProblem } = await import('../shared/wallet.ts');
       const problem = walletProblem(o.wallet);
@@ -142,7 +149,8 @@ program.command('worker')
       const { startNodeVolunteers } = await import('./commands/worker-node.ts');
       let done = 0;
       const w = startNodeVolunteers({
-        server: o.server, count: o.node, wallet: o.wallet, intensity: o.intensity,
+        server: o.server, count: o.node, wallet: o.wallet, intensity: o.intensity, join,
+        joined: (i, r) => process.stderr.write(r.ok ? `volunteer ${i}: in project ${r.project}'s group${r.already ? '' : ' (joined now)'}\n` : `volunteer ${i}: cannot join: ${r.error}\n`),
         hooks: (i) => ({
           hello: (r) => process.stderr.write(`volunteer ${i}: ${r.volunteerId} crediting ${r.account}\n`),
           uploaded: () => { done++; },
@@ -161,7 +169,7 @@ program.command('worker')
       const ac = new AbortController();
       process.on('SIGINT', () => ac.abort());
       process.on('SIGTERM', () => ac.abort());
-      await runTabWorkers({ tabs: o.tabs, server: o.server, backend: o.backend, wallet: o.wallet, signal: ac.signal });
+      await runTabWorkers({ tabs: o.tabs, server: o.server, backend: o.backend, wallet: o.wallet, join, signal: ac.signal });
     }
   });
 
@@ -340,12 +348,14 @@ operatorCommand(project.command('create').description('create a project; prints 
   .option('--description <text>', 'what the project computes, shown on its public page')
   .option('--weight <w>', 'share of the swarm relative to other projects with work (default 1)', weightOption)
   .option('--max-in-flight <n>', 'most copies of its shards in flight at once (0: no cap)', int('--max-in-flight', 0))
+  .option('--private', 'a private swarm: its jobs go only to volunteers who joined its group with an invite (tabgrid project invite create)')
   .action(async (name, o) => {
     const r = await (await operator(o)).create({
       name, ...(o.description !== undefined ? { description: o.description } : {}), ...(o.weight !== undefined ? { weight: o.weight } : {}),
-      ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
+      ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}), ...(o.private ? { private: true } : {}),
     });
-    out(!!o.json, r, tokenLine({ project: r.project.name, token: r.token, tokenId: r.tokenId }));
+    out(!!o.json, r, tokenLine({ project: r.project.name, token: r.token, tokenId: r.tokenId })
+      + (r.project.private ? `private swarm: invite volunteers with tabgrid project invite create ${r.project.name}\n` : ''));
   });
 operatorCommand(project.command('list').description('the coordinator\'s projects, their weights and tokens'))
   .action(async (o) => {
@@ -359,15 +369,19 @@ operatorCommand(project.command('show').description('a project\'s settings and t
     const r = await (await operator(o)).show(name);
     out(!!o.json, r, projectText(r));
   });
-operatorCommand(project.command('set').description('change a project\'s description, weight or cap').argument('<name>'))
+operatorCommand(project.command('set').description('change a project\'s description, weight, cap or privacy').argument('<name>'))
   .option('--description <text>', 'what the project computes')
   .option('--weight <w>', 'share of the swarm relative to other projects with work', weightOption)
   .option('--max-in-flight <n>', 'most copies in flight at once (0: no cap)', int('--max-in-flight', 0))
+  .option('--private', 'make it a private swarm: its jobs go only to volunteers in its group')
+  .option('--public', 'make it public again: its jobs go to any volunteer')
   .action(async (name, o) => {
     const { projectText } = await import('./commands/project.ts');
+    if (o.private && o.public) throw new InvalidArgumentError('give --private or --public, not both');
     const r = await (await operator(o)).update(name, {
       ...(o.description !== undefined ? { description: o.description } : {}), ...(o.weight !== undefined ? { weight: o.weight } : {}),
       ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
+      ...(o.private ? { private: true } : o.public ? { private: false } : {}),
     });
     out(!!o.json, r, projectText(r));
   });
@@ -392,6 +406,46 @@ operatorCommand(token.command('revoke').description('revoke one token (refused a
   .action(async (name, tokenId, o) => {
     const r = await (await operator(o)).revoke(name, tokenId);
     out(!!o.json, r, `project ${r.project}: revoked ${r.revoked.join(', ')}\n`);
+  });
+
+// Private swarms: a project's invite codes and group, with the project's token (--token) or the operator's.
+const groupCommand = (c: Command) => operatorCommand(c).option('--token <t>', 'the project\'s own API token instead of the operator token');
+const groupClient = async (o: { server: string; operatorToken?: string; data: string; token?: string }) => {
+  const { GroupClient, resolveOperatorToken } = await import('./commands/project.ts');
+  return new GroupClient(o.server, o.token ?? resolveOperatorToken(o.operatorToken, o.data));
+};
+const invite = project.command('invite').description('a private project\'s invite codes: volunteers join its group with one (worker --join CODE, or the link)');
+groupCommand(invite.command('create').description('a new invite code and its link (shown once)').argument('<name>', 'project name'))
+  .option('--label <text>', 'who the invite is for')
+  .action(async (name, o) => {
+    const { inviteText } = await import('./commands/project.ts');
+    const r = await (await groupClient(o)).createInvite(name, o.label);
+    out(!!o.json, r, inviteText(r));
+  });
+groupCommand(invite.command('list').description('the project\'s invites (never the codes) and how many joined by each').argument('<name>', 'project name'))
+  .action(async (name, o) => {
+    const { invitesTable } = await import('./commands/project.ts');
+    const r = await (await groupClient(o)).invites(name);
+    out(!!o.json, r, invitesTable(r));
+  });
+groupCommand(invite.command('revoke').description('revoke an invite: nobody joins by it, and those who did are out of the group at once')
+  .argument('<name>', 'project name').argument('<invite-id>', 'the invite\'s id (tabgrid project invite list NAME)'))
+  .action(async (name, id, o) => {
+    const r = await (await groupClient(o)).revokeInvite(name, id);
+    out(!!o.json, r, `project ${r.project}: invite ${r.invite.id} revoked\n`);
+  });
+const member = project.command('member').description('a private project\'s group: who joined, and removing them');
+groupCommand(member.command('list').description('everyone who joined the project\'s group, and where each stands').argument('<name>', 'project name'))
+  .action(async (name, o) => {
+    const { membersTable } = await import('./commands/project.ts');
+    const r = await (await groupClient(o)).members(name);
+    out(!!o.json, r, membersTable(r.members));
+  });
+groupCommand(member.command('remove').description('remove a volunteer from the group: none of the project\'s work from its next request on')
+  .argument('<name>', 'project name').argument('<volunteer-id>', 'the volunteer\'s id (tabgrid project member list NAME)'))
+  .action(async (name, volunteer, o) => {
+    const r = await (await groupClient(o)).removeMember(name, volunteer);
+    out(!!o.json, r, `project ${r.project}: volunteer ${r.member.volunteerId} removed from the group\n`);
   });
 
 // Only where a job id is an operand: elsewhere such a token stays the unknown option it is.

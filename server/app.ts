@@ -14,6 +14,7 @@ import { BlobStore } from './blobs/blob-store.ts';
 import { type CoordinatorConfig, DEFAULT_CONFIG, uploadBudgetProblem } from './config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { type ClusterLink, joinCluster } from './gateway/cluster.ts';
+import { GroupService } from './services/group-service.ts';
 import { attachGateway, type TabgridServer } from './gateway/socket-gateway.ts';
 import { registerApi } from './http/api.ts';
 import { securityHeaders } from './http/security-headers.ts';
@@ -130,6 +131,7 @@ async function startOnBoundPort(
   events.on('assigned', (jobId) => waits.assigned(jobId));
 
   const projects = new ProjectService(store, events, log.child({ component: 'projects' }));
+  const groups = new GroupService(store, events, log.child({ component: 'groups' }));
   const { projectId, token } = await ensureOperatorAndLocalProject(config.dataDir, store, projects, log);
 
   const app = Fastify({
@@ -153,7 +155,7 @@ async function startOnBoundPort(
   registerGridMetrics(metrics, () => store.gridCounts(), { version: PACKAGE_VERSION, store: store.kind });
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
   const boards = new ProjectBoards(store);
-  registerApi(app, { store, blobs, jobs, projects, train, swarm, waits, credit, boards, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });
+  registerApi(app, { store, blobs, jobs, projects, groups, train, swarm, waits, credit, boards, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });
   if (existsSync(config.clientDir)) {
     await serveClientApp(app, config.clientDir);
   } else {
@@ -177,7 +179,7 @@ async function startOnBoundPort(
   const cluster: ClusterLink | null = config.postgresUrl ? await joinCluster(io, config.postgresUrl, log.child({ component: 'cluster' })) : null;
   attachGateway({
     clustered: cluster !== null,
-    io, work, events, swarm, config, metrics, log: log.child({ component: 'gateway' }),
+    io, work, groups, events, swarm, config, metrics, log: log.child({ component: 'gateway' }),
     projectForToken: (t) => jobs.projectForToken(t),
     projectBoard: async (pid) => {
       const p = await store.getProject(pid);

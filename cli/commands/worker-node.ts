@@ -9,7 +9,8 @@ import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts'
 import { wireParser } from '../../shared/protocol/wire-parser.ts';
 import { RECONNECT_OPTIONS } from '../../shared/volunteer/backoff.ts';
 import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
-import { Volunteer, type VolunteerHooks, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
+import { type JoinOutcome, Volunteer, type VolunteerHooks, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
+import { INVITE_CODE } from '../../shared/protocol/schemas.ts';
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { ort } from '../../server/models/ort-node.ts';
 
@@ -40,12 +41,27 @@ export function blobLoader(server: string) {
   };
 }
 
+/** The invite code in `--join`'s value: a bare code, or an invite link (`…/?join=CODE`); null when neither. */
+export function inviteCodeOf(text: string): string | null {
+  if (INVITE_CODE.test(text)) return text;
+  try {
+    const code = new URL(text).searchParams.get('join');
+    return code && INVITE_CODE.test(code) ? code : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface NodeWorkerOptions {
   server: string;
   count: number;
   wallet?: string;
   intensity?: number;
   hooks?: (i: number) => VolunteerHooks;
+  /** Invite codes of private projects' groups every volunteer joins (after each hello). */
+  join?: readonly string[];
+  /** What joining said, per volunteer. */
+  joined?: (i: number, r: { ok: true; project: string; already: boolean } | { ok: false; error: string }) => void;
 }
 
 export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunteer[]; sockets: VolunteerSocket[]; stop(): Promise<void> } {
@@ -60,7 +76,8 @@ export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunte
       execute: (a) => executor.run(a),
       pending: new MemoryPendingStore(),
       intensity: o.intensity ?? 1,
-      hooks: o.hooks?.(i),
+      ...(o.join?.length ? { join: o.join } : {}),
+      hooks: withJoined(o.hooks?.(i), o.joined && ((r: JoinOutcome) => o.joined!(i, r.ok ? { ok: true, project: r.project.name, already: r.already } : { ok: false, error: r.error }))),
     });
     sockets.push(socket);
     volunteers.push(v);
@@ -74,4 +91,9 @@ export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunte
       await executor.dispose();
     },
   };
+}
+
+function withJoined(h: VolunteerHooks | undefined, joined: ((r: JoinOutcome) => void) | undefined): VolunteerHooks | undefined {
+  if (!joined) return h;
+  return { ...h, joined: (r) => { h?.joined?.(r); joined(r); } };
 }

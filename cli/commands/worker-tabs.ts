@@ -15,6 +15,8 @@ export interface TabWorkerOptions {
   server: string;
   backend?: 'webgpu' | 'wasm';
   wallet?: string;
+  /** Invite codes of private projects' groups each tab joins (the page's ?join=). */
+  join?: string[];
   /** Fraction of time computing, 0.05..1 (default 1: a server lends everything). */
   intensity?: number;
   signal?: AbortSignal;
@@ -36,6 +38,8 @@ interface TabStatus {
   counts: { computed: number; uploaded: number; validated: number; rejected: number; pending: number };
   error: string | null;
   walletError: string | null;
+  /** Private projects' groups: what joining said (issue 15). */
+  groups?: { joined: string[]; joinError: string | null };
 }
 
 const DEFAULT_CHROMIUM = '/usr/bin/chromium';
@@ -62,7 +66,7 @@ export function findChromium(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The contributor page URL a headless tab opens. */
-export function contributorUrl(o: Pick<TabWorkerOptions, 'server' | 'backend' | 'wallet' | 'intensity'>): string {
+export function contributorUrl(o: Pick<TabWorkerOptions, 'server' | 'backend' | 'wallet' | 'intensity' | 'join'>): string {
   const base = new URL(o.server.endsWith('/') ? o.server : `${o.server}/`);
   const u = new URL('./', base);
   u.searchParams.set('autostart', '1');
@@ -70,6 +74,7 @@ export function contributorUrl(o: Pick<TabWorkerOptions, 'server' | 'backend' | 
   u.searchParams.set('hidden', 'run');
   if (o.backend) u.searchParams.set('backend', o.backend);
   if (o.wallet) u.searchParams.set('wallet', o.wallet);
+  for (const code of o.join ?? []) u.searchParams.append('join', code);
   u.searchParams.set('intensity', String(o.intensity ?? 1));
   return u.href;
 }
@@ -200,6 +205,8 @@ class Tab {
     if (s.backend || s.phase === 'unsupported') this.sayOnce(`backend ${s.backend ?? 'none'}: ${s.backendReason}`);
     if (s.backendNotice) this.sayOnce(s.backendNotice);
     if (s.walletError) this.sayOnce(`wallet refused: ${s.walletError}`);
+    for (const name of s.groups?.joined ?? []) this.sayOnce(`in project ${name}'s group`);
+    if (s.groups?.joinError) this.sayOnce(`cannot join: ${s.groups.joinError}`);
     if (s.volunteerId) this.sayOnce(`volunteer ${s.volunteerId} crediting ${s.account}`);
     if (s.error) this.sayOnce(`error: ${s.error}`);
   }

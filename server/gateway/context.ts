@@ -14,6 +14,7 @@ import type { Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from '../services/events.ts';
 import type { SwarmMonitor } from '../services/swarm-monitor.ts';
 import type { VolunteerSession, WorkService } from '../services/work-service.ts';
+import type { GroupService } from '../services/group-service.ts';
 import type { PeerEvents, PeerRelay } from './cluster.ts';
 import type { NewsDesk } from './news.ts';
 import type { UploadGuard } from './upload-guard.ts';
@@ -31,6 +32,8 @@ export interface SocketData {
 export interface GatewayDeps {
   io: TabgridServer;
   work: WorkService;
+  /** Private projects' groups: join, leave, which projects a volunteer serves. */
+  groups: GroupService;
   events: CoordinatorEvents;
   swarm: SwarmMonitor;
   config: CoordinatorConfig;

@@ -11,7 +11,7 @@
  * a result after the reply that gave it the copy.
  */
 import {
-  CopyRefSchema, EmptySchema, FailSchema, HeartbeatSchema, HelloRequestSchema, ResultUploadSchema,
+  CopyRefSchema, EmptySchema, FailSchema, HeartbeatSchema, HelloRequestSchema, JoinSchema, LeaveSchema, ResultUploadSchema,
 } from '../../shared/protocol/schemas.ts';
 import { type VolunteerSession, WorkError } from '../services/work-service.ts';
 import type { Acked } from './acked.ts';
@@ -91,6 +91,19 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
     }
     return {};
   });
+
+  // Private swarms (issue 15): the volunteer's groups, by its identity (it keeps them across reconnects).
+  on('group:join', JoinSchema, true, async (req, s) => {
+    const r = await c.groups.join(s!.volunteer.id, req.code);
+    return { ...r, served: await c.groups.servedBy(s!.volunteer.id) };
+  });
+
+  on('group:leave', LeaveSchema, true, async (req, s) => {
+    const r = await c.groups.leave(s!.volunteer.id, req.projectId);
+    return { ...r, served: await c.groups.servedBy(s!.volunteer.id) };
+  });
+
+  on('group:list', EmptySchema, true, async (_req, s) => c.groups.servedBy(s!.volunteer.id));
 
   socket.on('disconnect', (reason) => {
     c.swarm.left(socket.id);

@@ -26,6 +26,8 @@ import type { ProjectBoards } from '../services/project-board.ts';
 import { registerCreditApi } from './credit-api.ts';
 import { bearer, operatorAuth, registerOperatorApi } from './operator-api.ts';
 import type { ProjectService } from '../services/project-service.ts';
+import type { GroupService } from '../services/group-service.ts';
+import { groupAuth, registerGroupApi } from './group-api.ts';
 import type * as v from 'valibot';
 import { kindOf } from '../core/jobs/kinds.ts';
 
@@ -52,6 +54,8 @@ export interface ApiDeps {
   /** Projects' public pages. */
   boards: ProjectBoards;
   projects: ProjectService;
+  /** Private projects' invite codes and groups. */
+  groups: GroupService;
   /** The coordinator's own (local) project (the one `<data>/token` belongs to). */
   operatorProjectId: string;
   /** Public URL of this coordinator (the domain wallet claims must name), when set. */
@@ -84,8 +88,9 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     if (!project) throw new JobError('unauthorized', 'invalid API token');
     req.project = project;
   };
-  const serve = routeServer(app, { project: auth, operator: operatorAuth(d.projects) });
+  const serve = routeServer(app, { project: auth, operator: operatorAuth(d.projects), group: groupAuth(d.projects, d.jobs) });
   registerOperatorApi(serve, d.projects);
+  registerGroupApi(serve, d);
 
   serve(ROUTES.health, async () => ({ ok: true, store: d.store.kind }));
   // Readiness: the store answers a real query on the coordinator's tables within 2 s (a dropped
@@ -176,17 +181,28 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
 
   // Public, read-only
   serve(ROUTES.blob, async ({ req, reply, params: { hash }, query }) => {
-    // Only through the signed, expiring link an assignment carries (blob-links.ts); a hash alone opens nothing.
-    if (!isSha256Hex(hash) || !d.blobs.links.holds(hash, query)) {
-      throw new JobError('not_found', `no blob at this link: a blob link comes with an assignment, and this one is missing, altered or expired`);
+    if (!isSha256Hex(hash)) throw new JobError('not_found', 'no blob at this link: a blob link comes with an assignment, and this one is not one');
+    let cacheControl = 'public, max-age=31536000, immutable';
+    if (query.copy !== undefined) {
+      // A private project's blob: only through the capability of a copy in flight that needs it (blob-links.ts).
+      await d.jobs.requireCapability(hash, query);
+      // Never in a shared cache (a proxy would hand it to anyone asking for this URL).
+      cacheControl = 'private, no-store';
+    } else {
+      // Only through the signed, expiring link an assignment carries (blob-links.ts); a hash alone opens nothing.
+      if (!d.blobs.links.holds(hash, query)) {
+        throw new JobError('not_found', `no blob at this link: a blob link comes with an assignment, and this one is missing, altered or expired`);
+      }
+      // A private project's blob never opens with a hash link, whoever signed it.
+      if (await d.store.blobIsPrivate(hash)) throw new JobError('not_found', `no public blob ${hash}: a private project's blob opens only with the capability its assignment carries`);
     }
     // Only what volunteers must fetch, whatever was signed; inputs and outputs stay with their project.
     if (!(await d.jobs.isPublicBlob(hash))) throw new JobError('not_found', `no public blob ${hash}`);
-    if (req.headers['if-none-match'] === `"${hash}"`) return reply.status(304).send();
+    if (query.copy === undefined && req.headers['if-none-match'] === `"${hash}"`) return reply.status(304).send();
     if (!(await d.blobs.has(hash))) throw new JobError('not_found', `blob ${hash} is no longer available (a superseded training checkpoint)`);
     const bytes = await d.blobs.get(hash);
     return reply
-      .header('Cache-Control', 'public, max-age=31536000, immutable')
+      .header('Cache-Control', cacheControl)
       .header('ETag', `"${hash}"`)
       .header('Cross-Origin-Resource-Policy', 'cross-origin')
       .type('application/octet-stream')

@@ -156,9 +156,36 @@ export class JobService {
     return Promise.all(running.map(async (j) => ({ ...(await this.summary(j)), projectName: projects.get(j.projectId)?.name ?? '?' })));
   }
 
-  /** The signed, expiring link a volunteer fetches a model or weight set from (blob-links.ts). */
-  blobLink(hash: string): string {
-    return this.blobs.links.url(hash);
+  /**
+   * The links an assignment carries for its copy's blobs: the hash links of
+   * blob-links.ts for a public project's; for a private project's (issue 15),
+   * capabilities bound to this copy, which open nothing once it is no longer
+   * in flight.
+   */
+  async blobLinker(job: Job, copyId: string): Promise<(hash: string) => string> {
+    const project = await this.store.getProject(job.projectId);
+    if (project?.private) return (hash) => this.blobs.links.capabilityUrl(hash, copyId);
+    return (hash) => this.blobs.links.url(hash);
+  }
+
+  /**
+   * Refuses a blob capability (blob-links.ts) unless its signature holds and
+   * the copy it was issued to is in flight, within its lease, on a job whose
+   * project holds the blob. 404 for what was never a capability, 403 for one
+   * whose copy has ended.
+   */
+  async requireCapability(hash: string, query: { copy?: unknown; until?: unknown; sig?: unknown }): Promise<void> {
+    const now = Date.now();
+    const copyId = this.blobs.links.capabilityCopy(hash, query, now);
+    if (!copyId) throw new JobError('not_found', 'no blob at this link: its capability is missing, altered or expired');
+    const copy = await this.store.getCopy(copyId);
+    if (!copy) throw new JobError('not_found', 'no blob at this link: its capability names no copy');
+    if ((copy.state !== 'assigned' && copy.state !== 'running') || copy.deadline <= now) {
+      const state = copy.state === 'assigned' || copy.state === 'running' ? 'past its lease' : copy.state;
+      throw new JobError('forbidden', `this capability's copy ${copyId} is ${state}: a private project's blob opens only while the copy it was issued with is in flight`);
+    }
+    const job = await this.store.getJob(copy.jobId);
+    if (!job || !(await this.store.projectHasBlob(job.projectId, hash))) throw new JobError('not_found', 'no blob at this link: its copy\'s project holds no such blob');
   }
 
   /** Stores an upload as the project's own. */

@@ -35,7 +35,6 @@ export class ProjectService {
   }
 
   async create(req: { name: string } & Partial<ProjectSettings>): Promise<{ project: Project; token: string; tokenId: string }> {
-    refusePrivate(req);
     if (!PROJECT_NAME.test(req.name)) throw new JobError('bad_request', `project name ${JSON.stringify(req.name)}: 1 to 64 letters, digits, dots, dashes or underscores`);
     if (await this.store.projectByName(req.name)) throw new JobError('conflict', `a project named ${req.name} exists already`);
     const project: Project = {
@@ -73,7 +72,6 @@ export class ProjectService {
   }
 
   async update(nameOrId: string, patch: Partial<ProjectSettings>): Promise<OperatorProject> {
-    refusePrivate(patch);
     const p = await this.find(nameOrId);
     await this.store.updateProject(p.id, patch);
     this.log.info({ project: p.id, ...patch }, 'project settings changed');
@@ -122,14 +120,4 @@ export class ProjectService {
     await this.store.addToken({ id: tokenId, projectId: project.id, hash: hashToken(token), label, createdAt: Date.now() });
     return { token, tokenId };
   }
-}
-
-/**
- * Private swarms (jobs only for a project's group, blobs only through
- * per-assignment capabilities) are not built yet: a project marked private
- * would still send its data to any volunteer, so the flag is refused rather
- * than promised.
- */
-function refusePrivate(s: Partial<ProjectSettings>): void {
-  if (s.private) throw new JobError('bad_request', 'private projects are not available yet on this coordinator: its jobs would still go to every volunteer');
 }

@@ -132,7 +132,8 @@ export class TrainService implements KindWork {
 
     const split = holdOut(records, o.evalFraction, o.seed);
     if (split.train.length < 1) throw new JobError('bad_request', `no training records left after holding out ${o.evalFraction} of ${records}`);
-    const put = (bytes: Uint8Array, kind: string) => storeBlob({ blobs: this.blobs, store: this.store }, bytes, kind);
+    // The job's blobs are its project's: a private project's open only with a copy's capability (blob-links.ts).
+    const put = (bytes: Uint8Array, kind: string) => storeBlob({ blobs: this.blobs, store: this.store }, bytes, kind, { owner: project.id });
     const trainSet = {
       dataHash: await put(encodeTensors([{ name: step.inputs.data, ...gatherRecords(data, split.train) }]), 'input'),
       labelsHash: await put(encodeTensors([{ name: step.inputs.labels, ...gatherRecords(labels, split.train) }]), 'input'),
@@ -332,7 +333,7 @@ export class TrainService implements KindWork {
     const state = decodeOptimizer(await this.blobs.get(p.optimizerHash), spec.params, spec.optimizer, p.optimizerStep);
     const stepped = spec.localSteps ? outerStep(state, current, gradParams) : optimizerStep(state, current, gradParams);
     const aggregateMs = performance.now() - t0;
-    const put = (bytes: Uint8Array, kind: string) => storeBlob({ blobs: this.blobs, store: this.store }, bytes, kind);
+    const put = (bytes: Uint8Array, kind: string) => storeBlob({ blobs: this.blobs, store: this.store }, bytes, kind, { owner: job.projectId });
     const trained = paramTensors(stepped.params, spec.params);
     const weightsHash = await put(encodeTensors(trained), 'weights');
     const optimizerHash = await put(encodeOptimizer(stepped.state), 'optimizer');

@@ -143,12 +143,15 @@ export class WorkService {
   }
 
   private async assignment(job: Job, shard: Shard, copy: Copy): Promise<Assignment> {
+    // A signed, expiring link: the bare hash opens nothing; a private project's, a capability of this copy (blob-links.ts).
+    const link = await this.jobs.blobLinker(job, copy.id);
+    const payload = await this.kinds[job.kind].payload(job, shard);
     return {
       copyId: copy.id, shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
-      // A signed, expiring link: the bare hash opens nothing (blob-links.ts).
-      model: { hash: job.spec.modelHash, url: this.jobs.blobLink(job.spec.modelHash), bytes: job.spec.modelBytes },
+      model: { hash: job.spec.modelHash, url: link(job.spec.modelHash), bytes: job.spec.modelBytes },
       outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: job.spec.limits.ackWithinMs, leaseMs: job.spec.limits.leaseMs,
-      ...(await this.kinds[job.kind].payload(job, shard)),
+      ...payload,
+      feedBlobs: payload.feedBlobs.map((b) => ({ ...b, url: link(b.hash) })),
     };
   }
 

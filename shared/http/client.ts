@@ -200,4 +200,11 @@ export class TabgridClient {
   createToken(project: string, label?: string) { return this.call(ROUTES.createToken, { params: { project }, body: label !== undefined ? { label } : {} }); }
   rotateToken(project: string) { return this.call(ROUTES.rotateToken, { params: { project } }); }
   revokeToken(project: string, token: string) { return this.call(ROUTES.revokeToken, { params: { project, token } }); }
+
+  // A private project's group (the project's own token, or the operator token).
+  createInvite(project: string, label?: string) { return this.call(ROUTES.createInvite, { params: { project }, body: label !== undefined ? { label } : {} }); }
+  invites(project: string) { return this.call(ROUTES.invites, { params: { project } }); }
+  revokeInvite(project: string, invite: string) { return this.call(ROUTES.revokeInvite, { params: { project, invite } }); }
+  members(project: string) { return this.call(ROUTES.members, { params: { project } }); }
+  removeMember(project: string, volunteer: string) { return this.call(ROUTES.removeMember, { params: { project, volunteer } }); }
 }

@@ -62,7 +62,9 @@ function operation(name: string, r: RouteSpec): Record<string, unknown> {
         content: r.body === 'binary' ? content('binary') : { 'application/json': { schema: schemaOf(r.body) } },
       },
     } : {}),
-    ...(r.auth === 'project' ? { security: [{ projectToken: [] }] } : r.auth === 'operator' ? { security: [{ operatorToken: [] }] } : {}),
+    ...(r.auth === 'project' ? { security: [{ projectToken: [] }] } : r.auth === 'operator' ? { security: [{ operatorToken: [] }] }
+      // Either token: OpenAPI lists alternatives as separate requirements.
+      : r.auth === 'group' ? { security: [{ projectToken: [] }, { operatorToken: [] }] } : {}),
     responses,
   };
 }
@@ -89,6 +91,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string }, r
       { name: 'credit', description: 'Credit, wallet claims and payouts' },
       { name: 'operations', description: 'Probes and metrics' },
       { name: 'operator', description: 'Projects and their tokens (the operator token)' },
+      { name: 'group', description: 'A private project\'s invite codes and group (the project\'s token, or the operator token)' },
     ],
     paths,
     components: {

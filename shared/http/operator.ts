@@ -58,3 +58,38 @@ export const ProjectDeletedSchema = v.object({ project: v.string(), deleted: v.l
 
 export type OperatorProject = v.InferOutput<typeof OperatorProjectSchema>;
 export type TokenInfoReply = v.InferOutput<typeof TokenInfoSchema>;
+
+// Private swarms (issue 15): a project's invite codes and its group, managed by the project's token or the operator's.
+
+export const CreateInviteSchema = v.strictObject({ label: v.optional(label) });
+export const InviteParamsSchema = v.strictObject({ project: v.pipe(v.string(), v.maxLength(100)), invite: v.pipe(v.string(), v.maxLength(100)) });
+export const MemberParamsSchema = v.strictObject({ project: v.pipe(v.string(), v.maxLength(100)), volunteer: v.pipe(v.string(), v.maxLength(100)) });
+
+export const InviteInfoSchema = v.object({
+  id: v.string(),
+  label: v.string(),
+  createdAt: int,
+  revokedAt: v.nullable(int),
+  /** Volunteers in the group by this invite now. */
+  members: int,
+});
+
+/** A new invite code, shown once, and the contributor page's link that joins by it. */
+export const InviteCreatedSchema = v.object({ project: v.string(), invite: InviteInfoSchema, code: v.string(), link: v.string() });
+export const InviteListSchema = v.object({ project: v.string(), private: v.boolean(), invites: v.array(InviteInfoSchema) });
+export const InviteRevokedSchema = v.object({ project: v.string(), invite: InviteInfoSchema });
+
+export const MemberInfoSchema = v.object({
+  volunteerId: v.string(),
+  /** Where its credit goes: a wallet, or volunteer:<id>. */
+  account: v.string(),
+  inviteId: v.string(),
+  joinedAt: int,
+  endedAt: v.nullable(int),
+  state: v.picklist(['member', 'left', 'removed', 'invite revoked']),
+});
+export const MemberListSchema = v.object({ project: v.string(), members: v.array(MemberInfoSchema) });
+export const MemberRemovedSchema = v.object({ project: v.string(), member: MemberInfoSchema });
+
+export type InviteInfoReply = v.InferOutput<typeof InviteInfoSchema>;
+export type MemberInfoReply = v.InferOutput<typeof MemberInfoSchema>;

@@ -117,7 +117,12 @@ const digits = (what: string) => v.pipe(v.string(), v.regex(/^[0-9]{1,15}$/, `${
 export const HashParamsSchema = v.strictObject({ hash: v.pipe(v.string(), v.maxLength(64), v.regex(/^[0-9a-f]{64}$/, 'blob id must be the lowercase SHA-256 hex digest of its bytes')) });
 /** A public blob is fetched by hash with the signed, expiring link its assignment carries. */
 export const BlobParamsSchema = v.strictObject({ hash: v.pipe(v.string(), v.maxLength(200)) });
-export const BlobLinkQuerySchema = v.object({ until: v.optional(v.pipe(v.string(), v.maxLength(32))), sig: v.optional(v.pipe(v.string(), v.maxLength(200))) });
+export const BlobLinkQuerySchema = v.object({
+  until: v.optional(v.pipe(v.string(), v.maxLength(32))),
+  sig: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  /** A private project's blob: the copy whose assignment carried this capability (server/blobs/blob-links.ts). */
+  copy: v.optional(v.pipe(v.string(), v.maxLength(64))),
+});
 export const IdParamsSchema = v.strictObject({ id: idParam });
 export const OutputParamsSchema = v.strictObject({ id: idParam, index: digits('the output index') });
 export const OutputQuerySchema = v.object({ format: v.optional(v.picklist(['pb', 'npy', 'tensors'], 'format must be pb, npy or tensors')) });

@@ -22,10 +22,13 @@ export interface RouteSpec {
   method: Method;
   /** Fastify's form: `/api/v1/jobs/:id`. */
   path: string;
-  /** `project`: a project's API token; `operator`: the coordinator's operator token (both Authorization: Bearer). */
-  auth: 'none' | 'project' | 'operator';
+  /**
+   * `project`: a project's API token; `operator`: the coordinator's operator token; `group`: either, the
+   * project's for its own group only (all Authorization: Bearer).
+   */
+  auth: 'none' | 'project' | 'operator' | 'group';
   summary: string;
-  tag: 'project' | 'public' | 'credit' | 'operations' | 'operator';
+  tag: 'project' | 'public' | 'credit' | 'operations' | 'operator' | 'group';
   params?: Schema;
   query?: Schema;
   body?: Schema | 'binary';
@@ -150,6 +153,31 @@ export const ROUTES = {
   revokeToken: route({
     method: 'DELETE', path: api('/operator/projects/:project/tokens/:token'), auth: 'operator', tag: 'operator', summary: 'Revokes one token: refused from its next request on, on every coordinator',
     params: O.TokenParamsSchema, status: 200, reply: O.TokenRevokedSchema,
+  }),
+
+  // Private swarms (issue 15): a project's invite codes and its group; the project's token or the operator's.
+  createInvite: route({
+    method: 'POST', path: api('/projects/:project/invites'), auth: 'group', tag: 'group',
+    summary: 'A new invite code to the project\'s group (shown once) and the contributor page link that joins by it',
+    params: O.ProjectParamsSchema, body: O.CreateInviteSchema, status: 201, reply: O.InviteCreatedSchema,
+  }),
+  invites: route({
+    method: 'GET', path: api('/projects/:project/invites'), auth: 'group', tag: 'group', summary: 'The project\'s invite codes (never the codes themselves) and who joined by each',
+    params: O.ProjectParamsSchema, status: 200, reply: O.InviteListSchema,
+  }),
+  revokeInvite: route({
+    method: 'DELETE', path: api('/projects/:project/invites/:invite'), auth: 'group', tag: 'group',
+    summary: 'Revokes an invite code: nobody joins by it any more, and those who joined by it are out of the group at once',
+    params: O.InviteParamsSchema, status: 200, reply: O.InviteRevokedSchema,
+  }),
+  members: route({
+    method: 'GET', path: api('/projects/:project/members'), auth: 'group', tag: 'group', summary: 'Everyone who joined the project\'s group, and where each stands',
+    params: O.ProjectParamsSchema, status: 200, reply: O.MemberListSchema,
+  }),
+  removeMember: route({
+    method: 'DELETE', path: api('/projects/:project/members/:volunteer'), auth: 'group', tag: 'group',
+    summary: 'Removes a volunteer from the group: no more of the project\'s work from its next request on, and no rejoining by an older invite',
+    params: O.MemberParamsSchema, status: 200, reply: O.MemberRemovedSchema,
   }),
 } as const satisfies Record<string, RouteSpec>;
 

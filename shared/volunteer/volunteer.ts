@@ -7,7 +7,7 @@
 import type { Socket } from 'socket.io-client';
 import type {
   AccountBalance,
-  Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServerToClientEvents, VolunteerNews, WireTensor,
+  Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServedProject, ServedProjects, ServerToClientEvents, VolunteerNews, WireTensor,
 } from '../protocol/events.ts';
 import type { PendingStore } from './pending.ts';
 import { reconnectDelay } from './backoff.ts';
@@ -32,7 +32,12 @@ export interface VolunteerHooks {
   error?(message: string): void;
   /** The coordinator refused this volunteer for good; the loop has stopped. */
   refused?(code: ErrorCode, message: string): void;
+  /** What joining a private project's group by one of `join`'s codes said, after each hello. */
+  joined?(r: JoinOutcome): void;
 }
+
+/** Joining a group by an invite code: the project, or the coordinator's reason for refusing. */
+export type JoinOutcome = { ok: true; code: string; project: ServedProject; already: boolean; served: ServedProjects } | { ok: false; code: string; error: string };
 
 const FINAL_HELLO_REFUSALS = new Set<ErrorCode>(['forbidden', 'not_found', 'bad_request']);
 
@@ -46,6 +51,11 @@ export interface VolunteerOptions {
   hooks?: VolunteerHooks;
   /** Jitter for reconnect delays (tests fix it); Math.random by default. */
   random?: () => number;
+  /**
+   * Invite codes of private projects' groups to join after every hello (issue 15): membership belongs to the
+   * volunteer's identity, so a new identity (a Node worker's every start) joins again, and a known one is told `already`.
+   */
+  join?: readonly string[];
   /** Persist credentials so a reload resumes as the same volunteer. */
   saveCredentials?(c: { volunteerId: string; secret: string }): void | Promise<void>;
 }
@@ -230,6 +240,8 @@ export class Volunteer {
       await this.o.saveCredentials?.({ volunteerId: r.volunteerId, secret: r.secret });
     }
     this.o.hooks?.hello?.(r);
+    // Before the first request for work, so a private project's shards can be among the first.
+    for (const code of this.o.join ?? []) this.o.hooks?.joined?.(await this.joinGroup(code));
     const again = [...this.unacknowledged.values()];
     this.unacknowledged.clear();
     for (const acknowledge of again) acknowledge();
@@ -249,6 +261,26 @@ export class Volunteer {
   private unkept = new Map<string, () => Promise<void>>();
   /** Whether the last shard took less than PIPELINE_BELOW_MS: only then is a copy fetched ahead of the next one. */
   private shortShards = false;
+
+  /** Joins a private project's group with an invite code (needs a hello first). */
+  async joinGroup(code: string): Promise<JoinOutcome> {
+    try {
+      const r = await call<{ project: ServedProject; already: boolean; served: ServedProjects }>(this.o.socket, 'group:join', { code });
+      return r.ok ? { ok: true, code, project: r.project, already: r.already, served: r.served } : { ok: false, code, error: r.error };
+    } catch (e) {
+      return { ok: false, code, error: (e as Error).message };
+    }
+  }
+
+  /** Leaves a group: the project's work stops from the next request on. */
+  async leaveGroup(projectId: string): Promise<Reply<{ project: ServedProject; served: ServedProjects }>> {
+    return call(this.o.socket, 'group:leave', { projectId });
+  }
+
+  /** The projects this volunteer computes for (public ones, and the groups it is in). */
+  async servedProjects(): Promise<Reply<ServedProjects>> {
+    return call(this.o.socket, 'group:list', {});
+  }
 
   /** Uploads every kept result; each is removed only once the coordinator acknowledged it. */
   async flushPending(): Promise<void> {

@@ -58,6 +58,14 @@ describe('the HTTP contract', () => {
     expect(missing).toEqual([]);
     // The table and the document agree route for route.
     expect(documented.size).toBe(Object.keys(ROUTES).length);
+    // A private project's group (issue 15): five routes, each open to the project's token or the operator's.
+    const group = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([m, op]) => ({ route: key(m, path), op: op as { tags: string[]; security?: unknown } })))
+      .filter((x) => x.op.tags.includes('group'));
+    expect(group.map((x) => x.route).sort()).toEqual([
+      'DELETE /api/v1/projects/{project}/invites/{invite}', 'DELETE /api/v1/projects/{project}/members/{volunteer}',
+      'GET /api/v1/projects/{project}/invites', 'GET /api/v1/projects/{project}/members', 'POST /api/v1/projects/{project}/invites',
+    ]);
+    for (const x of group) expect(x.op.security).toEqual([{ projectToken: [] }, { operatorToken: [] }]);
   });
 
   it('answers a job\'s whole life within the contract (every reply parsed by its schema)', async () => {

@@ -90,8 +90,7 @@ describe('projects and tokens', () => {
       [{ name: 'gamma', weight: -1 }, /weight must be >= 0.01/],
       [{ name: 'gamma', maxInFlight: 1.5 }, /maxInFlight must be an integer/],
       [{ name: 'gamma', owner: 'x' }, /owner/],
-      // Private swarms are not built yet: refused, never silently public.
-      [{ name: 'gamma', private: true }, /private projects are not available yet/],
+      [{ name: 'gamma', private: 'yes' }, /private/],
     ] as const) {
       const r = await call(operator, 'POST', '/api/v1/operator/projects', body);
       expect(r.status).toBe(400);

@@ -46,4 +46,21 @@ describe('blob links', () => {
     expect(new BlobLinks(dir).holds(H, q, NOW)).toBe(true);
     expect(new BlobLinks(join(dir, '..', 'other')).holds(H, q, NOW)).toBe(false);
   });
+
+  it('capabilities (private projects\' blobs) name one copy and one blob; a hash link is no capability, nor the reverse', () => {
+    const links = new BlobLinks(mkdtempSync(join(tmpdir(), 'tabgrid-caps-')));
+    const cap = new URL(links.capabilityUrl(H, 'copyAAAAAA', NOW), 'http://x');
+    const q = Object.fromEntries(cap.searchParams);
+    expect(cap.pathname).toBe(`/blobs/${H}`);
+    expect(links.capabilityCopy(H, q, NOW)).toBe('copyAAAAAA');
+    expect(links.capabilityCopy('b'.repeat(64), q, NOW)).toBeNull();
+    expect(links.capabilityCopy(H, { ...q, copy: 'copyBBBBBB' }, NOW)).toBeNull();
+    expect(links.capabilityCopy(H, { ...q, until: String(Number(q.until) + 3_600_000) }, NOW)).toBeNull();
+    expect(links.capabilityCopy(H, q, Number(q.until))).toBeNull();
+    expect(links.capabilityCopy(H, { ...q, copy: '../etc' }, NOW)).toBeNull();
+    // Neither signature stands for the other.
+    expect(links.holds(H, q, NOW)).toBe(false);
+    const link = Object.fromEntries(new URL(links.url(H, NOW), 'http://x').searchParams);
+    expect(links.capabilityCopy(H, { ...link, copy: 'copyAAAAAA' }, NOW)).toBeNull();
+  });
 });
