@@ -7,6 +7,7 @@ import { moveDashIds } from './dash-ids.ts';
 import { DEFAULT_CREDIT_HOLD_MS, parseHold } from '../server/core/credit/hold.ts';
 import { PACKAGE_ROOT } from '../server/package-root.ts';
 import { parseAddressGroups, parseProxyTrust } from '../server/core/trust/address.ts';
+import { DEFAULT_ANSWER_LIMITS } from '../server/models/answer-runner.ts';
 import { SEQUENCE_TASKS } from '../server/training/sequence-task.ts';
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -34,6 +35,11 @@ const holdOption = (v: string) => {
 // The bare flag is commander's preset `true`, which goes through the parser too.
 const proxyTrustOption = (v: string | boolean) => {
   try { return parseProxyTrust(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+};
+const spotFractionOption = (v: string) => {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 0.5)) throw new InvalidArgumentError(`--spot-checks takes a fraction from 0 to 0.5 (0.05: one request in twenty); got ${JSON.stringify(v)}`);
+  return n;
 };
 const addressGroupsOption = (v: string) => {
   try { return parseAddressGroups(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
@@ -96,6 +102,8 @@ program.command('serve')
   .addOption(serveOption('--log-level <level>', 'pino log level', 'info'))
   .addOption(serveOption('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24))
   .addOption(serveOption('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS))
+  .addOption(serveOption('--spot-checks <fraction>', 'fraction of work requests answered with a copy of a shard whose answer is known (0 to 0.5; 0: none); a host that fails one loses its trust and its unreplicated results are recomputed', spotFractionOption, 0.05))
+  .addOption(serveOption('--known-answer-seconds <s>', 'longest the coordinator\'s own computation of a shard (known answers for spot checks, one worker thread) may take; 0: it computes none (only shards validated by agreement serve as known answers)', num('--known-answer-seconds'), 30))
   .addOption(serveOption('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20))
   .addOption(serveOption('--model-check-mb <n>', 'most memory a submitted model\'s check may take, MiB', num('--model-check-mb'), 1024))
   .addOption(serveOption('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page'))
@@ -115,6 +123,7 @@ program.command('serve')
       uploadBudgetBytes: Math.round(o.uploadBudgetMb * 1024 * 1024), unhelloedUploadBytes: Math.round(o.helloUploadKb * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
+      spotCheckFraction: o.spotChecks, knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) },
       trustProxy: o.trustProxy ?? false, addressGroups: typeof o.addressGroups === 'string' ? addressGroupsOption(o.addressGroups) : o.addressGroups, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);

@@ -30,6 +30,7 @@ import { ProjectService } from './services/project-service.ts';
 import { SwarmMonitor } from './services/swarm-monitor.ts';
 import { ProjectBoards } from './services/project-board.ts';
 import { ModelChecker } from './models/model-checker.ts';
+import { AnswerRunner } from './models/answer-runner.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
 import { WaitWatch } from './services/wait-watch.ts';
 import { TrainService } from './services/train-service.ts';
@@ -123,7 +124,9 @@ async function startOnBoundPort(
   const jobs = new JobService(store, blobs, events, log, checker);
   const train = new TrainService(store, blobs, jobs, events, log, checker);
   const kinds = { inference: new InferenceWork(blobs, store, jobs), train };
-  const work = new WorkService(store, jobs, kinds, events, config, log);
+  // The coordinator's own computations of shards (known answers for spot checks), on one thread.
+  const answers = config.spotCheckFraction > 0 && config.knownAnswers.timeMs > 0 ? new AnswerRunner(config.knownAnswers) : null;
+  const work = new WorkService(store, jobs, kinds, events, config, log, { blobs, runner: answers });
   const swarm = new SwarmMonitor(store, events);
   const credit = new CreditService(store, events, log.child({ component: 'credit' }));
   const waits = new WaitWatch(store, () => swarm.connected(), config, log.child({ component: 'waits' }), () => swarm.elsewhere(), (j) => events.emit('job', j.id, j.projectId));
@@ -254,6 +257,7 @@ async function startOnBoundPort(
       await app.close().catch(() => {});
       await cluster?.close();
       await checker.close();
+      await answers?.close();
       await store.close();
       await lock?.release();
     },

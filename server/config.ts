@@ -3,6 +3,8 @@ import { DEFAULT_CREDIT_HOLD_MS } from './core/credit/hold.ts';
 import type { DistinctRule } from './core/scheduler/eligibility.ts';
 import { type AddressRules, DEFAULT_ADDRESS_RULES, type ProxyTrust } from './core/trust/address.ts';
 import { DEFAULT_MODEL_CHECK_LIMITS, type ModelCheckLimits } from './models/model-checker.ts';
+import { type AnswerLimits, DEFAULT_ANSWER_LIMITS } from './models/answer-runner.ts';
+import { DEFAULT_TRUST } from './core/trust/policy.ts';
 
 export interface CoordinatorConfig {
   port: number;
@@ -56,6 +58,10 @@ export interface CoordinatorConfig {
   creditHoldMs: number;
   /** Limits of one submitted model's check (load, shape inference, FLOP estimate), run on a worker thread. */
   modelCheck: ModelCheckLimits;
+  /** Fraction of work requests answered with a known-answer copy (`--spot-checks`; 0: none). */
+  spotCheckFraction: number;
+  /** The coordinator's own computations of shards (known answers before any shard validates): one thread, these limits. */
+  knownAnswers: AnswerLimits;
 }
 
 export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = {
@@ -76,6 +82,8 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   consentMaxHours: 24,
   creditHoldMs: DEFAULT_CREDIT_HOLD_MS,
   modelCheck: DEFAULT_MODEL_CHECK_LIMITS,
+  spotCheckFraction: DEFAULT_TRUST.spotCheckFraction,
+  knownAnswers: DEFAULT_ANSWER_LIMITS,
   demo: false,
   demoReplicas: 1,
 };

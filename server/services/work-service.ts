@@ -34,6 +34,9 @@ import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
 import type { KindWorks } from './kinds.ts';
+import { SpotChecks } from './spot-checks.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import type { AnswerRunner } from '../models/answer-runner.ts';
 
 export class WorkError extends Error {
   constructor(readonly code: 'bad_request' | 'unauthorized' | 'not_assigned' | 'bad_result' | 'forbidden' | 'conflict', message: string) {
@@ -60,6 +63,9 @@ export class WorkService {
   /** This coordinator's draws (core/scheduler/random.ts): seeded from crypto, so volunteers cannot predict which shard a claim gets. */
   private readonly draw = seededDraw();
 
+  /** Spot checks with known answers and backtracking (spot-checks.ts). */
+  readonly spot: SpotChecks;
+
   constructor(
     private readonly store: Store,
     private readonly jobs: JobService,
@@ -67,7 +73,13 @@ export class WorkService {
     private readonly events: CoordinatorEvents,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
-  ) {}
+    known: { blobs: BlobStore; runner: AnswerRunner | null },
+  ) {
+    this.spot = new SpotChecks(
+      store, known.blobs, kinds, events, { fraction: config.spotCheckFraction }, this.draw, known.runner,
+      (shardId, fn) => this.shardLock.run(shardId, fn), log.child({ component: 'spot-checks' }),
+    );
+  }
 
   /** Checks reconnect credentials presented in the handshake. */
   async authenticate(volunteerId: string, secret: string): Promise<Volunteer | null> {
@@ -134,7 +146,9 @@ export class WorkService {
       return { assignment: null, retryInMs: 5000, reason: `you hold ${held.length} copies already; finish them first` };
     }
     const now = Date.now();
-    const claimed = await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw });
+    // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
+    const claimed = await this.spot.maybeIssue(s.volunteer, s.projectId, now)
+      ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw });
     if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
     const { job, shard, copy } = claimed;
     this.events.emit('assigned', job.id);
@@ -297,8 +311,16 @@ export class WorkService {
     const kind = kindOf(spec);
     const differ = (a: string, b: string) => kind.disagreement(spec, outputsOf(a), outputsOf(b));
     const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
-    const pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
+    let pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
     if (pending.length === 0) return;
+    // Copies that disagree with the coordinator's own answer for this shard fail their spot check first.
+    const failedSpot = await this.spot.judgeOwnAnswer(sr);
+    if (failedSpot.length) {
+      const failed = new Set(failedSpot.map((j) => j.copyId));
+      for (const c of copies) if (failed.has(c.id)) Object.assign(c, { outcome: 'invalid' });
+      pending = pending.filter((c) => !failed.has(c.id));
+      if (pending.length === 0) return;
+    }
 
     const judgements: CopyJudgement[] = [];
     let next = { state: shard.state, wanted: shard.wanted, canonicalCopyId: shard.canonicalCopyId };
@@ -345,6 +367,9 @@ export class WorkService {
         copyId: j.copyId, account: byId.get(j.copyId)!.account, amount: j.credit, jobId: job.id, projectId: job.projectId,
       })),
     });
+    // Any invalid result: its host's results accepted on its word alone are re-verified (backtracking).
+    // A late copy of a validated shard was judged against a known answer: a spot check.
+    for (const j of judgements) if (j.outcome === 'invalid') this.spot.found(byId.get(j.copyId)!.volunteerId, j.copyId, shard.state === 'validated');
     const accounts = new Set<string>();
     for (const j of judgements) {
       const c = byId.get(j.copyId)!;

@@ -1,0 +1,220 @@
+/**
+ * Spot checks with known answers, and backtracking, against a real
+ * coordinator (`tabgrid serve`) with real volunteers: raw socket.io clients
+ * that compute with the real executor (the one `tabgrid worker --node`
+ * runs) and lie when told to, beside honest in-process volunteers.
+ *
+ * Orders are fixed by construction, never by timing: a raw client asks for
+ * one copy at a time, and where a draw decides (is this request a spot
+ * check?) the client asks again until it has what the step needs: at
+ * `--spot-checks 0.5`, 200 requests without one have probability 2^-200.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
+import type { Assignment, ClientToServerEvents, Reply, ServerToClientEvents, WireTensor, WorkReply } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { decodeNpy } from '../../shared/tensor/npy.ts';
+import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
+import { ShardExecutor } from '../../shared/worker-core/executor.ts';
+import { ort } from '../../server/models/ort-node.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { runDirect } from '../helpers/direct-run.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { waitForJob } from '../helpers/wait.ts';
+
+type S = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+function call<R>(s: S, event: string, payload: unknown): Promise<Reply<R>> {
+  return (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<R>> } }).timeout(30_000).emitWithAck(event, payload);
+}
+
+async function ok<R>(p: Promise<Reply<R>>): Promise<R> {
+  const r = await p;
+  if (!r.ok) throw new Error(`refused: ${r.code}: ${r.error}`);
+  return r as R;
+}
+
+/** Every float32 output doubled plus one: a plausible, well-formed lie. */
+function lie(outs: WireTensor[]): WireTensor[] {
+  return outs.map((o) => {
+    const v = Float32Array.from(typedView(o as WireTensor & { dtype: 'float32' }), (x) => x * 2 + 1);
+    return { ...o, data: new Uint8Array(v.buffer) };
+  });
+}
+
+/**
+ * A raw volunteer that computes every copy it is given with the real
+ * executor, honestly until `lying` is set; one copy per `step()`.
+ */
+class RawVolunteer {
+  lying = false;
+  readonly given: Assignment[] = [];
+  volunteerId = '';
+  account = '';
+  private readonly executor: ShardExecutor;
+
+  private constructor(readonly socket: S, url: string) {
+    this.executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(url) });
+  }
+
+  static async connect(url: string): Promise<RawVolunteer> {
+    const socket: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.on('connect', () => resolve());
+      socket.on('connect_error', reject);
+    });
+    const v = new RawVolunteer(socket, url);
+    const hello = await ok(call<{ volunteerId: string; account: string }>(socket, 'hello', { backend: 'wasm', capabilities: nodeCapabilities() }));
+    v.volunteerId = hello.volunteerId;
+    v.account = hello.account;
+    return v;
+  }
+
+  /** Asks for one copy; computes it (and lies on it when lying) and uploads the result. Null: none given. */
+  async step(): Promise<{ copy: Assignment; status: string } | null> {
+    const r = await ok(call<WorkReply>(this.socket, 'work:request', {}));
+    if (!r.assignment) return null;
+    const a = r.assignment;
+    this.given.push(a);
+    const out = await this.executor.run(a);
+    const outputs = this.lying ? lie(out.outputs) : out.outputs;
+    // A copy can be refused by the time it is uploaded (its job completed): the reason is its status.
+    const res = await call<{ status: string }>(this.socket, 'work:result', { copyId: a.copyId, outputs, computeMs: 1 });
+    return { copy: a, status: res.ok ? res.status : `refused: ${res.code}` };
+  }
+
+  async close(): Promise<void> {
+    this.socket.close();
+    await this.executor.dispose();
+  }
+}
+
+interface AccountView { balance: number; pending: number; changes: { kind: string; amount: number; reason: string; copyId: string | null }[] }
+const account = async (c: SpawnedCoordinator, a: string) => (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(a)}`)).json() as Promise<AccountView>;
+
+describe('spot checks and backtracking', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  });
+
+  async function coordinator(args: string[]): Promise<SpawnedCoordinator> {
+    const c = await spawnCoordinator({ args });
+    cleanup.push(() => c.stop());
+    return c;
+  }
+  async function raw(url: string): Promise<RawVolunteer> {
+    const v = await RawVolunteer.connect(url);
+    cleanup.push(() => v.close());
+    return v;
+  }
+  function honest(url: string): TestVolunteer {
+    const v = startVolunteer(url);
+    cleanup.push(() => v.stop());
+    return v;
+  }
+
+  const model = mlpModel({ width: 8, layers: 2, seed: 11 });
+  async function job(c: SpawnedCoordinator, o: { records: number; replicas: number; seed: number }) {
+    const x = randomInput(o.records, 8, o.seed);
+    const m = await c.api.uploadBlob(model);
+    const blob = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [o.records, 8], x) }]));
+    const created = await c.api.createJob({ model: m, inputs: [{ blob, format: 'tensors' }], shardSize: 4, replicas: o.replicas });
+    return { id: created.id, x };
+  }
+  /** The job's output, as the project downloads it, against the model run straight through onnxruntime here. */
+  async function outputMatchesDirect(c: SpawnedCoordinator, id: string, x: Float32Array, records: number): Promise<boolean> {
+    const got = typedView(decodeNpy(new Uint8Array(await c.api.output(id, 0, 'npy'))) as never) as Float32Array;
+    const [want] = await runDirect(model, { x: tensorFromTyped('float32', [records, 8], x) });
+    const w = typedView(want! as never) as Float32Array;
+    return got.length === w.length && got.every((v, i) => Math.abs(v - w[i]!) <= 1e-4 + 1e-3 * Math.abs(w[i]!));
+  }
+
+  it('a host turns liar: its unreplicated results are recomputed by others, the outputs corrected, its credit reversed by new ledger rows', async () => {
+    // Known answers here come only from shards two volunteers agreed on (no coordinator computations), so each step is fixed.
+    const c = await coordinator(['--spot-checks', '0.5', '--known-answer-seconds', '0', '--credit-hold', '1h']);
+    const turncoat = await raw(c.url);
+
+    // It lies on a job that wants one result per shard: accepted on its word alone, credited (pending).
+    const solo = await job(c, { records: 16, replicas: 1, seed: 1 });
+    turncoat.lying = true;
+    while ((await c.api.job(solo.id)).state === 'running') expect(await turncoat.step()).not.toBeNull();
+    expect(await outputMatchesDirect(c, solo.id, solo.x, 16)).toBe(false);
+    const earned = await account(c, turncoat.account);
+    expect(earned.balance).toBeGreaterThan(0);
+    expect(earned.changes).toEqual([]);
+
+    // Two honest raw volunteers agree on three shards of a second job, which keeps running (five shards open).
+    const checked = await job(c, { records: 32, replicas: 2, seed: 2 });
+    const [h1, h2] = [await raw(c.url), await raw(c.url)];
+    for (let i = 0; i < 8; i++) expect(await h1.step()).not.toBeNull();
+    for (let i = 0; i < 3; i++) expect(await h2.step()).not.toBeNull();
+    expect((await c.api.job(checked.id)).shards).toMatchObject({ validated: 3 });
+
+    // The turncoat asks for work until a known-answer copy catches it.
+    const caught = c.waitForLog((l) => l.msg === 'backtracking: the host\'s results accepted on its word alone are re-opened for others to recompute, their credit reversed', 120_000);
+    let caughtYet = false;
+    void caught.then(() => { caughtYet = true; });
+    for (let i = 0; i < 200 && !caughtYet; i++) {
+      if (!(await turncoat.step())) await new Promise((r) => setTimeout(r, 100));
+    }
+    const log = await caught;
+    expect(log).toMatchObject({ volunteer: turncoat.volunteerId, reopened: 4, jobsRerun: [solo.id] });
+    expect(String(log.reason)).toMatch(/^reversed: this host failed a spot check \(copy .+\), so the results it had accepted without a second opinion since it joined are recomputed by others$/);
+
+    // Its credit for them is taken back by new rows, each with the reason; nothing was updated in place.
+    const after = await account(c, turncoat.account);
+    const reversals = after.changes.filter((x) => x.kind === 'reversal');
+    expect(reversals).toHaveLength(4);
+    for (const r of reversals) expect(r.reason).toBe(log.reason);
+    expect(after.balance).toBeCloseTo(0, 9);
+
+    // Honest volunteers recompute the re-opened shards: the job completes again, with the right outputs.
+    turncoat.socket.close();
+    await h1.close();
+    await h2.close();
+    honest(c.url);
+    honest(c.url);
+    const redone = await waitForJob(c.api, solo.id, 120_000);
+    expect(redone.state).toBe('completed');
+    expect(await outputMatchesDirect(c, solo.id, solo.x, 16)).toBe(true);
+    expect((await waitForJob(c.api, checked.id, 120_000)).state).toBe('completed');
+    expect(await outputMatchesDirect(c, checked.id, checked.x, 32)).toBe(true);
+  }, 300_000);
+
+  it("catches an untrusted liar with the coordinator's own answer before any shard is validated; the job completes right", async () => {
+    const c = await coordinator(['--spot-checks', '0.5']);
+    const j = await job(c, { records: 32, replicas: 2, seed: 3 });
+    const liar = await raw(c.url);
+    liar.lying = true;
+    // A spot draw finds no known answer: the coordinator computes one shard itself.
+    const computed = c.waitForLog((l) => l.msg === 'computed a known answer for spot checks (no shard of the job was validated yet)', 120_000);
+    let done = false;
+    void computed.then(() => { done = true; });
+    for (let i = 0; i < 200 && !done; i++) {
+      if (!(await liar.step())) await new Promise((r) => setTimeout(r, 100));
+    }
+    const answer = await computed;
+    expect(answer).toMatchObject({ job: j.id });
+    // The liar goes on asking (a copy of that shard is a check), honest volunteers join: the liar's copy of
+    // that shard, whenever it took it, fails against the coordinator's answer.
+    honest(c.url);
+    honest(c.url);
+    const failed = c.waitForLog((l) => l.msg === 'spot check failed: the copy disagrees with the coordinator\'s own result; invalid, no credit, the host loses its trust', 120_000);
+    let failedYet = false;
+    void failed.then(() => { failedYet = true; });
+    for (let i = 0; i < 200 && !failedYet; i++) {
+      if (!(await liar.step())) await new Promise((r) => setTimeout(r, 100));
+    }
+    const f = await failed;
+    expect(f).toMatchObject({ volunteer: liar.volunteerId, shard: answer.shard, job: j.id });
+    expect(String(f.reason)).toMatch(/^spot check failed: disagrees with the coordinator's own result: /);
+    liar.socket.close();
+    expect((await waitForJob(c.api, j.id, 120_000)).state).toBe('completed');
+    expect(await outputMatchesDirect(c, j.id, j.x, 32)).toBe(true);
+    expect((await account(c, liar.account)).balance).toBe(0);
+  }, 300_000);
+});
