@@ -80,7 +80,12 @@ export function addressBehindOneProxy(peer: string, forwardedFor: string | undef
   return a ? a.toString() : (normal(peer)?.toString() ?? peer);
 }
 
-/** The group an address counts as for distinct copies: its /24 (IPv4) or /64 (IPv6) network. */
+/**
+ * The group an address counts as for distinct copies: its /24 (IPv4) or /64
+ * (IPv6) network. Volunteers (and so their copies) are recorded under their
+ * group (work-service hello), and a group given again is returned as it is,
+ * so code that groups a recorded address again keeps the operator's prefixes.
+ */
 export function addressGroup(address: string, rules: Pick<AddressRules, 'v4Prefix' | 'v6Prefix'> = DEFAULT_ADDRESS_RULES): string {
   const a = normal(address);
   if (!a) return address;

@@ -289,6 +289,11 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX project_members_volunteer ON project_members(volunteer_id);
   `,
+  `
+  -- Debt (server/core/credit/debt.ts): a reversal looks up the claims of the credit's account to find the
+  -- wallet its payable credit moved to.
+  CREATE INDEX wallet_claims_from ON wallet_claims(from_account, at);
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */
