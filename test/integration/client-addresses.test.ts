@@ -50,8 +50,12 @@ async function call<R>(s: S, event: string, payload: unknown): Promise<R> {
 
 const request = (s: S) => call<{ assignment: Assignment | null; reason?: string }>(s, 'work:request', {});
 
+// No spot checks: a known-answer copy is no vote and may go to anyone (spot-checks.ts), so a random one
+// would make "no second copy for the neighbour" depend on the draw; the rule tested is the claim's.
+const NO_SPOTS = ['--spot-checks', '0'];
+
 async function coordinator(args: string[]): Promise<SpawnedCoordinator> {
-  const c = await spawnCoordinator({ args });
+  const c = await spawnCoordinator({ args: [...NO_SPOTS, ...args] });
   cleanup.push(() => c.stop());
   return c;
 }
@@ -105,7 +109,7 @@ describe('--trust-proxy with a list, behind a real nginx', () => {
 
   it('records the hop nginx appended, walks past a listed proxy, and never takes a client-written entry', async () => {
     // Trusted: nginx itself (it connects from 127.0.0.1) and a "CDN" at 127.0.77.1 in front of it.
-    c = await spawnCoordinator({ args: ['--trust-proxy', '127.0.0.1,127.0.77.1', '--distinct-copies', 'address'] });
+    c = await spawnCoordinator({ args: [...NO_SPOTS, '--trust-proxy', '127.0.0.1,127.0.77.1', '--distinct-copies', 'address'] });
     nginx = await startNginx({ dir, port: await freePort(), upstreams: [c.port, c.port], ...selfSignedCert(dir) });
     const seen = async (from: string, xff?: string) => {
       const v = await hello(nginx.url, from, xff ? { extraHeaders: { 'x-forwarded-for': xff } } : {});
