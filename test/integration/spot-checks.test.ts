@@ -9,6 +9,7 @@
  * check?) the client asks again until it has what the step needs: at
  * `--spot-checks 0.5`, 200 requests without one have probability 2^-200.
  */
+import pg from 'pg';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
@@ -24,6 +25,7 @@ import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
+import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
 
 type S = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -95,13 +97,25 @@ class RawVolunteer {
 interface AccountView { balance: number; pending: number; changes: { kind: string; amount: number; reason: string; copyId: string | null }[] }
 const account = async (c: SpawnedCoordinator, a: string) => (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(a)}`)).json() as Promise<AccountView>;
 
-describe('spot checks and backtracking', () => {
+describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s)', (storeKind) => {
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
   });
 
   async function coordinator(args: string[]): Promise<SpawnedCoordinator> {
+    if (storeKind === 'postgres') {
+      const url = await pgUrl();
+      const schema = testSchemaName();
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      cleanup.push(async () => {
+        await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+        await admin.end();
+      });
+      args = [...args, '--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+    }
     const c = await spawnCoordinator({ args });
     cleanup.push(() => c.stop());
     return c;
