@@ -3,13 +3,15 @@
  * readable report, and as the very last line one JSON object merging the
  * figures of all sections (for scripts and CI graphs to parse).
  *
- * Flags: --quick (short run), --only coordinator,browser,training,startup,uploads (a subset,
+ * Flags: --quick (short run), --only coordinator,browser,training,transformer,startup,uploads (a subset,
  * in this order), plus each section's own; see bench/coordinator.ts
  * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile),
  * bench/browser.ts (--browser-rounds, --browser-window SECONDS,
  * --first-shard-trials, --profile: the tab page's main thread), bench/training.ts (--train-batch, --train-rounds,
  * --train-repeats), bench/training-modes.ts (--modes-records, --modes-epochs, --modes-h, --modes-target,
- * --link-mbit, --link-rtt-ms; --train-modes-only skips bench/training.ts), bench/startup.ts (--startup-trials) and
+ * --link-mbit, --link-rtt-ms; --train-modes-only skips bench/training.ts; the transformer task, also alone as
+ * --only transformer: --transformer-records, --transformer-epochs, --transformer-digits, --transformer-width,
+ * --transformer-target), bench/startup.ts (--startup-trials) and
  * bench/uploads.ts (--uploads-sockets, --uploads-mib, --uploads-against DIR, --uploads-hello).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
@@ -19,7 +21,7 @@ import { COORDINATOR_FLAGS, coordinatorBench } from './coordinator.ts';
 import { Flags } from './lib/flags.ts';
 import { STARTUP_FLAGS, startupBench } from './startup.ts';
 import { TRAINING_FLAGS, trainingBench } from './training.ts';
-import { TRAINING_MODES_FLAGS, trainingModesBench } from './training-modes.ts';
+import { TRAINING_MODES_FLAGS, TRANSFORMER_FLAGS, trainingModesBench, transformerModesBench } from './training-modes.ts';
 import { UPLOADS_FLAGS, uploadsBench } from './uploads.ts';
 
 type Figures = Record<string, number | boolean | string | null>;
@@ -35,11 +37,14 @@ interface Section {
 const SECTIONS: Section[] = [
   { name: 'coordinator', flags: COORDINATOR_FLAGS, run: async (f, log) => ({ ...await coordinatorBench(f, log) }) },
   { name: 'browser', flags: BROWSER_FLAGS, run: async (f, log) => ({ ...await browserBench(f, log) }) },
-  // --train-modes-only skips the data-parallel scaling runs (bench/training.ts) and runs only sync vs local steps.
-  { name: 'training', flags: [...TRAINING_FLAGS, ...TRAINING_MODES_FLAGS, 'train-modes-only'], run: async (f, log) => ({
+  // --train-modes-only skips the data-parallel scaling runs (bench/training.ts) and runs only sync vs local steps,
+  // on MNIST and on the transformer task (which --only transformer runs alone).
+  { name: 'training', flags: [...TRAINING_FLAGS, ...TRAINING_MODES_FLAGS, ...TRANSFORMER_FLAGS, 'train-modes-only'], run: async (f, log) => ({
     ...(f.has('train-modes-only') ? {} : await trainingBench(f, log)),
     ...await trainingModesBench(f, log),
+    ...(f.list('only')?.includes('transformer') ? {} : await transformerModesBench(f, log)),
   }) },
+  { name: 'transformer', flags: [...TRANSFORMER_FLAGS, 'modes-h', 'link-mbit', 'link-rtt-ms'], run: async (f, log) => ({ ...await transformerModesBench(f, log) }) },
   { name: 'startup', flags: STARTUP_FLAGS, run: async (f, log) => ({ ...await startupBench(f, log) }) },
   { name: 'uploads', flags: UPLOADS_FLAGS, run: async (f, log) => ({ ...await uploadsBench(f, log) }) },
 ];

@@ -38,7 +38,11 @@ import { PROTOCOL_VERSION, SOCKET_PATH } from '../shared/protocol/version.ts';
 import { MemoryPendingStore } from '../shared/volunteer/pending.ts';
 import { Volunteer, type VolunteerSocket } from '../shared/volunteer/volunteer.ts';
 import { ShardExecutor } from '../shared/worker-core/executor.ts';
-import { spawnCoordinator } from '../test/helpers/coordinator.ts';
+import { encodeTensors } from '../shared/tensor/codec.ts';
+import { tensorFromTyped } from '../shared/tensor/tensor.ts';
+import { generateSequenceTask } from '../server/training/sequence-task.ts';
+import { buildTransformer } from '../server/training/transformer.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../test/helpers/coordinator.ts';
 import { uploadMnist } from '../test/helpers/mnist-job.ts';
 import { historyOf } from '../test/helpers/wait.ts';
 import type { Flags } from './lib/flags.ts';
@@ -125,32 +129,35 @@ function shapedVolunteers(server: string, n: number, link: { bytesPerMs: number;
   };
 }
 
-export async function trainingModesBench(flags: Flags, log: Log): Promise<TrainingModesFigures> {
-  const quick = flags.has('quick');
-  const records = flags.int('modes-records', quick ? 3000 : 6000);
-  const epochs = flags.int('modes-epochs', quick ? 2 : 3);
-  const H = flags.int('modes-h', 32);
-  const target = flags.number('modes-target', 0.9);
-  const mbit = flags.number('link-mbit', 10);
-  const rttMs = flags.number('link-rtt-ms', 50);
-  const link = { bytesPerMs: (mbit * 1e6) / 8 / 1000, rttMs };
-  const evalFraction = 1 / 6;
-  log(`training modes: MNIST MLP, ${records} digits (${Math.round(records * evalFraction)} held out), ${epochs} epochs, 4 volunteers in this process, ` +
-    `one shard each a round, replicas 1; sync fp32 (batch 64) vs local steps (H=${H} x 16 digits a shard, int8 changes); ` +
-    `link shaped in the bench: ${mbit} Mbit/s, ${rttMs} ms RTT per volunteer`);
-  log(`load average at start: ${loadavg().map((x) => round(x, 1)).join(', ')}`);
+/** One task both modes train: its job's data, and how a round is cut. */
+interface ModesTask {
+  /** What the log and table call it. */
+  name: string;
+  records: number;
+  epochs: number;
+  target: number;
+  lr: number;
+  evalFraction: number;
+  upload(api: SpawnedCoordinator['api']): Promise<{ model: string; data: FileRef; labels: FileRef }>;
+}
+type FileRef = { blob: string; format: 'tensors' };
+
+interface ModeResult { name: string; traffic: Traffic; trained: number; accuracy: number; toTarget: number | null; wall: number; rounds: number; accuracies: number[] }
+
+/** Trains `task` in sync fp32 and with local steps (H, int8) on one coordinator, one after the other; figures side by side. */
+async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: number; rttMs: number }, log: Log): Promise<TrainingModesFigures> {
   const coord = await spawnCoordinator({ args: ['--log-level', 'info'] });
   try {
-    const up = await uploadMnist(coord.api, { count: records });
+    const up = await task.upload(coord.api);
     const common = {
-      kind: 'train' as const, model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy' as const, optimizer: 'adam' as const, lr: 1e-3,
-      batch: 64, epochs, shardsPerRound: 4, replicas: 1, maxShardsPerVolunteer: 1, evalFraction, seed: 1,
+      kind: 'train' as const, model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy' as const, optimizer: 'adam' as const, lr: task.lr,
+      batch: 64, epochs: task.epochs, shardsPerRound: 4, replicas: 1, maxShardsPerVolunteer: 1, evalFraction: task.evalFraction, seed: 1,
     };
     const modes = [
       { name: 'sync fp32', req: common },
       { name: `local H=${H} int8`, req: { ...common, localSteps: H, updateFormat: 'int8' as const } },
     ];
-    const results: { name: string; traffic: Traffic; trained: number; accuracy: number; toTarget: number | null; wall: number; rounds: number; accuracies: number[] }[] = [];
+    const results: ModeResult[] = [];
     for (const m of modes) {
       const traffic: Traffic = { weights: 0, params: 0, inputs: 0, model: 0, blobs: 0, copies: 0 };
       const pool = shapedVolunteers(coord.url, 4, link, traffic);
@@ -160,32 +167,32 @@ export async function trainingModesBench(flags: Flags, log: Log): Promise<Traini
         for (;;) {
           const s = await coord.api.job(job.id);
           if (s.state === 'completed') break;
-          if (s.state !== 'running') throw new Error(`${m.name}: job ${job.id} ended ${s.state}: ${s.error}`);
+          if (s.state !== 'running') throw new Error(`${task.name}, ${m.name}: job ${job.id} ended ${s.state}: ${s.error}`);
           await sleep(250);
         }
         const s = await coord.api.job(job.id);
         const history = historyOf(s);
         const evals = history.filter((h) => h.accuracy !== null);
-        const hit = evals.find((h) => h.accuracy! >= target);
-        const trained = Math.round(records * (1 - evalFraction)) * epochs;
+        const hit = evals.find((h) => h.accuracy! >= task.target);
+        const trained = Math.round(task.records * (1 - task.evalFraction)) * task.epochs;
         results.push({
           name: m.name, traffic, trained, accuracy: evals.at(-1)!.accuracy!, toTarget: hit ? (hit.at - t0) / 1000 : null,
           wall: (history.at(-1)!.at - t0) / 1000, rounds: history.length, accuracies: evals.map((h) => h.accuracy!),
         });
-        log(`  ${m.name}: ${history.length} rounds in ${round((history.at(-1)!.at - t0) / 1000, 1)} s, held-out accuracy by epoch ${evals.map((h) => round(h.accuracy!, 4)).join(', ')}`);
+        log(`  ${task.name}, ${m.name}: ${history.length} rounds in ${round((history.at(-1)!.at - t0) / 1000, 1)} s, held-out accuracy by epoch ${evals.map((h) => round(h.accuracy!, 4)).join(', ')}`);
       } finally {
         await pool.stop();
       }
     }
-    const [sync, local] = results as [typeof results[0], typeof results[0]];
-    const per = (r: typeof sync, k: 'params' | 'total') => (k === 'params' ? r.traffic.params : r.traffic.params + r.traffic.inputs + r.traffic.model) / r.trained;
+    const [sync, local] = results as [ModeResult, ModeResult];
+    const per = (r: ModeResult, k: 'params' | 'total') => (k === 'params' ? r.traffic.params : r.traffic.params + r.traffic.inputs + r.traffic.model) / r.trained;
     log('');
     log(table(
-      ['mode', 'rounds', 'weights B', 'params B', 'inputs B', 'param B/sample', 'total B/sample', 'accuracy', `s to ${target}`, 'wall s'],
+      ['mode', 'rounds', 'weights B', 'params B', 'inputs B', 'param B/sample', 'total B/sample', 'accuracy', `s to ${task.target}`, 'wall s'],
       results.map((r) => [r.name, r.rounds, r.traffic.weights, r.traffic.params, r.traffic.inputs, round(per(r, 'params'), 1), round(per(r, 'total'), 1),
         round(r.accuracy, 4), r.toTarget === null ? 'not reached' : round(r.toTarget, 1), round(r.wall, 1)]),
     ));
-    log('(params = weights fetched + gradients or changes uploaded; total adds the digits sent with each copy and the model; ' +
+    log('(params = weights fetched + gradients or changes uploaded; total adds the records sent with each copy and the model; ' +
       'samples = training records x epochs; link shaping simulated in the bench)');
     log(`load average at end: ${loadavg().map((x) => round(x, 1)).join(', ')}`);
     const speed = sync.toTarget !== null && local.toTarget !== null ? sync.toTarget / local.toTarget : null;
@@ -202,10 +209,67 @@ export async function trainingModesBench(flags: Flags, log: Log): Promise<Traini
       sync_seconds_to_target: sync.toTarget === null ? null : round(sync.toTarget, 1),
       local_seconds_to_target: local.toTarget === null ? null : round(local.toTarget, 1),
       time_to_target_speedup: speed === null ? null : round(speed, 2),
-      target_accuracy: target,
+      target_accuracy: task.target,
       local_steps: H,
     };
   } finally {
     await coord.stop();
   }
+}
+
+function linkOf(flags: Flags) {
+  const mbit = flags.number('link-mbit', 10);
+  const rttMs = flags.number('link-rtt-ms', 50);
+  return { link: { bytesPerMs: (mbit * 1e6) / 8 / 1000, rttMs }, said: `link shaped in the bench: ${mbit} Mbit/s, ${rttMs} ms RTT per volunteer` };
+}
+
+export async function trainingModesBench(flags: Flags, log: Log): Promise<TrainingModesFigures> {
+  const quick = flags.has('quick');
+  const records = flags.int('modes-records', quick ? 3000 : 6000);
+  const epochs = flags.int('modes-epochs', quick ? 2 : 3);
+  const H = flags.int('modes-h', 32);
+  const { link, said } = linkOf(flags);
+  const evalFraction = 1 / 6;
+  log(`training modes: MNIST MLP, ${records} digits (${Math.round(records * evalFraction)} held out), ${epochs} epochs, 4 volunteers in this process, ` +
+    `one shard each a round, replicas 1; sync fp32 (batch 64) vs local steps (H=${H} x 16 digits a shard, int8 changes); ${said}`);
+  log(`load average at start: ${loadavg().map((x) => round(x, 1)).join(', ')}`);
+  return compareModes({
+    name: 'MNIST MLP', records, epochs, target: flags.number('modes-target', 0.9), lr: 1e-3, evalFraction,
+    upload: (api) => uploadMnist(api, { count: records }),
+  }, H, link, log);
+}
+
+export const TRANSFORMER_FLAGS = ['transformer-records', 'transformer-epochs', 'transformer-digits', 'transformer-width', 'transformer-target'] as const;
+
+/** The same comparison on the transformer task (issue 16), figures prefixed `transformer_`. */
+export async function transformerModesBench(flags: Flags, log: Log): Promise<Record<string, number | boolean | null>> {
+  const quick = flags.has('quick');
+  const records = flags.int('transformer-records', quick ? 3000 : 6000);
+  const epochs = flags.int('transformer-epochs', quick ? 2 : 3);
+  const digits = flags.int('transformer-digits', 6);
+  const width = flags.int('transformer-width', 64);
+  const H = flags.int('modes-h', 32);
+  const { link, said } = linkOf(flags);
+  const evalFraction = 1 / 6;
+  const target = flags.number('transformer-target', 0.95);
+  log(`training modes: causal transformer (2 layers, width ${width}, 4 heads) reversing ${digits} digits, ${records} distinct sequences ` +
+    `(${Math.round(records * evalFraction)} held out, scored by teacher-forced exact match of the whole answer), ${epochs} epochs, 4 volunteers in this process, ` +
+    `one shard each a round, replicas 1; sync fp32 (batch 64) vs local steps (H=${H} x 16 sequences a shard, int8 changes); ${said}`);
+  log(`load average at start: ${loadavg().map((x) => round(x, 1)).join(', ')}`);
+  const f = await compareModes({
+    name: 'transformer', records, epochs, target, lr: 3e-3, evalFraction,
+    upload: async (api) => {
+      const t = generateSequenceTask({ task: 'reverse', digits, count: records, seed: 1 });
+      const put = (name: string, dtype: 'float32' | 'int64', v: Float32Array | BigInt64Array) =>
+        api.uploadBlob(encodeTensors([{ name, ...tensorFromTyped(dtype, [records, t.length], v) }]));
+      return {
+        model: await api.uploadBlob(buildTransformer({ vocab: t.vocab, length: t.length, width, heads: 4, layers: 2, seed: 1 })),
+        data: { blob: await put('tokens', 'float32', t.tokens), format: 'tensors' },
+        labels: { blob: await put('labels', 'int64', t.labels), format: 'tensors' },
+      };
+    },
+  }, H, link, log);
+  const reached = Math.max(f.sync_accuracy, f.local_accuracy) >= 0.95;
+  log(`transformer held-out exact match: sync ${f.sync_accuracy}, local steps ${f.local_accuracy}${reached ? '' : ' (below 0.95)'}`);
+  return { ...Object.fromEntries(Object.entries(f).map(([k, v]) => [`transformer_${k}`, v])), transformer_exact_match_at_least_095: f.sync_accuracy >= 0.95 && f.local_accuracy >= 0.95 };
 }
