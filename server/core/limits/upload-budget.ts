@@ -25,6 +25,14 @@ export class UploadLedger {
   private readonly held = new Map<string, number>();
   /** Connections allowed more than the small allowance: bytes, and what earned them. */
   private readonly allowed = new Map<string, { bytes: number; why: string }>();
+  /**
+   * Bytes a connection held when its allowance was lowered, not yet released:
+   * admitted under the allowance of their time, they do not count against the
+   * lower one. A volunteer's last result is still being answered when its
+   * copy stops being held; without this the next small packet it sends (a
+   * heartbeat, a request for work) was refused and the volunteer dropped.
+   */
+  private readonly covered = new Map<string, number>();
 
   constructor(readonly limits: UploadLimits) {}
 
@@ -38,11 +46,16 @@ export class UploadLedger {
   /**
    * Sets what `conn` may have in flight from now on (`why`: what earned it, for
    * refusals); null: back to the small allowance. Bytes it holds already stay
-   * counted.
+   * counted; lowered, they stay covered (not charged against the lower
+   * allowance) until released.
    */
   allow(conn: string, bytes: number | null, why = ''): void {
+    const before = this.allowanceOf(conn);
     if (bytes === null || bytes <= this.limits.smallBytes) this.allowed.delete(conn);
     else this.allowed.set(conn, { bytes, why });
+    // Lowered: what it holds now was admitted under the higher allowance and stays covered until released.
+    if (this.allowanceOf(conn) < before && this.heldBy(conn) > 0) this.covered.set(conn, this.heldBy(conn));
+    else if (this.allowanceOf(conn) > before) this.covered.delete(conn);
   }
 
   /**
@@ -50,7 +63,7 @@ export class UploadLedger {
    * nothing) when the connection's allowance or the global budget would be exceeded.
    */
   charge(conn: string, bytes: number): Charge {
-    const mine = this.heldBy(conn) + bytes;
+    const mine = this.heldBy(conn) - (this.covered.get(conn) ?? 0) + bytes;
     const allowance = this.allowanceOf(conn);
     if (mine > allowance) {
       const why = this.allowed.get(conn)?.why;
@@ -64,7 +77,7 @@ export class UploadLedger {
     if (this.total + bytes > this.limits.globalBytes) {
       return { ok: false, reason: `the coordinator's budget of ${this.limits.globalBytes} bytes of uploads in flight is spent; try again later` };
     }
-    this.held.set(conn, mine);
+    this.held.set(conn, this.heldBy(conn) + bytes);
     this.total += bytes;
     if (this.total > this.peak) this.peak = this.total;
     return { ok: true };
@@ -77,6 +90,9 @@ export class UploadLedger {
     const left = this.heldBy(conn) - n;
     if (left > 0) this.held.set(conn, left);
     else this.held.delete(conn);
+    const covered = (this.covered.get(conn) ?? 0) - n;
+    if (covered > 0) this.covered.set(conn, covered);
+    else this.covered.delete(conn);
     this.total -= n;
   }
 
@@ -84,5 +100,6 @@ export class UploadLedger {
   drop(conn: string): void {
     this.release(conn, this.heldBy(conn));
     this.allowed.delete(conn);
+    this.covered.delete(conn);
   }
 }

@@ -52,4 +52,25 @@ describe('upload ledger', () => {
     expect(l.inFlight).toBe(0);
     expect(l.allowanceOf('b')).toBe(100);
   });
+
+  it('keeps bytes held when the allowance was lowered covered until released: a result still being answered does not crowd out a heartbeat', () => {
+    const l = new UploadLedger(limits);
+    l.allow('a', 600, 'the results of the 1 copy it holds');
+    expect(l.charge('a', 550).ok).toBe(true);
+    // Its handler ends: the copy is no longer held, but the reply (and the release) comes after.
+    l.allow('a', null);
+    expect(l.charge('a', 60)).toEqual({ ok: true });
+    // Only the small allowance is new room: what was held stays counted, nothing beyond it is admitted.
+    expect(l.charge('a', 41)).toEqual({ ok: false, reason: '101 bytes in flight on this connection exceed the allowance of 100 bytes for a connection that holds no copy' });
+    expect(l.heldBy('a')).toBe(610);
+    expect(l.inFlight).toBe(610);
+    // The result answered: its bytes go, and with them the cover.
+    l.release('a', 550);
+    expect(l.charge('a', 41).ok).toBe(false);
+    l.release('a', 60);
+    expect(l.charge('a', 100).ok).toBe(true);
+    // Raised again, bytes held count against the new allowance as before.
+    l.allow('a', 600, 'x');
+    expect(l.charge('a', 501).ok).toBe(false);
+  });
 });
