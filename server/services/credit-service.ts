@@ -9,6 +9,7 @@ import type { AccountBalance } from '../../shared/protocol/events.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { sha256 } from '../blobs/blob-store.ts';
 import { checkClaim } from '../core/credit/claim.ts';
+import { debtOf } from '../core/credit/debt.ts';
 import { buildPayout, proofFor } from '../core/credit/payout.ts';
 import { newId } from '../store/ids.ts';
 import type { PayoutEpochFull, ReversedCredit } from '../store/credit-types.ts';
@@ -103,12 +104,19 @@ export class CreditService {
     const id = newId();
     const now = this.now();
     this.log.info({ epoch: id }, 'closing a payout epoch');
-    const epoch = await this.store.closePayout({ id, now, build: buildPayout });
+    // Wallets whose payable credit is below zero (debt.ts) are left out; the log says how many and how much.
+    let debts: { account: string; payable: number }[] = [];
+    const build = (payable: { account: string; payable: number }[]) => {
+      debts = payable.filter((p) => debtOf(p.payable) > 0);
+      return buildPayout(payable);
+    };
+    const epoch = await this.store.closePayout({ id, now, build });
+    const debt = debts.length ? { walletsInDebt: debts.length, debt: debts.reduce((t, d) => t + debtOf(d.payable), 0) } : {};
     if (epoch) {
-      this.log.info({ epoch: id, root: epoch.root, accounts: epoch.accounts, units: epoch.totalUnits }, 'payout epoch closed');
+      this.log.info({ epoch: id, root: epoch.root, accounts: epoch.accounts, units: epoch.totalUnits, ...debt }, 'payout epoch closed');
       for (const l of epoch.leaves) this.events.emit('credited', l.account);
     } else {
-      this.log.info('payout: no wallet has payable credit');
+      this.log.info(debt, 'payout: no wallet has payable credit');
     }
     return epoch;
   }

@@ -62,6 +62,9 @@ describe('wallet dashboard: debt', () => {
     expect(st.debt).toBeCloseTo(reversed, 6);
     expect(st.payable).toBeCloseTo(-reversed, 6);
     expect((await closePayout(c.url)).epoch).toBeNull();
+    // The operator's log says why: a wallet in debt, carried to the next epoch.
+    const said = await c.waitForLog((l) => l.msg === 'payout: no wallet has payable credit');
+    expect(said).toMatchObject({ walletsInDebt: 1, debt: expect.closeTo(reversed, 6) });
 
     const page = await browser.newPage();
     const problems = watchPage(page, 'dashboard');
