@@ -10,7 +10,6 @@ import { wireParser } from '../../shared/protocol/wire-parser.ts';
 import { RECONNECT_OPTIONS } from '../../shared/volunteer/backoff.ts';
 import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
 import { type JoinOutcome, Volunteer, type VolunteerHooks, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
-import { INVITE_CODE } from '../../shared/protocol/schemas.ts';
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { ort } from '../../server/models/ort-node.ts';
 
@@ -63,16 +62,8 @@ export function blobLoader(server: string) {
   };
 }
 
-/** The invite code in `--join`'s value: a bare code, or an invite link (`…/?join=CODE`); null when neither. */
-export function inviteCodeOf(text: string): string | null {
-  if (INVITE_CODE.test(text)) return text;
-  try {
-    const code = new URL(text).searchParams.get('join');
-    return code && INVITE_CODE.test(code) ? code : null;
-  } catch {
-    return null;
-  }
-}
+/** `--join`'s value: a bare invite code, or an invite link. */
+export { inviteCodeOf } from '../../shared/protocol/schemas.ts';
 
 export interface NodeWorkerOptions {
   server: string;

@@ -3,8 +3,9 @@
  * the compute worker, the socket.io connection and the shared Volunteer loop,
  * and turns their events into reactive state the components render.
  */
-import type { Assignment, Backend, Capabilities, HelloRequest } from '../../shared/protocol/events.ts';
-import { Volunteer, type VolunteerSocket, type VolunteerState } from '../../shared/volunteer/volunteer.ts';
+import type { Assignment, Backend, Capabilities, HelloRequest, ServedProjects } from '../../shared/protocol/events.ts';
+import { INVITE_CODE_PROBLEM, inviteCodeOf } from '../../shared/protocol/invite.ts';
+import { type JoinOutcome, Volunteer, type VolunteerSocket, type VolunteerState } from '../../shared/volunteer/volunteer.ts';
 import { walletProblem } from '../../shared/wallet.ts';
 import type { BlobCacheStats } from '../lib/blob-cache.ts';
 import { anotherTabContributes, type HeldLock, tryAcquireContributorLock } from '../lib/contributor-lock.ts';
@@ -87,6 +88,13 @@ export class Contributor {
   connected = $state(false);
   otherTab = $state(false);
   walletError = $state<string | null>(null);
+  /** The projects this volunteer computes for (public ones, and private groups it joined); null until heard. */
+  served = $state.raw<ServedProjects | null>(null);
+  /** Why an invite code did not let it in, or a leave failed; and what the last join or leave did. */
+  groupError = $state<string | null>(null);
+  groupNotice = $state<string | null>(null);
+  /** Names of the groups joined by invite on this page (the headless tabs report them). */
+  joinedNames = $state<string[]>([]);
   lastError = $state<string | null>(null);
   /** What the page shows of `live`, refreshed at most every VIEW_MS. */
   counts = $state<Counts>({ computed: 0, uploaded: 0, validated: 0, rejected: 0, notNeeded: 0, pending: 0 });
@@ -135,7 +143,11 @@ export class Contributor {
   /** Whether the session's Volunteer loop runs (it may wait for the power policy before its first start). */
   private loopStarted = false;
 
+  /** Invite codes to use at the next hello (?join=, or pasted before contributing); each is used once. */
+  private readonly joinCodes: string[] = [];
+
   constructor(readonly params: PageParams) {
+    for (const code of params.join) this.queueJoin(code);
     if (params.intensity !== null) this.settings.intensity = params.intensity;
     if (params.runWhenHidden !== null) this.settings.pauseWhenHidden = !params.runWhenHidden;
     if (params.wallet !== null) this.settings.wallet = params.wallet;
@@ -333,7 +345,10 @@ export class Contributor {
       intensity: 1,
       execute: (a) => this.execute(a),
       saveCredentials: (c) => saveCredentials(this.coordinator, c),
+      // The same array: codes pasted later join at the next hello too.
+      join: this.joinCodes,
       hooks: {
+        joined: (r) => this.joined(r),
         state: (s, detail) => {
           if (this.phase === 'stopped' && s !== 'stopped') return;
           this.volunteerState = s;
@@ -346,6 +361,7 @@ export class Contributor {
           this.lastError = null;
           void this.refreshAccount();
           void this.refreshPendingCount();
+          void this.refreshServed();
         },
         assignment: (a) => {
           this.inHand.start(a);
@@ -402,6 +418,81 @@ export class Contributor {
     const s: Session = { socket, volunteer, wallet, backend };
     this.session = s;
     return s;
+  }
+
+  /**
+   * Joins a private project's group by an invite code or link (issue 15). While contributing it joins at once;
+   * before, the code waits for the next hello (joining needs the volunteer's identity).
+   */
+  async join(text: string): Promise<void> {
+    this.groupError = null;
+    this.groupNotice = null;
+    const code = inviteCodeOf(text);
+    if (!code) {
+      this.groupError = `${INVITE_CODE_PROBLEM}; paste the code or the whole invite link`;
+      return;
+    }
+    const v = this.session?.volunteer;
+    if (this.phase !== 'running' || !v || !this.connected) {
+      this.queueJoin(code);
+      this.groupNotice = 'The invite will be used when you start contributing.';
+      return;
+    }
+    this.joined(await v.joinGroup(code));
+  }
+
+  /** Leaves a group: that project's work stops coming from the next request on. */
+  async leave(projectId: string): Promise<void> {
+    this.groupError = null;
+    this.groupNotice = null;
+    const v = this.session?.volunteer;
+    if (!v || !this.connected) {
+      this.groupError = 'Not connected: start contributing to leave a group.';
+      return;
+    }
+    const r = await v.leaveGroup(projectId).catch((e: Error) => ({ ok: false as const, error: e.message }));
+    if (!r.ok) {
+      this.groupError = r.error;
+      return;
+    }
+    this.served = { public: r.served.public, groups: r.served.groups };
+    this.joinedNames = this.joinedNames.filter((n) => n !== r.project.name);
+    this.groupNotice = `You left project ${r.project.name}; its work no longer comes here.`;
+  }
+
+  private queueJoin(code: string) {
+    if (!this.joinCodes.includes(code)) this.joinCodes.push(code);
+  }
+
+  /** What joining by a code said: membership belongs to this volunteer from now on, so the code is not used again. */
+  private joined(r: JoinOutcome) {
+    const i = this.joinCodes.indexOf(r.code);
+    if (i >= 0) this.joinCodes.splice(i, 1);
+    if (!r.ok) {
+      this.groupError = `Invite not accepted: ${r.error}`;
+      return;
+    }
+    this.groupError = null;
+    this.served = { public: r.served.public, groups: r.served.groups };
+    if (!this.joinedNames.includes(r.project.name)) this.joinedNames = [...this.joinedNames, r.project.name];
+    this.groupNotice = r.already ? `Already in project ${r.project.name}'s group.` : `Joined project ${r.project.name}'s group: its private work may now come here.`;
+    // A reload must not join again (the volunteer may have left the group since).
+    try {
+      const u = new URL(location.href);
+      if (u.searchParams.getAll('join').includes(r.code)) {
+        const rest = u.searchParams.getAll('join').filter((x) => x !== r.code);
+        u.searchParams.delete('join');
+        for (const x of rest) u.searchParams.append('join', x);
+        history.replaceState(history.state, '', u.href);
+      }
+    } catch { /* no history (a worker) */ }
+  }
+
+  private async refreshServed() {
+    const v = this.session?.volunteer;
+    if (!v) return;
+    const r = await v.servedProjects().catch(() => null);
+    if (r?.ok) this.served = { public: r.public, groups: r.groups };
   }
 
   private disposeSession(s: Session) {

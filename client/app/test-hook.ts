@@ -23,6 +23,8 @@ export interface TabgridStatus {
   currentCopy: string | null;
   walletError: string | null;
   error: string | null;
+  /** Private projects' groups (issue 15): the ones joined by invite on this page, the ones served now, and a refusal. */
+  groups: { joined: string[]; served: string[]; joinError: string | null };
 }
 
 export function installTestHook(c: Contributor): void {
@@ -46,6 +48,7 @@ export function installTestHook(c: Contributor): void {
     currentCopy: c.live.current?.copyId ?? null,
     walletError: c.walletError,
     error: c.probeError ?? c.lastError,
+    groups: { joined: [...c.joinedNames], served: (c.served?.groups ?? []).map((p) => p.name), joinError: c.groupError },
   });
   Object.defineProperty(window, '__tabgrid', { get: snapshot, configurable: false, enumerable: false });
 }

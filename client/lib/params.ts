@@ -3,6 +3,7 @@
  * hosted build at a coordinator; the rest drive headless tabs
  * (`tabgrid worker --tabs`) and e2e tests:
  * `?autostart=1&backend=wasm|webgpu&intensity=0.5&wallet=0x…&hidden=run`.
+ * `?join=CODE` (repeatable) joins private projects' groups (an invite link).
  */
 import type { BackendChoice } from '../worker/compute-api.ts';
 
@@ -14,6 +15,8 @@ export interface PageParams {
   wallet: string | null;
   /** `hidden=run` keeps computing while the tab is hidden (headless tabs have no one to look at them). */
   runWhenHidden: boolean | null;
+  /** Invite codes of private projects' groups to join once contributing (issue 15). */
+  join: string[];
 }
 
 export function readParams(loc: Location = location): PageParams {
@@ -27,6 +30,7 @@ export function readParams(loc: Location = location): PageParams {
     intensity: Number.isFinite(intensity) ? Math.min(1, Math.max(0.05, intensity)) : null,
     wallet: q.get('wallet'),
     runWhenHidden: q.get('hidden') === 'run' ? true : q.get('hidden') === 'pause' ? false : null,
+    join: q.getAll('join'),
   };
 }
 

@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { DTYPES } from '../tensor/dtypes.ts';
 import { tensorProblem } from '../tensor/tensor.ts';
+import { INVITE_CODE, INVITE_CODE_PROBLEM } from './invite.ts';
 import type {
   HandshakeAuth, HelloRequest, JoinRequest, LeaveRequest, ResultUpload, WireTensor,
 } from './events.ts';
@@ -87,9 +88,7 @@ export const WatchSchema = v.strictObject({
   token: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
 
-/** An invite code to a private project's group: `tgi_` and 32 base64url characters (192 random bits; only its SHA-256 is stored). */
-export const INVITE_CODE = /^tgi_[A-Za-z0-9_-]{32}$/;
-export const INVITE_CODE_PROBLEM = 'invite code is malformed: tgi_ followed by 32 letters, digits, - or _';
+export { INVITE_CODE, INVITE_CODE_PROBLEM, inviteCodeOf } from './invite.ts';
 
 export const JoinSchema = v.strictObject({
   code: v.pipe(v.string('invite code must be a string'), v.maxLength(100, 'invite code is malformed: too long'), v.regex(INVITE_CODE, INVITE_CODE_PROBLEM)),

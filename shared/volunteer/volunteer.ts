@@ -241,7 +241,8 @@ export class Volunteer {
     }
     this.o.hooks?.hello?.(r);
     // Before the first request for work, so a private project's shards can be among the first.
-    for (const code of this.o.join ?? []) this.o.hooks?.joined?.(await this.joinGroup(code));
+    // A copy: the host may drop codes from its list as they are used.
+    for (const code of [...(this.o.join ?? [])]) this.o.hooks?.joined?.(await this.joinGroup(code));
     const again = [...this.unacknowledged.values()];
     this.unacknowledged.clear();
     for (const acknowledge of again) acknowledge();

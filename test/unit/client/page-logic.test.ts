@@ -11,7 +11,11 @@ const at = (href: string) => new URL(href) as unknown as Location;
 describe('readParams', () => {
   it('defaults to the page origin, auto backend, no autostart', () => {
     const p = readParams(at('http://127.0.0.1:8080/'));
-    expect(p).toEqual({ coordinator: 'http://127.0.0.1:8080', autostart: false, backend: 'auto', intensity: null, wallet: null, runWhenHidden: null });
+    expect(p).toEqual({ coordinator: 'http://127.0.0.1:8080', autostart: false, backend: 'auto', intensity: null, wallet: null, runWhenHidden: null, join: [] });
+  });
+
+  it('reads invite codes (?join=, repeatable) for private projects\' groups', () => {
+    expect(readParams(at('http://h:1/?join=tgi_a&join=tgi_b')).join).toEqual(['tgi_a', 'tgi_b']);
   });
 
   it('reads the headless-tab parameters and clamps intensity', () => {
