@@ -22,6 +22,7 @@ import type { InferenceSpec, Job, Shard } from '../core/jobs/types.ts';
 import type { Draw } from '../core/scheduler/random.ts';
 import { backtrackPlan, judgeAgainstKnown, type KnownAnswer, pickKnownAnswer, spotCheckNow } from '../core/trust/spot-check.ts';
 import { AnswerBusy, type AnswerRunner } from '../models/answer-runner.ts';
+import { ort } from '../models/ort-node.ts';
 import type { Claimed, CopyJudgement, ShardResults, Store, Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
 import type { KindWorks } from './kinds.ts';
@@ -39,7 +40,12 @@ const MAX_OWN_ANSWERS = 64;
 
 interface OwnAnswer extends KnownAnswer {
   encoded: Uint8Array;
+  /** The coordinator's numeric class (WASM, its onnxruntime-web): a homogeneous job's copies of another class are not judged by it. */
+  numericClass: string;
 }
+
+/** The class the coordinator's own computations are of, as a --node volunteer's (work-service.ts numericClass). */
+const OWN_CLASS = `wasm/ort-${ort.env.versions.web ?? 'unknown'}`;
 
 export class SpotChecks {
   private pool: KnownAnswer[] = [];
@@ -126,7 +132,7 @@ export class SpotChecks {
         ...(await this.kinds[job.kind].payload(job, shard)),
       };
       const { encoded, computeMs } = await this.runner.compute(assignment, { [job.spec.modelHash]: this.blobs.path(job.spec.modelHash) });
-      this.own.set(shard.id, { shardId: shard.id, jobId: job.id, projectId: job.projectId, source: 'coordinator', encoded });
+      this.own.set(shard.id, { shardId: shard.id, jobId: job.id, projectId: job.projectId, source: 'coordinator', encoded, numericClass: OWN_CLASS });
       this.log.info({ job: job.id, shard: shard.id, index: shard.index, computeMs: Math.round(computeMs) }, 'computed a known answer for spot checks (no shard of the job was validated yet)');
     } catch (err) {
       if (!(err instanceof AnswerBusy)) this.log.warn({ err, job: job.id }, 'could not compute a known answer; spot checks wait for validated shards');
@@ -156,9 +162,9 @@ export class SpotChecks {
   async judgeOwnAnswer(sr: ShardResults): Promise<CopyJudgement[]> {
     const own = this.own.get(sr.shard.id);
     if (!own || sr.shard.state !== 'open') return [];
-    const pending = sr.copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
-    if (pending.length === 0) return [];
     const spec = sr.job.spec;
+    const pending = sr.copies.filter((c) => c.state === 'returned' && c.outcome === 'pending' && (!spec.homogeneous || c.numericClass === own.numericClass));
+    if (pending.length === 0) return [];
     const kind = kindOf(spec);
     const results = await sr.results(pending.map((c) => c.id));
     const answer = decodeTensors(own.encoded);

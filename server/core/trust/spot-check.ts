@@ -8,7 +8,7 @@
  */
 import { kindOf } from '../jobs/kinds.ts';
 import type { Copy, Job, Shard } from '../jobs/types.ts';
-import type { VolunteerIdentity } from '../scheduler/eligibility.ts';
+import { type CopyIdentity, mayTakeCopy, NO_RULES, type VolunteerIdentity } from '../scheduler/eligibility.ts';
 import type { TrustPolicy } from './policy.ts';
 
 /** Whether this request gets a known-answer copy; `draw` uniform in [0, 1). */
@@ -137,11 +137,13 @@ export function backtrackPlan(
  * nothing in it tells the volunteer it is a check. Refused when the job no
  * longer runs, is not an inference job (only those are compared against a
  * fixed answer), the shard is failed or cancelled, it has no copies left to
- * issue, or the volunteer already held a copy of it.
+ * issue, the volunteer already held a copy of it, or the job is homogeneous
+ * and the shard's results are of another numeric class.
  */
 export function decideSpotCopy(c: {
   shard: Pick<Shard, 'id' | 'state' | 'issued'> & { maxTotal: number };
-  copies: readonly { volunteerId: string }[];
+  /** The shard's copies so far (their holders and numeric classes). */
+  copies: readonly CopyIdentity[];
   job: Job | null;
   volunteer: VolunteerIdentity & { account: string };
   now: number;
@@ -153,6 +155,8 @@ export function decideSpotCopy(c: {
   if (shard.state !== 'open' && shard.state !== 'validated') return { take: false, why: `shard ${shard.state}` };
   if (shard.issued >= c.shard.maxTotal) return { take: false, why: 'no copies left to issue' };
   if (c.copies.some((x) => x.volunteerId === v.id)) return { take: false, why: 'volunteer held a copy' };
+  // A homogeneous job compares like with like only: a host of another numeric class is not checked against this shard.
+  if (!mayTakeCopy(v, c.copies, NO_RULES, job.spec.homogeneous)) return { take: false, why: 'another numeric class' };
   if (!kindOf(job.spec).runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
   return {
     take: true,

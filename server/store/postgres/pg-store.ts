@@ -587,7 +587,8 @@ export class PgStore implements Store {
     return this.tx(async (q): Promise<Claimed | null> => {
       const row = (await q('SELECT * FROM shards WHERE id = $1 FOR NO KEY UPDATE', [shardId])).rows[0];
       if (!row) return null;
-      const copies = (await q('SELECT volunteer_id AS "volunteerId" FROM copies WHERE shard_id = $1', [shardId])).rows as unknown as { volunteerId: string }[];
+      const copies = (await q(`SELECT volunteer_id AS "volunteerId", wallet, address, numeric_class AS "numericClass", state
+        FROM copies WHERE shard_id = $1`, [shardId])).rows as unknown as CopyIdentity[];
       const shard = toShardRow(row);
       // A spot check never carries a private project's shard outside its group (eligibility.ts).
       const p = (await q('SELECT private FROM projects WHERE id = $1', [shard.projectId])).rows[0];

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { pickOrder } from '../../../server/core/scheduler/pick.ts';
 import { seededDraw } from '../../../server/core/scheduler/random.ts';
 import { afterEvent, isTrusted, newReputation } from '../../../server/core/trust/reputation.ts';
-import { answerKnown, backtrackPlan, judgeAgainstKnown, type KnownAnswer, pickKnownAnswer, type SoloResult, spotCheckNow } from '../../../server/core/trust/spot-check.ts';
+import { makeJob, makeVolunteer } from '../store/contract.ts';
+import { answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pickKnownAnswer, type SoloResult, spotCheckNow } from '../../../server/core/trust/spot-check.ts';
 import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
 
 const k = (shardId: string, projectId = 'p', source: KnownAnswer['source'] = 'validated'): KnownAnswer => ({ shardId, jobId: 'j', projectId, source });
@@ -43,6 +44,40 @@ describe('known answers', () => {
       { copyId: 'x', volunteerId: 'h', outcome: 'valid', event: 'spot-pass', reason: "spot check passed: agrees with the coordinator's own result" },
       { copyId: 'y', volunteerId: 'l', outcome: 'invalid', event: 'spot-fail', reason: "spot check failed: disagrees with the coordinator's own result: max |a-b| 3 > 1e-4" },
     ]);
+  });
+});
+
+describe('a known-answer copy', () => {
+  const setup = (homogeneous: boolean) => {
+    const { job, shards } = makeJob('p', { homogeneous, maxTotal: 4 });
+    const shard = { ...shards[0]!, state: 'validated' as const, issued: 2, maxTotal: 4 };
+    const gpu = makeVolunteer(1, { cls: 'webgpu/nvidia/hopper/ort-1.30.0' });
+    const copies = [1, 2].map((n) => ({ ...makeVolunteer(n + 10), volunteerId: `h${n}`, state: 'returned' }));
+    return { job, shard, gpu, copies };
+  };
+
+  it('is made as the claim path makes a copy, and refused where the claim path would refuse it', () => {
+    const { job, shard, copies } = setup(false);
+    const v = makeVolunteer(3);
+    const d = decideSpotCopy({ shard, copies, job, volunteer: v, now: 1000, copyId: 'k1' });
+    expect(d).toEqual({ take: true, copy: {
+      id: 'k1', shardId: shard.id, jobId: job.id, volunteerId: v.id, account: v.account, wallet: null, address: v.address,
+      numericClass: v.numericClass, state: 'assigned', outcome: 'pending', assignedAt: 1000, deadline: 1000 + job.spec.limits.ackWithinMs,
+      returnedAt: null, reason: null, credit: 0,
+    } });
+    expect(decideSpotCopy({ shard, copies: [...copies, { ...v, volunteerId: v.id, state: 'returned' }], job, volunteer: v, now: 1, copyId: 'k' })).toEqual({ take: false, why: 'volunteer held a copy' });
+    expect(decideSpotCopy({ shard: { ...shard, issued: 4 }, copies, job, volunteer: v, now: 1, copyId: 'k' })).toEqual({ take: false, why: 'no copies left to issue' });
+    expect(decideSpotCopy({ shard: { ...shard, state: 'failed' }, copies, job, volunteer: v, now: 1, copyId: 'k' })).toEqual({ take: false, why: 'shard failed' });
+    expect(decideSpotCopy({ shard, copies, job: { ...job, state: 'completed' }, volunteer: v, now: 1, copyId: 'k' })).toEqual({ take: false, why: 'job not running' });
+  });
+
+  it("checks a homogeneous job's shard only against hosts of its results' numeric class", () => {
+    const { job, shard, gpu, copies } = setup(true);
+    expect(decideSpotCopy({ shard, copies, job, volunteer: gpu, now: 1, copyId: 'k' })).toEqual({ take: false, why: 'another numeric class' });
+    expect(decideSpotCopy({ shard, copies, job, volunteer: makeVolunteer(4), now: 1, copyId: 'k' }).take).toBe(true);
+    // Not homogeneous: any class may be checked (the job's tolerance covers backends).
+    const h = setup(false);
+    expect(decideSpotCopy({ shard: h.shard, copies: h.copies, job: h.job, volunteer: h.gpu, now: 1, copyId: 'k' }).take).toBe(true);
   });
 });
 
