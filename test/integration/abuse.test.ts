@@ -2,64 +2,41 @@
  * Hostile volunteers against a real coordinator, as raw socket.io clients:
  * each is watched winning against the old rules, then losing.
  */
-import { io, type Socket } from 'socket.io-client';
-import { afterEach, describe, expect, it } from 'vitest';
-import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
-import type { Assignment, ClientToServerEvents, Reply, ServerToClientEvents } from '../../shared/protocol/events.ts';
-import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { describe, expect, it } from 'vitest';
+import type { Assignment } from '../../shared/protocol/events.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { perTest } from '../helpers/per-test.ts';
+import { call, connect, hello, nextCopy, ok, type RawSocket } from '../helpers/raw-client.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
 
-type S = Socket<ServerToClientEvents, ClientToServerEvents>;
-
-/** `localAddress`: the address to connect from (any 127.x.y.z reaches the coordinator on 127.0.0.1). */
-function connect(url: string, localAddress?: string): Promise<S> {
-  return new Promise((resolve, reject) => {
-    const s: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false, ...(localAddress ? { localAddress } : {}) });
-    s.on('connect', () => resolve(s));
-    s.on('connect_error', (e) => { s.close(); reject(e); });
-  });
-}
-
-function call<R>(s: S, event: string, payload: unknown): Promise<Reply<R>> {
-  return (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<R>> } }).timeout(20_000).emitWithAck(event, payload);
-}
-
-async function ok<R>(p: Promise<Reply<R>>): Promise<R> {
-  const r = await p;
-  if (!r.ok) throw new Error(`refused: ${r.code}: ${r.error}`);
-  return r as R;
-}
-
-/** A raw volunteer that has said hello and holds the next copy it is given. */
-async function hostile(url: string): Promise<{ socket: S; copy: Assignment }> {
-  const socket = await connect(url);
-  await ok(call(socket, 'hello', { backend: 'wasm', capabilities: nodeCapabilities() }));
-  for (;;) {
-    const r = await ok(call<{ assignment: Assignment | null; retryInMs?: number }>(socket, 'work:request', {}));
-    if (r.assignment) return { socket, copy: r.assignment };
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
-
 describe('hostile volunteers', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
-  });
-  async function coordinator(args: string[]): Promise<SpawnedCoordinator> {
-    const c = await spawnCoordinator({ args });
-    cleanup.push(() => c.stop());
-    return c;
-  }
+  const { coordinator, defer } = perTest();
   function volunteer(url: string): TestVolunteer {
     const v = startVolunteer(url);
-    cleanup.push(() => v.stop());
+    defer(() => v.stop());
     return v;
+  }
+  /** A raw volunteer that has said hello and holds the next copy it is given. */
+  async function hostile(url: string): Promise<{ socket: RawSocket; copy: Assignment }> {
+    const socket = await connect(url);
+    defer(() => { socket.close(); });
+    await hello(socket);
+    return { socket, copy: await nextCopy(socket) };
+  }
+  /**
+   * `n` identities from one network (127.0.0.1), one after another, each taking the shard's copy and doing
+   * `act(i)` with it: reporting it failed, or handing it back.
+   */
+  async function identitiesThat(c: SpawnedCoordinator, n: number, act: (i: number) => 'fail' | 'release'): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const liar = await hostile(c.url);
+      if (act(i) === 'fail') await ok(call(liar.socket, 'work:fail', { copyId: liar.copy.copyId, error: `identity ${i}: cannot compute` }));
+      else await ok(call(liar.socket, 'work:release', { copyId: liar.copy.copyId }));
+    }
   }
   async function job(c: SpawnedCoordinator, o: { records: number; shardSize: number; replicas: number; leaseSeconds?: number }) {
     const model = await c.api.uploadBlob(mlpModel({ width: 8, layers: 1 }));
@@ -72,7 +49,6 @@ describe('hostile volunteers', () => {
     const c = await coordinator(['--distinct-copies', 'wallet,address']);
     const j = await job(c, { records: 4, shardSize: 4, replicas: 1 });
     const failing = await hostile(c.url);
-    cleanup.push(async () => { failing.socket.close(); });
     await ok(call(failing.socket, 'work:fail', { copyId: failing.copy.copyId, error: 'out of memory' }));
     // The volunteer that errored is not given the shard again...
     const again = await ok(call<{ assignment: Assignment | null }>(failing.socket, 'work:request', {}));
@@ -95,7 +71,6 @@ describe('hostile volunteers', () => {
     const c = await coordinator([]);
     const j = await job(c, { records: 4, shardSize: 4, replicas: 1, leaseSeconds: 1 });
     const squatter = await hostile(c.url);
-    cleanup.push(async () => { squatter.socket.close(); });
     const since = Date.now();
     await ok(call(squatter.socket, 'work:ack', { copyId: squatter.copy.copyId }));
     // Heartbeats far more often than the 1 s lease needs, until the coordinator says the copy is gone.
@@ -120,11 +95,7 @@ describe('hostile volunteers', () => {
     const c = await coordinator(['--distinct-copies', 'wallet,address']);
     const j = await job(c, { records: 4, shardSize: 4, replicas: 1 });
     // Four identities (one more than the job's 3 tolerated errors), all from 127.0.0.1, each failing the copy it gets.
-    for (let i = 0; i < 4; i++) {
-      const liar = await hostile(c.url);
-      cleanup.push(async () => { liar.socket.close(); });
-      await ok(call(liar.socket, 'work:fail', { copyId: liar.copy.copyId, error: `identity ${i}: cannot compute` }));
-    }
+    await identitiesThat(c, 4, () => 'fail');
     await c.waitForLog((l) => l.msg === 'volunteer could not compute its copy; it will be reissued' && /identity 3/.test(String(l.error)));
     expect((await c.api.job(j.id))).toMatchObject({ state: 'running', copies: { error: 4 } });
     const honest = volunteer(c.url);
@@ -138,12 +109,7 @@ describe('hostile volunteers', () => {
     const j = await job(c, { records: 4, shardSize: 4, replicas: 1 });
     // Twelve identities from 127.0.0.1 (the job may issue 10 copies of a shard): each takes the copy, then
     // reports it failed (even ones) or hands it back unstarted (odd ones). One source, so one charge.
-    for (let i = 0; i < 12; i++) {
-      const liar = await hostile(c.url);
-      cleanup.push(async () => { liar.socket.close(); });
-      if (i % 2 === 0) await ok(call(liar.socket, 'work:fail', { copyId: liar.copy.copyId, error: `identity ${i}: cannot compute` }));
-      else await ok(call(liar.socket, 'work:release', { copyId: liar.copy.copyId }));
-    }
+    await identitiesThat(c, 12, (i) => (i % 2 === 0 ? 'fail' : 'release'));
     expect(await c.api.job(j.id)).toMatchObject({ state: 'running', copies: { error: 6 } });
     const honest = volunteer(c.url);
     const done = await waitForJob(c.api, j.id, 60_000);
@@ -162,15 +128,14 @@ describe('hostile volunteers', () => {
     const c = await coordinator(['--distinct-copies', 'wallet,address']);
     const projectId = await siteWalletProject(c);
     await job(c, { records: 4, shardSize: 4, replicas: 2 });
-    const embedHello = { backend: 'wasm', capabilities: nodeCapabilities(), projectId, embedOrigin: 'https://news.example', wallet: '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359' };
+    const embedHello = { projectId, embedOrigin: 'https://news.example', wallet: '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359' };
     const visitor = async (address: string) => {
-      const socket = await connect(c.url, address);
-      cleanup.push(async () => { socket.close(); });
-      const hello = await ok(call<{ account: string }>(socket, 'hello', embedHello));
-      expect(hello.account).toBe(SITE);
+      const socket = await connect(c.url, { localAddress: address });
+      defer(() => { socket.close(); });
+      expect((await hello(socket, embedHello)).account).toBe(SITE);
       return socket;
     };
-    const request = async (s: S) => (await ok(call<{ assignment: Assignment | null }>(s, 'work:request', {}))).assignment;
+    const request = async (s: RawSocket) => (await ok(call<{ assignment: Assignment | null }>(s, 'work:request', {}))).assignment;
     const first = await visitor('127.0.30.1');
     const a = await request(first);
     expect(a).not.toBeNull();
@@ -190,7 +155,7 @@ describe('hostile volunteers', () => {
     const embed = { projectId, embedOrigin: 'https://news.example' };
     const visitors = ['127.0.50.1', '127.0.60.1'].map((localAddress) => {
       const v = startVolunteer(c.url, { embed, localAddress });
-      cleanup.push(() => v.stop());
+      defer(() => v.stop());
       return v;
     });
     const done = await waitForJob(c.api, j.id, 60_000);

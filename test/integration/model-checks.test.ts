@@ -6,12 +6,12 @@
  */
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApiError, type ApiClient } from '../../cli/api-client.ts';
 import { serializeModel } from '../../shared/onnx/model.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { perTest } from '../helpers/per-test.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { startVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
@@ -105,22 +105,14 @@ async function refusal(p: Promise<unknown>): Promise<ApiError> {
 }
 
 describe('model checks off the event loop', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
-  });
-  async function coordinator(args: string[]): Promise<SpawnedCoordinator> {
-    const c = await spawnCoordinator({ args });
-    cleanup.push(() => c.stop());
-    return c;
-  }
+  const { coordinator, defer } = perTest();
 
   it('keeps /healthz fast while a hostile model is checked during a running job, refuses it naming the time limit, and still takes good models', async () => {
     const c = await coordinator(['--model-check-seconds', '4']);
     const model = await c.api.uploadBlob(mlpModel({ width: 32, layers: 3 }));
     const job = await c.api.createJob({ model, inputs: [{ blob: await inputFor(c.api, 2000, 32), format: 'tensors' }], shardSize: 10 });
     const vs = [startVolunteer(c.url), startVolunteer(c.url)];
-    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
+    defer(async () => { await Promise.all(vs.map((v) => v.stop())); });
     await c.waitForLog((l) => l.msg === 'shard validated' && l.job === job.id, 60_000);
 
     const hostile = await c.api.uploadBlob(deadMatMulModel(4096));

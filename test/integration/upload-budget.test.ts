@@ -6,46 +6,27 @@
  * and only as large as that copy's result can be. The assertions read the
  * coordinator's own accounting at /metrics and how the transport was closed.
  */
-import { io, type Socket } from 'socket.io-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { io } from 'socket.io-client';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
-import type { Assignment, ClientToServerEvents, ErrorCode, HelloReply, Reply, ServerToClientEvents } from '../../shared/protocol/events.ts';
+import type { Assignment, ErrorCode } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { perTest } from '../helpers/per-test.ts';
+import { call, connect, hello, ok, type RawSocket } from '../helpers/raw-client.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { startVolunteer } from '../helpers/volunteers.ts';
 import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
 import { Volunteer } from '../../shared/volunteer/volunteer.ts';
 import { waitForJob } from '../helpers/wait.ts';
 
-type S = Socket<ServerToClientEvents, ClientToServerEvents>;
 const MiB = 1024 * 1024;
 
-function connect(url: string, transport: 'websocket' | 'polling' = 'websocket', auth: object = {}): Promise<S> {
-  return new Promise((resolve, reject) => {
-    const s: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION, ...auth }, transports: [transport], reconnection: false });
-    s.on('connect', () => resolve(s));
-    s.on('connect_error', (e) => { s.close(); reject(e); });
-  });
-}
-
-/** One acknowledged event; a refusal throws. */
-async function ask<R extends object>(s: S, event: string, payload: unknown): Promise<R> {
-  const r = await (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<R>> } })
-    .timeout(20_000).emitWithAck(event, payload);
-  if (!r.ok) throw new Error(`${event} refused: ${r.error}`);
-  return r;
-}
-
-async function hello(s: S): Promise<{ reply: HelloReply }> {
-  return { reply: await ask<HelloReply>(s, 'hello', { backend: 'wasm', capabilities: nodeCapabilities() }) };
-}
-
 /** What the coordinator says when it drops the socket (null: dropped without a word; 'still connected' after 30 s). */
-function refusal(s: S): Promise<{ code: ErrorCode; error: string } | null | 'still connected'> {
+function refusal(s: RawSocket): Promise<{ code: ErrorCode; error: string } | null | 'still connected'> {
   return new Promise((resolve) => {
     let said: { code: ErrorCode; error: string } | null = null;
     const late = setTimeout(() => resolve('still connected'), 30_000);
@@ -58,7 +39,7 @@ function refusal(s: S): Promise<{ code: ErrorCode; error: string } | null | 'sti
  * How the transport under `s` closed: the WebSocket close code (1009: Message
  * Too Big), the HTTP status of a refused polling request, or 'open' after 30 s.
  */
-function transportClose(s: S): Promise<{ code?: number; status?: number } | 'open'> {
+function transportClose(s: RawSocket): Promise<{ code?: number; status?: number } | 'open'> {
   return new Promise((resolve) => {
     const late = setTimeout(() => resolve('open'), 30_000);
     const engine = (s as unknown as { io: { engine: { on(e: 'close', f: (reason: string, d?: { context?: { code?: number; status?: number } }) => void): void } } }).io.engine;
@@ -73,7 +54,7 @@ function transportClose(s: S): Promise<{ code?: number; status?: number } | 'ope
  * A `work:result` declaring two binary attachments, of which only the first
  * (`bytes` long) is sent: socket.io waits for the second, holding the first.
  */
-function pin(s: S, bytes: number): void {
+function pin(s: RawSocket, bytes: number): void {
   const engine = (s as unknown as { io: { engine: { send(d: string | Uint8Array): void } } }).io.engine;
   engine.send('52-["work:result",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
   engine.send(new Uint8Array(bytes).fill(7));
@@ -140,28 +121,27 @@ async function holdThenUpgrade(url: string): Promise<WebSocket> {
 }
 
 describe('upload budget', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
-  });
+  const { coordinator, defer } = perTest();
+  /** A socket closed after the test. */
+  const open = async (url: string, o: Parameters<typeof connect>[1] = {}) => {
+    const s = await connect(url, o);
+    defer(() => { s.close(); });
+    return s;
+  };
 
   it('drops sockets that would pin memory past their allowance or the budget, and still takes honest results', async () => {
     // A connection holding no copy may send 16 KiB; one holding a copy, that copy's result (here 1 MiB, the
     // result limit) plus framing; all together 3 MiB.
-    const c = await spawnCoordinator({ args: ['--max-result-mb', '1', '--upload-budget-mb', '3', '--hello-upload-kb', '16'] });
-    cleanup.push(() => c.stop());
-    const sockets: S[] = [];
-    cleanup.push(async () => { for (const s of sockets) s.close(); });
-    const open = async (transport?: 'websocket' | 'polling', auth?: object) => { const s = await connect(c.url, transport, auth); sockets.push(s); return s; };
+    const c = await coordinator(['--max-result-mb', '1', '--upload-budget-mb', '3', '--hello-upload-kb', '16']);
 
     // Ten sockets that never say hello, each sending a 1 MiB message: each is closed as the message's
     // first frame header arrives (1009, Message Too Big), before the coordinator buffers it.
-    const strangers = await Promise.all(Array.from({ length: 10 }, () => open()));
+    const strangers = await Promise.all(Array.from({ length: 10 }, () => open(c.url)));
     const closes = strangers.map(transportClose);
     for (const s of strangers) pin(s, MiB);
     for (const r of await Promise.all(closes)) expect(r).toEqual({ code: 1009 });
     // A stranger on HTTP long-polling is refused its request at the same cap (413).
-    const poller = await open('polling');
+    const poller = await open(c.url, { transport: 'polling' });
     const pollerClose = transportClose(poller);
     pin(poller, MiB);
     expect(await pollerClose).toMatchObject({ status: 413 });
@@ -176,12 +156,12 @@ describe('upload budget', () => {
     const wideInput = async (records: number) => c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [records, 8], randomInput(records, 8)) }]));
     const wide = await c.api.createJob({ model, inputs: [{ blob: await wideInput(12 * 1024), format: 'tensors' }], shardSize: 1024, replicas: 1 });
     const holder = async (transport?: 'websocket' | 'polling', ack = true) => {
-      const s = await open(transport);
-      const h = await hello(s);
-      const r = await ask<{ assignment: Assignment | null }>(s, 'work:request', {});
+      const s = await open(c.url, { transport });
+      const reply = await hello(s);
+      const r = await ok(call<{ assignment: Assignment | null }>(s, 'work:request', {}));
       expect(r.assignment?.jobId).toBe(wide.id);
-      if (ack) await ask(s, 'work:ack', { copyId: r.assignment!.copyId });
-      return { s, copyId: r.assignment!.copyId, ...h };
+      if (ack) await ok(call(s, 'work:ack', { copyId: r.assignment!.copyId }));
+      return { s, copyId: r.assignment!.copyId, reply };
     };
 
     // A holder may pin up to its copy's result; the next that would pass the budget is dropped.
@@ -201,7 +181,7 @@ describe('upload budget', () => {
     const x = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [8, 8], randomInput(8, 8)) }]));
     const small = await c.api.createJob({ model: await c.api.uploadBlob(mlpModel({ width: 8, layers: 1 })), inputs: [{ blob: x, format: 'tensors' }], shardSize: 4, replicas: 1, priority: 1 });
     const honest = startVolunteer(c.url);
-    cleanup.push(() => honest.stop());
+    defer(() => honest.stop());
     expect((await waitForJob(c.api, small.id)).state).toBe('completed');
     await honest.stop();
 
@@ -223,7 +203,7 @@ describe('upload budget', () => {
     // A volunteer that handed its (not yet acknowledged) copy back holds none: a late result-sized message is
     // refused the same way.
     const quitter = await holder('websocket', false);
-    await ask(quitter.s, 'work:release', { copyId: quitter.copyId });
+    await ok(call(quitter.s, 'work:release', { copyId: quitter.copyId }));
     const quitterClose = transportClose(quitter.s);
     pin(quitter.s, 0.9 * MiB);
     expect(await quitterClose).toEqual({ code: 1009 });
@@ -231,7 +211,7 @@ describe('upload budget', () => {
     // A volunteer back after a reload with a kept result for a copy it no longer holds does not send it (the
     // coordinator would drop the connection at its frame header, again after every reconnect): it says why.
     const reloaded = await holder('websocket', false);
-    await ask(reloaded.s, 'work:release', { copyId: reloaded.copyId });
+    await ok(call(reloaded.s, 'work:release', { copyId: reloaded.copyId }));
     reloaded.s.close();
     const kept = new MemoryPendingStore();
     await kept.save({ copyId: reloaded.copyId, outputs: [{ name: 'y', dtype: 'float32', dims: [1024, 256], data: new Uint8Array(MiB) }], computeMs: 1, savedAt: Date.now() });
@@ -258,8 +238,8 @@ describe('upload budget', () => {
     const leaver = await holder();
     expect(leaver.reply.limits.uploadBytes).toBe(16 * 1024);
     leaver.s.close();
-    const back = await open('websocket', { volunteerId: leaver.reply.volunteerId, secret: leaver.reply.secret });
-    expect((await hello(back)).reply.limits.uploadBytes).toBe(MiB + 65 * 1024);
+    const back = await open(c.url, { auth: { volunteerId: leaver.reply.volunteerId, secret: leaver.reply.secret } });
+    expect((await hello(back)).limits.uploadBytes).toBe(MiB + 65 * 1024);
     const backStays = transportClose(back);
     pin(back, MiB);
     await until('the returning holder\'s upload counted', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n >= MiB);
@@ -277,7 +257,7 @@ describe('upload budget', () => {
     await until('released', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n === 0);
     // ... and still after upgrading to a WebSocket.
     const upgraded = await holdThenUpgrade(c.url);
-    cleanup.push(async () => upgraded.close());
+    defer(() => upgraded.close());
     upgraded.send('452-["work:result",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
     upgraded.send(new Uint8Array(MiB).fill(7));
     await until('the upgraded upload counted', () => gauge(c, 'tabgrid_upload_bytes_in_flight'), (n) => n >= MiB);
@@ -288,7 +268,7 @@ describe('upload budget', () => {
     // An honest volunteer uploads its 1 MiB results: each connection's cap follows the copies it holds.
     const wide2 = await c.api.createJob({ model, inputs: [{ blob: await wideInput(2 * 1024), format: 'tensors' }], shardSize: 1024, replicas: 1 });
     const computer = startVolunteer(c.url);
-    cleanup.push(() => computer.stop());
+    defer(() => computer.stop());
     expect((await waitForJob(c.api, wide2.id)).state).toBe('completed');
     expect(await gauge(c, 'tabgrid_upload_bytes_in_flight_peak')).toBeLessThanOrEqual(3 * MiB);
   }, 180_000);
@@ -296,13 +276,9 @@ describe('upload budget', () => {
   it('keeps a socket that said hello but holds no copy to the small allowance: its result-sized message is refused at the frame header', async () => {
     // Anyone may say hello. Before this, hello alone raised a connection's cap to a whole result upload
     // (2 x 1 MiB + 1 MiB here), so ten such sockets could each make the coordinator buffer a result-sized message.
-    const c = await spawnCoordinator({ args: ['--max-result-mb', '1', '--upload-budget-mb', '4', '--hello-upload-kb', '16'] });
-    cleanup.push(() => c.stop());
-    const sockets: S[] = [];
-    cleanup.push(async () => { for (const s of sockets) s.close(); });
+    const c = await coordinator(['--max-result-mb', '1', '--upload-budget-mb', '4', '--hello-upload-kb', '16']);
     const hellos = await Promise.all(Array.from({ length: 10 }, async () => {
-      const s = await connect(c.url);
-      sockets.push(s);
+      const s = await open(c.url);
       await hello(s);
       return s;
     }));
