@@ -24,6 +24,9 @@ import { Volunteer } from '../../shared/volunteer/volunteer.ts';
 import { waitForJob } from '../helpers/wait.ts';
 
 const MiB = 1024 * 1024;
+// No spot checks: a known-answer copy (spot-checks.ts) drawn at random for a work request could be of another
+// job than the one each holder here must get a copy of.
+const NO_SPOTS = ['--spot-checks', '0'];
 
 /** What the coordinator says when it drops the socket (null: dropped without a word; 'still connected' after 30 s). */
 function refusal(s: RawSocket): Promise<{ code: ErrorCode; error: string } | null | 'still connected'> {
@@ -132,7 +135,7 @@ describe('upload budget', () => {
   it('drops sockets that would pin memory past their allowance or the budget, and still takes honest results', async () => {
     // A connection holding no copy may send 16 KiB; one holding a copy, that copy's result (here 1 MiB, the
     // result limit) plus framing; all together 3 MiB.
-    const c = await coordinator(['--max-result-mb', '1', '--upload-budget-mb', '3', '--hello-upload-kb', '16']);
+    const c = await coordinator([...NO_SPOTS, '--max-result-mb', '1', '--upload-budget-mb', '3', '--hello-upload-kb', '16']);
 
     // Ten sockets that never say hello, each sending a 1 MiB message: each is closed as the message's
     // first frame header arrives (1009, Message Too Big), before the coordinator buffers it.
@@ -276,7 +279,7 @@ describe('upload budget', () => {
   it('keeps a socket that said hello but holds no copy to the small allowance: its result-sized message is refused at the frame header', async () => {
     // Anyone may say hello. Before this, hello alone raised a connection's cap to a whole result upload
     // (2 x 1 MiB + 1 MiB here), so ten such sockets could each make the coordinator buffer a result-sized message.
-    const c = await coordinator(['--max-result-mb', '1', '--upload-budget-mb', '4', '--hello-upload-kb', '16']);
+    const c = await coordinator([...NO_SPOTS, '--max-result-mb', '1', '--upload-budget-mb', '4', '--hello-upload-kb', '16']);
     const hellos = await Promise.all(Array.from({ length: 10 }, async () => {
       const s = await open(c.url);
       await hello(s);
