@@ -43,6 +43,7 @@ export interface TrainOptions {
   aggregate?: 'mean' | 'trimmed-mean' | 'median';
   localSteps?: number;
   updateFormat?: 'fp32' | 'fp16' | 'int8';
+  weightsFormat?: 'fp32' | 'fp16';
   outerLr?: number;
   outerMomentum?: number;
   weightDecay?: number;
@@ -139,7 +140,7 @@ export async function train(o: TrainOptions): Promise<number> {
     labels: { blob: await api.uploadBlob(files.labels.bytes), format: files.labels.format },
     ...Object.fromEntries(Object.entries({
       lr: o.lr, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound, replicas: o.replicas,
-      aggregate: o.aggregate, localSteps: o.localSteps, updateFormat: o.updateFormat, outerLr: o.outerLr, outerMomentum: o.outerMomentum,
+      aggregate: o.aggregate, localSteps: o.localSteps, updateFormat: o.updateFormat, weightsFormat: o.weightsFormat, outerLr: o.outerLr, outerMomentum: o.outerMomentum,
       weightDecay: o.weightDecay, minFraction: o.minFraction, roundDeadlineSeconds: o.roundDeadline, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
       name: o.name, tags: o.tag, priority: o.priority,
     }).filter(([, v]) => v !== undefined)),

@@ -78,7 +78,7 @@ export interface NodeWorkerOptions {
 }
 
 export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunteer[]; sockets: VolunteerSocket[]; stop(): Promise<void> } {
-  const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(o.server), maxSessions: 4 });
+  const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(o.server), maxSessions: 4, warn: (m) => console.warn(m) });
   const sockets: VolunteerSocket[] = [];
   const volunteers: Volunteer[] = [];
   for (let i = 0; i < o.count; i++) {

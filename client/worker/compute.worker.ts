@@ -76,6 +76,7 @@ class ComputeWorker implements ComputeApi {
       ort: this.duty.wrap(this.ort!),
       backend,
       loadBlob: (ref) => this.cache!.get(ref),
+      warn: (m) => console.warn(m),
     });
     void old?.dispose();
   }

@@ -7,7 +7,7 @@
 import type { Assignment, JobKind } from '../../shared/protocol/events.ts';
 import type { Job, Shard } from '../core/jobs/types.ts';
 
-export type KindPayload = Pick<Assignment, 'inputs' | 'feedBlobs' | 'batchedInputs' | 'runUnit'>;
+export type KindPayload = Pick<Assignment, 'inputs' | 'feedBlobs' | 'batchedInputs' | 'runUnit'> & Partial<Pick<Assignment, 'localSteps' | 'weights'>>;
 
 export interface KindWork {
   /** The feeds a copy of this shard carries: inline inputs, blobs fed beside the model, and how they are batched. */

@@ -30,6 +30,9 @@ import { evaluateModel } from '../training/evaluate.ts';
 import { LOCAL_OUTPUTS, type LocalStepsPlan } from '../../shared/training/local-steps.ts';
 import { blockCount, decodeUpdate, DEFAULT_BLOCK_SIZE } from '../../shared/training/update-codec.ts';
 import { outerOptimizer, outerStep } from '../core/training/outer-step.ts';
+import { type BroadcastStep, type Downstream, firstBroadcast, nextBroadcast, offerOf } from '../core/training/broadcast.ts';
+import { decodeFullWeights, DEFAULT_DELTA_CHAIN, DELTA_BLOCK_SIZE } from '../../shared/training/weights-delta.ts';
+import type { Params } from '../../shared/training/optimizer.ts';
 import { readLocalResult } from '../core/validation/updates.ts';
 import type { LocalStepsSpec } from '../core/jobs/types.ts';
 import type { CoordinatorEvents } from './events.ts';
@@ -45,8 +48,16 @@ export type TrainRequest = Omit<InferOutput<typeof CreateTrainJobSchema>, 'kind'
 export const TRAIN_DEFAULTS = {
   batch: 64, epochs: 1, shardsPerRound: 4, evalFraction: 0.1, seed: 0, minFraction: 0.75,
   roundDeadlineSeconds: 60, maxRelL2: 0.05, minCosine: 0.99, lrSgd: 0.05, lrAdam: 1e-3,
-  localSteps: 1, updateFormat: 'fp32' as const,
+  localSteps: 1, updateFormat: 'fp32' as const, weightsFormat: 'fp32' as const,
 };
+
+/** The parameters as one flat array, in the job's parameter order (the order of updates and deltas). */
+function flatParams(params: Params, specs: readonly { name: string }[]): Float32Array {
+  const out = new Float32Array(specs.reduce((n, p) => n + params[p.name]!.length, 0));
+  let off = 0;
+  for (const p of specs) { out.set(params[p.name]!, off); off += params[p.name]!.length; }
+  return out;
+}
 
 /**
  * Replica tolerances of local-steps shards (beyond the codec's rounding, which
@@ -146,16 +157,21 @@ export class TrainService implements KindWork {
     } : null;
     const stepHash = await put(step.model, 'model');
     const forwardHash = await put(forward, 'forward');
-    const params = tensorsToParams(step.initialParams);
+    let params = tensorsToParams(step.initialParams);
     const optimizer: OptimizerConfig = o.optimizer === 'adam'
       ? { kind: 'adam', lr: o.lr ?? o.lrAdam }
       : { kind: 'sgd', lr: o.lr ?? o.lrSgd, ...(o.momentum !== undefined ? { momentum: o.momentum } : {}) };
     // Local steps (H > 1, or a compressed change): the volunteers step the job's optimizer, the coordinator an outer one.
+    // Weights go down as full weights (weightsFormat) to a volunteer with no usable version, else as the
+    // rounds' deltas in the update format (none with fp32 changes: then full weights every round).
+    const downstream: Downstream = {
+      weightsFormat: o.weightsFormat, deltaFormat: o.updateFormat === 'fp32' ? null : o.updateFormat, blockSize: DELTA_BLOCK_SIZE, keep: DEFAULT_DELTA_CHAIN,
+    };
     const local: LocalStepsSpec | undefined = o.localSteps > 1 || o.updateFormat !== 'fp32'
-      ? { steps: o.localSteps, inner: { ...optimizer, ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}) }, updateFormat: o.updateFormat, blockSize: DEFAULT_BLOCK_SIZE, lossTolerance: LOCAL_TOLERANCE.loss }
+      ? { steps: o.localSteps, inner: { ...optimizer, ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}) }, updateFormat: o.updateFormat, blockSize: DEFAULT_BLOCK_SIZE, lossTolerance: LOCAL_TOLERANCE.loss, downstream }
       : undefined;
-    if (!local && (o.outerLr !== undefined || o.outerMomentum !== undefined)) {
-      throw new JobError('bad_request', 'outerLr and outerMomentum apply to local-steps training: set localSteps above 1 (or a compressed updateFormat)');
+    if (!local && (o.outerLr !== undefined || o.outerMomentum !== undefined || req.weightsFormat !== undefined)) {
+      throw new JobError('bad_request', 'outerLr, outerMomentum and weightsFormat apply to local-steps training: set localSteps above 1 (or a compressed updateFormat)');
     }
     const coordinatorOptimizer: OptimizerConfig = local ? outerOptimizer({ lr: o.outerLr, momentum: o.outerMomentum }) : optimizer;
     let state: OptimizerState;
@@ -164,6 +180,13 @@ export class TrainService implements KindWork {
       state = initOptimizerState(coordinatorOptimizer, params);
     } catch (e) {
       throw new JobError('bad_request', (e as Error).message);
+    }
+    // The broadcast weights start as the initial weights in the weights format; the master weights start from them.
+    let first: BroadcastStep | null = null;
+    if (local) {
+      first = firstBroadcast(step.params, flatParams(params, step.params), downstream);
+      params = unflattenGradients(first.weights.flat, step.params);
+      await put(first.full, 'weights');
     }
     const weightsHash = await put(encodeWeights(params, step.params), 'weights');
     const optimizerHash = await put(encodeOptimizer(state), 'optimizer');
@@ -201,7 +224,10 @@ export class TrainService implements KindWork {
     const now = Date.now();
     const job: Job = {
       id: newId(), projectId: project.id, kind: 'train', state: 'running', spec,
-      progress: { round: 0, totalRounds: totalRounds(schedule), weightsHash, optimizerHash, optimizerStep: 0, roundStartedAt: now, history: [] },
+      progress: {
+        round: 0, totalRounds: totalRounds(schedule), weightsHash, optimizerHash, optimizerStep: 0, roundStartedAt: now, history: [],
+        ...(first ? { broadcast: first.state } : {}),
+      },
       createdAt: now, finishedAt: null, error: null, resultHash: null, ...jobMeta(req),
     };
     await this.store.createJob(job, this.roundShards(spec, 0));
@@ -209,6 +235,7 @@ export class TrainService implements KindWork {
       job: job.id, project: project.id, records, train: trainSet.records, held_out: evalSet?.records ?? 0, params: step.params.length,
       rounds: job.progress!.totalRounds, shardsPerRound: spec.shardsPerRound, aggregate: spec.aggregate, flopsPerRecord,
       localSteps: local?.steps ?? 1, updateFormat: local?.updateFormat ?? 'fp32',
+      ...(local ? { weightsFormat: downstream.weightsFormat, deltaFormat: downstream.deltaFormat ?? 'none (full weights every round)' } : {}),
     }, 'training job created');
     this.events.emit('work');
     this.events.emit('job', job.id, project.id);
@@ -253,9 +280,20 @@ export class TrainService implements KindWork {
     return { hash, url: this.blobs.links.url(hash), bytes: 0 };
   }
 
-  /** A copy carries the round's weights (a blob volunteers cache) and its shard's micro-batch. */
+  /**
+   * A copy carries the round's weights (a blob volunteers cache) and its shard's micro-batch; with local
+   * steps, the version of the weights to train from (full, or the deltas from a version the volunteer holds).
+   */
   async payload(job: Job, shard: Shard): Promise<KindPayload> {
     const spec = job.spec as TrainSpec;
+    const b = job.progress!.broadcast;
+    if (spec.localSteps?.downstream && b) {
+      return {
+        feedBlobs: [], weights: offerOf(b, spec.localSteps.downstream, (hash, bytes) => ({ hash, url: this.blobs.links.url(hash), bytes })),
+        inputs: await this.shardInputs(job, shard), batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0,
+        localSteps: this.localPlan(spec, spec.localSteps),
+      };
+    }
     return {
       feedBlobs: [this.weightsRef(job)], inputs: await this.shardInputs(job, shard), batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0,
       ...(spec.localSteps ? { localSteps: this.localPlan(spec, spec.localSteps) } : {}),
@@ -337,6 +375,18 @@ export class TrainService implements KindWork {
     const trained = paramTensors(stepped.params, spec.params);
     const weightsHash = await put(encodeTensors(trained), 'weights');
     const optimizerHash = await put(encodeOptimizer(stepped.state), 'optimizer');
+    // The weights volunteers train from next: one compressed delta toward the master weights.
+    let broadcast: BroadcastStep | null = null;
+    if (spec.localSteps?.downstream && p.broadcast) {
+      try {
+        broadcast = nextBroadcast(p.broadcast, decodeFullWeights(await this.blobs.get(p.broadcast.hash)), flatParams(stepped.params, spec.params), spec.localSteps.downstream);
+      } catch (e) {
+        await this.jobs.fail(jobId, `round ${p.round}: cannot send the new weights: ${(e as Error).message}`);
+        return;
+      }
+      await put(broadcast.full, 'weights');
+      if (broadcast.delta) await put(broadcast.delta, 'weights');
+    }
 
     const schedule = this.schedule(spec);
     const epoch = roundBatch(schedule, p.round).epoch;
@@ -352,11 +402,11 @@ export class TrainService implements KindWork {
     const done = last || reached;
     const next: TrainProgress = {
       ...p, round: p.round + 1, weightsHash, optimizerHash, optimizerStep: stepped.state.step, roundStartedAt: Date.now(),
-      history: [...p.history, record],
+      history: [...p.history, record], ...(broadcast ? { broadcast: broadcast.state } : {}),
     };
     const nextShards = done ? [] : this.roundShards(spec, p.round + 1).map((s) => ({ ...s, jobId }));
     if (!(await this.store.advanceRound(jobId, p.round, next, nextShards))) return;
-    await this.dropUnreferenced([p.weightsHash, p.optimizerHash]);
+    await this.dropUnreferenced([p.weightsHash, p.optimizerHash, ...(broadcast?.dropped ?? [])]);
     this.log.info({
       job: jobId, round: p.round, epoch, loss: record.loss, accuracy: record.accuracy, shards: validated.length,
       dropped: shards.length - validated.length, aggregate: spec.aggregate, aggregateMs: Math.round(aggregateMs * 10) / 10,
@@ -382,7 +432,9 @@ export class TrainService implements KindWork {
   private async dropUnreferenced(hashes: string[]): Promise<void> {
     const inUse = new Set<string>();
     for (const j of await this.store.listJobs({ states: ['running'], limit: 10_000 })) {
-      if (j.progress) inUse.add(j.progress.weightsHash).add(j.progress.optimizerHash);
+      if (!j.progress) continue;
+      inUse.add(j.progress.weightsHash).add(j.progress.optimizerHash);
+      if (j.progress.broadcast) for (const h of [j.progress.broadcast.hash, ...j.progress.broadcast.deltas.map((d) => d.hash)]) inUse.add(h);
     }
     for (const h of hashes) if (!inUse.has(h)) await this.blobs.remove(h);
   }

@@ -7,6 +7,7 @@
 import * as v from 'valibot';
 import { BOUNDS } from './bounds.ts';
 import { UPDATE_FORMATS } from '../training/update-codec.ts';
+import { WEIGHTS_FORMATS } from '../training/weights-delta.ts';
 
 export const HashSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a lowercase SHA-256 hex digest'));
 const positiveInt = (max: number) => v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1, 'must be >= 1'), v.maxValue(max, `must be <= ${max}`));
@@ -60,6 +61,8 @@ export const CreateTrainJobSchema = v.strictObject({
   /** Inner optimizer steps per shard (local-steps training); 1 = synchronous rounds. */
   localSteps: v.optional(positiveInt(BOUNDS.localSteps[1])),
   updateFormat: v.optional(v.picklist(UPDATE_FORMATS, 'updateFormat must be fp32, fp16 or int8')),
+  /** Full weights sent to a volunteer with no usable version (local-steps training); deltas go in updateFormat. */
+  weightsFormat: v.optional(v.picklist(WEIGHTS_FORMATS, 'weightsFormat must be fp32 or fp16')),
   outerLr: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10))),
   outerMomentum: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(0.999))),
   /** Decoupled (AdamW) or L2 (SGD) weight decay of the optimizer volunteers step. */

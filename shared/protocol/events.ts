@@ -9,6 +9,7 @@
  */
 import type { DType } from '../tensor/dtypes.ts';
 import type { LocalStepsPlan } from '../training/local-steps.ts';
+import type { Offer } from '../training/weights-delta.ts';
 import type { ProjectBoard } from '../http/replies.ts';
 
 export type Backend = 'webgpu' | 'wasm';
@@ -82,6 +83,8 @@ export interface BlobRef {
   bytes: number;
 }
 
+export type WeightsOffer = Offer<BlobRef>;
+
 export interface Assignment {
   copyId: string;
   shardId: string;
@@ -104,6 +107,11 @@ export interface Assignment {
    * [losses, parameter change(, scales)] (shared/training/local-steps.ts) instead of `outputs` of one run.
    */
   localSteps?: LocalStepsPlan;
+  /**
+   * Local-steps training: the weights to train from, by version (shared/training/weights-delta.ts): the full
+   * weights, or the deltas from a version the volunteer holds. `feedBlobs` then holds no weights.
+   */
+  weights?: WeightsOffer;
   /** Acknowledge (or return the result) within this time or the copy goes to someone else. */
   ackWithinMs: number;
   leaseMs: number;

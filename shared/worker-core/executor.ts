@@ -2,12 +2,15 @@
  * The shard executor: one implementation of "run this assignment" shared by the
  * browser Web Worker and `tabgrid worker --node`. It caches sessions by model
  * hash (a volunteer downloads and compiles each model once) and feed blobs
- * (training weights) by hash.
+ * (training weights) by hash. For local-steps jobs it keeps the last version of
+ * each job's weights it trained from, so the next round needs only the deltas
+ * since (shared/training/weights-delta.ts).
  */
 import type * as Ort from 'onnxruntime-web';
-import type { Assignment, Backend, BlobRef } from '../protocol/events.ts';
+import type { Assignment, Backend, BlobRef, WeightsOffer } from '../protocol/events.ts';
 import { decodeTensors } from '../tensor/codec.ts';
 import { runLocalSteps } from '../training/local-steps.ts';
+import { applyChain, decodeFullWeights, type HeldWeights, planWeights, weightsFeeds } from '../training/weights-delta.ts';
 import { concatRecords, type NamedTensor, sliceRecords, type Tensor } from '../tensor/tensor.ts';
 import { fromOrtTensor, type OrtModule, toOrtTensor } from './ort-tensors.ts';
 
@@ -18,6 +21,8 @@ export interface ExecutorOptions {
   loadBlob(ref: BlobRef): Promise<Uint8Array>;
   /** Sessions kept compiled at once; each holds the model's weights in memory. */
   maxSessions?: number;
+  /** Told when held weights could not be brought up to date by deltas (and full weights were fetched instead). */
+  warn?(message: string): void;
 }
 
 export interface ShardOutput {
@@ -32,6 +37,8 @@ export class ShardExecutor {
   private feedCache = new Map<string, Promise<NamedTensor[]>>();
   /** Error feedback of compressed local-steps updates, per job: what rounding dropped, sent with the next shard. */
   private residuals = new Map<string, Float32Array>();
+  /** Per local-steps job, the version of the weights last trained from (the base of the next round's deltas). */
+  private held = new Map<string, HeldWeights>();
 
   constructor(private readonly opts: ExecutorOptions) {}
 
@@ -65,6 +72,7 @@ export class ShardExecutor {
     for (const ref of a.feedBlobs) {
       for (const t of await this.feedBlob(ref)) feeds[t.name] = t;
     }
+    if (a.weights) for (const t of weightsFeeds(await this.weightsFor(a.jobId, a.weights))) feeds[t.name] = t;
     for (const t of a.inputs) feeds[t.name] = t;
 
     const t0 = now();
@@ -96,6 +104,7 @@ export class ShardExecutor {
     this.sessions.clear();
     this.feedCache.clear();
     this.residuals.clear();
+    this.held.clear();
     await Promise.all(all.map((s) => s.then((x) => x.release()).catch(() => {})));
   }
 
@@ -110,6 +119,29 @@ export class ShardExecutor {
     });
     for (const ot of Object.values(result)) ot.dispose();
     return out;
+  }
+
+  /**
+   * The offered version of a job's weights: the one held, the held one moved
+   * by the deltas since (each checked against the version the coordinator
+   * names), or the full weights when nothing held reaches it.
+   */
+  private async weightsFor(jobId: string, offer: WeightsOffer): Promise<HeldWeights> {
+    const held = this.held.get(jobId) ?? null;
+    // A full-weights blob that is not the version named is refused outright (planWeights throws).
+    const chain = planWeights(held?.hash ?? null, offer);
+    let w: HeldWeights | null = null;
+    try {
+      if (held && chain) w = applyChain(held, chain, await Promise.all(chain.map((l) => this.opts.loadBlob(l.blob))), offer.deltaBlockSize);
+    } catch (e) {
+      this.opts.warn?.(`job ${jobId}: weights deltas refused, fetching the full weights: ${(e as Error).message}`);
+    }
+    // loadBlob checks the bytes against the hash, which names the version: no other check is needed.
+    w ??= { ...decodeFullWeights(await this.opts.loadBlob(offer.full)), hash: offer.hash };
+    this.held.delete(jobId);
+    this.held.set(jobId, w);
+    this.evict(this.held, 4);
+    return w;
   }
 
   private feedBlob(ref: BlobRef): Promise<NamedTensor[]> {

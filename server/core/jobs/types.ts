@@ -1,4 +1,5 @@
 /** Plain-data shapes of jobs, shards and copies, as the core reasons about them. */
+import type { BroadcastState, Downstream } from '../training/broadcast.ts';
 import type { DType } from '../../../shared/tensor/dtypes.ts';
 import type { Backend, JobKind, JobState } from '../../../shared/protocol/events.ts';
 import type { OptimizerConfig } from '../../../shared/training/optimizer.ts';
@@ -82,6 +83,11 @@ export interface LocalStepsSpec {
   blockSize: number;
   /** Largest per-step loss difference between replicas: |a−b| ≤ atol + rtol·max(|a|, |b|). */
   lossTolerance: { rtol: number; atol: number };
+  /**
+   * How weights go down (server/core/training/broadcast.ts): full weights for a volunteer with no usable
+   * version, else the rounds' deltas. Absent in jobs made before compressed downstream: full fp32 weights every round.
+   */
+  downstream?: Downstream;
 }
 
 export interface TrainSpec {
@@ -151,6 +157,8 @@ export interface TrainProgress {
   optimizerStep: number;
   roundStartedAt: number;
   history: RoundRecord[];
+  /** Local-steps jobs with a downstream: the weights volunteers train from (may differ from weightsHash, the master weights, by rounding). */
+  broadcast?: BroadcastState;
 }
 
 export interface Job {
