@@ -71,7 +71,8 @@ export interface TrainingModesFigures {
 
 type Log = (line: string) => void;
 
-interface Traffic { weights: number; params: number; inputs: number; model: number; blobs: number; copies: number }
+/** weights = full + deltas: full weights fetched (every round in sync mode; in local mode when a volunteer holds no usable version), deltas. */
+interface Traffic { weights: number; full: number; deltas: number; fullFetches: number; params: number; inputs: number; model: number; blobs: number; copies: number }
 
 const bytesOf = (ts: { data: Uint8Array }[]) => ts.reduce((n, t) => n + t.data.byteLength, 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -104,6 +105,10 @@ function shapedVolunteers(server: string, n: number, link: { bytesPerMs: number;
         const r = await executor.run(a);
         const model = fetched.filter((b) => b.hash === a.model.hash).reduce((s, b) => s + b.bytes, 0);
         const weights = fetched.filter((b) => b.hash !== a.model.hash).reduce((s, b) => s + b.bytes, 0);
+        const deltas = fetched.filter((b) => a.weights?.deltas.some((d) => d.blob.hash === b.hash)).reduce((s, b) => s + b.bytes, 0);
+        traffic.fullFetches += fetched.filter((b) => b.hash !== a.model.hash && !a.weights?.deltas.some((d) => d.blob.hash === b.hash)).length;
+        traffic.full += weights - deltas;
+        traffic.deltas += deltas;
         const inputs = bytesOf(a.inputs);
         const out = bytesOf(r.outputs);
         traffic.model += model;
@@ -156,11 +161,11 @@ async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: numb
     };
     const modes = [
       { name: 'sync fp32', req: common },
-      { name: `local H=${H} int8`, req: { ...common, localSteps: H, updateFormat: 'int8' as const } },
+      { name: `local H=${H} int8`, req: { ...common, localSteps: H, updateFormat: 'int8' as const, weightsFormat: 'fp16' as const } },
     ];
     const results: ModeResult[] = [];
     for (const m of modes) {
-      const traffic: Traffic = { weights: 0, params: 0, inputs: 0, model: 0, blobs: 0, copies: 0 };
+      const traffic: Traffic = { weights: 0, full: 0, deltas: 0, fullFetches: 0, params: 0, inputs: 0, model: 0, blobs: 0, copies: 0 };
       const pool = shapedVolunteers(coord.url, 4, link, traffic);
       try {
         const t0 = Date.now();
@@ -192,8 +197,9 @@ async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: numb
     const per = (r: ModeResult, k: 'params' | 'total') => (k === 'params' ? r.traffic.params : r.traffic.params + r.traffic.inputs + r.traffic.model) / r.trained;
     log('');
     log(table(
-      ['mode', 'rounds', 'weights B', 'params B', 'inputs B', 'param B/sample', 'total B/sample', 'accuracy', `s to ${task.target}`, 'wall s'],
-      results.map((r) => [r.name, r.rounds, r.traffic.weights, r.traffic.params, r.traffic.inputs, round(per(r, 'params'), 1), round(per(r, 'total'), 1),
+      ['mode', 'rounds', 'full weights B (fetches)', 'deltas B', 'up B', 'inputs B', 'param B/sample', 'total B/sample', 'accuracy', `s to ${task.target}`, 'wall s'],
+      results.map((r) => [r.name, r.rounds, `${r.traffic.full} (${r.traffic.fullFetches})`, r.traffic.deltas, r.traffic.params - r.traffic.weights, r.traffic.inputs,
+        round(per(r, 'params'), 1), round(per(r, 'total'), 1),
         round(r.accuracy, 4), r.toTarget === null ? 'not reached' : round(r.toTarget, 1), round(r.wall, 1)]),
     ));
     log('(params = weights fetched + gradients or changes uploaded; total adds the records sent with each copy and the model; ' +

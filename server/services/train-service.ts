@@ -170,8 +170,11 @@ export class TrainService implements KindWork {
     const local: LocalStepsSpec | undefined = o.localSteps > 1 || o.updateFormat !== 'fp32'
       ? { steps: o.localSteps, inner: { ...optimizer, ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}) }, updateFormat: o.updateFormat, blockSize: DEFAULT_BLOCK_SIZE, lossTolerance: LOCAL_TOLERANCE.loss, downstream }
       : undefined;
-    if (!local && (o.outerLr !== undefined || o.outerMomentum !== undefined || req.weightsFormat !== undefined)) {
-      throw new JobError('bad_request', 'outerLr, outerMomentum and weightsFormat apply to local-steps training: set localSteps above 1 (or a compressed updateFormat)');
+    if (!local && (o.outerLr !== undefined || o.outerMomentum !== undefined)) {
+      throw new JobError('bad_request', 'outerLr and outerMomentum apply to local-steps training: set localSteps above 1 (or a compressed updateFormat)');
+    }
+    if (!local && req.weightsFormat !== undefined) {
+      throw new JobError('bad_request', 'weightsFormat applies to local-steps training (synchronous rounds feed fp32 weights to the train step): set localSteps above 1 (or a compressed updateFormat)');
     }
     const coordinatorOptimizer: OptimizerConfig = local ? outerOptimizer({ lr: o.outerLr, momentum: o.outerMomentum }) : optimizer;
     let state: OptimizerState;

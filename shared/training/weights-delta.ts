@@ -19,6 +19,13 @@
  * bytes; a volunteer with no usable version fetches the full weights. With
  * fp16 full weights the broadcast weights are kept fp16-representable (every
  * value rounded to fp16 after each delta), so the fp16 encoding is exact.
+ *
+ * A delta blob is deflated (zlib format): int8 deltas hold long runs of zeros
+ * (weights of input pixels that are never on never change) and mostly small
+ * values, and deflate takes about a fifth off (measured on the MNIST MLP:
+ * 3,310,336 → 2,701,272 bytes over a bench run). Volunteers inflate with the
+ * platform's DecompressionStream (browsers and Node alike), capped at what a
+ * delta of the model's size can be.
  */
 import { sha256Hex } from '../hash.ts';
 import { decodeTensors, encodeTensors } from '../tensor/codec.ts';
@@ -158,6 +165,36 @@ export function encodeDelta(delta: EncodedUpdate): Uint8Array {
   ]);
 }
 
+/** The most bytes an inflated delta of `n` values can take: fp16 values, a scale per value at worst, the tensor list's headers. */
+export const inflatedDeltaLimit = (n: number) => 6 * n + 4096;
+
+/** Inflates a deflated (zlib) delta blob, refusing one that grows past `maxBytes`. */
+export async function inflateDelta(bytes: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+  const source = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(bytes); c.close(); } });
+  const reader = source.pipeThrough(new DecompressionStream('deflate') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>).getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.byteLength;
+      if (n > maxBytes) {
+        void reader.cancel().catch(() => {});
+        throw new WeightsError(`a weights delta inflates past ${maxBytes} bytes, more than a delta of this model can be`);
+      }
+      parts.push(value);
+    }
+  } catch (e) {
+    if (e instanceof WeightsError) throw e;
+    throw new WeightsError(`a weights delta blob is not deflated data: ${(e as Error).message}`);
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) { out.set(p, off); off += p.byteLength; }
+  return out;
+}
+
 export function decodeDelta(bytes: Uint8Array, blockSize: number): EncodedUpdate {
   const ts = decodeTensors(bytes);
   const values = ts.find((t) => t.name === 'delta.values');
@@ -212,7 +249,7 @@ export function planWeights<B extends { bytes: number; hash: string }>(held: str
 export const short = (hash: string) => hash.slice(0, 12);
 
 /**
- * Applies a chain of delta blobs to the held version, checking every link:
+ * Applies a chain of (inflated) delta blobs to the held version, checking every link:
  * it must start from the version held (a stale or forged base is refused),
  * and what it makes must hash to the version the link names.
  */

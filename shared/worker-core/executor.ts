@@ -10,7 +10,7 @@ import type * as Ort from 'onnxruntime-web';
 import type { Assignment, Backend, BlobRef, WeightsOffer } from '../protocol/events.ts';
 import { decodeTensors } from '../tensor/codec.ts';
 import { runLocalSteps } from '../training/local-steps.ts';
-import { applyChain, decodeFullWeights, type HeldWeights, planWeights, weightsFeeds } from '../training/weights-delta.ts';
+import { applyChain, decodeFullWeights, type HeldWeights, inflateDelta, inflatedDeltaLimit, planWeights, weightsFeeds } from '../training/weights-delta.ts';
 import { concatRecords, type NamedTensor, sliceRecords, type Tensor } from '../tensor/tensor.ts';
 import { fromOrtTensor, type OrtModule, toOrtTensor } from './ort-tensors.ts';
 
@@ -132,7 +132,11 @@ export class ShardExecutor {
     const chain = planWeights(held?.hash ?? null, offer);
     let w: HeldWeights | null = null;
     try {
-      if (held && chain) w = applyChain(held, chain, await Promise.all(chain.map((l) => this.opts.loadBlob(l.blob))), offer.deltaBlockSize);
+      if (held && chain) {
+        const limit = inflatedDeltaLimit(held.flat.length);
+        const blobs = await Promise.all(chain.map(async (l) => inflateDelta(await this.opts.loadBlob(l.blob), limit)));
+        w = applyChain(held, chain, blobs, offer.deltaBlockSize);
+      }
     } catch (e) {
       this.opts.warn?.(`job ${jobId}: weights deltas refused, fetching the full weights: ${(e as Error).message}`);
     }

@@ -11,7 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { WireTensor } from '../../shared/protocol/events.ts';
+import { io } from 'socket.io-client';
+import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
+import { ort } from '../../server/models/ort-node.ts';
+import type { Assignment, WeightsOffer, WireTensor } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
+import { Volunteer, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
+import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
 import { LOCAL_OUTPUTS } from '../../shared/training/local-steps.ts';
@@ -32,6 +39,57 @@ const tamperChange = (factor: number) => (outs: WireTensor[]) => outs.map((o) =>
   const v = Float32Array.from(typedView(o as WireTensor & { dtype: 'float32' }), (x) => x * factor);
   return { ...o, data: new Uint8Array(v.buffer) };
 });
+
+/** One copy a watched volunteer computed: the weights it was offered and the weights blobs it fetched for it. */
+interface WatchedCopy { offer: WeightsOffer; fetched: string[] }
+
+/**
+ * A volunteer whose executor (and so the weights it holds) outlives its
+ * connection: stopped, it misses rounds; started again, it comes back with
+ * the version it last trained from. `onCopy` runs as a copy starts.
+ */
+function watchedVolunteer(url: string, onCopy: (a: Assignment, self: { stop(): Promise<void> }) => void = () => {}) {
+  const load = blobLoader(url);
+  let fetching: string[] = [];
+  const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: (ref) => { fetching.push(ref.hash); return load(ref); } });
+  const copies: WatchedCopy[] = [];
+  let current: { v: Volunteer; socket: VolunteerSocket; stopped: Promise<void> | null } | null = null;
+  const deferred = () => { let resolve!: () => void; const promise = new Promise<void>((r) => { resolve = r; }); return { promise, resolve }; };
+  let left = deferred();
+  const self = {
+    copies,
+    /** Resolves once the volunteer has stopped (delivered its last copy and disconnected). */
+    left: () => left.promise,
+    start() {
+      left = deferred();
+      const socket: VolunteerSocket = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
+      const v = new Volunteer({
+        socket, hello: { backend: 'wasm', capabilities: nodeCapabilities() }, pending: new MemoryPendingStore(),
+        execute: async (a) => {
+          onCopy(a, self);
+          fetching = [];
+          const r = await executor.run(a);
+          copies.push({ offer: a.weights!, fetched: fetching.filter((h) => h !== a.model.hash) });
+          return r;
+        },
+      });
+      current = { v, socket, stopped: null };
+      v.start();
+    },
+    /** Delivers the copy in hand, then disconnects (callable from inside a copy: not awaited there). */
+    stop(): Promise<void> {
+      const c = current;
+      if (!c) return Promise.resolve();
+      c.stopped ??= c.v.stop().then(() => { c.socket.disconnect(); if (current === c) current = null; left.resolve(); });
+      return c.stopped;
+    },
+    async dispose() { await self.stop(); await executor.dispose(); },
+  };
+  return self;
+}
+
+/** The deltas of `offer` from version `held` on (the chain a volunteer holding `held` applies). */
+const chainFrom = (offer: WeightsOffer, held: string) => offer.deltas.slice(offer.deltas.findIndex((d) => d.base === held));
 
 describe('local-steps training', () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -84,6 +142,55 @@ describe('local-steps training', () => {
     const closed = c.logs.filter((l) => l.msg === 'training job created' && l.job === job.id)[0]!;
     expect(closed).toMatchObject({ localSteps: 8, updateFormat: 'int8' });
   }, 900_000);
+
+  // One shard a round and one volunteer at a time, each stopping itself from inside a copy: which rounds each
+  // computes is fixed by construction. B trains rounds 0 and 1 and leaves holding version 1; C joins with nothing
+  // (full weights), trains rounds 2 and 3 and leaves; B comes back holding version 1 while the job is at version 4.
+  it('a volunteer joining mid-training gets the full weights; one coming back after missing rounds gets the chained deltas; both train from the coordinator\'s exact bytes', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 1200 });
+    const b = watchedVolunteer(c.url, (_, self) => { if (b.copies.length === 1) void self.stop(); });
+    const joiner = watchedVolunteer(c.url, (_, self) => { if (joiner.copies.length === 1) void self.stop(); });
+    cleanup.push(async () => { await Promise.all([b.dispose(), joiner.dispose()]); });
+    b.start();
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
+      batch: 32, epochs: 1, shardsPerRound: 1, localSteps: 4, updateFormat: 'int8', replicas: 1, evalFraction: 0.1, seed: 8,
+    });
+    // 1,080 training digits, 128 a round.
+    expect(job.rounds).toBe(9);
+    await b.left();
+    expect(b.copies).toHaveLength(2);
+    // Its first copy: full weights (it held nothing); its second: one delta from the version it trained from.
+    expect(b.copies[0]!.fetched).toEqual([b.copies[0]!.offer.hash]);
+    expect(b.copies[1]!.fetched).toEqual(chainFrom(b.copies[1]!.offer, b.copies[0]!.offer.hash).map((d) => d.blob.hash));
+    expect(b.copies[1]!.fetched).toHaveLength(1);
+    const held = b.copies[1]!.offer.hash;
+
+    joiner.start();
+    await joiner.left();
+    expect(joiner.copies).toHaveLength(2);
+    // Joining mid-training (round 2): the full weights, not a delta.
+    expect(joiner.copies[0]!.offer.deltas.length).toBeGreaterThan(0);
+    expect(joiner.copies[0]!.fetched).toEqual([joiner.copies[0]!.offer.hash]);
+    expect(joiner.copies[1]!.fetched).toEqual([joiner.copies[1]!.offer.deltas.at(-1)!.blob.hash]);
+
+    b.start();
+    const done = await waitForJob(c.api, job.id, 300_000);
+    expect(done.state).toBe('completed');
+    // Back after missing rounds 2 and 3 (versions 2, 3 and 4 made without it): the three deltas since version 1,
+    // cheaper than the full weights, no full weights.
+    const back = b.copies[2]!;
+    const chain = chainFrom(back.offer, held);
+    expect(chain).toHaveLength(3);
+    expect(back.fetched).toEqual(chain.map((d) => d.blob.hash));
+    expect(chain.reduce((n, d) => n + d.blob.bytes, 0)).toBeLessThan(back.offer.full.bytes);
+    // Then one delta a round to the end: rounds 4 to 8.
+    expect(b.copies).toHaveLength(7);
+    for (const copy of b.copies.slice(3)) expect(copy.fetched).toHaveLength(1);
+    expect(done.copies.invalid).toBe(0);
+    expect(done.train!.accuracy!).toBeGreaterThan(0.6);
+  }, 300_000);
 
   it('catches a volunteer sending a sign-flipped int8 change by replication: invalid, no credit', async () => {
     const c = await coordinator();

@@ -5,6 +5,7 @@
  * its full encoding, a blob) and the chain of the last `keep` deltas; each
  * round close adds one delta toward the master weights the outer step made.
  */
+import { deflateSync } from 'node:zlib';
 import { sha256Hex } from '../../../shared/hash.ts';
 import {
   type DeltaFormat, encodeDelta, encodeFullWeights, makeDelta, type Offer, type ParamLayout, roundWeights, type Weights, type WeightsFormat,
@@ -29,7 +30,7 @@ export interface BroadcastState { hash: string; bytes: number; deltas: DeltaReco
 
 export interface BroadcastStep {
   weights: Weights;
-  /** The blobs to store: the full weights (named `state.hash`) and the delta, if any. */
+  /** The blobs to store: the full weights (named `state.hash`) and the delta (deflated), if any. */
   full: Uint8Array;
   delta: Uint8Array | null;
   state: BroadcastState;
@@ -55,7 +56,8 @@ export function nextBroadcast(state: BroadcastState, current: Weights, master: F
   if (ds.deltaFormat) {
     const made = makeDelta(current, master, ds.deltaFormat, ds.blockSize);
     weights = made.next;
-    delta = encodeDelta(made.delta);
+    // Deflated: see shared/training/weights-delta.ts (volunteers inflate with DecompressionStream('deflate')).
+    delta = deflateSync(encodeDelta(made.delta), { level: 9 });
   } else {
     weights = roundWeights(current.layout, master, ds.weightsFormat);
   }

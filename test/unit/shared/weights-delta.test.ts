@@ -7,6 +7,7 @@
  * skipped rounds gets a chained delta or full weights, and stale or forged
  * bases and blobs are refused with precise errors.
  */
+import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { type BroadcastState, type Downstream, firstBroadcast, nextBroadcast, offerOf } from '../../../server/core/training/broadcast.ts';
 import { createRng } from '../../../server/training/rng.ts';
@@ -14,7 +15,7 @@ import { sha256Hex } from '../../../shared/hash.ts';
 import { floatToHalf, halfToFloat } from '../../../shared/tensor/float16.ts';
 import { roundingStep } from '../../../shared/training/update-codec.ts';
 import {
-  applyChain, applyDelta, decodeDelta, decodeFullWeights, encodeDelta, encodeFullWeights, type HeldWeights, makeDelta, type ParamLayout,
+  applyChain, applyDelta, decodeDelta, decodeFullWeights, encodeDelta, encodeFullWeights, type HeldWeights, inflateDelta, inflatedDeltaLimit, makeDelta, type ParamLayout,
   planWeights, roundWeights, type Weights, weightsHash,
 } from '../../../shared/training/weights-delta.ts';
 
@@ -57,13 +58,16 @@ function coordinatorRun(ds: Downstream, rounds: number) {
   return { state, broadcast, master, blobs, versions, gaps };
 }
 
+const inflate = (b: Uint8Array) => inflateDelta(b, inflatedDeltaLimit(N));
+
 /** A volunteer: takes the offer, fetching only what planWeights asks for (and counting it). */
-function volunteerTakes(held: HeldWeights | null, state: BroadcastState, ds: Downstream, blobs: Map<string, Uint8Array>) {
+async function volunteerTakes(held: HeldWeights | null, state: BroadcastState, ds: Downstream, blobs: Map<string, Uint8Array>) {
   const offer = offerOf(state, ds, ref);
   const chain = planWeights(held?.hash ?? null, offer);
   if (held && chain) {
     const got = chain.map((l) => blobs.get(l.blob.hash)!);
-    return { w: applyChain(held, chain, got, offer.deltaBlockSize), bytes: got.reduce((n, b) => n + b.byteLength, 0), links: chain.length };
+    const w = applyChain(held, chain, await Promise.all(got.map(inflate)), offer.deltaBlockSize);
+    return { w, bytes: got.reduce((n, b) => n + b.byteLength, 0), links: chain.length };
   }
   const full = blobs.get(offer.full.hash)!;
   return { w: { ...decodeFullWeights(full), hash: sha256Hex(full) }, bytes: full.byteLength, links: -1 };
@@ -113,7 +117,7 @@ describe('deltas', () => {
     }
   });
 
-  it('over 300 rounds, a volunteer applying every delta holds exactly the broadcast weights, and they stay within one step of the master weights', () => {
+  it('over 300 rounds, a volunteer applying every delta holds exactly the broadcast weights, and they stay within one step of the master weights', async () => {
     const ds = INT8;
     let master = randomFlat(7, 0.1);
     const first = firstBroadcast(LAYOUT, master, ds);
@@ -128,13 +132,14 @@ describe('deltas', () => {
       const offer = offerOf(next.state, ds, ref);
       const chain = planWeights(volunteer.hash, offer)!;
       expect(chain).toHaveLength(1);
-      volunteer = applyChain(volunteer, chain, [next.delta!], ds.blockSize);
+      const inflated = await inflate(next.delta!);
+      volunteer = applyChain(volunteer, chain, [inflated], ds.blockSize);
       expect(volunteer.hash).toBe(next.state.hash);
       state = next.state;
       coordinator = next.weights;
       // Error feedback on the coordinator: the gap to the master weights is one round's rounding (int8 step of
       // the delta's block plus an fp16 half-ulp), it does not accumulate over the rounds.
-      const delta = decodeDelta(next.delta!, ds.blockSize);
+      const delta = decodeDelta(inflated, ds.blockSize);
       for (let i = 0; i < N; i++) {
         const gap = Math.abs(master[i]! - coordinator.flat[i]!);
         const bound = roundingStep('int8', delta.scales[Math.floor(i / ds.blockSize)]!) + Math.abs(master[i]!) * 2 ** -11 + 1e-7;
@@ -162,7 +167,7 @@ describe('the chain of versions', () => {
     expect(again.state.deltas).toHaveLength(4);
   });
 
-  it('a volunteer that skipped rounds gets the chained deltas while the chain reaches its version, then full weights', () => {
+  it('a volunteer that skipped rounds gets the chained deltas while the chain reaches its version, then full weights', async () => {
     // fp32 full weights: an int8 delta costs about a quarter of them, so a chain of 3 is still cheaper.
     const ds: Downstream = { weightsFormat: 'fp32', deltaFormat: 'int8', blockSize: 64, keep: 3 };
     const r = coordinatorRun(ds, 6);
@@ -171,16 +176,16 @@ describe('the chain of versions', () => {
       return { ...w, hash: r.versions[v]! };
     };
     // Missed 2 rounds (holds version 4 of 6): two links, far fewer bytes than the full weights.
-    const two = volunteerTakes(heldAt(4), r.state, ds, r.blobs);
+    const two = await volunteerTakes(heldAt(4), r.state, ds, r.blobs);
     expect(two.links).toBe(2);
     expect(two.w.hash).toBe(r.state.hash);
     expect(two.bytes).toBeLessThan(r.state.bytes * 0.6);
     // Missed 3 (version 3): the whole chain.
-    const three = volunteerTakes(heldAt(3), r.state, ds, r.blobs);
+    const three = await volunteerTakes(heldAt(3), r.state, ds, r.blobs);
     expect(three.links).toBe(3);
     expect(three.w.hash).toBe(r.state.hash);
     // Missed 4 (version 2): the chain no longer reaches it, full weights.
-    const old = volunteerTakes(heldAt(2), r.state, ds, r.blobs);
+    const old = await volunteerTakes(heldAt(2), r.state, ds, r.blobs);
     expect(old.links).toBe(-1);
     expect(old.w.hash).toBe(r.state.hash);
     // Holds the current version: nothing to fetch.
@@ -190,9 +195,9 @@ describe('the chain of versions', () => {
   });
 
   it('takes full weights when the chain would cost more', () => {
-    // With fp16 full weights an int8 delta costs about half of them: one link is cheaper, two are not.
+    // Deltas of half the full weights' size each (about what int8 deltas are to fp16 full weights): one link is cheaper, two are not.
     const r = coordinatorRun(INT8, 3);
-    const offer = offerOf(r.state, INT8, ref);
+    const offer = offerOf(r.state, INT8, (hash, bytes) => ref(hash, hash === r.state.hash ? bytes : r.state.bytes / 2));
     expect(planWeights(r.versions[2]!, offer)).toHaveLength(1);
     expect(planWeights(r.versions[1]!, offer)).toBeNull();
   });
@@ -204,8 +209,17 @@ describe('refusals', () => {
   const offer = offerOf(r.state, ds, ref);
   const held2: HeldWeights = { ...decodeFullWeights(r.blobs.get(r.versions[2]!)!), hash: r.versions[2]! };
   const chain = planWeights(held2.hash, offer)!;
-  const blobs = chain.map((l) => r.blobs.get(l.blob.hash)!);
+  const deflated = r.blobs.get(chain[0]!.blob.hash)!;
+  let blobs: Uint8Array[] = [];
   const s = (h: string) => h.slice(0, 12);
+
+  it('the coordinator\'s deltas are deflated; one that inflates past a delta of the model\'s size, or is not deflated, is refused', async () => {
+    blobs = [await inflate(deflated)];
+    expect(deflated.byteLength).toBeLessThan(blobs[0]!.byteLength);
+    const bomb = deflateSync(new Uint8Array(inflatedDeltaLimit(N) + 1));
+    await expect(inflate(bomb)).rejects.toThrow(`a weights delta inflates past ${inflatedDeltaLimit(N)} bytes, more than a delta of this model can be`);
+    await expect(inflate(blobs[0]!)).rejects.toThrow('a weights delta blob is not deflated data');
+  });
 
   it('a chain applied to weights that are not its base (stale or forged)', () => {
     const held1: HeldWeights = { ...decodeFullWeights(r.blobs.get(r.versions[1]!)!), hash: r.versions[1]! };
