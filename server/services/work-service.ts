@@ -166,6 +166,12 @@ export class WorkService {
       outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: job.spec.limits.ackWithinMs, leaseMs: job.spec.limits.leaseMs,
       ...payload,
       feedBlobs: payload.feedBlobs.map((b) => ({ ...b, url: link(b.hash) })),
+      ...(payload.weights ? {
+        weights: {
+          ...payload.weights, full: { ...payload.weights.full, url: link(payload.weights.full.hash) },
+          deltas: payload.weights.deltas.map((d) => ({ ...d, blob: { ...d.blob, url: link(d.blob.hash) } })),
+        },
+      } : {}),
     };
   }
 

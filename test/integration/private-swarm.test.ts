@@ -29,6 +29,7 @@ import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts'
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { uploadMnist } from '../helpers/mnist-job.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 
 const run = promisify(execFile);
@@ -244,6 +245,32 @@ describe('private swarms', () => {
       await capabilities(job);
     } finally {
       await lab.api.cancel(job).catch(() => {});
+    }
+  });
+
+  it('a private project\'s local-steps training copy names its weights (full weights and deltas of its offer) by a capability of the copy too', async () => {
+    const up = await uploadMnist(lab.api, { count: 256 });
+    const job = await lab.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
+      batch: 32, epochs: 1, shardsPerRound: 2, localSteps: 2, updateFormat: 'int8', replicas: 1, evalFraction: 0,
+    });
+    try {
+      const member = await connect();
+      const joined = await member.call('group:join', { code });
+      expect(joined).toMatchObject({ ok: true });
+      const a = (await member.work())!;
+      expect(a.jobId).toBe(job.id);
+      expect(a.feedBlobs).toEqual([]);
+      const full = new URL(a.weights!.full.url, c.url);
+      expect(full.searchParams.get('copy')).toBe(a.copyId);
+      const got = await fetch(full);
+      expect(got.status).toBe(200);
+      expect(sha256(new Uint8Array(await got.arrayBuffer()))).toBe(a.weights!.hash);
+      // Its bare hash opens nothing.
+      expect((await fetch(`${c.url}/blobs/${a.weights!.hash}`)).status).toBe(404);
+      await member.release(a.copyId);
+    } finally {
+      await lab.api.cancel(job.id).catch(() => {});
     }
   });
 
