@@ -46,7 +46,10 @@ export async function spawnCoordinator(o: {
 } = {}): Promise<SpawnedCoordinator> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'tabgrid-test-'));
   const port = o.port ?? await freePort();
-  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.cli ?? CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--distinct-copies', 'none', ...(o.args ?? [])], {
+  // Spot checks answer a random share of work requests with a known-answer copy (crypto-seeded on purpose), so a
+  // test that counts copies or credit would depend on the draw: they are off unless a test turns them on itself.
+  const spot = o.args?.includes('--spot-checks') ? [] : ['--spot-checks', '0'];
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.cli ?? CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--distinct-copies', 'none', ...spot, ...(o.args ?? [])], {
     cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TABGRID_LOG_LEVEL: 'debug', ...o.env },
   });
   const logs: Record<string, unknown>[] = [];
