@@ -458,6 +458,18 @@ groupCommand(member.command('remove').description('remove a volunteer from the g
     out(!!o.json, r, `project ${r.project}: volunteer ${r.member.volunteerId} removed from the group\n`);
   });
 
+const operatorCmd = program.command('operator').description('the coordinator\'s operator credential');
+operatorCmd.command('token').description('the operator token').command('reset')
+  .description('make a new operator token when the old one is lost or leaked (the old one is refused at once); needs the coordinator\'s data directory')
+  .option('--data <dir>', 'the coordinator\'s data directory', 'data')
+  .option('--postgres <url>', 'the coordinator\'s PostgreSQL, when it keeps state there (or TABGRID_POSTGRES_URL)')
+  .action(async (o) => {
+    const { resetOperatorToken } = await import('./commands/operator.ts');
+    const postgresUrl = o.postgres ?? process.env.TABGRID_POSTGRES_URL;
+    const r = await resetOperatorToken({ dataDir: o.data, ...(postgresUrl ? { postgresUrl } : {}) });
+    process.stdout.write(`operator token ${r.token}\n(saved to ${r.file}, readable by you only; the old token no longer works)\n`);
+  });
+
 // Only where a job id is an operand: elsewhere such a token stays the unknown option it is.
 const jobCommand = program.commands.find((c) => c.name() === process.argv[2] && c.registeredArguments.some((a) => a.name() === 'job'));
 const argv = jobCommand ? moveDashIds(process.argv, new Set(jobCommand.options.filter((o) => o.required || o.optional).map((o) => o.long!))) : process.argv;

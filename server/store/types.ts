@@ -205,6 +205,8 @@ export interface Store extends CreditLedger {
   /** Records the coordinator's operator credential unless one exists; true when this one was recorded. */
   addOperatorToken(t: { hash: string; createdAt: number }): Promise<boolean>;
   isOperatorTokenHash(hash: string): Promise<boolean>;
+  /** Replaces the operator credential (a lost token: `tabgrid operator token reset`); the old one is refused from now on. */
+  replaceOperatorToken(t: { hash: string; createdAt: number }): Promise<void>;
 
   // Private swarms (issue 15): invite codes and groups (server/core/groups/membership.ts).
   addInvite(i: InviteRow & { hash: string }): Promise<void>;

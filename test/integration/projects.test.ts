@@ -194,6 +194,31 @@ describe('projects and tokens', () => {
   });
 });
 
+describe('a lost operator token', () => {
+  let c: SpawnedCoordinator | undefined;
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('tabgrid operator token reset makes a new one from the data directory; the running coordinator refuses the old one at once', async () => {
+    c = await spawnCoordinator();
+    const file = join(c.dataDir, 'operator-token');
+    const old = readFileSync(file, 'utf8').trim();
+    const projects = (token: string) => fetch(`${c!.url}/api/v1/operator/projects`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    expect(await projects(old)).toBe(200);
+    // Without the data directory there is nothing to reset, and nothing is made.
+    const empty = mkdtempSync(join(tmpdir(), 'tabgrid-no-data-'));
+    await expect(run(process.execPath, [CLI, 'operator', 'token', 'reset', '--data', empty], { cwd: REPO })).rejects.toThrow(/no coordinator data in/);
+    const { stdout } = await run(process.execPath, [CLI, 'operator', 'token', 'reset', '--data', c.dataDir], { cwd: REPO });
+    const fresh = /operator token (tg_\S+)/.exec(stdout)![1]!;
+    expect(fresh).not.toBe(old);
+    expect(readFileSync(file, 'utf8').trim()).toBe(fresh);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(await projects(old)).toBe(403);
+    expect(await projects(fresh)).toBe(200);
+  });
+});
+
 describe('a data directory from before issue 15', () => {
   let c: SpawnedCoordinator | undefined;
   afterAll(async () => {

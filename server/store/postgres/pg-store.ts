@@ -230,6 +230,11 @@ export class PgStore implements Store {
     return rows.map((r) => r.id as string);
   }
 
+  async replaceOperatorToken(t: { hash: string; createdAt: number }) {
+    await this.exec(`INSERT INTO operator_tokens (id, hash, created_at) VALUES ('operator', $1, $2)
+      ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at`, [t.hash, t.createdAt]);
+  }
+
   async addOperatorToken(t: { hash: string; createdAt: number }) {
     const r = await this.exec(`INSERT INTO operator_tokens (id, hash, created_at) VALUES ('operator', $1, $2) ON CONFLICT DO NOTHING`, [t.hash, t.createdAt]);
     return r.rowCount === 1;

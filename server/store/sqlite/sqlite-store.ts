@@ -309,6 +309,11 @@ export class SqliteStore implements Store {
     return this.write(() => this.db.prepare(`INSERT INTO operator_tokens (id, hash, created_at) VALUES ('operator', ?, ?) ON CONFLICT DO NOTHING`).run(t.hash, t.createdAt).changes === 1);
   }
 
+  async replaceOperatorToken(t: { hash: string; createdAt: number }) {
+    await this.write(() => this.db.prepare(`INSERT INTO operator_tokens (id, hash, created_at) VALUES ('operator', ?, ?)
+      ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at`).run(t.hash, t.createdAt));
+  }
+
   async isOperatorTokenHash(hash: string) {
     return this.db.prepare('SELECT 1 FROM operator_tokens WHERE hash = ?').get(hash) !== undefined;
   }

@@ -220,6 +220,10 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.addOperatorToken({ hash: 'op-2', createdAt: NOW })).toBe(false);
       expect(await store.isOperatorTokenHash('op-1')).toBe(true);
       expect(await store.isOperatorTokenHash('op-2')).toBe(false);
+      // A lost token is replaced (tabgrid operator token reset): the old one is refused at once.
+      await store.replaceOperatorToken({ hash: 'op-3', createdAt: NOW + 1 });
+      expect(await store.isOperatorTokenHash('op-1')).toBe(false);
+      expect(await store.isOperatorTokenHash('op-3')).toBe(true);
     });
 
     it('jobs keep their name, tags and priority', async () => {
