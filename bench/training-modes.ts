@@ -9,10 +9,13 @@
  * this process, onnxruntime-web WASM, one shard each a round, replicas 1):
  *   sync   batch 64 a round (16 digits a shard), AdamW lr 1e-3 on the coordinator
  *   local  H inner AdamW steps (lr 1e-3) of 16 digits a shard, so a round trains
- *          on 64·H digits; outer Nesterov step lr 0.7, momentum 0.9; int8 changes
+ *          on 64·H digits; outer Nesterov step lr 0.7, momentum 0.9; int8 changes;
+ *          weights down as deflated int8 deltas from the version the volunteer
+ *          holds, fp16 full weights for its first round (--weights-format fp16)
  *
  * Bytes are counted at the volunteers, as they arrive and leave: blobs fetched
- * (the train-step model once, the round's weights once a round per volunteer),
+ * (the train-step model once; in sync mode the round's weights once a round per
+ * volunteer, in local mode full weights or the deltas since the version held),
  * a copy's inline inputs (the digits), and the outputs it uploads
  * (gradients, or losses + change + scales). Protocol framing (socket.io, HTTP
  * headers, JSON fields of the assignment) is left out in both modes alike.
