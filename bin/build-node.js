@@ -65,12 +65,35 @@ function build(hash) {
       map.sources = [relative(dirname(out), src)]; // dist/node.tmp-N/ and dist/node/ are equally deep
       writeFileSync(`${out}.map`, JSON.stringify(map));
     }
+    emitClientTypes(tmp);
     writeFileSync(join(tmp, 'build-stamp.json'), `${JSON.stringify({ sources: hash })}\n`);
     rmSync(OUT, { recursive: true, force: true });
     renameSync(tmp, OUT);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Declarations for the package's `tabgrid/client` export (package.json `types`), so a submitter's TypeScript
+ * checks against plain .d.ts files instead of this repository's sources (which import `.ts` paths). One
+ * program over the client's imports only; the rest of dist/node ships without declarations.
+ */
+function emitClientTypes(outDir) {
+  const program = ts.createProgram([join(ROOT, 'shared/http/client.ts')], {
+    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
+    lib: ['lib.es2023.d.ts', 'lib.dom.d.ts'], types: [], strict: true, skipLibCheck: true, verbatimModuleSyntax: true,
+    allowImportingTsExtensions: true, rewriteRelativeImportExtensions: true,
+    declaration: true, emitDeclarationOnly: true, rootDir: ROOT, outDir,
+  });
+  // Relative `.ts` specifiers as the emitted JavaScript has them (`.js`): declaration emit keeps them as written.
+  const write = (file, text) => {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text.replace(/(from\s+['"]\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1.js$2'));
+  };
+  const r = program.emit(undefined, write);
+  const problems = [...ts.getPreEmitDiagnostics(program), ...r.diagnostics].filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (problems.length) throw new Error(`declarations of tabgrid/client: ${ts.formatDiagnostics(problems, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' })}`);
 }
 
 const mode = process.argv[2];

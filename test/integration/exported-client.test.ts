@@ -6,7 +6,7 @@
  * what onnxruntime computes directly.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -47,4 +47,28 @@ describe('tabgrid/client', () => {
     const b = typedView(want as typeof want & { dtype: 'float32' });
     for (let i = 0; i < b.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1e-5 + 1e-3 * Math.abs(b[i]!));
   }, 180_000);
+
+  it('type-checks a submitter\'s TypeScript against the built declarations (package.json types), as strict NodeNext code', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabgrid-client-types-'));
+    // The package as a dependency of the submitter's project.
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(REPO, join(dir, 'node_modules', 'tabgrid'), 'dir');
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+    writeFileSync(join(dir, 'use.ts'), [
+      "import { TabgridClient, type JobStatus } from 'tabgrid/client';",
+      "const api = new TabgridClient('http://127.0.0.1:8080', 'tg_x');",
+      'export const status: Promise<JobStatus> = api.job(\'abcdefgh\');',
+      'export const invites = api.invites(\'lab\').then((r) => r.invites.map((i) => i.revokedAt ?? i.createdAt));',
+      '// @ts-expect-error a job id is a string: the declarations are real types, not any',
+      'api.job(42);',
+      '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { noEmit: true, strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2023', 'dom'], types: [], skipLibCheck: false },
+      files: ['use.ts'],
+    }));
+    const tsc = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
+  }, 150_000);
 });
