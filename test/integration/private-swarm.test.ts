@@ -363,4 +363,28 @@ describe('private swarms', () => {
     expect((await removed.work())!.jobId).toBe(job);
     await lab.api.cancel(job);
   });
+
+  it('a private (synchronous) training job\'s round weights and train-step model open only with the capability of a copy in flight', async () => {
+    const m = await uploadMnist(lab.api, { count: 64 });
+    const job = await lab.api.createJob({ kind: 'train', model: m.model, data: m.data, labels: m.labels, loss: 'cross-entropy', batch: 16, epochs: 1, shardsPerRound: 2, replicas: 1 });
+    expect(await (await connect()).work()).toBeNull();
+    const member = await connect();
+    expect(await member.call('group:join', { code })).toMatchObject({ ok: true });
+    const a = (await member.work())!;
+    expect(a.jobId).toBe(job.id);
+    expect(a.feedBlobs).toHaveLength(1);
+    const until = linkExpiry(Date.now());
+    const key = Buffer.from(readFileSync(join(c.dataDir, 'blobs', '.link-key'), 'utf8').trim(), 'hex');
+    for (const ref of [a.model, a.feedBlobs[0]!]) {
+      const cap = new URL(ref.url, c.url);
+      expect(cap.searchParams.get('copy')).toBe(a.copyId);
+      const got = await fetch(cap);
+      expect(got.status).toBe(200);
+      expect(sha256(new Uint8Array(await got.arrayBuffer()))).toBe(ref.hash);
+      // The blobs the coordinator made for the job (the train step, the round's weights) are the project's, so private.
+      expect((await fetch(`${c.url}/blobs/${ref.hash}?until=${until}&sig=${signLink(key, ref.hash, until)}`)).status).toBe(404);
+    }
+    await member.release(a.copyId);
+    expect((await fetch(new URL(a.feedBlobs[0]!.url, c.url))).status).toBe(403);
+  });
 });
