@@ -6,48 +6,37 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
+import { describe, expect, it } from 'vitest';
 import { runDirect } from '../helpers/direct-run.ts';
 import { startVolunteer } from '../helpers/volunteers.ts';
-import {
-  ARTIFACTS, contributorUrl, countBlobRequests, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage,
-} from './browser.ts';
+import { ARTIFACTS, countBlobRequests, status, waitForStatus } from './browser.ts';
 import { jobOutput, maxAbsDiff, submitMlpJob, waitForJob } from './jobs.ts';
+import { coordinatorAndChromium, type Tab } from './tabs.ts';
 
 describe('contributor app: computing', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const problems: string[] = [];
+  const grid = coordinatorAndChromium();
+  const { problems } = grid;
+  const viewport = { width: 1280, height: 900 };
 
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium({ webgpu: true })]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
-
-  async function openTab(backend: 'wasm' | 'webgpu'): Promise<{ ctx: BrowserContext; page: Page; blobs: string[] }> {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    contexts.push(ctx);
-    const blobs = countBlobRequests(ctx);
-    // Everything (app, onnxruntime's wasm, models) comes from the coordinator: nothing from a CDN.
-    ctx.on('request', (r) => { if (!r.url().startsWith(c.url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`${backend} fetched ${r.url()}`); });
-    const page = await ctx.newPage();
-    problems.push(...watchPage(page, backend));
-    await page.goto(contributorUrl(c.url, { autostart: true, backend, intensity: 1 }));
-    return { ctx, page, blobs };
+  async function openTab(backend: 'wasm' | 'webgpu'): Promise<Tab & { blobs: string[] }> {
+    let blobs: string[] = [];
+    const tab = await grid.openTab(backend, {
+      viewport,
+      prepare: (ctx) => {
+        blobs = countBlobRequests(ctx);
+        // Everything (app, onnxruntime's wasm, models) comes from the coordinator: nothing from a CDN.
+        ctx.on('request', (r) => { if (!r.url().startsWith(grid.c.url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`${backend} fetched ${r.url()}`); });
+      },
+    });
+    return { ...tab, blobs };
   }
 
-  let wasm: Awaited<ReturnType<typeof openTab>>;
-  let gpu: Awaited<ReturnType<typeof openTab>>;
+  let wasm: Tab & { blobs: string[] };
+  let gpu: Tab & { blobs: string[] };
   let model: Uint8Array;
 
   it('finishes a job on a WASM tab and a WebGPU tab, with outputs equal to a direct onnxruntime-web run', async () => {
+    const { c } = grid;
     [wasm, gpu] = await Promise.all([openTab('wasm'), openTab('webgpu')]);
     const sw = await waitForStatus(wasm.page, (s) => !!s.volunteerId && s.state === 'waiting', 'WASM tab connected and waiting');
     const sg = await waitForStatus(gpu.page, (s) => !!s.volunteerId && s.state === 'waiting', 'WebGPU tab connected and waiting');
@@ -88,6 +77,7 @@ describe('contributor app: computing', () => {
   }, 150_000);
 
   it('on a second visit takes the model from its IndexedDB cache: no blob request reaches the coordinator', async () => {
+    const { c } = grid;
     await gpu.ctx.close();
     const before = await status(wasm.page);
     wasm.blobs.length = 0;
@@ -113,13 +103,10 @@ describe('contributor app: computing', () => {
   });
 
   it('falls back to WASM and says so when the GPU device is lost, and the job still completes', async () => {
+    const { c } = grid;
     await wasm.ctx.close();
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    contexts.push(ctx);
-    const page = await ctx.newPage();
-    problems.push(...watchPage(page, 'auto'));
     // No backend named: WebGPU first, WASM as the fallback, both self-tested.
-    await page.goto(contributorUrl(c.url, { autostart: true, intensity: 1 }));
+    const { page } = await grid.openTab(undefined, { viewport });
     const first = await waitForStatus(page, (s) => s.state === 'waiting' && !!s.volunteerId, 'auto tab connected');
     expect(first.backend).toBe('webgpu');
     expect(first.selfTests.map((t) => [t.backend, t.ok])).toEqual([['webgpu', true], ['wasm', true]]);

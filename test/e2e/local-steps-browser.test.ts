@@ -12,12 +12,7 @@
  * take a copy of shard 0 and the round stays open, so both results stay in
  * the coordinator's database for this test to read.
  */
-import Database from 'better-sqlite3';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { epochOrder, holdOut, splitRange } from '../../server/core/training/schedule.ts';
+import { describe, expect, it } from 'vitest';
 import { compareGradients } from '../../server/core/validation/gradients.ts';
 import { readLocalResult } from '../../server/core/validation/updates.ts';
 import { LOCAL_TOLERANCE } from '../../server/services/train-service.ts';
@@ -29,9 +24,9 @@ import type { NamedTensor, Tensor } from '../../shared/tensor/tensor.ts';
 import { runLocalSteps } from '../../shared/training/local-steps.ts';
 import { decodeUpdate } from '../../shared/training/update-codec.ts';
 import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import { uploadMnist } from '../helpers/mnist-job.ts';
-import { contributorUrl, ensureClientBuilt, launchChromium, waitForStatus, watchPage } from './browser.ts';
+import { firstShardRecords, mnistRecords, uploadMnist } from '../helpers/mnist-job.ts';
+import { waitForStatus } from './browser.ts';
+import { coordinatorAndChromium, storedCopies } from './tabs.ts';
 
 const H = 32;
 const BATCH = 64;
@@ -40,38 +35,12 @@ const RECORDS = BATCH * H;
 const SEED = 13;
 const LR = 1e-3;
 
-interface CopyRow { idx: number; volunteer_id: string; numeric_class: string; state: string; compute_ms: number; result: Uint8Array | null; result_file: string | null }
-
-function gather(data: ArrayBufferView, rowBytes: number, rows: ArrayLike<number>): Uint8Array {
-  const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Uint8Array(rows.length * rowBytes);
-  for (let k = 0; k < rows.length; k++) out.set(src.subarray(rows[k]! * rowBytes, (rows[k]! + 1) * rowBytes), k * rowBytes);
-  return out;
-}
-
 describe('local steps in the browser', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium({ webgpu: true })]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
-
-  async function openTab(backend: 'wasm' | 'webgpu'): Promise<{ ctx: BrowserContext; page: Page }> {
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
-    problems.push(...watchPage(page, backend));
-    await page.goto(contributorUrl(c.url, { autostart: true, backend, intensity: 1 }));
-    return { ctx, page };
-  }
+  const grid = coordinatorAndChromium();
+  const { problems, openTab } = grid;
 
   it(`takes the same ${H} inner AdamW steps on WebGPU and on WASM, within the default replica tolerance`, async () => {
+    const { c } = grid;
     const up = await uploadMnist(c.api, { count: RECORDS, seed: 3 });
     const job = await c.api.createJob({
       kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: LR,
@@ -86,34 +55,21 @@ describe('local steps in the browser', () => {
     expect(sg.backendNotice).toBeNull();
     expect(sw.backend).toBe('wasm');
 
-    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
-    let copies: CopyRow[];
-    try {
-      copies = db.prepare(`SELECT s.idx, c.volunteer_id, c.numeric_class, c.state, c.compute_ms, c.result, c.result_file
-        FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.job_id = ? ORDER BY s.idx, c.assigned_at`).all(job.id) as CopyRow[];
-    } finally {
-      db.close();
-    }
+    const copies = storedCopies(c, job.id);
     expect(copies.map((r) => r.idx)).toEqual([0, 0]);
     const gpuCopy = copies.find((r) => r.volunteer_id === sg.volunteerId)!;
     const wasmCopy = copies.find((r) => r.volunteer_id === sw.volunteerId)!;
     expect(gpuCopy.numeric_class).toMatch(/webgpu/);
     expect(wasmCopy.numeric_class).toMatch(/wasm/);
-    const stored = (r: CopyRow) => (r.result_file ? new Uint8Array(readFileSync(join(c.dataDir, 'results', r.result_file))) : r.result!);
-    const onGpu = readLocalResult(decodeTensors(stored(gpuCopy)), 'fp32', 64);
-    const onWasm = readLocalResult(decodeTensors(stored(wasmCopy)), 'fp32', 64);
+    const onGpu = readLocalResult(decodeTensors(gpuCopy.result!), 'fp32', 64);
+    const onWasm = readLocalResult(decodeTensors(wasmCopy.result!), 'fp32', 64);
 
     // The reference: the same 32 steps in this process (onnxruntime-web WASM in Node), on shard 0's records.
     const forward = buildMlp({ seed: 1 });
     const step = buildTrainStep(forward, { loss: 'cross-entropy' });
-    const train = holdOut(RECORDS, 0, SEED).train;
-    const shard0 = splitRange(0, BATCH * H, SHARDS_PER_ROUND)[0]!;
-    const rows = Array.from(epochOrder(SEED, 0, train.length).subarray(shard0.start, shard0.end), (r) => train[r]!);
-    const feeds: Record<string, Tensor> = {
-      ...step.initialParams,
-      [step.inputs.data]: { dtype: 'float32', dims: [rows.length, 784], data: gather(up.images, 784 * 4, rows) },
-      [step.inputs.labels]: { dtype: 'int64', dims: [rows.length], data: gather(up.classes, 8, rows) },
-    };
+    const rows = firstShardRecords({ records: RECORDS, seed: SEED, roundRecords: BATCH * H, shardsPerRound: SHARDS_PER_ROUND });
+    const batch = mnistRecords(up, rows);
+    const feeds: Record<string, Tensor> = { ...step.initialParams, [step.inputs.data]: batch.images, [step.inputs.labels]: batch.labels };
     const session = await ort.InferenceSession.create(step.model, { executionProviders: ['wasm'], logSeverityLevel: 3 });
     let direct: NamedTensor[];
     try {

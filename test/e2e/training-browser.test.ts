@@ -13,22 +13,17 @@
  * coordinator drops a round's results when the round closes, and here the
  * copies' results stay in `copies.result` for as long as the test needs them.
  */
-import Database from 'better-sqlite3';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { epochOrder, holdOut, splitRange } from '../../server/core/training/schedule.ts';
+import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../server/blobs/blob-store.ts';
 import { buildTrainStep } from '../../server/training/autodiff/index.ts';
 import { compareGradients, flattenGradients } from '../../server/core/validation/gradients.ts';
 import { buildMlp } from '../../server/training/models.ts';
 import { decodeTensors } from '../../shared/tensor/codec.ts';
 import { type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
-import { uploadMnist } from '../helpers/mnist-job.ts';
-import { contributorUrl, ensureClientBuilt, launchChromium, waitForStatus, watchPage } from './browser.ts';
+import { firstShardRecords, mnistRecords, uploadMnist } from '../helpers/mnist-job.ts';
+import { waitForStatus } from './browser.ts';
+import { coordinatorAndChromium, storedCopies } from './tabs.ts';
 
 const RECORDS = 256;
 const BATCH = 64;
@@ -40,44 +35,16 @@ const MAX_REL_L2 = 1e-3;
 const MIN_COSINE = 0.9999;
 const MAX_LOSS_DIFF = 1e-4;
 
-interface CopyRow { idx: number; volunteer_id: string; numeric_class: string; state: string; compute_ms: number; result: Uint8Array | null; result_file: string | null }
-
 const f32 = (t: NamedTensor) => typedView(t as NamedTensor & { dtype: 'float32' });
 const lossOf = (ts: NamedTensor[]) => f32(ts[0]!)[0]!;
 const gradsOf = (ts: NamedTensor[]) => flattenGradients(ts.slice(1).map(f32));
 
-/** The rows of a [N, ...] tensor's bytes, gathered in the given order. */
-function gather(data: ArrayBufferView, rowBytes: number, rows: ArrayLike<number>): Uint8Array {
-  const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Uint8Array(rows.length * rowBytes);
-  for (let k = 0; k < rows.length; k++) out.set(src.subarray(rows[k]! * rowBytes, (rows[k]! + 1) * rowBytes), k * rowBytes);
-  return out;
-}
-
 describe('training in the browser', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium({ webgpu: true })]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
-
-  async function openTab(backend: 'wasm' | 'webgpu'): Promise<{ ctx: BrowserContext; page: Page }> {
-    // A context each: two tabs of one browser profile would share the one-contributor-per-browser lock.
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
-    problems.push(...watchPage(page, backend));
-    await page.goto(contributorUrl(c.url, { autostart: true, backend, intensity: 1 }));
-    return { ctx, page };
-  }
+  const grid = coordinatorAndChromium();
+  const { problems, openTab } = grid;
 
   it('computes the same gradients for one micro-batch on WebGPU and on WASM, equal to a direct run', async () => {
+    const { c } = grid;
     const up = await uploadMnist(c.api, { count: RECORDS, seed: 3 });
     const job = await c.api.createJob({
       kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'sgd', lr: 0.1,
@@ -94,14 +61,7 @@ describe('training in the browser', () => {
     expect(sg.backendNotice).toBeNull();
     expect(sw.backend).toBe('wasm');
 
-    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
-    let copies: CopyRow[];
-    try {
-      copies = db.prepare(`SELECT s.idx, c.volunteer_id, c.numeric_class, c.state, c.compute_ms, c.result, c.result_file
-        FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.job_id = ? ORDER BY s.idx, c.assigned_at`).all(job.id) as CopyRow[];
-    } finally {
-      db.close();
-    }
+    const copies = storedCopies(c, job.id);
     // Exactly the two copies of shard 0, one per tab; round 0 is still open, so their results are still stored.
     expect(copies.map((r) => r.idx)).toEqual([0, 0]);
     const gpuCopy = copies.find((r) => r.volunteer_id === sg.volunteerId);
@@ -111,10 +71,8 @@ describe('training in the browser', () => {
     // The coordinator knows which backend computed each copy.
     expect(gpuCopy!.numeric_class).toMatch(/webgpu/);
     expect(wasmCopy!.numeric_class).toMatch(/wasm/);
-    // Results over 64 KiB (these gradients) are kept in files beside the database, named in result_file.
-    const stored = (r: CopyRow) => (r.result_file ? new Uint8Array(readFileSync(join(c.dataDir, 'results', r.result_file))) : r.result!);
-    const onGpu = decodeTensors(stored(gpuCopy!));
-    const onWasm = decodeTensors(stored(wasmCopy!));
+    const onGpu = decodeTensors(gpuCopy!.result!);
+    const onWasm = decodeTensors(wasmCopy!.result!);
 
     // The reference: the train-step graph the coordinator builds, run in this process on shard 0's micro-batch
     // (the job's held-out split and epoch order, as the coordinator gathers them) with the initial weights.
@@ -122,14 +80,9 @@ describe('training in the browser', () => {
     const forward = buildMlp({ seed: 1 });
     expect(sha256(forward)).toBe(up.model);
     const step = buildTrainStep(forward, { loss: 'cross-entropy' });
-    const train = holdOut(RECORDS, 0, SEED).train;
-    const shard0 = splitRange(0, BATCH, SHARDS_PER_ROUND)[0]!;
-    const rows = Array.from(epochOrder(SEED, 0, train.length).subarray(shard0.start, shard0.end), (r) => train[r]!);
-    const feeds: Record<string, Tensor> = {
-      ...step.initialParams,
-      [step.inputs.data]: { dtype: 'float32', dims: [rows.length, 784], data: gather(up.images, 784 * 4, rows) },
-      [step.inputs.labels]: { dtype: 'int64', dims: [rows.length], data: gather(up.classes, 8, rows) },
-    };
+    const rows = firstShardRecords({ records: RECORDS, seed: SEED, roundRecords: BATCH, shardsPerRound: SHARDS_PER_ROUND });
+    const batch = mnistRecords(up, rows);
+    const feeds: Record<string, Tensor> = { ...step.initialParams, [step.inputs.data]: batch.images, [step.inputs.labels]: batch.labels };
     const direct = await runDirect(step.model, feeds);
     const byName = new Map(direct.map((t) => [t.name, t]));
     const reference = [step.outputs.loss, ...step.outputs.grads].map((n) => byName.get(n)!);

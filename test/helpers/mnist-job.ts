@@ -1,9 +1,10 @@
 /** MNIST training jobs for tests: digits from the `mnist` package, uploaded as tensor blobs. */
 import type { ApiClient } from '../../cli/api-client.ts';
+import { epochOrder, holdOut, splitRange } from '../../server/core/training/schedule.ts';
 import { loadMnist } from '../../server/training/mnist.ts';
 import { buildCnn, buildMlp } from '../../server/training/models.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
-import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
+import { gatherRecords, type Tensor, tensorFromTyped } from '../../shared/tensor/tensor.ts';
 
 export interface MnistUpload {
   model: string;
@@ -24,5 +25,24 @@ export async function uploadMnist(api: ApiClient, o: { count: number; cnn?: bool
     labels: { blob: await api.uploadBlob(encodeTensors([{ name: 'y', ...tensorFromTyped('int64', [o.count], train.labels) }])), format: 'tensors' },
     images: train.images,
     classes: train.labels,
+  };
+}
+
+/**
+ * The records of round 0's first shard in a job with no held-out split, as the
+ * coordinator gathers them: the epoch-0 order over the training records, the
+ * round's first `roundRecords` split into `shardsPerRound`.
+ */
+export function firstShardRecords(o: { records: number; seed: number; roundRecords: number; shardsPerRound: number }): number[] {
+  const train = holdOut(o.records, 0, o.seed).train;
+  const shard = splitRange(0, o.roundRecords, o.shardsPerRound)[0]!;
+  return Array.from(epochOrder(o.seed, 0, train.length).subarray(shard.start, shard.end), (r) => train[r]!);
+}
+
+/** The uploaded digits `rows`, in that order, as an image tensor [n, 784] and a label tensor [n]. */
+export function mnistRecords(up: MnistUpload, rows: ArrayLike<number>): { images: Tensor; labels: Tensor } {
+  return {
+    images: gatherRecords(tensorFromTyped('float32', [up.classes.length, 784], up.images), rows),
+    labels: gatherRecords(tensorFromTyped('int64', [up.classes.length], up.classes), rows),
   };
 }
