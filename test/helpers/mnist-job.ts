@@ -1,5 +1,6 @@
 /** MNIST training jobs for tests: digits from the `mnist` package, uploaded as tensor blobs. */
 import type { ApiClient } from '../../cli/api-client.ts';
+import type { TrainJobRequest } from '../../shared/http/client.ts';
 import { epochOrder, holdOut, splitRange } from '../../server/core/training/schedule.ts';
 import { loadMnist } from '../../server/training/mnist.ts';
 import { buildCnn, buildMlp } from '../../server/training/models.ts';
@@ -26,6 +27,11 @@ export async function uploadMnist(api: ApiClient, o: { count: number; cnn?: bool
     images: train.images,
     classes: train.labels,
   };
+}
+
+/** A cross-entropy training job on the uploaded digits, the rest of the request (optimizer, batch, seed...) from `o`. */
+export function mnistTrainJob(up: MnistUpload, o: Omit<TrainJobRequest, 'kind' | 'model' | 'data' | 'labels' | 'loss'>): TrainJobRequest {
+  return { kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', ...o };
 }
 
 /**

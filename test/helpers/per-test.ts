@@ -1,6 +1,7 @@
 /**
  * What one test starts and the next must not inherit: `coordinator(args)`
- * spawns one (coordinator.ts), `defer(f)` registers anything else to stop;
+ * spawns one (coordinator.ts), `volunteers(c, n)` starts in-process
+ * volunteers (volunteers.ts), `defer(f)` registers anything else to stop;
  * after each test they are stopped in reverse order (a failure to stop is
  * ignored: the test has already said what went wrong). Call it in a
  * `describe` body. (Apart from coordinator.ts, which the benches import
@@ -8,9 +9,13 @@
  */
 import { afterEach } from 'vitest';
 import { type SpawnedCoordinator, spawnCoordinator } from './coordinator.ts';
+import { startVolunteer, type Tamper, type TestVolunteer } from './volunteers.ts';
 
 export interface PerTest {
-  coordinator(args?: string[]): Promise<SpawnedCoordinator>;
+  /** Its `serve` arguments, or spawnCoordinator's options (a data directory and port to restart on). */
+  coordinator(o?: string[] | Parameters<typeof spawnCoordinator>[0]): Promise<SpawnedCoordinator>;
+  /** `n` in-process volunteers for `c`, each lying with `tamper` when given. */
+  volunteers(c: SpawnedCoordinator, n: number, tamper?: Tamper): TestVolunteer[];
   defer(stop: () => Promise<void> | void): void;
 }
 
@@ -20,10 +25,19 @@ export function perTest(): PerTest {
     for (const f of stops.splice(0).reverse()) await Promise.resolve().then(f).catch(() => {});
   });
   return {
-    async coordinator(args = []) {
-      const c = await spawnCoordinator({ args });
-      stops.push(() => c.stop());
+    async coordinator(o = []) {
+      const c = await spawnCoordinator(Array.isArray(o) ? { args: o } : o);
+      stops.push(() => {
+        // One that exited by itself (not killed by the test) crashed: its last words say why the test failed.
+        if (c.proc.exitCode !== null) console.error(`coordinator exited ${c.proc.exitCode}: ${c.stderr.join('').slice(-4000)}`);
+        return c.stop();
+      });
       return c;
+    },
+    volunteers(c, n, tamper) {
+      const vs = Array.from({ length: n }, () => startVolunteer(c.url, tamper ? { tamper } : {}));
+      stops.push(() => Promise.all(vs.map((v) => v.stop())).then(() => {}));
+      return vs;
     },
     defer(stop) { stops.push(stop); },
   };

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
 import { ort } from '../../server/models/ort-node.ts';
@@ -23,10 +23,11 @@ import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
 import { LOCAL_OUTPUTS } from '../../shared/training/local-steps.ts';
 import { buildMlp } from '../../server/training/models.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { leaderFirst } from '../helpers/leader-first.ts';
-import { uploadMnist } from '../helpers/mnist-job.ts';
-import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
+import { perTest } from '../helpers/per-test.ts';
+import { startVolunteer } from '../helpers/volunteers.ts';
 import { historyOf, waitForJob } from '../helpers/wait.ts';
 
 /** The sent change (int8 values, or fp32) multiplied by `factor` (-1 flips its sign); losses left honest. */
@@ -92,28 +93,12 @@ function watchedVolunteer(url: string, onCopy: (a: Assignment, self: { stop(): P
 const chainFrom = (offer: WeightsOffer, held: string) => offer.deltas.slice(offer.deltas.findIndex((d) => d.base === held));
 
 describe('local-steps training', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
-  });
-  async function coordinator() {
-    const c = await spawnCoordinator();
-    cleanup.push(async () => {
-      if (c.proc.exitCode !== null) console.error(`coordinator exited ${c.proc.exitCode}: ${c.stderr.join('').slice(-4000)}`);
-      await c.stop();
-    });
-    return c;
-  }
-  function volunteers(c: SpawnedCoordinator, n: number, tamper?: (o: WireTensor[]) => WireTensor[]) {
-    const vs: TestVolunteer[] = Array.from({ length: n }, () => startVolunteer(c.url, tamper ? { tamper } : {}));
-    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
-    return vs;
-  }
+  const { coordinator, volunteers, defer } = perTest();
   /** `tabgrid worker --node n`: the real worker command, its own process. */
   function workerProcess(c: SpawnedCoordinator, n: number): ChildProcess {
     const proc = spawn(process.execPath, [CLI, 'worker', '--node', String(n), '--server', c.url], { cwd: REPO, stdio: ['ignore', 'ignore', 'ignore'] });
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-    cleanup.push(async () => {
+    defer(async () => {
       proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
       await exited;
@@ -126,10 +111,9 @@ describe('local-steps training', () => {
     const c = await coordinator();
     const up = await uploadMnist(c.api, { count: 10_000 });
     workerProcess(c, 4);
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
-      batch: 64, epochs: 10, shardsPerRound: 4, localSteps: 8, updateFormat: 'int8', evalFraction: 0.2, seed: 7, targetAccuracy: 0.93,
-    });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: 2e-3, batch: 64, epochs: 10, shardsPerRound: 4, localSteps: 8, updateFormat: 'int8', evalFraction: 0.2, seed: 7, targetAccuracy: 0.93,
+    }));
     expect(job.rounds).toBe(10 * Math.ceil(8000 / 512));
     const done = await waitForJob(c.api, job.id, 900_000);
     expect(done.state).toBe('completed');
@@ -151,12 +135,11 @@ describe('local-steps training', () => {
     const up = await uploadMnist(c.api, { count: 1200 });
     const b = watchedVolunteer(c.url, (_, self) => { if (b.copies.length === 1) void self.stop(); });
     const joiner = watchedVolunteer(c.url, (_, self) => { if (joiner.copies.length === 1) void self.stop(); });
-    cleanup.push(async () => { await Promise.all([b.dispose(), joiner.dispose()]); });
+    defer(async () => { await Promise.all([b.dispose(), joiner.dispose()]); });
     b.start();
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
-      batch: 32, epochs: 1, shardsPerRound: 1, localSteps: 4, updateFormat: 'int8', replicas: 1, evalFraction: 0.1, seed: 8,
-    });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: 2e-3, batch: 32, epochs: 1, shardsPerRound: 1, localSteps: 4, updateFormat: 'int8', replicas: 1, evalFraction: 0.1, seed: 8,
+    }));
     // 1,080 training digits, 128 a round.
     expect(job.rounds).toBe(9);
     await b.left();
@@ -197,10 +180,9 @@ describe('local-steps training', () => {
     const up = await uploadMnist(c.api, { count: 1200 });
     volunteers(c, 3);
     const [liar] = volunteers(c, 1, tamperChange(-1));
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
-      batch: 64, epochs: 2, shardsPerRound: 4, localSteps: 4, updateFormat: 'int8', replicas: 2, evalFraction: 0.1, seed: 1,
-    });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: 2e-3, batch: 64, epochs: 2, shardsPerRound: 4, localSteps: 4, updateFormat: 'int8', replicas: 2, evalFraction: 0.1, seed: 1,
+    }));
     const done = await waitForJob(c.api, job.id, 300_000);
     expect(done.state).toBe('completed');
     expect(liar!.outcomes.length).toBeGreaterThan(0);
@@ -217,11 +199,10 @@ describe('local-steps training', () => {
       const order = leaderFirst();
       const attacker = startVolunteer(c.url, { tamper: tamperChange(-20), hooks: order.leaderHooks });
       const honest = Array.from({ length: 4 }, () => startVolunteer(c.url, order.follower()));
-      cleanup.push(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
-      const job = await c.api.createJob({
-        kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
-        batch: 100, epochs: 3, shardsPerRound: 5, localSteps: 4, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
-      });
+      defer(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
+      const job = await c.api.createJob(mnistTrainJob(up, {
+        optimizer: 'adam', lr: 2e-3, batch: 100, epochs: 3, shardsPerRound: 5, localSteps: 4, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
+      }));
       const done = await waitForJob(c.api, job.id, 300_000);
       expect(done.state).toBe('completed');
       // 1,980 training digits, 400 a round: 5 rounds an epoch, 5 shards each; the attacker computed one shard of every round.
@@ -238,10 +219,9 @@ describe('local-steps training', () => {
     const up = await uploadMnist(c.api, { count: 640 });
     // Three volunteers, at most one shard each per round, four shards a round: one shard of every round is a straggler.
     volunteers(c, 3);
-    const common = {
-      kind: 'train' as const, model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy' as const, optimizer: 'adam' as const, lr: 2e-3,
-      batch: 64, epochs: 1, shardsPerRound: 4, localSteps: 2, replicas: 1, maxShardsPerVolunteer: 1, evalFraction: 0, roundDeadlineSeconds: 2, seed: 3,
-    };
+    const common = mnistTrainJob(up, {
+      optimizer: 'adam', lr: 2e-3, batch: 64, epochs: 1, shardsPerRound: 4, localSteps: 2, replicas: 1, maxShardsPerVolunteer: 1, evalFraction: 0, roundDeadlineSeconds: 2, seed: 3,
+    });
     const waiting = await c.api.createJob({ ...common, minFraction: 1 });
     const t0 = Date.now();
     const job = await c.api.createJob({ ...common, minFraction: 0.75 });

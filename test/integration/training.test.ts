@@ -3,15 +3,15 @@
  * data-parallel rounds, cross-checked gradients, robust aggregation,
  * checkpoints that survive a coordinator crash.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { holdOut } from '../../server/core/training/schedule.ts';
 import { typedView } from '../../shared/tensor/tensor.ts';
 import { modelSignature, parseModel } from '../../shared/onnx/model.ts';
 import type { WireTensor } from '../../shared/protocol/events.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
-import { uploadMnist } from '../helpers/mnist-job.ts';
-import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
+import { perTest } from '../helpers/per-test.ts';
+import { startVolunteer } from '../helpers/volunteers.ts';
 import { historyOf, waitForJob } from '../helpers/wait.ts';
 import { leaderFirst } from '../helpers/leader-first.ts';
 
@@ -24,29 +24,15 @@ const tamperGradients = (factor: number) => (outs: WireTensor[]) => outs.map((o,
 });
 
 describe('training jobs', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
-  });
-  async function coordinator(o: Parameters<typeof spawnCoordinator>[0] = {}) {
-    const c = await spawnCoordinator(o);
-    cleanup.push(() => c.stop());
-    return c;
-  }
-  function volunteers(c: SpawnedCoordinator, n: number, tamper?: (o: WireTensor[]) => WireTensor[]) {
-    const vs: TestVolunteer[] = Array.from({ length: n }, () => startVolunteer(c.url, tamper ? { tamper } : {}));
-    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
-    return vs;
-  }
+  const { coordinator, volunteers, defer } = perTest();
 
   it('trains a 784-128-10 MLP on 8,000 MNIST digits to >= 0.93 held-out accuracy with 4 volunteers', async () => {
     const c = await coordinator();
     const up = await uploadMnist(c.api, { count: 10_000 });
     volunteers(c, 4);
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 1e-3,
-      batch: 64, epochs: 15, shardsPerRound: 4, evalFraction: 0.2, seed: 7, targetAccuracy: 0.93,
-    });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: 1e-3, batch: 64, epochs: 15, shardsPerRound: 4, evalFraction: 0.2, seed: 7, targetAccuracy: 0.93,
+    }));
     const done = await waitForJob(c.api, job.id, 900_000);
     expect(done.state).toBe('completed');
     const accuracies = historyOf(done).filter((h) => h.accuracy !== null).map((h) => h.accuracy!);
@@ -76,10 +62,9 @@ describe('training jobs', () => {
     const up = await uploadMnist(c.api, { count: 2000 });
     const run = async (shards: number, workers: number) => {
       const vs = volunteers(c, workers);
-      const job = await c.api.createJob({
-        kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam',
-        batch: 64, epochs: 1, shardsPerRound: shards, replicas: 1, evalFraction: 0.1, seed: 3,
-      });
+      const job = await c.api.createJob(mnistTrainJob(up, {
+        optimizer: 'adam', batch: 64, epochs: 1, shardsPerRound: shards, replicas: 1, evalFraction: 0.1, seed: 3,
+      }));
       const done = await waitForJob(c.api, job.id, 300_000);
       await Promise.all(vs.map((v) => v.stop()));
       expect(done.state).toBe('completed');
@@ -98,10 +83,9 @@ describe('training jobs', () => {
     const c = await coordinator();
     const up = await uploadMnist(c.api, { count: 2500, cnn: true });
     volunteers(c, 2);
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
-      batch: 32, epochs: 1, shardsPerRound: 2, evalFraction: 0.2, seed: 5,
-    });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: 2e-3, batch: 32, epochs: 1, shardsPerRound: 2, evalFraction: 0.2, seed: 5,
+    }));
     const done = await waitForJob(c.api, job.id, 600_000);
     expect(done.state).toBe('completed');
     console.info(`CNN held-out accuracy after 1 epoch on 2,000 digits: ${done.train!.accuracy}`);
@@ -113,10 +97,9 @@ describe('training jobs', () => {
     const up = await uploadMnist(c.api, { count: 1200 });
     volunteers(c, 3);
     const [liar] = volunteers(c, 1, tamperGradients(-1));
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 3e-3,
-      batch: 64, epochs: 2, shardsPerRound: 4, replicas: 2, evalFraction: 0.1, seed: 1,
-    });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: 3e-3, batch: 64, epochs: 2, shardsPerRound: 4, replicas: 2, evalFraction: 0.1, seed: 1,
+    }));
     const done = await waitForJob(c.api, job.id, 300_000);
     expect(done.state).toBe('completed');
     expect(liar!.outcomes.length).toBeGreaterThan(0);
@@ -133,14 +116,13 @@ describe('training jobs', () => {
       const c = await coordinator();
       const up = await uploadMnist(c.api, { count: 2200 });
       const order = leaderFirst();
-      cleanup.push(async () => order.release());
+      defer(async () => order.release());
       const attacker = startVolunteer(c.url, { tamper: tamperGradients(-20), hooks: order.leaderHooks });
       const honest = Array.from({ length: 4 }, () => startVolunteer(c.url, order.follower()));
-      cleanup.push(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
-      const job = await c.api.createJob({
-        kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 3e-3,
-        batch: 100, epochs: 2, shardsPerRound: 5, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
-      });
+      defer(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
+      const job = await c.api.createJob(mnistTrainJob(up, {
+        optimizer: 'adam', lr: 3e-3, batch: 100, epochs: 2, shardsPerRound: 5, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
+      }));
       const done = await waitForJob(c.api, job.id, 300_000);
       expect(done.state).toBe('completed');
       // One shard in each of the 40 rounds: a fifth of the gradients, by construction.
@@ -157,10 +139,9 @@ describe('training jobs', () => {
     const { dataDir, port } = c;
     const up = await uploadMnist(c.api, { count: 1500 });
     volunteers(c, 3);
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'sgd', lr: 0.1,
-      batch: 50, epochs: 2, shardsPerRound: 3, evalFraction: 0.2, seed: 4,
-    });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'sgd', lr: 0.1, batch: 50, epochs: 2, shardsPerRound: 3, evalFraction: 0.2, seed: 4,
+    }));
     await c.waitForLog((l) => l.msg === 'training round closed' && l.job === job.id && (l.round as number) >= 5, 120_000);
     await c.kill('SIGKILL');
     c = await coordinator({ dataDir, port });
