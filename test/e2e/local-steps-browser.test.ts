@@ -11,7 +11,14 @@
  * shard per volunteer per round, minFraction 1, a long deadline: both tabs
  * take a copy of shard 0 and the round stays open, so both results stay in
  * the coordinator's database for this test to read.
+ *
+ * Then the tab's side of the compressed downstream: one WASM tab trains both
+ * rounds of a local-steps job with int8 changes, so its second round's
+ * weights are offered as the delta from the version it trained round one
+ * from; it must fetch that delta and not the new full weights.
  */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compareGradients } from '../../server/core/validation/gradients.ts';
 import { readLocalResult } from '../../server/core/validation/updates.ts';
@@ -25,7 +32,7 @@ import { runLocalSteps } from '../../shared/training/local-steps.ts';
 import { decodeUpdate } from '../../shared/training/update-codec.ts';
 import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
 import { firstShardRecords, mnistRecords, uploadMnist } from '../helpers/mnist-job.ts';
-import { waitForStatus } from './browser.ts';
+import { countBlobRequests, waitForStatus } from './browser.ts';
 import { coordinatorAndChromium, storedCopies } from './tabs.ts';
 
 const H = 32;
@@ -109,6 +116,50 @@ describe('local steps in the browser', () => {
     const outcome = await waitForStatus(gpu.page, (s) => s.counts.validated + s.counts.rejected >= 1, 'outcome of the WebGPU copy');
     expect(outcome.counts.rejected).toBe(0);
     await Promise.all([gpu.ctx.close(), wasm.ctx.close()]);
+    expect(problems).toEqual([]);
+  }, 300_000);
+  it('a tab that trained round one fetches only the weights change for round two', async () => {
+    const { c } = grid;
+    const steps = 4;
+    // One shard a round of BATCH x steps digits, two rounds: the one tab takes both, one after the other.
+    const up = await uploadMnist(c.api, { count: BATCH * steps * 2, seed: 5 });
+    const job = await c.api.createJob({
+      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: LR,
+      batch: BATCH, epochs: 1, shardsPerRound: 1, localSteps: steps, updateFormat: 'int8', weightsFormat: 'fp16', replicas: 1,
+      maxShardsPerVolunteer: 1, evalFraction: 0, seed: SEED,
+    });
+    let blobUrls: string[] = [];
+    const tab = await openTab('wasm', { prepare: (ctx) => { blobUrls = countBlobRequests(ctx); } });
+    const done = await waitForStatus(tab.page, (s) => s.counts.validated >= 2, 'both rounds validated', 180_000);
+    expect(done.counts.rejected).toBe(0);
+    for (;;) {
+      const s = await c.api.job(job.id);
+      if (s.state === 'completed') break;
+      expect(s.state).toBe('running');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await tab.ctx.close();
+
+    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
+    let progress: { broadcast?: { hash: string; deltas: { base: string; target: string; hash: string }[] } };
+    let copies: { idx: number; outcome: string; volunteer_id: string }[];
+    try {
+      progress = JSON.parse((db.prepare('SELECT progress FROM jobs WHERE id = ?').get(job.id) as { progress: string }).progress);
+      copies = db.prepare(`SELECT s.idx, c.outcome, c.volunteer_id FROM copies c JOIN shards s ON s.id = c.shard_id
+        WHERE c.job_id = ? ORDER BY c.assigned_at`).all(job.id) as typeof copies;
+    } finally {
+      db.close();
+    }
+    // Two copies, both from the tab, both valid: the job completed on what the tab computed from the delta.
+    expect(copies.map((r) => [r.idx, r.outcome, r.volunteer_id])).toEqual([[0, 'valid', done.volunteerId], [1, 'valid', done.volunteerId]]);
+    // Round one's close made the first delta: version 0 (the first full weights) to version 1.
+    const first = progress.broadcast!.deltas[0]!;
+    const fetched = blobUrls.map((u) => new URL(u).pathname.slice('/blobs/'.length));
+    console.info(`two-round local-steps job in one tab: blobs fetched ${fetched.map((h) => h.slice(0, 8)).join(', ')}; ` +
+      `version 0 ${first.base.slice(0, 8)}, delta ${first.hash.slice(0, 8)}, version 1 ${first.target.slice(0, 8)}`);
+    expect(fetched.filter((h) => h === first.base)).toHaveLength(1);
+    expect(fetched).toContain(first.hash);
+    expect(fetched).not.toContain(first.target);
     expect(problems).toEqual([]);
   }, 300_000);
 });
