@@ -182,7 +182,21 @@ program.command('worker')
     }
   });
 
-program.command('infer')
+/** What `infer` and `train` both take after their own options: the job's metadata, the token, and how to follow it. */
+function submitOptions(cmd: Command): Command {
+  return cmd
+    .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
+    .option('--name <name>', 'what to call the job (shown in tabgrid jobs, status and the dashboard)')
+    .option('--tag <key=value>', 'a label for the job; repeat for several', tagOption)
+    .option('--priority <p>', 'within the project, shards of higher-priority jobs go out first (-1000..1000, default 0)', priorityOption)
+    .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
+    .option('--quiet', 'no progress bar (the job id is still printed)')
+    .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
+    .option('--retry-for <s>', 'while following, wait out a coordinator that is away this long (seconds)', num('--retry-for'), 300)
+    .option('--json', 'print the result as one JSON object on stdout');
+}
+
+submitOptions(program.command('infer')
   .description('run an ONNX model over inputs on the grid; writes one file per graph output')
   .requiredOption('--model <file>', 'ONNX model')
   .option('--input <[name=]file>', '.npy or .pb input; repeat for several (unnamed bind in graph order)', collect, [])
@@ -194,22 +208,13 @@ program.command('infer')
   .option('--atol <y>', 'absolute tolerance for float outputs', num('--atol'))
   .option('--lease-seconds <s>', 'lease per copy before it is reissued', int('--lease-seconds'))
   .option('--backends <list>', 'backends that may compute it: webgpu,wasm (default: any that computes the model right)', backendList)
-  .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
-  .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
-  .option('--name <name>', 'what to call the job (shown in tabgrid jobs, status and the dashboard)')
-  .option('--tag <key=value>', 'a label for the job; repeat for several', tagOption)
-  .option('--priority <p>', 'within the project, shards of higher-priority jobs go out first (-1000..1000, default 0)', priorityOption)
-  .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
-  .option('--quiet', 'no progress bar (the job id is still printed)')
-  .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
-  .option('--retry-for <s>', 'while following, wait out a coordinator that is away this long (seconds)', num('--retry-for'), 300)
-  .option('--json', 'print the result as one JSON object on stdout')
+  .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb')))
   .action(async (o) => {
     const { infer } = await import('./commands/infer.ts');
     process.exitCode = await infer({ ...o, token: resolveToken(o.token) });
   });
 
-program.command('train')
+submitOptions(program.command('train')
   .description('train a model on the grid: generated ONNX gradient graphs, data-parallel rounds, a trained model out')
   .option('--model <file>', 'forward ONNX model; its float initializers are the parameters')
   .option('--data <file>', 'inputs, batch on axis 0 (.npy or .pb)')
@@ -240,16 +245,7 @@ program.command('train')
   .option('--eval-fraction <f>', 'held out, never trained on', num('--eval-fraction'))
   .option('--seed <n>', 'shuffling and split seed', int('--seed', 0))
   .option('--target-accuracy <a>', 'stop once held-out accuracy reaches this', num('--target-accuracy'))
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--deadline <duration>', 'fail the job if it has not finished this long after submission (90, 30m, 2h, 1d)', duration('--deadline'))
-  .option('--name <name>', 'what to call the job (shown in tabgrid jobs, status and the dashboard)')
-  .option('--tag <key=value>', 'a label for the job; repeat for several', tagOption)
-  .option('--priority <p>', 'within the project, shards of higher-priority jobs go out first (-1000..1000, default 0)', priorityOption)
-  .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
-  .option('--quiet', 'no progress bar (the job id is still printed)')
-  .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
-  .option('--retry-for <s>', 'while following, wait out a coordinator that is away this long (seconds)', num('--retry-for'), 300)
-  .option('--json', 'print the result as one JSON object on stdout')
+  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER))
   .action(async (o) => {
     const { train } = await import('./commands/train.ts');
     process.exitCode = await train({ ...o, token: resolveToken(o.token) });

@@ -112,3 +112,66 @@ export async function followJob(api: TabgridClient, id: string, o: FollowOptions
     process.off('SIGINT', onSigint);
   }
 }
+
+/** What `tabgrid infer` and `tabgrid train` both take (submitOptions in cli/main.ts): the job's metadata and how to follow it. */
+export interface SubmitOptions {
+  server: string;
+  token: string;
+  /** Seconds from submission after which the job fails. */
+  deadline?: number;
+  /** The job's name, labels (--tag key=value) and priority within the project. */
+  name?: string;
+  tag?: Record<string, string>;
+  priority?: number;
+  out: string;
+  quiet?: boolean;
+  /** Submit, print the job id, and leave. */
+  wait?: boolean;
+  /** One JSON document on stdout (the job id at once with --no-wait). */
+  json?: boolean;
+  /** How long to wait out a coordinator that is away before giving up, seconds. */
+  retryFor?: number;
+}
+
+export interface FinishOptions {
+  /** Follows the job until it leaves `running` (with the command's progress bar). */
+  follow: () => Promise<JobStatus>;
+  /** Writes what the completed job made under `out`; returns the files. */
+  download: () => Promise<string[]>;
+  /** What `download` fetches, for the give-up line ("outputs", "model"). */
+  what: string;
+  out: string;
+  /** How long to wait out a coordinator that is away before giving up, seconds. */
+  retryFor?: number;
+  json?: boolean;
+  say: (line: string) => void;
+}
+
+/**
+ * After `tabgrid infer` or `tabgrid train` submitted a job and chose to wait:
+ * follows it, says how it ended when it did not complete, then downloads what
+ * it made, waiting out a coordinator that is away. Null when the command must
+ * exit 1 (the job failed or was cancelled, or the coordinator stayed away:
+ * each said, with how to pick the job up again).
+ */
+export async function finishJob(api: TabgridClient, id: string, o: FinishOptions): Promise<{ status: JobStatus; written: string[] } | null> {
+  let status: JobStatus;
+  try {
+    status = await o.follow();
+  } catch (e) {
+    if (e instanceof GaveUp) return null;
+    throw e;
+  }
+  if (status.state !== 'completed') {
+    o.say(`job ${id} ${status.state}${status.error ? `: ${status.error}` : ''}`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ job: id, state: status.state, error: status.error })}\n`);
+    return null;
+  }
+  try {
+    return { status, written: await withRetry(o.download, { giveUpAfterMs: (o.retryFor ?? 300) * 1000, say: o.say }) };
+  } catch (e) {
+    if (!transient(e)) throw e;
+    o.say(`gave up downloading the ${o.what} of job ${id}: ${(e as Error).message}. Once the coordinator is back:\n  tabgrid results ${id} --out ${o.out} --server ${api.server}`);
+    return null;
+  }
+}

@@ -5,13 +5,11 @@
 import cliProgress from 'cli-progress';
 import { readFile } from 'node:fs/promises';
 import { TabgridClient, type JobStatus } from '../api-client.ts';
-import { followJob, GaveUp, transient, withRetry } from './follow.ts';
+import { finishJob, followJob, type SubmitOptions } from './follow.ts';
 import { jobMetaOf } from '../job-meta.ts';
 import { parseInputArg, readInput, writeOutputs } from '../tensor-files.ts';
 
-export interface InferOptions {
-  server: string;
-  token: string;
+export interface InferOptions extends SubmitOptions {
   model: string;
   input: string[];
   shardSize?: number;
@@ -19,22 +17,8 @@ export interface InferOptions {
   rtol?: number;
   atol?: number;
   leaseSeconds?: number;
-  /** Seconds from submission after which the job fails. */
-  deadline?: number;
-  /** The job's name, labels (--tag key=value) and priority within the project. */
-  name?: string;
-  tag?: Record<string, string>;
-  priority?: number;
   backends?: ('webgpu' | 'wasm')[];
   format: 'pb' | 'npy';
-  out: string;
-  quiet?: boolean;
-  /** Submit, print the job id, and leave. */
-  wait?: boolean;
-  /** One JSON document on stdout (the job id at once with --no-wait). */
-  json?: boolean;
-  /** How long to wait out a coordinator that is away before giving up, seconds. */
-  retryFor?: number;
 }
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -95,26 +79,12 @@ export async function infer(o: InferOptions): Promise<number> {
     say(`not waiting; follow it with: tabgrid status ${job.id} --server ${api.server}`);
     return 0;
   }
-  let status: JobStatus;
-  try {
-    status = await waitForJob(api, job.id, { quiet: !!o.quiet, retryFor: o.retryFor, out: o.out });
-  } catch (e) {
-    if (e instanceof GaveUp) return 1;
-    throw e;
-  }
-  if (status.state !== 'completed') {
-    say(`job ${job.id} ${status.state}${status.error ? `: ${status.error}` : ''}`);
-    if (o.json) process.stdout.write(`${JSON.stringify({ job: job.id, state: status.state, error: status.error })}\n`);
-    return 1;
-  }
-  let written: string[];
-  try {
-    written = await withRetry(() => downloadOutputs(api, job.id, o.out, o.format), { giveUpAfterMs: (o.retryFor ?? 300) * 1000, say });
-  } catch (e) {
-    if (!transient(e)) throw e;
-    say(`gave up downloading the outputs of job ${job.id}: ${(e as Error).message}. Once the coordinator is back:\n  tabgrid results ${job.id} --out ${o.out} --server ${api.server}`);
-    return 1;
-  }
+  const done = await finishJob(api, job.id, {
+    follow: () => waitForJob(api, job.id, { quiet: !!o.quiet, retryFor: o.retryFor, out: o.out }),
+    download: () => downloadOutputs(api, job.id, o.out, o.format), what: 'outputs', out: o.out, retryFor: o.retryFor, json: o.json, say,
+  });
+  if (!done) return 1;
+  const { written } = done;
   if (!o.quiet) say(`job ${job.id} completed; every output validated:\n${written.map((w) => `  ${w}`).join('\n')}`);
   process.stdout.write(o.json ? `${JSON.stringify({ job: job.id, state: 'completed', outputs: written })}\n` : `${written.join('\n')}\n`);
   return 0;

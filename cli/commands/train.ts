@@ -18,11 +18,9 @@ import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { generateSequenceTask, type SequenceTaskName } from '../../server/training/sequence-task.ts';
 import { buildTransformer } from '../../server/training/transformer.ts';
-import { followJob, GaveUp, transient, withRetry } from './follow.ts';
+import { finishJob, followJob, type SubmitOptions } from './follow.ts';
 
-export interface TrainOptions {
-  server: string;
-  token: string;
+export interface TrainOptions extends SubmitOptions {
   model?: string;
   data?: string;
   labels?: string;
@@ -52,16 +50,6 @@ export interface TrainOptions {
   evalFraction?: number;
   seed?: number;
   targetAccuracy?: number;
-  deadline?: number;
-  /** The job's name, labels (--tag key=value) and priority within the project. */
-  name?: string;
-  tag?: Record<string, string>;
-  priority?: number;
-  out: string;
-  quiet?: boolean;
-  wait?: boolean;
-  json?: boolean;
-  retryFor?: number;
 }
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -151,26 +139,12 @@ export async function train(o: TrainOptions): Promise<number> {
     process.stdout.write(o.json ? `${JSON.stringify({ job: job.id, state: job.state, warnings: job.warnings ?? [] })}\n` : `${job.id}\n`);
     return 0;
   }
-  let s: JobStatus;
-  try {
-    s = await waitForTraining(api, job.id, { quiet: !!o.quiet, retryFor: o.retryFor, out: o.out });
-  } catch (e) {
-    if (e instanceof GaveUp) return 1;
-    throw e;
-  }
-  if (s.state !== 'completed') {
-    say(`job ${job.id} ${s.state}${s.error ? `: ${s.error}` : ''}`);
-    if (o.json) process.stdout.write(`${JSON.stringify({ job: job.id, state: s.state, error: s.error })}\n`);
-    return 1;
-  }
-  let written: string[];
-  try {
-    written = await withRetry(() => downloadTrained(api, job.id, o.out), { giveUpAfterMs: (o.retryFor ?? 300) * 1000, say });
-  } catch (e) {
-    if (!transient(e)) throw e;
-    say(`gave up downloading the model of job ${job.id}: ${(e as Error).message}. Once the coordinator is back:\n  tabgrid results ${job.id} --out ${o.out} --server ${api.server}`);
-    return 1;
-  }
+  const done = await finishJob(api, job.id, {
+    follow: () => waitForTraining(api, job.id, { quiet: !!o.quiet, retryFor: o.retryFor, out: o.out }),
+    download: () => downloadTrained(api, job.id, o.out), what: 'model', out: o.out, retryFor: o.retryFor, json: o.json, say,
+  });
+  if (!done) return 1;
+  const { status: s, written } = done;
   if (!o.quiet) say(`job ${job.id} completed: held-out accuracy ${s.train?.accuracy ?? 'n/a'}\n${written.map((w) => `  ${w}`).join('\n')}`);
   process.stdout.write(o.json ? `${JSON.stringify({ job: job.id, state: 'completed', accuracy: s.train?.accuracy ?? null, files: written })}\n` : `${written.join('\n')}\n`);
   return 0;
