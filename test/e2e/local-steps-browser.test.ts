@@ -31,7 +31,7 @@ import type { NamedTensor, Tensor } from '../../shared/tensor/tensor.ts';
 import { runLocalSteps } from '../../shared/training/local-steps.ts';
 import { decodeUpdate } from '../../shared/training/update-codec.ts';
 import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
-import { firstShardRecords, mnistRecords, uploadMnist } from '../helpers/mnist-job.ts';
+import { firstShardRecords, mnistRecords, mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
 import { countBlobRequests, waitForStatus } from './browser.ts';
 import { coordinatorAndChromium, storedCopies } from './tabs.ts';
 
@@ -49,11 +49,11 @@ describe('local steps in the browser', () => {
   it(`takes the same ${H} inner AdamW steps on WebGPU and on WASM, within the default replica tolerance`, async () => {
     const { c } = grid;
     const up = await uploadMnist(c.api, { count: RECORDS, seed: 3 });
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: LR,
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: LR,
       batch: BATCH, epochs: 1, shardsPerRound: SHARDS_PER_ROUND, localSteps: H, updateFormat: 'fp32', replicas: 2, maxShardsPerVolunteer: 1,
       minFraction: 1, roundDeadlineSeconds: 3600, evalFraction: 0, seed: SEED,
-    });
+    }));
 
     const [gpu, wasm] = await Promise.all([openTab('webgpu'), openTab('wasm')]);
     const sg = await waitForStatus(gpu.page, (s) => s.counts.uploaded >= 1, 'WebGPU tab uploaded its copy', 120_000);
@@ -123,11 +123,11 @@ describe('local steps in the browser', () => {
     const steps = 4;
     // One shard a round of BATCH x steps digits, two rounds: the one tab takes both, one after the other.
     const up = await uploadMnist(c.api, { count: BATCH * steps * 2, seed: 5 });
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: LR,
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: LR,
       batch: BATCH, epochs: 1, shardsPerRound: 1, localSteps: steps, updateFormat: 'int8', weightsFormat: 'fp16', replicas: 1,
       maxShardsPerVolunteer: 1, evalFraction: 0, seed: SEED,
-    });
+    }));
     let blobUrls: string[] = [];
     const tab = await openTab('wasm', { prepare: (ctx) => { blobUrls = countBlobRequests(ctx); } });
     const done = await waitForStatus(tab.page, (s) => s.counts.validated >= 2, 'both rounds validated', 180_000);

@@ -21,7 +21,7 @@ import { buildMlp } from '../../server/training/models.ts';
 import { decodeTensors } from '../../shared/tensor/codec.ts';
 import { type NamedTensor, type Tensor, typedView } from '../../shared/tensor/tensor.ts';
 import { runDirect } from '../helpers/direct-run.ts';
-import { firstShardRecords, mnistRecords, uploadMnist } from '../helpers/mnist-job.ts';
+import { firstShardRecords, mnistRecords, mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
 import { waitForStatus } from './browser.ts';
 import { coordinatorAndChromium, storedCopies } from './tabs.ts';
 
@@ -46,11 +46,11 @@ describe('training in the browser', () => {
   it('computes the same gradients for one micro-batch on WebGPU and on WASM, equal to a direct run', async () => {
     const { c } = grid;
     const up = await uploadMnist(c.api, { count: RECORDS, seed: 3 });
-    const job = await c.api.createJob({
-      kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'sgd', lr: 0.1,
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'sgd', lr: 0.1,
       batch: BATCH, epochs: 1, shardsPerRound: SHARDS_PER_ROUND, replicas: 2, maxShardsPerVolunteer: 1, minFraction: 1,
       roundDeadlineSeconds: 3600, evalFraction: 0, seed: SEED,
-    });
+    }));
 
     const [gpu, wasm] = await Promise.all([openTab('webgpu'), openTab('wasm')]);
     const sg = await waitForStatus(gpu.page, (s) => s.counts.uploaded >= 1, 'WebGPU tab uploaded its copy', 45_000);
