@@ -5,9 +5,9 @@
  * limit per shard after which the thread is ended and replaced. Volunteers
  * do the grid's work; this only buys known answers for spot checks.
  */
-import { Worker } from 'node:worker_threads';
 import type { Assignment } from '../../shared/protocol/events.ts';
 import type { AnswerReply, AnswerRequest } from './answer-worker.ts';
+import { type LimitedWorker, startLimitedWorker } from './limited-worker.ts';
 
 export interface AnswerLimits {
   /** Longest one shard may take, ms. */
@@ -26,7 +26,7 @@ export class AnswerBusy extends Error {}
 const IDLE_MS = 60_000;
 
 export class AnswerRunner {
-  private worker: { w: Worker; ready: Promise<void> } | null = null;
+  private worker: LimitedWorker | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private waiting = 0;
   private nextId = 1;
@@ -58,7 +58,7 @@ export class AnswerRunner {
   private async runNow(req: Omit<AnswerRequest, 'id'>): Promise<{ encoded: Uint8Array; computeMs: number }> {
     if (this.closed) throw new Error('the answer runner is closed');
     if (this.idle) clearTimeout(this.idle);
-    const { w, ready } = this.worker ??= this.start();
+    const { worker: w, ready } = this.worker ??= this.start();
     await ready;
     const id = this.nextId++;
     try {
@@ -89,27 +89,8 @@ export class AnswerRunner {
     }
   }
 
-  private start(): { w: Worker; ready: Promise<void> } {
-    // As the model checker: compiled, the thread's module runs as it is; from TypeScript sources (tests), tsx's loader first.
-    const compiled = import.meta.url.endsWith('.js');
-    const entry = new URL(compiled ? './answer-worker.js' : './answer-worker.ts', import.meta.url);
-    const w = new Worker(compiled ? entry : new URL('./model-check-boot.mjs', import.meta.url), {
-      workerData: { entry: entry.href },
-      resourceLimits: { maxOldGenerationSizeMb: this.limits.memoryMb, maxYoungGenerationSizeMb: 64 },
-    });
-    w.unref();
-    w.on('error', () => { if (this.worker?.w === w) this.worker = null; });
-    const ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (m: { ready?: boolean }) => {
-        if (!m.ready) return;
-        w.off('message', onMessage).off('error', reject);
-        resolve();
-      };
-      w.on('message', onMessage).once('error', reject);
-    });
-    ready.catch(() => { if (this.worker?.w === w) this.worker = null; });
-    w.once('exit', () => { if (this.worker?.w === w) this.worker = null; });
-    return { w, ready };
+  private start(): LimitedWorker {
+    return startLimitedWorker('answer-worker', this.limits.memoryMb, (worker) => { if (this.worker?.worker === worker) this.worker = null; });
   }
 
   private async stop(): Promise<void> {
@@ -117,6 +98,6 @@ export class AnswerRunner {
     this.idle = null;
     const r = this.worker;
     this.worker = null;
-    await r?.w.terminate();
+    await r?.worker.terminate();
   }
 }

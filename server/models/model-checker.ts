@@ -13,9 +13,9 @@
  * limits do not cover, by watching the process's resident memory while a
  * check runs (the coordinator does little else that grows it meanwhile).
  */
-import { Worker } from 'node:worker_threads';
 import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
 import type { LossKind, TrainStep } from '../training/autodiff/index.ts';
+import { type LimitedWorker, startLimitedWorker } from './limited-worker.ts';
 
 export interface ModelCheckLimits {
   /** Longest a model's check may take, ms. */
@@ -65,13 +65,8 @@ const WATCH_EVERY_MS = 25;
 /** A warm thread is kept this long after its last check, then ended (onnxruntime's WebAssembly memory never shrinks). */
 const IDLE_MS = 120_000;
 
-interface Running {
-  worker: Worker;
-  ready: Promise<void>;
-}
-
 export class ModelChecker {
-  private running: Running | null = null;
+  private running: LimitedWorker | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
   private idle: NodeJS.Timeout | null = null;
@@ -157,29 +152,8 @@ export class ModelChecker {
     }
   }
 
-  private start(): Running {
-    // Compiled to JavaScript (as shipped), the thread's module runs as it is; from TypeScript
-    // sources (tests), a small JavaScript module registers tsx's loader in the thread first.
-    const compiled = import.meta.url.endsWith('.js');
-    const entry = new URL(compiled ? './model-check-worker.js' : './model-check-worker.ts', import.meta.url);
-    const worker = new Worker(compiled ? entry : new URL('./model-check-boot.mjs', import.meta.url), {
-      workerData: { entry: entry.href },
-      resourceLimits: { maxOldGenerationSizeMb: this.limits.memoryMb, maxYoungGenerationSizeMb: 64 },
-    });
-    worker.unref();
-    // An error outside a check (none is expected) must not go unhandled and take the coordinator down.
-    worker.on('error', () => { if (this.running?.worker === worker) this.running = null; });
-    const ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (m: { ready?: boolean }) => {
-        if (!m.ready) return;
-        worker.off('message', onMessage).off('error', reject);
-        resolve();
-      };
-      worker.on('message', onMessage).once('error', reject);
-    });
-    ready.catch(() => { if (this.running?.worker === worker) this.running = null; });
-    worker.once('exit', () => { if (this.running?.worker === worker) this.running = null; });
-    return { worker, ready };
+  private start(): LimitedWorker {
+    return startLimitedWorker('model-check-worker', this.limits.memoryMb, (worker) => { if (this.running?.worker === worker) this.running = null; });
   }
 
   private async stop(): Promise<void> {
