@@ -139,6 +139,7 @@ program.command('worker')
   .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
   .addOption(new Option('--backend <b>', 'backend for --tabs').choices(['webgpu', 'wasm']))
   .option('--wallet <addr>', 'EVM address to credit')
+  .option('--operator-token <t>', 'with --node: the coordinator\'s operator token (<data>/operator-token): these are the operator\'s own hosts, the root of trust, trusted from their first result')
   .option('--intensity <d>', 'fraction of time computing, 0.05..1', num('--intensity'), 1)
   .option('--join <code>', 'join a private project\'s group with its invite code (or link); repeat for several', collect, [])
   .action(async (o) => {
@@ -149,6 +150,7 @@ program.command('worker')
       if (!code) throw new InvalidArgumentError(`--join: ${JSON.stringify(c)} is not an invite code (tgi_ and 32 letters, digits, - or _) nor a link with ?join=`);
       return code;
     });
+    if (o.operatorToken && !o.node) throw new InvalidArgumentError('--operator-token goes with --node (the operator\'s own hosts)');
     if (o.wallet) {
       const { walletProblem } = await import('../shared/wallet.ts');
       const problem = walletProblem(o.wallet);
@@ -158,7 +160,7 @@ program.command('worker')
       const { startNodeVolunteers } = await import('./commands/worker-node.ts');
       let done = 0;
       const w = startNodeVolunteers({
-        server: o.server, count: o.node, wallet: o.wallet, intensity: o.intensity, join,
+        server: o.server, count: o.node, wallet: o.wallet, intensity: o.intensity, join, operatorToken: o.operatorToken,
         joined: (i, r) => process.stderr.write(r.ok ? `volunteer ${i}: in project ${r.project}'s group${r.already ? '' : ' (joined now)'}\n` : `volunteer ${i}: cannot join: ${r.error}\n`),
         hooks: (i) => ({
           hello: (r) => process.stderr.write(`volunteer ${i}: ${r.volunteerId} crediting ${r.account}\n`),

@@ -69,6 +69,8 @@ export interface NodeWorkerOptions {
   server: string;
   count: number;
   wallet?: string;
+  /** The coordinator's operator token: these volunteers are the operator's own hosts, trusted from the start. */
+  operatorToken?: string;
   intensity?: number;
   hooks?: (i: number) => VolunteerHooks;
   /** Invite codes of private projects' groups every volunteer joins (after each hello). */
@@ -85,7 +87,7 @@ export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunte
     const socket: VolunteerSocket = io(o.server, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false, parser: wireParser, ...RECONNECT_OPTIONS });
     const v = new Volunteer({
       socket,
-      hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}) },
+      hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}), ...(o.operatorToken ? { operatorToken: o.operatorToken } : {}) },
       execute: (a) => executor.run(a),
       pending: new MemoryPendingStore(),
       intensity: o.intensity ?? 1,

@@ -35,7 +35,6 @@ export type Phase = 'probing' | 'ready' | 'unsupported' | 'starting' | 'running'
 
 export interface Rejection {
   copyId: string;
-  shardId: string;
   jobId: string;
   outcome: string;
   reason: string;
@@ -45,7 +44,7 @@ export interface Rejection {
 export interface CurrentShard {
   jobId: string;
   projectId: string;
-  shardId: string;
+  /** The copy's opaque id: a volunteer is never told which shard it computes. */
   copyId: string;
   since: number;
 }
@@ -365,7 +364,7 @@ export class Contributor {
         },
         assignment: (a) => {
           this.inHand.start(a);
-          this.live.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+          this.live.current = { jobId: a.jobId, projectId: a.projectId, copyId: a.copyId, since: Date.now() };
           this.showSoon();
           // A job the page has not heard of yet: fetch its name and progress now, not at the next poll.
           if (!this.swarm?.jobs.some((j) => j.id === a.jobId)) void this.refreshSwarm();
@@ -396,7 +395,7 @@ export class Contributor {
           else if (o.outcome === 'invalid' || o.outcome === 'error') {
             this.live.counts.rejected++;
             this.rejections = [
-              { copyId: o.copyId, shardId: o.shardId, jobId: o.jobId, outcome: o.outcome, reason: o.reason ?? 'no reason given', at: Date.now() },
+              { copyId: o.copyId, jobId: o.jobId, outcome: o.outcome, reason: o.reason ?? 'no reason given', at: Date.now() },
               ...this.rejections,
             ].slice(0, 20);
           } else this.live.counts.notNeeded++;
@@ -510,7 +509,7 @@ export class Contributor {
   private async finishInterruptedShard(): Promise<void> {
     const a = await takeInHand(this.coordinator).catch(() => null);
     if (!a) return;
-    this.live.current = { jobId: a.jobId, projectId: a.projectId, shardId: a.shardId, copyId: a.copyId, since: Date.now() };
+    this.live.current = { jobId: a.jobId, projectId: a.projectId, copyId: a.copyId, since: Date.now() };
     this.show();
     this.volunteerState = 'computing';
     this.stateDetail = 'finishing the shard interrupted by the reload';

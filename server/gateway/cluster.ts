@@ -46,7 +46,7 @@ export const PeerNewsSchema = v.object({
   from: Id,
   swarm: v.object({ volunteers: v.record(v.pipe(v.string(), v.maxLength(40)), Count), shardsPerMin: Count, flopsPerMin: Count }),
   outcomes: v.array(v.tuple([Id, v.object({
-    copyId: Id, shardId: Id, jobId: Id,
+    copyId: Id, jobId: Id,
     outcome: v.picklist(['valid', 'invalid', 'expired', 'error', 'cancelled'] as const satisfies readonly CopyOutcomeKind[]),
     reason: v.optional(v.string()),
     credit: v.number(),

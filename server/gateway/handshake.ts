@@ -19,7 +19,7 @@ export function admitConnections(c: GatewayContext): void {
     try {
       const auth = validate(HandshakeAuthSchema, socket.handshake.auth ?? {}, 'handshake');
       if (auth.protocol !== PROTOCOL_VERSION) {
-        throw new WorkError('bad_request', `unsupported protocol version ${auth.protocol}; this coordinator speaks version ${PROTOCOL_VERSION}`);
+        throw new WorkError('bad_request', `unsupported protocol version ${auth.protocol}; this coordinator speaks version ${PROTOCOL_VERSION}: update this volunteer (reload the page, or install the same tabgrid as the coordinator)`);
       }
       let existing: Volunteer | null = null;
       if (auth.volunteerId || auth.secret) {

@@ -109,6 +109,7 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
     c.swarm.left(socket.id);
     const s = socket.data.session;
     if (!s) return;
+    work.left(s);
     c.log.info({ volunteer: s.volunteer.id, reason }, 'volunteer disconnected');
     // This coordinator is shutting down (a restart, a deploy): the volunteer has not left. It reconnects (here
     // after the restart, or to another coordinator on the same database) holding its copies, whose leases stand.

@@ -126,7 +126,7 @@ export class SpotChecks {
       const shard = await this.someOpenShard(job);
       if (!shard) return;
       const assignment: Assignment = {
-        copyId: 'coordinator', shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
+        copyId: 'coordinator', jobId: job.id, projectId: job.projectId, kind: job.kind,
         model: { hash: job.spec.modelHash, url: '', bytes: job.spec.modelBytes },
         outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: 0, leaseMs: 0,
         ...(await this.kinds[job.kind].payload(job, shard)),
@@ -182,7 +182,7 @@ export class SpotChecks {
     for (const v of verdicts) {
       const c = byId.get(v.copyId)!;
       this.log.warn({ copy: c.id, shard: sr.shard.id, job: sr.job.id, volunteer: c.volunteerId, class: c.numericClass, reason: v.reason }, 'spot check failed: the copy disagrees with the coordinator\'s own result; invalid, no credit, the host loses its trust');
-      this.events.emit('outcome', c.volunteerId, { copyId: c.id, shardId: sr.shard.id, jobId: sr.job.id, outcome: 'invalid', credit: 0, reason: v.reason });
+      this.events.emit('outcome', c.volunteerId, { copyId: c.id, jobId: sr.job.id, outcome: 'invalid', credit: 0, reason: v.reason });
       this.found(c.volunteerId, c.id, true);
     }
     this.events.emit('validated', { jobId: sr.job.id, projectId: sr.job.projectId, flops: 0, valid: 0, invalid: verdicts.length });
@@ -227,7 +227,7 @@ export class SpotChecks {
       creditReversed: reversed.reduce((s, r) => s + r.amount, 0), reason: plan.reason,
     }, 'backtracking: the host\'s results accepted on its word alone are re-opened for others to recompute, their credit reversed');
     for (const r of reopened) {
-      this.events.emit('outcome', r.volunteerId, { copyId: r.copyId, shardId: r.shardId, jobId: r.jobId, outcome: 'invalid', credit: 0, reason: plan.reason });
+      this.events.emit('outcome', r.volunteerId, { copyId: r.copyId, jobId: r.jobId, outcome: 'invalid', credit: 0, reason: plan.reason });
     }
     for (const a of new Set(reversed.map((r) => r.account))) this.events.emit('credited', a);
     for (const r of jobs.values()) this.events.emit('job', r.jobId, r.projectId);

@@ -23,13 +23,17 @@ import { copyCredit } from '../core/credit/credit.ts';
 import { copyUploadBytes } from '../core/limits/result-allowance.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
-import { decideQuorum } from '../core/validation/quorum.ts';
+import { judge, judgeLate } from '../core/trust/judge.ts';
+import { DEFAULT_TRUST, type TrustPolicy } from '../core/trust/policy.ts';
+import { trustedCanBeHad } from '../core/trust/replication.ts';
+import { isTrusted } from '../core/trust/reputation.ts';
 import { rejudgeDelayMs } from '../core/validation/rejudge.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
 import { addressGroup } from '../core/trust/address.ts';
 import { newId, newSecret } from '../store/ids.ts';
-import type { CopyJudgement, EmbedSettings, Store, Volunteer } from '../store/types.ts';
+import type { CopyJudgement, EmbedSettings, ReputationEventWrite, Store, Volunteer } from '../store/types.ts';
+import { hashToken } from './job-service.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
@@ -58,10 +62,22 @@ export function numericClass(req: HelloRequest): string {
   return `wasm/ort-${v}`;
 }
 
+/** A trusted host seen (hello, work requests: volunteers.last_seen) this recently counts as one that can be had, whichever coordinator it is on. */
+export const TRUSTED_SEEN_MS = 60_000;
+/** How often a volunteer's last_seen is written while it asks for work. */
+const SEEN_EVERY_MS = 15_000;
+
 export class WorkService {
   private shardLock = new KeyedLock();
   /** This coordinator's draws (core/scheduler/random.ts): seeded from crypto, so volunteers cannot predict which shard a claim gets. */
   private readonly draw = seededDraw();
+  private readonly trust: TrustPolicy;
+  /** Volunteers with a socket on this coordinator: sockets, and the numeric class they announced. */
+  private online = new Map<string, { sockets: number; numericClass: string }>();
+  /** Of those, the ones trusted in their class now (kept current after each judgement that concerns them). */
+  private trustedHere = new Map<string, string>();
+  /** Trusted classes seen lately on any coordinator sharing the store, read at most once a second. */
+  private trustedSeen: { at: number; classes: Promise<string[]> } | null = null;
 
   /** Spot checks with known answers and backtracking (spot-checks.ts). */
   readonly spot: SpotChecks;
@@ -74,11 +90,57 @@ export class WorkService {
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
     known: { blobs: BlobStore; runner: AnswerRunner | null },
+    trust: Partial<TrustPolicy> = {},
   ) {
     this.spot = new SpotChecks(
       store, known.blobs, kinds, events, { fraction: config.spotCheckFraction }, this.draw, known.runner,
       (shardId, fn) => this.shardLock.run(shardId, fn), log.child({ component: 'spot-checks' }),
     );
+    this.trust = { ...DEFAULT_TRUST, ...trust };
+  }
+
+  /**
+   * Numeric classes of the trusted hosts that can be had now: those connected
+   * here (known exactly, so no timing decides it), and those seen lately on
+   * other coordinators sharing the store.
+   */
+  private async trustedClasses(now: number): Promise<string[]> {
+    if (!this.trustedSeen || now - this.trustedSeen.at > 1000) {
+      const classes = this.store.trustedClassesSeen(this.trust.trustAfter, now - TRUSTED_SEEN_MS);
+      classes.catch(() => { this.trustedSeen = null; });
+      this.trustedSeen = { at: now, classes };
+    }
+    return [...new Set([...this.trustedHere.values(), ...await this.trustedSeen.classes])];
+  }
+
+  /** Re-reads whether these volunteers (those connected here) are trusted, after their reputations changed. */
+  private async refreshTrust(volunteerIds: Iterable<string>): Promise<void> {
+    const keys = [...new Set(volunteerIds)].flatMap((id) => {
+      const o = this.online.get(id);
+      return o ? [{ volunteerId: id, numericClass: o.numericClass }] : [];
+    });
+    if (keys.length === 0) return;
+    const reps = await this.store.reputations(keys);
+    for (const k of keys) {
+      const r = reps.find((x) => x.volunteerId === k.volunteerId && x.numericClass === k.numericClass);
+      if (isTrusted(r, this.trust)) this.trustedHere.set(k.volunteerId, k.numericClass);
+      else this.trustedHere.delete(k.volunteerId);
+    }
+  }
+
+  /** A socket of this volunteer left this coordinator. */
+  left(s: VolunteerSession): void {
+    const o = this.online.get(s.volunteer.id);
+    if (!o) return;
+    if (--o.sockets > 0) return;
+    this.online.delete(s.volunteer.id);
+    this.trustedHere.delete(s.volunteer.id);
+  }
+
+  /** Errors and expiries: counted on the host's reputation (they do not reset its streak). */
+  private async recordErrors(copies: readonly { volunteerId: string; numericClass: string }[]): Promise<void> {
+    const events: ReputationEventWrite[] = copies.map((c) => ({ volunteerId: c.volunteerId, numericClass: c.numericClass, event: 'error' }));
+    if (events.length) await this.store.recordReputation(events, Date.now());
   }
 
   /** Checks reconnect credentials presented in the handshake. */
@@ -96,6 +158,9 @@ export class WorkService {
       const problem = walletProblem(req.wallet);
       if (problem) throw new WorkError('bad_request', `wallet: ${problem}`);
       wallet = toChecksumAddress(req.wallet);
+    }
+    if (req.operatorToken !== undefined && !(await this.store.isOperatorTokenHash(hashToken(req.operatorToken)))) {
+      throw new WorkError('unauthorized', 'operatorToken: not this coordinator\'s operator token (<data>/operator-token); leave it out to volunteer as anyone does');
     }
     if (!req.capabilities.backends.includes(req.backend)) {
       throw new WorkError('bad_request', `backend ${req.backend} did not pass this device's self-test (passed: ${req.capabilities.backends.join(', ') || 'none'})`);
@@ -125,7 +190,12 @@ export class WorkService {
       };
       await this.store.createVolunteer(volunteer);
     }
-    this.log.info({ volunteer: volunteer.id, account: volunteer.account, class: cls, address: client, group: address, resumed: !!existing }, 'volunteer joined');
+    const operator = req.operatorToken !== undefined;
+    if (operator) await this.store.markOperator({ volunteerId: volunteer.id, numericClass: cls }, now);
+    const o = this.online.get(volunteer.id);
+    this.online.set(volunteer.id, { sockets: (o?.sockets ?? 0) + 1, numericClass: cls });
+    await this.refreshTrust([volunteer.id]);
+    this.log.info({ volunteer: volunteer.id, account: volunteer.account, class: cls, address: client, group: address, resumed: !!existing, trusted: this.trustedHere.has(volunteer.id), operator }, 'volunteer joined');
     return {
       session: { volunteer, projectId: req.projectId },
       reply: {
@@ -146,9 +216,17 @@ export class WorkService {
       return { assignment: null, retryInMs: 5000, reason: `you hold ${held.length} copies already; finish them first` };
     }
     const now = Date.now();
+    if (now - s.volunteer.lastSeen >= SEEN_EVERY_MS) {
+      // What tells other coordinators on the same store that this (perhaps trusted) host is still here.
+      s.volunteer.lastSeen = now;
+      await this.store.updateVolunteer(s.volunteer.id, { lastSeen: now });
+    }
+    const [asker] = await this.store.reputations([{ volunteerId: s.volunteer.id, numericClass: s.volunteer.numericClass }]);
+    // Whether a trusted host's copy stands alone is drawn from the same unpredictable stream as the shard it gets.
+    const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: await this.trustedClasses(now), draw: this.draw() };
     // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
     const claimed = await this.spot.maybeIssue(s.volunteer, s.projectId, now)
-      ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw });
+      ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw, trust });
     if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
     const { job, shard, copy } = claimed;
     this.events.emit('assigned', job.id);
@@ -161,7 +239,7 @@ export class WorkService {
     const link = await this.jobs.blobLinker(job, copy.id);
     const payload = await this.kinds[job.kind].payload(job, shard);
     return {
-      copyId: copy.id, shardId: shard.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
+      copyId: copy.id, jobId: job.id, projectId: job.projectId, kind: job.kind,
       model: { hash: job.spec.modelHash, url: link(job.spec.modelHash), bytes: job.spec.modelBytes },
       outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: job.spec.limits.ackWithinMs, leaseMs: job.spec.limits.leaseMs,
       ...payload,
@@ -218,6 +296,7 @@ export class WorkService {
     if (!ok) throw new WorkError('not_assigned', `copy ${copyId} is not in flight for you`);
     this.log.warn({ copy: copyId, volunteer: s.volunteer.id, error }, 'volunteer could not compute its copy; it will be reissued');
     const copy = (await this.store.getCopy(copyId))!;
+    await this.recordErrors([copy]);
     await this.checkShardHealth(copy.shardId);
     this.events.emit('work');
   }
@@ -331,33 +410,49 @@ export class WorkService {
     const judgements: CopyJudgement[] = [];
     let next = { state: shard.state, wanted: shard.wanted, canonicalCopyId: shard.canonicalCopyId };
     if (shard.state === 'validated') {
-      // A late copy: judged against the canonical result, credited if it agrees.
+      // A late copy: judged against the canonical result, credited if it agrees and that result was checked.
       results = await sr.results([shard.canonicalCopyId!, ...pending.map((c) => c.id)]);
+      const canonicalUnchecked = copies.find((c) => c.id === shard.canonicalCopyId)?.unchecked === true;
       for (const c of pending) {
-        const why = differ(shard.canonicalCopyId!, c.id);
-        judgements.push(why === null
-          ? { copyId: c.id, outcome: 'valid', reason: 'late, agrees with the canonical result', credit }
-          : { copyId: c.id, outcome: 'invalid', reason: `disagrees with the canonical result: ${why}`, credit: 0 });
+        const late = judgeLate(differ(shard.canonicalCopyId!, c.id), canonicalUnchecked);
+        judgements.push({
+          copyId: c.id, outcome: late.outcome, reason: late.reason, credit: late.credited ? credit : 0,
+          ...(late.reputation ? { reputation: late.reputation } : {}),
+        });
       }
     } else if (shard.state === 'open') {
       const candidates = copies.filter((c) => c.state === 'returned' && c.outcome !== 'invalid');
       if (candidates.length < shard.wanted) return;
       // One result has nothing to be compared with: its bytes are not even read.
       if (candidates.length > 1) results = await sr.results(candidates.map((c) => c.id));
-      const decision = decideQuorum(candidates.map((c) => ({ copyId: c.id, result: c.id })), spec.limits.replicas, differ);
-      if (decision.consensus) {
+      // Trust as it is now: the hosts' reputations, and whether a trusted host that may compute the job can be had.
+      const reps = await this.store.reputations(candidates.map((c) => ({ volunteerId: c.volunteerId, numericClass: c.numericClass })));
+      const trusted = (c: Copy) => isTrusted(reps.find((r) => r.volunteerId === c.volunteerId && r.numericClass === c.numericClass), this.trust);
+      const trustedAvailable = trustedCanBeHad(await this.trustedClasses(Date.now()), (cls) => kind.runsOn(spec, cls));
+      const decision = judge(
+        candidates.map((c) => ({ copyId: c.id, result: c.id, trusted: trusted(c), solo: c.solo === true })),
+        { replicas: spec.limits.replicas, trustedAvailable }, differ,
+      );
+      if (decision.accept) {
         next = { state: 'validated', wanted: shard.wanted, canonicalCopyId: decision.canonical };
-        for (const id of decision.valid) judgements.push({ copyId: id, outcome: 'valid', reason: null, credit });
-        for (const bad of decision.invalid) judgements.push({ copyId: bad.copyId, outcome: 'invalid', reason: bad.reason, credit: 0 });
-        this.log.debug({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length }, 'shard validated');
+        for (const id of decision.valid) {
+          const change = decision.reputation.get(id);
+          judgements.push(decision.unchecked
+            // The project gets it, marked so; nobody is paid or trusted more for work nobody checked.
+            ? { copyId: id, outcome: 'valid', reason: 'accepted unchecked: the job wants one result and no trusted host could check it; no credit', credit: 0, unchecked: true }
+            : { copyId: id, outcome: 'valid', reason: null, credit, ...(change ? { reputation: change } : {}) });
+        }
+        for (const bad of decision.invalid) judgements.push({ copyId: bad.copyId, outcome: 'invalid', reason: bad.reason, credit: 0, reputation: 'invalid' });
+        this.log.debug({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length, unchecked: decision.unchecked, trustedAvailable }, 'shard validated');
+        if (decision.unchecked) this.log.warn({ shard: shard.id, job: job.id, copy: decision.canonical }, 'accepted a result unchecked (replicas 1, no trusted host to be had): the project gets it, no credit is given');
         const classOf = (id: string) => copies.find((c) => c.id === id)?.numericClass;
         for (const bad of decision.invalid) {
           // The numeric classes tell an operator whether this is a liar or WebGPU-vs-WASM drift (then: homogeneous jobs, or looser tolerances).
           this.log.warn({ shard: shard.id, copy: bad.copyId, class: classOf(bad.copyId), canonicalClass: classOf(decision.canonical), reason: bad.reason }, 'copy disagrees with the quorum: invalid, no credit');
         }
       } else {
-        next = { ...next, wanted: wantedAfterNoConsensus(candidates.length) };
-        this.log.warn({ shard: shard.id, job: job.id, results: candidates.length, classes: candidates.map((c) => c.numericClass), reason: decision.reason }, 'no consensus: issuing one more copy');
+        next = { ...next, wanted: Math.max(decision.wanted, wantedAfterNoConsensus(candidates.length)) };
+        this.log.warn({ shard: shard.id, job: job.id, results: candidates.length, classes: candidates.map((c) => c.numericClass), trusted: candidates.filter(trusted).length, trustedAvailable, reason: decision.reason }, 'no consensus: issuing one more copy');
       }
     } else {
       return;
@@ -369,19 +464,22 @@ export class WorkService {
       shard: next,
       judgements,
       holdMs: this.config.creditHoldMs,
-      credits: judgements.filter((j) => j.outcome === 'valid').map((j) => ({
+      // An unchecked result earns nothing, so it writes no ledger row at all.
+      credits: judgements.filter((j) => j.outcome === 'valid' && j.credit > 0).map((j) => ({
         copyId: j.copyId, account: byId.get(j.copyId)!.account, amount: j.credit, jobId: job.id, projectId: job.projectId,
       })),
     });
     // Any invalid result: its host's results accepted on its word alone are re-verified (backtracking).
     // A late copy of a validated shard was judged against a known answer: a spot check.
     for (const j of judgements) if (j.outcome === 'invalid') this.spot.found(byId.get(j.copyId)!.volunteerId, j.copyId, shard.state === 'validated');
+    // Whoever just earned or lost trust is dispatched as such from the next request on.
+    await this.refreshTrust(judgements.filter((j) => j.reputation).map((j) => byId.get(j.copyId)!.volunteerId));
     const accounts = new Set<string>();
     for (const j of judgements) {
       const c = byId.get(j.copyId)!;
-      const o: WireOutcome = { copyId: c.id, shardId, jobId: job.id, outcome: j.outcome, credit: j.credit, ...(j.reason ? { reason: j.reason } : {}) };
+      const o: WireOutcome = { copyId: c.id, jobId: job.id, outcome: j.outcome, credit: j.credit, ...(j.reason ? { reason: j.reason } : {}) };
       this.events.emit('outcome', c.volunteerId, o);
-      if (j.outcome === 'valid') accounts.add(c.account);
+      if (j.outcome === 'valid' && j.credit > 0) accounts.add(c.account);
     }
     for (const a of accounts) this.events.emit('credited', a);
     const valid = judgements.filter((j) => j.outcome === 'valid').length;
@@ -426,9 +524,10 @@ export class WorkService {
     const shards = new Set<string>();
     for (const c of expired) {
       this.log.warn({ copy: c.id, shard: c.shardId, volunteer: c.volunteerId, reason: c.reason }, 'copy expired; its shard will be reissued');
-      this.events.emit('outcome', c.volunteerId, { copyId: c.id, shardId: c.shardId, jobId: c.jobId, outcome: 'expired', reason: c.reason ?? 'expired', credit: 0 });
+      this.events.emit('outcome', c.volunteerId, { copyId: c.id, jobId: c.jobId, outcome: 'expired', reason: c.reason ?? 'expired', credit: 0 });
       shards.add(c.shardId);
     }
+    await this.recordErrors(expired);
     for (const id of shards) await this.checkShardHealth(id);
     this.events.emit('work');
   }

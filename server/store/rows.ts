@@ -17,7 +17,7 @@ const numOrNull = (v: unknown): number | null => (v === null || v === undefined 
 const str = (v: unknown): string | null => (v as string | null) ?? null;
 
 /** The columns of a copy that `toCopy` reads (never the result itself). */
-export const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit';
+export const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit, solo, unchecked';
 
 /** A shard row: the shard, the dispatcher's counters, and the columns the queue sorts and filters by. */
 export interface ShardRow extends ClaimableShard {
@@ -85,6 +85,9 @@ export const toCopy = (r: Row): Copy => ({
   numericClass: r.numeric_class as string, state: r.state as Copy['state'], outcome: r.outcome as Copy['outcome'],
   assignedAt: num(r.assigned_at), deadline: num(r.deadline), returnedAt: numOrNull(r.returned_at),
   reason: str(r.reason), credit: num(r.credit),
+  // Set only when true, so a copy reads back as the claim made it.
+  ...(r.solo === 1 || r.solo === true ? { solo: true } : {}),
+  ...(r.unchecked === 1 || r.unchecked === true ? { unchecked: true } : {}),
 });
 
 /** The grid-wide counts for /metrics, the same SQL on both stores (no parameters). */

@@ -6,6 +6,7 @@
  */
 import type { Copy, CopyOutcome, Job, Shard, ShardState, TrainProgress } from '../core/jobs/types.ts';
 import type { DistinctRule, VolunteerIdentity } from '../core/scheduler/eligibility.ts';
+import type { ClaimTrust } from '../core/scheduler/claim.ts';
 import type { JobState } from '../../shared/protocol/events.ts';
 import type { CreditLedger, ReversedCredit } from './credit-types.ts';
 import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
@@ -83,6 +84,8 @@ export interface ClaimRequest {
    * queue order (the store contract's tests, which fix an order by construction).
    */
   draw?: () => number;
+  /** Adaptive replication's inputs (core/scheduler/claim.ts ClaimTrust); the store tells who holds trust. Absent: plain replication. */
+  trust?: Omit<ClaimTrust, 'holderTrusted'>;
 }
 
 export interface Claimed {
@@ -109,6 +112,10 @@ export interface CopyJudgement {
   outcome: Exclude<CopyOutcome, 'pending'>;
   reason: string | null;
   credit: number;
+  /** Accepted on no trusted or independent word (core/trust/judge.ts): marked so on the copy. */
+  unchecked?: boolean;
+  /** What the judgement does to the copy's host's reputation, applied with it (only if the copy was still pending). */
+  reputation?: ReputationEventWrite['event'];
 }
 
 export interface ValidationWrite {

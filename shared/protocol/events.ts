@@ -45,6 +45,11 @@ export interface HelloRequest {
   projectId?: string;
   /** Origin of the page embedding the compute frame, checked against the project's allowed origins. */
   embedOrigin?: string;
+  /**
+   * The coordinator's operator token (`<data>/operator-token`): this volunteer is the operator's own
+   * host, the root of trust (trusted from its first result). A wrong token is refused.
+   */
+  operatorToken?: string;
 }
 
 export interface HelloReply {
@@ -86,8 +91,11 @@ export interface BlobRef {
 export type WeightsOffer = Offer<BlobRef>;
 
 export interface Assignment {
+  /**
+   * Opaque and random per copy: nothing in an assignment names its shard, so a
+   * volunteer cannot tell whether it (or a friend) holds another copy of it.
+   */
   copyId: string;
-  shardId: string;
   jobId: string;
   projectId: string;
   kind: JobKind;
@@ -169,7 +177,6 @@ export type CopyOutcomeKind = 'valid' | 'invalid' | 'expired' | 'error' | 'cance
 /** Why the coordinator judged a copy as it did: volunteers are always told. */
 export interface CopyOutcome {
   copyId: string;
-  shardId: string;
   jobId: string;
   outcome: CopyOutcomeKind;
   reason?: string;

@@ -63,6 +63,7 @@ export const HelloRequestSchema = v.strictObject({
   capabilities: CapabilitiesSchema,
   projectId: v.optional(id('projectId')),
   embedOrigin: v.optional(shortText(256)),
+  operatorToken: v.optional(shortText(128)),
 }) satisfies v.GenericSchema<unknown, HelloRequest>;
 
 export const EmptySchema = v.optional(v.strictObject({}), {});

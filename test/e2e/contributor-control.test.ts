@@ -5,13 +5,13 @@
  * credited once.
  */
 import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runTabWorkers } from '../../cli/commands/worker-tabs.ts';
 import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import {
   contributorUrl, countEmits, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage,
 } from './browser.ts';
-import { account, cancelJob, submitMlpJob, waitForJob } from './jobs.ts';
+import { account, cancelJob, submitMlpJob, waitForJob, startPartner } from './jobs.ts';
 
 const GOOD_WALLET = '0x52908400098527886E0F7030069857D2E4169EE7';
 
@@ -106,7 +106,10 @@ describe('contributor app: control and recovery', () => {
       });
     });
     const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 1 });
-    const job = await submitMlpJob(c.api, { records: 48, shardSize: 8, width: 32, layers: 3, seed: 9 });
+    // Replicas 2 beside a partner: a lone unchecked result (replicas 1, no trusted host) earns no credit.
+    const partner = startPartner(c.url);
+    onTestFinished(() => partner.stop());
+    const job = await submitMlpJob(c.api, { records: 48, shardSize: 8, width: 32, layers: 3, seed: 9, replicas: 2 });
     const before = await waitForStatus(page, (s) => s.counts.pending === 1 && s.state === 'uploading', 'a result computed but unacknowledged');
     expect(dropped).not.toBeNull();
 
@@ -119,7 +122,7 @@ describe('contributor app: control and recovery', () => {
     expect(done.shards.validated).toBe(job.shards);
     await waitForStatus(page, (s) => s.counts.pending === 0, 'nothing left pending');
 
-    // Credit: one ledger entry per shard (one replica each), the reloaded result among them exactly once.
+    // Credit: one ledger entry per shard (the page's replica of each), the reloaded result among them exactly once.
     const acct = await account(c.url, before.account!);
     const mine = acct.entries.filter((e) => e.jobId === job.id);
     expect(mine).toHaveLength(job.shards);
@@ -136,7 +139,9 @@ describe('contributor app: control and recovery', () => {
     // Shards of ~100 MFLOP at 10% intensity: each is a compute slice followed by a rest nine times as long,
     // so a shard stays "computing" for a second or more and the reload lands inside one.
     const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 0.1 });
-    const job = await submitMlpJob(c.api, { records: 192, shardSize: 64, width: 384, layers: 6, seed: 11 });
+    const partner = startPartner(c.url);
+    onTestFinished(() => partner.stop());
+    const job = await submitMlpJob(c.api, { records: 192, shardSize: 64, width: 384, layers: 6, seed: 11, replicas: 2 });
     const before = await waitForStatus(page, (s) => s.state === 'computing' && s.currentJob === job.id && !!s.currentCopy, 'computing a shard');
     const interrupted = before.currentCopy!;
 

@@ -21,11 +21,11 @@
  * the documented embed with Allow in the frame.
  */
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import { ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
 import { type HostSite, startHostSite } from './host-site.ts';
-import { account, cancelJob, submitMlpJob } from './jobs.ts';
+import { account, cancelJob, submitMlpJob, startPartner } from './jobs.ts';
 
 const ATTACKER = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
 const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
@@ -47,7 +47,8 @@ describe('embed consent that the host page cannot forge', () => {
     // The default: no allowed origins, and the credit goes to the wallet the page names.
     await c.api.setEmbed({ allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site' });
     // Work waiting, so "nothing was assigned" is not vacuous.
-    jobId = (await submitMlpJob(c.api, { records: 6000, shardSize: 12, width: 32, layers: 2, seed: 3 })).id;
+    // Replicas 2: where a test wants credit, a partner volunteer checks the frame's results (an unchecked lone result earns none).
+    jobId = (await submitMlpJob(c.api, { records: 6000, shardSize: 12, width: 32, layers: 2, seed: 3, replicas: 2 })).id;
   });
   afterAll(async () => {
     if (jobId) await cancelJob(c.api, jobId).catch(() => {});
@@ -192,6 +193,8 @@ describe('embed consent that the host page cannot forge', () => {
     // Enabled once the browser has reported the confirmation fully visible for a moment.
     await expect.poll(() => allow.getAttribute('aria-disabled'), { timeout: 15_000 }).toBe('false');
     await allow.click();
+    const partner = startPartner(c.url);
+    onTestFinished(() => partner.stop());
 
     await expect.poll(async () => (await events()).find((e) => e.type === 'credit'), { timeout: 60_000 }).toMatchObject({ to: 'site' });
     expect(joined().map((l) => l.account)).toContain(SITE_WALLET);
@@ -222,6 +225,8 @@ describe('embed consent that the host page cannot forge', () => {
     const allow = win.locator('[data-tabgrid-window-consent="allow"]');
     await expect.poll(() => allow.getAttribute('aria-disabled'), { timeout: 15_000 }).toBe('false');
     await clickAndClose(win, allow);
+    const partner = startPartner(c.url);
+    onTestFinished(() => partner.stop());
     const credited = () => events().then((es) => es.filter((e) => e.type === 'credit'));
     await expect.poll(async () => (await credited()).length, { timeout: 60_000 }).toBeGreaterThan(0);
     expect((await credited())[0]).toMatchObject({ to: 'site' });

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { REPO, type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import { ARTIFACTS, ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
 import { type HostPage, type HostSite, startHostSite } from './host-site.ts';
-import { account, cancelJob, submitMlpJob } from './jobs.ts';
+import { account, cancelJob, submitMlpJob, startPartner } from './jobs.ts';
 
 const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
 const VISITOR_WALLET = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
@@ -52,7 +52,8 @@ describe('embed: one script tag, with consent', () => {
   /** A new job of many quick shards (the previous one cancelled), so a test never runs out of work. */
   async function freshJob() {
     if (jobId) await cancelJob(c.api, jobId).catch(() => {});
-    jobId = (await submitMlpJob(c.api, { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7 })).id;
+    // Replicas 2: where a test wants credit, a partner volunteer checks the frame's results (an unchecked lone result earns none).
+    jobId = (await submitMlpJob(c.api, { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7, replicas: 2 })).id;
   }
 
   const requests = (prefix: string) => c.logs.filter((l) => l.msg === 'request' && String(l.url).startsWith(prefix));
@@ -217,6 +218,8 @@ describe('embed: one script tag, with consent', () => {
     problems.push(...watchPage(page, 'accept'));
     await page.locator('[data-tabgrid-consent="accept"]').click();
     await waitEvent(page, (e) => e.state === 'starting', 'starting');
+    const partner = startPartner(c.url);
+    onTestFinished(() => partner.stop());
     const credit = await waitEvent(page, (e) => e.type === 'credit', 'a credit event', 60_000);
     expect(credit.to).toBe('site');
     expect(credit.amount).toBeGreaterThan(0);
@@ -272,6 +275,8 @@ describe('embed: one script tag, with consent', () => {
     const { ctx, page } = await open({ wallet: SITE_WALLET, intensity: 1 }, { origin: host.sameSiteOrigin });
     await page.locator('tabgrid-embed #tg-wallet').fill(VISITOR_WALLET);
     await page.locator('[data-tabgrid-consent="accept"]').click();
+    const partner = startPartner(c.url);
+    onTestFinished(() => partner.stop());
     const credit = await waitEvent(page, (e) => e.type === 'credit', 'a credit event', 60_000);
     expect(credit.to).toBe('visitor');
     expect((await account(c.url, VISITOR_WALLET)).balance).toBeGreaterThan(0);

@@ -3,7 +3,25 @@ import type { ApiClient, JobStatus } from '../../cli/api-client.ts';
 import { decodeNpy, encodeNpy } from '../../shared/tensor/npy.ts';
 import { type Tensor, tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { spawn } from 'node:child_process';
+import { CLI, REPO } from '../helpers/coordinator.ts';
 export { waitForJob } from '../helpers/wait.ts';
+
+/**
+ * An honest partner volunteer (`tabgrid worker --node 1`, its own process so its compute never stalls the
+ * test's polling): at replicas 2 it checks a tab's results, since a lone untrusted result at replicas 1 is
+ * accepted unchecked and earns no credit (README, Trust).
+ */
+export function startPartner(server: string): { stop(): Promise<void> } {
+  const p = spawn(process.execPath, [CLI, 'worker', '--node', '1', '--server', server], { cwd: REPO, stdio: 'ignore' });
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  return {
+    async stop() {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
 
 export interface SubmittedJob {
   id: string;

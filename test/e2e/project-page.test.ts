@@ -20,6 +20,7 @@ describe('a project\'s public page', () => {
   let browser: Browser;
   let page: Page;
   let volunteer: TestVolunteer | null = null;
+  let partner: TestVolunteer | null = null;
   const problems: string[] = [];
 
   beforeAll(async () => {
@@ -30,6 +31,7 @@ describe('a project\'s public page', () => {
   });
   afterAll(async () => {
     await volunteer?.stop();
+    await partner?.stop();
     await browser?.close();
     await c?.stop();
   });
@@ -44,9 +46,11 @@ describe('a project\'s public page', () => {
     // Whatever changes from here arrives over the socket: the page is never loaded again.
     await page.evaluate(() => { (window as unknown as { sameLoad: boolean }).sameLoad = true; });
 
-    const job = await submitMlpJob(c.api, { records: 64, shardSize: 8, width: 16, layers: 2, replicas: 1, seed: 5 });
+    // Replicas 2 and a partner: a result no one checked earns no credit (a lone untrusted copy at replicas 1 would not).
+    const job = await submitMlpJob(c.api, { records: 64, shardSize: 8, width: 16, layers: 2, replicas: 2, seed: 5 });
     await page.getByTestId('board-progress').filter({ hasText: '0 of 8' }).waitFor();
     volunteer = startVolunteer(c.url, { wallet: WALLET });
+    partner = startVolunteer(c.url);
     expect((await waitForJob(c.api, job.id, 120_000)).state).toBe('completed');
 
     await page.getByTestId('board-progress').filter({ hasText: '8 of 8' }).waitFor({ timeout: 15_000 });

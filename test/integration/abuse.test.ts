@@ -148,7 +148,10 @@ describe('hostile volunteers', () => {
     expect(await request(await visitor('127.0.30.1'))).toBeNull();
     // ...while a visitor elsewhere gets it, though every one of them is credited to the one site wallet.
     const b = await request(await visitor('127.0.40.1'));
-    expect(b).toMatchObject({ shardId: a!.shardId, jobId: a!.jobId });
+    // The same shard's other copy: the assignment says nothing of shards (opaque copy ids), the coordinator's log does.
+    const shardOf = async (copyId: string) => (await c.waitForLog((l) => l.msg === 'assigned copy' && l.copy === copyId)).shard;
+    expect(b!.jobId).toBe(a!.jobId);
+    expect(await shardOf(b!.copyId)).toBe(await shardOf(a!.copyId));
     expect(b!.copyId).not.toBe(a!.copyId);
   }, 120_000);
 

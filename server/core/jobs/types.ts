@@ -218,4 +218,8 @@ export interface Copy {
   returnedAt: number | null;
   reason: string | null;
   credit: number;
+  /** Drawn to stand alone when issued: its shard wants no other copy while it lives (core/trust/replication.ts). */
+  solo?: boolean;
+  /** Accepted on no trusted or independent word (core/trust/judge.ts): the project got it, no credit was given. */
+  unchecked?: boolean;
 }

@@ -15,7 +15,30 @@
  */
 import { kindOf } from '../jobs/kinds.ts';
 import type { Copy, Job, Shard } from '../jobs/types.ts';
+import type { TrustPolicy } from '../trust/policy.ts';
+import { decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
+import type { Reputation } from '../trust/reputation.ts';
 import { type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
+
+/**
+ * What adaptive replication needs beside the shard (core/trust/replication.ts):
+ * the asker's reputation, who is trusted, which trusted classes are connected,
+ * and a draw. Absent: no trust rules (plain replication, as before issue 13).
+ */
+export interface ClaimTrust {
+  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>;
+  /** The asking volunteer's reputation in its numeric class; null: a new host. */
+  asker: Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>> | null;
+  /** Numeric classes of the trusted hosts connected now. */
+  trustedClasses: readonly string[];
+  /** Uniform in [0, 1). */
+  draw: number;
+  /** Whether the holder of a copy is trusted in the copy's class (the store reads its reputation). */
+  holderTrusted: (c: CopyIdentity) => boolean;
+}
+
+/** Copies that still count toward the quorum: in flight, or returned and not judged invalid. */
+const holding = (c: CopyIdentity): boolean => c.state === 'assigned' || c.state === 'running' || (c.state === 'returned' && c.outcome !== 'invalid');
 
 /** A shard with the counters the dispatcher reads beside the Shard itself. */
 export interface ClaimableShard extends Shard {
@@ -42,12 +65,14 @@ export interface ClaimInput {
   copyId: string;
   /** Copies of the shard's round the volunteer holds, once the decision asked for them. */
   heldInRound?: number;
+  trust?: ClaimTrust;
 }
 
-export type ClaimRefusal = 'not wanting' | 'not distinct' | 'job not running' | 'backend not allowed' | 'round cap';
+export type ClaimRefusal = 'not wanting' | 'not distinct' | 'job not running' | 'backend not allowed' | 'round cap' | 'kept for a trusted host';
 
 export type ClaimDecision =
-  | { take: true; copy: Copy }
+  /** `wanted`: the shard's wanted after this copy (adaptive replication may lower it to 1 or raise it). */
+  | { take: true; copy: Copy; wanted: number }
   | { take: false; why: ClaimRefusal }
   /** The volunteer's live copies of shards with index in [from, to) of this job are needed: count them, decide again. */
   | { take: 'count'; jobId: string; from: number; to: number };
@@ -64,13 +89,27 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
     if (c.heldInRound === undefined) return { take: 'count', jobId: job.id, from: cap.from, to: cap.to };
     if (!withinRoundCap(c.heldInRound, cap.cap)) return { take: false, why: 'round cap' };
   }
+  let solo = false;
+  let wanted = shard.wanted;
+  if (c.trust) {
+    const t = c.trust;
+    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: t.holderTrusted(h), solo: h.solo === true }));
+    const r = decideReplication({
+      replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,
+      trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)),
+    });
+    if (!r.take) return { take: false, why: 'kept for a trusted host' };
+    solo = r.solo;
+    wanted = r.wanted;
+  }
   return {
     take: true,
+    wanted,
     copy: {
       id: c.copyId, shardId: shard.id, jobId: job.id, volunteerId: v.id, account: v.account,
       wallet: v.wallet, address: v.address, numericClass: v.numericClass,
       state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
-      returnedAt: null, reason: null, credit: 0,
+      returnedAt: null, reason: null, credit: 0, ...(solo ? { solo } : {}),
     },
   };
 }

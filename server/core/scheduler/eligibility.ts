@@ -21,6 +21,10 @@ export interface CopyIdentity {
   address: string;
   numericClass: string;
   state: string;
+  /** Judged so far (pending, valid, invalid); absent where only the identity was read. */
+  outcome?: string;
+  /** Drawn to stand alone (core/trust/replication.ts). */
+  solo?: boolean;
 }
 
 /** Copies that ended without a result: they can no longer vote. */

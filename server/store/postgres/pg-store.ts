@@ -555,10 +555,14 @@ export class PgStore implements Store {
       const row = rows[0];
       if (!row) return null;
       eligible = eligible.filter((id) => id !== row.id);
-      const existing = (await q(`SELECT volunteer_id AS "volunteerId", wallet, address, numeric_class AS "numericClass", state
-        FROM copies WHERE shard_id = $1`, [row.id])).rows as unknown as CopyIdentity[];
+      // With each holder's trust in the copy's class (adaptive replication), read under the shard's lock.
+      const existing = (await q(`SELECT c.volunteer_id AS "volunteerId", c.wallet, c.address, c.numeric_class AS "numericClass", c.state,
+          c.outcome, c.solo = 1 AS solo, COALESCE(r.operator = 1 OR r.streak >= $2, false) AS trusted
+        FROM copies c LEFT JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
+        WHERE c.shard_id = $1`, [row.id, req.trust?.policy.trustAfter ?? 0])).rows as unknown as (CopyIdentity & { trusted: boolean })[];
       const shard = toShardRow(row);
-      const input = { shard, copies: existing, job: await this.job(shard.jobId, q), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
+      const trust = req.trust ? { trust: { ...req.trust, holderTrusted: (c: CopyIdentity) => (c as CopyIdentity & { trusted: boolean }).trusted } } : {};
+      const input = { shard, copies: existing, job: await this.job(shard.jobId, q), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId, ...trust };
       let d = decideClaim(input);
       if (d.take === 'count') {
         // The cap spans a round's shards, which the shard lock does not:
@@ -573,11 +577,12 @@ export class PgStore implements Store {
       if (d.take !== true) continue;
       const { copy } = d;
       const job = input.job!;
-      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
-      [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
-      await q('UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = $1', [shard.id]);
-      return { job, shard: { ...shardOf(shard), issued: shard.issued + 1 }, copy };
+      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, solo)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10, $11)`,
+      [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline, copy.solo ? 1 : 0]);
+      // Adaptive replication may lower what the shard wants (a copy that stands alone) or raise it; under the shard's lock.
+      await q('UPDATE shards SET alive = alive + 1, issued = issued + 1, wanted = $2 WHERE id = $1', [shard.id, d.wanted]);
+      return { job, shard: { ...shardOf(shard), issued: shard.issued + 1, wanted: d.wanted }, copy };
     }
     return null;
   }
@@ -796,10 +801,15 @@ export class PgStore implements Store {
         await q('SELECT id FROM copies WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE', [w.judgements.map((j) => j.copyId)]);
       }
       let invalidated = 0;
+      const events: ReputationEventWrite[] = [];
       for (const j of w.judgements) {
-        const r = await q(`UPDATE copies SET outcome = $1, reason = $2, credit = $3 WHERE id = $4 AND outcome = 'pending'`, [j.outcome, j.reason, j.credit, j.copyId]);
+        const r = await q(`UPDATE copies SET outcome = $1, reason = $2, credit = $3, unchecked = $4 WHERE id = $5 AND outcome = 'pending'
+          RETURNING volunteer_id, numeric_class`, [j.outcome, j.reason, j.credit, j.unchecked ? 1 : 0, j.copyId]);
         if (r.rowCount && j.outcome === 'invalid') invalidated++;
+        // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
+        if (r.rowCount && j.reputation) events.push({ volunteerId: r.rows[0]!.volunteer_id as string, numericClass: r.rows[0]!.numeric_class as string, event: j.reputation });
       }
+      await this.applyReputation(q, events, Date.now());
       if (invalidated) await q('UPDATE shards SET alive = alive - $1 WHERE id = $2', [invalidated, w.shardId]);
       await q(`UPDATE shards SET state = $1, wanted = GREATEST(wanted, $2), canonical_copy_id = $3 WHERE id = $4 AND state = 'open'`,
         [w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId]);

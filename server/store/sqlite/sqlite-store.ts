@@ -33,8 +33,9 @@ import { Checkpointer } from './checkpointer.ts';
 import { SqliteCreditLedger } from './credit-ledger.ts';
 import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { newReputation, type Reputation } from '../../core/trust/reputation.ts';
-import { applyEvent, REPUTATION_COLS, reputationValues, type ReputationEventWrite, type ReputationKey, toReputation } from '../reputation-rows.ts';
+import { isTrusted, newReputation, type Reputation } from '../../core/trust/reputation.ts';
+import type { ClaimTrust } from '../../core/scheduler/claim.ts';
+import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, toReputation } from '../reputation-rows.ts';
 
 /** Wanting shards read into the dispatch queue at once (and their copies with them). */
 const QUEUE_PAGE = 1024;
@@ -111,8 +112,10 @@ export class SqliteStore implements Store {
         WHERE m.volunteer_id = ? AND m.ended_at IS NULL AND i.revoked_at IS NULL AND p.deleted_at IS NULL ORDER BY m.joined_at`),
       // Issue order: the validator breaks ties by it.
       copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
-      insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
-                     VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline)`),
+      insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, solo)
+                     VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline, @solo)`),
+      setWanted: p(`UPDATE shards SET wanted = ? WHERE id = ?`),
+      reputation: p('SELECT * FROM reputations WHERE volunteer_id = ? AND numeric_class = ?'),
       issue: p(`UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = ?`),
       getCopy: p(`SELECT ${COPY_COLS} FROM copies WHERE id = ?`),
       getShard: p(`SELECT * FROM shards WHERE id = ?`),
@@ -130,7 +133,7 @@ export class SqliteStore implements Store {
       dueCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE state IN ('assigned','running') AND deadline < ?`),
       expire: p(`UPDATE copies SET state = 'expired', reason = ? WHERE id = ? AND state IN ('assigned','running')`),
       results: p(`SELECT id, result, result_file FROM copies WHERE shard_id = ? AND state = 'returned'`),
-      judge: p(`UPDATE copies SET outcome = ?, reason = ?, credit = ? WHERE id = ? AND outcome = 'pending'`),
+      judge: p(`UPDATE copies SET outcome = ?, reason = ?, credit = ?, unchecked = ? WHERE id = ? AND outcome = 'pending'`),
       unalive: p(`UPDATE shards SET alive = alive - 1 WHERE id = ?`),
       refund: p(`UPDATE shards SET issued = issued - ? WHERE id = ?`),
       // Only an open shard moves: a validation computed before a concurrent cancel must not reopen it.
@@ -686,7 +689,7 @@ export class SqliteStore implements Store {
 
   /** The claim decision for this shard, with the round count read when it asks for it. */
   private decideIn(e: HotEntry, req: ClaimRequest, copyId: string) {
-    const input = { shard: e.row, copies: e.copies, job: this.jobRef(e.row.jobId), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId };
+    const input = { shard: e.row, copies: e.copies, job: this.jobRef(e.row.jobId), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId, ...this.claimTrust(req) };
     const d = decideClaim(input);
     if (d.take !== 'count') return d;
     const held = (this.s.heldInRange!.get(d.jobId, d.from, d.to, req.volunteer.id) as Row).n as number;
@@ -698,8 +701,12 @@ export class SqliteStore implements Store {
     const d = this.decideIn(e, req, copyId);
     if (d.take !== true) return null;
     const { copy } = d;
-    this.s.insertCopy!.run(copy);
+    this.s.insertCopy!.run({ ...copy, solo: copy.solo ? 1 : 0 });
     this.s.issue!.run(shard.id);
+    if (d.wanted !== shard.wanted) {
+      this.s.setWanted!.run(d.wanted, shard.id);
+      shard.wanted = d.wanted;
+    }
     shard.alive++;
     shard.issued++;
     this.hot.addCopy(e, copy);
@@ -900,11 +907,17 @@ export class SqliteStore implements Store {
   async applyValidation(w: ValidationWrite) {
     return this.writeLean(() => {
       const e = this.hot.get(w.shardId);
+      const at = Date.now();
       for (const j of w.judgements) {
-        const r = this.s.judge!.run(j.outcome, j.reason, j.credit, j.copyId);
+        const r = this.s.judge!.run(j.outcome, j.reason, j.credit, j.unchecked ? 1 : 0, j.copyId);
         if (!r.changes) continue;
         const held = e?.copies.find((c) => c.id === j.copyId);
-        if (held) Object.assign(held, { outcome: j.outcome, reason: j.reason, credit: j.credit });
+        if (held) Object.assign(held, { outcome: j.outcome, reason: j.reason, credit: j.credit }, j.unchecked ? { unchecked: true } : {});
+        if (j.reputation) {
+          // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
+          const c = held ?? this.copyNow(j.copyId)!;
+          this.applyReputation([{ volunteerId: c.volunteerId, numericClass: c.numericClass, event: j.reputation }], at);
+        }
         if (j.outcome === 'invalid') {
           this.s.unalive!.run(w.shardId);
           if (e) e.row.alive--;
@@ -916,7 +929,6 @@ export class SqliteStore implements Store {
         if (e) Object.assign(e.row, { state: w.shard.state, wanted: w.shard.wanted, canonicalCopyId: w.shard.canonicalCopyId });
       }
       if (e && e.row.state !== 'open') this.hot.dropResults(e);
-      const at = Date.now();
       for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at, at + (w.holdMs ?? 0));
     });
   }
@@ -965,7 +977,7 @@ export class SqliteStore implements Store {
       const job = this.jobRef(e.row.jobId);
       const d = decideSpotCopy({ shard: e.row, copies: e.copies, job, volunteer, now, copyId });
       if (!d.take) return null;
-      this.s.insertCopy!.run(d.copy);
+      this.s.insertCopy!.run({ ...d.copy, solo: 0 });
       this.s.issue!.run(shardId);
       e.row.alive++;
       e.row.issued++;
@@ -1054,8 +1066,26 @@ export class SqliteStore implements Store {
   }
 
   private reputationRow(k: ReputationKey): Reputation | null {
-    const r = this.db.prepare('SELECT * FROM reputations WHERE volunteer_id = ? AND numeric_class = ?').get(k.volunteerId, k.numericClass) as Row | undefined;
+    const r = this.s.reputation!.get(k.volunteerId, k.numericClass) as Row | undefined;
     return r ? toReputation(r) : null;
+  }
+
+  /** The claim's trust input, with holders' trust read from their rows (one indexed read per holder, remembered for the claim). */
+  private claimTrust(req: ClaimRequest): { trust?: ClaimTrust } {
+    const t = req.trust;
+    if (!t) return {};
+    const seen = new Map<string, boolean>();
+    return {
+      trust: {
+        ...t,
+        holderTrusted: (c) => {
+          const k = reputationKey(c);
+          let v = seen.get(k);
+          if (v === undefined) seen.set(k, v = isTrusted(this.reputationRow(c), t.policy));
+          return v;
+        },
+      },
+    };
   }
 
   private putReputation(r: Reputation): void {

@@ -48,7 +48,7 @@ class ScriptedCoordinator {
     this.maxHeld = Math.max(this.maxHeld, this.held.size);
     return {
       assignment: {
-        copyId, shardId: `s-${copyId}`, jobId: 'j', projectId: 'p', kind: 'inference', model: { hash: 'm', url: '/blobs/m', bytes: 1 },
+        copyId, jobId: 'j', projectId: 'p', kind: 'inference', model: { hash: 'm', url: '/blobs/m', bytes: 1 },
         feedBlobs: [], inputs: [{ name: 'x', dtype: 'float32', dims: [1], data: new Uint8Array(4) }], batchedInputs: ['x'], runUnit: 0,
         outputs: ['y'], ackWithinMs: 15_000, leaseMs: 120_000,
       },

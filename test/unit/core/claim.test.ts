@@ -26,12 +26,29 @@ describe('decideClaim', () => {
   it('issues an assigned copy with the volunteer identity and the ack deadline of the job', () => {
     expect(decideClaim(input(job))).toEqual({
       take: true,
+      wanted: 2,
       copy: {
         id: 'c-new', shardId: 's1', jobId: job.id, volunteerId: 'v1', account: 'volunteer:v1', wallet: '0xA', address: '10.0.0.1',
         numericClass: 'wasm/ort-1.30.0', state: 'assigned', outcome: 'pending', assignedAt: NOW, deadline: NOW + job.spec.limits.ackWithinMs,
         returnedAt: null, reason: null, credit: 0,
       },
     });
+  });
+
+  it('with trust: keeps a shard\'s other copy for a trusted host from an untrusted asker, and lets a trusted one stand alone when drawn', () => {
+    const policy = { trustAfter: 10, minReplicateProbability: 0.05 };
+    const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
+      policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], draw: 0.5, holderTrusted: () => false, ...o,
+    });
+    const untrustedHolder = other({ state: 'returned', outcome: 'pending' });
+    expect(decideClaim(input(job, { shard: { alive: 1 }, copies: [untrustedHolder], trust: trust() }))).toEqual({ take: false, why: 'kept for a trusted host' });
+    // No trusted host connected: untrusted hosts check each other.
+    expect(decideClaim(input(job, { shard: { alive: 1 }, copies: [untrustedHolder], trust: trust({ trustedClasses: [] }) }))).toMatchObject({ take: true, wanted: 2 });
+    expect(decideClaim(input(job, { shard: { alive: 1 }, copies: [untrustedHolder], trust: trust({ asker: { streak: 12 } }) }))).toMatchObject({ take: true, wanted: 2 });
+    // A judged-invalid copy holds nothing.
+    expect(decideClaim(input(job, { shard: { alive: 0 }, copies: [other({ state: 'returned', outcome: 'invalid' })], trust: trust() }))).toMatchObject({ take: true });
+    const solo = decideClaim(input(job, { trust: trust({ asker: { streak: 20 }, draw: 0.9 }) }));
+    expect(solo).toMatchObject({ take: true, wanted: 1, copy: { solo: true } });
   });
 
   it('refuses a shard that wants no copy: closed, enough alive, or every copy issued', () => {

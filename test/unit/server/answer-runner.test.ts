@@ -22,7 +22,7 @@ writeFileSync(join(dir, hash), model);
 const x = randomInput(6, 16, 3);
 
 const assignment = (copyId: string): Assignment => ({
-  copyId, shardId: 's', jobId: 'j', projectId: 'p', kind: 'inference',
+  copyId, jobId: 'j', projectId: 'p', kind: 'inference',
   model: { hash, url: '/unused', bytes: model.byteLength }, feedBlobs: [],
   inputs: [{ name: 'x', dtype: 'float32', dims: [6, 16], data: new Uint8Array(x.buffer.slice(0)) }],
   batchedInputs: ['x'], runUnit: 4, outputs: ['y'], ackWithinMs: 1000, leaseMs: 1000,

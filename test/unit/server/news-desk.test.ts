@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { CopyOutcome } from '../../../shared/protocol/events.ts';
 import { NEWS_PUSH_AFTER_MS, NewsDesk } from '../../../server/gateway/news.ts';
 
-const outcome = (copyId: string, o: CopyOutcome['outcome'] = 'valid'): CopyOutcome => ({ copyId, shardId: 's', jobId: 'j', outcome: o, credit: o === 'valid' ? 1 : 0 });
+const outcome = (copyId: string, o: CopyOutcome['outcome'] = 'valid'): CopyOutcome => ({ copyId, jobId: 'j', outcome: o, credit: o === 'valid' ? 1 : 0 });
 
 describe('NewsDesk', () => {
   it('hands a reply everything waiting for that volunteer, once, in order, with the latest balance', () => {

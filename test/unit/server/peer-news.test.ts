@@ -6,7 +6,7 @@ describe('news between coordinators', () => {
   const news: PeerNews = {
     from: '0b6f3c1e-54f1-4a7e-9a43-3b0f0d8e2f11',
     swarm: { volunteers: { wasm: 3, webgpu: 1 }, shardsPerMin: 42, flopsPerMin: 1.5e12 },
-    outcomes: [['VP7M3cLZGvawr_upHC365k', { copyId: 'VP7M3f7o2tDcUxnOfAhmiF', shardId: 'VP7M3cLwydR_itzRcFYdg-', jobId: 'VP7M3cLZGvawr_upHC365k', outcome: 'invalid', reason: 'disagrees with the quorum', credit: 0 }]],
+    outcomes: [['VP7M3cLZGvawr_upHC365k', { copyId: 'VP7M3f7o2tDcUxnOfAhmiF', jobId: 'VP7M3cLZGvawr_upHC365k', outcome: 'invalid', reason: 'disagrees with the quorum', credit: 0 }]],
     credited: ['volunteer:VP7M348TjzmKf2CIfDQYg-'],
     projects: ['VP7M3Zye2-JlKDlF0e9e6k'],
   };

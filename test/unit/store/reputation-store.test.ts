@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isTrusted } from '../../../server/core/trust/reputation.ts';
 import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
 import type { Store } from '../../../server/store/types.ts';
-import { NOW } from './contract.ts';
+import { claimReq, makeJob, makeProject, makeVolunteer, NOW } from './contract.ts';
 import { pgHarness, sqliteHarness, type StoreHarness } from './harness.ts';
 
 const WASM = 'wasm/ort-1.30.0';
@@ -72,6 +72,65 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       await store.recordReputation([{ volunteerId: 'newbie', numericClass: WASM, event: 'valid' }], NOW);
       expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 60_000)).toEqual([WASM]);
       expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 3_600_000)).toEqual([GPU, WASM].sort());
+    });
+
+    it('the claim keeps a shard\'s other copy for a trusted host, reading holders\' trust from their rows; a solo copy ends the shard\'s wanting', async () => {
+      h = await harness();
+      const store = await h.open();
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards } = makeJob(p.id, { shards: 1, replicas: 2 });
+      await store.createJob(job, shards);
+      const [liar1, liar2, op] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
+      await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
+      const trust = async (v: typeof op, draw = 0) => ({
+        policy: DEFAULT_TRUST, draw, trustedClasses: [WASM],
+        asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
+      });
+      const first = await store.claimCopy({ ...claimReq(liar1), trust: await trust(liar1) });
+      expect(first?.copy.volunteerId).toBe(liar1.id);
+      // The second untrusted asker is refused: the shard's other copy waits for a trusted host.
+      expect(await store.claimCopy({ ...claimReq(liar2), trust: await trust(liar2) })).toBeNull();
+      const second = await store.claimCopy({ ...claimReq(op), trust: await trust(op, 0.99) });
+      // Not alone: the shard had a holder already.
+      expect(second?.copy).toMatchObject({ volunteerId: op.id });
+      expect(second?.copy.solo).toBeUndefined();
+
+      const two = makeJob(p.id, { shards: 1, replicas: 2, createdAt: NOW + 1 });
+      await store.createJob(two.job, two.shards);
+      const solo = await store.claimCopy({ ...claimReq(op), trust: await trust(op, 0.99) });
+      expect(solo).toMatchObject({ shard: { id: two.shards[0]!.id, wanted: 1 }, copy: { solo: true } });
+      expect(await store.getCopy(solo!.copy.id)).toMatchObject({ solo: true });
+      expect(await store.getShard(two.shards[0]!.id)).toMatchObject({ wanted: 1 });
+      // Nobody else gets a copy of a shard a trusted host computes alone.
+      expect(await store.claimCopy({ ...claimReq(liar2), trust: await trust(liar2) })).toBeNull();
+    });
+
+    it('a judgement marks unchecked results and moves reputations with it, once however often it is applied', async () => {
+      h = await harness();
+      const store = await h.open();
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards } = makeJob(p.id, { shards: 1, replicas: 2 });
+      await store.createJob(job, shards);
+      const [a, b] = [makeVolunteer(1), makeVolunteer(2)];
+      const ca = (await store.claimCopy(claimReq(a)))!.copy;
+      const cb = (await store.claimCopy(claimReq(b)))!.copy;
+      for (const c of [ca, cb]) await store.saveResult(c.id, c.volunteerId, new Uint8Array([1]), 1, NOW);
+      const w = {
+        shardId: shards[0]!.id, shard: { state: 'validated' as const, wanted: 2, canonicalCopyId: ca.id },
+        judgements: [
+          { copyId: ca.id, outcome: 'valid' as const, reason: null, credit: 0, unchecked: true },
+          { copyId: cb.id, outcome: 'invalid' as const, reason: 'disagrees', credit: 0, reputation: 'invalid' as const },
+        ],
+        credits: [],
+      };
+      await store.applyValidation(w);
+      await store.applyValidation(w);
+      expect(await store.getCopy(ca.id)).toMatchObject({ outcome: 'valid', unchecked: true, credit: 0 });
+      expect((await store.getCopy(cb.id))?.unchecked).toBeUndefined();
+      expect(await store.reputations([{ volunteerId: a.id, numericClass: a.numericClass }])).toEqual([]);
+      expect(await store.reputations([{ volunteerId: b.id, numericClass: b.numericClass }])).toMatchObject([{ invalid: 1, streak: 0 }]);
     });
   });
 }

@@ -1,0 +1,209 @@
+/**
+ * Two fast colluding liars against real processes: raw socket.io clients
+ * that never compute and answer every copy they get at once with the same
+ * wrong output, beside four honest `tabgrid worker --node` volunteers (two
+ * run by the operator, the root of trust), on `--distinct-copies none`, so
+ * nothing but reputation keeps the liars' two copies of a shard apart.
+ *
+ * Pull-based dispatch hands the next copy to whoever asks first, and the
+ * liars ask far more often than anyone who computes, so under plain 2-way
+ * replication they took most shards' both copies and had them validated.
+ * Here they must get no wrong row into the outputs and no credit, whatever
+ * the scheduling: replication keeps every shard's other copies for a
+ * trusted host while one can be had, and the judge never accepts untrusted
+ * agreement while one can (server/core/trust/replication.ts, judge.ts).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { io, type Socket } from 'socket.io-client';
+import { isDeepStrictEqual } from 'node:util';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
+import type { Assignment, ClientToServerEvents, HelloReply, Reply, ServerToClientEvents } from '../../shared/protocol/events.ts';
+import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
+import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
+import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { runDirect } from '../helpers/direct-run.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { waitForJob } from '../helpers/wait.ts';
+
+type S = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+const WIDTH = 8;
+const SHARDS = 32;
+const SHARD_SIZE = 4;
+/** What both liars answer, for every record of every copy: the same wrong output, so they agree with each other. */
+const LIE = 0.25;
+
+function call<R>(s: S, event: string, payload: unknown): Promise<Reply<R>> {
+  return (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<R>> } }).timeout(30_000).emitWithAck(event, payload);
+}
+
+interface Liar {
+  account: string;
+  answered: number;
+  stop(): void;
+}
+
+/** A liar: asks for work without pause and answers each copy at once, never computing, asking for the next copy with the answer. */
+async function startLiar(url: string): Promise<Liar> {
+  const socket: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
+  await new Promise<void>((resolve, reject) => {
+    socket.on('connect', () => resolve());
+    socket.on('connect_error', reject);
+  });
+  const hello = await call<HelloReply>(socket, 'hello', { backend: 'wasm', capabilities: nodeCapabilities() });
+  if (!hello.ok) throw new Error(`liar refused: ${hello.error}`);
+  const liar: Liar = { account: hello.account, answered: 0, stop: () => { stopped = true; socket.close(); } };
+  let stopped = false;
+  const lie = (a: Assignment) => {
+    const x = a.inputs.find((t) => t.name === 'x')!;
+    const rows = x.dims[0]!;
+    return a.outputs.map((name) => ({ name, dtype: 'float32', dims: [rows, WIDTH], data: new Uint8Array(new Float32Array(rows * WIDTH).fill(LIE).buffer) }));
+  };
+  void (async () => {
+    let next: Assignment | null = null;
+    while (!stopped) {
+      if (!next) {
+        const r = await call<{ assignment: Assignment | null }>(socket, 'work:request', {}).catch(() => null);
+        if (!r?.ok) { if (!stopped) await new Promise((res) => setTimeout(res, 20)); continue; }
+        next = r.assignment;
+        if (!next) { await new Promise((res) => setTimeout(res, 20)); continue; }
+      }
+      const a: Assignment = next;
+      next = null;
+      const r = await call<{ next?: { assignment: Assignment | null } }>(socket, 'work:result', { copyId: a.copyId, outputs: lie(a), computeMs: 1, next: true }).catch(() => null);
+      if (r?.ok) {
+        liar.answered++;
+        next = r.next?.assignment ?? null;
+      }
+    }
+  })();
+  return liar;
+}
+
+describe('fast colluding liars beside honest worker --node volunteers', () => {
+  let c: SpawnedCoordinator | undefined;
+  const workers: ChildProcess[] = [];
+  const liars: Liar[] = [];
+  afterAll(async () => {
+    for (const l of liars) l.stop();
+    for (const w of workers) w.kill('SIGTERM');
+    await c?.stop();
+  });
+
+  it('get no wrong row into the outputs and no credit, on --distinct-copies none', async () => {
+    c = await spawnCoordinator({ args: ['--distinct-copies', 'none'] });
+    const joined = () => c!.logs.filter((l) => l.msg === 'volunteer joined').length;
+    // Every volunteer is connected before the job exists: the liars are as ready as anyone.
+    liars.push(await startLiar(c.url), await startLiar(c.url));
+    const operatorToken = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
+    // Two of the four honest volunteers are the operator's own hosts: a shard whose untrusted copy disagrees with one
+    // trusted result gets its next copy from a trusted host (replication.ts), so with two of them every dispute
+    // ends, whoever asks first; untrusted honest hosts earn trust by agreeing with them.
+    workers.push(spawn(process.execPath, [CLI, 'worker', '--node', '2', '--server', c.url], { cwd: REPO, stdio: 'ignore' }));
+    workers.push(spawn(process.execPath, [CLI, 'worker', '--node', '2', '--server', c.url, '--operator-token', operatorToken], { cwd: REPO, stdio: 'ignore' }));
+    await expect.poll(joined, { timeout: 60_000 }).toBe(6);
+
+    const model = mlpModel({ width: WIDTH, layers: 2, seed: 13 });
+    const records = SHARDS * SHARD_SIZE;
+    const x = tensorFromTyped('float32', [records, WIDTH], randomInput(records, WIDTH, 13));
+    const job = await c.api.createJob({
+      model: await c.api.uploadBlob(model), inputs: [{ blob: await c.api.uploadBlob(encodeTensors([{ name: 'x', ...x }])), format: 'tensors' }],
+      shardSize: SHARD_SIZE, replicas: 2,
+    });
+    const done = await waitForJob(c.api, job.id, 240_000);
+    expect(done.state).toBe('completed');
+
+    const got = typedView(decodeTensorProto(await c.api.output(job.id, 0)) as never) as Float32Array;
+    const want = typedView((await runDirect(model, { x }))[0]! as never) as Float32Array;
+    let wrongRows = 0;
+    for (let r = 0; r < records; r++) {
+      for (let k = 0; k < WIDTH; k++) {
+        const a = got[r * WIDTH + k]!;
+        const b = want[r * WIDTH + k]!;
+        if (Math.abs(a - b) > 1e-5 + 1e-3 * Math.max(Math.abs(a), Math.abs(b))) { wrongRows++; break; }
+      }
+    }
+    const credit = await Promise.all(liars.map(async (l) => {
+      const s = await c!.api.account(l.account);
+      // Any ledger entry at all would be credit, even one later reversed.
+      return s.entries.reduce((n, e) => n + e.amount, 0);
+    }));
+    const answered = liars.map((l) => l.answered);
+    console.log(`trust: liars answered ${answered.join(' + ')} copies; ${wrongRows} of ${records} rows wrong (${SHARDS} shards); liars' credit ${credit.join(', ')}`);
+    // The liars did take copies: they were in the race, and lost it.
+    expect(answered.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(wrongRows).toBe(0);
+    expect(credit).toEqual([0, 0]);
+  }, 300_000);
+});
+
+/** A raw volunteer that has said hello: it asks once and returns what it was given (nothing else is done with it). */
+async function rawVolunteer(url: string): Promise<S> {
+  const socket: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
+  await new Promise<void>((resolve, reject) => {
+    socket.on('connect', () => resolve());
+    socket.on('connect_error', reject);
+  });
+  const hello = await call<HelloReply>(socket, 'hello', { backend: 'wasm', capabilities: nodeCapabilities() });
+  if (!hello.ok) throw new Error(`refused: ${hello.error}`);
+  return socket;
+}
+
+describe('opaque copies', () => {
+  let c: SpawnedCoordinator | undefined;
+  const sockets: S[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.close();
+    await c?.stop();
+    c = undefined;
+  });
+
+  it('two copies of one shard carry no common field but the input bytes; an old volunteer is refused, told to update', async () => {
+    c = await spawnCoordinator({ args: ['--distinct-copies', 'none'] });
+    const model = mlpModel({ width: WIDTH, layers: 1, seed: 5 });
+    const x = tensorFromTyped('float32', [8, WIDTH], randomInput(8, WIDTH, 5));
+    const job = await c.api.createJob({
+      model: await c.api.uploadBlob(model), inputs: [{ blob: await c.api.uploadBlob(encodeTensors([{ name: 'x', ...x }])), format: 'tensors' }],
+      shardSize: 4, replicas: 2,
+    });
+    // Four volunteers, one copy each: the two shards' two copies.
+    for (let i = 0; i < 4; i++) sockets.push(await rawVolunteer(c.url));
+    const assignments: Assignment[] = [];
+    for (const s of sockets) {
+      const r = await call<{ assignment: Assignment | null }>(s, 'work:request', {});
+      if (!r.ok || !r.assignment) throw new Error(`no copy: ${JSON.stringify(r)}`);
+      assignments.push(r.assignment);
+    }
+    // Which shard each copy is of, from the coordinator's own log: the assignments cannot say.
+    const shardOf = async (a: Assignment) => (await c!.waitForLog((l) => l.msg === 'assigned copy' && l.copy === a.copyId)).shard as string;
+    const shards = await Promise.all(assignments.map(shardOf));
+    expect(new Set(shards).size).toBe(2);
+    const [a, b] = assignments.filter((_, i) => shards[i] === shards[0]);
+    const other = assignments.find((_, i) => shards[i] !== shards[0])!;
+    for (const x of assignments) {
+      expect(Object.keys(x)).not.toContain('shardId');
+      // Nothing in a copy names its shard, not even in passing.
+      expect(JSON.stringify({ ...x, inputs: [] })).not.toContain(shards[assignments.indexOf(x)]);
+      expect(x.jobId).toBe(job.id);
+    }
+    // The model link's signed expiry is the clock hour's (blob-links.ts), not the shard's: compared by what it names.
+    const norm = (p: Assignment) => ({ ...p, model: { hash: p.model.hash, bytes: p.model.bytes } });
+    const common = (p: Assignment, q: Assignment) => Object.keys(p).filter((k) => isDeepStrictEqual(norm(p)[k as keyof Assignment], norm(q)[k as keyof Assignment]));
+    // What two copies of one shard share beyond what any two copies of the job share is the input bytes alone.
+    const sameShard = common(a!, b!);
+    const jobWide = new Set(common(a!, other));
+    expect(sameShard.filter((k) => !jobWide.has(k))).toEqual(['inputs']);
+    expect(a!.copyId).not.toBe(b!.copyId);
+
+    // A volunteer of the previous protocol (its assignments named the shard) is refused at connect, and told why.
+    const old = io(c.url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION - 1 }, transports: ['websocket'], reconnection: false });
+    const refused = await new Promise<Error>((resolve) => old.on('connect_error', resolve));
+    old.close();
+    expect(refused.message).toBe(`unsupported protocol version ${PROTOCOL_VERSION - 1}; this coordinator speaks version ${PROTOCOL_VERSION}: update this volunteer (reload the page, or install the same tabgrid as the coordinator)`);
+  }, 120_000);
+});
