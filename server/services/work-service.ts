@@ -62,8 +62,6 @@ export function numericClass(req: HelloRequest): string {
   return `wasm/ort-${v}`;
 }
 
-/** A trusted host seen (hello, work requests: volunteers.last_seen) this recently counts as one that can be had, whichever coordinator it is on. */
-export const TRUSTED_SEEN_MS = 60_000;
 /** How often a volunteer's last_seen is written while it asks for work. */
 const SEEN_EVERY_MS = 15_000;
 
@@ -76,8 +74,6 @@ export class WorkService {
   private online = new Map<string, { sockets: number; numericClass: string }>();
   /** Of those, the ones trusted in their class now (kept current after each judgement that concerns them). */
   private trustedHere = new Map<string, string>();
-  /** Trusted classes seen lately on any coordinator sharing the store, read at most once a second. */
-  private trustedSeen: { at: number; classes: Promise<string[]> } | null = null;
 
   /** Spot checks with known answers and backtracking (spot-checks.ts). */
   readonly spot: SpotChecks;
@@ -92,8 +88,21 @@ export class WorkService {
     known: { blobs: BlobStore; runner: AnswerRunner | null },
     trust: Partial<TrustPolicy> = {},
   ) {
+    // Spot checks change reputations too (a failed check): whoever loses trust is dispatched and judged as such at once.
+    const recordReputation = async (events: readonly ReputationEventWrite[], now: number) => {
+      await store.recordReputation(events, now);
+      await this.refreshTrust(events.map((e) => e.volunteerId));
+    };
+    // Every other method runs on the store itself (bound: the store's own fields stay its own).
+    const reputations = new Proxy(store, {
+      get: (target, prop) => {
+        if (prop === 'recordReputation') return recordReputation;
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
     this.spot = new SpotChecks(
-      store, known.blobs, kinds, events, { fraction: config.spotCheckFraction }, this.draw, known.runner,
+      reputations, known.blobs, kinds, events, { fraction: config.spotCheckFraction }, this.draw, known.runner,
       (shardId, fn) => this.shardLock.run(shardId, fn), log.child({ component: 'spot-checks' }),
     );
     this.trust = { ...DEFAULT_TRUST, ...trust };
@@ -101,16 +110,13 @@ export class WorkService {
 
   /**
    * Numeric classes of the trusted hosts that can be had now: those connected
-   * here (known exactly, so no timing decides it), and those seen lately on
-   * other coordinators sharing the store.
+   * here (known exactly, so no timing decides it).
    */
-  private async trustedClasses(now: number): Promise<string[]> {
-    if (!this.trustedSeen || now - this.trustedSeen.at > 1000) {
-      const classes = this.store.trustedClassesSeen(this.trust.trustAfter, now - TRUSTED_SEEN_MS);
-      classes.catch(() => { this.trustedSeen = null; });
-      this.trustedSeen = { at: now, classes };
-    }
-    return [...new Set([...this.trustedHere.values(), ...await this.trustedSeen.classes])];
+  private trustedClasses(): string[] {
+    // Only hosts connected here: one that has just left must not hold untrusted results back, since a judgement
+    // that wanted a trusted copy is not revisited when none comes. (Store.trustedClassesSeen would add the hosts
+    // other coordinators on the same PostgreSQL see; not wired yet.)
+    return [...new Set(this.trustedHere.values())];
   }
 
   /** Re-reads whether these volunteers (those connected here) are trusted, after their reputations changed. */
@@ -223,7 +229,7 @@ export class WorkService {
     }
     const [asker] = await this.store.reputations([{ volunteerId: s.volunteer.id, numericClass: s.volunteer.numericClass }]);
     // Whether a trusted host's copy stands alone is drawn from the same unpredictable stream as the shard it gets.
-    const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: await this.trustedClasses(now), draw: this.draw() };
+    const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(), draw: this.draw() };
     // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
     const claimed = await this.spot.maybeIssue(s.volunteer, s.projectId, now)
       ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw, trust });
@@ -428,7 +434,7 @@ export class WorkService {
       // Trust as it is now: the hosts' reputations, and whether a trusted host that may compute the job can be had.
       const reps = await this.store.reputations(candidates.map((c) => ({ volunteerId: c.volunteerId, numericClass: c.numericClass })));
       const trusted = (c: Copy) => isTrusted(reps.find((r) => r.volunteerId === c.volunteerId && r.numericClass === c.numericClass), this.trust);
-      const trustedAvailable = trustedCanBeHad(await this.trustedClasses(Date.now()), (cls) => kind.runsOn(spec, cls));
+      const trustedAvailable = trustedCanBeHad(this.trustedClasses(), (cls) => kind.runsOn(spec, cls));
       const decision = judge(
         candidates.map((c) => ({ copyId: c.id, result: c.id, trusted: trusted(c), solo: c.solo === true })),
         { replicas: spec.limits.replicas, trustedAvailable }, differ,
