@@ -14,7 +14,7 @@ import { jobOutput, maxAbsDiff, submitMlpJob, waitForJob } from './jobs.ts';
 import { coordinatorAndChromium, type Tab } from './tabs.ts';
 
 describe('contributor app: computing', () => {
-  const grid = coordinatorAndChromium();
+  const grid = coordinatorAndChromium({ webgpu: true });
   const { problems } = grid;
   const viewport = { width: 1280, height: 900 };
 

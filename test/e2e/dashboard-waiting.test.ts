@@ -4,29 +4,22 @@
  * volunteer is connected"; once a volunteer joins and computes it, the line
  * goes, live, with no reload.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
-import { ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
+import { watchPage } from './browser.ts';
 import { submitMlpJob, waitForJob } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 describe('project dashboard: why a job waits', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
+  const grid = coordinatorAndChromium();
   let volunteer: TestVolunteer | undefined;
-
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
-  });
+  // Runs before the fixture's own afterAll (hooks run in reverse): the volunteer leaves before the coordinator stops.
   afterAll(async () => {
     await volunteer?.stop();
-    await browser?.close();
-    await c?.stop();
   });
 
   it('shows the reason while the job waits, and drops it once the job is computed', async () => {
+    const { c, browser } = grid;
     const job = await submitMlpJob(c.api, { records: 16, shardSize: 8, width: 16, layers: 2, seed: 9, replicas: 1 });
     const page = await (await browser.newContext()).newPage();
     const problems = watchPage(page, 'dashboard');

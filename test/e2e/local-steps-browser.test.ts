@@ -43,7 +43,7 @@ const SEED = 13;
 const LR = 1e-3;
 
 describe('local steps in the browser', () => {
-  const grid = coordinatorAndChromium();
+  const grid = coordinatorAndChromium({ webgpu: true });
   const { problems, openTab } = grid;
 
   it(`takes the same ${H} inner AdamW steps on WebGPU and on WASM, within the default replica tolerance`, async () => {

@@ -1,6 +1,6 @@
 /**
- * The set-up the e2e files that compute in contributor tabs share: one
- * coordinator and one WebGPU-enabled Chromium for a describe block, tabs
+ * The set-up the contributor-page e2e files share: one coordinator and one
+ * Chromium for a describe block, contributor tabs
  * opened each in its own browser context, and the copies a job's tabs
  * returned, read from the coordinator's SQLite file.
  */
@@ -26,15 +26,18 @@ export interface TabFixture {
   openTab(backend?: 'wasm' | 'webgpu', o?: { viewport?: { width: number; height: number }; prepare?: (ctx: BrowserContext) => void }): Promise<Tab>;
 }
 
-/** Call in a `describe` body: the coordinator and Chromium start before its tests and stop after them. */
-export function coordinatorAndChromium(): TabFixture {
+/**
+ * Call in a `describe` body: the coordinator (with `args` to `serve`) and Chromium (WebGPU on, over
+ * SwiftShader, with `webgpu`) start before its tests and stop after them.
+ */
+export function coordinatorAndChromium(o: { args?: string[]; webgpu?: boolean } = {}): TabFixture {
   let c: SpawnedCoordinator | undefined;
   let browser: Browser | undefined;
   const problems: string[] = [];
   beforeAll(async () => {
     await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium({ webgpu: true })]);
-  });
+    [c, browser] = await Promise.all([spawnCoordinator({ args: o.args ?? [] }), launchChromium({ webgpu: !!o.webgpu })]);
+  }, 240_000); // a client build comes first, or up to 180 s waiting for another file's
   afterAll(async () => {
     await browser?.close();
     await c?.stop();
@@ -43,10 +46,10 @@ export function coordinatorAndChromium(): TabFixture {
     get c() { return c!; },
     get browser() { return browser!; },
     problems,
-    async openTab(backend, o = {}) {
+    async openTab(backend, t = {}) {
       // A context each: two tabs of one browser profile would share the one-contributor-per-browser lock.
-      const ctx = await browser!.newContext(o.viewport ? { viewport: o.viewport } : {});
-      o.prepare?.(ctx);
+      const ctx = await browser!.newContext(t.viewport ? { viewport: t.viewport } : {});
+      t.prepare?.(ctx);
       const page = await ctx.newPage();
       problems.push(...watchPage(page, backend ?? 'auto'));
       await page.goto(contributorUrl(c!.url, { autostart: true, backend, intensity: 1 }));

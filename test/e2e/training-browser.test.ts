@@ -40,7 +40,7 @@ const lossOf = (ts: NamedTensor[]) => f32(ts[0]!)[0]!;
 const gradsOf = (ts: NamedTensor[]) => flattenGradients(ts.slice(1).map(f32));
 
 describe('training in the browser', () => {
-  const grid = coordinatorAndChromium();
+  const grid = coordinatorAndChromium({ webgpu: true });
   const { problems, openTab } = grid;
 
   it('computes the same gradients for one micro-batch on WebGPU and on WASM, equal to a direct run', async () => {

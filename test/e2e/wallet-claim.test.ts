@@ -10,32 +10,23 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import { contributorUrl, ensureClientBuilt, launchChromium, waitForStatus, watchPage } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { contributorUrl, waitForStatus, watchPage } from './browser.ts';
 import { submitMlpJob, waitForJob } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 interface Statement { balance: number; pending: number; payable: number; debt: number; changes: { kind: string; amount: number }[] }
 const statement = async (c: SpawnedCoordinator, a: string) => (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(a)}`)).json() as Promise<Statement>;
 
 describe('contributor page: claim my credit to this wallet', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    // No hold: the claimed credit is payable at once, so an epoch can pay it within the test. No spot
-    // checks: a known-answer copy (of a validated shard) in flight at Stop would add credit after it was counted.
-    [c, browser] = await Promise.all([spawnCoordinator({ args: ['--credit-hold', '0', '--spot-checks', '0'] }), launchChromium()]);
-  }, 240_000);
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
+  // No hold: the claimed credit is payable at once, so an epoch can pay it within the test. No spot
+  // checks: a known-answer copy (of a validated shard) in flight at Stop would add credit after it was counted.
+  const grid = coordinatorAndChromium({ args: ['--credit-hold', '0', '--spot-checks', '0'] });
+  const { problems } = grid;
 
   it('the in-browser wallet signs the claim itself; the page shows the moved credit, then the payout and its proof', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     problems.push(...watchPage(page, 'page'));
