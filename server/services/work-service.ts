@@ -408,6 +408,8 @@ export class WorkService {
     const failedSpot = await this.spot.judgeOwnAnswer(sr);
     if (failedSpot.length) {
       const failed = new Set(failedSpot.map((j) => j.copyId));
+      // The caught hosts are untrusted from their next request on.
+      await this.refreshTrust(copies.filter((c) => failed.has(c.id)).map((c) => c.volunteerId));
       for (const c of copies) if (failed.has(c.id)) Object.assign(c, { outcome: 'invalid' });
       pending = pending.filter((c) => !failed.has(c.id));
       if (pending.length === 0) return;
@@ -477,7 +479,8 @@ export class WorkService {
     });
     // Any invalid result: its host's results accepted on its word alone are re-verified (backtracking).
     // A late copy of a validated shard was judged against a known answer: a spot check.
-    for (const j of judgements) if (j.outcome === 'invalid') this.spot.found(byId.get(j.copyId)!.volunteerId, j.copyId, shard.state === 'validated');
+    // Only an invalid result that counts against its host (not one that merely differs from an unchecked canonical result).
+    for (const j of judgements) if (j.outcome === 'invalid' && j.reputation === 'invalid') this.spot.found(byId.get(j.copyId)!.volunteerId, j.copyId, shard.state === 'validated');
     // Whoever just earned or lost trust is dispatched as such from the next request on.
     await this.refreshTrust(judgements.filter((j) => j.reputation).map((j) => byId.get(j.copyId)!.volunteerId));
     const accounts = new Set<string>();
