@@ -9,6 +9,7 @@
  */
 import { afterEach } from 'vitest';
 import { type SpawnedCoordinator, spawnCoordinator } from './coordinator.ts';
+import { leaderFirst } from './leader-first.ts';
 import { startVolunteer, type Tamper, type TestVolunteer } from './volunteers.ts';
 
 export interface PerTest {
@@ -16,6 +17,11 @@ export interface PerTest {
   coordinator(o?: string[] | Parameters<typeof spawnCoordinator>[0]): Promise<SpawnedCoordinator>;
   /** `n` in-process volunteers for `c`, each lying with `tamper` when given. */
   volunteers(c: SpawnedCoordinator, n: number, tamper?: Tamper): TestVolunteer[];
+  /**
+   * An attacker lying with `tamper` and `honest` volunteers that claim work only after it has
+   * (leader-first.ts): with one shard per volunteer per round it computes the same shard of every round.
+   */
+  attackerFirst(c: SpawnedCoordinator, tamper: Tamper, honest: number): { attacker: TestVolunteer; honest: TestVolunteer[] };
   defer(stop: () => Promise<void> | void): void;
 }
 
@@ -33,6 +39,14 @@ export function perTest(): PerTest {
         return c.stop();
       });
       return c;
+    },
+    attackerFirst(c, tamper, n) {
+      const order = leaderFirst();
+      const attacker = startVolunteer(c.url, { tamper, hooks: order.leaderHooks });
+      const honest = Array.from({ length: n }, () => startVolunteer(c.url, order.follower()));
+      // Opened for good first: a follower waiting on the gate would never stop.
+      stops.push(() => { order.release(); return Promise.all([attacker, ...honest].map((v) => v.stop())).then(() => {}); });
+      return { attacker, honest };
     },
     volunteers(c, n, tamper) {
       const vs = Array.from({ length: n }, () => startVolunteer(c.url, tamper ? { tamper } : {}));

@@ -24,10 +24,8 @@ import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
 import { LOCAL_OUTPUTS } from '../../shared/training/local-steps.ts';
 import { buildMlp } from '../../server/training/models.ts';
 import { CLI, REPO, type SpawnedCoordinator } from '../helpers/coordinator.ts';
-import { leaderFirst } from '../helpers/leader-first.ts';
 import { mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
 import { perTest } from '../helpers/per-test.ts';
-import { startVolunteer } from '../helpers/volunteers.ts';
 import { historyOf, waitForJob } from '../helpers/wait.ts';
 
 /** The sent change (int8 values, or fp32) multiplied by `factor` (-1 flips its sign); losses left honest. */
@@ -93,7 +91,7 @@ function watchedVolunteer(url: string, onCopy: (a: Assignment, self: { stop(): P
 const chainFrom = (offer: WeightsOffer, held: string) => offer.deltas.slice(offer.deltas.findIndex((d) => d.base === held));
 
 describe('local-steps training', () => {
-  const { coordinator, volunteers, defer } = perTest();
+  const { coordinator, volunteers, attackerFirst, defer } = perTest();
   /** `tabgrid worker --node n`: the real worker command, its own process. */
   function workerProcess(c: SpawnedCoordinator, n: number): ChildProcess {
     const proc = spawn(process.execPath, [CLI, 'worker', '--node', String(n), '--server', c.url], { cwd: REPO, stdio: ['ignore', 'ignore', 'ignore'] });
@@ -196,10 +194,7 @@ describe('local-steps training', () => {
     it(`${expectation === 'converges' ? 'outvotes' : 'is derailed by'} a volunteer sending scaled changes without replication, with --aggregate ${rule}`, async () => {
       const c = await coordinator();
       const up = await uploadMnist(c.api, { count: 2200 });
-      const order = leaderFirst();
-      const attacker = startVolunteer(c.url, { tamper: tamperChange(-20), hooks: order.leaderHooks });
-      const honest = Array.from({ length: 4 }, () => startVolunteer(c.url, order.follower()));
-      defer(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
+      const { attacker } = attackerFirst(c, tamperChange(-20), 4);
       const job = await c.api.createJob(mnistTrainJob(up, {
         optimizer: 'adam', lr: 2e-3, batch: 100, epochs: 3, shardsPerRound: 5, localSteps: 4, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
       }));

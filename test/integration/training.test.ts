@@ -11,9 +11,7 @@ import type { WireTensor } from '../../shared/protocol/events.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
 import { perTest } from '../helpers/per-test.ts';
-import { startVolunteer } from '../helpers/volunteers.ts';
 import { historyOf, waitForJob } from '../helpers/wait.ts';
-import { leaderFirst } from '../helpers/leader-first.ts';
 
 
 /** Gradient outputs (all but the loss) multiplied by `factor`. */
@@ -24,7 +22,7 @@ const tamperGradients = (factor: number) => (outs: WireTensor[]) => outs.map((o,
 });
 
 describe('training jobs', () => {
-  const { coordinator, volunteers, defer } = perTest();
+  const { coordinator, volunteers, attackerFirst } = perTest();
 
   it('trains a 784-128-10 MLP on 8,000 MNIST digits to >= 0.93 held-out accuracy with 4 volunteers', async () => {
     const c = await coordinator();
@@ -115,11 +113,7 @@ describe('training jobs', () => {
     it(`${expectation === 'converges' ? 'keeps converging' : 'is derailed'} without replication when one of five volunteers sends scaled gradients, with --aggregate ${rule}`, async () => {
       const c = await coordinator();
       const up = await uploadMnist(c.api, { count: 2200 });
-      const order = leaderFirst();
-      defer(async () => order.release());
-      const attacker = startVolunteer(c.url, { tamper: tamperGradients(-20), hooks: order.leaderHooks });
-      const honest = Array.from({ length: 4 }, () => startVolunteer(c.url, order.follower()));
-      defer(async () => { order.release(); await Promise.all([attacker, ...honest].map((v) => v.stop())); });
+      const { attacker } = attackerFirst(c, tamperGradients(-20), 4);
       const job = await c.api.createJob(mnistTrainJob(up, {
         optimizer: 'adam', lr: 3e-3, batch: 100, epochs: 2, shardsPerRound: 5, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
       }));
