@@ -118,9 +118,12 @@ describe('local-steps training', () => {
     const accuracies = historyOf(done).filter((h) => h.accuracy !== null).map((h) => h.accuracy!);
     console.info(`local steps (H=8, int8): held-out accuracy by epoch ${accuracies.map((a) => a.toFixed(4)).join(', ')}; ${historyOf(done).length} rounds`);
     expect(accuracies.at(-1)!).toBeGreaterThanOrEqual(0.93);
-    // Every round's shards were replicated (default 2) and cross-checked, int8 changes with error feedback and all: none rejected.
+    // Shards are replicated (default 2) and cross-checked until a volunteer has 10 agreeing results; then a trusted
+    // volunteer's copy may stand alone (adaptive replication, README Trust). Every comparison agreed, int8 changes
+    // with error feedback and all: none rejected.
     expect(done.copies.invalid).toBe(0);
-    expect(done.copies.valid).toBe(2 * done.shards.validated);
+    // The first volunteer to be trusted needed 10 results each agreed with by another: at least 10 shards had two valid copies.
+    expect(done.copies.valid - done.shards.validated).toBeGreaterThanOrEqual(10);
     const closed = c.logs.filter((l) => l.msg === 'training job created' && l.job === job.id)[0]!;
     expect(closed).toMatchObject({ localSteps: 8, updateFormat: 'int8' });
   }, 900_000);
