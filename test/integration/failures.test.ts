@@ -82,7 +82,9 @@ describe('crash recovery', () => {
       const credited = (db.prepare(`SELECT COUNT(*) n FROM ledger WHERE job_id = ?`).get(job.id) as { n: number }).n;
       const valid = (db.prepare(`SELECT COUNT(*) n FROM copies WHERE job_id = ? AND outcome = 'valid'`).get(job.id) as { n: number }).n;
       expect(credited).toBe(valid);
-      expect(valid).toBeGreaterThanOrEqual(80);
+      // Every shard valid at least once; with adaptive replication a trusted volunteer's copy may stand alone, but
+      // only after 10 results another agreed with: at least 10 shards had two valid copies.
+      expect(valid).toBeGreaterThanOrEqual(40 + 10);
       const missing = db.prepare(`SELECT idx FROM shards WHERE job_id = ? AND (state != 'validated' OR canonical_copy_id IS NULL)`).all(job.id);
       expect(missing).toEqual([]);
     } finally {
