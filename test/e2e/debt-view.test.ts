@@ -35,10 +35,13 @@ describe('wallet dashboard: debt', () => {
     const W = privateKeyToAccount(generatePrivateKey()).address;
     c = await spawnCoordinator({ args: ARGS });
     const dataDir = c.dataDir;
+    // Replicas 2 and a partner: a lone untrusted result at replicas 1 is unchecked and earns no credit to pay.
     const v = startVolunteer(c.url, { wallet: W });
-    const job = await submitMlpJob(c.api, { records: 8, shardSize: 4, width: 16, layers: 2 });
+    const partner = startVolunteer(c.url);
+    const job = await submitMlpJob(c.api, { records: 8, shardSize: 4, width: 16, layers: 2, replicas: 2 });
     expect((await waitForJob(c.api, job.id, 120_000)).state).toBe('completed');
     await v.stop();
+    await partner.stop();
     const operator = readFileSync(join(dataDir, 'operator-token'), 'utf8').trim();
     const closePayout = async (url: string) => (await (await fetch(`${url}/api/v1/payouts`, { method: 'POST', headers: { authorization: `Bearer ${operator}` } })).json()) as { epoch: { id: string } | null };
     expect((await closePayout(c.url)).epoch).not.toBeNull();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { contributorUrl, waitForStatus, watchPage } from './browser.ts';
-import { submitMlpJob, waitForJob } from './jobs.ts';
+import { startPartner, submitMlpJob, waitForJob } from './jobs.ts';
 import { coordinatorAndChromium } from './tabs.ts';
 
 interface Statement { balance: number; pending: number; payable: number; debt: number; changes: { kind: string; amount: number }[] }
@@ -31,8 +31,14 @@ describe('contributor page: claim my credit to this wallet', () => {
     const page = await ctx.newPage();
     problems.push(...watchPage(page, 'page'));
     await page.goto(contributorUrl(c.url, { autostart: true, backend: 'wasm' }));
-    const job = await submitMlpJob(c.api, { records: 8, shardSize: 4, width: 16, layers: 2 });
-    expect((await waitForJob(c.api, job.id, 120_000)).state).toBe('completed');
+    // Replicas 2 and a partner: a lone untrusted result at replicas 1 is unchecked and earns no credit.
+    const job = await submitMlpJob(c.api, { records: 8, shardSize: 4, width: 16, layers: 2, replicas: 2 });
+    const partner = startPartner(c.url);
+    try {
+      expect((await waitForJob(c.api, job.id, 120_000)).state).toBe('completed');
+    } finally {
+      await partner.stop();
+    }
     const s = await waitForStatus(page, (x) => (x.balance ?? 0) > 0 && x.counts.validated >= 2, 'credited for two shards', 60_000);
     expect(s.account).toBe(`volunteer:${s.volunteerId}`);
     await page.getByTestId('stop').click();

@@ -30,6 +30,8 @@ export interface TestVolunteer {
 
 export function startVolunteer(server: string, o: {
   tamper?: Tamper; wallet?: string; hooks?: VolunteerHooks;
+  /** The coordinator's operator token: this volunteer is one of the operator's own hosts, trusted from the start. */
+  operatorToken?: string;
   /** An embed's hello: the project it computes for and the page it is on. */
   embed?: { projectId: string; embedOrigin: string };
   /** The local address the socket connects from (any 127.x.y.z reaches a coordinator on 127.0.0.1): another network. */
@@ -46,7 +48,7 @@ export function startVolunteer(server: string, o: {
   const outcomes: TestVolunteer['outcomes'] = [];
   const volunteer = new Volunteer({
     socket,
-    hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}), ...o.embed },
+    hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}), ...(o.operatorToken ? { operatorToken: o.operatorToken } : {}), ...o.embed },
     execute: async (a) => {
       const r = await executor.run(a);
       return o.tamper ? { ...r, outputs: o.tamper(r.outputs) } : r;

@@ -7,7 +7,7 @@
  * anything changes.
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
@@ -26,10 +26,11 @@ import { fetchSwarmStats } from '../../client/dashboard/api.ts';
 describe('the HTTP contract', () => {
   let c: RunningCoordinator;
   let api: TabgridClient;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-contract-'));
   const volunteers: TestVolunteer[] = [];
 
   beforeAll(async () => {
-    c = await startCoordinator({ dataDir: mkdtempSync(join(tmpdir(), 'tabgrid-contract-')), port: 0, host: '127.0.0.1', distinctCopies: new Set(), logLevel: 'warn' });
+    c = await startCoordinator({ dataDir, port: 0, host: '127.0.0.1', distinctCopies: new Set(), logLevel: 'warn' });
     api = new TabgridClient(c.url, c.token!);
   });
   afterAll(async () => {
@@ -76,7 +77,9 @@ describe('the HTTP contract', () => {
     const input = await api.uploadBlob(encodeNpy(tensorFromTyped('float32', [records, width], randomInput(records, width, 9))));
     const created = await api.createJob({ model, inputs: [{ name: 'x', blob: input, format: 'npy' }], shardSize: 4, replicas: 1 });
     expect(created).toMatchObject({ kind: 'inference', records, shardSize: 4, replicas: 1, state: 'running', shards: { total: 3 } });
-    volunteers.push(startVolunteer(c.url));
+    // The operator's own host: trusted from the start, so its lone results at replicas 1 are accepted and credited
+    // (an untrusted host's would be unchecked and earn nothing).
+    volunteers.push(startVolunteer(c.url, { operatorToken: readFileSync(join(dataDir, 'operator-token'), 'utf8').trim() }));
     const done = await api.waitForJob(created.id, { pollMs: 200, timeoutMs: 60_000 });
     expect(done.state).toBe('completed');
     expect(done.kind === 'inference' && done.records).toBe(records);
