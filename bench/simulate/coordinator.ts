@@ -345,7 +345,7 @@ export class SimCoordinator {
       list.push({ copyId: shard.canonical.id, shardId: shard.id, volunteerId: shard.canonical.volunteerId, numericClass: shard.canonical.numericClass, at: now });
       this.solos.set(shard.canonical.volunteerId, list);
     }
-    if (!verdict.unchecked && answerKnown(verdict.valid.length)) {
+    if (!verdict.unchecked && answerKnown(verdict.valid.map((id) => ({ operator: this.volunteers.get(byId.get(id)!.volunteerId)!.operator })))) {
       this.known.push({ shardId: shard.id, jobId: this.job.id, projectId: this.job.projectId, source: 'validated' });
       // The store reads a bounded pool of known answers (the newest).
       if (this.known.length > KNOWN_POOL * 2) this.known.splice(0, this.known.length - KNOWN_POOL);

@@ -3,8 +3,9 @@
  * decisions are server/core/trust/spot-check.ts):
  *  - a fraction of work requests get a copy of a shard whose answer is
  *    known, issued as any copy is (same assignment, same opaque copy id);
- *  - known answers come from shards two results agreed on, and, before any
- *    exists, from the coordinator's own computation of a shard (one worker
+ *  - known answers come from validated shards whose agreeing results
+ *    include an operator host's (answerKnown), and, while none exists,
+ *    from the coordinator's own computation of a shard (one worker
  *    thread, the --node executor, a queue cap and a time limit);
  *  - a copy that disagrees with the coordinator's own answer is invalid at
  *    once (a failed spot check); one that agrees goes on to the quorum;

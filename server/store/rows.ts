@@ -150,10 +150,14 @@ export const SPOT_PASS_PREFIX = 'spot check passed';
  * in both stores' SQL (`?` placeholders, numbered by the PostgreSQL store).
  */
 export const SPOT_SQL = {
-  /** Validated shards of running inference jobs whose answer two or more valid results agreed on. */
+  /**
+   * Validated shards of running inference jobs whose agreeing (valid) results include one from an operator's
+   * host (answerKnown in spot-check.ts): agreement among volunteers alone may be colluders agreeing on a lie.
+   */
   knownAnswers: `SELECT s.id, s.job_id, s.project_id FROM shards s JOIN jobs j ON j.id = s.job_id
     WHERE j.state = 'running' AND j.kind = 'inference' AND s.state = 'validated'
-      AND (SELECT COUNT(*) FROM copies c WHERE c.shard_id = s.id AND c.outcome = 'valid') >= 2
+      AND EXISTS (SELECT 1 FROM copies c JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
+        WHERE c.shard_id = s.id AND c.outcome = 'valid' AND r.operator = 1)
     ORDER BY s.job_created DESC, s.idx DESC LIMIT ?`,
   /** A volunteer's results accepted alone since a time (rare: read once a host is caught). */
   soloResults: `SELECT c.id, c.shard_id, c.volunteer_id, c.numeric_class, c.returned_at FROM copies c

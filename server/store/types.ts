@@ -303,7 +303,7 @@ export interface Store extends CreditLedger {
   copiesInFlight(volunteerId: string): Promise<Copy[]>;
 
   // Spot checks and backtracking (server/core/trust/spot-check.ts).
-  /** Validated shards of running inference jobs whose answer at least two valid results agreed on (answerKnown), newest first. */
+  /** Validated shards of running inference jobs whose agreeing valid results include an operator host's (answerKnown), newest first. */
   knownAnswerShards(limit: number): Promise<KnownAnswer[]>;
   /** Issues the volunteer a copy of this shard beside the claim path (decideSpotCopy decides); null when refused. */
   issueSpotCopy(shardId: string, volunteer: ClaimRequest['volunteer'], now: number): Promise<Claimed | null>;

@@ -37,9 +37,9 @@ export function backtrackTargets(solos: readonly SoloResult[], caught: { volunte
 }
 
 /**
- * A shard whose answer the coordinator knows: validated by agreement (never
- * on one host's word: that is what spot checks verify) or computed by the
- * coordinator itself (the known-answer runner).
+ * A shard whose answer the coordinator knows: validated with a result from
+ * one of the operator's own hosts among the agreeing ones (answerKnown), or
+ * computed by the coordinator itself (the known-answer runner).
  */
 export interface KnownAnswer {
   shardId: string;
@@ -49,12 +49,17 @@ export interface KnownAnswer {
 }
 
 /**
- * Whether a validated shard's answer may serve as a known answer: at least
- * two valid results agreed on it. A result accepted alone may be a trusted
- * host's lie, and checking hosts against it would spread the lie.
+ * Whether a validated shard's answer may serve as a known answer: only when
+ * the group of valid results that agreed on it includes a result from one of
+ * the operator's own hosts (the root of trust). Agreement alone is not
+ * enough: two colluders that both earned trust and agreed on the same wrong
+ * answer would make their lie the known answer, and honest hosts would then
+ * fail spot checks against it (found by `npm run simulate`, careful
+ * colluders). Answers the coordinator computed itself are known by
+ * construction and do not pass through here.
  */
-export function answerKnown(validCopies: number): boolean {
-  return validCopies >= 2;
+export function answerKnown(agreeing: readonly { operator: boolean }[]): boolean {
+  return agreeing.some((c) => c.operator);
 }
 
 /**

@@ -9,9 +9,16 @@ import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
 const k = (shardId: string, projectId = 'p', source: KnownAnswer['source'] = 'validated'): KnownAnswer => ({ shardId, jobId: 'j', projectId, source });
 
 describe('known answers', () => {
-  it('counts a validated answer as known only when two results agreed on it', () => {
-    expect(answerKnown(1)).toBe(false);
-    expect(answerKnown(2)).toBe(true);
+  it("counts a validated answer as known only when an operator host's result is among those that agreed", () => {
+    const op = { operator: true };
+    const vol = { operator: false };
+    // Two (or more) volunteers agreeing may be colluders agreeing on a lie: never a known answer.
+    expect(answerKnown([vol, vol])).toBe(false);
+    expect(answerKnown([vol, vol, vol])).toBe(false);
+    expect(answerKnown([vol])).toBe(false);
+    expect(answerKnown([])).toBe(false);
+    expect(answerKnown([vol, op])).toBe(true);
+    expect(answerKnown([op])).toBe(true);
   });
 
   it('issues a known-answer copy at the configured fraction, deterministically given the draw', () => {

@@ -51,9 +51,19 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
       return { p, job, shards, copies };
     }
 
-    it('knows the answers of validated shards two results agreed on, of running inference jobs only', async () => {
-      const { job, shards } = await validated(3, [[1, 2], [3]]);
-      expect(await store.knownAnswerShards(10)).toEqual([{ shardId: shards[0]!.id, jobId: job.id, projectId: job.projectId, source: 'validated' }]);
+    it("knows the answers of validated shards an operator host's result agreed on, of running inference jobs only", async () => {
+      // Volunteer 1 runs on the operator's token; 2, 3 and 4 are volunteers (possibly colluders).
+      await store.markOperator({ volunteerId: vol(1).id, numericClass: vol(1).numericClass }, Date.now());
+      // 3 and 4 earned trust (a long valid streak) as careful colluders do before they lie together.
+      for (const n of [3, 4]) {
+        await store.recordReputation(Array.from({ length: 20 }, () => ({ volunteerId: vol(n).id, numericClass: vol(n).numericClass, event: 'valid' as const })), Date.now());
+      }
+      const { job, shards } = await validated(4, [[1, 2], [3], [3, 4], [1]]);
+      // Shard 2: two volunteers agreed, but agreement without the operator may be two colluders' lie.
+      expect(await store.knownAnswerShards(10)).toEqual([
+        { shardId: shards[3]!.id, jobId: job.id, projectId: job.projectId, source: 'validated' },
+        { shardId: shards[0]!.id, jobId: job.id, projectId: job.projectId, source: 'validated' },
+      ]);
       await store.finishJob(job.id, 'cancelled', { finishedAt: Date.now() });
       expect(await store.knownAnswerShards(10)).toEqual([]);
     });
