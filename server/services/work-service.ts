@@ -196,8 +196,12 @@ export class WorkService {
       };
       await this.store.createVolunteer(volunteer);
     }
-    const operator = req.operatorToken !== undefined;
-    if (operator) await this.store.markOperator({ volunteerId: volunteer.id, numericClass: cls }, now);
+    const operatorClaim = req.operatorToken !== undefined;
+    const operator = operatorClaim && await this.store.markOperator({ volunteerId: volunteer.id, numericClass: cls }, now);
+    if (operatorClaim && !operator) {
+      this.log.warn({ volunteer: volunteer.id, class: cls },
+        'operator token ignored: this host returned an invalid result or failed a spot check in this numeric class, so it is no longer trusted; restart the worker to register it under a new volunteer id');
+    }
     const o = this.online.get(volunteer.id);
     this.online.set(volunteer.id, { sockets: (o?.sockets ?? 0) + 1, numericClass: cls });
     await this.refreshTrust([volunteer.id]);

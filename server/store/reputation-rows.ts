@@ -24,12 +24,21 @@ export const toReputation = (r: Row): Reputation => ({
   errors: Number(r.errors), spotPassed: Number(r.spot_passed), spotFailed: Number(r.spot_failed),
   lastInvalidAt: numOrNull(r.last_invalid_at), updatedAt: Number(r.updated_at),
   ...(r.operator === 1 || r.operator === true ? { operator: true } : {}),
+  ...(Number(r.operator) === OPERATOR_REVOKED ? { operatorRevoked: true } : {}),
 });
+
+/**
+ * The `operator` column: 0 never an operator's host, 1 an operator's host,
+ * -1 an operator's host whose trust was revoked (Reputation.operatorRevoked).
+ * Every query that asks for trust tests `operator = 1`, so -1 reads as untrusted.
+ */
+export const OPERATOR_REVOKED = -1;
+const operatorColumn = (r: Reputation): number => (r.operatorRevoked ? OPERATOR_REVOKED : r.operator ? 1 : 0);
 
 /** The row's values in REPUTATION_COLS order. */
 export const reputationValues = (r: Reputation): unknown[] => [
   r.volunteerId, r.numericClass, r.streak, r.streakSince, r.valid, r.invalid, r.errors, r.spotPassed, r.spotFailed,
-  r.lastInvalidAt, r.operator ? 1 : 0, r.updatedAt,
+  r.lastInvalidAt, operatorColumn(r), r.updatedAt,
 ];
 
 export const REPUTATION_COLS = 'volunteer_id, numeric_class, streak, streak_since, valid, invalid, errors, spot_passed, spot_failed, last_invalid_at, operator, updated_at';

@@ -331,8 +331,11 @@ export interface Store extends CreditLedger {
   reputations(keys: readonly ReputationKey[]): Promise<Reputation[]>;
   /** Applies the events in order, atomically (afterEvent, core/trust/reputation.ts); a host with no row starts from newReputation. */
   recordReputation(events: readonly ReputationEventWrite[], now: number): Promise<void>;
-  /** Marks a host the operator runs, trusted from the start in this class; idempotent, its counts kept. */
-  markOperator(key: ReputationKey, now: number): Promise<void>;
+  /**
+   * Marks a host the operator runs, trusted from the start in this class; idempotent, its counts kept.
+   * Never overrides a revocation (Reputation.operatorRevoked): then it changes nothing and returns false.
+   */
+  markOperator(key: ReputationKey, now: number): Promise<boolean>;
   /** Numeric classes in which a host seen (volunteers.last_seen) since `since` is trusted: an operator's, or a streak of `trustAfter`. */
   trustedClassesSeen(trustAfter: number, since: number): Promise<string[]>;
 }

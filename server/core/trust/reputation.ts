@@ -28,6 +28,14 @@ export interface Reputation {
    * its streak; absent or false for everyone else.
    */
   operator?: boolean;
+  /**
+   * The operator's host returned an invalid result or failed a spot check in
+   * this class: its operator trust is gone for good, and a later hello with
+   * the operator token does not restore it (a stolen token or a broken
+   * machine must not stay trusted). The operator re-registers the machine
+   * under a new volunteer id.
+   */
+  operatorRevoked?: boolean;
 }
 
 export type ReputationEvent = 'valid' | 'invalid' | 'error' | 'spot-pass' | 'spot-fail';
@@ -57,11 +65,20 @@ export function afterEvent(r: Reputation, ev: ReputationEvent, now: number): Rep
       n.streakSince = null;
       n.lastInvalidAt = now;
       if (ev === 'spot-fail') n.spotFailed++;
+      if (n.operator) {
+        delete n.operator;
+        n.operatorRevoked = true;
+      }
       return n;
     case 'error':
       n.errors++;
       return n;
   }
+}
+
+/** Whether the operator token may make this host an operator's (false once its operator trust was revoked). */
+export function mayMarkOperator(r: Pick<Reputation, 'operatorRevoked'> | null | undefined): boolean {
+  return r?.operatorRevoked !== true;
 }
 
 type TrustFacts = Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>>;

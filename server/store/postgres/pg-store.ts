@@ -939,9 +939,14 @@ export class PgStore implements Store {
   }
 
   async markOperator(k: ReputationKey, now: number) {
-    await this.exec(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-      ON CONFLICT (volunteer_id, numeric_class) DO UPDATE SET operator = 1, updated_at = EXCLUDED.updated_at WHERE reputations.operator = 0`,
-    reputationValues({ ...newReputation(k.volunteerId, k.numericClass, now), operator: true }));
+    // `WHERE reputations.operator = 0`: a revoked host (OPERATOR_REVOKED) stays revoked.
+    return this.tx(async (q) => {
+      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (volunteer_id, numeric_class) DO UPDATE SET operator = 1, updated_at = EXCLUDED.updated_at WHERE reputations.operator = 0`,
+      reputationValues({ ...newReputation(k.volunteerId, k.numericClass, now), operator: true }));
+      const { rows } = await q('SELECT operator FROM reputations WHERE volunteer_id = $1 AND numeric_class = $2', [k.volunteerId, k.numericClass]);
+      return Number(rows[0]!.operator) === 1;
+    });
   }
 
   async trustedClassesSeen(trustAfter: number, since: number) {

@@ -33,7 +33,7 @@ import { Checkpointer } from './checkpointer.ts';
 import { SqliteCreditLedger } from './credit-ledger.ts';
 import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { isTrusted, newReputation, type Reputation } from '../../core/trust/reputation.ts';
+import { isTrusted, mayMarkOperator, newReputation, type Reputation } from '../../core/trust/reputation.ts';
 import type { ClaimTrust } from '../../core/scheduler/claim.ts';
 import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, toReputation } from '../reputation-rows.ts';
 
@@ -1106,10 +1106,11 @@ export class SqliteStore implements Store {
   }
 
   async markOperator(k: ReputationKey, now: number) {
-    await this.write(() => {
+    return this.write(() => {
       const r = this.reputationRow(k);
-      if (r?.operator) return;
-      this.putReputation({ ...(r ?? newReputation(k.volunteerId, k.numericClass, now)), operator: true, updatedAt: now });
+      if (!mayMarkOperator(r)) return false;
+      if (!r?.operator) this.putReputation({ ...(r ?? newReputation(k.volunteerId, k.numericClass, now)), operator: true, updatedAt: now });
+      return true;
     });
   }
 

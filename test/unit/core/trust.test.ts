@@ -3,7 +3,7 @@ import { addressBehindOneProxy, addressGroup, clientAddress, parseTrustedProxies
 import { classHonoured, withAnnouncement } from '../../../server/core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, trustPolicy } from '../../../server/core/trust/policy.ts';
 import { decideTrustQuorum, type TrustCandidate } from '../../../server/core/trust/quorum.ts';
-import { afterEvent, isTrusted, mayStandAlone, newReputation, replicateProbability } from '../../../server/core/trust/reputation.ts';
+import { afterEvent, isTrusted, mayMarkOperator, mayStandAlone, newReputation, replicateProbability } from '../../../server/core/trust/reputation.ts';
 import { backtrackTargets, spotCheckNow } from '../../../server/core/trust/spot-check.ts';
 
 const P = DEFAULT_TRUST;
@@ -31,6 +31,26 @@ describe('reputation', () => {
     expect(bad).toMatchObject({ streak: 0, streakSince: null, invalid: 1, spotFailed: 1, lastInvalidAt: 600 });
     expect(isTrusted(bad, P)).toBe(false);
     expect(afterEvent(bad, 'valid', 700).streakSince).toBe(700);
+  });
+
+  it('revokes an operator host\'s trust for good on an invalid result or a failed spot check, not on an error', () => {
+    const op = { ...streakOf(3), operator: true };
+    expect(isTrusted(afterEvent(op, 'error', 200), P)).toBe(true);
+    expect(mayMarkOperator(afterEvent(op, 'error', 200))).toBe(true);
+    for (const ev of ['invalid', 'spot-fail'] as const) {
+      const caught = afterEvent(op, ev, 200);
+      expect(caught.operator).toBeUndefined();
+      expect(caught.operatorRevoked).toBe(true);
+      expect(isTrusted(caught, P)).toBe(false);
+      expect(mayMarkOperator(caught)).toBe(false);
+      // Later valid results neither restore the flag nor lift the revocation; only its own streak can earn trust again.
+      const later = afterEvent(caught, 'valid', 201);
+      expect(later).toMatchObject({ operatorRevoked: true, streak: 1 });
+      expect(isTrusted(later, P)).toBe(false);
+    }
+    // A host that was never an operator's keeps no revocation mark: the token may still vouch for it.
+    expect(mayMarkOperator(afterEvent(streakOf(3), 'invalid', 200))).toBe(true);
+    expect(mayMarkOperator(null)).toBe(true);
   });
 
   it('replicates with probability 1/streak, never below the floor, and always for the untrusted', () => {

@@ -74,6 +74,41 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 3_600_000)).toEqual([GPU, WASM].sort());
     });
 
+    it('a caught operator host loses its trust for good: a later hello with the token does not restore it', async () => {
+      h = await harness();
+      const store = await h.open();
+      for (const id of ['op', 'op2', 'op3']) await addVolunteer(store, id, WASM, NOW);
+      expect(await store.markOperator({ volunteerId: 'op', numericClass: WASM }, NOW)).toBe(true);
+      expect(await store.markOperator({ volunteerId: 'op', numericClass: WASM }, NOW + 1)).toBe(true);
+      expect(await store.markOperator({ volunteerId: 'op2', numericClass: WASM }, NOW)).toBe(true);
+      expect(await store.markOperator({ volunteerId: 'op3', numericClass: WASM }, NOW)).toBe(true);
+      await store.recordReputation([
+        { volunteerId: 'op', numericClass: WASM, event: 'valid' },
+        { volunteerId: 'op', numericClass: WASM, event: 'spot-fail' },
+        { volunteerId: 'op2', numericClass: WASM, event: 'invalid' },
+        { volunteerId: 'op3', numericClass: WASM, event: 'error' },
+      ], NOW + 2);
+      for (const id of ['op', 'op2']) {
+        expect(await store.markOperator({ volunteerId: id, numericClass: WASM }, NOW + 3)).toBe(false);
+        await store.recordReputation([{ volunteerId: id, numericClass: WASM, event: 'valid' }], NOW + 4);
+        const [r] = await store.reputations([{ volunteerId: id, numericClass: WASM }]);
+        expect(r!.operator).toBeUndefined();
+        expect(r).toMatchObject({ operatorRevoked: true, streak: 1 });
+        expect(isTrusted(r, DEFAULT_TRUST)).toBe(false);
+      }
+      // An error is not a lie: op3 stays the operator's. Only op3 makes the class trusted.
+      const [op3] = await store.reputations([{ volunteerId: 'op3', numericClass: WASM }]);
+      expect(op3).toMatchObject({ operator: true, errors: 1 });
+      expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 60_000)).toEqual([WASM]);
+      await store.recordReputation([{ volunteerId: 'op3', numericClass: WASM, event: 'invalid' }], NOW + 5);
+      expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 60_000)).toEqual([]);
+      // The revocation is in the database: a store reopened on it still refuses the token.
+      const again = await h.open();
+      expect(await again.markOperator({ volunteerId: 'op', numericClass: WASM }, NOW + 6)).toBe(false);
+      const [op] = await again.reputations([{ volunteerId: 'op', numericClass: WASM }]);
+      expect(op).toMatchObject({ operatorRevoked: true });
+    });
+
     it('the claim keeps a shard\'s other copy for a trusted host, reading holders\' trust from their rows; a solo copy ends the shard\'s wanting', async () => {
       h = await harness();
       const store = await h.open();
