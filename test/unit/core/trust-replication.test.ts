@@ -20,8 +20,9 @@ describe('root of trust', () => {
     expect(isTrusted(op, P)).toBe(true);
     expect(replicateProbability(op, P)).toBeCloseTo(1 / P.trustAfter);
     expect(replicateProbability({ ...op, streak: 40 }, P)).toBeCloseTo(P.minReplicateProbability);
-    // An invalid result resets its streak; the operator's host stays the root of trust.
-    expect(isTrusted(afterEvent(op, 'invalid', 1), P)).toBe(true);
+    // An error is not a lie: it stays the root of trust. An invalid result revokes that (trust.test.ts: reputation).
+    expect(isTrusted(afterEvent(op, 'error', 1), P)).toBe(true);
+    expect(isTrusted(afterEvent(op, 'invalid', 1), P)).toBe(false);
     expect(isTrusted(newReputation('v', 'wasm/ort-1', 0), P)).toBe(false);
   });
 });
