@@ -18,6 +18,7 @@
  * that a foreign-key check takes (inserting a ledger row checks its copy)
  * unblocked.
  */
+import { payableAt } from '../../core/credit/hold.ts';
 import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
@@ -822,7 +823,7 @@ export class PgStore implements Store {
           ORDER BY u.n
           ON CONFLICT (copy_id) DO NOTHING`,
         [w.credits.map((c) => c.copyId), w.credits.map((c) => c.account), w.credits.map((c) => c.amount),
-          w.credits.map((c) => c.jobId), w.credits.map((c) => c.projectId), at, at + (w.holdMs ?? 0)]);
+          w.credits.map((c) => c.jobId), w.credits.map((c) => c.projectId), at, payableAt(at, w.holdMs ?? 0)]);
       }
     });
   }

@@ -5,6 +5,7 @@
  * PostgreSQL store. synchronous=NORMAL in WAL mode: a committed transaction
  * survives a process crash (SIGKILL); only power loss can drop the last ones.
  */
+import { payableAt } from '../../core/credit/hold.ts';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
@@ -929,7 +930,7 @@ export class SqliteStore implements Store {
         if (e) Object.assign(e.row, { state: w.shard.state, wanted: w.shard.wanted, canonicalCopyId: w.shard.canonicalCopyId });
       }
       if (e && e.row.state !== 'open') this.hot.dropResults(e);
-      for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at, at + (w.holdMs ?? 0));
+      for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at, payableAt(at, w.holdMs ?? 0));
     });
   }
 
