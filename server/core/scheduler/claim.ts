@@ -18,6 +18,7 @@ import type { Copy, Job, Shard } from '../jobs/types.ts';
 import type { TrustPolicy } from '../trust/policy.ts';
 import { decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
 import type { Reputation } from '../trust/reputation.ts';
+import { assignedCopy } from './assigned-copy.ts';
 import { type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
 
 /**
@@ -105,11 +106,6 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   return {
     take: true,
     wanted,
-    copy: {
-      id: c.copyId, shardId: shard.id, jobId: job.id, volunteerId: v.id, account: v.account,
-      wallet: v.wallet, address: v.address, numericClass: v.numericClass,
-      state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
-      returnedAt: null, reason: null, credit: 0, ...(solo ? { solo } : {}),
-    },
+    copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now, solo }),
   };
 }

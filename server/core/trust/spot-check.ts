@@ -8,6 +8,7 @@
  */
 import { kindOf } from '../jobs/kinds.ts';
 import type { Copy, Job, Shard } from '../jobs/types.ts';
+import { assignedCopy } from '../scheduler/assigned-copy.ts';
 import { type CopyIdentity, mayTakeCopy, NO_RULES, type VolunteerIdentity } from '../scheduler/eligibility.ts';
 import type { TrustPolicy } from './policy.ts';
 
@@ -138,7 +139,7 @@ export function backtrackPlan(
 /**
  * The copy a spot check issues: a copy of a shard whose answer is known,
  * whether or not the shard still wants copies (a validated shard does not),
- * made exactly as the claim path makes one (same fields, same deadline), so
+ * made by the claim path's own assignedCopy (same fields, same deadline), so
  * nothing in it tells the volunteer it is a check. Refused when the job no
  * longer runs, is not an inference job (only those are compared against a
  * fixed answer), the shard is failed or cancelled, it has no copies left to
@@ -165,11 +166,6 @@ export function decideSpotCopy(c: {
   if (!kindOf(job.spec).runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
   return {
     take: true,
-    copy: {
-      id: c.copyId, shardId: shard.id, jobId: job.id, volunteerId: v.id, account: v.account,
-      wallet: v.wallet, address: v.address, numericClass: v.numericClass,
-      state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
-      returnedAt: null, reason: null, credit: 0,
-    },
+    copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now }),
   };
 }

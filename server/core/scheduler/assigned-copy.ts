@@ -1,0 +1,27 @@
+/**
+ * The copy a volunteer is given, as it is first written: assigned, pending,
+ * due to be acknowledged within the job's ackWithinMs. The claim path
+ * (claim.ts) and the spot-check path (trust/spot-check.ts) both issue copies
+ * through here, so a known-answer copy is made field for field as a real one
+ * is and nothing in it tells the volunteer it is a check.
+ */
+import type { Copy, Job } from '../jobs/types.ts';
+import type { VolunteerIdentity } from './eligibility.ts';
+
+export function assignedCopy(c: {
+  copyId: string;
+  shardId: string;
+  job: Pick<Job, 'id' | 'spec'>;
+  volunteer: VolunteerIdentity & { account: string };
+  now: number;
+  /** Drawn to stand alone (core/trust/replication.ts); the field is left out when false. */
+  solo?: boolean;
+}): Copy {
+  const { job, volunteer: v } = c;
+  return {
+    id: c.copyId, shardId: c.shardId, jobId: job.id, volunteerId: v.id, account: v.account,
+    wallet: v.wallet, address: v.address, numericClass: v.numericClass,
+    state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
+    returnedAt: null, reason: null, credit: 0, ...(c.solo ? { solo: true } : {}),
+  };
+}
