@@ -1,6 +1,6 @@
 /**
  * Runs model checks (model-check-worker.ts) on a worker thread with a time
- * and a memory limit, one check at a time.
+ * and a memory limit, one check at a time (LimitedThread, limited-worker.ts).
  *
  * A 141-byte model whose dead MatMul is fed by a 4096×4096 ConstantOfShape
  * kept onnxruntime-web's constant folding busy for 13 s, and a million-node
@@ -15,7 +15,7 @@
  */
 import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
 import type { LossKind, TrainStep } from '../training/autodiff/index.ts';
-import { type LimitedWorker, startLimitedWorker } from './limited-worker.ts';
+import { LimitedThread } from './limited-worker.ts';
 
 export interface ModelCheckLimits {
   /** Longest a model's check may take, ms. */
@@ -66,24 +66,33 @@ const WATCH_EVERY_MS = 25;
 const IDLE_MS = 120_000;
 
 export class ModelChecker {
-  private running: LimitedWorker | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
-  private nextId = 1;
-  private idle: NodeJS.Timeout | null = null;
-  private closed = false;
+  private readonly thread: LimitedThread<CheckWork, CheckReply>;
 
-  constructor(readonly limits: ModelCheckLimits = DEFAULT_MODEL_CHECK_LIMITS) {}
+  constructor(readonly limits: ModelCheckLimits = DEFAULT_MODEL_CHECK_LIMITS) {
+    const { timeMs, memoryMb } = limits;
+    this.thread = new LimitedThread({
+      module: 'model-check-worker', timeMs, memoryMb, idleMs: IDLE_MS,
+      closedMessage: 'the model checker is closed',
+      overTime: () => new ModelLimitError(`checking the model took longer than ${timeMs / 1000} s, this coordinator's time limit for a model check`),
+      exited: (code) => new Error(`the model check thread exited (code ${code})`),
+      failed: (m) => m.model ? new ModelError(m.error) : new Error(`model check failed: ${m.error}`),
+      overMemory: {
+        watchEveryMs: WATCH_EVERY_MS,
+        error: () => new ModelLimitError(`checking the model needed more than ${memoryMb} MiB of memory, this coordinator's memory limit for a model check`),
+      },
+    });
+  }
 
   /** Parses the model, checks its signature, and loads it in onnxruntime-web unless `loadsAlready`. */
   async inspect(file: string, o: { loadsAlready?: boolean } = {}): Promise<ModelSignature> {
-    const r = await this.run({ op: 'inspect', file, loadsAlready: o.loadsAlready ?? false });
+    const r = await this.thread.run({ op: 'inspect', file, loadsAlready: o.loadsAlready ?? false });
     if (!('signature' in r)) throw new Error('model check thread answered an inspect with something else');
     return r.signature;
   }
 
   /** FLOPs of one run with these input shapes, and what WebGPU computes wrongly in it. */
   async estimate(file: string, shapes: Record<string, number[]>): Promise<ModelEstimate> {
-    const r = await this.run({ op: 'estimate', file, shapes });
+    const r = await this.thread.run({ op: 'estimate', file, shapes });
     if (!('flops' in r)) throw new Error('model check thread answered an estimate with something else');
     return { flops: r.flops, hazards: r.hazards };
   }
@@ -94,73 +103,12 @@ export class ModelChecker {
    * the coordinator no more than an inference model's check.
    */
   async trainStep(file: string, loss: LossKind, shard: ShardBatchDims): Promise<TrainStepCheck> {
-    const r = await this.run({ op: 'trainStep', file, loss, shard });
+    const r = await this.thread.run({ op: 'trainStep', file, loss, shard });
     if (!('step' in r)) throw new Error('model check thread answered a train step with something else');
     return { step: r.step, shardFlops: r.shardFlops, classes: r.classes };
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.stop();
-  }
-
-  private run(req: CheckWork): Promise<CheckReply & { ok: true }> {
-    const turn = this.queue.then(() => this.runNow(req));
-    this.queue = turn.catch(() => {});
-    return turn;
-  }
-
-  private async runNow(req: CheckWork): Promise<CheckReply & { ok: true }> {
-    if (this.closed) throw new Error('the model checker is closed');
-    if (this.idle) clearTimeout(this.idle);
-    const { worker, ready } = this.running ??= this.start();
-    await ready;
-    const id = this.nextId++;
-    const { timeMs, memoryMb } = this.limits;
-    const baseline = process.memoryUsage.rss();
-    try {
-      return await new Promise<CheckReply & { ok: true }>((resolve, reject) => {
-        const over = (e: Error) => {
-          cleanup();
-          void this.stop();
-          reject(e);
-        };
-        const timer = setTimeout(() => over(new ModelLimitError(
-          `checking the model took longer than ${timeMs / 1000} s, this coordinator's time limit for a model check`)), timeMs);
-        const memory = new ModelLimitError(`checking the model needed more than ${memoryMb} MiB of memory, this coordinator's memory limit for a model check`);
-        const watch = setInterval(() => {
-          if (process.memoryUsage.rss() - baseline > memoryMb * 1024 * 1024) over(memory);
-        }, WATCH_EVERY_MS);
-        const onMessage = (m: CheckReply) => {
-          if (m.id !== id) return;
-          cleanup();
-          if (m.ok) resolve(m);
-          else reject(m.model ? new ModelError(m.error) : new Error(`model check failed: ${m.error}`));
-        };
-        const onError = (e: Error & { code?: string }) => over(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? memory : e);
-        const onExit = (code: number) => over(new Error(`the model check thread exited (code ${code})`));
-        const cleanup = () => {
-          clearTimeout(timer);
-          clearInterval(watch);
-          worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-        };
-        worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-        worker.postMessage({ ...req, id });
-      });
-    } finally {
-      if (this.running && !this.closed) this.idle = setTimeout(() => void this.stop(), IDLE_MS).unref();
-    }
-  }
-
-  private start(): LimitedWorker {
-    return startLimitedWorker('model-check-worker', this.limits.memoryMb, (worker) => { if (this.running?.worker === worker) this.running = null; });
-  }
-
-  private async stop(): Promise<void> {
-    if (this.idle) clearTimeout(this.idle);
-    this.idle = null;
-    const r = this.running;
-    this.running = null;
-    await r?.worker.terminate();
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }
