@@ -44,6 +44,16 @@ const PACKAGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.jso
 /** How long requests under way may take to finish when the coordinator shuts down. */
 const SHUTDOWN_GRACE_MS = 5000;
 
+/**
+ * How long an idle keep-alive connection stays open. Node's default, 5 s (advertised as `Keep-Alive: timeout=5`),
+ * lets Node's fetch (undici) keep an idle socket for 3 s; a client whose event loop is blocked past 5 s (a shard's
+ * compute in `tabgrid worker --node`, or in a test process that also calls the API) then writes its next request on a
+ * socket the coordinator closed meanwhile, and fetch fails with "other side closed" (UND_ERR_SOCKET). With 65 s a client
+ * must stall a minute for that; 65 s also outlasts the 60 s idle timeout of common load balancers, which must never
+ * reuse a connection the coordinator has just closed. The typed client retries what still loses the race (client.ts).
+ */
+export const KEEP_ALIVE_MS = 65_000;
+
 export interface RunningCoordinator {
   url: string;
   port: number;
@@ -71,6 +81,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   // The port first: a coordinator that cannot listen creates nothing (no data
   // directory, no project, no token). Until the API is ready it answers 503.
   const server = createServer();
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   await listen(server, config.port, config.host);
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   let ready = false;

@@ -10,7 +10,7 @@
  *   const model = await api.uploadBlob(modelBytes);
  */
 import * as v from 'valibot';
-import type { BodyOf, ReplyOf, RouteSpec } from './routes.ts';
+import type { BodyOf, Method, ReplyOf, RouteSpec } from './routes.ts';
 import { ROUTES } from './routes.ts';
 
 export { ROUTES } from './routes.ts';
@@ -33,6 +33,19 @@ export class Unreachable extends Error {
 export class ContractError extends Error {
   override name = 'ContractError';
 }
+
+/**
+ * Failures of a request on a connection closed under it, before any reply: the coordinator closed an idle keep-alive
+ * socket just as the request went out on it ("other side closed"), or reset it.
+ */
+const STALE_CONNECTION: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+/**
+ * Methods a second attempt cannot apply twice: reads, and PUT, whose every route here is keyed by design (a blob by
+ * its SHA-256, a project's embed settings replaced whole). Submitting a job (POST) carries no key, so it is sent once.
+ */
+const REPEATABLE: ReadonlySet<Method> = new Set<Method>(['GET', 'HEAD', 'PUT']);
+/** Attempts of a repeatable request whose connection was closed under it: each takes a fresh socket. */
+export const STALE_ATTEMPTS = 3;
 
 type Call<T extends RouteSpec> = {
   params?: Record<string, string | number>;
@@ -95,19 +108,12 @@ export class TabgridClient {
     const headers: Record<string, string> = { accept: route.reply === 'binary' ? 'application/octet-stream' : 'application/json' };
     if (this.token && route.auth !== 'none') headers.authorization = `Bearer ${this.token}`;
     if (c.body !== undefined) headers['content-type'] = binary ? 'application/octet-stream' : 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method: route.method,
-        headers,
-        ...(c.body !== undefined ? { body: binary ? (c.body as BodyInit) : JSON.stringify(c.body) } : {}),
-        ...(c.signal ? { signal: c.signal } : {}),
-      });
-    } catch (e) {
-      if ((e as Error).name === 'AbortError') throw e;
-      const cause = (e as Error & { cause?: { code?: string } }).cause?.code;
-      throw new Unreachable(`cannot reach the coordinator at ${this.server}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`);
-    }
+    const res = await this.fetchRetryingStale(route, url, {
+      method: route.method,
+      headers,
+      ...(c.body !== undefined ? { body: binary ? (c.body as BodyInit) : JSON.stringify(c.body) } : {}),
+      ...(c.signal ? { signal: c.signal } : {}),
+    });
     if (!res.ok && !okStatuses.includes(res.status)) {
       const text = await res.text();
       let msg = text || res.statusText;
@@ -120,6 +126,35 @@ export class TabgridClient {
       throw new ApiError(res.status, code, `${route.method} ${url.pathname}: ${res.status} ${msg}`, msg);
     }
     return res;
+  }
+
+  /**
+   * One request, sent again (at most STALE_ATTEMPTS in all) when it failed before any reply on a connection that was
+   * closed under it and the route is safe to repeat. Node's fetch reuses idle keep-alive sockets; one the coordinator
+   * (or a proxy) closed as the request went out fails with "other side closed" (UND_ERR_SOCKET) or a reset, and the next
+   * attempt takes a fresh socket. A POST or DELETE is never sent twice: the coordinator may have applied it.
+   */
+  private async fetchRetryingStale(route: RouteSpec, url: URL, init: RequestInit): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fetch(url, init);
+      } catch (e) {
+        if ((e as Error).name === 'AbortError') throw e;
+        const cause = (e as Error & { cause?: { code?: unknown; message?: unknown } }).cause;
+        const code = typeof cause?.code === 'string' ? cause.code : undefined;
+        const stale = code !== undefined && STALE_CONNECTION.has(code);
+        const repeatable = REPEATABLE.has(route.method);
+        if (stale && repeatable && attempt < STALE_ATTEMPTS) {
+          // A turn of the event loop first: the other idle sockets the coordinator closed are seen closed, and not picked next.
+          await new Promise((r) => setTimeout(r, 0));
+          continue;
+        }
+        const why = cause ? ` (${[code, typeof cause.message === 'string' ? cause.message : undefined].filter(Boolean).join(': ')})` : '';
+        const tries = attempt > 1 ? `; attempt ${attempt}, after ${attempt - 1} on connections closed before any reply` : '';
+        const once = stale && !repeatable ? `; not sent again: the coordinator may have applied this ${route.method}` : '';
+        throw new Unreachable(`cannot reach the coordinator at ${this.server}: ${route.method} ${url.pathname}: ${(e as Error).message}${why}${tries}${once}`);
+      }
+    }
   }
 
   // Project routes (a project's token)

@@ -1,0 +1,119 @@
+/**
+ * The typed client against a coordinator that closes a keep-alive connection
+ * just as a request goes out on it: the race between Node's fetch (undici,
+ * which reuses idle sockets) and a server closing an idle socket. A raw TCP
+ * server plays the coordinator and loses the race on purpose, every time: it
+ * answers the first request on each connection and closes the connection,
+ * without a byte of reply, when a second request arrives on it. No timing is
+ * involved: once the first reply is read and the event loop has turned
+ * (undici frees the socket in its I/O phase), undici reuses the open socket
+ * for the next request, always; each test checks that it did.
+ */
+import { createServer, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { STALE_ATTEMPTS, TabgridClient, Unreachable } from '../../../shared/http/client.ts';
+
+interface Seen { method: string; path: string; connection: number; dropped: boolean }
+
+/**
+ * A server that answers `/healthz` (and any other path) with a health reply, and closes a connection without replying
+ * to its second request (`dropReused`), or to every request (`dropAll`).
+ */
+async function racingServer(mode: 'dropReused' | 'dropAll'): Promise<{ url: string; seen: Seen[]; close: () => Promise<void> }> {
+  const seen: Seen[] = [];
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket: Socket) => {
+    const connection = ++connections;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    let buffered = '';
+    let requests = 0;
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('latin1');
+      for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
+        const head = buffered.slice(0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffered.length < end + 4 + length) return;
+        buffered = buffered.slice(end + 4 + length);
+        const [method = '', path = ''] = head.split(' ');
+        requests++;
+        const drop = mode === 'dropAll' || requests > 1;
+        seen.push({ method, path, connection, dropped: drop });
+        if (drop) { socket.destroy(); return; }
+        const body = '{"ok":true,"store":"sqlite"}';
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n${body}`);
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const address = server.address();
+  if (!address || typeof address !== 'object') throw new Error('no address');
+  const close = async () => {
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    // The client keeps idle connections for a minute: end them rather than wait.
+    for (const s of sockets) s.destroy();
+    await closed;
+  };
+  return { url: `http://127.0.0.1:${address.port}`, seen, close };
+}
+
+/** One turn of the event loop: undici has put the connection of the reply just read back among the idle ones. */
+const idle = () => new Promise((r) => setImmediate(r));
+
+describe('the typed client and connections closed under a request', () => {
+  const servers: { close: () => Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  });
+
+  it('sends a GET again on a fresh connection when the reused one was closed before any reply', async () => {
+    const s = await racingServer('dropReused');
+    servers.push(s);
+    const api = new TabgridClient(s.url);
+    await api.health();
+    await idle();
+    // The second request goes out on the first connection, which the server closes: the client tries again.
+    await expect(api.health()).resolves.toEqual({ ok: true, store: 'sqlite' });
+    expect(s.seen).toEqual([
+      { method: 'GET', path: '/healthz', connection: 1, dropped: false },
+      { method: 'GET', path: '/healthz', connection: 1, dropped: true },
+      { method: 'GET', path: '/healthz', connection: 2, dropped: false },
+    ]);
+  });
+
+  it('gives up after a bounded number of attempts and says what happened', async () => {
+    const s = await racingServer('dropAll');
+    servers.push(s);
+    const err = await new TabgridClient(s.url).health().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Unreachable);
+    expect((err as Error).message).toBe(
+      `cannot reach the coordinator at ${s.url}: GET /healthz: fetch failed (UND_ERR_SOCKET: other side closed); `
+      + `attempt ${STALE_ATTEMPTS}, after ${STALE_ATTEMPTS - 1} on connections closed before any reply`,
+    );
+    expect(s.seen.length).toBe(STALE_ATTEMPTS);
+    expect(new Set(s.seen.map((x) => x.connection)).size).toBe(STALE_ATTEMPTS);
+  });
+
+  it('never sends a POST or a DELETE twice: the coordinator may have applied it', async () => {
+    const s = await racingServer('dropReused');
+    servers.push(s);
+    const api = new TabgridClient(s.url, 'token');
+    await api.health();
+    await idle();
+    const post = await api.closePayout().catch((e: unknown) => e);
+    expect(post).toBeInstanceOf(Unreachable);
+    expect((post as Error).message).toBe(
+      `cannot reach the coordinator at ${s.url}: POST /api/v1/payouts: fetch failed (UND_ERR_SOCKET: other side closed); not sent again: the coordinator may have applied this POST`,
+    );
+    await api.health();
+    await idle();
+    const del = await api.cancel('job-1').catch((e: unknown) => e);
+    expect(del).toBeInstanceOf(Unreachable);
+    expect(s.seen.filter((x) => x.method === 'POST' || x.method === 'DELETE')).toEqual([
+      { method: 'POST', path: '/api/v1/payouts', connection: 1, dropped: true },
+      { method: 'DELETE', path: '/api/v1/jobs/job-1', connection: 2, dropped: true },
+    ]);
+  });
+});
