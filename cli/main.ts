@@ -29,21 +29,19 @@ const backendList = (v: string) => {
   if (bad !== undefined || list.length === 0) throw new InvalidArgumentError(`--backends takes webgpu, wasm or both (comma-separated), got ${JSON.stringify(v)}`);
   return list as ('webgpu' | 'wasm')[];
 };
-const holdOption = (v: string) => {
-  try { return parseHold(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
+/** A parser from server/core whose error becomes commander's InvalidArgumentError, so commander names the option. */
+const asOption = <V, T>(parse: (v: V) => T) => (v: V): T => {
+  try { return parse(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 };
+const holdOption = asOption(parseHold);
 // The bare flag is commander's preset `true`, which goes through the parser too.
-const proxyTrustOption = (v: string | boolean) => {
-  try { return parseProxyTrust(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
-};
+const proxyTrustOption = asOption(parseProxyTrust);
 const spotFractionOption = (v: string) => {
   const n = Number(v);
   if (!(n >= 0 && n <= 0.5)) throw new InvalidArgumentError(`--spot-checks takes a fraction from 0 to 0.5 (0.05: one request in twenty); got ${JSON.stringify(v)}`);
   return n;
 };
-const addressGroupsOption = (v: string) => {
-  try { return parseAddressGroups(v); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
-};
+const addressGroupsOption = asOption(parseAddressGroups);
 /** A duration: seconds, or a number with s, m, h or d. */
 const duration = (name: string) => (v: string) => {
   const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(v.trim());
@@ -253,35 +251,37 @@ submitOptions(program.command('train')
     process.exitCode = await train({ ...o, token: resolveToken(o.token) });
   });
 
-program.command('status')
+/**
+ * --server, then --token unless `token` is false, then --json where `json` says what it prints: the options
+ * of the commands that read or change a project's jobs on a coordinator.
+ */
+function apiOptions(cmd: Command, o: { token?: string | false; json?: string }): Command {
+  cmd.option('--server <url>', 'coordinator URL', DEFAULT_SERVER);
+  if (o.token !== false) cmd.option('--token <t>', o.token ?? 'project API token');
+  if (o.json) cmd.option('--json', `print ${o.json} as JSON`);
+  return cmd;
+}
+
+apiOptions(program.command('status')
   .description('show a job\'s progress, and why it waits if it does')
-  .argument('<job>', 'job id')
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--token <t>', 'project API token')
-  .option('--json', 'print the job\'s status as JSON')
+  .argument('<job>', 'job id'), { json: 'the job\'s status' })
   .action(async (job, o) => {
     const s = await new TabgridClient(o.server, resolveToken(o.token)).job(job);
     const { statusText } = await import('./status-text.ts');
     out(!!o.json, s, statusText(s));
   });
 
-program.command('jobs')
-  .description('list the project\'s jobs, newest first')
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--token <t>', 'project API token')
-  .option('--json', 'print the list as JSON')
+apiOptions(program.command('jobs')
+  .description('list the project\'s jobs, newest first'), { json: 'the list' })
   .action(async (o) => {
     const { jobs } = await new TabgridClient(o.server, resolveToken(o.token)).jobs();
     const { jobsTable } = await import('./status-text.ts');
     out(!!o.json, { jobs }, jobsTable(jobs));
   });
 
-program.command('cancel')
+apiOptions(program.command('cancel')
   .description('cancel a running job (its copies in flight are dropped, nothing more is credited for it)')
-  .argument('<job>', 'job id')
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--token <t>', 'project API token')
-  .option('--json', 'print the outcome as JSON')
+  .argument('<job>', 'job id'), { json: 'the outcome' })
   .action(async (job, o) => {
     const api = new TabgridClient(o.server, resolveToken(o.token));
     await api.cancel(job);
@@ -289,14 +289,11 @@ program.command('cancel')
     out(!!o.json, { job, state: s.state }, `job ${job} ${s.state}\n`);
   });
 
-program.command('results')
+apiOptions(program.command('results')
   .description('download a completed job\'s outputs')
   .argument('<job>', 'job id')
   .requiredOption('--out <dir>', 'directory for the output files')
-  .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb'))
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--token <t>', 'project API token')
-  .option('--json', 'print the files written as JSON')
+  .addOption(new Option('--format <f>', 'output file format').choices(['pb', 'npy']).default('pb')), { json: 'the files written' })
   .action(async (job, o) => {
     const api = new TabgridClient(o.server, resolveToken(o.token));
     const status = await api.job(job);
@@ -311,10 +308,8 @@ program.command('results')
     out(!!o.json, { job, files: written }, `${written.join('\n')}\n`);
   });
 
-program.command('ledger')
-  .description('credit balances (GFLOP of validated work) per account')
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--json', 'print the balances as JSON')
+apiOptions(program.command('ledger')
+  .description('credit balances (GFLOP of validated work) per account'), { token: false, json: 'the balances' })
   .action(async (o) => {
     const res = await fetch(new URL('/api/v1/ledger', o.server));
     const { accounts } = await res.json() as { accounts: { account: string; balance: number; copies: number }[] };
@@ -322,10 +317,9 @@ program.command('ledger')
       : accounts.map((a) => `${a.account.padEnd(52)} ${a.balance.toFixed(6).padStart(16)}  (${a.copies} valid copies)\n`).join(''));
   });
 
-program.command('payout')
-  .description('operator: close a payout epoch over every wallet\'s payable credit and write its Merkle root and proofs')
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
-  .option('--token <t>', 'the operator token (default: TABGRID_OPERATOR_TOKEN, then ./data/operator-token)')
+apiOptions(program.command('payout')
+  .description('operator: close a payout epoch over every wallet\'s payable credit and write its Merkle root and proofs'),
+  { token: 'the operator token (default: TABGRID_OPERATOR_TOKEN, then ./data/operator-token)' })
   .requiredOption('--out <dir>', 'where to write epoch.json, tree.json and proofs.json')
   .option('--epoch <id>', 'write an epoch already closed instead of closing a new one')
   .action(async (o) => {
@@ -340,8 +334,7 @@ const weightOption = (v: string) => {
   return n;
 };
 const project = program.command('project').description('operator: projects (names, descriptions, fair-share weights) and their API tokens');
-const operatorCommand = (c: Command) => c
-  .option('--server <url>', 'coordinator URL', DEFAULT_SERVER)
+const operatorCommand = (c: Command) => apiOptions(c, { token: false })
   .option('--operator-token <t>', 'the operator token (or TABGRID_OPERATOR_TOKEN, or <--data>/operator-token)')
   .option('--data <dir>', 'the coordinator\'s data directory, to read operator-token from', 'data')
   .option('--json', 'print the reply as JSON');
