@@ -161,6 +161,11 @@ export class Contributor {
     return this.params.coordinator;
   }
 
+  /** The copy written down for a reloaded page to finish (in-hand.ts); null if none. */
+  get inHandCopy(): string | null {
+    return this.inHand.kept;
+  }
+
   get running(): boolean {
     return this.phase === 'running' || this.phase === 'starting';
   }

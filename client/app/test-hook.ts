@@ -21,6 +21,8 @@ export interface TabgridStatus {
   counts: { computed: number; uploaded: number; validated: number; rejected: number; notNeeded: number; pending: number };
   currentJob: string | null;
   currentCopy: string | null;
+  /** The copy written down (committed to IndexedDB) for a reload to finish under the same copy; null if none. */
+  inHand: string | null;
   walletError: string | null;
   error: string | null;
   /** Private projects' groups (issue 15): the ones joined by invite on this page, the ones served now, and a refusal. */
@@ -46,6 +48,7 @@ export function installTestHook(c: Contributor): void {
     counts: { ...c.live.counts },
     currentJob: c.live.current?.jobId ?? null,
     currentCopy: c.live.current?.copyId ?? null,
+    inHand: c.inHandCopy,
     walletError: c.walletError,
     error: c.probeError ?? c.lastError,
     groups: { joined: [...c.joinedNames], served: (c.served?.groups ?? []).map((p) => p.name), joinError: c.groupError },

@@ -52,8 +52,10 @@ export async function kvGet<T>(key: string): Promise<T | undefined> {
   return (await (await openTabgridDB()).get('kv', key)) as T | undefined;
 }
 
+/** Resolves once the write is committed, not merely queued: a page that goes away after that still has it. */
 export async function kvSet(key: string, value: unknown): Promise<void> {
-  await (await openTabgridDB()).put('kv', value, key);
+  const tx = (await openTabgridDB()).transaction('kv', 'readwrite');
+  await Promise.all([tx.store.put(value, key), tx.done]);
 }
 
 export async function kvDelete(key: string): Promise<void> {

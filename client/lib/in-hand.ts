@@ -53,6 +53,11 @@ export class InHandKeeper {
 
   constructor(private readonly coordinator: string, private readonly afterMs = IN_HAND_AFTER_MS) {}
 
+  /** The copy written down now (its write committed), which a reload would finish; null if none. */
+  get kept(): string | null {
+    return this.stored;
+  }
+
   /** A shard starts computing. Its inputs are copied now: they are about to be transferred to the worker, which detaches them here. */
   start(a: Assignment): void {
     const copy: Assignment = { ...a, inputs: a.inputs.map((t) => ({ ...t, data: t.data.slice() })) };

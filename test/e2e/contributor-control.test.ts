@@ -5,13 +5,14 @@
  * credited once.
  */
 import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { runTabWorkers } from '../../cli/commands/worker-tabs.ts';
 import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import {
   contributorUrl, countEmits, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage,
 } from './browser.ts';
 import { account, cancelJob, submitMlpJob, waitForJob, startPartner } from './jobs.ts';
+import { storedCopies } from './tabs.ts';
 
 const GOOD_WALLET = '0x52908400098527886E0F7030069857D2E4169EE7';
 
@@ -136,17 +137,45 @@ describe('contributor app: control and recovery', () => {
 
   it('a reload while a shard is being computed finishes that shard under the same copy, credited once', async () => {
     const ctx = await browser.newContext();
-    // Shards of ~100 MFLOP at 10% intensity: each is a compute slice followed by a rest nine times as long,
-    // so a shard stays "computing" for a second or more and the reload lands inside one.
-    const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 0.1 });
+    // The page's first shard stays in its computation until the test has reloaded the page: its model's download is
+    // held until then (the reloaded page downloads it at once). So the reload lands inside that shard whatever the
+    // machine's speed, and the page holds no other copy then: it fetches the next copy ahead only once a shard has
+    // gone by quickly (volunteer.ts), and a copy it held unwritten would be lost to the reload, left to expire.
+    let reloaded = false;
+    let releaseModel!: () => void;
+    const modelHeld = new Promise<void>((r) => { releaseModel = r; });
+    await ctx.route(/\/blobs\//, async (route) => {
+      if (!reloaded) await modelHeld;
+      // The page that asked is gone by now: its request has nowhere to go.
+      await route.continue().catch(() => {});
+    });
+    const page = await open(ctx, { autostart: true, backend: 'wasm' });
     const partner = startPartner(c.url);
     onTestFinished(() => partner.stop());
-    const job = await submitMlpJob(c.api, { records: 192, shardSize: 64, width: 384, layers: 6, seed: 11, replicas: 2 });
-    const before = await waitForStatus(page, (s) => s.state === 'computing' && s.currentJob === job.id && !!s.currentCopy, 'computing a shard');
+    const job = await submitMlpJob(c.api, { records: 192, shardSize: 64, width: 64, layers: 3, seed: 11, replicas: 2 });
+    const seen = c.logs.length;
+    onTestFailed(async () => {
+      console.log(`page: ${JSON.stringify(await status(page).catch((e: Error) => e.message))}`);
+      console.log(`copies: ${JSON.stringify(storedCopies(c, job.id).map(({ result, ...r }) => ({ ...r, result: !!result })))}`);
+      console.log(c.logs.slice(seen).filter((l) => /copy|shard|volunteer|job/.test(String(l.msg))).map((l) => JSON.stringify(l)).join('\n'));
+    });
+    // Written down (committed to IndexedDB) is what a reload finds; not merely started.
+    const before = await waitForStatus(page, (s) => s.state === 'computing' && s.currentJob === job.id && !!s.currentCopy && s.inHand === s.currentCopy, 'computing a shard, written down');
+    expect(before.counts.computed).toBe(0);
     const interrupted = before.currentCopy!;
 
+    reloaded = true;
     await page.reload();
-    await waitForStatus(page, (s) => s.phase === 'running' && !!s.volunteerId, 'resumed after the reload');
+    releaseModel();
+    const after = await waitForStatus(page, (s) => s.phase === 'running' && !!s.volunteerId, 'resumed after the reload');
+    expect(after.volunteerId).toBe(before.volunteerId);
+    // The reloaded page delivers that copy itself: it is returned, not left to expire (20 s after the page left).
+    const copyState = () => storedCopies(c, job.id).find((x) => x.id === interrupted)?.state;
+    let state = copyState();
+    for (const until = Date.now() + 45_000; (state === 'assigned' || state === 'running') && Date.now() < until; state = copyState()) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(state, 'the interrupted copy after the reload').toBe('returned');
     const done = await waitForJob(c.api, job.id);
     expect(done.state).toBe('completed');
     await waitForStatus(page, (s) => s.counts.pending === 0, 'nothing left pending');
