@@ -10,6 +10,7 @@ import * as v from 'valibot';
 import type { AccountBalance, JobSummary, SwarmStats } from '../protocol/events.ts';
 import { DTYPES } from '../tensor/dtypes.ts';
 import { UPDATE_FORMATS } from '../training/update-codec.ts';
+import { WEIGHTS_FORMATS } from '../training/weights-delta.ts';
 
 const int = v.pipe(v.number(), v.integer());
 const nonNegInt = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -66,8 +67,12 @@ export const RoundRecordSchema = v.object({
 
 const summary = JobSummarySchema.entries;
 
-/** How a training job trains: synchronous rounds (localSteps 1, fp32), or H local steps with changes sent in a format. */
-const trainingMode = { localSteps: v.pipe(int, v.minValue(1)), updateFormat: v.picklist(UPDATE_FORMATS) };
+/**
+ * How a training job trains: synchronous rounds (localSteps 1, fp32), or H local steps with changes sent up in
+ * `updateFormat`; full weights go down to a volunteer with no usable version in `weightsFormat` (fp32 for synchronous
+ * rounds), the others get the round's change in the update format.
+ */
+const trainingMode = { localSteps: v.pipe(int, v.minValue(1)), updateFormat: v.picklist(UPDATE_FORMATS), weightsFormat: v.picklist(WEIGHTS_FORMATS) };
 
 /** The reply to a job's submission: its summary, the plan the coordinator made, and what to warn the submitter about. */
 export const JobCreatedSchema = v.variant('kind', [

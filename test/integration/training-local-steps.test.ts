@@ -105,6 +105,36 @@ describe('local-steps training', () => {
     return proc;
   }
 
+  it('a training job\'s status says how it trains: local steps, the update format and the weights format (client, OpenAPI, `tabgrid status`)', async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 200 });
+    // No volunteer: the jobs wait, their formats are in their specs from submission on.
+    const local = await c.api.createJob(mnistTrainJob(up, { optimizer: 'adam', lr: 2e-3, batch: 32, epochs: 1, localSteps: 4, updateFormat: 'int8', weightsFormat: 'fp16' }));
+    const sync = await c.api.createJob(mnistTrainJob(up, { optimizer: 'sgd', lr: 0.1, batch: 32, epochs: 1 }));
+    expect(local).toMatchObject({ localSteps: 4, updateFormat: 'int8', weightsFormat: 'fp16' });
+    // The typed client parses the status with the contract's schema: a status without weightsFormat is a ContractError.
+    expect(await c.api.job(local.id)).toMatchObject({ kind: 'train', localSteps: 4, updateFormat: 'int8', weightsFormat: 'fp16' });
+    expect(await c.api.job(sync.id)).toMatchObject({ kind: 'train', localSteps: 1, updateFormat: 'fp32', weightsFormat: 'fp32' });
+    // The OpenAPI document lists it among a training job status's required fields.
+    type Obj = { properties?: Record<string, { enum?: unknown[] }>; required?: string[]; oneOf?: Obj[]; anyOf?: Obj[] };
+    const doc = await c.api.openapi() as { paths: Record<string, { get: { responses: { 200: { content: { 'application/json': { schema: Obj } } } } } }> };
+    const status = doc.paths['/api/v1/jobs/{id}']!.get.responses[200].content['application/json'].schema;
+    const train = (status.oneOf ?? status.anyOf ?? []).find((o) => o.properties?.heldOut)!;
+    expect(train.required).toEqual(expect.arrayContaining(['localSteps', 'updateFormat', 'weightsFormat']));
+    expect(train.properties!.weightsFormat!.enum).toEqual(['fp32', 'fp16']);
+    // `tabgrid status` says it in words; --json carries the fields.
+    const env = { ...process.env, TABGRID_TOKEN: c.token };
+    const run = promisify(execFile);
+    const text = (await run(process.execPath, [CLI, 'status', local.id, '--server', c.url], { cwd: REPO, env })).stdout;
+    expect(text).toContain('\nmode     local steps 4, changes up in int8, weights down as int8 deltas, full weights in fp16 to a volunteer with no usable version\n');
+    expect((await run(process.execPath, [CLI, 'status', sync.id, '--server', c.url], { cwd: REPO, env })).stdout)
+      .toContain('\nmode     synchronous rounds (fp32 gradients up, fp32 weights down)\n');
+    const json = JSON.parse((await run(process.execPath, [CLI, 'status', local.id, '--server', c.url, '--json'], { cwd: REPO, env })).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ localSteps: 4, updateFormat: 'int8', weightsFormat: 'fp16' });
+    await c.api.cancel(local.id);
+    await c.api.cancel(sync.id);
+  }, 120_000);
+
   it('reaches >= 0.93 held-out MNIST accuracy with H=8 inner AdamW steps, int8 changes and 4 `tabgrid worker --node` volunteers', async () => {
     const c = await coordinator();
     const up = await uploadMnist(c.api, { count: 10_000 });

@@ -47,8 +47,15 @@ export interface KindRules<S extends JobSpec = JobSpec> {
 }
 
 const roundOf = (spec: TrainSpec, index: number) => Math.floor(index / spec.shardsPerRound);
-/** How the job trains: synchronous rounds, or H local steps with the change sent in a format. */
-const trainingMode = (spec: TrainSpec) => ({ localSteps: spec.localSteps?.steps ?? 1, updateFormat: spec.localSteps?.updateFormat ?? 'fp32' });
+/**
+ * How the job trains: synchronous rounds, or H local steps with the change sent up in a format, and the format full
+ * weights go down in (synchronous rounds, and local-steps jobs made before compressed downstream, send fp32).
+ */
+const trainingMode = (spec: TrainSpec) => ({
+  localSteps: spec.localSteps?.steps ?? 1,
+  updateFormat: spec.localSteps?.updateFormat ?? 'fp32',
+  weightsFormat: spec.localSteps?.downstream?.weightsFormat ?? 'fp32',
+});
 export const parameterCount = (spec: Pick<TrainSpec, 'params'>) => spec.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
 
 export const INFERENCE: KindRules<InferenceSpec> = {
