@@ -5,12 +5,12 @@
  * is about the database itself (counters, the append-only ledger): there it
  * reads and writes raw SQL through a connection of its own.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job, Shard, TrainProgress, TrainSpec } from '../../../server/core/jobs/types.ts';
 import type { DistinctRule } from '../../../server/core/scheduler/eligibility.ts';
 import { newId } from '../../../server/store/ids.ts';
 import type { ClaimRequest, Claimed, Project, Store, ValidationWrite } from '../../../server/store/types.ts';
-import type { StoreHarness } from './harness.ts';
+import { freshStoreEachTest, type StoreHarness } from './harness.ts';
 
 export const NOW = 1_700_000_000_000;
 export const ALL_RULES: ReadonlySet<DistinctRule> = new Set(['wallet', 'address']);
@@ -103,12 +103,9 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
     let h: StoreHarness;
     let store: Store;
 
-    beforeEach(async () => {
-      h = await makeHarness();
-      store = await h.open();
-    });
-    afterEach(async () => {
-      await h?.dispose();
+    freshStoreEachTest(makeHarness, (fresh, opened) => {
+      h = fresh;
+      store = opened;
     });
 
     async function seedJob(o: JobOptions = {}, project?: Project) {

@@ -5,11 +5,11 @@
  * "now" here is relative to the moment they were written, an hour of hold
  * apart: nothing depends on how fast the test runs.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildPayout } from '../../../server/core/credit/payout.ts';
 import type { Claimed, Store } from '../../../server/store/types.ts';
 import { bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer, type Vol } from './contract.ts';
-import type { StoreHarness } from './harness.ts';
+import { freshStoreEachTest, type StoreHarness } from './harness.ts';
 
 const HOUR = 3600_000;
 const W1 = '0x52908400098527886E0F7030069857D2E4169EE7';
@@ -20,12 +20,9 @@ export function creditContract(label: string, makeHarness: () => Promise<StoreHa
     let h: StoreHarness;
     let store: Store;
 
-    beforeEach(async () => {
-      h = await makeHarness();
-      store = await h.open();
-    });
-    afterEach(async () => {
-      await h?.dispose();
+    freshStoreEachTest(makeHarness, (fresh, opened) => {
+      h = fresh;
+      store = opened;
     });
 
     /** One validated single-copy shard per volunteer given, credited `amount` each with `holdMs`; returns the copies and when they were credited (bounds). */

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterEach, beforeEach } from 'vitest';
 import { PgStore } from '../../../server/store/postgres/pg-store.ts';
 import { SqliteStore } from '../../../server/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../../server/store/types.ts';
@@ -109,4 +110,19 @@ export async function pgHarness(): Promise<StoreHarness> {
       await admin.end();
     },
   };
+}
+
+/**
+ * Call in a describe body: before each test, a fresh database from `makeHarness` and a store opened on it,
+ * handed to `use`; after the test, both are gone.
+ */
+export function freshStoreEachTest(makeHarness: () => Promise<StoreHarness>, use: (h: StoreHarness, store: Store) => void): void {
+  let h: StoreHarness | undefined;
+  beforeEach(async () => {
+    h = await makeHarness();
+    use(h, await h.open());
+  });
+  afterEach(async () => {
+    await h?.dispose();
+  });
 }

@@ -4,11 +4,11 @@
  * known answers, a known-answer copy issued beside the claim path, a host's
  * results accepted alone, and backtracking's re-opening with its reversals.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { seededDraw } from '../../../server/core/scheduler/random.ts';
 import type { Claimed, Store } from '../../../server/store/types.ts';
 import { bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer, NO_RULES, type Vol } from './contract.ts';
-import type { StoreHarness } from './harness.ts';
+import { freshStoreEachTest, type StoreHarness } from './harness.ts';
 
 export function spotContract(label: string, makeHarness: () => Promise<StoreHarness>) {
   describe(`Spot-check contract: ${label}`, () => {
@@ -22,13 +22,10 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
       return vols.get(n)!;
     };
 
-    beforeEach(async () => {
+    freshStoreEachTest(makeHarness, (fresh, opened) => {
       vols = new Map();
-      h = await makeHarness();
-      store = await h.open();
-    });
-    afterEach(async () => {
-      await h?.dispose();
+      h = fresh;
+      store = opened;
     });
 
     /** A job of `n` shards; shard i validated by the given volunteers' agreeing copies (one copy: accepted alone). */
