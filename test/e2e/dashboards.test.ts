@@ -7,9 +7,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import { io } from 'socket.io-client';
 import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
 import { ort } from '../../server/models/ort-node.ts';
@@ -18,8 +17,9 @@ import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
 import { Volunteer, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { scaleOutputs, type Tamper } from '../helpers/volunteers.ts';
-import { ARTIFACTS, ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
+import { ARTIFACTS, watchPage } from './browser.ts';
 import { cancelJob, submitMlpJob } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 const WALLET = '0x52908400098527886E0F7030069857D2E4169EE7';
 const OTHER = '0xde709f2102306220921060314715629080e2fb77';
@@ -46,16 +46,14 @@ function pacedVolunteer(server: string, wallet: string, o: { paceMs: number; tam
 }
 
 describe('dashboards', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
+  const grid = coordinatorAndChromium();
+  const { problems } = grid;
   let page: Page;
   const volunteers: { stop(): Promise<void> }[] = [];
   let jobId = '';
-  const problems: string[] = [];
 
   beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
+    const { c, browser } = grid;
     volunteers.push(
       pacedVolunteer(c.url, WALLET, { paceMs: 120 }),
       pacedVolunteer(c.url, OTHER, { paceMs: 120 }),
@@ -69,10 +67,8 @@ describe('dashboards', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {
-    if (jobId) await cancelJob(c.api, jobId).catch(() => {});
+    if (jobId) await cancelJob(grid.c.api, jobId).catch(() => {});
     await Promise.all(volunteers.map((v) => v.stop()));
-    await browser?.close();
-    await c?.stop();
   });
 
   const num = async (testId: string) => Number(((await page.getByTestId(testId).textContent()) ?? '').replace(/[^0-9.e-]/g, ''));
@@ -86,6 +82,7 @@ describe('dashboards', () => {
   }
 
   it('project view: refuses a wrong token, then shows the jobs and their rates, updating live', async () => {
+    const { c } = grid;
     await page.goto(`${c.url}/dashboard.html#/project`);
     await page.getByTestId('token').fill('tg_not-the-token');
     await page.getByTestId('open-project').click();
@@ -120,6 +117,7 @@ describe('dashboards', () => {
   }, 60_000);
 
   it('wallet view: the balance and validated work of a wallet, updating live', async () => {
+    const { c } = grid;
     await page.goto(`${c.url}/dashboard.html#/wallet/${WALLET.toLowerCase()}`);
     await until('a balance', async () => (await num('balance')) > 0);
     const b1 = await num('balance');
@@ -136,6 +134,7 @@ describe('dashboards', () => {
   }, 40_000);
 
   it('swarm view: volunteers by backend, compute rate and the active job, live', async () => {
+    const { c } = grid;
     await page.goto(`${c.url}/dashboard.html#/swarm`);
     await until('three volunteers on wasm', async () => /3\s*wasm 3/.test((await page.getByTestId('volunteers').textContent()) ?? ''));
     await expect(page.getByTestId('swarm-jobs').textContent()).resolves.toContain(jobId);

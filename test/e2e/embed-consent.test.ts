@@ -22,10 +22,10 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import { ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
+import { watchPage } from './browser.ts';
 import { type HostSite, startHostSite } from './host-site.ts';
 import { account, cancelJob, submitMlpJob, startPartner } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 const ATTACKER = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
 const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
@@ -33,15 +33,13 @@ const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
 interface FrameSaid { type: string; state?: string; detail?: string | null; shards?: number }
 
 describe('embed consent that the host page cannot forge', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
+  const grid = coordinatorAndChromium();
   let host: HostSite;
   let projectId: string;
   let jobId: string;
 
   beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
+    const { c } = grid;
     host = await startHostSite(c.url);
     projectId = (await c.api.project()).id;
     // The default: no allowed origins, and the credit goes to the wallet the page names.
@@ -51,14 +49,12 @@ describe('embed consent that the host page cannot forge', () => {
     jobId = (await submitMlpJob(c.api, { records: 6000, shardSize: 12, width: 32, layers: 2, seed: 3, replicas: 2 })).id;
   });
   afterAll(async () => {
-    if (jobId) await cancelJob(c.api, jobId).catch(() => {});
-    await browser?.close();
+    if (jobId) await cancelJob(grid.c.api, jobId).catch(() => {});
     await host?.close();
-    await c?.stop();
   });
 
-  const joined = () => c.logs.filter((l) => l.msg === 'volunteer joined');
-  const modelFetches = () => c.logs.filter((l) => l.msg === 'request' && String(l.url).startsWith('/blobs/'));
+  const joined = () => grid.c.logs.filter((l) => l.msg === 'volunteer joined');
+  const modelFetches = () => grid.c.logs.filter((l) => l.msg === 'request' && String(l.url).startsWith('/blobs/'));
 
   const said = (page: Page) => page.evaluate(() => (window as unknown as { frameSaid: FrameSaid[] }).frameSaid);
   /** Waits until the frame has told the hostile page something matching `pred`, or has computed a shard (which ends the wait too). */
@@ -75,6 +71,7 @@ describe('embed consent that the host page cannot forge', () => {
   }
 
   it('a hidden frame that a hostile page starts computes nothing: the frame waits for the visitor', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(`${host.refusedOrigin}/hostile.html?mode=hidden&project=${projectId}&wallet=${ATTACKER}`);
@@ -87,6 +84,7 @@ describe('embed consent that the host page cannot forge', () => {
   }, 60_000);
 
   it('a visitor\'s real click on a transparent frame laid over another button does not count as consent', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(`${host.refusedOrigin}/hostile.html?mode=clickjack&project=${projectId}&wallet=${ATTACKER}`);
@@ -125,7 +123,7 @@ describe('embed consent that the host page cannot forge', () => {
 
   /** A browser without IntersectionObserver v2 (as Firefox and Safari are): its `isVisible` is gone in every frame and window. */
   const withoutVisibilityReport = async (o: Parameters<Browser['newContext']>[0] = {}) => {
-    const ctx = await browser.newContext(o);
+    const ctx = await grid.browser.newContext(o);
     await ctx.addInitScript(() => { delete (IntersectionObserverEntry.prototype as { isVisible?: unknown }).isVisible; });
     return ctx;
   };
@@ -150,7 +148,7 @@ describe('embed consent that the host page cannot forge', () => {
       f.contentWindow!.postMessage({ tag: 'tabgrid-consent-window', nonce: 'forged', outcome: 'allowed' }, '*');
       const ask = { nonce: 'forged', hostOrigin: 'https://trusted.example', projectName: 'p', coordinatorHost: 'c', intensity: 1, wallet: null, walletIs: 'page', hours: 24 };
       window.open(`${coordinator}/embed-consent.html#${encodeURIComponent(JSON.stringify(ask))}`, '_blank', 'popup');
-    }, c.url);
+    }, grid.c.url);
     const forged = await popup;
     const allow = forged.locator('[data-tabgrid-window-consent="allow"]');
     await expect.poll(() => allow.getAttribute('aria-disabled'), { timeout: 15_000 }).toBe('false');
@@ -160,7 +158,7 @@ describe('embed consent that the host page cannot forge', () => {
     const told = await said(page);
     expect(told.slice(told.findIndex((m) => m.type === 'state' && m.state === 'confirm')).filter((m) => m.type !== 'state' || m.state !== 'confirm')).toEqual([]);
     expect(joined().length).toBe(before);
-    expect((await account(c.url, ATTACKER)).balance).toBe(0);
+    expect((await account(grid.c.url, ATTACKER)).balance).toBe(0);
     await ctx.close();
   }
 
@@ -169,10 +167,12 @@ describe('embed consent that the host page cannot forge', () => {
   }, 90_000);
 
   it('with IntersectionObserver v2 (Chromium\'s own path), a consent window the hostile page opened itself and a forged answer start nothing either', async () => {
+    const { browser } = grid;
     await forgedConsentWindow(await browser.newContext(), true);
   }, 90_000);
 
   it('the documented embed computes after Accept on the page\'s card and Allow in the coordinator\'s frame', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 720 } });
     const page = await ctx.newPage();
     const problems = watchPage(page, 'open-embed');
@@ -208,6 +208,7 @@ describe('embed consent that the host page cannot forge', () => {
   }, 120_000);
 
   it('without IntersectionObserver v2, the documented embed computes after Accept on the page\'s card and Allow in the consent window', async () => {
+    const { c } = grid;
     const ctx = await withoutVisibilityReport({ viewport: { width: 1100, height: 720 } });
     const page = await ctx.newPage();
     await page.goto(host.url({ project: projectId, wallet: SITE_WALLET, intensity: 1 }));

@@ -11,12 +11,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { REPO, type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import { ARTIFACTS, ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
+import { REPO } from '../helpers/coordinator.ts';
+import { ARTIFACTS, watchPage } from './browser.ts';
 import { type HostPage, type HostSite, startHostSite } from './host-site.ts';
 import { account, cancelJob, submitMlpJob, startPartner } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
 const VISITOR_WALLET = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
@@ -24,16 +25,14 @@ const VISITOR_WALLET = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
 interface HostEvent { type: 'state' | 'shard' | 'credit'; at: number; state?: string; reason?: string; shards?: number; amount?: number; total?: number; to?: string }
 
 describe('embed: one script tag, with consent', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
+  const grid = coordinatorAndChromium();
+  const { problems } = grid;
   let host: HostSite;
   let projectId: string;
   let jobId: string;
-  const problems: string[] = [];
 
   beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
+    const { c } = grid;
     host = await startHostSite(c.url);
     projectId = (await c.api.project()).id;
     // The project allows two host origins and lets visitors credit their own wallet.
@@ -43,31 +42,29 @@ describe('embed: one script tag, with consent', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {
-    if (jobId) await cancelJob(c.api, jobId).catch(() => {});
-    await browser?.close();
+    if (jobId) await cancelJob(grid.c.api, jobId).catch(() => {});
     await host?.close();
-    await c?.stop();
   });
 
   /** A new job of many quick shards (the previous one cancelled), so a test never runs out of work. */
   async function freshJob() {
-    if (jobId) await cancelJob(c.api, jobId).catch(() => {});
+    if (jobId) await cancelJob(grid.c.api, jobId).catch(() => {});
     // Replicas 2: where a test wants credit, a partner volunteer checks the frame's results (an unchecked lone result earns none).
-    jobId = (await submitMlpJob(c.api, { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7, replicas: 2 })).id;
+    jobId = (await submitMlpJob(grid.c.api, { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7, replicas: 2 })).id;
   }
 
-  const requests = (prefix: string) => c.logs.filter((l) => l.msg === 'request' && String(l.url).startsWith(prefix));
-  const joined = () => c.logs.filter((l) => l.msg === 'volunteer joined');
+  const requests = (prefix: string) => grid.c.logs.filter((l) => l.msg === 'request' && String(l.url).startsWith(prefix));
+  const joined = () => grid.c.logs.filter((l) => l.msg === 'volunteer joined');
   /** Copies assigned to a volunteer, by the coordinator's log time (same clock as the browser's). */
-  const assignedTo = (volunteer: unknown, after = 0, before = Infinity) => c.logs.filter((l) => l.msg === 'assigned copy' && l.volunteer === volunteer
+  const assignedTo = (volunteer: unknown, after = 0, before = Infinity) => grid.c.logs.filter((l) => l.msg === 'assigned copy' && l.volunteer === volunteer
     && (l.time as number) > after && (l.time as number) <= before).length;
   const clickedAt = (page: Page) => page.evaluate(() => (window as unknown as { lastClick: number }).lastClick);
 
   async function open(p: Partial<HostPage>, o: { origin?: string; init?: (ctx: BrowserContext) => Promise<unknown>; viewport?: { width: number; height: number } } = {}) {
-    const ctx = await browser.newContext({ viewport: o.viewport ?? { width: 1100, height: 720 } });
+    const ctx = await grid.browser.newContext({ viewport: o.viewport ?? { width: 1100, height: 720 } });
     await o.init?.(ctx);
     const toCoordinator: string[] = [];
-    ctx.on('request', (r) => { if (r.url().startsWith(c.url)) toCoordinator.push(new URL(r.url()).pathname); });
+    ctx.on('request', (r) => { if (r.url().startsWith(grid.c.url)) toCoordinator.push(new URL(r.url()).pathname); });
     const page = await ctx.newPage();
     const consoleErrors: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
@@ -103,6 +100,7 @@ describe('embed: one script tag, with consent', () => {
   });
 
   it('shows an accessible consent card; with no click, or after Decline, nothing reaches the coordinator', async () => {
+    const { c } = grid;
     const { ctx, page, toCoordinator } = await open({ wallet: SITE_WALLET });
     const accept = page.locator('[data-tabgrid-consent="accept"]');
     await accept.waitFor({ state: 'visible', timeout: 15_000 });
@@ -211,6 +209,7 @@ describe('embed: one script tag, with consent', () => {
   let siteVolunteer: unknown;
 
   it('after Accept computes shards in the hidden frame, fires the host\'s credit listener, and the ledger credits the site\'s wallet', async () => {
+    const { c } = grid;
     await freshJob();
     // Another site than the coordinator's: a third-party frame, which this (incognito) context denies storage,
     // as many visitors' browsers do; it computes all the same.
@@ -270,6 +269,7 @@ describe('embed: one script tag, with consent', () => {
   }, 120_000);
 
   it('Stop on the indicator withdraws consent and stops the work within one shard; a visitor\'s own wallet is credited', async () => {
+    const { c } = grid;
     await freshJob();
     // Same site as the coordinator (another port): here the frame may keep its model cache in IndexedDB.
     const { ctx, page } = await open({ wallet: SITE_WALLET, intensity: 1 }, { origin: host.sameSiteOrigin });

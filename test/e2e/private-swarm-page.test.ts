@@ -7,30 +7,28 @@
  * keeps asking for work; a malformed code pasted into the field is refused
  * with the reason, and a pasted invite link joins again.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TabgridClient } from '../../shared/http/client.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
-import { contributorUrl, countBlobRequests, countEmits, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage } from './browser.ts';
+import { contributorUrl, countBlobRequests, countEmits, status, waitForStatus, watchPage } from './browser.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 describe('contributor page: private groups', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
+  const grid = coordinatorAndChromium();
+  const { problems } = grid;
   let ctx: BrowserContext | undefined;
   let lab: TabgridClient;
   let operator: TabgridClient;
   let model = '';
   let input = '';
-  const problems: string[] = [];
 
   beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
+    const { c } = grid;
     operator = new TabgridClient(c.url, readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim());
     const created = await operator.createProject({ name: 'lab', private: true, description: 'our own scans' });
     lab = new TabgridClient(c.url, created.token);
@@ -39,14 +37,13 @@ describe('contributor page: private groups', () => {
   });
   afterAll(async () => {
     await ctx?.close();
-    await browser?.close();
-    await c?.stop();
   });
 
   const labJob = async () => (await lab.createJob({ model, inputs: [{ name: 'x', blob: input, format: 'tensors' }], shardSize: 4, replicas: 1 })).id;
   const groupNames = (page: Page) => page.getByTestId('groups').locator('strong').allTextContents();
 
   it('joins by invite link, computes the private job, leaves with a click, and joins again by a pasted link', async () => {
+    const { c, browser } = grid;
     const invite = await operator.createInvite('lab', 'e2e');
     const first = await labJob();
     ctx = await browser.newContext();

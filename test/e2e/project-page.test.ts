@@ -4,39 +4,35 @@
  * by a real volunteer live (no reload): progress, validated compute and the
  * leaderboard, whose credit is the ledger's.
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCredits } from '../../client/lib/format.ts';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
-import { ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
+import { watchPage } from './browser.ts';
 import { submitMlpJob } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 const WALLET = '0x52908400098527886E0F7030069857D2E4169EE7';
 
 describe('a project\'s public page', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
+  const grid = coordinatorAndChromium();
+  const { problems } = grid;
   let page: Page;
   let volunteer: TestVolunteer | null = null;
   let partner: TestVolunteer | null = null;
-  const problems: string[] = [];
 
   beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    page = await (await grid.browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     problems.push(...watchPage(page, 'project page'));
   });
   afterAll(async () => {
     await volunteer?.stop();
     await partner?.stop();
-    await browser?.close();
-    await c?.stop();
   });
 
   it('shows the project by its short link and follows its work live, the leaderboard summing the ledger', async () => {
+    const { c } = grid;
     const project = await c.api.project();
     await page.goto(`${c.url}/p/${project.name}`);
     expect(new URL(page.url()).hash).toBe(`#/p/${project.name}`);
