@@ -10,11 +10,9 @@
  * `--spot-checks 0.5`, 200 requests without one have probability 2^-200.
  */
 import pg from 'pg';
-import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
-import type { Assignment, ClientToServerEvents, Reply, ServerToClientEvents, WireTensor, WorkReply } from '../../shared/protocol/events.ts';
-import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
+import { blobLoader } from '../../cli/commands/worker-node.ts';
+import type { Assignment, WireTensor, WorkReply } from '../../shared/protocol/events.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
@@ -23,21 +21,10 @@ import { ort } from '../../server/models/ort-node.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { call, connect, hello, ok, type RawSocket } from '../helpers/raw-client.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
 import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
-
-type S = Socket<ServerToClientEvents, ClientToServerEvents>;
-
-function call<R>(s: S, event: string, payload: unknown): Promise<Reply<R>> {
-  return (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<R>> } }).timeout(30_000).emitWithAck(event, payload);
-}
-
-async function ok<R>(p: Promise<Reply<R>>): Promise<R> {
-  const r = await p;
-  if (!r.ok) throw new Error(`refused: ${r.code}: ${r.error}`);
-  return r as R;
-}
 
 /** Every float32 output doubled plus one: a plausible, well-formed lie. */
 function lie(outs: WireTensor[]): WireTensor[] {
@@ -58,7 +45,7 @@ class RawVolunteer {
   account = '';
   private readonly executor: ShardExecutor;
 
-  private constructor(readonly socket: S, url: string) {
+  private constructor(readonly socket: RawSocket, url: string) {
     this.executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(url) });
   }
 
@@ -66,16 +53,12 @@ class RawVolunteer {
 
   /** `as`: a returning volunteer's id and secret (its identity, reputation and credit are kept). */
   static async connect(url: string, as?: { volunteerId: string; secret: string }): Promise<RawVolunteer> {
-    const socket: S = io(url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION, ...as }, transports: ['websocket'], reconnection: false });
-    await new Promise<void>((resolve, reject) => {
-      socket.on('connect', () => resolve());
-      socket.on('connect_error', reject);
-    });
+    const socket = await connect(url, as ? { auth: as } : {});
     const v = new RawVolunteer(socket, url);
-    const hello = await ok(call<{ volunteerId: string; account: string; secret?: string }>(socket, 'hello', { backend: 'wasm', capabilities: nodeCapabilities() }));
-    v.volunteerId = hello.volunteerId;
-    v.account = hello.account;
-    v.secret = hello.secret ?? as?.secret ?? '';
+    const said = await hello(socket);
+    v.volunteerId = said.volunteerId;
+    v.account = said.account;
+    v.secret = said.secret ?? as?.secret ?? '';
     return v;
   }
 
@@ -95,6 +78,19 @@ class RawVolunteer {
   async close(): Promise<void> {
     this.socket.close();
     await this.executor.dispose();
+  }
+
+  /**
+   * Steps until `logged` (a coordinator log line awaited) has come, at most 200 steps, resting 100 ms after
+   * a request that got no copy; then that line.
+   */
+  async stepUntil<T>(logged: Promise<T>): Promise<T> {
+    let seen = false;
+    void logged.then(() => { seen = true; }, () => { seen = true; });
+    for (let i = 0; i < 200 && !seen; i++) {
+      if (!(await this.step())) await new Promise((r) => setTimeout(r, 100));
+    }
+    return logged;
   }
 }
 
@@ -191,21 +187,11 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     const checked = await job(c, { records: 4, replicas: 2, seed: 2 });
     const h2 = await raw(c.url);
     const computed = c.waitForLog((l) => l.msg === 'computed a known answer for spot checks (no shard of the job was validated yet)', 120_000);
-    let answered = false;
-    void computed.then(() => { answered = true; });
-    for (let i = 0; i < 200 && !answered; i++) {
-      if (!(await h2.step())) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(await computed).toMatchObject({ job: checked.id });
+    expect(await h2.stepUntil(computed)).toMatchObject({ job: checked.id });
 
     // The turncoat's copy of that shard (however it was issued) is checked against the coordinator's answer and fails.
     const caught = c.waitForLog((l) => l.msg === 'backtracking: the host\'s results accepted on its word alone are re-opened for others to recompute, their credit reversed', 120_000);
-    let caughtYet = false;
-    void caught.then(() => { caughtYet = true; });
-    for (let i = 0; i < 200 && !caughtYet; i++) {
-      if (!(await turncoat.step())) await new Promise((r) => setTimeout(r, 100));
-    }
-    const log = await caught;
+    const log = await turncoat.stepUntil(caught);
     expect(log).toMatchObject({ volunteer: turncoat.volunteerId, spot: true, reopened: 4, jobsRerun: [solo.id] });
     expect(String(log.reason)).toMatch(/^reversed: this host failed a spot check \(copy .+\), so the results it had accepted without a second opinion since it joined are recomputed by others$/);
 
@@ -236,24 +222,14 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     liar.lying = true;
     // A spot draw finds no known answer: the coordinator computes one shard itself.
     const computed = c.waitForLog((l) => l.msg === 'computed a known answer for spot checks (no shard of the job was validated yet)', 120_000);
-    let done = false;
-    void computed.then(() => { done = true; });
-    for (let i = 0; i < 200 && !done; i++) {
-      if (!(await liar.step())) await new Promise((r) => setTimeout(r, 100));
-    }
-    const answer = await computed;
+    const answer = await liar.stepUntil(computed);
     expect(answer).toMatchObject({ job: j.id });
     // The liar goes on asking (a copy of that shard is a check), honest volunteers join: the liar's copy of
     // that shard, whenever it took it, fails against the coordinator's answer.
     honest(c.url);
     honest(c.url);
     const failed = c.waitForLog((l) => l.msg === 'spot check failed: the copy disagrees with the coordinator\'s own result; invalid, no credit, the host loses its trust', 120_000);
-    let failedYet = false;
-    void failed.then(() => { failedYet = true; });
-    for (let i = 0; i < 200 && !failedYet; i++) {
-      if (!(await liar.step())) await new Promise((r) => setTimeout(r, 100));
-    }
-    const f = await failed;
+    const f = await liar.stepUntil(failed);
     expect(f).toMatchObject({ volunteer: liar.volunteerId, shard: answer.shard, job: j.id });
     expect(String(f.reason)).toMatch(/^spot check failed: disagrees with the coordinator's own result: /);
     liar.socket.close();
