@@ -62,6 +62,10 @@ export function numericClass(req: HelloRequest): string {
   return `wasm/ort-${v}`;
 }
 
+/** Why a late result on a dead copy is refused when its volunteer was given the shard again (eligibility.ts). */
+const givenAgain = (copyId: string, state: string): string =>
+  `copy ${copyId} was ${state} and its shard was given to you again as another copy; this late result is not needed`;
+
 /** How often a volunteer's last_seen is written while it asks for work. */
 const SEEN_EVERY_MS = 15_000;
 
@@ -329,7 +333,8 @@ export class WorkService {
       const clash = sr ? lateResultClash(copy, sr.copies, this.config.distinctCopies) : null;
       if (clash) {
         this.log.warn({ copy: copyId, volunteer: s.volunteer.id, shared: clash }, 'refused a late result: another copy of its shard shares its ' + clash);
-        throw new WorkError('conflict', `copy ${copyId} was ${copy.state} and its shard went to another volunteer with your ${clash}; this late result is not needed`);
+        throw new WorkError('conflict', clash === 'volunteer' ? givenAgain(copyId, copy.state)
+          : `copy ${copyId} was ${copy.state} and its shard went to another volunteer with your ${clash}; this late result is not needed`);
       }
     }
     const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
@@ -347,6 +352,7 @@ export class WorkService {
     if (write === 'duplicate') return 'duplicate';
     if (write === 'not_assigned') throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
     if (write === 'gone') throw new WorkError('conflict', `copy ${copyId} is no longer needed: its job ended (${job.state})`);
+    if (write === 'superseded') throw new WorkError('conflict', givenAgain(copyId, copy.state));
     try {
       await this.validateShard(copy.shardId);
     } catch (err) {

@@ -142,6 +142,13 @@ export const activeProject = (r: Row) => ({
   id: r.id as string, weight: num(r.weight), maxInFlight: num(r.max_in_flight), private: r.private === true || r.private === 1,
 });
 
+/**
+ * Another copy of the shard (`?` 1) its volunteer (2) holds that can still vote, beside copy 3: a late result
+ * on copy 3 may not revive it then (eligibility.ts lateResultClash). Both stores' SQL, numbered by PostgreSQL's.
+ */
+export const OWN_LIVE_COPY = `SELECT 1 FROM copies WHERE shard_id = ? AND volunteer_id = ? AND id <> ?
+  AND state IN ('assigned','running','returned') AND outcome <> 'invalid' LIMIT 1`;
+
 /** The reason a spot check's passing copy is judged with (spot-check.ts judgeAgainstKnown): such a copy was not accepted alone. */
 export const SPOT_PASS_PREFIX = 'spot check passed';
 

@@ -181,7 +181,12 @@ export interface Reopened {
   jobReopened: boolean;
 }
 
-export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone';
+/**
+ * 'superseded': a late result on a dead copy whose volunteer was given the
+ * shard again and holds that copy now (eligibility.ts): decided under the
+ * shard's lock, so one volunteer can never have two votes on one shard.
+ */
+export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone' | 'superseded';
 
 export interface Store extends CreditLedger {
   readonly kind: 'sqlite' | 'postgres';

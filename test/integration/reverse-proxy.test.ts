@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { outputsDisagreement } from '../../server/core/validation/compare.ts';
 import { decodeNpy, encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
@@ -100,7 +100,23 @@ describe('behind nginx (the README example)', () => {
     return found as Record<'a' | 'b', { v: TestVolunteer; address: string }>;
   }
 
+  /**
+   * What a failure (a timeout above all) leaves for whoever reads the CI log: each coordinator's last log lines
+   * and every copy the store recorded, so a stalled job says which copies died, how, and who held them.
+   */
+  function reportOnFailure(): void {
+    onTestFailed(async () => {
+      const tail = (name: string, c: SpawnedCoordinator) => `coordinator ${name}, last 80 of ${c.logs.length} log lines:\n${c.logs.slice(-80).map((l) => JSON.stringify(l)).join('\n')}`;
+      const copies = await admin.query(`SELECT s.idx, c.volunteer_id, c.address, c.state, c.outcome, c.reason, c.assigned_at, c.deadline, c.returned_at
+        FROM ${schema}.copies c JOIN ${schema}.shards s ON s.id = c.shard_id ORDER BY s.idx, c.seq`).catch((e: Error) => ({ rows: [`copies unreadable: ${e.message}`] }));
+      const volunteerIds = [...ids].map(([v, id]) => `${id} (${volunteers.indexOf(v)})`).join(', ');
+      console.error(['reverse-proxy test failed', `volunteers: ${volunteerIds}`, tail('a', a), tail('b', b),
+        `copies:\n${copies.rows.map((r) => JSON.stringify(r)).join('\n')}`].join('\n\n'));
+    }, 20_000);
+  }
+
   it('volunteers and the CLI work through it: a job whose two copies must come from two addresses completes, one copy through each coordinator', async () => {
+    reportOnFailure();
     const on = await oneVolunteerOnEach();
     const model = mlpModel({ width: 8, layers: 1, seed: 11 });
     const x = tensorFromTyped('float32', [16, 8], randomInput(16, 8, 11));

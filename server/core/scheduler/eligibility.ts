@@ -1,8 +1,10 @@
 /**
- * Who may take a copy of a shard. Two copies never go to the same volunteer;
- * by default not to the same wallet or client address either (BOINC's
+ * Who may take a copy of a shard. Two copies that can vote never go to the
+ * same volunteer; by default not to the same wallet or client address either (BOINC's
  * one_result_per_user_per_wu), so one person cannot outvote the check alone.
  */
+import { expiredAtCeiling } from './lease.ts';
+
 export type DistinctRule = 'wallet' | 'address';
 
 /** No rule: copies are kept apart by volunteer only (`--distinct-copies none`). */
@@ -21,6 +23,8 @@ export interface CopyIdentity {
   address: string;
   numericClass: string;
   state: string;
+  /** Why it ended, for a dead copy (expiryReason's words for an expired one); absent where not read. */
+  reason?: string | null;
   /** Judged so far (pending, valid, invalid); absent where only the identity was read. */
   outcome?: string;
   /** Drawn to stand alone (core/trust/replication.ts). */
@@ -30,19 +34,50 @@ export interface CopyIdentity {
 /** Copies that ended without a result: they can no longer vote. */
 const DEAD = new Set(['expired', 'error', 'cancelled']);
 
-/** Rules that keep a copy of a shard from a volunteer, given a copy the shard already has. */
-export type ConflictRule = 'volunteer' | 'address' | 'wallet' | 'class';
+/**
+ * Rules that keep a copy of a shard from a volunteer, given a copy the shard
+ * already has. 'volunteer': it holds a copy of the shard, returned one, or
+ * lost too many; 'errored': its copy of the shard failed.
+ */
+export type ConflictRule = 'volunteer' | 'errored' | 'address' | 'wallet' | 'class';
+
+/**
+ * Copies of one shard a volunteer may lose without a result (handed back, or
+ * expired before its hold ceiling) and still be given the shard again. After
+ * BOINC, which sends a workunit again to a host whose result timed out or was
+ * aborted: a lost copy says nothing about the volunteer's answer, and barring
+ * it for good stalls a shard whose replicas are as many as the volunteers
+ * that may take it (two volunteers at replicas 2, one copy lost to a dropped
+ * connection or an acknowledgement late on a loaded host: the shard waited
+ * forever). Bounded, so a volunteer that takes copies and lets them lapse
+ * holds a shard for at most this many more acknowledgement windows.
+ */
+export const LOST_COPIES_FORGIVEN = 2;
+
+/** A copy of the volunteer's own that ended without a result and without telling against it. */
+function lostCopy(c: CopyIdentity): boolean {
+  return c.state === 'cancelled' || (c.state === 'expired' && !expiredAtCeiling(c.reason));
+}
 
 /**
  * Which rule keeps a copy of this shard from the volunteer, given one copy it
- * already has; null if none. A copy released, errored or expired bars only
- * its own volunteer from the shard: it holds no result, so a sibling behind
- * the same NAT (or the same site wallet) taking the shard cannot outvote
- * anyone with it. Were it to return late after all, `lateResultClash` keeps
- * it from counting beside that sibling.
+ * already has; null if none. Its own copy bars it while the copy can vote
+ * (in flight, returned); one that errored bars it for good, as in BOINC: the
+ * same device failing the same input again is no independent evidence, and
+ * the error budget counts it once; one held to its hold ceiling (lease.ts)
+ * bars it too, or a volunteer heartbeating forever would hold the shard again
+ * and again. One handed back or expired before the ceiling does not
+ * (LOST_COPIES_FORGIVEN: shardConflicts counts those). A dead copy bars no
+ * other volunteer: it holds no result, so a sibling behind the same NAT (or
+ * the same site wallet) taking the shard cannot outvote anyone with it. Were
+ * it to return late after all, `lateResultClash` keeps it from counting
+ * beside that sibling, or beside its own volunteer's new copy.
  */
 export function copyConflict(v: VolunteerIdentity, c: CopyIdentity, rules: ReadonlySet<DistinctRule>, homogeneous: boolean): ConflictRule | null {
-  if (c.volunteerId === v.id) return 'volunteer';
+  if (c.volunteerId === v.id) {
+    if (c.state === 'error') return 'errored';
+    return lostCopy(c) ? null : 'volunteer';
+  }
   if (DEAD.has(c.state)) return null;
   const shared = sharesIdentity(v, c, rules);
   if (shared) return shared;
@@ -51,9 +86,16 @@ export function copyConflict(v: VolunteerIdentity, c: CopyIdentity, rules: Reado
   return null;
 }
 
+/** Every rule that keeps a copy of a shard with these copies from the volunteer (empty: it may take one). */
+export function shardConflicts(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): ConflictRule[] {
+  const out = existing.map((c) => copyConflict(v, c, rules, homogeneous)).filter((r): r is ConflictRule => r !== null);
+  if (existing.filter((c) => c.volunteerId === v.id && lostCopy(c)).length > LOST_COPIES_FORGIVEN) out.push('volunteer');
+  return out;
+}
+
 export function mayTakeCopy(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): boolean {
   // One statement of the rules, shared with the wait diagnosis (why-waiting.ts).
-  return existing.every((c) => copyConflict(v, c, rules, homogeneous) === null);
+  return shardConflicts(v, existing, rules, homogeneous).length === 0;
 }
 
 function sharesIdentity(v: Pick<VolunteerIdentity, 'wallet' | 'address'>, c: Pick<CopyIdentity, 'wallet' | 'address'>, rules: ReadonlySet<DistinctRule>): DistinctRule | null {
@@ -64,14 +106,15 @@ function sharesIdentity(v: Pick<VolunteerIdentity, 'wallet' | 'address'>, c: Pic
 
 /**
  * A late result revives a dead copy; it may not when another live copy of
- * the shard now shares its wallet or address (issued once the dead one no
- * longer barred them): the two would not be independent votes. Says which
- * rule they share, or null.
+ * the shard now is its own volunteer's or shares its wallet or address
+ * (issued once the dead one no longer barred them): the two would not be
+ * independent votes. Says which rule they share, or null.
  */
-export function lateResultClash(late: CopyIdentity & { id: string }, copies: readonly (CopyIdentity & { id: string; outcome?: string })[], rules: ReadonlySet<DistinctRule>): DistinctRule | null {
+export function lateResultClash(late: CopyIdentity & { id: string }, copies: readonly (CopyIdentity & { id: string; outcome?: string })[], rules: ReadonlySet<DistinctRule>): DistinctRule | 'volunteer' | null {
   if (!DEAD.has(late.state)) return null;
   for (const c of copies) {
     if (c.id === late.id || DEAD.has(c.state) || c.outcome === 'invalid') continue;
+    if (c.volunteerId === late.volunteerId) return 'volunteer';
     const shared = sharesIdentity(late, c, rules);
     if (shared) return shared;
   }

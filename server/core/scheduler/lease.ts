@@ -32,6 +32,8 @@ export function leaseDeadline(spec: JobSpec, assignedAt: number, now: number): n
   return Math.min(now + spec.limits.leaseMs, assignedAt + holdCeilingMs(spec));
 }
 
+const CEILING_REASON = /^held \d+ s, the most one copy of this job may be held /;
+
 /** Why a copy found past its deadline expires. */
 export function expiryReason(copy: { state: string; assignedAt: number; deadline: number }, spec: JobSpec | null): string {
   if (copy.state === 'assigned') return 'not acknowledged in time';
@@ -39,4 +41,13 @@ export function expiryReason(copy: { state: string; assignedAt: number; deadline
     return `held ${Math.round(holdCeilingMs(spec) / 1000)} s, the most one copy of this job may be held (${CEILING_LEASES} leases, or ${CEILING_RUNS} runs on a slow device): reissued to another volunteer`;
   }
   return 'lease expired without heartbeat or result';
+}
+
+/**
+ * Whether a copy's stored reason (expiryReason's words) says it was taken back
+ * at its hold ceiling: its holder heartbeated to the end without a result, so
+ * it is not given the shard again (eligibility.ts).
+ */
+export function expiredAtCeiling(reason: string | null | undefined): boolean {
+  return reason != null && CEILING_REASON.test(reason);
 }

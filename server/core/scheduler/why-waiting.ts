@@ -11,7 +11,7 @@
  */
 import type { Backend } from '../../../shared/protocol/events.ts';
 import { backendAllows } from '../jobs/backends.ts';
-import { type ConflictRule, copyConflict, type CopyIdentity, type DistinctRule, type VolunteerIdentity } from './eligibility.ts';
+import { copyConflict, type CopyIdentity, type DistinctRule, shardConflicts, type VolunteerIdentity } from './eligibility.ts';
 
 export interface RosterEntry extends VolunteerIdentity {
   /** The project a page (an embed) bound this volunteer to; null: any project. */
@@ -29,7 +29,7 @@ export interface JobForDiagnosis {
 }
 
 /** Why one connected volunteer cannot take any copy of the job. */
-export type Exclusion = 'project' | 'backend' | 'address' | 'wallet' | 'class' | 'volunteer';
+export type Exclusion = 'project' | 'backend' | 'address' | 'wallet' | 'class' | 'errored' | 'volunteer';
 
 export interface WaitReason {
   code: 'no_volunteers' | 'excluded' | 'busy';
@@ -42,17 +42,18 @@ export interface WaitReason {
 }
 
 // When every shard is closed to a volunteer, the rule named is the one an
-// operator can change: an address or wallet rule before "it already has one".
-const PRECEDENCE: readonly Exclusion[] = ['address', 'wallet', 'class', 'volunteer'];
+// operator can change: an address or wallet rule before "it already has
+// one"; "its copy errored" only when that is so on every shard.
+const PRECEDENCE = ['address', 'wallet', 'class', 'volunteer', 'errored'] as const;
 
 /** The rule keeping the volunteer off every one of these shards, or null if it may take a copy of one. */
 export function shardsExclusion(v: VolunteerIdentity, wanting: readonly (readonly CopyIdentity[])[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): Exclusion | null {
   const seen = new Set<Exclusion>();
   for (const copies of wanting) {
-    const own = copies.map((c) => copyConflict(v, c, rules, homogeneous)).filter((r): r is ConflictRule => r !== null);
+    const own = shardConflicts(v, copies, rules, homogeneous);
     if (own.length === 0) return null;
-    // A copy of its own says it all for this shard; otherwise the first rule that bites.
-    seen.add(own.includes('volunteer') ? 'volunteer' : PRECEDENCE.find((p) => own.includes(p as ConflictRule))!);
+    // A copy of its own says it all for this shard (one it holds or held, else one that errored); otherwise the first rule that bites.
+    seen.add(own.includes('volunteer') ? 'volunteer' : own.includes('errored') ? 'errored' : PRECEDENCE.find((p) => own.includes(p))!);
   }
   return PRECEDENCE.find((p) => seen.has(p)) ?? null;
 }
@@ -73,11 +74,12 @@ function describe(kind: Exclusion, n: number, job: JobForDiagnosis): string {
     case 'address': return `${n === 1 ? 'shares' : 'share'} a client address with a copy of the same shard (distinct-copies rule 'address': replicas ${job.replicas} need ${job.replicas} different addresses)`;
     case 'wallet': return `${n === 1 ? 'shares' : 'share'} a wallet with a copy of the same shard (distinct-copies rule 'wallet': replicas ${job.replicas} need ${job.replicas} different wallets)`;
     case 'class': return `${n === 1 ? 'computes' : 'compute'} in another numeric class than the shard's other copies (homogeneous job)`;
+    case 'errored': return `${n === 1 ? 'has' : 'have'} failed on every shard that wants a copy (a volunteer whose copy of a shard errored is not given that shard again; replicas ${job.replicas} need ${job.replicas} different volunteers)`;
     case 'volunteer': return `already ${n === 1 ? 'holds or held' : 'hold or held'} a copy of every shard that wants one (replicas ${job.replicas} need ${job.replicas} different volunteers; ${they} cannot take a second copy)`;
   }
 }
 
-const ORDER: readonly Exclusion[] = ['project', 'backend', 'address', 'wallet', 'class', 'volunteer'];
+const ORDER: readonly Exclusion[] = ['project', 'backend', 'address', 'wallet', 'class', 'errored', 'volunteer'];
 
 function exclusionsText(excluded: Partial<Record<Exclusion, number>>, job: JobForDiagnosis): string {
   return ORDER.filter((k) => excluded[k]).map((k) => `${excluded[k]} ${describe(k, excluded[k]!, job)}`).join('; ');

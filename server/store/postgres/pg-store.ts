@@ -31,7 +31,7 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -539,7 +539,7 @@ export class PgStore implements Store {
   private async claimIn(q: Exec, req: ClaimRequest, projectId: string, copyId: string): Promise<Claimed | null> {
     const head = await q(`SELECT s.id, s.homogeneous, s.priority, (SELECT j.kind FROM jobs j WHERE j.id = s.job_id) AS kind,
         COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
-                                                    'numericClass', c.numeric_class, 'state', c.state))
+                                                    'numericClass', c.numeric_class, 'state', c.state, 'reason', c.reason))
                   FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
       FROM shards s
       WHERE s.project_id = $1 AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total
@@ -558,7 +558,7 @@ export class PgStore implements Store {
       eligible = eligible.filter((id) => id !== row.id);
       // With each holder's trust in the copy's class (adaptive replication), read under the shard's lock.
       const existing = (await q(`SELECT c.volunteer_id AS "volunteerId", c.wallet, c.address, c.numeric_class AS "numericClass", c.state,
-          c.outcome, c.solo = 1 AS solo, COALESCE(r.operator = 1 OR r.streak >= $2, false) AS trusted
+          c.reason, c.outcome, c.solo = 1 AS solo, COALESCE(r.operator = 1 OR r.streak >= $2, false) AS trusted
         FROM copies c LEFT JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
         WHERE c.shard_id = $1`, [row.id, req.trust?.policy.trustAfter ?? 0])).rows as unknown as (CopyIdentity & { trusted: boolean })[];
       const shard = toShardRow(row);
@@ -688,8 +688,11 @@ export class PgStore implements Store {
       if (c.state === 'returned') return 'duplicate';
       if (c.state === 'cancelled') return 'gone';
       if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
-      // A late result (expired or errored copy) still counts: it revives the copy.
-      if (c.state === 'expired' || c.state === 'error') await q('UPDATE shards SET alive = alive + 1 WHERE id = $1', [shard.id]);
+      if (c.state === 'expired' || c.state === 'error') {
+        // A late result (expired or errored copy) still counts: it revives the copy, unless its volunteer holds the shard again.
+        if ((await q(numbered(OWN_LIVE_COPY), [shard.id, volunteerId, copyId])).rows.length) return 'superseded';
+        await q('UPDATE shards SET alive = alive + 1 WHERE id = $1', [shard.id]);
+      }
       await q(`UPDATE copies SET state = 'returned', result = $1, compute_ms = $2, returned_at = $3 WHERE id = $4`, [encoded, computeMs, now, copyId]);
       return 'accepted';
     });

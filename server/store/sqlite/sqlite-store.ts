@@ -22,7 +22,7 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -129,6 +129,7 @@ export class SqliteStore implements Store {
                        WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')
                          AND (SELECT state FROM shards WHERE id = copies.shard_id) IN ('open','validated')`),
       revive: p(`UPDATE shards SET alive = alive + 1 WHERE id = ?`),
+      ownLiveCopy: p(OWN_LIVE_COPY),
       fail: p(`UPDATE copies SET state = 'error', reason = ?, returned_at = ? WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')`),
       shardError: p(`UPDATE shards SET alive = alive - 1, errors = errors + 1 WHERE id = ?`),
       dueCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE state IN ('assigned','running') AND deadline < ?`),
@@ -788,8 +789,11 @@ export class SqliteStore implements Store {
         if (c.state === 'cancelled') return 'gone';
         const shard = this.s.getShard!.get(c.shard_id) as Row;
         if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
-        // A late result (expired or errored copy) still counts: it revives the copy.
-        if (c.state === 'expired' || c.state === 'error') this.s.revive!.run(c.shard_id);
+        if (c.state === 'expired' || c.state === 'error') {
+          // A late result (expired or errored copy) still counts: it revives the copy, unless its volunteer holds the shard again.
+          if (this.s.ownLiveCopy!.get(c.shard_id, volunteerId, copyId)) return 'superseded';
+          this.s.revive!.run(c.shard_id);
+        }
         this.s.saveResult!.run(file ? null : encoded, file, computeMs, now, copyId);
         return 'accepted';
       });

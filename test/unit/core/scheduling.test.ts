@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { copyCredit, creditPerRecord, MAX_CREDIT_PER_COPY } from '../../../server/core/credit/credit.ts';
 import { DEFAULT_LIMITS } from '../../../server/core/jobs/limits.ts';
-import { lateResultClash, mayTakeCopy, parseDistinctRules } from '../../../server/core/scheduler/eligibility.ts';
+import { lateResultClash, LOST_COPIES_FORGIVEN, mayTakeCopy, parseDistinctRules, shardConflicts } from '../../../server/core/scheduler/eligibility.ts';
+import { expiryReason, holdCeilingMs } from '../../../server/core/scheduler/lease.ts';
+import type { JobSpec } from '../../../server/core/jobs/types.ts';
 import { aliveCopies, budgetRefunds, independentErrors, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
 
 const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
-const copy = (o: Partial<Omit<typeof v, 'wallet'> & { wallet: string | null; volunteerId: string; state: string }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
+const copy = (o: Partial<Omit<typeof v, 'wallet'> & { wallet: string | null; volunteerId: string; state: string; reason: string | null }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
 
 describe('mayTakeCopy', () => {
   const all = parseDistinctRules('wallet,address');
@@ -23,14 +25,37 @@ describe('mayTakeCopy', () => {
     expect(mayTakeCopy(v, [copy({ numericClass: 'webgpu/nvidia' })], new Set(), true)).toBe(false);
     expect(mayTakeCopy(v, [copy({ numericClass: 'webgpu/nvidia', state: 'expired' })], new Set(), true)).toBe(true);
   });
-  it('lets a copy that ended without a result bar only its own volunteer, not its wallet or address', () => {
+  it('lets a copy that ended without a result bar no other volunteer, whatever its wallet or address', () => {
     for (const state of ['expired', 'error', 'cancelled']) {
       expect(mayTakeCopy(v, [copy({ wallet: '0xA', address: '10.0.0.1', state })], all, false)).toBe(true);
-      expect(mayTakeCopy(v, [copy({ volunteerId: 'v1', state })], all, false)).toBe(false);
     }
     for (const state of ['assigned', 'running', 'returned']) {
       expect(mayTakeCopy(v, [copy({ address: '10.0.0.1', state })], all, false)).toBe(false);
     }
+  });
+  it('gives a shard again to a volunteer whose copy was handed back or expired, never to one whose copy errored or was held to the ceiling', () => {
+    const own = (state: string, reason: string | null = null) => copy({ volunteerId: 'v1', wallet: '0xA', address: '10.0.0.1', state, reason });
+    // Its own copy that can still vote: in flight or returned.
+    for (const state of ['assigned', 'running', 'returned']) expect(shardConflicts(v, [own(state)], all, false)).toEqual(['volunteer']);
+    // Lost without a result: handed back unstarted, or expired unacknowledged or without heartbeats (a dropped connection).
+    expect(mayTakeCopy(v, [own('cancelled', 'handed back unstarted')], all, false)).toBe(true);
+    expect(mayTakeCopy(v, [own('expired', 'not acknowledged in time')], all, false)).toBe(true);
+    expect(mayTakeCopy(v, [own('expired', 'lease expired without heartbeat or result')], all, false)).toBe(true);
+    // Failed: the same device on the same input is no fresh evidence.
+    expect(shardConflicts(v, [own('error', 'volunteer reported: out of memory')], all, false)).toEqual(['errored']);
+    // Heartbeated to its hold ceiling (lease.ts): given again, it would hold the shard again.
+    const spec = { kind: 'inference', shardSize: 4, flopsPerRecord: 1, limits: { leaseMs: 1000 } } as unknown as JobSpec;
+    const ceiling = expiryReason({ state: 'running', assignedAt: 0, deadline: holdCeilingMs(spec) }, spec);
+    expect(shardConflicts(v, [own('expired', ceiling)], all, false)).toEqual(['volunteer']);
+    // Beside other volunteers' copies the other rules still apply.
+    expect(mayTakeCopy(v, [own('cancelled'), copy({ address: '10.0.0.1' })], all, false)).toBe(false);
+  });
+  it('forgives a volunteer a bounded number of lost copies of one shard', () => {
+    const lost = (n: number) => Array.from({ length: n }, (_, i) => copy({ volunteerId: 'v1', state: i % 2 ? 'cancelled' : 'expired', reason: i % 2 ? 'handed back unstarted' : 'not acknowledged in time' }));
+    expect(mayTakeCopy(v, lost(LOST_COPIES_FORGIVEN), all, false)).toBe(true);
+    expect(shardConflicts(v, lost(LOST_COPIES_FORGIVEN + 1), all, false)).toEqual(['volunteer']);
+    // Another volunteer's lost copies count against it, not against v.
+    expect(mayTakeCopy(v, lost(LOST_COPIES_FORGIVEN + 1).map((c) => ({ ...c, volunteerId: 'v2' })), all, false)).toBe(true);
   });
   it('refuses to revive a late copy beside a live copy of its wallet or address', () => {
     const late = { ...copy({ volunteerId: 'v1', wallet: '0xA', address: '10.0.0.1', state: 'expired' }), id: 'c1' };
@@ -41,6 +66,17 @@ describe('mayTakeCopy', () => {
     expect(lateResultClash(late, [late, { ...sibling, state: 'error' }], all)).toBeNull();
     expect(lateResultClash(late, [late, sibling], parseDistinctRules('none'))).toBeNull();
     expect(lateResultClash({ ...late, state: 'running' }, [late, sibling], all)).toBeNull();
+  });
+  it('refuses to revive a late copy beside a live copy its own volunteer was given again, whatever the rules', () => {
+    const late = { ...copy({ volunteerId: 'v1', state: 'expired', reason: 'not acknowledged in time' }), id: 'c1' };
+    for (const state of ['assigned', 'running', 'returned']) {
+      const again = { ...copy({ volunteerId: 'v1', state }), id: 'c2' };
+      expect(lateResultClash(late, [late, again], parseDistinctRules('none'))).toBe('volunteer');
+      expect(lateResultClash({ ...late, state: 'error' }, [late, again], all)).toBe('volunteer');
+    }
+    // Its copy given again and lost too, or judged invalid: nothing to clash with.
+    expect(lateResultClash(late, [late, { ...copy({ volunteerId: 'v1', state: 'cancelled' }), id: 'c2' }], all)).toBeNull();
+    expect(lateResultClash(late, [late, { ...copy({ volunteerId: 'v1', state: 'returned' }), outcome: 'invalid', id: 'c2' }], all)).toBeNull();
   });
   it('rejects unknown rules', () => {
     expect(() => parseDistinctRules('wallet,ip')).toThrow('--distinct-copies takes wallet, address or none; got "ip"');

@@ -55,6 +55,21 @@ describe('whyWaiting', () => {
     expect(r!.message).toContain('replicas 2 need 2 different volunteers');
   });
 
+  it('says so when every connected volunteer that could take a shard failed on it, and only then', () => {
+    const a = vol('a', { address: '10.0.0.1' });
+    const b = vol('b', { address: '10.0.0.2' });
+    const failed = (v: RosterEntry): CopyIdentity => ({ ...copyOf(v, 'error'), reason: 'volunteer reported: out of memory' });
+    // One shard: b returned its copy, a's copy errored.
+    const r = whyWaiting(job, [[copyOf(b), failed(a)]], [a, b], new Set(), 2);
+    expect(r).toMatchObject({ code: 'excluded', excluded: { errored: 1, volunteer: 1 } });
+    expect(r!.message).toBe('2 volunteers connected, but none may take a copy: 1 has failed on every shard that wants a copy (a volunteer whose copy of a shard errored is not given that shard again; replicas 2 need 2 different volunteers); 1 already holds or held a copy of every shard that wants one (replicas 2 need 2 different volunteers; it cannot take a second copy)');
+    // a handed its copy back, or it expired: a may take the shard again, nothing to explain.
+    expect(whyWaiting(job, [[copyOf(b), { ...copyOf(a, 'cancelled'), reason: 'handed back unstarted' }]], [a, b], new Set(), 2)).toBeNull();
+    expect(whyWaiting(job, [[copyOf(b), { ...copyOf(a, 'expired'), reason: 'not acknowledged in time' }]], [a, b], new Set(), 2)).toBeNull();
+    // Failed on one shard but holding a copy of the other: "holds or held", not "failed on every shard".
+    expect(whyWaiting(job, [[copyOf(b), failed(a)], [copyOf(a, 'running')]], [a], new Set(), 2)!.excluded).toEqual({ volunteer: 1 });
+  });
+
   it('tells busy from excluded', () => {
     const a = vol('a', { address: '10.0.0.1', inFlight: 2 });
     const b = vol('b', { address: '10.0.0.2' });

@@ -666,6 +666,31 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await claim(makeVolunteer(4))).toBeNull();
     });
 
+    it('gives a shard again to a volunteer that handed its copy back or let it expire, a bounded number of times, never after an error; the old copy\'s late result is then superseded', async () => {
+      const { shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
+      const id = shards[0]!.id;
+      const [v1, v2] = [makeVolunteer(1), makeVolunteer(2, { address: '10.0.9.1' })];
+      const c1 = (await claim(v1))!.copy;
+      expect(await store.releaseCopy(c1.id, v1.id, ALL_RULES)).toBe(true);
+      const c2 = (await claim(v1, { rules: ALL_RULES }))!.copy;
+      expect(c2.shardId).toBe(id);
+      expect((await store.expireCopies(NOW + 1001, ALL_RULES)).map((c) => c.id)).toEqual([c2.id]);
+      const c3 = (await claim(v1, { rules: ALL_RULES }))!.copy;
+      expect(c3.shardId).toBe(id);
+      // c2's result comes late while v1 holds c3: one volunteer, one vote; nothing changes.
+      expect(await store.saveResult(c2.id, v1.id, bytes(2), 5, NOW + 1002)).toBe('superseded');
+      expect(await store.getCopy(c2.id)).toMatchObject({ state: 'expired' });
+      expect(await counters(id)).toEqual({ alive: 1, issued: 2, errors: 1, wanted: 2 });
+      // A third copy lost: LOST_COPIES_FORGIVEN (2) spent, v1 is done with this shard.
+      expect(await store.releaseCopy(c3.id, v1.id, ALL_RULES)).toBe(true);
+      expect(await claim(v1, { rules: ALL_RULES })).toBeNull();
+      // v2's copy errors: it is not given the shard again, and a third volunteer is.
+      const c4 = (await claim(v2, { rules: ALL_RULES }))!.copy;
+      expect(await store.failCopy(c4.id, v2.id, 'volunteer reported: out of memory', NOW + 1003, ALL_RULES)).toBe(true);
+      expect(await claim(v2, { rules: ALL_RULES })).toBeNull();
+      expect((await claim(makeVolunteer(3, { address: '10.0.8.1' }), { rules: ALL_RULES }))!.copy.shardId).toBe(id);
+    });
+
     it('failCopy: once, only by its holder, only in flight; the place is reissued', async () => {
       const { shards } = await seedJob({ replicas: 1 });
       const v1 = makeVolunteer(1);
