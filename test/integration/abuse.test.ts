@@ -88,6 +88,10 @@ describe('hostile volunteers', () => {
     expect(lost.reason).toMatch(/^copy is expired: held 4 s, the most one copy of this job may be held \(4 leases, or 10 runs on a slow device\): reissued to another volunteer$/);
     // The ceiling is 4 leases of 1 s; the reconciler runs every second.
     expect(heldMs).toBeGreaterThanOrEqual(4000);
+    // The shard wants a copy again, but not from the squatter: a copy held to the ceiling bars its holder
+    // (eligibility.ts), unlike one handed back or expired for want of an acknowledgement or heartbeat.
+    const again = await ok(call<{ assignment: Assignment | null }>(squatter.socket, 'work:request', {}));
+    expect(again.assignment).toBeNull();
     const honest = volunteer(c.url);
     const done = await waitForJob(c.api, j.id, 60_000);
     expect(done.state).toBe('completed');
