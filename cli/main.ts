@@ -8,6 +8,7 @@ import { DEFAULT_CREDIT_HOLD_MS, parseHold } from '../server/core/credit/hold.ts
 import { PACKAGE_ROOT } from '../server/package-root.ts';
 import { parseAddressGroups, parseProxyTrust } from '../server/core/trust/address.ts';
 import { DEFAULT_ANSWER_LIMITS } from '../server/models/answer-runner.ts';
+import { DEFAULT_TRUST } from '../server/core/trust/policy.ts';
 import { SEQUENCE_TASKS } from '../server/training/sequence-task.ts';
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -39,6 +40,22 @@ const proxyTrustOption = asOption(parseProxyTrust);
 const spotFractionOption = (v: string) => {
   const n = Number(v);
   if (!(n >= 0 && n <= 0.5)) throw new InvalidArgumentError(`--spot-checks takes a fraction from 0 to 0.5 (0.05: one request in twenty); got ${JSON.stringify(v)}`);
+  return n;
+};
+// The trust policy's knobs (server/core/trust/policy.ts): each refused with the flag's name and range.
+const trustAfterOption = (v: string) => {
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !(n >= 1 && n <= 1_000_000)) throw new InvalidArgumentError(`--trust-after takes an integer from 1 to 1000000 (consecutive valid results in a numeric class before a host is trusted; 10: BOINC's default); got ${JSON.stringify(v)}`);
+  return n;
+};
+const minReplicateOption = (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidArgumentError(`--min-replicate-probability takes a probability above 0 and at most 1 (a trusted host's copy is still replicated at least this often; 1: always); got ${JSON.stringify(v)}`);
+  return n;
+};
+const classQuorumOption = (v: string) => {
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !(n >= 1 && n <= 1000)) throw new InvalidArgumentError(`--class-quorum takes an integer from 1 to 1000 (distinct hosts that must share a numeric class before it is honoured); got ${JSON.stringify(v)}`);
   return n;
 };
 const addressGroupsOption = asOption(parseAddressGroups);
@@ -101,6 +118,9 @@ program.command('serve')
   .addOption(serveOption('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24))
   .addOption(serveOption('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS))
   .addOption(serveOption('--spot-checks <fraction>', 'fraction of work requests answered with a copy of a shard whose answer is known (0 to 0.5; 0: none); a host that fails one loses its trust and its unreplicated results are recomputed', spotFractionOption, 0.05))
+  .addOption(serveOption('--trust-after <results>', 'consecutive valid results (per host and numeric class) before a host is trusted: its copies may then stand alone (1 to 1000000)', trustAfterOption, DEFAULT_TRUST.trustAfter))
+  .addOption(serveOption('--min-replicate-probability <p>', 'a trusted host\'s copy is replicated with probability 1/streak, never below this (above 0, at most 1; 1: every copy replicated)', minReplicateOption, DEFAULT_TRUST.minReplicateProbability))
+  .addOption(serveOption('--class-quorum <hosts>', 'a numeric class is honoured (kept apart for homogeneous jobs) only once this many distinct hosts share it (1 to 1000)', classQuorumOption, DEFAULT_TRUST.classQuorum))
   .addOption(serveOption('--known-answer-seconds <s>', 'longest the coordinator\'s own computation of a shard (known answers for spot checks, one worker thread) may take; 0: it computes none (only shards validated by agreement serve as known answers)', num('--known-answer-seconds'), 30))
   .addOption(serveOption('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20))
   .addOption(serveOption('--model-check-mb <n>', 'most memory a submitted model\'s check may take, MiB', num('--model-check-mb'), 1024))
@@ -121,7 +141,8 @@ program.command('serve')
       uploadBudgetBytes: Math.round(o.uploadBudgetMb * 1024 * 1024), unhelloedUploadBytes: Math.round(o.helloUploadKb * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
-      spotCheckFraction: o.spotChecks, knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) },
+      spotCheckFraction: o.spotChecks, trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum },
+      knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) },
       trustProxy: o.trustProxy ?? false, addressGroups: typeof o.addressGroups === 'string' ? addressGroupsOption(o.addressGroups) : o.addressGroups, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);
@@ -161,7 +182,7 @@ program.command('worker')
         server: o.server, count: o.node, wallet: o.wallet, intensity: o.intensity, join, operatorToken: o.operatorToken,
         joined: (i, r) => process.stderr.write(r.ok ? `volunteer ${i}: in project ${r.project}'s group${r.already ? '' : ' (joined now)'}\n` : `volunteer ${i}: cannot join: ${r.error}\n`),
         hooks: (i) => ({
-          hello: (r) => process.stderr.write(`volunteer ${i}: ${r.volunteerId} crediting ${r.account}\n`),
+          hello: (r) => process.stderr.write(`volunteer ${i}: ${r.volunteerId} crediting ${r.account}\n${r.notice ? `volunteer ${i}: ${r.notice}\n` : ''}`),
           uploaded: () => { done++; },
           outcome: (x) => { if (x.outcome !== 'valid') process.stderr.write(`volunteer ${i}: copy ${x.copyId} ${x.outcome}: ${x.reason ?? ''}\n`); },
           error: (m) => process.stderr.write(`volunteer ${i}: ${m}\n`),

@@ -20,8 +20,9 @@ import { registerApi } from './http/api.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { serveClientApp } from './http/static-assets.ts';
 import { fastifyProxyTrust } from './core/trust/address.ts';
+import { trustPolicy } from './core/trust/policy.ts';
 import { createLogger } from './log.ts';
-import { createMetrics, registerGridMetrics } from './metrics.ts';
+import { countTrust, createMetrics, registerGridMetrics } from './metrics.ts';
 import { CreditService } from './services/credit-service.ts';
 import { CoordinatorEvents } from './services/events.ts';
 import { InferenceWork } from './services/inference-work.ts';
@@ -77,6 +78,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   };
   const budgetProblem = uploadBudgetProblem(config);
   if (budgetProblem) throw new Error(budgetProblem);
+  // A bad knob is refused before anything is created, with the value and its range.
+  trustPolicy({ ...config.trust, spotCheckFraction: config.spotCheckFraction });
   const log = createLogger(config.logLevel);
   // The port first: a coordinator that cannot listen creates nothing (no data
   // directory, no project, no token). Until the API is ready it answers 503.
@@ -131,13 +134,15 @@ async function startOnBoundPort(
   const blobs = new BlobStore(join(config.dataDir, 'blobs'));
   const events = new CoordinatorEvents();
   const metrics = createMetrics();
+  countTrust(metrics, events);
   const checker = new ModelChecker(config.modelCheck);
   const jobs = new JobService(store, blobs, events, log, checker);
   const train = new TrainService(store, blobs, jobs, events, log, checker);
   const kinds = { inference: new InferenceWork(blobs, store, jobs), train };
   // The coordinator's own computations of shards (known answers for spot checks), on one thread.
   const answers = config.spotCheckFraction > 0 && config.knownAnswers.timeMs > 0 ? new AnswerRunner(config.knownAnswers) : null;
-  const work = new WorkService(store, jobs, kinds, events, config, log, { blobs, runner: answers });
+  const trust = trustPolicy({ ...config.trust, spotCheckFraction: config.spotCheckFraction });
+  const work = new WorkService(store, jobs, kinds, events, config, log, { blobs, runner: answers }, trust);
   const swarm = new SwarmMonitor(store, events);
   const credit = new CreditService(store, events, log.child({ component: 'credit' }));
   const waits = new WaitWatch(store, () => swarm.connected(), config, log.child({ component: 'waits' }), () => swarm.elsewhere(), (j) => events.emit('job', j.id, j.projectId));
@@ -248,7 +253,7 @@ async function startOnBoundPort(
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   log.info({ url, data: config.dataDir, store: store.kind, distinctCopies: [...config.distinctCopies],
-    addressGroups: `v4/${config.addressGroups.v4Prefix},v6/${config.addressGroups.v6Prefix}`, trustProxy: config.trustProxy }, 'coordinator listening');
+    addressGroups: `v4/${config.addressGroups.v4Prefix},v6/${config.addressGroups.v6Prefix}`, trustProxy: config.trustProxy, trust }, 'coordinator listening');
 
   return {
     url, port, token, projectId, config, routes,

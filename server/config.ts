@@ -4,7 +4,7 @@ import type { DistinctRule } from './core/scheduler/eligibility.ts';
 import { type AddressRules, DEFAULT_ADDRESS_RULES, type ProxyTrust } from './core/trust/address.ts';
 import { DEFAULT_MODEL_CHECK_LIMITS, type ModelCheckLimits } from './models/model-checker.ts';
 import { type AnswerLimits, DEFAULT_ANSWER_LIMITS } from './models/answer-runner.ts';
-import { DEFAULT_TRUST } from './core/trust/policy.ts';
+import { DEFAULT_TRUST, type TrustPolicy } from './core/trust/policy.ts';
 
 export interface CoordinatorConfig {
   port: number;
@@ -60,6 +60,11 @@ export interface CoordinatorConfig {
   modelCheck: ModelCheckLimits;
   /** Fraction of work requests answered with a known-answer copy (`--spot-checks`; 0: none). */
   spotCheckFraction: number;
+  /**
+   * The rest of the trust policy (`--trust-after`, `--min-replicate-probability`, `--class-quorum`);
+   * startCoordinator refuses a bad value (trustPolicy), naming it and its range.
+   */
+  trust: Omit<TrustPolicy, 'spotCheckFraction'>;
   /** The coordinator's own computations of shards (known answers before any shard validates): one thread, these limits. */
   knownAnswers: AnswerLimits;
 }
@@ -83,6 +88,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   creditHoldMs: DEFAULT_CREDIT_HOLD_MS,
   modelCheck: DEFAULT_MODEL_CHECK_LIMITS,
   spotCheckFraction: DEFAULT_TRUST.spotCheckFraction,
+  trust: { trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum },
   knownAnswers: DEFAULT_ANSWER_LIMITS,
   demo: false,
   demoReplicas: 1,

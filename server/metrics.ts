@@ -1,5 +1,6 @@
 /** Prometheus metrics at /metrics: what an operator graphs and alerts on. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CoordinatorEvents, TrustLoss } from './services/events.ts';
 import type { GridCounts } from './store/types.ts';
 
 export function createMetrics() {
@@ -16,6 +17,13 @@ export function createMetrics() {
     uploadsInFlight: new Gauge({ name: 'tabgrid_upload_bytes_in_flight', help: 'Bytes of socket uploads received and not yet handled', registers: [registry] }),
     uploadsInFlightPeak: new Gauge({ name: 'tabgrid_upload_bytes_in_flight_peak', help: 'Most bytes of socket uploads ever in flight at once (never above the budget)', registers: [registry] }),
     resultLatency: new Histogram({ name: 'tabgrid_result_seconds', help: 'Time to validate and persist a result', buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2], registers: [registry] }),
+    spotChecks: new Counter({ name: 'tabgrid_spot_checks_total', help: 'Spot checks (known-answer copies): issued, and judged passed or failed', labelNames: ['event'], registers: [registry] }),
+    copiesIssued: new Counter({ name: 'tabgrid_copies_issued_total', help: 'Ordinary copies issued, by replication: solo (a trusted host\'s copy standing alone) or replicated', labelNames: ['replication'], registers: [registry] }),
+    trustEarned: new Counter({ name: 'tabgrid_hosts_trusted_total', help: 'Hosts that earned trust in a numeric class (their streak reached --trust-after)', registers: [registry] }),
+    trustLost: new Counter({ name: 'tabgrid_hosts_lost_trust_total', help: 'Trusted hosts that lost trust, by reason: invalid result, spot check failed, operator trust revoked', labelNames: ['reason'], registers: [registry] }),
+    reopened: new Counter({ name: 'tabgrid_shards_reopened_total', help: 'Shards re-opened by backtracking (a host caught lying had them accepted on its word alone)', registers: [registry] }),
+    reversed: new Counter({ name: 'tabgrid_credit_reversed_total', help: 'Credit reversed by new ledger rows (GFLOP)', registers: [registry] }),
+    payouts: new Counter({ name: 'tabgrid_payouts_closed_total', help: 'Payout epochs closed', registers: [registry] }),
     http: new Histogram({
       name: 'tabgrid_http_request_duration_seconds', help: 'HTTP requests by method, route (as registered) and status code',
       labelNames: ['method', 'route', 'status'], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10], registers: [registry],
@@ -48,3 +56,26 @@ export function registerGridMetrics(m: Metrics, counts: () => Promise<GridCounts
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+const LOSSES: readonly TrustLoss[] = ['invalid', 'spot_check_failed', 'operator_revoked'];
+
+/** Counts what the trust machinery does (the services announce it as `trust` events, as they do it). */
+export function countTrust(m: Metrics, events: CoordinatorEvents): void {
+  // Every label value from the start, at 0: a rate over a series that appears only at its first event misses it.
+  for (const event of ['issued', 'passed', 'failed']) m.spotChecks.inc({ event }, 0);
+  for (const replication of ['solo', 'replicated']) m.copiesIssued.inc({ replication }, 0);
+  for (const reason of LOSSES) m.trustLost.inc({ reason }, 0);
+  events.on('trust', (n) => {
+    switch (n.kind) {
+      case 'spot-issued': m.spotChecks.inc({ event: 'issued' }); break;
+      case 'spot-judged': m.spotChecks.inc({ event: n.passed ? 'passed' : 'failed' }); break;
+      case 'copy-issued': m.copiesIssued.inc({ replication: n.solo ? 'solo' : 'replicated' }); break;
+      case 'trust-earned': m.trustEarned.inc(); break;
+      case 'trust-lost': m.trustLost.inc({ reason: n.reason }); break;
+      // A counter refuses a negative step (it throws, in the service that announced it): amounts are taken back, never given.
+      case 'reopened': m.reopened.inc(Math.max(0, n.shards)); m.reversed.inc(Math.max(0, n.creditReversed)); break;
+      case 'reversed': m.reversed.inc(Math.max(0, n.credit)); break;
+      case 'payout': m.payouts.inc(); break;
+    }
+  });
+}

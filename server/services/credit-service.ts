@@ -68,6 +68,7 @@ export class CreditService {
     const reversed = await this.store.reverseCredits({ copyIds, reason, now: this.now() });
     if (reversed.length) {
       this.log.warn({ copies: reversed.length, credit: reversed.reduce((s, r) => s + r.amount, 0), reason }, 'credit reversed');
+      this.events.emit('trust', { kind: 'reversed', credit: reversed.reduce((s, r) => s + r.amount, 0) });
       for (const a of new Set(reversed.map((r) => r.account))) this.events.emit('credited', a);
     }
     return reversed;
@@ -114,6 +115,7 @@ export class CreditService {
     const debt = debts.length ? { walletsInDebt: debts.length, debt: debts.reduce((t, d) => t + debtOf(d.payable), 0) } : {};
     if (epoch) {
       this.log.info({ epoch: id, root: epoch.root, accounts: epoch.accounts, units: epoch.totalUnits, ...debt }, 'payout epoch closed');
+      this.events.emit('trust', { kind: 'payout', accounts: epoch.accounts });
       for (const l of epoch.leaves) this.events.emit('credited', l.account);
     } else {
       this.log.info(debt, 'payout: no wallet has payable credit');

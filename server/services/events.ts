@@ -1,8 +1,30 @@
 /** What the coordinator's core announces; the socket gateway and dashboards listen. */
 import { EventEmitter } from 'node:events';
 import type { CopyOutcome } from '../../shared/protocol/events.ts';
+import type { TrustLossReason } from '../core/trust/reputation.ts';
+
+/** Why a host stopped being trusted (core/trust/reputation.ts trustChange). */
+export type TrustLoss = TrustLossReason;
+
+/** What the trust machinery did, as it did it: server/metrics.ts counts these. */
+export type TrustNews =
+  /** A work request got a known-answer copy. */
+  | { kind: 'spot-issued' }
+  /** A copy was judged against a known answer. */
+  | { kind: 'spot-judged'; passed: boolean }
+  /** An ordinary copy was issued: standing alone (a trusted host's unreplicated copy) or beside others. */
+  | { kind: 'copy-issued'; solo: boolean }
+  | { kind: 'trust-earned' }
+  | { kind: 'trust-lost'; reason: TrustLoss }
+  /** Backtracking re-opened these shards and reversed this much credit (GFLOP). */
+  | { kind: 'reopened'; shards: number; creditReversed: number }
+  /** Credit reversed outside backtracking (GFLOP). */
+  | { kind: 'reversed'; credit: number }
+  | { kind: 'payout'; accounts: number };
 
 export interface CoordinatorEventMap {
+  /** A decision of the trust machinery (metrics). */
+  trust: [news: TrustNews];
   outcome: [volunteerId: string, outcome: CopyOutcome];
   /** Credit reached this account; the gateway coalesces balance pushes. */
   credited: [account: string];

@@ -54,6 +54,8 @@ export class SpotChecks {
   private readonly own = new Map<string, OwnAnswer>();
   /** Jobs whose answer is being computed. */
   private readonly computing = new Set<string>();
+  /** Copies already judged against the coordinator's own answer (counted once in the metrics). */
+  private readonly checked = new Set<string>();
   /** Backtracking runs one host at a time, outside any shard's lock (it takes the targets' locks). */
   private backtracks: Promise<void> = Promise.resolve();
 
@@ -169,11 +171,19 @@ export class SpotChecks {
     const kind = kindOf(spec);
     const results = await sr.results(pending.map((c) => c.id));
     const answer = decodeTensors(own.encoded);
-    const verdicts = judgeAgainstKnown(
+    const all = judgeAgainstKnown(
       pending.filter((c) => results.has(c.id)).map((c) => ({ copyId: c.id, volunteerId: c.volunteerId })),
       'coordinator',
       (id) => kind.disagreement(spec, answer, decodeTensors(results.get(id)!)),
-    ).filter((v) => v.event === 'spot-fail');
+    );
+    // An agreeing copy stays pending for the quorum, so it may come through here again: counted once.
+    for (const v of all) {
+      if (this.checked.has(v.copyId)) continue;
+      if (this.checked.size >= 4096) this.checked.clear();
+      this.checked.add(v.copyId);
+      this.events.emit('trust', { kind: 'spot-judged', passed: v.event === 'spot-pass' });
+    }
+    const verdicts = all.filter((v) => v.event === 'spot-fail');
     if (verdicts.length === 0) return [];
     const judgements: CopyJudgement[] = verdicts.map((v) => ({ copyId: v.copyId, outcome: 'invalid', reason: v.reason, credit: 0 }));
     await this.store.applyValidation({ shardId: sr.shard.id, shard: { state: 'open', wanted: sr.shard.wanted, canonicalCopyId: null }, judgements, credits: [] });
@@ -227,6 +237,7 @@ export class SpotChecks {
       jobsRerun: [...new Set(reopened.filter((r) => r.jobReopened).map((r) => r.jobId))],
       creditReversed: reversed.reduce((s, r) => s + r.amount, 0), reason: plan.reason,
     }, 'backtracking: the host\'s results accepted on its word alone are re-opened for others to recompute, their credit reversed');
+    this.events.emit('trust', { kind: 'reopened', shards: reopened.length, creditReversed: reversed.reduce((s, r) => s + r.amount, 0) });
     for (const r of reopened) {
       this.events.emit('outcome', r.volunteerId, { copyId: r.copyId, jobId: r.jobId, outcome: 'invalid', credit: 0, reason: plan.reason });
     }

@@ -26,13 +26,14 @@ import { kindOf } from '../core/jobs/kinds.ts';
 import { judge, judgeLate } from '../core/trust/judge.ts';
 import { DEFAULT_TRUST, type TrustPolicy } from '../core/trust/policy.ts';
 import { trustedCanBeHad } from '../core/trust/replication.ts';
-import { isTrusted } from '../core/trust/reputation.ts';
+import { isTrusted, trustChange } from '../core/trust/reputation.ts';
 import { rejudgeDelayMs } from '../core/validation/rejudge.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
 import { addressGroup } from '../core/trust/address.ts';
 import { newId, newSecret } from '../store/ids.ts';
 import type { CopyJudgement, EmbedSettings, ReputationEventWrite, Store, Volunteer } from '../store/types.ts';
+import type { ReputationMove } from '../store/reputation-rows.ts';
 import { hashToken } from './job-service.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -66,6 +67,9 @@ export function numericClass(req: HelloRequest): string {
 const givenAgain = (copyId: string, state: string): string =>
   `copy ${copyId} was ${state} and its shard was given to you again as another copy; this late result is not needed`;
 
+/** Why a host's operator token is ignored: the log line, and the hello reply's notice (the worker prints it). */
+const OPERATOR_REVOKED_NOTICE = 'operator token ignored: this host returned an invalid result or failed a spot check, so it is no longer one of the operator\'s trusted hosts, in any numeric class; it volunteers as anyone does and must earn trust by its streak. Restart the worker to register it under a new volunteer id (and replace <data>/operator-token if it may have leaked)';
+
 /** How often a volunteer's last_seen is written while it asks for work. */
 const SEEN_EVERY_MS = 15_000;
 
@@ -94,8 +98,10 @@ export class WorkService {
   ) {
     // Spot checks change reputations too (a failed check): whoever loses trust is dispatched and judged as such at once.
     const recordReputation = async (events: readonly ReputationEventWrite[], now: number) => {
-      await store.recordReputation(events, now);
+      const moves = await store.recordReputation(events, now);
+      this.trustMoved(moves, {});
       await this.refreshTrust(events.map((e) => e.volunteerId));
+      return moves;
     };
     // Every other method runs on the store itself (bound: the store's own fields stay its own).
     const reputations = new Proxy(store, {
@@ -110,6 +116,32 @@ export class WorkService {
       (shardId, fn) => this.shardLock.run(shardId, fn), log.child({ component: 'spot-checks' }),
     );
     this.trust = { ...DEFAULT_TRUST, ...trust };
+  }
+
+  /**
+   * Says what a write did to its hosts' trust (trustChange over the store's
+   * moves: earned, or lost and why): a line in the log and a `trust` event
+   * (metrics). `about`: the copy, shard and job that caused it, by host.
+   */
+  private trustMoved(moves: readonly ReputationMove[], about: Record<string, { copy: string; shard: string; job: string }>, againstKnown = false): void {
+    for (const { before: was, after: now } of moves) {
+      const change = trustChange(was, now, this.trust, againstKnown);
+      if (!change) continue;
+      const { volunteerId: volunteer, numericClass: cls } = now;
+      const cause = about[volunteer] ?? {};
+      if (change.change === 'earned') {
+        this.log.info({ volunteer, class: cls, streak: now.streak, trustAfter: this.trust.trustAfter, ...cause }, 'host trusted: its streak of valid results reached trustAfter in this numeric class; its copies may now stand alone');
+        this.events.emit('trust', { kind: 'trust-earned' });
+      } else {
+        this.log.warn({ volunteer, class: cls, reason: change.reason, streakWas: was?.streak, operator: was?.operator === true, ...cause },
+          change.reason === 'operator_revoked'
+            ? 'host lost trust: an operator\'s host returned an invalid result or failed a spot check; its operator trust is revoked for good, its solo results are re-verified'
+            : change.reason === 'spot_check_failed'
+              ? 'host lost trust: it failed a spot check; its copies are replicated again and its solo results re-verified'
+              : 'host lost trust: it returned an invalid result; its copies are replicated again and its solo results re-verified');
+        this.events.emit('trust', { kind: 'trust-lost', reason: change.reason });
+      }
+    }
   }
 
   /**
@@ -202,10 +234,8 @@ export class WorkService {
     }
     const operatorClaim = req.operatorToken !== undefined;
     const operator = operatorClaim && await this.store.markOperator({ volunteerId: volunteer.id, numericClass: cls }, now);
-    if (operatorClaim && !operator) {
-      this.log.warn({ volunteer: volunteer.id, class: cls },
-        'operator token ignored: this host returned an invalid result or failed a spot check in this numeric class, so it is no longer trusted; restart the worker to register it under a new volunteer id');
-    }
+    const notice = operatorClaim && !operator ? OPERATOR_REVOKED_NOTICE : null;
+    if (notice) this.log.warn({ volunteer: volunteer.id, class: cls, address: client }, notice);
     const o = this.online.get(volunteer.id);
     this.online.set(volunteer.id, { sockets: (o?.sockets ?? 0) + 1, numericClass: cls });
     await this.refreshTrust([volunteer.id]);
@@ -218,6 +248,8 @@ export class WorkService {
         ...(secret ? { secret } : {}),
         account: volunteer.account,
         numericClass: cls,
+        ...(operatorClaim ? { operator } : {}),
+        ...(notice ? { notice } : {}),
         heartbeatMs: this.config.heartbeatMs,
         limits: { maxResultBytes: this.config.maxResultBytes },
       },
@@ -239,10 +271,11 @@ export class WorkService {
     // Whether a trusted host's copy stands alone is drawn from the same unpredictable stream as the shard it gets.
     const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(), draw: this.draw() };
     // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
-    const claimed = await this.spot.maybeIssue(s.volunteer, s.projectId, now)
-      ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw, trust });
+    const spot = await this.spot.maybeIssue(s.volunteer, s.projectId, now);
+    const claimed = spot ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw, trust });
     if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
     const { job, shard, copy } = claimed;
+    this.events.emit('trust', spot ? { kind: 'spot-issued' } : { kind: 'copy-issued', solo: copy.solo === true });
     this.events.emit('assigned', job.id);
     this.log.debug({ copy: copy.id, shard: shard.id, job: job.id, index: shard.index, volunteer: s.volunteer.id, issued: shard.issued }, 'assigned copy');
     return { assignment: await this.assignment(job, shard, copy) };
@@ -477,7 +510,7 @@ export class WorkService {
     }
 
     const byId = new Map(copies.map((c) => [c.id, c]));
-    await this.store.applyValidation({
+    const applied = await this.store.applyValidation({
       shardId,
       shard: next,
       judgements,
@@ -487,6 +520,12 @@ export class WorkService {
         copyId: j.copyId, account: byId.get(j.copyId)!.account, amount: j.credit, jobId: job.id, projectId: job.projectId,
       })),
     });
+    const judged = judgements.filter((j) => j.reputation).map((j) => byId.get(j.copyId)!);
+    this.trustMoved(applied.reputations, Object.fromEntries(judged.map((c) => [c.volunteerId, { copy: c.id, shard: shard.id, job: job.id }])), shard.state === 'validated');
+    // A late copy judged against a checked canonical result is a spot check (a known-answer copy is issued as one).
+    if (shard.state === 'validated') {
+      for (const j of judgements) if (j.reputation) this.events.emit('trust', { kind: 'spot-judged', passed: j.outcome === 'valid' });
+    }
     // Any invalid result: its host's results accepted on its word alone are re-verified (backtracking).
     // A late copy of a validated shard was judged against a known answer: a spot check.
     // Only an invalid result that counts against its host (not one that merely differs from an unchecked canonical result).

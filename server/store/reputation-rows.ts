@@ -48,5 +48,15 @@ export function applyEvent(current: Reputation | null, e: ReputationEventWrite, 
   return afterEvent(current ?? newReputation(e.volunteerId, e.numericClass, now), e.event, now);
 }
 
+/**
+ * What a write did to one host's reputation in one class: its row before
+ * the write's first event (null: none yet) and after its last, read under
+ * the store's write lock, so concurrent judgements never report one change twice.
+ */
+export interface ReputationMove {
+  before: Reputation | null;
+  after: Reputation;
+}
+
 /** The key a store's maps use. */
 export const reputationKey = (k: ReputationKey): string => `${k.volunteerId}\u0000${k.numericClass}`;

@@ -12,9 +12,9 @@ import type { CreditLedger, ReversedCredit } from './credit-types.ts';
 import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
 import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 import type { Reputation } from '../core/trust/reputation.ts';
-import type { ReputationEventWrite, ReputationKey } from './reputation-rows.ts';
+import type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
 
-export type { ReputationEventWrite, ReputationKey } from './reputation-rows.ts';
+export type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
 
 export interface EmbedSettings {
   /** Origins allowed to embed this project's compute frame; empty = any. */
@@ -300,7 +300,8 @@ export interface Store extends CreditLedger {
   expireCopies(now: number, rules?: ReadonlySet<DistinctRule>): Promise<Copy[]>;
   setShardFailed(shardId: string, reason: string): Promise<void>;
   shardResults(shardId: string): Promise<ShardResults | null>;
-  applyValidation(w: ValidationWrite): Promise<void>;
+  /** Returns what the judgements' reputation events did to their hosts (one move per host and class changed). */
+  applyValidation(w: ValidationWrite): Promise<{ reputations: ReputationMove[] }>;
   canonicalResults(jobId: string): Promise<Uint8Array[]>;
   /** On disconnect: the volunteer's copies keep a short grace instead of their full lease. */
   shortenLeases(volunteerId: string, deadline: number): Promise<number>;
@@ -335,7 +336,7 @@ export interface Store extends CreditLedger {
   /** Reputations of these hosts, each in its numeric class; a host with no row yet (a new host) is left out. */
   reputations(keys: readonly ReputationKey[]): Promise<Reputation[]>;
   /** Applies the events in order, atomically (afterEvent, core/trust/reputation.ts); a host with no row starts from newReputation. */
-  recordReputation(events: readonly ReputationEventWrite[], now: number): Promise<void>;
+  recordReputation(events: readonly ReputationEventWrite[], now: number): Promise<ReputationMove[]>;
   /**
    * Marks a host the operator runs, trusted from the start in this class; idempotent, its counts kept.
    * Never overrides a revocation (Reputation.operatorRevoked): then it changes nothing and returns false.

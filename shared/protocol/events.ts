@@ -60,6 +60,10 @@ export interface HelloReply {
   account: string;
   /** Numeric class used for cross-checking: backend/vendor/onnxruntime version. */
   numericClass: string;
+  /** Only when the hello carried the operator token: whether this host is now one of the operator's own (trusted). */
+  operator?: boolean;
+  /** What the volunteer's operator should know about this hello (why an operator token was ignored). */
+  notice?: string;
   heartbeatMs: number;
   limits: {
     maxResultBytes: number;

@@ -14,6 +14,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infer } from '../../cli/commands/infer.ts';
 import { payout } from '../../cli/commands/payout.ts';
+import { scrape } from '../helpers/metrics.ts';
 import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { claimMessage } from '../../shared/wallet-claim.ts';
@@ -195,5 +196,7 @@ describe('payouts', () => {
     // A lost reply: the same epoch can be written again by id.
     const again = await payout({ server: c.url, token: operatorToken(c), out: join(dir, 'epoch1-again'), epoch: e.id, quiet: true });
     expect(again!.root).toBe(e.root);
+    // One epoch closed: the empty second one and the epoch written again close none.
+    expect((await scrape(c.url))('tabgrid_payouts_closed_total')).toBe(1);
   });
 });

@@ -23,6 +23,7 @@ import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { call, connect, hello, ok, type RawSocket } from '../helpers/raw-client.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { scrape } from '../helpers/metrics.ts';
 import { waitForJob } from '../helpers/wait.ts';
 import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
 
@@ -173,6 +174,14 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     const earned = await account(c, turncoat.account);
     expect(earned.pending).toBeGreaterThan(honestCredit);
     expect(earned.changes).toEqual([]);
+    // What the operator saw: both hosts earned trust on the tenth shard (and the log says which, at what streak);
+    // the warm-up's copies were replicated, the lie's four stood alone.
+    const before = await scrape(c.url);
+    expect(before('tabgrid_hosts_trusted_total')).toBe(2);
+    expect(c.logs.filter((l) => l.msg === 'host trusted: its streak of valid results reached trustAfter in this numeric class; its copies may now stand alone')
+      .map((l) => [l.volunteer, l.streak]).sort()).toEqual([[turncoat.volunteerId, 10], [h1.volunteerId, 10]].sort());
+    expect(before('tabgrid_copies_issued_total', { replication: 'replicated' })).toBe(20);
+    expect(before('tabgrid_copies_issued_total', { replication: 'solo' })).toBe(4);
 
     // The coordinator restarts with spot checks on (its own answers included); the turncoat comes back as itself.
     const creds = { volunteerId: turncoat.volunteerId, secret: turncoat.secret };
@@ -204,6 +213,17 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     expect(after.balance).toBeCloseTo(honestCredit, 9);
     expect(reversals.reduce((sum, r) => sum + r.amount, 0)).toBeCloseTo(honestCredit - earned.balance, 9);
 
+    // The log says which host lost its trust, in which class, and why; /metrics counts it all.
+    expect(await c.waitForLog((l) => l.msg === 'host lost trust: it failed a spot check; its copies are replicated again and its solo results re-verified'))
+      .toMatchObject({ volunteer: turncoat.volunteerId, class: expect.stringMatching(/^wasm\//), reason: 'spot_check_failed', streakWas: expect.any(Number) });
+    const m = await scrape(c.url);
+    expect(m('tabgrid_spot_checks_total', { event: 'failed' })).toBeGreaterThanOrEqual(1);
+    expect(m('tabgrid_hosts_lost_trust_total', { reason: 'spot_check_failed' })).toBe(1);
+    expect(m('tabgrid_hosts_lost_trust_total', { reason: 'invalid' })).toBe(0);
+    expect(m('tabgrid_shards_reopened_total')).toBe(4);
+    // A reversal row carries the credit taken back as a negative amount; the counter adds what was taken back.
+    expect(m('tabgrid_credit_reversed_total')).toBeCloseTo(-reversals.reduce((sum, r) => sum + r.amount, 0), 6);
+
     // Honest volunteers recompute the re-opened shards: the job completes again, with the right outputs.
     await turncoat.close();
     await h2.close();
@@ -232,6 +252,10 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     const f = await liar.stepUntil(failed);
     expect(f).toMatchObject({ volunteer: liar.volunteerId, shard: answer.shard, job: j.id });
     expect(String(f.reason)).toMatch(/^spot check failed: disagrees with the coordinator's own result: /);
+    // An untrusted liar had no trust to lose: a failed check is counted, no host lost trust.
+    const m = await scrape(c.url);
+    expect(m('tabgrid_spot_checks_total', { event: 'failed' })).toBeGreaterThanOrEqual(1);
+    expect(m('tabgrid_hosts_lost_trust_total', { reason: 'spot_check_failed' })).toBe(0);
     liar.socket.close();
     expect((await waitForJob(c.api, j.id, 120_000)).state).toBe('completed');
     expect(await outputMatchesDirect(c, j.id, j.x, 32)).toBe(true);

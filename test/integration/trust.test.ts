@@ -28,6 +28,9 @@ import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { scrape } from '../helpers/metrics.ts';
+import { connect, hello, nextCopy, ok } from '../helpers/raw-client.ts';
+import { startVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
 
 type S = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -207,3 +210,81 @@ describe('opaque copies', () => {
     expect(refused.message).toBe(`unsupported protocol version ${PROTOCOL_VERSION - 1}; this coordinator speaks version ${PROTOCOL_VERSION}: update this volunteer (reload the page, or install the same tabgrid as the coordinator)`);
   }, 120_000);
 });
+
+describe('a revoked operator token', () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await Promise.resolve(f()).catch(() => {});
+  });
+
+  it('an operator host that lied comes back with the token, as itself and under a forged numeric class: it is told why, gets no operator trust, and its next copy is checked', async () => {
+    const c = await spawnCoordinator({ args: ['--distinct-copies', 'none'] });
+    cleanup.push(() => c.stop());
+    const token = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
+    const honest = [startVolunteer(c.url, { operatorToken: token }), startVolunteer(c.url, { operatorToken: token })];
+    for (const v of honest) cleanup.push(() => v.stop());
+
+    // A raw client with the operator's token: the operator's own host, trusted from its first result.
+    const first = await connect(c.url);
+    cleanup.push(() => { first.close(); });
+    const hi = await hello(first, { operatorToken: token });
+    expect(hi).toMatchObject({ operator: true });
+    expect(hi.notice).toBeUndefined();
+    const me = { volunteerId: hi.volunteerId, secret: hi.secret! };
+    await expect.poll(() => c.logs.filter((l) => l.msg === 'volunteer joined').length, { timeout: 60_000 }).toBe(3);
+
+    // It lies on a shard every copy of which goes to the three operator hosts (replicas 3, three volunteers).
+    const model = mlpModel({ width: WIDTH, layers: 1, seed: 7 });
+    const job = async (replicas: number, seed: number) => c.api.createJob({
+      model: await c.api.uploadBlob(model),
+      inputs: [{ blob: await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [4, WIDTH], randomInput(4, WIDTH, seed)) }])), format: 'tensors' }],
+      shardSize: 4, replicas,
+    });
+    const j1 = await job(3, 7);
+    const copy = await nextCopy(first);
+    expect(copy.jobId).toBe(j1.id);
+    await ok(call(first, 'work:result', { copyId: copy.copyId, outputs: lieFor(copy), computeMs: 1 }));
+    expect((await waitForJob(c.api, j1.id, 120_000)).state).toBe('completed');
+    const lost = await c.waitForLog((l) => l.msg === 'host lost trust: an operator\'s host returned an invalid result or failed a spot check; its operator trust is revoked for good, its solo results are re-verified');
+    expect(lost).toMatchObject({ volunteer: me.volunteerId, reason: 'operator_revoked', operator: true, class: hi.numericClass });
+    expect((await scrape(c.url))('tabgrid_hosts_lost_trust_total', { reason: 'operator_revoked' })).toBe(1);
+    first.close();
+    // The honest operator hosts leave: nothing trusted is connected, so what the returning liar gets shows its own standing.
+    await Promise.all(honest.map((v) => v.stop()));
+
+    const notice = /^operator token ignored: this host returned an invalid result or failed a spot check, so it is no longer one of the operator's trusted hosts, in any numeric class/;
+    // As itself, in its class: the token is ignored, the reply says why, the log warns.
+    const again = await connect(c.url, { auth: me });
+    cleanup.push(() => { again.close(); });
+    const r1 = await hello(again, { operatorToken: token });
+    expect(r1).toMatchObject({ volunteerId: me.volunteerId, operator: false, notice: expect.stringMatching(notice) });
+    expect(await c.waitForLog((l) => l.level === 40 && typeof l.msg === 'string' && notice.test(l.msg) && l.class === hi.numericClass)).toMatchObject({ volunteer: me.volunteerId });
+    again.close();
+    // As itself, announcing another onnxruntime version (a numeric class it has no row in): still no operator trust.
+    const forged = await connect(c.url, { auth: me });
+    cleanup.push(() => { forged.close(); });
+    const r2 = await hello(forged, { operatorToken: token, capabilities: { ...nodeCapabilities(), ortVersion: '9.9.9-forged' } });
+    expect(r2.numericClass).not.toBe(hi.numericClass);
+    expect(r2).toMatchObject({ volunteerId: me.volunteerId, operator: false, notice: expect.stringMatching(notice) });
+    // The log arrives on the coordinator's stdout, perhaps after the reply.
+    await expect.poll(() => c.logs.filter((l) => l.msg === 'volunteer joined' && l.volunteer === me.volunteerId).map((l) => [l.operator, l.trusted]))
+      .toEqual([[true, true], [false, false], [false, false]]);
+
+    // Its next copy: at replicas 1 a trusted host's copy would stand alone, credited; an untrusted one's is accepted unchecked, for no credit.
+    const j2 = await job(1, 8);
+    const next = await nextCopy(forged);
+    expect(next.jobId).toBe(j2.id);
+    await ok(call(forged, 'work:result', { copyId: next.copyId, outputs: lieFor(next), computeMs: 1 }));
+    expect((await waitForJob(c.api, j2.id, 60_000)).state).toBe('completed');
+    expect(await c.waitForLog((l) => l.msg === 'accepted a result unchecked (replicas 1, no trusted host to be had): the project gets it, no credit is given')).toMatchObject({ copy: next.copyId, job: j2.id });
+    const m = await scrape(c.url);
+    expect(m('tabgrid_copies_issued_total', { replication: 'solo' })).toBe(0);
+    expect((await c.api.account(hi.account)).entries.reduce((n, e) => n + e.amount, 0)).toBe(0);
+  }, 240_000);
+});
+
+/** The same wrong output for every record of a copy (the liars' answer). */
+function lieFor(a: Assignment) {
+  const rows = a.inputs.find((t) => t.name === 'x')!.dims[0]!;
+  return a.outputs.map((name) => ({ name, dtype: 'float32', dims: [rows, WIDTH], data: new Uint8Array(new Float32Array(rows * WIDTH).fill(LIE).buffer) }));
+}

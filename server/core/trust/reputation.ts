@@ -76,9 +76,15 @@ export function afterEvent(r: Reputation, ev: ReputationEvent, now: number): Rep
   }
 }
 
-/** Whether the operator token may make this host an operator's (false once its operator trust was revoked). */
-export function mayMarkOperator(r: Pick<Reputation, 'operatorRevoked'> | null | undefined): boolean {
-  return r?.operatorRevoked !== true;
+/**
+ * Whether the operator token may make this host an operator's, from all its
+ * reputation rows (every numeric class): never once its operator trust was
+ * revoked in any. The class is the host's own claim (its backend and
+ * onnxruntime version), so a caught host announcing another version would
+ * otherwise be the operator's again in a class it has no row in.
+ */
+export function mayMarkOperator(rows: readonly Pick<Reputation, 'operatorRevoked'>[]): boolean {
+  return !rows.some((r) => r.operatorRevoked === true);
 }
 
 type TrustFacts = Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>>;
@@ -101,4 +107,25 @@ export function replicateProbability(r: TrustFacts | null | undefined, policy: P
 /** Whether this result may stand alone; `draw` is uniform in [0, 1) (injected, so callers and tests fix it). */
 export function mayStandAlone(r: TrustFacts | null | undefined, policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>, draw: number): boolean {
   return isTrusted(r, policy) && draw >= replicateProbability(r, policy);
+}
+
+/** Why a host stopped being trusted: an invalid result, a failed spot check, or (an operator's host) either, which revokes its operator trust. */
+export type TrustLossReason = 'invalid' | 'spot_check_failed' | 'operator_revoked';
+
+/**
+ * What one judgement did to a host's trust, from its reputation before and
+ * after: earned it (its streak reached trustAfter), lost it (and why), or
+ * nothing. What the coordinator logs and counts, never what it decides on.
+ */
+export function trustChange(
+  before: Reputation | null | undefined, after: Reputation | null | undefined, policy: Pick<TrustPolicy, 'trustAfter'>,
+  /** The result was judged against a known answer (a late copy of a validated shard): a spot check, whatever event it wrote. */
+  againstKnown = false,
+): { change: 'earned' } | { change: 'lost'; reason: TrustLossReason } | null {
+  const was = isTrusted(before, policy);
+  const is = isTrusted(after, policy);
+  if (!was && is) return { change: 'earned' };
+  if (!was || is) return null;
+  if (before?.operator && after?.operatorRevoked) return { change: 'lost', reason: 'operator_revoked' };
+  return { change: 'lost', reason: againstKnown || (after?.spotFailed ?? 0) > (before?.spotFailed ?? 0) ? 'spot_check_failed' : 'invalid' };
 }

@@ -41,8 +41,8 @@ import type { JobState } from '../../../shared/protocol/events.ts';
 import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import * as credit from './credit-ledger.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
-import { newReputation, type Reputation } from '../../core/trust/reputation.ts';
-import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, toReputation } from '../reputation-rows.ts';
+import { mayMarkOperator, newReputation, type Reputation } from '../../core/trust/reputation.ts';
+import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
 
 type Exec = (sql: string, params?: unknown[]) => Promise<QueryResult<Row>>;
 
@@ -799,7 +799,7 @@ export class PgStore implements Store {
    * most once (UNIQUE copy_id, ON CONFLICT DO NOTHING).
    */
   async applyValidation(w: ValidationWrite) {
-    await this.tx(async (q) => {
+    return this.tx(async (q) => {
       await q('SELECT id FROM shards WHERE id = $1 FOR NO KEY UPDATE', [w.shardId]);
       if (w.judgements.length) {
         await q('SELECT id FROM copies WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE', [w.judgements.map((j) => j.copyId)]);
@@ -813,7 +813,7 @@ export class PgStore implements Store {
         // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
         if (r.rowCount && j.reputation) events.push({ volunteerId: r.rows[0]!.volunteer_id as string, numericClass: r.rows[0]!.numeric_class as string, event: j.reputation });
       }
-      await this.applyReputation(q, events, Date.now());
+      const reputations = await this.applyReputation(q, events, Date.now());
       if (invalidated) await q('UPDATE shards SET alive = alive - $1 WHERE id = $2', [invalidated, w.shardId]);
       await q(`UPDATE shards SET state = $1, wanted = GREATEST(wanted, $2), canonical_copy_id = $3 WHERE id = $4 AND state = 'open'`,
         [w.shard.state, w.shard.wanted, w.shard.canonicalCopyId, w.shardId]);
@@ -828,6 +828,7 @@ export class PgStore implements Store {
         [w.credits.map((c) => c.copyId), w.credits.map((c) => c.account), w.credits.map((c) => c.amount),
           w.credits.map((c) => c.jobId), w.credits.map((c) => c.projectId), at, payableAt(at, w.holdMs ?? 0)]);
       }
+      return { reputations };
     });
   }
 
@@ -916,8 +917,8 @@ export class PgStore implements Store {
    * rewritten from afterEvent: concurrent judgements on several coordinators
    * queue on the row and none loses another's event.
    */
-  private async applyReputation(q: Exec, events: readonly ReputationEventWrite[], now: number): Promise<void> {
-    if (events.length === 0) return;
+  private async applyReputation(q: Exec, events: readonly ReputationEventWrite[], now: number): Promise<ReputationMove[]> {
+    if (events.length === 0) return [];
     // Locked in one order (by key) so two transactions never wait on each other's rows.
     const keys = [...new Map(events.map((e) => [reputationKey(e), e])).values()].sort((a, b) => (reputationKey(a) < reputationKey(b) ? -1 : 1));
     for (const k of keys) {
@@ -925,9 +926,12 @@ export class PgStore implements Store {
         ON CONFLICT (volunteer_id, numeric_class) DO NOTHING`, reputationValues(newReputation(k.volunteerId, k.numericClass, now)));
     }
     const current = new Map<string, Reputation>();
+    // A row just created above reads back as a new host's (untrusted, as SQLite's missing row is).
+    const before = new Map<string, Reputation | null>();
     for (const k of keys) {
       const { rows } = await q('SELECT * FROM reputations WHERE volunteer_id = $1 AND numeric_class = $2 FOR UPDATE', [k.volunteerId, k.numericClass]);
       current.set(reputationKey(k), toReputation(rows[0]!));
+      before.set(reputationKey(k), toReputation(rows[0]!));
     }
     for (const e of events) {
       current.set(reputationKey(e), applyEvent(current.get(reputationKey(e))!, e, now));
@@ -936,15 +940,19 @@ export class PgStore implements Store {
       await q(`UPDATE reputations SET streak = $3, streak_since = $4, valid = $5, invalid = $6, errors = $7, spot_passed = $8,
         spot_failed = $9, last_invalid_at = $10, operator = $11, updated_at = $12 WHERE volunteer_id = $1 AND numeric_class = $2`, reputationValues(r));
     }
+    return [...current.entries()].map(([k, after]) => ({ before: before.get(k) ?? null, after }));
   }
 
   async recordReputation(events: readonly ReputationEventWrite[], now: number) {
-    if (events.length) await this.tx((q) => this.applyReputation(q, events, now));
+    return events.length ? this.tx((q) => this.applyReputation(q, events, now)) : [];
   }
 
   async markOperator(k: ReputationKey, now: number) {
-    // `WHERE reputations.operator = 0`: a revoked host (OPERATOR_REVOKED) stays revoked.
+    // `WHERE reputations.operator = 0`: a revoked host (OPERATOR_REVOKED) stays revoked, and one revoked in any
+    // class (mayMarkOperator) is marked in none: its rows are locked first, so a revocation under way is waited for.
     return this.tx(async (q) => {
+      const { rows: all } = await q('SELECT * FROM reputations WHERE volunteer_id = $1 FOR UPDATE', [k.volunteerId]);
+      if (!mayMarkOperator(all.map(toReputation))) return false;
       await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT (volunteer_id, numeric_class) DO UPDATE SET operator = 1, updated_at = EXCLUDED.updated_at WHERE reputations.operator = 0`,
       reputationValues({ ...newReputation(k.volunteerId, k.numericClass, now), operator: true }));

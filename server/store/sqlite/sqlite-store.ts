@@ -36,7 +36,7 @@ import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { isTrusted, mayMarkOperator, newReputation, type Reputation } from '../../core/trust/reputation.ts';
 import type { ClaimTrust } from '../../core/scheduler/claim.ts';
-import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, toReputation } from '../reputation-rows.ts';
+import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
 
 /** Wanting shards read into the dispatch queue at once (and their copies with them). */
 const QUEUE_PAGE = 1024;
@@ -913,6 +913,7 @@ export class SqliteStore implements Store {
     return this.writeLean(() => {
       const e = this.hot.get(w.shardId);
       const at = Date.now();
+      const moves = new Map<string, ReputationMove>();
       for (const j of w.judgements) {
         const r = this.s.judge!.run(j.outcome, j.reason, j.credit, j.unchecked ? 1 : 0, j.copyId);
         if (!r.changes) continue;
@@ -921,7 +922,7 @@ export class SqliteStore implements Store {
         if (j.reputation) {
           // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
           const c = held ?? this.copyNow(j.copyId)!;
-          this.applyReputation([{ volunteerId: c.volunteerId, numericClass: c.numericClass, event: j.reputation }], at);
+          this.applyReputation([{ volunteerId: c.volunteerId, numericClass: c.numericClass, event: j.reputation }], at, moves);
         }
         if (j.outcome === 'invalid') {
           this.s.unalive!.run(w.shardId);
@@ -935,6 +936,7 @@ export class SqliteStore implements Store {
       }
       if (e && e.row.state !== 'open') this.hot.dropResults(e);
       for (const c of w.credits) this.s.credit!.run(c.copyId, c.account, c.amount, c.jobId, c.projectId, at, payableAt(at, w.holdMs ?? 0));
+      return { reputations: [...moves.values()] };
     });
   }
 
@@ -1101,19 +1103,27 @@ export class SqliteStore implements Store {
     return keys.map((k) => this.reputationRow(k)).filter((r): r is Reputation => r !== null);
   }
 
-  /** Under the write lock: each event reads the row as the previous one left it. */
-  private applyReputation(events: readonly ReputationEventWrite[], now: number): void {
-    for (const e of events) this.putReputation(applyEvent(this.reputationRow(e), e, now));
+  /** Under the write lock: each event reads the row as the previous one left it. `moves`: each row's first before and last after. */
+  private applyReputation(events: readonly ReputationEventWrite[], now: number, moves = new Map<string, ReputationMove>()): ReputationMove[] {
+    for (const e of events) {
+      const before = this.reputationRow(e);
+      const after = applyEvent(before, e, now);
+      this.putReputation(after);
+      const k = reputationKey(e);
+      moves.set(k, { before: moves.has(k) ? moves.get(k)!.before : before, after });
+    }
+    return [...moves.values()];
   }
 
   async recordReputation(events: readonly ReputationEventWrite[], now: number) {
-    if (events.length) await this.write(() => this.applyReputation(events, now));
+    return events.length ? this.write(() => this.applyReputation(events, now)) : [];
   }
 
   async markOperator(k: ReputationKey, now: number) {
     return this.write(() => {
       const r = this.reputationRow(k);
-      if (!mayMarkOperator(r)) return false;
+      const all = (this.db.prepare('SELECT * FROM reputations WHERE volunteer_id = ?').all(k.volunteerId) as Row[]).map(toReputation);
+      if (!mayMarkOperator(all)) return false;
       if (!r?.operator) this.putReputation({ ...(r ?? newReputation(k.volunteerId, k.numericClass, now)), operator: true, updatedAt: now });
       return true;
     });

@@ -3,7 +3,7 @@ import { addressBehindOneProxy, addressGroup, clientAddress, parseTrustedProxies
 import { classHonoured, withAnnouncement } from '../../../server/core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, trustPolicy } from '../../../server/core/trust/policy.ts';
 import { decideTrustQuorum, type TrustCandidate } from '../../../server/core/trust/quorum.ts';
-import { afterEvent, isTrusted, mayMarkOperator, mayStandAlone, newReputation, replicateProbability } from '../../../server/core/trust/reputation.ts';
+import { afterEvent, isTrusted, mayMarkOperator, mayStandAlone, newReputation, replicateProbability, trustChange } from '../../../server/core/trust/reputation.ts';
 import { backtrackTargets, spotCheckNow } from '../../../server/core/trust/spot-check.ts';
 
 const P = DEFAULT_TRUST;
@@ -36,21 +36,23 @@ describe('reputation', () => {
   it('revokes an operator host\'s trust for good on an invalid result or a failed spot check, not on an error', () => {
     const op = { ...streakOf(3), operator: true };
     expect(isTrusted(afterEvent(op, 'error', 200), P)).toBe(true);
-    expect(mayMarkOperator(afterEvent(op, 'error', 200))).toBe(true);
+    expect(mayMarkOperator([afterEvent(op, 'error', 200)])).toBe(true);
     for (const ev of ['invalid', 'spot-fail'] as const) {
       const caught = afterEvent(op, ev, 200);
       expect(caught.operator).toBeUndefined();
       expect(caught.operatorRevoked).toBe(true);
       expect(isTrusted(caught, P)).toBe(false);
-      expect(mayMarkOperator(caught)).toBe(false);
+      expect(mayMarkOperator([caught])).toBe(false);
+      // Revoked in one class, it is the operator's in none: the class is the host's own claim.
+      expect(mayMarkOperator([newReputation('v', 'wasm/ort-9.9.9', 0), caught])).toBe(false);
       // Later valid results neither restore the flag nor lift the revocation; only its own streak can earn trust again.
       const later = afterEvent(caught, 'valid', 201);
       expect(later).toMatchObject({ operatorRevoked: true, streak: 1 });
       expect(isTrusted(later, P)).toBe(false);
     }
     // A host that was never an operator's keeps no revocation mark: the token may still vouch for it.
-    expect(mayMarkOperator(afterEvent(streakOf(3), 'invalid', 200))).toBe(true);
-    expect(mayMarkOperator(null)).toBe(true);
+    expect(mayMarkOperator([afterEvent(streakOf(3), 'invalid', 200)])).toBe(true);
+    expect(mayMarkOperator([])).toBe(true);
   });
 
   it('replicates with probability 1/streak, never below the floor, and always for the untrusted', () => {
@@ -62,6 +64,26 @@ describe('reputation', () => {
     expect(mayStandAlone(streakOf(10), P, 0.09)).toBe(false);
     expect(mayStandAlone(streakOf(10), P, 0.1)).toBe(true);
     expect(mayStandAlone(streakOf(9), P, 0.99)).toBe(false);
+  });
+
+  it('says what a judgement did to a host\'s trust, and why it was lost', () => {
+    const t = trustPolicy({ trustAfter: 3 });
+    // Earned exactly at the threshold, under the policy given (not the default 10).
+    expect(trustChange(streakOf(2), streakOf(3), t)).toEqual({ change: 'earned' });
+    expect(trustChange(streakOf(2), streakOf(3), P)).toBeNull();
+    expect(trustChange(streakOf(3), streakOf(4), t)).toBeNull();
+    expect(trustChange(null, streakOf(1), t)).toBeNull();
+    // Lost: by an invalid result, a failed spot check, or a result judged against a known answer.
+    expect(trustChange(streakOf(5), afterEvent(streakOf(5), 'invalid', 900), t)).toEqual({ change: 'lost', reason: 'invalid' });
+    expect(trustChange(streakOf(5), afterEvent(streakOf(5), 'spot-fail', 900), t)).toEqual({ change: 'lost', reason: 'spot_check_failed' });
+    expect(trustChange(streakOf(5), afterEvent(streakOf(5), 'invalid', 900), t, true)).toEqual({ change: 'lost', reason: 'spot_check_failed' });
+    // An operator's host, whatever it failed, loses its operator trust: that is the reason an operator needs to see.
+    const op = { ...newReputation('v', 'c', 0), operator: true };
+    expect(trustChange(op, afterEvent(op, 'invalid', 900), t)).toEqual({ change: 'lost', reason: 'operator_revoked' });
+    expect(trustChange(op, afterEvent(op, 'spot-fail', 900), t)).toEqual({ change: 'lost', reason: 'operator_revoked' });
+    // An untrusted host's invalid result loses nothing it had; an error changes nothing.
+    expect(trustChange(streakOf(2), afterEvent(streakOf(2), 'invalid', 900), t)).toBeNull();
+    expect(trustChange(streakOf(5), afterEvent(streakOf(5), 'error', 900), t)).toBeNull();
   });
 
   it('refuses a policy with a precise message', () => {

@@ -51,9 +51,14 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       // SQLite is one coordinator's file: its concurrent writers are calls on one store.
       const s1 = await h.open();
       const s2 = label === 'postgres' ? await h.open() : s1;
-      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s1 : s2).recordReputation([{ volunteerId: 'b', numericClass: WASM, event: 'valid' }], NOW + i)));
+      const moves = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s1 : s2).recordReputation([{ volunteerId: 'b', numericClass: WASM, event: 'valid' }], NOW + i)));
       const [r] = await s1.reputations([{ volunteerId: 'b', numericClass: WASM }]);
       expect(r).toMatchObject({ streak: 20, valid: 20 });
+      // Each write says what it changed, read under its lock: every streak from 1 to 20 once, each one past the one before it
+      // (what the coordinator logs as a host earning or losing trust is never reported twice, nor missed).
+      expect(moves.map((m) => m.length)).toEqual(Array(20).fill(1));
+      expect(moves.map((m) => m[0]!.after.streak).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      for (const [m] of moves) expect(m!.before?.streak ?? 0).toBe(m!.after.streak - 1);
     });
 
     it('the operator\'s host is trusted from the start, keeps its counts, and counts as connected only while seen', async () => {
@@ -102,6 +107,9 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 60_000)).toEqual([WASM]);
       await store.recordReputation([{ volunteerId: 'op3', numericClass: WASM, event: 'invalid' }], NOW + 5);
       expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 60_000)).toEqual([]);
+      // Revoked in its class, the host is the operator's in no other: announcing another version (a class it has no row in) does not help.
+      expect(await store.markOperator({ volunteerId: 'op', numericClass: GPU }, NOW + 5)).toBe(false);
+      expect(await store.reputations([{ volunteerId: 'op', numericClass: GPU }])).toEqual([]);
       // The revocation is in the database: a store reopened on it still refuses the token.
       const again = await h.open();
       expect(await again.markOperator({ volunteerId: 'op', numericClass: WASM }, NOW + 6)).toBe(false);
