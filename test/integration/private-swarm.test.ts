@@ -119,6 +119,8 @@ describe('private swarms', () => {
     lab2 = { api: api2, model: await api2.uploadBlob(mlpModel({ width: 8, layers: 1, seed: 12 })) };
     await api2.uploadBlob(input(4));
     publicModel = await c.api.uploadBlob(mlpModel({ width: 8, layers: 1, seed: 13 }));
+    // The lab's invite the tests join by (the invites test makes and checks its own).
+    code = (JSON.parse(await tabgrid('project', 'invite', 'create', 'lab', '--label', 'team', '--json')) as { code: string }).code;
   });
   // Each test starts with none of the project's jobs waiting, whatever the one before left.
   afterEach(async () => {
@@ -132,39 +134,40 @@ describe('private swarms', () => {
   });
 
   it('invites: the operator (CLI) and the project\'s own token (HTTP) make, list and revoke them; others are refused and change nothing', async () => {
-    const made = JSON.parse(await tabgrid('project', 'invite', 'create', 'lab', '--label', 'team', '--json')) as { code: string; link: string; invite: { id: string; label: string } };
+    // A private project of this test's own, so its counts are its own whatever ran before.
+    const own = JSON.parse(await tabgrid('project', 'create', 'crew', '--private', '--json')) as { token: string };
+    const made = JSON.parse(await tabgrid('project', 'invite', 'create', 'crew', '--label', 'team', '--json')) as { code: string; link: string; invite: { id: string; label: string } };
     expect(made.code).toMatch(/^tgi_[A-Za-z0-9_-]{32}$/);
     expect(made.link).toBe(`${c.url}/?join=${made.code}`);
     expect(made.invite.label).toBe('team');
-    code = made.code;
     // The plain text names the code, the link and the worker command.
-    const text = await tabgrid('project', 'invite', 'create', 'lab', '--label', 'spare');
+    const text = await tabgrid('project', 'invite', 'create', 'crew', '--label', 'spare');
     expect(text).toMatch(/code {5}tgi_/);
     expect(text).toMatch(/tabgrid worker --node 2 --join tgi_/);
 
-    const byToken = await call(lab.token, 'POST', '/api/v1/projects/lab/invites', { label: 'http' });
+    const byToken = await call(own.token, 'POST', '/api/v1/projects/crew/invites', { label: 'http' });
     expect(byToken.status).toBe(201);
     const httpInvite = ((await byToken.json()) as { invite: { id: string } }).invite.id;
-    const count = async () => ((await (await call(operatorToken, 'GET', '/api/v1/projects/lab/invites')).json()) as { invites: unknown[] }).invites.length;
+    const count = async () => ((await (await call(operatorToken, 'GET', '/api/v1/projects/crew/invites')).json()) as { invites: unknown[] }).invites.length;
     const before = await count();
     expect(before).toBe(3);
     // Another project's token, no token, a bad body: refused, nothing made.
-    expect((await call(c.token, 'POST', '/api/v1/projects/lab/invites', {})).status).toBe(403);
-    expect((await call(null, 'POST', '/api/v1/projects/lab/invites', {})).status).toBe(401);
-    const bad = await call(lab.token, 'POST', '/api/v1/projects/lab/invites', { label: 5 });
+    expect((await call(c.token, 'POST', '/api/v1/projects/crew/invites', {})).status).toBe(403);
+    expect((await call(null, 'POST', '/api/v1/projects/crew/invites', {})).status).toBe(401);
+    const bad = await call(own.token, 'POST', '/api/v1/projects/crew/invites', { label: 5 });
     expect(bad.status).toBe(400);
     expect(await count()).toBe(before);
     expect((await call(operatorToken, 'GET', '/api/v1/projects/nope/invites')).status).toBe(404);
 
     // Revoked by the project's token: once; unknown ids are 404.
-    expect((await call(lab.token, 'DELETE', `/api/v1/projects/lab/invites/${httpInvite}`)).status).toBe(200);
-    expect((await call(lab.token, 'DELETE', `/api/v1/projects/lab/invites/${httpInvite}`)).status).toBe(409);
-    expect((await call(lab.token, 'DELETE', '/api/v1/projects/lab/invites/nosuchinvite')).status).toBe(404);
-    const list = await tabgrid('project', 'invite', 'list', 'lab');
+    expect((await call(own.token, 'DELETE', `/api/v1/projects/crew/invites/${httpInvite}`)).status).toBe(200);
+    expect((await call(own.token, 'DELETE', `/api/v1/projects/crew/invites/${httpInvite}`)).status).toBe(409);
+    expect((await call(own.token, 'DELETE', '/api/v1/projects/crew/invites/nosuchinvite')).status).toBe(404);
+    const list = await tabgrid('project', 'invite', 'list', 'crew');
     expect(list.split('\n').filter((l) => /\blive\b/.test(l))).toHaveLength(2);
     expect(list).toMatch(new RegExp(`${httpInvite}\\s+revoked`));
-    expect(await tabgrid('project', 'show', 'lab')).toMatch(/swarm {4}private/);
-    expect(await tabgrid('project', 'member', 'list', 'lab')).toBe('no members\n');
+    expect(await tabgrid('project', 'show', 'crew')).toMatch(/swarm {4}private/);
+    expect(await tabgrid('project', 'member', 'list', 'crew')).toBe('no members\n');
   });
 
   it('a private project\'s shard never reaches a volunteer outside its group, while members (worker --node --join) compute the job', async () => {
