@@ -72,6 +72,15 @@ export function makeTrainJob(projectId: string, o: { shards: number; shardsPerRo
   return { job: { ...base.job, kind: 'train', spec, progress }, shards: base.shards };
 }
 
+/** A job of `o` written to `store`, in `project`, or in a new project written first. */
+export async function writeJob(store: Store, o: JobOptions = {}, project?: Project): Promise<{ project: Project; job: Job; shards: Shard[] }> {
+  const p = project ?? makeProject();
+  if (!project) await store.createProject(p);
+  const { job, shards } = makeJob(p.id, o);
+  await store.createJob(job, shards);
+  return { project: p, job, shards };
+}
+
 export type Vol = ClaimRequest['volunteer'];
 
 export function makeVolunteer(n: number, o: { wallet?: string | null; address?: string; cls?: string } = {}): Vol {
@@ -108,13 +117,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       store = opened;
     });
 
-    async function seedJob(o: JobOptions = {}, project?: Project) {
-      const p = project ?? makeProject();
-      if (!project) await store.createProject(p);
-      const { job, shards } = makeJob(p.id, o);
-      await store.createJob(job, shards);
-      return { project: p, job, shards };
-    }
+    const seedJob = (o: JobOptions = {}, project?: Project) => writeJob(store, o, project);
 
     async function claim(v: Vol, o: Parameters<typeof claimReq>[1] = {}) {
       return store.claimCopy(claimReq(v, o));

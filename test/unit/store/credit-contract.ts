@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildPayout } from '../../../server/core/credit/payout.ts';
 import type { Claimed, Store } from '../../../server/store/types.ts';
-import { bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer, type Vol } from './contract.ts';
+import { bytes, claimReq, consensus, makeVolunteer, type Vol, writeJob } from './contract.ts';
 import { freshStoreEachTest, type StoreHarness } from './harness.ts';
 
 const HOUR = 3600_000;
@@ -27,10 +27,7 @@ export function creditContract(label: string, makeHarness: () => Promise<StoreHa
 
     /** One validated single-copy shard per volunteer given, credited `amount` each with `holdMs`; returns the copies and when they were credited (bounds). */
     async function credit(vols: Vol[], amount: number, holdMs: number) {
-      const p = makeProject();
-      await store.createProject(p);
-      const { job, shards } = makeJob(p.id, { shards: vols.length, replicas: 1 });
-      await store.createJob(job, shards);
+      const { project: p, job, shards } = await writeJob(store, { shards: vols.length, replicas: 1 });
       const copies: Claimed['copy'][] = [];
       const before = Date.now();
       for (const v of vols) {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isTrusted } from '../../../server/core/trust/reputation.ts';
 import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
 import type { Store } from '../../../server/store/types.ts';
-import { claimReq, makeJob, makeProject, makeVolunteer, NOW } from './contract.ts';
+import { claimReq, makeVolunteer, NOW, writeJob } from './contract.ts';
 import { pgHarness, sqliteHarness, type StoreHarness } from './harness.ts';
 
 const WASM = 'wasm/ort-1.30.0';
@@ -120,10 +120,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
     it('the claim keeps a shard\'s other copy for a trusted host, reading holders\' trust from their rows; a solo copy ends the shard\'s wanting', async () => {
       h = await harness();
       const store = await h.open();
-      const p = makeProject();
-      await store.createProject(p);
-      const { job, shards } = makeJob(p.id, { shards: 1, replicas: 2 });
-      await store.createJob(job, shards);
+      const { project: p } = await writeJob(store, { shards: 1, replicas: 2 });
       const [liar1, liar2, op] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
       await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
       const trust = async (v: typeof op, draw = 0) => ({
@@ -139,8 +136,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       expect(second?.copy).toMatchObject({ volunteerId: op.id });
       expect(second?.copy.solo).toBeUndefined();
 
-      const two = makeJob(p.id, { shards: 1, replicas: 2, createdAt: NOW + 1 });
-      await store.createJob(two.job, two.shards);
+      const two = await writeJob(store, { shards: 1, replicas: 2, createdAt: NOW + 1 }, p);
       const solo = await store.claimCopy({ ...claimReq(op), trust: await trust(op, 0.99) });
       expect(solo).toMatchObject({ shard: { id: two.shards[0]!.id, wanted: 1 }, copy: { solo: true } });
       expect(await store.getCopy(solo!.copy.id)).toMatchObject({ solo: true });
@@ -152,10 +148,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
     it('a judgement marks unchecked results and moves reputations with it, once however often it is applied', async () => {
       h = await harness();
       const store = await h.open();
-      const p = makeProject();
-      await store.createProject(p);
-      const { job, shards } = makeJob(p.id, { shards: 1, replicas: 2 });
-      await store.createJob(job, shards);
+      const { shards } = await writeJob(store, { shards: 1, replicas: 2 });
       const [a, b] = [makeVolunteer(1), makeVolunteer(2)];
       const ca = (await store.claimCopy(claimReq(a)))!.copy;
       const cb = (await store.claimCopy(claimReq(b)))!.copy;
