@@ -21,11 +21,10 @@
  * the documented embed with Allow in the frame.
  */
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { watchPage } from './browser.ts';
-import { type HostSite, startHostSite } from './host-site.ts';
-import { account, cancelJob, submitMlpJob, startPartner } from './jobs.ts';
-import { coordinatorAndChromium } from './tabs.ts';
+import { embedGrid } from './embed-grid.ts';
+import { account, startPartner } from './jobs.ts';
 
 const ATTACKER = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
 const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
@@ -33,24 +32,10 @@ const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
 interface FrameSaid { type: string; state?: string; detail?: string | null; shards?: number }
 
 describe('embed consent that the host page cannot forge', () => {
-  const grid = coordinatorAndChromium();
-  let host: HostSite;
-  let projectId: string;
-  let jobId: string;
-
-  beforeAll(async () => {
-    const { c } = grid;
-    host = await startHostSite(c.url);
-    projectId = (await c.api.project()).id;
+  const grid = embedGrid({
     // The default: no allowed origins, and the credit goes to the wallet the page names.
-    await c.api.setEmbed({ allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site' });
-    // Work waiting, so "nothing was assigned" is not vacuous.
-    // Replicas 2: where a test wants credit, a partner volunteer checks the frame's results (an unchecked lone result earns none).
-    jobId = (await submitMlpJob(c.api, { records: 6000, shardSize: 12, width: 32, layers: 2, seed: 3, replicas: 2 })).id;
-  });
-  afterAll(async () => {
-    if (jobId) await cancelJob(grid.c.api, jobId).catch(() => {});
-    await host?.close();
+    embed: () => ({ allowedOrigins: [], defaultIntensity: 0.3, creditTo: 'site' }),
+    job: { records: 6000, shardSize: 12, width: 32, layers: 2, seed: 3, replicas: 2 },
   });
 
   const joined = () => grid.c.logs.filter((l) => l.msg === 'volunteer joined');
@@ -71,7 +56,7 @@ describe('embed consent that the host page cannot forge', () => {
   }
 
   it('a hidden frame that a hostile page starts computes nothing: the frame waits for the visitor', async () => {
-    const { c, browser } = grid;
+    const { c, browser, host, projectId } = grid;
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(`${host.refusedOrigin}/hostile.html?mode=hidden&project=${projectId}&wallet=${ATTACKER}`);
@@ -84,7 +69,7 @@ describe('embed consent that the host page cannot forge', () => {
   }, 60_000);
 
   it('a visitor\'s real click on a transparent frame laid over another button does not count as consent', async () => {
-    const { c, browser } = grid;
+    const { c, browser, host, projectId } = grid;
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(`${host.refusedOrigin}/hostile.html?mode=clickjack&project=${projectId}&wallet=${ATTACKER}`);
@@ -135,7 +120,7 @@ describe('embed consent that the host page cannot forge', () => {
   async function forgedConsentWindow(ctx: Awaited<ReturnType<Browser['newContext']>>, visibilityReport: boolean): Promise<void> {
     const page = await ctx.newPage();
     const before = joined().length;
-    await page.goto(`${host.refusedOrigin}/hostile.html?mode=clickjack&project=${projectId}&wallet=${ATTACKER}`);
+    await page.goto(`${grid.host.refusedOrigin}/hostile.html?mode=clickjack&project=${grid.projectId}&wallet=${ATTACKER}`);
     await waitFrame(page, (x) => x.type === 'state' && x.state === 'confirm', 'that it waits for the visitor to confirm');
     const frame = page.frames().find((f) => f.url().includes('/embed-frame.html'))!;
     // Without the report, the frame offers the consent window instead of an Allow it cannot prove visible;
@@ -172,7 +157,7 @@ describe('embed consent that the host page cannot forge', () => {
   }, 90_000);
 
   it('the documented embed computes after Accept on the page\'s card and Allow in the coordinator\'s frame', async () => {
-    const { c, browser } = grid;
+    const { c, browser, host, projectId } = grid;
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 720 } });
     const page = await ctx.newPage();
     const problems = watchPage(page, 'open-embed');
@@ -208,7 +193,7 @@ describe('embed consent that the host page cannot forge', () => {
   }, 120_000);
 
   it('without IntersectionObserver v2, the documented embed computes after Accept on the page\'s card and Allow in the consent window', async () => {
-    const { c } = grid;
+    const { c, host, projectId } = grid;
     const ctx = await withoutVisibilityReport({ viewport: { width: 1100, height: 720 } });
     const page = await ctx.newPage();
     await page.goto(host.url({ project: projectId, wallet: SITE_WALLET, intensity: 1 }));

@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { REPO } from '../helpers/coordinator.ts';
 import { ARTIFACTS, watchPage } from './browser.ts';
-import { type HostPage, type HostSite, startHostSite } from './host-site.ts';
-import { account, cancelJob, submitMlpJob, startPartner } from './jobs.ts';
-import { coordinatorAndChromium } from './tabs.ts';
+import { embedGrid } from './embed-grid.ts';
+import type { HostPage } from './host-site.ts';
+import { account, startPartner } from './jobs.ts';
 
 const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
 const VISITOR_WALLET = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
@@ -25,33 +25,16 @@ const VISITOR_WALLET = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
 interface HostEvent { type: 'state' | 'shard' | 'credit'; at: number; state?: string; reason?: string; shards?: number; amount?: number; total?: number; to?: string }
 
 describe('embed: one script tag, with consent', () => {
-  const grid = coordinatorAndChromium();
-  const { problems } = grid;
-  let host: HostSite;
-  let projectId: string;
-  let jobId: string;
-
-  beforeAll(async () => {
-    const { c } = grid;
-    host = await startHostSite(c.url);
-    projectId = (await c.api.project()).id;
+  const grid = embedGrid({
     // The project allows two host origins and lets visitors credit their own wallet.
-    await c.api.setEmbed({ allowedOrigins: [host.origin, host.sameSiteOrigin], defaultIntensity: 0.3, creditTo: 'visitor' });
-    // Work waiting, so "nothing was assigned" below is not vacuous.
-    await freshJob();
+    embed: (host) => ({ allowedOrigins: [host.origin, host.sameSiteOrigin], defaultIntensity: 0.3, creditTo: 'visitor' }),
+    // Many quick shards, so a test never runs out of work.
+    job: { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7, replicas: 2 },
+  });
+  const { problems } = grid;
+  beforeAll(() => {
     mkdirSync(ARTIFACTS, { recursive: true });
   });
-  afterAll(async () => {
-    if (jobId) await cancelJob(grid.c.api, jobId).catch(() => {});
-    await host?.close();
-  });
-
-  /** A new job of many quick shards (the previous one cancelled), so a test never runs out of work. */
-  async function freshJob() {
-    if (jobId) await cancelJob(grid.c.api, jobId).catch(() => {});
-    // Replicas 2: where a test wants credit, a partner volunteer checks the frame's results (an unchecked lone result earns none).
-    jobId = (await submitMlpJob(grid.c.api, { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7, replicas: 2 })).id;
-  }
 
   const requests = (prefix: string) => grid.c.logs.filter((l) => l.msg === 'request' && String(l.url).startsWith(prefix));
   const joined = () => grid.c.logs.filter((l) => l.msg === 'volunteer joined');
@@ -69,7 +52,7 @@ describe('embed: one script tag, with consent', () => {
     const consoleErrors: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => problems.push(`host pageerror: ${e.message}`));
-    await page.goto(host.url({ project: projectId, ...p }, o.origin));
+    await page.goto(grid.host.url({ project: grid.projectId, ...p }, o.origin));
     return { ctx, page, toCoordinator, consoleErrors };
   }
 
@@ -100,7 +83,7 @@ describe('embed: one script tag, with consent', () => {
   });
 
   it('shows an accessible consent card; with no click, or after Decline, nothing reaches the coordinator', async () => {
-    const { c } = grid;
+    const { c, projectId } = grid;
     const { ctx, page, toCoordinator } = await open({ wallet: SITE_WALLET });
     const accept = page.locator('[data-tabgrid-consent="accept"]');
     await accept.waitFor({ state: 'visible', timeout: 15_000 });
@@ -188,6 +171,7 @@ describe('embed: one script tag, with consent', () => {
   });
 
   it('refuses a host origin the project does not allow, at the coordinator', async () => {
+    const { host, projectId } = grid;
     const { ctx, page, toCoordinator, consoleErrors } = await open({ wallet: SITE_WALLET }, { origin: host.refusedOrigin });
     const e = await waitEvent(page, (x) => x.state === 'refused', 'refused', 15_000);
     const want = `${host.refusedOrigin} is not allowed to embed the tabgrid project "local"; its owner allows: ${host.origin}, ${host.sameSiteOrigin}`;
@@ -209,8 +193,8 @@ describe('embed: one script tag, with consent', () => {
   let siteVolunteer: unknown;
 
   it('after Accept computes shards in the hidden frame, fires the host\'s credit listener, and the ledger credits the site\'s wallet', async () => {
-    const { c } = grid;
-    await freshJob();
+    const { c, host, projectId } = grid;
+    await grid.freshJob();
     // Another site than the coordinator's: a third-party frame, which this (incognito) context denies storage,
     // as many visitors' browsers do; it computes all the same.
     const { ctx, page, consoleErrors } = await open({ wallet: SITE_WALLET, intensity: 1 });
@@ -233,7 +217,7 @@ describe('embed: one script tag, with consent', () => {
     const ledger = await account(c.url, SITE_WALLET);
     expect(ledger.balance).toBeGreaterThanOrEqual(credit.amount!);
     expect(ledger.entries.length).toBeGreaterThan(0);
-    expect(ledger.entries.every((x) => x.jobId === jobId)).toBe(true);
+    expect(ledger.entries.every((x) => x.jobId === grid.jobId)).toBe(true);
 
     // The indicator stays on screen while computing, with a Stop control.
     await waitEvent(page, (e) => e.type === 'shard' && (e.shards ?? 0) >= 2, 'two shards');
@@ -269,8 +253,8 @@ describe('embed: one script tag, with consent', () => {
   }, 120_000);
 
   it('Stop on the indicator withdraws consent and stops the work within one shard; a visitor\'s own wallet is credited', async () => {
-    const { c } = grid;
-    await freshJob();
+    const { c, host, projectId } = grid;
+    await grid.freshJob();
     // Same site as the coordinator (another port): here the frame may keep its model cache in IndexedDB.
     const { ctx, page } = await open({ wallet: SITE_WALLET, intensity: 1 }, { origin: host.sameSiteOrigin });
     await page.locator('tabgrid-embed #tg-wallet').fill(VISITOR_WALLET);
