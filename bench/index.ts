@@ -23,6 +23,7 @@ import { STARTUP_FLAGS, startupBench } from './startup.ts';
 import { TRAINING_FLAGS, trainingBench } from './training.ts';
 import { TRAINING_MODES_FLAGS, TRANSFORMER_FLAGS, trainingModesBench, transformerModesBench } from './training-modes.ts';
 import { UPLOADS_FLAGS, uploadsBench } from './uploads.ts';
+import { LOCAL_RUNS_FLAGS, localRunsBench } from './local-steps-runs.ts';
 
 type Figures = Record<string, number | boolean | string | null>;
 
@@ -30,6 +31,8 @@ interface Section {
   name: string;
   /** Flags the section reads, besides --quick and --only. */
   flags: readonly string[];
+  /** Runs only when --only names it. */
+  optIn?: boolean;
   run(flags: Flags, log: (line: string) => void): Promise<Figures>;
 }
 
@@ -45,6 +48,8 @@ const SECTIONS: Section[] = [
     ...(f.list('only')?.includes('transformer') ? {} : await transformerModesBench(f, log)),
   }) },
   { name: 'transformer', flags: [...TRANSFORMER_FLAGS, 'modes-h', 'link-mbit', 'link-rtt-ms'], run: async (f, log) => ({ ...await transformerModesBench(f, log) }) },
+  // Not run by default: local-steps transformer runs replayed in-process, suspect by suspect (bench/local-steps-runs.ts).
+  { name: 'local-runs', optIn: true, flags: [...LOCAL_RUNS_FLAGS, 'transformer-digits', 'transformer-width', 'modes-h'], run: async (f, log) => ({ ...await localRunsBench(f, log) }) },
   { name: 'startup', flags: STARTUP_FLAGS, run: async (f, log) => ({ ...await startupBench(f, log) }) },
   { name: 'uploads', flags: UPLOADS_FLAGS, run: async (f, log) => ({ ...await uploadsBench(f, log) }) },
 ];
@@ -64,7 +69,7 @@ if (unknownSections.length) {
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const merged: Figures = {};
 for (const s of SECTIONS) {
-  if (only && !only.includes(s.name)) continue;
+  if (only ? !only.includes(s.name) : s.optIn) continue;
   log(`== ${s.name} ==`);
   const t0 = performance.now();
   const figures = await s.run(flags, log);

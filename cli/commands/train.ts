@@ -44,6 +44,8 @@ export interface TrainOptions extends SubmitOptions {
   weightsFormat?: 'fp32' | 'fp16';
   outerLr?: number;
   outerMomentum?: number;
+  lrSchedule?: 'constant' | 'cosine';
+  lrWarmup?: number;
   weightDecay?: number;
   minFraction?: number;
   roundDeadline?: number;
@@ -129,7 +131,7 @@ export async function train(o: TrainOptions): Promise<number> {
     ...Object.fromEntries(Object.entries({
       lr: o.lr, batch: o.batch, epochs: o.epochs, shardsPerRound: o.shardsPerRound, replicas: o.replicas,
       aggregate: o.aggregate, localSteps: o.localSteps, updateFormat: o.updateFormat, weightsFormat: o.weightsFormat, outerLr: o.outerLr, outerMomentum: o.outerMomentum,
-      weightDecay: o.weightDecay, minFraction: o.minFraction, roundDeadlineSeconds: o.roundDeadline, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
+      lrSchedule: o.lrSchedule, lrWarmup: o.lrWarmup, weightDecay: o.weightDecay, minFraction: o.minFraction, roundDeadlineSeconds: o.roundDeadline, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
       name: o.name, tags: o.tag, priority: o.priority,
     }).filter(([, v]) => v !== undefined)),
   });

@@ -30,6 +30,7 @@ import { evaluateModel } from '../training/evaluate.ts';
 import { LOCAL_OUTPUTS, type LocalStepsPlan } from '../../shared/training/local-steps.ts';
 import { blockCount, decodeUpdate, DEFAULT_BLOCK_SIZE } from '../../shared/training/update-codec.ts';
 import { outerOptimizer, outerStep } from '../core/training/outer-step.ts';
+import { DEFAULT_INNER_SCHEDULE, innerSchedule, shardSchedule } from '../core/training/inner-lr.ts';
 import { type BroadcastStep, type Downstream, firstBroadcast, nextBroadcast, offerOf } from '../core/training/broadcast.ts';
 import { decodeFullWeights, DEFAULT_DELTA_CHAIN, DELTA_BLOCK_SIZE } from '../../shared/training/weights-delta.ts';
 import type { Params } from '../../shared/training/optimizer.ts';
@@ -167,9 +168,19 @@ export class TrainService implements KindWork {
     const downstream: Downstream = {
       weightsFormat: o.weightsFormat, deltaFormat: o.updateFormat === 'fp32' ? null : o.updateFormat, blockSize: DELTA_BLOCK_SIZE, keep: DEFAULT_DELTA_CHAIN,
     };
-    const local: LocalStepsSpec | undefined = o.localSteps > 1 || o.updateFormat !== 'fp32'
-      ? { steps: o.localSteps, inner: { ...optimizer, ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}) }, updateFormat: o.updateFormat, blockSize: DEFAULT_BLOCK_SIZE, lossTolerance: LOCAL_TOLERANCE.loss, downstream }
+    const isLocal = o.localSteps > 1 || o.updateFormat !== 'fp32';
+    // The inner lr over the whole run (DiLoCo: warm-up, then cosine decay), counted in one volunteer's inner steps.
+    const rounds = totalRounds({ records: split.train.length, batch: o.batch * o.localSteps, shardsPerRound: o.shardsPerRound, epochs: o.epochs, seed: o.seed });
+    const local: LocalStepsSpec | undefined = isLocal
+      ? {
+        steps: o.localSteps, inner: { ...optimizer, ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}) }, updateFormat: o.updateFormat, blockSize: DEFAULT_BLOCK_SIZE,
+        lossTolerance: LOCAL_TOLERANCE.loss, downstream,
+        lrSchedule: innerSchedule(o.lrSchedule ?? DEFAULT_INNER_SCHEDULE.kind, o.lrWarmup ?? DEFAULT_INNER_SCHEDULE.warmup, rounds, o.localSteps),
+      }
       : undefined;
+    if (!local && ((o.lrSchedule !== undefined && o.lrSchedule !== 'constant') || o.lrWarmup !== undefined)) {
+      throw new JobError('bad_request', 'lrSchedule and lrWarmup apply to local-steps training (synchronous rounds keep a constant lr): set localSteps above 1 (or a compressed updateFormat)');
+    }
     if (!local && (o.outerLr !== undefined || o.outerMomentum !== undefined)) {
       throw new JobError('bad_request', 'outerLr and outerMomentum apply to local-steps training: set localSteps above 1 (or a compressed updateFormat)');
     }
@@ -238,7 +249,7 @@ export class TrainService implements KindWork {
       job: job.id, project: project.id, records, train: trainSet.records, held_out: evalSet?.records ?? 0, params: step.params.length,
       rounds: job.progress!.totalRounds, shardsPerRound: spec.shardsPerRound, aggregate: spec.aggregate, flopsPerRecord,
       localSteps: local?.steps ?? 1, updateFormat: local?.updateFormat ?? 'fp32',
-      ...(local ? { weightsFormat: downstream.weightsFormat, deltaFormat: downstream.deltaFormat ?? 'none (full weights every round)' } : {}),
+      ...(local ? { lrSchedule: local.lrSchedule, weightsFormat: downstream.weightsFormat, deltaFormat: downstream.deltaFormat ?? 'none (full weights every round)' } : {}),
     }, 'training job created');
     this.events.emit('work');
     this.events.emit('job', job.id, project.id);
@@ -294,19 +305,21 @@ export class TrainService implements KindWork {
       return {
         feedBlobs: [], weights: offerOf(b, spec.localSteps.downstream, (hash, bytes) => ({ hash, url: this.blobs.links.url(hash), bytes })),
         inputs: await this.shardInputs(job, shard), batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0,
-        localSteps: this.localPlan(spec, spec.localSteps),
+        localSteps: this.localPlan(spec, spec.localSteps, shard),
       };
     }
     return {
       feedBlobs: [this.weightsRef(job)], inputs: await this.shardInputs(job, shard), batchedInputs: [spec.dataInput, spec.labelsInput], runUnit: 0,
-      ...(spec.localSteps ? { localSteps: this.localPlan(spec, spec.localSteps) } : {}),
+      ...(spec.localSteps ? { localSteps: this.localPlan(spec, spec.localSteps, shard) } : {}),
     };
   }
 
-  private localPlan(spec: TrainSpec, ls: LocalStepsSpec): LocalStepsPlan {
+  /** The shard's inner steps; with a schedule, the inner lr from its round's first step (every replica of it alike). */
+  private localPlan(spec: TrainSpec, ls: LocalStepsSpec, shard: Shard): LocalStepsPlan {
     return {
       steps: ls.steps, optimizer: ls.inner, params: spec.params.map((p) => p.name), loss: spec.stepOutputs!.loss, grads: spec.stepOutputs!.grads,
       batched: [spec.dataInput, spec.labelsInput], updateFormat: ls.updateFormat, blockSize: ls.blockSize,
+      ...(ls.lrSchedule && ls.lrSchedule.kind !== 'constant' ? { lrSchedule: shardSchedule(ls.lrSchedule, Math.floor(shard.index / spec.shardsPerRound), ls.steps) } : {}),
     };
   }
 

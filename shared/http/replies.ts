@@ -11,6 +11,7 @@ import type { AccountBalance, JobSummary, SwarmStats } from '../protocol/events.
 import { DTYPES } from '../tensor/dtypes.ts';
 import { UPDATE_FORMATS } from '../training/update-codec.ts';
 import { WEIGHTS_FORMATS } from '../training/weights-delta.ts';
+import { LR_SCHEDULES } from '../training/lr-schedule.ts';
 
 const int = v.pipe(v.number(), v.integer());
 const nonNegInt = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -70,9 +71,11 @@ const summary = JobSummarySchema.entries;
 /**
  * How a training job trains: synchronous rounds (localSteps 1, fp32), or H local steps with changes sent up in
  * `updateFormat`; full weights go down to a volunteer with no usable version in `weightsFormat` (fp32 for synchronous
- * rounds), the others get the round's change in the update format.
+ * rounds), the others get the round's change in the update format; `lrSchedule`: the volunteers' inner lr over the run.
  */
-const trainingMode = { localSteps: v.pipe(int, v.minValue(1)), updateFormat: v.picklist(UPDATE_FORMATS), weightsFormat: v.picklist(WEIGHTS_FORMATS) };
+const trainingMode = {
+  localSteps: v.pipe(int, v.minValue(1)), updateFormat: v.picklist(UPDATE_FORMATS), weightsFormat: v.picklist(WEIGHTS_FORMATS), lrSchedule: v.optional(v.picklist(LR_SCHEDULES)),
+};
 
 /** The reply to a job's submission: its summary, the plan the coordinator made, and what to warn the submitter about. */
 export const JobCreatedSchema = v.variant('kind', [

@@ -6,6 +6,7 @@
  */
 import * as v from 'valibot';
 import { BOUNDS } from './bounds.ts';
+import { LR_SCHEDULES } from '../training/lr-schedule.ts';
 import { UPDATE_FORMATS } from '../training/update-codec.ts';
 import { WEIGHTS_FORMATS } from '../training/weights-delta.ts';
 
@@ -65,6 +66,13 @@ export const CreateTrainJobSchema = v.strictObject({
   weightsFormat: v.optional(v.picklist(WEIGHTS_FORMATS, 'weightsFormat must be fp32 or fp16')),
   outerLr: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10))),
   outerMomentum: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(0.999))),
+  /**
+   * The volunteers' inner lr over the run (local-steps training): cosine (default there) warms up over
+   * lrWarmup of the run's inner steps, then decays along a cosine to 0; constant keeps lr throughout.
+   */
+  lrSchedule: v.optional(v.picklist(LR_SCHEDULES, 'lrSchedule must be constant or cosine')),
+  /** Share of the run's inner steps the cosine schedule warms up over (default 0.05). */
+  lrWarmup: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(0.5))),
   /** Decoupled (AdamW) or L2 (SGD) weight decay of the optimizer volunteers step. */
   weightDecay: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
 });

@@ -9,6 +9,7 @@
  */
 import { type NamedTensor, sliceRecords, type Tensor, typedView } from '../tensor/tensor.ts';
 import { initOptimizerState, type OptimizerConfig, optimizerStep, type Params } from './optimizer.ts';
+import { type LrSchedule, lrFactor } from './lr-schedule.ts';
 import { compressWithFeedback, type UpdateFormat } from './update-codec.ts';
 
 export interface LocalStepsPlan {
@@ -24,6 +25,11 @@ export interface LocalStepsPlan {
   batched: string[];
   updateFormat: UpdateFormat;
   blockSize: number;
+  /**
+   * The inner lr over the run: inner step k of this shard uses optimizer.lr ×
+   * lrFactor(schedule, firstStep + k). Absent: the optimizer's lr at every step.
+   */
+  lrSchedule?: { schedule: LrSchedule; firstStep: number };
 }
 
 /** The outputs a local-steps copy returns, in order (`scales` only for fp16 and int8). */
@@ -76,7 +82,8 @@ export async function runLocalSteps(plan: LocalStepsPlan, feeds: Record<string, 
     losses[k] = loss;
     const grads: Params = {};
     plan.params.forEach((name, i) => { grads[name] = f32(outs[i + 1]!); });
-    ({ params, state } = optimizerStep(state, params, grads));
+    const lr = plan.lrSchedule ? plan.optimizer.lr * lrFactor(plan.lrSchedule.schedule, plan.lrSchedule.firstStep + k) : plan.optimizer.lr;
+    ({ params, state } = optimizerStep(state, params, grads, lr));
   }
   const change = new Float32Array(total);
   let off = 0;

@@ -75,7 +75,12 @@ export function initOptimizerState(config: OptimizerConfig, params: Params): Opt
   return { config: { ...config }, step: 0, slots };
 }
 
-export function optimizerStep(state: OptimizerState, params: Params, grads: Params): { params: Params; state: OptimizerState } {
+/**
+ * One step. `lr` overrides the configured lr for this step only (a schedule's
+ * value; AdamW's decoupled decay scales with it, as in PyTorch).
+ */
+export function optimizerStep(state: OptimizerState, params: Params, grads: Params, lr = state.config.lr): { params: Params; state: OptimizerState } {
+  if (!(Number.isFinite(lr) && lr >= 0)) throw new Error(`optimizer lr must be a finite number >= 0, got ${lr}`);
   const names = Object.keys(state.slots);
   for (const name of Object.keys(params)) if (!(name in state.slots)) throw new Error(`parameter ${name} has no optimizer state`);
   const step = state.step + 1;
@@ -87,7 +92,7 @@ export function optimizerStep(state: OptimizerState, params: Params, grads: Para
     if (!p) throw new Error(`missing parameter ${name}`);
     if (!g) throw new Error(`missing gradient for ${name}`);
     if (g.length !== p.length) throw new Error(`gradient for ${name} has ${g.length} values, parameter has ${p.length}`);
-    const c = state.config;
+    const c = { ...state.config, lr };
     if (c.kind === 'sgd') {
       const r = sgdUpdate(c, p, g, state.slots[name]!.v);
       outParams[name] = r.p;

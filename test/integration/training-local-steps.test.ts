@@ -206,6 +206,39 @@ describe('local-steps training', () => {
     expect(done.train!.accuracy!).toBeGreaterThan(0.6);
   }, 300_000);
 
+  // One volunteer takes every copy, so each round's copies are seen in order.
+  it("sends every copy the run's inner-lr schedule from its round's first inner step: cosine by default, none when asked for constant; refused in sync mode", async () => {
+    const c = await coordinator();
+    const up = await uploadMnist(c.api, { count: 600 });
+    const plans: NonNullable<Assignment['localSteps']>[] = [];
+    const w = watchedVolunteer(c.url, (a) => { plans.push(a.localSteps!); });
+    defer(() => w.dispose());
+    w.start();
+    const common = { optimizer: 'adam' as const, lr: 2e-3, batch: 32, epochs: 1, shardsPerRound: 2, localSteps: 4, updateFormat: 'int8' as const, replicas: 1, evalFraction: 0.2, seed: 8 };
+    // 480 training digits, 128 a round: 4 rounds of 4 inner steps, 16 in the run; 5% warm-up rounds to 1 step.
+    const job = await c.api.createJob(mnistTrainJob(up, common));
+    expect(job).toMatchObject({ rounds: 4, localSteps: 4, lrSchedule: 'cosine' });
+    expect((await waitForJob(c.api, job.id, 300_000)).state).toBe('completed');
+    const schedule = { kind: 'cosine', warmupSteps: 1, totalSteps: 16, minRatio: 0 };
+    expect(plans.map((p) => p.lrSchedule)).toEqual([0, 0, 4, 4, 8, 8, 12, 12].map((firstStep) => ({ schedule, firstStep })));
+    expect(c.logs.find((l) => l.msg === 'training job created' && l.job === job.id)).toMatchObject({ lrSchedule: schedule });
+
+    plans.length = 0;
+    const constant = await c.api.createJob(mnistTrainJob(up, { ...common, lrSchedule: 'constant' }));
+    expect(constant).toMatchObject({ lrSchedule: 'constant' });
+    expect((await waitForJob(c.api, constant.id, 300_000)).state).toBe('completed');
+    expect(plans).toHaveLength(8);
+    expect(plans.every((p) => p.lrSchedule === undefined)).toBe(true);
+
+    // Synchronous rounds keep the coordinator's constant lr: a schedule is refused, and no job is made.
+    const before = (await c.api.jobs()).jobs.length;
+    await expect(c.api.createJob(mnistTrainJob(up, { ...common, localSteps: 1, updateFormat: 'fp32', lrSchedule: 'cosine' })))
+      .rejects.toThrow(/lrSchedule and lrWarmup apply to local-steps training/);
+    await expect(c.api.createJob(mnistTrainJob(up, { ...common, localSteps: 1, updateFormat: 'fp32', lrWarmup: 0.1 })))
+      .rejects.toThrow(/lrSchedule and lrWarmup apply to local-steps training/);
+    expect((await c.api.jobs()).jobs.length).toBe(before);
+  }, 300_000);
+
   it('catches a volunteer sending a sign-flipped int8 change by replication: invalid, no credit', async () => {
     const c = await coordinator();
     const up = await uploadMnist(c.api, { count: 1200 });
@@ -280,7 +313,7 @@ describe('local-steps training', () => {
     const r = await promisify(execFile)(process.execPath, [CLI, 'train', '--server', c.url, '--model', join(dir, 'mlp.onnx'),
       '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--out', join(dir, 'out'), '--optimizer', 'adam', '--lr', '0.002',
       '--batch', '32', '--epochs', '2', '--shards-per-round', '2', '--local-steps', '4', '--update-format', 'int8',
-      '--outer-lr', '0.7', '--outer-momentum', '0.9', '--eval-fraction', '0.2', '--seed', '5', '--json'], { cwd: REPO, env });
+      '--outer-lr', '0.7', '--outer-momentum', '0.9', '--lr-schedule', 'cosine', '--lr-warmup', '0.25', '--eval-fraction', '0.2', '--seed', '5', '--json'], { cwd: REPO, env });
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { job: string; state: string; accuracy: number; files: string[] };
     expect(out.state).toBe('completed');
     expect(out.files).toEqual([join(dir, 'out', 'model.onnx'), join(dir, 'out', 'history.json')]);
@@ -292,7 +325,9 @@ describe('local-steps training', () => {
     expect(out.accuracy).toBeGreaterThan(0.6);
     expect(r.stderr).toMatch(/job \S+: 8 rounds/);
     // The job's status says how it trained.
-    expect(await c.api.job(out.job)).toMatchObject({ state: 'completed', localSteps: 4, updateFormat: 'int8' });
+    expect(await c.api.job(out.job)).toMatchObject({ state: 'completed', localSteps: 4, updateFormat: 'int8', lrSchedule: 'cosine' });
+    // --lr-warmup 0.25 of the run's 8 rounds x 4 inner steps.
+    expect(c.logs.find((l) => l.msg === 'training job created' && l.job === out.job)).toMatchObject({ lrSchedule: { kind: 'cosine', warmupSteps: 8, totalSteps: 32 } });
     // A flag the coordinator refuses is said plainly, and nothing is created.
     const bad = await promisify(execFile)(process.execPath, [CLI, 'train', '--server', c.url, '--model', join(dir, 'mlp.onnx'),
       '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--out', join(dir, 'bad'), '--outer-lr', '0.5'], { cwd: REPO, env }).catch((e: { code: number; stderr: string }) => e);

@@ -49,12 +49,14 @@ export interface KindRules<S extends JobSpec = JobSpec> {
 const roundOf = (spec: TrainSpec, index: number) => Math.floor(index / spec.shardsPerRound);
 /**
  * How the job trains: synchronous rounds, or H local steps with the change sent up in a format, and the format full
- * weights go down in (synchronous rounds, and local-steps jobs made before compressed downstream, send fp32).
+ * weights go down in (synchronous rounds, and local-steps jobs made before compressed downstream, send fp32); and
+ * the volunteers' inner lr over the run (constant for synchronous rounds and for jobs made before schedules).
  */
 const trainingMode = (spec: TrainSpec) => ({
   localSteps: spec.localSteps?.steps ?? 1,
   updateFormat: spec.localSteps?.updateFormat ?? 'fp32',
   weightsFormat: spec.localSteps?.downstream?.weightsFormat ?? 'fp32',
+  lrSchedule: spec.localSteps?.lrSchedule?.kind ?? 'constant',
 });
 export const parameterCount = (spec: Pick<TrainSpec, 'params'>) => spec.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
 

@@ -4,6 +4,7 @@ import type { DType } from '../../../shared/tensor/dtypes.ts';
 import type { Backend, JobKind, JobState } from '../../../shared/protocol/events.ts';
 import type { OptimizerConfig } from '../../../shared/training/optimizer.ts';
 import type { UpdateFormat } from '../../../shared/training/update-codec.ts';
+import type { LrSchedule } from '../../../shared/training/lr-schedule.ts';
 
 export interface Tolerance {
   rtol: number;
@@ -81,6 +82,11 @@ export interface LocalStepsSpec {
   inner: OptimizerConfig;
   updateFormat: UpdateFormat;
   blockSize: number;
+  /**
+   * The inner lr over the run (shared/training/lr-schedule.ts): round r's shards start at inner step r·steps.
+   * Absent in jobs made before schedules: the inner optimizer's lr throughout.
+   */
+  lrSchedule?: LrSchedule;
   /** Largest per-step loss difference between replicas: |a−b| ≤ atol + rtol·max(|a|, |b|). */
   lossTolerance: { rtol: number; atol: number };
   /**

@@ -57,7 +57,7 @@ const plan = (optimizer: OptimizerConfig, steps: number, updateFormat: UpdateFor
 });
 
 /** H steps in float64, written out from the optimizers' definitions (PyTorch SGD momentum; AdamW, Loshchilov & Hutter). */
-function reference(x: Float32Array, y: Float32Array, steps: number, opt: OptimizerConfig) {
+function reference(x: Float32Array, y: Float32Array, steps: number, opt: OptimizerConfig, lrAt: (k: number) => number = () => opt.lr) {
   const p = [0.2, 0.1, -0.3, 0];
   const start = [...p];
   const m = [0, 0, 0, 0], v = [0, 0, 0, 0];
@@ -74,15 +74,16 @@ function reference(x: Float32Array, y: Float32Array, steps: number, opt: Optimiz
       g[3]! += (2 * err) / (e - s);
     }
     losses.push(loss);
+    const lr = lrAt(k);
     for (let i = 0; i < 4; i++) {
       if (opt.kind === 'sgd') {
         m[i] = (opt.momentum ?? 0) * m[i]! + g[i]!;
-        p[i]! -= opt.lr * m[i]!;
+        p[i]! -= lr * m[i]!;
       } else {
         const t = k + 1;
         m[i] = 0.9 * m[i]! + 0.1 * g[i]!;
         v[i] = 0.999 * v[i]! + 0.001 * g[i]! * g[i]!;
-        p[i] = p[i]! * (1 - opt.lr * (opt.weightDecay ?? 0)) - (opt.lr * (m[i]! / (1 - 0.9 ** t))) / (Math.sqrt(v[i]! / (1 - 0.999 ** t)) + 1e-8);
+        p[i] = p[i]! * (1 - lr * (opt.weightDecay ?? 0)) - (lr * (m[i]! / (1 - 0.9 ** t))) / (Math.sqrt(v[i]! / (1 - 0.999 ** t)) + 1e-8);
       }
     }
   });
@@ -114,6 +115,21 @@ describe('local steps on the volunteer', () => {
       expect(Array.from(f32(feeds.w!))).toEqual([Math.fround(0.2), Math.fround(0.1), Math.fround(-0.3)]);
     });
   }
+
+  it("scales each inner step's lr by the run's schedule from the shard's first step (round 3 of a cosine run), as the reference does", async () => {
+    const { x, y, feeds } = problem(64);
+    const opt: OptimizerConfig = { kind: 'adam', lr: 0.1, weightDecay: 0.1 };
+    // 8 rounds of H=8 inner steps, 4 of warm-up: round 3's shard takes inner steps 24..31 of 64, all in the decay.
+    const schedule = { kind: 'cosine' as const, warmupSteps: 4, totalSteps: 64, minRatio: 0 };
+    const lrAt = (k: number) => 0.1 * 0.5 * (1 + Math.cos((Math.PI * (24 + k - 4)) / 60));
+    const ref = reference(x, y, 8, opt, lrAt);
+    const r = await runLocalSteps({ ...plan(opt, 8), lrSchedule: { schedule, firstStep: 24 } }, feeds, linearStep, null);
+    const change = Array.from(f32(r.outputs[1]!));
+    change.forEach((c, i) => expect(c).toBeCloseTo(ref.change[i]!, 6));
+    // Not the constant-lr result: the schedule was applied (the lrs here are 0.75 down to 0.58 of the base).
+    const constant = reference(x, y, 8, opt);
+    expect(Math.abs(change[0]! - constant.change[0]!)).toBeGreaterThan(1e-3);
+  });
 
   it('says when the inner steps diverge instead of sending NaN', async () => {
     const { feeds } = problem(16);
