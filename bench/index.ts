@@ -11,8 +11,9 @@
  * --train-repeats), bench/training-modes.ts (--modes-records, --modes-epochs, --modes-h, --modes-target,
  * --link-mbit, --link-rtt-ms; --train-modes-only skips bench/training.ts; the transformer task, also alone as
  * --only transformer: --transformer-records, --transformer-epochs, --transformer-digits, --transformer-width,
- * --transformer-target), bench/startup.ts (--startup-trials) and
- * bench/uploads.ts (--uploads-sockets, --uploads-mib, --uploads-against DIR, --uploads-hello).
+ * --transformer-target, --transformer-modes local for the local-steps half alone), bench/startup.ts (--startup-trials) and
+ * bench/uploads.ts (--uploads-sockets, --uploads-mib, --uploads-against DIR, --uploads-hello). `--only local-runs`
+ * (never run by default) replays local-steps transformer runs in-process, suspect by suspect (bench/local-steps-runs.ts).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
  */

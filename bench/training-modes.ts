@@ -159,7 +159,7 @@ type FileRef = { blob: string; format: 'tensors' };
 interface ModeResult { name: string; traffic: Traffic; trained: number; accuracy: number; toTarget: number | null; wall: number; rounds: number; accuracies: number[] }
 
 /** Trains `task` in sync fp32 and with local steps (H, int8) on one coordinator, one after the other; figures side by side. */
-async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: number; rttMs: number }, log: Log): Promise<TrainingModesFigures> {
+async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: number; rttMs: number }, log: Log, only?: 'local'): Promise<TrainingModesFigures> {
   const coord = await spawnCoordinator({ args: ['--log-level', 'info'] });
   try {
     const up = await task.upload(coord.api);
@@ -172,7 +172,7 @@ async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: numb
       { name: `local H=${H} int8`, req: { ...common, localSteps: H, updateFormat: 'int8' as const, weightsFormat: 'fp16' as const } },
     ];
     const results: ModeResult[] = [];
-    for (const m of modes) {
+    for (const m of only === 'local' ? modes.slice(1) : modes) {
       const traffic: Traffic = { weights: 0, full: 0, deltas: 0, fullFetches: 0, params: 0, inputs: 0, model: 0, blobs: 0, copies: 0 };
       const pool = shapedVolunteers(coord.url, 4, link, traffic);
       try {
@@ -201,7 +201,6 @@ async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: numb
         await pool.stop();
       }
     }
-    const [sync, local] = results as [ModeResult, ModeResult];
     const per = (r: ModeResult, k: 'params' | 'total') => (k === 'params' ? r.traffic.params : r.traffic.params + r.traffic.inputs + r.traffic.model) / r.trained;
     log('');
     log(table(
@@ -213,6 +212,16 @@ async function compareModes(task: ModesTask, H: number, link: { bytesPerMs: numb
     log('(params = weights fetched + gradients or changes uploaded; total adds the records sent with each copy and the model; ' +
       'samples = training records x epochs; link shaping simulated in the bench)');
     log(`load average at end: ${loadavg().map((x) => round(x, 1)).join(', ')}`);
+    if (only === 'local') {
+      // The local half alone (--transformer-modes local): no side-by-side ratios.
+      const [local] = results as [ModeResult];
+      return {
+        local_param_bytes_per_sample: round(per(local, 'params'), 1), local_total_bytes_per_sample: round(per(local, 'total'), 1),
+        local_accuracy: round(local.accuracy, 4), local_seconds_to_target: local.toTarget === null ? null : round(local.toTarget, 1),
+        target_accuracy: task.target, local_steps: H, local_rounds: local.rounds, local_full_weights_share: round(local.traffic.full / local.traffic.params, 3),
+      } as unknown as TrainingModesFigures;
+    }
+    const [sync, local] = results as [ModeResult, ModeResult];
     const speed = sync.toTarget !== null && local.toTarget !== null ? sync.toTarget / local.toTarget : null;
     return {
       sync_param_bytes_per_sample: round(per(sync, 'params'), 1),
@@ -266,7 +275,7 @@ export async function trainingModesBench(flags: Flags, log: Log): Promise<Traini
   }, H, link, log);
 }
 
-export const TRANSFORMER_FLAGS = ['transformer-records', 'transformer-epochs', 'transformer-digits', 'transformer-width', 'transformer-target'] as const;
+export const TRANSFORMER_FLAGS = ['transformer-records', 'transformer-epochs', 'transformer-digits', 'transformer-width', 'transformer-target', 'transformer-modes'] as const;
 
 /** The same comparison on the transformer task (issue 16), figures prefixed `transformer_`. */
 export async function transformerModesBench(flags: Flags, log: Log): Promise<Record<string, number | boolean | null>> {
@@ -282,6 +291,10 @@ export async function transformerModesBench(flags: Flags, log: Log): Promise<Rec
   const { link, said } = linkOf(flags);
   const evalFraction = 1 / 6;
   const target = flags.number('transformer-target', 0.95);
+  // --transformer-modes local: the local-steps half alone (no sync run, no ratios), for repeating it on a busy machine.
+  const modesFlag = flags.string('transformer-modes');
+  if (modesFlag !== undefined && modesFlag !== 'local' && modesFlag !== 'sync,local') throw new Error(`--transformer-modes takes local or sync,local, got ${JSON.stringify(modesFlag)}`);
+  const only = modesFlag === 'local' ? 'local' as const : undefined;
   log(`training modes: causal transformer (2 layers, width ${width}, 4 heads) reversing ${digits} digits, ${records} distinct sequences ` +
     `(${Math.round(records * evalFraction)} held out, scored by teacher-forced exact match of the whole answer), ${epochs} epochs, 4 volunteers in this process, ` +
     `one shard each a round, replicas 1; sync fp32 (batch 64) vs local steps (H=${H} x 16 sequences a shard, int8 changes); ${said}`);
@@ -298,7 +311,11 @@ export async function transformerModesBench(flags: Flags, log: Log): Promise<Rec
         labels: { blob: await put('labels', 'int64', t.labels), format: 'tensors' },
       };
     },
-  }, H, link, log);
+  }, H, link, log, only);
+  if (only) {
+    log(`transformer held-out exact match, local steps alone: ${f.local_accuracy}; ${f.local_rounds} rounds`);
+    return Object.fromEntries(Object.entries(f).map(([k, v]) => [`transformer_${k}`, v]));
+  }
   const reached = Math.max(f.sync_accuracy, f.local_accuracy) >= 0.95;
   log(`transformer held-out exact match: sync ${f.sync_accuracy}, local steps ${f.local_accuracy}${reached ? '' : ' (below 0.95)'}; ` +
     `${f.local_rounds} local-steps rounds (sync ${f.sync_rounds}), full-weights fetches ${round(f.local_full_weights_share * 100, 1)}% of local steps' parameter bytes (included in the ratio)`);
