@@ -145,7 +145,10 @@ async function startOnBoundPort(
   const work = new WorkService(store, jobs, kinds, events, config, log, { blobs, runner: answers }, trust);
   const swarm = new SwarmMonitor(store, events);
   const credit = new CreditService(store, events, log.child({ component: 'credit' }));
-  const waits = new WaitWatch(store, () => swarm.connected(), config, log.child({ component: 'waits' }), () => swarm.elsewhere(), (j) => events.emit('job', j.id, j.projectId));
+  const waits = new WaitWatch(
+    store, () => swarm.connected(), config, log.child({ component: 'waits' }), () => swarm.elsewhere(), (j) => events.emit('job', j.id, j.projectId),
+    { trusted: (id) => work.trustedNow(id), classes: (job) => work.homogeneousClasses(job) },
+  );
   jobs.explainWaitsWith((id) => waits.reason(id));
   events.on('assigned', (jobId) => waits.assigned(jobId));
 

@@ -2,7 +2,8 @@
  * The coordinator as the simulator runs it: the store's part (shards, copies,
  * reputations, ledger) kept in memory, and every decision taken by the same
  * pure functions the coordinator calls (server/core): which copy a volunteer
- * may claim (scheduler/claim.ts with eligibility.ts, trust/replication.ts),
+ * may claim (scheduler/claim.ts with eligibility.ts, trust/replication.ts and
+ * trust/numeric-class.ts, given the trust inputs the work service gives it),
  * whether a request gets a known-answer copy (trust/spot-check.ts), how a
  * shard's results are judged (trust/judge.ts over trust/quorum.ts, the job
  * kind's comparison of real tensors), what a judgement does to a host's
@@ -22,6 +23,7 @@ import type { DistinctRule } from '../../server/core/scheduler/eligibility.ts';
 import { aliveCopies, shardFailure } from '../../server/core/scheduler/transitions.ts';
 import { judge, judgeLate, type ReputationChange } from '../../server/core/trust/judge.ts';
 import type { TrustPolicy } from '../../server/core/trust/policy.ts';
+import { addressGroup } from '../../server/core/trust/address.ts';
 import { decideReplication, trustedCanBeHad, type Holder } from '../../server/core/trust/replication.ts';
 import { afterEvent, isTrusted, newReputation, type Reputation, type ReputationEvent } from '../../server/core/trust/reputation.ts';
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../server/core/scheduler/pick.ts';
@@ -146,6 +148,11 @@ export class SimCoordinator {
   private readonly window = PICK_WINDOW;
   private readonly trustedPresent = new Map<string, number>();
   private trustedAvailable = false;
+  /** Numeric classes of the trusted hosts present (the claim's trustedClasses). */
+  private trustedClasses: string[] = [];
+  /** Address groups that announced each class, and their count: the stores' class census (volunteers never leave it). */
+  private readonly classGroups = new Map<string, Set<string>>();
+  private readonly census = new Map<string, number>();
 
   constructor(private readonly o: CoordinatorOptions, private readonly rng: Rng, private readonly measuredFrom: number, private readonly measuredShards: number) {
     this.job = simJob(o);
@@ -162,6 +169,10 @@ export class SimCoordinator {
 
   join(v: SimVolunteer, now: number): void {
     this.volunteers.set(v.id, v);
+    const groups = this.classGroups.get(v.numericClass) ?? new Set<string>();
+    groups.add(addressGroup(v.address));
+    this.classGroups.set(v.numericClass, groups);
+    this.census.set(v.numericClass, groups.size);
     this.reputations.set(v.id, { ...newReputation(v.id, v.numericClass, now), ...(v.operator ? { operator: true } : {}) });
     this.refreshTrust(v);
   }
@@ -198,18 +209,17 @@ export class SimCoordinator {
       if (li < 0) break;
       const shard = this.shards[lists[li]![pos[li]!]!]!;
       pos[li]!++;
-      if (this.claim(v, shard, now, '').take === true && this.replication(rep, shard, 0).take) eligible.push({ id: shard.id, priority: 0, ordered: false, shard });
+      if (this.claim(v, rep, shard, now, '', 0).take === true) eligible.push({ id: shard.id, priority: 0, ordered: false, shard });
     }
     if (!eligible.length) return null;
     const shard = pickOrder(eligible, () => this.rng.next(), this.window)[0]!.shard;
-    const r = this.replication(rep, shard, this.rng.next());
-    const d = this.claim(v, shard, now, `c${this.copySeq++}`);
-    if (!r.take || d.take !== true) throw new Error('an eligible shard refused the claim');
-    const copy: SimCopy = { ...d.copy, index: shard.index, value: null, out: null, lie: false, spot: false, solo: r.solo };
+    const d = this.claim(v, rep, shard, now, `c${this.copySeq++}`, this.rng.next());
+    if (d.take !== true) throw new Error('an eligible shard refused the claim');
+    const copy: SimCopy = { ...d.copy, index: shard.index, value: null, out: null, lie: false, spot: false, solo: d.copy.solo === true };
     shard.copies.push(copy);
     shard.issued++;
     shard.alive++;
-    shard.wanted = r.wanted;
+    shard.wanted = d.wanted;
     this.held(v.id).add(shard.id);
     this.issued.copies++;
     if (shard.reverifying) this.issued.reverify++;
@@ -217,15 +227,18 @@ export class SimCoordinator {
     return copy;
   }
 
-  private replication(rep: Reputation, shard: SimShard, draw: number) {
-    return decideReplication({
-      replicas: this.o.replicas, wanted: shard.wanted, holders: this.holders(shard), asker: rep,
-      trustedAvailable: this.trustedAvailable, draw, policy: this.o.policy,
+  /**
+   * The claim decision with the trust inputs the work service gives it (adaptive replication, the class rules).
+   * Its copies leave out spot checks' copies, as the simulated shard's `alive` and `holders` do.
+   */
+  private claim(v: SimVolunteer, rep: Reputation, shard: SimShard, now: number, copyId: string, draw: number) {
+    return decideClaim({
+      shard, copies: shard.copies.filter((c) => !c.spot), job: this.job, volunteer: v, rules: this.o.rules, now, copyId,
+      trust: {
+        policy: this.o.policy, asker: rep, trustedClasses: this.trustedClasses, census: this.census, draw,
+        holderTrusted: (c) => this.isTrusted(c.volunteerId),
+      },
     });
-  }
-
-  private claim(v: SimVolunteer, shard: SimShard, now: number, copyId: string) {
-    return decideClaim({ shard, copies: shard.copies, job: this.job, volunteer: v, rules: this.o.rules, now, copyId });
   }
 
   private held(volunteerId: string): Set<string> {
@@ -437,6 +450,7 @@ export class SimCoordinator {
     if (trusted) this.trustedPresent.set(v.id, 1);
     else this.trustedPresent.delete(v.id);
     const classes = [...this.trustedPresent.keys()].map((id) => this.volunteers.get(id)!.numericClass);
+    this.trustedClasses = [...new Set(classes)];
     const available = trustedCanBeHad(classes, (cls) => kindOf(this.job.spec).runsOn(this.job.spec, cls));
     if (available !== this.trustedAvailable) {
       this.trustedAvailable = available;

@@ -32,7 +32,7 @@ export function startBalanceNews(c: GatewayContext): BalanceNews {
   });
 
   everyTick(c, BALANCE_TICK_MS, 'telling volunteers their news', async () => {
-    peers?.flush(c.swarm.share());
+    peers?.flush(c.swarm.share(), c.work.trustedClassesHere());
     if (credited.size) {
       const accounts = new Set(credited);
       credited.clear();

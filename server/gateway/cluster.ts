@@ -5,7 +5,8 @@
  * migrations create). Through it a volunteer connected here hears the outcome
  * of a copy another coordinator judged, its balance after credit another
  * coordinator granted, and of work another coordinator's API created; a
- * dashboard here sees another coordinator's progress on its project.
+ * dashboard here sees another coordinator's progress on its project; and
+ * adaptive replication here counts the trusted hosts connected there.
  *
  * What crosses is small and batched (see PeerNews), twice a second from
  * each coordinator: state lives in the
@@ -33,6 +34,11 @@ export interface PeerNews {
   credited: string[];
   /** Projects whose jobs changed (their dashboards re-read the summaries). */
   projects: string[];
+  /**
+   * Numeric classes of the trusted hosts connected to the sender now: a trusted host on any coordinator counts
+   * for every coordinator's adaptive replication (services/work-service.ts trustedClasses).
+   */
+  trusted: string[];
 }
 
 export interface PeerEvents {
@@ -53,6 +59,8 @@ export const PeerNewsSchema = v.object({
   })])),
   credited: v.array(Id),
   projects: v.array(Id),
+  // A coordinator of an older version sends none: it tells of no trusted host.
+  trusted: v.optional(v.array(Id), []),
 });
 
 export interface ClusterLink {
@@ -98,9 +106,9 @@ export class PeerRelay {
   credit(account: string): void { this.credited.add(account); }
   project(projectId: string): void { this.projects.add(projectId); }
 
-  /** Sends everything gathered since the last flush, with this coordinator's swarm share. */
-  flush(swarm: SwarmShare): void {
-    const news: PeerNews = { from: this.from, swarm, outcomes: this.outcomes, credited: [...this.credited], projects: [...this.projects] };
+  /** Sends everything gathered since the last flush, with this coordinator's swarm share and trusted classes. */
+  flush(swarm: SwarmShare, trusted: string[] = []): void {
+    const news: PeerNews = { from: this.from, swarm, outcomes: this.outcomes, credited: [...this.credited], projects: [...this.projects], trusted };
     this.outcomes = [];
     this.credited = new Set();
     this.projects = new Set();

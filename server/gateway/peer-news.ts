@@ -17,6 +17,7 @@ export function hearPeers(c: GatewayContext, balances: BalanceNews, dashboards: 
     if (!r.success) { c.log.warn({ issue: r.issues[0]?.message }, 'malformed news from another coordinator ignored'); return; }
     const now = Date.now();
     c.swarm.heard(r.output.from, r.output.swarm, now);
+    c.work.heardTrusted(r.output.from, r.output.trusted, now);
     for (const [volunteerId, o] of r.output.outcomes) if (connectedHere(c.io, volunteerId)) c.desk.outcome(volunteerId, o, now);
     for (const account of r.output.credited) balances.credited(account);
     for (const p of r.output.projects) dashboards.projectChanged(p);

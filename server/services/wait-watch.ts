@@ -13,6 +13,7 @@ import { aliveCopies } from '../core/scheduler/transitions.ts';
 import { type JobForDiagnosis, type RosterEntry, submissionWarnings, type WaitReason, whyWaiting } from '../core/scheduler/why-waiting.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import type { Job } from '../core/jobs/types.ts';
+import type { HomogeneousClasses } from '../core/trust/numeric-class.ts';
 import type { Store } from '../store/types.ts';
 
 /** A job that got a copy assigned this recently is being served: nothing to explain. */
@@ -24,6 +25,12 @@ const SAMPLE_WANTING = 16;
 export interface Connected {
   volunteer: VolunteerIdentity;
   projectId: string | null;
+}
+
+/** What the trust rules on numeric classes need (services/work-service.ts): who is trusted, and the classes' standing for a job. */
+export interface ClassTrust {
+  trusted(volunteerId: string): boolean;
+  classes(job: Job): Promise<HomogeneousClasses>;
 }
 
 export function jobForDiagnosis(job: Job): JobForDiagnosis {
@@ -49,6 +56,8 @@ export class WaitWatch {
     private readonly elsewhere: () => number = () => 0,
     /** The reason for this job changed (dashboards refresh). */
     private readonly changed: (job: Job) => void = () => {},
+    /** The trust rules on numeric classes, for homogeneous jobs; absent: not applied. */
+    private readonly trust: ClassTrust | null = null,
   ) {}
 
   assigned(jobId: string, now = Date.now()): void {
@@ -63,7 +72,10 @@ export class WaitWatch {
   private async roster(): Promise<RosterEntry[]> {
     const out: RosterEntry[] = [];
     for (const c of this.connected()) {
-      out.push({ ...c.volunteer, projectId: c.projectId, inFlight: (await this.store.copiesInFlight(c.volunteer.id)).length });
+      out.push({
+        ...c.volunteer, projectId: c.projectId, inFlight: (await this.store.copiesInFlight(c.volunteer.id)).length,
+        trusted: this.trust?.trusted(c.volunteer.id) ?? false,
+      });
     }
     return out;
   }
@@ -107,7 +119,8 @@ export class WaitWatch {
         const sample = await this.wantingSample(job);
         if (sample.length > 0) {
           roster ??= await this.roster();
-          reason = whyWaiting(jobForDiagnosis(job), sample, roster, this.config.distinctCopies, this.config.maxInFlightPerVolunteer);
+          const classes = job.spec.homogeneous && this.trust ? await this.trust.classes(job) : undefined;
+          reason = whyWaiting(jobForDiagnosis(job), sample, roster, this.config.distinctCopies, this.config.maxInFlightPerVolunteer, classes);
         }
       }
       const before = this.reasons.get(job.id);

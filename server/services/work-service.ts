@@ -24,6 +24,8 @@ import { copyUploadBytes } from '../core/limits/result-allowance.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import { judge, judgeLate } from '../core/trust/judge.ts';
+import { homogeneousClasses } from '../core/scheduler/claim.ts';
+import type { ClassCensus, HomogeneousClasses } from '../core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, type TrustPolicy } from '../core/trust/policy.ts';
 import { trustedCanBeHad } from '../core/trust/replication.ts';
 import { isTrusted, trustChange } from '../core/trust/reputation.ts';
@@ -40,6 +42,7 @@ import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
 import type { KindWorks } from './kinds.ts';
 import { SpotChecks } from './spot-checks.ts';
+import { PEER_SHARE_FRESH_MS } from './swarm-monitor.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { AnswerRunner } from '../models/answer-runner.ts';
 
@@ -72,6 +75,8 @@ const OPERATOR_REVOKED_NOTICE = 'operator token ignored: this host returned an i
 
 /** How often a volunteer's last_seen is written while it asks for work. */
 const SEEN_EVERY_MS = 15_000;
+/** How long the class census read from the store serves claims (a hello here refreshes it at once). */
+const CENSUS_TTL_MS = 10_000;
 
 export class WorkService {
   private shardLock = new KeyedLock();
@@ -82,6 +87,10 @@ export class WorkService {
   private online = new Map<string, { sockets: number; numericClass: string }>();
   /** Of those, the ones trusted in their class now (kept current after each judgement that concerns them). */
   private trustedHere = new Map<string, string>();
+  /** Classes of the trusted hosts connected to other coordinators on the same database, as each last told (gateway/cluster.ts). */
+  private trustedElsewhere = new Map<string, { at: number; classes: string[] }>();
+  /** The numeric class census (core/trust/numeric-class.ts), as last read from the store. */
+  private census: { at: number; value: Promise<ClassCensus> } | null = null;
 
   /** Spot checks with known answers and backtracking (spot-checks.ts). */
   readonly spot: SpotChecks;
@@ -146,13 +155,58 @@ export class WorkService {
 
   /**
    * Numeric classes of the trusted hosts that can be had now: those connected
-   * here (known exactly, so no timing decides it).
+   * here (known exactly), and those other coordinators on the same database
+   * said were connected to them, in news they send twice a second through the
+   * socket.io adapter (gateway/cluster.ts), forgotten once a coordinator has
+   * been silent for PEER_SHARE_FRESH_MS. So a trusted host on coordinator B
+   * counts for A's claims and judgements without a round trip per claim, and
+   * one that left B stops counting within a tick (a host that has just left
+   * must not hold untrusted results back for long). Not the store's last_seen
+   * (trustedClassesSeen): it lags a departure by up to its write interval.
    */
-  private trustedClasses(): string[] {
-    // Only hosts connected here: one that has just left must not hold untrusted results back, since a judgement
-    // that wanted a trusted copy is not revisited when none comes. (Store.trustedClassesSeen would add the hosts
-    // other coordinators on the same PostgreSQL see; not wired yet.)
-    return [...new Set(this.trustedHere.values())];
+  private trustedClasses(now = Date.now()): string[] {
+    const out = new Set(this.trustedHere.values());
+    for (const [from, p] of this.trustedElsewhere) {
+      if (now - p.at > PEER_SHARE_FRESH_MS) this.trustedElsewhere.delete(from);
+      else for (const cls of p.classes) out.add(cls);
+    }
+    return [...out];
+  }
+
+  /** Classes of the trusted hosts connected here: what this coordinator tells the others. */
+  trustedClassesHere(): string[] {
+    return [...new Set(this.trustedHere.values())].sort();
+  }
+
+  /** Another coordinator on the same database told the classes of the trusted hosts connected to it. */
+  heardTrusted(from: string, classes: readonly string[], now = Date.now()): void {
+    const before = this.trustedElsewhere.get(from);
+    const sorted = [...new Set(classes)].sort();
+    this.trustedElsewhere.set(from, { at: now, classes: sorted });
+    if ((before?.classes ?? []).join('\n') !== sorted.join('\n')) {
+      this.log.info({ coordinator: from, classes: sorted }, 'trusted hosts connected to another coordinator changed');
+    }
+  }
+
+  /** Whether this volunteer, connected here, is trusted in its class now. */
+  trustedNow(volunteerId: string): boolean {
+    return this.trustedHere.has(volunteerId);
+  }
+
+  /** Distinct address groups announcing each numeric class, from the store (every coordinator on it counts), briefly cached. */
+  private classCensus(now = Date.now()): Promise<ClassCensus> {
+    if (!this.census || now - this.census.at >= CENSUS_TTL_MS) {
+      const value = this.store.classCensus();
+      this.census = { at: now, value };
+      // A failed read is not kept: the next claim reads again.
+      value.catch(() => { if (this.census?.value === value) this.census = null; });
+    }
+    return this.census.value;
+  }
+
+  /** The trust rules' view of numeric classes for a homogeneous job (numeric-class.ts), as the claim sees it now. */
+  async homogeneousClasses(job: Job): Promise<HomogeneousClasses> {
+    return homogeneousClasses({ census: await this.classCensus(), trustedClasses: this.trustedClasses(), policy: this.trust }, job);
   }
 
   /** Re-reads whether these volunteers (those connected here) are trusted, after their reputations changed. */
@@ -232,6 +286,8 @@ export class WorkService {
       };
       await this.store.createVolunteer(volunteer);
     }
+    // A new announcement (class and address group) counts in the class census from its first claim on.
+    if (!existing || existing.address !== address || existing.numericClass !== cls) this.census = null;
     const operatorClaim = req.operatorToken !== undefined;
     const operator = operatorClaim && await this.store.markOperator({ volunteerId: volunteer.id, numericClass: cls }, now);
     const notice = operatorClaim && !operator ? OPERATOR_REVOKED_NOTICE : null;
@@ -269,7 +325,7 @@ export class WorkService {
     }
     const [asker] = await this.store.reputations([{ volunteerId: s.volunteer.id, numericClass: s.volunteer.numericClass }]);
     // Whether a trusted host's copy stands alone is drawn from the same unpredictable stream as the shard it gets.
-    const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(), draw: this.draw() };
+    const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(now), census: await this.classCensus(now), draw: this.draw() };
     // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
     const spot = await this.spot.maybeIssue(s.volunteer, s.projectId, now);
     const claimed = spot ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw, trust });

@@ -344,4 +344,10 @@ export interface Store extends CreditLedger {
   markOperator(key: ReputationKey, now: number): Promise<boolean>;
   /** Numeric classes in which a host seen (volunteers.last_seen) since `since` is trusted: an operator's, or a streak of `trustAfter`. */
   trustedClassesSeen(trustAfter: number, since: number): Promise<string[]>;
+  /**
+   * The numeric class census (core/trust/numeric-class.ts): per class, the distinct address groups of the
+   * volunteers that announced it (each volunteer as its last hello left it), over every volunteer ever
+   * recorded, so it outlives restarts and is one census for every coordinator on the database.
+   */
+  classCensus(): Promise<Map<string, number>>;
 }

@@ -16,10 +16,11 @@
 import { kindOf } from '../jobs/kinds.ts';
 import type { Copy, Job, Shard } from '../jobs/types.ts';
 import type { TrustPolicy } from '../trust/policy.ts';
+import { type ClassCensus, type ClassRefusal, type HomogeneousClasses, homogeneousClassProblem } from '../trust/numeric-class.ts';
 import { decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
-import type { Reputation } from '../trust/reputation.ts';
+import { isTrusted, type Reputation } from '../trust/reputation.ts';
 import { assignedCopy } from './assigned-copy.ts';
-import { type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
+import { type BindsClass, type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
 
 /**
  * What adaptive replication needs beside the shard (core/trust/replication.ts):
@@ -27,11 +28,13 @@ import { type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCo
  * and a draw. Absent: no trust rules (plain replication, as before issue 13).
  */
 export interface ClaimTrust {
-  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>;
+  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability' | 'classQuorum'>;
   /** The asking volunteer's reputation in its numeric class; null: a new host. */
   asker: Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>> | null;
-  /** Numeric classes of the trusted hosts connected now. */
+  /** Numeric classes of the trusted hosts connected now (to any coordinator on the same database). */
   trustedClasses: readonly string[];
+  /** Distinct address groups announcing each numeric class (core/trust/numeric-class.ts): homogeneous jobs honour only classes enough announce. */
+  census: ClassCensus;
   /** Uniform in [0, 1). */
   draw: number;
   /** Whether the holder of a copy is trusted in the copy's class (the store reads its reputation). */
@@ -69,7 +72,7 @@ export interface ClaimInput {
   trust?: ClaimTrust;
 }
 
-export type ClaimRefusal = 'not wanting' | 'not distinct' | 'job not running' | 'backend not allowed' | 'round cap' | 'kept for a trusted host';
+export type ClaimRefusal = 'not wanting' | 'not distinct' | 'job not running' | 'backend not allowed' | 'round cap' | 'kept for a trusted host' | ClassRefusal;
 
 export type ClaimDecision =
   /** `wanted`: the shard's wanted after this copy (adaptive replication may lower it to 1 or raise it). */
@@ -78,10 +81,33 @@ export type ClaimDecision =
   /** The volunteer's live copies of shards with index in [from, to) of this job are needed: count them, decide again. */
   | { take: 'count'; jobId: string; from: number; to: number };
 
+/** The class rules' inputs for a homogeneous job: the trusted classes that may compute it. */
+export function homogeneousClasses(t: Pick<ClaimTrust, 'census' | 'trustedClasses' | 'policy'>, job: Job): HomogeneousClasses {
+  const kind = kindOf(job.spec);
+  return { census: t.census, trustedClasses: t.trustedClasses.filter((cls) => kind.runsOn(job.spec, cls)), policy: t.policy };
+}
+
+/**
+ * For a store that narrows candidate shards before it locks one: whether the
+ * class rules could let this volunteer take a copy of this homogeneous job's
+ * shard, judged with every holder taken as untrusted (a trusted holder's copy
+ * binds its class where an untrusted one's may not), so the pre-filter never
+ * drops a shard decideClaim would grant. Null: no class rule applies.
+ */
+export function classPrefilter(t: Omit<ClaimTrust, 'holderTrusted' | 'draw'>, job: Job, v: VolunteerIdentity): ((copies: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>) => boolean) | null {
+  if (!job.spec.homogeneous) return null;
+  const classes = homogeneousClasses(t, job);
+  if (homogeneousClassProblem(v.numericClass, isTrusted(t.asker, t.policy), classes)) return () => false;
+  return (copies, rules) => mayTakeCopy(v, copies, rules, true, (h) => homogeneousClassProblem(h.numericClass, false, classes) === null);
+}
+
 export function decideClaim(c: ClaimInput): ClaimDecision {
   const { shard, job, volunteer: v } = c;
   if (!wanting(shard)) return { take: false, why: 'not wanting' };
-  if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous)) return { take: false, why: 'not distinct' };
+  // A homogeneous shard under the trust rules: which classes may hold its copies now (numeric-class.ts).
+  const classes = c.trust && shard.homogeneous && job ? homogeneousClasses(c.trust, job) : null;
+  const binds: BindsClass | undefined = classes ? (h) => homogeneousClassProblem(h.numericClass, c.trust!.holderTrusted(h), classes) === null : undefined;
+  if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous, binds)) return { take: false, why: 'not distinct' };
   if (!job || job.state !== 'running') return { take: false, why: 'job not running' };
   const kind = kindOf(job.spec);
   if (!kind.runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
@@ -94,6 +120,10 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   let wanted = shard.wanted;
   if (c.trust) {
     const t = c.trust;
+    if (classes) {
+      const problem = homogeneousClassProblem(v.numericClass, isTrusted(t.asker, t.policy), classes);
+      if (problem) return { take: false, why: problem };
+    }
     const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: t.holderTrusted(h), solo: h.solo === true }));
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,

@@ -73,7 +73,7 @@ function lostCopy(c: CopyIdentity): boolean {
  * it to return late after all, `lateResultClash` keeps it from counting
  * beside that sibling, or beside its own volunteer's new copy.
  */
-export function copyConflict(v: VolunteerIdentity, c: CopyIdentity, rules: ReadonlySet<DistinctRule>, homogeneous: boolean): ConflictRule | null {
+export function copyConflict(v: VolunteerIdentity, c: CopyIdentity, rules: ReadonlySet<DistinctRule>, homogeneous: boolean, binds: BindsClass = bindsAlways): ConflictRule | null {
   if (c.volunteerId === v.id) {
     if (c.state === 'error') return 'errored';
     return lostCopy(c) ? null : 'volunteer';
@@ -82,20 +82,28 @@ export function copyConflict(v: VolunteerIdentity, c: CopyIdentity, rules: Reado
   const shared = sharesIdentity(v, c, rules);
   if (shared) return shared;
   // Homogeneous redundancy: compare only like with like numerics.
-  if (homogeneous && c.numericClass !== v.numericClass) return 'class';
+  if (homogeneous && c.numericClass !== v.numericClass && binds(c)) return 'class';
   return null;
 }
 
+/**
+ * Whether a live copy ties a homogeneous shard to its numeric class. Every copy does, except under the trust
+ * rules one whose class may not hold homogeneous copies now (core/trust/numeric-class.ts): the shard's other
+ * copies may then go to another class, or no one could ever take them.
+ */
+export type BindsClass = (c: CopyIdentity) => boolean;
+const bindsAlways: BindsClass = () => true;
+
 /** Every rule that keeps a copy of a shard with these copies from the volunteer (empty: it may take one). */
-export function shardConflicts(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): ConflictRule[] {
-  const out = existing.map((c) => copyConflict(v, c, rules, homogeneous)).filter((r): r is ConflictRule => r !== null);
+export function shardConflicts(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean, binds: BindsClass = bindsAlways): ConflictRule[] {
+  const out = existing.map((c) => copyConflict(v, c, rules, homogeneous, binds)).filter((r): r is ConflictRule => r !== null);
   if (existing.filter((c) => c.volunteerId === v.id && lostCopy(c)).length > LOST_COPIES_FORGIVEN) out.push('volunteer');
   return out;
 }
 
-export function mayTakeCopy(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): boolean {
+export function mayTakeCopy(v: VolunteerIdentity, existing: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean, binds: BindsClass = bindsAlways): boolean {
   // One statement of the rules, shared with the wait diagnosis (why-waiting.ts).
-  return shardConflicts(v, existing, rules, homogeneous).length === 0;
+  return shardConflicts(v, existing, rules, homogeneous, binds).length === 0;
 }
 
 function sharesIdentity(v: Pick<VolunteerIdentity, 'wallet' | 'address'>, c: Pick<CopyIdentity, 'wallet' | 'address'>, rules: ReadonlySet<DistinctRule>): DistinctRule | null {

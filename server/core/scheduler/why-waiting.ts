@@ -1,8 +1,9 @@
 /**
  * Why a job's shards are not being computed, in words an operator can act on:
  * no volunteer connected; N connected but none may take a copy (the distinct
- * rule, the job's backends, homogeneous redundancy, a page bound to another
- * project); or every volunteer that may take one is busy. Also what to warn a
+ * rule, the job's backends, homogeneous redundancy and the trust rules on
+ * numeric classes, a page bound to another project); or every volunteer that
+ * may take one is busy. Also what to warn a
  * submitter about before a job waits at all (replicas the swarm cannot supply).
  *
  * Pure: the coordinator gathers the connected volunteers and a sample of the
@@ -11,13 +12,16 @@
  */
 import type { Backend } from '../../../shared/protocol/events.ts';
 import { backendAllows } from '../jobs/backends.ts';
-import { copyConflict, type CopyIdentity, type DistinctRule, shardConflicts, type VolunteerIdentity } from './eligibility.ts';
+import { type HomogeneousClasses, homogeneousClassProblem } from '../trust/numeric-class.ts';
+import { type BindsClass, copyConflict, type CopyIdentity, type DistinctRule, shardConflicts, type VolunteerIdentity } from './eligibility.ts';
 
 export interface RosterEntry extends VolunteerIdentity {
   /** The project a page (an embed) bound this volunteer to; null: any project. */
   projectId: string | null;
   /** Copies it holds now; at `maxInFlight` it asks for no more. */
   inFlight: number;
+  /** Trusted in its numeric class now (core/trust/reputation.ts); absent: not. */
+  trusted?: boolean;
 }
 
 export interface JobForDiagnosis {
@@ -29,7 +33,7 @@ export interface JobForDiagnosis {
 }
 
 /** Why one connected volunteer cannot take any copy of the job. */
-export type Exclusion = 'project' | 'backend' | 'address' | 'wallet' | 'class' | 'errored' | 'volunteer';
+export type Exclusion = 'project' | 'backend' | 'unhonoured' | 'untrusted-class' | 'address' | 'wallet' | 'class' | 'errored' | 'volunteer';
 
 export interface WaitReason {
   code: 'no_volunteers' | 'excluded' | 'busy';
@@ -47,10 +51,10 @@ export interface WaitReason {
 const PRECEDENCE = ['address', 'wallet', 'class', 'volunteer', 'errored'] as const;
 
 /** The rule keeping the volunteer off every one of these shards, or null if it may take a copy of one. */
-export function shardsExclusion(v: VolunteerIdentity, wanting: readonly (readonly CopyIdentity[])[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean): Exclusion | null {
+export function shardsExclusion(v: VolunteerIdentity, wanting: readonly (readonly CopyIdentity[])[], rules: ReadonlySet<DistinctRule>, homogeneous: boolean, binds?: BindsClass): Exclusion | null {
   const seen = new Set<Exclusion>();
   for (const copies of wanting) {
-    const own = shardConflicts(v, copies, rules, homogeneous);
+    const own = shardConflicts(v, copies, rules, homogeneous, binds);
     if (own.length === 0) return null;
     // A copy of its own says it all for this shard (one it holds or held, else one that errored); otherwise the first rule that bites.
     seen.add(own.includes('volunteer') ? 'volunteer' : own.includes('errored') ? 'errored' : PRECEDENCE.find((p) => own.includes(p))!);
@@ -58,19 +62,26 @@ export function shardsExclusion(v: VolunteerIdentity, wanting: readonly (readonl
   return PRECEDENCE.find((p) => seen.has(p)) ?? null;
 }
 
-function volunteerExclusion(v: RosterEntry, job: JobForDiagnosis, wanting: readonly (readonly CopyIdentity[])[], rules: ReadonlySet<DistinctRule>): Exclusion | null {
+function volunteerExclusion(v: RosterEntry, job: JobForDiagnosis, wanting: readonly (readonly CopyIdentity[])[], rules: ReadonlySet<DistinctRule>, classes?: HomogeneousClasses): Exclusion | null {
   if (v.projectId !== null && v.projectId !== job.projectId) return 'project';
   if (!backendAllows(job.backends, v.numericClass)) return 'backend';
-  return shardsExclusion(v, wanting, rules, job.homogeneous);
+  // The trust rules on numeric classes (core/trust/numeric-class.ts), as the claim applies them. A copy's holder
+  // is taken as untrusted here: the sample carries no reputations (a trusted holder's copy may bind where this says not).
+  const gate = job.homogeneous && classes ? classes : null;
+  const problem = gate ? homogeneousClassProblem(v.numericClass, v.trusted === true, gate) : null;
+  if (problem) return problem === 'class not honoured' ? 'unhonoured' : 'untrusted-class';
+  return shardsExclusion(v, wanting, rules, job.homogeneous, gate ? (c) => homogeneousClassProblem(c.numericClass, false, gate) === null : undefined);
 }
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
-function describe(kind: Exclusion, n: number, job: JobForDiagnosis): string {
+function describe(kind: Exclusion, n: number, job: JobForDiagnosis, classes?: HomogeneousClasses): string {
   const they = n === 1 ? 'it' : 'they';
   switch (kind) {
     case 'project': return `${plural(n, 'is', 'are')} bound to another project (an embed on another project's page)`;
     case 'backend': return `${n === 1 ? 'runs' : 'run'} a backend the job excludes (it runs on ${job.backends?.join(', ')} only)`;
+    case 'unhonoured': return `${n === 1 ? 'computes' : 'compute'} in a numeric class fewer than ${classes?.policy.classQuorum} address groups announce (homogeneous job: a class counts only once that many share it, so a made-up class cannot keep shards to itself)`;
+    case 'untrusted-class': return `${n === 1 ? 'is' : 'are'} not trusted yet, and no trusted host of ${n === 1 ? 'its' : 'their'} numeric class is connected to check ${n === 1 ? 'its' : 'their'} copies (homogeneous job: only a host of the same class can; trust is earned on other jobs)`;
     case 'address': return `${n === 1 ? 'shares' : 'share'} a client address with a copy of the same shard (distinct-copies rule 'address': replicas ${job.replicas} need ${job.replicas} different addresses)`;
     case 'wallet': return `${n === 1 ? 'shares' : 'share'} a wallet with a copy of the same shard (distinct-copies rule 'wallet': replicas ${job.replicas} need ${job.replicas} different wallets)`;
     case 'class': return `${n === 1 ? 'computes' : 'compute'} in another numeric class than the shard's other copies (homogeneous job)`;
@@ -79,20 +90,22 @@ function describe(kind: Exclusion, n: number, job: JobForDiagnosis): string {
   }
 }
 
-const ORDER: readonly Exclusion[] = ['project', 'backend', 'address', 'wallet', 'class', 'errored', 'volunteer'];
+const ORDER: readonly Exclusion[] = ['project', 'backend', 'unhonoured', 'untrusted-class', 'address', 'wallet', 'class', 'errored', 'volunteer'];
 
-function exclusionsText(excluded: Partial<Record<Exclusion, number>>, job: JobForDiagnosis): string {
-  return ORDER.filter((k) => excluded[k]).map((k) => `${excluded[k]} ${describe(k, excluded[k]!, job)}`).join('; ');
+function exclusionsText(excluded: Partial<Record<Exclusion, number>>, job: JobForDiagnosis, classes?: HomogeneousClasses): string {
+  return ORDER.filter((k) => excluded[k]).map((k) => `${excluded[k]} ${describe(k, excluded[k]!, job, classes)}`).join('; ');
 }
 
 /**
  * Why nothing takes the job's shards that want a copy, or null when nothing
  * waits (no shard wants a copy, or some connected volunteer may take one now).
- * `wanting` holds, per shard that wants a copy, the copies it already has.
+ * `wanting` holds, per shard that wants a copy, the copies it already has;
+ * `classes`, the trust rules' view of numeric classes (a homogeneous job's:
+ * core/trust/numeric-class.ts; absent: not applied).
  */
 export function whyWaiting(
   job: JobForDiagnosis, wanting: readonly (readonly CopyIdentity[])[], roster: readonly RosterEntry[],
-  rules: ReadonlySet<DistinctRule>, maxInFlight: number,
+  rules: ReadonlySet<DistinctRule>, maxInFlight: number, classes?: HomogeneousClasses,
 ): WaitReason | null {
   if (wanting.length === 0) return null;
   if (roster.length === 0) {
@@ -101,14 +114,14 @@ export function whyWaiting(
   const excluded: Partial<Record<Exclusion, number>> = {};
   let busy = 0;
   for (const v of roster) {
-    const why = volunteerExclusion(v, job, wanting, rules);
+    const why = volunteerExclusion(v, job, wanting, rules, classes);
     if (why) excluded[why] = (excluded[why] ?? 0) + 1;
     else if (v.inFlight >= maxInFlight) busy++;
     else return null;
   }
   const connected = plural(roster.length, 'volunteer', 'volunteers');
   if (busy > 0) {
-    const others = exclusionsText(excluded, job);
+    const others = exclusionsText(excluded, job, classes);
     return {
       code: 'busy', connected: roster.length, excluded, busy,
       message: `${connected} connected; ${busy === 1 ? 'the one' : `all ${busy}`} that may take a copy ${busy === 1 ? 'is' : 'are'} busy (holding ${maxInFlight} copies each)${others ? `; the others may not: ${others}` : ''}`,
@@ -116,7 +129,7 @@ export function whyWaiting(
   }
   return {
     code: 'excluded', connected: roster.length, excluded, busy: 0,
-    message: `${connected} connected, but none may take a copy: ${exclusionsText(excluded, job)}`,
+    message: `${connected} connected, but none may take a copy: ${exclusionsText(excluded, job, classes)}`,
   };
 }
 

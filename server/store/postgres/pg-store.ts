@@ -22,7 +22,7 @@ import { payableAt } from '../../core/credit/hold.ts';
 import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
-import { decideClaim } from '../../core/scheduler/claim.ts';
+import { classPrefilter, decideClaim } from '../../core/scheduler/claim.ts';
 import { pickOrder } from '../../core/scheduler/pick.ts';
 import { type CopyIdentity, type DistinctRule, mayServeProject, mayTakeCopy, NO_RULES } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
@@ -537,16 +537,27 @@ export class PgStore implements Store {
 
   /** A copy of one of the project's wanting shards (highest priority, oldest job first) that the volunteer may take. */
   private async claimIn(q: Exec, req: ClaimRequest, projectId: string, copyId: string): Promise<Claimed | null> {
-    const head = await q(`SELECT s.id, s.homogeneous, s.priority, (SELECT j.kind FROM jobs j WHERE j.id = s.job_id) AS kind,
+    const head = await q(`SELECT s.id, s.job_id, s.homogeneous, s.priority, (SELECT j.kind FROM jobs j WHERE j.id = s.job_id) AS kind,
         COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
                                                     'numericClass', c.numeric_class, 'state', c.state, 'reason', c.reason))
                   FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
       FROM shards s
       WHERE s.project_id = $1 AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total
       ORDER BY s.priority DESC, s.job_created, s.idx LIMIT 256`, [projectId]);
-    const mayTake = head.rows
-      .filter((r) => mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean))
-      .map((r) => ({ id: r.id as string, priority: num(r.priority), ordered: r.kind !== 'inference' }));
+    // Under the trust rules a homogeneous shard's class binding depends on its holders' trust, read under the lock
+    // below; here the rules as they would be were every holder untrusted (classPrefilter: never narrower than the claim).
+    const gates = new Map<string, ReturnType<typeof classPrefilter>>();
+    const mayTake: { id: string; priority: number; ordered: boolean }[] = [];
+    for (const r of head.rows) {
+      const jobId = r.job_id as string;
+      if (req.trust && r.homogeneous && !gates.has(jobId)) {
+        const job = await this.job(jobId, q);
+        gates.set(jobId, job ? classPrefilter(req.trust, job, req.volunteer) : null);
+      }
+      const gate = req.trust && r.homogeneous ? gates.get(jobId) : null;
+      const ok = gate ? gate(r.existing as CopyIdentity[], req.rules) : mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean);
+      if (ok) mayTake.push({ id: r.id as string, priority: num(r.priority), ordered: r.kind !== 'inference' });
+    }
     // With a draw, the first of the top priority are tried in a random order (pick.ts): the head is not whoever asks next.
     let eligible = (req.draw ? pickOrder(mayTake, req.draw) : mayTake).map((r) => r.id);
     while (eligible.length > 0) {
@@ -959,6 +970,11 @@ export class PgStore implements Store {
       const { rows } = await q('SELECT operator FROM reputations WHERE volunteer_id = $1 AND numeric_class = $2', [k.volunteerId, k.numericClass]);
       return Number(rows[0]!.operator) === 1;
     });
+  }
+
+  async classCensus() {
+    const { rows } = await this.exec('SELECT numeric_class AS c, COUNT(DISTINCT address) AS n FROM volunteers GROUP BY numeric_class');
+    return new Map(rows.map((r) => [r.c as string, num(r.n)]));
   }
 
   async trustedClassesSeen(trustAfter: number, since: number) {

@@ -1129,6 +1129,11 @@ export class SqliteStore implements Store {
     });
   }
 
+  async classCensus() {
+    const rows = this.db.prepare('SELECT numeric_class AS c, COUNT(DISTINCT address) AS n FROM volunteers GROUP BY numeric_class').all() as Row[];
+    return new Map(rows.map((r) => [r.c as string, Number(r.n)]));
+  }
+
   async trustedClassesSeen(trustAfter: number, since: number) {
     return (this.db.prepare(`SELECT DISTINCT r.numeric_class AS c FROM reputations r JOIN volunteers v ON v.id = r.volunteer_id
       WHERE (r.operator = 1 OR r.streak >= ?) AND v.last_seen >= ? ORDER BY c`).all(trustAfter, since) as Row[]).map((r) => r.c as string);

@@ -22,6 +22,7 @@ function input(job: Job, o: Partial<Omit<ClaimInput, 'shard'>> & { shard?: Parti
 
 describe('decideClaim', () => {
   const { job } = makeJob('p1');
+  const policy = { trustAfter: 10, minReplicateProbability: 0.05, classQuorum: 3 };
 
   it('issues an assigned copy with the volunteer identity and the ack deadline of the job', () => {
     expect(decideClaim(input(job))).toEqual({
@@ -36,9 +37,8 @@ describe('decideClaim', () => {
   });
 
   it('with trust: keeps a shard\'s other copy for a trusted host from an untrusted asker, and lets a trusted one stand alone when drawn', () => {
-    const policy = { trustAfter: 10, minReplicateProbability: 0.05 };
     const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
-      policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], draw: 0.5, holderTrusted: () => false, ...o,
+      policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrusted: () => false, ...o,
     });
     const untrustedHolder = other({ state: 'returned', outcome: 'pending' });
     expect(decideClaim(input(job, { shard: { alive: 1 }, copies: [untrustedHolder], trust: trust() }))).toEqual({ take: false, why: 'kept for a trusted host' });
@@ -49,6 +49,54 @@ describe('decideClaim', () => {
     expect(decideClaim(input(job, { shard: { alive: 0 }, copies: [other({ state: 'returned', outcome: 'invalid' })], trust: trust() }))).toMatchObject({ take: true });
     const solo = decideClaim(input(job, { trust: trust({ asker: { streak: 20 }, draw: 0.9 }) }));
     expect(solo).toMatchObject({ take: true, wanted: 1, copy: { solo: true } });
+  });
+
+  describe('with trust, on a homogeneous job: a numeric class takes copies only if honoured, and an untrusted host only beside a trusted host of its class', () => {
+    const WASM = 'wasm/ort-1.30.0';
+    const GPU = 'webgpu/nvidia/ampere/ort-1.30.0';
+    const FORGED = 'webgpu/forged/x/ort-1.30.0';
+    const census = new Map([[WASM, 5], [GPU, 3], [FORGED, 2]]);
+    const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
+      policy, asker: null, trustedClasses: [WASM], census, draw: 0.5, holderTrusted: () => false, ...o,
+    });
+    const homogeneous = (v: Partial<typeof volunteer>, o: Partial<Omit<ClaimInput, 'shard'>> & { shard?: Partial<ClaimableShard> } = {}) =>
+      decideClaim(input(job, { ...o, volunteer: { ...volunteer, ...v }, shard: { homogeneous: true, ...o.shard } }));
+
+    it('refuses a class fewer than classQuorum address groups announce, trusted or not, and says why', () => {
+      expect(homogeneous({ numericClass: FORGED }, { trust: trust() })).toEqual({ take: false, why: 'class not honoured' });
+      expect(homogeneous({ numericClass: FORGED }, { trust: trust({ asker: { streak: 50 }, trustedClasses: [WASM, FORGED] }) })).toEqual({ take: false, why: 'class not honoured' });
+      expect(homogeneous({ numericClass: 'webgpu/never/seen/ort-1' }, { trust: trust({ trustedClasses: [] }) })).toEqual({ take: false, why: 'class not honoured' });
+      // A job that is not homogeneous compares across classes: no class rule applies.
+      expect(decideClaim(input(job, { volunteer: { ...volunteer, numericClass: FORGED }, trust: trust() }))).toMatchObject({ take: true });
+      // Without the trust rules (the stores' contract tests): as before.
+      expect(homogeneous({ numericClass: FORGED })).toMatchObject({ take: true });
+    });
+
+    it('refuses an untrusted host of an honoured class while a trusted host can be had in another class only', () => {
+      expect(homogeneous({ numericClass: GPU }, { trust: trust() })).toEqual({ take: false, why: 'no trusted host in class' });
+      // A trusted host of its class can be had: its copy will be checked by one.
+      expect(homogeneous({ numericClass: GPU }, { trust: trust({ trustedClasses: [WASM, GPU] }) })).toMatchObject({ take: true });
+      // It is trusted itself.
+      expect(homogeneous({ numericClass: GPU }, { trust: trust({ asker: { streak: 10 } }) })).toMatchObject({ take: true });
+      // No trusted host at all: untrusted hosts check each other, within a class.
+      expect(homogeneous({ numericClass: GPU }, { trust: trust({ trustedClasses: [] }) })).toMatchObject({ take: true });
+      // Trusted hosts the job may not use (its backends) do not count.
+      const wasmOnly: Job = { ...job, spec: { ...job.spec, backends: ['wasm'] } as Job['spec'] };
+      expect(decideClaim(input(wasmOnly, { volunteer: { ...volunteer, numericClass: WASM }, shard: { homogeneous: true }, trust: trust({ trustedClasses: [GPU] }) }))).toMatchObject({ take: true });
+    });
+
+    it('a copy whose class may not hold homogeneous copies now does not bind the shard to it, so the shard can still complete', () => {
+      const forged = other({ numericClass: FORGED, state: 'returned', outcome: 'pending' });
+      // The forged copy (issued before the rule, or its class lost its trusted host): a trusted WASM host takes the next copy.
+      expect(homogeneous({}, { shard: { alive: 1 }, copies: [forged], trust: trust({ asker: { streak: 10 } }) })).toMatchObject({ take: true, wanted: 2 });
+      // A GPU copy binds while a trusted GPU host can be had (its class can check it) ...
+      const gpu = other({ numericClass: GPU, state: 'running' });
+      expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 }, trustedClasses: [WASM, GPU] }) })).toEqual({ take: false, why: 'not distinct' });
+      // ... or while it is held by a trusted host ...
+      expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 }, holderTrusted: () => true }) })).toEqual({ take: false, why: 'not distinct' });
+      // ... and not once no trusted host of its class is left to check it.
+      expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 } }) })).toMatchObject({ take: true });
+    });
   });
 
   it('refuses a shard that wants no copy: closed, enough alive, or every copy issued', () => {

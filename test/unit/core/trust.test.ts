@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addressBehindOneProxy, addressGroup, clientAddress, parseTrustedProxies } from '../../../server/core/trust/address.ts';
-import { classHonoured, withAnnouncement } from '../../../server/core/trust/numeric-class.ts';
+import { censusOf, classHonoured, homogeneousClassProblem } from '../../../server/core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, trustPolicy } from '../../../server/core/trust/policy.ts';
 import { decideTrustQuorum, type TrustCandidate } from '../../../server/core/trust/quorum.ts';
 import { afterEvent, isTrusted, mayMarkOperator, mayStandAlone, newReputation, replicateProbability, trustChange } from '../../../server/core/trust/reputation.ts';
@@ -190,12 +190,26 @@ describe('addresses', () => {
 });
 
 describe('numeric classes', () => {
+  const MADE_UP = 'webgpu/made-up/x/ort-1';
+  const hosts = [
+    { numericClass: MADE_UP, address: '203.0.113.0/24' }, { numericClass: MADE_UP, address: '203.0.113.0/24' },
+    { numericClass: MADE_UP, address: '198.51.100.0/24' }, { numericClass: 'wasm/ort-1', address: '203.0.113.0/24' },
+  ];
+
   it('honours a class only once enough distinct address groups announce it', () => {
-    let census = withAnnouncement(new Map(), 'webgpu/made-up/x/ort-1', '203.0.113.0/24');
-    census = withAnnouncement(census, 'webgpu/made-up/x/ort-1', '203.0.113.0/24');
-    census = withAnnouncement(census, 'webgpu/made-up/x/ort-1', '198.51.100.0/24');
-    expect(classHonoured('webgpu/made-up/x/ort-1', census, P)).toBe(false);
-    census = withAnnouncement(census, 'webgpu/made-up/x/ort-1', '192.0.2.0/24');
-    expect(classHonoured('webgpu/made-up/x/ort-1', census, P)).toBe(true);
+    expect(censusOf(hosts)).toEqual(new Map([[MADE_UP, 2], ['wasm/ort-1', 1]]));
+    expect(classHonoured(MADE_UP, censusOf(hosts), P)).toBe(false);
+    expect(classHonoured(MADE_UP, censusOf([...hosts, { numericClass: MADE_UP, address: '192.0.2.0/24' }]), P)).toBe(true);
+    expect(classHonoured('never/announced', censusOf(hosts), P)).toBe(false);
+  });
+
+  it('a homogeneous copy goes to an honoured class only, and to an untrusted host only while a trusted host of its class can be had (or none at all)', () => {
+    const census = new Map([[MADE_UP, 3], ['wasm/ort-1', 2]]);
+    const c = (trustedClasses: string[]) => ({ census, trustedClasses, policy: P });
+    expect(homogeneousClassProblem('wasm/ort-1', true, c(['wasm/ort-1']))).toBe('class not honoured');
+    expect(homogeneousClassProblem(MADE_UP, false, c(['wasm/ort-1']))).toBe('no trusted host in class');
+    expect(homogeneousClassProblem(MADE_UP, true, c(['wasm/ort-1']))).toBeNull();
+    expect(homogeneousClassProblem(MADE_UP, false, c([MADE_UP]))).toBeNull();
+    expect(homogeneousClassProblem(MADE_UP, false, c([]))).toBeNull();
   });
 });

@@ -11,6 +11,29 @@ const vol = (id: string, o: Partial<RosterEntry> = {}): RosterEntry => ({
 const copyOf = (v: RosterEntry, state = 'returned'): CopyIdentity => ({ volunteerId: v.id, wallet: v.wallet, address: v.address, numericClass: v.numericClass, state });
 
 describe('whyWaiting', () => {
+  it('on a homogeneous job, names a class too few address groups announce, and untrusted hosts whose class no trusted host can check', () => {
+    const FORGED = 'webgpu/forged/x/ort-1.30.0';
+    const GPU = 'webgpu/nvidia/ampere/ort-1.30.0';
+    const hom = { ...job, homogeneous: true };
+    const classes = { census: new Map([['wasm/ort-1.30.0', 3], [GPU, 4], [FORGED, 1]]), trustedClasses: ['wasm/ort-1.30.0'], policy: { classQuorum: 3 } };
+    const f1 = vol('f1', { address: '10.0.0.1', numericClass: FORGED });
+    const f2 = vol('f2', { address: '10.0.0.2', numericClass: FORGED });
+    const g = vol('g', { address: '10.0.0.3', numericClass: GPU });
+    const r = whyWaiting(hom, [[]], [f1, f2, g], rules, 2, classes);
+    expect(r).toMatchObject({ code: 'excluded', excluded: { unhonoured: 2, 'untrusted-class': 1 } });
+    expect(r!.message).toBe('3 volunteers connected, but none may take a copy: 2 compute in a numeric class fewer than 3 address groups announce '
+      + '(homogeneous job: a class counts only once that many share it, so a made-up class cannot keep shards to itself); 1 is not trusted yet, '
+      + 'and no trusted host of its numeric class is connected to check its copies (homogeneous job: only a host of the same class can; trust is earned on other jobs)');
+    // A trusted GPU host may take a copy; so may an untrusted one once a trusted GPU host is connected.
+    expect(whyWaiting(hom, [[]], [f1, { ...g, trusted: true }], rules, 2, classes)).toBeNull();
+    expect(whyWaiting(hom, [[]], [g], rules, 2, { ...classes, trustedClasses: ['wasm/ort-1.30.0', GPU] })).toBeNull();
+    // A forged copy does not tie the shard to its class: a trusted GPU host may take the shard's next copy.
+    expect(whyWaiting(hom, [[copyOf(f1, 'running')]], [{ ...g, trusted: true }], rules, 2, classes)).toBeNull();
+    // Not homogeneous, or without the trust rules: no class rule.
+    expect(whyWaiting(job, [[]], [f1], rules, 2, classes)).toBeNull();
+    expect(whyWaiting(hom, [[]], [f1], rules, 2)).toBeNull();
+  });
+
   it('says nothing while no shard wants a copy, or while some volunteer may take one', () => {
     const a = vol('a');
     expect(whyWaiting(job, [], [a], rules, 2)).toBeNull();

@@ -9,10 +9,16 @@ describe('news between coordinators', () => {
     outcomes: [['VP7M3cLZGvawr_upHC365k', { copyId: 'VP7M3f7o2tDcUxnOfAhmiF', jobId: 'VP7M3cLZGvawr_upHC365k', outcome: 'invalid', reason: 'disagrees with the quorum', credit: 0 }]],
     credited: ['volunteer:VP7M348TjzmKf2CIfDQYg-'],
     projects: ['VP7M3Zye2-JlKDlF0e9e6k'],
+    trusted: ['wasm/ort-1.22.0'],
   };
 
   it('accepts what a coordinator sends', () => {
     expect(v.parse(PeerNewsSchema, news)).toEqual(news);
+  });
+
+  it('takes news from a coordinator that tells no trusted classes (an older version) as telling none', () => {
+    const { trusted: _, ...old } = news;
+    expect(v.parse(PeerNewsSchema, old)).toEqual({ ...old, trusted: [] });
   });
 
   it('refuses what no coordinator sends', () => {
@@ -25,6 +31,8 @@ describe('news between coordinators', () => {
       { ...news, swarm: { ...news.swarm, shardsPerMin: -1 } },
       { ...news, swarm: { ...news.swarm, volunteers: { wasm: Number.NaN } } },
       { ...news, from: undefined },
+      { ...news, trusted: [7] },
+      { ...news, trusted: ['x'.repeat(201)] },
     ];
     for (const b of bad) expect(v.safeParse(PeerNewsSchema, b).success).toBe(false);
   });
@@ -37,11 +45,11 @@ describe('news between coordinators', () => {
     relay.credit('volunteer:a');
     relay.credit('volunteer:a');
     relay.project('p1');
-    relay.flush(news.swarm);
+    relay.flush(news.swarm, news.trusted);
     relay.flush(news.swarm);
     expect(sent).toEqual([
-      { from: relay.from, swarm: news.swarm, outcomes: [[volunteerId, outcome]], credited: ['volunteer:a'], projects: ['p1'] },
-      { from: relay.from, swarm: news.swarm, outcomes: [], credited: [], projects: [] },
+      { from: relay.from, swarm: news.swarm, outcomes: [[volunteerId, outcome]], credited: ['volunteer:a'], projects: ['p1'], trusted: news.trusted },
+      { from: relay.from, swarm: news.swarm, outcomes: [], credited: [], projects: [], trusted: [] },
     ]);
     for (const n of sent) expect(v.safeParse(PeerNewsSchema, n).success).toBe(true);
   });

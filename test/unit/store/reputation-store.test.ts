@@ -13,9 +13,9 @@ import { pgHarness, sqliteHarness, type StoreHarness } from './harness.ts';
 const WASM = 'wasm/ort-1.30.0';
 const GPU = 'webgpu/nvidia/ampere/ort-1.30.0';
 
-async function addVolunteer(store: Store, id: string, cls: string, lastSeen: number): Promise<void> {
+async function addVolunteer(store: Store, id: string, cls: string, lastSeen: number, address = '10.0.0.1'): Promise<void> {
   await store.createVolunteer({
-    id, secretHash: 'x'.repeat(64), wallet: null, account: `volunteer:${id}`, address: '10.0.0.1', numericClass: cls,
+    id, secretHash: 'x'.repeat(64), wallet: null, account: `volunteer:${id}`, address, numericClass: cls,
     capabilities: {}, createdAt: NOW, lastSeen,
   });
 }
@@ -79,6 +79,53 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       expect(await store.trustedClassesSeen(DEFAULT_TRUST.trustAfter, NOW - 3_600_000)).toEqual([GPU, WASM].sort());
     });
 
+    it('the class census counts distinct address groups per numeric class, as each volunteer last announced, and outlives a reopen', async () => {
+      h = await harness();
+      const store = await h.open();
+      expect(await store.classCensus()).toEqual(new Map());
+      const FORGED = 'webgpu/forged/x/ort-1.30.0';
+      // Three forgers behind one address group count once; WASM is announced from three groups.
+      for (const [id, cls, group] of [['f1', FORGED, '203.0.113.0/24'], ['f2', FORGED, '203.0.113.0/24'], ['f3', FORGED, '203.0.113.0/24'],
+        ['w1', WASM, '10.0.1.0/24'], ['w2', WASM, '10.0.2.0/24'], ['w3', WASM, '10.0.3.0/24'], ['g1', GPU, '10.0.1.0/24']] as const) {
+        await addVolunteer(store, id, cls, NOW, group);
+      }
+      expect(await store.classCensus()).toEqual(new Map([[FORGED, 1], [WASM, 3], [GPU, 1]]));
+      // A volunteer that comes back announcing another class counts for that one only.
+      await store.updateVolunteer('g1', { numericClass: WASM });
+      await store.updateVolunteer('w3', { address: '10.0.1.0/24' });
+      const again = await h.open();
+      expect(await again.classCensus()).toEqual(new Map([[FORGED, 1], [WASM, 2]]));
+    });
+
+    it('a homogeneous claim reads holders\' trust from their rows: a forged-class copy does not bind the shard, an honoured trusted one does', async () => {
+      h = await harness();
+      const store = await h.open();
+      const p = makeProject();
+      await store.createProject(p);
+      const FORGED = 'webgpu/forged/x/ort-1.30.0';
+      const { job, shards } = makeJob(p.id, { shards: 1, replicas: 2 });
+      await store.createJob({ ...job, spec: { ...job.spec, homogeneous: true } as typeof job.spec }, shards);
+      const [forger, op, gpuOp, gpu] = [makeVolunteer(1, { cls: FORGED }), makeVolunteer(2), makeVolunteer(3, { cls: GPU }), makeVolunteer(4, { cls: GPU })];
+      for (const v of [op, gpuOp]) await store.markOperator({ volunteerId: v.id, numericClass: v.numericClass }, NOW);
+      const census = new Map([[WASM, 3], [GPU, 3], [FORGED, 1]]);
+      const trust = async (v: typeof op, trustedClasses = [WASM]) => ({
+        policy: DEFAULT_TRUST, draw: 0, trustedClasses, census,
+        asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
+      });
+      // The forger is refused by the rule ...
+      expect(await store.claimCopy({ ...claimReq(forger), trust: await trust(forger) })).toBeNull();
+      // ... but a copy it got before (a claim without the rule) leaves the shard open to the operator's WASM host.
+      expect((await store.claimCopy(claimReq(forger)))?.copy.volunteerId).toBe(forger.id);
+      expect((await store.claimCopy({ ...claimReq(op), trust: await trust(op) }))?.copy.volunteerId).toBe(op.id);
+
+      const two = makeJob(p.id, { shards: 1, replicas: 2, createdAt: NOW + 1 });
+      await store.createJob({ ...two.job, spec: { ...two.job.spec, homogeneous: true } as typeof job.spec }, two.shards);
+      // A trusted GPU host's copy binds the shard to GPU: the WASM operator host may not take the other copy; an untrusted GPU host may.
+      expect((await store.claimCopy({ ...claimReq(gpuOp), trust: await trust(gpuOp, [WASM, GPU]) }))?.shard.id).toBe(two.shards[0]!.id);
+      expect(await store.claimCopy({ ...claimReq(op), trust: await trust(op, [WASM, GPU]) })).toBeNull();
+      expect((await store.claimCopy({ ...claimReq(gpu), trust: await trust(gpu, [WASM, GPU]) }))?.shard.id).toBe(two.shards[0]!.id);
+    });
+
     it('a caught operator host loses its trust for good: a later hello with the token does not restore it', async () => {
       h = await harness();
       const store = await h.open();
@@ -124,7 +171,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       const [liar1, liar2, op] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
       await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
       const trust = async (v: typeof op, draw = 0) => ({
-        policy: DEFAULT_TRUST, draw, trustedClasses: [WASM],
+        policy: DEFAULT_TRUST, draw, trustedClasses: [WASM], census: new Map([[WASM, 3]]),
         asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
       });
       const first = await store.claimCopy({ ...claimReq(liar1), trust: await trust(liar1) });
