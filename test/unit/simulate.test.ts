@@ -35,6 +35,15 @@ describe('npm run simulate', () => {
     expect(trust.caughtPct).toBeGreaterThan(90);
   });
 
+  it('forged numeric classes on a homogeneous job: no shard stalls, none is wrong (numeric-class.ts)', () => {
+    // Before the class rules, a forger's copy waited for a trusted host of its made-up class that never came.
+    const forged = simulate({ ...small, strategy: 'forged-class', stallMs: 600_000 });
+    expect(forged.stalled).toBe(0);
+    expect(forged.failed).toBe(0);
+    expect(forged.validated).toBe(small.shards);
+    expect(forged.wrongPer100k).toBe(0);
+  });
+
   it('an honest swarm costs one copy per shard plus what replication and spot checks add', () => {
     const honest = simulate({ ...small, strategy: 'honest', share: 0 });
     expect(honest.wrongPer100k).toBe(0);
