@@ -8,6 +8,7 @@ import type { Assignment, Backend, Capabilities } from '../../shared/protocol/ev
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import type { OrtModule } from '../../shared/worker-core/ort-tensors.ts';
 import { BlobCache } from '../lib/blob-cache.ts';
+import { idbHeldWeights } from '../lib/held-weights.ts';
 import { transferablesOf } from '../lib/transfer.ts';
 import type { BackendChange, ComputeApi, InitOptions, InitReport, ShardResult, WorkerEvents } from './compute-api.ts';
 import { DutyCycle } from './duty-cycle.ts';
@@ -77,6 +78,7 @@ class ComputeWorker implements ComputeApi {
       backend,
       loadBlob: (ref) => this.cache!.get(ref),
       warn: (m) => console.warn(m),
+      keep: idbHeldWeights,
     });
     void old?.dispose();
   }

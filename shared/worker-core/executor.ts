@@ -4,13 +4,14 @@
  * hash (a volunteer downloads and compiles each model once) and feed blobs
  * (training weights) by hash. For local-steps jobs it keeps the last version of
  * each job's weights it trained from, so the next round needs only the deltas
- * since (shared/training/weights-delta.ts).
+ * since (shared/training/weights-delta.ts); with a keeper (a tab's IndexedDB)
+ * they outlive it, so a reloaded tab needs only the deltas too.
  */
 import type * as Ort from 'onnxruntime-web';
 import type { Assignment, Backend, BlobRef, WeightsOffer } from '../protocol/events.ts';
 import { decodeTensors } from '../tensor/codec.ts';
 import { runLocalSteps } from '../training/local-steps.ts';
-import { applyChain, decodeFullWeights, type HeldWeights, inflateDelta, inflatedDeltaLimit, planWeights, weightsFeeds } from '../training/weights-delta.ts';
+import { applyChain, decodeFullWeights, type HeldWeights, inflateDelta, inflatedDeltaLimit, planWeights, weightsFeeds, weightsHash } from '../training/weights-delta.ts';
 import { concatRecords, type NamedTensor, sliceRecords, type Tensor } from '../tensor/tensor.ts';
 import { fromOrtTensor, type OrtModule, toOrtTensor } from './ort-tensors.ts';
 
@@ -23,6 +24,18 @@ export interface ExecutorOptions {
   maxSessions?: number;
   /** Told when held weights could not be brought up to date by deltas (and full weights were fetched instead). */
   warn?(message: string): void;
+  /**
+   * Where the weights each local-steps job last trained from outlive this executor (a browser tab's IndexedDB):
+   * a reloaded tab then takes the round's delta rather than the full weights.
+   */
+  keep?: HeldWeightsKeeper;
+}
+
+/** Keeps a job's held weights beyond the executor's memory; its failures only cost a full-weights fetch. */
+export interface HeldWeightsKeeper {
+  get(jobId: string): Promise<HeldWeights | null>;
+  /** Resolves once stored: a copy computed from these weights is delivered only after, so a reload finds them. */
+  put(jobId: string, w: HeldWeights): Promise<void>;
 }
 
 export interface ShardOutput {
@@ -127,7 +140,7 @@ export class ShardExecutor {
    * names), or the full weights when nothing held reaches it.
    */
   private async weightsFor(jobId: string, offer: WeightsOffer): Promise<HeldWeights> {
-    const held = this.held.get(jobId) ?? null;
+    const held = this.held.get(jobId) ?? await this.kept(jobId);
     // A full-weights blob that is not the version named is refused outright (planWeights throws).
     const chain = planWeights(held?.hash ?? null, offer);
     let w: HeldWeights | null = null;
@@ -145,7 +158,20 @@ export class ShardExecutor {
     this.held.delete(jobId);
     this.held.set(jobId, w);
     this.evict(this.held, 4);
+    if (w !== held) await this.opts.keep?.put(jobId, w).catch((e: Error) => this.opts.warn?.(`job ${jobId}: could not keep the weights for a reload: ${e.message}`));
     return w;
+  }
+
+  private async kept(jobId: string): Promise<HeldWeights | null> {
+    try {
+      const w = (await this.opts.keep?.get(jobId)) ?? null;
+      // Stored outside this process: trusted only if they still are the version they are named by.
+      if (w && weightsHash(w) !== w.hash) throw new Error(`they hash to ${weightsHash(w).slice(0, 12)}, not ${w.hash.slice(0, 12)}`);
+      return w;
+    } catch (e) {
+      this.opts.warn?.(`job ${jobId}: could not read the weights kept: ${(e as Error).message}`);
+      return null;
+    }
   }
 
   private feedBlob(ref: BlobRef): Promise<NamedTensor[]> {

@@ -162,4 +162,85 @@ describe('local steps in the browser', () => {
     expect(fetched).not.toContain(first.target);
     expect(problems).toEqual([]);
   }, 300_000);
+
+  it('a tab reloaded between rounds fetches only the weights change for round two: the weights it trained from were kept in IndexedDB', async () => {
+    const { c } = grid;
+    const steps = 4;
+    const up = await uploadMnist(c.api, { count: BATCH * steps * 2, seed: 6 });
+    const job = await c.api.createJob(mnistTrainJob(up, {
+      optimizer: 'adam', lr: LR,
+      batch: BATCH, epochs: 1, shardsPerRound: 1, localSteps: steps, updateFormat: 'int8', weightsFormat: 'fp16', replicas: 1,
+      maxShardsPerVolunteer: 1, evalFraction: 0, seed: SEED,
+    }));
+    const progressOf = () => {
+      const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
+      try {
+        return JSON.parse((db.prepare('SELECT progress FROM jobs WHERE id = ?').get(job.id) as { progress: string }).progress) as
+          { broadcast: { hash: string; deltas: { base: string; target: string; hash: string }[] } };
+      } finally {
+        db.close();
+      }
+    };
+    const version0 = progressOf().broadcast.hash;
+    // Before the reload, round two's weights (a delta of round one's close, or the full version it makes) are held
+    // until the page has reloaded, so round two's copy is in the page's hands, unstarted, when it reloads, whatever
+    // the machine's speed. Every blob the page fetches is written down, before or after the reload.
+    let reloaded = false;
+    const before: string[] = [];
+    const after: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const tab = await openTab('wasm', {
+      prepare: (ctx) => {
+        void ctx.route(/\/blobs\//, async (route) => {
+          const hash = new URL(route.request().url()).pathname.slice('/blobs/'.length);
+          (reloaded ? after : before).push(hash);
+          if (!reloaded && progressOf().broadcast.deltas.some((d) => d.hash === hash || d.target === hash)) await held;
+          // The page that asked may be gone by now: its request has nowhere to go.
+          await route.continue().catch(() => {});
+        });
+      },
+    });
+    // Round two's copy, as the coordinator assigned it (the page's status may still name round one's for a moment).
+    const roundTwoCopy = () => {
+      const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare('SELECT c.id FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.job_id = ? AND s.idx = 1').get(job.id) as { id: string } | undefined)?.id ?? null;
+      } finally {
+        db.close();
+      }
+    };
+    const second = await waitForStatus(tab.page, (s) => s.counts.validated >= 1 && !!s.currentCopy && s.currentCopy === roundTwoCopy() && s.inHand === s.currentCopy,
+      'round one validated, round two\'s copy in hand and written down', 180_000);
+    reloaded = true;
+    await tab.page.reload();
+    release();
+    for (;;) {
+      const s = await c.api.job(job.id);
+      if (s.state === 'completed') break;
+      expect(s.state).toBe('running');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await tab.ctx.close();
+    const first = progressOf().broadcast.deltas[0]!;
+    console.info(`reloaded tab: before the reload blobs ${before.map((h) => h.slice(0, 8)).join(', ')}; after ${after.map((h) => h.slice(0, 8)).join(', ')}; ` +
+      `version 0 ${first.base.slice(0, 8)}, delta ${first.hash.slice(0, 8)}, version 1 ${first.target.slice(0, 8)}`);
+    expect(first.base).toBe(version0);
+    // Round two's copy was the one in hand at the reload, and the reloaded page computed it: both copies valid, one volunteer.
+    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
+    let copies: { id: string; idx: number; outcome: string; volunteer_id: string }[];
+    try {
+      copies = db.prepare(`SELECT c.id, s.idx, c.outcome, c.volunteer_id FROM copies c JOIN shards s ON s.id = c.shard_id
+        WHERE c.job_id = ? ORDER BY c.assigned_at`).all(job.id) as typeof copies;
+    } finally {
+      db.close();
+    }
+    expect(copies.map((r) => [r.idx, r.outcome, r.volunteer_id])).toEqual([[0, 'valid', second.volunteerId], [1, 'valid', second.volunteerId]]);
+    expect(copies[1]!.id).toBe(second.currentCopy);
+    // The reloaded page took round two from the version 0 it had kept, by the delta: never the full version 1.
+    expect(after).toContain(first.hash);
+    expect(after).not.toContain(first.target);
+    expect(after).not.toContain(version0);
+    expect(problems).toEqual([]);
+  }, 300_000);
 });
