@@ -100,11 +100,8 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
     it('a homogeneous claim reads holders\' trust from their rows: a forged-class copy does not bind the shard, an honoured trusted one does', async () => {
       h = await harness();
       const store = await h.open();
-      const p = makeProject();
-      await store.createProject(p);
       const FORGED = 'webgpu/forged/x/ort-1.30.0';
-      const { job, shards } = makeJob(p.id, { shards: 1, replicas: 2 });
-      await store.createJob({ ...job, spec: { ...job.spec, homogeneous: true } as typeof job.spec }, shards);
+      const { project: p } = await writeJob(store, { shards: 1, replicas: 2, homogeneous: true });
       const [forger, op, gpuOp, gpu] = [makeVolunteer(1, { cls: FORGED }), makeVolunteer(2), makeVolunteer(3, { cls: GPU }), makeVolunteer(4, { cls: GPU })];
       for (const v of [op, gpuOp]) await store.markOperator({ volunteerId: v.id, numericClass: v.numericClass }, NOW);
       const census = new Map([[WASM, 3], [GPU, 3], [FORGED, 1]]);
@@ -118,8 +115,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       expect((await store.claimCopy(claimReq(forger)))?.copy.volunteerId).toBe(forger.id);
       expect((await store.claimCopy({ ...claimReq(op), trust: await trust(op) }))?.copy.volunteerId).toBe(op.id);
 
-      const two = makeJob(p.id, { shards: 1, replicas: 2, createdAt: NOW + 1 });
-      await store.createJob({ ...two.job, spec: { ...two.job.spec, homogeneous: true } as typeof job.spec }, two.shards);
+      const two = await writeJob(store, { shards: 1, replicas: 2, homogeneous: true, createdAt: NOW + 1 }, p);
       // A trusted GPU host's copy binds the shard to GPU: the WASM operator host may not take the other copy; an untrusted GPU host may.
       expect((await store.claimCopy({ ...claimReq(gpuOp), trust: await trust(gpuOp, [WASM, GPU]) }))?.shard.id).toBe(two.shards[0]!.id);
       expect(await store.claimCopy({ ...claimReq(op), trust: await trust(op, [WASM, GPU]) })).toBeNull();
