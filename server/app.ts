@@ -232,6 +232,9 @@ async function startOnBoundPort(
     if (project) await ensureMnistDemo({ store, blobs, train, project, replicas: config.demoReplicas, log });
   }
 
+  // The coordinator's own known answers from before a restart: stored results below are judged against them too.
+  await work.spot.restore();
+
   // Results stored just before a crash may never have been judged: judge them now
   // (nothing else would, since no further result for those shards has to arrive).
   // One shard that cannot be judged (its results unreadable) is logged, not a coordinator that cannot start.

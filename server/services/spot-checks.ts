@@ -72,6 +72,17 @@ export class SpotChecks {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * The answers the coordinator computed before a restart (kept in the store): a copy issued against one
+   * before the restart is still checked against it after, and the first spot checks need no new computation.
+   * Called once at start, before stored results are judged.
+   */
+  async restore(): Promise<void> {
+    const kept = await this.store.ownAnswers(MAX_OWN_ANSWERS);
+    for (const a of kept) this.own.set(a.shardId, { ...a, source: 'coordinator' });
+    if (kept.length) this.log.info({ answers: kept.length, jobs: new Set(kept.map((a) => a.jobId)).size }, 'known answers kept from before the restart: spot checks use them');
+  }
+
   /** Whether the coordinator computed this shard's answer itself (so its copies are checked against it). */
   hasOwnAnswer(shardId: string): boolean {
     return this.own.has(shardId);
@@ -135,6 +146,8 @@ export class SpotChecks {
         ...(await this.kinds[job.kind].payload(job, shard)),
       };
       const { encoded, computeMs } = await this.runner.compute(assignment, { [job.spec.modelHash]: this.blobs.path(job.spec.modelHash) });
+      // Kept in the store first: an answer a copy may be checked against must outlive this process.
+      await this.store.saveOwnAnswer({ shardId: shard.id, jobId: job.id, projectId: job.projectId, numericClass: OWN_CLASS, encoded, at: Date.now() });
       this.own.set(shard.id, { shardId: shard.id, jobId: job.id, projectId: job.projectId, source: 'coordinator', encoded, numericClass: OWN_CLASS });
       this.log.info({ job: job.id, shard: shard.id, index: shard.index, computeMs: Math.round(computeMs) }, 'computed a known answer for spot checks (no shard of the job was validated yet)');
     } catch (err) {

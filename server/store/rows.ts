@@ -173,9 +173,33 @@ export const SPOT_SQL = {
       AND (c.reason IS NULL OR c.reason NOT LIKE '${SPOT_PASS_PREFIX}%')
       AND NOT EXISTS (SELECT 1 FROM copies o WHERE o.shard_id = s.id AND o.id <> c.id AND o.outcome = 'valid')
     ORDER BY c.returned_at`,
+  /** The coordinator's own answers (known_answers) of running jobs, newest first. */
+  ownAnswers: `SELECT a.shard_id, a.job_id, a.project_id, a.numeric_class, a.result FROM known_answers a JOIN jobs j ON j.id = a.job_id
+    WHERE j.state = 'running' ORDER BY a.at DESC LIMIT ?`,
+  saveOwnAnswer: `INSERT INTO known_answers (shard_id, job_id, project_id, numeric_class, result, at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (shard_id) DO NOTHING`,
+  /** Answers of jobs that ended are of no more use. */
+  forgetOwnAnswers: `DELETE FROM known_answers WHERE job_id IN (SELECT id FROM jobs WHERE state <> 'running')`,
   /** The copies that still count toward a shard's quorum (claim.ts ClaimableShard.alive). */
   alive: `SELECT COUNT(*) AS n FROM copies WHERE shard_id = ? AND (state IN ('assigned','running') OR (state = 'returned' AND outcome <> 'invalid'))`,
 };
+
+/** One of the coordinator's own answers, as stored (spot-checks.ts keeps them in memory too). */
+export interface OwnAnswerRow {
+  shardId: string;
+  jobId: string;
+  projectId: string;
+  /** The class of the computation (the coordinator's onnxruntime-web, WASM). */
+  numericClass: string;
+  /** The outputs, tensor codec. */
+  encoded: Uint8Array;
+  at: number;
+}
+
+export const toOwnAnswer = (r: Row): Omit<OwnAnswerRow, 'at'> => ({
+  shardId: r.shard_id as string, jobId: r.job_id as string, projectId: r.project_id as string, numericClass: r.numeric_class as string,
+  encoded: new Uint8Array(r.result as Uint8Array),
+});
 
 export const toKnownAnswer = (r: Row) => ({ shardId: r.id as string, jobId: r.job_id as string, projectId: r.project_id as string, source: 'validated' as const });
 export const toSoloResult = (r: Row) => ({

@@ -13,6 +13,7 @@ import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
 import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 import type { Reputation } from '../core/trust/reputation.ts';
 import type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
+import type { OwnAnswerRow } from './rows.ts';
 
 export type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
 
@@ -311,6 +312,10 @@ export interface Store extends CreditLedger {
   // Spot checks and backtracking (server/core/trust/spot-check.ts).
   /** Validated shards of running inference jobs whose agreeing valid results include an operator host's (answerKnown), newest first. */
   knownAnswerShards(limit: number): Promise<KnownAnswer[]>;
+  /** Keeps one of the coordinator's own answers (spot checks), so a restart keeps it; a shard's first is kept. */
+  saveOwnAnswer(a: OwnAnswerRow): Promise<void>;
+  /** The coordinator's own answers of running jobs, newest first; those of jobs that ended are deleted. */
+  ownAnswers(limit: number): Promise<Omit<OwnAnswerRow, 'at'>[]>;
   /** Issues the volunteer a copy of this shard beside the claim path (decideSpotCopy decides); null when refused. */
   issueSpotCopy(shardId: string, volunteer: ClaimRequest['volunteer'], now: number): Promise<Claimed | null>;
   /**

@@ -235,6 +235,42 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     expect(await outputMatchesDirect(c, checked.id, checked.x, 4)).toBe(true);
   }, 300_000);
 
+  it("keeps the coordinator's own known answers across a restart: a liar's copy after it is checked against the answer computed before", async () => {
+    let c = await coordinator(['--spot-checks', '0.5']);
+    const pgArgs = storeKind === 'postgres' ? c.proc.spawnargs.slice(c.proc.spawnargs.indexOf('--postgres'), c.proc.spawnargs.indexOf('--postgres') + 2) : undefined;
+    const j = await job(c, { records: 4, replicas: 2, seed: 5 });
+    // An honest volunteer takes a copy of the one shard and asks on until the coordinator has computed the shard itself.
+    const h = await raw(c.url);
+    const computed = c.waitForLog((l) => l.msg === 'computed a known answer for spot checks (no shard of the job was validated yet)', 120_000);
+    let done = false;
+    void computed.then(() => { done = true; });
+    for (let i = 0; i < 200 && !done; i++) {
+      if (!(await h.step())) await new Promise((r) => setTimeout(r, 100));
+    }
+    const answer = await computed;
+    expect(answer).toMatchObject({ job: j.id });
+    await h.close();
+    await c.stop();
+
+    // Restarted unable to compute any answer of its own (--known-answer-seconds 0): what it checks against is from before.
+    c = await coordinator(['--spot-checks', '0.5', '--known-answer-seconds', '0'], c.dataDir, pgArgs);
+    expect(await c.waitForLog((l) => l.msg === 'known answers kept from before the restart: spot checks use them')).toMatchObject({ answers: 1, jobs: 1 });
+    const liar = await raw(c.url);
+    liar.lying = true;
+    // Its copy of the shard (a known-answer copy or the shard's second copy) is judged against the answer computed before.
+    const failed = c.waitForLog((l) => l.msg === 'spot check failed: the copy disagrees with the coordinator\'s own result; invalid, no credit, the host loses its trust', 120_000);
+    let failedYet = false;
+    void failed.then(() => { failedYet = true; });
+    for (let i = 0; i < 200 && !failedYet; i++) {
+      if (!(await liar.step())) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await failed).toMatchObject({ volunteer: liar.volunteerId, shard: answer.shard, job: j.id });
+    // Every known-answer copy issued since the restart was of the shard answered before it; nothing was computed anew.
+    for (const l of c.logs.filter((x) => x.msg === 'issued a known-answer copy (spot check)')) expect(l).toMatchObject({ shard: answer.shard, answer: 'coordinator' });
+    expect(c.logs.some((l) => l.msg === 'computed a known answer for spot checks (no shard of the job was validated yet)')).toBe(false);
+    expect((await scrape(c.url))('tabgrid_spot_checks_total', { event: 'failed' })).toBe(1);
+  }, 300_000);
+
   it("catches an untrusted liar with the coordinator's own answer before any shard is validated; the job completes right", async () => {
     const c = await coordinator(['--spot-checks', '0.5']);
     const j = await job(c, { records: 32, replicas: 2, seed: 3 });

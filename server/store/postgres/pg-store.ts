@@ -31,7 +31,7 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -601,6 +601,15 @@ export class PgStore implements Store {
 
   async knownAnswerShards(limit: number) {
     return (await this.exec(numbered(SPOT_SQL.knownAnswers), [limit])).rows.map(toKnownAnswer);
+  }
+
+  async saveOwnAnswer(a: OwnAnswerRow) {
+    await this.exec(numbered(SPOT_SQL.saveOwnAnswer), [a.shardId, a.jobId, a.projectId, a.numericClass, Buffer.from(a.encoded.buffer, a.encoded.byteOffset, a.encoded.byteLength), a.at]);
+  }
+
+  async ownAnswers(limit: number) {
+    await this.exec(SPOT_SQL.forgetOwnAnswers);
+    return (await this.exec(numbered(SPOT_SQL.ownAnswers), [limit])).rows.map(toOwnAnswer);
   }
 
   /** As the claim path: the shard's row locked, its copies read again under the lock, then decided. */

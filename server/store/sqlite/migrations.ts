@@ -293,4 +293,18 @@ export const MIGRATIONS: string[] = [
   -- wallet its payable credit moved to.
   CREATE INDEX wallet_claims_from ON wallet_claims(from_account, at);
   `,
+  `
+  -- Spot checks (server/services/spot-checks.ts): the coordinator's own computations of shards, the known
+  -- answers it has before any shard of a job is validated, kept so a restarted coordinator still checks
+  -- against them (validated known answers are read from shards and copies). Rows of jobs no longer running go.
+  CREATE TABLE known_answers (
+    shard_id TEXT PRIMARY KEY REFERENCES shards(id),
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    project_id TEXT NOT NULL,
+    numeric_class TEXT NOT NULL,
+    result BLOB NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX known_answers_job ON known_answers(job_id);
+  `,
 ];

@@ -22,7 +22,7 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -973,6 +973,15 @@ export class SqliteStore implements Store {
 
   async knownAnswerShards(limit: number) {
     return (this.db.prepare(SPOT_SQL.knownAnswers).all(limit) as Row[]).map(toKnownAnswer);
+  }
+
+  async saveOwnAnswer(a: OwnAnswerRow) {
+    await this.write(() => { this.db.prepare(SPOT_SQL.saveOwnAnswer).run(a.shardId, a.jobId, a.projectId, a.numericClass, Buffer.from(a.encoded.buffer, a.encoded.byteOffset, a.encoded.byteLength), a.at); });
+  }
+
+  async ownAnswers(limit: number) {
+    await this.write(() => { this.db.prepare(SPOT_SQL.forgetOwnAnswers).run(); });
+    return (this.db.prepare(SPOT_SQL.ownAnswers).all(limit) as Row[]).map(toOwnAnswer);
   }
 
   async issueSpotCopy(shardId: string, volunteer: ClaimRequest['volunteer'], now: number): Promise<Claimed | null> {
