@@ -28,7 +28,7 @@ import { decideReplication, trustedCanBeHad, type Holder } from '../../server/co
 import { afterEvent, isTrusted, newReputation, type Reputation, type ReputationEvent } from '../../server/core/trust/reputation.ts';
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../server/core/scheduler/pick.ts';
 import {
-  answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pickKnownAnswer, type SoloResult, spotCheckNow,
+  answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, type SoloResult, spotCheckNow,
 } from '../../server/core/trust/spot-check.ts';
 import type { Rng } from '../../server/training/rng.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
@@ -140,6 +140,8 @@ export class SimCoordinator {
   private readonly anyone = new SortedInts();
   private readonly trustedOnly = new SortedInts();
   private readonly solos = new Map<string, SoloResult[]>();
+  /** A known answer's first copy waiting for its second host (spot-check.ts pairedKnownAnswer). */
+  private pendingPair: PendingPair | null = null;
   /** Validated shards whose answer is known (agreed by two or more): what spot checks draw from. */
   private readonly known: KnownAnswer[] = [];
   /** Shards each volunteer ever held a copy of (a known answer it computed itself checks nothing). */
@@ -249,7 +251,8 @@ export class SimCoordinator {
 
   private spotCheck(v: SimVolunteer, now: number): SimCopy | null {
     if (!spotCheckNow(this.o.policy, this.rng.next(), this.known.length)) return null;
-    const k = pickKnownAnswer(this.known, { heldShards: this.held(v.id) }, this.rng.next());
+    const paired = pairedKnownAnswer(this.pendingPair, v.id, now);
+    const k = paired && !this.held(v.id).has(paired.shardId) ? paired : pickKnownAnswer(this.known, { heldShards: this.held(v.id) }, this.rng.next());
     if (!k) return null;
     const shard = this.shards[Number(k.shardId.slice(1))]!;
     const d = decideSpotCopy({ shard, copies: shard.copies, job: this.job, volunteer: v, now, copyId: `c${this.copySeq++}` });
@@ -259,6 +262,8 @@ export class SimCoordinator {
     shard.issued++;
     this.held(v.id).add(shard.id);
     this.issued.spot++;
+    // The first copy of a known answer waits for a second host; the second closes the pair.
+    this.pendingPair = k === paired ? null : { known: k, firstVolunteer: v.id, at: now };
     return copy;
   }
 

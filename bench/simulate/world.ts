@@ -208,7 +208,8 @@ export function simulate(o: WorldOptions): CellFigures {
       return;
     }
     a.busy = true;
-    if (a.strategy === 'careful-colluders' && !copy.spot) {
+    // A known-answer copy looks like any other (opaque copy id, same inputs as the real shard): the group counts it too.
+    if (a.strategy === 'careful-colluders') {
       const g = careful.get(copy.index) ?? { held: 0, honest: false, lying: false };
       g.held++;
       careful.set(copy.index, g);
@@ -230,7 +231,7 @@ export function simulate(o: WorldOptions): CellFigures {
         truth: coord.truthOf(copy), computeMs: a.computeMs, fastMs: o.fastMs, draw: () => rng.next(), history: a.history, validRun: a.validRun,
         // Lie only when the group holds as many copies as the job has replicas, and no friend has already answered honestly.
         groupLies: () => {
-          if (!g || copy.spot) return false;
+          if (!g) return false;
           if (!g.lying && !g.honest && g.held >= o.replicas) g.lying = true;
           return g.lying;
         },

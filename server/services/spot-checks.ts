@@ -21,7 +21,7 @@ import type { BlobStore } from '../blobs/blob-store.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import type { InferenceSpec, Job, Shard } from '../core/jobs/types.ts';
 import type { Draw } from '../core/scheduler/random.ts';
-import { backtrackPlan, judgeAgainstKnown, type KnownAnswer, pickKnownAnswer, spotCheckNow } from '../core/trust/spot-check.ts';
+import { backtrackPlan, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, spotCheckNow } from '../core/trust/spot-check.ts';
 import { AnswerBusy, type AnswerRunner } from '../models/answer-runner.ts';
 import { ort } from '../models/ort-node.ts';
 import type { Claimed, CopyJudgement, ShardResults, Store, Volunteer } from '../store/types.ts';
@@ -56,6 +56,8 @@ export class SpotChecks {
   private readonly computing = new Set<string>();
   /** Copies already judged against the coordinator's own answer (counted once in the metrics). */
   private readonly checked = new Set<string>();
+  /** A known answer's first copy waiting for a second host (spot-check.ts PendingPair). */
+  private pending: PendingPair | null = null;
   /** Backtracking runs one host at a time, outside any shard's lock (it takes the targets' locks). */
   private backtracks: Promise<void> = Promise.resolve();
 
@@ -101,13 +103,25 @@ export class SpotChecks {
       void this.computeAnswer();
       return null;
     }
+    // The waiting pair's second copy first: two hosts holding one known shard, as a replicated shard's copies.
+    const paired = pairedKnownAnswer(this.pending, v.id, now);
+    if (paired && (!projectId || paired.projectId === projectId)) {
+      const claimed = await this.store.issueSpotCopy(paired.shardId, v, now);
+      if (claimed) {
+        this.pending = null;
+        this.log.debug({ copy: claimed.copy.id, shard: paired.shardId, job: paired.jobId, volunteer: v.id, answer: paired.source, pair: 'second' }, 'issued a known-answer copy (spot check)');
+        return claimed;
+      }
+    }
     // The store refuses a shard the volunteer already holds a copy of (decideSpotCopy): a few tries.
     for (let i = 0; i < 3; i++) {
       const k = pickKnownAnswer(pool, { heldShards: new Set(), ...(projectId ? { projectId } : {}) }, this.draw());
       if (!k) return null;
       const claimed = await this.store.issueSpotCopy(k.shardId, v, now);
       if (claimed) {
-        this.log.debug({ copy: claimed.copy.id, shard: k.shardId, job: k.jobId, volunteer: v.id, answer: k.source }, 'issued a known-answer copy (spot check)');
+        // It waits for a second host; a pair never completed is a single check.
+        this.pending = { known: k, firstVolunteer: v.id, at: now };
+        this.log.debug({ copy: claimed.copy.id, shard: k.shardId, job: k.jobId, volunteer: v.id, answer: k.source, pair: 'first' }, 'issued a known-answer copy (spot check)');
         return claimed;
       }
     }

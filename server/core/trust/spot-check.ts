@@ -169,3 +169,28 @@ export function decideSpotCopy(c: {
     copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now }),
   };
 }
+
+/**
+ * A known answer given to two hosts at once, as a replicated shard's copies
+ * are: a careful group lies only where it holds every copy of a shard, and
+ * a spot check that came alone never looks like that. So each known answer
+ * issued waits for a second host (the next spot check drawn by another
+ * host, within SPOT_PAIR_WAIT_MS): a group that holds both copies of one
+ * shard cannot tell a trap from a real shard, and lying on it fails two
+ * checks at once. Each copy is judged against the known answer on its own.
+ */
+export interface PendingPair {
+  known: KnownAnswer;
+  /** The host that got the first copy. */
+  firstVolunteer: string;
+  at: number;
+}
+
+/** How long a known answer's first copy waits for its second (a real shard's second copy is rarely later). */
+export const SPOT_PAIR_WAIT_MS = 60_000;
+
+/** The known answer a drawn spot check gives this host: the waiting pair's, if another host and in time; else null (draw a new one). */
+export function pairedKnownAnswer(pending: PendingPair | null, askerId: string, now: number): KnownAnswer | null {
+  if (!pending || pending.firstVolunteer === askerId || now - pending.at > SPOT_PAIR_WAIT_MS) return null;
+  return pending.known;
+}

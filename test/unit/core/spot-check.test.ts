@@ -3,7 +3,7 @@ import { pickOrder } from '../../../server/core/scheduler/pick.ts';
 import { seededDraw } from '../../../server/core/scheduler/random.ts';
 import { afterEvent, isTrusted, newReputation } from '../../../server/core/trust/reputation.ts';
 import { makeJob, makeVolunteer } from '../store/contract.ts';
-import { answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pickKnownAnswer, type SoloResult, spotCheckNow } from '../../../server/core/trust/spot-check.ts';
+import { answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, type SoloResult, SPOT_PAIR_WAIT_MS, spotCheckNow } from '../../../server/core/trust/spot-check.ts';
 import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
 
 const k = (shardId: string, projectId = 'p', source: KnownAnswer['source'] = 'validated'): KnownAnswer => ({ shardId, jobId: 'j', projectId, source });
@@ -171,5 +171,17 @@ describe('shard pick', () => {
     expect(max).toBeLessThan(1);
     expect(sum / 10_000).toBeGreaterThan(0.48);
     expect(sum / 10_000).toBeLessThan(0.52);
+  });
+});
+
+describe('known answers issued in pairs', () => {
+  const known = k('s');
+  const pending: PendingPair = { known, firstVolunteer: 'a', at: 1000 };
+  it('gives the waiting known answer to the next other host that draws a spot check, in time', () => {
+    expect(pairedKnownAnswer(pending, 'b', 1000 + SPOT_PAIR_WAIT_MS)).toBe(known);
+    // Never twice to one host, never after the wait, never when nothing waits.
+    expect(pairedKnownAnswer(pending, 'a', 1001)).toBeNull();
+    expect(pairedKnownAnswer(pending, 'b', 1001 + SPOT_PAIR_WAIT_MS)).toBeNull();
+    expect(pairedKnownAnswer(null, 'b', 1001)).toBeNull();
   });
 });
