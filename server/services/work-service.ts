@@ -15,7 +15,6 @@ import type { NamedTensor } from '../../shared/tensor/tensor.ts';
 import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
-import { lateResultClash } from '../core/scheduler/eligibility.ts';
 import { volunteerWallets } from '../core/scheduler/embed-identity.ts';
 import { leaseDeadline } from '../core/scheduler/lease.ts';
 import { seededDraw } from '../core/scheduler/random.ts';
@@ -34,7 +33,7 @@ import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
 import { addressGroup } from '../core/trust/address.ts';
 import { newId, newSecret } from '../store/ids.ts';
-import type { CopyJudgement, EmbedSettings, ReputationEventWrite, Store, Volunteer } from '../store/types.ts';
+import type { CopyJudgement, EmbedSettings, LateRefusal, ReputationEventWrite, Store, Volunteer } from '../store/types.ts';
 import type { ReputationMove } from '../store/reputation-rows.ts';
 import { hashToken } from './job-service.ts';
 import type { CoordinatorEvents } from './events.ts';
@@ -66,9 +65,10 @@ export function numericClass(req: HelloRequest): string {
   return `wasm/ort-${v}`;
 }
 
-/** Why a late result on a dead copy is refused when its volunteer was given the shard again (eligibility.ts). */
-const givenAgain = (copyId: string, state: string): string =>
-  `copy ${copyId} was ${state} and its shard was given to you again as another copy; this late result is not needed`;
+/** Why a late result on a dead copy was refused (the store's LateRefusal, decided by eligibility.ts lateResultClash). */
+const lateRefusalText = (copyId: string, state: string, why: LateRefusal): string => why === 'superseded'
+  ? `copy ${copyId} was ${state} and its shard was given to you again as another copy; this late result is not needed`
+  : `copy ${copyId} was ${state} and its shard went to another volunteer with your ${why === 'shares_wallet' ? 'wallet' : 'address'}; this late result is not needed`;
 
 /** Why a host's operator token is ignored: the log line, and the hello reply's notice (the worker prints it). */
 const OPERATOR_REVOKED_NOTICE = 'operator token ignored: this host returned an invalid result or failed a spot check, so it is no longer one of the operator\'s trusted hosts, in any numeric class; it volunteers as anyone does and must earn trust by its streak. Restart the worker to register it under a new volunteer id (and replace <data>/operator-token if it may have leaked)';
@@ -417,15 +417,6 @@ export class WorkService {
       throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
     }
     if (copy.state === 'returned') return 'duplicate';
-    if (copy.state === 'expired' || copy.state === 'error') {
-      const sr = await this.store.shardResults(copy.shardId);
-      const clash = sr ? lateResultClash(copy, sr.copies, this.config.distinctCopies) : null;
-      if (clash) {
-        this.log.warn({ copy: copyId, volunteer: s.volunteer.id, shared: clash }, 'refused a late result: another copy of its shard shares its ' + clash);
-        throw new WorkError('conflict', clash === 'volunteer' ? givenAgain(copyId, copy.state)
-          : `copy ${copyId} was ${copy.state} and its shard went to another volunteer with your ${clash}; this late result is not needed`);
-      }
-    }
     const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
     if (!job || !shard) throw new WorkError('not_assigned', `copy ${copyId} belongs to no job`);
     const late = kindOf(job.spec).tooLate(job, shard);
@@ -437,11 +428,16 @@ export class WorkService {
       throw new WorkError('bad_result', problem);
     }
     const encoded = encodeTensors(outputs.map((o) => ({ name: o.name, dtype: o.dtype, dims: o.dims, data: o.data })));
-    const write = await this.store.saveResult(copyId, s.volunteer.id, encoded, computeMs, Date.now());
+    // A late result's clash with another live copy of its shard is decided by the store under the shard's lock
+    // (lateResultClash): checked here, before the write, a sibling's claim could slip in between.
+    const write = await this.store.saveResult(copyId, s.volunteer.id, encoded, computeMs, Date.now(), this.config.distinctCopies);
     if (write === 'duplicate') return 'duplicate';
     if (write === 'not_assigned') throw new WorkError('not_assigned', `copy ${copyId} is not assigned to you`);
     if (write === 'gone') throw new WorkError('conflict', `copy ${copyId} is no longer needed: its job ended (${job.state})`);
-    if (write === 'superseded') throw new WorkError('conflict', givenAgain(copyId, copy.state));
+    if (write !== 'accepted') {
+      this.log.warn({ copy: copyId, volunteer: s.volunteer.id, refused: write }, 'refused a late result: it would be a second vote on its shard');
+      throw new WorkError('conflict', lateRefusalText(copyId, copy.state, write));
+    }
     try {
       await this.validateShard(copy.shardId);
     } catch (err) {

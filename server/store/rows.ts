@@ -7,7 +7,8 @@
  */
 import type { ClaimableShard } from '../core/scheduler/claim.ts';
 import type { Copy, Job, Shard, TrainProgress } from '../core/jobs/types.ts';
-import type { GridCounts, Project, ProjectSettings, Volunteer } from './types.ts';
+import { type DistinctRule, lateResultClash } from '../core/scheduler/eligibility.ts';
+import type { GridCounts, LateRefusal, Project, ProjectSettings, Volunteer } from './types.ts';
 import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 
 export type Row = Record<string, unknown>;
@@ -143,11 +144,14 @@ export const activeProject = (r: Row) => ({
 });
 
 /**
- * Another copy of the shard (`?` 1) its volunteer (2) holds that can still vote, beside copy 3: a late result
- * on copy 3 may not revive it then (eligibility.ts lateResultClash). Both stores' SQL, numbered by PostgreSQL's.
+ * Whether a late result on copy `copyId` (expired or errored, one of `copies`, all of its shard's copies read
+ * under the shard's lock) is refused: lateResultClash's decision in the store's words. Both stores call it.
  */
-export const OWN_LIVE_COPY = `SELECT 1 FROM copies WHERE shard_id = ? AND volunteer_id = ? AND id <> ?
-  AND state IN ('assigned','running','returned') AND outcome <> 'invalid' LIMIT 1`;
+export function lateRefusal(copyId: string, copies: readonly Copy[], rules: ReadonlySet<DistinctRule>): LateRefusal | null {
+  const late = copies.find((c) => c.id === copyId);
+  const clash = late ? lateResultClash(late, copies, rules) : null;
+  return clash === null ? null : clash === 'volunteer' ? 'superseded' : `shares_${clash}`;
+}
 
 /** The reason a spot check's passing copy is judged with (spot-check.ts judgeAgainstKnown): such a copy was not accepted alone. */
 export const SPOT_PASS_PREFIX = 'spot check passed';

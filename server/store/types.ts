@@ -183,11 +183,17 @@ export interface Reopened {
 }
 
 /**
- * 'superseded': a late result on a dead copy whose volunteer was given the
- * shard again and holds that copy now (eligibility.ts): decided under the
- * shard's lock, so one volunteer can never have two votes on one shard.
+ * A late result on a dead copy that may not revive it (lateResultClash,
+ * eligibility.ts), decided under the shard's lock so that no claim can slip
+ * between the check and the write: 'superseded', its volunteer was given the
+ * shard again and holds that copy now; 'shares_wallet' / 'shares_address',
+ * another live copy of the shard shares its wallet or client address (the
+ * distinct-copies rules). One volunteer, wallet or address never has two
+ * votes on one shard.
  */
-export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone' | 'superseded';
+export type LateRefusal = 'superseded' | `shares_${DistinctRule}`;
+
+export type ResultWrite = 'accepted' | 'duplicate' | 'not_assigned' | 'gone' | LateRefusal;
 
 export interface Store extends CreditLedger {
   readonly kind: 'sqlite' | 'postgres';
@@ -287,8 +293,12 @@ export interface Store extends CreditLedger {
   ackCopy(copyId: string, volunteerId: string, deadline: number): Promise<Copy | null>;
   extendLeases(volunteerId: string, copyIds: string[], now: number): Promise<{ extended: string[]; lost: { copyId: string; reason: string }[] }>;
   getCopy(id: string): Promise<Copy | null>;
-  /** Idempotent: a second upload of the same copy is a duplicate and changes nothing. */
-  saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite>;
+  /**
+   * Idempotent: a second upload of the same copy is a duplicate and changes nothing. A late result (expired or
+   * errored copy) revives its copy unless `rules` (the distinct-copies rules) or its own volunteer's new copy
+   * make it a second vote (LateRefusal).
+   */
+  saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules?: ReadonlySet<DistinctRule>): Promise<ResultWrite>;
   /**
    * The copy ends without a result. Here and in releaseCopy and expireCopies, `rules` (the distinct-copies
    * rules) say which ended copies go back to the shard's copy budget: those of a source that had already

@@ -31,7 +31,7 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -698,7 +698,7 @@ export class PgStore implements Store {
     return rows[0] ? toCopy(rows[0]) : null;
   }
 
-  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite> {
+  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES): Promise<ResultWrite> {
     return this.tx(async (q): Promise<ResultWrite> => {
       // Shard first (the locking order), reached through the copy's immutable shard_id.
       const shard = (await q(`SELECT id, state FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
@@ -709,8 +709,12 @@ export class PgStore implements Store {
       if (c.state === 'cancelled') return 'gone';
       if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
       if (c.state === 'expired' || c.state === 'error') {
-        // A late result (expired or errored copy) still counts: it revives the copy, unless its volunteer holds the shard again.
-        if ((await q(numbered(OWN_LIVE_COPY), [shard.id, volunteerId, copyId])).rows.length) return 'superseded';
+        // A late result (expired or errored copy) still counts: it revives the copy, unless it would be a second
+        // vote beside a live copy of the same volunteer, wallet or address. Read under the shard's lock, which
+        // every claim of this shard takes too: no sibling's copy can be issued between this check and the write.
+        const copies = (await q(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = $1`, [shard.id])).rows.map(toCopy);
+        const refused = lateRefusal(copyId, copies, rules);
+        if (refused) return refused;
         await q('UPDATE shards SET alive = alive + 1 WHERE id = $1', [shard.id]);
       }
       await q(`UPDATE copies SET state = 'returned', result = $1, compute_ms = $2, returned_at = $3 WHERE id = $4`, [encoded, computeMs, now, copyId]);

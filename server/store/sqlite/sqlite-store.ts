@@ -22,7 +22,7 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, OWN_LIVE_COPY, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
   type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
@@ -129,7 +129,6 @@ export class SqliteStore implements Store {
                        WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')
                          AND (SELECT state FROM shards WHERE id = copies.shard_id) IN ('open','validated')`),
       revive: p(`UPDATE shards SET alive = alive + 1 WHERE id = ?`),
-      ownLiveCopy: p(OWN_LIVE_COPY),
       fail: p(`UPDATE copies SET state = 'error', reason = ?, returned_at = ? WHERE id = ? AND volunteer_id = ? AND state IN ('assigned','running')`),
       shardError: p(`UPDATE shards SET alive = alive - 1, errors = errors + 1 WHERE id = ?`),
       dueCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE state IN ('assigned','running') AND deadline < ?`),
@@ -759,7 +758,7 @@ export class SqliteStore implements Store {
     return c ? { ...c } : null;
   }
 
-  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number): Promise<ResultWrite> {
+  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES): Promise<ResultWrite> {
     let file: string | null = null;
     if (this.resultsDir && encoded.byteLength > RESULT_FILE_ABOVE_BYTES) {
       // Named per upload, not per copy: a duplicate upload must not overwrite the result already recorded.
@@ -790,8 +789,11 @@ export class SqliteStore implements Store {
         const shard = this.s.getShard!.get(c.shard_id) as Row;
         if (shard.state === 'failed' || shard.state === 'cancelled') return 'gone';
         if (c.state === 'expired' || c.state === 'error') {
-          // A late result (expired or errored copy) still counts: it revives the copy, unless its volunteer holds the shard again.
-          if (this.s.ownLiveCopy!.get(c.shard_id, volunteerId, copyId)) return 'superseded';
+          // A late result (expired or errored copy) still counts: it revives the copy, unless it would be a second
+          // vote beside a live copy of the same volunteer, wallet or address. Decided in this write's transaction,
+          // which no claim can interleave with.
+          const refused = lateRefusal(copyId, (this.s.copiesOfShard!.all(c.shard_id) as Row[]).map(toCopy), rules);
+          if (refused) return refused;
           this.s.revive!.run(c.shard_id);
         }
         this.s.saveResult!.run(file ? null : encoded, file, computeMs, now, copyId);
