@@ -88,12 +88,16 @@ describe('dashboards', () => {
     await page.getByTestId('open-project').click();
     await expect(page.getByRole('alert').textContent()).resolves.toMatch(/refused this token \(invalid API token\)/);
 
+    // Live: the count moves with no reload and no polling of the jobs endpoint. The page reads the jobs once
+    // when it opens the project; the coordinator's line for that request reaches c.logs through its stdout,
+    // possibly after the page already shows the count, so the baseline waits for that one line.
+    const jobsRequests = () => c.logs.filter((l) => l.msg === 'request' && l.method === 'GET' && l.url === '/api/v1/jobs').length;
+    const atOpen = jobsRequests();
     await page.getByTestId('token').fill(c.token);
     await page.getByTestId('open-project').click();
     await until('validated shards', async () => (await num('validated')) > 0);
+    await until('the page\'s one jobs request logged', async () => jobsRequests() === atOpen + 1);
     const first = await num('validated');
-    // Live: the count moves with no reload and no polling of the jobs endpoint.
-    const jobsRequests = () => c.logs.filter((l) => l.msg === 'request' && l.url === '/api/v1/jobs').length;
     const before = jobsRequests();
     await until('more validated shards, live', async () => (await num('validated')) > first);
     expect(jobsRequests()).toBe(before);
