@@ -19,7 +19,7 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { compareGradients } from '../../server/core/validation/gradients.ts';
 import { readLocalResult } from '../../server/core/validation/updates.ts';
 import { LOCAL_TOLERANCE } from '../../server/services/train-service.ts';
@@ -53,9 +53,13 @@ describe('local steps in the browser', () => {
       optimizer: 'adam', lr: LR,
       batch: BATCH, epochs: 1, shardsPerRound: SHARDS_PER_ROUND, localSteps: H, updateFormat: 'fp32', replicas: 2, maxShardsPerVolunteer: 1,
       minFraction: 1, roundDeadlineSeconds: 3600, evalFraction: 0, seed: SEED,
+      // The reference below steps at a constant lr; the schedule (cosine by default) has tests of its own.
+      lrSchedule: 'constant',
     }));
 
     const [gpu, wasm] = await Promise.all([openTab('webgpu'), openTab('wasm')]);
+    // Closed however the test ends: tabs left open would take the next tests' shards.
+    onTestFinished(() => Promise.all([gpu.ctx.close(), wasm.ctx.close()]).then(() => undefined));
     const sg = await waitForStatus(gpu.page, (s) => s.counts.uploaded >= 1, 'WebGPU tab uploaded its copy', 120_000);
     const sw = await waitForStatus(wasm.page, (s) => s.counts.uploaded >= 1, 'WASM tab uploaded its copy', 120_000);
     expect(sg.backend).toBe('webgpu');
@@ -130,6 +134,7 @@ describe('local steps in the browser', () => {
     }));
     let blobUrls: string[] = [];
     const tab = await openTab('wasm', { prepare: (ctx) => { blobUrls = countBlobRequests(ctx); } });
+    onTestFinished(() => tab.ctx.close());
     const done = await waitForStatus(tab.page, (s) => s.counts.validated >= 2, 'both rounds validated', 180_000);
     expect(done.counts.rejected).toBe(0);
     for (;;) {
@@ -201,6 +206,7 @@ describe('local steps in the browser', () => {
         });
       },
     });
+    onTestFinished(() => { release(); return tab.ctx.close(); });
     // Round two's copy, as the coordinator assigned it (the page's status may still name round one's for a moment).
     const roundTwoCopy = () => {
       const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
