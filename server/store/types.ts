@@ -298,17 +298,19 @@ export interface Store extends CreditLedger {
    * errored copy) revives its copy unless `rules` (the distinct-copies rules) or its own volunteer's new copy
    * make it a second vote (LateRefusal).
    */
-  saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules?: ReadonlySet<DistinctRule>): Promise<ResultWrite>;
+  saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules: ReadonlySet<DistinctRule>): Promise<ResultWrite>;
   /**
    * The copy ends without a result. Here and in releaseCopy and expireCopies, `rules` (the distinct-copies
    * rules) say which ended copies go back to the shard's copy budget: those of a source that had already
    * lost one (budgetRefunds in core/scheduler/transitions.ts), decided under the same lock as the change.
+   * Every copy write takes the coordinator's rules, never a default: a caller that left them out would
+   * judge with the same-volunteer check alone (NO_RULES, `--distinct-copies none`) without saying so.
    */
-  failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules?: ReadonlySet<DistinctRule>): Promise<boolean>;
+  failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules: ReadonlySet<DistinctRule>): Promise<boolean>;
   /** A copy handed back unstarted: cancelled without counting as an error. */
-  releaseCopy(copyId: string, volunteerId: string, rules?: ReadonlySet<DistinctRule>): Promise<boolean>;
+  releaseCopy(copyId: string, volunteerId: string, rules: ReadonlySet<DistinctRule>): Promise<boolean>;
   /** Marks copies past their deadline expired and returns them. */
-  expireCopies(now: number, rules?: ReadonlySet<DistinctRule>): Promise<Copy[]>;
+  expireCopies(now: number, rules: ReadonlySet<DistinctRule>): Promise<Copy[]>;
   setShardFailed(shardId: string, reason: string): Promise<void>;
   shardResults(shardId: string): Promise<ShardResults | null>;
   /** Returns what the judgements' reputation events did to their hosts (one move per host and class changed). */

@@ -14,6 +14,7 @@ import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { runDirect } from '../helpers/direct-run.ts';
+import { NO_RULES } from '../../server/core/scheduler/eligibility.ts';
 import { SqliteStore } from '../../server/store/sqlite/sqlite-store.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
@@ -156,7 +157,7 @@ describe('crash recovery', () => {
       const v = { id, wallet: null, account: `volunteer:${id}`, address: id, numericClass: 'wasm/ort-1.30.0' };
       const claimed = (await store.claimCopy({ volunteer: v, rules: new Set(), now: Date.now() }))!;
       expect(claimed.job.id).toBe(job.id);
-      expect(await store.saveResult(claimed.copy.id, id, encodeTensors([y!]), 1, Date.now())).toBe('accepted');
+      expect(await store.saveResult(claimed.copy.id, id, encodeTensors([y!]), 1, Date.now(), NO_RULES)).toBe('accepted');
     }
     expect(await store.shardsWithUnjudgedResults()).toHaveLength(1);
     await store.close();

@@ -24,7 +24,7 @@ import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { classPrefilter, decideClaim } from '../../core/scheduler/claim.ts';
 import { pickOrder } from '../../core/scheduler/pick.ts';
-import { type CopyIdentity, type DistinctRule, mayServeProject, mayTakeCopy, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import { type CopyIdentity, type DistinctRule, mayServeProject, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
@@ -698,7 +698,7 @@ export class PgStore implements Store {
     return rows[0] ? toCopy(rows[0]) : null;
   }
 
-  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES): Promise<ResultWrite> {
+  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules: ReadonlySet<DistinctRule>): Promise<ResultWrite> {
     return this.tx(async (q): Promise<ResultWrite> => {
       // Shard first (the locking order), reached through the copy's immutable shard_id.
       const shard = (await q(`SELECT id, state FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
@@ -722,7 +722,7 @@ export class PgStore implements Store {
     });
   }
 
-  async failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
+  async failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules: ReadonlySet<DistinctRule>) {
     return this.tx(async (q) => {
       const shard = (await q(`SELECT id FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
       if (!shard) return false;
@@ -735,7 +735,7 @@ export class PgStore implements Store {
     });
   }
 
-  async releaseCopy(copyId: string, volunteerId: string, rules: ReadonlySet<DistinctRule> = NO_RULES) {
+  async releaseCopy(copyId: string, volunteerId: string, rules: ReadonlySet<DistinctRule>) {
     return this.tx(async (q) => {
       const shard = (await q(`SELECT id FROM shards WHERE id = (SELECT shard_id FROM copies WHERE id = $1) FOR NO KEY UPDATE`, [copyId])).rows[0];
       if (!shard) return false;
@@ -760,7 +760,7 @@ export class PgStore implements Store {
    * are locked first, so the second waits, then finds those copies no longer
    * in flight and neither returns them nor counts their errors again.
    */
-  async expireCopies(now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
+  async expireCopies(now: number, rules: ReadonlySet<DistinctRule>) {
     return this.tx(async (q) => {
       const due = (await q(`SELECT DISTINCT shard_id FROM copies WHERE ${IN_FLIGHT} AND deadline < $1`, [now])).rows.map((r) => r.shard_id as string);
       if (due.length === 0) return [];

@@ -15,7 +15,7 @@ import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick.ts';
-import { type DistinctRule, mayServeProject, NO_RULES } from '../../core/scheduler/eligibility.ts';
+import { type DistinctRule, mayServeProject } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
@@ -758,7 +758,7 @@ export class SqliteStore implements Store {
     return c ? { ...c } : null;
   }
 
-  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES): Promise<ResultWrite> {
+  async saveResult(copyId: string, volunteerId: string, encoded: Uint8Array, computeMs: number, now: number, rules: ReadonlySet<DistinctRule>): Promise<ResultWrite> {
     let file: string | null = null;
     if (this.resultsDir && encoded.byteLength > RESULT_FILE_ABOVE_BYTES) {
       // Named per upload, not per copy: a duplicate upload must not overwrite the result already recorded.
@@ -829,7 +829,7 @@ export class SqliteStore implements Store {
     return this.dropResultFiles(readdirSync(this.resultsDir).filter((f) => !named.has(f)));
   }
 
-  async failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
+  async failCopy(copyId: string, volunteerId: string, reason: string, now: number, rules: ReadonlySet<DistinctRule>) {
     return this.write(() => {
       const c = this.s.getCopy!.get(copyId) as Row | undefined;
       if (!c) return false;
@@ -843,7 +843,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async releaseCopy(copyId: string, volunteerId: string, rules: ReadonlySet<DistinctRule> = NO_RULES) {
+  async releaseCopy(copyId: string, volunteerId: string, rules: ReadonlySet<DistinctRule>) {
     return this.write(() => {
       const c = this.s.getCopy!.get(copyId) as Row | undefined;
       if (!c || c.volunteer_id !== volunteerId || c.state !== 'assigned') return false;
@@ -856,7 +856,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async expireCopies(now: number, rules: ReadonlySet<DistinctRule> = NO_RULES) {
+  async expireCopies(now: number, rules: ReadonlySet<DistinctRule>) {
     return this.write(() => {
       const due = (this.s.dueCopies!.all(now) as Row[]).map(toCopy);
       const ended = new Map<string, string[]>();

@@ -448,7 +448,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const { job, shards } = makeJob(p.id, { shards: 3, replicas: 2 });
       await store.createJob(job, shards);
       const first = (await claim(makeVolunteer(1)))!.copy;
-      expect(await store.saveResult(first.id, first.volunteerId, bytes(1), 1, NOW + 2)).toBe('accepted');
+      expect(await store.saveResult(first.id, first.volunteerId, bytes(1), 1, NOW + 2, NO_RULES)).toBe('accepted');
       await store.applyValidation(consensus(shards.find((s) => s.id === first.shardId)!, job, [first]));
       const held = (await claim(makeVolunteer(2)))!.copy;
       expect(held.shardId).not.toBe(first.shardId);
@@ -490,7 +490,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
     it('claimCopy stops at max_total copies even while alive < wanted', async () => {
       const { shards } = await seedJob({ replicas: 2, maxTotal: 3, ackWithinMs: 1000 });
       expect(await drain(1)).toBe(2);
-      expect(await store.expireCopies(NOW + 2000)).toHaveLength(2);
+      expect(await store.expireCopies(NOW + 2000, NO_RULES)).toHaveLength(2);
       expect(await drain(10)).toBe(1);
       expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 3, errors: 2, wanted: 2 });
     });
@@ -526,7 +526,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const y = makeVolunteer(2, { cls: 'wasm/ort-1.30.0' });
       expect((await claim(x1))!.shard.id).toBe(shards[0]!.id);
       expect(await claim(y)).toBeNull();
-      expect(await store.expireCopies(NOW + 1001)).toHaveLength(1);
+      expect(await store.expireCopies(NOW + 1001, NO_RULES)).toHaveLength(1);
       expect(await claim(y)).not.toBeNull();
       expect(await claim(makeVolunteer(3, { cls: 'wasm/ort-1.30.0' }))).not.toBeNull();
     });
@@ -574,13 +574,13 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.extendLeases(v2.id, [], NOW + 100)).toEqual({ extended: [], lost: [] });
 
       // Nothing is due at the deadline itself, only after it.
-      expect(await store.expireCopies(NOW + 1000)).toEqual([]);
-      const first = await store.expireCopies(NOW + 1001);
+      expect(await store.expireCopies(NOW + 1000, NO_RULES)).toEqual([]);
+      const first = await store.expireCopies(NOW + 1001, NO_RULES);
       expect(first).toEqual([{ ...c2, state: 'expired', reason: 'not acknowledged in time' }]);
       expect(await counters(shards[1]!.id)).toEqual({ alive: 0, issued: 1, errors: 1, wanted: 1 });
-      const second = await store.expireCopies(NOW + 5101);
+      const second = await store.expireCopies(NOW + 5101, NO_RULES);
       expect(second).toEqual([{ ...c1, state: 'expired', reason: 'lease expired without heartbeat or result', deadline: NOW + 5100 }]);
-      expect(await store.expireCopies(NOW + 99_999)).toEqual([]);
+      expect(await store.expireCopies(NOW + 99_999, NO_RULES)).toEqual([]);
       expect(await counters(shards[0]!.id)).toEqual({ alive: 0, issued: 1, errors: 1, wanted: 1 });
       expect((await store.getShard(shards[0]!.id))!.errors).toBe(1);
 
@@ -600,10 +600,10 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const v1 = makeVolunteer(1);
       const c1 = (await claim(v1))!.copy;
       const c2 = (await claim(makeVolunteer(2)))!.copy;
-      expect(await store.saveResult(c1.id, c2.volunteerId, bytes(9), 1, NOW + 1)).toBe('not_assigned');
-      expect(await store.saveResult('nope', v1.id, bytes(9), 1, NOW + 1)).toBe('not_assigned');
-      expect(await store.saveResult(c1.id, v1.id, bytes(1, 2, 3, 0, 255), 12.5, NOW + 10)).toBe('accepted');
-      expect(await store.saveResult(c1.id, v1.id, bytes(7, 7, 7), 1, NOW + 20)).toBe('duplicate');
+      expect(await store.saveResult(c1.id, c2.volunteerId, bytes(9), 1, NOW + 1, NO_RULES)).toBe('not_assigned');
+      expect(await store.saveResult('nope', v1.id, bytes(9), 1, NOW + 1, NO_RULES)).toBe('not_assigned');
+      expect(await store.saveResult(c1.id, v1.id, bytes(1, 2, 3, 0, 255), 12.5, NOW + 10, NO_RULES)).toBe('accepted');
+      expect(await store.saveResult(c1.id, v1.id, bytes(7, 7, 7), 1, NOW + 20, NO_RULES)).toBe('duplicate');
       expect(await store.getCopy(c1.id)).toEqual({ ...c1, state: 'returned', returnedAt: NOW + 10 });
       const sr = (await store.shardResults(shards[0]!.id))!;
       expect(sr.shard).toEqual({ ...shards[0], issued: 2 });
@@ -635,8 +635,8 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const v1 = makeVolunteer(1);
       const c1 = (await claim(v1))!.copy;
       const big = new Uint8Array(300 * 1024).map((_, i) => (i * 7 + 3) & 0xff);
-      expect(await store.saveResult(c1.id, v1.id, big, 1, NOW + 1)).toBe('accepted');
-      expect(await store.saveResult(c1.id, v1.id, new Uint8Array(300 * 1024), 1, NOW + 2)).toBe('duplicate');
+      expect(await store.saveResult(c1.id, v1.id, big, 1, NOW + 1, NO_RULES)).toBe('accepted');
+      expect(await store.saveResult(c1.id, v1.id, new Uint8Array(300 * 1024), 1, NOW + 2, NO_RULES)).toBe('duplicate');
       const sr = (await store.shardResults(shards[0]!.id))!;
       expect(Buffer.compare((await sr.results([c1.id])).get(c1.id)!, big)).toBe(0);
       await store.applyValidation({
@@ -655,15 +655,15 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const c1 = (await claim(v1))!.copy;
       const c2 = (await claim(v2))!.copy;
       await store.ackCopy(c2.id, v2.id, NOW + 60_000);
-      expect((await store.expireCopies(NOW + 1001)).map((c) => c.id)).toEqual([c1.id]);
+      expect((await store.expireCopies(NOW + 1001, NO_RULES)).map((c) => c.id)).toEqual([c1.id]);
       expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 2, errors: 1, wanted: 2 });
-      expect(await store.saveResult(c1.id, v1.id, bytes(1), 5, NOW + 2000)).toBe('accepted');
+      expect(await store.saveResult(c1.id, v1.id, bytes(1), 5, NOW + 2000, NO_RULES)).toBe('accepted');
       expect(await counters(shards[0]!.id)).toEqual({ alive: 2, issued: 2, errors: 1, wanted: 2 });
       expect(await claim(makeVolunteer(3))).toBeNull();
 
-      expect(await store.failCopy(c2.id, v2.id, 'volunteer reported: out of memory', NOW + 2100)).toBe(true);
+      expect(await store.failCopy(c2.id, v2.id, 'volunteer reported: out of memory', NOW + 2100, NO_RULES)).toBe(true);
       expect(await counters(shards[0]!.id)).toEqual({ alive: 1, issued: 2, errors: 2, wanted: 2 });
-      expect(await store.saveResult(c2.id, v2.id, bytes(2), 5, NOW + 2200)).toBe('accepted');
+      expect(await store.saveResult(c2.id, v2.id, bytes(2), 5, NOW + 2200, NO_RULES)).toBe('accepted');
       expect(await counters(shards[0]!.id)).toEqual({ alive: 2, issued: 2, errors: 2, wanted: 2 });
       expect(await store.getCopy(c2.id)).toMatchObject({ state: 'returned', returnedAt: NOW + 2200, reason: 'volunteer reported: out of memory' });
       expect(await claim(makeVolunteer(4))).toBeNull();
@@ -681,7 +681,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const c3 = (await claim(v1, { rules: ALL_RULES }))!.copy;
       expect(c3.shardId).toBe(id);
       // c2's result comes late while v1 holds c3: one volunteer, one vote; nothing changes.
-      expect(await store.saveResult(c2.id, v1.id, bytes(2), 5, NOW + 1002)).toBe('superseded');
+      expect(await store.saveResult(c2.id, v1.id, bytes(2), 5, NOW + 1002, NO_RULES)).toBe('superseded');
       expect(await store.getCopy(c2.id)).toMatchObject({ state: 'expired' });
       expect(await counters(id)).toEqual({ alive: 1, issued: 2, errors: 1, wanted: 2 });
       // A third copy lost: LOST_COPIES_FORGIVEN (2) spent, v1 is done with this shard.
@@ -746,11 +746,11 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const { shards } = await seedJob({ replicas: 1 });
       const v1 = makeVolunteer(1);
       const c1 = (await claim(v1))!.copy;
-      expect(await store.failCopy(c1.id, 'someone-else', 'x', NOW)).toBe(false);
-      expect(await store.failCopy('nope', v1.id, 'x', NOW)).toBe(false);
+      expect(await store.failCopy(c1.id, 'someone-else', 'x', NOW, NO_RULES)).toBe(false);
+      expect(await store.failCopy('nope', v1.id, 'x', NOW, NO_RULES)).toBe(false);
       // PostgreSQL text cannot hold U+0000; a volunteer's message may still carry one.
-      expect(await store.failCopy(c1.id, v1.id, 'volunteer reported: bad\u0000byte', NOW + 5)).toBe(true);
-      expect(await store.failCopy(c1.id, v1.id, 'again', NOW + 6)).toBe(false);
+      expect(await store.failCopy(c1.id, v1.id, 'volunteer reported: bad\u0000byte', NOW + 5, NO_RULES)).toBe(true);
+      expect(await store.failCopy(c1.id, v1.id, 'again', NOW + 6, NO_RULES)).toBe(false);
       const got = (await store.getCopy(c1.id))!;
       expect(got).toMatchObject({ state: 'error', returnedAt: NOW + 5 });
       expect(got.reason).toMatch(/^volunteer reported: bad.byte$/);
@@ -764,14 +764,14 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const { shards } = await seedJob({ replicas: 1 });
       const v1 = makeVolunteer(1);
       const c1 = (await claim(v1))!.copy;
-      expect(await store.releaseCopy(c1.id, 'someone-else')).toBe(false);
-      expect(await store.releaseCopy(c1.id, v1.id)).toBe(true);
-      expect(await store.releaseCopy(c1.id, v1.id)).toBe(false);
+      expect(await store.releaseCopy(c1.id, 'someone-else', NO_RULES)).toBe(false);
+      expect(await store.releaseCopy(c1.id, v1.id, NO_RULES)).toBe(true);
+      expect(await store.releaseCopy(c1.id, v1.id, NO_RULES)).toBe(false);
       expect((await store.getCopy(c1.id))!.state).toBe('cancelled');
       expect(await counters(shards[0]!.id)).toEqual({ alive: 0, issued: 1, errors: 0, wanted: 1 });
       const c2 = (await claim(makeVolunteer(2)))!.copy;
       expect(await store.ackCopy(c2.id, c2.volunteerId, NOW + 60_000)).not.toBeNull();
-      expect(await store.releaseCopy(c2.id, c2.volunteerId)).toBe(false);
+      expect(await store.releaseCopy(c2.id, c2.volunteerId, NO_RULES)).toBe(false);
     });
 
     it('gives the copy budget back the copies a source loses after its first: failed, handed back or expired', async () => {
@@ -795,7 +795,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       // Without the rules every volunteer is its own source: each copy is charged.
       const v5 = makeVolunteer(5);
       const c5 = (await claim(v5))!.copy;
-      expect(await store.failCopy(c5.id, v5.id, 'volunteer reported: no', NOW + 1003)).toBe(true);
+      expect(await store.failCopy(c5.id, v5.id, 'volunteer reported: no', NOW + 1003, NO_RULES)).toBe(true);
       expect(await counters(id)).toEqual({ alive: 0, issued: 3, errors: 4, wanted: 1 });
     });
 
@@ -804,8 +804,8 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const W = '0x52908400098527886E0F7030069857D2E4169EE7';
       const a = (await claim(makeVolunteer(1, { wallet: W })))!.copy;
       const b = (await claim(makeVolunteer(2)))!.copy;
-      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW + 1);
-      await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW + 2);
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW + 1, NO_RULES);
+      await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW + 2, NO_RULES);
       const w = consensus(shards[0]!, job, [a, b], 2.5);
       await store.applyValidation(w);
       await store.applyValidation(w);
@@ -849,15 +849,15 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
         const a = (await claim(vw, { projectId: project.id }))!.copy;
         const b = (await claim(v2, { projectId: project.id }))!.copy;
         expect([a.shardId, b.shardId]).toEqual([shards[i]!.id, shards[i]!.id]);
-        await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW + 1);
-        await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW + 1);
+        await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW + 1, NO_RULES);
+        await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW + 1, NO_RULES);
         await store.applyValidation(consensus(shards[i]!, job, [a, b], credit));
         credited.push(a, b);
       }
       await claim(vw, { projectId: project.id });
       // The other project's credit goes to the same wallet: not this project's.
       const o = (await claim(vw, { projectId: other.project.id }))!.copy;
-      await store.saveResult(o.id, o.volunteerId, bytes(1), 1, NOW + 1);
+      await store.saveResult(o.id, o.volunteerId, bytes(1), 1, NOW + 1, NO_RULES);
       await store.applyValidation(consensus(other.shards[0]!, other.job, [o], 100));
       // v2's credit for shard 1 is taken back.
       await store.reverseCredits({ copyIds: [credited[3]!.id], reason: 'spot check failed', now: NOW + 5 });
@@ -878,8 +878,8 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const { shards } = await seedJob({ replicas: 2 });
       const a = (await claim(makeVolunteer(1)))!.copy;
       const b = (await claim(makeVolunteer(2)))!.copy;
-      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW);
-      await store.saveResult(b.id, b.volunteerId, bytes(2), 1, NOW);
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW, NO_RULES);
+      await store.saveResult(b.id, b.volunteerId, bytes(2), 1, NOW, NO_RULES);
       const w: ValidationWrite = {
         shardId: shards[0]!.id, shard: { state: 'open', wanted: 3, canonicalCopyId: null },
         judgements: [{ copyId: b.id, outcome: 'invalid', reason: 'disagrees', credit: 0 }], credits: [],
@@ -895,7 +895,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
     it('the ledger refuses UPDATE and DELETE in the database itself', async () => {
       const { job, shards } = await seedJob({ replicas: 1 });
       const a = (await claim(makeVolunteer(1)))!.copy;
-      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW);
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW, NO_RULES);
       await store.applyValidation(consensus(shards[0]!, job, [a], 3));
       await expect(h.sql(`UPDATE ledger SET amount = 1000 WHERE copy_id = '${a.id}'`)).rejects.toThrow(/append-only/);
       await expect(h.sql('DELETE FROM ledger')).rejects.toThrow(/append-only/);
@@ -912,10 +912,10 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       await store.ackCopy(inFlight.id, inFlight.volunteerId, NOW + 60_000);
       // Shard 0 is reissued after its copy expires, then validated on the late
       // result: the reissued copy is still in flight on a validated shard.
-      expect(await store.expireCopies(NOW + 1001)).toHaveLength(1);
+      expect(await store.expireCopies(NOW + 1001, NO_RULES)).toHaveLength(1);
       const late = (await claim(makeVolunteer(3), { now: NOW + 1001 }))!.copy;
       expect(late.shardId).toBe(shards[0]!.id);
-      expect(await store.saveResult(done.id, done.volunteerId, bytes(1), 1, NOW + 1002)).toBe('accepted');
+      expect(await store.saveResult(done.id, done.volunteerId, bytes(1), 1, NOW + 1002, NO_RULES)).toBe('accepted');
       await store.applyValidation(consensus(shards[0]!, job, [done]));
 
       expect(await store.finishJob(job.id, 'cancelled', { error: 'cancelled by the project', finishedAt: NOW + 50 })).toBe(true);
@@ -925,8 +925,8 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.getCopy(inFlight.id)).toMatchObject({ state: 'cancelled', reason: 'job cancelled' });
       expect(await store.getCopy(late.id)).toMatchObject({ state: 'cancelled', reason: 'job cancelled' });
       expect(await store.getCopy(done.id)).toMatchObject({ state: 'returned', outcome: 'valid' });
-      expect(await store.saveResult(inFlight.id, inFlight.volunteerId, bytes(1), 1, NOW + 70)).toBe('gone');
-      expect(await store.failCopy(inFlight.id, inFlight.volunteerId, 'x', NOW + 70)).toBe(false);
+      expect(await store.saveResult(inFlight.id, inFlight.volunteerId, bytes(1), 1, NOW + 70, NO_RULES)).toBe('gone');
+      expect(await store.failCopy(inFlight.id, inFlight.volunteerId, 'x', NOW + 70, NO_RULES)).toBe(false);
       expect(await claim(makeVolunteer(4))).toBeNull();
       expect(await store.jobCounts(job.id)).toMatchObject({ shards: { total: 2, open: 0, validated: 1 }, copies: { valid: 1, pending: 0 } });
 
@@ -943,12 +943,12 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const { job, shards } = await seedJob({ shards: 2, replicas: 1 });
       const a = (await claim(makeVolunteer(1)))!.copy;
       const b = (await claim(makeVolunteer(2)))!.copy;
-      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW);
+      await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW, NO_RULES);
       await store.applyValidation(consensus(shards[0]!, job, [a]));
       await store.setShardFailed(shards[0]!.id, 'too many errors');
       await store.setShardFailed(shards[1]!.id, 'too many errors');
       expect((await store.shardsOf(job.id)).map((s) => s.state)).toEqual(['validated', 'failed']);
-      expect(await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW)).toBe('gone');
+      expect(await store.saveResult(b.id, b.volunteerId, bytes(1), 1, NOW, NO_RULES)).toBe('gone');
       expect(await store.getCopy(b.id)).toMatchObject({ state: 'assigned' });
     });
 
@@ -958,7 +958,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       for (let i = 0; i < 3; i++) {
         const c = (await claim(makeVolunteer(i)))!.copy;
         expect(c.shardId).toBe(shards[i]!.id);
-        await store.saveResult(c.id, c.volunteerId, bytes(10 + i, i), 1, NOW);
+        await store.saveResult(c.id, c.volunteerId, bytes(10 + i, i), 1, NOW, NO_RULES);
         copies.push(c);
       }
       for (const i of [2, 0]) await store.applyValidation(consensus(shards[i]!, job, [copies[i]!]));
@@ -979,7 +979,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const c2 = (await claim(v))!.copy;
       const c3 = (await claim(v))!.copy;
       await store.ackCopy(c2.id, v.id, NOW + 60_000);
-      await store.saveResult(c3.id, v.id, bytes(1), 1, NOW);
+      await store.saveResult(c3.id, v.id, bytes(1), 1, NOW, NO_RULES);
       expect(await store.shortenLeases(v.id, NOW + 500)).toBe(2);
       expect((await store.getCopy(c1.id))!.deadline).toBe(NOW + 500);
       expect((await store.getCopy(c2.id))!.deadline).toBe(NOW + 500);
@@ -1002,7 +1002,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       // Shard 1 is in the same round: refused; shard 2 opens the next round.
       expect((await claim(v))!.copy.shardId).toBe(shards[2]!.id);
       expect(await claim(v)).toBeNull();
-      expect(await store.failCopy(first.id, v.id, 'volunteer reported: lost the GPU', NOW)).toBe(true);
+      expect(await store.failCopy(first.id, v.id, 'volunteer reported: lost the GPU', NOW, NO_RULES)).toBe(true);
       const again = (await claim(v))!.copy;
       expect(again.shardId).toBe(shards[1]!.id);
       expect((await claim(makeVolunteer(2)))!.shard.id).toBe(shards[0]!.id);
@@ -1018,7 +1018,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect((await store.getJob(job.id))!.progress).toEqual(progress0);
       const held = (await claim(makeVolunteer(1)))!.copy;
       const done = (await claim(makeVolunteer(2)))!.copy;
-      await store.saveResult(done.id, done.volunteerId, bytes(1), 1, NOW);
+      await store.saveResult(done.id, done.volunteerId, bytes(1), 1, NOW, NO_RULES);
       await store.applyValidation(consensus(shards[1]!, job, [done]));
 
       const progress1: TrainProgress = { ...progress0, round: 1, weightsHash: 'w1', optimizerStep: 1, history: [{ round: 0, epoch: 0, loss: 0.5, accuracy: null, evalLoss: null, shards: 1, aggregateMs: 3, at: NOW }] };

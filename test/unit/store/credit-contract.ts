@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildPayout } from '../../../server/core/credit/payout.ts';
 import type { Claimed, Store } from '../../../server/store/types.ts';
-import { bytes, claimReq, consensus, makeVolunteer, type Vol, writeJob } from './contract.ts';
+import { bytes, claimReq, consensus, makeVolunteer, NO_RULES, type Vol, writeJob } from './contract.ts';
 import { freshStoreEachTest, type StoreHarness } from './harness.ts';
 
 const HOUR = 3600_000;
@@ -32,7 +32,7 @@ export function creditContract(label: string, makeHarness: () => Promise<StoreHa
       const before = Date.now();
       for (const v of vols) {
         const c = (await store.claimCopy(claimReq(v, { projectId: p.id })))!;
-        await store.saveResult(c.copy.id, v.id, bytes(1), 1, Date.now());
+        await store.saveResult(c.copy.id, v.id, bytes(1), 1, Date.now(), NO_RULES);
         await store.applyValidation({ ...consensus(c.shard, job, [c.copy], amount), holdMs });
         copies.push(c.copy);
       }

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Claimed, Store } from '../../../server/store/types.ts';
-import { ALL_RULES, NOW, bytes, claimReq, consensus, makeJob, makeProject, makeTrainJob, makeVolunteer, type Vol } from './contract.ts';
+import { ALL_RULES, NO_RULES, NOW, bytes, claimReq, consensus, makeJob, makeProject, makeTrainJob, makeVolunteer, type Vol } from './contract.ts';
 import { pgHarness, type StoreHarness } from './harness.ts';
 
 describe('two coordinators on one PostgreSQL database', () => {
@@ -110,7 +110,7 @@ describe('two coordinators on one PostgreSQL database', () => {
   it('the same result uploaded to both coordinators at once is accepted exactly once', async () => {
     await seed({ shards: 1, replicas: 2 });
     const c = (await a.claimCopy(claimReq(makeVolunteer(1))))!.copy;
-    const writes = await Promise.all(Array.from({ length: 20 }, (_, i) => both()[i % 2]!.saveResult(c.id, c.volunteerId, bytes(i), 1, NOW + i)));
+    const writes = await Promise.all(Array.from({ length: 20 }, (_, i) => both()[i % 2]!.saveResult(c.id, c.volunteerId, bytes(i), 1, NOW + i, NO_RULES)));
     expect(writes.filter((w) => w === 'accepted')).toHaveLength(1);
     expect(writes.filter((w) => w === 'duplicate')).toHaveLength(19);
   });
@@ -121,8 +121,8 @@ describe('two coordinators on one PostgreSQL database', () => {
     for (let i = 0; i < 30; i++) copies.push((await a.claimCopy(claimReq(makeVolunteer(i + 1))))!.copy);
     const late = copies.filter((_, i) => i % 3 === 0);
     const ops: Promise<unknown>[] = [];
-    for (let i = 0; i < 6; i++) ops.push(both()[i % 2]!.expireCopies(NOW + 5000));
-    for (const c of late) ops.push(both()[copies.indexOf(c) % 2]!.saveResult(c.id, c.volunteerId, bytes(1), 1, NOW + 5000));
+    for (let i = 0; i < 6; i++) ops.push(both()[i % 2]!.expireCopies(NOW + 5000, NO_RULES));
+    for (const c of late) ops.push(both()[copies.indexOf(c) % 2]!.saveResult(c.id, c.volunteerId, bytes(1), 1, NOW + 5000, NO_RULES));
     const out = await Promise.all(ops);
     const expired = (out.slice(0, 6) as Claimed['copy'][][]).flat();
     expect(new Set(expired.map((c) => c.id)).size).toBe(expired.length);
@@ -139,7 +139,7 @@ describe('two coordinators on one PostgreSQL database', () => {
     const byShard = new Map<string, Claimed['copy'][]>();
     for (let i = 0; i < 20; i++) {
       const c = (await b.claimCopy(claimReq(makeVolunteer(i + 1))))!.copy;
-      await a.saveResult(c.id, c.volunteerId, bytes(7), 1, NOW);
+      await a.saveResult(c.id, c.volunteerId, bytes(7), 1, NOW, NO_RULES);
       byShard.set(c.shardId, [...(byShard.get(c.shardId) ?? []), c]);
     }
     await Promise.all(shards.flatMap((s) => Array.from({ length: 6 }, (_, i) => both()[i % 2]!.applyValidation(consensus(s, job, byShard.get(s.id)!, 1.5)))));

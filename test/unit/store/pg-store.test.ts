@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../../server/store/postgres/migrations.ts';
 import { PgStore } from '../../../server/store/postgres/pg-store.ts';
-import { NOW, bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer } from './contract.ts';
+import { NOW, NO_RULES, bytes, claimReq, consensus, makeJob, makeProject, makeVolunteer } from './contract.ts';
 import { storeContract } from './contract.ts';
 import { creditContract } from './credit-contract.ts';
 import { spotContract } from './spot-contract.ts';
@@ -64,7 +64,7 @@ describe('PgStore on PostgreSQL', () => {
     const { job, shards } = makeJob(p.id, { replicas: 1 });
     await store.createJob(job, shards);
     const c = (await store.claimCopy(claimReq(makeVolunteer(1))))!.copy;
-    await store.saveResult(c.id, c.volunteerId, bytes(1), 1, NOW);
+    await store.saveResult(c.id, c.volunteerId, bytes(1), 1, NOW, NO_RULES);
     await store.applyValidation(consensus(shards[0]!, job, [c], 0.1));
     await expect(h.sql('TRUNCATE ledger')).rejects.toThrow(/append-only/);
     await expect(h.sql(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at) SELECT id, 'x', 'NaN', 'j', 'p', 0 FROM copies`)).rejects.toThrow();
@@ -83,8 +83,8 @@ describe('PgStore on PostgreSQL', () => {
     await store.createJob(job, shards);
     const a = (await store.claimCopy(claimReq(makeVolunteer(1))))!.copy;
     const b = (await store.claimCopy(claimReq(makeVolunteer(2))))!.copy;
-    await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW);
-    await store.saveResult(b.id, b.volunteerId, bytes(2), 1, NOW);
+    await store.saveResult(a.id, a.volunteerId, bytes(1), 1, NOW, NO_RULES);
+    await store.saveResult(b.id, b.volunteerId, bytes(2), 1, NOW, NO_RULES);
     // Coordinator A judged b invalid and asked for a third copy ...
     await store.applyValidation({ shardId: shards[0]!.id, shard: { state: 'open', wanted: 3, canonicalCopyId: null }, judgements: [{ copyId: b.id, outcome: 'invalid', reason: 'outvoted', credit: 0 }], credits: [] });
     // ... then coordinator B, from an older snapshot, writes "both agree".

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isTrusted } from '../../../server/core/trust/reputation.ts';
 import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
 import type { Store } from '../../../server/store/types.ts';
-import { claimReq, makeVolunteer, NOW, writeJob } from './contract.ts';
+import { claimReq, makeVolunteer, NO_RULES, NOW, writeJob } from './contract.ts';
 import { pgHarness, sqliteHarness, type StoreHarness } from './harness.ts';
 
 const WASM = 'wasm/ort-1.30.0';
@@ -195,7 +195,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       const [a, b] = [makeVolunteer(1), makeVolunteer(2)];
       const ca = (await store.claimCopy(claimReq(a)))!.copy;
       const cb = (await store.claimCopy(claimReq(b)))!.copy;
-      for (const c of [ca, cb]) await store.saveResult(c.id, c.volunteerId, new Uint8Array([1]), 1, NOW);
+      for (const c of [ca, cb]) await store.saveResult(c.id, c.volunteerId, new Uint8Array([1]), 1, NOW, NO_RULES);
       const w = {
         shardId: shards[0]!.id, shard: { state: 'validated' as const, wanted: 2, canonicalCopyId: ca.id },
         judgements: [

@@ -39,7 +39,7 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
         const cs: Claimed['copy'][] = [];
         for (const v of vols) {
           const c = (await store.issueSpotCopy(shards[i]!.id, vol(v), Date.now()))!.copy;
-          expect(await store.saveResult(c.id, c.volunteerId, bytes(i), 1, Date.now())).toBe('accepted');
+          expect(await store.saveResult(c.id, c.volunteerId, bytes(i), 1, Date.now(), NO_RULES)).toBe('accepted');
           cs.push(c);
         }
         await store.applyValidation({ ...consensus(shards[i]!, job, cs, 2), holdMs: 3600_000 });
@@ -75,7 +75,7 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
       expect(await store.issueSpotCopy(shards[0]!.id, vol(1), 1235)).toBeNull();
       expect(await store.issueSpotCopy('no-such-shard', v, 1235)).toBeNull();
       // It is a real copy: the store takes its result.
-      expect(await store.saveResult(got.copy.id, v.id, bytes(0), 1, Date.now())).toBe('accepted');
+      expect(await store.saveResult(got.copy.id, v.id, bytes(0), 1, Date.now(), NO_RULES)).toBe('accepted');
     });
 
     it("lists a host's results accepted alone since a time, not those confirmed by a second result or a spot check", async () => {
@@ -92,7 +92,7 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
       const { job, shards: s2 } = makeJob(p.id, { shards: 1, replicas: 1 });
       await store.createJob(job, s2);
       const c = (await store.claimCopy(claimReq(vol(8), { rules: NO_RULES, projectId: p.id })))!.copy;
-      await store.saveResult(c.id, c.volunteerId, bytes(1), 1, Date.now());
+      await store.saveResult(c.id, c.volunteerId, bytes(1), 1, Date.now(), NO_RULES);
       await store.applyValidation({
         shardId: s2[0]!.id, shard: { state: 'validated', wanted: 1, canonicalCopyId: c.id },
         judgements: [{ copyId: c.id, outcome: 'valid', reason: "spot check passed: agrees with the coordinator's own result", credit: 1 }],

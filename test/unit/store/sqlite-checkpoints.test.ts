@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CHECKPOINT_EVERY_MS } from '../../../server/store/sqlite/checkpointer.ts';
 import { SqliteStore } from '../../../server/store/sqlite/sqlite-store.ts';
-import { claimReq, makeJob, makeProject, makeVolunteer, NOW } from './contract.ts';
+import { claimReq, makeJob, makeProject, makeVolunteer, NO_RULES, NOW } from './contract.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,7 +47,7 @@ describe('SQLite store: checkpoints off the event loop', () => {
     for (let i = 0; i < 400; i++) {
       const v = makeVolunteer(i + 10);
       const c = (await store.claimCopy(claimReq(v)))!.copy;
-      expect(await store.saveResult(c.id, v.id, new Uint8Array(16 * 1024).fill(i % 251), 1, NOW)).toBe('accepted');
+      expect(await store.saveResult(c.id, v.id, new Uint8Array(16 * 1024).fill(i % 251), 1, NOW, NO_RULES)).toBe('accepted');
     }
     await sleep(CHECKPOINT_EVERY_MS * 3);
     expect(size(file) - before).toBeGreaterThan(6_000_000);

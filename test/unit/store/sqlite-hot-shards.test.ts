@@ -98,7 +98,7 @@ describe('SQLite store: what the hot path keeps in memory equals the rows', () =
         await store.ackCopy(c.copy.id, v.id, now + 60_000);
       } else if (x < 0.8) {
         // Half of the results are the same bytes, so some shards validate and some do not agree.
-        const w = await store.saveResult(c.copy.id, v.id, bytes(next() < 0.8 ? 1 : 2, 2, 3), 1, now);
+        const w = await store.saveResult(c.copy.id, v.id, bytes(next() < 0.8 ? 1 : 2, 2, 3), 1, now, NO_RULES);
         held.splice(i, 1);
         if (w !== 'accepted') continue;
         const sr = (await store.shardResults(c.shard.id))!;
@@ -116,15 +116,15 @@ describe('SQLite store: what the hot path keeps in memory equals the rows', () =
           }
         }
       } else if (x < 0.86) {
-        await store.failCopy(c.copy.id, v.id, 'out of memory', now);
+        await store.failCopy(c.copy.id, v.id, 'out of memory', now, NO_RULES);
         held.splice(i, 1);
       } else if (x < 0.9) {
-        await store.releaseCopy(c.copy.id, v.id);
+        await store.releaseCopy(c.copy.id, v.id, NO_RULES);
         held.splice(i, 1);
       } else if (x < 0.97) {
         // Far enough ahead that unacknowledged copies expire.
         now += 16_000;
-        await store.expireCopies(now);
+        await store.expireCopies(now, NO_RULES);
       } else if (x < 0.985) {
         await store.shortenLeases(v.id, now + 5);
       } else {
@@ -153,8 +153,8 @@ describe('SQLite store: what the hot path keeps in memory equals the rows', () =
     const b = (await store.claimCopy(claimReq(v2)))!;
     expect(hot().size).toBeGreaterThan(0);
     // Both results and a broken ledger row (a negative credit) in one group commit.
-    const w1 = store.saveResult(a.copy.id, v1.id, bytes(1), 1, NOW);
-    const w2 = store.saveResult(b.copy.id, v2.id, bytes(1), 1, NOW);
+    const w1 = store.saveResult(a.copy.id, v1.id, bytes(1), 1, NOW, NO_RULES);
+    const w2 = store.saveResult(b.copy.id, v2.id, bytes(1), 1, NOW, NO_RULES);
     const bad = store.applyValidation({ ...consensus(a.shard, a.job, [a.copy], -1) });
     await expect(bad).rejects.toThrow(/CHECK constraint failed/);
     await expect(w1).rejects.toThrow();
@@ -162,7 +162,7 @@ describe('SQLite store: what the hot path keeps in memory equals the rows', () =
     expect(hot().size).toBe(0);
     // Nothing of the group reached the rows, and the store goes on from the rows.
     expect((raw.prepare(`SELECT COUNT(*) AS n FROM copies WHERE state = 'returned'`).get() as Row).n).toBe(0);
-    expect(await store.saveResult(a.copy.id, v1.id, bytes(1), 1, NOW)).toBe('accepted');
+    expect(await store.saveResult(a.copy.id, v1.id, bytes(1), 1, NOW, NO_RULES)).toBe('accepted');
     expect((await store.getCopy(a.copy.id))!.state).toBe('returned');
   });
 });

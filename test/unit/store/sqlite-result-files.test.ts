@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TrainProgress } from '../../../server/core/jobs/types.ts';
 import { RESULT_FILE_ABOVE_BYTES, SqliteStore } from '../../../server/store/sqlite/sqlite-store.ts';
-import { claimReq, makeJob, makeProject, makeTrainJob, makeVolunteer, NOW } from './contract.ts';
+import { claimReq, makeJob, makeProject, makeTrainJob, makeVolunteer, NO_RULES, NOW } from './contract.ts';
 
 describe('SQLite store: large results as files', () => {
   let dir: string;
@@ -44,10 +44,10 @@ describe('SQLite store: large results as files', () => {
     const v2 = makeVolunteer(2);
     const big = (await store.claimCopy(claimReq(v1)))!.copy;
     const small = (await store.claimCopy(claimReq(v2)))!.copy;
-    expect(await store.saveResult(big.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 1).fill(9), 1, NOW)).toBe('accepted');
-    expect(await store.saveResult(small.id, v2.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES).fill(8), 1, NOW)).toBe('accepted');
+    expect(await store.saveResult(big.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 1).fill(9), 1, NOW, NO_RULES)).toBe('accepted');
+    expect(await store.saveResult(small.id, v2.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES).fill(8), 1, NOW, NO_RULES)).toBe('accepted');
     // A duplicate writes its own file and deletes it: the recorded one is untouched.
-    expect(await store.saveResult(big.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 1), 1, NOW)).toBe('duplicate');
+    expect(await store.saveResult(big.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 1), 1, NOW, NO_RULES)).toBe('duplicate');
     const db = new Database(file, { readonly: true });
     const rows = db.prepare('SELECT id, length(result) AS inline, result_file AS f FROM copies').all() as { id: string; inline: number | null; f: string | null }[];
     db.close();
@@ -62,7 +62,7 @@ describe('SQLite store: large results as files', () => {
     await seed();
     const v1 = makeVolunteer(1);
     const c = (await store.claimCopy(claimReq(v1)))!.copy;
-    await store.saveResult(c.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 10).fill(1), 1, NOW);
+    await store.saveResult(c.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 10).fill(1), 1, NOW, NO_RULES);
     const kept = files();
     writeFileSync(join(dir, 'results', 'orphan.0123456789ab'), 'x');
     await store.close();
@@ -78,7 +78,7 @@ describe('SQLite store: large results as files', () => {
     await store.createJob(job, shards);
     const v1 = makeVolunteer(1);
     const c = (await store.claimCopy(claimReq(v1)))!.copy;
-    await store.saveResult(c.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 10).fill(1), 1, NOW);
+    await store.saveResult(c.id, v1.id, new Uint8Array(RESULT_FILE_ABOVE_BYTES + 10).fill(1), 1, NOW, NO_RULES);
     const [name] = files();
     expect(existsSync(join(dir, 'results', name!))).toBe(true);
     const progress: TrainProgress = { ...job.progress!, round: 1 };
