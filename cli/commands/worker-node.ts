@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { io } from 'socket.io-client';
+import { fetchRetryingStale } from '../../shared/http/client.ts';
 import type { BlobRef, Capabilities } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
 import { wireParser } from '../../shared/protocol/wire-parser.ts';
@@ -17,28 +18,6 @@ export function nodeCapabilities(): Capabilities {
   return { agent: 'node', backends: ['wasm'], ortVersion: ort.env.versions.web ?? 'unknown', threads: 1 };
 }
 
-/**
- * GETs `url`, retried twice when the request fails before any response: a
- * shard's compute blocks this process's event loop for seconds, so undici can
- * pick a keep-alive socket the coordinator has meanwhile closed as idle
- * ("fetch failed", cause "other side closed"); the GET is idempotent and the
- * next attempt opens a fresh socket. Without it the copy failed, and with
- * replicas as many as volunteers the shard had no one left to take it.
- */
-async function fetchRetrying(url: URL): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fetch(url);
-    } catch (e) {
-      if (attempt >= 3) {
-        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new Error(`cannot fetch ${url.pathname}: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
-      }
-      await new Promise((r) => setTimeout(r, 100 * attempt));
-    }
-  }
-}
-
 /** Fetches a blob from the coordinator and checks it against its hash. */
 export function blobLoader(server: string) {
   const cache = new Map<string, Promise<Uint8Array>>();
@@ -46,7 +25,10 @@ export function blobLoader(server: string) {
     let p = cache.get(ref.hash);
     if (!p) {
       p = (async () => {
-        const res = await fetchRetrying(new URL(ref.url, server));
+        // The typed client's retry rule: a shard's compute blocks this process's event loop for seconds, so undici can
+        // pick a keep-alive socket the coordinator has meanwhile closed as idle; the GET goes again on a fresh one.
+        // Without it the copy failed, and with replicas as many as volunteers the shard had no one left to take it.
+        const res = await fetchRetryingStale(server, 'GET', new URL(ref.url, server));
         if (!res.ok) throw new Error(`cannot fetch ${ref.url}: ${res.status}`);
         const bytes = new Uint8Array(await res.arrayBuffer());
         const got = createHash('sha256').update(bytes).digest('hex');

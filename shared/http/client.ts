@@ -47,6 +47,38 @@ const REPEATABLE: ReadonlySet<Method> = new Set<Method>(['GET', 'HEAD', 'PUT']);
 /** Attempts of a repeatable request whose connection was closed under it: each takes a fresh socket. */
 export const STALE_ATTEMPTS = 3;
 
+/**
+ * One request, sent again (at most STALE_ATTEMPTS in all) when it failed before any reply on a connection that was
+ * closed under it and the method is safe to repeat; any other failure, or the last, is Unreachable. Node's fetch
+ * reuses idle keep-alive sockets; one the coordinator (or a proxy) closed as the request went out fails with "other
+ * side closed" (UND_ERR_SOCKET) or a reset, and the next attempt takes a fresh socket. A POST or DELETE is never sent
+ * twice: the coordinator may have applied it. The one retry rule of everything that calls the coordinator over HTTP:
+ * this client, and `tabgrid worker --node` fetching a shard's blobs (a shard's compute blocks that process's event
+ * loop for seconds, so its idle sockets are often closed under it).
+ */
+export async function fetchRetryingStale(server: string, method: Method, url: URL, init: RequestInit = {}): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, { ...init, method });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      const cause = (e as Error & { cause?: { code?: unknown; message?: unknown } }).cause;
+      const code = typeof cause?.code === 'string' ? cause.code : undefined;
+      const stale = code !== undefined && STALE_CONNECTION.has(code);
+      const repeatable = REPEATABLE.has(method);
+      if (stale && repeatable && attempt < STALE_ATTEMPTS) {
+        // A turn of the event loop first: the other idle sockets the coordinator closed are seen closed, and not picked next.
+        await new Promise((r) => setTimeout(r, 0));
+        continue;
+      }
+      const why = cause ? ` (${[code, typeof cause.message === 'string' ? cause.message : undefined].filter(Boolean).join(': ')})` : '';
+      const tries = attempt > 1 ? `; attempt ${attempt}, after ${attempt - 1} on connections closed before any reply` : '';
+      const once = stale && !repeatable ? `; not sent again: the coordinator may have applied this ${method}` : '';
+      throw new Unreachable(`cannot reach the coordinator at ${server}: ${method} ${url.pathname}: ${(e as Error).message}${why}${tries}${once}`);
+    }
+  }
+}
+
 type Call<T extends RouteSpec> = {
   params?: Record<string, string | number>;
   query?: Record<string, string | number | undefined>;
@@ -108,8 +140,7 @@ export class TabgridClient {
     const headers: Record<string, string> = { accept: route.reply === 'binary' ? 'application/octet-stream' : 'application/json' };
     if (this.token && route.auth !== 'none') headers.authorization = `Bearer ${this.token}`;
     if (c.body !== undefined) headers['content-type'] = binary ? 'application/octet-stream' : 'application/json';
-    const res = await this.fetchRetryingStale(route, url, {
-      method: route.method,
+    const res = await fetchRetryingStale(this.server, route.method, url, {
       headers,
       ...(c.body !== undefined ? { body: binary ? (c.body as BodyInit) : JSON.stringify(c.body) } : {}),
       ...(c.signal ? { signal: c.signal } : {}),
@@ -126,35 +157,6 @@ export class TabgridClient {
       throw new ApiError(res.status, code, `${route.method} ${url.pathname}: ${res.status} ${msg}`, msg);
     }
     return res;
-  }
-
-  /**
-   * One request, sent again (at most STALE_ATTEMPTS in all) when it failed before any reply on a connection that was
-   * closed under it and the route is safe to repeat. Node's fetch reuses idle keep-alive sockets; one the coordinator
-   * (or a proxy) closed as the request went out fails with "other side closed" (UND_ERR_SOCKET) or a reset, and the next
-   * attempt takes a fresh socket. A POST or DELETE is never sent twice: the coordinator may have applied it.
-   */
-  private async fetchRetryingStale(route: RouteSpec, url: URL, init: RequestInit): Promise<Response> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fetch(url, init);
-      } catch (e) {
-        if ((e as Error).name === 'AbortError') throw e;
-        const cause = (e as Error & { cause?: { code?: unknown; message?: unknown } }).cause;
-        const code = typeof cause?.code === 'string' ? cause.code : undefined;
-        const stale = code !== undefined && STALE_CONNECTION.has(code);
-        const repeatable = REPEATABLE.has(route.method);
-        if (stale && repeatable && attempt < STALE_ATTEMPTS) {
-          // A turn of the event loop first: the other idle sockets the coordinator closed are seen closed, and not picked next.
-          await new Promise((r) => setTimeout(r, 0));
-          continue;
-        }
-        const why = cause ? ` (${[code, typeof cause.message === 'string' ? cause.message : undefined].filter(Boolean).join(': ')})` : '';
-        const tries = attempt > 1 ? `; attempt ${attempt}, after ${attempt - 1} on connections closed before any reply` : '';
-        const once = stale && !repeatable ? `; not sent again: the coordinator may have applied this ${route.method}` : '';
-        throw new Unreachable(`cannot reach the coordinator at ${this.server}: ${route.method} ${url.pathname}: ${(e as Error).message}${why}${tries}${once}`);
-      }
-    }
   }
 
   // Project routes (a project's token)

@@ -1,5 +1,6 @@
 /**
- * The typed client against a coordinator that closes a keep-alive connection
+ * The typed client, and `tabgrid worker --node`'s blob fetches (the same
+ * rule), against a coordinator that closes a keep-alive connection
  * just as a request goes out on it: the race between Node's fetch (undici,
  * which reuses idle sockets) and a server closing an idle socket. A raw TCP
  * server plays the coordinator and loses the race on purpose, every time: it
@@ -9,8 +10,10 @@
  * (undici frees the socket in its I/O phase), undici reuses the open socket
  * for the next request, always; each test checks that it did.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { blobLoader } from '../../../cli/commands/worker-node.ts';
 import { STALE_ATTEMPTS, TabgridClient, Unreachable } from '../../../shared/http/client.ts';
 
 interface Seen { method: string; path: string; connection: number; dropped: boolean }
@@ -41,7 +44,7 @@ async function racingServer(mode: 'dropReused' | 'dropAll'): Promise<{ url: stri
         const drop = mode === 'dropAll' || requests > 1;
         seen.push({ method, path, connection, dropped: drop });
         if (drop) { socket.destroy(); return; }
-        const body = '{"ok":true,"store":"sqlite"}';
+        const body = HEALTH_BODY;
         socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n${body}`);
       }
     });
@@ -58,6 +61,9 @@ async function racingServer(mode: 'dropReused' | 'dropAll'): Promise<{ url: stri
   };
   return { url: `http://127.0.0.1:${address.port}`, seen, close };
 }
+
+/** What the racing server answers to every request it answers. */
+const HEALTH_BODY = '{"ok":true,"store":"sqlite"}';
 
 /** One turn of the event loop: undici has put the connection of the reply just read back among the idle ones. */
 const idle = () => new Promise((r) => setImmediate(r));
@@ -115,5 +121,34 @@ describe('the typed client and connections closed under a request', () => {
       { method: 'POST', path: '/api/v1/payouts', connection: 1, dropped: true },
       { method: 'DELETE', path: '/api/v1/jobs/job-1', connection: 2, dropped: true },
     ]);
+  });
+
+  // `tabgrid worker --node` fetches a shard's model and weights with the same rule (one rule, fetchRetryingStale):
+  // its shard's compute blocks the event loop, and the coordinator closes the idle socket meanwhile.
+  const blob = { hash: createHash('sha256').update(HEALTH_BODY).digest('hex'), bytes: HEALTH_BODY.length };
+
+  it('a --node worker fetches a blob again on a fresh connection when the reused one was closed before any reply', async () => {
+    const s = await racingServer('dropReused');
+    servers.push(s);
+    await new TabgridClient(s.url).health();
+    await idle();
+    const bytes = await blobLoader(s.url)({ ...blob, url: `/blobs/${blob.hash}` });
+    expect(new TextDecoder().decode(bytes)).toBe(HEALTH_BODY);
+    expect(s.seen.slice(1)).toEqual([
+      { method: 'GET', path: `/blobs/${blob.hash}`, connection: 1, dropped: true },
+      { method: 'GET', path: `/blobs/${blob.hash}`, connection: 2, dropped: false },
+    ]);
+  });
+
+  it('a --node worker gives up on a blob after the same bounded number of attempts, and says so', async () => {
+    const s = await racingServer('dropAll');
+    servers.push(s);
+    const err = await blobLoader(s.url)({ ...blob, url: `/blobs/${blob.hash}` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Unreachable);
+    expect((err as Error).message).toBe(
+      `cannot reach the coordinator at ${s.url}: GET /blobs/${blob.hash}: fetch failed (UND_ERR_SOCKET: other side closed); `
+      + `attempt ${STALE_ATTEMPTS}, after ${STALE_ATTEMPTS - 1} on connections closed before any reply`,
+    );
+    expect(s.seen.length).toBe(STALE_ATTEMPTS);
   });
 });
