@@ -10,8 +10,8 @@ import type { Assignment, ClientToServerEvents, Reply, ServerToClientEvents, Wir
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { floatTensor, mlpModel, randomInput, softmaxModel } from '../helpers/onnx-builder.ts';
+import { perDescribe } from '../helpers/per-test.ts';
 import { buildMlp } from '../../server/training/models.ts';
 import { serializeModel } from '../../shared/onnx/model.ts';
 import onnxProto from 'onnx-proto';
@@ -33,23 +33,22 @@ function call<R>(s: S, event: string, payload: unknown): Promise<Reply<R>> {
 const hello = { backend: 'wasm', capabilities: nodeCapabilities() };
 
 describe('bad input', () => {
-  let c: SpawnedCoordinator;
+  const shared = perDescribe(['--max-upload-mb', '1', '--max-result-mb', '0.05']);
   let modelHash: string;
   let inputHash: string;
   const sockets: S[] = [];
 
   beforeAll(async () => {
-    c = await spawnCoordinator({ args: ['--max-upload-mb', '1', '--max-result-mb', '0.05'] });
+    const { c } = shared;
     modelHash = await c.api.uploadBlob(mlpModel({ width: 16, layers: 1 }));
     inputHash = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [8, 16], randomInput(8, 16)) }]));
   });
   afterAll(async () => {
     for (const s of sockets) s.close();
-    await c?.stop();
   });
 
-  async function http(method: string, path: string, body?: unknown, token: string | null = c.token, raw?: Uint8Array) {
-    const res = await fetch(`${c.url}${path}`, {
+  async function http(method: string, path: string, body?: unknown, token: string | null = shared.c.token, raw?: Uint8Array) {
+    const res = await fetch(`${shared.c.url}${path}`, {
       method,
       headers: {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -69,6 +68,7 @@ describe('bad input', () => {
     });
 
     it('refuses malformed and truncated models without creating a job', async () => {
+      const { c } = shared;
       const before = await jobCount();
       const model = mlpModel({ width: 16, layers: 1 });
       const truncated = await c.api.uploadBlob(model.subarray(0, Math.floor(model.byteLength / 2)));
@@ -83,6 +83,7 @@ describe('bad input', () => {
     });
 
     it('refuses inputs whose names, dtypes or shapes do not fit the graph', async () => {
+      const { c } = shared;
       const before = await jobCount();
       const wrongName = await http('POST', '/api/v1/jobs', { model: modelHash, inputs: [{ name: 'images', blob: inputHash, format: 'tensors' }] });
       expect(wrongName).toMatchObject({ status: 400, body: { error: 'input "images" is not an input of the model (its inputs: x)' } });
@@ -105,6 +106,7 @@ describe('bad input', () => {
     });
 
     it('refuses uploads that do not hash to their id, and ones over the limit', async () => {
+      const { c } = shared;
       const r = await http('PUT', `/api/v1/blobs/${'0'.repeat(64)}`, undefined, c.token, new Uint8Array([1, 2, 3]));
       expect(r).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^body hashes to [0-9a-f]{64}, not 0{64}/) } });
       const big = new Uint8Array(2 * 1024 * 1024);
@@ -114,6 +116,7 @@ describe('bad input', () => {
     });
 
     it('does not reveal other projects\' jobs or private blobs', async () => {
+      const { c } = shared;
       expect((await http('GET', '/api/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
       expect((await fetch(`${c.url}/blobs/${inputHash}`)).status).toBe(404);
     });
@@ -122,10 +125,11 @@ describe('bad input', () => {
   describe('training jobs', () => {
     const mlp = () => buildMlp({ sizes: [8, 6, 3], seed: 1 });
     const tensors = async (dtype: 'float32' | 'int64', dims: number[], values: Float32Array | BigInt64Array) =>
-      ({ blob: await c.api.uploadBlob(encodeTensors([{ name: 't', ...tensorFromTyped(dtype, dims, values) }])), format: 'tensors' as const });
+      ({ blob: await shared.c.api.uploadBlob(encodeTensors([{ name: 't', ...tensorFromTyped(dtype, dims, values) }])), format: 'tensors' as const });
     const train = async (body: Record<string, unknown>) => http('POST', '/api/v1/jobs', { kind: 'train', loss: 'cross-entropy', ...body });
 
     it('keeps a job whose model WebGPU computes wrongly off WebGPU volunteers; refuses it on WebGPU alone', async () => {
+      const { c } = shared;
       // squeezenet's head: an opset-9 Softmax over [N,10,1,1] from axis 1, which onnxruntime-web's WebGPU kernel gets wrong.
       const model = await c.api.uploadBlob(softmaxModel({ opset: 9, dims: ['N', 10, 1, 1] }));
       const x = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [4, 10, 1, 1], randomInput(4, 10)) }]));
@@ -155,6 +159,7 @@ describe('bad input', () => {
     });
 
     it('refuses a model with an unsupported op, naming the op and where it is', async () => {
+      const { c } = shared;
       const before = await jobCount();
       const model = onnxProto.onnx.ModelProto.fromObject({
         irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
@@ -175,6 +180,7 @@ describe('bad input', () => {
     });
 
     it('refuses labels that do not match the data, and a loss that does not fit the output', async () => {
+      const { c } = shared;
       const before = await jobCount();
       const model = await c.api.uploadBlob(mlp());
       const data = await tensors('float32', [10, 8], new Float32Array(80));
@@ -199,12 +205,14 @@ describe('bad input', () => {
 
   describe('socket.io', () => {
     it('refuses an unknown protocol version and forged credentials at connect', async () => {
+      const { c } = shared;
       await expect(connect(c.url, { protocol: 99 })).rejects.toThrow(`unsupported protocol version 99; this coordinator speaks version ${PROTOCOL_VERSION}`);
       await expect(connect(c.url, { protocol: PROTOCOL_VERSION, volunteerId: 'AAAAAAAAAAAAAAAAAAAAAA', secret: 'B'.repeat(32) })).rejects.toThrow('unknown volunteer id or wrong secret');
       await expect(connect(c.url, {})).rejects.toThrow(/protocol/);
     });
 
     it('validates every event and tells the sender what is wrong', async () => {
+      const { c } = shared;
       const s = await connect(c.url);
       sockets.push(s);
       expect(await call(s, 'work:request', {})).toEqual({ ok: false, code: 'bad_request', error: 'say hello before work:request' });
@@ -217,6 +225,7 @@ describe('bad input', () => {
     });
 
     it('refuses forged copy ids, results for copies of others, wrong shapes, JSON numbers and oversized payloads, without touching state', async () => {
+      const { c } = shared;
       const job = await c.api.createJob({ model: modelHash, inputs: [{ blob: inputHash, format: 'tensors' }], shardSize: 4 });
       const a = await connect(c.url);
       const b = await connect(c.url);
@@ -262,6 +271,7 @@ describe('bad input', () => {
     });
 
     it('keeps serving after all of it', async () => {
+      const { c } = shared;
       const r = await fetch(`${c.url}/healthz`);
       expect(await r.json()).toEqual({ ok: true, store: 'sqlite' });
       expect(c.proc.exitCode).toBeNull();

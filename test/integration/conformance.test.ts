@@ -7,15 +7,14 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { infer } from '../../cli/commands/infer.ts';
 import { outputsDisagreement } from '../../server/core/validation/compare.ts';
 import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
+import { perDescribe } from '../helpers/per-test.ts';
 import { type ConformanceCase, conformanceCases } from '../helpers/shared-data.ts';
-import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 
 const TOL = { rtol: 1e-3, atol: 1e-5 };
 const read = (f: string) => decodeTensorProto(new Uint8Array(readFileSync(f)));
@@ -36,21 +35,14 @@ async function directProblem(k: ConformanceCase): Promise<string | null> {
 }
 
 describe('ONNX conformance through tabgrid infer', () => {
-  let c: SpawnedCoordinator;
-  const vs: TestVolunteer[] = [];
+  const shared = perDescribe();
   const out = mkdtempSync(join(tmpdir(), 'tabgrid-conf-'));
-
-  beforeAll(async () => {
-    c = await spawnCoordinator();
-    vs.push(startVolunteer(c.url), startVolunteer(c.url));
-  });
-  afterAll(async () => {
-    await Promise.all(vs.map((v) => v.stop()));
-    await c?.stop();
-  });
+  // Two honest volunteers: each shard's two copies.
+  beforeAll(() => { shared.volunteer(); shared.volunteer(); });
 
   for (const suite of ['pytorch-converted', 'simple'] as const) {
     it(`reproduces every ${suite} case that onnxruntime-web runs`, async () => {
+      const { c } = shared;
       const cases = conformanceCases(suite);
       expect(cases.length).toBeGreaterThan(0);
       const reproducible: ConformanceCase[] = [];

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concat, encodeAbiParameters, keccak256, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { infer } from '../../cli/commands/infer.ts';
 import { payout } from '../../cli/commands/payout.ts';
 import { scrape } from '../helpers/metrics.ts';
@@ -19,9 +19,9 @@ import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { claimMessage } from '../../shared/wallet-claim.ts';
 import type { AccountBalance } from '../../shared/protocol/events.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
-import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { type PerDescribe, perDescribe } from '../helpers/per-test.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tabgrid-credit-'));
 
@@ -40,10 +40,11 @@ async function runJob(c: SpawnedCoordinator, records: number) {
 interface AccountView extends AccountBalance { copies: number; changes: { kind: string; amount: number; reason: string; copyId: string | null }[] }
 const account = async (c: SpawnedCoordinator, a: string) => (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(a)}`)).json() as Promise<AccountView>;
 
-function withSecret(url: string, o: Parameters<typeof startVolunteer>[1] = {}) {
+/** A volunteer on the describe's coordinator that keeps the credentials its hello gave it and the balances it was sent. */
+function withSecret(shared: PerDescribe, o: Parameters<PerDescribe['volunteer']>[0] = {}) {
   const creds: { volunteerId?: string; secret?: string } = {};
   const balances: AccountBalance[] = [];
-  const v = startVolunteer(url, {
+  const v = shared.volunteer({
     ...o,
     hooks: {
       hello: (r) => { if (r.secret) Object.assign(creds, { volunteerId: r.volunteerId, secret: r.secret }); },
@@ -54,20 +55,12 @@ function withSecret(url: string, o: Parameters<typeof startVolunteer>[1] = {}) {
 }
 
 describe('credit hold and wallet claims', () => {
-  let c: SpawnedCoordinator;
-  const vols: TestVolunteer[] = [];
-  beforeAll(async () => {
-    c = await spawnCoordinator({ args: ['--credit-hold', '1h'] });
-  });
-  afterAll(async () => {
-    await Promise.all(vols.map((v) => v.stop()));
-    await c?.stop();
-  });
+  const shared = perDescribe(['--credit-hold', '1h']);
 
   it('credit is pending for the hold; only the volunteer holding its secret, with a signature from the wallet named in a fresh message for its own account, moves it; a replay is refused', async () => {
-    const a = withSecret(c.url);
-    const b = withSecret(c.url);
-    vols.push(a.v, b.v);
+    const { c } = shared;
+    const a = withSecret(shared);
+    const b = withSecret(shared);
     await runJob(c, 16);
     const from = a.v.account()!;
     expect(from).toMatch(/^volunteer:/);
@@ -140,21 +133,13 @@ const walk = (leaf: Hex, proof: string[]) =>
 const operatorToken = (c: { dataDir: string }) => readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
 
 describe('payouts', () => {
-  let c: SpawnedCoordinator;
-  const vols: TestVolunteer[] = [];
-  beforeAll(async () => {
-    c = await spawnCoordinator({ args: ['--credit-hold', '0'] });
-  });
-  afterAll(async () => {
-    await Promise.all(vols.map((v) => v.stop()));
-    await c?.stop();
-  });
+  const shared = perDescribe(['--credit-hold', '0']);
 
   it('`tabgrid payout` closes an epoch over wallets\' payable credit; its proofs verify with the library and by hand; nothing is paid twice', async () => {
+    const { c } = shared;
     const W = privateKeyToAccount(generatePrivateKey()).address;
-    const named = withSecret(c.url, { wallet: W });
-    const anon = withSecret(c.url);
-    vols.push(named.v, anon.v);
+    const named = withSecret(shared, { wallet: W });
+    const anon = withSecret(shared);
     await runJob(c, 12);
     await expect.poll(async () => (await account(c, W)).copies, { timeout: 15_000 }).toBe(3);
     const w = await account(c, W);

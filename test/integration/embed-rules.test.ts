@@ -3,34 +3,34 @@
  * allowed host origins, and where an embed's credit goes.
  */
 import { io, type Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
 import type { ClientToServerEvents, HelloReply, Reply, ServerToClientEvents } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
-import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { perDescribe } from '../helpers/per-test.ts';
 
 type S = Socket<ServerToClientEvents, ClientToServerEvents>;
 const SITE = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
 const VISITOR = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
 
 describe('embed rules', () => {
-  let c: SpawnedCoordinator;
+  const shared = perDescribe();
   const sockets: S[] = [];
-  beforeAll(async () => { c = await spawnCoordinator(); });
-  afterAll(async () => { for (const s of sockets) s.close(); await c?.stop(); });
+  afterAll(() => { for (const s of sockets) s.close(); });
 
   async function hello(body: Record<string, unknown>): Promise<Reply<HelloReply>> {
-    const s: S = io(c.url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
+    const s: S = io(shared.c.url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false });
     sockets.push(s);
     await new Promise<void>((r) => s.on('connect', () => r()));
     return (s as unknown as { emitWithAck(e: string, p: unknown): Promise<Reply<HelloReply>> }).emitWithAck('hello', { backend: 'wasm', capabilities: nodeCapabilities(), ...body });
   }
-  const put = (body: unknown) => fetch(`${c.url}/api/v1/project/embed`, {
-    method: 'PUT', headers: { authorization: `Bearer ${c.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  const put = (body: unknown) => fetch(`${shared.c.url}/api/v1/project/embed`, {
+    method: 'PUT', headers: { authorization: `Bearer ${shared.c.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
   });
-  const projectId = async () => ((await (await fetch(`${c.url}/api/v1/project`, { headers: { authorization: `Bearer ${c.token}` } })).json()) as { id: string }).id;
+  const projectId = async () => ((await (await fetch(`${shared.c.url}/api/v1/project`, { headers: { authorization: `Bearer ${shared.c.token}` } })).json()) as { id: string }).id;
 
   it('refuses a page origin the project does not allow, over HTTP and at hello', async () => {
+    const { c } = shared;
     expect((await put({ allowedOrigins: ['https://news.example'], defaultIntensity: 0.3, creditTo: 'site' })).status).toBe(200);
     const id = await projectId();
     const denied = await fetch(`${c.url}/api/v1/embed/${id}`, { headers: { origin: 'https://evil.example' } });
@@ -61,6 +61,7 @@ describe('embed rules', () => {
   });
 
   it('publishes only what an embed frame needs about a project', async () => {
+    const { c } = shared;
     const body = await (await fetch(`${c.url}/api/v1/projects/${await projectId()}`)).json() as Record<string, unknown>;
     expect(Object.keys(body).sort()).toEqual(['embed', 'id', 'name']);
   });

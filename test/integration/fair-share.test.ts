@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TabgridClient } from '../../shared/http/client.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { perDescribe } from '../helpers/per-test.ts';
 
 const CLAIMS = 80;
 /** Copies issued after the heavy project goes idle, all of which must be the light one's. */
@@ -24,23 +25,21 @@ const AFTER = 40;
 const LIGHT_SHARDS = 256;
 
 describe('fair share between projects', () => {
-  let c: SpawnedCoordinator;
+  const shared = perDescribe();
   let worker: ChildProcess | undefined;
   let db: Database.Database;
 
-  beforeAll(async () => {
-    c = await spawnCoordinator();
-    db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true });
+  beforeAll(() => {
+    db = new Database(join(shared.c.dataDir, 'tabgrid.sqlite'), { readonly: true });
   });
-  afterAll(async () => {
+  afterAll(() => {
     worker?.kill('SIGTERM');
     db?.close();
-    await c?.stop();
   });
 
   async function project(operator: TabgridClient, name: string, weight: number, records: number) {
     const { token } = await operator.createProject({ name, weight });
-    const api = new TabgridClient(c.url, token);
+    const api = new TabgridClient(shared.c.url, token);
     const model = await api.uploadBlob(mlpModel({ width: 8, layers: 1, seed: 2 }));
     const x = await api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [records, 8], randomInput(records, 8, 9)) }]));
     // Shards of 4 records, replicas 2 (a trusted host's copy may stand alone): more work than the measured claims take. The heavy project's job is
@@ -59,6 +58,7 @@ describe('fair share between projects', () => {
   }
 
   it('weights 1 and 3: 25 % and 75 % (± 10 points) of the validated GFLOP of the first 80 claims; an idle project\'s share goes to the other at once', async () => {
+    const { c } = shared;
     const operator = new TabgridClient(c.url, readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim());
     const light = await project(operator, 'light', 1, LIGHT_SHARDS * 4);
     const heavy = await project(operator, 'heavy', 3, LIGHT_SHARDS * 16);

@@ -7,34 +7,29 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { infer } from '../../cli/commands/infer.ts';
 import { outputsDisagreement } from '../../server/core/validation/compare.ts';
 import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO } from '../helpers/coordinator.ts';
 import type { WireTensor } from '../../shared/protocol/events.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
-import { scaleOutputs, startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { perDescribe } from '../helpers/per-test.ts';
+import { scaleOutputs, type TestVolunteer } from '../helpers/volunteers.ts';
 
 const EXACT = { rtol: 0, atol: 0 };
 
 describe('inference jobs', () => {
-  let c: SpawnedCoordinator;
+  const shared = perDescribe();
+  /** Every volunteer started, in order: a later test looks up the first one's account. */
   const volunteers: TestVolunteer[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'tabgrid-infer-'));
 
-  beforeAll(async () => {
-    c = await spawnCoordinator();
-  });
-  afterAll(async () => {
-    await Promise.all(volunteers.map((v) => v.stop()));
-    await c?.stop();
-  });
-
   async function submit(records: number, shardSize: number, extra: Partial<Parameters<typeof infer>[0]> = {}) {
+    const { c } = shared;
     const model = mlpModel({ width: 16, layers: 2, seed: records });
     const x = tensorFromTyped('float32', [records, 16], randomInput(records, 16, records));
     writeFileSync(join(dir, `m${records}.onnx`), model);
@@ -48,7 +43,8 @@ describe('inference jobs', () => {
   }
 
   it('splits a job into shards, cross-checks them and returns outputs equal to a direct onnxruntime-web run', async () => {
-    volunteers.push(startVolunteer(c.url), startVolunteer(c.url), startVolunteer(c.url));
+    const { c } = shared;
+    volunteers.push(shared.volunteer(), shared.volunteer(), shared.volunteer());
     const { code, out, model, x } = await submit(100, 16);
     expect(code).toBe(0);
     const got = decodeTensorProto(new Uint8Array(readFileSync(join(out, 'output_0.pb'))));
@@ -64,6 +60,7 @@ describe('inference jobs', () => {
 
   // The coordinator remembers the checked, stored form of an input blob: a second job on it must still come out right.
   it('a second job on the same input blob, with another shard size, comes out right too', async () => {
+    const { c } = shared;
     const { code, out, model, x } = await submit(100, 25);
     expect(code).toBe(0);
     const got = decodeTensorProto(new Uint8Array(readFileSync(join(out, 'output_0.pb'))));
@@ -72,7 +69,8 @@ describe('inference jobs', () => {
   });
 
   it('outvotes a volunteer that perturbs its outputs: no credit, and its numbers never reach the outputs', async () => {
-    const liar = startVolunteer(c.url, { tamper: scaleOutputs(1.5) });
+    const { c } = shared;
+    const liar = shared.volunteer({ tamper: scaleOutputs(1.5) });
     volunteers.push(liar);
     const { code, out, model, x } = await submit(120, 8);
     expect(code).toBe(0);
@@ -93,7 +91,8 @@ describe('inference jobs', () => {
   });
 
   it('judges a volunteer that floods NaN invalid', async () => {
-    const nan = startVolunteer(c.url, {
+    const { c } = shared;
+    const nan = shared.volunteer({
       tamper: (outs: WireTensor[]) => outs.map((o) => ({ ...o, data: new Uint8Array(new Float32Array(o.data.byteLength / 4).fill(NaN).buffer) })),
     });
     volunteers.push(nan);
@@ -106,6 +105,7 @@ describe('inference jobs', () => {
   });
 
   it('runs as the real CLI: infer, status, results, ledger', async () => {
+    const { c } = shared;
     const run = promisify(execFile);
     const model = mlpModel({ width: 16, layers: 1, seed: 3 });
     const x = tensorFromTyped('float32', [10, 16], randomInput(10, 16, 3));

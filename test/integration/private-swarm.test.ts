@@ -28,9 +28,10 @@ import type { Assignment, ClientToServerEvents, Reply, ServedProjects, ServerToC
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO } from '../helpers/coordinator.ts';
 import { uploadMnist } from '../helpers/mnist-job.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { perDescribe } from '../helpers/per-test.ts';
 
 const run = promisify(execFile);
 type S = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -78,7 +79,7 @@ class RawClient {
 }
 
 describe('private swarms', () => {
-  let c: SpawnedCoordinator;
+  const shared = perDescribe();
   let operatorToken: string;
   let lab: { api: TabgridClient; token: string; id: string; model: string; input: string };
   let lab2: { api: TabgridClient; model: string };
@@ -90,15 +91,16 @@ describe('private swarms', () => {
 
   /** The CLI as the operator runs it beside the coordinator's data. */
   const tabgrid = async (...args: string[]) => {
+    const { c } = shared;
     const r = await run(process.execPath, [CLI, ...args, '--server', c.url, '--data', c.dataDir], { cwd: REPO, env: { ...process.env, TABGRID_OPERATOR_TOKEN: '' } });
     return r.stdout;
   };
-  const call = (token: string | null, method: string, path: string, body?: unknown) => fetch(`${c.url}${path}`, {
+  const call = (token: string | null, method: string, path: string, body?: unknown) => fetch(`${shared.c.url}${path}`, {
     method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const connect = async (hello: Record<string, unknown> = {}) => {
-    const r = await RawClient.connect(c.url, hello);
+    const r = await RawClient.connect(shared.c.url, hello);
     clients.push(r);
     return r;
   };
@@ -107,7 +109,7 @@ describe('private swarms', () => {
     (await lab.api.createJob({ model: lab.model, inputs: [{ name: 'x', blob: lab.input, format: 'tensors' }], shardSize: 24 / o.shards, replicas: 1, ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}) })).id;
 
   beforeAll(async () => {
-    c = await spawnCoordinator();
+    const { c } = shared;
     operatorToken = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
     db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true });
     const created = JSON.parse(await tabgrid('project', 'create', 'lab', '--private', '--description', 'our own data', '--json')) as { project: { id: string; private: boolean }; token: string };
@@ -130,10 +132,10 @@ describe('private swarms', () => {
     worker?.kill('SIGTERM');
     for (const x of clients) x.close();
     db?.close();
-    await c?.stop();
   });
 
   it('invites: the operator (CLI) and the project\'s own token (HTTP) make, list and revoke them; others are refused and change nothing', async () => {
+    const { c } = shared;
     // A private project of this test's own, so its counts are its own whatever ran before.
     const own = JSON.parse(await tabgrid('project', 'create', 'crew', '--private', '--json')) as { token: string };
     const made = JSON.parse(await tabgrid('project', 'invite', 'create', 'crew', '--label', 'team', '--json')) as { code: string; link: string; invite: { id: string; label: string } };
@@ -171,6 +173,7 @@ describe('private swarms', () => {
   });
 
   it('a private project\'s shard never reaches a volunteer outside its group, while members (worker --node --join) compute the job', async () => {
+    const { c } = shared;
     const job = await labJob({ shards: 6 });
     const stranger = await connect();
     // An embed's hello naming the project is no way in either.
@@ -252,6 +255,7 @@ describe('private swarms', () => {
   });
 
   it('a private project\'s local-steps training copy names its weights (full weights and deltas of its offer) by a capability of the copy too', async () => {
+    const { c } = shared;
     const up = await uploadMnist(lab.api, { count: 256 });
     const job = await lab.api.createJob({
       kind: 'train', model: up.model, data: up.data, labels: up.labels, loss: 'cross-entropy', optimizer: 'adam', lr: 2e-3,
@@ -279,6 +283,7 @@ describe('private swarms', () => {
 
   /** The blob test's body (its job is cancelled whatever happens, so the next test starts with none waiting). */
   async function capabilities(job: string) {
+    const { c } = shared;
     const member = await connect();
     const joined = await member.call<{ project: { name: string }; already: boolean; served: ServedProjects }>('group:join', { code });
     expect(joined).toMatchObject({ ok: true, project: { name: 'lab' }, already: false });
@@ -326,6 +331,7 @@ describe('private swarms', () => {
   }
 
   it('a member the project removes, or whose invite it revokes, gets no more of its work and cannot rejoin by that code', async () => {
+    const { c } = shared;
     const second = JSON.parse(await tabgrid('project', 'invite', 'create', 'lab', '--json')) as { code: string; invite: { id: string } };
     const job = await labJob({ shards: 8 });
     const [removed, revoked, leaving] = [await connect(), await connect(), await connect()];
@@ -368,6 +374,7 @@ describe('private swarms', () => {
   });
 
   it('a private (synchronous) training job\'s round weights and train-step model open only with the capability of a copy in flight', async () => {
+    const { c } = shared;
     const m = await uploadMnist(lab.api, { count: 64 });
     const job = await lab.api.createJob({ kind: 'train', model: m.model, data: m.data, labels: m.labels, loss: 'cross-entropy', batch: 16, epochs: 1, shardsPerRound: 2, replicas: 1 });
     expect(await (await connect()).work()).toBeNull();

@@ -20,29 +20,27 @@ import { hashToken } from '../../server/services/job-service.ts';
 import { MIGRATIONS } from '../../server/store/sqlite/migrations.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { perDescribe, perTest } from '../helpers/per-test.ts';
 
 const run = promisify(execFile);
 
 describe('projects and tokens', () => {
-  let c: SpawnedCoordinator;
+  const shared = perDescribe();
   let operator: string;
 
-  beforeAll(async () => {
-    c = await spawnCoordinator();
-    operator = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
-  });
-  afterAll(async () => {
-    await c?.stop();
+  beforeAll(() => {
+    operator = readFileSync(join(shared.c.dataDir, 'operator-token'), 'utf8').trim();
   });
 
   /** The CLI as the operator runs it beside the coordinator's data. */
   const tabgrid = async (...args: string[]) => {
+    const { c } = shared;
     const r = await run(process.execPath, [CLI, ...args, '--server', c.url, '--data', c.dataDir], { cwd: REPO, env: { ...process.env, TABGRID_OPERATOR_TOKEN: '' } });
     return r.stdout;
   };
-  const call = (token: string, method: string, path: string, body?: unknown) => fetch(`${c.url}${path}`, {
+  const call = (token: string, method: string, path: string, body?: unknown) => fetch(`${shared.c.url}${path}`, {
     method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
@@ -50,6 +48,7 @@ describe('projects and tokens', () => {
   const projectNames = async () => ((await (await call(operator, 'GET', '/api/v1/operator/projects')).json()) as { projects: { name: string }[] }).projects.map((p) => p.name);
 
   it('the operator credential is made at first start: mode 600 on disk, only its hash in the store', async () => {
+    const { c } = shared;
     expect(operator).toMatch(/^tg_[A-Za-z0-9_-]{32}$/);
     expect(statSync(join(c.dataDir, 'operator-token')).mode & 0o777).toBe(0o600);
     const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true });
@@ -139,6 +138,7 @@ describe('projects and tokens', () => {
     let bJob: string;
 
     beforeAll(async () => {
+      const { c } = shared;
       const make = async (name: string) => ((await (await call(operator, 'POST', '/api/v1/operator/projects', { name })).json()) as { token: string }).token;
       aToken = await make('iso-a');
       a = new ApiClient(c.url, aToken);
@@ -167,6 +167,7 @@ describe('projects and tokens', () => {
     });
 
     it('job names and labels show in tabgrid jobs and status; bad ones are refused', async () => {
+      const { c } = shared;
       const env = { ...process.env, TABGRID_TOKEN: bToken };
       const jobs = (await run(process.execPath, [CLI, 'jobs', '--server', c.url], { cwd: REPO, env })).stdout;
       expect(jobs).toMatch(/^JOB\s+NAME\s+KIND\s+STATE\s+SHARDS\s+CREATED\s+LABELS/m);
@@ -195,16 +196,13 @@ describe('projects and tokens', () => {
 });
 
 describe('a lost operator token', () => {
-  let c: SpawnedCoordinator | undefined;
-  afterAll(async () => {
-    await c?.stop();
-  });
+  const { coordinator } = perTest();
 
   it('tabgrid operator token reset makes a new one from the data directory; the running coordinator refuses the old one at once', async () => {
-    c = await spawnCoordinator();
+    const c = await coordinator();
     const file = join(c.dataDir, 'operator-token');
     const old = readFileSync(file, 'utf8').trim();
-    const projects = (token: string) => fetch(`${c!.url}/api/v1/operator/projects`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    const projects = (token: string) => fetch(`${c.url}/api/v1/operator/projects`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
     expect(await projects(old)).toBe(200);
     // Without the data directory there is nothing to reset, and nothing is made.
     const empty = mkdtempSync(join(tmpdir(), 'tabgrid-no-data-'));
@@ -220,10 +218,7 @@ describe('a lost operator token', () => {
 });
 
 describe('a data directory from before issue 15', () => {
-  let c: SpawnedCoordinator | undefined;
-  afterAll(async () => {
-    await c?.stop();
-  });
+  const { coordinator } = perTest();
 
   it('keeps its local project and token, and gets an operator credential', async () => {
     // The schema as the previous release left it, with its local project and token.
@@ -239,7 +234,7 @@ describe('a data directory from before issue 15', () => {
     db.close();
     writeFileSync(join(dataDir, 'token'), `${token}\n`, { mode: 0o600 });
 
-    c = await spawnCoordinator({ dataDir });
+    const c = await coordinator({ dataDir });
     expect(c.token).toBe(token);
     expect(await c.api.project()).toMatchObject({ id: 'old-local-project', name: 'local' });
     const operator = readFileSync(join(dataDir, 'operator-token'), 'utf8').trim();
