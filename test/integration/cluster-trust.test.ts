@@ -14,31 +14,28 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Assignment } from '../../shared/protocol/events.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { freshPgSchema, type PgSchema } from '../helpers/pg-schema.ts';
 import { call, connect, hello, ok, type RawSocket } from '../helpers/raw-client.ts';
 import { waitForJob } from '../helpers/wait.ts';
-import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
 
 const WIDTH = 8;
 const RECORDS = 4;
 
 describe('two coordinators on one PostgreSQL database', () => {
-  const schema = testSchemaName();
-  let admin: pg.Client | undefined;
+  let db: PgSchema | undefined;
   let a: SpawnedCoordinator | undefined;
   let b: SpawnedCoordinator | undefined;
   const sockets: RawSocket[] = [];
   afterAll(async () => {
     for (const s of sockets) s.close();
     await Promise.all([a?.stop(), b?.stop()]);
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await db?.drop();
   });
 
   async function volunteer(c: SpawnedCoordinator, localAddress: string, extra: object = {}): Promise<RawSocket> {
@@ -55,11 +52,8 @@ describe('two coordinators on one PostgreSQL database', () => {
   }));
 
   it('A keeps a shard\'s second copy from its untrusted hosts while B\'s trusted host is connected, and B\'s host completes it', async () => {
-    const url = await pgUrl();
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const args = ['--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+    db = await freshPgSchema();
+    const args = db.serveArgs;
     const dataDir = join(mkdtempSync(join(tmpdir(), 'tabgrid-cluster-trust-')), 'data');
     a = await spawnCoordinator({ dataDir, args });
     b = await spawnCoordinator({ dataDir, args });
@@ -89,7 +83,7 @@ describe('two coordinators on one PostgreSQL database', () => {
     expect((await submit(trusted, second!)).status).toBe('accepted');
     expect((await waitForJob(a.api, job.id, 30_000)).state).toBe('completed');
     // Checked by the trusted host's agreement: the untrusted host's copy is credited, and was never alone.
-    const { rows } = await admin.query(`SELECT volunteer_id, outcome FROM ${schema}.copies ORDER BY assigned_at`);
+    const { rows } = await db.query(`SELECT volunteer_id, outcome FROM ${db.name}.copies ORDER BY assigned_at`);
     expect(rows.map((r) => r.outcome)).toEqual(['valid', 'valid']);
   }, 180_000);
 });

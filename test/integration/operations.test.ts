@@ -8,13 +8,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { CLI, REPO, freePort, spawnCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
-import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
+import { freshPgSchema } from '../helpers/pg-schema.ts';
 
 const run = promisify(execFile);
 
@@ -93,20 +92,15 @@ describe('operating a coordinator', () => {
   }, 60_000);
 
   it('/readyz answers while the store does, and 503 once PostgreSQL lost the schema', async () => {
-    const url = await pgUrl();
-    const schema = testSchemaName();
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    cleanup.push(() => admin.end());
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    cleanup.push(() => admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
-    const c = await spawnCoordinator({ args: ['--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`] });
+    const db = await freshPgSchema();
+    cleanup.push(() => db.drop());
+    const c = await spawnCoordinator({ args: db.serveArgs });
     cleanup.push(() => c.stop());
     const ready = await fetch(`${c.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ ok: true, store: 'postgres' });
 
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await db.query(`DROP SCHEMA ${db.name} CASCADE`);
     const gone = await fetch(`${c.url}/readyz`);
     expect(gone.status).toBe(503);
     expect(await gone.json()).toMatchObject({ ok: false, store: 'postgres', code: 'store_unavailable', error: expect.stringMatching(/^store not ready: relation "jobs" does not exist/) });

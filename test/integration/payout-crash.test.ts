@@ -13,16 +13,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { freshPgSchema, type PgSchema } from '../helpers/pg-schema.ts';
 import { startVolunteer } from '../helpers/volunteers.ts';
 import { waitForJob } from '../helpers/wait.ts';
-import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
 
 const HOOK = join(REPO, 'test/helpers/payout-crash.mjs');
 const run = promisify(execFile);
@@ -54,8 +53,7 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
   describe(`a payout epoch across a SIGKILL (${storeKind})`, () => {
     const dir = mkdtempSync(join(tmpdir(), `tabgrid-payout-crash-${storeKind}-`));
     const dataDir = join(dir, 'data');
-    const schema = testSchemaName();
-    let admin: pg.Client | null = null;
+    let db: PgSchema | null = null;
     // No spot checks: a known-answer copy still computing when the volunteers stop would add credit after it was counted.
     let args: string[] = ['--credit-hold', '0', '--spot-checks', '0'];
     let c: SpawnedCoordinator;
@@ -66,11 +64,8 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
 
     beforeAll(async () => {
       if (storeKind === 'postgres') {
-        const url = await pgUrl();
-        admin = new pg.Client({ connectionString: url });
-        await admin.connect();
-        await admin.query(`CREATE SCHEMA ${schema}`);
-        args = [...args, '--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+        db = await freshPgSchema();
+        args = [...args, ...db.serveArgs];
       }
       c = await start();
       // Two wallets earn payable credit (no hold) on one real job.
@@ -91,8 +86,7 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
     });
     afterAll(async () => {
       await c?.stop();
-      await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin?.end();
+      await db?.drop();
     });
 
     it('killed inside the epoch\'s transaction: after restart the epoch is absent, every credit still payable, and the next epoch pays each once', async () => {

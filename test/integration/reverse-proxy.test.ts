@@ -12,7 +12,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { outputsDisagreement } from '../../server/core/validation/compare.ts';
 import { decodeNpy, encodeNpy } from '../../shared/tensor/npy.ts';
@@ -21,8 +20,8 @@ import { CLI, REPO, freePort, spawnCoordinator, type SpawnedCoordinator } from '
 import { runDirect } from '../helpers/direct-run.ts';
 import { type RunningNginx, selfSignedCert, startNginx } from '../helpers/nginx.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { freshPgSchema, type PgSchema } from '../helpers/pg-schema.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
-import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
 
 const run = promisify(execFile);
 
@@ -32,8 +31,7 @@ process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 describe('behind nginx (the README example)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tabgrid-proxy-'));
-  const schema = testSchemaName();
-  let admin: pg.Client;
+  let db: PgSchema;
   let a: SpawnedCoordinator;
   let b: SpawnedCoordinator;
   let nginx: RunningNginx;
@@ -49,11 +47,8 @@ describe('behind nginx (the README example)', () => {
   }
 
   beforeAll(async () => {
-    const url = await pgUrl();
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const args = ['--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, '--trust-proxy', '--distinct-copies', 'address'];
+    db = await freshPgSchema();
+    const args = [...db.serveArgs, '--trust-proxy', '--distinct-copies', 'address'];
     // One blob directory for both (shared storage, as the README says); the first start makes the token.
     const dataDir = join(dir, 'data');
     a = await spawnCoordinator({ dataDir, args });
@@ -66,8 +61,7 @@ describe('behind nginx (the README example)', () => {
     await Promise.all(volunteers.map((v) => v.stop()));
     await nginx?.stop();
     await Promise.all([a?.stop(), b?.stop()]);
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await db?.drop();
   });
 
   /** The coordinator's 'volunteer joined' line for this volunteer, from whichever coordinator it reached. */
@@ -111,8 +105,8 @@ describe('behind nginx (the README example)', () => {
         const lines = c.logs.filter((l) => l.msg !== 'request');
         return `coordinator ${name}, last 80 of ${lines.length} log lines (requests left out):\n${lines.slice(-80).map((l) => JSON.stringify(l)).join('\n')}`;
       };
-      const copies = await admin.query(`SELECT s.idx, c.volunteer_id, c.address, c.state, c.outcome, c.reason, c.assigned_at, c.deadline, c.returned_at
-        FROM ${schema}.copies c JOIN ${schema}.shards s ON s.id = c.shard_id ORDER BY s.idx, c.seq`).catch((e: Error) => ({ rows: [`copies unreadable: ${e.message}`] }));
+      const copies = await db.query(`SELECT s.idx, c.volunteer_id, c.address, c.state, c.outcome, c.reason, c.assigned_at, c.deadline, c.returned_at
+        FROM ${db.name}.copies c JOIN ${db.name}.shards s ON s.id = c.shard_id ORDER BY s.idx, c.seq`).catch((e: Error) => ({ rows: [`copies unreadable: ${e.message}`] }));
       const volunteerIds = [...ids].map(([v, id]) => `${id} (${volunteers.indexOf(v)})`).join(', ');
       console.error(['reverse-proxy test failed', `volunteers: ${volunteerIds}`, tail('a', a), tail('b', b),
         `copies:\n${copies.rows.map((r) => JSON.stringify(r)).join('\n')}`].join('\n\n'));
@@ -141,7 +135,7 @@ describe('behind nginx (the README example)', () => {
     expect(assigned(a)).toBeGreaterThanOrEqual(4);
     expect(assigned(b)).toBeGreaterThanOrEqual(4);
     // The store recorded each valid copy under its volunteer's own network (/24, --address-groups): four shards, one copy from each.
-    const { rows } = await admin.query(`SELECT address, count(*)::int AS n FROM ${schema}.copies WHERE outcome = 'valid' GROUP BY address ORDER BY address`);
+    const { rows } = await db.query(`SELECT address, count(*)::int AS n FROM ${db.name}.copies WHERE outcome = 'valid' GROUP BY address ORDER BY address`);
     expect(rows).toEqual([on.a.address, on.b.address].map((a) => a.replace(/\.1$/, '.0/24')).sort().map((address) => ({ address, n: 4 })));
     // Its own budget, not the default 60 s: it starts the CLI as a process (given 90 s above) and two onnxruntime
     // sessions. Under load the default was spent with nothing wrong (load 38 on 2 cores: the CLI took 25 s to

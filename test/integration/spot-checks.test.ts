@@ -9,7 +9,6 @@
  * check?) the client asks again until it has what the step needs: at
  * `--spot-checks 0.5`, 200 requests without one have probability 2^-200.
  */
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blobLoader } from '../../cli/commands/worker-node.ts';
 import type { Assignment, WireTensor, WorkReply } from '../../shared/protocol/events.ts';
@@ -21,11 +20,11 @@ import { ort } from '../../server/models/ort-node.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { freshPgSchema } from '../helpers/pg-schema.ts';
 import { call, connect, hello, ok, type RawSocket } from '../helpers/raw-client.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { scrape } from '../helpers/metrics.ts';
 import { waitForJob } from '../helpers/wait.ts';
-import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
 
 /** Every float32 output doubled plus one: a plausible, well-formed lie. */
 function lie(outs: WireTensor[]): WireTensor[] {
@@ -107,16 +106,9 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
   async function coordinator(args: string[], dataDir?: string, pgArgs?: string[]): Promise<SpawnedCoordinator> {
     if (pgArgs) args = [...args, ...pgArgs];
     else if (storeKind === 'postgres') {
-      const url = await pgUrl();
-      const schema = testSchemaName();
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      await admin.query(`CREATE SCHEMA ${schema}`);
-      cleanup.push(async () => {
-        await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-        await admin.end();
-      });
-      args = [...args, '--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+      const db = await freshPgSchema();
+      cleanup.push(() => db.drop());
+      args = [...args, ...db.serveArgs];
     }
     const c = await spawnCoordinator({ args, ...(dataDir ? { dataDir } : {}) });
     cleanup.push(() => c.stop());

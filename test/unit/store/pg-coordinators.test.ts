@@ -9,7 +9,6 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infer } from '../../../cli/commands/infer.ts';
 import { outputsDisagreement } from '../../../server/core/validation/compare.ts';
@@ -19,23 +18,19 @@ import { decodeTensorProto } from '../../../shared/tensor/tensorproto.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../../helpers/coordinator.ts';
 import { runDirect } from '../../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../../helpers/onnx-builder.ts';
+import { freshPgSchema, type PgSchema } from '../../helpers/pg-schema.ts';
 import { startVolunteer, type TestVolunteer } from '../../helpers/volunteers.ts';
-import { pgUrl, testSchemaName } from './harness.ts';
 
 describe('two coordinators sharing PostgreSQL', () => {
-  const schema = testSchemaName();
   const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-pg2-'));
-  let admin: pg.Client;
+  let db: PgSchema;
   let a: SpawnedCoordinator | undefined;
   let b: SpawnedCoordinator | undefined;
   const volunteers: TestVolunteer[] = [];
 
   beforeAll(async () => {
-    const url = await pgUrl();
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const args = ['--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+    db = await freshPgSchema();
+    const args = db.serveArgs;
     // The first start creates the local project and its token file; the second finds both.
     a = await spawnCoordinator({ dataDir, args });
     b = await spawnCoordinator({ dataDir, args });
@@ -43,8 +38,7 @@ describe('two coordinators sharing PostgreSQL', () => {
   afterAll(async () => {
     await Promise.all(volunteers.map((v) => v.stop()));
     await Promise.all([a?.stop(), b?.stop()]);
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.end();
+    await db?.drop();
   });
 
   it('a job submitted to one is computed through both, equals a direct run, and credits each copy once', async () => {
@@ -63,11 +57,11 @@ describe('two coordinators sharing PostgreSQL', () => {
     const assigned = (c: SpawnedCoordinator) => c.logs.filter((l) => l.msg === 'assigned copy').length;
     expect(assigned(a!)).toBeGreaterThan(0);
     expect(assigned(b!)).toBeGreaterThan(0);
-    const { rows } = await admin.query(`SELECT
-        (SELECT count(*)::int FROM ${schema}.copies WHERE outcome = 'valid') AS valid,
-        (SELECT count(*)::int FROM ${schema}.ledger) AS credited,
-        (SELECT count(DISTINCT copy_id)::int FROM ${schema}.ledger) AS distinct_copies,
-        (SELECT count(*)::int FROM ${schema}.shards WHERE state = 'validated') AS validated`);
+    const { rows } = await db.query(`SELECT
+        (SELECT count(*)::int FROM ${db.name}.copies WHERE outcome = 'valid') AS valid,
+        (SELECT count(*)::int FROM ${db.name}.ledger) AS credited,
+        (SELECT count(DISTINCT copy_id)::int FROM ${db.name}.ledger) AS distinct_copies,
+        (SELECT count(*)::int FROM ${db.name}.shards WHERE state = 'validated') AS validated`);
     const r = rows[0] as { valid: number; credited: number; distinct_copies: number; validated: number };
     expect(r.validated).toBe(12);
     expect(r.valid).toBeGreaterThanOrEqual(24);
