@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-export { ApiError, TabgridClient, TabgridClient as ApiClient, type JobStatus, Unreachable } from '../shared/http/client.ts';
+export { ApiError, newIdempotencyKey, TabgridClient, TabgridClient as ApiClient, type JobStatus, Unreachable } from '../shared/http/client.ts';
 
 /** --token, then TABGRID_TOKEN, then ./data/token beside a local coordinator. */
 export function resolveToken(explicit?: string): string {

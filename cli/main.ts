@@ -213,7 +213,8 @@ function submitOptions(cmd: Command): Command {
     .option('--token <t>', 'project API token (or TABGRID_TOKEN, or ./data/token)')
     .option('--quiet', 'no progress bar (the job id is still printed)')
     .option('--no-wait', 'submit, print the job id and return; follow it with `tabgrid status`')
-    .option('--retry-for <s>', 'while following, wait out a coordinator that is away this long (seconds)', num('--retry-for'), 300)
+    .option('--retry-for <s>', 'submitting and following, wait out a coordinator that is away this long (seconds)', num('--retry-for'), 300)
+    .option('--idempotency-key <key>', 'the submission\'s Idempotency-Key (default: a new one): running the command again with the same key finds the same job, never a second one')
     .option('--json', 'print the result as one JSON object on stdout');
 }
 

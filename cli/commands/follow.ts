@@ -4,7 +4,7 @@
  * restart, a deploy) with backoff, and on Ctrl-C or giving up say exactly how
  * to pick the job up again, since it keeps running on the coordinator.
  */
-import { ApiError, type TabgridClient, type JobStatus, Unreachable } from '../api-client.ts';
+import { ApiError, type TabgridClient, type JobStatus, newIdempotencyKey, Unreachable } from '../api-client.ts';
 
 /** The commands that pick a job up again, spelled out for this coordinator. */
 export function followUpCommands(api: TabgridClient, id: string, out?: string): string[] {
@@ -60,6 +60,15 @@ export async function withRetry<T>(call: () => Promise<T>, o: RetryOptions): Pro
 }
 
 export class GaveUp extends Error {}
+
+/**
+ * Submits a job with one Idempotency-Key (--idempotency-key, or a new one) however often it is sent: a coordinator
+ * that is away (a restart, a lost reply) is waited out as while following, and a repeat finds the job the first made.
+ */
+export function submitJob<T>(create: (o: { idempotencyKey: string }) => Promise<T>, o: { idempotencyKey?: string; retryFor?: number; say: (line: string) => void }): Promise<T> {
+  const idempotencyKey = o.idempotencyKey ?? newIdempotencyKey();
+  return withRetry(() => create({ idempotencyKey }), { giveUpAfterMs: (o.retryFor ?? 300) * 1000, say: o.say });
+}
 
 export interface FollowOptions {
   /** Poll interval while the job runs. */
@@ -131,6 +140,8 @@ export interface SubmitOptions {
   json?: boolean;
   /** How long to wait out a coordinator that is away before giving up, seconds. */
   retryFor?: number;
+  /** The submission's Idempotency-Key: the same key sent again (a rerun of the command) finds the same job. */
+  idempotencyKey?: string;
 }
 
 export interface FinishOptions {

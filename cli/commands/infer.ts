@@ -5,7 +5,8 @@
 import cliProgress from 'cli-progress';
 import { readFile } from 'node:fs/promises';
 import { TabgridClient, type JobStatus } from '../api-client.ts';
-import { finishJob, followJob, type SubmitOptions } from './follow.ts';
+import type { InferenceJobRequest } from '../../shared/http/client.ts';
+import { finishJob, followJob, submitJob, type SubmitOptions } from './follow.ts';
 import { jobMetaOf } from '../job-meta.ts';
 import { parseInputArg, readInput, writeOutputs } from '../tensor-files.ts';
 
@@ -56,9 +57,9 @@ export async function infer(o: InferOptions): Promise<number> {
   const inputs = o.input.map(parseInputArg);
   const modelBytes = new Uint8Array(await readFile(o.model).catch((e) => { throw new Error(`cannot read model ${o.model}: ${e.message}`); }));
   const model = await api.uploadBlob(modelBytes);
-  const uploaded = [];
+  const uploaded: InferenceJobRequest['inputs'] = [];
   for (const i of inputs) uploaded.push({ ...(i.name ? { name: i.name } : {}), blob: await api.uploadBlob(await readInput(i)), format: i.format });
-  const job = await api.createJob({
+  const job = await submitJob((key) => api.createJob({
     model, inputs: uploaded,
     ...(o.shardSize !== undefined ? { shardSize: o.shardSize } : {}),
     ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
@@ -68,7 +69,7 @@ export async function infer(o: InferOptions): Promise<number> {
     ...(o.deadline !== undefined ? { deadlineSeconds: o.deadline } : {}),
     ...(o.backends !== undefined ? { backends: o.backends } : {}),
     ...jobMetaOf(o),
-  });
+  }, key), { ...o, say });
   // The id always, --quiet or not: it is how the job is found again.
   say(`job ${job.id}: ${job.records} records in ${job.shards.total} shards, ${job.replicas} replicas, ~${(job.flopsPerRecord / 1e6).toFixed(2)} MFLOP/record`);
   if (!o.quiet) for (const note of job.backendNotes ?? []) say(`job ${job.id} runs on ${job.backends!.join(', ')} only: ${note}`);

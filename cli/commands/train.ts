@@ -13,12 +13,13 @@ import cliProgress from 'cli-progress';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TabgridClient, type JobStatus } from '../api-client.ts';
+import type { TrainJobRequest } from '../../shared/http/client.ts';
 import { parseInputArg, readInput } from '../tensor-files.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { generateSequenceTask, type SequenceTaskName } from '../../server/training/sequence-task.ts';
 import { buildTransformer } from '../../server/training/transformer.ts';
-import { finishJob, followJob, type SubmitOptions } from './follow.ts';
+import { finishJob, followJob, submitJob, type SubmitOptions } from './follow.ts';
 
 export interface TrainOptions extends SubmitOptions {
   model?: string;
@@ -123,7 +124,7 @@ async function filesOf(o: TrainOptions): Promise<TrainFiles> {
 export async function train(o: TrainOptions): Promise<number> {
   const api = new TabgridClient(o.server, o.token);
   const files = await filesOf(o);
-  const job = await api.createJob({
+  const request: TrainJobRequest = {
     kind: 'train', loss: o.loss, optimizer: o.optimizer,
     model: await api.uploadBlob(files.model),
     data: { blob: await api.uploadBlob(files.data.bytes), format: files.data.format },
@@ -134,7 +135,8 @@ export async function train(o: TrainOptions): Promise<number> {
       lrSchedule: o.lrSchedule, lrWarmup: o.lrWarmup, weightDecay: o.weightDecay, minFraction: o.minFraction, roundDeadlineSeconds: o.roundDeadline, evalFraction: o.evalFraction, seed: o.seed, targetAccuracy: o.targetAccuracy, deadlineSeconds: o.deadline,
       name: o.name, tags: o.tag, priority: o.priority,
     }).filter(([, v]) => v !== undefined)),
-  });
+  };
+  const job = await submitJob((key) => api.createJob(request, key), { ...o, say });
   say(`job ${job.id}: ${job.rounds} rounds; follow it with: tabgrid status ${job.id} --server ${api.server}`);
   for (const w of job.warnings ?? []) say(`warning: job ${job.id}: ${w}`);
   if (o.wait === false) {

@@ -30,6 +30,8 @@ import type { GroupService } from '../services/group-service.ts';
 import { groupAuth, registerGroupApi } from './group-api.ts';
 import type * as v from 'valibot';
 import { kindOf } from '../core/jobs/kinds.ts';
+import { KeyReused, Submissions } from '../services/submissions.ts';
+import { IDEMPOTENCY_HEADER, idempotencyKeyOf } from '../../shared/http/idempotency.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -73,6 +75,7 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     let message = 'internal error; the coordinator logged it';
     if (err instanceof ValidationError) { status = 400; code = 'bad_request'; message = err.message; }
     else if (err instanceof JobError) { status = STATUS[err.code] ?? 400; code = err.code; message = err.message; }
+    else if (err instanceof KeyReused) { status = 422; code = 'idempotency_key_reused'; message = err.message; }
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') { status = 413; code = 'too_large'; message = `body exceeds this coordinator's upload limit of ${app.initialConfig.bodyLimit} bytes`; }
     else if (err.statusCode && err.statusCode < 500) { status = err.statusCode; code = 'bad_request'; message = err.message; }
     if (status >= 500) req.log.error({ err }, 'request failed');
@@ -138,10 +141,15 @@ export function registerApi(app: FastifyInstance, d: ApiDeps): void {
     return reply.status(201).send({ hash, bytes: body.byteLength });
   });
 
-  serve(ROUTES.createJob, async ({ req, reply, body }) => {
-    const job = body.kind === 'train'
-      ? await d.train.createTrainJob(req.project!, withoutKind(body))
-      : await d.jobs.createInferenceJob(req.project!, inferenceRequest(body));
+  const submissions = new Submissions(d.store);
+  serve(ROUTES.createJob, async ({ req, reply, body, headers }) => {
+    const project = req.project!;
+    const header = headers[IDEMPOTENCY_HEADER];
+    // A repeat (same Idempotency-Key and body) gets the first's job, in the same reply: 201 and the job as it is now.
+    const { job, repeat } = await submissions.submit(project, body, header === undefined ? null : idempotencyKeyOf(header), (submission) => (body.kind === 'train'
+      ? d.train.createTrainJob(project, withoutKind(body), submission)
+      : d.jobs.createInferenceJob(project, inferenceRequest(body), submission)));
+    if (repeat) req.log.info({ job: job.id, project: project.id }, 'job submission repeated (same Idempotency-Key and body): answered with its job');
     return reply.status(201).send({ ...(await d.jobs.summary(job)), ...kindOf(job.spec).created(job), warnings: await d.waits.warnings(job) });
   });
   serve(ROUTES.jobs, async ({ req }) => ({ jobs: await d.jobs.list(req.project!) }));

@@ -18,6 +18,7 @@ import { kindOf } from '../core/jobs/kinds.ts';
 import { BOUNDS, DEFAULT_LIMITS, DEFAULT_SHARD_SIZE, DEFAULT_TOLERANCE, intProblem } from '../core/jobs/limits.ts';
 import { JobInputError, planJob, type ProvidedInput } from '../core/jobs/plan.ts';
 import type { InferenceSpec, Job, JobLimits, Shard, Tolerance } from '../core/jobs/types.ts';
+import type { KeyedJob, SubmissionKey } from '../core/jobs/submission.ts';
 import { type ModelChecker, type ModelEstimate } from '../models/model-checker.ts';
 import { newId } from '../store/ids.ts';
 import type { EmbedSettings, Project, Store } from '../store/types.ts';
@@ -27,6 +28,13 @@ import { storeBlob } from './store-blob.ts';
 export class JobError extends Error {
   constructor(readonly code: 'bad_request' | 'unauthorized' | 'not_found' | 'forbidden' | 'conflict', message: string) {
     super(message);
+  }
+}
+
+/** The store found a job of the project holding the submission's Idempotency-Key already: nothing was written. */
+export class SubmissionTaken extends Error {
+  constructor(readonly taken: KeyedJob) {
+    super(`Idempotency-Key taken by job ${taken.jobId}`);
   }
 }
 
@@ -193,7 +201,8 @@ export class JobService {
     return storeBlob({ blobs: this.blobs, store: this.store }, bytes, 'upload', { owner: project.id });
   }
 
-  async createInferenceJob(project: Project, req: InferenceRequest): Promise<Job> {
+  /** `submission`: the request's Idempotency-Key; SubmissionTaken when a job of the project holds it already. */
+  async createInferenceJob(project: Project, req: InferenceRequest, submission?: SubmissionKey): Promise<Job> {
     await this.requireOwnBlob(project, req.model, 'model blob');
     const modelBytes = await this.blobs.get(req.model);
     // Off the event loop, within the checker's limits: a model can be made arbitrarily expensive to load or estimate.
@@ -280,7 +289,8 @@ export class JobService {
       id: newId(), jobId: job.id, index, start: r.start, end: r.end, state: 'open', wanted: limits.replicas,
       canonicalCopyId: null, errors: 0, issued: 0,
     }));
-    await this.store.createJob(job, shards);
+    const taken = await this.store.createJob(job, shards, submission);
+    if (taken) throw new SubmissionTaken(taken);
     this.log.info({
       job: job.id, project: project.id, records: plan.records, shards: shards.length, replicas: limits.replicas,
       flopsPerRecord, unknownOps: flops.unknownOps, ...(choice.backends ? { backends: choice.backends } : {}),

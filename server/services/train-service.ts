@@ -37,7 +37,8 @@ import type { Params } from '../../shared/training/optimizer.ts';
 import { readLocalResult } from '../core/validation/updates.ts';
 import type { LocalStepsSpec } from '../core/jobs/types.ts';
 import type { CoordinatorEvents } from './events.ts';
-import { decodeInputFile, type InputFormat, JobError, jobMeta, type JobService } from './job-service.ts';
+import { decodeInputFile, type InputFormat, JobError, jobMeta, type JobService, SubmissionTaken } from './job-service.ts';
+import type { SubmissionKey } from '../core/jobs/submission.ts';
 import type { CreateTrainJobSchema } from '../../shared/http/requests.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { KindPayload, KindWork } from './kinds.ts';
@@ -95,7 +96,8 @@ export class TrainService implements KindWork {
     private readonly checker: ModelChecker,
   ) {}
 
-  async createTrainJob(project: Project, req: TrainRequest): Promise<Job> {
+  /** `submission`: the request's Idempotency-Key; SubmissionTaken when a job of the project holds it already. */
+  async createTrainJob(project: Project, req: TrainRequest, submission?: SubmissionKey): Promise<Job> {
     for (const [what, hash] of [['model', req.model], ['data', req.data.blob], ['labels', req.labels.blob]] as const) {
       await this.jobs.requireOwnBlob(project, hash, `${what} blob`);
     }
@@ -244,7 +246,8 @@ export class TrainService implements KindWork {
       },
       createdAt: now, finishedAt: null, error: null, resultHash: null, ...jobMeta(req),
     };
-    await this.store.createJob(job, this.roundShards(spec, 0));
+    const taken = await this.store.createJob(job, this.roundShards(spec, 0), submission);
+    if (taken) throw new SubmissionTaken(taken);
     this.log.info({
       job: job.id, project: project.id, records, train: trainSet.records, held_out: evalSet?.records ?? 0, params: step.params.length,
       rounds: job.progress!.totalRounds, shardsPerRound: spec.shardsPerRound, aggregate: spec.aggregate, flopsPerRecord,

@@ -14,6 +14,7 @@ import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 import type { Reputation } from '../core/trust/reputation.ts';
 import type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
 import type { OwnAnswerRow } from './rows.ts';
+import type { KeyedJob, SubmissionKey } from '../core/jobs/submission.ts';
 
 export type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
 
@@ -264,7 +265,15 @@ export interface Store extends CreditLedger {
   getVolunteer(id: string): Promise<Volunteer | null>;
   updateVolunteer(id: string, patch: Partial<Pick<Volunteer, 'wallet' | 'account' | 'address' | 'numericClass' | 'capabilities' | 'lastSeen'>>): Promise<void>;
 
-  createJob(job: Job, shards: Shard[]): Promise<void>;
+  /**
+   * Writes the job and its shards in one step. With `submission` (its request's Idempotency-Key,
+   * core/jobs/submission.ts) the key is kept with the job; if a job of the project holds that key already
+   * (a repeat that raced the first, on this coordinator or another), nothing is written and that job is
+   * returned. Null: written.
+   */
+  createJob(job: Job, shards: Shard[], submission?: SubmissionKey): Promise<KeyedJob | null>;
+  /** The project's job made with this Idempotency-Key, and its request's fingerprint; null when none holds it. */
+  jobBySubmissionKey(projectId: string, key: string): Promise<KeyedJob | null>;
   getJob(id: string): Promise<Job | null>;
   listJobs(filter: { projectId?: string; states?: JobState[]; limit?: number }): Promise<Job[]>;
   /** Moves a running job to a final state; false if it was not running. Open shards close with it. */

@@ -12,9 +12,11 @@
 import * as v from 'valibot';
 import type { BodyOf, Method, ReplyOf, RouteSpec } from './routes.ts';
 import { ROUTES } from './routes.ts';
+import { IDEMPOTENCY_HEADER, newIdempotencyKey } from './idempotency.ts';
 
 export { ROUTES } from './routes.ts';
 export type { ReplyOf, BodyOf, RouteSpec } from './routes.ts';
+export { newIdempotencyKey } from './idempotency.ts';
 
 /** The coordinator refused or failed a request: its HTTP status, its error code and its sentence (`reason`). */
 export class ApiError extends Error {
@@ -41,7 +43,8 @@ export class ContractError extends Error {
 const STALE_CONNECTION: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 /**
  * Methods a second attempt cannot apply twice: reads, and PUT, whose every route here is keyed by design (a blob by
- * its SHA-256, a project's embed settings replaced whole). Submitting a job (POST) carries no key, so it is sent once.
+ * its SHA-256, a project's embed settings replaced whole). Any other request is repeatable only when it carries an
+ * Idempotency-Key (a job submission: createJob makes one per submission); otherwise it is sent once.
  */
 const REPEATABLE: ReadonlySet<Method> = new Set<Method>(['GET', 'HEAD', 'PUT']);
 /** Attempts of a repeatable request whose connection was closed under it: each takes a fresh socket. */
@@ -49,14 +52,16 @@ export const STALE_ATTEMPTS = 3;
 
 /**
  * One request, sent again (at most STALE_ATTEMPTS in all) when it failed before any reply on a connection that was
- * closed under it and the method is safe to repeat; any other failure, or the last, is Unreachable. Node's fetch
- * reuses idle keep-alive sockets; one the coordinator (or a proxy) closed as the request went out fails with "other
- * side closed" (UND_ERR_SOCKET) or a reset, and the next attempt takes a fresh socket. A POST or DELETE is never sent
- * twice: the coordinator may have applied it. The one retry rule of everything that calls the coordinator over HTTP:
+ * closed under it and the request is safe to repeat (by its method, or its Idempotency-Key); any other failure, or
+ * the last, is Unreachable. Node's fetch reuses idle keep-alive sockets; one the coordinator (or a proxy) closed as the request went out fails with "other
+ * side closed" (UND_ERR_SOCKET) or a reset, and the next attempt takes a fresh socket. A POST or DELETE without an
+ * Idempotency-Key is never sent twice: the coordinator may have applied it; with one, the coordinator answers a repeat
+ * with what the first made. The one retry rule of everything that calls the coordinator over HTTP:
  * this client, and `tabgrid worker --node` fetching a shard's blobs (a shard's compute blocks that process's event
  * loop for seconds, so its idle sockets are often closed under it).
  */
 export async function fetchRetryingStale(server: string, method: Method, url: URL, init: RequestInit = {}): Promise<Response> {
+  const repeatable = REPEATABLE.has(method) || new Headers(init.headers).has(IDEMPOTENCY_HEADER);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fetch(url, { ...init, method });
@@ -65,7 +70,6 @@ export async function fetchRetryingStale(server: string, method: Method, url: UR
       const cause = (e as Error & { cause?: { code?: unknown; message?: unknown } }).cause;
       const code = typeof cause?.code === 'string' ? cause.code : undefined;
       const stale = code !== undefined && STALE_CONNECTION.has(code);
-      const repeatable = REPEATABLE.has(method);
       if (stale && repeatable && attempt < STALE_ATTEMPTS) {
         // A turn of the event loop first: the other idle sockets the coordinator closed are seen closed, and not picked next.
         await new Promise((r) => setTimeout(r, 0));
@@ -82,6 +86,8 @@ export async function fetchRetryingStale(server: string, method: Method, url: UR
 type Call<T extends RouteSpec> = {
   params?: Record<string, string | number>;
   query?: Record<string, string | number | undefined>;
+  /** Headers the route reads (routes.ts `headers`), names in lower case. */
+  headers?: Record<string, string>;
   body?: BodyOf<T>;
   signal?: AbortSignal;
 };
@@ -95,6 +101,10 @@ type CreatedAs<K> = Extract<JobCreated, { kind: K }>;
 export type SwarmReply = ReplyOf<typeof ROUTES.swarm>;
 export type Statement = ReplyOf<typeof ROUTES.account>;
 export type OutputFormat = 'pb' | 'npy' | 'tensors';
+export interface SubmitOptions {
+  /** The submission's Idempotency-Key (1 to 255 of A-Z a-z 0-9 - _ . :); a new random one when absent. */
+  idempotencyKey?: string;
+}
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as unknown as ArrayBuffer));
@@ -140,6 +150,7 @@ export class TabgridClient {
     const headers: Record<string, string> = { accept: route.reply === 'binary' ? 'application/octet-stream' : 'application/json' };
     if (this.token && route.auth !== 'none') headers.authorization = `Bearer ${this.token}`;
     if (c.body !== undefined) headers['content-type'] = binary ? 'application/octet-stream' : 'application/json';
+    Object.assign(headers, c.headers);
     const res = await fetchRetryingStale(this.server, route.method, url, {
       headers,
       ...(c.body !== undefined ? { body: binary ? (c.body as BodyInit) : JSON.stringify(c.body) } : {}),
@@ -179,11 +190,18 @@ export class TabgridClient {
     return hash;
   }
 
-  /** Submits a job; the reply is the plan of its kind (records and shards, or training rounds). */
-  createJob(req: TrainJobRequest): Promise<CreatedAs<'train'>>;
-  createJob(req: InferenceJobRequest): Promise<CreatedAs<'inference'>>;
-  async createJob(req: JobRequest): Promise<JobCreated> {
-    const created = await this.call(ROUTES.createJob, { body: req });
+  /**
+   * Submits a job; the reply is the plan of its kind (records and shards, or training rounds). The submission carries
+   * an Idempotency-Key (a new one unless given), so it is sent again when its connection closed before any reply, and
+   * the coordinator answers the repeat with the job the first made. Pass the same `idempotencyKey` to send a submission
+   * again yourself (after a coordinator restart, or from a new process): one job, however many times it is sent.
+   */
+  createJob(req: TrainJobRequest, o?: SubmitOptions): Promise<CreatedAs<'train'>>;
+  createJob(req: InferenceJobRequest, o?: SubmitOptions): Promise<CreatedAs<'inference'>>;
+  async createJob(req: JobRequest, o: SubmitOptions = {}): Promise<JobCreated> {
+    const key = o.idempotencyKey ?? newIdempotencyKey();
+    // The draft's form: a structured-field String.
+    const created = await this.call(ROUTES.createJob, { body: req, headers: { [IDEMPOTENCY_HEADER]: `"${key}"` } });
     if (created.kind !== (req.kind ?? 'inference')) throw new ContractError(`asked for a ${req.kind ?? 'inference'} job, the coordinator made a ${created.kind} job`);
     return created;
   }

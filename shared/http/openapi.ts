@@ -27,15 +27,20 @@ function content(reply: v.GenericSchema | NonJson): Record<string, unknown> | un
 }
 
 const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+/** `idempotency-key` as the document spells a header: Idempotency-Key (header names are case-insensitive). */
+const headerName = (name: string) => name.replace(/(^|-)([a-z])/g, (_, dash: string, ch: string) => dash + ch.toUpperCase());
 
 function parameters(r: RouteSpec): unknown[] {
   const out: unknown[] = [];
-  for (const [where, s] of [['path', r.params], ['query', r.query]] as const) {
+  for (const [where, s] of [['path', r.params], ['query', r.query], ['header', r.headers]] as const) {
     if (!s) continue;
     const obj = schemaOf(s) as { properties?: Record<string, JsonSchema>; required?: string[] };
     for (const [name, schema] of Object.entries(obj.properties ?? {})) {
       const { description, ...rest } = schema as { description?: string };
-      out.push({ name, in: where, required: where === 'path' || (obj.required ?? []).includes(name), schema: rest, ...(description ? { description } : {}) });
+      out.push({
+        name: where === 'header' ? headerName(name) : name, in: where, required: where === 'path' || (obj.required ?? []).includes(name), schema: rest,
+        ...(description ? { description } : {}),
+      });
     }
   }
   return out;
@@ -100,7 +105,11 @@ export function openApiDocument(opts: { version: string; serverUrl?: string }, r
         operatorToken: { type: 'http', scheme: 'bearer', description: 'The coordinator\'s operator token (made at first start, kept in <data>/operator-token)' },
       },
       responses: {
-        Refused: { description: 'refused: bad input (400), no or wrong token (401), not allowed (403), not found (404), conflict (409), too large (413)', content: error },
+        Refused: {
+          description: 'refused: bad input (400), no or wrong token (401), not allowed (403), not found (404), conflict (409), too large (413), '
+            + 'an Idempotency-Key already used with another request (422)',
+          content: error,
+        },
         Failed: { description: 'the coordinator failed (it logged why) or is starting (503)', content: error },
       },
     },

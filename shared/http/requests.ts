@@ -9,6 +9,7 @@ import { BOUNDS } from './bounds.ts';
 import { LR_SCHEDULES } from '../training/lr-schedule.ts';
 import { UPDATE_FORMATS } from '../training/update-codec.ts';
 import { WEIGHTS_FORMATS } from '../training/weights-delta.ts';
+import { IDEMPOTENCY_HEADER, IdempotencyKeySchema } from './idempotency.ts';
 
 export const HashSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a lowercase SHA-256 hex digest'));
 const positiveInt = (max: number) => v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1, 'must be >= 1'), v.maxValue(max, `must be <= ${max}`));
@@ -102,6 +103,8 @@ export const CreateJobSchema = v.strictObject({
 
 /** A job submission: an inference job (kind omitted or "inference") or a training job (kind "train"). */
 export const JobRequestSchema = v.variant('kind', [CreateTrainJobSchema, CreateJobSchema]);
+/** The headers a job submission may carry besides the usual ones (names as Node gives them: lower case). */
+export const SubmitHeadersSchema = v.object({ [IDEMPOTENCY_HEADER]: v.optional(IdempotencyKeySchema) });
 
 export const EmbedSettingsSchema = v.strictObject({
   allowedOrigins: v.pipe(v.array(v.pipe(v.string(), v.url('must be an origin like https://example.org'), v.maxLength(256))), v.maxLength(100)),

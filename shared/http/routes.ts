@@ -31,6 +31,8 @@ export interface RouteSpec {
   tag: 'project' | 'public' | 'credit' | 'operations' | 'operator' | 'group';
   params?: Schema;
   query?: Schema;
+  /** Request headers the route reads (names in lower case, as Node gives them); others pass untouched. */
+  headers?: Schema;
   body?: Schema | 'binary';
   /** The success status and its body. */
   status: number;
@@ -65,8 +67,9 @@ export const ROUTES = {
     params: Q.HashParamsSchema, body: 'binary', status: 201, reply: R.BlobStoredSchema,
   }),
   createJob: route({
-    method: 'POST', path: api('/jobs'), auth: 'project', tag: 'project', summary: 'Submits an inference job (kind omitted or "inference") or a training job (kind "train")',
-    body: Q.JobRequestSchema, status: 201, reply: R.JobCreatedSchema,
+    method: 'POST', path: api('/jobs'), auth: 'project', tag: 'project',
+    summary: 'Submits an inference job (kind omitted or "inference") or a training job (kind "train"); with an Idempotency-Key, safe to send again',
+    headers: Q.SubmitHeadersSchema, body: Q.JobRequestSchema, status: 201, reply: R.JobCreatedSchema,
   }),
   jobs: route({ method: 'GET', path: api('/jobs'), auth: 'project', tag: 'project', summary: 'The project\'s latest jobs (at most 200), newest first', status: 200, reply: R.JobListSchema }),
   job: route({ method: 'GET', path: api('/jobs/:id'), auth: 'project', tag: 'project', summary: 'A job\'s status', params: Q.IdParamsSchema, status: 200, reply: R.JobStatusSchema }),
@@ -190,3 +193,4 @@ export type ReplyIn<T extends RouteSpec> = T['reply'] extends Schema ? v.InferIn
 export type BodyOf<T extends RouteSpec> = T['body'] extends Schema ? v.InferInput<T['body']> : T['body'] extends 'binary' ? Uint8Array : undefined;
 export type ParamsOf<T extends RouteSpec> = T['params'] extends Schema ? v.InferOutput<T['params']> : Record<string, never>;
 export type QueryOf<T extends RouteSpec> = T['query'] extends Schema ? v.InferOutput<T['query']> : Record<string, never>;
+export type HeadersOf<T extends RouteSpec> = T['headers'] extends Schema ? v.InferOutput<T['headers']> : Record<string, never>;

@@ -14,7 +14,7 @@ import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCoordinator, startCoordinator } from '../../server/app.ts';
 import { ApiError, TabgridClient } from '../../shared/http/client.ts';
-import { ErrorReplySchema } from '../../shared/http/replies.ts';
+import { ErrorReplySchema, JobCreatedSchema } from '../../shared/http/replies.ts';
 import { ROUTES } from '../../shared/http/routes.ts';
 import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
@@ -147,5 +147,62 @@ describe('the HTTP contract', () => {
     expect(err).toMatchObject({ status: 400, code: 'bad_request' });
     expect((err as Error).message).toContain('replicas: must be >= 1');
     expect((await api.jobs()).jobs.length).toBe(before);
+  });
+
+  it('takes an Idempotency-Key on a submission: a repeat gets the same reply, another body a 422, a bad key a 400', async () => {
+    // Documented: the header, with what it does.
+    const doc = await api.openapi() as { paths: Record<string, Record<string, { parameters?: { name: string; in: string; required: boolean; description?: string }[] }>> };
+    const header = doc.paths['/api/v1/jobs']!.post!.parameters!.find((p) => p.in === 'header');
+    expect(header).toMatchObject({ name: 'Idempotency-Key', in: 'header', required: false });
+    expect(header!.description).toContain('422');
+
+    const model = await api.uploadBlob(mlpModel({ width: 8, layers: 1, seed: 11 }));
+    const input = await api.uploadBlob(encodeNpy(tensorFromTyped('float32', [4, 8], randomInput(4, 8, 11))));
+    const submit = (body: unknown, key?: string) => fetch(`${c.url}/api/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${c.token}`, ...(key !== undefined ? { 'idempotency-key': key } : {}) },
+      body: JSON.stringify(body),
+    });
+    const before = (await api.jobs()).jobs.length;
+    const body = { model, inputs: [{ name: 'x', blob: input, format: 'npy' }], shardSize: 2, replicas: 1, name: 'keyed' };
+    const first = await submit(body, '"contract-key-1"');
+    expect(first.status).toBe(201);
+    const a = v.parse(JobCreatedSchema, await first.json());
+    // The same request again, its members in another order and the key bare: the same job, the same reply's shape.
+    const { name, ...rest } = body;
+    const repeat = await submit({ kind: 'inference', name, ...rest }, 'contract-key-1');
+    expect(repeat.status).toBe(201);
+    const b = v.parse(JobCreatedSchema, await repeat.json());
+    expect(b.id).toBe(a.id);
+    // The job as it is now (the volunteer of the test above may be computing it): what the submission fixed is the same.
+    const fixed = (j: typeof a) => {
+      const { state: _s, shards, copies: _c, credit: _cr, finishedAt: _f, error: _e, warnings: _w, waiting: _wt, ...made } = j;
+      return { ...made, shards: shards.total };
+    };
+    expect(Object.keys(b).filter((k) => k !== 'waiting').sort()).toEqual(Object.keys(a).filter((k) => k !== 'waiting').sort());
+    expect(fixed(b)).toEqual(fixed(a));
+    expect((await api.jobs()).jobs.length).toBe(before + 1);
+
+    // The key with another body: refused with the error shape, naming the job, and nothing changes.
+    const other = await submit({ ...body, replicas: 2 }, 'contract-key-1');
+    expect(other.status).toBe(422);
+    const refusal: unknown = await other.json();
+    expect(v.is(ErrorReplySchema, refusal)).toBe(true);
+    expect(refusal).toEqual({
+      code: 'idempotency_key_reused',
+      error: `Idempotency-Key "contract-key-1" was used for job ${a.id}, submitted with another request; a repeat must send the same body, and a new submission a new key`,
+    });
+    // Bad keys: a precise 400 each, before anything is looked up or made.
+    const bad: [string, string][] = [
+      ['a key', 'Idempotency-Key may hold only letters, digits, "-", "_", "." and ":" (optionally in double quotes, once); it holds " "'],
+      ['k'.repeat(256), 'Idempotency-Key is 256 characters long; at most 255 are taken'],
+      ['""', 'Idempotency-Key is empty: send 1 to 255 letters, digits, "-", "_", "." or ":" (a UUID fits)'],
+    ];
+    for (const [key, why] of bad) {
+      const res = await submit(body, key);
+      expect({ key, status: res.status }).toEqual({ key, status: 400 });
+      expect(await res.json()).toEqual({ code: 'bad_request', error: `invalid headers of POST /api/v1/jobs: idempotency-key: ${why}` });
+    }
+    expect((await api.jobs()).jobs.length).toBe(before + 1);
   });
 });

@@ -308,6 +308,13 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX known_answers_job ON known_answers(job_id);
   `,
+  `
+  -- Idempotent job submission (server/core/jobs/submission.ts): the Idempotency-Key a job was submitted with and
+  -- the fingerprint of its request, kept with the job (so a key lives as long as its job), one job per key in a project.
+  ALTER TABLE jobs ADD COLUMN submission_key TEXT;
+  ALTER TABLE jobs ADD COLUMN submission_fingerprint TEXT;
+  CREATE UNIQUE INDEX jobs_submission_key ON jobs(project_id, submission_key) WHERE submission_key IS NOT NULL;
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

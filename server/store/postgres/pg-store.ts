@@ -31,6 +31,7 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
+import type { KeyedJob, SubmissionKey } from '../../core/jobs/submission.ts';
 import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
@@ -356,13 +357,33 @@ export class PgStore implements Store {
       job.priority ?? 0, shards.map((s) => shardGflops(job.spec, s))]);
   }
 
-  async createJob(job: Job, shards: Shard[]) {
-    await this.tx(async (q) => {
-      await q('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress, name, tags, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
-        [job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null,
-          job.name ?? null, job.tags ? JSON.stringify(job.tags) : null, job.priority ?? 0]);
+  async createJob(job: Job, shards: Shard[], submission?: SubmissionKey) {
+    return this.tx(async (q): Promise<KeyedJob | null> => {
+      // A repeat racing the first with the same key waits here on the unique index until that one commits
+      // (then this inserts nothing) or rolls back (then this one is the first).
+      const r = await q(`INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress, name, tags, priority, submission_key, submission_fingerprint)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (project_id, submission_key) WHERE submission_key IS NOT NULL DO NOTHING`,
+      [job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null,
+        job.name ?? null, job.tags ? JSON.stringify(job.tags) : null, job.priority ?? 0, submission?.key ?? null, submission?.fingerprint ?? null]);
+      if (!r.rowCount) {
+        // READ COMMITTED: this statement's snapshot sees the row the conflicting insert committed.
+        const taken = await this.keyedJob(job.projectId, submission!.key, q);
+        if (!taken) throw new Error(`job ${job.id}: its Idempotency-Key clashed with a job that cannot be read`);
+        return taken;
+      }
       await this.insertShards(q, job, shards);
+      return null;
     });
+  }
+
+  async jobBySubmissionKey(projectId: string, key: string) {
+    return this.keyedJob(projectId, key);
+  }
+
+  private async keyedJob(projectId: string, key: string, q: Exec = this.exec): Promise<KeyedJob | null> {
+    const { rows } = await q('SELECT id, submission_fingerprint FROM jobs WHERE project_id = $1 AND submission_key = $2', [projectId, key]);
+    return rows[0] ? { jobId: rows[0].id as string, fingerprint: rows[0].submission_fingerprint as string } : null;
   }
 
   async advanceRound(jobId: string, fromRound: number, progress: TrainProgress, nextShards: Shard[]) {

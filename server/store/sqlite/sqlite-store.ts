@@ -13,6 +13,7 @@ import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
+import type { KeyedJob, SubmissionKey } from '../../core/jobs/submission.ts';
 import { decideClaim } from '../../core/scheduler/claim.ts';
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick.ts';
 import { type DistinctRule, mayServeProject } from '../../core/scheduler/eligibility.ts';
@@ -415,19 +416,33 @@ export class SqliteStore implements Store {
     if (sets.length) await this.write(() => this.db.prepare(`UPDATE volunteers SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id));
   }
 
-  async createJob(job: Job, shards: Shard[]) {
+  async createJob(job: Job, shards: Shard[], submission?: SubmissionKey) {
     const insertShard = this.db.prepare(`INSERT INTO shards (id, job_id, project_id, job_created, idx, rec_start, rec_end, state, wanted, max_total, homogeneous, priority, gflops)
       VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)`);
-    return this.write(() => {
-      this.db.prepare('INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress, name, tags, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    return this.write((): KeyedJob | null => {
+      // One writer, and this runs whole: no other insert can slip between the look-up and the insert.
+      const taken = submission ? this.keyedJob(job.projectId, submission.key) : null;
+      if (taken) return taken;
+      this.db.prepare(`INSERT INTO jobs (id, project_id, kind, state, spec, created_at, round, progress, name, tags, priority, submission_key, submission_fingerprint)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
         .run(job.id, job.projectId, job.kind, job.state, JSON.stringify(job.spec), job.createdAt, job.progress?.round ?? 0, job.progress ? JSON.stringify(job.progress) : null,
-          job.name ?? null, job.tags ? JSON.stringify(job.tags) : null, job.priority ?? 0);
+          job.name ?? null, job.tags ? JSON.stringify(job.tags) : null, job.priority ?? 0, submission?.key ?? null, submission?.fingerprint ?? null);
       for (const s of shards) {
         insertShard.run(s.id, job.id, job.projectId, job.createdAt, s.index, s.start, s.end, s.wanted, job.spec.limits.maxTotalCopies, job.spec.homogeneous ? 1 : 0,
           job.priority ?? 0, shardGflops(job.spec, s));
       }
       this.hot.markStale();
+      return null;
     });
+  }
+
+  async jobBySubmissionKey(projectId: string, key: string) {
+    return this.keyedJob(projectId, key);
+  }
+
+  private keyedJob(projectId: string, key: string): KeyedJob | null {
+    const r = this.db.prepare('SELECT id, submission_fingerprint FROM jobs WHERE project_id = ? AND submission_key = ?').get(projectId, key) as Row | undefined;
+    return r ? { jobId: r.id as string, fingerprint: r.submission_fingerprint as string } : null;
   }
 
   async advanceRound(jobId: string, fromRound: number, progress: TrainProgress, nextShards: Shard[]) {

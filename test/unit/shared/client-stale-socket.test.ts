@@ -16,7 +16,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { blobLoader } from '../../../cli/commands/worker-node.ts';
 import { STALE_ATTEMPTS, TabgridClient, Unreachable } from '../../../shared/http/client.ts';
 
-interface Seen { method: string; path: string; connection: number; dropped: boolean }
+interface Seen { method: string; path: string; connection: number; dropped: boolean; key?: string }
+
+/** What a coordinator answers a job submission with (the contract's shape; the values do not matter here). */
+const CREATED = JSON.stringify({
+  id: 'job-1', projectId: 'project-1', kind: 'inference', state: 'running', shards: { total: 1, validated: 0, failed: 0 },
+  copies: { valid: 0, invalid: 0, pending: 0, expired: 0, error: 0 }, credit: 0, createdAt: 1, finishedAt: null, error: null,
+  records: 4, shardSize: 4, replicas: 1, flopsPerRecord: 1, creditPerShard: 1, outputs: [], warnings: [],
+});
 
 /**
  * A server that answers `/healthz` (and any other path) with a health reply, and closes a connection without replying
@@ -40,12 +47,13 @@ async function racingServer(mode: 'dropReused' | 'dropAll'): Promise<{ url: stri
         if (buffered.length < end + 4 + length) return;
         buffered = buffered.slice(end + 4 + length);
         const [method = '', path = ''] = head.split(' ');
+        const key = /\r\nidempotency-key: *([^\r]*)/i.exec(head)?.[1];
         requests++;
         const drop = mode === 'dropAll' || requests > 1;
-        seen.push({ method, path, connection, dropped: drop });
+        seen.push({ method, path, connection, dropped: drop, ...(key !== undefined ? { key } : {}) });
         if (drop) { socket.destroy(); return; }
-        const body = HEALTH_BODY;
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n${body}`);
+        const [status, body] = method === 'POST' && path === '/api/v1/jobs' ? ['201 Created', CREATED] : ['200 OK', HEALTH_BODY];
+        socket.write(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n${body}`);
       }
     });
     socket.on('error', () => {});
@@ -100,6 +108,33 @@ describe('the typed client and connections closed under a request', () => {
     );
     expect(s.seen.length).toBe(STALE_ATTEMPTS);
     expect(new Set(s.seen.map((x) => x.connection)).size).toBe(STALE_ATTEMPTS);
+  });
+
+  it('sends a job submission again, with the same Idempotency-Key, when its connection was closed before any reply', async () => {
+    const s = await racingServer('dropReused');
+    servers.push(s);
+    const api = new TabgridClient(s.url, 'token');
+    await api.health();
+    await idle();
+    // The submission goes out on the first connection, which the server closes without a reply: the client sends it
+    // again on a fresh one, keyed the same, so the coordinator can answer with the job the first one made.
+    const created = await api.createJob({ model: 'a'.repeat(64), inputs: [] });
+    expect(created.id).toBe('job-1');
+    const posts = s.seen.filter((x) => x.method === 'POST');
+    expect(posts.map(({ key: _key, ...x }) => x)).toEqual([
+      { method: 'POST', path: '/api/v1/jobs', connection: 1, dropped: true },
+      { method: 'POST', path: '/api/v1/jobs', connection: 2, dropped: false },
+    ]);
+    // One key per submission, in the draft's form (a quoted string), the same on both attempts.
+    expect(posts[0]!.key).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(posts[1]!.key).toBe(posts[0]!.key);
+    // A key given is the key sent; the next submission without one gets a new one.
+    await api.createJob({ model: 'a'.repeat(64), inputs: [] }, { idempotencyKey: 'run-42' });
+    await api.createJob({ model: 'a'.repeat(64), inputs: [] });
+    const keys = s.seen.filter((x) => x.method === 'POST' && !x.dropped).map((x) => x.key);
+    expect(keys).toHaveLength(3);
+    expect(keys[1]).toBe('"run-42"');
+    expect(new Set(keys).size).toBe(3);
   });
 
   it('never sends a POST or a DELETE twice: the coordinator may have applied it', async () => {

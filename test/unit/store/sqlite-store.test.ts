@@ -2,8 +2,10 @@
 import { storeContract } from './contract.ts';
 import { creditContract } from './credit-contract.ts';
 import { spotContract } from './spot-contract.ts';
+import { submissionContract } from './submission-contract.ts';
 import { sqliteHarness } from './harness.ts';
 
 storeContract('sqlite', sqliteHarness);
 creditContract('sqlite', sqliteHarness);
 spotContract('sqlite', sqliteHarness);
+submissionContract('sqlite', sqliteHarness);
