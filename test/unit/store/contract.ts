@@ -698,6 +698,14 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       const rules: ReadonlySet<DistinctRule> = new Set([rule]);
       // Two volunteers of one person: behind one NAT (same address), or paid to one wallet.
       const sibling = (n: number) => makeVolunteer(n, rule === 'address' ? { address: '10.0.7.7' } : { wallet: '0xsame' });
+      /** A shard at replicas 2 whose first copy, v1's, has expired (so it bars no sibling), and v1's sibling v2. */
+      async function expiredBesideSibling(r: ReadonlySet<DistinctRule>) {
+        const { shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
+        const [v1, v2] = [sibling(1), sibling(2)];
+        const a = (await claim(v1, { rules: r }))!.copy;
+        expect((await store.expireCopies(NOW + 1001, r)).map((c) => c.id)).toEqual([a.id]);
+        return { id: shards[0]!.id, v1, v2, a };
+      }
       /** Copies of the shard that can still count (in flight or returned, not judged invalid), from this person. */
       async function live(shardId: string, ids: string[]) {
         const rows = await h.sql(`SELECT id FROM copies WHERE shard_id = '${shardId}' AND state IN ('assigned','running','returned') AND outcome <> 'invalid'`);
@@ -705,11 +713,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       }
 
       it('the sibling claims the shard first: the late result is refused under the shard\'s lock and changes nothing', async () => {
-        const { shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
-        const id = shards[0]!.id;
-        const [v1, v2] = [sibling(1), sibling(2)];
-        const a = (await claim(v1, { rules }))!.copy;
-        expect((await store.expireCopies(NOW + 1001, rules)).map((c) => c.id)).toEqual([a.id]);
+        const { id, v1, v2, a } = await expiredBesideSibling(rules);
         // A's copy is dead, so it bars no sibling: v2 is given the shard.
         const b = (await claim(v2, { rules, now: NOW + 1002 }))!.copy;
         expect(b.shardId).toBe(id);
@@ -721,24 +725,17 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       });
 
       it('the late result comes first: it revives its copy, and the sibling is then not given the shard', async () => {
-        const { shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
-        const id = shards[0]!.id;
-        const [v1, v2] = [sibling(1), sibling(2)];
-        const a = (await claim(v1, { rules }))!.copy;
-        expect((await store.expireCopies(NOW + 1001, rules)).map((c) => c.id)).toEqual([a.id]);
+        const { id, v1, v2, a } = await expiredBesideSibling(rules);
         expect(await store.saveResult(a.id, v1.id, bytes(1), 5, NOW + 1002, rules)).toBe('accepted');
         expect(await claim(v2, { rules, now: NOW + 1003 })).toBeNull();
         expect(await live(id, [a.id])).toBe(1);
       });
 
       it('without the rule the two are independent votes and both count', async () => {
-        const { shards } = await seedJob({ replicas: 2, ackWithinMs: 1000 });
-        const [v1, v2] = [sibling(1), sibling(2)];
-        const a = (await claim(v1, { rules: NO_RULES }))!.copy;
-        await store.expireCopies(NOW + 1001, NO_RULES);
+        const { id, v1, v2, a } = await expiredBesideSibling(NO_RULES);
         const b = (await claim(v2, { rules: NO_RULES, now: NOW + 1002 }))!.copy;
         expect(await store.saveResult(a.id, v1.id, bytes(1), 5, NOW + 1003, NO_RULES)).toBe('accepted');
-        expect(await live(shards[0]!.id, [a.id, b.id])).toBe(2);
+        expect(await live(id, [a.id, b.id])).toBe(2);
       });
     });
 
