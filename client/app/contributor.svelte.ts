@@ -13,7 +13,8 @@ import { type AccountView, fetchAccount, fetchPayouts, fetchSwarm, type PayoutPr
 import { loadCredentials, saveCredentials } from '../lib/credentials.ts';
 import type { LocalWallet } from '../lib/local-wallet.ts';
 import { coalesce } from '../lib/coalesce.ts';
-import { InHandKeeper, takeInHand } from '../lib/in-hand.ts';
+import { PageHeldCopies } from '../lib/held-copies.ts';
+import { InHandKeeper } from '../lib/in-hand.ts';
 import type { PageParams } from '../lib/params.ts';
 import { IdbPendingStore } from '../lib/pending-store.ts';
 import { openVolunteerSocket } from '../lib/volunteer-socket.ts';
@@ -230,7 +231,6 @@ export class Contributor {
       }
       await this.ensureSession(wallet, this.backend!);
       this.startedAt = Date.now();
-      await this.finishInterruptedShard();
       this.loopStarted = false;
       this.phase = 'running';
       try { sessionStorage.setItem(RESUME_KEY, '1'); } catch { /* storage disabled */ }
@@ -349,6 +349,8 @@ export class Contributor {
       intensity: 1,
       execute: (a) => this.execute(a),
       saveCredentials: (c) => saveCredentials(this.coordinator, c),
+      // What this page holds, offered back after a reload (the shard being computed finishes under the same copy).
+      held: new PageHeldCopies(this.coordinator),
       // The same array: codes pasted later join at the next hello too.
       join: this.joinCodes,
       hooks: {
@@ -504,32 +506,6 @@ export class Contributor {
     s.socket.disconnect();
     if (this.session === s) this.session = null;
     this.connected = false;
-  }
-
-  /**
-   * A shard that was being computed when the page went away (reload, crash) is
-   * computed again now and kept as pending, so the loop's first hello delivers
-   * it under the same copy while its lease lasts.
-   */
-  private async finishInterruptedShard(): Promise<void> {
-    const a = await takeInHand(this.coordinator).catch(() => null);
-    if (!a) return;
-    this.live.current = { jobId: a.jobId, projectId: a.projectId, copyId: a.copyId, since: Date.now() };
-    this.show();
-    this.volunteerState = 'computing';
-    this.stateDetail = 'finishing the shard interrupted by the reload';
-    try {
-      const r = await this.execute(a);
-      await this.pending.save({ copyId: a.copyId, outputs: r.outputs, computeMs: r.computeMs, savedAt: Date.now() });
-      this.live.counts.computed++;
-      this.throughput.record(r.computeMs);
-      void this.refreshPendingCount();
-    } catch (e) {
-      this.lastError = `could not finish the shard interrupted by the reload: ${(e as Error).message}`;
-    } finally {
-      this.live.current = null;
-      this.show();
-    }
   }
 
   private execute(a: Assignment): Promise<ShardResult> {

@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type {
   AccountBalance,
-  Assignment, CopyOutcome as WireOutcome, HelloReply, HelloRequest, ResultStatus, WireTensor, WorkReply,
+  Assignment, CopyOutcome as WireOutcome, HeldCopy, HeldVerdicts, HelloReply, HelloRequest, ResultStatus, WireTensor, WorkReply,
 } from '../../shared/protocol/events.ts';
 import { decodeTensors, encodeTensors } from '../../shared/tensor/codec.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
@@ -17,6 +17,7 @@ import { sha256 } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import { volunteerWallets } from '../core/scheduler/embed-identity.ts';
 import { leaseDeadline } from '../core/scheduler/lease.ts';
+import { type ClaimedCopyFacts, type Claimant, resumeRefusal } from '../core/scheduler/resume.ts';
 import { seededDraw } from '../core/scheduler/random.ts';
 import { copyCredit } from '../core/credit/credit.ts';
 import { copyUploadBytes } from '../core/limits/result-allowance.ts';
@@ -296,6 +297,7 @@ export class WorkService {
     this.online.set(volunteer.id, { sockets: (o?.sockets ?? 0) + 1, numericClass: cls });
     await this.refreshTrust([volunteer.id]);
     this.log.info({ volunteer: volunteer.id, account: volunteer.account, class: cls, address: client, group: address, resumed: !!existing, trusted: this.trustedHere.has(volunteer.id), operator }, 'volunteer joined');
+    const holding = req.holding ? await this.resumeHeld(volunteer, existing !== null, req.projectId, req.holding, now) : null;
     return {
       session: { volunteer, projectId: req.projectId },
       reply: {
@@ -306,10 +308,49 @@ export class WorkService {
         numericClass: cls,
         ...(operatorClaim ? { operator } : {}),
         ...(notice ? { notice } : {}),
+        ...(holding ? { holding } : {}),
         heartbeatMs: this.config.heartbeatMs,
         limits: { maxResultBytes: this.config.maxResultBytes },
       },
     };
+  }
+
+  /**
+   * The copies a hello says its volunteer still holds (a reload, a dropped connection), each decided by
+   * core/scheduler/resume.ts: one still its is acknowledged with a fresh lease, as work:ack would do, and an
+   * `interrupted` one's assignment is sent again; a refused one is left exactly as it was. A volunteer new
+   * with this hello holds nothing: its claims are refused unread, in the same words as anyone else's.
+   */
+  private async resumeHeld(volunteer: Volunteer, known: boolean, projectId: string | undefined, holding: readonly HeldCopy[], now: number): Promise<HeldVerdicts> {
+    const out: HeldVerdicts = { resumed: [], refused: [], resent: [] };
+    const who: Claimant = { id: volunteer.id, numericClass: volunteer.numericClass, ...(projectId ? { projectId } : {}), groups: new Set(known ? await this.store.groupsOf(volunteer.id) : []) };
+    const nothing: ClaimedCopyFacts = { copy: null, job: null, shard: null, project: null, tooLate: null };
+    const factsOf = async (copyId: string): Promise<ClaimedCopyFacts> => {
+      const copy = known ? await this.store.getCopy(copyId) : null;
+      if (!copy || copy.volunteerId !== volunteer.id) return nothing;
+      const [job, shard] = await Promise.all([this.store.getJob(copy.jobId), this.store.getShard(copy.shardId)]);
+      const project = job ? await this.store.getProject(job.projectId) : null;
+      return { copy, job, shard, project, tooLate: job && shard ? kindOf(job.spec).tooLate(job, shard) : null };
+    };
+    for (const h of holding) {
+      const facts = await factsOf(h.copyId);
+      let why = resumeRefusal(h.copyId, who, facts, now);
+      if (!why) {
+        const { copy, job, shard } = facts as { copy: Copy; job: Job; shard: Shard };
+        const acked = await this.store.ackCopy(copy.id, volunteer.id, leaseDeadline(job.spec, copy.assignedAt, now));
+        if (acked) {
+          out.resumed.push(copy.id);
+          if (h.state === 'interrupted') out.resent.push(await this.assignment(job, shard, acked));
+        } else {
+          // It ended between the read and the write (expired, its job cancelled): refused as it is now.
+          why = resumeRefusal(h.copyId, who, await factsOf(h.copyId), now) ?? `copy ${h.copyId} is no longer held for you`;
+        }
+      }
+      if (why) out.refused.push({ copyId: h.copyId, reason: why });
+    }
+    if (out.resumed.length) this.log.info({ volunteer: volunteer.id, copies: out.resumed, resent: out.resent.length }, 'volunteer came back holding copies: kept for it with a fresh lease');
+    if (out.refused.length) this.log.warn({ volunteer: volunteer.id, refused: out.refused }, 'refused copies a hello said it holds; they stay as they were');
+    return out;
   }
 
   async requestWork(s: VolunteerSession): Promise<WorkReply> {

@@ -50,6 +50,37 @@ export interface HelloRequest {
    * host, the root of trust (trusted from its first result). A wrong token is refused.
    */
   operatorToken?: string;
+  /**
+   * The copies this volunteer still holds, after a reload or a dropped connection (at most
+   * MAX_HELD_IN_HELLO, each once): the coordinator keeps each one that is still its, acknowledged
+   * with a fresh lease, instead of letting the disconnect grace run out and reissuing it.
+   */
+  holding?: HeldCopy[];
+}
+
+/**
+ * A hello lists at most this many copies it holds: a volunteer holds a couple (the coordinator's
+ * maxInFlightPerVolunteer) and the results it is about to send; a longer list is refused whole.
+ */
+export const MAX_HELD_IN_HELLO = 16;
+
+/**
+ * A copy a volunteer says it holds: `computing` (its assignment in hand), `kept` (its result computed,
+ * to be sent after the hello), `interrupted` (a reload lost its assignment: send it again).
+ */
+export interface HeldCopy {
+  copyId: string;
+  state: 'computing' | 'kept' | 'interrupted';
+}
+
+/** What became of the copies a hello said it holds: each is resumed or refused, with why. */
+export interface HeldVerdicts {
+  /** Still this volunteer's, acknowledged with a fresh lease. */
+  resumed: string[];
+  /** Not kept for it (not its copy, ended, another project's...); nothing about them changed. */
+  refused: { copyId: string; reason: string }[];
+  /** The assignments of resumed `interrupted` copies, sent again. */
+  resent: Assignment[];
 }
 
 export interface HelloReply {
@@ -64,6 +95,8 @@ export interface HelloReply {
   operator?: boolean;
   /** What the volunteer's operator should know about this hello (why an operator token was ignored). */
   notice?: string;
+  /** Only when the hello listed copies it holds: what became of each. */
+  holding?: HeldVerdicts;
   heartbeatMs: number;
   limits: {
     maxResultBytes: number;

@@ -7,8 +7,8 @@ import * as v from 'valibot';
 import { DTYPES } from '../tensor/dtypes.ts';
 import { tensorProblem } from '../tensor/tensor.ts';
 import { INVITE_CODE, INVITE_CODE_PROBLEM } from './invite.ts';
-import type {
-  HandshakeAuth, HelloRequest, JoinRequest, LeaveRequest, ResultUpload, WireTensor,
+import {
+  type HandshakeAuth, type HelloRequest, type JoinRequest, type LeaveRequest, MAX_HELD_IN_HELLO, type ResultUpload, type WireTensor,
 } from './events.ts';
 import { MAX_WIRE_TENSORS } from './wire-parser.ts';
 
@@ -57,6 +57,11 @@ export const CapabilitiesSchema = v.strictObject({
   userAgent: v.optional(shortText(512)),
 });
 
+const HeldCopySchema = v.strictObject({
+  copyId: id('copyId'),
+  state: v.picklist(['computing', 'kept', 'interrupted'], 'state must be computing, kept or interrupted'),
+});
+
 export const HelloRequestSchema = v.strictObject({
   wallet: v.optional(shortText(64)),
   backend: BackendSchema,
@@ -64,6 +69,18 @@ export const HelloRequestSchema = v.strictObject({
   projectId: v.optional(id('projectId')),
   embedOrigin: v.optional(shortText(256)),
   operatorToken: v.optional(shortText(128)),
+  holding: v.optional(v.pipe(
+    v.array(HeldCopySchema),
+    v.maxLength(MAX_HELD_IN_HELLO, `at most ${MAX_HELD_IN_HELLO} copies`),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const seen = new Set<string>();
+      for (const h of dataset.value) {
+        if (seen.has(h.copyId)) addIssue({ message: `copy ${h.copyId} is listed more than once` });
+        seen.add(h.copyId);
+      }
+    }),
+  )),
 }) satisfies v.GenericSchema<unknown, HelloRequest>;
 
 export const EmptySchema = v.optional(v.strictObject({}), {});

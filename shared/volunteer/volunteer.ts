@@ -5,10 +5,12 @@
  * and rest according to the intensity.
  */
 import type { Socket } from 'socket.io-client';
-import type {
-  AccountBalance,
-  Assignment, ClientToServerEvents, CopyOutcome, ErrorCode, HelloReply, HelloRequest, Reply, ServedProject, ServedProjects, ServerToClientEvents, VolunteerNews, WireTensor,
+import {
+  type AccountBalance, type Assignment, type ClientToServerEvents, type CopyOutcome, type ErrorCode, type HeldCopy, type HelloReply,
+  type HelloRequest, MAX_HELD_IN_HELLO, type Reply, type ServedProject, type ServedProjects, type ServerToClientEvents,
+  type VolunteerNews, type WireTensor,
 } from '../protocol/events.ts';
+import type { HeldCopies } from './held.ts';
 import type { PendingStore } from './pending.ts';
 import { reconnectDelay } from './backoff.ts';
 import { restAfter } from './throttle.ts';
@@ -58,6 +60,12 @@ export interface VolunteerOptions {
   join?: readonly string[];
   /** Persist credentials so a reload resumes as the same volunteer. */
   saveCredentials?(c: { volunteerId: string; secret: string }): void | Promise<void>;
+  /**
+   * Where the ids of the copies held are written down (a page: they outlive a reload), so the next start
+   * offers them back to the coordinator in its first hello (held.ts). Without it only this run's own copies
+   * are offered, after a dropped connection.
+   */
+  held?: HeldCopies;
 }
 
 /**
@@ -218,7 +226,8 @@ export class Volunteer {
 
   private async sayHello(): Promise<boolean> {
     if (!this.o.socket.connected) return false;
-    const r = await call<HelloReply>(this.o.socket, 'hello', this.o.hello);
+    const holding = this.holdingNow();
+    const r = await call<HelloReply>(this.o.socket, 'hello', { ...this.o.hello, ...(holding.length ? { holding } : {}) });
     if (!r.ok) {
       // A refusal no retry can fix (a project that does not allow this page, a bad wallet): stop, and say why.
       // `refused` comes first, so a host that ends on it knows the error that follows is no passing problem.
@@ -240,6 +249,7 @@ export class Volunteer {
       await this.o.saveCredentials?.({ volunteerId: r.volunteerId, secret: r.secret });
     }
     this.o.hooks?.hello?.(r);
+    this.heldVerdicts(r);
     // Before the first request for work, so a private project's shards can be among the first.
     // A copy: the host may drop codes from its list as they are used.
     for (const code of [...(this.o.join ?? [])]) this.o.hooks?.joined?.(await this.joinGroup(code));
@@ -253,6 +263,54 @@ export class Volunteer {
   private helloedSocketId: string | undefined;
   /** Copies held (in hand or prefetched), each with what stops its acknowledgement and heartbeats. */
   private holds = new Map<string, () => void>();
+  /**
+   * Copies a previous run wrote down as held (a page before its reload), with their assignment where it was kept,
+   * until the coordinator says in the hello reply whether they are still this volunteer's.
+   */
+  private orphans = new Map<string, { assignment: Assignment | null; kept: boolean }>();
+  /** Copies the coordinator kept for us at hello (orphans), to compute before asking for more. */
+  private resumed: Assignment[] = [];
+
+  /** The copies this volunteer holds, as a hello offers them back: this run's, then a previous run's. */
+  private holdingNow(): HeldCopy[] {
+    const out: HeldCopy[] = [];
+    for (const id of this.holds.keys()) out.push({ copyId: id, state: this.delivering.has(id) ? 'kept' : 'computing' });
+    for (const [id, o] of this.orphans) {
+      if (!this.holds.has(id)) out.push({ copyId: id, state: o.kept ? 'kept' : o.assignment ? 'computing' : 'interrupted' });
+    }
+    return out.slice(0, MAX_HELD_IN_HELLO);
+  }
+
+  /** What the coordinator kept of the copies the hello offered: a previous run's kept ones are computed first. */
+  private heldVerdicts(r: HelloReply): void {
+    const verdicts = r.holding;
+    if (!verdicts) return;
+    const resent = new Map(verdicts.resent.map((a) => [a.copyId, a]));
+    for (const id of verdicts.resumed) {
+      const o = this.orphans.get(id);
+      if (!o || o.kept || this.holds.has(id)) continue; // a kept result goes out with the pending ones, after the hello
+      const a = o.assignment ?? resent.get(id);
+      this.orphans.delete(id);
+      if (a) this.resumed.push(this.received(a));
+    }
+    for (const x of verdicts.refused) {
+      const o = this.orphans.get(x.copyId);
+      this.orphans.delete(x.copyId);
+      this.o.hooks?.error?.(`a copy held before is not ours any more: ${x.reason}`);
+      // Its assignment in hand (a long shard the reload interrupted): finished all the same, as a late result may still
+      // count (it is refused at upload when another copy took its place).
+      if (o?.assignment && !o.kept && !this.holds.has(x.copyId)) this.resumed.push(this.received(o.assignment));
+    }
+    // Offered and not answered (beyond the hello's limit) or answered: either way this hello has spoken for them.
+    this.orphans.clear();
+    this.writeHeld();
+  }
+
+  /** Writes down the copies held now (and those a previous run held, until a hello has settled them). */
+  private writeHeld(): void {
+    this.o.held?.save([...new Set([...this.holds.keys(), ...this.orphans.keys()])]);
+  }
+
   /** Held copies whose acknowledgement did not get through, each with what sends it again. */
   private unacknowledged = new Map<string, () => void>();
   /** Results being saved and uploaded in the background, and their copies. */
@@ -355,11 +413,21 @@ export class Volunteer {
     let current: Assignment | null = null;
     /** The copy after it: on its way in a prefetch request or in the reply to an upload. */
     let coming: Promise<Assignment | null> | null = null;
+    // What a previous run (the page before a reload) held: offered back in the first hello.
+    try {
+      const held = (await this.o.held?.load()) ?? [];
+      // A copy whose result was kept before the reload is not computed again: its result is sent after the hello.
+      const kept = held.length ? new Set((await this.o.pending.all()).map((p) => p.copyId)) : new Set<string>();
+      for (const h of held) this.orphans.set(h.copyId, { assignment: h.assignment ?? null, kept: kept.has(h.copyId) });
+    } catch (e) {
+      this.o.hooks?.error?.(`could not read the copies held before: ${(e as Error).message}`);
+    }
     while (this.running) {
       this.wake.woken = false;
       if (this.paused) {
         if (current) { await this.release(current); current = null; }
         if (coming) { await this.releaseComing(coming); coming = null; }
+        for (const a of this.resumed.splice(0)) await this.release(a);
         this.setState('paused');
         await this.wake.sleep(1000);
         continue;
@@ -377,6 +445,7 @@ export class Volunteer {
           current = await this.arrival(c);
           continue; // stop or pause may have come meanwhile
         }
+        if (!current) current = this.resumed.shift() ?? null;
         if (!current) {
           this.setState('waiting');
           const r = await call<{ assignment: Assignment | null; retryInMs?: number; reason?: string; news?: VolunteerNews }>(this.o.socket, 'work:request', {});
@@ -395,7 +464,7 @@ export class Volunteer {
         if (!done) continue;
         // Stopped or paused meanwhile: deliver without asking for more; what is coming is handed back above or below.
         // Long shards go one at a time: holding one more copy would gain little and lose it on a reload.
-        const ask = this.wantsNext && (!coming || this.shortShards);
+        const ask = this.wantsNext && this.resumed.length === 0 && (!coming || this.shortShards);
         const delivered = this.deliver(a, done, ask, Date.now() - t0);
         if (coming) {
           const c = coming;
@@ -415,6 +484,7 @@ export class Volunteer {
     }
     if (current) await this.release(current);
     if (coming) await this.releaseComing(coming);
+    for (const a of this.resumed.splice(0)) await this.release(a);
     // The shard in hand when we were stopped is delivered before stop() returns.
     while (this.deliveries.size) await Promise.all([...this.deliveries]);
   }
@@ -454,17 +524,21 @@ export class Volunteer {
     };
     const ackTimer = setTimeout(acknowledge, Math.min(1000, a.ackWithinMs / 4));
     this.holds.set(a.copyId, () => { clearTimeout(ackTimer); if (beat) clearInterval(beat); this.unacknowledged.delete(a.copyId); });
+    // At once, before anything else can happen to the page: a reload right after still offers it back.
+    this.writeHeld();
     return a;
   }
 
   /** Stops acknowledging and heartbeating a copy: delivered, failed or handed back. */
   private letGo(copyId: string): void {
     this.holds.get(copyId)?.();
-    this.holds.delete(copyId);
+    if (this.holds.delete(copyId)) this.writeHeld();
   }
 
   /** Asks for the copy after the one about to compute; null when there is none now (the upload asks again). */
   private async prefetch(): Promise<Assignment | null> {
+    const kept = this.resumed.shift();
+    if (kept) return kept;
     try {
       const r = await call<{ assignment: Assignment | null; news?: VolunteerNews }>(this.o.socket, 'work:request', {});
       if (r.ok) this.heard(r.news);

@@ -13,6 +13,7 @@ import { ComputeClient } from '../../app/compute-client.ts';
 import { type HeldLock, tryAcquireContributorLock } from '../../lib/contributor-lock.ts';
 import { saveCredentials } from '../../lib/credentials.ts';
 import { openTabgridDB } from '../../lib/db.ts';
+import { PageHeldCopies } from '../../lib/held-copies.ts';
 import { IdbPendingStore } from '../../lib/pending-store.ts';
 import { PowerPolicy } from '../../lib/power-policy.ts';
 import { openVolunteerSocket } from '../../lib/volunteer-socket.ts';
@@ -202,6 +203,8 @@ export class EmbedRuntime {
       intensity: 1,
       execute: (a) => this.compute.run(a),
       saveCredentials: (c) => saveCredentials(this.o.coordinator, c).catch(() => { /* no storage: a new volunteer next time */ }),
+      // The frame reloads with every page of the host site: what it held is offered back at the next page's hello.
+      held: new PageHeldCopies(this.o.coordinator),
       hooks: {
         state: (s, detail) => this.onVolunteerState(s, detail),
         computed: (_a, ms) => {
