@@ -26,6 +26,7 @@ import { buildMlp } from '../../server/training/models.ts';
 import { CLI, REPO, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
 import { perTest } from '../helpers/per-test.ts';
+import { AGGREGATE_RULES, liarCaughtByReplication, oneAttackerInFive } from '../helpers/training-attacks.ts';
 import { historyOf, waitForJob } from '../helpers/wait.ts';
 
 /** The sent change (int8 values, or fp32) multiplied by `factor` (-1 flips its sign); losses left honest. */
@@ -91,7 +92,8 @@ function watchedVolunteer(url: string, onCopy: (a: Assignment, self: { stop(): P
 const chainFrom = (offer: WeightsOffer, held: string) => offer.deltas.slice(offer.deltas.findIndex((d) => d.base === held));
 
 describe('local-steps training', () => {
-  const { coordinator, volunteers, attackerFirst, defer } = perTest();
+  const t = perTest();
+  const { coordinator, volunteers, defer } = t;
   /** `tabgrid worker --node n`: the real worker command, its own process. */
   function workerProcess(c: SpawnedCoordinator, n: number): ChildProcess {
     const proc = spawn(process.execPath, [CLI, 'worker', '--node', String(n), '--server', c.url], { cwd: REPO, stdio: ['ignore', 'ignore', 'ignore'] });
@@ -239,40 +241,17 @@ describe('local-steps training', () => {
     expect((await c.api.jobs()).jobs.length).toBe(before);
   }, 300_000);
 
-  it('catches a volunteer sending a sign-flipped int8 change by replication: invalid, no credit', async () => {
-    const c = await coordinator();
-    const up = await uploadMnist(c.api, { count: 1200 });
-    volunteers(c, 3);
-    const [liar] = volunteers(c, 1, tamperChange(-1));
-    const job = await c.api.createJob(mnistTrainJob(up, {
-      optimizer: 'adam', lr: 2e-3, batch: 64, epochs: 2, shardsPerRound: 4, localSteps: 4, updateFormat: 'int8', replicas: 2, evalFraction: 0.1, seed: 1,
-    }));
-    const done = await waitForJob(c.api, job.id, 300_000);
-    expect(done.state).toBe('completed');
-    expect(liar!.outcomes.length).toBeGreaterThan(0);
-    expect(liar!.outcomes.every((o) => o.outcome === 'invalid' && o.credit === 0)).toBe(true);
-    expect(liar!.outcomes[0]!.reason).toMatch(/parameter changes disagree: .*relative L2 2\.0/);
-    expect(done.train!.accuracy!).toBeGreaterThan(0.75);
-  }, 300_000);
+  it('catches a volunteer sending a sign-flipped int8 change by replication: invalid, no credit', () => liarCaughtByReplication(t, {
+    tamper: tamperChange(-1), mode: { lr: 2e-3, epochs: 2, localSteps: 4, updateFormat: 'int8' }, reason: /parameter changes disagree: .*relative L2 2\.0/,
+  }), 300_000);
 
-  // One of five volunteers sends its change scaled by -20, computing the same shard of every round (leaderFirst).
-  for (const [rule, expectation] of [['median', 'converges'], ['trimmed-mean', 'converges'], ['mean', 'derails']] as const) {
-    it(`${expectation === 'converges' ? 'outvotes' : 'is derailed by'} a volunteer sending scaled changes without replication, with --aggregate ${rule}`, async () => {
-      const c = await coordinator();
-      const up = await uploadMnist(c.api, { count: 2200 });
-      const { attacker } = attackerFirst(c, tamperChange(-20), 4);
-      const job = await c.api.createJob(mnistTrainJob(up, {
-        optimizer: 'adam', lr: 2e-3, batch: 100, epochs: 3, shardsPerRound: 5, localSteps: 4, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
-      }));
-      const done = await waitForJob(c.api, job.id, 300_000);
-      expect(done.state).toBe('completed');
+  // One of five volunteers sends its change scaled by -20.
+  for (const [rule, converges] of AGGREGATE_RULES) {
+    it(`${converges ? 'outvotes' : 'is derailed by'} a volunteer sending scaled changes without replication, with --aggregate ${rule}`, () => oneAttackerInFive(t, {
+      rule, converges, tamper: tamperChange(-20), mode: { lr: 2e-3, epochs: 3, localSteps: 4 },
       // 1,980 training digits, 400 a round: 5 rounds an epoch, 5 shards each; the attacker computed one shard of every round.
-      expect(done.shards.total).toBe(75);
-      expect(attacker.uploaded.length).toBe(15);
-      console.info(`local steps, ${rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker.uploaded.length} of ${done.shards.total} shards`);
-      if (expectation === 'converges') expect(done.train!.accuracy!).toBeGreaterThan(0.8);
-      else expect(done.train!.accuracy!).toBeLessThan(0.5);
-    }, 300_000);
+      shards: 75, attackerShards: 15,
+    }), 300_000);
   }
 
   it('closes a round at its deadline with minFraction of its shards when the rest find no taker, and not before', async () => {

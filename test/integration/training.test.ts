@@ -11,6 +11,7 @@ import type { WireTensor } from '../../shared/protocol/events.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
 import { perTest } from '../helpers/per-test.ts';
+import { AGGREGATE_RULES, liarCaughtByReplication, oneAttackerInFive } from '../helpers/training-attacks.ts';
 import { historyOf, waitForJob } from '../helpers/wait.ts';
 
 
@@ -22,7 +23,8 @@ const tamperGradients = (factor: number) => (outs: WireTensor[]) => outs.map((o,
 });
 
 describe('training jobs', () => {
-  const { coordinator, volunteers, attackerFirst } = perTest();
+  const t = perTest();
+  const { coordinator, volunteers } = t;
 
   it('trains a 784-128-10 MLP on 8,000 MNIST digits to >= 0.93 held-out accuracy with 4 volunteers', async () => {
     const c = await coordinator();
@@ -90,42 +92,17 @@ describe('training jobs', () => {
     expect(done.train!.accuracy!).toBeGreaterThan(0.6);
   }, 600_000);
 
-  it('catches a volunteer sending sign-flipped gradients by replication: invalid, no credit', async () => {
-    const c = await coordinator();
-    const up = await uploadMnist(c.api, { count: 1200 });
-    volunteers(c, 3);
-    const [liar] = volunteers(c, 1, tamperGradients(-1));
-    const job = await c.api.createJob(mnistTrainJob(up, {
-      optimizer: 'adam', lr: 3e-3, batch: 64, epochs: 2, shardsPerRound: 4, replicas: 2, evalFraction: 0.1, seed: 1,
-    }));
-    const done = await waitForJob(c.api, job.id, 300_000);
-    expect(done.state).toBe('completed');
-    expect(liar!.outcomes.length).toBeGreaterThan(0);
-    expect(liar!.outcomes.every((o) => o.outcome === 'invalid' && o.credit === 0)).toBe(true);
-    expect(liar!.outcomes[0]!.reason).toMatch(/gradients disagree: .*cosine -1/);
-    expect(done.train!.accuracy!).toBeGreaterThan(0.75);
-  }, 300_000);
+  it('catches a volunteer sending sign-flipped gradients by replication: invalid, no credit', () => liarCaughtByReplication(t, {
+    tamper: tamperGradients(-1), mode: { lr: 3e-3, epochs: 2 }, reason: /gradients disagree: .*cosine -1/,
+  }), 300_000);
 
   // The same attack against the plain mean shows it is a real attack, not one any aggregator shrugs off.
-  // The attacker claims first in every round (leaderFirst), so it holds the same shard of every round in
-  // every run: what the aggregator is given, and so the accuracy, does not depend on scheduling luck.
-  for (const [rule, expectation] of [['median', 'converges'], ['trimmed-mean', 'converges'], ['mean', 'derails']] as const) {
-    it(`${expectation === 'converges' ? 'keeps converging' : 'is derailed'} without replication when one of five volunteers sends scaled gradients, with --aggregate ${rule}`, async () => {
-      const c = await coordinator();
-      const up = await uploadMnist(c.api, { count: 2200 });
-      const { attacker } = attackerFirst(c, tamperGradients(-20), 4);
-      const job = await c.api.createJob(mnistTrainJob(up, {
-        optimizer: 'adam', lr: 3e-3, batch: 100, epochs: 2, shardsPerRound: 5, replicas: 1, aggregate: rule, maxShardsPerVolunteer: 1, evalFraction: 0.1, seed: 2,
-      }));
-      const done = await waitForJob(c.api, job.id, 300_000);
-      expect(done.state).toBe('completed');
+  for (const [rule, converges] of AGGREGATE_RULES) {
+    it(`${converges ? 'keeps converging' : 'is derailed'} without replication when one of five volunteers sends scaled gradients, with --aggregate ${rule}`, () => oneAttackerInFive(t, {
+      rule, converges, tamper: tamperGradients(-20), mode: { lr: 3e-3, epochs: 2 },
       // One shard in each of the 40 rounds: a fifth of the gradients, by construction.
-      expect(done.shards.total).toBe(200);
-      expect(attacker.uploaded.length).toBe(40);
-      console.info(`${rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker.uploaded.length} of ${done.shards.total} shards`);
-      if (expectation === 'converges') expect(done.train!.accuracy!).toBeGreaterThan(0.8);
-      else expect(done.train!.accuracy!).toBeLessThan(0.5);
-    }, 300_000);
+      shards: 200, attackerShards: 40,
+    }), 300_000);
   }
 
   it('resumes from its last checkpoint after the coordinator is killed mid-training', async () => {
