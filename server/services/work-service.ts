@@ -421,7 +421,12 @@ export class WorkService {
     const job = await this.store.getJob(copy.jobId);
     const deadline = job ? leaseDeadline(job.spec, copy.assignedAt, Date.now()) : Date.now() + 60_000;
     const acked = await this.store.ackCopy(copyId, s.volunteer.id, deadline);
-    if (!acked) throw new WorkError('conflict', `copy ${copyId} can no longer be acknowledged: it is ${copy.state}${copy.reason ? ` (${copy.reason})` : ''}`);
+    if (!acked) {
+      // Why, as the copy is now: the read above came before the write, and the copy may have moved since
+      // (returned by a result that overtook this ack, expired, cancelled with its job).
+      const current = await this.store.getCopy(copyId) ?? copy;
+      throw new WorkError('conflict', `copy ${copyId} can no longer be acknowledged: it is ${current.state}${current.reason ? ` (${current.reason})` : ''}`);
+    }
     return deadline;
   }
 
