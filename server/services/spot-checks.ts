@@ -160,8 +160,8 @@ export class SpotChecks {
         ...(await this.kinds[job.kind].payload(job, shard)),
       };
       const { encoded, computeMs } = await this.runner.compute(assignment, { [job.spec.modelHash]: this.blobs.path(job.spec.modelHash) });
-      // Kept in the store first: an answer a copy may be checked against must outlive this process.
-      await this.store.saveOwnAnswer({ shardId: shard.id, jobId: job.id, projectId: job.projectId, numericClass: OWN_CLASS, encoded, at: Date.now() });
+      // Kept in the store first: an answer a copy may be checked against must outlive this process. Not kept: the job ended meanwhile.
+      if (!(await this.store.saveOwnAnswer({ shardId: shard.id, jobId: job.id, projectId: job.projectId, numericClass: OWN_CLASS, encoded, at: Date.now() }))) return;
       this.own.set(shard.id, { shardId: shard.id, jobId: job.id, projectId: job.projectId, source: 'coordinator', encoded, numericClass: OWN_CLASS });
       this.log.info({ job: job.id, shard: shard.id, index: shard.index, computeMs: Math.round(computeMs) }, 'computed a known answer for spot checks (no shard of the job was validated yet)');
     } catch (err) {

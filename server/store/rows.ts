@@ -182,8 +182,8 @@ export const SPOT_SQL = {
     WHERE j.state = 'running' ORDER BY a.at DESC LIMIT ?`,
   saveOwnAnswer: `INSERT INTO known_answers (shard_id, job_id, project_id, numeric_class, result, at) VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (shard_id) DO NOTHING`,
-  /** Answers of jobs that ended are of no more use. */
-  forgetOwnAnswers: `DELETE FROM known_answers WHERE job_id IN (SELECT id FROM jobs WHERE state <> 'running')`,
+  /** A job's own answers are of no more use once it ended (finishJob, in its transaction). */
+  forgetOwnAnswers: `DELETE FROM known_answers WHERE job_id = ?`,
   /** The copies that still count toward a shard's quorum (claim.ts ClaimableShard.alive). */
   alive: `SELECT COUNT(*) AS n FROM copies WHERE shard_id = ? AND (state IN ('assigned','running') OR (state = 'returned' AND outcome <> 'invalid'))`,
 };

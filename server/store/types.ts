@@ -333,9 +333,12 @@ export interface Store extends CreditLedger {
   // Spot checks and backtracking (server/core/trust/spot-check.ts).
   /** Validated shards of running inference jobs whose agreeing valid results include an operator host's (answerKnown), newest first. */
   knownAnswerShards(limit: number): Promise<KnownAnswer[]>;
-  /** Keeps one of the coordinator's own answers (spot checks), so a restart keeps it; a shard's first is kept. */
-  saveOwnAnswer(a: OwnAnswerRow): Promise<void>;
-  /** The coordinator's own answers of running jobs, newest first; those of jobs that ended are deleted. */
+  /**
+   * Keeps one of the coordinator's own answers (spot checks), so a restart keeps it; a shard's first is kept.
+   * False: its job no longer runs, nothing kept (finishJob deletes a job's answers as it ends it).
+   */
+  saveOwnAnswer(a: OwnAnswerRow): Promise<boolean>;
+  /** The coordinator's own answers of running jobs, newest first (finishJob deleted those of jobs that ended). */
   ownAnswers(limit: number): Promise<Omit<OwnAnswerRow, 'at'>[]>;
   /** Issues the volunteer a copy of this shard beside the claim path (decideSpotCopy decides); null when refused. */
   issueSpotCopy(shardId: string, volunteer: ClaimRequest['volunteer'], now: number): Promise<Claimed | null>;

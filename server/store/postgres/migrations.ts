@@ -315,6 +315,11 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE jobs ADD COLUMN submission_fingerprint TEXT;
   CREATE UNIQUE INDEX jobs_submission_key ON jobs(project_id, submission_key) WHERE submission_key IS NOT NULL;
   `,
+  `
+  -- The coordinator's own answers go in the transaction that ends their job (finishJob), no longer at the
+  -- next start: those of jobs that ended before go here.
+  DELETE FROM known_answers WHERE job_id IN (SELECT id FROM jobs WHERE state <> 'running');
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

@@ -455,6 +455,8 @@ export class PgStore implements Store {
       await q(`UPDATE shards SET state = $1 WHERE job_id = $2 AND state = 'open'`, [state === 'failed' ? 'failed' : 'cancelled', id]);
       await q(`UPDATE copies SET state = 'cancelled', reason = $1
         WHERE id IN (SELECT id FROM copies WHERE job_id = $2 AND ${IN_FLIGHT} ORDER BY id FOR NO KEY UPDATE) AND ${IN_FLIGHT}`, [`job ${state}`, id]);
+      // The coordinator's own answers of the job check nothing more (saveOwnAnswer waits on this job row's lock).
+      await q(numbered(SPOT_SQL.forgetOwnAnswers), [id]);
       return true;
     });
   }
@@ -625,11 +627,16 @@ export class PgStore implements Store {
   }
 
   async saveOwnAnswer(a: OwnAnswerRow) {
-    await this.exec(numbered(SPOT_SQL.saveOwnAnswer), [a.shardId, a.jobId, a.projectId, a.numericClass, Buffer.from(a.encoded.buffer, a.encoded.byteOffset, a.encoded.byteLength), a.at]);
+    return this.tx(async (q) => {
+      // Kept only while its job runs. The job's row is share-locked first: a finishJob under way commits before this
+      // reads the state, and one that comes after waits for this row and then deletes it with the job's others.
+      if ((await q(`SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' FOR SHARE`, [a.jobId])).rows.length === 0) return false;
+      await q(numbered(SPOT_SQL.saveOwnAnswer), [a.shardId, a.jobId, a.projectId, a.numericClass, Buffer.from(a.encoded.buffer, a.encoded.byteOffset, a.encoded.byteLength), a.at]);
+      return true;
+    });
   }
 
   async ownAnswers(limit: number) {
-    await this.exec(SPOT_SQL.forgetOwnAnswers);
     return (await this.exec(numbered(SPOT_SQL.ownAnswers), [limit])).rows.map(toOwnAnswer);
   }
 

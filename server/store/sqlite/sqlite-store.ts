@@ -532,6 +532,8 @@ export class SqliteStore implements Store {
       if (r.changes === 0) return false;
       this.db.prepare(`UPDATE shards SET state = ? WHERE job_id = ? AND state = 'open'`).run(state === 'failed' ? 'failed' : 'cancelled', id);
       this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = ? WHERE job_id = ? AND state IN ('assigned','running')`).run(`job ${state}`, id);
+      // The coordinator's own answers of the job check nothing more.
+      this.db.prepare(SPOT_SQL.forgetOwnAnswers).run(id);
       return true;
     });
   }
@@ -993,11 +995,15 @@ export class SqliteStore implements Store {
   }
 
   async saveOwnAnswer(a: OwnAnswerRow) {
-    await this.write(() => { this.db.prepare(SPOT_SQL.saveOwnAnswer).run(a.shardId, a.jobId, a.projectId, a.numericClass, Buffer.from(a.encoded.buffer, a.encoded.byteOffset, a.encoded.byteLength), a.at); });
+    return this.write(() => {
+      // Kept only while its job runs (finishJob deletes a job's answers): an answer computed as its job ended is not kept.
+      if (!this.db.prepare(`SELECT 1 FROM jobs WHERE id = ? AND state = 'running'`).get(a.jobId)) return false;
+      this.db.prepare(SPOT_SQL.saveOwnAnswer).run(a.shardId, a.jobId, a.projectId, a.numericClass, Buffer.from(a.encoded.buffer, a.encoded.byteOffset, a.encoded.byteLength), a.at);
+      return true;
+    });
   }
 
   async ownAnswers(limit: number) {
-    await this.write(() => { this.db.prepare(SPOT_SQL.forgetOwnAnswers).run(); });
     return (this.db.prepare(SPOT_SQL.ownAnswers).all(limit) as Row[]).map(toOwnAnswer);
   }
 

@@ -78,6 +78,31 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
       expect(await store.saveResult(got.copy.id, v.id, bytes(0), 1, Date.now(), NO_RULES)).toBe('accepted');
     });
 
+    it("keeps the coordinator's own answers while their job runs and deletes a job's as it ends, however it ends", async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      const answer = (job: { id: string }, shard: { id: string }) => ({ shardId: shard.id, jobId: job.id, projectId: p.id, numericClass: 'wasm/ort-1.30.0', encoded: bytes(7, 8, 9), at: Date.now() });
+      const rows = async () => (await h.sql('SELECT shard_id FROM known_answers ORDER BY shard_id')).map((r) => r.shard_id);
+      const jobs = [];
+      for (const end of ['completed', 'failed', 'cancelled', null] as const) {
+        const { job, shards } = makeJob(p.id, { shards: 2, replicas: 2 });
+        await store.createJob(job, shards);
+        for (const s of shards) expect(await store.saveOwnAnswer(answer(job, s))).toBe(true);
+        jobs.push({ job, shards, end });
+      }
+      expect(await rows()).toEqual(jobs.flatMap((j) => j.shards.map((s) => s.id)).sort());
+      for (const { job, end } of jobs) if (end) expect(await store.finishJob(job.id, end, { finishedAt: Date.now() })).toBe(true);
+      // Gone from the table at once, not only left out of reads: the running job's are all that is left.
+      const running = jobs.find((j) => j.end === null)!;
+      expect(await rows()).toEqual(running.shards.map((s) => s.id).sort());
+      expect((await store.ownAnswers(10)).map((a) => a.shardId).sort()).toEqual(running.shards.map((s) => s.id).sort());
+      expect((await store.ownAnswers(10))[0]).toMatchObject({ jobId: running.job.id, projectId: p.id, numericClass: 'wasm/ort-1.30.0', encoded: bytes(7, 8, 9) });
+      // An answer computed as its job ended is not kept.
+      const ended = jobs.find((j) => j.end === 'completed')!;
+      expect(await store.saveOwnAnswer(answer(ended.job, ended.shards[0]!))).toBe(false);
+      expect(await rows()).toEqual(running.shards.map((s) => s.id).sort());
+    });
+
     it("lists a host's results accepted alone since a time, not those confirmed by a second result or a spot check", async () => {
       const since = Date.now();
       const { shards, copies } = await validated(4, [[5], [5, 6], [5], [7]], 1);
