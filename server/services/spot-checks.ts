@@ -54,8 +54,6 @@ export class SpotChecks {
   private readonly own = new Map<string, OwnAnswer>();
   /** Jobs whose answer is being computed. */
   private readonly computing = new Set<string>();
-  /** Copies already judged against the coordinator's own answer (counted once in the metrics). */
-  private readonly checked = new Set<string>();
   /** A known answer's first copy waiting for a second host (spot-check.ts PendingPair). */
   private pending: PendingPair | null = null;
   /** Backtracking runs one host at a time, outside any shard's lock (it takes the targets' locks). */
@@ -203,18 +201,14 @@ export class SpotChecks {
       'coordinator',
       (id) => kind.disagreement(spec, answer, decodeTensors(results.get(id)!)),
     );
-    // An agreeing copy stays pending for the quorum, so it may come through here again: counted once.
-    for (const v of all) {
-      if (this.checked.has(v.copyId)) continue;
-      if (this.checked.size >= 4096) this.checked.clear();
-      this.checked.add(v.copyId);
-      this.events.emit('trust', { kind: 'spot-judged', passed: v.event === 'spot-pass' });
-    }
+    // An agreeing copy stays pending for the quorum: a spot-check copy among them is counted when the quorum judges it.
     const verdicts = all.filter((v) => v.event === 'spot-fail');
     if (verdicts.length === 0) return [];
     const judgements: CopyJudgement[] = verdicts.map((v) => ({ copyId: v.copyId, outcome: 'invalid', reason: v.reason, credit: 0 }));
     await this.store.applyValidation({ shardId: sr.shard.id, shard: { state: 'open', wanted: sr.shard.wanted, canonicalCopyId: null }, judgements, credits: [] });
     const byId = new Map(sr.copies.map((c) => [c.id, c]));
+    // Only the copies issued as spot checks count as checks: any other copy of this shard is judged by the same answer, but was no check.
+    for (const v of verdicts) if (byId.get(v.copyId)!.spot) this.events.emit('trust', { kind: 'spot-judged', passed: false });
     const now = Date.now();
     await this.store.recordReputation(verdicts.map((v) => ({ volunteerId: v.volunteerId, numericClass: byId.get(v.copyId)!.numericClass, event: 'spot-fail' as const })), now);
     for (const v of verdicts) {

@@ -620,10 +620,9 @@ export class WorkService {
     });
     const judged = judgements.filter((j) => j.reputation).map((j) => byId.get(j.copyId)!);
     this.trustMoved(applied.reputations, Object.fromEntries(judged.map((c) => [c.volunteerId, { copy: c.id, shard: shard.id, job: job.id }])), shard.state === 'validated');
-    // A late copy judged against a checked canonical result is a spot check (a known-answer copy is issued as one).
-    if (shard.state === 'validated') {
-      for (const j of judgements) if (j.reputation) this.events.emit('trust', { kind: 'spot-judged', passed: j.outcome === 'valid' });
-    }
+    // The copies issued as spot checks, and only those, count as checks passed or failed: a late copy of a
+    // validated shard is judged against the same canonical result, but a volunteer's late result is no check.
+    for (const j of judgements) if (byId.get(j.copyId)!.spot) this.events.emit('trust', { kind: 'spot-judged', passed: j.outcome === 'valid' });
     // Any invalid result: its host's results accepted on its word alone are re-verified (backtracking).
     // A late copy of a validated shard was judged against a known answer: a spot check.
     // Only an invalid result that counts against its host (not one that merely differs from an unchecked canonical result).

@@ -18,7 +18,7 @@ const numOrNull = (v: unknown): number | null => (v === null || v === undefined 
 const str = (v: unknown): string | null => (v as string | null) ?? null;
 
 /** The columns of a copy that `toCopy` reads (never the result itself). */
-export const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit, solo, unchecked';
+export const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit, solo, unchecked, spot';
 
 /** A shard row: the shard, the dispatcher's counters, and the columns the queue sorts and filters by. */
 export interface ShardRow extends ClaimableShard {
@@ -89,6 +89,7 @@ export const toCopy = (r: Row): Copy => ({
   // Set only when true, so a copy reads back as the claim made it.
   ...(r.solo === 1 || r.solo === true ? { solo: true } : {}),
   ...(r.unchecked === 1 || r.unchecked === true ? { unchecked: true } : {}),
+  ...(r.spot === 1 || r.spot === true ? { spot: true } : {}),
 });
 
 /** The grid-wide counts for /metrics, the same SQL on both stores (no parameters). */

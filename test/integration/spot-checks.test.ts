@@ -9,6 +9,10 @@
  * check?) the client asks again until it has what the step needs: at
  * `--spot-checks 0.5`, 200 requests without one have probability 2^-200.
  */
+import Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blobLoader } from '../../cli/commands/worker-node.ts';
 import type { Assignment, WireTensor, WorkReply } from '../../shared/protocol/events.ts';
@@ -21,7 +25,7 @@ import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinato
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { freshPgSchema } from '../helpers/pg-schema.ts';
-import { call, connect, hello, ok, type RawSocket } from '../helpers/raw-client.ts';
+import { call, connect, hello, nextCopy, ok, type RawSocket } from '../helpers/raw-client.ts';
 import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
 import { scrape } from '../helpers/metrics.ts';
 import { waitForJob } from '../helpers/wait.ts';
@@ -36,7 +40,8 @@ function lie(outs: WireTensor[]): WireTensor[] {
 
 /**
  * A raw volunteer that computes every copy it is given with the real
- * executor, honestly until `lying` is set; one copy per `step()`.
+ * executor, honestly until `lying` is set; one copy per `step()`, or the
+ * parts of one (`take`, `compute`, `submit`) for a volunteer with a plan.
  */
 class RawVolunteer {
   lying = false;
@@ -51,11 +56,11 @@ class RawVolunteer {
 
   secret = '';
 
-  /** `as`: a returning volunteer's id and secret (its identity, reputation and credit are kept). */
-  static async connect(url: string, as?: { volunteerId: string; secret: string }): Promise<RawVolunteer> {
+  /** `as`: a returning volunteer's id and secret (its identity, reputation and credit are kept); `extra`: hello fields (an operator token). */
+  static async connect(url: string, as?: { volunteerId: string; secret: string }, extra: object = {}): Promise<RawVolunteer> {
     const socket = await connect(url, as ? { auth: as } : {});
     const v = new RawVolunteer(socket, url);
-    const said = await hello(socket);
+    const said = await hello(socket, extra);
     v.volunteerId = said.volunteerId;
     v.account = said.account;
     v.secret = said.secret ?? as?.secret ?? '';
@@ -68,11 +73,36 @@ class RawVolunteer {
     if (!r.assignment) return null;
     const a = r.assignment;
     this.given.push(a);
-    const out = await this.executor.run(a);
-    const outputs = this.lying ? lie(out.outputs) : out.outputs;
-    // A copy can be refused by the time it is uploaded (its job completed): the reason is its status.
+    const out = await this.compute(a);
+    return { copy: a, status: await this.submit(a, this.lying ? lie(out) : out) };
+  }
+
+  /** Asks until a copy comes (nothing computed yet): the next copy the coordinator gives this volunteer. */
+  async take(): Promise<Assignment> {
+    const a = await nextCopy(this.socket);
+    this.given.push(a);
+    return a;
+  }
+
+  /** The copy's outputs, computed honestly with the real executor. */
+  async compute(a: Assignment): Promise<WireTensor[]> {
+    return (await this.executor.run(a)).outputs;
+  }
+
+  /** Uploads a result; its status, or the refusal's code (a copy can be refused by the time it is uploaded: its job completed). */
+  async submit(a: Assignment, outputs: WireTensor[]): Promise<string> {
     const res = await call<{ status: string }>(this.socket, 'work:result', { copyId: a.copyId, outputs, computeMs: 1 });
-    return { copy: a, status: res.ok ? res.status : `refused: ${res.code}` };
+    return res.ok ? res.status : `refused: ${res.code}`;
+  }
+
+  /** Reports the copy failed (it errors; a result may still come for it later, late). */
+  async fail(a: Assignment): Promise<void> {
+    await ok(call(this.socket, 'work:fail', { copyId: a.copyId, error: 'out of memory' }));
+  }
+
+  /** Acknowledges the copy: it is held for the job's lease, not its ack window. */
+  async ack(a: Assignment): Promise<void> {
+    await ok(call(this.socket, 'work:ack', { copyId: a.copyId }));
   }
 
   async close(): Promise<void> {
@@ -97,6 +127,45 @@ class RawVolunteer {
 interface AccountView { balance: number; pending: number; changes: { kind: string; amount: number; reason: string; copyId: string | null }[] }
 const account = async (c: SpawnedCoordinator, a: string) => (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(a)}`)).json() as Promise<AccountView>;
 
+/** Rows of a query on the coordinator's own database (its SQLite file, or its PostgreSQL schema), read beside it. */
+async function storeRows(c: SpawnedCoordinator, sql: string): Promise<Record<string, unknown>[]> {
+  const at = c.proc.spawnargs.indexOf('--postgres');
+  if (at < 0) {
+    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true });
+    try {
+      return db.prepare(sql).all() as Record<string, unknown>[];
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: c.proc.spawnargs[at + 1] });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as Record<string, unknown>[];
+  } finally {
+    await client.end();
+  }
+}
+
+type SpotCounts = { issued: number; passed: number; failed: number };
+
+/**
+ * The spot-check counters on /metrics, and the same counted in the store: the copies issued as spot checks
+ * (since `since`: the counters start at zero with each coordinator process), and how they were judged. Read once
+ * no returned spot-check copy awaits its judgement (a counter moves just after its judgement is written).
+ */
+async function spotCounts(c: SpawnedCoordinator, since = 0): Promise<{ counters: SpotCounts; store: SpotCounts }> {
+  const unjudged = `SELECT COUNT(*) AS n FROM copies WHERE spot = 1 AND state = 'returned' AND outcome = 'pending' AND assigned_at >= ${since}`;
+  while (Number((await storeRows(c, unjudged))[0]!.n) > 0) await new Promise((r) => setTimeout(r, 100));
+  const [r] = await storeRows(c, `SELECT COUNT(*) AS issued, COUNT(CASE WHEN outcome = 'valid' THEN 1 END) AS passed,
+    COUNT(CASE WHEN outcome = 'invalid' THEN 1 END) AS failed FROM copies WHERE spot = 1 AND assigned_at >= ${since}`);
+  const m = await scrape(c.url);
+  return {
+    counters: { issued: m('tabgrid_spot_checks_total', { event: 'issued' })!, passed: m('tabgrid_spot_checks_total', { event: 'passed' })!, failed: m('tabgrid_spot_checks_total', { event: 'failed' })! },
+    store: { issued: Number(r!.issued), passed: Number(r!.passed), failed: Number(r!.failed) },
+  };
+}
+
 describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s)', (storeKind) => {
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -114,8 +183,8 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     cleanup.push(() => c.stop());
     return c;
   }
-  async function raw(url: string, as?: { volunteerId: string; secret: string }): Promise<RawVolunteer> {
-    const v = await RawVolunteer.connect(url, as);
+  async function raw(url: string, as?: { volunteerId: string; secret: string }, extra?: object): Promise<RawVolunteer> {
+    const v = await RawVolunteer.connect(url, as, extra);
     cleanup.push(() => v.close());
     return v;
   }
@@ -126,12 +195,29 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
   }
 
   const model = mlpModel({ width: 8, layers: 2, seed: 11 });
-  async function job(c: SpawnedCoordinator, o: { records: number; replicas: number; seed: number }) {
+  async function job(c: SpawnedCoordinator, o: { records: number; replicas: number; seed: number; shardSize?: number; leaseSeconds?: number }) {
     const x = randomInput(o.records, 8, o.seed);
     const m = await c.api.uploadBlob(model);
     const blob = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [o.records, 8], x) }]));
-    const created = await c.api.createJob({ model: m, inputs: [{ blob, format: 'tensors' }], shardSize: 4, replicas: o.replicas });
+    const created = await c.api.createJob({
+      model: m, inputs: [{ blob, format: 'tensors' }], shardSize: o.shardSize ?? 4, replicas: o.replicas, ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
+    });
     return { id: created.id, x };
+  }
+
+  /**
+   * Known answers, by construction: the operator's own host (trusted from its first result) computes `n` shards of
+   * a job of one record a shard that wants one result per shard, each accepted on its word, and holds the job's
+   * last shard (acknowledged, for the job's hour-long lease), so the job runs on and nothing is left to claim:
+   * every copy anyone else is given from then on is a known-answer copy of one of those `n` shards.
+   */
+  async function operatorPool(c: SpawnedCoordinator, n: number): Promise<RawVolunteer> {
+    const o = await raw(c.url, undefined, { operatorToken: readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim() });
+    await job(c, { records: n + 1, replicas: 1, seed: 7, shardSize: 1, leaseSeconds: 3600 });
+    // Its own requests drawn as spot checks find only shards it computed: it gets ordinary copies.
+    for (let i = 0; i < n; i++) expect((await o.step())?.status).toBe('accepted');
+    await o.ack(await o.take());
+    return o;
   }
   /** The job's output, as the project downloads it, against the model run straight through onnxruntime here. */
   async function outputMatchesDirect(c: SpawnedCoordinator, id: string, x: Float32Array, records: number): Promise<boolean> {
@@ -209,7 +295,9 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     expect(await c.waitForLog((l) => l.msg === 'host lost trust: it failed a spot check; its copies are replicated again and its solo results re-verified'))
       .toMatchObject({ volunteer: turncoat.volunteerId, class: expect.stringMatching(/^wasm\//), reason: 'spot_check_failed', streakWas: expect.any(Number) });
     const m = await scrape(c.url);
-    expect(m('tabgrid_spot_checks_total', { event: 'failed' })).toBeGreaterThanOrEqual(1);
+    // The counters count the copies issued as spot checks, exactly (the turncoat's copy of the shard may have been one, or not).
+    const counts = await spotCounts(c);
+    expect(counts.counters).toEqual(counts.store);
     expect(m('tabgrid_hosts_lost_trust_total', { reason: 'spot_check_failed' })).toBe(1);
     expect(m('tabgrid_hosts_lost_trust_total', { reason: 'invalid' })).toBe(0);
     expect(m('tabgrid_shards_reopened_total')).toBe(4);
@@ -245,6 +333,7 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     await c.stop();
 
     // Restarted unable to compute any answer of its own (--known-answer-seconds 0): what it checks against is from before.
+    const restartedAt = Date.now();
     c = await coordinator(['--spot-checks', '0.5', '--known-answer-seconds', '0'], c.dataDir, pgArgs);
     expect(await c.waitForLog((l) => l.msg === 'known answers kept from before the restart: spot checks use them')).toMatchObject({ answers: 1, jobs: 1 });
     const liar = await raw(c.url);
@@ -260,7 +349,11 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     // Every known-answer copy issued since the restart was of the shard answered before it; nothing was computed anew.
     for (const l of c.logs.filter((x) => x.msg === 'issued a known-answer copy (spot check)')) expect(l).toMatchObject({ shard: answer.shard, answer: 'coordinator' });
     expect(c.logs.some((l) => l.msg === 'computed a known answer for spot checks (no shard of the job was validated yet)')).toBe(false);
-    expect((await scrape(c.url))('tabgrid_spot_checks_total', { event: 'failed' })).toBe(1);
+    // Counted as a failed spot check only if it was issued as one.
+    const liarSpot = c.logs.some((l) => l.msg === 'issued a known-answer copy (spot check)' && l.volunteer === liar.volunteerId);
+    const counts = await spotCounts(c, restartedAt);
+    expect(counts.counters).toEqual(counts.store);
+    expect(counts.counters.failed).toBe(liarSpot ? 1 : 0);
   }, 300_000);
 
   it("catches an untrusted liar with the coordinator's own answer before any shard is validated; the job completes right", async () => {
@@ -280,13 +373,45 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     const f = await liar.stepUntil(failed);
     expect(f).toMatchObject({ volunteer: liar.volunteerId, shard: answer.shard, job: j.id });
     expect(String(f.reason)).toMatch(/^spot check failed: disagrees with the coordinator's own result: /);
-    // An untrusted liar had no trust to lose: a failed check is counted, no host lost trust.
+    // An untrusted liar had no trust to lose: no host lost trust.
     const m = await scrape(c.url);
-    expect(m('tabgrid_spot_checks_total', { event: 'failed' })).toBeGreaterThanOrEqual(1);
     expect(m('tabgrid_hosts_lost_trust_total', { reason: 'spot_check_failed' })).toBe(0);
     liar.socket.close();
     expect((await waitForJob(c.api, j.id, 120_000)).state).toBe('completed');
     expect(await outputMatchesDirect(c, j.id, j.x, 32)).toBe(true);
     expect((await account(c, liar.account)).balance).toBe(0);
+    // The counters count the copies issued as spot checks, exactly: the liar's failing copy is one only if it was issued as one.
+    const counts = await spotCounts(c);
+    expect(counts.counters).toEqual(counts.store);
+  }, 300_000);
+
+  it('counts exactly the copies issued as spot checks: a late copy that agrees with its validated shard is none', async () => {
+    const c = await coordinator(['--spot-checks', '0.5', '--known-answer-seconds', '0']);
+    // No answer is known yet (none validated beside an operator host's result, none computed): every copy is an ordinary one.
+    const late = await job(c, { records: 4, replicas: 2, seed: 6 });
+    const x = await raw(c.url);
+    const y = await raw(c.url);
+    const z = await raw(c.url);
+    const lost = await x.take();
+    await x.fail(lost);
+    expect((await y.step())?.status).toBe('accepted');
+    expect((await z.step())?.status).toBe('accepted');
+    expect((await waitForJob(c.api, late.id, 60_000)).state).toBe('completed');
+    // The first volunteer's result comes after all: late, judged against the validated result, and agreeing. No spot check.
+    expect(await x.submit(lost, await x.compute(lost))).toBe('accepted');
+    expect(await storeRows(c, `SELECT outcome, reason, spot FROM copies WHERE id = '${lost.copyId}'`))
+      .toEqual([{ outcome: 'valid', reason: 'late, agrees with the canonical result', spot: 0 }]);
+
+    // Then two known-answer copies: an honest volunteer's passes, a liar's fails.
+    await operatorPool(c, 2);
+    const honestOne = await raw(c.url);
+    const liar = await raw(c.url);
+    const h = await honestOne.take();
+    expect(await honestOne.submit(h, await honestOne.compute(h))).toBe('accepted');
+    const l = await liar.take();
+    expect(await liar.submit(l, lie(await liar.compute(l)))).toBe('accepted');
+    const counts = await spotCounts(c);
+    expect(counts.store).toEqual({ issued: 2, passed: 1, failed: 1 });
+    expect(counts.counters).toEqual(counts.store);
   }, 300_000);
 });

@@ -228,4 +228,10 @@ export interface Copy {
   solo?: boolean;
   /** Accepted on no trusted or independent word (core/trust/judge.ts): the project got it, no credit was given. */
   unchecked?: boolean;
+  /**
+   * Issued as a spot check (a known-answer copy, core/trust/spot-check.ts). Server-side only: the
+   * assignment is built from named fields (WorkService.assignment), none of them this one, so the volunteer
+   * cannot tell; it makes the spot-check counters count exactly these copies.
+   */
+  spot?: boolean;
 }

@@ -3,7 +3,8 @@
  * due to be acknowledged within the job's ackWithinMs. The claim path
  * (claim.ts) and the spot-check path (trust/spot-check.ts) both issue copies
  * through here, so a known-answer copy is made field for field as a real one
- * is and nothing in it tells the volunteer it is a check.
+ * is and nothing in it tells the volunteer it is a check (its `spot` mark is
+ * the server's: no field of an assignment comes from it).
  */
 import type { Copy, Job } from '../jobs/types.ts';
 import type { VolunteerIdentity } from './eligibility.ts';
@@ -16,12 +17,14 @@ export function assignedCopy(c: {
   now: number;
   /** Drawn to stand alone (core/trust/replication.ts); the field is left out when false. */
   solo?: boolean;
+  /** A spot check (core/trust/spot-check.ts decideSpotCopy); the field is left out when false. */
+  spot?: boolean;
 }): Copy {
   const { job, volunteer: v } = c;
   return {
     id: c.copyId, shardId: c.shardId, jobId: job.id, volunteerId: v.id, account: v.account,
     wallet: v.wallet, address: v.address, numericClass: v.numericClass,
     state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
-    returnedAt: null, reason: null, credit: 0, ...(c.solo ? { solo: true } : {}),
+    returnedAt: null, reason: null, credit: 0, ...(c.solo ? { solo: true } : {}), ...(c.spot ? { spot: true } : {}),
   };
 }

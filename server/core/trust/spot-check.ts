@@ -140,7 +140,8 @@ export function backtrackPlan(
  * The copy a spot check issues: a copy of a shard whose answer is known,
  * whether or not the shard still wants copies (a validated shard does not),
  * made by the claim path's own assignedCopy (same fields, same deadline), so
- * nothing in it tells the volunteer it is a check. Refused when the job no
+ * nothing in it tells the volunteer it is a check (it is marked `spot` for
+ * the server's own accounting only). Refused when the job no
  * longer runs, is not an inference job (only those are compared against a
  * fixed answer), the shard is failed or cancelled, it has no copies left to
  * issue, the volunteer already held a copy of it, or the job is homogeneous
@@ -166,7 +167,7 @@ export function decideSpotCopy(c: {
   if (!kindOf(job.spec).runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
   return {
     take: true,
-    copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now }),
+    copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now, spot: true }),
   };
 }
 

@@ -657,8 +657,8 @@ export class PgStore implements Store {
       const d = decideSpotCopy({ shard, copies, job, volunteer, now, copyId });
       if (!d.take) return null;
       const { copy } = d;
-      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
+      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, spot)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10, 1)`,
       [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
       await q('UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = $1', [shardId]);
       return { job: job!, shard: { ...shardOf(shard), issued: shard.issued + 1 }, copy };

@@ -319,4 +319,10 @@ export const MIGRATIONS: string[] = [
   -- next start: those of jobs that ended before go here.
   DELETE FROM known_answers WHERE job_id IN (SELECT id FROM jobs WHERE state <> 'running');
   `,
+  `
+  -- Spot checks: a known-answer copy is marked as one, server-side only (its assignment is made field for
+  -- field as any copy's), so the spot-check counters count exactly these copies, never a late copy of a
+  -- validated shard.
+  ALTER TABLE copies ADD COLUMN spot INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -114,8 +114,8 @@ export class SqliteStore implements Store {
         WHERE m.volunteer_id = ? AND m.ended_at IS NULL AND i.revoked_at IS NULL AND p.deleted_at IS NULL ORDER BY m.joined_at`),
       // Issue order: the validator breaks ties by it.
       copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
-      insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, solo)
-                     VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline, @solo)`),
+      insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, solo, spot)
+                     VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline, @solo, @spot)`),
       setWanted: p(`UPDATE shards SET wanted = ? WHERE id = ?`),
       reputation: p('SELECT * FROM reputations WHERE volunteer_id = ? AND numeric_class = ?'),
       issue: p(`UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = ?`),
@@ -719,7 +719,7 @@ export class SqliteStore implements Store {
     const d = this.decideIn(e, req, copyId);
     if (d.take !== true) return null;
     const { copy } = d;
-    this.s.insertCopy!.run({ ...copy, solo: copy.solo ? 1 : 0 });
+    this.s.insertCopy!.run({ ...copy, solo: copy.solo ? 1 : 0, spot: 0 });
     this.s.issue!.run(shard.id);
     if (d.wanted !== shard.wanted) {
       this.s.setWanted!.run(d.wanted, shard.id);
@@ -1016,7 +1016,7 @@ export class SqliteStore implements Store {
       const job = this.jobRef(e.row.jobId);
       const d = decideSpotCopy({ shard: e.row, copies: e.copies, job, volunteer, now, copyId });
       if (!d.take) return null;
-      this.s.insertCopy!.run({ ...d.copy, solo: 0 });
+      this.s.insertCopy!.run({ ...d.copy, solo: 0, spot: 1 });
       this.s.issue!.run(shardId);
       e.row.alive++;
       e.row.issued++;

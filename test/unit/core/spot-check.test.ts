@@ -70,7 +70,7 @@ describe('a known-answer copy', () => {
     expect(d).toEqual({ take: true, copy: {
       id: 'k1', shardId: shard.id, jobId: job.id, volunteerId: v.id, account: v.account, wallet: null, address: v.address,
       numericClass: v.numericClass, state: 'assigned', outcome: 'pending', assignedAt: 1000, deadline: 1000 + job.spec.limits.ackWithinMs,
-      returnedAt: null, reason: null, credit: 0,
+      returnedAt: null, reason: null, credit: 0, spot: true,
     } });
     expect(decideSpotCopy({ shard, copies: [...copies, { ...v, volunteerId: v.id, state: 'returned' }], job, volunteer: v, now: 1, copyId: 'k' })).toEqual({ take: false, why: 'volunteer held a copy' });
     expect(decideSpotCopy({ shard: { ...shard, issued: 4 }, copies, job, volunteer: v, now: 1, copyId: 'k' })).toEqual({ take: false, why: 'no copies left to issue' });

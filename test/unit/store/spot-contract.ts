@@ -70,12 +70,33 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
       const v = vol(9);
       const got = (await store.issueSpotCopy(shards[0]!.id, v, 1234))!;
       expect(got.copy).toMatchObject({ shardId: shards[0]!.id, volunteerId: v.id, state: 'assigned', outcome: 'pending', assignedAt: 1234 });
-      expect(Object.keys(got.copy).sort()).toEqual(['account', 'address', 'assignedAt', 'credit', 'deadline', 'id', 'jobId', 'numericClass', 'outcome', 'reason', 'returnedAt', 'shardId', 'state', 'volunteerId', 'wallet']);
+      // A claimed copy's fields, and the server's own mark (no field of an assignment comes from it).
+      expect(Object.keys(got.copy).sort()).toEqual(['account', 'address', 'assignedAt', 'credit', 'deadline', 'id', 'jobId', 'numericClass', 'outcome', 'reason', 'returnedAt', 'shardId', 'spot', 'state', 'volunteerId', 'wallet']);
+      expect(got.copy.spot).toBe(true);
       expect(await store.issueSpotCopy(shards[0]!.id, v, 1235)).toBeNull();
       expect(await store.issueSpotCopy(shards[0]!.id, vol(1), 1235)).toBeNull();
       expect(await store.issueSpotCopy('no-such-shard', v, 1235)).toBeNull();
       // It is a real copy: the store takes its result.
       expect(await store.saveResult(got.copy.id, v.id, bytes(0), 1, Date.now(), NO_RULES)).toBe('accepted');
+    });
+
+    it('keeps the spot mark of a known-answer copy through every read; a claimed copy has none', async () => {
+      const { shards } = await validated(1, [[1, 2]]);
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards: open } = makeJob(p.id, { shards: 1, replicas: 2 });
+      await store.createJob(job, open);
+      const claimed = (await store.claimCopy(claimReq(vol(3), { rules: NO_RULES, projectId: p.id })))!.copy;
+      const spot = (await store.issueSpotCopy(shards[0]!.id, vol(3), Date.now()))!.copy;
+      // Of an open shard too: the mark is the issuing path's, not the shard's.
+      const spotOpen = (await store.issueSpotCopy(open[0]!.id, vol(4), Date.now()))!.copy;
+      expect(claimed.spot).toBeUndefined();
+      expect((await store.getCopy(claimed.id))!.spot).toBeUndefined();
+      for (const c of [spot, spotOpen]) expect((await store.getCopy(c.id))!.spot).toBe(true);
+      expect((await store.copiesInFlight(vol(3).id)).map((c) => [c.id, c.spot === true]).sort()).toEqual([[claimed.id, false], [spot.id, true]].sort());
+      await store.saveResult(spot.id, vol(3).id, bytes(0), 1, Date.now(), NO_RULES);
+      expect((await store.shardResults(shards[0]!.id))!.copies.find((c) => c.id === spot.id)!.spot).toBe(true);
+      expect((await store.shardResults(open[0]!.id))!.copies.map((c) => [c.id, c.spot === true]).sort()).toEqual([[claimed.id, false], [spotOpen.id, true]].sort());
     });
 
     it("keeps the coordinator's own answers while their job runs and deletes a job's as it ends, however it ends", async () => {
