@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../server/package-root.ts';
 import { parseAddressGroups, parseProxyTrust } from '../server/core/trust/address.ts';
 import { DEFAULT_ANSWER_LIMITS } from '../server/models/answer-runner.ts';
 import { DEFAULT_TRUST } from '../server/core/trust/policy.ts';
+import { SPOT_PAIR_WAIT_MS } from '../server/core/trust/spot-check.ts';
 import { SEQUENCE_TASKS } from '../server/training/sequence-task.ts';
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -40,6 +41,11 @@ const proxyTrustOption = asOption(parseProxyTrust);
 const spotFractionOption = (v: string) => {
   const n = Number(v);
   if (!(n >= 0 && n <= 0.5)) throw new InvalidArgumentError(`--spot-checks takes a fraction from 0 to 0.5 (0.05: one request in twenty); got ${JSON.stringify(v)}`);
+  return n;
+};
+const spotPairOption = (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n <= 86_400)) throw new InvalidArgumentError(`--spot-pair-seconds takes seconds from 0 to 86400 (how long a known answer's first copy waits for a second host; 0: known answers go out singly); got ${JSON.stringify(v)}`);
   return n;
 };
 // The trust policy's knobs (server/core/trust/policy.ts): each refused with the flag's name and range.
@@ -118,6 +124,7 @@ program.command('serve')
   .addOption(serveOption('--consent-hours <h>', 'how long an embed remembers a visitor\'s consent (at most 720 = 30 days)', num('--consent-hours'), 24))
   .addOption(serveOption('--credit-hold <duration>', 'how long credit stays pending (spot checks may still reverse it) before it is payable: 24h, 30m, 90s, 0', holdOption, DEFAULT_CREDIT_HOLD_MS))
   .addOption(serveOption('--spot-checks <fraction>', 'fraction of work requests answered with a copy of a shard whose answer is known (0 to 0.5; 0: none); a host that fails one loses its trust and its unreplicated results are recomputed', spotFractionOption, 0.05))
+  .addOption(serveOption('--spot-pair-seconds <s>', 'how long a known answer\'s first copy waits for another host\'s spot check, which then gets the same shard (a careful group holding both copies of a shard may be holding a trap); 0: known answers go out singly', spotPairOption, SPOT_PAIR_WAIT_MS / 1000))
   .addOption(serveOption('--trust-after <results>', 'consecutive valid results (per host and numeric class) before a host is trusted: its copies may then stand alone (1 to 1000000)', trustAfterOption, DEFAULT_TRUST.trustAfter))
   .addOption(serveOption('--min-replicate-probability <p>', 'a trusted host\'s copy is replicated with probability 1/streak, never below this (above 0, at most 1; 1: every copy replicated)', minReplicateOption, DEFAULT_TRUST.minReplicateProbability))
   .addOption(serveOption('--class-quorum <hosts>', 'a numeric class is honoured (kept apart for homogeneous jobs) only once this many distinct hosts share it (1 to 1000)', classQuorumOption, DEFAULT_TRUST.classQuorum))
@@ -141,7 +148,7 @@ program.command('serve')
       uploadBudgetBytes: Math.round(o.uploadBudgetMb * 1024 * 1024), unhelloedUploadBytes: Math.round(o.helloUploadKb * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
-      spotCheckFraction: o.spotChecks, trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum },
+      spotCheckFraction: o.spotChecks, spotPairWaitMs: Math.round(o.spotPairSeconds * 1000), trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum },
       knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) },
       trustProxy: o.trustProxy ?? false, addressGroups: typeof o.addressGroups === 'string' ? addressGroupsOption(o.addressGroups) : o.addressGroups, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });

@@ -5,6 +5,7 @@ import { type AddressRules, DEFAULT_ADDRESS_RULES, type ProxyTrust } from './cor
 import { DEFAULT_MODEL_CHECK_LIMITS, type ModelCheckLimits } from './models/model-checker.ts';
 import { type AnswerLimits, DEFAULT_ANSWER_LIMITS } from './models/answer-runner.ts';
 import { DEFAULT_TRUST, type TrustPolicy } from './core/trust/policy.ts';
+import { SPOT_PAIR_WAIT_MS } from './core/trust/spot-check.ts';
 
 export interface CoordinatorConfig {
   port: number;
@@ -61,6 +62,11 @@ export interface CoordinatorConfig {
   /** Fraction of work requests answered with a known-answer copy (`--spot-checks`; 0: none). */
   spotCheckFraction: number;
   /**
+   * How long a known answer's first copy waits for a second host's spot check (`--spot-pair-seconds`;
+   * core/trust/spot-check.ts pairedKnownAnswer); 0: known answers go out singly (no pairs).
+   */
+  spotPairWaitMs: number;
+  /**
    * The rest of the trust policy (`--trust-after`, `--min-replicate-probability`, `--class-quorum`);
    * startCoordinator refuses a bad value (trustPolicy), naming it and its range.
    */
@@ -88,6 +94,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   creditHoldMs: DEFAULT_CREDIT_HOLD_MS,
   modelCheck: DEFAULT_MODEL_CHECK_LIMITS,
   spotCheckFraction: DEFAULT_TRUST.spotCheckFraction,
+  spotPairWaitMs: SPOT_PAIR_WAIT_MS,
   trust: { trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum },
   knownAnswers: DEFAULT_ANSWER_LIMITS,
   demo: false,

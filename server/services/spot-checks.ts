@@ -31,10 +31,12 @@ import type { KindWorks } from './kinds.ts';
 export interface SpotCheckSettings {
   /** Fraction of work requests answered with a known-answer copy (0: none, and no answers computed). */
   fraction: number;
+  /** How long a known answer's first copy waits for a second host (spot-check.ts pairedKnownAnswer; 0: no pairs). */
+  pairWaitMs: number;
 }
 
 /** How long the pool of validated known answers is reused before it is read again. */
-const POOL_TTL_MS = 5_000;
+export const POOL_TTL_MS = 5_000;
 const POOL_SIZE = 256;
 /** The coordinator's own answers kept (one per running inference job at most). */
 const MAX_OWN_ANSWERS = 64;
@@ -102,7 +104,7 @@ export class SpotChecks {
       return null;
     }
     // The waiting pair's second copy first: two hosts holding one known shard, as a replicated shard's copies.
-    const paired = pairedKnownAnswer(this.pending, v.id, now);
+    const paired = pairedKnownAnswer(this.pending, v.id, now, this.settings.pairWaitMs);
     if (paired && (!projectId || paired.projectId === projectId)) {
       const claimed = await this.store.issueSpotCopy(paired.shardId, v, now);
       if (claimed) {

@@ -122,7 +122,7 @@ export class WorkService {
       },
     });
     this.spot = new SpotChecks(
-      reputations, known.blobs, kinds, events, { fraction: config.spotCheckFraction }, this.draw, known.runner,
+      reputations, known.blobs, kinds, events, { fraction: config.spotCheckFraction, pairWaitMs: config.spotPairWaitMs }, this.draw, known.runner,
       (shardId, fn) => this.shardLock.run(shardId, fn), log.child({ component: 'spot-checks' }),
     );
     this.trust = { ...DEFAULT_TRUST, ...trust };

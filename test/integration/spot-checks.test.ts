@@ -21,6 +21,7 @@ import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { ort } from '../../server/models/ort-node.ts';
+import { POOL_TTL_MS } from '../../server/services/spot-checks.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
@@ -36,6 +37,12 @@ function lie(outs: WireTensor[]): WireTensor[] {
     const v = Float32Array.from(typedView(o as WireTensor & { dtype: 'float32' }), (x) => x * 2 + 1);
     return { ...o, data: new Uint8Array(v.buffer) };
   });
+}
+
+/** Whether two copies are of one shard, as friends comparing notes can tell: the same job and the same input bytes. */
+function sameShard(a: Assignment, b: Assignment): boolean {
+  const key = (x: Assignment) => JSON.stringify([x.jobId, x.inputs.map((t) => [t.name, t.dims, Buffer.from(t.data as Uint8Array).toString('base64')])]);
+  return key(a) === key(b);
 }
 
 /**
@@ -413,5 +420,50 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     const counts = await spotCounts(c);
     expect(counts.store).toEqual({ issued: 2, passed: 1, failed: 1 });
     expect(counts.counters).toEqual(counts.store);
+  }, 300_000);
+
+  it('careful colluders lie only where the two of them hold every copy of a shard: on a known answer issued to both, both fail, lose their trust and get no credit', async () => {
+    // A known answer's first copy waits an hour here for its second host, so no stall of a loaded machine splits a pair.
+    // With --spot-pair-seconds 0 (known answers go out singly) the colluders' two copies are of one shard once in 16: this test fails.
+    const c = await coordinator(['--spot-checks', '0.5', '--known-answer-seconds', '0', '--trust-after', '3', '--min-replicate-probability', '1', '--spot-pair-seconds', '3600']);
+    const a = await raw(c.url);
+    const b = await raw(c.url);
+    // They earn trust honestly, together: three shards both computed alike (trust comes after 3 here; no copy stands alone).
+    const warmUp = await job(c, { records: 12, replicas: 2, seed: 8 });
+    for (let i = 0; i < 3; i++) {
+      expect((await a.step())?.status).toBe('accepted');
+      expect((await b.step())?.status).toBe('accepted');
+    }
+    expect((await waitForJob(c.api, warmUp.id, 60_000)).state).toBe('completed');
+    expect((await scrape(c.url))('tabgrid_hosts_trusted_total')).toBe(2);
+    const earned = [(await account(c, a.account)).balance, (await account(c, b.account)).balance];
+    expect(earned.every((x) => x > 0)).toBe(true);
+
+    // Sixteen known answers, and nothing else to claim. The coordinator reads its pool of known answers again once it
+    // is POOL_TTL_MS old: past that, all sixteen are in it.
+    await operatorPool(c, 16);
+    await new Promise((r) => setTimeout(r, POOL_TTL_MS + 500));
+    // Their plan: each takes a copy; when the two are of one shard they hold every copy of it, and both upload the same
+    // wrong output (what they would do with a real shard); otherwise both compute honestly, as trusted hosts must.
+    const ca = await a.take();
+    const cb = await b.take();
+    const [outA, outB] = [await a.compute(ca), await b.compute(cb)];
+    const together = sameShard(ca, cb);
+    expect(await a.submit(ca, together ? lie(outA) : outA)).toBe('accepted');
+    expect(await b.submit(cb, together ? lie(outB) : outB)).toBe('accepted');
+
+    // The shard they held together was a trap: both copies failed their checks, and both hosts lost their trust.
+    expect(await storeRows(c, `SELECT outcome, spot FROM copies WHERE id IN ('${ca.copyId}', '${cb.copyId}')`))
+      .toEqual([{ outcome: 'invalid', spot: 1 }, { outcome: 'invalid', spot: 1 }]);
+    for (const v of [a, b]) {
+      expect(await c.waitForLog((x) => x.msg === 'host lost trust: it failed a spot check; its copies are replicated again and its solo results re-verified' && x.volunteer === v.volunteerId))
+        .toMatchObject({ reason: 'spot_check_failed', streakWas: 3 });
+    }
+    expect((await scrape(c.url))('tabgrid_hosts_lost_trust_total', { reason: 'spot_check_failed' })).toBe(2);
+    const counts = await spotCounts(c);
+    expect(counts.store).toEqual({ issued: 2, passed: 0, failed: 2 });
+    expect(counts.counters).toEqual(counts.store);
+    // No credit for it: what they earned honestly is all they have.
+    expect([(await account(c, a.account)).balance, (await account(c, b.account)).balance]).toEqual(earned);
   }, 300_000);
 });

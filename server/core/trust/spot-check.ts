@@ -176,7 +176,8 @@ export function decideSpotCopy(c: {
  * are: a careful group lies only where it holds every copy of a shard, and
  * a spot check that came alone never looks like that. So each known answer
  * issued waits for a second host (the next spot check drawn by another
- * host, within SPOT_PAIR_WAIT_MS): a group that holds both copies of one
+ * host, within the pair wait: SPOT_PAIR_WAIT_MS unless the operator set
+ * another, `--spot-pair-seconds`): a group that holds both copies of one
  * shard cannot tell a trap from a real shard, and lying on it fails two
  * checks at once. Each copy is judged against the known answer on its own.
  */
@@ -187,11 +188,14 @@ export interface PendingPair {
   at: number;
 }
 
-/** How long a known answer's first copy waits for its second (a real shard's second copy is rarely later). */
+/** How long a known answer's first copy waits for its second by default (a real shard's second copy is rarely later). */
 export const SPOT_PAIR_WAIT_MS = 60_000;
 
-/** The known answer a drawn spot check gives this host: the waiting pair's, if another host and in time; else null (draw a new one). */
-export function pairedKnownAnswer(pending: PendingPair | null, askerId: string, now: number): KnownAnswer | null {
-  if (!pending || pending.firstVolunteer === askerId || now - pending.at > SPOT_PAIR_WAIT_MS) return null;
+/**
+ * The known answer a drawn spot check gives this host: the waiting pair's, if another host and within
+ * `waitMs`; else null (draw a new one). `waitMs` 0: pairing is off, every known answer goes out singly.
+ */
+export function pairedKnownAnswer(pending: PendingPair | null, askerId: string, now: number, waitMs = SPOT_PAIR_WAIT_MS): KnownAnswer | null {
+  if (waitMs <= 0 || !pending || pending.firstVolunteer === askerId || now - pending.at > waitMs) return null;
   return pending.known;
 }

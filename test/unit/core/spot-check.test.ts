@@ -184,4 +184,9 @@ describe('known answers issued in pairs', () => {
     expect(pairedKnownAnswer(pending, 'b', 1001 + SPOT_PAIR_WAIT_MS)).toBeNull();
     expect(pairedKnownAnswer(null, 'b', 1001)).toBeNull();
   });
+  it("waits as long as the operator set (--spot-pair-seconds); 0: pairing is off, even at the first copy's instant", () => {
+    expect(pairedKnownAnswer(pending, 'b', 1000 + 3_600_000, 3_600_000)).toBe(known);
+    expect(pairedKnownAnswer(pending, 'b', 1001 + 3_600_000, 3_600_000)).toBeNull();
+    expect(pairedKnownAnswer(pending, 'b', 1000, 0)).toBeNull();
+  });
 });
