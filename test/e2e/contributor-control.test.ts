@@ -4,41 +4,29 @@
  * reload with a computed-but-unacknowledged result loses nothing and is
  * credited once.
  */
-import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
+import type { BrowserContext, Page, WebSocketRoute } from 'playwright-core';
+import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { runTabWorkers } from '../../cli/commands/worker-tabs.ts';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import {
-  contributorUrl, countEmits, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage,
-} from './browser.ts';
+import { contributorUrl, countEmits, status, waitForStatus, watchPage } from './browser.ts';
 import { account, cancelJob, submitMlpJob, waitForJob, startPartner } from './jobs.ts';
-import { storedCopies } from './tabs.ts';
+import { coordinatorAndChromium, storedCopies } from './tabs.ts';
 
 const GOOD_WALLET = '0x52908400098527886E0F7030069857D2E4169EE7';
 
 describe('contributor app: control and recovery', () => {
-  let c: SpawnedCoordinator;
-  let browser: Browser;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator(), launchChromium()]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
+  const grid = coordinatorAndChromium();
+  const { problems } = grid;
 
   async function open(ctx: BrowserContext, params: Parameters<typeof contributorUrl>[1], before?: (p: Page) => void): Promise<Page> {
     const page = await ctx.newPage();
     problems.push(...watchPage(page, 'page'));
     before?.(page);
-    await page.goto(contributorUrl(c.url, params));
+    await page.goto(contributorUrl(grid.c.url, params));
     return page;
   }
 
   it('a bad wallet shows a clear message and starts nothing', async () => {
+    const { browser } = grid;
     const ctx = await browser.newContext();
     let sockets = 0;
     const page = await open(ctx, { autostart: true, backend: 'wasm', wallet: '0x12345' }, (p) => p.on('websocket', () => { sockets++; }));
@@ -63,6 +51,7 @@ describe('contributor app: control and recovery', () => {
   });
 
   it('Stop really stops: no further shard requests while work is still available', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext();
     const page = await open(ctx, { autostart: true, backend: 'wasm', intensity: 1, wallet: GOOD_WALLET });
     const emits = countEmits(page);
@@ -91,6 +80,7 @@ describe('contributor app: control and recovery', () => {
   });
 
   it('a reload while a computed result awaits its acknowledgement loses nothing and credits it once', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext();
     // Swallow the first result upload (and its binary attachments) so it is still pending when the page reloads.
     let dropped: string | null = null;
@@ -136,6 +126,7 @@ describe('contributor app: control and recovery', () => {
   });
 
   it('a reload while a shard is being computed finishes that shard under the same copy, credited once', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext();
     // The page's first shard stays in its computation until the test has reloaded the page: its model's download is
     // held until then (the reloaded page downloads it at once). So the reload lands inside that shard whatever the
@@ -190,6 +181,7 @@ describe('contributor app: control and recovery', () => {
   });
 
   it('pauses by default while the tab is hidden and on a low battery, and resumes after', async () => {
+    const { c, browser } = grid;
     const ctx = await browser.newContext();
     // A laptop on battery at 12%, and a visibility state the test controls.
     await ctx.addInitScript(() => {
@@ -230,6 +222,7 @@ describe('contributor app: control and recovery', () => {
   });
 
   it('one tab per browser profile contributes; another tab says so', async () => {
+    const { browser } = grid;
     const ctx = await browser.newContext();
     const first = await open(ctx, { autostart: true, backend: 'wasm' });
     await waitForStatus(first, (s) => s.phase === 'running', 'first tab contributing');
@@ -250,6 +243,7 @@ describe('contributor app: control and recovery', () => {
   });
 
   it('`worker --tabs 2` runs two headless contributor tabs that finish a job and stop cleanly', async () => {
+    const { c } = grid;
     const lines: string[] = [];
     const ac = new AbortController();
     const running = runTabWorkers({

@@ -8,32 +8,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../server/store/sqlite/sqlite-store.ts';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
 import { startVolunteer } from '../helpers/volunteers.ts';
-import { ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
+import { watchPage } from './browser.ts';
 import { submitMlpJob, waitForJob } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 const ARGS = ['--credit-hold', '0', '--spot-checks', '0'];
 
 describe('wallet dashboard: debt', () => {
-  let c: SpawnedCoordinator | null = null;
-  let browser: Browser;
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    browser = await launchChromium();
-  }, 240_000);
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
+  const grid = coordinatorAndChromium({ args: ARGS });
 
   it('a copy reversed after its wallet was paid shows as a debt with its reason, and the next epoch pays nothing', async () => {
     const W = privateKeyToAccount(generatePrivateKey()).address;
-    c = await spawnCoordinator({ args: ARGS });
+    let c = grid.c;
     const dataDir = c.dataDir;
     // Replicas 2 and a partner: a lone untrusted result at replicas 1 is unchecked and earns no credit to pay.
     const v = startVolunteer(c.url, { wallet: W });
@@ -46,7 +36,6 @@ describe('wallet dashboard: debt', () => {
     const closePayout = async (url: string) => (await (await fetch(`${url}/api/v1/payouts`, { method: 'POST', headers: { authorization: `Bearer ${operator}` } })).json()) as { epoch: { id: string } | null };
     expect((await closePayout(c.url)).epoch).not.toBeNull();
     await c.stop();
-    c = null;
 
     // Found wrong after it was paid: one copy's credit taken back, as backtracking does.
     const store = new SqliteStore(join(dataDir, 'tabgrid.sqlite'));
@@ -60,7 +49,7 @@ describe('wallet dashboard: debt', () => {
       await store.close();
     }
 
-    c = await spawnCoordinator({ dataDir, args: ARGS });
+    c = await grid.restart();
     const st = await (await fetch(`${c.url}/api/v1/accounts/${W}`)).json() as { payable: number; debt: number };
     expect(st.debt).toBeCloseTo(reversed, 6);
     expect(st.payable).toBeCloseTo(-reversed, 6);
@@ -69,7 +58,7 @@ describe('wallet dashboard: debt', () => {
     const said = await c.waitForLog((l) => l.msg === 'payout: no wallet has payable credit');
     expect(said).toMatchObject({ walletsInDebt: 1, debt: expect.closeTo(reversed, 6) });
 
-    const page = await browser.newPage();
+    const page = await grid.browser.newPage();
     const problems = watchPage(page, 'dashboard');
     await page.goto(`${c.url}/dashboard.html#/wallet/${W}`);
     await expect.poll(() => page.getByTestId('payable-note').textContent(), { timeout: 30_000 }).toMatch(/reversed after it was claimed or paid: the next payout pays net of it/);

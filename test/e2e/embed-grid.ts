@@ -51,8 +51,10 @@ export function embedGrid(o: {
   return {
     get c() { return grid.c; },
     get browser() { return grid.browser; },
+    get gpuBrowser() { return grid.gpuBrowser; },
     problems: grid.problems,
     openTab: (backend, t) => grid.openTab(backend, t),
+    restart: () => grid.restart(),
     get host() { return host!; },
     get projectId() { return projectId; },
     get jobId() { return jobId; },

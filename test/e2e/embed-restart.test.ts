@@ -5,14 +5,11 @@
  * (real Chromium) reconnects by itself as the same volunteer, without a reload
  * of the page or the frame, and computes a job submitted after the restart.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Frame, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import { ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
-import { type HostSite, startHostSite } from './host-site.ts';
+import type { Frame, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { watchPage } from './browser.ts';
+import { embedGrid } from './embed-grid.ts';
 import { cancelJob, submitMlpJob, waitForJob } from './jobs.ts';
 
 const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
@@ -20,25 +17,12 @@ const SITE_WALLET = '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359';
 interface HostEvent { type: string; at: number; state?: string; shards?: number }
 
 describe('an embed visitor across a coordinator restart', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-embed-restart-'));
-  let c1: SpawnedCoordinator;
-  let c2: SpawnedCoordinator | null = null;
-  let browser: Browser;
-  let host: HostSite;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    const port = await freePort();
-    [c1, browser] = await Promise.all([spawnCoordinator({ dataDir, port }), launchChromium()]);
-    host = await startHostSite(c1.url);
+  // The host site names the coordinator's address, which the restart keeps. A job waits before the page opens.
+  const grid = embedGrid({
+    embed: (host) => ({ allowedOrigins: [host.origin], defaultIntensity: 1, creditTo: 'site' }),
+    job: { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7 },
   });
-  afterAll(async () => {
-    await browser?.close();
-    await host?.close();
-    await c2?.stop();
-    await c1?.stop();
-  }, 60_000);
+  const { problems } = grid;
 
   const events = (page: Page) => page.evaluate(() => (window as unknown as { hostEvents: HostEvent[] }).hostEvents);
   async function waitEvent(page: Page, pred: (e: HostEvent) => boolean, what: string, timeoutMs = 60_000): Promise<HostEvent> {
@@ -53,12 +37,9 @@ describe('an embed visitor across a coordinator restart', () => {
   const joinedAs = (c: SpawnedCoordinator, account: string) => c.logs.filter((l) => l.msg === 'volunteer joined' && l.account === account);
 
   it('the frame comes back by itself as the same volunteer, without a reload, and computes a job submitted after the restart', async () => {
-    const projectId = (await c1.api.project()).id;
-    await c1.api.setEmbed({ allowedOrigins: [host.origin], defaultIntensity: 1, creditTo: 'site' });
-    const before = await submitMlpJob(c1.api, { records: 12_000, shardSize: 12, width: 64, layers: 6, seed: 7 });
-
+    const { c: c1, host, projectId } = grid;
     // A third-party frame in a context that denies it storage: what it keeps across the restart, it keeps in memory.
-    const ctx = await browser.newContext();
+    const ctx = await grid.browser.newContext();
     const page = await ctx.newPage();
     problems.push(...watchPage(page, 'host'));
     await page.goto(host.url({ project: projectId, wallet: SITE_WALLET, intensity: 1 }));
@@ -70,7 +51,7 @@ describe('an embed visitor across a coordinator restart', () => {
     // Marks only these page and frame loads carry: a reload of either would lose them.
     await page.evaluate(() => { (window as unknown as { __sameLoad: boolean }).__sameLoad = true; });
     await frame.evaluate(() => { (window as unknown as { __sameLoad: boolean }).__sameLoad = true; });
-    await cancelJob(c1.api, before.id);
+    await cancelJob(c1.api, grid.jobId);
 
     // Promptly: a connection the host page's browser keeps open once held the shutdown for minutes.
     const stopping = Date.now();
@@ -79,11 +60,11 @@ describe('an embed visitor across a coordinator restart', () => {
     expect(Date.now() - stopping).toBeLessThan(60_000);
     expect(c1.logs.filter((l) => l.msg === 'volunteer disconnected' && l.reason !== 'server shutting down')).toEqual([]);
     const restartedAt = Date.now();
-    c2 = await spawnCoordinator({ dataDir, port: c1.port });
+    const c2 = await grid.restart();
 
     // Back by itself, as the same volunteer.
     const back = await c2.waitForLog((l) => l.msg === 'volunteer joined' && l.volunteer === hello!.volunteer, 60_000).catch(async (e: Error) => {
-      throw new Error(`${e.message.slice(0, 200)}; joined: ${JSON.stringify(c2!.logs.filter((l) => l.msg === 'volunteer joined'))}; host events: ${JSON.stringify((await events(page)).slice(-6))}; problems: ${problems.join(' | ').slice(0, 1500)}`);
+      throw new Error(`${e.message.slice(0, 200)}; joined: ${JSON.stringify(c2.logs.filter((l) => l.msg === 'volunteer joined'))}; host events: ${JSON.stringify((await events(page)).slice(-6))}; problems: ${problems.join(' | ').slice(0, 1500)}`);
     });
     expect(back.resumed).toBe(true);
 

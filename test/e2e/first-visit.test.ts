@@ -6,10 +6,10 @@
  * with it), compressed; a returning visitor downloads no hashed asset again.
  * Exact figures are in `npm run bench` (bench/browser.ts).
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import { contributorUrl, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage } from './browser.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { contributorUrl, status, waitForStatus, watchPage } from './browser.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 import { logWireBytes, type WireLog } from './wire-bytes.ts';
 
 const BUDGET_BEFORE_START = 1.5e6;
@@ -17,26 +17,15 @@ const PLAIN_WASM = /^\/assets\/ort-wasm-simd-threaded-[\w-]+\.wasm$/;
 const JSEP_WASM = /^\/assets\/ort-wasm-simd-threaded\.jsep-[\w-]+\.wasm$/;
 
 describe('first visit: light until Start', () => {
-  let c: SpawnedCoordinator;
-  let plain: Browser;
-  let gpu: Browser;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, plain, gpu] = await Promise.all([spawnCoordinator(), launchChromium(), launchChromium({ webgpu: true })]);
-  });
-  afterAll(async () => {
-    await plain?.close();
-    await gpu?.close();
-    await c?.stop();
-  });
+  // A browser without WebGPU, and one with it.
+  const grid = coordinatorAndChromium({ gpuBrowser: true });
+  const { problems } = grid;
 
   /** Opens the page without starting, and waits until it is ready and its network is quiet. */
   async function visit(ctx: BrowserContext, wire: WireLog): Promise<Page> {
     const page = await ctx.newPage();
     problems.push(...watchPage(page, 'page'));
-    await page.goto(contributorUrl(c.url, {}));
+    await page.goto(contributorUrl(grid.c.url, {}));
     await waitForStatus(page, (s) => s.phase === 'ready', 'probed and ready');
     await page.waitForLoadState('networkidle');
     await wire.settled();
@@ -44,7 +33,7 @@ describe('first visit: light until Start', () => {
   }
 
   /** Requests of hashed assets that reached the coordinator since log line `from`. */
-  const assetRequestsSince = (from: number) => c.logs.slice(from)
+  const assetRequestsSince = (from: number) => grid.c.logs.slice(from)
     .filter((l) => l.msg === 'request' && typeof l.url === 'string' && l.url.startsWith('/assets/')).map((l) => l.url);
 
   /** Visits, starts (loading the runtime) and stops: what a visitor's browser holds afterwards. Says which hashed assets it fetched. */
@@ -61,7 +50,7 @@ describe('first visit: light until Start', () => {
   }
 
   it('downloads no runtime and at most 1.5 MB before Start; Start loads the plain WASM build, compressed', async () => {
-    const ctx = await plain.newContext();
+    const ctx = await grid.browser.newContext();
     const wire = logWireBytes(ctx);
     const page = await visit(ctx, wire);
     const before = [...wire.requests];
@@ -103,7 +92,8 @@ describe('first visit: light until Start', () => {
 
   it('a returning visitor downloads no hashed asset again, before or after Start', async () => {
     // The first visit, in this browser profile.
-    const ctx = await plain.newContext();
+    const { c } = grid;
+    const ctx = await grid.browser.newContext();
     const first = c.logs.length;
     const fetched = await visitAndStart(ctx);
     expect(fetched.length).toBeGreaterThan(3);
@@ -121,7 +111,7 @@ describe('first visit: light until Start', () => {
   }, 120_000);
 
   it('with WebGPU, Start loads the JSEP build and no other', async () => {
-    const gctx = await gpu.newContext();
+    const gctx = await grid.gpuBrowser.newContext();
     const wire = logWireBytes(gctx);
     const page = await visit(gctx, wire);
     const s = await status(page);

@@ -9,12 +9,9 @@
  * cut short by the shutdown.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { io } from 'socket.io-client';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
 import { blobLoader, nodeCapabilities } from '../../cli/commands/worker-node.ts';
 import type { Assignment } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
@@ -23,9 +20,10 @@ import { MemoryPendingStore } from '../../shared/volunteer/pending.ts';
 import { Volunteer, type VolunteerSocket } from '../../shared/volunteer/volunteer.ts';
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { ort } from '../../server/models/ort-node.ts';
-import { CLI, freePort, REPO, type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
-import { contributorUrl, ensureClientBuilt, launchChromium, status, waitForStatus, watchPage } from './browser.ts';
+import { CLI, REPO, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { status, waitForStatus } from './browser.ts';
 import { submitMlpJob, waitForJob } from './jobs.ts';
+import { coordinatorAndChromium } from './tabs.ts';
 
 /** A `tabgrid worker` child process, its output kept. */
 function spawnWorker(args: string[]): { proc: ChildProcess; out: string[]; stop(): Promise<void> } {
@@ -77,27 +75,16 @@ function gatedVolunteer(server: string) {
 }
 
 describe('a coordinator restart keeps the swarm', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-restart-'));
-  let port: number;
-  let c1: SpawnedCoordinator;
-  let c2: SpawnedCoordinator | null = null;
-  let browser: Browser;
+  const grid = coordinatorAndChromium();
+  const { problems } = grid;
   let page: Page;
   let gated: ReturnType<typeof gatedVolunteer> | null = null;
   const workers: ReturnType<typeof spawnWorker>[] = [];
-  const problems: string[] = [];
 
-  beforeAll(async () => {
-    await ensureClientBuilt();
-    port = await freePort();
-    [c1, browser] = await Promise.all([spawnCoordinator({ dataDir, port }), launchChromium()]);
-  });
+  // Runs before the fixture's (after-hooks run last first): the volunteers stop while the coordinator still runs.
   afterAll(async () => {
     await gated?.stop();
     await Promise.all(workers.map((w) => w.stop()));
-    await browser?.close();
-    await c2?.stop();
-    await c1?.stop();
   }, 120_000);
 
   const joinedIds = (c: SpawnedCoordinator) => new Set(c.logs.filter((l) => l.msg === 'volunteer joined').map((l) => String(l.volunteer)));
@@ -113,16 +100,14 @@ describe('a coordinator restart keeps the swarm', () => {
   }
 
   it('the page, a --node worker and a --tabs worker resume by themselves and finish a job submitted after the restart', async () => {
+    const c1 = grid.c;
     // A copy in hand across the restart: one shard, one replica, taken by the gated volunteer before anyone else joins.
     gated = gatedVolunteer(c1.url);
     const early = await submitMlpJob(c1.api, { records: 8, shardSize: 8, width: 16, layers: 2, seed: 3, replicas: 1 });
     const copy = await gated.holding;
     expect(copy.jobId).toBe(early.id);
 
-    const ctx = await browser.newContext();
-    page = await ctx.newPage();
-    problems.push(...watchPage(page, 'page'));
-    await page.goto(contributorUrl(c1.url, { autostart: true, backend: 'wasm', intensity: 1 }));
+    ({ page } = await grid.openTab('wasm'));
     workers.push(spawnWorker(['--node', '1', '--server', c1.url]));
     workers.push(spawnWorker(['--tabs', '1', '--backend', 'wasm', '--server', c1.url]));
     const before = await waitForStatus(page, (s) => s.state === 'waiting' && !!s.volunteerId, 'page contributing', 60_000);
@@ -140,9 +125,9 @@ describe('a coordinator restart keeps the swarm', () => {
     expect(c1.logs.filter((l) => String(l.msg).startsWith('volunteer disconnected holding copies'))).toEqual([]);
     expect(c1.logs.filter((l) => l.msg === 'volunteer disconnected' && l.reason !== 'server shutting down')).toEqual([]);
 
-    c2 = await spawnCoordinator({ dataDir, port });
+    const c2 = await grid.restart();
     // Everyone comes back as the same volunteer, by themselves.
-    await joined(c2, () => [gatedId, ...swarm].every((id) => joinedIds(c2!).has(id)), 'the same four after the restart');
+    await joined(c2, () => [gatedId, ...swarm].every((id) => joinedIds(c2).has(id)), 'the same four after the restart');
     for (const id of [gatedId, ...swarm]) {
       expect(c2.logs.find((l) => l.msg === 'volunteer joined' && l.volunteer === id)!.resumed).toBe(true);
     }

@@ -1,6 +1,7 @@
 /**
  * The set-up the contributor-page e2e files share: one coordinator and one
- * Chromium for a describe block, contributor tabs
+ * Chromium for a describe block (a second Chromium with WebGPU when asked,
+ * and a restart of the coordinator on its data and port), contributor tabs
  * opened each in its own browser context, and the copies a job's tabs
  * returned, read from the coordinator's SQLite file.
  */
@@ -9,14 +10,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
-import { type SpawnedCoordinator, spawnCoordinator } from '../helpers/coordinator.ts';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { perDescribe } from '../helpers/per-test.ts';
 import { contributorUrl, ensureClientBuilt, launchChromium, watchPage } from './browser.ts';
 
 export interface Tab { ctx: BrowserContext; page: Page }
 
 export interface TabFixture {
+  /** The coordinator; after `restart()`, the new one. */
   readonly c: SpawnedCoordinator;
   readonly browser: Browser;
+  /** The second Chromium, with WebGPU on, when the fixture was asked for one (`gpuBrowser: true`). */
+  readonly gpuBrowser: Browser;
   /** Page and console errors of every tab opened (and whatever else a test adds); tests end expecting none. */
   readonly problems: string[];
   /**
@@ -24,27 +29,41 @@ export interface TabFixture {
    * `prepare` runs on the new context before the page opens (to count or check its requests).
    */
   openTab(backend?: 'wasm' | 'webgpu', o?: { viewport?: { width: number; height: number }; prepare?: (ctx: BrowserContext) => void }): Promise<Tab>;
+  /**
+   * Stops the coordinator (SIGTERM) unless the test already has, and runs `serve` again on the same data
+   * directory and port with the same arguments, so pages and workers can come back to it by themselves.
+   */
+  restart(): Promise<SpawnedCoordinator>;
 }
 
 /**
  * Call in a `describe` body: the coordinator (with `args` to `serve`) and Chromium (WebGPU on, over
- * SwiftShader, with `webgpu`) start before its tests and stop after them.
+ * SwiftShader, with `webgpu`; and a second Chromium with WebGPU on, with `gpuBrowser`) start before its
+ * tests and stop after them.
  */
-export function coordinatorAndChromium(o: { args?: string[]; webgpu?: boolean } = {}): TabFixture {
-  let c: SpawnedCoordinator | undefined;
+export function coordinatorAndChromium(o: { args?: string[]; webgpu?: boolean; gpuBrowser?: boolean } = {}): TabFixture {
   let browser: Browser | undefined;
+  let gpuBrowser: Browser | undefined;
   const problems: string[] = [];
+  // The client is built before the coordinator, which serves it, starts; Chromium starts meanwhile.
   beforeAll(async () => {
-    await ensureClientBuilt();
-    [c, browser] = await Promise.all([spawnCoordinator({ args: o.args ?? [] }), launchChromium({ webgpu: !!o.webgpu })]);
-  }, 240_000); // a client build comes first, or up to 180 s waiting for another file's
+    [, browser, gpuBrowser] = await Promise.all([
+      ensureClientBuilt(), launchChromium({ webgpu: !!o.webgpu }), o.gpuBrowser ? launchChromium({ webgpu: true }) : undefined,
+    ]);
+  }, 240_000); // a client build, or up to 180 s waiting for another file's
+  const coordinator = perDescribe(o.args ?? []);
+  // Registered after perDescribe's: vitest runs after-hooks last first, so the browsers close before the coordinator stops.
   afterAll(async () => {
     await browser?.close();
-    await c?.stop();
+    await gpuBrowser?.close();
   });
   return {
-    get c() { return c!; },
+    get c() { return coordinator.c; },
     get browser() { return browser!; },
+    get gpuBrowser() {
+      if (!gpuBrowser) throw new Error('no second Chromium: ask coordinatorAndChromium for one with gpuBrowser: true');
+      return gpuBrowser;
+    },
     problems,
     async openTab(backend, t = {}) {
       // A context each: two tabs of one browser profile would share the one-contributor-per-browser lock.
@@ -52,9 +71,10 @@ export function coordinatorAndChromium(o: { args?: string[]; webgpu?: boolean } 
       t.prepare?.(ctx);
       const page = await ctx.newPage();
       problems.push(...watchPage(page, backend ?? 'auto'));
-      await page.goto(contributorUrl(c!.url, { autostart: true, backend, intensity: 1 }));
+      await page.goto(contributorUrl(coordinator.c.url, { autostart: true, backend, intensity: 1 }));
       return { ctx, page };
     },
+    restart: () => coordinator.restart(),
   };
 }
 
