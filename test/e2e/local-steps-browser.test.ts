@@ -20,6 +20,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { compareGradients } from '../../server/core/validation/gradients.ts';
 import { readLocalResult } from '../../server/core/validation/updates.ts';
 import { LOCAL_TOLERANCE } from '../../server/services/train-service.ts';
@@ -32,6 +33,7 @@ import { runLocalSteps } from '../../shared/training/local-steps.ts';
 import { decodeUpdate } from '../../shared/training/update-codec.ts';
 import { fromOrtTensor, toOrtTensor } from '../../shared/worker-core/ort-tensors.ts';
 import { firstShardRecords, mnistRecords, mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
+import { waitForJob } from '../helpers/wait.ts';
 import { countBlobRequests, waitForStatus } from './browser.ts';
 import { coordinatorAndChromium, storedCopies } from './tabs.ts';
 
@@ -41,6 +43,35 @@ const SHARDS_PER_ROUND = 2;
 const RECORDS = BATCH * H;
 const SEED = 13;
 const LR = 1e-3;
+
+/**
+ * A local-steps job of two rounds, one shard each, for one tab to take both: int8 changes up, so round two's
+ * weights are offered as a delta from round one's; fp16 full weights.
+ */
+async function twoRoundJob(c: SpawnedCoordinator, seed: number) {
+  const steps = 4;
+  const up = await uploadMnist(c.api, { count: BATCH * steps * 2, seed });
+  return c.api.createJob(mnistTrainJob(up, {
+    optimizer: 'adam', lr: LR,
+    batch: BATCH, epochs: 1, shardsPerRound: 1, localSteps: steps, updateFormat: 'int8', weightsFormat: 'fp16', replicas: 1,
+    maxShardsPerVolunteer: 1, evalFraction: 0, seed: SEED,
+  }));
+}
+
+interface Broadcast { hash: string; deltas: { base: string; target: string; hash: string }[] }
+
+/** The weights the coordinator offers a job's volunteers, read from its database: the version, and the deltas to it. */
+function broadcastOf(c: SpawnedCoordinator, jobId: string): Broadcast {
+  const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    return (JSON.parse((db.prepare('SELECT progress FROM jobs WHERE id = ?').get(jobId) as { progress: string }).progress) as { broadcast: Broadcast }).broadcast;
+  } finally {
+    db.close();
+  }
+}
+
+/** The blob hash a request for /blobs/<hash> names. */
+const blobHash = (url: string) => new URL(url).pathname.slice('/blobs/'.length);
 
 describe('local steps in the browser', () => {
   const grid = coordinatorAndChromium({ webgpu: true });
@@ -124,42 +155,20 @@ describe('local steps in the browser', () => {
   }, 300_000);
   it('a tab that trained round one fetches only the weights change for round two', async () => {
     const { c } = grid;
-    const steps = 4;
-    // One shard a round of BATCH x steps digits, two rounds: the one tab takes both, one after the other.
-    const up = await uploadMnist(c.api, { count: BATCH * steps * 2, seed: 5 });
-    const job = await c.api.createJob(mnistTrainJob(up, {
-      optimizer: 'adam', lr: LR,
-      batch: BATCH, epochs: 1, shardsPerRound: 1, localSteps: steps, updateFormat: 'int8', weightsFormat: 'fp16', replicas: 1,
-      maxShardsPerVolunteer: 1, evalFraction: 0, seed: SEED,
-    }));
+    const job = await twoRoundJob(c, 5);
     let blobUrls: string[] = [];
     const tab = await openTab('wasm', { prepare: (ctx) => { blobUrls = countBlobRequests(ctx); } });
     onTestFinished(() => tab.ctx.close());
     const done = await waitForStatus(tab.page, (s) => s.counts.validated >= 2, 'both rounds validated', 180_000);
     expect(done.counts.rejected).toBe(0);
-    for (;;) {
-      const s = await c.api.job(job.id);
-      if (s.state === 'completed') break;
-      expect(s.state).toBe('running');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    expect((await waitForJob(c.api, job.id, 180_000)).state).toBe('completed');
     await tab.ctx.close();
 
-    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
-    let progress: { broadcast?: { hash: string; deltas: { base: string; target: string; hash: string }[] } };
-    let copies: { idx: number; outcome: string; volunteer_id: string }[];
-    try {
-      progress = JSON.parse((db.prepare('SELECT progress FROM jobs WHERE id = ?').get(job.id) as { progress: string }).progress);
-      copies = db.prepare(`SELECT s.idx, c.outcome, c.volunteer_id FROM copies c JOIN shards s ON s.id = c.shard_id
-        WHERE c.job_id = ? ORDER BY c.assigned_at`).all(job.id) as typeof copies;
-    } finally {
-      db.close();
-    }
     // Two copies, both from the tab, both valid: the job completed on what the tab computed from the delta.
-    expect(copies.map((r) => [r.idx, r.outcome, r.volunteer_id])).toEqual([[0, 'valid', done.volunteerId], [1, 'valid', done.volunteerId]]);
+    expect(storedCopies(c, job.id).map((r) => [r.idx, r.outcome, r.volunteer_id])).toEqual([[0, 'valid', done.volunteerId], [1, 'valid', done.volunteerId]]);
     // Round one's close made the first delta: version 0 (the first full weights) to version 1.
-    const first = progress.broadcast!.deltas[0]!;
-    const fetched = blobUrls.map((u) => new URL(u).pathname.slice('/blobs/'.length));
+    const first = broadcastOf(c, job.id).deltas[0]!;
+    const fetched = blobUrls.map(blobHash);
     console.info(`two-round local-steps job in one tab: blobs fetched ${fetched.map((h) => h.slice(0, 8)).join(', ')}; ` +
       `version 0 ${first.base.slice(0, 8)}, delta ${first.hash.slice(0, 8)}, version 1 ${first.target.slice(0, 8)}`);
     expect(fetched.filter((h) => h === first.base)).toHaveLength(1);
@@ -170,23 +179,8 @@ describe('local steps in the browser', () => {
 
   it('a tab reloaded between rounds fetches only the weights change for round two: the weights it trained from were kept in IndexedDB', async () => {
     const { c } = grid;
-    const steps = 4;
-    const up = await uploadMnist(c.api, { count: BATCH * steps * 2, seed: 6 });
-    const job = await c.api.createJob(mnistTrainJob(up, {
-      optimizer: 'adam', lr: LR,
-      batch: BATCH, epochs: 1, shardsPerRound: 1, localSteps: steps, updateFormat: 'int8', weightsFormat: 'fp16', replicas: 1,
-      maxShardsPerVolunteer: 1, evalFraction: 0, seed: SEED,
-    }));
-    const progressOf = () => {
-      const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
-      try {
-        return JSON.parse((db.prepare('SELECT progress FROM jobs WHERE id = ?').get(job.id) as { progress: string }).progress) as
-          { broadcast: { hash: string; deltas: { base: string; target: string; hash: string }[] } };
-      } finally {
-        db.close();
-      }
-    };
-    const version0 = progressOf().broadcast.hash;
+    const job = await twoRoundJob(c, 6);
+    const version0 = broadcastOf(c, job.id).hash;
     // Before the reload, round two's weights (a delta of round one's close, or the full version it makes) are held
     // until the page has reloaded, so round two's copy is in the page's hands, unstarted, when it reloads, whatever
     // the machine's speed. Every blob the page fetches is written down, before or after the reload.
@@ -198,9 +192,9 @@ describe('local steps in the browser', () => {
     const tab = await openTab('wasm', {
       prepare: (ctx) => {
         void ctx.route(/\/blobs\//, async (route) => {
-          const hash = new URL(route.request().url()).pathname.slice('/blobs/'.length);
+          const hash = blobHash(route.request().url());
           (reloaded ? after : before).push(hash);
-          if (!reloaded && progressOf().broadcast.deltas.some((d) => d.hash === hash || d.target === hash)) await held;
+          if (!reloaded && broadcastOf(c, job.id).deltas.some((d) => d.hash === hash || d.target === hash)) await held;
           // The page that asked may be gone by now: its request has nowhere to go.
           await route.continue().catch(() => {});
         });
@@ -208,39 +202,20 @@ describe('local steps in the browser', () => {
     });
     onTestFinished(() => { release(); return tab.ctx.close(); });
     // Round two's copy, as the coordinator assigned it (the page's status may still name round one's for a moment).
-    const roundTwoCopy = () => {
-      const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
-      try {
-        return (db.prepare('SELECT c.id FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.job_id = ? AND s.idx = 1').get(job.id) as { id: string } | undefined)?.id ?? null;
-      } finally {
-        db.close();
-      }
-    };
+    const roundTwoCopy = () => storedCopies(c, job.id).find((r) => r.idx === 1)?.id ?? null;
     const second = await waitForStatus(tab.page, (s) => s.counts.validated >= 1 && !!s.currentCopy && s.currentCopy === roundTwoCopy() && s.inHand === s.currentCopy,
       'round one validated, round two\'s copy in hand and written down', 180_000);
     reloaded = true;
     await tab.page.reload();
     release();
-    for (;;) {
-      const s = await c.api.job(job.id);
-      if (s.state === 'completed') break;
-      expect(s.state).toBe('running');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    expect((await waitForJob(c.api, job.id, 180_000)).state).toBe('completed');
     await tab.ctx.close();
-    const first = progressOf().broadcast.deltas[0]!;
+    const first = broadcastOf(c, job.id).deltas[0]!;
     console.info(`reloaded tab: before the reload blobs ${before.map((h) => h.slice(0, 8)).join(', ')}; after ${after.map((h) => h.slice(0, 8)).join(', ')}; ` +
       `version 0 ${first.base.slice(0, 8)}, delta ${first.hash.slice(0, 8)}, version 1 ${first.target.slice(0, 8)}`);
     expect(first.base).toBe(version0);
     // Round two's copy was the one in hand at the reload, and the reloaded page computed it: both copies valid, one volunteer.
-    const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
-    let copies: { id: string; idx: number; outcome: string; volunteer_id: string }[];
-    try {
-      copies = db.prepare(`SELECT c.id, s.idx, c.outcome, c.volunteer_id FROM copies c JOIN shards s ON s.id = c.shard_id
-        WHERE c.job_id = ? ORDER BY c.assigned_at`).all(job.id) as typeof copies;
-    } finally {
-      db.close();
-    }
+    const copies = storedCopies(c, job.id);
     expect(copies.map((r) => [r.idx, r.outcome, r.volunteer_id])).toEqual([[0, 'valid', second.volunteerId], [1, 'valid', second.volunteerId]]);
     expect(copies[1]!.id).toBe(second.currentCopy);
     // The reloaded page took round two from the version 0 it had kept, by the delta: never the full version 1.

@@ -78,13 +78,13 @@ export function coordinatorAndChromium(o: { args?: string[]; webgpu?: boolean; g
   };
 }
 
-export interface StoredCopy { id: string; idx: number; volunteer_id: string; numeric_class: string; state: string; compute_ms: number; result: Uint8Array | null }
+export interface StoredCopy { id: string; idx: number; volunteer_id: string; numeric_class: string; state: string; outcome: string; compute_ms: number; result: Uint8Array | null }
 
 /** A job's copies, by shard index then assignment, with their results as stored (in the row, or over 64 KiB in a file beside the database). */
 export function storedCopies(c: SpawnedCoordinator, jobId: string): StoredCopy[] {
   const db = new Database(join(c.dataDir, 'tabgrid.sqlite'), { readonly: true, fileMustExist: true });
   try {
-    const rows = db.prepare(`SELECT c.id, s.idx, c.volunteer_id, c.numeric_class, c.state, c.compute_ms, c.result, c.result_file
+    const rows = db.prepare(`SELECT c.id, s.idx, c.volunteer_id, c.numeric_class, c.state, c.outcome, c.compute_ms, c.result, c.result_file
       FROM copies c JOIN shards s ON s.id = c.shard_id WHERE c.job_id = ? ORDER BY s.idx, c.assigned_at`).all(jobId) as (StoredCopy & { result_file: string | null })[];
     return rows.map(({ result_file, ...r }) => ({ ...r, result: result_file ? new Uint8Array(readFileSync(join(c.dataDir, 'results', result_file))) : r.result }));
   } finally {
