@@ -203,6 +203,10 @@ async function startOnBoundPort(
     clustered: cluster !== null,
     io, work, groups, events, swarm, config, metrics, log: log.child({ component: 'gateway' }),
     projectForToken: (t) => jobs.projectForToken(t),
+    job: async (id) => {
+      const j = await store.getJob(id);
+      return j ? { projectId: j.projectId, state: j.state } : null;
+    },
     projectBoard: async (pid) => {
       const p = await store.getProject(pid);
       return p ? boards.board(p) : null;

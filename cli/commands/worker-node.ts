@@ -72,6 +72,8 @@ export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunte
       hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}), ...(o.operatorToken ? { operatorToken: o.operatorToken } : {}) },
       execute: (a) => executor.run(a),
       pending: new MemoryPendingStore(),
+      // The executor holds local-steps jobs' weights in memory for all of them: freed when a job ends.
+      keptWeights: { jobs: async () => executor.heldJobs(), drop: async (ids) => executor.forget(ids) },
       intensity: o.intensity ?? 1,
       ...(o.join?.length ? { join: o.join } : {}),
       hooks: withJoined(o.hooks?.(i), o.joined && ((r: JoinOutcome) => o.joined!(i, r.ok ? { ok: true, project: r.project.name, already: r.already } : { ok: false, error: r.error }))),

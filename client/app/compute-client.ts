@@ -9,6 +9,8 @@ import * as Comlink from 'comlink';
 import type { Assignment } from '../../shared/protocol/events.ts';
 import type { BlobCacheStats } from '../lib/blob-cache.ts';
 import { transferablesOf } from '../lib/transfer.ts';
+import { dropKeptWeights, keptWeightJobs } from '../lib/held-weights.ts';
+import type { KeptWeights } from '../../shared/volunteer/volunteer.ts';
 import type { BackendChange, ComputeApi, InitOptions, InitReport, ShardResult } from '../worker/compute-api.ts';
 
 export class ComputeClient {
@@ -49,6 +51,18 @@ export class ComputeClient {
   async cacheStats(): Promise<BlobCacheStats | null> {
     return this.api ? this.guard(this.api.cacheStats()) : null;
   }
+
+  /**
+   * The weights kept for local-steps jobs: in IndexedDB, which the page reads and writes itself (so it works while
+   * the worker is being replaced), and in the worker's memory, which is told to forget them.
+   */
+  readonly keptWeights: KeptWeights = {
+    jobs: () => keptWeightJobs(),
+    drop: async (jobIds) => {
+      void this.api?.forgetJobs([...jobIds])?.catch(() => { /* a worker being replaced holds nothing worth freeing */ });
+      await dropKeptWeights(jobIds);
+    },
+  };
 
   terminate(reason: string): void {
     this.gone?.(new Error(reason));

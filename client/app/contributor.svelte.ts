@@ -351,6 +351,7 @@ export class Contributor {
       saveCredentials: (c) => saveCredentials(this.coordinator, c),
       // What this page holds, offered back after a reload (the shard being computed finishes under the same copy).
       held: new PageHeldCopies(this.coordinator),
+      keptWeights: this.compute.keptWeights,
       // The same array: codes pasted later join at the next hello too.
       join: this.joinCodes,
       hooks: {

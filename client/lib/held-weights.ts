@@ -3,7 +3,9 @@
  * IndexedDB (ShardExecutor's keeper): a reloaded tab, or another tab of the
  * same browser, holds the version the coordinator's next round has a delta
  * from, and fetches that delta instead of the full weights. Bounded: the
- * latest MAX_JOBS jobs, MAX_BYTES in all, none unused for MAX_AGE_MS.
+ * latest MAX_JOBS jobs, MAX_BYTES in all, none unused for MAX_AGE_MS; and a
+ * job's weights go as soon as the coordinator says the job ended (`jobs:ended`,
+ * or the reply to `jobs:held` after a hello: shared/volunteer/volunteer.ts).
  */
 import type { HeldWeights } from '../../shared/training/weights-delta.ts';
 import type { HeldWeightsKeeper } from '../../shared/worker-core/executor.ts';
@@ -44,3 +46,14 @@ export const idbHeldWeights: HeldWeightsKeeper = {
     await Promise.all([...drop.map((id) => tx.store.delete(id)), ...(drop.includes(jobId) ? [] : [tx.store.put(row)]), tx.done]);
   },
 };
+
+/** The jobs whose weights this browser keeps. */
+export async function keptWeightJobs(): Promise<string[]> {
+  return (await (await openTabgridDB()).getAllKeys('weights')).map(String);
+}
+
+/** Drops the weights kept for these jobs (they ended); resolves once that is committed. */
+export async function dropKeptWeights(jobIds: readonly string[]): Promise<void> {
+  const tx = (await openTabgridDB()).transaction('weights', 'readwrite');
+  await Promise.all([...jobIds.map((id) => tx.store.delete(id)), tx.done]);
+}

@@ -45,4 +45,6 @@ export interface ComputeApi {
   run(a: Assignment): Promise<ShardResult>;
   setIntensity(intensity: number): void;
   cacheStats(): Promise<BlobCacheStats>;
+  /** Forgets the weights (and error feedback) it holds in memory for these jobs: they ended. */
+  forgetJobs(jobIds: string[]): void;
 }

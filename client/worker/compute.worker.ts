@@ -62,6 +62,10 @@ class ComputeWorker implements ComputeApi {
     this.duty.intensity = Math.min(1, Math.max(0.05, intensity));
   }
 
+  forgetJobs(jobIds: string[]): void {
+    this.executor?.forget(jobIds);
+  }
+
   async cacheStats() {
     return this.cache ? this.cache.refreshStats() : { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0 };
   }

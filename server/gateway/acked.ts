@@ -49,7 +49,7 @@ export function ackedOn(c: GatewayContext, socket: TabgridSocket): Acked {
   };
 }
 
-const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'work:result', 'work:fail', 'work:release', 'group:join', 'group:leave', 'group:list', 'watch', 'unwatch']);
+const KNOWN = new Set(['hello', 'work:request', 'work:ack', 'work:heartbeat', 'work:result', 'work:fail', 'work:release', 'group:join', 'group:leave', 'group:list', 'jobs:held', 'watch', 'unwatch']);
 
 /** Any other event is refused with bad_request (and answered, when it came with an ack). */
 export function refuseUnknownEvents(c: GatewayContext, socket: TabgridSocket): void {

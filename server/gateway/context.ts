@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
-import type { ClientToServerEvents, JobSummary, ServerToClientEvents } from '../../shared/protocol/events.ts';
+import type { ClientToServerEvents, JobState, JobSummary, ServerToClientEvents } from '../../shared/protocol/events.ts';
 import type { ProjectBoard } from '../../shared/http/replies.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
@@ -18,6 +18,7 @@ import type { GroupService } from '../services/group-service.ts';
 import type { PeerEvents, PeerRelay } from './cluster.ts';
 import type { NewsDesk } from './news.ts';
 import type { UploadGuard } from './upload-guard.ts';
+import type { HeldJobs } from './held-jobs.ts';
 
 export type TabgridServer = Server<ClientToServerEvents, ServerToClientEvents, PeerEvents, SocketData>;
 export type TabgridSocket = Socket<ClientToServerEvents, ServerToClientEvents, PeerEvents, SocketData>;
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   /** A project's public page (null: no such project). */
   projectBoard(projectId: string): Promise<ProjectBoard | null>;
   projectForToken(token: string): Promise<{ id: string } | null>;
+  /** A job's project and state (null: no such job), for telling volunteers which jobs ended (held-jobs.ts). */
+  job(jobId: string): Promise<{ projectId: string; state: JobState } | null>;
   /**
    * Other coordinators share the database and this server's adapter reaches
    * them (cluster.ts): what happens here that concerns their volunteers and
@@ -59,6 +62,8 @@ export interface GatewayContext extends GatewayDeps {
   peers: PeerRelay | null;
   /** Bytes of uploads in flight per connection and in all, against the budget. */
   uploads: UploadGuard;
+  /** Which connections may keep which local-steps jobs' weights (held-jobs.ts). */
+  held: HeldJobs;
 }
 
 /** Whether a volunteer has a socket on this coordinator (its news is then told here, not relayed). */

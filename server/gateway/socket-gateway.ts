@@ -14,6 +14,7 @@
  *   peer-news.ts          what other coordinators on the same database tell (cluster.ts)
  *   upload-guard.ts       bytes uploaded and not yet answered, per connection and in all, against the budget;
  *                         a connection's allowance follows the copies its volunteer holds (volunteer-handlers.ts)
+ *   held-jobs.ts          which connections keep which local-steps jobs' weights; `jobs:ended` when one ends
  */
 import { ackedOn, refuseUnknownEvents } from './acked.ts';
 import { startBalanceNews } from './balance-news.ts';
@@ -26,6 +27,7 @@ import { NewsDesk } from './news.ts';
 import { hearPeers } from './peer-news.ts';
 import { followEndedCopies, volunteerHandlers } from './volunteer-handlers.ts';
 import { UploadGuard } from './upload-guard.ts';
+import { followHeldJobs, HeldJobs } from './held-jobs.ts';
 import { nudgeOnWork } from './work-nudge.ts';
 
 export type { GatewayDeps, SocketData, TabgridServer } from './context.ts';
@@ -39,6 +41,7 @@ export function attachGateway(d: GatewayDeps): void {
     uploads: new UploadGuard(io, {
       globalBytes: d.config.uploadBudgetBytes, smallBytes: d.config.unhelloedUploadBytes,
     }, d.metrics, d.log),
+    held: new HeldJobs(),
   };
 
   admitConnections(c);
@@ -58,5 +61,6 @@ export function attachGateway(d: GatewayDeps): void {
   const dashboards = startDashboardTicker(c);
   nudgeOnWork(c);
   followEndedCopies(c);
-  if (c.peers) hearPeers(c, balances, dashboards);
+  const heldJobs = followHeldJobs(c);
+  if (c.peers) hearPeers(c, balances, dashboards, heldJobs);
 }

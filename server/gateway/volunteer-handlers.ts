@@ -1,6 +1,7 @@
 /**
  * A volunteer's events: hello, then asking for work, acknowledging, heartbeats,
- * results, releases and failures, each a call into the work service. Replies
+ * results, releases and failures, each a call into the work service, and the
+ * jobs whose weights it keeps (held-jobs.ts). Replies
  * carry the volunteer's waiting news (news.ts). A disconnect starts the work
  * service's grace period for the volunteer's copies, unless this coordinator
  * is shutting down.
@@ -11,8 +12,10 @@
  * a result after the reply that gave it the copy.
  */
 import {
-  CopyRefSchema, EmptySchema, FailSchema, HeartbeatSchema, HelloRequestSchema, JoinSchema, LeaveSchema, ResultUploadSchema,
+  CopyRefSchema, EmptySchema, FailSchema, HeartbeatSchema, HeldJobsSchema, HelloRequestSchema, JoinSchema, LeaveSchema, ResultUploadSchema,
 } from '../../shared/protocol/schemas.ts';
+import type { WorkReply } from '../../shared/protocol/events.ts';
+import { weightsSpent } from './held-jobs.ts';
 import { type VolunteerSession, WorkError } from '../services/work-service.ts';
 import type { Acked } from './acked.ts';
 import type { GatewayContext, TabgridSocket } from './context.ts';
@@ -42,10 +45,16 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
     return { ...reply, limits: { ...reply.limits, uploadBytes: allowed.messageBytes } };
   });
 
+  /** A local-steps copy's weights are kept by the volunteer: it is told when their job ends (held-jobs.ts). */
+  const keepsWeights = (r: WorkReply) => {
+    if (r.assignment?.weights) c.held.hold(socket.id, r.assignment.jobId, r.assignment.projectId);
+  };
+
   on('work:request', EmptySchema, true, async (_req, s) => {
     const r = await work.requestWork(s!);
     if (r.assignment) {
       metrics.assigned.inc();
+      keepsWeights(r);
       await holdings(s!);
     }
     return { ...r, ...news(s!) };
@@ -67,7 +76,10 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
       metrics.results.inc({ status });
       if (!req.next) return { status, ...news(s!) };
       const next = await work.requestWork(s!);
-      if (next.assignment) metrics.assigned.inc();
+      if (next.assignment) {
+        metrics.assigned.inc();
+        keepsWeights(next);
+      }
       return { status, next, ...news(s!) };
     } finally {
       await holdings(s!);
@@ -105,8 +117,20 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
 
   on('group:list', EmptySchema, true, async (_req, s) => c.groups.servedBy(s!.volunteer.id));
 
+  // The jobs whose weights the volunteer keeps: those that ended are named now, the others when they end.
+  on('jobs:held', HeldJobsSchema, true, async (req) => {
+    const ended: string[] = [];
+    for (const jobId of new Set(req.jobIds)) {
+      const job = await c.job(jobId);
+      if (weightsSpent(job)) ended.push(jobId);
+      else c.held.hold(socket.id, jobId, job!.projectId);
+    }
+    return { ended };
+  });
+
   socket.on('disconnect', (reason) => {
     c.swarm.left(socket.id);
+    c.held.left(socket.id);
     const s = socket.data.session;
     if (!s) return;
     work.left(s);

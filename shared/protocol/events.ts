@@ -220,6 +220,11 @@ export interface CopyOutcome {
   credit: number;
 }
 
+/** Local-steps jobs whose weights a volunteer keeps (`jobs:held`), or that ended (`jobs:ended`). */
+export interface HeldJobs {
+  jobIds: string[];
+}
+
 /** Private swarms (issue 15): join a project's group with the invite code it handed out. */
 export interface JoinRequest {
   code: string;
@@ -269,6 +274,11 @@ export interface ClientToServerEvents {
   'group:leave': (req: LeaveRequest, ack: (r: Reply<{ project: ServedProject; served: ServedProjects }>) => void) => void;
   /** The projects this volunteer computes for. */
   'group:list': (req: Record<string, never>, ack: (r: Reply<ServedProjects>) => void) => void;
+  /**
+   * The local-steps jobs whose weights the volunteer keeps (a tab's IndexedDB), said after each hello: the reply names
+   * those that have ended (or this coordinator does not know), whose weights it drops; of the others it hears `jobs:ended`.
+   */
+  'jobs:held': (req: HeldJobs, ack: (r: Reply<{ ended: string[] }>) => void) => void;
   /** Live views for dashboards: `swarm`, `project:<id>` (its token), `board:<project id>` (its public page), `account:<wallet>`. */
   watch: (req: { topic: string; token?: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
   unwatch: (req: { topic: string }, ack: (r: Reply<Record<never, never>>) => void) => void;
@@ -285,6 +295,11 @@ export interface ServerToClientEvents {
   'project:update': (u: { projectId: string; jobs: JobSummary[] }) => void;
   /** A project's public page (GET /api/v1/projects/:ref/board), to pages watching `board:<project id>`. */
   'project:board': (b: ProjectBoard) => void;
+  /**
+   * Local-steps jobs that ended (completed, failed, cancelled), to the connections that may keep their weights: those
+   * given a copy of one, and those that named it in `jobs:held`. Their weights are of no more use: drop them.
+   */
+  'jobs:ended': (e: HeldJobs) => void;
   /** Sent just before the coordinator drops this connection: what it sent was over a limit (the upload budget). */
   refused: (r: { code: ErrorCode; error: string }) => void;
 }

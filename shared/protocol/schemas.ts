@@ -8,7 +8,7 @@ import { DTYPES } from '../tensor/dtypes.ts';
 import { tensorProblem } from '../tensor/tensor.ts';
 import { INVITE_CODE, INVITE_CODE_PROBLEM } from './invite.ts';
 import {
-  type HandshakeAuth, type HelloRequest, type JoinRequest, type LeaveRequest, MAX_HELD_IN_HELLO, type ResultUpload, type WireTensor,
+  type HandshakeAuth, type HeldJobs, type HelloRequest, type JoinRequest, type LeaveRequest, MAX_HELD_IN_HELLO, type ResultUpload, type WireTensor,
 } from './events.ts';
 import { MAX_WIRE_TENSORS } from './wire-parser.ts';
 
@@ -113,6 +113,13 @@ export const JoinSchema = v.strictObject({
 }) satisfies v.GenericSchema<unknown, JoinRequest>;
 
 export const LeaveSchema = v.strictObject({ projectId: id('projectId') }) satisfies v.GenericSchema<unknown, LeaveRequest>;
+
+/** A volunteer keeps the weights of at most this many jobs (a tab: 4 in IndexedDB, 4 in memory). */
+export const MAX_HELD_JOBS = 16;
+/** `jobs:held` from a volunteer, and `jobs:ended` from the coordinator (which the volunteer checks as well). */
+export const HeldJobsSchema = v.strictObject({
+  jobIds: v.pipe(v.array(id('jobIds')), v.maxLength(MAX_HELD_JOBS, `at most ${MAX_HELD_JOBS} jobs`)),
+}) satisfies v.GenericSchema<unknown, HeldJobs>;
 
 export const UnwatchSchema = v.strictObject({ topic: v.pipe(v.string(), v.maxLength(100)) });
 

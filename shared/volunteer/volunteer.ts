@@ -11,6 +11,8 @@ import {
   type VolunteerNews, type WireTensor,
 } from '../protocol/events.ts';
 import type { HeldCopies } from './held.ts';
+import * as v from 'valibot';
+import { HeldJobsSchema, MAX_HELD_JOBS } from '../protocol/schemas.ts';
 import type { PendingStore } from './pending.ts';
 import { reconnectDelay } from './backoff.ts';
 import { restAfter } from './throttle.ts';
@@ -36,6 +38,8 @@ export interface VolunteerHooks {
   refused?(code: ErrorCode, message: string): void;
   /** What joining a private project's group by one of `join`'s codes said, after each hello. */
   joined?(r: JoinOutcome): void;
+  /** The weights kept for these jobs were dropped: the jobs ended. */
+  weightsDropped?(jobIds: readonly string[]): void;
 }
 
 /** Joining a group by an invite code: the project, or the coordinator's reason for refusing. */
@@ -66,6 +70,18 @@ export interface VolunteerOptions {
    * are offered, after a dropped connection.
    */
   held?: HeldCopies;
+  /**
+   * The weights of local-steps jobs this volunteer keeps (a tab's IndexedDB, an executor's memory): said to the
+   * coordinator after every hello (`jobs:held`), and those of jobs that ended are dropped, whether the reply names
+   * them or a `jobs:ended` push does later.
+   */
+  keptWeights?: KeptWeights;
+}
+
+/** Where a volunteer keeps local-steps jobs' weights, by job. */
+export interface KeptWeights {
+  jobs(): Promise<string[]>;
+  drop(jobIds: readonly string[]): Promise<void>;
 }
 
 /**
@@ -137,6 +153,11 @@ export class Volunteer {
     const s = o.socket;
     s.on('work:nudge', () => { this.wake.set(); });
     s.on('news', (n) => this.heard(n));
+    s.on('jobs:ended', (e) => {
+      // The coordinator's word, checked all the same: it only ever makes this volunteer drop what it keeps.
+      const r = v.safeParse(HeldJobsSchema, e);
+      if (r.success) this.dropWeights(r.output.jobIds);
+    });
     s.on('connect', () => {
       this.reconnects = 0;
       this.wake.set();
@@ -253,6 +274,8 @@ export class Volunteer {
     // Before the first request for work, so a private project's shards can be among the first.
     // A copy: the host may drop codes from its list as they are used.
     for (const code of [...(this.o.join ?? [])]) this.o.hooks?.joined?.(await this.joinGroup(code));
+    // Beside the work, not before it: the answer only frees storage.
+    void this.sayHeldWeights();
     const again = [...this.unacknowledged.values()];
     this.unacknowledged.clear();
     for (const acknowledge of again) acknowledge();
@@ -320,6 +343,34 @@ export class Volunteer {
   private unkept = new Map<string, () => Promise<void>>();
   /** Whether the last shard took less than PIPELINE_BELOW_MS: only then is a copy fetched ahead of the next one. */
   private shortShards = false;
+
+  /**
+   * Tells the coordinator which jobs' weights this volunteer keeps, and drops those it says have ended: a tab that
+   * was away (closed, offline, reloaded) when a job ended frees what it kept at its next hello. A coordinator that
+   * does not know the request (an older one) refuses it, and everything is kept as before.
+   */
+  private async sayHeldWeights(): Promise<void> {
+    const kept = this.o.keptWeights;
+    if (!kept) return;
+    try {
+      const jobIds = (await kept.jobs()).slice(0, MAX_HELD_JOBS);
+      if (jobIds.length === 0) return;
+      const r = await call<{ ended: string[] }>(this.o.socket, 'jobs:held', { jobIds });
+      if (!r.ok) return;
+      // Only what it was asked about.
+      this.dropWeights(r.ended.filter((id) => jobIds.includes(id)));
+    } catch {
+      // Not connected any more, or the store could not be read: the weights wait for the next hello (or age out).
+    }
+  }
+
+  private dropWeights(jobIds: readonly string[]): void {
+    if (jobIds.length === 0 || !this.o.keptWeights) return;
+    void this.o.keptWeights.drop(jobIds).then(
+      () => this.o.hooks?.weightsDropped?.(jobIds),
+      (e: Error) => this.o.hooks?.error?.(`could not drop the weights of ended jobs: ${e.message}`),
+    );
+  }
 
   /** Joins a private project's group with an invite code (needs a hello first). */
   async joinGroup(code: string): Promise<JoinOutcome> {

@@ -112,6 +112,19 @@ export class ShardExecutor {
     return { outputs, computeMs: now() - t0 };
   }
 
+  /** The local-steps jobs whose weights this executor holds in memory. */
+  heldJobs(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** Forgets what it holds for these jobs (their weights, their error feedback): they ended. */
+  forget(jobIds: readonly string[]): void {
+    for (const id of jobIds) {
+      this.held.delete(id);
+      this.residuals.delete(id);
+    }
+  }
+
   async dispose(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();

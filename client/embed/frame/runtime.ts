@@ -50,6 +50,8 @@ const NO_LOCK: HeldLock = { release() {} };
 export class EmbedRuntime {
   private readonly compute: ComputeClient;
   private pending: PendingStore = new MemoryPendingStore();
+  /** Whether this frame may use IndexedDB (see start): only then does it keep weights to drop. */
+  private storage = false;
   private power: PowerPolicy | null = null;
   private socket: VolunteerSocket | null = null;
   private volunteer: Volunteer | null = null;
@@ -124,6 +126,7 @@ export class EmbedRuntime {
     // Browsers that block third-party storage (incognito, blocked third-party cookies) deny this frame
     // IndexedDB and Web Locks: it then computes without a model cache, keeping results in memory.
     const storage = await openTabgridDB().then(() => true, () => false);
+    this.storage = storage;
     if (storage) this.pending = new IdbPendingStore(this.o.coordinator);
 
     // One contributing tab per browser (per site, since the frame's storage is partitioned by the top-level site).
@@ -205,6 +208,7 @@ export class EmbedRuntime {
       saveCredentials: (c) => saveCredentials(this.o.coordinator, c).catch(() => { /* no storage: a new volunteer next time */ }),
       // The frame reloads with every page of the host site: what it held is offered back at the next page's hello.
       held: new PageHeldCopies(this.o.coordinator),
+      ...(this.storage ? { keptWeights: this.compute.keptWeights } : {}),
       hooks: {
         state: (s, detail) => this.onVolunteerState(s, detail),
         computed: (_a, ms) => {
