@@ -3,7 +3,7 @@
  * readable report, and as the very last line one JSON object merging the
  * figures of all sections (for scripts and CI graphs to parse).
  *
- * Flags: --quick (short run), --only coordinator,browser,training,transformer,startup,uploads (a subset,
+ * Flags: --quick (short run), --only coordinator,claim,browser,training,transformer,startup,uploads (a subset,
  * in this order), plus each section's own; see bench/coordinator.ts
  * (--clients, --rounds, --window SECONDS, --idle, --job-shards, --profile),
  * bench/browser.ts (--browser-rounds, --browser-window SECONDS,
@@ -12,12 +12,14 @@
  * --link-mbit, --link-rtt-ms; --train-modes-only skips bench/training.ts; the transformer task, also alone as
  * --only transformer: --transformer-records, --transformer-epochs, --transformer-digits, --transformer-width,
  * --transformer-target, --transformer-modes local for the local-steps half alone), bench/startup.ts (--startup-trials) and
- * bench/uploads.ts (--uploads-sockets, --uploads-mib, --uploads-against DIR, --uploads-hello). `--only local-runs`
+ * bench/uploads.ts (--uploads-sockets, --uploads-mib, --uploads-against DIR, --uploads-hello), bench/claim.ts
+ * (--claim-shards, --claim-requests, --claim-windows, --claim-against DIR). `--only local-runs`
  * (never run by default) replays local-steps transformer runs in-process, suspect by suspect (bench/local-steps-runs.ts).
  * Benchmarks print figures; they never pass or fail on them. A section whose
  * own integrity check fails sets a non-zero exit code.
  */
 import { BROWSER_FLAGS, browserBench } from './browser.ts';
+import { CLAIM_FLAGS, claimBench } from './claim.ts';
 import { COORDINATOR_FLAGS, coordinatorBench } from './coordinator.ts';
 import { Flags } from './lib/flags.ts';
 import { STARTUP_FLAGS, startupBench } from './startup.ts';
@@ -40,6 +42,7 @@ interface Section {
 /** Add sections here; their figure names must not collide (the merge below refuses duplicates). */
 const SECTIONS: Section[] = [
   { name: 'coordinator', flags: COORDINATOR_FLAGS, run: async (f, log) => ({ ...await coordinatorBench(f, log) }) },
+  { name: 'claim', flags: CLAIM_FLAGS, run: async (f, log) => ({ ...await claimBench(f, log) }) },
   { name: 'browser', flags: BROWSER_FLAGS, run: async (f, log) => ({ ...await browserBench(f, log) }) },
   // --train-modes-only skips the data-parallel scaling runs (bench/training.ts) and runs only sync vs local steps,
   // on MNIST and on the transformer task (which --only transformer runs alone).

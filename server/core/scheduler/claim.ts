@@ -6,7 +6,9 @@
  *
  * The checks, in order: the shard still wants a copy; the volunteer may take
  * one beside the copies already issued (mayTakeCopy); the job is running; the
- * job's kind lets the volunteer's backend compute it; the kind's cap on the
+ * job's kind lets the volunteer's backend compute it; under the trust rules,
+ * the volunteer's numeric class may hold a homogeneous shard's copies now
+ * (those three hold for every shard of a job: jobRefusal); the kind's cap on the
  * shards one volunteer holds (a training round's). The cap spans a round's
  * shards, more than the store has read for one shard, so the decision asks
  * for that count (`count`) instead of taking it up front: the store counts
@@ -101,6 +103,39 @@ export function classPrefilter(t: Omit<ClaimTrust, 'holderTrusted' | 'draw'>, jo
   return (copies, rules) => mayTakeCopy(v, copies, rules, true, (h) => homogeneousClassProblem(h.numericClass, false, classes) === null);
 }
 
+/** The claim's trust input less what differs per shard (the holders' trust) or per claim (the draw). */
+export type JobClaimTrust = Omit<ClaimTrust, 'holderTrusted' | 'draw'>;
+
+/**
+ * The claim's refusals that hold for every shard of a job: it is gone or not
+ * running, the volunteer's backend may not compute it, or (a homogeneous
+ * shard, under the trust rules) the volunteer's numeric class may not hold
+ * its copies now. decideClaim refuses with these; a store deciding a queue of
+ * shards asks once per job (jobRefusals) and skips a refused job's shards
+ * instead of deciding each: a host refused by class asks again every few
+ * seconds, and each request used to decide every wanting shard in the queue.
+ */
+export function jobRefusal(job: Job | null, homogeneous: boolean, v: VolunteerIdentity, trust?: JobClaimTrust): ClaimRefusal | null {
+  if (!job || job.state !== 'running') return 'job not running';
+  if (!kindOf(job.spec).runsOn(job.spec, v.numericClass)) return 'backend not allowed';
+  if (trust && homogeneous) return homogeneousClassProblem(v.numericClass, isTrusted(trust.asker, trust.policy), homogeneousClasses(trust, job));
+  return null;
+}
+
+export type JobRefusals = (job: Job | null, homogeneous: boolean) => ClaimRefusal | null;
+
+/** jobRefusal remembered per job (and homogeneity) for one claim request: the jobs' states must not change meanwhile. */
+export function jobRefusals(v: VolunteerIdentity, trust?: JobClaimTrust): JobRefusals {
+  const seen = new Map<string, ClaimRefusal | null>();
+  return (job, homogeneous) => {
+    if (!job) return 'job not running';
+    const key = `${homogeneous ? 'h' : 'm'}${job.id}`;
+    let r = seen.get(key);
+    if (r === undefined) seen.set(key, r = jobRefusal(job, homogeneous, v, trust));
+    return r;
+  };
+}
+
 export function decideClaim(c: ClaimInput): ClaimDecision {
   const { shard, job, volunteer: v } = c;
   if (!wanting(shard)) return { take: false, why: 'not wanting' };
@@ -108,9 +143,10 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   const classes = c.trust && shard.homogeneous && job ? homogeneousClasses(c.trust, job) : null;
   const binds: BindsClass | undefined = classes ? (h) => homogeneousClassProblem(h.numericClass, c.trust!.holderTrusted(h), classes) === null : undefined;
   if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous, binds)) return { take: false, why: 'not distinct' };
-  if (!job || job.state !== 'running') return { take: false, why: 'job not running' };
+  // Before any count is asked for: every refusal here is cheap.
+  const refused = jobRefusal(job, shard.homogeneous, v, c.trust);
+  if (refused || !job) return { take: false, why: refused ?? 'job not running' };
   const kind = kindOf(job.spec);
-  if (!kind.runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
   const cap = kind.capWindow(job.spec, shard.index);
   if (cap) {
     if (c.heldInRound === undefined) return { take: 'count', jobId: job.id, from: cap.from, to: cap.to };
@@ -120,10 +156,6 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   let wanted = shard.wanted;
   if (c.trust) {
     const t = c.trust;
-    if (classes) {
-      const problem = homogeneousClassProblem(v.numericClass, isTrusted(t.asker, t.policy), classes);
-      if (problem) return { take: false, why: problem };
-    }
     const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: t.holderTrusted(h), solo: h.solo === true }));
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { Copy, Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
 import { kindOf } from '../../core/jobs/kinds.ts';
 import type { KeyedJob, SubmissionKey } from '../../core/jobs/submission.ts';
-import { decideClaim } from '../../core/scheduler/claim.ts';
+import { decideClaim, type JobRefusals, jobRefusals } from '../../core/scheduler/claim.ts';
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick.ts';
 import { type DistinctRule, mayServeProject } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
@@ -107,6 +107,8 @@ export class SqliteStore implements Store {
       wantingCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id IN
         (SELECT id FROM shards WHERE project_id = ? AND ${WANTING} ORDER BY priority DESC, job_created, idx LIMIT ? OFFSET ?) ORDER BY rowid`),
       projectsWithWork: p(FAIR_SHARE_SQL.projectsWithWork),
+      runningJobsOf: p(`SELECT id FROM jobs WHERE project_id = ? AND state = 'running'`),
+      runningJobs: p(`SELECT id FROM jobs WHERE state = 'running'`),
       validatedSince: p(FAIR_SHARE_SQL.validatedSince),
       inFlightByProject: p(FAIR_SHARE_SQL.inFlightByProject),
       projectPrivate: p('SELECT private FROM projects WHERE id = ?'),
@@ -651,17 +653,23 @@ export class SqliteStore implements Store {
       if (this.hot.needsRefill()) this.refillQueue();
       // Choose the project first (fair share), then the shard within it.
       const order = this.projectOrder(req);
+      // Refusals that hold for a whole job are decided once per job, not per shard (claim.ts jobRefusal).
+      const refused = jobRefusals(req.volunteer, req.trust);
       for (const projectId of order ?? [req.projectId]) {
-        const claimed = this.claimAmong(this.hot.candidates(), { ...req, projectId }, copyId);
+        if (this.refusedByEveryJob(projectId, refused)) continue;
+        const claimed = this.claimAmong(this.hot.candidates(), { ...req, projectId }, copyId, refused);
         if (claimed) return claimed;
       }
       if (this.hot.exhaustive) return null;
       // The queue holds one page per project, and this volunteer could take nothing in it: read further.
       for (const projectId of order ?? (this.s.projectsWithWork!.all() as Row[]).map((r) => r.id as string)) {
         if (req.projectId && projectId !== req.projectId) continue;
+        if (this.refusedByEveryJob(projectId, refused)) continue;
         for (const [limit, offset] of CLAIM_PAGES) {
           const page = this.s.wanting!.all(projectId, limit, offset) as Row[];
-          const claimed = this.claimAmong(page.map((r) => r.id as string), req, copyId);
+          // A refused job's shards are not read into memory with their copies only to be refused.
+          const open = page.filter((r) => !refused(this.jobRef(r.job_id as string), r.homogeneous === 1));
+          const claimed = this.claimAmong(open.map((r) => r.id as string), req, copyId, refused);
           if (claimed) return claimed;
           if (page.length < limit) break;
         }
@@ -671,13 +679,26 @@ export class SqliteStore implements Store {
   }
 
   /**
+   * Whether every running job (of the project, or of every project) refuses the volunteer whatever the shard:
+   * only a running job's shards can be granted, so none of the queue can be, and none is read. A host refused
+   * by its class asks again every few seconds; deciding each shard of the queue for it cost more than a grant.
+   */
+  private refusedByEveryJob(projectId: string | undefined, refused: JobRefusals): boolean {
+    const rows = (projectId ? this.s.runningJobsOf!.all(projectId) : this.s.runningJobs!.all()) as Row[];
+    return rows.every((r) => {
+      const job = this.jobRef(r.id as string);
+      return refused(job, job?.spec.homogeneous === true) !== null;
+    });
+  }
+
+  /**
    * A copy of the first of these shards (in queue order) the volunteer may take; with `req.draw`, of one
    * drawn among the first PICK_WINDOW it may take (pick.ts), so the queue's head is not whoever asks next.
    */
-  private claimAmong(ids: Iterable<string>, req: ClaimRequest, copyId: string): Claimed | null {
+  private claimAmong(ids: Iterable<string>, req: ClaimRequest, copyId: string, refused: JobRefusals): Claimed | null {
     if (!req.draw) {
       for (const id of ids) {
-        const claimed = this.claimAt(id, req, copyId);
+        const claimed = this.claimAt(id, req, copyId, refused);
         if (claimed) return claimed;
       }
       return null;
@@ -686,22 +707,24 @@ export class SqliteStore implements Store {
     for (const id of ids) {
       const e = this.entry(id);
       if (!e || (req.projectId && e.row.projectId !== req.projectId)) continue;
+      if (refused(this.jobRef(e.row.jobId), e.row.homogeneous)) continue;
       if (this.decideIn(e, req, copyId).take !== true) continue;
       const job = this.jobRef(e.row.jobId);
       eligible.push({ id, priority: job?.priority ?? 0, ordered: job?.kind !== 'inference' });
       if (eligible.length >= PICK_WINDOW) break;
     }
     for (const { id } of pickOrder(eligible, req.draw)) {
-      const claimed = this.claimAt(id, req, copyId);
+      const claimed = this.claimAt(id, req, copyId, refused);
       if (claimed) return claimed;
     }
     return null;
   }
 
   /** A copy of this shard for the volunteer, if the shard is in its project (when it asked for one) and it may take it. */
-  private claimAt(shardId: string, req: ClaimRequest, copyId: string): Claimed | null {
+  private claimAt(shardId: string, req: ClaimRequest, copyId: string, refused: JobRefusals): Claimed | null {
     const e = this.entry(shardId);
     if (!e || (req.projectId && e.row.projectId !== req.projectId)) return null;
+    if (refused(this.jobRef(e.row.jobId), e.row.homogeneous)) return null;
     return this.claimIn(e, req, copyId);
   }
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../../server/core/jobs/types.ts';
-import { type ClaimInput, type ClaimableShard, decideClaim, wanting } from '../../../server/core/scheduler/claim.ts';
+import { type ClaimInput, type ClaimableShard, type ClaimRefusal, decideClaim, jobRefusal, jobRefusals, wanting } from '../../../server/core/scheduler/claim.ts';
 import type { CopyIdentity } from '../../../server/core/scheduler/eligibility.ts';
 import { ALL_RULES, makeJob, makeTrainJob, NOW } from '../store/contract.ts';
 
@@ -142,5 +142,67 @@ describe('decideClaim', () => {
     const { job: train } = makeTrainJob('p1', { shards: 8, shardsPerRound: 4, cap: 1 });
     expect(decideClaim(input(train, { shard: { alive: 2 } }))).toEqual({ take: false, why: 'not wanting' });
     expect(decideClaim(input(train, { copies: [other({ volunteerId: 'v1' })] }))).toEqual({ take: false, why: 'not distinct' });
+    // A class the rules refuse on a homogeneous shard: refused at once, no count asked of the store.
+    const trust = { policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrusted: () => false };
+    const forger = { ...volunteer, numericClass: 'webgpu/forged/x/ort-1.30.0' };
+    expect(decideClaim(input(train, { shard: { index: 5, homogeneous: true }, volunteer: forger, trust }))).toEqual({ take: false, why: 'class not honoured' });
+  });
+});
+
+describe('jobRefusal: the claim\'s refusals that hold for every shard of a job (what a store decides once per job)', () => {
+  const { job } = makeJob('p1');
+  const WASM = 'wasm/ort-1.30.0';
+  const GPU = 'webgpu/nvidia/ampere/ort-1.30.0';
+  const FORGED = 'webgpu/forged/x/ort-1.30.0';
+  const policy = { trustAfter: 10, minReplicateProbability: 0.05, classQuorum: 3 };
+  const census = new Map([[WASM, 5], [GPU, 3], [FORGED, 2]]);
+  const jobs: [string, Job | null][] = [
+    ['running', job], ['cancelled', { ...job, state: 'cancelled' }], ['gone', null],
+    ['wasm only', { ...job, spec: { ...job.spec, backends: ['wasm'] } as Job['spec'] }],
+  ];
+  const trusts: [string, Omit<NonNullable<ClaimInput['trust']>, 'holderTrusted' | 'draw'> | undefined][] = [
+    ['no trust rules', undefined],
+    ['untrusted, WASM trusted', { policy, asker: null, trustedClasses: [WASM], census }],
+    ['trusted asker', { policy, asker: { streak: 20 }, trustedClasses: [WASM], census }],
+    ['no trusted host', { policy, asker: null, trustedClasses: [], census }],
+  ];
+  const JOB_WIDE: readonly ClaimRefusal[] = ['job not running', 'backend not allowed', 'class not honoured', 'no trusted host in class'];
+
+  it('refuses exactly where decideClaim refuses a fresh shard of the job for a job-wide reason, with the same reason', () => {
+    let refusals = 0;
+    let grants = 0;
+    for (const [, j] of jobs) {
+      for (const [, t] of trusts) {
+        for (const cls of [WASM, GPU, FORGED]) {
+          for (const homogeneous of [false, true]) {
+            const v = { ...volunteer, numericClass: cls };
+            const r = jobRefusal(j, homogeneous, v, t);
+            const d = decideClaim(input(job, { job: j, volunteer: v, shard: { homogeneous }, ...(t ? { trust: { ...t, draw: 0.5, holderTrusted: () => false } } : {}) }));
+            if (r) {
+              refusals++;
+              expect(d).toEqual({ take: false, why: r });
+            } else {
+              if (d.take === true) grants++;
+              expect(d.take === false && JOB_WIDE.includes(d.why)).toBe(false);
+            }
+          }
+        }
+      }
+    }
+    // Both sides of the rule were exercised.
+    expect(refusals).toBeGreaterThan(20);
+    expect(grants).toBeGreaterThan(10);
+  });
+
+  it('is remembered per job and homogeneity for one request: the same answers', () => {
+    const t = { policy, asker: null, trustedClasses: [WASM], census };
+    const forger = { ...volunteer, numericClass: FORGED };
+    const refused = jobRefusals(forger, t);
+    for (const homogeneous of [true, false, true]) {
+      expect(refused(job, homogeneous)).toBe(jobRefusal(job, homogeneous, forger, t));
+    }
+    expect(refused(job, true)).toBe('class not honoured');
+    expect(refused(job, false)).toBeNull();
+    expect(refused(null, false)).toBe('job not running');
   });
 });
