@@ -18,8 +18,8 @@ import { payableAt } from '../../server/core/credit/hold.ts';
 import { kindOf } from '../../server/core/jobs/kinds.ts';
 import { DEFAULT_LIMITS, DEFAULT_TOLERANCE } from '../../server/core/jobs/limits.ts';
 import type { Copy, InferenceSpec, Job } from '../../server/core/jobs/types.ts';
-import { type ClaimableShard, decideClaim } from '../../server/core/scheduler/claim.ts';
-import type { DistinctRule } from '../../server/core/scheduler/eligibility.ts';
+import { type ClaimableShard, type ClaimTrust, decideClaim, type JobClaimTrust, jobRefusal } from '../../server/core/scheduler/claim.ts';
+import type { CopyIdentity, DistinctRule } from '../../server/core/scheduler/eligibility.ts';
 import { aliveCopies, shardFailure } from '../../server/core/scheduler/transitions.ts';
 import { judge, judgeLate, type ReputationChange } from '../../server/core/trust/judge.ts';
 import type { TrustPolicy } from '../../server/core/trust/policy.ts';
@@ -65,6 +65,8 @@ export interface SimShard extends ClaimableShard {
   truth: NamedTensor[];
   measured: boolean;
   copies: SimCopy[];
+  /** Its copies less the spot checks' (what the claim reads, as the simulated `alive` and holders do). */
+  ordinary: SimCopy[];
   canonical: SimCopy | null;
   unchecked: boolean;
   /** First validated (null: not yet). */
@@ -199,8 +201,12 @@ export class SimCoordinator {
     const spot = this.spotCheck(v, now);
     if (spot) return spot;
     const rep = this.reputations.get(v.id)!;
+    // As the stores do (claim.ts jobRefusals): a job that refuses this host whatever the shard is not read shard by shard.
+    if (jobRefusal(this.job, this.o.homogeneous, v, this.jobTrust(rep))) return null;
     const trusted = isTrusted(rep, this.o.policy);
     const lists = trusted ? [this.trustedOnly.items, this.anyone.items] : [this.anyone.items];
+    // One trust input for the whole scan (nothing it reads changes meanwhile); the scan's draw decides nothing kept.
+    const scan = this.claimTrust(rep, 0);
     // The store reads wanting shards in queue order (oldest job, lowest index first) and keeps those the
     // claim decisions allow, up to the pick window; the pick order (scheduler/pick.ts) shuffles that head.
     const eligible: (Pickable & { shard: SimShard })[] = [];
@@ -211,14 +217,16 @@ export class SimCoordinator {
       if (li < 0) break;
       const shard = this.shards[lists[li]![pos[li]!]!]!;
       pos[li]!++;
-      if (this.claim(v, rep, shard, now, '', 0).take === true) eligible.push({ id: shard.id, priority: 0, ordered: false, shard });
+      if (this.claim(v, shard, now, '', scan).take === true) eligible.push({ id: shard.id, priority: 0, ordered: false, shard });
     }
     if (!eligible.length) return null;
     const shard = pickOrder(eligible, () => this.rng.next(), this.window)[0]!.shard;
-    const d = this.claim(v, rep, shard, now, `c${this.copySeq++}`, this.rng.next());
+    const copyId = `c${this.copySeq++}`;
+    const d = this.claim(v, shard, now, copyId, this.claimTrust(rep, this.rng.next()));
     if (d.take !== true) throw new Error('an eligible shard refused the claim');
     const copy: SimCopy = { ...d.copy, index: shard.index, value: null, out: null, lie: false, spot: false, solo: d.copy.solo === true };
     shard.copies.push(copy);
+    shard.ordinary.push(copy);
     shard.issued++;
     shard.alive++;
     shard.wanted = d.wanted;
@@ -233,15 +241,20 @@ export class SimCoordinator {
    * The claim decision with the trust inputs the work service gives it (adaptive replication, the class rules).
    * Its copies leave out spot checks' copies, as the simulated shard's `alive` and `holders` do.
    */
-  private claim(v: SimVolunteer, rep: Reputation, shard: SimShard, now: number, copyId: string, draw: number) {
-    return decideClaim({
-      shard, copies: shard.copies.filter((c) => !c.spot), job: this.job, volunteer: v, rules: this.o.rules, now, copyId,
-      trust: {
-        policy: this.o.policy, asker: rep, trustedClasses: this.trustedClasses, census: this.census, draw,
-        holderTrusted: (c) => this.isTrusted(c.volunteerId),
-      },
-    });
+  private claim(v: SimVolunteer, shard: SimShard, now: number, copyId: string, trust: ClaimTrust) {
+    return decideClaim({ shard, copies: shard.ordinary, job: this.job, volunteer: v, rules: this.o.rules, now, copyId, trust });
   }
+
+  private jobTrust(rep: Reputation): JobClaimTrust {
+    return { policy: this.o.policy, asker: rep, trustedClasses: this.trustedClasses, census: this.census };
+  }
+
+  private claimTrust(rep: Reputation, draw: number): ClaimTrust {
+    return { ...this.jobTrust(rep), draw, holderTrusted: this.holderTrusted };
+  }
+
+  /** Made once: a closure per claim costs more than the claim when the simulation runs under tsx (its keepNames). */
+  private readonly holderTrusted = (c: CopyIdentity): boolean => this.isTrusted(c.volunteerId);
 
   private held(volunteerId: string): Set<string> {
     let h = this.heldShards.get(volunteerId);
@@ -479,7 +492,7 @@ export class SimCoordinator {
         id: `s${index}`, jobId: this.job.id, index, start: index * SHARD_RECORDS, end: (index + 1) * SHARD_RECORDS, state: 'open',
         wanted: this.o.replicas, canonicalCopyId: null, errors: 0, issued: 0, alive: 0, maxTotal: this.job.spec.limits.maxTotalCopies,
         homogeneous: this.o.homogeneous, truth: resultTensor(value), measured: index >= this.measuredFrom && this.nextMeasured < this.measuredShards,
-        copies: [], canonical: null, unchecked: false, validatedAt: null, everWrong: false, reverifying: false,
+        copies: [], ordinary: [], canonical: null, unchecked: false, validatedAt: null, everWrong: false, reverifying: false,
       };
       if (shard.measured) this.nextMeasured++;
       this.shards.push(shard);

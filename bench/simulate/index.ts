@@ -18,7 +18,7 @@ import { DEFAULT_TRUST, trustPolicy } from '../../server/core/trust/policy.ts';
 import { Flags } from '../lib/flags.ts';
 import { table } from '../lib/stats.ts';
 import { STRATEGIES, STRATEGY_NOTES, type Strategy } from './strategies.ts';
-import { type CellFigures, simulate } from './world.ts';
+import { type CellFigures, type Progress, simulate } from './world.ts';
 
 const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after'];
 
@@ -66,28 +66,35 @@ log(`  replicas ${replicas}, trust after ${policy.trustAfter} valid in a row, re
 log(`  honest copy ${base.computeMs / 1000} s (each host 0.5-1.5x), fast cheater ${base.fastMs / 1000} s; ${cells.length} runs`);
 
 const bar = process.stderr.isTTY
-  ? new cliProgress.SingleBar({ format: 'simulate [{bar}] {percentage}% | {cell} | {value}/{total} counted shards final | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
+  ? new cliProgress.SingleBar({ format: 'simulate [{bar}] {percentage}% | {cell} | {phase} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
   : null;
-bar?.start(cells.length * shards, 0, { cell: '' });
+bar?.start(cells.length * shards, 0, { cell: '', phase: '' });
 const results: CellFigures[] = [];
 const t0 = performance.now();
+const n = (x: number) => Math.round(x).toLocaleString('en');
+const clock = (ms: number) => `${Math.floor(ms / 3600_000)}:${String(Math.floor(ms / 60_000) % 60).padStart(2, '0')}:${String(Math.floor(ms / 1000) % 60).padStart(2, '0')}`;
+/** What the run is doing, in words: which phase, how far, and how much simulated time has passed. */
+const phaseText = (p: Progress) => `${p.phase === 'warm-up' ? `warm-up: ${n(p.done)}/${n(p.total)} shards validated`
+  : p.phase === 'counted' ? `${n(p.done)}/${n(p.total)} counted shards final`
+    : `credit hold of the last counted shard: ${clock(p.done)} of ${clock(p.total)}`}, ${clock(p.simulatedMs)} simulated`;
 for (const [i, cell] of cells.entries()) {
-  const name = `${cell.strategy} f=${Math.round(cell.share * 100)}%`;
+  const name = `${cell.strategy} f=${Math.round(cell.share * 100)}% (run ${i + 1}/${cells.length})`;
   let lastLine = performance.now();
+  bar?.update(i * shards, { cell: name, phase: 'starting' });
   const r = simulate({
     ...base, ...cell,
-    onProgress: (final) => {
-      bar?.update(i * shards + final, { cell: name });
+    onProgress: (p) => {
+      bar?.update(i * shards + p.final, { cell: name, phase: phaseText(p) });
       // Without a terminal (CI, a pipe): a line every 30 s instead of the bar.
       if (!bar && performance.now() - lastLine > 30_000) {
         lastLine = performance.now();
-        process.stderr.write(`simulate: ${name}: ${final}/${shards} counted shards final\n`);
+        process.stderr.write(`simulate: ${name}: ${phaseText(p)}\n`);
       }
     },
   });
   results.push(r);
-  bar?.update((i + 1) * shards, { cell: name });
-  if (!bar) process.stderr.write(`simulate: ${name} done (${i + 1}/${cells.length}, ${Math.round((performance.now() - t0) / 1000)} s)\n`);
+  bar?.update((i + 1) * shards, { cell: name, phase: 'done' });
+  if (!bar) process.stderr.write(`simulate: ${name} done (${Math.round((performance.now() - t0) / 1000)} s since the start)\n`);
 }
 bar?.stop();
 

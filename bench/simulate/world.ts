@@ -41,8 +41,23 @@ export interface WorldOptions {
   backlog: number;
   /** Stop when no counted shard became final for this long (simulated): the rest are stalled. */
   stallMs: number;
-  onProgress?: (final: number) => void;
+  /** Told how far the run is, every few thousand events (it does not change the run). */
+  onProgress?: (p: Progress) => void;
 }
+
+/** Where a run is: earning trust on warm-up shards, finishing the counted ones, or waiting out the last one's credit hold. */
+export interface Progress {
+  phase: 'warm-up' | 'counted' | 'hold';
+  /** Warm-up: shards validated; counted: counted shards final; hold: simulated ms of the hold passed. */
+  done: number;
+  total: number;
+  /** Counted shards final (what the bar counts). */
+  final: number;
+  simulatedMs: number;
+}
+
+/** Events between progress reports. */
+const PROGRESS_EVERY = 4096;
 
 export interface CellFigures {
   strategy: string;
@@ -170,7 +185,6 @@ export function simulate(o: WorldOptions): CellFigures {
       final++;
       lastFinalAt = t;
       if (final === o.shards) windowEnd = { copies: copiesNow(), validations };
-      o.onProgress?.(final);
     }
   };
   coord.onCaught = (v, t) => {
@@ -254,9 +268,16 @@ export function simulate(o: WorldOptions): CellFigures {
     request(a);
   };
 
+  const progress = (): Progress => {
+    if (final >= o.shards) return { phase: 'hold', done: Math.min(o.holdMs, now - lastFinalAt), total: o.holdMs, final, simulatedMs: now };
+    if (coord.measuredMade === 0) return { phase: 'warm-up', done: Math.min(validations, o.warmup), total: o.warmup, final, simulatedMs: now };
+    return { phase: 'counted', done: final, total: o.shards, final, simulatedMs: now };
+  };
   let lastProgressAt = 0;
   let lastFinal = 0;
+  let events = 0;
   for (;;) {
+    if (o.onProgress && ++events % PROGRESS_EVERY === 0) o.onProgress(progress());
     const t = heap.peekTime();
     const ev = heap.pop();
     if (!ev) break;
