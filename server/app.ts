@@ -174,7 +174,7 @@ async function startOnBoundPort(
     // The route as registered (`/api/v1/jobs/:id`), never the raw URL: bounded label values.
     metrics.http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
-  registerGridMetrics(metrics, () => store.gridCounts(), { version: PACKAGE_VERSION, store: store.kind });
+  registerGridMetrics(metrics, () => store.gridCounts(), { version: PACKAGE_VERSION, store: store.kind }, () => store.reviewCounts());
   securityHeaders(app, async (id) => (await store.getProject(id))?.embed.allowedOrigins ?? null);
   const boards = new ProjectBoards(store);
   registerApi(app, { store, blobs, jobs, projects, groups, train, swarm, waits, credit, boards, operatorProjectId: projectId, publicUrl: config.publicUrl, version: PACKAGE_VERSION, metrics, consentMaxHours: config.consentMaxHours });

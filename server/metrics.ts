@@ -23,6 +23,7 @@ export function createMetrics() {
     trustLost: new Counter({ name: 'tabgrid_hosts_lost_trust_total', help: 'Trusted hosts that lost trust, by reason: invalid result, spot check failed, operator trust revoked', labelNames: ['reason'], registers: [registry] }),
     reopened: new Counter({ name: 'tabgrid_shards_reopened_total', help: 'Shards re-opened by backtracking (a host caught lying had them accepted on its word alone)', registers: [registry] }),
     reversed: new Counter({ name: 'tabgrid_credit_reversed_total', help: 'Credit reversed by new ledger rows (GFLOP)', registers: [registry] }),
+    reviews: new Counter({ name: 'tabgrid_reviews_total', help: 'Reviews of results a caught host had agreed on (settled by the root of trust): opened, root copies issued, confirmed, overturned', labelNames: ['event'], registers: [registry] }),
     payouts: new Counter({ name: 'tabgrid_payouts_closed_total', help: 'Payout epochs closed', registers: [registry] }),
     http: new Histogram({
       name: 'tabgrid_http_request_duration_seconds', help: 'HTTP requests by method, route (as registered) and status code',
@@ -35,7 +36,7 @@ export function createMetrics() {
  * What the store holds, read when Prometheus scrapes (so a scrape costs three
  * grouped counts, and nothing is counted between scrapes), and build info.
  */
-export function registerGridMetrics(m: Metrics, counts: () => Promise<GridCounts>, build: { version: string; store: string }): void {
+export function registerGridMetrics(m: Metrics, counts: () => Promise<GridCounts>, build: { version: string; store: string }, reviews?: () => Promise<Record<string, number>>): void {
   let pending: Promise<GridCounts> | null = null;
   // The three gauges of one scrape share one read.
   const read = () => (pending ??= counts().finally(() => { setTimeout(() => { pending = null; }, 0); }));
@@ -51,6 +52,12 @@ export function registerGridMetrics(m: Metrics, counts: () => Promise<GridCounts
     name: 'tabgrid_queue_depth', help: 'Copies that open shards of running jobs want and no volunteer holds yet', registers: [m.registry],
     async collect() { this.set((await read()).queue); },
   });
+  if (reviews) {
+    new Gauge({
+      name: 'tabgrid_reviews', help: 'Reviews by state; open ones wait for the root of trust (an operator host) and hold their shards\' credit pending', labelNames: ['state'], registers: [m.registry],
+      async collect() { for (const [state, n] of Object.entries(await reviews())) this.set({ state }, n); },
+    });
+  }
   new Gauge({ name: 'tabgrid_build_info', help: 'Version, Node.js and store of this coordinator (always 1)', labelNames: ['version', 'node', 'store'], registers: [m.registry] })
     .set({ version: build.version, node: process.version, store: build.store }, 1);
 }
@@ -65,6 +72,7 @@ export function countTrust(m: Metrics, events: CoordinatorEvents): void {
   for (const event of ['issued', 'passed', 'failed']) m.spotChecks.inc({ event }, 0);
   for (const replication of ['solo', 'replicated']) m.copiesIssued.inc({ replication }, 0);
   for (const reason of LOSSES) m.trustLost.inc({ reason }, 0);
+  for (const event of ['opened', 'issued', 'confirmed', 'overturned']) m.reviews.inc({ event }, 0);
   events.on('trust', (n) => {
     switch (n.kind) {
       case 'spot-issued': m.spotChecks.inc({ event: 'issued' }); break;
@@ -76,6 +84,7 @@ export function countTrust(m: Metrics, events: CoordinatorEvents): void {
       case 'reopened': m.reopened.inc(Math.max(0, n.shards)); m.reversed.inc(Math.max(0, n.creditReversed)); break;
       case 'reversed': m.reversed.inc(Math.max(0, n.credit)); break;
       case 'payout': m.payouts.inc(); break;
+      case 'review': m.reviews.inc({ event: n.event }, Math.max(0, n.count)); break;
     }
   });
 }

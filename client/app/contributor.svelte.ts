@@ -111,7 +111,7 @@ export class Contributor {
   balance = $state<number | null>(null);
   accountView = $state.raw<AccountView | null>(null);
   /** The balance's split: pending (in its hold), payable (paid in the next epoch, once in a wallet) and debt (reversed after it was claimed or paid). */
-  credit = $state<{ pending: number; payable: number; debt: number } | null>(null);
+  credit = $state<{ pending: number; payable: number; debt: number; underReview: number } | null>(null);
   /** The latest claim of this browser's volunteer credit to its in-browser wallet (WalletCard's button). */
   claim = $state<ClaimState | null>(null);
   /** The claimed wallet's balance (pending, payable, debt) and its changes, once a claim went through. */
@@ -415,7 +415,7 @@ export class Contributor {
         balance: (b) => {
           if (!this.account || b.account === this.account) {
             this.live.balance = b.balance;
-            this.credit = { pending: b.pending, payable: b.payable, debt: b.debt };
+            this.credit = { pending: b.pending, payable: b.payable, debt: b.debt, underReview: b.underReview ?? 0 };
             this.showSoon();
           }
         },
@@ -654,7 +654,7 @@ export class Contributor {
       const view = await fetchAccount(this.coordinator, account);
       this.accountView = view;
       this.live.balance = view.balance;
-      this.credit = { pending: view.pending, payable: view.payable, debt: view.debt };
+      this.credit = { pending: view.pending, payable: view.payable, debt: view.debt, underReview: view.underReview ?? 0 };
       if (account.startsWith('0x')) this.payouts = await fetchPayouts(this.coordinator, account).catch(() => this.payouts);
       this.show();
     } catch { /* unknown account or coordinator down: keep what we had */ }

@@ -48,6 +48,8 @@ export interface AccountView {
   payable: number;
   /** Reversed after it was claimed or paid, beyond what is payable: the next payout pays net of it. */
   debt: number;
+  /** Of the balance, credit for results under review (pending until the operator's own host has recomputed them). */
+  underReview?: number;
   entries: LedgerRow[];
   changes: LedgerChangeRow[];
 }
@@ -85,6 +87,7 @@ export async function fetchAccount(coordinator: string, account: string, signal?
   const s = await client(coordinator).account(account, signal ? { signal } : {});
   return {
     account: s.account, balance: s.balance, pending: s.pending, payable: s.payable, debt: s.debt,
+    ...(s.underReview !== undefined ? { underReview: s.underReview } : {}),
     entries: s.entries.map((e) => ({ copyId: e.copyId, jobId: e.jobId, amount: e.amount, at: e.at })),
     changes: s.changes.map((c) => ({ kind: c.kind, amount: c.amount, reason: c.reason, at: c.at })),
   };

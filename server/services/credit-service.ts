@@ -42,7 +42,7 @@ export class CreditService {
   async statement(account: string, page: { limit: number; before?: number }) {
     const c = await this.balanceOf(account);
     return {
-      account, balance: c.balance, pending: c.pending, payable: c.payable, debt: c.debt, copies: c.copies,
+      account, balance: c.balance, pending: c.pending, payable: c.payable, debt: c.debt, underReview: c.underReview, copies: c.copies,
       entries: await this.store.ledger({ account, limit: page.limit, ...(page.before ? { before: page.before } : {}) }),
       changes: await this.store.ledgerChanges({ account, limit: 100 }),
     };

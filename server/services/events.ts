@@ -20,7 +20,9 @@ export type TrustNews =
   | { kind: 'reopened'; shards: number; creditReversed: number }
   /** Credit reversed outside backtracking (GFLOP). */
   | { kind: 'reversed'; credit: number }
-  | { kind: 'payout'; accounts: number };
+  | { kind: 'payout'; accounts: number }
+  /** Reviews (core/trust/review.ts): opened once a host was caught, a root copy issued, settled by the root of trust. */
+  | { kind: 'review'; event: 'opened' | 'issued' | 'confirmed' | 'overturned'; count: number };
 
 export interface CoordinatorEventMap {
   /** A decision of the trust machinery (metrics). */

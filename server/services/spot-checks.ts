@@ -12,7 +12,8 @@
  *  - a host found wrong (a failed check, or any invalid result) has every
  *    result it had accepted on its word alone re-opened: recomputed by
  *    others, its credit reversed by new ledger rows, a completed job run
- *    again so its outputs are corrected.
+ *    again so its outputs are corrected; what it had accepted with others'
+ *    agreement goes under review (reviews.ts).
  */
 import type { Logger } from 'pino';
 import type { Assignment } from '../../shared/protocol/events.ts';
@@ -27,6 +28,7 @@ import { ort } from '../models/ort-node.ts';
 import type { Claimed, CopyJudgement, ShardResults, Store, Volunteer } from '../store/types.ts';
 import type { CoordinatorEvents } from './events.ts';
 import type { KindWorks } from './kinds.ts';
+import type { Reviews } from './reviews.ts';
 
 export interface SpotCheckSettings {
   /** Fraction of work requests answered with a known-answer copy (0: none, and no answers computed). */
@@ -240,7 +242,14 @@ export class SpotChecks {
     return this.backtracks;
   }
 
+  /** Backtracking that follows agreement (reviews.ts): set by the work service. */
+  reviews: Reviews | null = null;
+
   private async backtrack(volunteerId: string, copyId: string, spot: boolean): Promise<void> {
+    // What it agreed on with others first: those reviews wait for the root of trust, and hold their credit meanwhile.
+    await this.reviews?.open({ volunteerId, copyId, spot }, Date.now()).catch((err: unknown) => {
+      this.log.error({ err, volunteer: volunteerId, copy: copyId }, 'could not open the reviews of a caught host\'s agreed results; they stay accepted until it is caught again');
+    });
     const solos = await this.store.soloResults(volunteerId, 0);
     // Every solo result still standing: each earlier failure already re-opened the ones before it.
     const plan = backtrackPlan(solos, { volunteerId, streakSince: null }, { copyId, spot });

@@ -42,6 +42,7 @@ import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
 import type { KindWorks } from './kinds.ts';
 import { SpotChecks } from './spot-checks.ts';
+import { Reviews } from './reviews.ts';
 import { PEER_SHARE_FRESH_MS } from './swarm-monitor.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { AnswerRunner } from '../models/answer-runner.ts';
@@ -95,6 +96,8 @@ export class WorkService {
 
   /** Spot checks with known answers and backtracking (spot-checks.ts). */
   readonly spot: SpotChecks;
+  /** Backtracking that follows agreement, settled by the root of trust (reviews.ts). */
+  readonly reviews: Reviews;
 
   constructor(
     private readonly store: Store,
@@ -126,6 +129,15 @@ export class WorkService {
       (shardId, fn) => this.shardLock.run(shardId, fn), log.child({ component: 'spot-checks' }),
     );
     this.trust = { ...DEFAULT_TRUST, ...trust };
+    this.reviews = new Reviews(store, kinds, events, { holdMs: config.creditHoldMs, trustAfter: this.trust.trustAfter }, log.child({ component: 'reviews' }));
+    this.reviews.hooks = {
+      trustMoved: async (moves, ids) => {
+        this.trustMoved(moves, {});
+        await this.refreshTrust(ids);
+      },
+      caught: (volunteerId, copyId) => this.spot.found(volunteerId, copyId, false),
+    };
+    this.spot.reviews = this.reviews;
   }
 
   /**
@@ -367,12 +379,14 @@ export class WorkService {
     const [asker] = await this.store.reputations([{ volunteerId: s.volunteer.id, numericClass: s.volunteer.numericClass }]);
     // Whether a trusted host's copy stands alone is drawn from the same unpredictable stream as the shard it gets.
     const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(now), census: await this.classCensus(now), draw: this.draw() };
+    // The operator's own hosts (the root of trust) take a waiting review first: only they settle one.
+    const review = await this.reviews.maybeIssue(s.volunteer, asker?.operator === true, s.projectId, now);
     // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
-    const spot = await this.spot.maybeIssue(s.volunteer, s.projectId, now);
-    const claimed = spot ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw, trust });
+    const spot = review ? null : await this.spot.maybeIssue(s.volunteer, s.projectId, now);
+    const claimed = review ?? spot ?? await this.store.claimCopy({ volunteer: s.volunteer, projectId: s.projectId, rules: this.config.distinctCopies, now, draw: this.draw, trust });
     if (!claimed) return { assignment: null, retryInMs: 5000, reason: 'no work available for you right now' };
     const { job, shard, copy } = claimed;
-    this.events.emit('trust', spot ? { kind: 'spot-issued' } : { kind: 'copy-issued', solo: copy.solo === true });
+    if (!review) this.events.emit('trust', spot ? { kind: 'spot-issued' } : { kind: 'copy-issued', solo: copy.solo === true });
     this.events.emit('assigned', job.id);
     this.log.debug({ copy: copy.id, shard: shard.id, job: job.id, index: shard.index, volunteer: s.volunteer.id, issued: shard.issued }, 'assigned copy');
     return { assignment: await this.assignment(job, shard, copy) };
@@ -433,7 +447,7 @@ export class WorkService {
   /** Balance, pending and payable now (the hold: server/core/credit/hold.ts). */
   async balanceOf(account: string): Promise<AccountBalance> {
     const c = await this.store.accountCredit(account, Date.now());
-    return { account, balance: c.balance, pending: c.pending, payable: c.payable, debt: c.debt };
+    return { account, balance: c.balance, pending: c.pending, payable: c.payable, debt: c.debt, underReview: c.underReview };
   }
 
   heartbeat(s: VolunteerSession, copyIds: string[]) {
@@ -554,6 +568,13 @@ export class WorkService {
       for (const c of copies) if (failed.has(c.id)) Object.assign(c, { outcome: 'invalid' });
       pending = pending.filter((c) => !failed.has(c.id));
       if (pending.length === 0) return;
+    }
+
+    if (shard.state === 'validated') {
+      // The root of trust's copy of an open review settles it (reviews.ts); whatever else came back is judged after, against the answer as settled.
+      const review = await this.store.reviewOf(shard.id);
+      const root = review?.state === 'open' ? pending.find((c) => c.id === review.copyId) : undefined;
+      if (review && root && await this.reviews.settle(sr, review, root)) return this.validateShardNow(shardId);
     }
 
     const judgements: CopyJudgement[] = [];

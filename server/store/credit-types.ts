@@ -30,6 +30,8 @@ export interface AccountCredit {
   balance: number;
   pending: number;
   payable: number;
+  /** Of the balance, credit for results under review (server/core/trust/review.ts): pending until the review settles, whatever its hold. */
+  underReview: number;
   /** -payable when payable is negative: reversed after a claim or a payout, netted in the next payout. */
   debt: number;
   /** Copies credited to this account. */

@@ -210,3 +210,55 @@ export const toKnownAnswer = (r: Row) => ({ shardId: r.id as string, jobId: r.jo
 export const toSoloResult = (r: Row) => ({
   copyId: r.id as string, shardId: r.shard_id as string, volunteerId: r.volunteer_id as string, numericClass: r.numeric_class as string, at: num(r.returned_at),
 });
+
+/**
+ * Reviews (server/core/trust/review.ts): a caught host's results accepted on agreement, re-verified by the
+ * root of trust, in both stores' SQL (`?` placeholders, numbered by the PostgreSQL store).
+ */
+export const REVIEW_SQL = {
+  /**
+   * A volunteer's valid results on validated shards that another valid result agreed with, returned since a
+   * time (rare: read once a host is caught), with whether the root agreed already (an operator host's valid
+   * result, or the coordinator's own answer) and whether the shard was reviewed already.
+   */
+  agreedResults: `SELECT c.id, c.shard_id, c.job_id, c.volunteer_id, c.returned_at, j.kind,
+      CASE WHEN EXISTS (SELECT 1 FROM copies o JOIN reputations r ON r.volunteer_id = o.volunteer_id AND r.numeric_class = o.numeric_class
+          WHERE o.shard_id = s.id AND o.outcome = 'valid' AND r.operator = 1)
+        OR EXISTS (SELECT 1 FROM known_answers k WHERE k.shard_id = s.id) THEN 1 ELSE 0 END AS root_agreed,
+      CASE WHEN EXISTS (SELECT 1 FROM reviews rv WHERE rv.shard_id = s.id) THEN 1 ELSE 0 END AS reviewed
+    FROM copies c JOIN shards s ON s.id = c.shard_id JOIN jobs j ON j.id = s.job_id
+    WHERE c.volunteer_id = ? AND c.outcome = 'valid' AND s.state = 'validated' AND c.returned_at >= ?
+      AND EXISTS (SELECT 1 FROM copies o WHERE o.shard_id = s.id AND o.id <> c.id AND o.outcome = 'valid')
+    ORDER BY c.returned_at`,
+  /**
+   * Open reviews in the order the root takes them (review.ts reviewOrder: unvouched first, then the newest answers), with
+   * whether their root copy is still live and whether a host trusted now (streak >= ?, or an operator's) agreed.
+   */
+  open: `SELECT * FROM (SELECT rv.*, CASE WHEN rc.state IN ('assigned','running','returned') THEN 1 ELSE 0 END AS copy_live,
+        CASE WHEN EXISTS (SELECT 1 FROM copies o JOIN reputations r ON r.volunteer_id = o.volunteer_id AND r.numeric_class = o.numeric_class
+          WHERE o.shard_id = rv.shard_id AND o.outcome = 'valid' AND (r.operator = 1 OR r.streak >= ?)) THEN 1 ELSE 0 END AS vouched
+      FROM reviews rv LEFT JOIN copies rc ON rc.id = rv.copy_id WHERE rv.state = 'open') w
+    ORDER BY vouched, result_at DESC, shard_id LIMIT ?`,
+  insert: `INSERT INTO reviews (shard_id, job_id, project_id, canonical_copy_id, state, reason, opened_at, result_at, copy_id, settled_at)
+    VALUES (?, ?, ?, ?, 'open', ?, ?, ?, NULL, NULL) ON CONFLICT (shard_id) DO NOTHING`,
+  one: `SELECT rv.*, CASE WHEN rc.state IN ('assigned','running','returned') THEN 1 ELSE 0 END AS copy_live
+    FROM reviews rv LEFT JOIN copies rc ON rc.id = rv.copy_id WHERE rv.shard_id = ?`,
+  counts: `SELECT state, COUNT(*) AS n FROM reviews GROUP BY state`,
+};
+
+/**
+ * The copies whose credit is under review: every valid copy of a shard with an open review. Their credit
+ * stays pending, past its hold, until the review settles (both stores' balance and payout queries).
+ */
+export const UNDER_REVIEW = `SELECT c.id FROM reviews rv JOIN copies c ON c.shard_id = rv.shard_id WHERE rv.state = 'open' AND c.outcome = 'valid'`;
+
+export const toReview = (r: Row) => ({
+  shardId: r.shard_id as string, jobId: r.job_id as string, projectId: r.project_id as string, canonicalCopyId: r.canonical_copy_id as string,
+  state: r.state as 'open' | 'confirmed' | 'overturned', reason: r.reason as string, openedAt: num(r.opened_at), resultAt: num(r.result_at), copyId: str(r.copy_id),
+  copyLive: num(r.copy_live) === 1, vouched: num(r.vouched) === 1,
+});
+
+export const toAgreedResult = (r: Row) => ({
+  copyId: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string, at: num(r.returned_at),
+  kind: r.kind as 'inference' | 'train', rootAgreed: num(r.root_agreed) === 1, reviewed: num(r.reviewed) === 1,
+});

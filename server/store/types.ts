@@ -10,6 +10,7 @@ import type { ClaimTrust } from '../core/scheduler/claim.ts';
 import type { JobState } from '../../shared/protocol/events.ts';
 import type { CreditLedger, ReversedCredit } from './credit-types.ts';
 import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
+import type { AgreedResult, Review } from '../core/trust/review.ts';
 import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 import type { Reputation } from '../core/trust/reputation.ts';
 import type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
@@ -169,6 +170,31 @@ export interface ProjectBoardCounts {
   leaderboard: { account: string; credit: number; copies: number }[];
   /** All the credit granted for the project's copies, reversals taken off. */
   credit: number;
+}
+
+/** A review as the store reads it, with whether its root copy is still live (assigned, running or returned). */
+export type ReviewRow = Review & { copyLive: boolean; vouched: boolean };
+
+export interface ReviewSettleWrite {
+  shardId: string;
+  rootCopyId: string;
+  outcome: 'confirmed' | 'overturned';
+  reason: string;
+  now: number;
+  /** The credit hold of the root copy's own credit. */
+  holdMs: number;
+  /** The root copy's credit (0: none). */
+  credit: number;
+  /** Overturned: the copies that agreed on the overturned answer. */
+  overturned: readonly string[];
+}
+
+export interface ReviewSettled {
+  review: Review;
+  reversed: ReversedCredit[];
+  reputations: ReputationMove[];
+  /** The job had completed: it runs again until its outputs are assembled again. */
+  jobReopened: boolean;
 }
 
 /** A validated shard re-opened by backtracking (Store.reopenShards). */
@@ -353,6 +379,33 @@ export interface Store extends CreditLedger {
    * new ledger rows with `reason`, and a job that had completed runs again. Targets no longer so are skipped.
    */
   reopenShards(r: { targets: readonly { shardId: string; copyId: string }[]; reason: string; now: number }): Promise<{ reopened: Reopened[]; reversed: ReversedCredit[] }>;
+
+  // Reviews: backtracking that follows agreement, settled by the root of trust (server/core/trust/review.ts).
+  /** The volunteer's valid results, returned at or after `since`, on validated shards where another valid result agreed with it. */
+  agreedResults(volunteerId: string, since: number): Promise<AgreedResult[]>;
+  /**
+   * Opens a review of each target shard that is validated, its answer under review being its canonical copy;
+   * a shard reviewed before (or under review) is skipped: each shard is reviewed once. Returns those opened.
+   */
+  startReviews(r: { targets: readonly { shardId: string; at: number }[]; reason: string; now: number }): Promise<Review[]>;
+  /**
+   * Open reviews in the order the root takes them (review.ts reviewOrder), with whether the root copy issued for each
+   * is still live and whether a host trusted now (a streak of `trustAfter`, or an operator's) agreed on its answer.
+   */
+  waitingReviews(limit: number, trustAfter: number): Promise<ReviewRow[]>;
+  reviewOf(shardId: string): Promise<ReviewRow | null>;
+  /** Issues a root host the review's copy (decideReviewCopy decides), outside the shard's copy budget; null when refused. */
+  issueReviewCopy(shardId: string, volunteer: ClaimRequest['volunteer'], root: boolean, now: number): Promise<Claimed | null>;
+  /**
+   * Settles a review in one transaction (settleReview decides): the root's copy is judged valid and credited;
+   * overturned, it becomes the shard's canonical copy, each overturned copy is invalid with the reason, its credit
+   * reversed by new ledger rows and its host's reputation takes an `invalid` event, and a completed job runs again
+   * (its outputs are assembled again). Null when the review is not open with this root copy, or the shard's answer
+   * is no longer the one under review.
+   */
+  settleReview(w: ReviewSettleWrite): Promise<ReviewSettled | null>;
+  /** Reviews by state (metrics, dashboards). */
+  reviewCounts(): Promise<Record<Review['state'], number>>;
 
   balance(account: string): Promise<number>;
   /** Newest first; `before` pages back from a sequence number. */

@@ -197,6 +197,7 @@ export const StatementSchema = v.object({
   pending: v.number(),
   payable: v.number(),
   debt: v.pipe(v.number(), v.minValue(0)),
+  underReview: v.optional(v.number()),
   copies: nonNegInt,
   entries: v.array(LedgerEntrySchema),
   changes: v.array(LedgerChangeSchema),

@@ -196,6 +196,11 @@ export interface AccountBalance {
    * is payable (-payable when payable is negative): the next payout pays net of it.
    */
   debt: number;
+  /**
+   * Of the balance, credit for results under review (a host that agreed on them was caught; the operator's own
+   * host recomputes them): pending until the review settles, whatever its hold. Absent from older coordinators.
+   */
+  underReview?: number;
 }
 
 export interface ResultUpload {

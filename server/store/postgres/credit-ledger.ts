@@ -10,6 +10,7 @@ import type { QueryResult } from 'pg';
 import { payableToMove, reversalHolder } from '../../core/credit/debt.ts';
 import { splitBalance } from '../../core/credit/hold.ts';
 import type { PayoutDraft } from '../../core/credit/payout.ts';
+import { UNDER_REVIEW } from '../rows.ts';
 import type { AccountCredit, ClaimWrite, LedgerChange, PayoutEpoch, PayoutEpochFull, PayoutLeafOf, ReversedCredit, WalletClaimWrite } from '../credit-types.ts';
 
 type Row = Record<string, unknown>;
@@ -36,9 +37,14 @@ export async function accountCredit(q: Exec, account: string, now: number): Prom
   const r = (await q(`SELECT
       (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = $1) + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = $1) AS balance,
       (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = $1 AND payable_at > $2)
-        + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = $1 AND payable_at > $2) AS pending,
+        + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = $1 AND payable_at > $2)
+        -- Credit under review stays pending past its hold until the review settles.
+        + (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = $1 AND payable_at <= $2 AND copy_id IN (${UNDER_REVIEW}))
+        + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = $1 AND payable_at <= $2 AND copy_id IN (${UNDER_REVIEW})) AS pending,
+      (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = $1 AND copy_id IN (${UNDER_REVIEW}))
+        + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = $1 AND copy_id IN (${UNDER_REVIEW})) AS review,
       (SELECT COUNT(*) FROM ledger WHERE account = $1) AS copies`, [account, now])).rows[0]!;
-  return { account, ...splitBalance(num(r.balance), num(r.pending)), copies: num(r.copies) };
+  return { account, ...splitBalance(num(r.balance), num(r.pending)), underReview: num(r.review), copies: num(r.copies) };
 }
 
 export async function reverseCredits(q: Exec, r: { copyIds: readonly string[]; reason: string; now: number }): Promise<ReversedCredit[]> {
@@ -80,7 +86,7 @@ export async function claimCredit(q: Exec, c: WalletClaimWrite): Promise<ClaimWr
   if (!ins.rowCount) return { ok: false, reason: 'nonce_used' };
   const why = `claimed by ${c.wallet} (signed, nonce ${c.nonce})`;
   const pending = (await q(`SELECT l.copy_id, l.amount, l.payable_at FROM ledger l
-    WHERE l.account = $1 AND l.payable_at > $2
+    WHERE l.account = $1 AND (l.payable_at > $2 OR l.copy_id IN (${UNDER_REVIEW}))
       AND NOT EXISTS (SELECT 1 FROM ledger_changes x WHERE x.copy_id = l.copy_id AND x.kind IN ('reversal','claim_in'))
     ORDER BY l.seq`, [c.from, c.now])).rows;
   let movedPending = 0;
@@ -102,9 +108,10 @@ export async function claimCredit(q: Exec, c: WalletClaimWrite): Promise<ClaimWr
 export async function closePayout(q: Exec, p: { id: string; now: number; build: (payable: { account: string; payable: number }[]) => PayoutDraft | null }): Promise<PayoutEpochFull | null> {
   await lockPayouts(q);
   const payable = (await q(`SELECT account, SUM(amount) AS payable FROM (
-      SELECT account, amount FROM ledger WHERE payable_at <= $1 AND account LIKE '0x%'
+      SELECT account, amount FROM ledger WHERE payable_at <= $1 AND account LIKE '0x%' AND copy_id NOT IN (${UNDER_REVIEW})
       UNION ALL
-      SELECT account, amount FROM ledger_changes WHERE payable_at <= $1 AND account LIKE '0x%') t
+      SELECT account, amount FROM ledger_changes WHERE payable_at <= $1 AND account LIKE '0x%'
+        AND (copy_id IS NULL OR copy_id NOT IN (${UNDER_REVIEW}))) t
     GROUP BY account`, [p.now])).rows.map((r) => ({ account: r.account as string, payable: num(r.payable) }));
   const draft = p.build(payable);
   if (!draft) return null;

@@ -326,6 +326,27 @@ export const MIGRATIONS: string[] = [
   -- validated shard.
   ALTER TABLE copies ADD COLUMN spot INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Reviews (server/core/trust/review.ts): a caught host's results accepted on agreement, re-verified by the root
+  -- of trust; one row per shard (each shard is reviewed once). result_at: when the caught host's agreeing copy was
+  -- returned (the root takes the newest first). copy_id: the root copy issued for it. While a
+  -- review is open, the credit of the shard's valid copies stays pending past its hold (rows.ts UNDER_REVIEW).
+  CREATE TABLE reviews (
+    shard_id TEXT PRIMARY KEY REFERENCES shards(id),
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    project_id TEXT NOT NULL,
+    canonical_copy_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    result_at BIGINT NOT NULL,
+    copy_id TEXT,
+    settled_at BIGINT
+  );
+  CREATE INDEX reviews_state ON reviews(state, result_at);
+  -- The numeric class census (classCensus) counts distinct address groups per class.
+  CREATE INDEX volunteers_class_address ON volunteers(numeric_class, address);
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

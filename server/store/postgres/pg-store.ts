@@ -32,10 +32,11 @@ import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
 import type { KeyedJob, SubmissionKey } from '../../core/jobs/submission.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { decideReviewCopy, type Review } from '../../core/trust/review.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toReview, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
-  type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
+  type ProjectSettings, type Reopened, type ResultWrite, type ReviewSettleWrite, type ReviewSettled, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -688,6 +689,106 @@ export class PgStore implements Store {
       const reversed = await credit.reverseCredits(q, { copyIds: reopened.map((x) => x.copyId), reason: r.reason, now: r.now });
       return { reopened, reversed };
     });
+  }
+
+  async agreedResults(volunteerId: string, since: number) {
+    return (await this.exec(numbered(REVIEW_SQL.agreedResults), [volunteerId, since])).rows.map(toAgreedResult);
+  }
+
+  async startReviews(r: { targets: readonly { shardId: string; at: number }[]; reason: string; now: number }): Promise<Review[]> {
+    return this.tx(async (q) => {
+      const out: Review[] = [];
+      // Shard rows locked in id order, as every multi-shard write here.
+      for (const { shardId, at } of [...r.targets].sort((a, b) => (a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : 0))) {
+        const row = (await q('SELECT * FROM shards WHERE id = $1 FOR NO KEY UPDATE', [shardId])).rows[0];
+        if (!row || row.state !== 'validated' || !row.canonical_copy_id) continue;
+        const ins = await q(numbered(REVIEW_SQL.insert), [shardId, row.job_id, row.project_id, row.canonical_copy_id, r.reason, r.now, at]);
+        if (!ins.rowCount) continue;
+        out.push({ shardId, jobId: row.job_id as string, projectId: row.project_id as string, canonicalCopyId: row.canonical_copy_id as string, state: 'open', reason: r.reason, openedAt: r.now, resultAt: at, copyId: null });
+      }
+      return out;
+    });
+  }
+
+  async waitingReviews(limit: number, trustAfter: number) {
+    return (await this.exec(numbered(REVIEW_SQL.open), [trustAfter, limit])).rows.map(toReview);
+  }
+
+  async reviewOf(shardId: string) {
+    const r = (await this.exec(numbered(REVIEW_SQL.one), [shardId])).rows[0];
+    return r ? toReview(r) : null;
+  }
+
+  /** As issueSpotCopy: the shard's row locked, the review and the copies read again under the lock, then decided. */
+  async issueReviewCopy(shardId: string, volunteer: ClaimRequest['volunteer'], root: boolean, now: number): Promise<Claimed | null> {
+    const copyId = newId();
+    return this.tx(async (q): Promise<Claimed | null> => {
+      const row = (await q('SELECT * FROM shards WHERE id = $1 FOR NO KEY UPDATE', [shardId])).rows[0];
+      const rv = (await q(numbered(REVIEW_SQL.one), [shardId])).rows[0];
+      if (!row || !rv) return null;
+      const review = toReview(rv);
+      const copies = (await q(`SELECT volunteer_id AS "volunteerId", wallet, address, numeric_class AS "numericClass", state
+        FROM copies WHERE shard_id = $1`, [shardId])).rows as unknown as CopyIdentity[];
+      const shard = toShardRow(row);
+      const p = (await q('SELECT private FROM projects WHERE id = $1', [shard.projectId])).rows[0];
+      const groups = new Set(p?.private ? (await q(GROUPS_OF, [volunteer.id])).rows.map((r) => r.project_id as string) : []);
+      if (!p || !mayServeProject({ id: shard.projectId, private: p.private === true }, groups)) return null;
+      const job = await this.job(shard.jobId, q);
+      const d = decideReviewCopy({ review, copyLive: review.copyLive, shard, canonicalCopyId: review.canonicalCopyId, copies, job, volunteer, root, now, copyId });
+      if (!d.take) return null;
+      const { copy } = d;
+      // Outside the shard's copy budget: neither issued nor alive counts it (the shard is validated; a review is the coordinator's cost).
+      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
+      [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
+      await q('UPDATE reviews SET copy_id = $1 WHERE shard_id = $2', [copy.id, shardId]);
+      return { job: job!, shard: shardOf(shard), copy };
+    });
+  }
+
+  async settleReview(w: ReviewSettleWrite): Promise<ReviewSettled | null> {
+    return this.tx(async (q): Promise<ReviewSettled | null> => {
+      const shard = (await q('SELECT * FROM shards WHERE id = $1 FOR NO KEY UPDATE', [w.shardId])).rows[0];
+      const rv = (await q(`SELECT * FROM reviews WHERE shard_id = $1 FOR UPDATE`, [w.shardId])).rows[0];
+      if (!rv || !shard) return null;
+      const review = toReview(rv);
+      if (review.state !== 'open' || review.copyId !== w.rootCopyId || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
+      const ids = [...new Set([w.rootCopyId, ...w.overturned])].sort();
+      const rows = (await q(`SELECT ${COPY_COLS} FROM copies WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [ids])).rows.map(toCopy);
+      const root = rows.find((c) => c.id === w.rootCopyId);
+      if (!root || root.state !== 'returned') return null;
+      const at = w.now;
+      await q(`UPDATE copies SET outcome = 'valid', reason = $1, credit = $2 WHERE id = $3`, [w.reason, w.credit, w.rootCopyId]);
+      if (w.credit > 0) {
+        await q(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at, payable_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (copy_id) DO NOTHING`,
+          [w.rootCopyId, root.account, w.credit, shard.job_id, shard.project_id, at, payableAt(at, w.holdMs)]);
+      }
+      let reputations: ReputationMove[] = [];
+      let jobReopened = false;
+      const overturned: string[] = [];
+      if (w.outcome === 'overturned') {
+        const events: ReputationEventWrite[] = [];
+        for (const id of w.overturned) {
+          const c = rows.find((x) => x.id === id);
+          if (!c || c.shardId !== w.shardId || c.outcome !== 'valid') continue;
+          await q(`UPDATE copies SET outcome = 'invalid', reason = $1, credit = 0 WHERE id = $2`, [w.reason, id]);
+          events.push({ volunteerId: c.volunteerId, numericClass: c.numericClass, event: 'invalid' });
+          overturned.push(id);
+        }
+        reputations = await this.applyReputation(q, events, at);
+        await q('UPDATE shards SET canonical_copy_id = $1 WHERE id = $2', [w.rootCopyId, w.shardId]);
+        jobReopened = ((await q(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = $1 AND state = 'completed'`, [shard.job_id])).rowCount ?? 0) === 1;
+      }
+      await q('UPDATE reviews SET state = $1, settled_at = $2 WHERE shard_id = $3', [w.outcome, at, w.shardId]);
+      const reversed = await credit.reverseCredits(q, { copyIds: overturned, reason: w.reason, now: at });
+      return { review: { ...review, state: w.outcome }, reversed, reputations, jobReopened };
+    });
+  }
+
+  async reviewCounts() {
+    const out: Record<Review['state'], number> = { open: 0, confirmed: 0, overturned: 0 };
+    for (const r of (await this.exec(REVIEW_SQL.counts)).rows) out[r.state as Review['state']] = Number(r.n);
+    return out;
   }
 
   async ackCopy(copyId: string, volunteerId: string, deadline: number) {

@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3';
 import type { PayoutDraft } from '../../core/credit/payout.ts';
 import { payableToMove, reversalHolder } from '../../core/credit/debt.ts';
 import { splitBalance } from '../../core/credit/hold.ts';
+import { UNDER_REVIEW } from '../rows.ts';
 import type { AccountCredit, ClaimWrite, LedgerChange, PayoutEpoch, PayoutEpochFull, PayoutLeafOf, ReversedCredit, WalletClaimWrite } from '../credit-types.ts';
 
 type Row = Record<string, unknown>;
@@ -28,9 +29,14 @@ export class SqliteCreditLedger {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       totals: p('SELECT balance, copies FROM balances WHERE account = ?'),
-      // Pending: rows still in their hold; the index on (account, payable_at) reads only those.
+      // Pending: rows still in their hold; the index on (account, payable_at) reads only those. Credit under
+      // review (rows of copies whose shard has an open review) stays pending past its hold until the review settles.
       pending: p(`SELECT (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = @a AND payable_at > @now)
-                       + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = @a AND payable_at > @now) AS p`),
+                       + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = @a AND payable_at > @now) AS p,
+                         (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = @a AND payable_at <= @now AND copy_id IN (${UNDER_REVIEW}))
+                       + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = @a AND payable_at <= @now AND copy_id IN (${UNDER_REVIEW})) AS held,
+                         (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = @a AND copy_id IN (${UNDER_REVIEW}))
+                       + (SELECT COALESCE(SUM(amount), 0) FROM ledger_changes WHERE account = @a AND copy_id IN (${UNDER_REVIEW})) AS review`),
       credit: p('SELECT account, amount, payable_at FROM ledger WHERE copy_id = ?'),
       reversed: p(`SELECT 1 FROM ledger_changes WHERE copy_id = ? AND kind = 'reversal'`),
       movedTo: p(`SELECT account FROM ledger_changes WHERE copy_id = ? AND kind = 'claim_in'`),
@@ -40,12 +46,13 @@ export class SqliteCreditLedger {
       claimNonce: p(`INSERT INTO wallet_claims (nonce, from_account, wallet, message, signature, moved, at) VALUES (?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT(nonce) DO NOTHING`),
       pendingCredits: p(`SELECT l.copy_id, l.amount, l.payable_at FROM ledger l
-                         WHERE l.account = ? AND l.payable_at > ?
+                         WHERE l.account = ? AND (l.payable_at > ? OR l.copy_id IN (${UNDER_REVIEW}))
                            AND NOT EXISTS (SELECT 1 FROM ledger_changes c WHERE c.copy_id = l.copy_id AND c.kind IN ('reversal','claim_in'))`),
       payableWallets: p(`SELECT account, SUM(amount) AS payable FROM (
-                           SELECT account, amount FROM ledger WHERE payable_at <= @now AND account LIKE '0x%'
+                           SELECT account, amount FROM ledger WHERE payable_at <= @now AND account LIKE '0x%' AND copy_id NOT IN (${UNDER_REVIEW})
                            UNION ALL
-                           SELECT account, amount FROM ledger_changes WHERE payable_at <= @now AND account LIKE '0x%')
+                           SELECT account, amount FROM ledger_changes WHERE payable_at <= @now AND account LIKE '0x%'
+                             AND (copy_id IS NULL OR copy_id NOT IN (${UNDER_REVIEW})))
                          GROUP BY account`),
       epoch: p('INSERT INTO payout_epochs (id, root, tree, total_units, accounts, at) VALUES (?, ?, ?, ?, ?, ?)'),
       leaf: p('INSERT INTO payout_leaves (epoch_id, account, amount, idx) VALUES (?, ?, ?, ?)'),
@@ -54,8 +61,9 @@ export class SqliteCreditLedger {
 
   accountCredit(account: string, now: number): AccountCredit {
     const t = this.s.totals!.get(account) as Row | undefined;
-    const pending = (this.s.pending!.get({ a: account, now }) as Row).p as number;
-    return { account, ...splitBalance((t?.balance as number | undefined) ?? 0, pending), copies: (t?.copies as number | undefined) ?? 0 };
+    const r = this.s.pending!.get({ a: account, now }) as Row;
+    const pending = (r.p as number) + (r.held as number);
+    return { account, ...splitBalance((t?.balance as number | undefined) ?? 0, pending), underReview: r.review as number, copies: (t?.copies as number | undefined) ?? 0 };
   }
 
   /** Inside a write. */

@@ -23,10 +23,11 @@ import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, SPOT_SQL, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { decideReviewCopy, type Review } from '../../core/trust/review.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toReview, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
-  type ProjectSettings, type Reopened, type ResultWrite, type ShardResults, type Store, type ValidationWrite, type Volunteer,
+  type ProjectSettings, type Reopened, type ResultWrite, type ReviewSettleWrite, type ReviewSettled, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -1073,6 +1074,96 @@ export class SqliteStore implements Store {
       const reversed = this.credits.reverseCredits({ copyIds: reopened.map((x) => x.copyId), reason: r.reason, now: r.now });
       return { reopened, reversed };
     });
+  }
+
+  async agreedResults(volunteerId: string, since: number) {
+    return (this.db.prepare(REVIEW_SQL.agreedResults).all(volunteerId, since) as Row[]).map(toAgreedResult);
+  }
+
+  async startReviews(r: { targets: readonly { shardId: string; at: number }[]; reason: string; now: number }): Promise<Review[]> {
+    return this.write(() => {
+      const out: Review[] = [];
+      for (const { shardId, at } of r.targets) {
+        const row = this.s.getShard!.get(shardId) as Row | undefined;
+        if (!row || row.state !== 'validated' || !row.canonical_copy_id) continue;
+        if (!this.db.prepare(REVIEW_SQL.insert).run(shardId, row.job_id, row.project_id, row.canonical_copy_id, r.reason, r.now, at).changes) continue;
+        out.push({ shardId, jobId: row.job_id as string, projectId: row.project_id as string, canonicalCopyId: row.canonical_copy_id as string, state: 'open', reason: r.reason, openedAt: r.now, resultAt: at, copyId: null });
+      }
+      return out;
+    });
+  }
+
+  async waitingReviews(limit: number, trustAfter: number) {
+    return (this.db.prepare(REVIEW_SQL.open).all(trustAfter, limit) as Row[]).map(toReview);
+  }
+
+  async reviewOf(shardId: string) {
+    const r = this.db.prepare(REVIEW_SQL.one).get(shardId) as Row | undefined;
+    return r ? toReview(r) : null;
+  }
+
+  async issueReviewCopy(shardId: string, volunteer: ClaimRequest['volunteer'], root: boolean, now: number): Promise<Claimed | null> {
+    const copyId = newId();
+    return this.write((): Claimed | null => {
+      const rv = this.db.prepare(REVIEW_SQL.one).get(shardId) as Row | undefined;
+      const e = this.entry(shardId);
+      if (!rv || !e || !this.serves(e.row.projectId, volunteer.id)) return null;
+      const review = toReview(rv);
+      const job = this.jobRef(e.row.jobId);
+      const d = decideReviewCopy({
+        review, copyLive: review.copyLive, shard: e.row, canonicalCopyId: review.canonicalCopyId, copies: e.copies, job, volunteer, root, now, copyId,
+      });
+      if (!d.take) return null;
+      // Outside the shard's copy budget: neither issued nor alive counts it (the shard is validated; a review is the coordinator's cost).
+      this.s.insertCopy!.run({ ...d.copy, solo: 0 });
+      this.db.prepare('UPDATE reviews SET copy_id = ? WHERE shard_id = ?').run(d.copy.id, shardId);
+      this.hot.addCopy(e, d.copy);
+      return { job: { ...job! }, shard: shardOf(e.row), copy: { ...d.copy } };
+    });
+  }
+
+  async settleReview(w: ReviewSettleWrite): Promise<ReviewSettled | null> {
+    return this.write((): ReviewSettled | null => {
+      const rv = this.db.prepare(REVIEW_SQL.one).get(w.shardId) as Row | undefined;
+      const shard = this.s.getShard!.get(w.shardId) as Row | undefined;
+      if (!rv || !shard) return null;
+      const review = toReview(rv);
+      if (review.state !== 'open' || review.copyId !== w.rootCopyId || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
+      this.hot.evict(w.shardId);
+      const root = this.copyNow(w.rootCopyId);
+      if (!root || root.state !== 'returned') return null;
+      const at = w.now;
+      this.db.prepare(`UPDATE copies SET outcome = 'valid', reason = ?, credit = ? WHERE id = ?`).run(w.reason, w.credit, w.rootCopyId);
+      if (w.credit > 0) this.s.credit!.run(w.rootCopyId, root.account, w.credit, shard.job_id, shard.project_id, at, payableAt(at, w.holdMs));
+      let moves: ReputationMove[] = [];
+      let jobReopened = false;
+      const overturned: string[] = [];
+      if (w.outcome === 'overturned') {
+        const events: ReputationEventWrite[] = [];
+        for (const id of w.overturned) {
+          const c = this.copyNow(id);
+          if (!c || c.shardId !== w.shardId || c.outcome !== 'valid') continue;
+          this.db.prepare(`UPDATE copies SET outcome = 'invalid', reason = ?, credit = 0 WHERE id = ?`).run(w.reason, id);
+          events.push({ volunteerId: c.volunteerId, numericClass: c.numericClass, event: 'invalid' });
+          overturned.push(id);
+        }
+        moves = this.applyReputation(events, at);
+        this.db.prepare('UPDATE shards SET canonical_copy_id = ? WHERE id = ?').run(w.rootCopyId, w.shardId);
+        const jobId = shard.job_id as string;
+        jobReopened = this.db.prepare(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = ? AND state = 'completed'`).run(jobId).changes === 1;
+        this.jobCache.delete(jobId);
+        this.hot.evictJob(jobId);
+      }
+      this.db.prepare('UPDATE reviews SET state = ?, settled_at = ? WHERE shard_id = ?').run(w.outcome, at, w.shardId);
+      const reversed = this.credits.reverseCredits({ copyIds: overturned, reason: w.reason, now: at });
+      return { review: { ...review, state: w.outcome }, reversed, reputations: moves, jobReopened };
+    });
+  }
+
+  async reviewCounts() {
+    const out: Record<Review['state'], number> = { open: 0, confirmed: 0, overturned: 0 };
+    for (const r of this.db.prepare(REVIEW_SQL.counts).all() as Row[]) out[r.state as Review['state']] = Number(r.n);
+    return out;
   }
 
   async balance(account: string) {

@@ -48,7 +48,7 @@ export function creditContract(label: string, makeHarness: () => Promise<StoreHa
       const u = makeVolunteer(2);
       const { after: t } = await credit([u], 1, 0);
       expect(await store.accountCredit(u.account, t)).toMatchObject({ balance: 1, pending: 0, payable: 1 });
-      expect(await store.accountCredit('nobody', t)).toEqual({ account: 'nobody', balance: 0, pending: 0, payable: 0, debt: 0, copies: 0 });
+      expect(await store.accountCredit('nobody', t)).toEqual({ account: 'nobody', balance: 0, pending: 0, payable: 0, debt: 0, underReview: 0, copies: 0 });
     });
 
     it('reversals are new rows with a reason, once per copy; pending credit falls, and after the hold payable falls', async () => {

@@ -11,12 +11,14 @@ import { storeContract } from './contract.ts';
 import { creditContract } from './credit-contract.ts';
 import { spotContract } from './spot-contract.ts';
 import { submissionContract } from './submission-contract.ts';
+import { reviewContract } from './review-contract.ts';
 import { pgHarness, pgUrl, testSchemaName, type StoreHarness } from './harness.ts';
 
 storeContract('postgres', pgHarness);
 creditContract('postgres', pgHarness);
 spotContract('postgres', pgHarness);
 submissionContract('postgres', pgHarness);
+reviewContract('postgres', pgHarness);
 
 describe('PgStore on PostgreSQL', () => {
   let h: StoreHarness | undefined;

@@ -1,0 +1,188 @@
+/**
+ * Reviews: backtracking that follows agreement, settled by the root of trust.
+ *
+ * Backtracking (spot-check.ts) re-opens what a caught host had accepted on its
+ * word alone. A careful group never lies alone: it lies where it holds every
+ * copy of a shard, and two trusted colluders agreeing is a validated shard.
+ * So once a host is caught, the results it had accepted WITH others' agreement
+ * go under review too. A review is settled only by the root of trust (a host
+ * on the operator's token): a recomputation majority of ordinary volunteers
+ * would let fast liars, who ask far more often than anyone, take the
+ * recomputation copies and overturn right answers (measured with
+ * `npm run simulate`, on-off attackers at f = 35 %: every reviewed shard wrong).
+ *
+ *  - root agrees with the accepted answer: confirmed, nothing changes;
+ *  - root differs: overturned. The root's result becomes the shard's output,
+ *    every host whose result agreed on the overturned answer is caught (its
+ *    copy invalid, its credit reversed by new ledger rows, its trust lost),
+ *    and their own agreed results go under review in turn: one catch
+ *    cascades through a colluding group.
+ *
+ * Each shard is reviewed once: after a review its answer is the root's, or
+ * the root agreed with it.
+ */
+import { kindOf } from '../jobs/kinds.ts';
+import type { Copy, Job, Shard } from '../jobs/types.ts';
+import { assignedCopy } from '../scheduler/assigned-copy.ts';
+import { type CopyIdentity, mayTakeCopy, NO_RULES, type VolunteerIdentity } from '../scheduler/eligibility.ts';
+
+/**
+ * How far back a caught host's agreed results are reviewed: those whose
+ * credit is still in its hold (reversible before anyone was paid), and at
+ * least this long, so a coordinator run with a short or no hold still reviews
+ * recent work. Not "since its last passed check": a careful colluder lies
+ * only where its group holds every copy and passes every check in between,
+ * so a passed check says nothing about the results before it.
+ */
+export const MIN_REVIEW_WINDOW_MS = 60 * 60_000;
+
+/** A caught host's result accepted with others' agreement, as the store reads it. */
+export interface AgreedResult {
+  copyId: string;
+  shardId: string;
+  jobId: string;
+  volunteerId: string;
+  /** When it was returned. */
+  at: number;
+  /** Only inference results are compared against one fixed answer; a training round's updates are aggregated and gone. */
+  kind: Job['kind'];
+  /** An operator host's result agreed with it: the root confirmed it already. */
+  rootAgreed: boolean;
+  /** The shard was reviewed already (or is under review): each shard is reviewed once. */
+  reviewed: boolean;
+}
+
+/** The earliest return time of a result reviewed when a host is caught at `now`. */
+export function reviewSince(w: { now: number; holdMs: number }): number {
+  return w.now - Math.max(w.holdMs, MIN_REVIEW_WINDOW_MS);
+}
+
+/** The reviews to open once `caught` was found wrong at `now` (one per shard). */
+export function reviewTargets(agreed: readonly AgreedResult[], caught: { volunteerId: string }, w: { now: number; holdMs: number }): AgreedResult[] {
+  const since = reviewSince(w);
+  const seen = new Set<string>();
+  return agreed.filter((a) => {
+    if (a.volunteerId !== caught.volunteerId || a.at < since || a.kind !== 'inference' || a.rootAgreed || a.reviewed || seen.has(a.shardId)) return false;
+    seen.add(a.shardId);
+    return true;
+  });
+}
+
+/** Why a review was opened, in words the volunteers and the dashboards read. */
+export function reviewReason(caught: { volunteerId: string; copyId: string; spot: boolean }): string {
+  const what = caught.spot ? 'failed a spot check' : 'returned an invalid result';
+  return `under review: host ${caught.volunteerId} agreed on this answer and later ${what} (copy ${caught.copyId}); the operator's own host recomputes it before its credit is payable`;
+}
+
+/** A review, as the store keeps it. */
+export interface Review {
+  shardId: string;
+  jobId: string;
+  projectId: string;
+  /** The accepted answer under review (the shard's canonical copy when it was opened). */
+  canonicalCopyId: string;
+  state: 'open' | 'confirmed' | 'overturned';
+  reason: string;
+  openedAt: number;
+  /** When the caught host's copy agreeing on the answer was returned (reviewOrder). */
+  resultAt: number;
+  /** The root's copy issued for it (null: none yet, or the last one ended without a result). */
+  copyId: string | null;
+}
+
+/**
+ * The review copy a root host may take, or why not. Only the operator's own
+ * hosts (the root of trust) get one; each open review has one root copy live
+ * at a time. It is made by assignedCopy as any copy is (nothing in it tells
+ * the host it is a review) and does not count against the shard's copy
+ * budget (maxTotalCopies): it is the coordinator's cost, not the project's.
+ */
+export function decideReviewCopy(c: {
+  review: Pick<Review, 'state' | 'copyId'>;
+  /** Whether the review's current copy (if any) is still live (assigned, running or returned). */
+  copyLive: boolean;
+  shard: Pick<Shard, 'id' | 'state' | 'canonicalCopyId'>;
+  canonicalCopyId: string;
+  copies: readonly CopyIdentity[];
+  job: Job | null;
+  volunteer: VolunteerIdentity & { account: string };
+  /** The asker runs on the operator's token and is trusted as such (Reputation.operator). */
+  root: boolean;
+  now: number;
+  copyId: string;
+}): { take: true; copy: Copy } | { take: false; why: string } {
+  const { shard, job, volunteer: v } = c;
+  if (!c.root) return { take: false, why: 'not a root host' };
+  if (c.review.state !== 'open') return { take: false, why: `review ${c.review.state}` };
+  if (c.review.copyId !== null && c.copyLive) return { take: false, why: 'a root copy is under way' };
+  if (!job || (job.state !== 'running' && job.state !== 'completed')) return { take: false, why: 'job ended' };
+  if (job.kind !== 'inference') return { take: false, why: 'not an inference job' };
+  if (shard.state !== 'validated' || shard.canonicalCopyId !== c.canonicalCopyId) return { take: false, why: 'the answer under review is no longer the shard\'s' };
+  if (c.copies.some((x) => x.volunteerId === v.id)) return { take: false, why: 'volunteer held a copy' };
+  if (!mayTakeCopy(v, c.copies, NO_RULES, job.spec.homogeneous)) return { take: false, why: 'another numeric class' };
+  if (!kindOf(job.spec).runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
+  return { take: true, copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now }) };
+}
+
+/** How a review settles, from the root's result. */
+export type Settlement =
+  | { outcome: 'confirmed'; reason: string }
+  | {
+    outcome: 'overturned';
+    /** The root's copy: the shard's output from now on. */
+    canonical: string;
+    /** Every copy that agreed on the overturned answer: invalid, credit reversed, its host caught. */
+    overturned: { copyId: string; volunteerId: string }[];
+    reason: string;
+  };
+
+/**
+ * Settles a review: `differ` is how the root's result differs from the
+ * answer under review (null: it agrees). `agreeing` are the shard's valid
+ * copies (the answer under review and every copy that agreed with it).
+ */
+export function settleReview(
+  review: Pick<Review, 'shardId' | 'canonicalCopyId'>,
+  root: { copyId: string },
+  agreeing: readonly { copyId: string; volunteerId: string }[],
+  differ: string | null,
+): Settlement {
+  if (differ === null) return { outcome: 'confirmed', reason: 'review confirmed: the operator\'s own host computed the same answer' };
+  return {
+    outcome: 'overturned',
+    canonical: root.copyId,
+    overturned: agreeing.filter((c) => c.copyId !== root.copyId).map((c) => ({ copyId: c.copyId, volunteerId: c.volunteerId })),
+    reason: `overturned: the operator's own host (copy ${root.copyId}) computed a different answer for this shard (${differ}); the hosts that agreed on it are caught and their credit for it reversed`,
+  };
+}
+
+/** An open review as a root host's request weighs it. */
+export interface WaitingReview {
+  shardId: string;
+  /** When the answer under review was returned. */
+  resultAt: number;
+  /** A host trusted now agreed on the answer under review (every one that did may since have been caught). */
+  vouched: boolean;
+}
+
+/**
+ * The order the root takes open reviews in: first those whose answer no
+ * host trusted now agreed on (every host that agreed on it has since been
+ * caught: most likely a lie), then the newest answers first (a host that
+ * turns to lying is caught soon after; its older results were more likely
+ * computed while it was honest, and its spot checks passed in between). The
+ * root is few hosts (the operator's own, 1 % of a swarm): a caught host's
+ * honest work, agreed with honest hosts, waits behind its lies (found by
+ * `npm run simulate`, on-off attackers: oldest first spent the root on
+ * their honest phase while their lies waited).
+ */
+export function reviewOrder(a: WaitingReview, b: WaitingReview): number {
+  return Number(a.vouched) - Number(b.vouched) || b.resultAt - a.resultAt || (a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : 0);
+}
+
+/** The open review a root host takes next (reviewOrder) among those whose shard it holds no copy of. */
+export function pickReview<R extends WaitingReview>(open: readonly R[], held: ReadonlySet<string>): R | null {
+  let best: R | null = null;
+  for (const r of open) if (!held.has(r.shardId) && (!best || reviewOrder(r, best) < 0)) best = r;
+  return best;
+}

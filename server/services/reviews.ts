@@ -1,0 +1,126 @@
+/**
+ * Reviews in the coordinator (the decisions are server/core/trust/review.ts):
+ *  - once a host is caught (a failed spot check, any invalid result, or an
+ *    overturned review), the results it had accepted with others' agreement
+ *    within the credit hold go under review; their credit stays pending;
+ *  - review copies go only to the root of trust: the operator's own hosts
+ *    (`worker --operator-token`), one live copy per review, looking like any
+ *    copy; none connected, reviews wait (and their credit stays pending);
+ *  - the root's result settles the review: confirmed, or overturned (the
+ *    root's result becomes the output, a completed job's outputs are
+ *    assembled again, every host that agreed on the overturned answer is
+ *    caught, its credit reversed by new ledger rows, and its own agreed
+ *    results go under review in turn).
+ */
+import type { Logger } from 'pino';
+import { decodeTensors } from '../../shared/tensor/codec.ts';
+import { copyCredit } from '../core/credit/credit.ts';
+import { kindOf } from '../core/jobs/kinds.ts';
+import type { Copy } from '../core/jobs/types.ts';
+import { reviewReason, reviewSince, reviewTargets, settleReview } from '../core/trust/review.ts';
+import type { Claimed, ReviewRow, ShardResults, Store, Volunteer } from '../store/types.ts';
+import type { ReputationMove } from '../store/reputation-rows.ts';
+import type { CoordinatorEvents } from './events.ts';
+import type { KindWorks } from './kinds.ts';
+
+/** Open reviews a root host's request looks through for one it may take. */
+const WAITING_READ = 32;
+
+export interface ReviewHooks {
+  /** The overturned hosts lost trust: logged, counted, dispatched as such (WorkService.trustMoved and refreshTrust). */
+  trustMoved(moves: readonly ReputationMove[], volunteerIds: readonly string[]): Promise<void>;
+  /** A host was caught by an overturned review: its solo results are backtracked and its agreed results reviewed in turn. */
+  caught(volunteerId: string, copyId: string): void;
+}
+
+export class Reviews {
+  hooks: ReviewHooks | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly kinds: KindWorks,
+    private readonly events: CoordinatorEvents,
+    private readonly settings: { holdMs: number; trustAfter: number },
+    private readonly log: Logger,
+  ) {}
+
+  /** `caught` was found wrong on `copyId`: what it agreed on within the hold goes under review. */
+  async open(caught: { volunteerId: string; copyId: string; spot: boolean }, now: number): Promise<number> {
+    const agreed = await this.store.agreedResults(caught.volunteerId, reviewSince({ now, holdMs: this.settings.holdMs }));
+    const targets = reviewTargets(agreed, caught, { now, holdMs: this.settings.holdMs });
+    if (targets.length === 0) return 0;
+    const reason = reviewReason(caught);
+    const opened = await this.store.startReviews({ targets: targets.map((t) => ({ shardId: t.shardId, at: t.at })), reason, now });
+    if (opened.length === 0) return 0;
+    this.log.warn({
+      volunteer: caught.volunteerId, caughtOn: caught.copyId, spot: caught.spot, shards: opened.map((r) => r.shardId),
+      jobs: [...new Set(opened.map((r) => r.jobId))], reason,
+    }, 'review opened: the caught host\'s results accepted on agreement wait for the operator\'s own host to recompute them; their credit stays pending until then');
+    this.events.emit('trust', { kind: 'review', event: 'opened', count: opened.length });
+    return opened.length;
+  }
+
+  /** A root host asks for work: a copy of the oldest open review it may take, or null. */
+  async maybeIssue(v: Volunteer, root: boolean, projectId: string | undefined, now: number): Promise<Claimed | null> {
+    if (!root) return null;
+    const waiting = (await this.store.waitingReviews(WAITING_READ, this.settings.trustAfter)).filter((r) => (r.copyId === null || !r.copyLive) && (!projectId || r.projectId === projectId));
+    // In reviewOrder (the store's order). The store refuses a shard the host already held a copy of, or of another class
+    // on a homogeneous job: a few tries.
+    for (const r of waiting.slice(0, 4)) {
+      const claimed = await this.store.issueReviewCopy(r.shardId, v, root, now);
+      if (!claimed) continue;
+      this.log.info({ copy: claimed.copy.id, shard: r.shardId, job: r.jobId, volunteer: v.id, openedAt: r.openedAt }, 'review copy issued to the operator\'s own host');
+      this.events.emit('trust', { kind: 'review', event: 'issued', count: 1 });
+      return claimed;
+    }
+    return null;
+  }
+
+  /**
+   * The root copy of an open review came back: settle it. The caller holds the shard's lock and has
+   * read `sr`; returns whether it settled (the caller reads the shard again).
+   */
+  async settle(sr: ShardResults, review: ReviewRow, root: Copy): Promise<boolean> {
+    const { job, shard } = sr;
+    const spec = job.spec;
+    const results = await sr.results([review.canonicalCopyId, root.id]);
+    const answer = results.get(review.canonicalCopyId);
+    const mine = results.get(root.id);
+    if (!answer || !mine) {
+      this.log.error({ shard: shard.id, job: job.id, copy: root.id }, 'review could not be settled: a result is no longer kept');
+      return false;
+    }
+    const differ = kindOf(spec).disagreement(spec, decodeTensors(answer), decodeTensors(mine));
+    const agreeing = sr.copies.filter((c) => c.outcome === 'valid').map((c) => ({ copyId: c.id, volunteerId: c.volunteerId }));
+    const s = settleReview(review, { copyId: root.id }, agreeing, differ);
+    const now = Date.now();
+    const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
+    const done = await this.store.settleReview({
+      shardId: shard.id, rootCopyId: root.id, outcome: s.outcome, reason: s.reason, now, holdMs: this.settings.holdMs, credit,
+      overturned: s.outcome === 'overturned' ? s.overturned.map((o) => o.copyId) : [],
+    });
+    if (!done) return false;
+    this.events.emit('outcome', root.volunteerId, { copyId: root.id, jobId: job.id, outcome: 'valid', credit, reason: s.reason });
+    this.events.emit('credited', root.account);
+    this.events.emit('trust', { kind: 'review', event: s.outcome, count: 1 });
+    if (s.outcome === 'confirmed') {
+      this.log.info({ shard: shard.id, job: job.id, index: shard.index, rootCopy: root.id, root: root.volunteerId, hosts: agreeing.map((a) => a.volunteerId) }, 'review confirmed: the operator\'s own host agrees with the accepted answer; its credit is payable once its hold has passed');
+      return true;
+    }
+    const hosts = s.overturned.map((o) => o.volunteerId);
+    this.log.warn({
+      shard: shard.id, job: job.id, index: shard.index, rootCopy: root.id, root: root.volunteerId, hosts, reason: s.reason,
+      creditReversed: done.reversed.reduce((n, r) => n + r.amount, 0), jobReopened: done.jobReopened,
+    }, 'review overturned: the operator\'s own host computed another answer; it is the output now, and every host that agreed on the old one is caught');
+    this.events.emit('trust', { kind: 'reversed', credit: done.reversed.reduce((n, r) => n + r.amount, 0) });
+    for (const o of s.overturned) this.events.emit('outcome', o.volunteerId, { copyId: o.copyId, jobId: job.id, outcome: 'invalid', credit: 0, reason: s.reason });
+    for (const a of new Set(done.reversed.map((r) => r.account))) this.events.emit('credited', a);
+    await this.hooks?.trustMoved(done.reputations, hosts);
+    // The cascade: each overturned host's own solo and agreed results are re-verified in turn.
+    for (const o of s.overturned) this.hooks?.caught(o.volunteerId, o.copyId);
+    // A job that had completed runs again: its outputs are assembled again with the root's result.
+    if (done.jobReopened || job.state === 'running') await this.kinds[job.kind].progress(job.id);
+    this.events.emit('job', job.id, job.projectId);
+    return true;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Backtracking that follows agreement, settled by the root of trust
+ * (server/core/trust/review.ts), against a real coordinator (`tabgrid
+ * serve`, SQLite and PostgreSQL): careful colluders are raw socket.io
+ * clients computing with the real executor; the root of trust is a real
+ * `tabgrid worker --node 1 --operator-token T` process.
+ *
+ * Orders are fixed by construction, never by timing: each raw client asks
+ * for one copy at a time, in turns, so three colluders hold every copy of
+ * each shard (10 shards x 3 replicas, 10 copies each, at most one copy of a
+ * shard each); the operator's host starts only once the colluders' lie was
+ * accepted and one of them was caught; the caught liar asks on as fast as it
+ * can while the root works, and review copies go to the root only.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { decodeNpy } from '../../shared/tensor/npy.ts';
+import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
+import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { runDirect } from '../helpers/direct-run.ts';
+import { scrape } from '../helpers/metrics.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { RawVolunteer } from '../helpers/raw-volunteer.ts';
+import { waitForJob } from '../helpers/wait.ts';
+import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
+
+interface AccountView {
+  balance: number; pending: number; payable: number; underReview?: number;
+  changes: { kind: string; amount: number; reason: string; copyId: string | null }[];
+}
+const account = async (c: SpawnedCoordinator, a: string) => (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(a)}`)).json() as Promise<AccountView>;
+
+const OPENED = 'review opened: the caught host\'s results accepted on agreement wait for the operator\'s own host to recompute them; their credit stays pending until then';
+const CONFIRMED = 'review confirmed: the operator\'s own host agrees with the accepted answer; its credit is payable once its hold has passed';
+const OVERTURNED = 'review overturned: the operator\'s own host computed another answer; it is the output now, and every host that agreed on the old one is caught';
+const ISSUED = 'review copy issued to the operator\'s own host';
+
+describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of trust (%s)', (storeKind) => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  });
+
+  async function coordinator(args: string[], dataDir?: string, pgArgs?: string[]): Promise<SpawnedCoordinator> {
+    if (pgArgs) args = [...args, ...pgArgs];
+    else if (storeKind === 'postgres') {
+      const url = await pgUrl();
+      const schema = testSchemaName();
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      cleanup.push(async () => {
+        await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+        await admin.end();
+      });
+      args = [...args, '--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+    }
+    const c = await spawnCoordinator({ args, ...(dataDir ? { dataDir } : {}) });
+    cleanup.push(() => c.stop());
+    return c;
+  }
+  async function raw(url: string, as?: { volunteerId: string; secret: string }): Promise<RawVolunteer> {
+    const v = await RawVolunteer.connect(url, as);
+    cleanup.push(() => v.close());
+    return v;
+  }
+  /** The operator's own host: a real `tabgrid worker --node 1` on the operator token. */
+  function rootWorker(c: SpawnedCoordinator): void {
+    const token = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
+    const p = spawn(process.execPath, [CLI, 'worker', '--node', '1', '--server', c.url, '--operator-token', token], { cwd: REPO, stdio: 'ignore' });
+    const exited = new Promise<void>((r) => p.on('exit', () => r()));
+    cleanup.push(async () => {
+      if (p.exitCode === null && p.signalCode === null) { p.kill('SIGTERM'); await exited; }
+    });
+  }
+
+  const model = mlpModel({ width: 8, layers: 2, seed: 11 });
+  async function job(c: SpawnedCoordinator, o: { records: number; replicas: number; seed: number }) {
+    const x = randomInput(o.records, 8, o.seed);
+    const m = await c.api.uploadBlob(model);
+    const blob = await c.api.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [o.records, 8], x) }]));
+    const created = await c.api.createJob({ model: m, inputs: [{ blob, format: 'tensors' }], shardSize: 4, replicas: o.replicas });
+    return { id: created.id, x };
+  }
+  async function outputMatchesDirect(c: SpawnedCoordinator, id: string, x: Float32Array, records: number): Promise<boolean> {
+    const got = typedView(decodeNpy(new Uint8Array(await c.api.output(id, 0, 'npy'))) as never) as Float32Array;
+    const [want] = await runDirect(model, { x: tensorFromTyped('float32', [records, 8], x) });
+    const w = typedView(want! as never) as Float32Array;
+    return got.length === w.length && got.every((v, i) => Math.abs(v - w[i]!) <= 1e-4 + 1e-3 * Math.abs(w[i]!));
+  }
+
+  it("careful colluders agreed on a lie: once one is caught, the root overturns it (output corrected, their credit reversed by new rows, every one of them caught), and fast liars asking all along (the caught one, and a fresh one) get no review copy, cannot overturn the right answers and are caught", async () => {
+    // No spot checks yet: nothing may catch a colluder before the step meant to.
+    let c = await coordinator(['--spot-checks', '0', '--credit-hold', '1h']);
+    const pgArgs = storeKind === 'postgres' ? c.proc.spawnargs.slice(c.proc.spawnargs.indexOf('--postgres'), c.proc.spawnargs.indexOf('--postgres') + 2) : undefined;
+    const group = [await raw(c.url), await raw(c.url), await raw(c.url)];
+    const [liar, friend1, friend2] = group as [RawVolunteer, RawVolunteer, RawVolunteer];
+
+    // They earn trust honestly: 10 shards at replicas 3, in turns, so each holds one copy of every shard.
+    const warm = await job(c, { records: 40, replicas: 3, seed: 4 });
+    for (let i = 0; i < 10; i++) for (const v of group) expect(await v.step()).not.toBeNull();
+    expect((await waitForJob(c.api, warm.id, 60_000)).state).toBe('completed');
+    // Then they hold every copy of a shard and agree on a lie: accepted (three trusted results agree), credited.
+    const lie = await job(c, { records: 4, replicas: 3, seed: 1 });
+    for (const v of group) {
+      v.lying = true;
+      expect(await v.step()).toMatchObject({ status: 'accepted' });
+    }
+    expect((await waitForJob(c.api, lie.id, 60_000)).state).toBe('completed');
+    expect(await outputMatchesDirect(c, lie.id, lie.x, 4)).toBe(false);
+    const credited = await account(c, friend1.account);
+    expect(credited.balance).toBeGreaterThan(0);
+    const perShard = credited.balance / 11;
+
+    // Restarted with spot checks on; only the liar comes back, still lying, and fails a check against the coordinator's own answer.
+    const creds = { volunteerId: liar.volunteerId, secret: liar.secret };
+    for (const v of group) await v.close();
+    await c.stop();
+    c = await coordinator(['--spot-checks', '0.5', '--credit-hold', '1h'], c.dataDir, pgArgs);
+    const fast = await raw(c.url, creds);
+    fast.lying = true;
+    const checked = await job(c, { records: 4, replicas: 2, seed: 2 });
+    const h = await raw(c.url);
+    const computed = c.waitForLog((l) => l.msg === 'computed a known answer for spot checks (no shard of the job was validated yet)', 120_000);
+    expect(await h.stepUntil(computed)).toMatchObject({ job: checked.id });
+    await h.close();
+    const opened = await fast.stepUntil(c.waitForLog((l) => l.msg === OPENED, 120_000));
+    // What it agreed on goes under review: the ten honest shards and the lie, none settled by volunteers' agreement.
+    expect(opened).toMatchObject({ volunteer: liar.volunteerId, spot: true, jobs: expect.arrayContaining([warm.id, lie.id]) });
+    expect(opened.shards).toHaveLength(11);
+    // No root connected: the reviews wait, and the friends' credit for those shards stays pending, past any hold.
+    const held = await account(c, friend1.account);
+    expect(held.underReview).toBeCloseTo(credited.balance, 9);
+    expect(held.payable).toBe(0);
+
+    // The root of trust joins. The caught liar asks on, lying, as fast as it can, and so does a fresh liar that holds
+    // no copy of any shard under review (the caught one held them all): under a recomputation majority it would take
+    // the review copies and overturn right answers.
+    const stranger = await raw(c.url);
+    stranger.lying = true;
+    rootWorker(c);
+    const settled = () => c.logs.filter((l) => l.msg === CONFIRMED || l.msg === OVERTURNED).length;
+    // A bound on the wait only (the root's start and 11 small shards), never a figure the test checks.
+    for (const until = Date.now() + 240_000; settled() < 11 && Date.now() < until;) {
+      const got = [await fast.step(), await stranger.step()];
+      if (!got.some(Boolean)) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(settled()).toBe(11);
+    // The stranger is caught too: its lies on spot checks (half its requests) are invalid.
+    for (let i = 0; i < 400 && !stranger.outcomes.some((o) => o.outcome === 'invalid'); i++) {
+      if (!(await stranger.step())) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(stranger.outcomes.some((o) => o.outcome === 'invalid')).toBe(true);
+    expect(stranger.outcomes.filter((o) => o.outcome === 'valid')).toEqual([]);
+
+    // Review copies went to the root only: none to either liar, whatever they asked.
+    const issued = c.logs.filter((l) => l.msg === ISSUED);
+    expect(issued.length).toBeGreaterThanOrEqual(11);
+    expect(new Set(issued.map((l) => l.volunteer)).size).toBe(1);
+    expect(issued.map((l) => l.volunteer)).not.toContain(liar.volunteerId);
+    expect(issued.map((l) => l.volunteer)).not.toContain(stranger.volunteerId);
+    const given = new Set([...fast.given, ...stranger.given].map((a) => a.copyId));
+    expect(issued.filter((l) => given.has(l.copy as string))).toEqual([]);
+    // The ten right answers stand; the lie is overturned and every colluder that agreed on it caught.
+    expect(c.logs.filter((l) => l.msg === CONFIRMED).map((l) => l.job)).toEqual(Array(10).fill(warm.id));
+    const over = c.logs.find((l) => l.msg === OVERTURNED)!;
+    expect(over).toMatchObject({ job: lie.id, reason: expect.stringMatching(/^overturned: the operator's own host/) });
+    expect([...(over.hosts as string[])].sort()).toEqual([liar.volunteerId, friend1.volunteerId, friend2.volunteerId].sort());
+    for (const v of [friend1, friend2]) {
+      expect(await c.waitForLog((l) => l.msg === 'host lost trust: it returned an invalid result; its copies are replicated again and its solo results re-verified' && l.volunteer === v.volunteerId))
+        .toMatchObject({ reason: 'invalid' });
+      // Their credit for the lie taken back by a new row with the reason; what they earned honestly stays, payable again.
+      const after = await account(c, v.account);
+      expect(after.changes.filter((x) => x.kind === 'reversal')).toMatchObject([{ amount: expect.closeTo(-perShard, 12), reason: over.reason }]);
+      expect(after.balance).toBeCloseTo(10 * perShard, 9);
+      expect(after.underReview).toBe(0);
+    }
+    // The output is corrected: the job completes again with the root's result; the honest job's output is untouched.
+    expect((await waitForJob(c.api, lie.id, 120_000)).state).toBe('completed');
+    expect(await outputMatchesDirect(c, lie.id, lie.x, 4)).toBe(true);
+    expect(await outputMatchesDirect(c, warm.id, warm.x, 40)).toBe(true);
+    const m = await scrape(c.url);
+    expect(m('tabgrid_reviews_total', { event: 'opened' })).toBe(11);
+    expect(m('tabgrid_reviews_total', { event: 'confirmed' })).toBe(10);
+    expect(m('tabgrid_reviews_total', { event: 'overturned' })).toBe(1);
+    expect(m('tabgrid_reviews', { state: 'open' })).toBe(0);
+  }, 300_000);
+});

@@ -1,0 +1,164 @@
+/**
+ * Reviews in the store (server/core/trust/review.ts decides), run against
+ * SQLite and PostgreSQL like contract.ts: a caught host's agreed results,
+ * reviews opened once per shard, the root's review copy outside the shard's
+ * copy budget, credit held pending past its hold while under review, and a
+ * review settled (confirmed, or overturned with its reversals, the
+ * agreeing hosts' trust lost and a completed job running again).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Claimed, Store } from '../../../server/store/types.ts';
+import { bytes, consensus, makeJob, makeProject, makeVolunteer, type Vol } from './contract.ts';
+import { freshStoreEachTest, type StoreHarness } from './harness.ts';
+
+const HOLD = 3600_000;
+
+export function reviewContract(label: string, makeHarness: () => Promise<StoreHarness>) {
+  describe(`Review contract: ${label}`, () => {
+    let store: Store;
+    let vols: Map<number, Vol>;
+    /** The same volunteer for the same number within a test; numbers from 100 name a wallet (payouts pay wallets only). */
+    const vol = (n: number) => {
+      if (!vols.has(n)) vols.set(n, makeVolunteer(n, n >= 100 ? { wallet: `0x${n.toString(16).padStart(40, '0')}` } : {}));
+      return vols.get(n)!;
+    };
+
+    freshStoreEachTest(makeHarness, (_fresh, opened) => {
+      vols = new Map();
+      store = opened;
+    });
+
+    /** A job of `n` shards; shard i validated by the given volunteers' agreeing copies, credited 2 each, held HOLD. */
+    async function validated(n: number, byShard: number[][]) {
+      const p = makeProject();
+      await store.createProject(p);
+      const { job, shards } = makeJob(p.id, { shards: n, replicas: 2, maxTotal: 2 });
+      await store.createJob(job, shards);
+      const copies: Claimed['copy'][][] = [];
+      for (const [i, vs] of byShard.entries()) {
+        const cs: Claimed['copy'][] = [];
+        for (const v of vs) {
+          const c = (await store.issueSpotCopy(shards[i]!.id, vol(v), Date.now()))!.copy;
+          expect(await store.saveResult(c.id, c.volunteerId, bytes(i), 1, Date.now())).toBe('accepted');
+          cs.push(c);
+        }
+        await store.applyValidation({ ...consensus(shards[i]!, job, cs, 2), holdMs: HOLD });
+        copies.push(cs);
+      }
+      return { p, job, shards, copies };
+    }
+
+    const root = async (n: number) => {
+      await store.markOperator({ volunteerId: vol(n).id, numericClass: vol(n).numericClass }, Date.now());
+      return vol(n);
+    };
+
+    it("lists a host's results accepted with others' agreement, saying whether the root agreed already and whether reviewed", async () => {
+      const since = Date.now() - 1;
+      await root(1);
+      const { job, shards, copies } = await validated(4, [[3, 4], [1, 3], [3], [4, 5]]);
+      const got = await store.agreedResults(vol(3).id, since);
+      expect(got).toEqual([
+        { copyId: copies[0]![0]!.id, shardId: shards[0]!.id, jobId: job.id, volunteerId: vol(3).id, at: expect.any(Number), kind: 'inference', rootAgreed: false, reviewed: false },
+        { copyId: copies[1]![1]!.id, shardId: shards[1]!.id, jobId: job.id, volunteerId: vol(3).id, at: expect.any(Number), kind: 'inference', rootAgreed: true, reviewed: false },
+      ]);
+      expect(await store.agreedResults(vol(3).id, Date.now() + 60_000)).toEqual([]);
+      await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      expect((await store.agreedResults(vol(3).id, since)).map((a) => a.reviewed)).toEqual([true, false]);
+    });
+
+    it('opens a review once per shard, of validated shards only, the answer under review being the canonical copy', async () => {
+      const { job, shards, copies } = await validated(4, [[3, 4], [3, 5], [3, 6]]);
+      const now = Date.now();
+      const t = (i: number, at: number) => ({ shardId: shards[i]?.id ?? 'nope', at });
+      const opened = await store.startReviews({ targets: [t(0, 100), t(3, 100), t(0, 101), t(9, 100)], reason: 'under review: x', now });
+      expect(opened).toEqual([{ shardId: shards[0]!.id, jobId: job.id, projectId: job.projectId, canonicalCopyId: copies[0]![0]!.id, state: 'open', reason: 'under review: x', openedAt: now, resultAt: 100, copyId: null }]);
+      expect(await store.startReviews({ targets: [t(0, 102)], reason: 'again', now: now + 1 })).toEqual([]);
+      expect(await store.reviewOf(shards[0]!.id)).toMatchObject({ ...opened[0], copyLive: false });
+      expect(await store.reviewOf(shards[1]!.id)).toBeNull();
+      await store.startReviews({ targets: [t(1, 50)], reason: 'older answer', now: now + 5 });
+      await store.startReviews({ targets: [t(2, 200)], reason: 'newer answer', now: now - 5 });
+      expect(await store.reviewCounts()).toEqual({ open: 3, confirmed: 0, overturned: 0 });
+      // The newest answers first, but one a host trusted now agreed on waits behind those only caught hosts vouch for (reviewOrder).
+      expect((await store.waitingReviews(10, 10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[2]!.id, false], [shards[0]!.id, false], [shards[1]!.id, false]]);
+      await store.recordReputation(Array.from({ length: 10 }, () => ({ volunteerId: vol(6).id, numericClass: vol(6).numericClass, event: 'valid' as const })), Date.now());
+      expect((await store.waitingReviews(10, 10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[0]!.id, false], [shards[1]!.id, false], [shards[2]!.id, true]]);
+      expect((await store.waitingReviews(1, 10)).map((r) => r.shardId)).toEqual([shards[0]!.id]);
+    });
+
+    it("keeps the credit of a shard under review pending past its hold, and out of payouts, until the review settles", async () => {
+      const { shards, copies } = await validated(2, [[103, 104], [103, 105]]);
+      const later = Date.now() + 2 * HOLD;
+      const a = vol(103).account;
+      expect(await store.accountCredit(a, later)).toMatchObject({ balance: 4, pending: 0, payable: 4, underReview: 0 });
+      await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      expect(await store.accountCredit(a, later)).toMatchObject({ balance: 4, pending: 2, payable: 2, underReview: 2 });
+      expect(await store.accountCredit(vol(104).account, later)).toMatchObject({ pending: 2, payable: 0, underReview: 2 });
+      let seen: { account: string; payable: number }[] = [];
+      await store.closePayout({ id: 'e1', now: later, build: (payable) => { seen = payable; return null; } });
+      expect(seen.sort((x, y) => x.account.localeCompare(y.account))).toEqual([{ account: a, payable: 2 }, { account: vol(105).account, payable: 2 }]);
+      // Confirmed: the credit is payable again (its hold long passed).
+      const r = (await store.issueReviewCopy(shards[0]!.id, await root(1), true, Date.now()))!;
+      await store.saveResult(r.copy.id, r.copy.volunteerId, bytes(0), 1, Date.now());
+      expect(await store.settleReview({ shardId: shards[0]!.id, rootCopyId: r.copy.id, outcome: 'confirmed', reason: 'review confirmed', now: Date.now(), holdMs: HOLD, credit: 2, overturned: [] })).toMatchObject({ review: { state: 'confirmed' }, reversed: [], reputations: [], jobReopened: false });
+      expect(await store.accountCredit(a, later)).toMatchObject({ balance: 4, pending: 0, payable: 4, underReview: 0 });
+      expect(await store.getCopy(r.copy.id)).toMatchObject({ outcome: 'valid', credit: 2, reason: 'review confirmed' });
+      expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'validated', canonicalCopyId: copies[0]![0]!.id });
+    });
+
+    it("issues a review copy to a root host only, one live at a time, outside the shard's copy budget", async () => {
+      const { shards } = await validated(1, [[3, 4]]);
+      await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      const before = (await store.getShard(shards[0]!.id))!;
+      expect(before.issued).toBe(2);
+      expect(await store.issueReviewCopy(shards[0]!.id, vol(6), false, 1000)).toBeNull();
+      // A root host that computed the shard itself checks nothing.
+      expect(await store.issueReviewCopy(shards[0]!.id, await root(3), true, 1000)).toBeNull();
+      const got = (await store.issueReviewCopy(shards[0]!.id, await root(1), true, 1000))!;
+      expect(got.copy).toMatchObject({ shardId: shards[0]!.id, volunteerId: vol(1).id, state: 'assigned', outcome: 'pending', assignedAt: 1000 });
+      expect(Object.keys(got.copy).sort()).toEqual(['account', 'address', 'assignedAt', 'credit', 'deadline', 'id', 'jobId', 'numericClass', 'outcome', 'reason', 'returnedAt', 'shardId', 'state', 'volunteerId', 'wallet']);
+      expect(await store.reviewOf(shards[0]!.id)).toMatchObject({ copyId: got.copy.id, copyLive: true });
+      expect(await store.issueReviewCopy(shards[0]!.id, await root(2), true, 1001)).toBeNull();
+      expect((await store.getShard(shards[0]!.id))!.issued).toBe(2);
+      // The root copy ends without a result: another root host may take the review.
+      expect(await store.failCopy(got.copy.id, vol(1).id, 'closed', Date.now())).toBe(true);
+      expect(await store.reviewOf(shards[0]!.id)).toMatchObject({ copyId: got.copy.id, copyLive: false });
+      expect((await store.issueReviewCopy(shards[0]!.id, vol(2), true, 1002))!.copy.volunteerId).toBe(vol(2).id);
+      expect(await store.issueReviewCopy('no-such-shard', vol(2), true, 1002)).toBeNull();
+    });
+
+    it("overturns: the root's result is the output, the agreeing copies invalid, their credit reversed by new rows, their hosts' streaks reset, a completed job runs again", async () => {
+      for (const n of [3, 4]) {
+        await store.recordReputation(Array.from({ length: 20 }, () => ({ volunteerId: vol(n).id, numericClass: vol(n).numericClass, event: 'valid' as const })), Date.now());
+      }
+      const { job, shards, copies } = await validated(2, [[3, 4], [3, 5]]);
+      await store.finishJob(job.id, 'completed', { finishedAt: Date.now(), resultHash: 'c'.repeat(64) });
+      await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      const r = (await store.issueReviewCopy(shards[0]!.id, await root(1), true, Date.now()))!;
+      await store.saveResult(r.copy.id, r.copy.volunteerId, bytes(42), 1, Date.now());
+      const reason = 'overturned: the operator\'s own host computed a different answer';
+      const [liar, friend] = copies[0]!;
+      const write = { shardId: shards[0]!.id, rootCopyId: r.copy.id, outcome: 'overturned' as const, reason, now: Date.now(), holdMs: HOLD, credit: 2, overturned: [liar!.id, friend!.id] };
+      // Not the review's root copy: refused, nothing changes.
+      expect(await store.settleReview({ ...write, rootCopyId: liar!.id })).toBeNull();
+      const done = (await store.settleReview(write))!;
+      expect(done.review).toMatchObject({ shardId: shards[0]!.id, state: 'overturned' });
+      expect(done.jobReopened).toBe(true);
+      expect(done.reversed.sort((a, b) => a.copyId.localeCompare(b.copyId))).toEqual(
+        [{ copyId: liar!.id, account: liar!.account, amount: 2 }, { copyId: friend!.id, account: friend!.account, amount: 2 }].sort((a, b) => a.copyId.localeCompare(b.copyId)));
+      expect(done.reputations.map((m) => [m.after.volunteerId, m.before?.streak, m.after.streak]).sort()).toEqual([[vol(3).id, 20, 0], [vol(4).id, 20, 0]].sort());
+      expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'validated', canonicalCopyId: r.copy.id });
+      expect(await store.getCopy(liar!.id)).toMatchObject({ outcome: 'invalid', reason, credit: 0 });
+      expect(await store.getCopy(r.copy.id)).toMatchObject({ outcome: 'valid', credit: 2 });
+      expect(await store.getJob(job.id)).toMatchObject({ state: 'running', resultHash: null });
+      expect(await store.ledgerChanges({ account: liar!.account, limit: 10 })).toMatchObject([{ kind: 'reversal', amount: -2, copyId: liar!.id, reason }]);
+      // The host's other shard is untouched; the canonical results now read the root's.
+      expect(await store.getCopy(copies[1]![0]!.id)).toMatchObject({ outcome: 'valid' });
+      expect((await store.canonicalResults(job.id)).map((b) => [...b])).toEqual([[42], [1]]);
+      expect(await store.reviewCounts()).toEqual({ open: 0, confirmed: 0, overturned: 1 });
+      // Settled once: again, nothing.
+      expect(await store.settleReview(write)).toBeNull();
+      expect(await store.ledgerChanges({ account: liar!.account, limit: 10 })).toHaveLength(1);
+    });
+  });
+}
