@@ -8,7 +8,8 @@
  * shard's results are judged (trust/judge.ts over trust/quorum.ts, the job
  * kind's comparison of real tensors), what a judgement does to a host's
  * reputation (trust/reputation.ts), what a caught host's backtracking
- * re-verifies (trust/spot-check.ts), when a shard fails (scheduler/
+ * re-verifies (trust/spot-check.ts), which agreed results go under review
+ * and how the root of trust settles a review (trust/review.ts), when a shard fails (scheduler/
  * transitions.ts), and what a copy is credited and when it becomes payable
  * (credit/credit.ts, credit/hold.ts). Nothing here decides by itself what
  * the core decides; it only sequences the decisions as the services do.
@@ -30,6 +31,7 @@ import { PICK_WINDOW, type Pickable, pickOrder } from '../../server/core/schedul
 import {
   answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, type SoloResult, spotCheckNow,
 } from '../../server/core/trust/spot-check.ts';
+import { type AgreedResult, decideReviewCopy, reviewOrder, reviewSince, reviewTargets, settleReview, type WaitingReview } from '../../server/core/trust/review.ts';
 import type { Rng } from '../../server/training/rng.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
 import { SortedInts } from './sorted.ts';
@@ -59,6 +61,8 @@ export interface SimCopy extends Copy {
   spot: boolean;
   /** Drawn to stand alone when issued. */
   solo: boolean;
+  /** A root host's copy of a shard under review (review.ts). */
+  review: boolean;
 }
 
 export interface SimShard extends ClaimableShard {
@@ -82,6 +86,20 @@ export interface LedgerRow {
   at: number;
   payableAt: number;
   reversedAt: number | null;
+  /** When its shard went under review (its credit pending until settled, whatever its hold); null: never. */
+  heldFrom: number | null;
+}
+
+/** A review (review.ts) as the simulated store keeps it. */
+export interface SimReview {
+  shard: SimShard;
+  /** The answer under review. */
+  canonical: SimCopy;
+  openedAt: number;
+  /** When the caught host's agreeing copy was returned (reviewOrder). */
+  resultAt: number;
+  /** The root copy issued for it, if any. */
+  copy: SimCopy | null;
 }
 
 export interface CoordinatorOptions {
@@ -92,6 +110,8 @@ export interface CoordinatorOptions {
   holdMs: number;
   /** Open shards kept queued (a project's backlog). */
   backlog: number;
+  /** Backtracking that follows agreement, settled by the root of trust (review.ts); default on. */
+  reviews?: boolean;
 }
 
 export interface Outcome {
@@ -123,7 +143,11 @@ export class SimCoordinator {
   readonly reputations = new Map<string, Reputation>();
   readonly volunteers = new Map<string, SimVolunteer>();
   /** Copies issued, spot checks included, by kind. */
-  issued = { copies: 0, spot: 0, reverify: 0 };
+  issued = { copies: 0, spot: 0, reverify: 0, review: 0 };
+  /** Reviews (review.ts): opened, settled, and the root's backlog (open reviews) at its largest. */
+  reviewStats = { opened: 0, confirmed: 0, overturned: 0, overturnedRight: 0, backlogMax: 0 };
+  /** Open reviews, oldest first. */
+  readonly openReviews: SimReview[] = [];
   /** Spot checks judged, and failed. */
   spot = { passed: 0, failed: 0 };
   /** Shards reopened by backtracking. */
@@ -142,6 +166,11 @@ export class SimCoordinator {
   private readonly anyone = new SortedInts();
   private readonly trustedOnly = new SortedInts();
   private readonly solos = new Map<string, SoloResult[]>();
+  /** Each volunteer's valid results that another result agreed with (what a review follows once it is caught). */
+  private readonly agreed = new Map<string, SimCopy[]>();
+  /** Shards reviewed (or under review): each is reviewed once. */
+  private readonly reviewed = new Set<string>();
+  private readonly reviewing = new Set<SimShard>();
   /** A known answer's first copy waiting for its second host (spot-check.ts pairedKnownAnswer). */
   private pendingPair: PendingPair | null = null;
   /** Validated shards whose answer is known (agreed by two or more): what spot checks draw from. */
@@ -198,6 +227,9 @@ export class SimCoordinator {
   /** A volunteer asks for work: a copy, or null when there is none it may take. */
   request(v: SimVolunteer, now: number): SimCopy | null {
     this.topUp();
+    // The root of trust takes a waiting review first (work-service.ts requestWork).
+    const review = v.operator && this.o.reviews !== false ? this.reviewCopy(v, now) : null;
+    if (review) return review;
     const spot = this.spotCheck(v, now);
     if (spot) return spot;
     const rep = this.reputations.get(v.id)!;
@@ -224,7 +256,7 @@ export class SimCoordinator {
     const copyId = `c${this.copySeq++}`;
     const d = this.claim(v, shard, now, copyId, this.claimTrust(rep, this.rng.next()));
     if (d.take !== true) throw new Error('an eligible shard refused the claim');
-    const copy: SimCopy = { ...d.copy, index: shard.index, value: null, out: null, lie: false, spot: false, solo: d.copy.solo === true };
+    const copy: SimCopy = { ...d.copy, index: shard.index, value: null, out: null, lie: false, spot: false, solo: d.copy.solo === true, review: false };
     shard.copies.push(copy);
     shard.ordinary.push(copy);
     shard.issued++;
@@ -270,7 +302,7 @@ export class SimCoordinator {
     const shard = this.shards[Number(k.shardId.slice(1))]!;
     const d = decideSpotCopy({ shard, copies: shard.copies, job: this.job, volunteer: v, now, copyId: `c${this.copySeq++}` });
     if (!d.take) return null;
-    const copy: SimCopy = { ...d.copy, index: shard.index, value: null, out: null, lie: false, spot: true, solo: false };
+    const copy: SimCopy = { ...d.copy, index: shard.index, value: null, out: null, lie: false, spot: true, solo: false, review: false };
     shard.copies.push(copy);
     shard.issued++;
     this.held(v.id).add(shard.id);
@@ -288,6 +320,7 @@ export class SimCoordinator {
     copy.out = resultTensor(value);
     copy.lie = lie;
     const shard = this.shards[copy.index]!;
+    if (copy.review) return this.settle(shard, copy, now);
     if (copy.spot) return this.judgeSpot(shard, copy, now);
     return this.validate(shard, now);
   }
@@ -316,7 +349,10 @@ export class SimCoordinator {
       for (const c of pending) {
         const late = judgeLate(this.differ(shard.canonical!, c), shard.unchecked);
         c.outcome = late.outcome;
-        if (late.credited) this.pay(c, now);
+        if (late.credited) {
+          this.pay(c, now);
+          this.agree(c);
+        }
         this.change(c, late.reputation, now);
         out.push({ copy: c, outcome: c.outcome });
       }
@@ -356,6 +392,7 @@ export class SimCoordinator {
       c.outcome = 'valid';
       if (was === 'valid') continue; // judged before backtracking reopened the shard
       if (!verdict.unchecked) this.pay(c, now);
+      if (verdict.valid.length >= 2) this.agree(c);
       this.change(c, verdict.reputation.get(id) ?? null, now);
       out.push({ copy: c, outcome: 'valid' });
     }
@@ -376,14 +413,17 @@ export class SimCoordinator {
       list.push({ copyId: shard.canonical.id, shardId: shard.id, volunteerId: shard.canonical.volunteerId, numericClass: shard.canonical.numericClass, at: now });
       this.solos.set(shard.canonical.volunteerId, list);
     }
-    if (!verdict.unchecked && answerKnown(verdict.valid.map((id) => ({ operator: this.volunteers.get(byId.get(id)!.volunteerId)!.operator })))) {
-      this.known.push({ shardId: shard.id, jobId: this.job.id, projectId: this.job.projectId, source: 'validated' });
-      // The store reads a bounded pool of known answers (the newest).
-      if (this.known.length > KNOWN_POOL * 2) this.known.splice(0, this.known.length - KNOWN_POOL);
-    }
+    if (!verdict.unchecked && answerKnown(verdict.valid.map((id) => ({ operator: this.volunteers.get(byId.get(id)!.volunteerId)!.operator })))) this.knowAnswer(shard);
     this.index(shard);
     this.onShard(shard, now);
     return out;
+  }
+
+  /** A validated shard an operator host's valid result agreed on is a known answer (the store's knownAnswerShards; a settled review's root copy counts). */
+  private knowAnswer(shard: SimShard): void {
+    this.known.push({ shardId: shard.id, jobId: this.job.id, projectId: this.job.projectId, source: 'validated' });
+    // The store reads a bounded pool of known answers (the newest).
+    if (this.known.length > KNOWN_POOL * 2) this.known.splice(0, this.known.length - KNOWN_POOL);
   }
 
   private change(c: SimCopy, change: ReputationChange, now: number): void {
@@ -398,8 +438,120 @@ export class SimCoordinator {
     this.refreshTrust(v);
     if (ev === 'invalid' || ev === 'spot-fail') {
       this.onCaught(v, now);
+      if (this.o.reviews !== false) this.openReviewsFor(v.id, now);
       this.backtrack(c, before, ev === 'spot-fail', now);
     }
+  }
+
+  private agree(c: SimCopy): void {
+    const list = this.agreed.get(c.volunteerId);
+    if (list) list.push(c);
+    else this.agreed.set(c.volunteerId, [c]);
+  }
+
+  /** What the store's agreedResults reads, then review.ts reviewTargets, then startReviews: the caught host's agreed results under review. */
+  private openReviewsFor(volunteerId: string, now: number): void {
+    const since = reviewSince({ now, holdMs: this.o.holdMs });
+    // Older ones can never be reviewed again: dropped, so the list stays short.
+    const list = (this.agreed.get(volunteerId) ?? []).filter((c) => (c.returnedAt ?? 0) >= since);
+    this.agreed.set(volunteerId, list);
+    const rows: AgreedResult[] = [];
+    for (const c of list) {
+      const shard = this.shards[c.index]!;
+      if (c.outcome !== 'valid' || shard.state !== 'validated' || !shard.copies.some((o) => o !== c && o.outcome === 'valid')) continue;
+      rows.push({
+        copyId: c.id, shardId: shard.id, jobId: this.job.id, volunteerId, at: c.returnedAt!, kind: 'inference',
+        rootAgreed: shard.copies.some((o) => o.outcome === 'valid' && this.volunteers.get(o.volunteerId)!.operator),
+        reviewed: this.reviewed.has(shard.id),
+      });
+    }
+    for (const t of reviewTargets(rows, { volunteerId }, { now, holdMs: this.o.holdMs })) {
+      const shard = this.shards[Number(t.shardId.slice(1))]!;
+      this.reviewed.add(shard.id);
+      this.openReviews.push({ shard, canonical: shard.canonical!, openedAt: now, resultAt: t.at, copy: null });
+      this.reviewing.add(shard);
+      this.reviewStats.opened++;
+      // Its shard's credit stays pending until the review settles.
+      for (const o of shard.copies) {
+        const row = o.outcome === 'valid' ? this.ledger.get(o.id) : undefined;
+        if (row && row.heldFrom === null) row.heldFrom = now;
+      }
+    }
+    this.reviewStats.backlogMax = Math.max(this.reviewStats.backlogMax, this.openReviews.length);
+  }
+
+  /**
+   * A root host's request: the first open review in review.ts reviewOrder that it may take (decideReviewCopy), as
+   * the store reads them (waitingReviews) and issues one.
+   */
+  private reviewCopy(v: SimVolunteer, now: number): SimCopy | null {
+    const rep = this.reputations.get(v.id)!;
+    const waiting: (WaitingReview & { r: SimReview })[] = [];
+    for (const r of this.openReviews) {
+      const live = r.copy !== null && (r.copy.state === 'assigned' || r.copy.state === 'running' || r.copy.state === 'returned');
+      if (live) continue;
+      const vouched = r.shard.copies.some((c) => c.outcome === 'valid' && this.isTrusted(c.volunteerId));
+      waiting.push({ r, shardId: r.shard.id, resultAt: r.resultAt, vouched });
+    }
+    waiting.sort(reviewOrder);
+    for (const { r } of waiting) {
+      const d = decideReviewCopy({
+        review: { state: 'open', copyId: r.copy?.id ?? null }, copyLive: false, shard: r.shard, canonicalCopyId: r.canonical.id, copies: r.shard.copies,
+        job: this.job, volunteer: v, root: rep.operator === true, now, copyId: `c${this.copySeq++}`,
+      });
+      if (!d.take) continue;
+      const copy: SimCopy = { ...d.copy, index: r.shard.index, value: null, out: null, lie: false, spot: false, solo: false, review: true };
+      // Outside the shard's copy budget: its issued count is not touched.
+      r.shard.copies.push(copy);
+      r.copy = copy;
+      this.held(v.id).add(r.shard.id);
+      this.issued.review++;
+      return copy;
+    }
+    return null;
+  }
+
+  /** The root's copy came back: review.ts settleReview, then what the store's settleReview writes. */
+  private settle(shard: SimShard, copy: SimCopy, now: number): Outcome[] {
+    const at = this.openReviews.findIndex((r) => r.copy === copy);
+    if (at < 0) return [];
+    const r = this.openReviews[at]!;
+    this.openReviews.splice(at, 1);
+    this.reviewing.delete(shard);
+    copy.outcome = 'valid';
+    if (shard.state !== 'validated' || shard.canonical !== r.canonical) return [{ copy, outcome: 'valid' }];
+    const agreeing = shard.copies.filter((c) => c !== copy && c.outcome === 'valid').map((c) => ({ copyId: c.id, volunteerId: c.volunteerId }));
+    const s = settleReview({ shardId: shard.id, canonicalCopyId: r.canonical.id }, { copyId: copy.id }, agreeing, this.differ(r.canonical, copy));
+    this.pay(copy, now);
+    const out: Outcome[] = [{ copy, outcome: 'valid' }];
+    if (s.outcome === 'confirmed') {
+      this.reviewStats.confirmed++;
+      this.knowAnswer(shard);
+      return out;
+    }
+    this.reviewStats.overturned++;
+    if (this.differ(shard, r.canonical) === null) this.reviewStats.overturnedRight++;
+    shard.canonical = copy;
+    shard.canonicalCopyId = copy.id;
+    this.knowAnswer(shard);
+    for (const o of s.overturned) {
+      const c = shard.copies.find((x) => x.id === o.copyId)!;
+      c.outcome = 'invalid';
+      c.reason = s.reason;
+      c.credit = 0;
+      const row = this.ledger.get(c.id);
+      if (row && row.reversedAt === null) row.reversedAt = now;
+      out.push({ copy: c, outcome: 'invalid' });
+    }
+    // Each overturned host is caught: its reputation, backtracking and its own agreed results under review (the cascade).
+    for (const o of s.overturned) this.event(shard.copies.find((x) => x.id === o.copyId)!, 'invalid', now);
+    this.reviewStats.backlogMax = Math.max(this.reviewStats.backlogMax, this.openReviews.length);
+    return out;
+  }
+
+  /** The shard has a review still open (its credit is pending). */
+  underReview(s: SimShard): boolean {
+    return this.reviewing.has(s);
   }
 
   /**
@@ -436,7 +588,7 @@ export class SimCoordinator {
 
   private pay(c: SimCopy, now: number): void {
     c.credit = this.credit;
-    this.ledger.set(c.id, { copy: c, amount: this.credit, at: now, payableAt: payableAt(now, this.o.holdMs), reversedAt: null });
+    this.ledger.set(c.id, { copy: c, amount: this.credit, at: now, payableAt: payableAt(now, this.o.holdMs), reversedAt: null, heldFrom: null });
   }
 
   private holders(shard: SimShard): Holder[] {

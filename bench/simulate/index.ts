@@ -20,7 +20,7 @@ import { table } from '../lib/stats.ts';
 import { STRATEGIES, STRATEGY_NOTES, type Strategy } from './strategies.ts';
 import { type CellFigures, type Progress, simulate } from './world.ts';
 
-const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after'];
+const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews'];
 
 const flags = new Flags(process.argv.slice(2));
 const unknown = flags.unknown(FLAGS);
@@ -55,6 +55,8 @@ const base = {
   seed, volunteers, operators: Math.max(2, Math.round(volunteers / 100)), shards, warmup, policy, replicas,
   rules: parseDistinctRules('wallet,address'), holdMs, computeMs: 20_000, fastMs: 1_000, idleMs: 5_000,
   backlog: 2 * volunteers, stallMs: 600_000,
+  // --no-reviews: without backtracking that follows agreement (review.ts), to compare.
+  reviews: !flags.has('no-reviews'),
 };
 
 const cells: { strategy: Strategy | 'honest'; share: number }[] = [{ strategy: 'honest', share: 0 }];
@@ -101,10 +103,11 @@ bar?.stop();
 const fmt = (x: number, d = 2) => (Number.isInteger(x) ? String(x) : x.toFixed(d));
 log('');
 log(table(
-  ['strategy', 'f', 'wrong /100k', 'ever wrong /100k', 'failed', 'stalled', 'copies/shard', 'lies paid %', 'cheater paid %', 'caught %', 'lies to catch', 's to catch'],
+  ['strategy', 'f', 'wrong /100k', 'ever wrong /100k', 'failed', 'stalled', 'copies/shard', 'lies paid %', 'cheater paid %', 'caught %', 'lies to catch', 's to catch', 'reviews', 'overturned', 'root backlog max/end'],
   results.map((r) => [
     r.strategy, `${Math.round(r.share * 100)}%`, fmt(r.wrongPer100k, 1), fmt(r.everWrongPer100k, 1), String(r.failed), String(r.stalled), fmt(r.copiesPerShard, 3),
     fmt(r.liesPaidPct), fmt(r.cheaterPaidPct), fmt(r.caughtPct, 1), fmt(r.liesBeforeCaught, 0), fmt(r.secondsToCatch, 0),
+    String(r.reviews), String(r.overturned), `${r.rootBacklogMax}/${r.rootBacklogEnd}`,
   ]),
 ));
 log('');

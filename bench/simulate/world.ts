@@ -39,6 +39,8 @@ export interface WorldOptions {
   fastMs: number;
   idleMs: number;
   backlog: number;
+  /** Backtracking that follows agreement, settled by the root of trust (review.ts); default on. */
+  reviews?: boolean;
   /** Stop when no counted shard became final for this long (simulated): the rest are stalled. */
   stallMs: number;
   /** Told how far the run is, every few thousand events (it does not change the run). */
@@ -89,6 +91,16 @@ export interface CellFigures {
   secondsToCatch: number;
   spotChecks: number;
   reopened: number;
+  /** Reviews opened, and overturned by the root of trust (review.ts). */
+  reviews: number;
+  overturned: number;
+  /** Overturned reviews whose overturned answer was right (a review settled by anyone but the root could do that). */
+  overturnedRight: number;
+  /** Reviews waiting for the root at once, at most, and at the end (their credit still pending, their answers unsettled). */
+  rootBacklogMax: number;
+  rootBacklogEnd: number;
+  /** Copies the root computed for reviews. */
+  reviewCopies: number;
   simulatedHours: number;
 }
 
@@ -128,6 +140,7 @@ export function simulate(o: WorldOptions): CellFigures {
   const rng = createRng(o.seed);
   const coord = new SimCoordinator({
     policy: o.policy, replicas: o.replicas, homogeneous: o.strategy === 'forged-class', rules: o.rules, holdMs: o.holdMs, backlog: o.backlog,
+    reviews: o.reviews !== false,
   }, rng, o.warmup, o.shards);
   const heap = new EventHeap<Ev>();
   const actors = new Map<string, Actor>();
@@ -174,7 +187,8 @@ export function simulate(o: WorldOptions): CellFigures {
   let validations = 0;
   let windowStart: { at: number; copies: number; validations: number } | null = null;
   let windowEnd: { copies: number; validations: number } | null = null;
-  const copiesNow = () => coord.issued.copies + coord.issued.spot;
+  // Review copies are the root's compute: counted too.
+  const copiesNow = () => coord.issued.copies + coord.issued.spot + coord.issued.review;
   coord.onShard = (s: SimShard, t: number) => {
     if (s.state === 'validated' && s.validatedAt === t && !s.reverifying) {
       validations++;
@@ -288,6 +302,7 @@ export function simulate(o: WorldOptions): CellFigures {
       upload(ev.actor, ev.copy, ev.value, ev.lie);
     }
     if (final !== lastFinal) { lastFinal = final; lastProgressAt = now; }
+    // Reviews still open then are counted as they stand (their backlog is reported): the run ends as it did without them.
     if (final >= o.shards && now >= lastFinalAt + o.holdMs) break;
     // Stalled: every counted shard was made, and none became final for a while.
     if (now - lastProgressAt > o.stallMs && coord.measuredMade >= o.shards) break;
@@ -313,7 +328,10 @@ export function simulate(o: WorldOptions): CellFigures {
         if (c.state !== 'returned' || (c.returnedAt ?? Infinity) > lastFinalAt) continue;
         if (!identities.get(c.volunteerId)!.cheater) continue;
         const row = coord.ledger.get(c.id);
-        const paid = row && (row.reversedAt === null || row.reversedAt > row.payableAt) ? row.amount : 0;
+        // Paid: standing and not under review at the end, or reversed only after it was payable (never held by a review before that).
+        const paid = row && (row.reversedAt === null
+          ? !coord.underReview(s)
+          : row.reversedAt > row.payableAt && (row.heldFrom === null || row.heldFrom > row.payableAt)) ? row.amount : 0;
         cheatWorth += credit;
         cheatPaid += paid;
         if (c.lie) { liesWorth += credit; liesPaid += paid; }
@@ -342,6 +360,12 @@ export function simulate(o: WorldOptions): CellFigures {
       secondsToCatch: median(caught.map((i) => (i.caughtAt! - i.firstLieAt!) / 1000)),
       spotChecks: coord.spot.passed + coord.spot.failed,
       reopened: coord.reopened,
+      reviews: coord.reviewStats.opened,
+      overturned: coord.reviewStats.overturned,
+      overturnedRight: coord.reviewStats.overturnedRight,
+      rootBacklogMax: coord.reviewStats.backlogMax,
+      rootBacklogEnd: coord.openReviews.length,
+      reviewCopies: coord.issued.review,
       simulatedHours: now / 3600_000,
     };
   }
