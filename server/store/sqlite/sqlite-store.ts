@@ -1115,7 +1115,7 @@ export class SqliteStore implements Store {
       });
       if (!d.take) return null;
       // Outside the shard's copy budget: neither issued nor alive counts it (the shard is validated; a review is the coordinator's cost).
-      this.s.insertCopy!.run({ ...d.copy, solo: 0 });
+      this.s.insertCopy!.run({ ...d.copy, solo: 0, spot: 0 });
       this.db.prepare('UPDATE reviews SET copy_id = ? WHERE shard_id = ?').run(d.copy.id, shardId);
       this.hot.addCopy(e, d.copy);
       return { job: { ...job! }, shard: shardOf(e.row), copy: { ...d.copy } };

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Claimed, Store } from '../../../server/store/types.ts';
-import { bytes, consensus, makeJob, makeProject, makeVolunteer, type Vol } from './contract.ts';
+import { bytes, consensus, makeJob, makeProject, makeVolunteer, NO_RULES, type Vol } from './contract.ts';
 import { freshStoreEachTest, type StoreHarness } from './harness.ts';
 
 const HOLD = 3600_000;
@@ -39,7 +39,7 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
         const cs: Claimed['copy'][] = [];
         for (const v of vs) {
           const c = (await store.issueSpotCopy(shards[i]!.id, vol(v), Date.now()))!.copy;
-          expect(await store.saveResult(c.id, c.volunteerId, bytes(i), 1, Date.now())).toBe('accepted');
+          expect(await store.saveResult(c.id, c.volunteerId, bytes(i), 1, Date.now(), NO_RULES)).toBe('accepted');
           cs.push(c);
         }
         await store.applyValidation({ ...consensus(shards[i]!, job, cs, 2), holdMs: HOLD });
@@ -99,7 +99,7 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       expect(seen.sort((x, y) => x.account.localeCompare(y.account))).toEqual([{ account: a, payable: 2 }, { account: vol(105).account, payable: 2 }]);
       // Confirmed: the credit is payable again (its hold long passed).
       const r = (await store.issueReviewCopy(shards[0]!.id, await root(1), true, Date.now()))!;
-      await store.saveResult(r.copy.id, r.copy.volunteerId, bytes(0), 1, Date.now());
+      await store.saveResult(r.copy.id, r.copy.volunteerId, bytes(0), 1, Date.now(), NO_RULES);
       expect(await store.settleReview({ shardId: shards[0]!.id, rootCopyId: r.copy.id, outcome: 'confirmed', reason: 'review confirmed', now: Date.now(), holdMs: HOLD, credit: 2, overturned: [] })).toMatchObject({ review: { state: 'confirmed' }, reversed: [], reputations: [], jobReopened: false });
       expect(await store.accountCredit(a, later)).toMatchObject({ balance: 4, pending: 0, payable: 4, underReview: 0 });
       expect(await store.getCopy(r.copy.id)).toMatchObject({ outcome: 'valid', credit: 2, reason: 'review confirmed' });
@@ -121,7 +121,7 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       expect(await store.issueReviewCopy(shards[0]!.id, await root(2), true, 1001)).toBeNull();
       expect((await store.getShard(shards[0]!.id))!.issued).toBe(2);
       // The root copy ends without a result: another root host may take the review.
-      expect(await store.failCopy(got.copy.id, vol(1).id, 'closed', Date.now())).toBe(true);
+      expect(await store.failCopy(got.copy.id, vol(1).id, 'closed', Date.now(), NO_RULES)).toBe(true);
       expect(await store.reviewOf(shards[0]!.id)).toMatchObject({ copyId: got.copy.id, copyLive: false });
       expect((await store.issueReviewCopy(shards[0]!.id, vol(2), true, 1002))!.copy.volunteerId).toBe(vol(2).id);
       expect(await store.issueReviewCopy('no-such-shard', vol(2), true, 1002)).toBeNull();
@@ -135,7 +135,7 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       await store.finishJob(job.id, 'completed', { finishedAt: Date.now(), resultHash: 'c'.repeat(64) });
       await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
       const r = (await store.issueReviewCopy(shards[0]!.id, await root(1), true, Date.now()))!;
-      await store.saveResult(r.copy.id, r.copy.volunteerId, bytes(42), 1, Date.now());
+      await store.saveResult(r.copy.id, r.copy.volunteerId, bytes(42), 1, Date.now(), NO_RULES);
       const reason = 'overturned: the operator\'s own host computed a different answer';
       const [liar, friend] = copies[0]!;
       const write = { shardId: shards[0]!.id, rootCopyId: r.copy.id, outcome: 'overturned' as const, reason, now: Date.now(), holdMs: HOLD, credit: 2, overturned: [liar!.id, friend!.id] };
