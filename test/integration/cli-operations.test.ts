@@ -10,12 +10,12 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO } from '../helpers/coordinator.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
-import { startVolunteer, type TestVolunteer } from '../helpers/volunteers.ts';
+import { perTest } from '../helpers/per-test.ts';
 import { waitForJob } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
@@ -57,20 +57,16 @@ function cli(args: string[], token: string) {
 }
 
 describe('tabgrid CLI operations', () => {
-  const cleanup: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await Promise.resolve(f()).catch(() => {});
-  });
+  const { coordinator, volunteers, defer } = perTest();
 
   it('says why a job waits under the default distinct rules with `worker --node 2` on one machine; Ctrl-C leaves it running; cancel ends it', async () => {
-    const c = await spawnCoordinator({ args: ['--distinct-copies', 'wallet,address'] });
-    cleanup.push(() => c.stop());
+    const c = await coordinator(['--distinct-copies', 'wallet,address']);
     const worker = spawn(process.execPath, [CLI, 'worker', '--node', '2', '--server', c.url], { cwd: REPO, stdio: 'ignore' });
-    cleanup.push(() => { worker.kill('SIGKILL'); });
+    defer(() => { worker.kill('SIGKILL'); });
     await c.waitForLog((l) => l.msg === 'volunteer joined' && c.logs.filter((x) => x.msg === 'volunteer joined').length >= 2, 60_000);
 
     const inf = cli(['infer', '--server', c.url, ...MODEL, '--out', join(dir, 'never')], c.token);
-    cleanup.push(() => { inf.proc.kill('SIGKILL'); });
+    defer(() => { inf.proc.kill('SIGKILL'); });
     const [, job] = await inf.stderrMatch(/job (\S+): 8 records in 2 shards, 2 replicas/);
     // Warned at submission: two volunteers behind one address cannot supply two copies of a shard.
     await inf.stderrMatch(new RegExp(`warning: job ${job}: replicas 2 need 2 volunteers with distinct wallets and client addresses \\(--distinct-copies wallet,address\\), but the 2 connected volunteers that may compute it give only 1`));
@@ -108,8 +104,7 @@ describe('tabgrid CLI operations', () => {
   }, 180_000);
 
   it('fails a job at its deadline with the reason; --no-wait --json returns the id at once; --quiet still prints it', async () => {
-    const c = await spawnCoordinator();
-    cleanup.push(() => c.stop());
+    const c = await coordinator();
     const env = { ...process.env, TABGRID_TOKEN: c.token };
     const nowait = await run(process.execPath, [CLI, 'infer', '--server', c.url, ...MODEL, '--out', join(dir, 'nw'), '--no-wait', '--json', '--deadline', '1h'], { cwd: REPO, env });
     const submitted = JSON.parse(nowait.stdout) as { job: string; state: string; warnings: string[] };
@@ -138,20 +133,18 @@ describe('tabgrid CLI operations', () => {
 
   it('infer rides out a coordinator restart (SIGTERM, same port and data) and finishes the job', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tabgrid-restart-'));
-    let c: SpawnedCoordinator = await spawnCoordinator({ dataDir });
+    let c = await coordinator({ dataDir });
     const port = c.port;
-    cleanup.push(() => c.stop());
     const out = join(dir, 'restart-out');
     const inf = cli(['infer', '--server', c.url, ...MODEL, '--out', out, '--json'], c.token);
-    cleanup.push(() => { inf.proc.kill('SIGKILL'); });
+    defer(() => { inf.proc.kill('SIGKILL'); });
     const [, job] = await inf.stderrMatch(/job (\S+): 8 records/);
     await inf.stderrMatch(/waits: no volunteer is connected/);
 
     await c.stop();
     await inf.stderrMatch(/cannot reach the coordinator at .*; retrying for up to 300 s/);
-    c = await spawnCoordinator({ dataDir, port });
-    const vs: TestVolunteer[] = [startVolunteer(c.url), startVolunteer(c.url)];
-    cleanup.push(async () => { await Promise.all(vs.map((v) => v.stop())); });
+    c = await coordinator({ dataDir, port });
+    volunteers(c, 2);
     expect(await inf.exit).toBe(0);
     expect(inf.stderr).toMatch(/the coordinator is back after/);
     expect(JSON.parse(inf.stdout)).toEqual({ job, state: 'completed', outputs: [join(out, 'output_0.pb')] });
@@ -160,10 +153,9 @@ describe('tabgrid CLI operations', () => {
   }, 180_000);
 
   it('infer that gives up on an absent coordinator prints the exact commands to pick the job up', async () => {
-    const c = await spawnCoordinator();
-    cleanup.push(() => c.stop());
+    const c = await coordinator();
     const inf = cli(['infer', '--server', c.url, ...MODEL, '--out', join(dir, 'gone'), '--retry-for', '1'], c.token);
-    cleanup.push(() => { inf.proc.kill('SIGKILL'); });
+    defer(() => { inf.proc.kill('SIGKILL'); });
     const [, job] = await inf.stderrMatch(/job (\S+): 8 records/);
     await inf.stderrMatch(/waits: no volunteer is connected/);
     await c.stop();

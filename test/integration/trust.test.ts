@@ -13,21 +13,22 @@
  * trusted host while one can be had, and the judge never accepts untrusted
  * agreement while one can (server/core/trust/replication.ts, judge.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { isDeepStrictEqual } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nodeCapabilities } from '../../cli/commands/worker-node.ts';
 import type { Assignment, ClientToServerEvents, HelloReply, Reply, ServerToClientEvents } from '../../shared/protocol/events.ts';
 import { PROTOCOL_VERSION, SOCKET_PATH } from '../../shared/protocol/version.ts';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
 import { decodeTensorProto } from '../../shared/tensor/tensorproto.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO } from '../helpers/coordinator.ts';
 import { runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { perTest } from '../helpers/per-test.ts';
 import { scrape } from '../helpers/metrics.ts';
 import { connect, hello, nextCopy, ok } from '../helpers/raw-client.ts';
 import { startVolunteer } from '../helpers/volunteers.ts';
@@ -89,26 +90,23 @@ async function startLiar(url: string): Promise<Liar> {
 }
 
 describe('fast colluding liars beside honest worker --node volunteers', () => {
-  let c: SpawnedCoordinator | undefined;
-  const workers: ChildProcess[] = [];
-  const liars: Liar[] = [];
-  afterAll(async () => {
-    for (const l of liars) l.stop();
-    for (const w of workers) w.kill('SIGTERM');
-    await c?.stop();
-  });
+  const { coordinator, defer } = perTest();
 
   it('get no wrong row into the outputs and no credit, on --distinct-copies none', async () => {
-    c = await spawnCoordinator({ args: ['--distinct-copies', 'none'] });
-    const joined = () => c!.logs.filter((l) => l.msg === 'volunteer joined').length;
+    const c = await coordinator(['--distinct-copies', 'none']);
+    const joined = () => c.logs.filter((l) => l.msg === 'volunteer joined').length;
     // Every volunteer is connected before the job exists: the liars are as ready as anyone.
-    liars.push(await startLiar(c.url), await startLiar(c.url));
+    const liars = [await startLiar(c.url), await startLiar(c.url)];
+    for (const l of liars) defer(() => l.stop());
     const operatorToken = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
     // Two of the four honest volunteers are the operator's own hosts: a shard whose untrusted copy disagrees with one
     // trusted result gets its next copy from a trusted host (replication.ts), so with two of them every dispute
     // ends, whoever asks first; untrusted honest hosts earn trust by agreeing with them.
-    workers.push(spawn(process.execPath, [CLI, 'worker', '--node', '2', '--server', c.url], { cwd: REPO, stdio: 'ignore' }));
-    workers.push(spawn(process.execPath, [CLI, 'worker', '--node', '2', '--server', c.url, '--operator-token', operatorToken], { cwd: REPO, stdio: 'ignore' }));
+    const workers = [
+      spawn(process.execPath, [CLI, 'worker', '--node', '2', '--server', c.url], { cwd: REPO, stdio: 'ignore' }),
+      spawn(process.execPath, [CLI, 'worker', '--node', '2', '--server', c.url, '--operator-token', operatorToken], { cwd: REPO, stdio: 'ignore' }),
+    ];
+    for (const w of workers) defer(() => { w.kill('SIGTERM'); });
     await expect.poll(joined, { timeout: 60_000 }).toBe(6);
 
     const model = mlpModel({ width: WIDTH, layers: 2, seed: 13 });
@@ -132,7 +130,7 @@ describe('fast colluding liars beside honest worker --node volunteers', () => {
       }
     }
     const credit = await Promise.all(liars.map(async (l) => {
-      const s = await c!.api.account(l.account);
+      const s = await c.api.account(l.account);
       // Any ledger entry at all would be credit, even one later reversed.
       return s.entries.reduce((n, e) => n + e.amount, 0);
     }));
@@ -158,16 +156,10 @@ async function rawVolunteer(url: string): Promise<S> {
 }
 
 describe('opaque copies', () => {
-  let c: SpawnedCoordinator | undefined;
-  const sockets: S[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.close();
-    await c?.stop();
-    c = undefined;
-  });
+  const { coordinator, defer } = perTest();
 
   it('two copies of one shard carry no common field but the input bytes; an old volunteer is refused, told to update', async () => {
-    c = await spawnCoordinator({ args: ['--distinct-copies', 'none'] });
+    const c = await coordinator(['--distinct-copies', 'none']);
     const model = mlpModel({ width: WIDTH, layers: 1, seed: 5 });
     const x = tensorFromTyped('float32', [8, WIDTH], randomInput(8, WIDTH, 5));
     const job = await c.api.createJob({
@@ -175,7 +167,9 @@ describe('opaque copies', () => {
       shardSize: 4, replicas: 2,
     });
     // Four volunteers, one copy each: the two shards' two copies.
+    const sockets: S[] = [];
     for (let i = 0; i < 4; i++) sockets.push(await rawVolunteer(c.url));
+    defer(() => { for (const s of sockets) s.close(); });
     const assignments: Assignment[] = [];
     for (const s of sockets) {
       const r = await call<{ assignment: Assignment | null }>(s, 'work:request', {});
@@ -183,7 +177,7 @@ describe('opaque copies', () => {
       assignments.push(r.assignment);
     }
     // Which shard each copy is of, from the coordinator's own log: the assignments cannot say.
-    const shardOf = async (a: Assignment) => (await c!.waitForLog((l) => l.msg === 'assigned copy' && l.copy === a.copyId)).shard as string;
+    const shardOf = async (a: Assignment) => (await c.waitForLog((l) => l.msg === 'assigned copy' && l.copy === a.copyId)).shard as string;
     const shards = await Promise.all(assignments.map(shardOf));
     expect(new Set(shards).size).toBe(2);
     const [a, b] = assignments.filter((_, i) => shards[i] === shards[0]);
@@ -212,21 +206,17 @@ describe('opaque copies', () => {
 });
 
 describe('a revoked operator token', () => {
-  const cleanup: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await Promise.resolve(f()).catch(() => {});
-  });
+  const { coordinator, defer } = perTest();
 
   it('an operator host that lied comes back with the token, as itself and under a forged numeric class: it is told why, gets no operator trust, and its next copy is checked', async () => {
-    const c = await spawnCoordinator({ args: ['--distinct-copies', 'none'] });
-    cleanup.push(() => c.stop());
+    const c = await coordinator(['--distinct-copies', 'none']);
     const token = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
     const honest = [startVolunteer(c.url, { operatorToken: token }), startVolunteer(c.url, { operatorToken: token })];
-    for (const v of honest) cleanup.push(() => v.stop());
+    for (const v of honest) defer(() => v.stop());
 
     // A raw client with the operator's token: the operator's own host, trusted from its first result.
     const first = await connect(c.url);
-    cleanup.push(() => { first.close(); });
+    defer(() => { first.close(); });
     const hi = await hello(first, { operatorToken: token });
     expect(hi).toMatchObject({ operator: true });
     expect(hi.notice).toBeUndefined();
@@ -255,14 +245,14 @@ describe('a revoked operator token', () => {
     const notice = /^operator token ignored: this host returned an invalid result or failed a spot check, so it is no longer one of the operator's trusted hosts, in any numeric class/;
     // As itself, in its class: the token is ignored, the reply says why, the log warns.
     const again = await connect(c.url, { auth: me });
-    cleanup.push(() => { again.close(); });
+    defer(() => { again.close(); });
     const r1 = await hello(again, { operatorToken: token });
     expect(r1).toMatchObject({ volunteerId: me.volunteerId, operator: false, notice: expect.stringMatching(notice) });
     expect(await c.waitForLog((l) => l.level === 40 && typeof l.msg === 'string' && notice.test(l.msg) && l.class === hi.numericClass)).toMatchObject({ volunteer: me.volunteerId });
     again.close();
     // As itself, announcing another onnxruntime version (a numeric class it has no row in): still no operator trust.
     const forged = await connect(c.url, { auth: me });
-    cleanup.push(() => { forged.close(); });
+    defer(() => { forged.close(); });
     const r2 = await hello(forged, { operatorToken: token, capabilities: { ...nodeCapabilities(), ortVersion: '9.9.9-forged' } });
     expect(r2.numericClass).not.toBe(hi.numericClass);
     expect(r2).toMatchObject({ volunteerId: me.volunteerId, operator: false, notice: expect.stringMatching(notice) });
