@@ -2,14 +2,15 @@
  * A raw volunteer for trust tests: a raw socket.io client (raw-client.ts)
  * that computes every copy it is given with the real executor (the one
  * `tabgrid worker --node` runs), honestly until told to lie, one copy per
- * step, so a test fixes the order of requests by construction.
+ * step (or the parts of one), so a test fixes the order of requests by
+ * construction. It keeps what the coordinator said of its copies.
  */
 import { blobLoader } from '../../cli/commands/worker-node.ts';
 import type { Assignment, CopyOutcome, VolunteerNews, WireTensor, WorkReply } from '../../shared/protocol/events.ts';
 import { typedView } from '../../shared/tensor/tensor.ts';
 import { ShardExecutor } from '../../shared/worker-core/executor.ts';
 import { ort } from '../../server/models/ort-node.ts';
-import { call, connect, hello, ok, type RawSocket } from './raw-client.ts';
+import { call, connect, hello, nextCopy, ok, type RawSocket } from './raw-client.ts';
 
 /** Every float32 output doubled plus one: a plausible, well-formed lie. */
 export function lie(outs: WireTensor[]): WireTensor[] {
@@ -21,7 +22,8 @@ export function lie(outs: WireTensor[]): WireTensor[] {
 
 /**
  * A raw volunteer that computes every copy it is given with the real
- * executor, honestly until `lying` is set; one copy per `step()`.
+ * executor, honestly until `lying` is set; one copy per `step()`, or the
+ * parts of one (`take`, `compute`, `submit`) for a volunteer with a plan.
  */
 export class RawVolunteer {
   lying = false;
@@ -43,11 +45,11 @@ export class RawVolunteer {
 
   secret = '';
 
-  /** `as`: a returning volunteer's id and secret (its identity, reputation and credit are kept). */
-  static async connect(url: string, as?: { volunteerId: string; secret: string }): Promise<RawVolunteer> {
+  /** `as`: a returning volunteer's id and secret (its identity, reputation and credit are kept); `extra`: hello fields (an operator token). */
+  static async connect(url: string, as?: { volunteerId: string; secret: string }, extra: object = {}): Promise<RawVolunteer> {
     const socket = await connect(url, as ? { auth: as } : {});
     const v = new RawVolunteer(socket, url);
-    const said = await hello(socket);
+    const said = await hello(socket, extra);
     v.volunteerId = said.volunteerId;
     v.account = said.account;
     v.secret = said.secret ?? as?.secret ?? '';
@@ -61,12 +63,37 @@ export class RawVolunteer {
     if (!r.assignment) return null;
     const a = r.assignment;
     this.given.push(a);
-    const out = await this.executor.run(a);
-    const outputs = this.lying ? lie(out.outputs) : out.outputs;
-    // A copy can be refused by the time it is uploaded (its job completed): the reason is its status.
+    const out = await this.compute(a);
+    return { copy: a, status: await this.submit(a, this.lying ? lie(out) : out) };
+  }
+
+  /** Asks until a copy comes (nothing computed yet): the next copy the coordinator gives this volunteer. */
+  async take(): Promise<Assignment> {
+    const a = await nextCopy(this.socket);
+    this.given.push(a);
+    return a;
+  }
+
+  /** The copy's outputs, computed honestly with the real executor. */
+  async compute(a: Assignment): Promise<WireTensor[]> {
+    return (await this.executor.run(a)).outputs;
+  }
+
+  /** Uploads a result; its status, or the refusal's code (a copy can be refused by the time it is uploaded: its job completed). */
+  async submit(a: Assignment, outputs: WireTensor[]): Promise<string> {
     const res = await call<{ status: string; news?: VolunteerNews }>(this.socket, 'work:result', { copyId: a.copyId, outputs, computeMs: 1 });
     if (res.ok) this.heard(res.news);
-    return { copy: a, status: res.ok ? res.status : `refused: ${res.code}` };
+    return res.ok ? res.status : `refused: ${res.code}`;
+  }
+
+  /** Reports the copy failed (it errors; a result may still come for it later, late). */
+  async fail(a: Assignment): Promise<void> {
+    await ok(call(this.socket, 'work:fail', { copyId: a.copyId, error: 'out of memory' }));
+  }
+
+  /** Acknowledges the copy: it is held for the job's lease, not its ack window. */
+  async ack(a: Assignment): Promise<void> {
+    await ok(call(this.socket, 'work:ack', { copyId: a.copyId }));
   }
 
   async close(): Promise<void> {
