@@ -26,9 +26,10 @@ export interface TabFixture {
   readonly problems: string[];
   /**
    * A contributor tab that starts computing at once; no backend: WebGPU first, WASM as the fallback.
-   * `prepare` runs on the new context before the page opens (to count or check its requests).
+   * `prepare` runs on the new context before the page opens (to count or check its requests, or install its clock),
+   * and is awaited.
    */
-  openTab(backend?: 'wasm' | 'webgpu', o?: { viewport?: { width: number; height: number }; prepare?: (ctx: BrowserContext) => void }): Promise<Tab>;
+  openTab(backend?: 'wasm' | 'webgpu', o?: { viewport?: { width: number; height: number }; prepare?: (ctx: BrowserContext) => void | Promise<void> }): Promise<Tab>;
   /**
    * Stops the coordinator (SIGTERM) unless the test already has, and runs `serve` again on the same data
    * directory and port with the same arguments, so pages and workers can come back to it by themselves.
@@ -68,7 +69,7 @@ export function coordinatorAndChromium(o: { args?: string[]; webgpu?: boolean; g
     async openTab(backend, t = {}) {
       // A context each: two tabs of one browser profile would share the one-contributor-per-browser lock.
       const ctx = await browser!.newContext(t.viewport ? { viewport: t.viewport } : {});
-      t.prepare?.(ctx);
+      await t.prepare?.(ctx);
       const page = await ctx.newPage();
       problems.push(...watchPage(page, backend ?? 'auto'));
       await page.goto(contributorUrl(coordinator.c.url, { autostart: true, backend, intensity: 1 }));

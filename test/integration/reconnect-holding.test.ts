@@ -3,12 +3,14 @@
  * socket and onnxruntime) whose connection drops while it computes a copy
  * says at its next hello that it holds it, and the coordinator keeps it with
  * a fresh lease: the copy no longer depends on a heartbeat landing inside the
- * disconnect grace. Ordered by construction: the connection is cut as the
- * copy's acknowledgement comes back (the next heartbeat is a heartbeat period,
- * 10 s, away), the volunteer reconnects only once the coordinator has cut the
- * copy's lease to the grace (5 s), and the shard computes only after that
- * next heartbeat has been answered. Before the hello carried its copies, that
- * heartbeat found the copy expired and reissued.
+ * disconnect grace. Ordered by construction, not by the clock: the connection
+ * is cut as the copy's acknowledgement comes back, the volunteer reconnects
+ * only once the coordinator has cut the copy's lease to the grace, and its
+ * heartbeats are held back until the coordinator has settled the copy one way
+ * or the other: kept at the hello, or run out its grace and expired. So the
+ * fix passes as soon as its hello is answered (the grace, 60 s, only has to
+ * cover a reconnect and a hello), and without it the first heartbeat after
+ * the reconnect always finds the copy expired and reissued.
  */
 import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
@@ -35,13 +37,16 @@ describe('a --node volunteer whose connection drops while it computes', () => {
   const spawned = perTest();
 
   it('keeps its copy: the hello after reconnecting says it holds it, and it is not reissued', async () => {
-    const c = await spawned.coordinator(['--disconnect-grace', '5']);
+    // Ample for a reconnect and a hello on a loaded machine; only the run without the fix waits it out.
+    const c = await spawned.coordinator(['--disconnect-grace', '60']);
     const executor = new ShardExecutor({ ort, backend: 'wasm', loadBlob: blobLoader(c.url) });
     const raw: VolunteerSocket = io(c.url, { path: SOCKET_PATH, auth: { protocol: PROTOCOL_VERSION }, transports: ['websocket'], autoConnect: false });
 
     // Between the volunteer and its socket: the connection is cut as the first acknowledgement comes back,
-    // (re)connecting waits while the test keeps the volunteer offline, and heartbeats' replies are recorded.
+    // (re)connecting waits while the test keeps the volunteer offline, heartbeats wait until the copy is settled
+    // (kept or expired), and their replies are recorded.
     const acked = signal<string>();
+    const settled = signal();
     let offline = false;
     let connectWanted = false;
     let reconnected = false;
@@ -52,10 +57,9 @@ describe('a --node volunteer whose connection drops while it computes', () => {
         if (key === 'timeout') {
           return (ms: number) => ({
             emit(event: string, payload: { copyId?: string }, cb: Cb) {
-              const emitter = target.timeout(ms) as unknown as { emit: (e: string, p: unknown, cb: Cb) => void };
-              emitter.emit(event, payload, (err, r) => {
+              const send = () => (target.timeout(ms) as unknown as { emit: (e: string, p: unknown, cb: Cb) => void }).emit(event, payload, (err, r) => {
                 if (event === 'work:ack' && !err && r.ok && !offline && !reconnected) {
-                  // Cut now: the next heartbeat is a whole heartbeat period away.
+                  // Cut now, before any heartbeat for it could go out (they wait for `settled` in any case).
                   offline = true;
                   target.disconnect();
                   acked.fire(payload.copyId!);
@@ -63,6 +67,8 @@ describe('a --node volunteer whose connection drops while it computes', () => {
                 if (event === 'work:heartbeat' && reconnected && !err && r.ok) beat.fire(r as unknown as Beat);
                 cb(err, r);
               });
+              if (event === 'work:heartbeat') void settled.fired.then(send);
+              else send();
             },
           });
         }
@@ -98,8 +104,12 @@ describe('a --node volunteer whose connection drops while it computes', () => {
     offline = false;
     if (connectWanted) raw.connect();
     await helloAgain.fired;
+    // Kept for it at the hello (the fix), or expired at the end of its grace (without it); heartbeats go only now.
+    await c.waitForLog((l) => (l.msg === 'volunteer came back holding copies: kept for it with a fresh lease' && (l.copies as string[]).includes(copyId))
+      || (l.msg === 'copy expired; its shard will be reissued' && l.copy === copyId), 90_000);
+    settled.fire();
 
-    // The next heartbeat, 10 s after the acknowledgement: past the 5 s grace.
+    // The first heartbeat the coordinator hears after the reconnect: the copy is still this volunteer's.
     const next = await beat.fired;
     expect(next).toMatchObject({ extended: [copyId], lost: [] });
     open();
@@ -110,5 +120,5 @@ describe('a --node volunteer whose connection drops while it computes', () => {
     expect(c.logs.filter((l) => l.msg === 'copy expired; its shard will be reissued')).toEqual([]);
     expect(c.logs.filter((l) => l.msg === 'assigned copy' && l.job === job.id)).toHaveLength(1);
     expect(c.logs.some((l) => l.msg === 'volunteer came back holding copies: kept for it with a fresh lease' && (l.copies as string[]).includes(copyId))).toBe(true);
-  }, 120_000);
+  }, 180_000);
 });
