@@ -100,12 +100,14 @@ export function contributorUrl(server: string, p: PageParams = {}): string {
   return u.href;
 }
 
-/** Collects page errors so a test can show them when it fails. */
-export function watchPage(page: Page, label: string): string[] {
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`${label} pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`${label} console: ${m.text()}`); });
-  return problems;
+/**
+ * Records the page's uncaught errors and console errors, as they happen, into `into` (and returns it).
+ * Pass the array the test will check: the listeners fill it later, so a copy taken now stays empty.
+ */
+export function watchPage(page: Page, label: string, into: string[] = []): string[] {
+  page.on('pageerror', (e) => into.push(`${label} pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') into.push(`${label} console: ${m.text()}`); });
+  return into;
 }
 
 export function status(page: Page): Promise<TabgridStatus> {

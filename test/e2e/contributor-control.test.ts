@@ -19,7 +19,7 @@ describe('contributor app: control and recovery', () => {
 
   async function open(ctx: BrowserContext, params: Parameters<typeof contributorUrl>[1], before?: (p: Page) => void): Promise<Page> {
     const page = await ctx.newPage();
-    problems.push(...watchPage(page, 'page'));
+    watchPage(page, 'page', problems);
     before?.(page);
     await page.goto(contributorUrl(grid.c.url, params));
     return page;
@@ -193,7 +193,7 @@ describe('contributor app: control and recovery', () => {
       (globalThis as unknown as { setHidden: (h: boolean) => void }).setHidden = (h) => { hidden = h; document.dispatchEvent(new Event('visibilitychange')); };
     });
     const page = await ctx.newPage();
-    problems.push(...watchPage(page, 'power'));
+    watchPage(page, 'power', problems);
     const emits = countEmits(page);
     // No `hidden=run` here: the defaults apply.
     await page.goto(new URL('/?autostart=1&backend=wasm', c.url).href);

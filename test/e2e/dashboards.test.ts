@@ -63,7 +63,7 @@ describe('dashboards', () => {
     jobId = (await submitMlpJob(c.api, { records: 16_000, shardSize: 8, width: 32, layers: 2, replicas: 2, seed: 3, name: 'digits batch 7', tags: { team: 'vision' } })).id;
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await ctx.newPage();
-    problems.push(...watchPage(page, 'dashboard'));
+    watchPage(page, 'dashboard', problems);
     mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {

@@ -41,7 +41,7 @@ describe('an embed visitor across a coordinator restart', () => {
     // A third-party frame in a context that denies it storage: what it keeps across the restart, it keeps in memory.
     const ctx = await grid.browser.newContext();
     const page = await ctx.newPage();
-    problems.push(...watchPage(page, 'host'));
+    watchPage(page, 'host', problems);
     await page.goto(host.url({ project: projectId, wallet: SITE_WALLET, intensity: 1 }));
     await page.locator('[data-tabgrid-consent="accept"]').click({ timeout: 30_000 });
     await waitEvent(page, (e) => e.type === 'shard', 'a shard before the restart');

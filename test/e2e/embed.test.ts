@@ -198,7 +198,7 @@ describe('embed: one script tag, with consent', () => {
     // Another site than the coordinator's: a third-party frame, which this (incognito) context denies storage,
     // as many visitors' browsers do; it computes all the same.
     const { ctx, page, consoleErrors } = await open({ wallet: SITE_WALLET, intensity: 1 });
-    problems.push(...watchPage(page, 'accept'));
+    watchPage(page, 'accept', problems);
     await page.locator('[data-tabgrid-consent="accept"]').click();
     await waitEvent(page, (e) => e.state === 'starting', 'starting');
     const partner = startPartner(c.url);

@@ -24,7 +24,7 @@ describe('first visit: light until Start', () => {
   /** Opens the page without starting, and waits until it is ready and its network is quiet. */
   async function visit(ctx: BrowserContext, wire: WireLog): Promise<Page> {
     const page = await ctx.newPage();
-    problems.push(...watchPage(page, 'page'));
+    watchPage(page, 'page', problems);
     await page.goto(contributorUrl(grid.c.url, {}));
     await waitForStatus(page, (s) => s.phase === 'ready', 'probed and ready');
     await page.waitForLoadState('networkidle');

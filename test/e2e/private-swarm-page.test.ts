@@ -48,7 +48,7 @@ describe('contributor page: private groups', () => {
     const first = await labJob();
     ctx = await browser.newContext();
     const page = await ctx.newPage();
-    problems.push(...watchPage(page, 'page'));
+    watchPage(page, 'page', problems);
     const emits = countEmits(page);
     const blobs = countBlobRequests(ctx);
     const url = new URL(contributorUrl(c.url, { autostart: true, backend: 'wasm', intensity: 1 }));

@@ -24,7 +24,7 @@ describe('a project\'s public page', () => {
 
   beforeAll(async () => {
     page = await (await grid.browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    problems.push(...watchPage(page, 'project page'));
+    watchPage(page, 'project page', problems);
   });
   afterAll(async () => {
     await volunteer?.stop();

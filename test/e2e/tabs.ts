@@ -71,7 +71,7 @@ export function coordinatorAndChromium(o: { args?: string[]; webgpu?: boolean; g
       const ctx = await browser!.newContext(t.viewport ? { viewport: t.viewport } : {});
       await t.prepare?.(ctx);
       const page = await ctx.newPage();
-      problems.push(...watchPage(page, backend ?? 'auto'));
+      watchPage(page, backend ?? 'auto', problems);
       await page.goto(contributorUrl(coordinator.c.url, { autostart: true, backend, intensity: 1 }));
       return { ctx, page };
     },

@@ -29,7 +29,7 @@ describe('contributor page: claim my credit to this wallet', () => {
     const { c, browser } = grid;
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
-    problems.push(...watchPage(page, 'page'));
+    watchPage(page, 'page', problems);
     await page.goto(contributorUrl(c.url, { autostart: true, backend: 'wasm' }));
     // Replicas 2 and a partner: a lone untrusted result at replicas 1 is unchecked and earns no credit.
     const job = await submitMlpJob(c.api, { records: 8, shardSize: 4, width: 16, layers: 2, replicas: 2 });
