@@ -106,7 +106,10 @@ export function contributorUrl(server: string, p: PageParams = {}): string {
  */
 export function watchPage(page: Page, label: string, into: string[] = []): string[] {
   page.on('pageerror', (e) => into.push(`${label} pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') into.push(`${label} console: ${m.text()}`); });
+  // With where it came from: for a failed request, Chromium's text names only the status, the location its URL.
+  page.on('console', (m) => {
+    if (m.type() === 'error') into.push(`${label} console: ${m.text()}${m.location().url ? ` (at ${m.location().url})` : ''}`);
+  });
   return into;
 }
 

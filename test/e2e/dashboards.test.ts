@@ -150,6 +150,8 @@ describe('dashboards', () => {
     await page.waitForTimeout(600);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-swarm-phone.png'), fullPage: true });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    expect(problems).toEqual([]);
+    // The project view's wrong token, refused on purpose: Chromium logs that 401 itself. Nothing else may show up.
+    const refusedToken = `dashboard console: Failed to load resource: the server responded with a status of 401 (Unauthorized) (at ${new URL('/api/v1/project', c.url).href})`;
+    expect(problems.filter((p) => p !== refusedToken)).toEqual([]);
   }, 40_000);
 });
