@@ -113,6 +113,19 @@ export function watchPage(page: Page, label: string, into: string[] = []): strin
   return into;
 }
 
+/**
+ * Whether a problem watchPage recorded is the coordinator at `url` being away (stopped, restarting):
+ * its socket.io connection failing, or a request to it failing at the network level (`net::ERR_...`,
+ * no HTTP status). Errors from anything else, HTTP errors and uncaught page errors are not.
+ */
+export function coordinatorAway(url: string): (problem: string) => boolean {
+  const origin = new URL(url);
+  const host = origin.host.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const socket = new RegExp(`^[^:]+ console: WebSocket connection to 'ws://${host}/socket\\.io/[^']*' failed: `);
+  const request = new RegExp(`^[^:]+ console: Failed to load resource: net::ERR_[A-Z_]+ \\(at http://${host}/`);
+  return (problem) => socket.test(problem) || request.test(problem);
+}
+
 export function status(page: Page): Promise<TabgridStatus> {
   return page.evaluate(() => (window as unknown as { __tabgrid: TabgridStatus }).__tabgrid);
 }
