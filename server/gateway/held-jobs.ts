@@ -4,7 +4,8 @@
  * When such a job ends, they are of no more use: this tells the connections
  * that may keep them. A connection may keep a job's weights when it was given
  * a copy of it, or named it in `jobs:held` (which every volunteer says after
- * its hello; a job that already ended is named in that reply). Once a second,
+ * its hello; a job that already ended is named in that reply, and so is one of
+ * a project the connection does not compute for, as if it were unknown). Once a second,
  * the jobs of the projects whose jobs changed here, or on another coordinator
  * sharing the database (its project news), are looked up, and the
  * connections keeping one that ended hear `jobs:ended`.

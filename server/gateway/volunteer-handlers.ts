@@ -118,13 +118,18 @@ export function volunteerHandlers(c: GatewayContext, socket: TabgridSocket, on: 
   on('group:list', EmptySchema, true, async (_req, s) => c.groups.servedBy(s!.volunteer.id));
 
   // The jobs whose weights the volunteer keeps: those that ended are named now, the others when they end.
-  on('jobs:held', HeldJobsSchema, true, async (req) => {
+  on('jobs:held', HeldJobsSchema, true, async (req, s) => {
+    const jobIds = [...new Set(req.jobIds)];
+    const jobs = await Promise.all(jobIds.map((id) => c.job(id)));
+    const served = await work.servedAmong(s!, jobs.flatMap((j) => (j ? [j.projectId] : [])));
     const ended: string[] = [];
-    for (const jobId of new Set(req.jobIds)) {
-      const job = await c.job(jobId);
-      if (weightsSpent(job)) ended.push(jobId);
+    jobIds.forEach((jobId, i) => {
+      const job = jobs[i] ?? null;
+      // A job of a project this connection does not compute for (a private one whose group it is not in, another
+      // than its embed's) reads as an id never made, and is not followed: whether it exists and when it ends stay hidden.
+      if (weightsSpent(job) || !served.has(job!.projectId)) ended.push(jobId);
       else c.held.hold(socket.id, jobId, job!.projectId);
-    }
+    });
     return { ended };
   });
 

@@ -16,6 +16,7 @@ import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import { volunteerWallets } from '../core/scheduler/embed-identity.ts';
+import { connectionServes } from '../core/scheduler/eligibility.ts';
 import { leaseDeadline } from '../core/scheduler/lease.ts';
 import { type ClaimedCopyFacts, type Claimant, resumeRefusal } from '../core/scheduler/resume.ts';
 import { seededDraw } from '../core/scheduler/random.ts';
@@ -442,6 +443,19 @@ export class WorkService {
       throw new WorkError('conflict', `copy ${copyId} can no longer be acknowledged: it is ${current.state}${current.reason ? ` (${current.reason})` : ''}`);
     }
     return deadline;
+  }
+
+  /**
+   * Which of these projects the session's connection computes for (eligibility.ts connectionServes): its
+   * embed's own, and of the others the public ones and the private ones whose group its volunteer is in now.
+   * An unknown project is served by no one.
+   */
+  async servedAmong(s: VolunteerSession, projectIds: Iterable<string>): Promise<Set<string>> {
+    const wanted = [...new Set(projectIds)];
+    const projects = (await Promise.all(wanted.map((id) => this.store.getProject(id)))).filter((p) => p !== null);
+    const groups = new Set(projects.some((p) => p.private) ? await this.store.groupsOf(s.volunteer.id) : []);
+    const who = { ...(s.projectId !== undefined ? { projectId: s.projectId } : {}), groups };
+    return new Set(projects.filter((p) => connectionServes(p, who)).map((p) => p.id));
   }
 
   /** Balance, pending and payable now (the hold: server/core/credit/hold.ts). */

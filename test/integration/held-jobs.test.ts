@@ -4,9 +4,12 @@
  * coordinator: `jobs:held` is checked at the edge (a precise refusal, nothing
  * followed), names the jobs that ended or are unknown, and the connections
  * that may keep a local-steps job's weights (given a copy of it, or having
- * named it) hear `jobs:ended` when it ends; others do not.
+ * named it) hear `jobs:ended` when it ends; others do not. A connection that
+ * names a job of a project it may not compute for (a private project whose
+ * group it is not in, another project than its embed's) is answered as for an
+ * unknown id and never told when that job ends: it learns nothing of it.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +17,10 @@ import { type RunningCoordinator, startCoordinator } from '../../server/app.ts';
 import { TabgridClient } from '../../shared/http/client.ts';
 import type { HeldJobs } from '../../shared/protocol/events.ts';
 import { MAX_HELD_JOBS } from '../../shared/protocol/schemas.ts';
+import { encodeTensors } from '../../shared/tensor/codec.ts';
+import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { mnistTrainJob, uploadMnist } from '../helpers/mnist-job.ts';
+import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { call, connect, hello, nextCopy, ok, type RawSocket } from '../helpers/raw-client.ts';
 
 describe('volunteers told of ended jobs', () => {
@@ -86,5 +92,46 @@ describe('volunteers told of ended jobs', () => {
     expect(heard.stranger).toEqual([]);
     // Named again later (a tab that missed the push): ended.
     expect((await ok(call<{ ended: string[] }>(named, 'jobs:held', { jobIds: [job.id, job.id] }))).ended).toEqual([job.id]);
+  }, 120_000);
+
+  it('answers a job of a project the connection may not serve as an unknown id, and never tells it when that job ends', async () => {
+    const operator = new TabgridClient(c.url, readFileSync(join(c.config.dataDir, 'operator-token'), 'utf8').trim());
+    /** A project with one running inference job that no one computes here (nobody asks for work). */
+    const projectWithJob = async (name: string, isPrivate: boolean) => {
+      const made = await operator.createProject({ name, private: isPrivate });
+      const own = new TabgridClient(c.url, made.token);
+      const model = await own.uploadBlob(mlpModel({ width: 8, layers: 1, seed: 5 }));
+      const input = await own.uploadBlob(encodeTensors([{ name: 'x', ...tensorFromTyped('float32', [8, 8], randomInput(8, 8, 5)) }]));
+      const job = await own.createJob({ model, inputs: [{ name: 'x', blob: input, format: 'tensors' }], shardSize: 8, replicas: 1 });
+      return { id: made.project.id, api: own, job: job.id };
+    };
+    const lab = await projectWithJob('held-lab', true);
+    const pub = await projectWithJob('held-pub', false);
+    const { code } = await lab.api.createInvite(lab.id);
+
+    const [member, stranger, embed, anyone] = [await open(), await open(), await open(), await open()];
+    const heard = { member: endedHeard(member), stranger: endedHeard(stranger), embed: endedHeard(embed), anyone: endedHeard(anyone) };
+    for (const s of [member, stranger, anyone]) await hello(s);
+    // An embed of the local project computes for it alone.
+    await hello(embed, { projectId: c.projectId });
+    await ok(call(member, 'group:join', { code }));
+
+    const held = async (s: RawSocket, jobIds: string[]) => (await ok(call<{ ended: string[] }>(s, 'jobs:held', { jobIds }))).ended;
+    // Those who may compute the jobs follow them: running, so none ended.
+    expect(await held(member, [lab.job])).toEqual([]);
+    expect(await held(anyone, [pub.job])).toEqual([]);
+    // The stranger hears of the private job exactly what it hears of an id never made; so does the embed of both jobs.
+    expect(await held(stranger, [lab.job, 'never-a-job-here'])).toEqual([lab.job, 'never-a-job-here']);
+    expect(await held(embed, [pub.job, lab.job, 'never-a-job-here'])).toEqual([pub.job, lab.job, 'never-a-job-here']);
+
+    await lab.api.cancel(lab.job);
+    await pub.api.cancel(pub.job);
+    for (const [name, list, job] of [['member', heard.member, lab.job], ['anyone', heard.anyone, pub.job]] as const) {
+      while (list.length === 0) await new Promise((r) => setTimeout(r, 50));
+      expect({ name, heard: list }).toEqual({ name, heard: [[job]] });
+    }
+    // Each job's push to all its keepers went out in one go, before these replies: had the others been told, they would know now.
+    for (const s of [stranger, embed]) await ok(call(s, 'group:list', {}));
+    expect({ stranger: heard.stranger, embed: heard.embed }).toEqual({ stranger: [], embed: [] });
   }, 120_000);
 });

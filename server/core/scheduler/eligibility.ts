@@ -157,3 +157,12 @@ export function withinRoundCap(heldInRound: number, cap: number): boolean {
 export function mayServeProject(p: { id: string; private: boolean }, groups: ReadonlySet<string>): boolean {
   return !p.private || groups.has(p.id);
 }
+
+/**
+ * Whether a connection computes for a project: an embed (`projectId`) for its
+ * own project only, and a private project only while in its group. What it
+ * may not compute for is none of its business: it is told nothing of it.
+ */
+export function connectionServes(p: { id: string; private: boolean }, who: { projectId?: string; groups: ReadonlySet<string> }): boolean {
+  return (who.projectId === undefined || who.projectId === p.id) && mayServeProject(p, who.groups);
+}

@@ -1,7 +1,7 @@
 /** Private swarms' pure decisions (server/core/groups/membership.ts, eligibility.ts): who is in a group, who may join, who is served. */
 import { describe, expect, it } from 'vitest';
 import { decideJoin, type InviteRow, memberState, type MembershipRow } from '../../../server/core/groups/membership.ts';
-import { mayServeProject } from '../../../server/core/scheduler/eligibility.ts';
+import { connectionServes, mayServeProject } from '../../../server/core/scheduler/eligibility.ts';
 
 const T = 1_700_000_000_000;
 const invite = (o: Partial<InviteRow> = {}): InviteRow => ({ id: 'inv1', projectId: 'lab', label: '', createdAt: T, revokedAt: null, ...o });
@@ -14,6 +14,20 @@ describe('membership', () => {
     expect(mayServeProject({ id: 'lab', private: true }, new Set(['other']))).toBe(false);
     expect(mayServeProject({ id: 'lab', private: true }, new Set(['lab']))).toBe(true);
     expect(mayServeProject({ id: 'pub', private: false }, new Set())).toBe(true);
+  });
+
+  it('a connection computes for the projects it may serve, and an embed only for its own', () => {
+    const [pub, lab] = [{ id: 'pub', private: false }, { id: 'lab', private: true }];
+    expect(connectionServes(pub, { groups: new Set() })).toBe(true);
+    expect(connectionServes(lab, { groups: new Set() })).toBe(false);
+    expect(connectionServes(lab, { groups: new Set(['lab']) })).toBe(true);
+    // An embed of another project: neither, whatever its volunteer's groups.
+    expect(connectionServes(pub, { projectId: 'site', groups: new Set(['lab']) })).toBe(false);
+    expect(connectionServes(lab, { projectId: 'site', groups: new Set(['lab']) })).toBe(false);
+    // An embed of the project itself: a private one still only in its group.
+    expect(connectionServes(pub, { projectId: 'pub', groups: new Set() })).toBe(true);
+    expect(connectionServes(lab, { projectId: 'lab', groups: new Set() })).toBe(false);
+    expect(connectionServes(lab, { projectId: 'lab', groups: new Set(['lab']) })).toBe(true);
   });
 
   it('where a membership stands', () => {
