@@ -25,6 +25,7 @@ import { copyUploadBytes } from '../core/limits/result-allowance.ts';
 import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import { judge, judgeLate } from '../core/trust/judge.ts';
+import { judgeUnsettledReviewCopy } from '../core/trust/review.ts';
 import { homogeneousClasses } from '../core/scheduler/claim.ts';
 import type { ClassCensus, HomogeneousClasses } from '../core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, type TrustPolicy } from '../core/trust/policy.ts';
@@ -551,7 +552,8 @@ export class WorkService {
     return this.shardLock.run(shardId, () => this.validateShardNow(shardId));
   }
 
-  private async validateShardNow(shardId: string): Promise<void> {
+  /** `settleTried`: a root copy of this shard's review failed to settle it; it is judged, not tried again. */
+  private async validateShardNow(shardId: string, settleTried = false): Promise<void> {
     const sr = await this.store.shardResults(shardId);
     if (!sr) return;
     const { job, shard, copies } = sr;
@@ -584,11 +586,14 @@ export class WorkService {
       if (pending.length === 0) return;
     }
 
-    if (shard.state === 'validated') {
-      // The root of trust's copy of an open review settles it (reviews.ts); whatever else came back is judged after, against the answer as settled.
+    if (shard.state === 'validated' && !settleTried) {
+      // A root of trust's copy of an open review settles it (reviews.ts): the one issued last, or an earlier one that
+      // expired and came back late. Whatever else came back is judged after, against the answer as settled. Not
+      // settled (another coordinator settled it meanwhile, or the answer under review is no longer the shard's): the
+      // shard is read again and the root's copy judged as a review copy that came too late (judgeUnsettledReviewCopy).
       const review = await this.store.reviewOf(shard.id);
-      const root = review?.state === 'open' ? pending.find((c) => c.id === review.copyId) : undefined;
-      if (review && root && await this.reviews.settle(sr, review, root)) return this.validateShardNow(shardId);
+      const root = review?.state === 'open' ? pending.find((c) => c.review) : undefined;
+      if (review && root) return this.validateShardNow(shardId, !(await this.reviews.settle(sr, review, root)));
     }
 
     const judgements: CopyJudgement[] = [];
@@ -598,6 +603,13 @@ export class WorkService {
       results = await sr.results([shard.canonicalCopyId!, ...pending.map((c) => c.id)]);
       const canonicalUnchecked = copies.find((c) => c.id === shard.canonicalCopyId)?.unchecked === true;
       for (const c of pending) {
+        if (c.review) {
+          // A root's review copy that did not settle its review: no trust change either way (review.ts).
+          const r = judgeUnsettledReviewCopy(differ(shard.canonicalCopyId!, c.id));
+          judgements.push({ copyId: c.id, outcome: r.outcome, reason: r.reason, credit: r.credited ? credit : 0 });
+          if (r.outcome === 'invalid') this.log.error({ shard: shard.id, job: job.id, copy: c.id, volunteer: c.volunteerId, canonical: shard.canonicalCopyId, reason: r.reason }, 'an operator host\'s review copy differs from the shard\'s settled answer: its trust is kept, but two roots (or a root and a settled review) disagree; look at this shard');
+          continue;
+        }
         const late = judgeLate(differ(shard.canonicalCopyId!, c.id), canonicalUnchecked);
         judgements.push({
           copyId: c.id, outcome: late.outcome, reason: late.reason, credit: late.credited ? credit : 0,

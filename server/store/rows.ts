@@ -18,7 +18,7 @@ const numOrNull = (v: unknown): number | null => (v === null || v === undefined 
 const str = (v: unknown): string | null => (v as string | null) ?? null;
 
 /** The columns of a copy that `toCopy` reads (never the result itself). */
-export const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit, solo, unchecked, spot';
+export const COPY_COLS = 'id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, reason, credit, solo, unchecked, spot, review';
 
 /** A shard row: the shard, the dispatcher's counters, and the columns the queue sorts and filters by. */
 export interface ShardRow extends ClaimableShard {
@@ -90,6 +90,7 @@ export const toCopy = (r: Row): Copy => ({
   ...(r.solo === 1 || r.solo === true ? { solo: true } : {}),
   ...(r.unchecked === 1 || r.unchecked === true ? { unchecked: true } : {}),
   ...(r.spot === 1 || r.spot === true ? { spot: true } : {}),
+  ...(r.review === 1 || r.review === true ? { review: true } : {}),
 });
 
 /** The grid-wide counts for /metrics, the same SQL on both stores (no parameters). */
@@ -176,6 +177,8 @@ export const SPOT_SQL = {
     JOIN shards s ON s.canonical_copy_id = c.id
     WHERE c.volunteer_id = ? AND c.outcome = 'valid' AND s.state = 'validated' AND c.returned_at >= ?
       AND (c.reason IS NULL OR c.reason NOT LIKE '${SPOT_PASS_PREFIX}%')
+      -- A root review copy is the shard ground truth, not a volunteer word: never re-opened to volunteers (review.ts).
+      AND c.review = 0
       AND NOT EXISTS (SELECT 1 FROM copies o WHERE o.shard_id = s.id AND o.id <> c.id AND o.outcome = 'valid')
     ORDER BY c.returned_at`,
   /** The coordinator's own answers (known_answers) of running jobs, newest first. */

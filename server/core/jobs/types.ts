@@ -234,4 +234,9 @@ export interface Copy {
    * cannot tell; it makes the spot-check counters count exactly these copies.
    */
   spot?: boolean;
+  /**
+   * Issued to a root host for a review (core/trust/review.ts decideReviewCopy). Server-side only, as `spot`: it
+   * comes back either settling its review or, the review settled meanwhile, recorded without a trust change.
+   */
+  review?: boolean;
 }

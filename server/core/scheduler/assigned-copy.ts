@@ -19,12 +19,14 @@ export function assignedCopy(c: {
   solo?: boolean;
   /** A spot check (core/trust/spot-check.ts decideSpotCopy); the field is left out when false. */
   spot?: boolean;
+  /** A root host's review copy (core/trust/review.ts decideReviewCopy); the field is left out when false. */
+  review?: boolean;
 }): Copy {
   const { job, volunteer: v } = c;
   return {
     id: c.copyId, shardId: c.shardId, jobId: job.id, volunteerId: v.id, account: v.account,
     wallet: v.wallet, address: v.address, numericClass: v.numericClass,
     state: 'assigned', outcome: 'pending', assignedAt: c.now, deadline: c.now + job.spec.limits.ackWithinMs,
-    returnedAt: null, reason: null, credit: 0, ...(c.solo ? { solo: true } : {}), ...(c.spot ? { spot: true } : {}),
+    returnedAt: null, reason: null, credit: 0, ...(c.solo ? { solo: true } : {}), ...(c.spot ? { spot: true } : {}), ...(c.review ? { review: true } : {}),
   };
 }

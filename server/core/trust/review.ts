@@ -121,7 +121,7 @@ export function decideReviewCopy(c: {
   if (c.copies.some((x) => x.volunteerId === v.id)) return { take: false, why: 'volunteer held a copy' };
   if (!mayTakeCopy(v, c.copies, NO_RULES, job.spec.homogeneous)) return { take: false, why: 'another numeric class' };
   if (!kindOf(job.spec).runsOn(job.spec, v.numericClass)) return { take: false, why: 'backend not allowed' };
-  return { take: true, copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now }) };
+  return { take: true, copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now, review: true }) };
 }
 
 /** How a review settles, from the root's result. */
@@ -154,6 +154,20 @@ export function settleReview(
     overturned: agreeing.filter((c) => c.copyId !== root.copyId).map((c) => ({ copyId: c.copyId, volunteerId: c.volunteerId })),
     reason: `overturned: the operator's own host (copy ${root.copyId}) computed a different answer for this shard (${differ}); the hosts that agreed on it are caught and their credit for it reversed`,
   };
+}
+
+/**
+ * A root's review copy that came back without settling its review (another root copy or another coordinator
+ * settled it meanwhile, or its job ended and the review with it). It is never judged as a volunteer's late
+ * copy: that would make the root of trust answer to the volunteers' answer, and cost the operator's host its
+ * trust whenever the answer it was sent to check was a lie. So no reputation event either way; it is credited
+ * as computed when it agrees with the shard's answer as it stands (a checked answer, as a late copy that agrees
+ * is), and recorded invalid, uncredited, when it does not (its result is not the shard's; the coordinator logs
+ * it for the operator: two of its own hosts, or its host and a settled review, disagree).
+ */
+export function judgeUnsettledReviewCopy(differ: string | null): { outcome: 'valid' | 'invalid'; reason: string; credited: boolean } {
+  if (differ === null) return { outcome: 'valid', reason: 'review copy returned after its review was settled; agrees with the shard\'s answer', credited: true };
+  return { outcome: 'invalid', reason: `review copy returned after its review was settled; differs from the shard's answer (${differ}); no trust change`, credited: false };
 }
 
 /** An open review as a root host's request weighs it. */

@@ -738,8 +738,8 @@ export class PgStore implements Store {
       if (!d.take) return null;
       const { copy } = d;
       // Outside the shard's copy budget: neither issued nor alive counts it (the shard is validated; a review is the coordinator's cost).
-      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10)`,
+      await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, review)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'assigned', 'pending', $9, $10, 1)`,
       [copy.id, copy.shardId, copy.jobId, copy.volunteerId, copy.account, copy.wallet, copy.address, copy.numericClass, copy.assignedAt, copy.deadline]);
       await q('UPDATE reviews SET copy_id = $1 WHERE shard_id = $2', [copy.id, shardId]);
       return { job: job!, shard: shardOf(shard), copy };
@@ -752,11 +752,12 @@ export class PgStore implements Store {
       const rv = (await q(`SELECT * FROM reviews WHERE shard_id = $1 FOR UPDATE`, [w.shardId])).rows[0];
       if (!rv || !shard) return null;
       const review = toReview(rv);
-      if (review.state !== 'open' || review.copyId !== w.rootCopyId || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
+      if (review.state !== 'open' || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
       const ids = [...new Set([w.rootCopyId, ...w.overturned])].sort();
       const rows = (await q(`SELECT ${COPY_COLS} FROM copies WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [ids])).rows.map(toCopy);
       const root = rows.find((c) => c.id === w.rootCopyId);
-      if (!root || root.state !== 'returned') return null;
+      // Any root copy of the review may settle it: an expired one's late result as well as the one issued after it.
+      if (!root || !root.review || root.shardId !== w.shardId || root.state !== 'returned' || root.outcome !== 'pending') return null;
       const at = w.now;
       await q(`UPDATE copies SET outcome = 'valid', reason = $1, credit = $2 WHERE id = $3`, [w.reason, w.credit, w.rootCopyId]);
       if (w.credit > 0) {

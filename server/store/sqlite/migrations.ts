@@ -346,4 +346,11 @@ export const MIGRATIONS: string[] = [
   -- The numeric class census (classCensus) counts distinct address groups per class.
   CREATE INDEX volunteers_class_address ON volunteers(numeric_class, address);
   `,
+  `
+  -- A root of trust's review copy (reviews.ts), server-side only like spot: when it comes back after its review was
+  -- settled (another root copy settled it, another coordinator did, or its job ended), it is recorded but never judged
+  -- as an ordinary late copy (that would cost the operator's host its trust), and backtracking never re-opens its shard
+  -- (soloResults): the root's result is the shard's ground truth.
+  ALTER TABLE copies ADD COLUMN review INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -117,8 +117,8 @@ export class SqliteStore implements Store {
         WHERE m.volunteer_id = ? AND m.ended_at IS NULL AND i.revoked_at IS NULL AND p.deleted_at IS NULL ORDER BY m.joined_at`),
       // Issue order: the validator breaks ties by it.
       copiesOfShard: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id = ? ORDER BY rowid`),
-      insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, solo, spot)
-                     VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline, @solo, @spot)`),
+      insertCopy: p(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, solo, spot, review)
+                     VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline, @solo, @spot, @review)`),
       setWanted: p(`UPDATE shards SET wanted = ? WHERE id = ?`),
       reputation: p('SELECT * FROM reputations WHERE volunteer_id = ? AND numeric_class = ?'),
       issue: p(`UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = ?`),
@@ -743,7 +743,7 @@ export class SqliteStore implements Store {
     const d = this.decideIn(e, req, copyId);
     if (d.take !== true) return null;
     const { copy } = d;
-    this.s.insertCopy!.run({ ...copy, solo: copy.solo ? 1 : 0, spot: 0 });
+    this.s.insertCopy!.run({ ...copy, solo: copy.solo ? 1 : 0, spot: 0, review: 0 });
     this.s.issue!.run(shard.id);
     if (d.wanted !== shard.wanted) {
       this.s.setWanted!.run(d.wanted, shard.id);
@@ -1040,7 +1040,7 @@ export class SqliteStore implements Store {
       const job = this.jobRef(e.row.jobId);
       const d = decideSpotCopy({ shard: e.row, copies: e.copies, job, volunteer, now, copyId });
       if (!d.take) return null;
-      this.s.insertCopy!.run({ ...d.copy, solo: 0, spot: 1 });
+      this.s.insertCopy!.run({ ...d.copy, solo: 0, spot: 1, review: 0 });
       this.s.issue!.run(shardId);
       e.row.alive++;
       e.row.issued++;
@@ -1115,7 +1115,7 @@ export class SqliteStore implements Store {
       });
       if (!d.take) return null;
       // Outside the shard's copy budget: neither issued nor alive counts it (the shard is validated; a review is the coordinator's cost).
-      this.s.insertCopy!.run({ ...d.copy, solo: 0, spot: 0 });
+      this.s.insertCopy!.run({ ...d.copy, solo: 0, spot: 0, review: 1 });
       this.db.prepare('UPDATE reviews SET copy_id = ? WHERE shard_id = ?').run(d.copy.id, shardId);
       this.hot.addCopy(e, d.copy);
       return { job: { ...job! }, shard: shardOf(e.row), copy: { ...d.copy } };
@@ -1128,10 +1128,11 @@ export class SqliteStore implements Store {
       const shard = this.s.getShard!.get(w.shardId) as Row | undefined;
       if (!rv || !shard) return null;
       const review = toReview(rv);
-      if (review.state !== 'open' || review.copyId !== w.rootCopyId || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
+      if (review.state !== 'open' || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
       this.hot.evict(w.shardId);
       const root = this.copyNow(w.rootCopyId);
-      if (!root || root.state !== 'returned') return null;
+      // Any root copy of the review may settle it: an expired one's late result as well as the one issued after it.
+      if (!root || !root.review || root.shardId !== w.shardId || root.state !== 'returned' || root.outcome !== 'pending') return null;
       const at = w.now;
       this.db.prepare(`UPDATE copies SET outcome = 'valid', reason = ?, credit = ? WHERE id = ?`).run(w.reason, w.credit, w.rootCopyId);
       if (w.credit > 0) this.s.credit!.run(w.rootCopyId, root.account, w.credit, shard.job_id, shard.project_id, at, payableAt(at, w.holdMs));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeJob, makeVolunteer } from '../store/contract.ts';
 import {
-  type AgreedResult, decideReviewCopy, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview,
+  type AgreedResult, decideReviewCopy, judgeUnsettledReviewCopy, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview,
 } from '../../../server/core/trust/review.ts';
 
 const HOUR = 3600_000;
@@ -54,6 +54,8 @@ describe('a review copy', () => {
       id: 'r1', shardId: base.shard.id, jobId: job.id, volunteerId: base.volunteer.id, account: base.volunteer.account, wallet: null,
       address: base.volunteer.address, numericClass: base.volunteer.numericClass, state: 'assigned', outcome: 'pending', assignedAt: 1000,
       deadline: 1000 + job.spec.limits.ackWithinMs, returnedAt: null, reason: null, credit: 0,
+      // Marked server-side (the assignment is built from named fields): it settles its review or, too late, moves no trust.
+      review: true,
     } });
     expect(decideReviewCopy({ ...base, root: false })).toEqual({ take: false, why: 'not a root host' });
     expect(decideReviewCopy({ ...base, review: { state: 'open', copyId: 'r0' }, copyLive: true })).toEqual({ take: false, why: 'a root copy is under way' });
@@ -100,5 +102,15 @@ describe('settling a review', () => {
       overturned: [{ copyId: 'c1', volunteerId: 'liar' }, { copyId: 'c2', volunteerId: 'friend' }],
       reason: expect.stringMatching(/^overturned: .*copy r.*max \|a-b\| 1000 > 1e-3/),
     });
+  });
+});
+
+describe('a review copy that came back after its review was settled', () => {
+  it('moves no trust either way: credited when it agrees with the shard\'s answer, recorded invalid and uncredited when not', () => {
+    expect(judgeUnsettledReviewCopy(null)).toEqual({ outcome: 'valid', reason: 'review copy returned after its review was settled; agrees with the shard\'s answer', credited: true });
+    const d = judgeUnsettledReviewCopy('y: 3 of 16 values differ');
+    expect(d).toEqual({ outcome: 'invalid', reason: 'review copy returned after its review was settled; differs from the shard\'s answer (y: 3 of 16 values differ); no trust change', credited: false });
+    // Nothing here can name a reputation event: the work service applies none.
+    expect(Object.keys(d)).not.toContain('reputation');
   });
 });

@@ -116,7 +116,9 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       expect(await store.issueReviewCopy(shards[0]!.id, await root(3), true, 1000)).toBeNull();
       const got = (await store.issueReviewCopy(shards[0]!.id, await root(1), true, 1000))!;
       expect(got.copy).toMatchObject({ shardId: shards[0]!.id, volunteerId: vol(1).id, state: 'assigned', outcome: 'pending', assignedAt: 1000 });
-      expect(Object.keys(got.copy).sort()).toEqual(['account', 'address', 'assignedAt', 'credit', 'deadline', 'id', 'jobId', 'numericClass', 'outcome', 'reason', 'returnedAt', 'shardId', 'state', 'volunteerId', 'wallet']);
+      // `review` is server-side only (the assignment is built from named fields), and reads back as issued.
+      expect(Object.keys(got.copy).sort()).toEqual(['account', 'address', 'assignedAt', 'credit', 'deadline', 'id', 'jobId', 'numericClass', 'outcome', 'reason', 'returnedAt', 'review', 'shardId', 'state', 'volunteerId', 'wallet']);
+      expect(await store.getCopy(got.copy.id)).toMatchObject({ review: true });
       expect(await store.reviewOf(shards[0]!.id)).toMatchObject({ copyId: got.copy.id, copyLive: true });
       expect(await store.issueReviewCopy(shards[0]!.id, await root(2), true, 1001)).toBeNull();
       expect((await store.getShard(shards[0]!.id))!.issued).toBe(2);
@@ -159,6 +161,40 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       // Settled once: again, nothing.
       expect(await store.settleReview(write)).toBeNull();
       expect(await store.ledgerChanges({ account: liar!.account, limit: 10 })).toHaveLength(1);
+    });
+
+    it("never lists a root's review result as a solo result: backtracking does not re-open the ground truth to volunteers", async () => {
+      const since = Date.now() - 1;
+      const { shards, copies } = await validated(2, [[3, 4], [3, 5]]);
+      await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }, { shardId: shards[1]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      const rt = await root(1);
+      const settle = async (i: number, outcome: 'confirmed' | 'overturned', overturned: string[]) => {
+        const r = (await store.issueReviewCopy(shards[i]!.id, rt, true, Date.now()))!;
+        await store.saveResult(r.copy.id, r.copy.volunteerId, bytes(42 + i), 1, Date.now(), NO_RULES);
+        expect(await store.settleReview({ shardId: shards[i]!.id, rootCopyId: r.copy.id, outcome, reason: outcome, now: Date.now(), holdMs: HOLD, credit: 2, overturned })).not.toBeNull();
+        return r.copy;
+      };
+      // Overturned: the root's copy is the only valid one of its shard, and its canonical copy.
+      const over = await settle(0, 'overturned', copies[0]!.map((c) => c.id));
+      expect(await store.getShard(shards[0]!.id)).toMatchObject({ canonicalCopyId: over.id });
+      expect(await store.getCopy(over.id)).toMatchObject({ outcome: 'valid' });
+      // Confirmed: it agreed with others.
+      await settle(1, 'confirmed', []);
+      expect(await store.soloResults(vol(1).id, since)).toEqual([]);
+    });
+
+    it('is settled by any root copy of the review: an expired one\'s late result too, then the later copy settles nothing', async () => {
+      const { shards } = await validated(1, [[3, 4]]);
+      await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      const first = (await store.issueReviewCopy(shards[0]!.id, await root(1), true, Date.now()))!.copy;
+      await store.expireCopies(first.deadline + 1, NO_RULES);
+      const second = (await store.issueReviewCopy(shards[0]!.id, await root(2), true, Date.now()))!.copy;
+      expect(await store.saveResult(first.id, first.volunteerId, bytes(0), 1, Date.now(), NO_RULES)).toBe('accepted');
+      const write = { shardId: shards[0]!.id, outcome: 'confirmed' as const, reason: 'confirmed', now: Date.now(), holdMs: HOLD, credit: 2, overturned: [] };
+      expect(await store.settleReview({ ...write, rootCopyId: first.id })).toMatchObject({ review: { state: 'confirmed' } });
+      expect(await store.saveResult(second.id, second.volunteerId, bytes(0), 1, Date.now(), NO_RULES)).toBe('accepted');
+      expect(await store.settleReview({ ...write, rootCopyId: second.id })).toBeNull();
+      expect(await store.getCopy(second.id)).toMatchObject({ outcome: 'pending', credit: 0 });
     });
   });
 }
