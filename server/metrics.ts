@@ -54,7 +54,7 @@ export function registerGridMetrics(m: Metrics, counts: () => Promise<GridCounts
   });
   if (reviews) {
     new Gauge({
-      name: 'tabgrid_reviews', help: 'Reviews by state; open ones wait for the root of trust (an operator host) and hold their shards\' credit pending', labelNames: ['state'], registers: [m.registry],
+      name: 'tabgrid_reviews', help: 'Reviews by state; open ones wait for the root of trust (an operator host) and hold their shards\' credit pending; closed ones ended with their job (failed or cancelled) unsettled', labelNames: ['state'], registers: [m.registry],
       async collect() { for (const [state, n] of Object.entries(await reviews())) this.set({ state }, n); },
     });
   }

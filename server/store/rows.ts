@@ -5,6 +5,7 @@
  * timestamp, a record offset or a count, far below 2^53), BOOLEAN as a
  * boolean where SQLite has 0/1; JSON columns are text in both.
  */
+import type { Review } from '../core/trust/review.ts';
 import type { ClaimableShard } from '../core/scheduler/claim.ts';
 import type { Copy, Job, Shard, TrainProgress } from '../core/jobs/types.ts';
 import { type DistinctRule, lateResultClash } from '../core/scheduler/eligibility.ts';
@@ -220,6 +221,12 @@ export const toSoloResult = (r: Row) => ({
  */
 export const REVIEW_SQL = {
   /**
+   * A job that failed or was cancelled: its open reviews close (finishJob, in its transaction). Nothing will settle
+   * them (no root copy is issued for an ended job), and an open review would hold its credit pending for ever;
+   * closed, that credit follows the normal hold. A completed job keeps its reviews: an overturn runs it again.
+   */
+  closeJobReviews: `UPDATE reviews SET state = 'closed', settled_at = ? WHERE job_id = ? AND state = 'open'`,
+  /**
    * A volunteer's valid results on validated shards that another valid result agreed with, returned since a
    * time (rare: read once a host is caught), with whether the root agreed already (an operator host's valid
    * result, or the coordinator's own answer) and whether the shard was reviewed already.
@@ -257,7 +264,7 @@ export const UNDER_REVIEW = `SELECT c.id FROM reviews rv JOIN copies c ON c.shar
 
 export const toReview = (r: Row) => ({
   shardId: r.shard_id as string, jobId: r.job_id as string, projectId: r.project_id as string, canonicalCopyId: r.canonical_copy_id as string,
-  state: r.state as 'open' | 'confirmed' | 'overturned', reason: r.reason as string, openedAt: num(r.opened_at), resultAt: num(r.result_at), copyId: str(r.copy_id),
+  state: r.state as Review['state'], reason: r.reason as string, openedAt: num(r.opened_at), resultAt: num(r.result_at), copyId: str(r.copy_id),
   copyLive: num(r.copy_live) === 1, vouched: num(r.vouched) === 1,
 });
 

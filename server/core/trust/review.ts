@@ -81,7 +81,8 @@ export interface Review {
   projectId: string;
   /** The accepted answer under review (the shard's canonical copy when it was opened). */
   canonicalCopyId: string;
-  state: 'open' | 'confirmed' | 'overturned';
+  /** closed: its job failed or was cancelled before the root settled it (nothing was decided; its credit follows the normal hold). */
+  state: 'open' | 'confirmed' | 'overturned' | 'closed';
   reason: string;
   openedAt: number;
   /** When the caught host's copy agreeing on the answer was returned (reviewOrder). */

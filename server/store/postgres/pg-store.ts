@@ -458,6 +458,7 @@ export class PgStore implements Store {
         WHERE id IN (SELECT id FROM copies WHERE job_id = $2 AND ${IN_FLIGHT} ORDER BY id FOR NO KEY UPDATE) AND ${IN_FLIGHT}`, [`job ${state}`, id]);
       // The coordinator's own answers of the job check nothing more (saveOwnAnswer waits on this job row's lock).
       await q(numbered(SPOT_SQL.forgetOwnAnswers), [id]);
+      if (state !== 'completed') await q(numbered(REVIEW_SQL.closeJobReviews), [patch.finishedAt, id]);
       return true;
     });
   }
@@ -787,7 +788,7 @@ export class PgStore implements Store {
   }
 
   async reviewCounts() {
-    const out: Record<Review['state'], number> = { open: 0, confirmed: 0, overturned: 0 };
+    const out: Record<Review['state'], number> = { open: 0, confirmed: 0, overturned: 0, closed: 0 };
     for (const r of (await this.exec(REVIEW_SQL.counts)).rows) out[r.state as Review['state']] = Number(r.n);
     return out;
   }

@@ -537,6 +537,7 @@ export class SqliteStore implements Store {
       this.db.prepare(`UPDATE copies SET state = 'cancelled', reason = ? WHERE job_id = ? AND state IN ('assigned','running')`).run(`job ${state}`, id);
       // The coordinator's own answers of the job check nothing more.
       this.db.prepare(SPOT_SQL.forgetOwnAnswers).run(id);
+      if (state !== 'completed') this.db.prepare(REVIEW_SQL.closeJobReviews).run(patch.finishedAt, id);
       return true;
     });
   }
@@ -1162,7 +1163,7 @@ export class SqliteStore implements Store {
   }
 
   async reviewCounts() {
-    const out: Record<Review['state'], number> = { open: 0, confirmed: 0, overturned: 0 };
+    const out: Record<Review['state'], number> = { open: 0, confirmed: 0, overturned: 0, closed: 0 };
     for (const r of this.db.prepare(REVIEW_SQL.counts).all() as Row[]) out[r.state as Review['state']] = Number(r.n);
     return out;
   }

@@ -78,7 +78,7 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       expect(await store.reviewOf(shards[1]!.id)).toBeNull();
       await store.startReviews({ targets: [t(1, 50)], reason: 'older answer', now: now + 5 });
       await store.startReviews({ targets: [t(2, 200)], reason: 'newer answer', now: now - 5 });
-      expect(await store.reviewCounts()).toEqual({ open: 3, confirmed: 0, overturned: 0 });
+      expect(await store.reviewCounts()).toEqual({ open: 3, confirmed: 0, overturned: 0, closed: 0 });
       // The newest answers first, but one a host trusted now agreed on waits behind those only caught hosts vouch for (reviewOrder).
       expect((await store.waitingReviews(10, 10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[2]!.id, false], [shards[0]!.id, false], [shards[1]!.id, false]]);
       await store.recordReputation(Array.from({ length: 10 }, () => ({ volunteerId: vol(6).id, numericClass: vol(6).numericClass, event: 'valid' as const })), Date.now());
@@ -157,7 +157,7 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       // The host's other shard is untouched; the canonical results now read the root's.
       expect(await store.getCopy(copies[1]![0]!.id)).toMatchObject({ outcome: 'valid' });
       expect((await store.canonicalResults(job.id)).map((b) => [...b])).toEqual([[42], [1]]);
-      expect(await store.reviewCounts()).toEqual({ open: 0, confirmed: 0, overturned: 1 });
+      expect(await store.reviewCounts()).toEqual({ open: 0, confirmed: 0, overturned: 1, closed: 0 });
       // Settled once: again, nothing.
       expect(await store.settleReview(write)).toBeNull();
       expect(await store.ledgerChanges({ account: liar!.account, limit: 10 })).toHaveLength(1);
@@ -181,6 +181,25 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       // Confirmed: it agreed with others.
       await settle(1, 'confirmed', []);
       expect(await store.soloResults(vol(1).id, since)).toEqual([]);
+    });
+
+    it('closes the open reviews of a job that fails or is cancelled, so their credit follows the normal hold; a completed job keeps them', async () => {
+      const later = Date.now() + 2 * HOLD;
+      const ended = await validated(1, [[103, 104]]);
+      const done = await validated(1, [[105, 106]]);
+      await store.startReviews({ targets: [{ shardId: ended.shards[0]!.id, at: 1 }, { shardId: done.shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      expect(await store.accountCredit(vol(103).account, later)).toMatchObject({ pending: 2, payable: 0, underReview: 2 });
+      expect(await store.finishJob(ended.job.id, 'cancelled', { finishedAt: Date.now() })).toBe(true);
+      expect(await store.finishJob(done.job.id, 'completed', { finishedAt: Date.now(), resultHash: 'c'.repeat(64) })).toBe(true);
+      expect(await store.reviewOf(ended.shards[0]!.id)).toMatchObject({ state: 'closed' });
+      expect(await store.reviewOf(done.shards[0]!.id)).toMatchObject({ state: 'open' });
+      expect(await store.reviewCounts()).toEqual({ open: 1, confirmed: 0, overturned: 0, closed: 1 });
+      // Its credit is payable once its hold has passed, as any other; the completed job's stays under review.
+      expect(await store.accountCredit(vol(103).account, later)).toMatchObject({ pending: 0, payable: 2, underReview: 0 });
+      expect(await store.accountCredit(vol(105).account, later)).toMatchObject({ pending: 2, payable: 0, underReview: 2 });
+      // No root copy is issued for it, and it waits for none.
+      expect((await store.waitingReviews(10, 10)).map((r) => r.shardId)).toEqual([done.shards[0]!.id]);
+      expect(await store.issueReviewCopy(ended.shards[0]!.id, await root(1), true, Date.now())).toBeNull();
     });
 
     it('is settled by any root copy of the review: an expired one\'s late result too, then the later copy settles nothing', async () => {
