@@ -326,6 +326,7 @@ export interface Store extends CreditLedger {
   /** Atomically picks a shard the volunteer may take and issues it a copy. */
   claimCopy(req: ClaimRequest): Promise<Claimed | null>;
   ackCopy(copyId: string, volunteerId: string, deadline: number): Promise<Copy | null>;
+  /** Heartbeats: each copy the volunteer holds within its lease gets a fresh one; the others are lost, and why (lease.ts heartbeatRefusal). */
   extendLeases(volunteerId: string, copyIds: string[], now: number): Promise<{ extended: string[]; lost: { copyId: string; reason: string }[] }>;
   getCopy(id: string): Promise<Copy | null>;
   /**

@@ -32,6 +32,26 @@ export function leaseDeadline(spec: JobSpec, assignedAt: number, now: number): n
   return Math.min(now + spec.limits.leaseMs, assignedAt + holdCeilingMs(spec));
 }
 
+/**
+ * Whether a copy's lease has run out at `now`: it is no longer held for its
+ * volunteer, though the reconciler may not have expired it yet. Neither a
+ * heartbeat nor a hello's claim (resume.ts) revives it; a late result still
+ * may, when it helps.
+ */
+export const leaseRanOut = (copy: { deadline: number }, now: number): boolean => copy.deadline <= now;
+
+/**
+ * Why a heartbeat at `now` may not extend its volunteer's copy's lease (the
+ * copy is then lost to it, and this says why), or null when it may: the copy
+ * must be acknowledged and still within its lease. One run out says why it
+ * will be expired (expiryReason): at its hold ceiling, the holder hears so.
+ */
+export function heartbeatRefusal(copy: { state: string; reason: string | null; assignedAt: number; deadline: number }, spec: JobSpec | null, now: number): string | null {
+  if (copy.state !== 'running') return `copy is ${copy.state}${copy.reason ? `: ${copy.reason}` : ''}`;
+  if (leaseRanOut(copy, now)) return `copy is overdue, its lease ran out ${Math.round((now - copy.deadline) / 1000)} s ago: ${expiryReason(copy, spec)}`;
+  return null;
+}
+
 const CEILING_REASON = /^held \d+ s, the most one copy of this job may be held /;
 
 /** Why a copy found past its deadline expires. */

@@ -11,6 +11,7 @@
  */
 import type { Copy, Job, Shard } from '../jobs/types.ts';
 import { mayServeProject } from './eligibility.ts';
+import { leaseRanOut } from './lease.ts';
 
 /** Who claims: the volunteer as its hello announced it, and what its connection may compute. */
 export interface Claimant {
@@ -41,7 +42,7 @@ export function resumeRefusal(copyId: string, who: Claimant, f: ClaimedCopyFacts
     return `copy ${copyId} is ${copy.state}${copy.reason ? ` (${copy.reason})` : ''}: it is no longer held for you`;
   }
   // Run out, and about to be expired and reissued: a claim does not revive it (a late result still may, when it helps).
-  if (copy.deadline <= now) return `copy ${copyId} ran out its lease ${Math.round((now - copy.deadline) / 1000)} s ago: it is no longer held for you`;
+  if (leaseRanOut(copy, now)) return `copy ${copyId} ran out its lease ${Math.round((now - copy.deadline) / 1000)} s ago: it is no longer held for you`;
   if (!job || !shard || job.state !== 'running') return `copy ${copyId} is of a job that has ended${job ? ` (${job.state})` : ''}`;
   if (f.tooLate) return `copy ${copyId} ${f.tooLate}; it is no longer needed`;
   if (who.projectId !== undefined && job.projectId !== who.projectId) {

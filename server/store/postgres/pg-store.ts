@@ -27,7 +27,7 @@ import { pickOrder } from '../../core/scheduler/pick.ts';
 import { type CopyIdentity, type DistinctRule, mayServeProject, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
-import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
+import { expiryReason, heartbeatRefusal, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
@@ -804,15 +804,17 @@ export class PgStore implements Store {
     const lost: { copyId: string; reason: string }[] = [];
     if (copyIds.length === 0) return { extended, lost };
     await this.tx(async (q) => {
-      const { rows } = await q(`SELECT id, state, reason, job_id, assigned_at FROM copies WHERE id = ANY($1::text[]) AND volunteer_id = $2
+      const { rows } = await q(`SELECT id, state, reason, job_id, assigned_at, deadline FROM copies WHERE id = ANY($1::text[]) AND volunteer_id = $2
         ORDER BY id FOR NO KEY UPDATE`, [copyIds, volunteerId]);
       const byId = new Map(rows.map((r) => [r.id as string, r]));
       const deadlines = new Map<string, number>();
       for (const id of copyIds) {
         const c = byId.get(clean(id) as string);
         if (!c) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
-        if (c.state !== 'running') { lost.push({ copyId: id, reason: `copy is ${c.state}${c.reason ? `: ${c.reason}` : ''}` }); continue; }
         const job = await this.job(c.job_id as string, q);
+        const copy = { state: c.state as string, reason: c.reason as string | null, assignedAt: num(c.assigned_at), deadline: num(c.deadline) };
+        const refused = heartbeatRefusal(copy, job?.spec ?? null, now);
+        if (refused) { lost.push({ copyId: id, reason: refused }); continue; }
         deadlines.set(c.id as string, job ? leaseDeadline(job.spec, num(c.assigned_at), now) : now + 60_000);
         extended.push(id);
       }

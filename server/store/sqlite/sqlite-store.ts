@@ -19,7 +19,7 @@ import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick
 import { type DistinctRule, mayServeProject } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
-import { expiryReason, leaseDeadline } from '../../core/scheduler/lease.ts';
+import { expiryReason, heartbeatRefusal, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
@@ -784,8 +784,9 @@ export class SqliteStore implements Store {
       for (const id of copyIds) {
         const c = this.copyNow(id);
         if (!c || c.volunteerId !== volunteerId) { lost.push({ copyId: id, reason: 'not your copy' }); continue; }
-        if (c.state !== 'running') { lost.push({ copyId: id, reason: `copy is ${c.state}${c.reason ? `: ${c.reason}` : ''}` }); continue; }
         const job = this.job(c.jobId);
+        const refused = heartbeatRefusal(c, job?.spec ?? null, now);
+        if (refused) { lost.push({ copyId: id, reason: refused }); continue; }
         const deadline = job ? leaseDeadline(job.spec, c.assignedAt, now) : now + 60_000;
         this.s.extend!.run(deadline, id, volunteerId);
         c.deadline = deadline;

@@ -572,6 +572,12 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect((await store.getCopy(c1.id))!.deadline).toBe(NOW + 100 + 5000);
       expect(await store.extendLeases(v2.id, [c2.id], NOW + 100)).toEqual({ extended: [], lost: [{ copyId: c2.id, reason: 'copy is assigned' }] });
       expect(await store.extendLeases(v2.id, [], NOW + 100)).toEqual({ extended: [], lost: [] });
+      // Past its deadline, before the reconciler expires it, a copy is no longer held: a heartbeat does not revive it
+      // (as a hello's claim does not, resume.ts), and leaves it exactly as it was.
+      expect(await store.extendLeases(v1.id, [c1.id], NOW + 5100 + 3000)).toEqual({
+        extended: [], lost: [{ copyId: c1.id, reason: 'copy is overdue, its lease ran out 3 s ago: lease expired without heartbeat or result' }],
+      });
+      expect(await store.getCopy(c1.id)).toMatchObject({ state: 'running', deadline: NOW + 5100 });
 
       // Nothing is due at the deadline itself, only after it.
       expect(await store.expireCopies(NOW + 1000, NO_RULES)).toEqual([]);
