@@ -21,7 +21,7 @@ import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
 import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
-import { runDirect } from '../helpers/direct-run.ts';
+import { outputMatchesDirect as matchesDirect, runDirect } from '../helpers/direct-run.ts';
 import { scrape } from '../helpers/metrics.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { RawVolunteer } from '../helpers/raw-volunteer.ts';
@@ -86,12 +86,7 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
     const created = await c.api.createJob({ model: m, inputs: [{ blob, format: 'tensors' }], shardSize: 4, replicas: o.replicas });
     return { id: created.id, x };
   }
-  async function outputMatchesDirect(c: SpawnedCoordinator, id: string, x: Float32Array, records: number): Promise<boolean> {
-    const got = typedView(decodeNpy(new Uint8Array(await c.api.output(id, 0, 'npy'))) as never) as Float32Array;
-    const [want] = await runDirect(model, { x: tensorFromTyped('float32', [records, 8], x) });
-    const w = typedView(want! as never) as Float32Array;
-    return got.length === w.length && got.every((v, i) => Math.abs(v - w[i]!) <= 1e-4 + 1e-3 * Math.abs(w[i]!));
-  }
+  const outputMatchesDirect = (c: SpawnedCoordinator, id: string, x: Float32Array, records: number) => matchesDirect(model, c, id, x, records);
 
   it("careful colluders agreed on a lie: once one is caught, the root overturns it (output corrected, their credit reversed by new rows, every one of them caught), and fast liars asking all along (the caught one, and a fresh one) get no review copy, cannot overturn the right answers and are caught", async () => {
     // No spot checks yet: nothing may catch a colluder before the step meant to.

@@ -20,7 +20,7 @@ import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
 import { POOL_TTL_MS } from '../../server/services/spot-checks.ts';
 import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
-import { runDirect } from '../helpers/direct-run.ts';
+import { outputMatchesDirect as matchesDirect, runDirect } from '../helpers/direct-run.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
 import { freshPgSchema } from '../helpers/pg-schema.ts';
 import { lie, RawVolunteer } from '../helpers/raw-volunteer.ts';
@@ -129,13 +129,7 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     await o.ack(await o.take());
     return o;
   }
-  /** The job's output, as the project downloads it, against the model run straight through onnxruntime here. */
-  async function outputMatchesDirect(c: SpawnedCoordinator, id: string, x: Float32Array, records: number): Promise<boolean> {
-    const got = typedView(decodeNpy(new Uint8Array(await c.api.output(id, 0, 'npy'))) as never) as Float32Array;
-    const [want] = await runDirect(model, { x: tensorFromTyped('float32', [records, 8], x) });
-    const w = typedView(want! as never) as Float32Array;
-    return got.length === w.length && got.every((v, i) => Math.abs(v - w[i]!) <= 1e-4 + 1e-3 * Math.abs(w[i]!));
-  }
+  const outputMatchesDirect = (c: SpawnedCoordinator, id: string, x: Float32Array, records: number) => matchesDirect(model, c, id, x, records);
 
   it('a trusted host turns liar: its unreplicated results are recomputed by others, the outputs corrected, its credit reversed by new ledger rows', async () => {
     // First without spot checks, so nothing can catch the liar before the step that is meant to.
