@@ -89,20 +89,6 @@ export function homogeneousClasses(t: Pick<ClaimTrust, 'census' | 'trustedClasse
   return { census: t.census, trustedClasses: t.trustedClasses.filter((cls) => kind.runsOn(job.spec, cls)), policy: t.policy };
 }
 
-/**
- * For a store that narrows candidate shards before it locks one: whether the
- * class rules could let this volunteer take a copy of this homogeneous job's
- * shard, judged with every holder taken as untrusted (a trusted holder's copy
- * binds its class where an untrusted one's may not), so the pre-filter never
- * drops a shard decideClaim would grant. Null: no class rule applies.
- */
-export function classPrefilter(t: Omit<ClaimTrust, 'holderTrusted' | 'draw'>, job: Job, v: VolunteerIdentity): ((copies: readonly CopyIdentity[], rules: ReadonlySet<DistinctRule>) => boolean) | null {
-  if (!job.spec.homogeneous) return null;
-  const classes = homogeneousClasses(t, job);
-  if (homogeneousClassProblem(v.numericClass, isTrusted(t.asker, t.policy), classes)) return () => false;
-  return (copies, rules) => mayTakeCopy(v, copies, rules, true, (h) => homogeneousClassProblem(h.numericClass, false, classes) === null);
-}
-
 /** The claim's trust input less what differs per shard (the holders' trust) or per claim (the draw). */
 export type JobClaimTrust = Omit<ClaimTrust, 'holderTrusted' | 'draw'>;
 

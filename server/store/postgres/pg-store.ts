@@ -22,9 +22,9 @@ import { payableAt } from '../../core/credit/hold.ts';
 import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { Job, Shard, TrainProgress } from '../../core/jobs/types.ts';
-import { classPrefilter, decideClaim } from '../../core/scheduler/claim.ts';
-import { pickOrder } from '../../core/scheduler/pick.ts';
-import { type CopyIdentity, type DistinctRule, mayServeProject, mayTakeCopy } from '../../core/scheduler/eligibility.ts';
+import { decideClaim, jobRefusals } from '../../core/scheduler/claim.ts';
+import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick.ts';
+import { type CopyIdentity, type DistinctRule, mayServeProject } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
 import { budgetRefunds } from '../../core/scheduler/transitions.ts';
 import { expiryReason, heartbeatRefusal, leaseDeadline } from '../../core/scheduler/lease.ts';
@@ -71,6 +71,49 @@ const IN_FLIGHT = `state IN ('assigned','running')`;
 const GROUPS_OF = `SELECT m.project_id FROM project_members m JOIN project_invites i ON i.id = m.invite_id JOIN projects p ON p.id = m.project_id
   WHERE m.volunteer_id = $1 AND m.ended_at IS NULL AND i.revoked_at IS NULL AND p.deleted_at IS NULL ORDER BY m.joined_at`;
 const JOB_COLS = 'id, project_id, kind, state, created_at, finished_at, error, result_hash, progress, name, tags, priority';
+
+/**
+ * Wanting shards a claim reads at once from a project's queue, each with its copies: first enough for the
+ * pick's window (pick.ts) when most of the head is open to the volunteer, as it mostly is, then more at once.
+ */
+const FIRST_PAGE = 4 * PICK_WINDOW;
+const CLAIM_PAGE = 256;
+/**
+ * At most this many wanting shards are read from a project's queue for one claim. A volunteer may hold
+ * copies of every shard at the head, so a claim reads on past them; but a host refused by every shard asks
+ * again every few seconds, and must not read the whole queue each time. Past it the volunteer waits as it
+ * would with nothing to take, until the others catch up (the SQLite store reads up to 5 × 1024).
+ */
+const CLAIM_READ_MAX = 1024;
+const WANTING_WHERE = `s.project_id = $1 AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total AND s.job_id <> ALL($2::text[])`;
+/** Queue order: highest priority, oldest job, shard index; the id breaks ties between jobs of one millisecond. */
+const QUEUE_ORDER = 'priority DESC, job_created, idx, id';
+/**
+ * Each shard of the page with every copy of it and whether the copy's holder is trusted in its class ($4:
+ * trustAfter); `existing` is null, and no copy is read, for a shard the volunteer ($5) may not take because of
+ * a copy of its own that can still vote or that failed (eligibility.ts copyConflict): what keeps a volunteer
+ * far ahead of the others from every shard at the head costs an index probe per shard, not its copies.
+ */
+const withCopies = (page: string): string => `SELECT p.*, CASE WHEN EXISTS (SELECT 1 FROM copies c WHERE c.shard_id = p.id AND c.volunteer_id = $5
+    AND c.state IN ('assigned','running','returned','error')) THEN NULL
+  ELSE COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id,
+    'wallet', c.wallet, 'address', c.address, 'numericClass', c.numeric_class, 'state', c.state, 'reason', c.reason, 'outcome', c.outcome,
+    'solo', c.solo = 1, 'trusted', COALESCE(r.operator = 1 OR r.streak >= $4, false)))
+  FROM copies c LEFT JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
+  WHERE c.shard_id = p.id), '[]'::json) END AS existing
+FROM (${page}) p ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1p.')}`;
+/** The first page of a project's wanting shards ($1 project, $2 jobs left out, $3 page size, $4 and $5 as withCopies). */
+const WANTING_PAGE_FIRST = withCopies(`SELECT s.* FROM shards s WHERE ${WANTING_WHERE} ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3`);
+/**
+ * The page after the shard ($6 priority, $7 job_created, $8 idx, $9 id): keyset, each page starting where the
+ * last ended in the index (shards_wanting_project), never an OFFSET read through again. The order mixes
+ * directions, so "after" is two ordered scans: the rest of that priority, then the lower ones.
+ */
+const WANTING_PAGE_AFTER = withCopies(`(SELECT s.* FROM shards s WHERE ${WANTING_WHERE} AND s.priority = $6::int
+    AND (s.job_created, s.idx, s.id) > ($7::bigint, $8::int, $9::text) ORDER BY s.job_created, s.idx, s.id LIMIT $3)
+  UNION ALL
+  (SELECT s.* FROM shards s WHERE ${WANTING_WHERE} AND s.priority < $6::int ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3)
+  ORDER BY ${QUEUE_ORDER} LIMIT $3`);
 
 /**
  * PostgreSQL text cannot hold U+0000 (SQLite can), and a volunteer's failure
@@ -435,6 +478,24 @@ export class PgStore implements Store {
     return job;
   }
 
+  /** Several jobs as `job` reads one, in one statement: the specs it has not cached yet, and each state as committed now. */
+  private async jobsById(ids: readonly string[], q: Exec): Promise<Map<string, Job>> {
+    const { rows } = await q(`SELECT ${JOB_COLS}, CASE WHEN id = ANY($2::text[]) THEN NULL ELSE spec END AS spec FROM jobs WHERE id = ANY($1::text[])`,
+      [ids, ids.filter((id) => this.specCache.has(id))]);
+    const out = new Map<string, Job>();
+    for (const r of rows) {
+      const id = r.id as string;
+      const cached = this.specCache.get(id);
+      const job = toJob(r, cached ?? JSON.parse(r.spec as string));
+      if (!cached) {
+        this.specCache.set(id, job.spec);
+        if (this.specCache.size > 256) this.specCache.delete(this.specCache.keys().next().value!);
+      }
+      out.set(id, job);
+    }
+    return out;
+  }
+
   async listJobs(filter: { projectId?: string; states?: Job['state'][]; limit?: number }) {
     const where: string[] = [];
     const vals: unknown[] = [];
@@ -516,13 +577,13 @@ export class PgStore implements Store {
   }
 
   /**
-   * The dispatcher. First an unlocked look at the queue's head with each
-   * shard's copies, filtered by mayTakeCopy; then the first of those this
-   * volunteer may take that no other coordinator is claiming right now is
-   * locked (SKIP LOCKED: concurrent claims spread over shards instead of
-   * queueing on one). The copies are read again under the lock, in a new
-   * statement and so a new snapshot that includes every claim committed on
-   * that shard before ours, and mayTakeCopy decides again on them: that is
+   * The dispatcher. First an unlocked look at the queue, page by page, with
+   * each shard's copies, each decided by decideClaim on that snapshot; then
+   * the first of those this volunteer may take that no other coordinator is
+   * claiming right now is locked (SKIP LOCKED: concurrent claims spread over
+   * shards instead of queueing on one). The copies are read again under the
+   * lock, in a new statement and so a new snapshot that includes every claim
+   * committed on that shard before ours, and decideClaim decides again: that is
    * what keeps two coordinators from giving one volunteer (or wallet, or
    * address) two copies of a shard, or a shard more copies than it wants.
    */
@@ -560,31 +621,69 @@ export class PgStore implements Store {
     return fairShareOrder(loads, active.map((p) => p.id));
   }
 
-  /** A copy of one of the project's wanting shards (highest priority, oldest job first) that the volunteer may take. */
+  /**
+   * A copy of one of the project's wanting shards (highest priority, oldest job first) that the volunteer may take.
+   * The queue is read a page at a time (WANTING_PAGE_*), each shard decided on what that snapshot holds, until the
+   * first PICK_WINDOW it may take are found; the volunteer may hold copies of every shard at the head (or each be
+   * kept from it), so it reads on past them, but at most CLAIM_READ_MAX shards. A job that refuses the volunteer
+   * whatever the shard (claim.ts jobRefusal) is decided once and left out of the pages after. A shard refused on
+   * that read that the lock would grant (a holder lost its trust in between) waits for the next request.
+   */
   private async claimIn(q: Exec, req: ClaimRequest, projectId: string, copyId: string): Promise<Claimed | null> {
-    const head = await q(`SELECT s.id, s.job_id, s.homogeneous, s.priority, (SELECT j.kind FROM jobs j WHERE j.id = s.job_id) AS kind,
-        COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id, 'wallet', c.wallet, 'address', c.address,
-                                                    'numericClass', c.numeric_class, 'state', c.state, 'reason', c.reason))
-                  FROM copies c WHERE c.shard_id = s.id), '[]'::json) AS existing
-      FROM shards s
-      WHERE s.project_id = $1 AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total
-      ORDER BY s.priority DESC, s.job_created, s.idx LIMIT 256`, [projectId]);
-    // Under the trust rules a homogeneous shard's class binding depends on its holders' trust, read under the lock
-    // below; here the rules as they would be were every holder untrusted (classPrefilter: never narrower than the claim).
-    const gates = new Map<string, ReturnType<typeof classPrefilter>>();
-    const mayTake: { id: string; priority: number; ordered: boolean }[] = [];
-    for (const r of head.rows) {
-      const jobId = r.job_id as string;
-      if (req.trust && r.homogeneous && !gates.has(jobId)) {
-        const job = await this.job(jobId, q);
-        gates.set(jobId, job ? classPrefilter(req.trust, job, req.volunteer) : null);
+    const refusals = jobRefusals(req.volunteer, req.trust);
+    const jobs = new Map<string, Job | null>();
+    const refusedJobs: string[] = [];
+    const trustAfter = req.trust?.policy.trustAfter ?? 0;
+    const trust = req.trust ? { trust: { ...req.trust, holderTrusted: (c: CopyIdentity) => (c as CopyIdentity & { trusted: boolean }).trusted } } : {};
+    let eligible: Pickable[] = [];
+    let after: Row | null = null;
+    let read = 0;
+    for (;;) {
+      const cursor = after ? [after.priority, after.job_created, after.idx, after.id] : [];
+      const limit = after ? Math.min(CLAIM_PAGE, CLAIM_READ_MAX - read) : FIRST_PAGE;
+      const { rows } = await q(after ? WANTING_PAGE_AFTER : WANTING_PAGE_FIRST, [projectId, refusedJobs, limit, trustAfter, req.volunteer.id, ...cursor]);
+      const unread = [...new Set(rows.map((r) => r.job_id as string))].filter((id) => !jobs.has(id));
+      if (unread.length > 0) {
+        const found = await this.jobsById(unread, q);
+        for (const id of unread) jobs.set(id, found.get(id) ?? null);
       }
-      const gate = req.trust && r.homogeneous ? gates.get(jobId) : null;
-      const ok = gate ? gate(r.existing as CopyIdentity[], req.rules) : mayTakeCopy(req.volunteer, r.existing as CopyIdentity[], req.rules, r.homogeneous as boolean);
-      if (ok) mayTake.push({ id: r.id as string, priority: num(r.priority), ordered: r.kind !== 'inference' });
+      let decided = 0;
+      for (const r of rows) {
+        // The pick draws among the first PICK_WINDOW the volunteer may take (pick.ts): the rest are not decided.
+        if (eligible.length >= PICK_WINDOW) break;
+        after = r;
+        decided++;
+        const jobId = r.job_id as string;
+        const job = jobs.get(jobId)!;
+        const shard = toShardRow(r);
+        // A shard carries its job's homogeneity, so this refusal holds for each of the job's shards.
+        if (refusals(job, shard.homogeneous)) {
+          if (!refusedJobs.includes(jobId)) refusedJobs.push(jobId);
+          continue;
+        }
+        // Its own copy keeps it from the shard (withCopies).
+        if (r.existing === null) continue;
+        // Decided again under the shard's lock; a round's count ('count') is read there.
+        if (decideClaim({ shard, copies: r.existing as CopyIdentity[], job, volunteer: req.volunteer, rules: req.rules, now: req.now, copyId, ...trust }).take === false) continue;
+        eligible.push({ id: shard.id, priority: num(r.priority), ordered: job?.kind !== 'inference' });
+      }
+      read += decided;
+      // More to read: the page ended before its last shard was decided, or it was full.
+      const more = read < CLAIM_READ_MAX && (decided < rows.length || rows.length === limit);
+      if (more && eligible.length < PICK_WINDOW) continue;
+      const claimed = await this.claimFirst(q, req, copyId, req.draw ? pickOrder(eligible, req.draw) : eligible);
+      if (claimed || !more) return claimed;
+      // Each was taken meanwhile by other claims: on to the rest of the queue.
+      eligible = [];
     }
-    // With a draw, the first of the top priority are tried in a random order (pick.ts): the head is not whoever asks next.
-    let eligible = (req.draw ? pickOrder(mayTake, req.draw) : mayTake).map((r) => r.id);
+  }
+
+  /**
+   * A copy of the first of these shards (in this order) that no other claim holds locked now (SKIP LOCKED)
+   * and that the volunteer may still take, decided on its copies read again under the shard's lock.
+   */
+  private async claimFirst(q: Exec, req: ClaimRequest, copyId: string, candidates: readonly Pickable[]): Promise<Claimed | null> {
+    let eligible = candidates.map((r) => r.id);
     while (eligible.length > 0) {
       const { rows } = await q(`SELECT * FROM shards
         WHERE id = ANY($1::text[]) AND state = 'open' AND alive < wanted AND issued < max_total

@@ -511,6 +511,37 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await claim(makeVolunteer(5))).toBeNull();
     });
 
+    it('claimCopy reads past a head of the queue the volunteer may take none of, in queue order, ties and priorities included', async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      // Two jobs of one millisecond interleave in the queue (equal age and index), and an older job of a lower
+      // priority comes after both: 301 wanting shards, more than a store reads at once for the head.
+      const a = makeJob(p.id, { shards: 150 });
+      const b = makeJob(p.id, { shards: 150 });
+      const low = makeJob(p.id, { shards: 1, createdAt: NOW - 1 });
+      await store.createJob(a.job, a.shards);
+      await store.createJob(b.job, b.shards);
+      await store.createJob({ ...low.job, priority: -1 }, low.shards);
+      const v = makeVolunteer(1);
+      const order: number[] = [];
+      for (let i = 0; i < 280; i++) order.push((await claim(v))?.shard.index ?? -1);
+      // Without a draw, queue order: index by index, one copy of each job's shard (in either order within a tie).
+      expect(order).toEqual(Array.from({ length: 280 }, (_, i) => i >> 1));
+      // It holds copies of the first 280: the next claim (drawn, as the coordinator claims) is one of the rest.
+      const next = await store.claimCopy({ ...claimReq(v), draw: () => 0.5 });
+      expect(next?.shard.index).toBeGreaterThanOrEqual(140);
+      expect(next?.job.id).not.toBe(low.job.id);
+      // Every shard once, the lower priority's last, then nothing.
+      const rest: string[] = [next!.shard.id];
+      for (let c = await claim(v); c; c = await claim(v)) rest.push(c.shard.id);
+      expect(rest).toHaveLength(21);
+      expect(new Set(rest).size).toBe(21);
+      expect(rest.at(-1)).toBe(low.shards[0]!.id);
+      expect((await store.copiesInFlight(v.id)).map((c) => c.shardId).sort()).toEqual([...a.shards, ...b.shards, ...low.shards].map((s) => s.id).sort());
+      // Another volunteer still starts at the head.
+      expect((await claim(makeVolunteer(2)))?.shard.index).toBe(0);
+    });
+
     it('claimCopy with no rules still refuses the same volunteer twice', async () => {
       await seedJob({ replicas: 2 });
       const W = '0x52908400098527886E0F7030069857D2E4169EE7';
