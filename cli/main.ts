@@ -65,6 +65,10 @@ const classQuorumOption = (v: string) => {
   return n;
 };
 const addressGroupsOption = asOption(parseAddressGroups);
+const onOffOption = (name: string) => (v: string) => {
+  if (v !== 'on' && v !== 'off') throw new InvalidArgumentError(`${name} takes on or off; got ${JSON.stringify(v)}`);
+  return v === 'on';
+};
 /** A duration: seconds, or a number with s, m, h or d. */
 const duration = (name: string) => (v: string) => {
   const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(v.trim());
@@ -129,6 +133,7 @@ program.command('serve')
   .addOption(serveOption('--min-replicate-probability <p>', 'a trusted host\'s copy is replicated with probability 1/streak, never below this (above 0, at most 1; 1: every copy replicated)', minReplicateOption, DEFAULT_TRUST.minReplicateProbability))
   .addOption(serveOption('--class-quorum <hosts>', 'a numeric class is honoured (kept apart for homogeneous jobs) only once this many distinct hosts share it (1 to 1000)', classQuorumOption, DEFAULT_TRUST.classQuorum))
   .addOption(serveOption('--known-answer-seconds <s>', 'longest the coordinator\'s own computation of a shard (known answers for spot checks, one worker thread) may take; 0: it computes none (only shards validated by agreement serve as known answers)', num('--known-answer-seconds'), 30))
+  .addOption(serveOption('--own-reviews <on|off>', 'the coordinator\'s own computation (the --known-answer-seconds thread, while idle) settles reviews of a caught host\'s agreed results that no operator host is working on; off: only operator hosts (worker --operator-token) settle them', onOffOption('--own-reviews'), 'on'))
   .addOption(serveOption('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20))
   .addOption(serveOption('--model-check-mb <n>', 'most memory a submitted model\'s check may take, MiB', num('--model-check-mb'), 1024))
   .addOption(serveOption('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page'))
@@ -149,7 +154,7 @@ program.command('serve')
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
       spotCheckFraction: o.spotChecks, spotPairWaitMs: Math.round(o.spotPairSeconds * 1000), trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum },
-      knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) },
+      knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) }, ownReviews: o.ownReviews === true || o.ownReviews === 'on',
       trustProxy: o.trustProxy ?? false, addressGroups: typeof o.addressGroups === 'string' ? addressGroupsOption(o.addressGroups) : o.addressGroups, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });
     process.stderr.write(`tabgrid: coordinator at ${c.url} (contributor app at ${c.url}/)\n`);

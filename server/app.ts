@@ -139,8 +139,8 @@ async function startOnBoundPort(
   const jobs = new JobService(store, blobs, events, log, checker);
   const train = new TrainService(store, blobs, jobs, events, log, checker);
   const kinds = { inference: new InferenceWork(blobs, store, jobs), train };
-  // The coordinator's own computations of shards (known answers for spot checks), on one thread.
-  const answers = config.spotCheckFraction > 0 && config.knownAnswers.timeMs > 0 ? new AnswerRunner(config.knownAnswers) : null;
+  // The coordinator's own computations of shards (known answers for spot checks, and reviews it settles), on one thread.
+  const answers = (config.spotCheckFraction > 0 || config.ownReviews) && config.knownAnswers.timeMs > 0 ? new AnswerRunner(config.knownAnswers) : null;
   const trust = trustPolicy({ ...config.trust, spotCheckFraction: config.spotCheckFraction });
   const work = new WorkService(store, jobs, kinds, events, config, log, { blobs, runner: answers }, trust);
   const swarm = new SwarmMonitor(store, events);

@@ -73,6 +73,11 @@ export interface CoordinatorConfig {
   trust: Omit<TrustPolicy, 'spotCheckFraction'>;
   /** The coordinator's own computations of shards (known answers before any shard validates): one thread, these limits. */
   knownAnswers: AnswerLimits;
+  /**
+   * The coordinator's own computation (the same thread, while idle) settles open reviews no operator host is working
+   * on (`--own-reviews on|off`; services/reviews.ts); off: only the operator's hosts settle reviews.
+   */
+  ownReviews: boolean;
 }
 
 export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = {
@@ -97,6 +102,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   spotPairWaitMs: SPOT_PAIR_WAIT_MS,
   trust: { trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum },
   knownAnswers: DEFAULT_ANSWER_LIMITS,
+  ownReviews: true,
   demo: false,
   demoReplicas: 1,
 };

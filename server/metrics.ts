@@ -24,6 +24,7 @@ export function createMetrics() {
     reopened: new Counter({ name: 'tabgrid_shards_reopened_total', help: 'Shards re-opened by backtracking (a host caught lying had them accepted on its word alone)', registers: [registry] }),
     reversed: new Counter({ name: 'tabgrid_credit_reversed_total', help: 'Credit reversed by new ledger rows (GFLOP)', registers: [registry] }),
     reviews: new Counter({ name: 'tabgrid_reviews_total', help: 'Reviews of results a caught host had agreed on (settled by the root of trust): opened, root copies issued, confirmed, overturned', labelNames: ['event'], registers: [registry] }),
+    reviewsSettled: new Counter({ name: 'tabgrid_reviews_settled_total', help: 'Reviews settled, by outcome (confirmed, overturned) and by whom: an operator\'s host (root) or the coordinator\'s own computation (coordinator)', labelNames: ['by', 'outcome'], registers: [registry] }),
     payouts: new Counter({ name: 'tabgrid_payouts_closed_total', help: 'Payout epochs closed', registers: [registry] }),
     http: new Histogram({
       name: 'tabgrid_http_request_duration_seconds', help: 'HTTP requests by method, route (as registered) and status code',
@@ -54,7 +55,7 @@ export function registerGridMetrics(m: Metrics, counts: () => Promise<GridCounts
   });
   if (reviews) {
     new Gauge({
-      name: 'tabgrid_reviews', help: 'Reviews by state; open ones wait for the root of trust (an operator host) and hold their shards\' credit pending; closed ones ended with their job (failed or cancelled) unsettled', labelNames: ['state'], registers: [m.registry],
+      name: 'tabgrid_reviews', help: 'Reviews by state; open ones wait for the root of trust (the coordinator\'s own computation or an operator host) and hold their shards\' credit pending; closed ones ended with their job (failed or cancelled) unsettled', labelNames: ['state'], registers: [m.registry],
       async collect() { for (const [state, n] of Object.entries(await reviews())) this.set({ state }, n); },
     });
   }
@@ -73,6 +74,7 @@ export function countTrust(m: Metrics, events: CoordinatorEvents): void {
   for (const replication of ['solo', 'replicated']) m.copiesIssued.inc({ replication }, 0);
   for (const reason of LOSSES) m.trustLost.inc({ reason }, 0);
   for (const event of ['opened', 'issued', 'confirmed', 'overturned']) m.reviews.inc({ event }, 0);
+  for (const by of ['root', 'coordinator']) for (const outcome of ['confirmed', 'overturned']) m.reviewsSettled.inc({ by, outcome }, 0);
   events.on('trust', (n) => {
     switch (n.kind) {
       case 'spot-issued': m.spotChecks.inc({ event: 'issued' }); break;
@@ -84,7 +86,10 @@ export function countTrust(m: Metrics, events: CoordinatorEvents): void {
       case 'reopened': m.reopened.inc(Math.max(0, n.shards)); m.reversed.inc(Math.max(0, n.creditReversed)); break;
       case 'reversed': m.reversed.inc(Math.max(0, n.credit)); break;
       case 'payout': m.payouts.inc(); break;
-      case 'review': m.reviews.inc({ event: n.event }, Math.max(0, n.count)); break;
+      case 'review':
+        m.reviews.inc({ event: n.event }, Math.max(0, n.count));
+        if ('by' in n) m.reviewsSettled.inc({ by: n.by, outcome: n.event }, Math.max(0, n.count));
+        break;
     }
   });
 }

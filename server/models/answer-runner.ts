@@ -3,7 +3,8 @@
  * one worker thread, with bounded CPU: one shard at a time, at most
  * `queueCap` waiting (more are refused at once, not queued), and a time
  * limit per shard after which the thread is ended and replaced. Volunteers
- * do the grid's work; this only buys known answers for spot checks.
+ * do the grid's work; this only buys known answers for spot checks, and
+ * settles reviews (services/reviews.ts), only while it is idle.
  */
 import type { Assignment } from '../../shared/protocol/events.ts';
 import type { AnswerReply, AnswerRequest } from './answer-worker.ts';
@@ -37,6 +38,11 @@ export class AnswerRunner {
       exited: (code) => new Error(`the answer thread exited (code ${code})`),
       failed: (m) => new Error(m.error),
     });
+  }
+
+  /** Closed (the coordinator is shutting down): it computes nothing more. */
+  get closed(): boolean {
+    return this.thread.closed;
   }
 
   /** Shards queued or running. */

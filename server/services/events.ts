@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { CopyOutcome } from '../../shared/protocol/events.ts';
 import type { TrustLossReason } from '../core/trust/reputation.ts';
+import type { SettledBy } from '../core/trust/review.ts';
 
 /** Why a host stopped being trusted (core/trust/reputation.ts trustChange). */
 export type TrustLoss = TrustLossReason;
@@ -21,8 +22,12 @@ export type TrustNews =
   /** Credit reversed outside backtracking (GFLOP). */
   | { kind: 'reversed'; credit: number }
   | { kind: 'payout'; accounts: number }
-  /** Reviews (core/trust/review.ts): opened once a host was caught, a root copy issued, settled by the root of trust. */
-  | { kind: 'review'; event: 'opened' | 'issued' | 'confirmed' | 'overturned'; count: number };
+  /**
+   * Reviews (core/trust/review.ts): opened once a host was caught, a root copy issued, settled by the root of trust:
+   * `by` an operator's host (root) or the coordinator's own computation.
+   */
+  | { kind: 'review'; event: 'opened' | 'issued'; count: number }
+  | { kind: 'review'; event: 'confirmed' | 'overturned'; count: number; by: SettledBy };
 
 export interface CoordinatorEventMap {
   /** A decision of the trust machinery (metrics). */

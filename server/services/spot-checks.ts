@@ -50,7 +50,7 @@ interface OwnAnswer extends KnownAnswer {
 }
 
 /** The class the coordinator's own computations are of, as a --node volunteer's (work-service.ts numericClass). */
-const OWN_CLASS = `wasm/ort-${ort.env.versions.web ?? 'unknown'}`;
+export const OWN_CLASS = `wasm/ort-${ort.env.versions.web ?? 'unknown'}`;
 
 export class SpotChecks {
   private pool: KnownAnswer[] = [];

@@ -43,7 +43,7 @@ import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { JobService } from './job-service.ts';
 import type { KindWorks } from './kinds.ts';
-import { SpotChecks } from './spot-checks.ts';
+import { OWN_CLASS, SpotChecks } from './spot-checks.ts';
 import { Reviews } from './reviews.ts';
 import { PEER_SHARE_FRESH_MS } from './swarm-monitor.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
@@ -140,6 +140,10 @@ export class WorkService {
       caught: (volunteerId, copyId) => this.spot.found(volunteerId, copyId, false),
     };
     this.spot.reviews = this.reviews;
+    // The coordinator is a root of trust too: its answer runner settles the reviews no operator host is working on.
+    if (config.ownReviews && known.runner) {
+      this.reviews.own = { runner: known.runner, blobs: known.blobs, numericClass: OWN_CLASS, underShardLock: (shardId, fn) => this.shardLock.run(shardId, fn) };
+    }
   }
 
   /**
@@ -720,6 +724,8 @@ export class WorkService {
   /** The reconciler: expire overdue copies, tell their holders, reissue or fail. */
   async reconcile(now = Date.now()): Promise<void> {
     await this.rejudgeIfDue(now);
+    // Not awaited: one shard's computation may take up to the runner's time limit; it runs one at a time and catches its own errors.
+    void this.reviews.settleOwnNext();
     for (const kind of Object.values(this.kinds)) await kind.tick?.(now);
     const expired = await this.store.expireCopies(now, this.config.distinctCopies);
     if (expired.length === 0) return;

@@ -187,6 +187,12 @@ export interface ReviewSettleWrite {
   credit: number;
   /** Overturned: the copies that agreed on the overturned answer. */
   overturned: readonly string[];
+  /**
+   * The coordinator's own computation settles it (review.ts COORDINATOR_HOST), not a root host's copy: its result is
+   * written as a returned review copy `rootCopyId` held by the coordinator, in the same transaction as the
+   * settlement (nothing is written when the review is not settled), and never credited (`credit` is not used).
+   */
+  own?: { encoded: Uint8Array; computeMs: number; numericClass: string };
 }
 
 export interface ReviewSettled {
@@ -402,7 +408,8 @@ export interface Store extends CreditLedger {
    * overturned, it becomes the shard's canonical copy, each overturned copy is invalid with the reason, its credit
    * reversed by new ledger rows and its host's reputation takes an `invalid` event, and a completed job runs again
    * (its outputs are assembled again). Null when the review is not open with this root copy, or the shard's answer
-   * is no longer the one under review.
+   * is no longer the one under review. With `own`, the coordinator's result is kept as its copy in the same
+   * transaction: the output is read from it from then on, after a restart too.
    */
   settleReview(w: ReviewSettleWrite): Promise<ReviewSettled | null>;
   /** Reviews by state (metrics, dashboards). */

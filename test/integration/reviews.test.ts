@@ -38,6 +38,7 @@ const OPENED = 'review opened: the caught host\'s results accepted on agreement 
 const CONFIRMED = 'review confirmed: the operator\'s own host agrees with the accepted answer; its credit is payable once its hold has passed';
 const OVERTURNED = 'review overturned: the operator\'s own host computed another answer; it is the output now, and every host that agreed on the old one is caught';
 const ISSUED = 'review copy issued to the operator\'s own host';
+const SETTLED_OWN = 'review settled by the coordinator\'s own computation';
 
 describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of trust (%s)', (storeKind) => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -88,16 +89,22 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
   }
   const outputMatchesDirect = (c: SpawnedCoordinator, id: string, x: Float32Array, records: number) => matchesDirect(model, c, id, x, records);
 
-  it("careful colluders agreed on a lie: once one is caught, the root overturns it (output corrected, their credit reversed by new rows, every one of them caught), and fast liars asking all along (the caught one, and a fresh one) get no review copy, cannot overturn the right answers and are caught", async () => {
+  /**
+   * Three careful colluders earn trust honestly (`warmShards` shards at replicas 3, in turns, so each holds one copy of
+   * every shard), then hold every copy of a shard and agree on a lie: accepted and credited. The coordinator restarts
+   * with spot checks on (and `restartArgs`); only the liar comes back, still lying, and fails a check against the
+   * coordinator's own answer: what the group agreed on goes under review, with no operator host connected.
+   */
+  async function colludersCaught(o: { warmShards: number; args: string[]; restartArgs: string[] }) {
     // No spot checks yet: nothing may catch a colluder before the step meant to.
-    let c = await coordinator(['--spot-checks', '0', '--credit-hold', '1h']);
+    let c = await coordinator(['--spot-checks', '0', '--credit-hold', '1h', ...o.args]);
     const pgArgs = storeKind === 'postgres' ? c.proc.spawnargs.slice(c.proc.spawnargs.indexOf('--postgres'), c.proc.spawnargs.indexOf('--postgres') + 2) : undefined;
     const group = [await raw(c.url), await raw(c.url), await raw(c.url)];
     const [liar, friend1, friend2] = group as [RawVolunteer, RawVolunteer, RawVolunteer];
 
-    // They earn trust honestly: 10 shards at replicas 3, in turns, so each holds one copy of every shard.
-    const warm = await job(c, { records: 40, replicas: 3, seed: 4 });
-    for (let i = 0; i < 10; i++) for (const v of group) expect(await v.step()).not.toBeNull();
+    // They earn trust honestly, in turns, so each holds one copy of every shard.
+    const warm = await job(c, { records: 4 * o.warmShards, replicas: 3, seed: 4 });
+    for (let i = 0; i < o.warmShards; i++) for (const v of group) expect(await v.step()).not.toBeNull();
     expect((await waitForJob(c.api, warm.id, 60_000)).state).toBe('completed');
     // Then they hold every copy of a shard and agree on a lie: accepted (three trusted results agree), credited.
     const lie = await job(c, { records: 4, replicas: 3, seed: 1 });
@@ -109,13 +116,13 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
     expect(await outputMatchesDirect(c, lie.id, lie.x, 4)).toBe(false);
     const credited = await account(c, friend1.account);
     expect(credited.balance).toBeGreaterThan(0);
-    const perShard = credited.balance / 11;
+    const perShard = credited.balance / (o.warmShards + 1);
 
     // Restarted with spot checks on; only the liar comes back, still lying, and fails a check against the coordinator's own answer.
     const creds = { volunteerId: liar.volunteerId, secret: liar.secret };
     for (const v of group) await v.close();
     await c.stop();
-    c = await coordinator(['--spot-checks', '0.5', '--credit-hold', '1h'], c.dataDir, pgArgs);
+    c = await coordinator(['--spot-checks', '0.5', '--credit-hold', '1h', ...o.args, ...o.restartArgs], c.dataDir, pgArgs);
     const fast = await raw(c.url, creds);
     fast.lying = true;
     const checked = await job(c, { records: 4, replicas: 2, seed: 2 });
@@ -124,9 +131,15 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
     expect(await h.stepUntil(computed)).toMatchObject({ job: checked.id });
     await h.close();
     const opened = await fast.stepUntil(c.waitForLog((l) => l.msg === OPENED, 120_000));
-    // What it agreed on goes under review: the ten honest shards and the lie, none settled by volunteers' agreement.
+    // What it agreed on goes under review: the honest shards and the lie, none settled by volunteers' agreement.
     expect(opened).toMatchObject({ volunteer: liar.volunteerId, spot: true, jobs: expect.arrayContaining([warm.id, lie.id]) });
-    expect(opened.shards).toHaveLength(11);
+    expect(opened.shards).toHaveLength(o.warmShards + 1);
+    return { c, liar, friend1, friend2, fast, warm, lie, credited, perShard };
+  }
+
+  it("careful colluders agreed on a lie: once one is caught, the root overturns it (output corrected, their credit reversed by new rows, every one of them caught), and fast liars asking all along (the caught one, and a fresh one) get no review copy, cannot overturn the right answers and are caught", async () => {
+    // The coordinator's own computation is off: only the operator's host settles reviews, and it settles all eleven.
+    const { c, liar, friend1, friend2, fast, warm, lie, credited, perShard } = await colludersCaught({ warmShards: 10, args: [], restartArgs: ['--own-reviews', 'off'] });
     // No root connected: the reviews wait, and the friends' credit for those shards stays pending, past any hold.
     const held = await account(c, friend1.account);
     expect(held.underReview).toBeCloseTo(credited.balance, 9);
@@ -181,6 +194,46 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
     const m = await scrape(c.url);
     expect(m('tabgrid_reviews_total', { event: 'opened' })).toBe(11);
     expect(m('tabgrid_reviews_total', { event: 'confirmed' })).toBe(10);
+    expect(m('tabgrid_reviews_total', { event: 'overturned' })).toBe(1);
+    expect(m('tabgrid_reviews', { state: 'open' })).toBe(0);
+    expect(m('tabgrid_reviews_settled_total', { by: 'root', outcome: 'confirmed' })).toBe(10);
+    expect(m('tabgrid_reviews_settled_total', { by: 'coordinator', outcome: 'confirmed' })).toBe(0);
+    expect(c.logs.filter((l) => l.msg === SETTLED_OWN)).toEqual([]);
+  }, 300_000);
+
+  it("with no operator host connected, the coordinator's own computation settles the reviews: the lie overturned (its output a direct run's, the colluders' credit reversed by new rows, all caught), the honest answers confirmed with nothing reversed; its own copy earns nobody credit", async () => {
+    const { c, liar, friend1, friend2, warm, lie, perShard } = await colludersCaught({ warmShards: 2, args: ['--trust-after', '2'], restartArgs: [] });
+    // Nobody asks for work from here on: the coordinator settles the three reviews by itself. A bound on the wait only.
+    for (const until = Date.now() + 180_000; c.logs.filter((l) => l.msg === SETTLED_OWN).length < 3 && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
+    const settled = c.logs.filter((l) => l.msg === SETTLED_OWN);
+    expect(settled.map((l) => [l.job, l.outcome]).sort()).toEqual([[lie.id, 'overturned'], [warm.id, 'confirmed'], [warm.id, 'confirmed']].sort());
+    for (const l of settled) expect(l).toMatchObject({ shard: expect.any(String), computeMs: expect.any(Number), copy: expect.any(String) });
+    const over = settled.find((l) => l.outcome === 'overturned')!;
+    expect(over.reason).toMatch(/^overturned: the coordinator's own computation/);
+    expect([...(over.hosts as string[])].sort()).toEqual([liar.volunteerId, friend1.volunteerId, friend2.volunteerId].sort());
+    for (const v of [friend1, friend2]) {
+      expect(await c.waitForLog((l) => l.msg === 'host lost trust: it returned an invalid result; its copies are replicated again and its solo results re-verified' && l.volunteer === v.volunteerId))
+        .toMatchObject({ reason: 'invalid' });
+    }
+    for (const v of [liar, friend1, friend2]) {
+      // The lie's credit taken back by one new row with the reason; the two confirmed answers' credit stands, no longer under review.
+      const after = await account(c, v.account);
+      expect(after.changes.filter((x) => x.kind === 'reversal')).toMatchObject([{ amount: expect.closeTo(-perShard, 12), reason: over.reason }]);
+      expect(after.balance).toBeCloseTo(2 * perShard, 9);
+      expect(after.underReview).toBe(0);
+    }
+    // The output is corrected with the coordinator's result; the honest job's output is untouched.
+    expect((await waitForJob(c.api, lie.id, 120_000)).state).toBe('completed');
+    expect(await outputMatchesDirect(c, lie.id, lie.x, 4)).toBe(true);
+    expect(await outputMatchesDirect(c, warm.id, warm.x, 8)).toBe(true);
+    // The coordinator's copies are the operator's: no credit, no place on the ledger's board; no root copy was issued.
+    const board = await (await fetch(`${c.url}/api/v1/ledger`)).json() as { accounts: { account: string }[] };
+    expect(board.accounts.map((a) => a.account)).not.toContain('coordinator');
+    expect(c.logs.filter((l) => l.msg === ISSUED)).toEqual([]);
+    const m = await scrape(c.url);
+    expect(m('tabgrid_reviews_settled_total', { by: 'coordinator', outcome: 'overturned' })).toBe(1);
+    expect(m('tabgrid_reviews_settled_total', { by: 'coordinator', outcome: 'confirmed' })).toBe(2);
+    expect(m('tabgrid_reviews_settled_total', { by: 'root', outcome: 'overturned' })).toBe(0);
     expect(m('tabgrid_reviews_total', { event: 'overturned' })).toBe(1);
     expect(m('tabgrid_reviews', { state: 'open' })).toBe(0);
   }, 300_000);

@@ -20,6 +20,13 @@
  *
  * Each shard is reviewed once: after a review its answer is the root's, or
  * the root agreed with it.
+ *
+ * The coordinator is a root of trust too (issue 13: known answers "computed
+ * by the coordinator itself"): its own bounded computation (one worker
+ * thread) settles open reviews no operator host is working on, so a
+ * coordinator with no operator host connected does not leave reviews, and
+ * their credit, waiting for ever. Its result settles a review exactly as a
+ * root host's copy does.
  */
 import { kindOf } from '../jobs/kinds.ts';
 import type { Copy, Job, Shard } from '../jobs/types.ts';
@@ -71,7 +78,7 @@ export function reviewTargets(agreed: readonly AgreedResult[], caught: { volunte
 /** Why a review was opened, in words the volunteers and the dashboards read. */
 export function reviewReason(caught: { volunteerId: string; copyId: string; spot: boolean }): string {
   const what = caught.spot ? 'failed a spot check' : 'returned an invalid result';
-  return `under review: host ${caught.volunteerId} agreed on this answer and later ${what} (copy ${caught.copyId}); the operator's own host recomputes it before its credit is payable`;
+  return `under review: host ${caught.volunteerId} agreed on this answer and later ${what} (copy ${caught.copyId}); the root of trust (the coordinator's own computation, or the operator's own host) recomputes it before its credit is payable`;
 }
 
 /** A review, as the store keeps it. */
@@ -125,6 +132,50 @@ export function decideReviewCopy(c: {
   return { take: true, copy: assignedCopy({ copyId: c.copyId, shardId: shard.id, job, volunteer: v, now: c.now, review: true }) };
 }
 
+/**
+ * Who holds the copy the coordinator's own computation settles a review with: an identity of the operator's,
+ * not a volunteer. No volunteer row carries it and volunteer ids are 22 characters (store/ids.ts), so nobody can
+ * connect as it; its copy is never credited (the store writes no ledger row for it), so no balance, leaderboard
+ * or payout sees it; it is never judged, so it has no reputation.
+ */
+export const COORDINATOR_HOST = { volunteerId: 'coordinator', account: 'coordinator', address: 'coordinator' } as const;
+
+/** Who settled a review: an operator's host (a root copy), or the coordinator's own computation. */
+export type SettledBy = 'root' | 'coordinator';
+
+/**
+ * Whether the coordinator's own computation settles this open review, or why not: then it is left to the
+ * operator's hosts. `later`: it may be settled by the coordinator another time (a root copy is under way and
+ * may end without a result); otherwise it never will be, and the caller need not look at it again.
+ */
+export function decideOwnReview(c: {
+  review: Pick<Review, 'state' | 'canonicalCopyId'>;
+  /** A root host's copy of it is live (assigned, running or returned): that host settles it. */
+  copyLive: boolean;
+  shard: Pick<Shard, 'state' | 'canonicalCopyId'> | null;
+  job: Pick<Job, 'state' | 'kind' | 'spec'> | null;
+  /** The numeric class of the answer under review (its copy's). */
+  answerClass: string;
+  /** The class of the coordinator's own computations (onnxruntime-web, WASM). */
+  ownClass: string;
+}): { compute: true } | { compute: false; later: boolean; why: string } {
+  if (c.review.state !== 'open') return { compute: false, later: false, why: `review ${c.review.state}` };
+  if (c.copyLive) return { compute: false, later: true, why: 'an operator host\'s copy is under way' };
+  if (!c.job || (c.job.state !== 'running' && c.job.state !== 'completed')) return { compute: false, later: false, why: 'job ended' };
+  if (c.job.kind !== 'inference') return { compute: false, later: false, why: 'not an inference job' };
+  if (!c.shard || c.shard.state !== 'validated' || c.shard.canonicalCopyId !== c.review.canonicalCopyId) return { compute: false, later: false, why: 'the answer under review is no longer the shard\'s' };
+  // A homogeneous job's results are compared within one class only: the coordinator's WASM answer says nothing of a WebGPU one.
+  if (c.job.spec.homogeneous && c.answerClass !== c.ownClass) {
+    return { compute: false, later: false, why: `homogeneous job: the answer under review is of class ${c.answerClass}, the coordinator computes in ${c.ownClass}` };
+  }
+  return { compute: true };
+}
+
+/** The open review the coordinator's own computation takes next (reviewOrder): one no root copy is under way for, not passed over before. */
+export function pickOwnReview<R extends WaitingReview & Pick<Review, 'copyId'> & { copyLive: boolean }>(open: readonly R[], passed: ReadonlySet<string>): R | null {
+  return pickReview(open.filter((r) => r.copyId === null || !r.copyLive), passed);
+}
+
 /** How a review settles, from the root's result. */
 export type Settlement =
   | { outcome: 'confirmed'; reason: string }
@@ -147,13 +198,15 @@ export function settleReview(
   root: { copyId: string },
   agreeing: readonly { copyId: string; volunteerId: string }[],
   differ: string | null,
+  by: SettledBy = 'root',
 ): Settlement {
-  if (differ === null) return { outcome: 'confirmed', reason: 'review confirmed: the operator\'s own host computed the same answer' };
+  const who = by === 'root' ? 'the operator\'s own host' : 'the coordinator\'s own computation';
+  if (differ === null) return { outcome: 'confirmed', reason: `review confirmed: ${who} computed the same answer` };
   return {
     outcome: 'overturned',
     canonical: root.copyId,
     overturned: agreeing.filter((c) => c.copyId !== root.copyId).map((c) => ({ copyId: c.copyId, volunteerId: c.volunteerId })),
-    reason: `overturned: the operator's own host (copy ${root.copyId}) computed a different answer for this shard (${differ}); the hosts that agreed on it are caught and their credit for it reversed`,
+    reason: `overturned: ${who} (copy ${root.copyId}) computed a different answer for this shard (${differ}); the hosts that agreed on it are caught and their credit for it reversed`,
   };
 }
 

@@ -32,7 +32,7 @@ import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
 import type { KeyedJob, SubmissionKey } from '../../core/jobs/submission.ts';
-import { decideReviewCopy, type Review } from '../../core/trust/review.ts';
+import { COORDINATOR_HOST, decideReviewCopy, type Review } from '../../core/trust/review.ts';
 import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toReview, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
@@ -853,16 +853,24 @@ export class PgStore implements Store {
       if (!rv || !shard) return null;
       const review = toReview(rv);
       if (review.state !== 'open' || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
+      if (w.own) {
+        const h = COORDINATOR_HOST;
+        await q(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, compute_ms, result, review)
+          VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, 'returned', 'pending', $8, $8, $8, $9, $10, 1)`,
+        [w.rootCopyId, w.shardId, shard.job_id, h.volunteerId, h.account, h.address, w.own.numericClass, w.now, w.own.computeMs, Buffer.from(w.own.encoded.buffer, w.own.encoded.byteOffset, w.own.encoded.byteLength)]);
+      }
       const ids = [...new Set([w.rootCopyId, ...w.overturned])].sort();
       const rows = (await q(`SELECT ${COPY_COLS} FROM copies WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [ids])).rows.map(toCopy);
       const root = rows.find((c) => c.id === w.rootCopyId);
       // Any root copy of the review may settle it: an expired one's late result as well as the one issued after it.
       if (!root || !root.review || root.shardId !== w.shardId || root.state !== 'returned' || root.outcome !== 'pending') return null;
       const at = w.now;
-      await q(`UPDATE copies SET outcome = 'valid', reason = $1, credit = $2 WHERE id = $3`, [w.reason, w.credit, w.rootCopyId]);
-      if (w.credit > 0) {
+      // The coordinator's own copy is never credited: it is the operator's, not a volunteer's.
+      const owed = w.own ? 0 : w.credit;
+      await q(`UPDATE copies SET outcome = 'valid', reason = $1, credit = $2 WHERE id = $3`, [w.reason, owed, w.rootCopyId]);
+      if (owed > 0) {
         await q(`INSERT INTO ledger (copy_id, account, amount, job_id, project_id, at, payable_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (copy_id) DO NOTHING`,
-          [w.rootCopyId, root.account, w.credit, shard.job_id, shard.project_id, at, payableAt(at, w.holdMs)]);
+          [w.rootCopyId, root.account, owed, shard.job_id, shard.project_id, at, payableAt(at, w.holdMs)]);
       }
       let reputations: ReputationMove[] = [];
       let jobReopened = false;

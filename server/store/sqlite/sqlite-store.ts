@@ -23,7 +23,7 @@ import { expiryReason, heartbeatRefusal, leaseDeadline } from '../../core/schedu
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { decideReviewCopy, type Review } from '../../core/trust/review.ts';
+import { COORDINATOR_HOST, decideReviewCopy, type Review } from '../../core/trust/review.ts';
 import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toReview, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
@@ -1125,6 +1125,21 @@ export class SqliteStore implements Store {
   }
 
   async settleReview(w: ReviewSettleWrite): Promise<ReviewSettled | null> {
+    // The coordinator's own result, when large, goes to a file first, as a volunteer's does (saveResult); the row names it.
+    const file = w.own && this.resultsDir && w.own.encoded.byteLength > RESULT_FILE_ABOVE_BYTES ? `${w.rootCopyId}.${randomBytes(6).toString('hex')}` : null;
+    if (file) await writeFile(join(this.resultsDir!, file), w.own!.encoded);
+    let done: ReviewSettled | null;
+    try {
+      done = await this.settleReviewNow(w, file);
+    } catch (e) {
+      if (file) await this.dropResultFiles([file]);
+      throw e;
+    }
+    if (!done && file) await this.dropResultFiles([file]);
+    return done;
+  }
+
+  private settleReviewNow(w: ReviewSettleWrite, file: string | null): Promise<ReviewSettled | null> {
     return this.write((): ReviewSettled | null => {
       const rv = this.db.prepare(REVIEW_SQL.one).get(w.shardId) as Row | undefined;
       const shard = this.s.getShard!.get(w.shardId) as Row | undefined;
@@ -1132,12 +1147,20 @@ export class SqliteStore implements Store {
       const review = toReview(rv);
       if (review.state !== 'open' || shard.state !== 'validated' || shard.canonical_copy_id !== review.canonicalCopyId) return null;
       this.hot.evict(w.shardId);
+      if (w.own) {
+        const h = COORDINATOR_HOST;
+        this.db.prepare(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline, returned_at, compute_ms, result, result_file, review)
+          VALUES (?, ?, ?, ?, ?, NULL, ?, ?, 'returned', 'pending', ?, ?, ?, ?, ?, ?, 1)`)
+          .run(w.rootCopyId, w.shardId, shard.job_id, h.volunteerId, h.account, h.address, w.own.numericClass, w.now, w.now, w.now, w.own.computeMs, file ? null : w.own.encoded, file);
+      }
       const root = this.copyNow(w.rootCopyId);
       // Any root copy of the review may settle it: an expired one's late result as well as the one issued after it.
       if (!root || !root.review || root.shardId !== w.shardId || root.state !== 'returned' || root.outcome !== 'pending') return null;
       const at = w.now;
-      this.db.prepare(`UPDATE copies SET outcome = 'valid', reason = ?, credit = ? WHERE id = ?`).run(w.reason, w.credit, w.rootCopyId);
-      if (w.credit > 0) this.s.credit!.run(w.rootCopyId, root.account, w.credit, shard.job_id, shard.project_id, at, payableAt(at, w.holdMs));
+      // The coordinator's own copy is never credited: it is the operator's, not a volunteer's.
+      const owed = w.own ? 0 : w.credit;
+      this.db.prepare(`UPDATE copies SET outcome = 'valid', reason = ?, credit = ? WHERE id = ?`).run(w.reason, owed, w.rootCopyId);
+      if (owed > 0) this.s.credit!.run(w.rootCopyId, root.account, owed, shard.job_id, shard.project_id, at, payableAt(at, w.holdMs));
       let moves: ReputationMove[] = [];
       let jobReopened = false;
       const overturned: string[] = [];

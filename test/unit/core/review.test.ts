@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeJob, makeVolunteer } from '../store/contract.ts';
 import {
-  type AgreedResult, decideReviewCopy, judgeUnsettledReviewCopy, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview,
+  type AgreedResult, decideOwnReview, decideReviewCopy, judgeUnsettledReviewCopy, pickOwnReview, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview,
 } from '../../../server/core/trust/review.ts';
 
 const HOUR = 3600_000;
@@ -101,6 +101,66 @@ describe('settling a review', () => {
       outcome: 'overturned', canonical: 'r',
       overturned: [{ copyId: 'c1', volunteerId: 'liar' }, { copyId: 'c2', volunteerId: 'friend' }],
       reason: expect.stringMatching(/^overturned: .*copy r.*max \|a-b\| 1000 > 1e-3/),
+    });
+  });
+});
+
+describe("the coordinator's own computation settling a review", () => {
+  const OWN = 'wasm/ort-1.22.0';
+  const setup = (homogeneous = false) => {
+    const { job, shards } = makeJob('p', { homogeneous });
+    const shard = { ...shards[0]!, state: 'validated' as const, canonicalCopyId: 'c1' };
+    return { job, shard, base: { review: { state: 'open' as const, canonicalCopyId: 'c1' }, copyLive: false, shard, job, answerClass: OWN, ownClass: OWN } };
+  };
+
+  it("settles an open review of an inference job's answer, running or completed, while no operator host's copy is under way", () => {
+    const { job, base } = setup();
+    expect(decideOwnReview(base)).toEqual({ compute: true });
+    expect(decideOwnReview({ ...base, job: { ...job, state: 'completed' } })).toEqual({ compute: true });
+    // An operator host is on it: it may still end without a result, so the coordinator may take it later.
+    expect(decideOwnReview({ ...base, copyLive: true })).toEqual({ compute: false, later: true, why: 'an operator host\'s copy is under way' });
+  });
+
+  it('leaves for good what nobody settles any more, or what it cannot compute alike', () => {
+    const { job, shard, base } = setup();
+    expect(decideOwnReview({ ...base, review: { state: 'closed', canonicalCopyId: 'c1' } })).toEqual({ compute: false, later: false, why: 'review closed' });
+    expect(decideOwnReview({ ...base, job: { ...job, state: 'failed' } })).toEqual({ compute: false, later: false, why: 'job ended' });
+    expect(decideOwnReview({ ...base, job: null })).toEqual({ compute: false, later: false, why: 'job ended' });
+    expect(decideOwnReview({ ...base, job: { ...job, kind: 'train' } })).toEqual({ compute: false, later: false, why: 'not an inference job' });
+    expect(decideOwnReview({ ...base, shard: { ...shard, canonicalCopyId: 'r' } })).toEqual({ compute: false, later: false, why: 'the answer under review is no longer the shard\'s' });
+    expect(decideOwnReview({ ...base, shard: { ...shard, state: 'open' } })).toMatchObject({ compute: false, later: false });
+    // Another class on a job that is not homogeneous: compared within tolerance, as any copy is.
+    expect(decideOwnReview({ ...base, answerClass: 'webgpu/nvidia/hopper/ort-1.22.0' })).toEqual({ compute: true });
+  });
+
+  it("skips a homogeneous job whose answer is of another numeric class than the coordinator's (its operator hosts of that class settle it)", () => {
+    const { base } = setup(true);
+    expect(decideOwnReview(base)).toEqual({ compute: true });
+    expect(decideOwnReview({ ...base, answerClass: 'webgpu/nvidia/hopper/ort-1.22.0' })).toEqual({
+      compute: false, later: false, why: `homogeneous job: the answer under review is of class webgpu/nvidia/hopper/ort-1.22.0, the coordinator computes in ${OWN}`,
+    });
+  });
+
+  it('takes reviews in reviewOrder, passing over those a root copy is under way for and those it passed over before', () => {
+    const open = [
+      { shardId: 'a', resultAt: 30, vouched: false, copyId: 'r', copyLive: true },
+      { shardId: 'b', resultAt: 20, vouched: false, copyId: null, copyLive: false },
+      { shardId: 'c', resultAt: 10, vouched: false, copyId: 'r2', copyLive: false },
+      { shardId: 'd', resultAt: 40, vouched: true, copyId: null, copyLive: false },
+    ];
+    expect(pickOwnReview(open, new Set())?.shardId).toBe('b');
+    expect(pickOwnReview(open, new Set(['b']))?.shardId).toBe('c');
+    expect(pickOwnReview(open, new Set(['b', 'c']))?.shardId).toBe('d');
+    expect(pickOwnReview(open, new Set(['b', 'c', 'd']))).toBeNull();
+  });
+
+  it("says in the settlement's reason that the coordinator's own computation settled it", () => {
+    const agreeing = [{ copyId: 'c1', volunteerId: 'liar' }, { copyId: 'c2', volunteerId: 'friend' }];
+    expect(settleReview({ shardId: 's', canonicalCopyId: 'c1' }, { copyId: 'k' }, agreeing, null, 'coordinator'))
+      .toEqual({ outcome: 'confirmed', reason: 'review confirmed: the coordinator\'s own computation computed the same answer' });
+    expect(settleReview({ shardId: 's', canonicalCopyId: 'c1' }, { copyId: 'k' }, agreeing, 'y: 3 of 16 values differ', 'coordinator')).toEqual({
+      outcome: 'overturned', canonical: 'k', overturned: agreeing,
+      reason: 'overturned: the coordinator\'s own computation (copy k) computed a different answer for this shard (y: 3 of 16 values differ); the hosts that agreed on it are caught and their credit for it reversed',
     });
   });
 });

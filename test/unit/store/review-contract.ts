@@ -7,6 +7,7 @@
  * agreeing hosts' trust lost and a completed job running again).
  */
 import { describe, expect, it } from 'vitest';
+import { COORDINATOR_HOST } from '../../../server/core/trust/review.ts';
 import type { Claimed, Store } from '../../../server/store/types.ts';
 import { bytes, consensus, makeJob, makeProject, makeVolunteer, NO_RULES, type Vol } from './contract.ts';
 import { freshStoreEachTest, type StoreHarness } from './harness.ts';
@@ -23,9 +24,11 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       return vols.get(n)!;
     };
 
-    freshStoreEachTest(makeHarness, (_fresh, opened) => {
+    let harness: StoreHarness;
+    freshStoreEachTest(makeHarness, (fresh, opened) => {
       vols = new Map();
       store = opened;
+      harness = fresh;
     });
 
     /** A job of `n` shards; shard i validated by the given volunteers' agreeing copies, credited 2 each, held HOLD. */
@@ -161,6 +164,52 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       // Settled once: again, nothing.
       expect(await store.settleReview(write)).toBeNull();
       expect(await store.ledgerChanges({ account: liar!.account, limit: 10 })).toHaveLength(1);
+    });
+
+    it("settles with the coordinator's own result in one write: kept as the coordinator's copy, never credited, the output once overturned (read by a restarted coordinator too); refused, it writes nothing", async () => {
+      const since = Date.now() - 1;
+      const { job, shards, copies } = await validated(3, [[3, 4], [3, 5], [3, 6]]);
+      await store.finishJob(job.id, 'completed', { finishedAt: Date.now(), resultHash: 'c'.repeat(64) });
+      await store.startReviews({ targets: shards.map((sh) => ({ shardId: sh.id, at: 1 })), reason: 'r', now: Date.now() });
+      // Large enough that SQLite keeps it in a file beside the database, as it does a volunteer's large result.
+      const big = new Uint8Array(100_000).fill(42);
+      const own = { encoded: big, computeMs: 7, numericClass: 'wasm/ort-test' };
+      const reason = 'overturned: the coordinator\'s own computation computed a different answer';
+      const [liar, friend] = copies[0]!;
+      const write = { shardId: shards[0]!.id, rootCopyId: 'own-0', outcome: 'overturned' as const, reason, now: Date.now(), holdMs: HOLD, credit: 2, overturned: [liar!.id, friend!.id], own };
+      const done = (await store.settleReview(write))!;
+      expect(done.review).toMatchObject({ shardId: shards[0]!.id, state: 'overturned' });
+      expect(done.jobReopened).toBe(true);
+      expect(done.reversed.map((r) => r.copyId).sort()).toEqual([liar!.id, friend!.id].sort());
+      expect(await store.getCopy('own-0')).toMatchObject({
+        shardId: shards[0]!.id, jobId: job.id, volunteerId: COORDINATOR_HOST.volunteerId, account: COORDINATOR_HOST.account, wallet: null,
+        numericClass: 'wasm/ort-test', state: 'returned', outcome: 'valid', credit: 0, reason, review: true,
+      });
+      // Never credited, whatever credit the write names: no ledger row, no balance, no leaderboard place.
+      expect(await store.countCreditsForCopy('own-0')).toBe(0);
+      expect(await store.balance(COORDINATOR_HOST.account)).toBe(0);
+      expect((await store.topAccounts(10)).map((a) => a.account)).not.toContain(COORDINATOR_HOST.account);
+      expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'validated', canonicalCopyId: 'own-0' });
+      expect(await store.getCopy(liar!.id)).toMatchObject({ outcome: 'invalid', reason, credit: 0 });
+      // The output reads the coordinator's result, from another connection too (a restarted coordinator).
+      const again = await harness.open();
+      expect((await again.canonicalResults(job.id)).map((b) => b.byteLength)).toEqual([100_000, 1, 1]);
+      expect([...(await again.canonicalResults(job.id))[0]!.subarray(0, 3)]).toEqual([42, 42, 42]);
+      // Settled once: another computation of the same review writes nothing.
+      expect(await store.settleReview({ ...write, rootCopyId: 'own-0b' })).toBeNull();
+      expect(await store.getCopy('own-0b')).toBeNull();
+      // Confirmed: nothing reversed, nobody's trust moved, the answer stands.
+      const confirmed = await store.settleReview({ shardId: shards[1]!.id, rootCopyId: 'own-1', outcome: 'confirmed', reason: 'review confirmed', now: Date.now(), holdMs: HOLD, credit: 2, overturned: [], own: { ...own, encoded: bytes(1) } });
+      expect(confirmed).toMatchObject({ review: { state: 'confirmed' }, reversed: [], reputations: [], jobReopened: false });
+      expect(await store.getCopy('own-1')).toMatchObject({ outcome: 'valid', credit: 0, volunteerId: COORDINATOR_HOST.volunteerId });
+      expect(await store.getShard(shards[1]!.id)).toMatchObject({ canonicalCopyId: copies[1]![0]!.id });
+      // A review closed with its job (cancelled) is settled by nothing: no copy written.
+      expect(await store.finishJob(job.id, 'cancelled', { finishedAt: Date.now() })).toBe(true);
+      expect(await store.settleReview({ shardId: shards[2]!.id, rootCopyId: 'own-2', outcome: 'confirmed', reason: 'review confirmed', now: Date.now(), holdMs: HOLD, credit: 0, overturned: [], own: { ...own, encoded: bytes(2) } })).toBeNull();
+      expect(await store.getCopy('own-2')).toBeNull();
+      expect(await store.reviewCounts()).toEqual({ open: 0, confirmed: 1, overturned: 1, closed: 1 });
+      // Never a solo result to backtrack: the coordinator's answer is the shard's ground truth.
+      expect(await store.soloResults(COORDINATOR_HOST.volunteerId, since)).toEqual([]);
     });
 
     it("never lists a root's review result as a solo result: backtracking does not re-open the ground truth to volunteers", async () => {
