@@ -65,8 +65,8 @@ const classQuorumOption = (v: string) => {
   return n;
 };
 const addressGroupsOption = asOption(parseAddressGroups);
-const onOffOption = (name: string) => (v: string) => {
-  if (v !== 'on' && v !== 'off') throw new InvalidArgumentError(`${name} takes on or off; got ${JSON.stringify(v)}`);
+const ownReviewsOption = (v: string) => {
+  if (v !== 'on' && v !== 'off') throw new InvalidArgumentError(`--own-reviews takes on or off (whether the coordinator's own computation settles the reviews no operator host is working on); got ${JSON.stringify(v)}`);
   return v === 'on';
 };
 /** A duration: seconds, or a number with s, m, h or d. */
@@ -133,7 +133,7 @@ program.command('serve')
   .addOption(serveOption('--min-replicate-probability <p>', 'a trusted host\'s copy is replicated with probability 1/streak, never below this (above 0, at most 1; 1: every copy replicated)', minReplicateOption, DEFAULT_TRUST.minReplicateProbability))
   .addOption(serveOption('--class-quorum <hosts>', 'a numeric class is honoured (kept apart for homogeneous jobs) only once this many distinct hosts share it (1 to 1000)', classQuorumOption, DEFAULT_TRUST.classQuorum))
   .addOption(serveOption('--known-answer-seconds <s>', 'longest the coordinator\'s own computation of a shard (known answers for spot checks, one worker thread) may take; 0: it computes none (only shards validated by agreement serve as known answers)', num('--known-answer-seconds'), 30))
-  .addOption(serveOption('--own-reviews <on|off>', 'the coordinator\'s own computation (the --known-answer-seconds thread, while idle) settles reviews of a caught host\'s agreed results that no operator host is working on; off: only operator hosts (worker --operator-token) settle them', onOffOption('--own-reviews'), 'on'))
+  .addOption(serveOption('--own-reviews <on|off>', 'the coordinator\'s own computation (the --known-answer-seconds thread, while idle) settles reviews of a caught host\'s agreed results that no operator host is working on; off: only operator hosts (worker --operator-token) settle them', ownReviewsOption, 'on'))
   .addOption(serveOption('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20))
   .addOption(serveOption('--model-check-mb <n>', 'most memory a submitted model\'s check may take, MiB', num('--model-check-mb'), 1024))
   .addOption(serveOption('--demo', 'on first start, create the MNIST training demo that visitors train by opening the page'))

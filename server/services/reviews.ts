@@ -35,6 +35,11 @@ import type { KindWorks } from './kinds.ts';
 
 /** Open reviews a root host's request looks through for one it may take. */
 const WAITING_READ = 32;
+/**
+ * Reviews the coordinator remembers passing over; past this many it forgets them and looks at each once more
+ * (a homogeneous job's review of another class is passed over again at the cost of a read).
+ */
+const PASSED_MAX = 1024;
 
 export interface ReviewHooks {
   /** The overturned hosts lost trust: logged, counted, dispatched as such (WorkService.trustMoved and refreshTrust). */
@@ -57,6 +62,8 @@ export class Reviews {
   hooks: ReviewHooks | null = null;
   /** The coordinator's own computation settling reviews; null: only the operator's hosts do (`--own-reviews off`). */
   own: OwnReviewRunner | null = null;
+  /** The coordinator is choosing or computing a review now (one at a time). */
+  private ownBusy = false;
   /** The shard whose review the coordinator is computing now (a root host is not sent it meanwhile). */
   private ownComputing: string | null = null;
   /** Reviews the coordinator leaves to the operator's hosts for good (decideOwnReview, or its computation failed). */
@@ -164,17 +171,17 @@ export class Reviews {
    */
   async settleOwnNext(): Promise<void> {
     const own = this.own;
-    if (!own || this.ownComputing !== null || own.runner.closed || own.runner.load > 0) return;
-    this.ownComputing = '';
-    let shardId: string | null = null;
+    if (!own || this.ownBusy || own.runner.closed || own.runner.load > 0) return;
+    this.ownBusy = true;
     try {
-      const r = pickOwnReview(await this.store.waitingReviews(WAITING_READ, this.settings.trustAfter), this.passed);
+      if (this.passed.size > PASSED_MAX) this.passed.clear();
+      // Read past the reviews passed over, so those at the head of the order never hide the rest.
+      const r = pickOwnReview(await this.store.waitingReviews(WAITING_READ + this.passed.size, this.settings.trustAfter), this.passed);
       if (!r) return;
-      shardId = r.shardId;
       const [job, shard, answer] = await Promise.all([this.store.getJob(r.jobId), this.store.getShard(r.shardId), this.store.getCopy(r.canonicalCopyId)]);
       const d = decideOwnReview({ review: r, copyLive: r.copyId !== null && r.copyLive, shard, job, answerClass: answer?.numericClass ?? '', ownClass: own.numericClass });
-      if (!d.compute) {
-        if (!d.later) {
+      if (!d.compute || !job || !shard) {
+        if (!d.compute && !d.later) {
           this.passed.add(r.shardId);
           this.log.info({ shard: r.shardId, job: r.jobId, why: d.why }, 'review left to the operator\'s own hosts: the coordinator\'s own computation does not settle it');
         }
@@ -182,20 +189,27 @@ export class Reviews {
       }
       this.ownComputing = r.shardId;
       const assignment: Assignment = {
-        copyId: 'coordinator', jobId: job!.id, projectId: job!.projectId, kind: job!.kind,
-        model: { hash: job!.spec.modelHash, url: '', bytes: job!.spec.modelBytes },
-        outputs: job!.spec.outputs.map((o) => o.name), ackWithinMs: 0, leaseMs: 0,
-        ...(await this.kinds[job!.kind].payload(job!, shard!)),
+        copyId: 'coordinator', jobId: job.id, projectId: job.projectId, kind: job.kind,
+        model: { hash: job.spec.modelHash, url: '', bytes: job.spec.modelBytes },
+        outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: 0, leaseMs: 0,
+        ...(await this.kinds[job.kind].payload(job, shard)),
       };
-      const { encoded, computeMs } = await own.runner.compute(assignment, { [job!.spec.modelHash]: own.blobs.path(job!.spec.modelHash) });
-      await own.underShardLock(r.shardId, () => this.settleOwn(r.shardId, encoded, computeMs));
+      let computed: { encoded: Uint8Array; computeMs: number };
+      try {
+        computed = await own.runner.compute(assignment, { [job.spec.modelHash]: own.blobs.path(job.spec.modelHash) });
+      } catch (err) {
+        // Busy: a spot check's computation came first; the next tick tries again. Closed: the coordinator is stopping.
+        if (err instanceof AnswerBusy || own.runner.closed) return;
+        this.passed.add(r.shardId);
+        this.log.warn({ err, shard: r.shardId, job: job.id }, 'the coordinator could not compute a review\'s shard; the review is left to the operator\'s own hosts');
+        return;
+      }
+      await own.underShardLock(r.shardId, () => this.settleOwn(r.shardId, computed.encoded, computed.computeMs));
     } catch (err) {
-      // Busy: a spot check's computation came first; the next tick tries again. Closed: the coordinator is stopping.
-      if (err instanceof AnswerBusy || own.runner.closed) return;
-      if (shardId) this.passed.add(shardId);
-      this.log.warn({ err, shard: shardId }, 'the coordinator could not compute a review\'s shard; the review is left to the operator\'s own hosts');
+      this.log.warn({ err }, 'could not settle a review with the coordinator\'s own computation; it tries again');
     } finally {
       this.ownComputing = null;
+      this.ownBusy = false;
     }
   }
 

@@ -37,6 +37,8 @@ describe('trust policy settings', () => {
       { args: [], env: { TABGRID_MIN_REPLICATE_PROBABILITY: '-1' }, says: 'from env \'TABGRID_MIN_REPLICATE_PROBABILITY\' is invalid. --min-replicate-probability takes a probability above 0 and at most 1' },
       { args: ['--class-quorum', '0'], says: '--class-quorum takes an integer from 1 to 1000 (distinct hosts that must share a numeric class before it is honoured); got "0"' },
       { args: [], env: { TABGRID_CLASS_QUORUM: '3x' }, says: 'from env \'TABGRID_CLASS_QUORUM\' is invalid. --class-quorum takes an integer from 1 to 1000' },
+      { args: ['--own-reviews', 'maybe'], says: '--own-reviews takes on or off (whether the coordinator\'s own computation settles the reviews no operator host is working on); got "maybe"' },
+      { args: [], env: { TABGRID_OWN_REVIEWS: 'yes' }, says: 'from env \'TABGRID_OWN_REVIEWS\' is invalid. --own-reviews takes on or off' },
     ];
     for (const c of cases) {
       const data = join(mkdtempSync(join(tmpdir(), 'tabgrid-trust-flags-')), 'never');
