@@ -70,7 +70,7 @@ export function startNodeVolunteers(o: NodeWorkerOptions): { volunteers: Volunte
     const v = new Volunteer({
       socket,
       hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}), ...(o.operatorToken ? { operatorToken: o.operatorToken } : {}) },
-      execute: (a) => executor.run(a),
+      execute: (a, abort) => executor.run(a, abort),
       pending: new MemoryPendingStore(),
       // The executor holds local-steps jobs' weights in memory for all of them: freed when a job ends.
       keptWeights: { jobs: async () => executor.heldJobs(), drop: async (ids) => executor.forget(ids) },

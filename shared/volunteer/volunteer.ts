@@ -29,8 +29,13 @@ export interface VolunteerHooks {
   uploaded?(copyId: string, status: string): void;
   /** A result was written to the pending store (its upload is slow, failed, or the shard was long). */
   kept?(copyId: string): void;
-  /** A copy in hand that will not be delivered (its computation failed); the coordinator reissues it. */
+  /** A copy in hand that will not be delivered (its computation failed, or the coordinator took it back); the coordinator reissues it. */
   dropped?(copyId: string): void;
+  /**
+   * The coordinator took back a copy in hand (a heartbeat's reply lists it as lost: its lease ran out, its job
+   * ended): its computation was told to stop, or its result is dropped, and nothing is uploaded for it.
+   */
+  lost?(copyId: string, reason: string): void;
   outcome?(o: CopyOutcome): void;
   balance?(b: AccountBalance): void;
   error?(message: string): void;
@@ -50,7 +55,8 @@ const FINAL_HELLO_REFUSALS = new Set<ErrorCode>(['forbidden', 'not_found', 'bad_
 export interface VolunteerOptions {
   socket: VolunteerSocket;
   hello: HelloRequest;
-  execute(a: Assignment): Promise<{ outputs: WireTensor[]; computeMs: number }>;
+  /** Computes a copy; `abort` fires when the coordinator takes the copy back (an executor that cannot stop ignores it). */
+  execute(a: Assignment, abort: AbortSignal): Promise<{ outputs: WireTensor[]; computeMs: number }>;
   pending: PendingStore;
   /** Fraction of time spent computing, 0.05..1. */
   intensity?: number;
@@ -341,6 +347,10 @@ export class Volunteer {
   private delivering = new Set<string>();
   /** Results not written to the pending store yet (short shards, upload in flight): each entry writes its own. */
   private unkept = new Map<string, () => Promise<void>>();
+  /** Copies the coordinator took back while we held them, with why (takenBack), until the loop has dropped them. */
+  private lost = new Map<string, string>();
+  /** The computation under way, by copy: told to stop when its copy is taken back. */
+  private computing = new Map<string, AbortController>();
   /** Whether the last shard took less than PIPELINE_BELOW_MS: only then is a copy fetched ahead of the next one. */
   private shortShards = false;
 
@@ -563,7 +573,11 @@ export class Volunteer {
         if (!r.ok) { this.o.hooks?.error?.(r.error); return; }
         if (!this.holds.has(a.copyId)) return;
         beat = setInterval(() => {
-          call(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).catch(() => {});
+          call<{ extended: string[]; lost: { copyId: string; reason: string }[] }>(this.o.socket, 'work:heartbeat', { copyIds: [a.copyId] }).then((r) => {
+            // The coordinator's word, checked all the same, and only about the copy it was asked about.
+            const lost = r.ok && Array.isArray(r.lost) ? r.lost.find((x) => x?.copyId === a.copyId) : undefined;
+            if (lost) this.takenBack(a.copyId, String(lost.reason));
+          }, () => {});
         }, Math.max(250, Math.min(this.helloReply?.heartbeatMs ?? 10_000, a.leaseMs / 3)));
       }, () => {
         // Sent while the coordinator was away (or never answered): without an ack the copy expires and is
@@ -578,6 +592,22 @@ export class Volunteer {
     // At once, before anything else can happen to the page: a reload right after still offers it back.
     this.writeHeld();
     return a;
+  }
+
+  /**
+   * The coordinator took back a copy we hold (its lease ran out, its job ended): it has reissued the shard or
+   * needs it no more, and a result would be refused or would stand beside the reissued copy's. So the copy is let
+   * go at once (no more heartbeats, not offered at the next hello), its computation is told to stop, and what
+   * it computes anyway is dropped (compute). A result already on its way is left to its upload's reply.
+   */
+  private takenBack(copyId: string, reason: string): void {
+    if (!this.holds.has(copyId) || this.delivering.has(copyId)) return;
+    this.lost.set(copyId, reason);
+    this.letGo(copyId);
+    this.computing.get(copyId)?.abort(new Error(`copy taken back by the coordinator: ${reason}`));
+    this.o.hooks?.dropped?.(copyId);
+    this.o.hooks?.lost?.(copyId, reason);
+    this.o.hooks?.error?.(`copy ${copyId} was taken back by the coordinator (${reason}): stopped computing it, nothing uploaded`);
   }
 
   /** Stops acknowledging and heartbeating a copy: delivered, failed or handed back. */
@@ -602,6 +632,8 @@ export class Volunteer {
   /** Hands back a prefetched copy we will not start, so it is reissued at once and counts as no error. */
   private async release(a: Assignment): Promise<void> {
     this.letGo(a.copyId);
+    // Taken back already: the coordinator has it.
+    if (this.lost.delete(a.copyId)) return;
     await call(this.o.socket, 'work:release', { copyId: a.copyId }).catch(() => {});
   }
 
@@ -610,19 +642,30 @@ export class Volunteer {
     if (a) await this.release(a);
   }
 
-  /** Computes a copy; a failure is reported to the coordinator (it reissues the copy) and gives null. */
+  /**
+   * Computes a copy; a failure is reported to the coordinator (it reissues the copy) and gives null. A copy the
+   * coordinator took back (takenBack) gives null too, and nothing is reported: not started when it was taken
+   * back before, its result dropped when it was taken back meanwhile, and the executor's stop no failure.
+   */
   private async compute(a: Assignment): Promise<{ outputs: WireTensor[]; computeMs: number } | null> {
+    if (this.lost.delete(a.copyId)) return null;
     this.o.hooks?.assignment?.(a);
     this.setState('computing', a.jobId);
+    const abort = new AbortController();
+    this.computing.set(a.copyId, abort);
     try {
-      return await this.o.execute(a);
+      const done = await this.o.execute(a, abort.signal);
+      return this.lost.delete(a.copyId) ? null : done;
     } catch (e) {
+      if (this.lost.delete(a.copyId)) return null;
       this.letGo(a.copyId);
       const message = (e as Error).message ?? String(e);
       await call(this.o.socket, 'work:fail', { copyId: a.copyId, error: message.slice(0, 2000) }).catch(() => {});
       this.o.hooks?.error?.(`shard failed: ${message}`);
       this.o.hooks?.dropped?.(a.copyId);
       return null;
+    } finally {
+      this.computing.delete(a.copyId);
     }
   }
 

@@ -79,7 +79,9 @@ export class ShardExecutor {
     return s;
   }
 
-  async run(a: Assignment): Promise<ShardOutput> {
+  /** `abort`: stop at the next run of the session (a chunk of records, an inner step), rejecting with its reason. */
+  async run(a: Assignment, abort?: AbortSignal): Promise<ShardOutput> {
+    abort?.throwIfAborted();
     const session = await this.session(a.model);
     const feeds: Record<string, Tensor> = {};
     for (const ref of a.feedBlobs) {
@@ -90,7 +92,7 @@ export class ShardExecutor {
 
     const t0 = now();
     if (a.localSteps) {
-      const r = await runLocalSteps(a.localSteps, feeds, (f, names) => this.runOnce(session, f, names), this.residuals.get(a.jobId) ?? null);
+      const r = await runLocalSteps(a.localSteps, feeds, (f, names) => this.runOnce(session, f, names, abort), this.residuals.get(a.jobId) ?? null);
       this.residuals.delete(a.jobId);
       this.residuals.set(a.jobId, r.residual);
       this.evict(this.residuals, 4);
@@ -103,11 +105,11 @@ export class ShardExecutor {
       for (let start = 0; start < records; start += a.runUnit) {
         const chunk = { ...feeds };
         for (const name of a.batchedInputs) chunk[name] = sliceRecords(feeds[name]!, start, Math.min(records, start + a.runUnit));
-        parts.push(await this.runOnce(session, chunk, a.outputs));
+        parts.push(await this.runOnce(session, chunk, a.outputs, abort));
       }
       outputs = a.outputs.map((name, i) => ({ name, ...concatRecords(parts.map((p) => p[i]!)) }));
     } else {
-      outputs = await this.runOnce(session, feeds, a.outputs);
+      outputs = await this.runOnce(session, feeds, a.outputs, abort);
     }
     return { outputs, computeMs: now() - t0 };
   }
@@ -134,7 +136,8 @@ export class ShardExecutor {
     await Promise.all(all.map((s) => s.then((x) => x.release()).catch(() => {})));
   }
 
-  private async runOnce(session: Ort.InferenceSession, feeds: Record<string, Tensor>, outputNames: string[]): Promise<NamedTensor[]> {
+  private async runOnce(session: Ort.InferenceSession, feeds: Record<string, Tensor>, outputNames: string[], abort?: AbortSignal): Promise<NamedTensor[]> {
+    abort?.throwIfAborted();
     const ortFeeds: Record<string, Ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(this.opts.ort, t);
     const result = await session.run(ortFeeds, outputNames);

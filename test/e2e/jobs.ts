@@ -35,6 +35,8 @@ export async function submitMlpJob(api: ApiClient, o: {
   replicas?: number; rtol?: number; atol?: number;
   /** The job's name and labels (key=value tags). */
   name?: string; tags?: Record<string, string>;
+  /** The copies' lease (the coordinator's default when absent). */
+  leaseSeconds?: number;
 }): Promise<SubmittedJob> {
   const width = o.width ?? 32;
   const model = mlpModel({ width, layers: o.layers ?? 3, seed: o.seed ?? 1 });
@@ -51,6 +53,7 @@ export async function submitMlpJob(api: ApiClient, o: {
     atol: o.atol ?? 1e-4,
     ...(o.name ? { name: o.name } : {}),
     ...(o.tags ? { tags: o.tags } : {}),
+    ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
   });
   return { id: job.id, model, x, shards: job.shards.total };
 }

@@ -49,8 +49,8 @@ export function startVolunteer(server: string, o: {
   const volunteer = new Volunteer({
     socket,
     hello: { backend: 'wasm', capabilities: nodeCapabilities(), ...(o.wallet ? { wallet: o.wallet } : {}), ...(o.operatorToken ? { operatorToken: o.operatorToken } : {}), ...o.embed },
-    execute: async (a) => {
-      const r = await executor.run(a);
+    execute: async (a, abort) => {
+      const r = await executor.run(a, abort);
       return o.tamper ? { ...r, outputs: o.tamper(r.outputs) } : r;
     },
     pending: new MemoryPendingStore(),
