@@ -176,35 +176,39 @@ export class Reviews {
     try {
       if (this.passed.size > PASSED_MAX) this.passed.clear();
       // Read past the reviews passed over, so those at the head of the order never hide the rest.
-      const r = pickOwnReview(await this.store.waitingReviews(WAITING_READ + this.passed.size, this.settings.trustAfter), this.passed);
-      if (!r) return;
-      const [job, shard, answer] = await Promise.all([this.store.getJob(r.jobId), this.store.getShard(r.shardId), this.store.getCopy(r.canonicalCopyId)]);
-      const d = decideOwnReview({ review: r, copyLive: r.copyId !== null && r.copyLive, shard, job, answerClass: answer?.numericClass ?? '', ownClass: own.numericClass });
-      if (!d.compute || !job || !shard) {
-        if (!d.compute && !d.later) {
-          this.passed.add(r.shardId);
-          this.log.info({ shard: r.shardId, job: r.jobId, why: d.why }, 'review left to the operator\'s own hosts: the coordinator\'s own computation does not settle it');
+      const waiting = await this.store.waitingReviews(WAITING_READ + this.passed.size, this.settings.trustAfter);
+      const looked = new Set(this.passed);
+      for (let r = pickOwnReview(waiting, looked); r; r = pickOwnReview(waiting, looked)) {
+        looked.add(r.shardId);
+        const [job, shard, answer] = await Promise.all([this.store.getJob(r.jobId), this.store.getShard(r.shardId), this.store.getCopy(r.canonicalCopyId)]);
+        const d = decideOwnReview({ review: r, copyLive: r.copyId !== null && r.copyLive, shard, job, answerClass: answer?.numericClass ?? '', ownClass: own.numericClass });
+        if (!d.compute || !job || !shard) {
+          if (!d.compute && !d.later) {
+            this.passed.add(r.shardId);
+            this.log.info({ shard: r.shardId, job: r.jobId, why: d.why }, 'review left to the operator\'s own hosts: the coordinator\'s own computation does not settle it');
+          }
+          continue;
         }
+        this.ownComputing = r.shardId;
+        const assignment: Assignment = {
+          copyId: 'coordinator', jobId: job.id, projectId: job.projectId, kind: job.kind,
+          model: { hash: job.spec.modelHash, url: '', bytes: job.spec.modelBytes },
+          outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: 0, leaseMs: 0,
+          ...(await this.kinds[job.kind].payload(job, shard)),
+        };
+        let computed: { encoded: Uint8Array; computeMs: number };
+        try {
+          computed = await own.runner.compute(assignment, { [job.spec.modelHash]: own.blobs.path(job.spec.modelHash) });
+        } catch (err) {
+          // Busy: a spot check's computation came first; the next tick tries again. Closed: the coordinator is stopping.
+          if (err instanceof AnswerBusy || own.runner.closed) return;
+          this.passed.add(r.shardId);
+          this.log.warn({ err, shard: r.shardId, job: job.id }, 'the coordinator could not compute a review\'s shard; the review is left to the operator\'s own hosts');
+          return;
+        }
+        await own.underShardLock(r.shardId, () => this.settleOwn(r.shardId, computed.encoded, computed.computeMs));
         return;
       }
-      this.ownComputing = r.shardId;
-      const assignment: Assignment = {
-        copyId: 'coordinator', jobId: job.id, projectId: job.projectId, kind: job.kind,
-        model: { hash: job.spec.modelHash, url: '', bytes: job.spec.modelBytes },
-        outputs: job.spec.outputs.map((o) => o.name), ackWithinMs: 0, leaseMs: 0,
-        ...(await this.kinds[job.kind].payload(job, shard)),
-      };
-      let computed: { encoded: Uint8Array; computeMs: number };
-      try {
-        computed = await own.runner.compute(assignment, { [job.spec.modelHash]: own.blobs.path(job.spec.modelHash) });
-      } catch (err) {
-        // Busy: a spot check's computation came first; the next tick tries again. Closed: the coordinator is stopping.
-        if (err instanceof AnswerBusy || own.runner.closed) return;
-        this.passed.add(r.shardId);
-        this.log.warn({ err, shard: r.shardId, job: job.id }, 'the coordinator could not compute a review\'s shard; the review is left to the operator\'s own hosts');
-        return;
-      }
-      await own.underShardLock(r.shardId, () => this.settleOwn(r.shardId, computed.encoded, computed.computeMs));
     } catch (err) {
       this.log.warn({ err }, 'could not settle a review with the coordinator\'s own computation; it tries again');
     } finally {
