@@ -48,7 +48,7 @@ export interface AccountView {
   payable: number;
   /** Reversed after it was claimed or paid, beyond what is payable: the next payout pays net of it. */
   debt: number;
-  /** Of the balance, credit for results under review (pending until the operator's own host has recomputed them). */
+  /** Of the balance, credit for results under review (pending until the coordinator or the operator's own host has recomputed them). */
   underReview?: number;
   entries: LedgerRow[];
   changes: LedgerChangeRow[];

@@ -88,7 +88,7 @@ export class Reviews {
     this.log.warn({
       volunteer: caught.volunteerId, caughtOn: caught.copyId, spot: caught.spot, shards: opened.map((r) => r.shardId),
       jobs: [...new Set(opened.map((r) => r.jobId))], reason,
-    }, 'review opened: the caught host\'s results accepted on agreement wait for the operator\'s own host to recompute them; their credit stays pending until then');
+    }, 'review opened: the caught host\'s results accepted on agreement wait for the root of trust (the coordinator\'s own computation, or an operator\'s host) to recompute them; their credit stays pending until then');
     this.events.emit('trust', { kind: 'review', event: 'opened', count: opened.length });
     return opened.length;
   }

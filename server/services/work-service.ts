@@ -385,7 +385,7 @@ export class WorkService {
     const [asker] = await this.store.reputations([{ volunteerId: s.volunteer.id, numericClass: s.volunteer.numericClass }]);
     // Whether a trusted host's copy stands alone is drawn from the same unpredictable stream as the shard it gets.
     const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(now), census: await this.classCensus(now), draw: this.draw() };
-    // The operator's own hosts (the root of trust) take a waiting review first: only they settle one.
+    // The operator's own hosts take a waiting review first (the coordinator's own computation settles the others: reviews.ts).
     const review = await this.reviews.maybeIssue(s.volunteer, asker?.operator === true, s.projectId, now);
     // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
     const spot = review ? null : await this.spot.maybeIssue(s.volunteer, s.projectId, now);

@@ -197,8 +197,8 @@ export interface AccountBalance {
    */
   debt: number;
   /**
-   * Of the balance, credit for results under review (a host that agreed on them was caught; the operator's own
-   * host recomputes them): pending until the review settles, whatever its hold. Absent from older coordinators.
+   * Of the balance, credit for results under review (a host that agreed on them was caught; the coordinator's own
+   * computation or the operator's own host recomputes them): pending until the review settles, whatever its hold. Absent from older coordinators.
    */
   underReview?: number;
 }

@@ -34,7 +34,7 @@ interface AccountView {
 }
 const account = async (c: SpawnedCoordinator, a: string) => (await fetch(`${c.url}/api/v1/accounts/${encodeURIComponent(a)}`)).json() as Promise<AccountView>;
 
-const OPENED = 'review opened: the caught host\'s results accepted on agreement wait for the operator\'s own host to recompute them; their credit stays pending until then';
+const OPENED = 'review opened: the caught host\'s results accepted on agreement wait for the root of trust (the coordinator\'s own computation, or an operator\'s host) to recompute them; their credit stays pending until then';
 const CONFIRMED = 'review confirmed: the operator\'s own host agrees with the accepted answer; its credit is payable once its hold has passed';
 const OVERTURNED = 'review overturned: the operator\'s own host computed another answer; it is the output now, and every host that agreed on the old one is caught';
 const ISSUED = 'review copy issued to the operator\'s own host';
