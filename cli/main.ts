@@ -153,7 +153,7 @@ program.command('serve')
       uploadBudgetBytes: Math.round(o.uploadBudgetMb * 1024 * 1024), unhelloedUploadBytes: Math.round(o.helloUploadKb * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
-      spotCheckFraction: o.spotChecks, spotPairWaitMs: Math.round(o.spotPairSeconds * 1000), trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum },
+      spotCheckFraction: o.spotChecks, spotPairWaitMs: Math.round(o.spotPairSeconds * 1000), trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum, oneCopyAtATime: false },
       knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) }, ownReviews: o.ownReviews === true || o.ownReviews === 'on',
       trustProxy: o.trustProxy ?? false, addressGroups: typeof o.addressGroups === 'string' ? addressGroupsOption(o.addressGroups) : o.addressGroups, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });

@@ -100,7 +100,8 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   modelCheck: DEFAULT_MODEL_CHECK_LIMITS,
   spotCheckFraction: DEFAULT_TRUST.spotCheckFraction,
   spotPairWaitMs: SPOT_PAIR_WAIT_MS,
-  trust: { trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum },
+  // oneCopyAtATime: the simulator's default (DEFAULT_TRUST); the coordinator keeps a shard's copies together until its flag lands.
+  trust: { trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum, oneCopyAtATime: false },
   knownAnswers: DEFAULT_ANSWER_LIMITS,
   ownReviews: true,
   demo: false,

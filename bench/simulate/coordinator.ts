@@ -31,7 +31,7 @@ import { PICK_WINDOW, type Pickable, pickOrder } from '../../server/core/schedul
 import {
   answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, type SoloResult, spotCheckNow,
 } from '../../server/core/trust/spot-check.ts';
-import { type AgreedResult, decideReviewCopy, reviewOrder, reviewSince, reviewTargets, settleReview, type WaitingReview } from '../../server/core/trust/review.ts';
+import { agreementVoid, caughtSince, type AgreedResult, decideReviewCopy, reviewOrder, reviewSince, reviewTargets, settleReview, type WaitingReview } from '../../server/core/trust/review.ts';
 import type { Rng } from '../../server/training/rng.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
 import { SortedInts } from './sorted.ts';
@@ -112,6 +112,10 @@ export interface CoordinatorOptions {
   backlog: number;
   /** Backtracking that follows agreement, settled by the root of trust (review.ts); default on. */
   reviews?: boolean;
+  /** Answers no uncaught host vouches for are re-opened (review.ts agreementVoid); default on. */
+  voiding?: boolean;
+  /** How long a known answer's first copy waits for a second host (spot-check.ts; 0: singles). */
+  pairWaitMs?: number;
 }
 
 export interface Outcome {
@@ -168,6 +172,12 @@ export class SimCoordinator {
   private readonly solos = new Map<string, SoloResult[]>();
   /** Each volunteer's valid results that another result agreed with (what a review follows once it is caught). */
   private readonly agreed = new Map<string, SimCopy[]>();
+  /** The same, every one still standing (voidAgreements reads them whatever their age). */
+  private readonly agreedAll = new Map<string, SimCopy[]>();
+  /** Agreements voided (review.ts agreementVoid). */
+  voided = 0;
+  /** Counted shards re-opened (backtracking, a void agreement) and not yet validated again. */
+  reverifyingMeasured = 0;
   /** Shards reviewed (or under review): each is reviewed once. */
   private readonly reviewed = new Set<string>();
   private readonly reviewing = new Set<SimShard>();
@@ -296,7 +306,7 @@ export class SimCoordinator {
 
   private spotCheck(v: SimVolunteer, now: number): SimCopy | null {
     if (!spotCheckNow(this.o.policy, this.rng.next(), this.known.length)) return null;
-    const paired = pairedKnownAnswer(this.pendingPair, v.id, now);
+    const paired = pairedKnownAnswer(this.pendingPair, v.id, now, this.o.pairWaitMs);
     const k = paired && !this.held(v.id).has(paired.shardId) ? paired : pickKnownAnswer(this.known, { heldShards: this.held(v.id) }, this.rng.next());
     if (!k) return null;
     const shard = this.shards[Number(k.shardId.slice(1))]!;
@@ -322,6 +332,8 @@ export class SimCoordinator {
     const shard = this.shards[copy.index]!;
     if (copy.review) return this.settle(shard, copy, now);
     if (copy.spot) return this.judgeSpot(shard, copy, now);
+    // One copy at a time: the shard may want its next copy now.
+    if (this.o.policy.oneCopyAtATime) this.index(shard);
     return this.validate(shard, now);
   }
 
@@ -372,6 +384,7 @@ export class SimCoordinator {
       if (why) {
         shard.state = 'failed';
         if (!shard.reverifying) this.open--;
+        else if (shard.measured) this.reverifyingMeasured--;
         this.onShard(shard, now);
       }
       this.index(shard);
@@ -383,6 +396,7 @@ export class SimCoordinator {
     shard.canonicalCopyId = verdict.canonical;
     shard.unchecked = verdict.unchecked;
     if (!shard.reverifying) this.open--;
+    else if (shard.measured) this.reverifyingMeasured--;
     shard.reverifying = false;
     if (shard.validatedAt === null) shard.validatedAt = now;
     if (this.wrong(shard)) shard.everWrong = true;
@@ -438,6 +452,7 @@ export class SimCoordinator {
     this.refreshTrust(v);
     if (ev === 'invalid' || ev === 'spot-fail') {
       this.onCaught(v, now);
+      this.voidAgreements(v.id, now);
       if (this.o.reviews !== false) this.openReviewsFor(v.id, now);
       this.backtrack(c, before, ev === 'spot-fail', now);
     }
@@ -447,6 +462,53 @@ export class SimCoordinator {
     const list = this.agreed.get(c.volunteerId);
     if (list) list.push(c);
     else this.agreed.set(c.volunteerId, [c]);
+    const all = this.agreedAll.get(c.volunteerId);
+    if (all) all.push(c);
+    else this.agreedAll.set(c.volunteerId, [c]);
+  }
+
+  /** A valid copy's host vouching for its shard's answer (review.ts Voucher). */
+  private voucher(c: SimCopy) {
+    return { at: c.returnedAt ?? 0, root: this.volunteers.get(c.volunteerId)!.operator, lastCaughtAt: this.reputations.get(c.volunteerId)!.lastInvalidAt };
+  }
+
+  /**
+   * What the store's voidAgreements does once a host is caught: each answer it agreed on for which no uncaught
+   * host vouches any more (review.ts agreementVoid) is re-opened, every agreeing copy invalid, its credit reversed.
+   */
+  private voidAgreements(volunteerId: string, now: number): void {
+    if (this.o.voiding === false) return;
+    const list = this.agreedAll.get(volunteerId) ?? [];
+    const keep: SimCopy[] = [];
+    for (const c of list) {
+      const shard = this.shards[c.index]!;
+      if (c.outcome !== 'valid' || shard.state !== 'validated') continue;
+      const valid = shard.copies.filter((o) => o.outcome === 'valid' && !o.spot);
+      if (!valid.includes(c)) continue;
+      if (!agreementVoid(valid.map((o) => this.voucher(o)))) { keep.push(c); continue; }
+      for (const o of valid) {
+        o.outcome = 'invalid';
+        o.credit = 0;
+        const row = this.ledger.get(o.id);
+        if (row && row.reversedAt === null) row.reversedAt = now;
+      }
+      const at = this.openReviews.findIndex((r) => r.shard === shard);
+      if (at >= 0) this.openReviews.splice(at, 1);
+      this.reviewing.delete(shard);
+      this.reviewed.delete(shard.id);
+      shard.state = 'open';
+      shard.canonical = null;
+      shard.canonicalCopyId = null;
+      if (shard.measured) this.reverifyingMeasured++;
+      shard.reverifying = true;
+      shard.wanted = Math.max(2, shard.wanted);
+      shard.alive = aliveCopies(shard.copies.filter((o) => !o.spot));
+      shard.maxTotal = Math.max(shard.maxTotal, shard.issued + shard.wanted);
+      this.reopened++;
+      this.voided++;
+      this.index(shard);
+    }
+    this.agreedAll.set(volunteerId, keep);
   }
 
   /** What the store's agreedResults reads, then review.ts reviewTargets, then startReviews: the caught host's agreed results under review. */
@@ -490,7 +552,7 @@ export class SimCoordinator {
     for (const r of this.openReviews) {
       const live = r.copy !== null && (r.copy.state === 'assigned' || r.copy.state === 'running' || r.copy.state === 'returned');
       if (live) continue;
-      const vouched = r.shard.copies.some((c) => c.outcome === 'valid' && this.isTrusted(c.volunteerId));
+      const vouched = r.shard.copies.some((c) => c.outcome === 'valid' && !caughtSince(this.voucher(c)));
       waiting.push({ r, shardId: r.shard.id, resultAt: r.resultAt, vouched });
     }
     waiting.sort(reviewOrder);
@@ -577,6 +639,7 @@ export class SimCoordinator {
       shard.state = 'open';
       shard.canonical = null;
       shard.canonicalCopyId = null;
+      if (shard.measured) this.reverifyingMeasured++;
       shard.reverifying = true;
       shard.wanted = Math.max(2, shard.wanted);
       shard.alive = aliveCopies(shard.copies.filter((c) => !c.spot));
@@ -595,7 +658,7 @@ export class SimCoordinator {
     const out: Holder[] = [];
     for (const c of shard.copies) {
       if (!c.spot && (c.state === 'assigned' || c.state === 'running' || c.state === 'returned') && c.outcome !== 'invalid') {
-        out.push({ trusted: this.isTrusted(c.volunteerId), solo: c.solo });
+        out.push({ trusted: this.isTrusted(c.volunteerId), solo: c.solo, inFlight: c.state !== 'returned' });
       }
     }
     return out;
@@ -608,8 +671,10 @@ export class SimCoordinator {
     if (!(shard.state === 'open' && shard.alive < shard.wanted && shard.issued < shard.maxTotal)) return;
     const r = decideReplication({
       replicas: this.o.replicas, wanted: shard.wanted, holders: this.holders(shard), asker: null,
-      trustedAvailable: this.trustedAvailable, draw: 0, policy: this.o.policy,
+      trustedAvailable: this.trustedAvailable, draw: 0, policy: this.o.policy, compared: true,
     });
+    // A copy in flight holds the shard back from everyone (oneCopyAtATime): it is indexed again when the copy returns.
+    if (!r.take && this.o.policy.oneCopyAtATime && shard.copies.some((c) => !c.spot && !c.review && c.state !== 'returned' && c.outcome !== 'invalid')) return;
     (r.take ? this.anyone : this.trustedOnly).add(shard.index);
   }
 

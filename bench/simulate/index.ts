@@ -20,7 +20,7 @@ import { table } from '../lib/stats.ts';
 import { STRATEGIES, STRATEGY_NOTES, type Strategy } from './strategies.ts';
 import { type CellFigures, type Progress, simulate } from './world.ts';
 
-const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews'];
+const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews', 'no-voiding', 'copies-together', 'pair-wait'];
 
 const flags = new Flags(process.argv.slice(2));
 const unknown = flags.unknown(FLAGS);
@@ -48,6 +48,8 @@ const holdMs = parseHold(flags.string('hold') ?? '15m');
 const policy = trustPolicy({
   ...(flags.has('spot-fraction') ? { spotCheckFraction: flags.number('spot-fraction', DEFAULT_TRUST.spotCheckFraction) } : {}),
   ...(flags.has('trust-after') ? { trustAfter: flags.int('trust-after', DEFAULT_TRUST.trustAfter) } : {}),
+  // --copies-together: a replicated shard's copies issued at once (before one copy at a time), to compare.
+  ...(flags.has('copies-together') ? { oneCopyAtATime: false } : {}),
 });
 const replicas = flags.int('replicas', 2);
 
@@ -57,6 +59,8 @@ const base = {
   backlog: 2 * volunteers, stallMs: 600_000,
   // --no-reviews: without backtracking that follows agreement (review.ts), to compare.
   reviews: !flags.has('no-reviews'),
+  voiding: !flags.has('no-voiding'),
+  ...(flags.has('pair-wait') ? { pairWaitMs: flags.number('pair-wait', 60) * 1000 } : {}),
 };
 
 const cells: { strategy: Strategy | 'honest'; share: number }[] = [{ strategy: 'honest', share: 0 }];
@@ -103,11 +107,11 @@ bar?.stop();
 const fmt = (x: number, d = 2) => (Number.isInteger(x) ? String(x) : x.toFixed(d));
 log('');
 log(table(
-  ['strategy', 'f', 'wrong /100k', 'ever wrong /100k', 'failed', 'stalled', 'copies/shard', 'lies paid %', 'cheater paid %', 'caught %', 'lies to catch', 's to catch', 'reviews', 'overturned', 'root backlog max/end'],
+  ['strategy', 'f', 'wrong /100k', 'ever wrong /100k', 'failed', 'stalled', 'copies/shard', 'lies paid %', 'cheater paid %', 'caught %', 'lies to catch', 's to catch', 'reviews', 'overturned', 'root backlog max/end', 'reopened at end'],
   results.map((r) => [
     r.strategy, `${Math.round(r.share * 100)}%`, fmt(r.wrongPer100k, 1), fmt(r.everWrongPer100k, 1), String(r.failed), String(r.stalled), fmt(r.copiesPerShard, 3),
     fmt(r.liesPaidPct), fmt(r.cheaterPaidPct), fmt(r.caughtPct, 1), fmt(r.liesBeforeCaught, 0), fmt(r.secondsToCatch, 0),
-    String(r.reviews), String(r.overturned), `${r.rootBacklogMax}/${r.rootBacklogEnd}`,
+    String(r.reviews), String(r.overturned), `${r.rootBacklogMax}/${r.rootBacklogEnd}`, String(r.reopenedAtEnd),
   ]),
 ));
 log('');

@@ -41,6 +41,9 @@ export interface WorldOptions {
   backlog: number;
   /** Backtracking that follows agreement, settled by the root of trust (review.ts); default on. */
   reviews?: boolean;
+  /** Answers no uncaught host vouches for are re-opened (review.ts agreementVoid); default on. */
+  voiding?: boolean;
+  pairWaitMs?: number;
   /** Stop when no counted shard became final for this long (simulated): the rest are stalled. */
   stallMs: number;
   /** Told how far the run is, every few thousand events (it does not change the run). */
@@ -99,6 +102,10 @@ export interface CellFigures {
   /** Reviews waiting for the root at once, at most, and at the end (their credit still pending, their answers unsettled). */
   rootBacklogMax: number;
   rootBacklogEnd: number;
+  /** Counted shards re-opened and not yet validated again when the run ended (no result for the project yet). */
+  reopenedAtEnd: number;
+  /** Answers accepted on agreement re-opened because every host that agreed on them was caught since (review.ts agreementVoid). */
+  voided: number;
   /** Copies the root computed for reviews. */
   reviewCopies: number;
   simulatedHours: number;
@@ -140,7 +147,7 @@ export function simulate(o: WorldOptions): CellFigures {
   const rng = createRng(o.seed);
   const coord = new SimCoordinator({
     policy: o.policy, replicas: o.replicas, homogeneous: o.strategy === 'forged-class', rules: o.rules, holdMs: o.holdMs, backlog: o.backlog,
-    reviews: o.reviews !== false,
+    reviews: o.reviews !== false, voiding: o.voiding !== false, ...(o.pairWaitMs !== undefined ? { pairWaitMs: o.pairWaitMs } : {}),
   }, rng, o.warmup, o.shards);
   const heap = new EventHeap<Ev>();
   const actors = new Map<string, Actor>();
@@ -302,7 +309,8 @@ export function simulate(o: WorldOptions): CellFigures {
       upload(ev.actor, ev.copy, ev.value, ev.lie);
     }
     if (final !== lastFinal) { lastFinal = final; lastProgressAt = now; }
-    // Reviews still open then are counted as they stand (their backlog is reported): the run ends as it did without them.
+    // Reviews still open then are counted as they stand (their backlog is reported), and so are shards re-opened and
+    // not yet validated again (reopenedAtEnd: the project has no result for them yet).
     if (final >= o.shards && now >= lastFinalAt + o.holdMs) break;
     // Stalled: every counted shard was made, and none became final for a while.
     if (now - lastProgressAt > o.stallMs && coord.measuredMade >= o.shards) break;
@@ -316,7 +324,7 @@ export function simulate(o: WorldOptions): CellFigures {
     const everWrong = counted.filter((s) => s.everWrong).length;
     const wrongAgreed = validated.filter((s) => coord.wrong(s) && s.copies.filter((c) => c.outcome === 'valid').length >= 2).length;
     const failed = counted.filter((s) => s.state === 'failed').length;
-    const stalled = counted.length - failed - counted.filter((s) => s.validatedAt !== null).length + (o.shards - counted.length);
+    const stalled = counted.filter((s) => s.state !== 'failed' && s.validatedAt === null).length + (o.shards - counted.length);
     const end = windowEnd ?? { copies: copiesNow(), validations };
     const start = windowStart ?? { at: 0, copies: 0, validations: 0 };
     const copiesPerShard = (end.copies - start.copies) / Math.max(1, end.validations - start.validations);
@@ -365,6 +373,8 @@ export function simulate(o: WorldOptions): CellFigures {
       overturnedRight: coord.reviewStats.overturnedRight,
       rootBacklogMax: coord.reviewStats.backlogMax,
       rootBacklogEnd: coord.openReviews.length,
+      reopenedAtEnd: coord.reverifyingMeasured,
+      voided: coord.voided,
       reviewCopies: coord.issued.review,
       simulatedHours: now / 3600_000,
     };

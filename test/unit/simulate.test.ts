@@ -24,7 +24,7 @@ describe('npm run simulate', () => {
 
   it('fast colluding liars get wrong shards accepted when no host is trusted (plain 2-way replication), and none with the trust rules', () => {
     // No root of trust and a streak no one reaches: every host stays untrusted, two agreeing untrusted results are accepted.
-    const plain: CellFigures = simulate({ ...small, operators: 0, policy: trustPolicy({ trustAfter: 1_000_000, spotCheckFraction: 0 }), reviews: false });
+    const plain: CellFigures = simulate({ ...small, operators: 0, policy: trustPolicy({ trustAfter: 1_000_000, spotCheckFraction: 0, oneCopyAtATime: false }), reviews: false, voiding: false });
     expect(plain.wrongPer100k).toBeGreaterThan(1000);
     expect(plain.liesPaidPct).toBeGreaterThan(10);
     // The default rules: untrusted hosts are paired with trusted ones, spot checks catch liars.
@@ -44,25 +44,31 @@ describe('npm run simulate', () => {
     expect(forged.wrongPer100k).toBe(0);
   });
 
-  it("careful colluders: a caught colluder's agreed results go to the root of trust, which overturns the lies among them (review.ts)", () => {
+  it('careful colluders lie only where they hold every copy of a shard: one copy at a time, they never know that when they answer (replication.ts)', () => {
     const o: WorldOptions = { ...small, strategy: 'careful-colluders', share: 0.35 };
-    // Without reviews, their agreed lies stand (backtracking revisits only results accepted alone) and are paid.
-    const without = simulate({ ...o, reviews: false });
-    expect(without.wrongAgreed).toBeGreaterThan(0);
-    expect(without.reviews).toBe(0);
-    const reviewed = simulate(o);
-    expect(reviewed.overturned).toBeGreaterThan(0);
-    expect(reviewed.wrongPer100k).toBeLessThan(without.wrongPer100k);
-    expect(reviewed.liesPaidPct).toBeLessThan(without.liesPaidPct);
+    // A shard's copies issued together, without reviews or void agreements: their agreed lies stand and are paid.
+    const together = simulate({ ...o, policy: { ...DEFAULT_TRUST, oneCopyAtATime: false }, reviews: false, voiding: false });
+    expect(together.wrongAgreed).toBeGreaterThan(0);
+    expect(together.liesPaidPct).toBeGreaterThan(10);
+    // One copy at a time: whoever holds a shard's first copy answers before anyone holds the second, so the group
+    // lies only on known answers issued in pairs (spot checks), and every such lie is caught.
+    const oneAtATime = simulate(o);
+    expect(oneAtATime.lies).toBeGreaterThan(0);
+    expect(oneAtATime.wrongPer100k).toBe(0);
+    expect(oneAtATime.liesPaidPct).toBe(0);
   });
 
-  it('on-off attackers: fast liars ask far more often than anyone, yet overturn no right answer, since only the root settles a review', () => {
-    const reviewed = simulate({ ...small, strategy: 'on-off', share: 0.35 });
-    expect(reviewed.overturned).toBeGreaterThan(0);
-    expect(reviewed.overturnedRight).toBe(0);
-    expect(reviewed.reviewCopies).toBeGreaterThan(reviewed.overturned);
-    // Their credit is held while their lies wait for the root: none paid after the hold.
-    expect(reviewed.liesPaidPct).toBe(0);
+  it('on-off attackers: an answer every agreeing host was since caught on is re-opened without waiting for the root (review.ts agreementVoid)', () => {
+    const o: WorldOptions = { ...small, strategy: 'on-off', share: 0.35 };
+    const without = simulate({ ...o, voiding: false });
+    expect(without.wrongAgreed).toBeGreaterThan(0);
+    const voiding = simulate(o);
+    expect(voiding.voided).toBeGreaterThan(0);
+    expect(voiding.wrongPer100k).toBe(0);
+    // Fast liars ask far more often than anyone, yet overturn no right answer: only the root settles a review.
+    expect(voiding.overturnedRight).toBe(0);
+    // Their credit is held while their lies wait: none paid after the hold.
+    expect(voiding.liesPaidPct).toBe(0);
   });
 
   it('an honest swarm costs one copy per shard plus what replication and spot checks add', () => {

@@ -30,7 +30,7 @@ import { type BindsClass, type CopyIdentity, type DistinctRule, type VolunteerId
  * and a draw. Absent: no trust rules (plain replication, as before issue 13).
  */
 export interface ClaimTrust {
-  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability' | 'classQuorum'>;
+  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability' | 'classQuorum'> & Partial<Pick<TrustPolicy, 'oneCopyAtATime'>>;
   /** The asking volunteer's reputation in its numeric class; null: a new host. */
   asker: Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>> | null;
   /** Numeric classes of the trusted hosts connected now (to any coordinator on the same database). */
@@ -142,10 +142,10 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   let wanted = shard.wanted;
   if (c.trust) {
     const t = c.trust;
-    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: t.holderTrusted(h), solo: h.solo === true }));
+    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: t.holderTrusted(h), solo: h.solo === true, inFlight: h.state !== 'returned' }));
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,
-      trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)),
+      trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)), compared: job.kind === 'inference',
     });
     if (!r.take) return { take: false, why: 'kept for a trusted host' };
     solo = r.solo;

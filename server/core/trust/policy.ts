@@ -12,6 +12,12 @@ export interface TrustPolicy {
   spotCheckFraction: number;
   /** A numeric class is honoured (kept apart for homogeneous jobs) only once this many distinct hosts share it. */
   classQuorum: number;
+  /**
+   * A replicated inference shard's copies go out one at a time: the next only once the live ones have
+   * returned. A careful group lies only where it holds every copy of a shard; one copy at a time, whoever
+   * holds the first must answer before anyone knows who gets the second (replication.ts).
+   */
+  oneCopyAtATime: boolean;
 }
 
 export const DEFAULT_TRUST: TrustPolicy = {
@@ -19,6 +25,7 @@ export const DEFAULT_TRUST: TrustPolicy = {
   minReplicateProbability: 0.05,
   spotCheckFraction: 0.05,
   classQuorum: 3,
+  oneCopyAtATime: true,
 };
 
 /** Checks a policy from flags or options; throws a precise message for a bad value. */

@@ -30,6 +30,8 @@ export interface Holder {
   trusted: boolean;
   /** Drawn to stand alone when it was issued. */
   solo: boolean;
+  /** Issued and not yet returned. */
+  inFlight?: boolean;
 }
 
 export interface ReplicationInput {
@@ -44,7 +46,9 @@ export interface ReplicationInput {
   trustedAvailable: boolean;
   /** Uniform in [0, 1): injected so callers and tests fix it. */
   draw: number;
-  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'>;
+  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability'> & Partial<Pick<TrustPolicy, 'oneCopyAtATime'>>;
+  /** The job's results are compared against one answer (inference): only those go out one copy at a time. */
+  compared?: boolean;
 }
 
 export type ReplicationDecision =
@@ -64,6 +68,7 @@ export function decideReplication(c: ReplicationInput): ReplicationDecision {
   // then wants a second result, and refusing everyone would stall the shard for good.
   if (c.holders.some((h) => h.solo && h.trusted)) return { take: false, why: 'a trusted host computes this shard alone' };
   if (c.holders.length >= c.wanted) return { take: false, why: 'the shard has the copies it wants' };
+  if (c.policy.oneCopyAtATime && c.compared && c.holders.some((h) => h.inFlight)) return { take: false, why: 'its copy in flight comes back first' };
   const floor = Math.max(c.wanted, c.replicas);
   if (isTrusted(c.asker, c.policy)) {
     if (c.holders.length === 0) {

@@ -224,19 +224,58 @@ export function judgeUnsettledReviewCopy(differ: string | null): { outcome: 'val
   return { outcome: 'invalid', reason: `review copy returned after its review was settled; differs from the shard's answer (${differ}); no trust change`, credited: false };
 }
 
+/**
+ * One host's vouching for an accepted answer: its valid copy, when it was
+ * returned, and when the host was last caught (an invalid result, a failed
+ * spot check, an overturned review) in the copy's numeric class.
+ */
+export interface Voucher {
+  copyId: string;
+  volunteerId: string;
+  /** When the copy was returned. */
+  at: number;
+  /** The host is the operator's (the root of trust). */
+  root: boolean;
+  /** The host's last catch in the copy's class; null: never caught. */
+  lastCaughtAt: number | null;
+}
+
+/** The host was caught at or after it vouched for the answer: its word for it counts no more. */
+export const caughtSince = (v: Pick<Voucher, 'at' | 'lastCaughtAt'>): boolean => v.lastCaughtAt !== null && v.lastCaughtAt >= v.at;
+
+/**
+ * Whether an answer accepted on agreement is void: every host that agreed
+ * on it has been caught since, and none of them is the root. A careful
+ * group lies only where it holds every copy of a shard, and is caught only
+ * on traps; each member caught later proves nothing of one shard, but an
+ * answer for which no one uncaught vouches rests on nothing. It is then
+ * re-opened as a caught host's solo result is (backtracking: recomputed by
+ * others, its credit reversed), without waiting for the root, which stays
+ * for answers an uncaught host still vouches for. Honest hosts are caught
+ * rarely, two honest hosts both caught on other shards rarer still: the cost
+ * of a void honest answer is one recomputation. Found by `npm run simulate`
+ * (careful colluders and on-off attackers regain trust after a catch, so
+ * "a host trusted now agreed" kept their lies vouched for and behind the
+ * root's backlog).
+ */
+export function agreementVoid(vouchers: readonly Pick<Voucher, 'at' | 'lastCaughtAt' | 'root'>[]): boolean {
+  return vouchers.length >= 2 && vouchers.every((v) => !v.root && caughtSince(v));
+}
+
 /** An open review as a root host's request weighs it. */
 export interface WaitingReview {
   shardId: string;
   /** When the answer under review was returned. */
   resultAt: number;
-  /** A host trusted now agreed on the answer under review (every one that did may since have been caught). */
+  /** A host not caught since it agreed still vouches for the answer under review (caughtSince). */
   vouched: boolean;
 }
 
 /**
  * The order the root takes open reviews in: first those whose answer no
- * host trusted now agreed on (every host that agreed on it has since been
- * caught: most likely a lie), then the newest answers first (a host that
+ * uncaught host vouches for (every host that agreed on it has since been
+ * caught: most likely a lie; agreementVoid re-opens most of those without
+ * the root), then the newest answers first (a host that
  * turns to lying is caught soon after; its older results were more likely
  * computed while it was honest, and its spot checks passed in between). The
  * root is few hosts (the operator's own, 1 % of a swarm): a caught host's

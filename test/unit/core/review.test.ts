@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeJob, makeVolunteer } from '../store/contract.ts';
 import {
-  type AgreedResult, decideOwnReview, decideReviewCopy, judgeUnsettledReviewCopy, pickOwnReview, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview,
+  agreementVoid, caughtSince, type AgreedResult, decideOwnReview, decideReviewCopy, judgeUnsettledReviewCopy, pickOwnReview, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview,
 } from '../../../server/core/trust/review.ts';
 
 const HOUR = 3600_000;
@@ -172,5 +172,23 @@ describe('a review copy that came back after its review was settled', () => {
     expect(d).toEqual({ outcome: 'invalid', reason: 'review copy returned after its review was settled; differs from the shard\'s answer (y: 3 of 16 values differ); no trust change', credited: false });
     // Nothing here can name a reputation event: the work service applies none.
     expect(Object.keys(d)).not.toContain('reputation');
+  });
+});
+
+describe('an agreement no uncaught host vouches for (agreementVoid)', () => {
+  const v = (at: number, lastCaughtAt: number | null, root = false) => ({ at, lastCaughtAt, root });
+  it('is void once every host that agreed on the answer was caught at or after it agreed', () => {
+    expect(caughtSince(v(10, 10))).toBe(true);
+    expect(caughtSince(v(10, 9))).toBe(false);
+    expect(caughtSince(v(10, null))).toBe(false);
+    expect(agreementVoid([v(10, 50), v(12, 12)])).toBe(true);
+  });
+  it('stands while one of them is uncaught since, or was caught only before it agreed (it earned its trust again)', () => {
+    expect(agreementVoid([v(10, 50), v(12, null)])).toBe(false);
+    expect(agreementVoid([v(10, 50), v(12, 11)])).toBe(false);
+  });
+  it("never voids the root's word, nor a result that stood alone (backtracking handles those)", () => {
+    expect(agreementVoid([v(10, 50), v(12, 60, true)])).toBe(false);
+    expect(agreementVoid([v(10, 50)])).toBe(false);
   });
 });

@@ -134,3 +134,20 @@ describe('judge', () => {
     expect(judgeLate('x vs y', true)).toMatchObject({ outcome: 'invalid', reputation: null, credited: false });
   });
 });
+
+describe('one copy at a time (oneCopyAtATime)', () => {
+  const inFlight: Holder = { trusted: true, solo: false, inFlight: true };
+  const returned: Holder = { trusted: true, solo: false, inFlight: false };
+  it('holds a compared shard\'s next copy back until its copy in flight has returned, whoever asks', () => {
+    const on = { ...P, oneCopyAtATime: true };
+    for (const asker of [null, streak(10), { streak: 0, operator: true }]) {
+      expect(decideReplication(ask({ holders: [inFlight], asker, policy: on, compared: true }))).toEqual({ take: false, why: 'its copy in flight comes back first' });
+    }
+    // Returned: the second copy goes out as before.
+    expect(decideReplication(ask({ holders: [returned], asker: streak(10), policy: on, compared: true }))).toEqual({ take: true, solo: false, wanted: 2 });
+  });
+  it('leaves copies together when off, and for jobs whose results are not compared against one answer (training)', () => {
+    expect(decideReplication(ask({ holders: [inFlight], asker: streak(10), policy: { ...P, oneCopyAtATime: false }, compared: true }))).toEqual({ take: true, solo: false, wanted: 2 });
+    expect(decideReplication(ask({ holders: [inFlight], asker: streak(10), policy: { ...P, oneCopyAtATime: true }, compared: false }))).toEqual({ take: true, solo: false, wanted: 2 });
+  });
+});
