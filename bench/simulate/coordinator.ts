@@ -31,6 +31,7 @@ import { PICK_WINDOW, type Pickable, pickOrder } from '../../server/core/schedul
 import {
   answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, type SoloResult, spotCheckNow,
 } from '../../server/core/trust/spot-check.ts';
+import { afterChecked, paceOf, tooFast } from '../../server/core/trust/pace.ts';
 import { agreementVoid, caughtSince, type AgreedResult, decideReviewCopy, reviewOrder, reviewSince, reviewTargets, settleReview, type WaitingReview } from '../../server/core/trust/review.ts';
 import type { Rng } from '../../server/training/rng.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
@@ -114,6 +115,8 @@ export interface CoordinatorOptions {
   reviews?: boolean;
   /** Answers no uncaught host vouches for are re-opened (review.ts agreementVoid); default on. */
   voiding?: boolean;
+  /** Results far faster than their host's checked pace are judged untrusted (pace.ts); default on. */
+  pace?: boolean;
   /** How long a known answer's first copy waits for a second host (spot-check.ts; 0: singles). */
   pairWaitMs?: number;
 }
@@ -174,6 +177,10 @@ export class SimCoordinator {
   private readonly agreed = new Map<string, SimCopy[]>();
   /** The same, every one still standing (voidAgreements reads them whatever their age). */
   private readonly agreedAll = new Map<string, SimCopy[]>();
+  /** Right results judged invalid (their hosts caught for them): honest hosts framed by an accepted lie. */
+  framed = 0;
+  /** Each host's pace (pace.ts): its fastest checked result, ms per GFLOP. */
+  private readonly paces = new Map<string, number | null>();
   /** Agreements voided (review.ts agreementVoid). */
   voided = 0;
   /** Counted shards re-opened (backtracking, a void agreement) and not yet validated again. */
@@ -346,6 +353,7 @@ export class SimCoordinator {
     copy.reason = verdict!.reason;
     if (verdict!.outcome === 'valid') {
       this.spot.passed++;
+      this.checked(copy);
       this.pay(copy, now);
     } else {
       this.spot.failed++;
@@ -364,6 +372,7 @@ export class SimCoordinator {
         if (late.credited) {
           this.pay(c, now);
           this.agree(c);
+          this.checked(c);
         }
         this.change(c, late.reputation, now);
         out.push({ copy: c, outcome: c.outcome });
@@ -374,7 +383,7 @@ export class SimCoordinator {
     const candidates = shard.copies.filter((c) => c.state === 'returned' && c.outcome !== 'invalid' && !c.spot);
     if (candidates.length < shard.wanted || pending.length === 0) return out;
     const verdict = judge(
-      candidates.map((c) => ({ copyId: c.id, result: c, trusted: this.isTrusted(c.volunteerId), solo: c.solo })),
+      candidates.map((c) => ({ copyId: c.id, result: c, trusted: this.isTrusted(c.volunteerId) && !this.tooFast(c), solo: c.solo })),
       { replicas: this.o.replicas, trustedAvailable: this.trustedAvailable },
       (a, b) => this.differ(a, b),
     );
@@ -406,7 +415,7 @@ export class SimCoordinator {
       c.outcome = 'valid';
       if (was === 'valid') continue; // judged before backtracking reopened the shard
       if (!verdict.unchecked) this.pay(c, now);
-      if (verdict.valid.length >= 2) this.agree(c);
+      if (verdict.valid.length >= 2) { this.agree(c); this.checked(c); }
       this.change(c, verdict.reputation.get(id) ?? null, now);
       out.push({ copy: c, outcome: 'valid' });
     }
@@ -451,6 +460,7 @@ export class SimCoordinator {
     const v = this.volunteers.get(c.volunteerId)!;
     this.refreshTrust(v);
     if (ev === 'invalid' || ev === 'spot-fail') {
+      if (!c.lie) this.framed++;
       this.onCaught(v, now);
       this.voidAgreements(v.id, now);
       if (this.o.reviews !== false) this.openReviewsFor(v.id, now);
@@ -647,6 +657,20 @@ export class SimCoordinator {
       this.reopened++;
       this.index(shard);
     }
+  }
+
+  /** A copy's pace (pace.ts): ms per GFLOP from assignment to upload. */
+  private seen(c: SimCopy): number | null {
+    return paceOf((c.returnedAt ?? 0) - c.assignedAt, (SHARD_RECORDS * this.job.spec.flopsPerRecord) / 1e9);
+  }
+
+  private tooFast(c: SimCopy): boolean {
+    return this.o.pace !== false && tooFast(this.paces.get(c.volunteerId) ?? null, this.seen(c));
+  }
+
+  /** A checked result (agreed with another, or a passed spot check): its host's pace (pace.ts afterChecked). */
+  private checked(c: SimCopy): void {
+    this.paces.set(c.volunteerId, afterChecked(this.paces.get(c.volunteerId) ?? null, this.seen(c)));
   }
 
   private pay(c: SimCopy, now: number): void {

@@ -9,7 +9,8 @@
  * Flags: --quick (300 volunteers, 3,000 counted shards), --volunteers N,
  * --shards N (counted per run), --warmup N, --seed N, --strategies a,b,
  * --shares 1,10,35 (percent), --hold 15m (simulated credit hold),
- * --replicas R, --spot-fraction Q, --trust-after N.
+ * --replicas R, --spot-fraction Q, --trust-after N; to compare with a rule
+ * off: --copies-together, --no-voiding, --no-pace, --no-reviews.
  */
 import cliProgress from 'cli-progress';
 import { parseHold } from '../../server/core/credit/hold.ts';
@@ -20,7 +21,7 @@ import { table } from '../lib/stats.ts';
 import { STRATEGIES, STRATEGY_NOTES, type Strategy } from './strategies.ts';
 import { type CellFigures, type Progress, simulate } from './world.ts';
 
-const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews', 'no-voiding', 'copies-together', 'pair-wait'];
+const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews', 'no-voiding', 'no-pace', 'copies-together', 'pair-wait'];
 
 const flags = new Flags(process.argv.slice(2));
 const unknown = flags.unknown(FLAGS);
@@ -60,6 +61,8 @@ const base = {
   // --no-reviews: without backtracking that follows agreement (review.ts), to compare.
   reviews: !flags.has('no-reviews'),
   voiding: !flags.has('no-voiding'),
+  // --no-pace: results far faster than their host's checked pace judged as any other (pace.ts), to compare.
+  pace: !flags.has('no-pace'),
   ...(flags.has('pair-wait') ? { pairWaitMs: flags.number('pair-wait', 60) * 1000 } : {}),
 };
 
@@ -107,11 +110,11 @@ bar?.stop();
 const fmt = (x: number, d = 2) => (Number.isInteger(x) ? String(x) : x.toFixed(d));
 log('');
 log(table(
-  ['strategy', 'f', 'wrong /100k', 'ever wrong /100k', 'failed', 'stalled', 'copies/shard', 'lies paid %', 'cheater paid %', 'caught %', 'lies to catch', 's to catch', 'reviews', 'overturned', 'root backlog max/end', 'reopened at end'],
+  ['strategy', 'f', 'wrong /100k', 'ever wrong /100k', 'failed', 'stalled', 'copies/shard', 'lies paid %', 'cheater paid %', 'caught %', 'lies to catch', 's to catch', 'reviews', 'overturned', 'root backlog max/end', 'reopened at end', 'voided', 'framed'],
   results.map((r) => [
     r.strategy, `${Math.round(r.share * 100)}%`, fmt(r.wrongPer100k, 1), fmt(r.everWrongPer100k, 1), String(r.failed), String(r.stalled), fmt(r.copiesPerShard, 3),
     fmt(r.liesPaidPct), fmt(r.cheaterPaidPct), fmt(r.caughtPct, 1), fmt(r.liesBeforeCaught, 0), fmt(r.secondsToCatch, 0),
-    String(r.reviews), String(r.overturned), `${r.rootBacklogMax}/${r.rootBacklogEnd}`, String(r.reopenedAtEnd),
+    String(r.reviews), String(r.overturned), `${r.rootBacklogMax}/${r.rootBacklogEnd}`, String(r.reopenedAtEnd), String(r.voided), String(r.framed),
   ]),
 ));
 log('');

@@ -7,7 +7,7 @@
  * by comparing input bytes (which copies of one shard the group holds).
  */
 export const STRATEGIES = [
-  'random-wrong', 'plausible-noise', 'lazy-replay', 'fast-colluders', 'careful-colluders', 'sybils', 'forged-class', 'on-off',
+  'random-wrong', 'plausible-noise', 'lazy-replay', 'fast-colluders', 'careful-colluders', 'sybils', 'forged-class', 'on-off', 'on-off-patient',
 ] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
@@ -19,11 +19,12 @@ export const STRATEGY_NOTES: Record<Strategy, string> = {
   'careful-colluders': 'compute honestly; lie (same value) only when the group holds as many copies of a shard as the job has replicas',
   'sybils': 'fast colluders that drop a caught identity and rejoin as a fresh one (new wallet, new /24)',
   'forged-class': 'fast colluders announcing an invented numeric class, on a homogeneous job',
-  'on-off': 'compute honestly until they have seen 15 valid outcomes in a row, then lie (same value) until caught',
+  'on-off': 'compute honestly until they have seen 15 valid outcomes in a row, then lie (same value, at once) until caught',
+  'on-off-patient': 'as on-off, but each lie is uploaded only after the time an honest computation would take (no faster than their own checked results)',
 };
 
 /** Colluding strategies: their members agree on one wrong value per shard and ask for work in tandem. */
-export const COLLUDING: ReadonlySet<Strategy> = new Set(['fast-colluders', 'careful-colluders', 'sybils', 'forged-class', 'on-off']);
+export const COLLUDING: ReadonlySet<Strategy> = new Set(['fast-colluders', 'careful-colluders', 'sybils', 'forged-class', 'on-off', 'on-off-patient']);
 
 /** Valid outcomes in a row an on-off attacker waits for before it lies (beyond the default trust threshold of 10). */
 export const ON_OFF_AFTER = 15;
@@ -78,5 +79,7 @@ export function answer(strategy: Strategy | 'honest', c: AnswerContext): Answer 
       return c.groupLies() ? { value: agreedLie(c.truth), lie: true, ms: c.computeMs } : honest(c);
     case 'on-off':
       return c.validRun >= ON_OFF_AFTER ? { value: agreedLie(c.truth), lie: true, ms: c.fastMs } : honest(c);
+    case 'on-off-patient':
+      return c.validRun >= ON_OFF_AFTER ? { value: agreedLie(c.truth), lie: true, ms: c.computeMs } : honest(c);
   }
 }

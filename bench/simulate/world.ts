@@ -43,6 +43,8 @@ export interface WorldOptions {
   reviews?: boolean;
   /** Answers no uncaught host vouches for are re-opened (review.ts agreementVoid); default on. */
   voiding?: boolean;
+  /** Results far faster than their host's checked pace are judged untrusted (pace.ts); default on. */
+  pace?: boolean;
   pairWaitMs?: number;
   /** Stop when no counted shard became final for this long (simulated): the rest are stalled. */
   stallMs: number;
@@ -106,6 +108,8 @@ export interface CellFigures {
   reopenedAtEnd: number;
   /** Answers accepted on agreement re-opened because every host that agreed on them was caught since (review.ts agreementVoid). */
   voided: number;
+  /** Right results judged invalid, their hosts caught for them (framed by an accepted lie). */
+  framed: number;
   /** Copies the root computed for reviews. */
   reviewCopies: number;
   simulatedHours: number;
@@ -147,7 +151,7 @@ export function simulate(o: WorldOptions): CellFigures {
   const rng = createRng(o.seed);
   const coord = new SimCoordinator({
     policy: o.policy, replicas: o.replicas, homogeneous: o.strategy === 'forged-class', rules: o.rules, holdMs: o.holdMs, backlog: o.backlog,
-    reviews: o.reviews !== false, voiding: o.voiding !== false, ...(o.pairWaitMs !== undefined ? { pairWaitMs: o.pairWaitMs } : {}),
+    reviews: o.reviews !== false, voiding: o.voiding !== false, pace: o.pace !== false, ...(o.pairWaitMs !== undefined ? { pairWaitMs: o.pairWaitMs } : {}),
   }, rng, o.warmup, o.shards);
   const heap = new EventHeap<Ev>();
   const actors = new Map<string, Actor>();
@@ -375,6 +379,7 @@ export function simulate(o: WorldOptions): CellFigures {
       rootBacklogEnd: coord.openReviews.length,
       reopenedAtEnd: coord.reverifyingMeasured,
       voided: coord.voided,
+      framed: coord.framed,
       reviewCopies: coord.issued.review,
       simulatedHours: now / 3600_000,
     };

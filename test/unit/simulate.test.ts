@@ -59,7 +59,8 @@ describe('npm run simulate', () => {
   });
 
   it('on-off attackers: an answer every agreeing host was since caught on is re-opened without waiting for the root (review.ts agreementVoid)', () => {
-    const o: WorldOptions = { ...small, strategy: 'on-off', share: 0.35 };
+    // Patient liars (no faster than their checked results: the pace rule cannot tell them).
+    const o: WorldOptions = { ...small, strategy: 'on-off-patient', share: 0.35 };
     const without = simulate({ ...o, voiding: false });
     expect(without.wrongAgreed).toBeGreaterThan(0);
     const voiding = simulate(o);
@@ -69,6 +70,16 @@ describe('npm run simulate', () => {
     expect(voiding.overturnedRight).toBe(0);
     // Their credit is held while their lies wait: none paid after the hold.
     expect(voiding.liesPaidPct).toBe(0);
+  });
+
+  it('on-off attackers that answer at once: results far faster than their host ever computed a checked one are not trusted, so they frame no honest host (pace.ts)', () => {
+    const o: WorldOptions = { ...small, strategy: 'on-off', share: 0.35 };
+    const without = simulate({ ...o, pace: false });
+    expect(without.framed).toBeGreaterThan(0);
+    const paced = simulate(o);
+    expect(paced.framed).toBe(0);
+    expect(paced.wrongPer100k).toBe(0);
+    expect(paced.liesPaidPct).toBe(0);
   });
 
   it('an honest swarm costs one copy per shard plus what replication and spot checks add', () => {
