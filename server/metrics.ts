@@ -21,6 +21,7 @@ export function createMetrics() {
     copiesIssued: new Counter({ name: 'tabgrid_copies_issued_total', help: 'Ordinary copies issued, by replication: solo (a trusted host\'s copy standing alone) or replicated', labelNames: ['replication'], registers: [registry] }),
     trustEarned: new Counter({ name: 'tabgrid_hosts_trusted_total', help: 'Hosts that earned trust in a numeric class (their streak reached --trust-after)', registers: [registry] }),
     trustLost: new Counter({ name: 'tabgrid_hosts_lost_trust_total', help: 'Trusted hosts that lost trust, by reason: invalid result, spot check failed, operator trust revoked', labelNames: ['reason'], registers: [registry] }),
+    tooFast: new Counter({ name: 'tabgrid_results_too_fast_total', help: 'Trusted hosts\' results judged as untrusted ones\' because they came back far faster (PACE_FACTOR) than their host\'s fastest checked result', registers: [registry] }),
     reopened: new Counter({ name: 'tabgrid_shards_reopened_total', help: 'Shards re-opened by backtracking (a host caught lying had them accepted on its word alone)', registers: [registry] }),
     reversed: new Counter({ name: 'tabgrid_credit_reversed_total', help: 'Credit reversed by new ledger rows (GFLOP)', registers: [registry] }),
     reviews: new Counter({ name: 'tabgrid_reviews_total', help: 'Reviews of results a caught host had agreed on (settled by the root of trust): opened, root copies issued, confirmed, overturned', labelNames: ['event'], registers: [registry] }),
@@ -81,6 +82,7 @@ export function countTrust(m: Metrics, events: CoordinatorEvents): void {
       case 'spot-judged': m.spotChecks.inc({ event: n.passed ? 'passed' : 'failed' }); break;
       case 'copy-issued': m.copiesIssued.inc({ replication: n.solo ? 'solo' : 'replicated' }); break;
       case 'trust-earned': m.trustEarned.inc(); break;
+      case 'too-fast': m.tooFast.inc(); break;
       case 'trust-lost': m.trustLost.inc({ reason: n.reason }); break;
       // A counter refuses a negative step (it throws, in the service that announced it): amounts are taken back, never given.
       case 'reopened': m.reopened.inc(Math.max(0, n.shards)); m.reversed.inc(Math.max(0, n.creditReversed)); break;

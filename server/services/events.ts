@@ -16,6 +16,8 @@ export type TrustNews =
   /** An ordinary copy was issued: standing alone (a trusted host's unreplicated copy) or beside others. */
   | { kind: 'copy-issued'; solo: boolean }
   | { kind: 'trust-earned' }
+  /** A trusted host's result came back far faster than its checked pace (core/trust/pace.ts): judged as an untrusted host's. */
+  | { kind: 'too-fast' }
   | { kind: 'trust-lost'; reason: TrustLoss }
   /** Backtracking re-opened these shards and reversed this much credit (GFLOP). */
   | { kind: 'reopened'; shards: number; creditReversed: number }

@@ -30,7 +30,8 @@ import { homogeneousClasses } from '../core/scheduler/claim.ts';
 import type { ClassCensus, HomogeneousClasses } from '../core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, type TrustPolicy } from '../core/trust/policy.ts';
 import { trustedCanBeHad } from '../core/trust/replication.ts';
-import { isTrusted, trustChange } from '../core/trust/reputation.ts';
+import { copyPace, PACE_FACTOR, shardGflop } from '../core/trust/pace.ts';
+import { isTrusted, resultTrusted, trustChange } from '../core/trust/reputation.ts';
 import { rejudgeDelayMs } from '../core/validation/rejudge.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
@@ -526,6 +527,16 @@ export class WorkService {
     return 'accepted';
   }
 
+  /** Copies the pace rule doubted, said once each (a lone copy is judged again when the next one returns); bounded. */
+  private readonly doubted = new Set<string>();
+
+  private doubtedOnce(copyId: string): boolean {
+    if (this.doubted.has(copyId)) return false;
+    if (this.doubted.size >= 10_000) this.doubted.clear();
+    this.doubted.add(copyId);
+    return true;
+  }
+
   /** When stored results are to be judged again after a failed commit; null: none waiting. */
   private rejudge: { at: number; failures: number } | null = null;
 
@@ -577,6 +588,9 @@ export class WorkService {
     const kind = kindOf(spec);
     const differ = (a: string, b: string) => kind.disagreement(spec, outputsOf(a), outputsOf(b));
     const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
+    // Each returned copy's pace (pace.ts): what a checked result teaches its host's pace, and what the judge doubts.
+    const gflop = shardGflop(spec, shard);
+    const seenOf = (c: Copy) => copyPace(c, gflop);
     let pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
     if (pending.length === 0) return;
     // Copies that disagree with the coordinator's own answer for this shard fail their spot check first.
@@ -617,7 +631,7 @@ export class WorkService {
         const late = judgeLate(differ(shard.canonicalCopyId!, c.id), canonicalUnchecked);
         judgements.push({
           copyId: c.id, outcome: late.outcome, reason: late.reason, credit: late.credited ? credit : 0,
-          ...(late.reputation ? { reputation: late.reputation } : {}),
+          ...(late.reputation ? { reputation: late.reputation, seen: seenOf(c) } : {}),
         });
       }
     } else if (shard.state === 'open') {
@@ -627,7 +641,17 @@ export class WorkService {
       if (candidates.length > 1) results = await sr.results(candidates.map((c) => c.id));
       // Trust as it is now: the hosts' reputations, and whether a trusted host that may compute the job can be had.
       const reps = await this.store.reputations(candidates.map((c) => ({ volunteerId: c.volunteerId, numericClass: c.numericClass })));
-      const trusted = (c: Copy) => isTrusted(reps.find((r) => r.volunteerId === c.volunteerId && r.numericClass === c.numericClass), this.trust);
+      const repOf = (c: Copy) => reps.find((r) => r.volunteerId === c.volunteerId && r.numericClass === c.numericClass);
+      // A result far faster than its host's checked pace is judged as an untrusted host's (pace.ts): it never stands
+      // alone (a lone solo copy wants one more) and never outvotes a trusted result.
+      const trusted = (c: Copy) => resultTrusted(repOf(c), seenOf(c), this.trust);
+      for (const c of candidates) {
+        const rep = repOf(c);
+        if (c.outcome !== 'pending' || !isTrusted(rep, this.trust) || trusted(c) || !this.doubtedOnce(c.id)) continue;
+        this.log.warn({ volunteer: c.volunteerId, copy: c.id, shard: shard.id, job: job.id, class: c.numericClass, seen: seenOf(c), pace: rep!.pace, factor: PACE_FACTOR },
+          'result too fast for its host: judged as an untrusted host\'s');
+        this.events.emit('trust', { kind: 'too-fast' });
+      }
       const trustedAvailable = trustedCanBeHad(this.trustedClasses(), (cls) => kind.runsOn(spec, cls));
       const decision = judge(
         candidates.map((c) => ({ copyId: c.id, result: c.id, trusted: trusted(c), solo: c.solo === true })),
@@ -640,7 +664,7 @@ export class WorkService {
           judgements.push(decision.unchecked
             // The project gets it, marked so; nobody is paid or trusted more for work nobody checked.
             ? { copyId: id, outcome: 'valid', reason: 'accepted unchecked: the job wants one result and no trusted host could check it; no credit', credit: 0, unchecked: true }
-            : { copyId: id, outcome: 'valid', reason: null, credit, ...(change ? { reputation: change } : {}) });
+            : { copyId: id, outcome: 'valid', reason: null, credit, ...(change ? { reputation: change, seen: seenOf(copies.find((c) => c.id === id)!) } : {}) });
         }
         for (const bad of decision.invalid) judgements.push({ copyId: bad.copyId, outcome: 'invalid', reason: bad.reason, credit: 0, reputation: 'invalid' });
         this.log.debug({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length, unchecked: decision.unchecked, trustedAvailable }, 'shard validated');

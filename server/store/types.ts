@@ -119,6 +119,8 @@ export interface CopyJudgement {
   unchecked?: boolean;
   /** What the judgement does to the copy's host's reputation, applied with it (only if the copy was still pending). */
   reputation?: ReputationEventWrite['event'];
+  /** The copy's pace (core/trust/pace.ts), written with a `valid` reputation event: its host's pace after a checked result. */
+  seen?: number | null;
 }
 
 export interface ValidationWrite {

@@ -20,6 +20,7 @@ import type { Copy, Job, Shard } from '../jobs/types.ts';
 import type { TrustPolicy } from '../trust/policy.ts';
 import { type ClassCensus, type ClassRefusal, type HomogeneousClasses, homogeneousClassProblem } from '../trust/numeric-class.ts';
 import { decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
+import { copyPace, shardGflop } from '../trust/pace.ts';
 import { isTrusted, type Reputation } from '../trust/reputation.ts';
 import { assignedCopy } from './assigned-copy.ts';
 import { type BindsClass, type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
@@ -39,8 +40,12 @@ export interface ClaimTrust {
   census: ClassCensus;
   /** Uniform in [0, 1). */
   draw: number;
-  /** Whether the holder of a copy is trusted in the copy's class (the store reads its reputation). */
-  holderTrusted: (c: CopyIdentity) => boolean;
+  /**
+   * Whether the holder of a copy is trusted in the copy's class (the store reads its reputation), for this copy:
+   * `seen` is a returned copy's pace (core/trust/pace.ts copyPace; null in flight or unknown), and a result far
+   * faster than its host's checked pace is an untrusted host's (reputation.ts resultTrusted).
+   */
+  holderTrusted: (c: CopyIdentity, seen: number | null) => boolean;
 }
 
 /** Copies that still count toward the quorum: in flight, or returned and not judged invalid. */
@@ -127,7 +132,10 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   if (!wanting(shard)) return { take: false, why: 'not wanting' };
   // A homogeneous shard under the trust rules: which classes may hold its copies now (numeric-class.ts).
   const classes = c.trust && shard.homogeneous && job ? homogeneousClasses(c.trust, job) : null;
-  const binds: BindsClass | undefined = classes ? (h) => homogeneousClassProblem(h.numericClass, c.trust!.holderTrusted(h), classes) === null : undefined;
+  // A returned copy too fast for its host's pace is an untrusted host's (pace.ts): it neither stands alone nor binds a class.
+  const gflop = job ? shardGflop(job.spec, shard) : null;
+  const holderTrusted = (h: CopyIdentity): boolean => c.trust!.holderTrusted(h, copyPace(h, gflop));
+  const binds: BindsClass | undefined = classes ? (h) => homogeneousClassProblem(h.numericClass, holderTrusted(h), classes) === null : undefined;
   if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous, binds)) return { take: false, why: 'not distinct' };
   // Before any count is asked for: every refusal here is cheap.
   const refused = jobRefusal(job, shard.homogeneous, v, c.trust);
@@ -142,7 +150,7 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   let wanted = shard.wanted;
   if (c.trust) {
     const t = c.trust;
-    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: t.holderTrusted(h), solo: h.solo === true, inFlight: h.state !== 'returned' }));
+    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: holderTrusted(h), solo: h.solo === true, inFlight: h.state !== 'returned' }));
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,
       trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)), compared: job.kind === 'inference',

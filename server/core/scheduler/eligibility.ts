@@ -29,6 +29,9 @@ export interface CopyIdentity {
   outcome?: string;
   /** Drawn to stand alone (core/trust/replication.ts). */
   solo?: boolean;
+  /** When it was assigned and returned (the pace rule reads a returned copy's: core/trust/pace.ts); absent where not read. */
+  assignedAt?: number;
+  returnedAt?: number | null;
 }
 
 /** Copies that ended without a result: they can no longer vote. */

@@ -38,3 +38,37 @@ export function afterChecked(pace: number | null, seen: number | null): number |
 export function tooFast(pace: number | null, seen: number | null, factor = PACE_FACTOR): boolean {
   return pace !== null && seen !== null && seen * factor < pace;
 }
+
+/**
+ * The work of a shard in GFLOP, for the pace rule: inference jobs only (their
+ * results are compared against one answer, and their FLOPs per record are the
+ * graph's); null for any other kind, or unknown FLOPs: the rule then does nothing.
+ */
+export function shardGflop(spec: { kind: string; flopsPerRecord?: number }, shard: { start: number; end: number }): number | null {
+  if (spec.kind !== 'inference' || !(Number(spec.flopsPerRecord) > 0)) return null;
+  const gflop = ((shard.end - shard.start) * spec.flopsPerRecord!) / 1e9;
+  return gflop > 0 ? gflop : null;
+}
+
+/**
+ * A returned copy's pace: from its assignment to its result, both the
+ * coordinator's clock (a volunteer's own computeMs is its word only); null
+ * for a copy not returned, or work unknown.
+ */
+export function copyPace(c: { state?: string; assignedAt?: number | null; returnedAt?: number | null }, gflop: number | null): number | null {
+  if (gflop === null || c.returnedAt === null || c.returnedAt === undefined || c.assignedAt === null || c.assignedAt === undefined) return null;
+  if (c.state !== undefined && c.state !== 'returned') return null;
+  return paceOf(c.returnedAt - c.assignedAt, gflop);
+}
+
+/**
+ * Whether the pace rule doubts this result of a trusted host: too fast for
+ * its host's checked pace. An operator's host is exempt: it is the root of
+ * trust, whose results settle reviews and make known answers undoubted
+ * elsewhere; doubting it would hand the deciding copy to another trusted host,
+ * perhaps the very on-off attacker this rule is for. A stolen operator token
+ * is met by revocation (reputation.ts operatorRevoked), not by pace.
+ */
+export function paceDoubts(host: { pace?: number | null; operator?: boolean }, seen: number | null, factor = PACE_FACTOR): boolean {
+  return host.operator !== true && tooFast(host.pace ?? null, seen, factor);
+}

@@ -5,6 +5,7 @@
  * since then), and its history. New hosts start untrusted. Pure: the stores
  * persist what these functions return.
  */
+import { afterChecked, paceDoubts } from './pace.ts';
 import type { TrustPolicy } from './policy.ts';
 
 export interface Reputation {
@@ -22,6 +23,11 @@ export interface Reputation {
   spotFailed: number;
   lastInvalidAt: number | null;
   updatedAt: number;
+  /**
+   * Its pace in this class (pace.ts): the fastest of its checked results, ms
+   * per GFLOP; null until one was checked (or none told its work). Absent: null.
+   */
+  pace?: number | null;
   /**
    * The root of trust: a volunteer the operator runs (it presented the
    * coordinator's operator token). Trusted from its first result, whatever
@@ -43,16 +49,20 @@ export type ReputationEvent = 'valid' | 'invalid' | 'error' | 'spot-pass' | 'spo
 export function newReputation(volunteerId: string, numericClass: string, now: number): Reputation {
   return {
     volunteerId, numericClass, streak: 0, streakSince: null, valid: 0, invalid: 0, errors: 0,
-    spotPassed: 0, spotFailed: 0, lastInvalidAt: null, updatedAt: now,
+    spotPassed: 0, spotFailed: 0, lastInvalidAt: null, updatedAt: now, pace: null,
   };
 }
 
-/** The reputation after one judged copy. A failed spot check is an invalid result that also counts as caught. */
-export function afterEvent(r: Reputation, ev: ReputationEvent, now: number): Reputation {
+/**
+ * The reputation after one judged copy. A failed spot check is an invalid result that also counts as caught.
+ * `seen`: the copy's pace (pace.ts copyPace); a valid result is a checked one, so it may make the host's pace faster.
+ */
+export function afterEvent(r: Reputation, ev: ReputationEvent, now: number, seen: number | null = null): Reputation {
   const n = { ...r, updatedAt: now };
   switch (ev) {
     case 'valid':
     case 'spot-pass':
+      n.pace = afterChecked(r.pace ?? null, seen);
       n.valid++;
       if (n.streak === 0) n.streakSince = now;
       n.streak++;
@@ -91,6 +101,17 @@ type TrustFacts = Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operato
 
 export function isTrusted(r: TrustFacts | null | undefined, policy: Pick<TrustPolicy, 'trustAfter'>): boolean {
   return !!r && (r.operator === true || r.streak >= policy.trustAfter);
+}
+
+/**
+ * Whether a result is judged as a trusted host's: its host is trusted in the
+ * class, and the result is not far faster than the host's checked pace
+ * (pace.ts). A doubted result is an untrusted host's: it never stands alone
+ * and never outvotes a trusted one. `seen`: the result's pace (null: unknown,
+ * or a copy still in flight).
+ */
+export function resultTrusted(r: (TrustFacts & Pick<Reputation, 'pace'>) | null | undefined, seen: number | null, policy: Pick<TrustPolicy, 'trustAfter'>): boolean {
+  return isTrusted(r, policy) && !paceDoubts(r!, seen);
 }
 
 /**

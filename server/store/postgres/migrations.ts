@@ -354,6 +354,11 @@ export const MIGRATIONS: string[] = [
   -- (soloResults): the root's result is the shard's ground truth.
   ALTER TABLE copies ADD COLUMN review INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- The pace rule (server/core/trust/pace.ts): each host's fastest checked result in its numeric class, ms per GFLOP
+  -- (NULL: none checked yet). A result far faster than it is judged as an untrusted host's.
+  ALTER TABLE reputations ADD COLUMN pace DOUBLE PRECISION;
+  `,
 ];
 
 /** Lower-case identifiers only: they need no quoting in search_path or DDL. */

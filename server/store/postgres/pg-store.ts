@@ -43,6 +43,7 @@ import type { JobState } from '../../../shared/protocol/events.ts';
 import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import * as credit from './credit-ledger.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
+import { paceDoubts } from '../../core/trust/pace.ts';
 import { mayMarkOperator, newReputation, type Reputation } from '../../core/trust/reputation.ts';
 import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
 
@@ -98,10 +99,20 @@ const withCopies = (page: string): string => `SELECT p.*, CASE WHEN EXISTS (SELE
     AND c.state IN ('assigned','running','returned','error')) THEN NULL
   ELSE COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id,
     'wallet', c.wallet, 'address', c.address, 'numericClass', c.numeric_class, 'state', c.state, 'reason', c.reason, 'outcome', c.outcome,
-    'solo', c.solo = 1, 'trusted', COALESCE(r.operator = 1 OR r.streak >= $4, false)))
+    'solo', c.solo = 1, 'trusted', COALESCE(r.operator = 1 OR r.streak >= $4, false),
+    'assignedAt', c.assigned_at, 'returnedAt', c.returned_at, 'pace', r.pace, 'operator', COALESCE(r.operator = 1, false)))
   FROM copies c LEFT JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
   WHERE c.shard_id = p.id), '[]'::json) END AS existing
 FROM (${page}) p ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1p.')}`;
+/** A copy as the claim reads it with its holder's trust (withCopies, claimFirst): numbers as numbers (BIGINT comes back as text). */
+type HeldCopy = CopyIdentity & { trusted: boolean; pace: number | null; operator: boolean };
+const heldCopy = (r: Record<string, unknown>): HeldCopy => ({
+  ...(r as unknown as HeldCopy),
+  assignedAt: Number(r.assignedAt), returnedAt: r.returnedAt === null || r.returnedAt === undefined ? null : Number(r.returnedAt),
+  pace: r.pace === null || r.pace === undefined ? null : Number(r.pace),
+});
+/** The holder's trust for this copy: trusted in its class, and the copy not doubted by its pace (core/trust/pace.ts). */
+const holderTrusted = (c: CopyIdentity, seen: number | null): boolean => (c as HeldCopy).trusted && !paceDoubts(c as HeldCopy, seen);
 /** The first page of a project's wanting shards ($1 project, $2 jobs left out, $3 page size, $4 and $5 as withCopies). */
 const WANTING_PAGE_FIRST = withCopies(`SELECT s.* FROM shards s WHERE ${WANTING_WHERE} ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3`);
 /**
@@ -634,7 +645,7 @@ export class PgStore implements Store {
     const jobs = new Map<string, Job | null>();
     const refusedJobs: string[] = [];
     const trustAfter = req.trust?.policy.trustAfter ?? 0;
-    const trust = req.trust ? { trust: { ...req.trust, holderTrusted: (c: CopyIdentity) => (c as CopyIdentity & { trusted: boolean }).trusted } } : {};
+    const trust = req.trust ? { trust: { ...req.trust, holderTrusted } } : {};
     let eligible: Pickable[] = [];
     let after: Row | null = null;
     let read = 0;
@@ -664,7 +675,7 @@ export class PgStore implements Store {
         // Its own copy keeps it from the shard (withCopies).
         if (r.existing === null) continue;
         // Decided again under the shard's lock; a round's count ('count') is read there.
-        if (decideClaim({ shard, copies: r.existing as CopyIdentity[], job, volunteer: req.volunteer, rules: req.rules, now: req.now, copyId, ...trust }).take === false) continue;
+        if (decideClaim({ shard, copies: (r.existing as Record<string, unknown>[]).map(heldCopy), job, volunteer: req.volunteer, rules: req.rules, now: req.now, copyId, ...trust }).take === false) continue;
         eligible.push({ id: shard.id, priority: num(r.priority), ordered: job?.kind !== 'inference' });
       }
       read += decided;
@@ -693,11 +704,12 @@ export class PgStore implements Store {
       eligible = eligible.filter((id) => id !== row.id);
       // With each holder's trust in the copy's class (adaptive replication), read under the shard's lock.
       const existing = (await q(`SELECT c.volunteer_id AS "volunteerId", c.wallet, c.address, c.numeric_class AS "numericClass", c.state,
-          c.reason, c.outcome, c.solo = 1 AS solo, COALESCE(r.operator = 1 OR r.streak >= $2, false) AS trusted
+          c.reason, c.outcome, c.solo = 1 AS solo, COALESCE(r.operator = 1 OR r.streak >= $2, false) AS trusted,
+          c.assigned_at AS "assignedAt", c.returned_at AS "returnedAt", r.pace, COALESCE(r.operator = 1, false) AS operator
         FROM copies c LEFT JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
-        WHERE c.shard_id = $1`, [row.id, req.trust?.policy.trustAfter ?? 0])).rows as unknown as (CopyIdentity & { trusted: boolean })[];
+        WHERE c.shard_id = $1`, [row.id, req.trust?.policy.trustAfter ?? 0])).rows.map(heldCopy);
       const shard = toShardRow(row);
-      const trust = req.trust ? { trust: { ...req.trust, holderTrusted: (c: CopyIdentity) => (c as CopyIdentity & { trusted: boolean }).trusted } } : {};
+      const trust = req.trust ? { trust: { ...req.trust, holderTrusted } } : {};
       const input = { shard, copies: existing, job: await this.job(shard.jobId, q), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId, ...trust };
       let d = decideClaim(input);
       if (d.take === 'count') {
@@ -1075,7 +1087,7 @@ export class PgStore implements Store {
           RETURNING volunteer_id, numeric_class`, [j.outcome, j.reason, j.credit, j.unchecked ? 1 : 0, j.copyId]);
         if (r.rowCount && j.outcome === 'invalid') invalidated++;
         // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
-        if (r.rowCount && j.reputation) events.push({ volunteerId: r.rows[0]!.volunteer_id as string, numericClass: r.rows[0]!.numeric_class as string, event: j.reputation });
+        if (r.rowCount && j.reputation) events.push({ volunteerId: r.rows[0]!.volunteer_id as string, numericClass: r.rows[0]!.numeric_class as string, event: j.reputation, seen: j.seen ?? null });
       }
       const reputations = await this.applyReputation(q, events, Date.now());
       if (invalidated) await q('UPDATE shards SET alive = alive - $1 WHERE id = $2', [invalidated, w.shardId]);
@@ -1186,7 +1198,7 @@ export class PgStore implements Store {
     // Locked in one order (by key) so two transactions never wait on each other's rows.
     const keys = [...new Map(events.map((e) => [reputationKey(e), e])).values()].sort((a, b) => (reputationKey(a) < reputationKey(b) ? -1 : 1));
     for (const k of keys) {
-      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (volunteer_id, numeric_class) DO NOTHING`, reputationValues(newReputation(k.volunteerId, k.numericClass, now)));
     }
     const current = new Map<string, Reputation>();
@@ -1202,7 +1214,7 @@ export class PgStore implements Store {
     }
     for (const r of current.values()) {
       await q(`UPDATE reputations SET streak = $3, streak_since = $4, valid = $5, invalid = $6, errors = $7, spot_passed = $8,
-        spot_failed = $9, last_invalid_at = $10, operator = $11, updated_at = $12 WHERE volunteer_id = $1 AND numeric_class = $2`, reputationValues(r));
+        spot_failed = $9, last_invalid_at = $10, operator = $11, updated_at = $12, pace = $13 WHERE volunteer_id = $1 AND numeric_class = $2`, reputationValues(r));
     }
     return [...current.entries()].map(([k, after]) => ({ before: before.get(k) ?? null, after }));
   }
@@ -1217,7 +1229,7 @@ export class PgStore implements Store {
     return this.tx(async (q) => {
       const { rows: all } = await q('SELECT * FROM reputations WHERE volunteer_id = $1 FOR UPDATE', [k.volunteerId]);
       if (!mayMarkOperator(all.map(toReputation))) return false;
-      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (volunteer_id, numeric_class) DO UPDATE SET operator = 1, updated_at = EXCLUDED.updated_at WHERE reputations.operator = 0`,
       reputationValues({ ...newReputation(k.volunteerId, k.numericClass, now), operator: true }));
       const { rows } = await q('SELECT operator FROM reputations WHERE volunteer_id = $1 AND numeric_class = $2', [k.volunteerId, k.numericClass]);

@@ -36,7 +36,7 @@ import { Checkpointer } from './checkpointer.ts';
 import { SqliteCreditLedger } from './credit-ledger.ts';
 import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { isTrusted, mayMarkOperator, newReputation, type Reputation } from '../../core/trust/reputation.ts';
+import { mayMarkOperator, newReputation, type Reputation, resultTrusted } from '../../core/trust/reputation.ts';
 import type { ClaimTrust } from '../../core/scheduler/claim.ts';
 import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
 
@@ -967,7 +967,7 @@ export class SqliteStore implements Store {
         if (j.reputation) {
           // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
           const c = held ?? this.copyNow(j.copyId)!;
-          this.applyReputation([{ volunteerId: c.volunteerId, numericClass: c.numericClass, event: j.reputation }], at, moves);
+          this.applyReputation([{ volunteerId: c.volunteerId, numericClass: c.numericClass, event: j.reputation, seen: j.seen ?? null }], at, moves);
         }
         if (j.outcome === 'invalid') {
           this.s.unalive!.run(w.shardId);
@@ -1253,22 +1253,22 @@ export class SqliteStore implements Store {
   private claimTrust(req: ClaimRequest): { trust?: ClaimTrust } {
     const t = req.trust;
     if (!t) return {};
-    const seen = new Map<string, boolean>();
+    const rows = new Map<string, Reputation | null>();
     return {
       trust: {
         ...t,
-        holderTrusted: (c) => {
+        holderTrusted: (c, pace) => {
           const k = reputationKey(c);
-          let v = seen.get(k);
-          if (v === undefined) seen.set(k, v = isTrusted(this.reputationRow(c), t.policy));
-          return v;
+          let r = rows.get(k);
+          if (r === undefined) rows.set(k, r = this.reputationRow(c));
+          return resultTrusted(r, pace, t.policy);
         },
       },
     };
   }
 
   private putReputation(r: Reputation): void {
-    this.db.prepare(`INSERT OR REPLACE INTO reputations (${REPUTATION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...reputationValues(r));
+    this.db.prepare(`INSERT OR REPLACE INTO reputations (${REPUTATION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...reputationValues(r));
   }
 
   async reputations(keys: readonly ReputationKey[]) {

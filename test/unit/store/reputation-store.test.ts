@@ -211,5 +211,84 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       expect(await store.reputations([{ volunteerId: a.id, numericClass: a.numericClass }])).toEqual([]);
       expect(await store.reputations([{ volunteerId: b.id, numericClass: b.numericClass }])).toMatchObject([{ invalid: 1, streak: 0 }]);
     });
+
+    it('pace: the fastest checked result per class, kept through a reopen; unchecked results and other events leave it', async () => {
+      h = await harness();
+      const store = await h.open();
+      const key = { volunteerId: 'p', numericClass: WASM };
+      await store.recordReputation([{ ...key, event: 'valid', seen: 800 }], NOW);
+      expect(await store.reputations([key])).toMatchObject([{ pace: 800 }]);
+      await store.recordReputation([{ ...key, event: 'valid', seen: 300 }, { ...key, event: 'valid', seen: 5000 }], NOW + 1);
+      // Not checked results: an error, an invalid one, a failed spot check, a valid one whose work is unknown.
+      await store.recordReputation([
+        { ...key, event: 'error', seen: 1 }, { ...key, event: 'invalid', seen: 1 }, { ...key, event: 'spot-fail', seen: 1 }, { ...key, event: 'valid' },
+      ], NOW + 2);
+      expect(await store.reputations([key])).toMatchObject([{ pace: 300, valid: 4 }]);
+      await store.recordReputation([{ ...key, event: 'spot-pass', seen: 250.5 }], NOW + 3);
+      // Per class: another class has its own pace, and none until one of its results is checked.
+      await store.recordReputation([{ volunteerId: 'p', numericClass: GPU, event: 'error' }], NOW + 3);
+      expect(await store.reputations([{ volunteerId: 'p', numericClass: GPU }])).toMatchObject([{ pace: null }]);
+      await store.recordReputation([{ volunteerId: 'p', numericClass: GPU, event: 'valid', seen: 40 }], NOW + 4);
+      const again = await h.open();
+      expect(await again.reputations([key, { volunteerId: 'p', numericClass: GPU }])).toMatchObject([{ pace: 250.5 }, { pace: 40 }]);
+      // An operator's mark keeps the pace the row has.
+      await again.markOperator(key, NOW + 5);
+      expect(await again.reputations([key])).toMatchObject([{ operator: true, pace: 250.5 }]);
+    });
+
+    it('a judgement carries its copy\'s pace to its host\'s row with a valid event, once; an unchecked or solo valid result teaches nothing', async () => {
+      h = await harness();
+      const store = await h.open();
+      const { shards } = await writeJob(store, { shards: 1, replicas: 3 });
+      const [a, b, c] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
+      const copies = [];
+      for (const v of [a, b, c]) copies.push((await store.claimCopy(claimReq(v)))!.copy);
+      for (const x of copies) await store.saveResult(x.id, x.volunteerId, new Uint8Array([1]), 1, NOW, NO_RULES);
+      const [ca, cb, cc] = copies as [typeof copies[0], typeof copies[0], typeof copies[0]];
+      const w = {
+        shardId: shards[0]!.id, shard: { state: 'validated' as const, wanted: 3, canonicalCopyId: ca.id },
+        judgements: [
+          { copyId: ca.id, outcome: 'valid' as const, reason: null, credit: 1, reputation: 'valid' as const, seen: 700 },
+          { copyId: cb.id, outcome: 'valid' as const, reason: null, credit: 1, seen: 5 },
+          { copyId: cc.id, outcome: 'invalid' as const, reason: 'disagrees', credit: 0, reputation: 'invalid' as const, seen: 5 },
+        ],
+        credits: [],
+      };
+      await store.applyValidation(w);
+      await store.applyValidation({ ...w, judgements: w.judgements.map((j) => ({ ...j, seen: 1 })) });
+      expect(await store.reputations([a, b, c].map((v) => ({ volunteerId: v.id, numericClass: v.numericClass })))).toMatchObject([
+        { volunteerId: a.id, pace: 700, valid: 1 }, { volunteerId: c.id, pace: null, invalid: 1 },
+      ]);
+    });
+
+    it('a claim reads a returned copy\'s pace: a trusted host\'s solo copy returned far faster than its pace no longer holds its shard back', async () => {
+      h = await harness();
+      const store = await h.open();
+      const policy = { ...DEFAULT_TRUST, trustAfter: 2 };
+      const [t, op] = [makeVolunteer(1), makeVolunteer(2)];
+      await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
+      // Its checked copies took 8 s a shard (8 records at 1 MFLOP: 0.008 GFLOP).
+      const pace = 8000 / 0.008;
+      await store.recordReputation([1, 2].map(() => ({ volunteerId: t.id, numericClass: t.numericClass, event: 'valid' as const, seen: pace })), NOW);
+      const trust = async (v: typeof op) => ({
+        policy, draw: 0.5, trustedClasses: [WASM], census: new Map([[WASM, 3]]),
+        asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
+      });
+      const { project: p } = await writeJob(store, { shards: 1, replicas: 1 });
+      // At its pace: its copy stands alone, nobody else gets one.
+      const slow = (await store.claimCopy({ ...claimReq(t), trust: await trust(t) }))!;
+      expect(slow.copy).toMatchObject({ volunteerId: t.id, solo: true });
+      expect(await store.saveResult(slow.copy.id, t.id, new Uint8Array([1]), 1, NOW + 8000, NO_RULES)).toBe('accepted');
+      await store.applyValidation({ shardId: slow.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
+      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 9000 }), trust: await trust(op) })).toBeNull();
+
+      // Far faster (10 ms): an untrusted host's result, so the operator's host may take the shard's next copy.
+      const two = await writeJob(store, { shards: 1, replicas: 1, createdAt: NOW + 1 }, p);
+      const fast = (await store.claimCopy({ ...claimReq(t, { now: NOW + 10_000 }), trust: await trust(t) }))!;
+      expect(fast).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { solo: true } });
+      expect(await store.saveResult(fast.copy.id, t.id, new Uint8Array([1]), 1, NOW + 10_010, NO_RULES)).toBe('accepted');
+      await store.applyValidation({ shardId: fast.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
+      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 10_020 }), trust: await trust(op) })).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { volunteerId: op.id } });
+    });
   });
 }
