@@ -10,7 +10,8 @@
  * --shards N (counted per run), --warmup N, --seed N, --strategies a,b,
  * --shares 1,10,35 (percent), --hold 15m (simulated credit hold),
  * --replicas R, --spot-fraction Q, --trust-after N; to compare with a rule
- * off: --copies-together, --no-voiding, --no-pace, --no-reviews.
+ * off: --copies-together, --no-voiding, --no-pace, --no-reviews; --no-honest
+ * leaves out the honest swarm's run.
  */
 import cliProgress from 'cli-progress';
 import { parseHold } from '../../server/core/credit/hold.ts';
@@ -21,7 +22,7 @@ import { table } from '../lib/stats.ts';
 import { STRATEGIES, STRATEGY_NOTES, type Strategy } from './strategies.ts';
 import { type CellFigures, type Progress, simulate } from './world.ts';
 
-const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews', 'no-voiding', 'no-pace', 'copies-together', 'pair-wait'];
+const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews', 'no-voiding', 'no-pace', 'copies-together', 'pair-wait', 'no-honest'];
 
 const flags = new Flags(process.argv.slice(2));
 const unknown = flags.unknown(FLAGS);
@@ -66,7 +67,8 @@ const base = {
   ...(flags.has('pair-wait') ? { pairWaitMs: flags.number('pair-wait', 60) * 1000 } : {}),
 };
 
-const cells: { strategy: Strategy | 'honest'; share: number }[] = [{ strategy: 'honest', share: 0 }];
+// --no-honest: only the cheaters' runs (a long run split per strategy need not repeat the honest swarm each time).
+const cells: { strategy: Strategy | 'honest'; share: number }[] = flags.has('no-honest') ? [] : [{ strategy: 'honest', share: 0 }];
 for (const s of strategies) for (const f of shares) cells.push({ strategy: s, share: f / 100 });
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -120,9 +122,9 @@ log(table(
 log('');
 for (const s of strategies) log(`  ${s}: ${STRATEGY_NOTES[s]}`);
 log(`(${Math.round((performance.now() - t0) / 1000)} s)`);
-const honest = results[0]!;
+const honest = results.find((r) => r.strategy === 'honest');
 log(JSON.stringify({
   seed, volunteers, shards, warmup, holdMs, policy, replicas,
-  honestCopiesPerShard: honest.copiesPerShard,
+  honestCopiesPerShard: honest?.copiesPerShard ?? null,
   runs: results,
 }));
