@@ -21,7 +21,10 @@ async function addVolunteer(store: Store, id: string, cls: string, lastSeen: num
 }
 
 for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarness]] as const) {
-  describe(`reputations: ${label}`, () => {
+  // These cases read holders' trust with a shard's copies in flight at once: copies issued together, not one at a time.
+const TOGETHER = { ...DEFAULT_TRUST, oneCopyAtATime: false };
+
+describe(`reputations: ${label}`, () => {
     let h: StoreHarness | undefined;
     afterEach(async () => {
       await h?.dispose();
@@ -106,7 +109,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       for (const v of [op, gpuOp]) await store.markOperator({ volunteerId: v.id, numericClass: v.numericClass }, NOW);
       const census = new Map([[WASM, 3], [GPU, 3], [FORGED, 1]]);
       const trust = async (v: typeof op, trustedClasses = [WASM]) => ({
-        policy: DEFAULT_TRUST, draw: 0, trustedClasses, census,
+        policy: TOGETHER, draw: 0, trustedClasses, census,
         asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
       });
       // The forger is refused by the rule ...
@@ -167,7 +170,7 @@ for (const [label, harness] of [['sqlite', sqliteHarness], ['postgres', pgHarnes
       const [liar1, liar2, op] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
       await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
       const trust = async (v: typeof op, draw = 0) => ({
-        policy: DEFAULT_TRUST, draw, trustedClasses: [WASM], census: new Map([[WASM, 3]]),
+        policy: TOGETHER, draw, trustedClasses: [WASM], census: new Map([[WASM, 3]]),
         asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
       });
       const first = await store.claimCopy({ ...claimReq(liar1), trust: await trust(liar1) });
