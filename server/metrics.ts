@@ -22,7 +22,10 @@ export function createMetrics() {
     trustEarned: new Counter({ name: 'tabgrid_hosts_trusted_total', help: 'Hosts that earned trust in a numeric class (their streak reached --trust-after)', registers: [registry] }),
     trustLost: new Counter({ name: 'tabgrid_hosts_lost_trust_total', help: 'Trusted hosts that lost trust, by reason: invalid result, spot check failed, operator trust revoked', labelNames: ['reason'], registers: [registry] }),
     tooFast: new Counter({ name: 'tabgrid_results_too_fast_total', help: 'Trusted hosts\' results judged as untrusted ones\' because they came back far faster (PACE_FACTOR) than their host\'s fastest checked result', registers: [registry] }),
-    reopened: new Counter({ name: 'tabgrid_shards_reopened_total', help: 'Shards re-opened by backtracking (a host caught lying had them accepted on its word alone)', registers: [registry] }),
+    reopened: new Counter({
+      name: 'tabgrid_shards_reopened_total', labelNames: ['reason'], registers: [registry],
+      help: 'Shards re-opened for others to recompute, by reason: backtracking (a host caught lying had them accepted on its word alone), void (every host that agreed on the answer was caught since)',
+    }),
     reversed: new Counter({ name: 'tabgrid_credit_reversed_total', help: 'Credit reversed by new ledger rows (GFLOP)', registers: [registry] }),
     reviews: new Counter({ name: 'tabgrid_reviews_total', help: 'Reviews of results a caught host had agreed on (settled by the root of trust): opened, root copies issued, confirmed, overturned', labelNames: ['event'], registers: [registry] }),
     reviewsSettled: new Counter({ name: 'tabgrid_reviews_settled_total', help: 'Reviews settled, by outcome (confirmed, overturned) and by whom: an operator\'s host (root) or the coordinator\'s own computation (coordinator)', labelNames: ['by', 'outcome'], registers: [registry] }),
@@ -74,6 +77,7 @@ export function countTrust(m: Metrics, events: CoordinatorEvents): void {
   for (const event of ['issued', 'passed', 'failed']) m.spotChecks.inc({ event }, 0);
   for (const replication of ['solo', 'replicated']) m.copiesIssued.inc({ replication }, 0);
   for (const reason of LOSSES) m.trustLost.inc({ reason }, 0);
+  for (const reason of ['backtracking', 'void']) m.reopened.inc({ reason }, 0);
   for (const event of ['opened', 'issued', 'confirmed', 'overturned']) m.reviews.inc({ event }, 0);
   for (const by of ['root', 'coordinator']) for (const outcome of ['confirmed', 'overturned']) m.reviewsSettled.inc({ by, outcome }, 0);
   events.on('trust', (n) => {
@@ -85,7 +89,7 @@ export function countTrust(m: Metrics, events: CoordinatorEvents): void {
       case 'too-fast': m.tooFast.inc(); break;
       case 'trust-lost': m.trustLost.inc({ reason: n.reason }); break;
       // A counter refuses a negative step (it throws, in the service that announced it): amounts are taken back, never given.
-      case 'reopened': m.reopened.inc(Math.max(0, n.shards)); m.reversed.inc(Math.max(0, n.creditReversed)); break;
+      case 'reopened': m.reopened.inc({ reason: n.reason }, Math.max(0, n.shards)); m.reversed.inc(Math.max(0, n.creditReversed)); break;
       case 'reversed': m.reversed.inc(Math.max(0, n.credit)); break;
       case 'payout': m.payouts.inc(); break;
       case 'review':

@@ -19,8 +19,11 @@ export type TrustNews =
   /** A trusted host's result came back far faster than its checked pace (core/trust/pace.ts): judged as an untrusted host's. */
   | { kind: 'too-fast' }
   | { kind: 'trust-lost'; reason: TrustLoss }
-  /** Backtracking re-opened these shards and reversed this much credit (GFLOP). */
-  | { kind: 'reopened'; shards: number; creditReversed: number }
+  /**
+   * Shards re-opened and this much credit reversed (GFLOP): by backtracking (a caught host's solo results), or
+   * voided (void-agreements.ts: answers no uncaught host vouches for any more).
+   */
+  | { kind: 'reopened'; reason: 'backtracking' | 'void'; shards: number; creditReversed: number }
   /** Credit reversed outside backtracking (GFLOP). */
   | { kind: 'reversed'; credit: number }
   | { kind: 'payout'; accounts: number }

@@ -73,7 +73,7 @@ export class Reviews {
     private readonly store: Store,
     private readonly kinds: KindWorks,
     private readonly events: CoordinatorEvents,
-    private readonly settings: { holdMs: number; trustAfter: number },
+    private readonly settings: { holdMs: number },
     private readonly log: Logger,
   ) {}
 
@@ -96,7 +96,7 @@ export class Reviews {
   /** A root host asks for work: a copy of the oldest open review it may take, or null. */
   async maybeIssue(v: Volunteer, root: boolean, projectId: string | undefined, now: number): Promise<Claimed | null> {
     if (!root) return null;
-    const waiting = (await this.store.waitingReviews(WAITING_READ, this.settings.trustAfter))
+    const waiting = (await this.store.waitingReviews(WAITING_READ))
       .filter((r) => (r.copyId === null || !r.copyLive) && r.shardId !== this.ownComputing && (!projectId || r.projectId === projectId));
     // In reviewOrder (the store's order). The store refuses a shard the host already held a copy of, or of another class
     // on a homogeneous job: a few tries.
@@ -176,7 +176,7 @@ export class Reviews {
     try {
       if (this.passed.size > PASSED_MAX) this.passed.clear();
       // Read past the reviews passed over, so those at the head of the order never hide the rest.
-      const waiting = await this.store.waitingReviews(WAITING_READ + this.passed.size, this.settings.trustAfter);
+      const waiting = await this.store.waitingReviews(WAITING_READ + this.passed.size);
       const looked = new Set(this.passed);
       for (let r = pickOwnReview(waiting, looked); r; r = pickOwnReview(waiting, looked)) {
         looked.add(r.shardId);

@@ -13,7 +13,9 @@
  *    result it had accepted on its word alone re-opened: recomputed by
  *    others, its credit reversed by new ledger rows, a completed job run
  *    again so its outputs are corrected; what it had accepted with others'
- *    agreement goes under review (reviews.ts).
+ *    agreement is void when no uncaught host vouches for it any more
+ *    (void-agreements.ts: re-opened the same way), and goes under review
+ *    otherwise (reviews.ts).
  */
 import type { Logger } from 'pino';
 import type { Assignment } from '../../shared/protocol/events.ts';
@@ -29,6 +31,7 @@ import type { Claimed, CopyJudgement, ShardResults, Store, Volunteer } from '../
 import type { CoordinatorEvents } from './events.ts';
 import type { KindWorks } from './kinds.ts';
 import type { Reviews } from './reviews.ts';
+import { voidAgreements } from './void-agreements.ts';
 
 export interface SpotCheckSettings {
   /** Fraction of work requests answered with a known-answer copy (0: none, and no answers computed). */
@@ -246,7 +249,11 @@ export class SpotChecks {
   reviews: Reviews | null = null;
 
   private async backtrack(volunteerId: string, copyId: string, spot: boolean): Promise<void> {
-    // What it agreed on with others first: those reviews wait for the root of trust, and hold their credit meanwhile.
+    // What nobody uncaught vouches for any more first: re-opened without the root, so no review is opened for it.
+    await voidAgreements({ store: this.store, events: this.events, underShardLock: this.underShardLock, log: this.log }, { volunteerId, copyId, spot }).catch((err: unknown) => {
+      this.log.error({ err, volunteer: volunteerId, copy: copyId }, 'could not void the agreements no uncaught host vouches for; they go under review instead');
+    });
+    // What it agreed on with others next: those reviews wait for the root of trust, and hold their credit meanwhile.
     await this.reviews?.open({ volunteerId, copyId, spot }, Date.now()).catch((err: unknown) => {
       this.log.error({ err, volunteer: volunteerId, copy: copyId }, 'could not open the reviews of a caught host\'s agreed results; they stay accepted until it is caught again');
     });
@@ -269,7 +276,7 @@ export class SpotChecks {
       jobsRerun: [...new Set(reopened.filter((r) => r.jobReopened).map((r) => r.jobId))],
       creditReversed: reversed.reduce((s, r) => s + r.amount, 0), reason: plan.reason,
     }, 'backtracking: the host\'s results accepted on its word alone are re-opened for others to recompute, their credit reversed');
-    this.events.emit('trust', { kind: 'reopened', shards: reopened.length, creditReversed: reversed.reduce((s, r) => s + r.amount, 0) });
+    this.events.emit('trust', { kind: 'reopened', reason: 'backtracking', shards: reopened.length, creditReversed: reversed.reduce((s, r) => s + r.amount, 0) });
     for (const r of reopened) {
       this.events.emit('outcome', r.volunteerId, { copyId: r.copyId, jobId: r.jobId, outcome: 'invalid', credit: 0, reason: plan.reason });
     }

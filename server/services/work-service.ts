@@ -132,7 +132,7 @@ export class WorkService {
       (shardId, fn) => this.shardLock.run(shardId, fn), log.child({ component: 'spot-checks' }),
     );
     this.trust = { ...DEFAULT_TRUST, ...trust };
-    this.reviews = new Reviews(store, kinds, events, { holdMs: config.creditHoldMs, trustAfter: this.trust.trustAfter }, log.child({ component: 'reviews' }));
+    this.reviews = new Reviews(store, kinds, events, { holdMs: config.creditHoldMs }, log.child({ component: 'reviews' }));
     this.reviews.hooks = {
       trustMoved: async (moves, ids) => {
         this.trustMoved(moves, {});

@@ -5,7 +5,7 @@
  * timestamp, a record offset or a count, far below 2^53), BOOLEAN as a
  * boolean where SQLite has 0/1; JSON columns are text in both.
  */
-import type { Review } from '../core/trust/review.ts';
+import type { Agreement, Review, Voucher } from '../core/trust/review.ts';
 import type { ClaimableShard } from '../core/scheduler/claim.ts';
 import type { Copy, Job, Shard, TrainProgress } from '../core/jobs/types.ts';
 import { type DistinctRule, lateResultClash } from '../core/scheduler/eligibility.ts';
@@ -242,13 +242,39 @@ export const REVIEW_SQL = {
     ORDER BY c.returned_at`,
   /**
    * Open reviews in the order the root takes them (review.ts reviewOrder: unvouched first, then the newest answers), with
-   * whether their root copy is still live and whether a host trusted now (streak >= ?, or an operator's) agreed.
+   * whether their root copy is still live and whether a host not caught since it agreed (caughtSince; no reputation row:
+   * never judged, never caught), or an operator's, vouches for the answer. Not "trusted now": careful and on-off hosts
+   * earn their trust again after a catch, and their lies would stay vouched for.
    */
   open: `SELECT * FROM (SELECT rv.*, CASE WHEN rc.state IN ('assigned','running','returned') THEN 1 ELSE 0 END AS copy_live,
-        CASE WHEN EXISTS (SELECT 1 FROM copies o JOIN reputations r ON r.volunteer_id = o.volunteer_id AND r.numeric_class = o.numeric_class
-          WHERE o.shard_id = rv.shard_id AND o.outcome = 'valid' AND (r.operator = 1 OR r.streak >= ?)) THEN 1 ELSE 0 END AS vouched
+        CASE WHEN EXISTS (SELECT 1 FROM copies o LEFT JOIN reputations r ON r.volunteer_id = o.volunteer_id AND r.numeric_class = o.numeric_class
+          WHERE o.shard_id = rv.shard_id AND o.outcome = 'valid'
+            AND (r.operator = 1 OR r.last_invalid_at IS NULL OR r.last_invalid_at < o.returned_at)) THEN 1 ELSE 0 END AS vouched
       FROM reviews rv LEFT JOIN copies rc ON rc.id = rv.copy_id WHERE rv.state = 'open') w
     ORDER BY vouched, result_at DESC, shard_id LIMIT ?`,
+  /**
+   * A caught host's agreements (its valid copy on a validated shard of a running or completed inference job, another
+   * valid copy beside it), the newest `?` of them, each with every valid copy of its shard: one row per voucher
+   * (review.ts Voucher). The root: an operator's host, a root's review copy (the operator's host or the
+   * coordinator's own computation), or a shard the coordinator computed itself (its copies agreed with it).
+   */
+  agreements: `SELECT a.shard_id, a.job_id, a.canonical_copy_id, a.mine, o.id AS copy_id, o.volunteer_id, o.returned_at, r.last_invalid_at,
+      CASE WHEN o.review = 1 OR r.operator = 1 OR EXISTS (SELECT 1 FROM known_answers k WHERE k.shard_id = a.shard_id) THEN 1 ELSE 0 END AS root
+    FROM (SELECT s.id AS shard_id, s.job_id, s.canonical_copy_id, c.id AS mine, c.returned_at AS mine_at, s.idx
+        FROM copies c JOIN shards s ON s.id = c.shard_id JOIN jobs j ON j.id = s.job_id
+        WHERE c.volunteer_id = ? AND c.outcome = 'valid' AND s.state = 'validated' AND j.kind = 'inference' AND j.state IN ('running', 'completed')
+          AND EXISTS (SELECT 1 FROM copies o WHERE o.shard_id = s.id AND o.id <> c.id AND o.outcome = 'valid')
+        ORDER BY c.returned_at DESC, s.idx DESC, s.id LIMIT ?) a
+      JOIN copies o ON o.shard_id = a.shard_id AND o.outcome = 'valid'
+      LEFT JOIN reputations r ON r.volunteer_id = o.volunteer_id AND r.numeric_class = o.numeric_class
+    ORDER BY a.mine_at DESC, a.idx DESC, a.shard_id, o.returned_at, o.id`,
+  /** One shard's vouchers, as agreements reads them: voidAgreement checks them again in its write. */
+  vouchers: `SELECT o.id AS copy_id, o.volunteer_id, o.returned_at, r.last_invalid_at,
+      CASE WHEN o.review = 1 OR r.operator = 1 OR EXISTS (SELECT 1 FROM known_answers k WHERE k.shard_id = o.shard_id) THEN 1 ELSE 0 END AS root
+    FROM copies o LEFT JOIN reputations r ON r.volunteer_id = o.volunteer_id AND r.numeric_class = o.numeric_class
+    WHERE o.shard_id = ? AND o.outcome = 'valid' ORDER BY o.returned_at, o.id`,
+  /** A voided shard's open review closes: the answer it was reviewing is gone (voidAgreement, in its write). */
+  closeVoided: `UPDATE reviews SET state = 'closed', settled_at = ? WHERE shard_id = ? AND state = 'open'`,
   insert: `INSERT INTO reviews (shard_id, job_id, project_id, canonical_copy_id, state, reason, opened_at, result_at, copy_id, settled_at)
     VALUES (?, ?, ?, ?, 'open', ?, ?, ?, NULL, NULL) ON CONFLICT (shard_id) DO NOTHING`,
   one: `SELECT rv.*, CASE WHEN rc.state IN ('assigned','running','returned') THEN 1 ELSE 0 END AS copy_live
@@ -267,6 +293,26 @@ export const toReview = (r: Row) => ({
   state: r.state as Review['state'], reason: r.reason as string, openedAt: num(r.opened_at), resultAt: num(r.result_at), copyId: str(r.copy_id),
   copyLive: num(r.copy_live) === 1, vouched: num(r.vouched) === 1,
 });
+
+/** A voucher row (REVIEW_SQL.agreements, vouchers) as review.ts reads it. */
+export const toVoucher = (r: Row): Voucher => ({
+  copyId: r.copy_id as string, volunteerId: r.volunteer_id as string, at: num(r.returned_at), root: num(r.root) === 1,
+  lastCaughtAt: r.last_invalid_at === null || r.last_invalid_at === undefined ? null : num(r.last_invalid_at),
+});
+
+/** REVIEW_SQL.agreements' rows (one per voucher, an agreement's together, in order) as agreements. */
+export function toAgreements(rows: readonly Row[]): Agreement[] {
+  const out: Agreement[] = [];
+  for (const r of rows) {
+    let a = out.at(-1);
+    if (!a || a.shardId !== r.shard_id) {
+      a = { shardId: r.shard_id as string, jobId: r.job_id as string, canonicalCopyId: r.canonical_copy_id as string, copyId: r.mine as string, vouchers: [] };
+      out.push(a);
+    }
+    a.vouchers.push(toVoucher(r));
+  }
+  return out;
+}
 
 export const toAgreedResult = (r: Row) => ({
   copyId: r.id as string, shardId: r.shard_id as string, jobId: r.job_id as string, volunteerId: r.volunteer_id as string, at: num(r.returned_at),

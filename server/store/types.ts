@@ -10,7 +10,7 @@ import type { ClaimTrust } from '../core/scheduler/claim.ts';
 import type { JobState } from '../../shared/protocol/events.ts';
 import type { CreditLedger, ReversedCredit } from './credit-types.ts';
 import type { KnownAnswer, SoloResult } from '../core/trust/spot-check.ts';
-import type { AgreedResult, Review } from '../core/trust/review.ts';
+import type { AgreedResult, Agreement, Review } from '../core/trust/review.ts';
 import type { InviteRow, MembershipRow } from '../core/groups/membership.ts';
 import type { Reputation } from '../core/trust/reputation.ts';
 import type { ReputationEventWrite, ReputationKey, ReputationMove } from './reputation-rows.ts';
@@ -217,6 +217,20 @@ export interface Reopened {
   jobReopened: boolean;
 }
 
+/** A void agreement re-opened (Store.voidAgreement). */
+export interface Voided {
+  shardId: string;
+  jobId: string;
+  projectId: string;
+  /** Every copy that had agreed on the answer, invalid now. */
+  copies: { copyId: string; volunteerId: string }[];
+  reversed: ReversedCredit[];
+  /** The job had completed on it: it runs again, and completes again with the shard recomputed. */
+  jobReopened: boolean;
+  /** An open review of the shard closed with it. */
+  reviewClosed: boolean;
+}
+
 /**
  * A late result on a dead copy that may not revive it (lateResultClash,
  * eligibility.ts), decided under the shard's lock so that no claim can slip
@@ -399,9 +413,23 @@ export interface Store extends CreditLedger {
   startReviews(r: { targets: readonly { shardId: string; at: number }[]; reason: string; now: number }): Promise<Review[]>;
   /**
    * Open reviews in the order the root takes them (review.ts reviewOrder), with whether the root copy issued for each
-   * is still live and whether a host trusted now (a streak of `trustAfter`, or an operator's) agreed on its answer.
+   * is still live and whether a host not caught since it agreed (caughtSince), or an operator's, vouches for its answer.
    */
-  waitingReviews(limit: number, trustAfter: number): Promise<ReviewRow[]>;
+  waitingReviews(limit: number): Promise<ReviewRow[]>;
+  /**
+   * The volunteer's newest `limit` agreements (its valid copy on a validated shard of a running or completed
+   * inference job, another valid copy agreeing), each with every valid copy of its shard as a voucher (review.ts
+   * Voucher: the host's last catch in the copy's class from its reputation). Read once a host is caught.
+   */
+  agreements(volunteerId: string, limit: number): Promise<Agreement[]>;
+  /**
+   * Voids an agreement no uncaught host vouches for, in one transaction (the caller holds the shard's lock): when
+   * the shard is still validated with `canonicalCopyId` and its vouchers read now are void (agreementVoid), it goes
+   * back to open (wanting at least two new results), every valid copy becomes invalid with `reason`, their credit is
+   * reversed by new ledger rows with `reason`, its open review closes, and a job that had completed runs again.
+   * Null, nothing changed: the shard is no longer so, or someone uncaught (or the root) vouches for it.
+   */
+  voidAgreement(r: { shardId: string; canonicalCopyId: string; reason: string; now: number }): Promise<Voided | null>;
   reviewOf(shardId: string): Promise<ReviewRow | null>;
   /** Issues a root host the review's copy (decideReviewCopy decides), outside the shard's copy budget; null when refused. */
   issueReviewCopy(shardId: string, volunteer: ClaimRequest['volunteer'], root: boolean, now: number): Promise<Claimed | null>;

@@ -90,8 +90,8 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
   const outputMatchesDirect = (c: SpawnedCoordinator, id: string, x: Float32Array, records: number) => matchesDirect(model, c, id, x, records);
 
   /**
-   * Three careful colluders earn trust honestly (`warmShards` shards at replicas 3, in turns, so each holds one copy of
-   * every shard), then hold every copy of a shard and agree on a lie: accepted and credited. The coordinator restarts
+   * Three careful colluders earn trust honestly (`warmShards` shards at replicas 4 beside an honest host, in turns, so
+   * each holds one copy of every shard), then hold every copy of a shard and agree on a lie: accepted and credited. The coordinator restarts
    * with spot checks on (and `restartArgs`); only the liar comes back, still lying, and fails a check against the
    * coordinator's own answer: what the group agreed on goes under review, with no operator host connected.
    */
@@ -102,9 +102,11 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
     const group = [await raw(c.url), await raw(c.url), await raw(c.url)];
     const [liar, friend1, friend2] = group as [RawVolunteer, RawVolunteer, RawVolunteer];
 
-    // They earn trust honestly, in turns, so each holds one copy of every shard.
-    const warm = await job(c, { records: 4 * o.warmShards, replicas: 3, seed: 4 });
-    for (let i = 0; i < o.warmShards; i++) for (const v of group) expect(await v.step()).not.toBeNull();
+    // They earn trust honestly, in turns, beside an honest host, so each holds one copy of every shard. The honest host
+    // still vouches for those answers once all three colluders are caught: they are reviewed, not void (void-agreements.ts).
+    const honest = await raw(c.url);
+    const warm = await job(c, { records: 4 * o.warmShards, replicas: 4, seed: 4 });
+    for (let i = 0; i < o.warmShards; i++) for (const v of [...group, honest]) expect(await v.step()).not.toBeNull();
     expect((await waitForJob(c.api, warm.id, 60_000)).state).toBe('completed');
     // Then they hold every copy of a shard and agree on a lie: accepted (three trusted results agree), credited.
     const lie = await job(c, { records: 4, replicas: 3, seed: 1 });
@@ -120,7 +122,7 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
 
     // Restarted with spot checks on; only the liar comes back, still lying, and fails a check against the coordinator's own answer.
     const creds = { volunteerId: liar.volunteerId, secret: liar.secret };
-    for (const v of group) await v.close();
+    for (const v of [...group, honest]) await v.close();
     await c.stop();
     c = await coordinator(['--spot-checks', '0.5', '--credit-hold', '1h', ...o.args, ...o.restartArgs], c.dataDir, pgArgs);
     const fast = await raw(c.url, creds);

@@ -204,7 +204,7 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     expect(counts.counters).toEqual(counts.store);
     expect(m('tabgrid_hosts_lost_trust_total', { reason: 'spot_check_failed' })).toBe(1);
     expect(m('tabgrid_hosts_lost_trust_total', { reason: 'invalid' })).toBe(0);
-    expect(m('tabgrid_shards_reopened_total')).toBe(4);
+    expect(m('tabgrid_shards_reopened_total', { reason: 'backtracking' })).toBe(4);
     // A reversal row carries the credit taken back as a negative amount; the counter adds what was taken back.
     expect(m('tabgrid_credit_reversed_total')).toBeCloseTo(-reversals.reduce((sum, r) => sum + r.amount, 0), 6);
 
@@ -319,7 +319,7 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     expect(counts.counters).toEqual(counts.store);
   }, 300_000);
 
-  it('careful colluders lie only where the two of them hold every copy of a shard: on a known answer issued to both, both fail, lose their trust and get no credit', async () => {
+  it('careful colluders lie only where the two of them hold every copy of a shard: on a known answer issued to both, both fail, lose their trust and get no credit; what only the two of them vouched for is void', async () => {
     // A known answer's first copy waits an hour here for its second host, so no stall of a loaded machine splits a pair.
     // With --spot-pair-seconds 0 (known answers go out singly) the colluders' two copies are of one shard once in 16: this test fails.
     const c = await coordinator(['--spot-checks', '0.5', '--known-answer-seconds', '0', '--trust-after', '3', '--min-replicate-probability', '1', '--spot-pair-seconds', '3600']);
@@ -360,7 +360,13 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     const counts = await spotCounts(c);
     expect(counts.store).toEqual({ issued: 2, passed: 0, failed: 2 });
     expect(counts.counters).toEqual(counts.store);
-    // No credit for it: what they earned honestly is all they have.
-    expect([(await account(c, a.account)).balance, (await account(c, b.account)).balance]).toEqual(earned);
+    // No credit for it. And what they computed together while earning their trust, only the two of them vouched for:
+    // both caught since, it is void (void-agreements.ts), re-opened for others, its credit reversed by new rows too.
+    const voided = () => c.logs.filter((l) => l.msg === 'agreement void: every host that agreed on this answer has since been caught; the shard is re-opened for others to recompute, every agreeing copy invalid, its credit reversed');
+    for (const until = Date.now() + 60_000; voided().length < 3 && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
+    expect(voided().map((l) => l.job)).toEqual([warmUp.id, warmUp.id, warmUp.id]);
+    for (const v of [a, b]) expect((await account(c, v.account)).balance).toBeCloseTo(0, 12);
+    expect((await account(c, a.account)).changes.filter((x) => x.kind === 'reversal').map((x) => x.amount).reduce((n, x) => n - x, 0)).toBeCloseTo(earned[0]!, 12);
+    expect((await scrape(c.url))('tabgrid_shards_reopened_total', { reason: 'void' })).toBe(3);
   }, 300_000);
 });

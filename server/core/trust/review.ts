@@ -262,6 +262,41 @@ export function agreementVoid(vouchers: readonly Pick<Voucher, 'at' | 'lastCaugh
   return vouchers.length >= 2 && vouchers.every((v) => !v.root && caughtSince(v));
 }
 
+/**
+ * How many of a caught host's agreements one catch reads, newest first (Store.agreements). A host that turns to
+ * lying does so after it earned trust, and is caught soon after: its lies are its newest agreements. An older
+ * answer becomes void only when the last host vouching for it is caught, and that catch reads it among that
+ * host's agreements; one missed (a host with more agreements since) is left to the reviews.
+ */
+export const VOID_READ = 1000;
+
+/** An answer a caught host agreed on, with every host vouching for it (its shard's valid copies), as the store reads it. */
+export interface Agreement {
+  shardId: string;
+  jobId: string;
+  /** The shard's canonical copy when read: voiding re-checks it under the shard's lock. */
+  canonicalCopyId: string;
+  /** The caught host's own copy among the vouchers. */
+  copyId: string;
+  vouchers: Voucher[];
+}
+
+/** The agreements to void once a host is caught (agreementVoid), one per shard. */
+export function voidTargets(agreements: readonly Agreement[]): Agreement[] {
+  const seen = new Set<string>();
+  return agreements.filter((a) => {
+    if (seen.has(a.shardId) || !agreementVoid(a.vouchers)) return false;
+    seen.add(a.shardId);
+    return true;
+  });
+}
+
+/** Why a void agreement's copies are invalid, in words the volunteers and the dashboards read. */
+export function voidReason(caught: { volunteerId: string; copyId: string; spot: boolean }): string {
+  const what = caught.spot ? 'failed a spot check' : 'returned an invalid result';
+  return `void: every host that agreed on this answer has since been caught (the last, host ${caught.volunteerId}, ${what} on copy ${caught.copyId}); no uncaught host vouches for it, so it is recomputed by others and its credit reversed`;
+}
+
 /** An open review as a root host's request weighs it. */
 export interface WaitingReview {
   shardId: string;

@@ -32,11 +32,11 @@ import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
 import type { KeyedJob, SubmissionKey } from '../../core/jobs/submission.ts';
-import { COORDINATOR_HOST, decideReviewCopy, type Review } from '../../core/trust/review.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toReview, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { agreementVoid, COORDINATOR_HOST, decideReviewCopy, type Review } from '../../core/trust/review.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toAgreements, toReview, toVoucher, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, shardOf, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
-  type ProjectSettings, type Reopened, type ResultWrite, type ReviewSettleWrite, type ReviewSettled, type ShardResults, type Store, type ValidationWrite, type Volunteer,
+  type ProjectSettings, type Reopened, type Voided, type ResultWrite, type ReviewSettleWrite, type ReviewSettled, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -822,8 +822,35 @@ export class PgStore implements Store {
     });
   }
 
-  async waitingReviews(limit: number, trustAfter: number) {
-    return (await this.exec(numbered(REVIEW_SQL.open), [trustAfter, limit])).rows.map(toReview);
+  async waitingReviews(limit: number) {
+    return (await this.exec(numbered(REVIEW_SQL.open), [limit])).rows.map(toReview);
+  }
+
+  async agreements(volunteerId: string, limit: number) {
+    return toAgreements((await this.exec(numbered(REVIEW_SQL.agreements), [volunteerId, limit])).rows);
+  }
+
+  async voidAgreement(r: { shardId: string; canonicalCopyId: string; reason: string; now: number }): Promise<Voided | null> {
+    return this.tx(async (q): Promise<Voided | null> => {
+      const row = (await q('SELECT * FROM shards WHERE id = $1 FOR NO KEY UPDATE', [r.shardId])).rows[0];
+      if (!row || row.state !== 'validated' || row.canonical_copy_id !== r.canonicalCopyId) return null;
+      // Read again under the shard's row lock: a review confirmed meanwhile (the root's copy valid) or a host's copy judged since keeps it.
+      const vouchers = (await q(numbered(REVIEW_SQL.vouchers), [r.shardId])).rows.map(toVoucher);
+      if (!agreementVoid(vouchers)) return null;
+      const jobId = row.job_id as string;
+      await q(`UPDATE copies SET outcome = 'invalid', reason = $1, credit = 0 WHERE id = ANY($2::text[])`, [r.reason, vouchers.map((v) => v.copyId)]);
+      const alive = num((await q(numbered(SPOT_SQL.alive), [r.shardId])).rows[0]!.n);
+      const wanted = Math.max(2, num(row.wanted));
+      await q(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = $1, alive = $2, max_total = GREATEST(max_total, issued + $1) WHERE id = $3`,
+        [wanted, alive, r.shardId]);
+      const reviewClosed = ((await q(numbered(REVIEW_SQL.closeVoided), [r.now, r.shardId])).rowCount ?? 0) === 1;
+      const jobReopened = ((await q(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = $1 AND state = 'completed'`, [jobId])).rowCount ?? 0) === 1;
+      const reversed = await credit.reverseCredits(q, { copyIds: vouchers.map((v) => v.copyId), reason: r.reason, now: r.now });
+      return {
+        shardId: r.shardId, jobId, projectId: row.project_id as string, copies: vouchers.map((v) => ({ copyId: v.copyId, volunteerId: v.volunteerId })),
+        reversed, jobReopened, reviewClosed,
+      };
+    });
   }
 
   async reviewOf(shardId: string) {

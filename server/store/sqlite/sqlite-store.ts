@@ -23,11 +23,11 @@ import { expiryReason, heartbeatRefusal, leaseDeadline } from '../../core/schedu
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
 import { decideSpotCopy } from '../../core/trust/spot-check.ts';
-import { COORDINATOR_HOST, decideReviewCopy, type Review } from '../../core/trust/review.ts';
-import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toReview, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
+import { agreementVoid, COORDINATOR_HOST, decideReviewCopy, type Review } from '../../core/trust/review.ts';
+import { activeProject, COPY_COLS, FAIR_SHARE_SQL, MEMBERSHIP_COLS, lateRefusal, REVIEW_SQL, SPOT_SQL, toAgreedResult, toAgreements, toReview, toVoucher, toInvite, toKnownAnswer, toOwnAnswer, type OwnAnswerRow, toMembership, toSoloResult, GRID_COUNT_SQL, gridCounts, projectPatch, type Row, toCopy, toJob, toProject, toShard, toShardRow, toTokenInfo, toVolunteer } from '../rows.ts';
 import {
   type ClaimRequest, type Claimed, DEFAULT_PROJECT_SETTINGS, type JobCounts, type LedgerEntry, type NewProject, type Project, type ProjectDeletion,
-  type ProjectSettings, type Reopened, type ResultWrite, type ReviewSettleWrite, type ReviewSettled, type ShardResults, type Store, type ValidationWrite, type Volunteer,
+  type ProjectSettings, type Reopened, type Voided, type ResultWrite, type ReviewSettleWrite, type ReviewSettled, type ShardResults, type Store, type ValidationWrite, type Volunteer,
 } from '../types.ts';
 import type { ProjectBoardCounts } from '../types.ts';
 import type { JobState } from '../../../shared/protocol/events.ts';
@@ -1095,8 +1095,38 @@ export class SqliteStore implements Store {
     });
   }
 
-  async waitingReviews(limit: number, trustAfter: number) {
-    return (this.db.prepare(REVIEW_SQL.open).all(trustAfter, limit) as Row[]).map(toReview);
+  async waitingReviews(limit: number) {
+    return (this.db.prepare(REVIEW_SQL.open).all(limit) as Row[]).map(toReview);
+  }
+
+  async agreements(volunteerId: string, limit: number) {
+    return toAgreements(this.db.prepare(REVIEW_SQL.agreements).all(volunteerId, limit) as Row[]);
+  }
+
+  async voidAgreement(r: { shardId: string; canonicalCopyId: string; reason: string; now: number }): Promise<Voided | null> {
+    return this.write((): Voided | null => {
+      const row = this.s.getShard!.get(r.shardId) as Row | undefined;
+      if (!row || row.state !== 'validated' || row.canonical_copy_id !== r.canonicalCopyId) return null;
+      // Read again in the write: a review confirmed meanwhile (the root's copy valid) or a host's copy judged since keeps it.
+      const vouchers = (this.db.prepare(REVIEW_SQL.vouchers).all(r.shardId) as Row[]).map(toVoucher);
+      if (!agreementVoid(vouchers)) return null;
+      const jobId = row.job_id as string;
+      this.hot.evict(r.shardId);
+      for (const v of vouchers) this.db.prepare(`UPDATE copies SET outcome = 'invalid', reason = ?, credit = 0 WHERE id = ?`).run(r.reason, v.copyId);
+      const alive = Number((this.db.prepare(SPOT_SQL.alive).get(r.shardId) as Row).n);
+      const wanted = Math.max(2, Number(row.wanted));
+      this.db.prepare(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = ?, alive = ?, max_total = MAX(max_total, issued + ?) WHERE id = ?`)
+        .run(wanted, alive, wanted, r.shardId);
+      const reviewClosed = this.db.prepare(REVIEW_SQL.closeVoided).run(r.now, r.shardId).changes === 1;
+      const jobReopened = this.db.prepare(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = ? AND state = 'completed'`).run(jobId).changes === 1;
+      this.jobCache.delete(jobId);
+      this.hot.evictJob(jobId);
+      const reversed = this.credits.reverseCredits({ copyIds: vouchers.map((v) => v.copyId), reason: r.reason, now: r.now });
+      return {
+        shardId: r.shardId, jobId, projectId: row.project_id as string, copies: vouchers.map((v) => ({ copyId: v.copyId, volunteerId: v.volunteerId })),
+        reversed, jobReopened, reviewClosed,
+      };
+    });
   }
 
   async reviewOf(shardId: string) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeJob, makeVolunteer } from '../store/contract.ts';
 import {
-  agreementVoid, caughtSince, type AgreedResult, decideOwnReview, decideReviewCopy, judgeUnsettledReviewCopy, pickOwnReview, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview,
+  agreementVoid, type Agreement, caughtSince, type AgreedResult, decideOwnReview, decideReviewCopy, judgeUnsettledReviewCopy, pickOwnReview, MIN_REVIEW_WINDOW_MS, pickReview, reviewOrder, reviewReason, reviewSince, reviewTargets, settleReview, voidReason, voidTargets,
 } from '../../../server/core/trust/review.ts';
 
 const HOUR = 3600_000;
@@ -190,5 +190,23 @@ describe('an agreement no uncaught host vouches for (agreementVoid)', () => {
   it("never voids the root's word, nor a result that stood alone (backtracking handles those)", () => {
     expect(agreementVoid([v(10, 50), v(12, 60, true)])).toBe(false);
     expect(agreementVoid([v(10, 50)])).toBe(false);
+  });
+});
+
+describe('the agreements a catch voids (voidTargets)', () => {
+  const voucher = (volunteerId: string, at: number, lastCaughtAt: number | null, root = false) => ({ copyId: `${volunteerId}@${at}`, volunteerId, at, lastCaughtAt, root });
+  const agreement = (shardId: string, vouchers: Agreement['vouchers']): Agreement => ({ shardId, jobId: 'j', canonicalCopyId: vouchers[0]!.copyId, copyId: vouchers[0]!.copyId, vouchers });
+  it('keeps those no uncaught host vouches for, once per shard, in the order read', () => {
+    const lie = agreement('s1', [voucher('a', 10, 50), voucher('b', 11, 40)]);
+    const honest = agreement('s2', [voucher('a', 20, 50), voucher('h', 21, null)]);
+    const redeemed = agreement('s3', [voucher('a', 30, 50), voucher('b', 31, 25)]);
+    const rooted = agreement('s4', [voucher('a', 40, 50), voucher('b', 41, 45), voucher('r', 42, null, true)]);
+    const lie2 = agreement('s5', [voucher('b', 5, 40), voucher('a', 6, 50)]);
+    expect(voidTargets([lie2, lie, honest, redeemed, rooted, { ...lie }]).map((a) => a.shardId)).toEqual(['s5', 's1']);
+    expect(voidTargets([])).toEqual([]);
+  });
+  it('says why in words, naming the host caught last and how', () => {
+    expect(voidReason({ volunteerId: 'v1', copyId: 'c1', spot: true })).toBe('void: every host that agreed on this answer has since been caught (the last, host v1, failed a spot check on copy c1); no uncaught host vouches for it, so it is recomputed by others and its credit reversed');
+    expect(voidReason({ volunteerId: 'v1', copyId: 'c1', spot: false })).toMatch(/host v1, returned an invalid result on copy c1/);
   });
 });

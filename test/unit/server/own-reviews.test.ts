@@ -62,14 +62,18 @@ describe("the coordinator's own computation settling reviews", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A job of `n` shards, each validated on two colluders' agreeing lie (every value 7), each under review; shard i's answer returned at `at + i`. */
+  /**
+   * A job of `n` shards, each validated on two colluders' agreeing lie (every value 7), each under review; shard i's answer
+   * returned at `at + i`. Each shard's pair is its own: an overturn catches one pair, and the other shards' answers are
+   * still vouched for by hosts not caught (not void: void-agreements.ts), so their reviews stay open.
+   */
   async function underReview(n: number, o: { homogeneous?: boolean; cls?: string; at?: number } = {}) {
     const p = makeProject();
     await store.createProject(p);
     const { job, shards } = makeJob(p.id, { shards: n, replicas: 2, maxTotal: 2, ...(o.homogeneous ? { homogeneous: true } : {}) });
     await store.createJob(job, shards);
-    const liars = [makeVolunteer(3, o.cls ? { cls: o.cls } : {}), makeVolunteer(4, o.cls ? { cls: o.cls } : {})];
     for (const shard of shards) {
+      const liars = [makeVolunteer(3 + 2 * shard.index, o.cls ? { cls: o.cls } : {}), makeVolunteer(4 + 2 * shard.index, o.cls ? { cls: o.cls } : {})];
       const lies = [];
       for (const v of liars) {
         const c = (await store.issueSpotCopy(shard.id, v, Date.now()))!.copy;

@@ -70,6 +70,63 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       expect((await store.agreedResults(vol(3).id, since)).map((a) => a.reviewed)).toEqual([true, false]);
     });
 
+    it("lists a caught host's agreements newest first, each with every host vouching for it: when it returned its copy, whether it is the root, when it was last caught", async () => {
+      await root(1);
+      const { job, shards, copies } = await validated(4, [[3, 4], [1, 3], [3], [4, 5]]);
+      const caughtAt = Date.now();
+      await store.recordReputation([{ volunteerId: vol(4).id, numericClass: vol(4).numericClass, event: 'invalid' }], caughtAt);
+      const v = (c: Claimed['copy'], root: boolean, lastCaughtAt: number | null) => ({ copyId: c.id, volunteerId: c.volunteerId, at: expect.any(Number), root, lastCaughtAt });
+      const got = await store.agreements(vol(3).id, 10);
+      const byCopy = <T extends { copyId: string }>(xs: T[]) => [...xs].sort((x, y) => x.copyId.localeCompare(y.copyId));
+      expect(got.map((a) => ({ ...a, vouchers: byCopy(a.vouchers) }))).toEqual([
+        { shardId: shards[1]!.id, jobId: job.id, canonicalCopyId: copies[1]![0]!.id, copyId: copies[1]![1]!.id, vouchers: byCopy([v(copies[1]![0]!, true, null), v(copies[1]![1]!, false, null)]) },
+        { shardId: shards[0]!.id, jobId: job.id, canonicalCopyId: copies[0]![0]!.id, copyId: copies[0]![0]!.id, vouchers: byCopy([v(copies[0]![0]!, false, null), v(copies[0]![1]!, false, caughtAt)]) },
+      ]);
+      // A voucher's time is its copy's return.
+      const four = got[1]!.vouchers.find((x) => x.volunteerId === vol(4).id)!;
+      expect(four.at).toBe((await store.getCopy(copies[0]![1]!.id))!.returnedAt);
+      // Bounded: the newest only.
+      expect((await store.agreements(vol(3).id, 1)).map((a) => a.shardId)).toEqual([shards[1]!.id]);
+      expect(await store.agreements(vol(9).id, 10)).toEqual([]);
+    });
+
+    it("voids an agreement no uncaught host vouches for, in one write: re-opened, every agreeing copy invalid with the reason, credit reversed by new rows, its review closed, a completed job running again; a shard whose answer changed, or that someone uncaught vouches for, is left as it is", async () => {
+      const { job, shards, copies } = await validated(3, [[3, 4], [3, 4], [3, 5]]);
+      await store.finishJob(job.id, 'completed', { finishedAt: Date.now(), resultHash: 'c'.repeat(64) });
+      await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 1 }], reason: 'r', now: Date.now() });
+      const reason = 'void: every host that agreed on this answer has since been caught';
+      const w = (i: number, canonicalCopyId = copies[i]![0]!.id) => ({ shardId: shards[i]!.id, canonicalCopyId, reason, now: Date.now() });
+      // Nobody caught yet: nothing is void, nothing changes.
+      expect(await store.voidAgreement(w(0))).toBeNull();
+      for (const n of [3, 4]) await store.recordReputation([{ volunteerId: vol(n).id, numericClass: vol(n).numericClass, event: 'invalid' }], Date.now());
+      const done = (await store.voidAgreement(w(0)))!;
+      const [a, b] = copies[0]!;
+      expect({ ...done, copies: [...done.copies].sort((x, y) => x.copyId.localeCompare(y.copyId)), reversed: [...done.reversed].sort((x, y) => x.copyId.localeCompare(y.copyId)) }).toEqual({
+        shardId: shards[0]!.id, jobId: job.id, projectId: job.projectId, jobReopened: true, reviewClosed: true,
+        copies: [{ copyId: a!.id, volunteerId: a!.volunteerId }, { copyId: b!.id, volunteerId: b!.volunteerId }].sort((x, y) => x.copyId.localeCompare(y.copyId)),
+        reversed: [{ copyId: a!.id, account: a!.account, amount: 2 }, { copyId: b!.id, account: b!.account, amount: 2 }].sort((x, y) => x.copyId.localeCompare(y.copyId)),
+      });
+      expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'open', canonicalCopyId: null });
+      expect((await store.getShard(shards[0]!.id))!.wanted).toBeGreaterThanOrEqual(2);
+      for (const c of [a!, b!]) {
+        expect(await store.getCopy(c.id)).toMatchObject({ outcome: 'invalid', reason, credit: 0 });
+        expect(await store.ledgerChanges({ account: c.account, limit: 10 })).toMatchObject([{ kind: 'reversal', amount: -2, copyId: c.id, reason }]);
+      }
+      expect(await store.reviewOf(shards[0]!.id)).toMatchObject({ state: 'closed' });
+      expect(await store.getJob(job.id)).toMatchObject({ state: 'running', resultHash: null });
+      // Done once: again, nothing (no second reversal).
+      expect(await store.voidAgreement(w(0))).toBeNull();
+      expect(await store.ledgerChanges({ account: a!.account, limit: 10 })).toHaveLength(1);
+      // Its answer is no longer the one read: left as it is.
+      expect(await store.voidAgreement(w(1, copies[1]![1]!.id))).toBeNull();
+      expect(await store.getShard(shards[1]!.id)).toMatchObject({ state: 'validated', canonicalCopyId: copies[1]![0]!.id });
+      expect(await store.getCopy(copies[1]![0]!.id)).toMatchObject({ outcome: 'valid' });
+      // Host 5, never caught, still vouches for shard 2's answer: left as it is (checked again in the write, whatever the caller read).
+      expect(await store.voidAgreement(w(2))).toBeNull();
+      expect(await store.getShard(shards[2]!.id)).toMatchObject({ state: 'validated' });
+      expect(await store.getCopy(copies[2]![1]!.id)).toMatchObject({ outcome: 'valid', credit: 2 });
+    });
+
     it('opens a review once per shard, of validated shards only, the answer under review being the canonical copy', async () => {
       const { job, shards, copies } = await validated(4, [[3, 4], [3, 5], [3, 6]]);
       const now = Date.now();
@@ -82,11 +139,22 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       await store.startReviews({ targets: [t(1, 50)], reason: 'older answer', now: now + 5 });
       await store.startReviews({ targets: [t(2, 200)], reason: 'newer answer', now: now - 5 });
       expect(await store.reviewCounts()).toEqual({ open: 3, confirmed: 0, overturned: 0, closed: 0 });
-      // The newest answers first, but one a host trusted now agreed on waits behind those only caught hosts vouch for (reviewOrder).
-      expect((await store.waitingReviews(10, 10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[2]!.id, false], [shards[0]!.id, false], [shards[1]!.id, false]]);
-      await store.recordReputation(Array.from({ length: 10 }, () => ({ volunteerId: vol(6).id, numericClass: vol(6).numericClass, event: 'valid' as const })), Date.now());
-      expect((await store.waitingReviews(10, 10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[0]!.id, false], [shards[1]!.id, false], [shards[2]!.id, true]]);
-      expect((await store.waitingReviews(1, 10)).map((r) => r.shardId)).toEqual([shards[0]!.id]);
+      // The newest answers first while hosts never caught vouch for every one of them.
+      expect((await store.waitingReviews(10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[2]!.id, true], [shards[0]!.id, true], [shards[1]!.id, true]]);
+      // Caught since they agreed, their word counts no more: an answer a host not caught since vouches for waits behind
+      // those only caught hosts vouch for (reviewOrder), however trusted those are again now.
+      const caught = (n: number, at: number) => store.recordReputation([{ volunteerId: vol(n).id, numericClass: vol(n).numericClass, event: 'invalid' }], at);
+      await caught(6, Date.now() - 3600_000);
+      for (const n of [3, 4, 5]) {
+        await caught(n, Date.now());
+        await store.recordReputation(Array.from({ length: 10 }, () => ({ volunteerId: vol(n).id, numericClass: vol(n).numericClass, event: 'valid' as const })), Date.now());
+      }
+      // Host 6 was caught only before it agreed (it earned its trust again since): it still vouches.
+      expect((await store.waitingReviews(10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[0]!.id, false], [shards[1]!.id, false], [shards[2]!.id, true]]);
+      expect((await store.waitingReviews(1)).map((r) => r.shardId)).toEqual([shards[0]!.id]);
+      // An operator's host is the root: its word stands.
+      await root(5);
+      expect((await store.waitingReviews(10)).map((r) => [r.shardId, r.vouched])).toEqual([[shards[0]!.id, false], [shards[2]!.id, true], [shards[1]!.id, true]]);
     });
 
     it("keeps the credit of a shard under review pending past its hold, and out of payouts, until the review settles", async () => {
@@ -247,7 +315,7 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       expect(await store.accountCredit(vol(103).account, later)).toMatchObject({ pending: 0, payable: 2, underReview: 0 });
       expect(await store.accountCredit(vol(105).account, later)).toMatchObject({ pending: 2, payable: 0, underReview: 2 });
       // No root copy is issued for it, and it waits for none.
-      expect((await store.waitingReviews(10, 10)).map((r) => r.shardId)).toEqual([done.shards[0]!.id]);
+      expect((await store.waitingReviews(10)).map((r) => r.shardId)).toEqual([done.shards[0]!.id]);
       expect(await store.issueReviewCopy(ended.shards[0]!.id, await root(1), true, Date.now())).toBeNull();
     });
 
