@@ -67,7 +67,7 @@ export interface CoordinatorConfig {
    */
   spotPairWaitMs: number;
   /**
-   * The rest of the trust policy (`--trust-after`, `--min-replicate-probability`, `--class-quorum`);
+   * The rest of the trust policy (`--trust-after`, `--min-replicate-probability`, `--class-quorum`, `--copies`);
    * startCoordinator refuses a bad value (trustPolicy), naming it and its range.
    */
   trust: Omit<TrustPolicy, 'spotCheckFraction'>;
@@ -100,8 +100,10 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   modelCheck: DEFAULT_MODEL_CHECK_LIMITS,
   spotCheckFraction: DEFAULT_TRUST.spotCheckFraction,
   spotPairWaitMs: SPOT_PAIR_WAIT_MS,
-  // oneCopyAtATime: the simulator's default (DEFAULT_TRUST); the coordinator keeps a shard's copies together until its flag lands.
-  trust: { trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum, oneCopyAtATime: false },
+  trust: {
+    trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum,
+    oneCopyAtATime: DEFAULT_TRUST.oneCopyAtATime,
+  },
   knownAnswers: DEFAULT_ANSWER_LIMITS,
   ownReviews: true,
   demo: false,

@@ -23,6 +23,10 @@ export interface InferOptions extends SubmitOptions {
 }
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
+/** The progress bar's word for why the job waits (followJob says the whole reason on its own line). */
+const WAITING_SHORT: Record<NonNullable<JobStatus['waiting']>['code'], string> = {
+  no_volunteers: 'no volunteer connected', excluded: 'no volunteer may take a copy', busy: 'volunteers busy', copy_in_flight: 'copies in flight come back first',
+};
 
 export async function waitForJob(api: TabgridClient, id: string, o: { quiet: boolean; retryFor?: number; out?: string; label?: string }): Promise<JobStatus> {
   const bar = o.quiet ? null : new cliProgress.SingleBar({
@@ -36,7 +40,7 @@ export async function waitForJob(api: TabgridClient, id: string, o: { quiet: boo
   const status = await followJob(api, id, {
     everyMs: 300, giveUpAfterMs: (o.retryFor ?? 300) * 1000, say, ...(o.out ? { out: o.out } : {}),
     onStatus: (s) => {
-      const state = s.waiting ? `waiting: ${s.waiting.code === 'excluded' ? 'no volunteer may take a copy' : s.waiting.code === 'busy' ? 'volunteers busy' : 'no volunteer connected'}` : s.state;
+      const state = s.waiting ? `waiting: ${WAITING_SHORT[s.waiting.code]}` : s.state;
       if (!started) bar?.start(s.shards.total, s.shards.validated, { ...s.copies, state });
       else bar?.update(s.shards.validated, { ...s.copies, state });
       started = true;

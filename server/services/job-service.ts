@@ -4,6 +4,7 @@
  * cancellation and completion.
  */
 import { deadlineFailure } from '../core/scheduler/transitions.ts';
+import type { WaitReason } from '../core/scheduler/why-waiting.ts';
 import type { Logger } from 'pino';
 import type { Backend, JobSummary } from '../../shared/protocol/events.ts';
 import { ModelError, type ModelSignature } from '../../shared/onnx/model.ts';
@@ -315,10 +316,10 @@ export class JobService {
     return job;
   }
 
-  private waitReason: (jobId: string) => { code: 'no_volunteers' | 'excluded' | 'busy'; message: string } | null = () => null;
+  private waitReason: (jobId: string) => Pick<WaitReason, 'code' | 'message'> | null = () => null;
 
   /** Where summaries learn why a running job waits (the WaitWatch). */
-  explainWaitsWith(fn: (jobId: string) => { code: 'no_volunteers' | 'excluded' | 'busy'; message: string } | null): void {
+  explainWaitsWith(fn: (jobId: string) => Pick<WaitReason, 'code' | 'message'> | null): void {
     this.waitReason = fn;
   }
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { CoordinatorConfig } from '../config.ts';
-import { wanting } from '../core/scheduler/claim.ts';
+import { comparedJob, wanting } from '../core/scheduler/claim.ts';
 import type { CopyIdentity, VolunteerIdentity } from '../core/scheduler/eligibility.ts';
 import { aliveCopies } from '../core/scheduler/transitions.ts';
 import { type JobForDiagnosis, type RosterEntry, submissionWarnings, type WaitReason, whyWaiting } from '../core/scheduler/why-waiting.ts';
@@ -33,13 +33,15 @@ export interface ClassTrust {
   classes(job: Job): Promise<HomogeneousClasses>;
 }
 
-export function jobForDiagnosis(job: Job): JobForDiagnosis {
+/** `oneCopyAtATime`: the coordinator's policy (config.trust); it holds for jobs whose results are compared (claim.ts comparedJob). */
+export function jobForDiagnosis(job: Job, oneCopyAtATime: boolean): JobForDiagnosis {
   const backends = kindOf(job.spec).backends(job.spec);
   return {
     projectId: job.projectId,
     ...(backends ? { backends } : {}),
     homogeneous: job.spec.homogeneous,
     replicas: job.spec.limits.replicas,
+    oneCopyAtATime: oneCopyAtATime && comparedJob(job),
   };
 }
 
@@ -50,7 +52,7 @@ export class WaitWatch {
   constructor(
     private readonly store: Store,
     private readonly connected: () => Iterable<Connected>,
-    private readonly config: Pick<CoordinatorConfig, 'distinctCopies' | 'maxInFlightPerVolunteer'>,
+    private readonly config: Pick<CoordinatorConfig, 'distinctCopies' | 'maxInFlightPerVolunteer'> & { trust: Pick<CoordinatorConfig['trust'], 'oneCopyAtATime'> },
     private readonly log: Logger,
     /** Volunteers connected to other coordinators on the same database (their copies we do not see). */
     private readonly elsewhere: () => number = () => 0,
@@ -83,7 +85,7 @@ export class WaitWatch {
   /** What a submitter should know about the connected swarm before the job waits on it. */
   async warnings(job: Job): Promise<string[]> {
     if (this.elsewhere() > 0) return [];
-    return submissionWarnings(jobForDiagnosis(job), await this.roster(), this.config.distinctCopies);
+    return submissionWarnings(jobForDiagnosis(job, this.config.trust.oneCopyAtATime), await this.roster(), this.config.distinctCopies);
   }
 
   /** Shards of the job that want a copy now (a sample), each with the copies it has. */
@@ -120,7 +122,7 @@ export class WaitWatch {
         if (sample.length > 0) {
           roster ??= await this.roster();
           const classes = job.spec.homogeneous && this.trust ? await this.trust.classes(job) : undefined;
-          reason = whyWaiting(jobForDiagnosis(job), sample, roster, this.config.distinctCopies, this.config.maxInFlightPerVolunteer, classes);
+          reason = whyWaiting(jobForDiagnosis(job, this.config.trust.oneCopyAtATime), sample, roster, this.config.distinctCopies, this.config.maxInFlightPerVolunteer, classes);
         }
       }
       const before = this.reasons.get(job.id);
@@ -128,7 +130,7 @@ export class WaitWatch {
       else this.reasons.delete(job.id);
       if (reason?.message !== before?.message) this.changed(job);
       if (reason && reason.message !== before?.message) {
-        this.log.info({ job: job.id, code: reason.code, connected: reason.connected, excluded: reason.excluded, busy: reason.busy }, `job waits: ${reason.message}`);
+        this.log.info({ job: job.id, code: reason.code, connected: reason.connected, excluded: reason.excluded, busy: reason.busy, heldBack: reason.heldBack }, `job waits: ${reason.message}`);
       } else if (!reason && before) {
         this.log.info({ job: job.id }, 'job no longer waits');
       }

@@ -45,7 +45,7 @@ export const JobSummarySchema = v.object({
   backends: v.optional(v.array(BackendSchema)),
   backendNotes: v.optional(v.array(text)),
   /** Why its shards are not being computed now (absent while they are, or once it is finished). */
-  waiting: v.optional(v.object({ code: v.picklist(['no_volunteers', 'excluded', 'busy']), message: text })),
+  waiting: v.optional(v.object({ code: v.picklist(['no_volunteers', 'excluded', 'busy', 'copy_in_flight']), message: text })),
 }) satisfies v.GenericSchema<unknown, JobSummary>;
 
 export const OutputSpecSchema = v.object({

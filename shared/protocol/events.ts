@@ -329,7 +329,7 @@ export interface JobSummary {
   backends?: Backend[];
   backendNotes?: string[];
   /** Why its shards are not being computed now (absent while they are, or once it is finished). */
-  waiting?: { code: 'no_volunteers' | 'excluded' | 'busy'; message: string };
+  waiting?: { code: 'no_volunteers' | 'excluded' | 'busy' | 'copy_in_flight'; message: string };
 }
 
 export type JobState = 'running' | 'completed' | 'failed' | 'cancelled';

@@ -1,6 +1,6 @@
 /**
  * The trust policy as an operator sets it (`tabgrid serve --trust-after`,
- * `--min-replicate-probability`, `--class-quorum`, or their environment
+ * `--min-replicate-probability`, `--class-quorum`, `--copies`, or their environment
  * variables), against a real coordinator and real volunteers: a bad value
  * is refused at start, naming the flag and its range, and creates nothing;
  * a good one is what the coordinator trusts by.
@@ -39,6 +39,8 @@ describe('trust policy settings', () => {
       { args: [], env: { TABGRID_CLASS_QUORUM: '3x' }, says: 'from env \'TABGRID_CLASS_QUORUM\' is invalid. --class-quorum takes an integer from 1 to 1000' },
       { args: ['--own-reviews', 'maybe'], says: '--own-reviews takes on or off (whether the coordinator\'s own computation settles the reviews no operator host is working on); got "maybe"' },
       { args: [], env: { TABGRID_OWN_REVIEWS: 'yes' }, says: 'from env \'TABGRID_OWN_REVIEWS\' is invalid. --own-reviews takes on or off' },
+      { args: ['--copies', 'both'], says: '--copies takes one-at-a-time or together (whether a replicated inference shard\'s next copy waits for its copy in flight to come back); got "both"' },
+      { args: [], env: { TABGRID_COPIES: 'true' }, says: 'from env \'TABGRID_COPIES\' is invalid. --copies takes one-at-a-time or together' },
     ];
     for (const c of cases) {
       const data = join(mkdtempSync(join(tmpdir(), 'tabgrid-trust-flags-')), 'never');
@@ -54,7 +56,7 @@ describe('trust policy settings', () => {
     const c: SpawnedCoordinator = await spawnCoordinator({ args: ['--trust-after', '3'] });
     cleanup.push(() => c.stop());
     const listening = await c.waitForLog((l) => l.msg === 'coordinator listening');
-    expect(listening.trust).toEqual({ trustAfter: 3, minReplicateProbability: 0.05, spotCheckFraction: 0, classQuorum: 3, oneCopyAtATime: false });
+    expect(listening.trust).toEqual({ trustAfter: 3, minReplicateProbability: 0.05, spotCheckFraction: 0, classQuorum: 3, oneCopyAtATime: true });
     const operatorToken = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
     const volunteer = (o: Parameters<typeof startVolunteer>[1] = {}): TestVolunteer => {
       const v = startVolunteer(c.url, o);

@@ -13,17 +13,20 @@
  * shards, more than the store has read for one shard, so the decision asks
  * for that count (`count`) instead of taking it up front: the store counts
  * (under whatever lock makes the count hold) and decides again with
- * `heldInRound`.
+ * `heldInRound`. Last, under the trust rules, adaptive replication
+ * (trust/replication.ts): the shard's next copy may be kept for a trusted
+ * host, or (an inference shard, one copy at a time) wait for its copy in
+ * flight to come back.
  */
 import { kindOf } from '../jobs/kinds.ts';
 import type { Copy, Job, Shard } from '../jobs/types.ts';
 import type { TrustPolicy } from '../trust/policy.ts';
 import { type ClassCensus, type ClassRefusal, type HomogeneousClasses, homogeneousClassProblem } from '../trust/numeric-class.ts';
-import { decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
+import { COPY_IN_FLIGHT, decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
 import { copyPace, shardGflop } from '../trust/pace.ts';
 import { isTrusted, type Reputation } from '../trust/reputation.ts';
 import { assignedCopy } from './assigned-copy.ts';
-import { type BindsClass, type CopyIdentity, type DistinctRule, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
+import { type BindsClass, type CopyIdentity, type DistinctRule, inFlight, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
 
 /**
  * What adaptive replication needs beside the shard (core/trust/replication.ts):
@@ -31,7 +34,8 @@ import { type BindsClass, type CopyIdentity, type DistinctRule, type VolunteerId
  * and a draw. Absent: no trust rules (plain replication, as before issue 13).
  */
 export interface ClaimTrust {
-  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability' | 'classQuorum'> & Partial<Pick<TrustPolicy, 'oneCopyAtATime'>>;
+  /** Whole, oneCopyAtATime included: a knob left out of a policy built field by field would silently be off. */
+  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability' | 'classQuorum' | 'oneCopyAtATime'>;
   /** The asking volunteer's reputation in its numeric class; null: a new host. */
   asker: Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>> | null;
   /** Numeric classes of the trusted hosts connected now (to any coordinator on the same database). */
@@ -49,7 +53,14 @@ export interface ClaimTrust {
 }
 
 /** Copies that still count toward the quorum: in flight, or returned and not judged invalid. */
-const holding = (c: CopyIdentity): boolean => c.state === 'assigned' || c.state === 'running' || (c.state === 'returned' && c.outcome !== 'invalid');
+const holding = (c: CopyIdentity): boolean => inFlight(c) || (c.state === 'returned' && c.outcome !== 'invalid');
+
+/**
+ * Whether the job's results are compared against one answer (inference), so its shards' copies go out one at a
+ * time under oneCopyAtATime (trust/replication.ts). A training round's updates are aggregated, each checked
+ * against the others' spread, and gone: holding a round's second copy back would only stretch the round.
+ */
+export const comparedJob = (job: Pick<Job, 'kind'>): boolean => job.kind === 'inference';
 
 /** A shard with the counters the dispatcher reads beside the Shard itself. */
 export interface ClaimableShard extends Shard {
@@ -79,7 +90,7 @@ export interface ClaimInput {
   trust?: ClaimTrust;
 }
 
-export type ClaimRefusal = 'not wanting' | 'not distinct' | 'job not running' | 'backend not allowed' | 'round cap' | 'kept for a trusted host' | ClassRefusal;
+export type ClaimRefusal = 'not wanting' | 'not distinct' | 'job not running' | 'backend not allowed' | 'round cap' | 'kept for a trusted host' | 'copy in flight' | ClassRefusal;
 
 export type ClaimDecision =
   /** `wanted`: the shard's wanted after this copy (adaptive replication may lower it to 1 or raise it). */
@@ -150,12 +161,12 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   let wanted = shard.wanted;
   if (c.trust) {
     const t = c.trust;
-    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: holderTrusted(h), solo: h.solo === true, inFlight: h.state !== 'returned' }));
+    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: holderTrusted(h), solo: h.solo === true, inFlight: inFlight(h) }));
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,
-      trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)), compared: job.kind === 'inference',
+      trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)), compared: comparedJob(job),
     });
-    if (!r.take) return { take: false, why: 'kept for a trusted host' };
+    if (!r.take) return { take: false, why: r.why === COPY_IN_FLIGHT ? 'copy in flight' : 'kept for a trusted host' };
     solo = r.solo;
     wanted = r.wanted;
   }

@@ -34,6 +34,9 @@ export interface CopyIdentity {
   returnedAt?: number | null;
 }
 
+/** Issued to a volunteer and not yet returned (nor expired, failed or taken back). */
+export const inFlight = (c: Pick<CopyIdentity, 'state'>): boolean => c.state === 'assigned' || c.state === 'running';
+
 /** Copies that ended without a result: they can no longer vote. */
 const DEAD = new Set(['expired', 'error', 'cancelled']);
 

@@ -2,8 +2,9 @@
  * Why a job's shards are not being computed, in words an operator can act on:
  * no volunteer connected; N connected but none may take a copy (the distinct
  * rule, the job's backends, homogeneous redundancy and the trust rules on
- * numeric classes, a page bound to another project); or every volunteer that
- * may take one is busy. Also what to warn a
+ * numeric classes, a page bound to another project); every volunteer that
+ * may take one is busy; or (one copy at a time) a shard's copy in flight must
+ * come back before anyone gets its next. Also what to warn a
  * submitter about before a job waits at all (replicas the swarm cannot supply).
  *
  * Pure: the coordinator gathers the connected volunteers and a sample of the
@@ -13,7 +14,7 @@
 import type { Backend } from '../../../shared/protocol/events.ts';
 import { backendAllows } from '../jobs/backends.ts';
 import { type HomogeneousClasses, homogeneousClassProblem } from '../trust/numeric-class.ts';
-import { type BindsClass, copyConflict, type CopyIdentity, type DistinctRule, shardConflicts, type VolunteerIdentity } from './eligibility.ts';
+import { type BindsClass, copyConflict, type CopyIdentity, type DistinctRule, inFlight, shardConflicts, type VolunteerIdentity } from './eligibility.ts';
 
 export interface RosterEntry extends VolunteerIdentity {
   /** The project a page (an embed) bound this volunteer to; null: any project. */
@@ -30,20 +31,29 @@ export interface JobForDiagnosis {
   backends?: readonly Backend[];
   homogeneous: boolean;
   replicas: number;
+  /**
+   * Its shards' copies go out one at a time (an inference job under --copies one-at-a-time: trust/replication.ts):
+   * a shard with a copy in flight gives nobody its next copy until that one returns.
+   */
+  oneCopyAtATime?: boolean;
 }
 
 /** Why one connected volunteer cannot take any copy of the job. */
 export type Exclusion = 'project' | 'backend' | 'unhonoured' | 'untrusted-class' | 'address' | 'wallet' | 'class' | 'errored' | 'volunteer';
 
 export interface WaitReason {
-  code: 'no_volunteers' | 'excluded' | 'busy';
+  code: 'no_volunteers' | 'excluded' | 'busy' | 'copy_in_flight';
   message: string;
   connected: number;
   /** Connected volunteers kept off the job, by the first rule that keeps each off. */
   excluded: Partial<Record<Exclusion, number>>;
   /** Volunteers that may take a copy but hold as many as they may. */
   busy: number;
+  /** Shards of the sample whose next copy waits for their copy in flight to come back (one copy at a time). */
+  heldBack: number;
 }
+
+const ONE_AT_A_TIME = '--copies one-at-a-time: a replicated inference shard\'s next copy goes out only once its last has returned, so whoever holds one answers before anyone holds another';
 
 // When every shard is closed to a volunteer, the rule named is the one an
 // operator can change: an address or wallet rule before "it already has
@@ -108,13 +118,23 @@ export function whyWaiting(
   rules: ReadonlySet<DistinctRule>, maxInFlight: number, classes?: HomogeneousClasses,
 ): WaitReason | null {
   if (wanting.length === 0) return null;
+  // One copy at a time: a shard with a copy in flight gives nobody a copy now, whoever asks; the rest are judged per volunteer.
+  const open = job.oneCopyAtATime ? wanting.filter((copies) => !copies.some(inFlight)) : wanting;
+  const heldBack = wanting.length - open.length;
+  if (open.length === 0) {
+    return {
+      code: 'copy_in_flight', connected: roster.length, excluded: {}, busy: 0, heldBack,
+      message: `${wanting.length === 1 ? 'the shard that wants a copy waits' : 'every shard that wants a copy waits'} for its copy in flight to come back (${ONE_AT_A_TIME})`,
+    };
+  }
+  const besides = heldBack ? `; and ${plural(heldBack, 'shard waits for its', 'shards wait for their')} copy in flight to come back (--copies one-at-a-time)` : '';
   if (roster.length === 0) {
-    return { code: 'no_volunteers', message: 'no volunteer is connected', connected: 0, excluded: {}, busy: 0 };
+    return { code: 'no_volunteers', message: `no volunteer is connected${besides}`, connected: 0, excluded: {}, busy: 0, heldBack };
   }
   const excluded: Partial<Record<Exclusion, number>> = {};
   let busy = 0;
   for (const v of roster) {
-    const why = volunteerExclusion(v, job, wanting, rules, classes);
+    const why = volunteerExclusion(v, job, open, rules, classes);
     if (why) excluded[why] = (excluded[why] ?? 0) + 1;
     else if (v.inFlight >= maxInFlight) busy++;
     else return null;
@@ -123,13 +143,13 @@ export function whyWaiting(
   if (busy > 0) {
     const others = exclusionsText(excluded, job, classes);
     return {
-      code: 'busy', connected: roster.length, excluded, busy,
-      message: `${connected} connected; ${busy === 1 ? 'the one' : `all ${busy}`} that may take a copy ${busy === 1 ? 'is' : 'are'} busy (holding ${maxInFlight} copies each)${others ? `; the others may not: ${others}` : ''}`,
+      code: 'busy', connected: roster.length, excluded, busy, heldBack,
+      message: `${connected} connected; ${busy === 1 ? 'the one' : `all ${busy}`} that may take a copy ${busy === 1 ? 'is' : 'are'} busy (holding ${maxInFlight} copies each)${others ? `; the others may not: ${others}` : ''}${besides}`,
     };
   }
   return {
-    code: 'excluded', connected: roster.length, excluded, busy: 0,
-    message: `${connected} connected, but none may take a copy: ${exclusionsText(excluded, job, classes)}`,
+    code: 'excluded', connected: roster.length, excluded, busy: 0, heldBack,
+    message: `${connected} connected, but none may take a copy: ${exclusionsText(excluded, job, classes)}${besides}`,
   };
 }
 

@@ -35,5 +35,6 @@ export function trustPolicy(p: Partial<TrustPolicy>): TrustPolicy {
   if (!(out.minReplicateProbability > 0 && out.minReplicateProbability <= 1)) throw new Error(`minReplicateProbability must be in (0, 1]; got ${out.minReplicateProbability}`);
   if (!(out.spotCheckFraction >= 0 && out.spotCheckFraction < 1)) throw new Error(`spotCheckFraction must be in [0, 1); got ${out.spotCheckFraction}`);
   if (!Number.isInteger(out.classQuorum) || out.classQuorum < 1) throw new Error(`classQuorum must be an integer >= 1; got ${out.classQuorum}`);
+  if (typeof out.oneCopyAtATime !== 'boolean') throw new Error(`oneCopyAtATime must be true or false; got ${JSON.stringify(out.oneCopyAtATime)}`);
   return out;
 }

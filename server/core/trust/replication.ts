@@ -56,6 +56,17 @@ export type ReplicationDecision =
   | { take: true; solo: boolean; wanted: number }
   | { take: false; why: string };
 
+/** Why a shard held back by oneCopyAtATime gives nobody a copy now (the claim's 'copy in flight'). */
+export const COPY_IN_FLIGHT = 'its copy in flight comes back first';
+
+/**
+ * Whether a compared shard's next copy waits for its copies out to return (oneCopyAtATime): whoever asks, so the
+ * wait diagnosis (scheduler/why-waiting.ts) can say so without knowing who would ask.
+ */
+export function waitsForCopyInFlight(c: Pick<ReplicationInput, 'holders' | 'compared'> & { policy: Partial<Pick<TrustPolicy, 'oneCopyAtATime'>> }): boolean {
+  return c.policy.oneCopyAtATime === true && c.compared === true && c.holders.some((h) => h.inFlight);
+}
+
 /** Untrusted copies a shard may have while none of its live copies is trusted and a trusted host can be had. */
 export function untrustedSlots(replicas: number): number {
   return Math.max(1, agreementNeeded(replicas) - 1);
@@ -68,7 +79,7 @@ export function decideReplication(c: ReplicationInput): ReplicationDecision {
   // then wants a second result, and refusing everyone would stall the shard for good.
   if (c.holders.some((h) => h.solo && h.trusted)) return { take: false, why: 'a trusted host computes this shard alone' };
   if (c.holders.length >= c.wanted) return { take: false, why: 'the shard has the copies it wants' };
-  if (c.policy.oneCopyAtATime && c.compared && c.holders.some((h) => h.inFlight)) return { take: false, why: 'its copy in flight comes back first' };
+  if (waitsForCopyInFlight(c)) return { take: false, why: COPY_IN_FLIGHT };
   const floor = Math.max(c.wanted, c.replicas);
   if (isTrusted(c.asker, c.policy)) {
     if (c.holders.length === 0) {

@@ -22,7 +22,7 @@ function input(job: Job, o: Partial<Omit<ClaimInput, 'shard'>> & { shard?: Parti
 
 describe('decideClaim', () => {
   const { job } = makeJob('p1');
-  const policy = { trustAfter: 10, minReplicateProbability: 0.05, classQuorum: 3 };
+  const policy = { trustAfter: 10, minReplicateProbability: 0.05, classQuorum: 3, oneCopyAtATime: true };
 
   it('issues an assigned copy with the volunteer identity and the ack deadline of the job', () => {
     expect(decideClaim(input(job))).toEqual({
@@ -49,6 +49,29 @@ describe('decideClaim', () => {
     expect(decideClaim(input(job, { shard: { alive: 0 }, copies: [other({ state: 'returned', outcome: 'invalid' })], trust: trust() }))).toMatchObject({ take: true });
     const solo = decideClaim(input(job, { trust: trust({ asker: { streak: 20 }, draw: 0.9 }) }));
     expect(solo).toMatchObject({ take: true, wanted: 1, copy: { solo: true } });
+  });
+
+  it('with trust, one copy at a time: an inference shard\'s copy in flight keeps its next copy from everyone until it returns; a training job\'s copies go out together', () => {
+    const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
+      policy, asker: null, trustedClasses: [], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrusted: () => false, ...o,
+    });
+    const trustedAsker = { asker: { streak: 50 }, holderTrusted: () => true };
+    for (const state of ['assigned', 'running']) {
+      for (const t of [trust(), trust(trustedAsker), trust({ asker: { streak: 0, operator: true } })]) {
+        expect(decideClaim(input(job, { shard: { alive: 1, issued: 1 }, copies: [other({ state })], trust: t }))).toEqual({ take: false, why: 'copy in flight' });
+      }
+    }
+    // Returned (and not judged invalid): the next copy goes out.
+    expect(decideClaim(input(job, { shard: { alive: 1, issued: 1 }, copies: [other({ state: 'returned', outcome: 'pending' })], trust: trust() }))).toMatchObject({ take: true, wanted: 2 });
+    // A copy that expired holds nothing back: its replacement goes out.
+    expect(decideClaim(input(job, { shard: { alive: 0, issued: 1 }, copies: [other({ state: 'expired', reason: 'lease ran out' })], trust: trust() }))).toMatchObject({ take: true });
+    // --copies together.
+    const together = trust({ policy: { ...policy, oneCopyAtATime: false } });
+    expect(decideClaim(input(job, { shard: { alive: 1, issued: 1 }, copies: [other()], trust: together }))).toMatchObject({ take: true, wanted: 2 });
+    // Training: a round's updates are aggregated, not compared against one answer.
+    const { job: train } = makeTrainJob('p1', { shards: 4, shardsPerRound: 4, cap: 0, replicas: 2 });
+    expect(decideClaim(input(train, { shard: { alive: 1, issued: 1 }, copies: [other()], trust: trust() }))).toMatchObject({ take: true, wanted: 2 });
+    expect(decideClaim(input(train, { shard: { alive: 1, issued: 1 }, copies: [other()], trust: trust(trustedAsker) }))).toMatchObject({ take: true, wanted: 2 });
   });
 
   describe('with trust, on a homogeneous job: a numeric class takes copies only if honoured, and an untrusted host only beside a trusted host of its class', () => {
@@ -89,8 +112,9 @@ describe('decideClaim', () => {
       const forged = other({ numericClass: FORGED, state: 'returned', outcome: 'pending' });
       // The forged copy (issued before the rule, or its class lost its trusted host): a trusted WASM host takes the next copy.
       expect(homogeneous({}, { shard: { alive: 1 }, copies: [forged], trust: trust({ asker: { streak: 10 } }) })).toMatchObject({ take: true, wanted: 2 });
-      // A GPU copy binds while a trusted GPU host can be had (its class can check it) ...
-      const gpu = other({ numericClass: GPU, state: 'running' });
+      // A GPU copy binds while a trusted GPU host can be had (its class can check it) ... (returned: one in flight
+      // would hold the shard's next copy back from everyone, one copy at a time)
+      const gpu = other({ numericClass: GPU, state: 'returned', outcome: 'pending' });
       expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 }, trustedClasses: [WASM, GPU] }) })).toEqual({ take: false, why: 'not distinct' });
       // ... or while it is held by a trusted host ...
       expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 }, holderTrusted: () => true }) })).toEqual({ take: false, why: 'not distinct' });
@@ -154,7 +178,7 @@ describe('jobRefusal: the claim\'s refusals that hold for every shard of a job (
   const WASM = 'wasm/ort-1.30.0';
   const GPU = 'webgpu/nvidia/ampere/ort-1.30.0';
   const FORGED = 'webgpu/forged/x/ort-1.30.0';
-  const policy = { trustAfter: 10, minReplicateProbability: 0.05, classQuorum: 3 };
+  const policy = { trustAfter: 10, minReplicateProbability: 0.05, classQuorum: 3, oneCopyAtATime: true };
   const census = new Map([[WASM, 5], [GPU, 3], [FORGED, 2]]);
   const jobs: [string, Job | null][] = [
     ['running', job], ['cancelled', { ...job, state: 'cancelled' }], ['gone', null],

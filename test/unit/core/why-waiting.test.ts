@@ -93,6 +93,31 @@ describe('whyWaiting', () => {
     expect(whyWaiting(job, [[copyOf(b), failed(a)], [copyOf(a, 'running')]], [a], new Set(), 2)!.excluded).toEqual({ volunteer: 1 });
   });
 
+  it('says a shard waits for its copy in flight to come back, one copy at a time, whoever else is connected', () => {
+    const one: JobForDiagnosis = { ...job, oneCopyAtATime: true };
+    const a = vol('a', { address: '10.0.0.1', inFlight: 1 });
+    const b = vol('b', { address: '10.0.0.2' });
+    const t = vol('t', { address: '10.0.0.3', trusted: true });
+    for (const state of ['assigned', 'running']) {
+      const r = whyWaiting(one, [[copyOf(a, state)]], [a, b, t], rules, 2);
+      expect(r).toEqual({
+        code: 'copy_in_flight', connected: 3, excluded: {}, busy: 0, heldBack: 1,
+        message: 'the shard that wants a copy waits for its copy in flight to come back (--copies one-at-a-time: a replicated inference shard\'s next copy goes out only once its last has returned, so whoever holds one answers before anyone holds another)',
+      });
+    }
+    expect(whyWaiting(one, [[copyOf(a, 'running')], [copyOf(b, 'assigned')]], [a, b], rules, 2)!.message)
+      .toMatch(/^every shard that wants a copy waits for its copy in flight to come back \(--copies one-at-a-time/);
+    // Its copy returned: b may take the next one, nothing waits.
+    expect(whyWaiting(one, [[copyOf(a, 'returned')]], [a, b], rules, 2)).toBeNull();
+    // Copies together (the flag, or a training job): b may take the second copy now.
+    expect(whyWaiting(job, [[copyOf(a, 'running')]], [a, b], rules, 2)).toBeNull();
+    // Another shard b may take: nothing waits. One only a busy or excluded volunteer could take: that is said, and the shard held back beside it.
+    expect(whyWaiting(one, [[copyOf(a, 'running')], []], [a, b], rules, 2)).toBeNull();
+    const busy = whyWaiting(one, [[copyOf(a, 'running')], []], [{ ...a, inFlight: 2 }, { ...b, inFlight: 2 }], rules, 2);
+    expect(busy).toMatchObject({ code: 'busy', busy: 2, heldBack: 1 });
+    expect(busy!.message).toMatch(/; and 1 shard waits for its copy in flight to come back \(--copies one-at-a-time\)$/);
+  });
+
   it('tells busy from excluded', () => {
     const a = vol('a', { address: '10.0.0.1', inFlight: 2 });
     const b = vol('b', { address: '10.0.0.2' });

@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTrusted } from '../../../server/core/trust/reputation.ts';
-import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
+import { DEFAULT_TRUST, type TrustPolicy } from '../../../server/core/trust/policy.ts';
 import type { Store } from '../../../server/store/types.ts';
-import { claimReq, makeVolunteer, NO_RULES, NOW, writeJob } from './contract.ts';
+import { claimReq, makeTrainJob, makeVolunteer, NO_RULES, NOW, writeJob } from './contract.ts';
 import { pgHarness, sqliteHarness, type StoreHarness } from './harness.ts';
 
 const WASM = 'wasm/ort-1.30.0';
@@ -189,6 +189,41 @@ describe(`reputations: ${label}`, () => {
       expect(await store.getShard(two.shards[0]!.id)).toMatchObject({ wanted: 1 });
       // Nobody else gets a copy of a shard a trusted host computes alone.
       expect(await store.claimCopy({ ...claimReq(liar2), trust: await trust(liar2) })).toBeNull();
+    });
+
+    it('one copy at a time: an inference shard\'s copy out holds its next copy back from everyone until it returns; a training round\'s copies go out together', async () => {
+      h = await harness();
+      const store = await h.open();
+      const { project: p, shards } = await writeJob(store, { shards: 1, replicas: 2 });
+      const [a, b, op] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
+      await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
+      // No trusted host can be had (untrusted hosts check each other), so only the copy out holds the shard back.
+      const trust = async (v: typeof op, policy: TrustPolicy = DEFAULT_TRUST) => ({
+        policy, draw: 0, trustedClasses: [], census: new Map([[WASM, 3]]),
+        asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
+      });
+      const first = (await store.claimCopy({ ...claimReq(a), trust: await trust(a) }))!;
+      expect(first.copy.volunteerId).toBe(a.id);
+      expect(first.shard.wanted).toBe(2);
+      // Assigned, then acknowledged (running): neither an untrusted host nor the operator's trusted one gets the other copy.
+      for (const v of [b, op]) expect(await store.claimCopy({ ...claimReq(v), trust: await trust(v) })).toBeNull();
+      expect(await store.ackCopy(first.copy.id, a.id, NOW + 120_000)).not.toBeNull();
+      for (const v of [b, op]) expect(await store.claimCopy({ ...claimReq(v), trust: await trust(v) })).toBeNull();
+      // Returned: the next copy goes out.
+      await store.saveResult(first.copy.id, a.id, new Uint8Array([1]), 1, NOW, NO_RULES);
+      expect((await store.claimCopy({ ...claimReq(b), trust: await trust(b) }))?.shard.id).toBe(shards[0]!.id);
+
+      // --copies together: the second copy goes out at once.
+      const together = await writeJob(store, { shards: 1, replicas: 2, createdAt: NOW + 1 }, p);
+      const off = { ...DEFAULT_TRUST, oneCopyAtATime: false };
+      expect((await store.claimCopy({ ...claimReq(a), trust: await trust(a, off) }))?.shard.id).toBe(together.shards[0]!.id);
+      expect((await store.claimCopy({ ...claimReq(b), trust: await trust(b, off) }))?.shard.id).toBe(together.shards[0]!.id);
+
+      // A training round's updates are aggregated, not compared against one answer: its copies go out together under the rule.
+      const train = makeTrainJob(p.id, { shards: 1, shardsPerRound: 1, cap: 1, replicas: 2 });
+      await store.createJob({ ...train.job, createdAt: NOW + 2 }, train.shards);
+      expect((await store.claimCopy({ ...claimReq(a), trust: await trust(a) }))?.shard.id).toBe(train.shards[0]!.id);
+      expect((await store.claimCopy({ ...claimReq(op), trust: await trust(op) }))?.shard.id).toBe(train.shards[0]!.id);
     });
 
     it('a judgement marks unchecked results and moves reputations with it, once however often it is applied', async () => {
