@@ -148,6 +148,11 @@ describe('hostile volunteers', () => {
     const first = await visitor('127.0.30.1');
     const a = await request(first);
     expect(a).not.toBeNull();
+    // Its result comes back first (any well-formed one: nothing is judged before the second): one copy at a time,
+    // nobody gets a shard's second copy while the first is out, and the refusals below must be the address rule's.
+    const rows = a!.inputs[0]!.dims[0]!;
+    const outputs = a!.outputs.map((name) => ({ name, dtype: 'float32', dims: [rows, 8], data: new Uint8Array(new Float32Array(rows * 8).buffer) }));
+    expect((await ok(call<{ status: string }>(first, 'work:result', { copyId: a!.copyId, outputs, computeMs: 1 }))).status).toBe('accepted');
     // The same visitor, and another visitor behind its address, are refused the shard's second copy...
     expect(await request(first)).toBeNull();
     expect(await request(await visitor('127.0.30.1'))).toBeNull();

@@ -159,7 +159,9 @@ describe('opaque copies', () => {
   const { coordinator, defer } = perTest();
 
   it('two copies of one shard carry no common field but the input bytes; an old volunteer is refused, told to update', async () => {
-    const c = await coordinator(['--distinct-copies', 'none']);
+    // --copies together: both copies of a shard must be out at once to be compared side by side (one copy at a time,
+    // the second would wait for the first to come back).
+    const c = await coordinator(['--distinct-copies', 'none', '--copies', 'together']);
     const model = mlpModel({ width: WIDTH, layers: 1, seed: 5 });
     const x = tensorFromTyped('float32', [8, WIDTH], randomInput(8, WIDTH, 5));
     const job = await c.api.createJob({
