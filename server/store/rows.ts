@@ -229,13 +229,15 @@ export const REVIEW_SQL = {
   /**
    * A volunteer's valid results on validated shards that another valid result agreed with, returned since a
    * time (rare: read once a host is caught), with whether the root agreed already (an operator host's valid
-   * result, or the coordinator's own answer) and whether the shard was reviewed already.
+   * result, or the coordinator's own answer) and whether the shard's answer was reviewed already (a review closed
+   * on another answer, a voided one, is not this answer's).
    */
   agreedResults: `SELECT c.id, c.shard_id, c.job_id, c.volunteer_id, c.returned_at, j.kind,
       CASE WHEN EXISTS (SELECT 1 FROM copies o JOIN reputations r ON r.volunteer_id = o.volunteer_id AND r.numeric_class = o.numeric_class
           WHERE o.shard_id = s.id AND o.outcome = 'valid' AND r.operator = 1)
         OR EXISTS (SELECT 1 FROM known_answers k WHERE k.shard_id = s.id) THEN 1 ELSE 0 END AS root_agreed,
-      CASE WHEN EXISTS (SELECT 1 FROM reviews rv WHERE rv.shard_id = s.id) THEN 1 ELSE 0 END AS reviewed
+      CASE WHEN EXISTS (SELECT 1 FROM reviews rv WHERE rv.shard_id = s.id AND (rv.state <> 'closed' OR rv.canonical_copy_id = s.canonical_copy_id))
+        THEN 1 ELSE 0 END AS reviewed
     FROM copies c JOIN shards s ON s.id = c.shard_id JOIN jobs j ON j.id = s.job_id
     WHERE c.volunteer_id = ? AND c.outcome = 'valid' AND s.state = 'validated' AND c.returned_at >= ?
       AND EXISTS (SELECT 1 FROM copies o WHERE o.shard_id = s.id AND o.id <> c.id AND o.outcome = 'valid')
@@ -275,8 +277,15 @@ export const REVIEW_SQL = {
     WHERE o.shard_id = ? AND o.outcome = 'valid' ORDER BY o.returned_at, o.id`,
   /** A voided shard's open review closes: the answer it was reviewing is gone (voidAgreement, in its write). */
   closeVoided: `UPDATE reviews SET state = 'closed', settled_at = ? WHERE shard_id = ? AND state = 'open'`,
+  /**
+   * Each answer is reviewed once: a shard's review row is opened again only when it was closed on another answer
+   * (voidAgreement closed it and others recomputed the shard since), so the new answer may be reviewed in its turn.
+   */
   insert: `INSERT INTO reviews (shard_id, job_id, project_id, canonical_copy_id, state, reason, opened_at, result_at, copy_id, settled_at)
-    VALUES (?, ?, ?, ?, 'open', ?, ?, ?, NULL, NULL) ON CONFLICT (shard_id) DO NOTHING`,
+    VALUES (?, ?, ?, ?, 'open', ?, ?, ?, NULL, NULL)
+    ON CONFLICT (shard_id) DO UPDATE SET canonical_copy_id = excluded.canonical_copy_id, state = 'open', reason = excluded.reason,
+      opened_at = excluded.opened_at, result_at = excluded.result_at, copy_id = NULL, settled_at = NULL
+    WHERE reviews.state = 'closed' AND reviews.canonical_copy_id <> excluded.canonical_copy_id`,
   one: `SELECT rv.*, CASE WHEN rc.state IN ('assigned','running','returned') THEN 1 ELSE 0 END AS copy_live
     FROM reviews rv LEFT JOIN copies rc ON rc.id = rv.copy_id WHERE rv.shard_id = ?`,
   counts: `SELECT state, COUNT(*) AS n FROM reviews GROUP BY state`,

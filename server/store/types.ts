@@ -408,7 +408,8 @@ export interface Store extends CreditLedger {
   agreedResults(volunteerId: string, since: number): Promise<AgreedResult[]>;
   /**
    * Opens a review of each target shard that is validated, its answer under review being its canonical copy;
-   * a shard reviewed before (or under review) is skipped: each shard is reviewed once. Returns those opened.
+   * a shard reviewed before (or under review) is skipped: each answer is reviewed once (a review closed on another
+   * answer, one voided since, is opened again on the new one). Returns those opened.
    */
   startReviews(r: { targets: readonly { shardId: string; at: number }[]; reason: string; now: number }): Promise<Review[]>;
   /**

@@ -18,8 +18,9 @@
  *    and their own agreed results go under review in turn: one catch
  *    cascades through a colluding group.
  *
- * Each shard is reviewed once: after a review its answer is the root's, or
- * the root agreed with it.
+ * Each answer is reviewed once: after a review its answer is the root's, or
+ * the root agreed with it (a voided answer's shard, recomputed by others, may
+ * be reviewed again on its new answer).
  *
  * The coordinator is a root of trust too (issue 13: known answers "computed
  * by the coordinator itself"): its own bounded computation (one worker

@@ -117,6 +117,19 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       // Done once: again, nothing (no second reversal).
       expect(await store.voidAgreement(w(0))).toBeNull();
       expect(await store.ledgerChanges({ account: a!.account, limit: 10 })).toHaveLength(1);
+      // Recomputed by others, the new answer may be reviewed in its turn (its review was of the voided answer).
+      const again = [];
+      for (const n of [6, 7]) {
+        const c = (await store.issueSpotCopy(shards[0]!.id, vol(n), Date.now()))!.copy;
+        expect(await store.saveResult(c.id, c.volunteerId, bytes(9), 1, Date.now(), NO_RULES)).toBe('accepted');
+        again.push(c);
+      }
+      const recomputed = (await store.getShard(shards[0]!.id))!;
+      await store.applyValidation({ ...consensus(recomputed, job, again, 2), holdMs: HOLD });
+      expect((await store.agreedResults(vol(6).id, 0)).map((x) => [x.shardId, x.reviewed])).toEqual([[shards[0]!.id, false]]);
+      expect(await store.startReviews({ targets: [{ shardId: shards[0]!.id, at: 5 }], reason: 'r2', now: Date.now() })).toMatchObject([{ canonicalCopyId: again[0]!.id, state: 'open', reason: 'r2' }]);
+      expect(await store.reviewOf(shards[0]!.id)).toMatchObject({ canonicalCopyId: again[0]!.id, state: 'open', reason: 'r2', resultAt: 5, copyId: null });
+      expect((await store.agreedResults(vol(6).id, 0)).map((x) => x.reviewed)).toEqual([true]);
       // Its answer is no longer the one read: left as it is.
       expect(await store.voidAgreement(w(1, copies[1]![1]!.id))).toBeNull();
       expect(await store.getShard(shards[1]!.id)).toMatchObject({ state: 'validated', canonicalCopyId: copies[1]![0]!.id });
@@ -310,6 +323,9 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       expect(await store.finishJob(done.job.id, 'completed', { finishedAt: Date.now(), resultHash: 'c'.repeat(64) })).toBe(true);
       expect(await store.reviewOf(ended.shards[0]!.id)).toMatchObject({ state: 'closed' });
       expect(await store.reviewOf(done.shards[0]!.id)).toMatchObject({ state: 'open' });
+      // Closed on the same answer, it is not opened again: each answer is reviewed once.
+      expect(await store.startReviews({ targets: [{ shardId: ended.shards[0]!.id, at: 2 }], reason: 'again', now: Date.now() })).toEqual([]);
+      expect((await store.agreedResults(vol(103).id, 0)).map((x) => x.reviewed)).toEqual([true]);
       expect(await store.reviewCounts()).toEqual({ open: 1, confirmed: 0, overturned: 0, closed: 1 });
       // Its credit is payable once its hold has passed, as any other; the completed job's stays under review.
       expect(await store.accountCredit(vol(103).account, later)).toMatchObject({ pending: 0, payable: 2, underReview: 0 });
