@@ -16,7 +16,7 @@ import { walletProblem, toChecksumAddress } from '../../shared/wallet.ts';
 import { sha256 } from '../blobs/blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import { volunteerWallets } from '../core/scheduler/embed-identity.ts';
-import { connectionServes } from '../core/scheduler/eligibility.ts';
+import { connectionServes, inFlight } from '../core/scheduler/eligibility.ts';
 import { leaseDeadline } from '../core/scheduler/lease.ts';
 import { type ClaimedCopyFacts, type Claimant, resumeRefusal } from '../core/scheduler/resume.ts';
 import { seededDraw } from '../core/scheduler/random.ts';
@@ -26,7 +26,7 @@ import type { Copy, Job, Shard } from '../core/jobs/types.ts';
 import { kindOf } from '../core/jobs/kinds.ts';
 import { judge, judgeLate } from '../core/trust/judge.ts';
 import { judgeUnsettledReviewCopy } from '../core/trust/review.ts';
-import { homogeneousClasses } from '../core/scheduler/claim.ts';
+import { comparedJob, homogeneousClasses } from '../core/scheduler/claim.ts';
 import type { ClassCensus, HomogeneousClasses } from '../core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, type TrustPolicy } from '../core/trust/policy.ts';
 import { trustedCanBeHad } from '../core/trust/replication.ts';
@@ -636,7 +636,11 @@ export class WorkService {
       }
     } else if (shard.state === 'open') {
       const candidates = copies.filter((c) => c.state === 'returned' && c.outcome !== 'invalid');
-      if (candidates.length < shard.wanted) return;
+      if (candidates.length < shard.wanted) {
+        // One copy at a time: this return let the shard's next copy out; idle volunteers ask now, not at their next retry.
+        if (this.trust.oneCopyAtATime && comparedJob(job) && !copies.some(inFlight)) this.events.emit('work');
+        return;
+      }
       // One result has nothing to be compared with: its bytes are not even read.
       if (candidates.length > 1) results = await sr.results(candidates.map((c) => c.id));
       // Trust as it is now: the hosts' reputations, and whether a trusted host that may compute the job can be had.

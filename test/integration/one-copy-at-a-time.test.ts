@@ -99,7 +99,10 @@ describe.each(['sqlite', 'postgres'] as const)('one copy at a time (%s)', (store
     // Still held: nothing has returned.
     expect(await ask(b)).toBeNull();
 
+    // Its return frees the shard's next copy: idle volunteers are nudged to ask now, not at their next retry (5 s later).
+    const nudged = new Promise<void>((resolve) => b.socket.once('work:nudge', () => resolve()));
     expect(await a.submit(first, await a.compute(first))).toBe('accepted');
+    await nudged;
     const second = (await ask(b))!;
     expect(second).not.toBeNull();
     expect(sameShard(first, second)).toBe(true);
