@@ -695,7 +695,7 @@ export class SimCoordinator {
     if (!(shard.state === 'open' && shard.alive < shard.wanted && shard.issued < shard.maxTotal)) return;
     const r = decideReplication({
       replicas: this.o.replicas, wanted: shard.wanted, holders: this.holders(shard), asker: null,
-      trustedAvailable: this.trustedAvailable, draw: 0, policy: this.o.policy, compared: true,
+      trustedAvailable: this.trustedAvailable, draw: 0, policy: this.o.policy, compared: true, fresh: shard.issued === 0,
     });
     // A copy in flight holds the shard back from everyone (oneCopyAtATime): it is indexed again when the copy returns.
     if (!r.take && this.o.policy.oneCopyAtATime && shard.copies.some((c) => !c.spot && !c.review && c.state !== 'returned' && c.outcome !== 'invalid')) return;

@@ -165,6 +165,7 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,
       trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)), compared: comparedJob(job),
+      fresh: shard.issued === 0,
     });
     if (!r.take) return { take: false, why: r.why === COPY_IN_FLIGHT ? 'copy in flight' : 'kept for a trusted host' };
     solo = r.solo;

@@ -151,3 +151,18 @@ describe('one copy at a time (oneCopyAtATime)', () => {
     expect(decideReplication(ask({ holders: [inFlight], asker: streak(10), policy: { ...P, oneCopyAtATime: true }, compared: false }))).toEqual({ take: true, solo: false, wanted: 2 });
   });
 });
+
+describe('a re-opened shard is recomputed with agreement (fresh)', () => {
+  const solo = ask({ asker: streak(1000), draw: 0.99 });
+  it('lets a trusted host\'s copy of a fresh shard stand alone when drawn, not one of a shard issued before', () => {
+    expect(decideReplication({ ...solo, fresh: true })).toEqual({ take: true, solo: true, wanted: 1 });
+    // Re-opened by backtracking or a void agreement: it wants two new results, drawn or not.
+    expect(decideReplication({ ...solo, fresh: false, wanted: 2 })).toEqual({ take: true, solo: false, wanted: 2 });
+    // Replicas 1, re-opened: agreement too.
+    expect(decideReplication({ ...solo, replicas: 1, fresh: false, wanted: 2 })).toEqual({ take: true, solo: false, wanted: 2 });
+  });
+  it('lets a lost solo copy\'s shard (wanting one result, nothing answered) have a solo copy again', () => {
+    expect(decideReplication({ ...solo, fresh: false, wanted: 1 })).toEqual({ take: true, solo: true, wanted: 1 });
+    expect(decideReplication({ ...solo, replicas: 1, fresh: false, wanted: 1 })).toEqual({ take: true, solo: true, wanted: 1 });
+  });
+});
