@@ -87,6 +87,14 @@ const CLAIM_PAGE = 256;
  */
 const CLAIM_READ_MAX = 1024;
 const WANTING_WHERE = `s.project_id = $1 AND s.state = 'open' AND s.alive < s.wanted AND s.issued < s.max_total AND s.job_id <> ALL($2::text[])`;
+/**
+ * Under one copy at a time (trust/replication.ts waitsForCopyInFlight) an inference shard with a copy in flight
+ * gives nobody a copy until it returns, yet still wants one: left in the page, a fresh swarm's first copies (every
+ * shard replicated) would fill CLAIM_READ_MAX and hide the free shards after them. Each is an index probe
+ * (copies_shard, jobs' key); decideClaim still decides under the lock.
+ */
+const NOT_HELD_BACK = ` AND NOT (EXISTS (SELECT 1 FROM copies c WHERE c.shard_id = s.id AND c.${IN_FLIGHT})
+  AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.kind = 'inference'))`;
 /** Queue order: highest priority, oldest job, shard index; the id breaks ties between jobs of one millisecond. */
 const QUEUE_ORDER = 'priority DESC, job_created, idx, id';
 /**
@@ -114,17 +122,22 @@ const heldCopy = (r: Record<string, unknown>): HeldCopy => ({
 /** The holder's trust for this copy: trusted in its class, and the copy not doubted by its pace (core/trust/pace.ts). */
 const holderTrusted = (c: CopyIdentity, seen: number | null): boolean => (c as HeldCopy).trusted && !paceDoubts(c as HeldCopy, seen);
 /** The first page of a project's wanting shards ($1 project, $2 jobs left out, $3 page size, $4 and $5 as withCopies). */
-const WANTING_PAGE_FIRST = withCopies(`SELECT s.* FROM shards s WHERE ${WANTING_WHERE} ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3`);
+const wantingPageFirst = (where: string) => withCopies(`SELECT s.* FROM shards s WHERE ${where} ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3`);
 /**
  * The page after the shard ($6 priority, $7 job_created, $8 idx, $9 id): keyset, each page starting where the
  * last ended in the index (shards_wanting_project), never an OFFSET read through again. The order mixes
  * directions, so "after" is two ordered scans: the rest of that priority, then the lower ones.
  */
-const WANTING_PAGE_AFTER = withCopies(`(SELECT s.* FROM shards s WHERE ${WANTING_WHERE} AND s.priority = $6::int
+const wantingPageAfter = (where: string) => withCopies(`(SELECT s.* FROM shards s WHERE ${where} AND s.priority = $6::int
     AND (s.job_created, s.idx, s.id) > ($7::bigint, $8::int, $9::text) ORDER BY s.job_created, s.idx, s.id LIMIT $3)
   UNION ALL
-  (SELECT s.* FROM shards s WHERE ${WANTING_WHERE} AND s.priority < $6::int ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3)
+  (SELECT s.* FROM shards s WHERE ${where} AND s.priority < $6::int ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3)
   ORDER BY ${QUEUE_ORDER} LIMIT $3`);
+/** The pages, by whether the claim's policy holds shards back for their copy in flight (NOT_HELD_BACK). */
+const WANTING_PAGE = {
+  together: { first: wantingPageFirst(WANTING_WHERE), after: wantingPageAfter(WANTING_WHERE) },
+  oneAtATime: { first: wantingPageFirst(WANTING_WHERE + NOT_HELD_BACK), after: wantingPageAfter(WANTING_WHERE + NOT_HELD_BACK) },
+};
 
 /**
  * PostgreSQL text cannot hold U+0000 (SQLite can), and a volunteer's failure
@@ -634,7 +647,7 @@ export class PgStore implements Store {
 
   /**
    * A copy of one of the project's wanting shards (highest priority, oldest job first) that the volunteer may take.
-   * The queue is read a page at a time (WANTING_PAGE_*), each shard decided on what that snapshot holds, until the
+   * The queue is read a page at a time (WANTING_PAGE), each shard decided on what that snapshot holds, until the
    * first PICK_WINDOW it may take are found; the volunteer may hold copies of every shard at the head (or each be
    * kept from it), so it reads on past them, but at most CLAIM_READ_MAX shards. A job that refuses the volunteer
    * whatever the shard (claim.ts jobRefusal) is decided once and left out of the pages after. A shard refused on
@@ -646,13 +659,14 @@ export class PgStore implements Store {
     const refusedJobs: string[] = [];
     const trustAfter = req.trust?.policy.trustAfter ?? 0;
     const trust = req.trust ? { trust: { ...req.trust, holderTrusted } } : {};
+    const pages = req.trust?.policy.oneCopyAtATime === true ? WANTING_PAGE.oneAtATime : WANTING_PAGE.together;
     let eligible: Pickable[] = [];
     let after: Row | null = null;
     let read = 0;
     for (;;) {
       const cursor = after ? [after.priority, after.job_created, after.idx, after.id] : [];
       const limit = after ? Math.min(CLAIM_PAGE, CLAIM_READ_MAX - read) : FIRST_PAGE;
-      const { rows } = await q(after ? WANTING_PAGE_AFTER : WANTING_PAGE_FIRST, [projectId, refusedJobs, limit, trustAfter, req.volunteer.id, ...cursor]);
+      const { rows } = await q(after ? pages.after : pages.first, [projectId, refusedJobs, limit, trustAfter, req.volunteer.id, ...cursor]);
       const unread = [...new Set(rows.map((r) => r.job_id as string))].filter((id) => !jobs.has(id));
       if (unread.length > 0) {
         const found = await this.jobsById(unread, q);

@@ -45,6 +45,14 @@ const QUEUE_PAGE = 1024;
 /** Past a full queue, candidates are read in growing pages, as a volunteer may hold copies of every shard in it. */
 const CLAIM_PAGES: [limit: number, offset: number][] = [[QUEUE_PAGE, 0], [4 * QUEUE_PAGE, QUEUE_PAGE]];
 const WANTING = `state = 'open' AND alive < wanted AND issued < max_total`;
+/**
+ * Under one copy at a time (trust/replication.ts waitsForCopyInFlight) an inference shard with a copy in flight
+ * gives nobody a copy until it returns, yet still wants one: left in the pages read past the queue, a fresh swarm's
+ * first copies (every shard replicated) would fill all of CLAIM_PAGES and hide the free shards after them. Each is
+ * an index probe (copies_shard, jobs' key); decideClaim still decides each shard read.
+ */
+const NOT_HELD_BACK = `NOT (EXISTS (SELECT 1 FROM copies c WHERE c.shard_id = shards.id AND c.state IN ('assigned','running'))
+  AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = shards.job_id AND j.kind = 'inference'))`;
 
 /**
  * Results larger than this are written to a file of their own (before the
@@ -105,6 +113,8 @@ export class SqliteStore implements Store {
     this.s = {
       // One project's wanting shards, highest priority and oldest job first (the shards_wanting_project index).
       wanting: p(`SELECT * FROM shards WHERE project_id = ? AND ${WANTING} ORDER BY priority DESC, job_created, idx LIMIT ? OFFSET ?`),
+      // The same, less the shards one copy at a time holds back (NOT_HELD_BACK).
+      wantingNotHeld: p(`SELECT * FROM shards WHERE project_id = ? AND ${WANTING} AND ${NOT_HELD_BACK} ORDER BY priority DESC, job_created, idx LIMIT ? OFFSET ?`),
       wantingCopies: p(`SELECT ${COPY_COLS} FROM copies WHERE shard_id IN
         (SELECT id FROM shards WHERE project_id = ? AND ${WANTING} ORDER BY priority DESC, job_created, idx LIMIT ? OFFSET ?) ORDER BY rowid`),
       projectsWithWork: p(FAIR_SHARE_SQL.projectsWithWork),
@@ -664,11 +674,12 @@ export class SqliteStore implements Store {
       }
       if (this.hot.exhaustive) return null;
       // The queue holds one page per project, and this volunteer could take nothing in it: read further.
+      const wanting = req.trust?.policy.oneCopyAtATime === true ? this.s.wantingNotHeld! : this.s.wanting!;
       for (const projectId of order ?? (this.s.projectsWithWork!.all() as Row[]).map((r) => r.id as string)) {
         if (req.projectId && projectId !== req.projectId) continue;
         if (this.refusedByEveryJob(projectId, refused)) continue;
         for (const [limit, offset] of CLAIM_PAGES) {
-          const page = this.s.wanting!.all(projectId, limit, offset) as Row[];
+          const page = wanting.all(projectId, limit, offset) as Row[];
           // A refused job's shards are not read into memory with their copies only to be refused.
           const open = page.filter((r) => !refused(this.jobRef(r.job_id as string), r.homogeneous === 1));
           const claimed = this.claimAmong(open.map((r) => r.id as string), req, copyId, refused);

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Job, Shard, TrainProgress, TrainSpec } from '../../../server/core/jobs/types.ts';
 import type { DistinctRule } from '../../../server/core/scheduler/eligibility.ts';
+import { DEFAULT_TRUST } from '../../../server/core/trust/policy.ts';
 import { newId } from '../../../server/store/ids.ts';
 import type { ClaimRequest, Claimed, Project, Store, ValidationWrite } from '../../../server/store/types.ts';
 import { freshStoreEachTest, type StoreHarness } from './harness.ts';
@@ -540,6 +541,34 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect((await store.copiesInFlight(v.id)).map((c) => c.shardId).sort()).toEqual([...a.shards, ...b.shards, ...low.shards].map((s) => s.id).sort());
       // Another volunteer still starts at the head.
       expect((await claim(makeVolunteer(2)))?.shard.index).toBe(0);
+    });
+
+    it('claimCopy under one copy at a time reads past a head of shards whose first copy is in flight, more than a claim reads at once', async () => {
+      const p = makeProject();
+      await store.createProject(p);
+      // A fresh swarm: every shard replicated, and the head's first copies all out (more than either store's
+      // bound on one claim's read: PostgreSQL 1,024 shards, SQLite 5 x 1,024); free shards after them.
+      const HELD = 5 * 1024 + 16;
+      const held = makeJob(p.id, { shards: HELD, replicas: 2 });
+      const free = makeJob(p.id, { shards: 2, replicas: 2, createdAt: NOW + 1 });
+      await store.createJob(held.job, held.shards);
+      await store.createJob(free.job, free.shards);
+      // One copy of each held shard, in flight with a holder of its own (written as a claim would leave it, without
+      // 5,000 claims: nothing has read the queue yet, so no store holds it in memory).
+      await h.sql(`INSERT INTO copies (id, shard_id, job_id, volunteer_id, account, wallet, address, numeric_class, state, outcome, assigned_at, deadline)
+        SELECT 'c-' || id, id, job_id, 'holder-' || id, 'volunteer:holder-' || id, NULL, '192.0.2.7', 'wasm/ort-1.30.0', 'assigned', 'pending', ${NOW}, ${NOW + 120_000}
+        FROM shards WHERE job_id = '${held.job.id}'`);
+      await h.sql(`UPDATE shards SET alive = 1, issued = 1 WHERE job_id = '${held.job.id}'`);
+      const trust = (oneCopyAtATime: boolean) => ({
+        policy: { ...DEFAULT_TRUST, oneCopyAtATime }, asker: null, trustedClasses: [], census: new Map(), draw: 0.5,
+      });
+      // Each held shard's next copy waits for its first: the new volunteer gets a free shard, not nothing.
+      const got = await store.claimCopy({ ...claimReq(makeVolunteer(1)), trust: trust(true) });
+      expect(got?.job.id).toBe(free.job.id);
+      expect(got?.shard.index).toBe(0);
+      // Copies together: the head's second copy, as before.
+      const together = await store.claimCopy({ ...claimReq(makeVolunteer(2)), trust: trust(false) });
+      expect(together?.shard.id).toBe(held.shards[0]!.id);
     });
 
     it('claimCopy with no rules still refuses the same volunteer twice', async () => {
