@@ -71,6 +71,10 @@ const copiesOption = (v: string): boolean => {
   if (!Object.hasOwn(COPIES, v)) throw new InvalidArgumentError(`--copies takes one-at-a-time or together (whether a replicated inference shard's next copy waits for its copy in flight to come back); got ${JSON.stringify(v)}`);
   return COPIES[v as keyof typeof COPIES];
 };
+const paceOption = (v: string) => {
+  if (v !== 'on' && v !== 'off') throw new InvalidArgumentError(`--pace takes on or off (whether a trusted host's inference result far faster than its checked pace is judged as an untrusted host's); got ${JSON.stringify(v)}`);
+  return v === 'on';
+};
 const ownReviewsOption = (v: string) => {
   if (v !== 'on' && v !== 'off') throw new InvalidArgumentError(`--own-reviews takes on or off (whether the coordinator's own computation settles the reviews no operator host is working on); got ${JSON.stringify(v)}`);
   return v === 'on';
@@ -139,6 +143,7 @@ program.command('serve')
   .addOption(serveOption('--min-replicate-probability <p>', 'a trusted host\'s copy is replicated with probability 1/streak, never below this (above 0, at most 1; 1: every copy replicated)', minReplicateOption, DEFAULT_TRUST.minReplicateProbability))
   .addOption(serveOption('--class-quorum <hosts>', 'a numeric class is honoured (kept apart for homogeneous jobs) only once this many distinct hosts share it (1 to 1000)', classQuorumOption, DEFAULT_TRUST.classQuorum))
   .addOption(serveOption('--copies <one-at-a-time|together>', 'how a replicated inference shard\'s copies go out: one-at-a-time, the next only once the last has come back (whoever holds one answers before anyone holds another, so friends comparing input bytes never know they hold every copy; a replicated shard takes two compute times end to end), or together (both at once)', copiesOption, 'one-at-a-time'))
+  .addOption(serveOption('--pace <on|off>', 'the pace rule: a trusted host\'s inference result more than 4 times faster than its fastest checked result is judged as an untrusted host\'s (off by default: the pace is kept across jobs, and a job of tiny shards teaches a pace a later job beats honestly)', paceOption, 'off'))
   .addOption(serveOption('--known-answer-seconds <s>', 'longest the coordinator\'s own computation of a shard (known answers for spot checks, one worker thread) may take; 0: it computes none (only shards validated by agreement serve as known answers)', num('--known-answer-seconds'), 30))
   .addOption(serveOption('--own-reviews <on|off>', 'the coordinator\'s own computation (the --known-answer-seconds thread, while idle) settles reviews of a caught host\'s agreed results that no operator host is working on; off: only operator hosts (worker --operator-token) settle them', ownReviewsOption, 'on'))
   .addOption(serveOption('--model-check-seconds <s>', 'longest a submitted model\'s check (load, shapes, FLOPs) may take; it runs on a worker thread', num('--model-check-seconds'), 20))
@@ -160,7 +165,7 @@ program.command('serve')
       uploadBudgetBytes: Math.round(o.uploadBudgetMb * 1024 * 1024), unhelloedUploadBytes: Math.round(o.helloUploadKb * 1024),
       demo: !!o.demo, demoReplicas: o.demoReplicas, consentMaxHours: o.consentHours, creditHoldMs: o.creditHold,
       modelCheck: { timeMs: Math.round(o.modelCheckSeconds * 1000), memoryMb: Math.round(o.modelCheckMb) },
-      spotCheckFraction: o.spotChecks, spotPairWaitMs: Math.round(o.spotPairSeconds * 1000), trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum, oneCopyAtATime: o.copies === true || o.copies === 'one-at-a-time' },
+      spotCheckFraction: o.spotChecks, spotPairWaitMs: Math.round(o.spotPairSeconds * 1000), trust: { trustAfter: o.trustAfter, minReplicateProbability: o.minReplicateProbability, classQuorum: o.classQuorum, oneCopyAtATime: o.copies === true || o.copies === 'one-at-a-time', pace: o.pace === true || o.pace === 'on' },
       knownAnswers: { ...DEFAULT_ANSWER_LIMITS, timeMs: Math.round(o.knownAnswerSeconds * 1000) }, ownReviews: o.ownReviews === true || o.ownReviews === 'on',
       trustProxy: o.trustProxy ?? false, addressGroups: typeof o.addressGroups === 'string' ? addressGroupsOption(o.addressGroups) : o.addressGroups, disconnectGraceMs: Math.round(o.disconnectGrace * 1000), ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     });

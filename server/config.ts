@@ -103,6 +103,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'dataDir' | 'clientDir'> = 
   trust: {
     trustAfter: DEFAULT_TRUST.trustAfter, minReplicateProbability: DEFAULT_TRUST.minReplicateProbability, classQuorum: DEFAULT_TRUST.classQuorum,
     oneCopyAtATime: DEFAULT_TRUST.oneCopyAtATime,
+    pace: DEFAULT_TRUST.pace,
   },
   knownAnswers: DEFAULT_ANSWER_LIMITS,
   ownReviews: true,

@@ -115,8 +115,6 @@ export interface CoordinatorOptions {
   reviews?: boolean;
   /** Answers no uncaught host vouches for are re-opened (review.ts agreementVoid); default on. */
   voiding?: boolean;
-  /** Results far faster than their host's checked pace are judged untrusted (pace.ts); default on. */
-  pace?: boolean;
   /** How long a known answer's first copy waits for a second host (spot-check.ts; 0: singles). */
   pairWaitMs?: number;
 }
@@ -665,7 +663,7 @@ export class SimCoordinator {
   }
 
   private tooFast(c: SimCopy): boolean {
-    return this.o.pace !== false && tooFast(this.paces.get(c.volunteerId) ?? null, this.seen(c));
+    return this.o.policy.pace && tooFast(this.paces.get(c.volunteerId) ?? null, this.seen(c));
   }
 
   /** A checked result (agreed with another, or a passed spot check): its host's pace (pace.ts afterChecked). */

@@ -43,8 +43,6 @@ export interface WorldOptions {
   reviews?: boolean;
   /** Answers no uncaught host vouches for are re-opened (review.ts agreementVoid); default on. */
   voiding?: boolean;
-  /** Results far faster than their host's checked pace are judged untrusted (pace.ts); default on. */
-  pace?: boolean;
   pairWaitMs?: number;
   /** Stop when no counted shard became final for this long (simulated): the rest are stalled. */
   stallMs: number;
@@ -151,7 +149,7 @@ export function simulate(o: WorldOptions): CellFigures {
   const rng = createRng(o.seed);
   const coord = new SimCoordinator({
     policy: o.policy, replicas: o.replicas, homogeneous: o.strategy === 'forged-class', rules: o.rules, holdMs: o.holdMs, backlog: o.backlog,
-    reviews: o.reviews !== false, voiding: o.voiding !== false, pace: o.pace !== false, ...(o.pairWaitMs !== undefined ? { pairWaitMs: o.pairWaitMs } : {}),
+    reviews: o.reviews !== false, voiding: o.voiding !== false, ...(o.pairWaitMs !== undefined ? { pairWaitMs: o.pairWaitMs } : {}),
   }, rng, o.warmup, o.shards);
   const heap = new EventHeap<Ev>();
   const actors = new Map<string, Actor>();

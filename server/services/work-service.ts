@@ -589,8 +589,9 @@ export class WorkService {
     const differ = (a: string, b: string) => kind.disagreement(spec, outputsOf(a), outputsOf(b));
     const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
     // Each returned copy's pace (pace.ts): what a checked result teaches its host's pace, and what the judge doubts.
-    const gflop = shardGflop(spec, shard);
-    const seenOf = (c: Copy) => copyPace(c, gflop);
+    // With the rule off (TrustPolicy.pace) no pace is learned or read: nothing is doubted.
+    const gflop = this.trust.pace ? shardGflop(spec, shard) : null;
+    const seenOf = (c: Copy) => (gflop === null ? null : copyPace(c, gflop));
     let pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
     if (pending.length === 0) return;
     // Copies that disagree with the coordinator's own answer for this shard fail their spot check first.

@@ -38,13 +38,31 @@ export interface SpawnedCoordinator {
   stop(): Promise<void>;
 }
 
-export async function spawnCoordinator(o: {
+type SpawnOptions = {
   dataDir?: string; port?: number; args?: string[]; nodeArgs?: string[];
   /** Another `tabgrid` entry point (a copy of the package elsewhere); bin/tabgrid.js by default. */
   cli?: string;
   env?: Record<string, string>;
-} = {}): Promise<SpawnedCoordinator> {
-  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'tabgrid-test-'));
+};
+
+/** What the coordinator says when its port was taken before it could listen (it then creates nothing). */
+const PORT_TAKEN = /port \d+ on [^ ]+ is already in use/;
+
+export async function spawnCoordinator(o: SpawnOptions = {}): Promise<SpawnedCoordinator> {
+  // A free port is found, then handed to the coordinator: another process may take it in between (seen once in a
+  // full run, beside other tests' coordinators). The coordinator then exits having created nothing: try another port.
+  for (let attempt = 1; ; attempt++) {
+    const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'tabgrid-test-'));
+    try {
+      return await spawnOnce({ ...o, dataDir });
+    } catch (err) {
+      if (o.port !== undefined || attempt >= 3 || !PORT_TAKEN.test(String(err))) throw err;
+    }
+  }
+}
+
+async function spawnOnce(o: SpawnOptions & { dataDir: string }): Promise<SpawnedCoordinator> {
+  const dataDir = o.dataDir;
   const port = o.port ?? await freePort();
   // Spot checks answer a random share of work requests with a known-answer copy (crypto-seeded on purpose), so a
   // test that counts copies or credit would depend on the draw: they are off unless a test turns them on itself.

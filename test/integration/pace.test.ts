@@ -74,7 +74,8 @@ describe.each(['sqlite', 'postgres'] as const)('the pace rule (%s)', (storeKind)
   }));
 
   it('a trusted host\'s instant lie, far faster than its checked pace, does not stand alone: the root computes the shard and the liar is caught', async () => {
-    const c = await coordinator(['--trust-after', '2']);
+    // The rule is the operator's choice (off by default: TrustPolicy.pace).
+    const c = await coordinator(['--trust-after', '2', '--pace', 'on']);
     const token = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
     // The root first: a trusted host can be had, so the attacker's untrusted copies each want a trusted one beside them.
     const root = await raw(c, { operatorToken: token });

@@ -41,6 +41,7 @@ describe('trust policy settings', () => {
       { args: [], env: { TABGRID_OWN_REVIEWS: 'yes' }, says: 'from env \'TABGRID_OWN_REVIEWS\' is invalid. --own-reviews takes on or off' },
       { args: ['--copies', 'both'], says: '--copies takes one-at-a-time or together (whether a replicated inference shard\'s next copy waits for its copy in flight to come back); got "both"' },
       { args: [], env: { TABGRID_COPIES: 'true' }, says: 'from env \'TABGRID_COPIES\' is invalid. --copies takes one-at-a-time or together' },
+      { args: ['--pace', 'yes'], says: '--pace takes on or off (whether a trusted host\'s inference result far faster than its checked pace is judged as an untrusted host\'s); got "yes"' },
     ];
     for (const c of cases) {
       const data = join(mkdtempSync(join(tmpdir(), 'tabgrid-trust-flags-')), 'never');
@@ -56,7 +57,7 @@ describe('trust policy settings', () => {
     const c: SpawnedCoordinator = await spawnCoordinator({ args: ['--trust-after', '3'] });
     cleanup.push(() => c.stop());
     const listening = await c.waitForLog((l) => l.msg === 'coordinator listening');
-    expect(listening.trust).toEqual({ trustAfter: 3, minReplicateProbability: 0.05, spotCheckFraction: 0, classQuorum: 3, oneCopyAtATime: true });
+    expect(listening.trust).toEqual({ trustAfter: 3, minReplicateProbability: 0.05, spotCheckFraction: 0, classQuorum: 3, oneCopyAtATime: true, pace: false });
     const operatorToken = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
     const volunteer = (o: Parameters<typeof startVolunteer>[1] = {}): TestVolunteer => {
       const v = startVolunteer(c.url, o);

@@ -35,7 +35,7 @@ import { type BindsClass, type CopyIdentity, type DistinctRule, inFlight, type V
  */
 export interface ClaimTrust {
   /** Whole, oneCopyAtATime included: a knob left out of a policy built field by field would silently be off. */
-  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability' | 'classQuorum' | 'oneCopyAtATime'>;
+  policy: Pick<TrustPolicy, 'trustAfter' | 'minReplicateProbability' | 'classQuorum' | 'oneCopyAtATime'> & Partial<Pick<TrustPolicy, 'pace'>>;
   /** The asking volunteer's reputation in its numeric class; null: a new host. */
   asker: Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>> | null;
   /** Numeric classes of the trusted hosts connected now (to any coordinator on the same database). */
@@ -144,8 +144,9 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   // A homogeneous shard under the trust rules: which classes may hold its copies now (numeric-class.ts).
   const classes = c.trust && shard.homogeneous && job ? homogeneousClasses(c.trust, job) : null;
   // A returned copy too fast for its host's pace is an untrusted host's (pace.ts): it neither stands alone nor binds a class.
-  const gflop = job ? shardGflop(job.spec, shard) : null;
-  const holderTrusted = (h: CopyIdentity): boolean => c.trust!.holderTrusted(h, copyPace(h, gflop));
+  // With the rule off (TrustPolicy.pace), no copy's pace is read: nothing is doubted.
+  const gflop = job && c.trust?.policy.pace === true ? shardGflop(job.spec, shard) : null;
+  const holderTrusted = (h: CopyIdentity): boolean => c.trust!.holderTrusted(h, gflop === null ? null : copyPace(h, gflop));
   const binds: BindsClass | undefined = classes ? (h) => homogeneousClassProblem(h.numericClass, holderTrusted(h), classes) === null : undefined;
   if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous, binds)) return { take: false, why: 'not distinct' };
   // Before any count is asked for: every refusal here is cheap.

@@ -18,6 +18,14 @@ export interface TrustPolicy {
    * holds the first must answer before anyone knows who gets the second (replication.ts).
    */
   oneCopyAtATime: boolean;
+  /**
+   * The pace rule (pace.ts): a trusted host's result far faster than its checked pace is judged as an untrusted
+   * host's. Off by default: the pace is kept per host and numeric class across jobs, in ms per GFLOP, and a job
+   * whose shards are mostly fixed overhead (a tiny model) teaches a pace that a later job with more work per shard
+   * beats by far; two honest hosts each doubted so on one shard then stall it (found by the conformance suite).
+   * A pace per job is the fix; until then the rule is the operator's choice (`--pace on`).
+   */
+  pace: boolean;
 }
 
 export const DEFAULT_TRUST: TrustPolicy = {
@@ -26,6 +34,7 @@ export const DEFAULT_TRUST: TrustPolicy = {
   spotCheckFraction: 0.05,
   classQuorum: 3,
   oneCopyAtATime: true,
+  pace: false,
 };
 
 /** Checks a policy from flags or options; throws a precise message for a bad value. */
@@ -35,6 +44,7 @@ export function trustPolicy(p: Partial<TrustPolicy>): TrustPolicy {
   if (!(out.minReplicateProbability > 0 && out.minReplicateProbability <= 1)) throw new Error(`minReplicateProbability must be in (0, 1]; got ${out.minReplicateProbability}`);
   if (!(out.spotCheckFraction >= 0 && out.spotCheckFraction < 1)) throw new Error(`spotCheckFraction must be in [0, 1); got ${out.spotCheckFraction}`);
   if (!Number.isInteger(out.classQuorum) || out.classQuorum < 1) throw new Error(`classQuorum must be an integer >= 1; got ${out.classQuorum}`);
+  if (typeof out.pace !== 'boolean') throw new Error(`pace must be true or false; got ${JSON.stringify(out.pace)}`);
   if (typeof out.oneCopyAtATime !== 'boolean') throw new Error(`oneCopyAtATime must be true or false; got ${JSON.stringify(out.oneCopyAtATime)}`);
   return out;
 }

@@ -75,7 +75,7 @@ describe('a host\'s pace (pace.ts)', () => {
       shard: { id: 's1', jobId: job.id, index: 0, start: 0, end: 8, state: 'open', wanted: 2, canonicalCopyId: null, errors: 0, issued: 1, alive: 1, maxTotal: 10, homogeneous: false },
       copies: [solo], job, volunteer, rules: ALL_RULES, now: NOW + 20, copyId: 'c-new',
       trust: {
-        policy: { trustAfter: 2, minReplicateProbability: 0.05, classQuorum: 3, oneCopyAtATime: true }, asker: { streak: 0, operator: true }, trustedClasses: ['wasm/ort-1.30.0'],
+        policy: { trustAfter: 2, minReplicateProbability: 0.05, classQuorum: 3, oneCopyAtATime: true, pace: true }, asker: { streak: 0, operator: true }, trustedClasses: ['wasm/ort-1.30.0'],
         census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5,
         holderTrusted: (_c, s) => { seen.push(s); return resultTrusted({ streak: 5, pace: holderPace }, s, { trustAfter: 2 }); },
       },

@@ -302,7 +302,7 @@ describe(`reputations: ${label}`, () => {
     it('a claim reads a returned copy\'s pace: a trusted host\'s solo copy returned far faster than its pace no longer holds its shard back', async () => {
       h = await harness();
       const store = await h.open();
-      const policy = { ...DEFAULT_TRUST, trustAfter: 2 };
+      const policy = { ...DEFAULT_TRUST, trustAfter: 2, pace: true };
       const [t, op] = [makeVolunteer(1), makeVolunteer(2)];
       await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
       // Its checked copies took 8 s a shard (8 records at 1 MFLOP: 0.008 GFLOP).
