@@ -504,17 +504,8 @@ export class SimCoordinator {
       if (at >= 0) this.openReviews.splice(at, 1);
       this.reviewing.delete(shard);
       this.reviewed.delete(shard.id);
-      shard.state = 'open';
-      shard.canonical = null;
-      shard.canonicalCopyId = null;
-      if (shard.measured) this.reverifyingMeasured++;
-      shard.reverifying = true;
-      shard.wanted = Math.max(2, shard.wanted);
-      shard.alive = aliveCopies(shard.copies.filter((o) => !o.spot));
-      shard.maxTotal = Math.max(shard.maxTotal, shard.issued + shard.wanted);
-      this.reopened++;
+      this.reopen(shard);
       this.voided++;
-      this.index(shard);
     }
     this.agreedAll.set(volunteerId, keep);
   }
@@ -644,17 +635,22 @@ export class SimCoordinator {
       copy.credit = 0;
       const row = this.ledger.get(copy.id);
       if (row && row.reversedAt === null) row.reversedAt = now;
-      shard.state = 'open';
-      shard.canonical = null;
-      shard.canonicalCopyId = null;
-      if (shard.measured) this.reverifyingMeasured++;
-      shard.reverifying = true;
-      shard.wanted = Math.max(2, shard.wanted);
-      shard.alive = aliveCopies(shard.copies.filter((c) => !c.spot));
-      shard.maxTotal = Math.max(shard.maxTotal, shard.issued + shard.wanted);
-      this.reopened++;
-      this.index(shard);
+      this.reopen(shard);
     }
+  }
+
+  /** What the stores' reopenShards and voidAgreement do to a shard: open again, wanting two new results (re-verifying). */
+  private reopen(shard: SimShard): void {
+    shard.state = 'open';
+    shard.canonical = null;
+    shard.canonicalCopyId = null;
+    if (shard.measured) this.reverifyingMeasured++;
+    shard.reverifying = true;
+    shard.wanted = Math.max(2, shard.wanted);
+    shard.alive = aliveCopies(shard.copies.filter((c) => !c.spot));
+    shard.maxTotal = Math.max(shard.maxTotal, shard.issued + shard.wanted);
+    this.reopened++;
+    this.index(shard);
   }
 
   /** A copy's pace (pace.ts): ms per GFLOP from assignment to upload. */
