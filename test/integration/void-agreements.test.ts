@@ -11,17 +11,17 @@
  * against that answer); the honest worker starts only once the lie was voided.
  */
 import { spawn } from 'node:child_process';
-import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { CLI, REPO, type SpawnedCoordinator } from '../helpers/coordinator.ts';
 import { outputMatchesDirect as matchesDirect } from '../helpers/direct-run.ts';
 import { scrape } from '../helpers/metrics.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
+import { type PgSchema, freshPgSchema } from '../helpers/pg-schema.ts';
+import { perTest } from '../helpers/per-test.ts';
 import { RawVolunteer } from '../helpers/raw-volunteer.ts';
 import { waitForJob } from '../helpers/wait.ts';
-import { pgUrl, testSchemaName } from '../unit/store/harness.ts';
 
 interface AccountView {
   balance: number; underReview?: number;
@@ -34,39 +34,30 @@ const OPENED = 'review opened: the caught host\'s results accepted on agreement 
 const COMPUTED = 'computed a known answer for spot checks (no shard of the job was validated yet)';
 
 describe.each(['sqlite', 'postgres'] as const)('an answer no uncaught host vouches for is void (%s)', (storeKind) => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
-  });
+  const t = perTest();
+  /** The test's PostgreSQL schema: made by its first coordinator, kept across its restart, dropped after it. */
+  let schema: PgSchema | null = null;
 
-  async function coordinator(args: string[], dataDir?: string, pgArgs?: string[]): Promise<SpawnedCoordinator> {
-    if (pgArgs) args = [...args, ...pgArgs];
-    else if (storeKind === 'postgres') {
-      const url = await pgUrl();
-      const schema = testSchemaName();
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      await admin.query(`CREATE SCHEMA ${schema}`);
-      cleanup.push(async () => {
-        await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-        await admin.end();
-      });
-      args = [...args, '--postgres', `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`];
+  async function coordinator(args: string[], dataDir?: string): Promise<SpawnedCoordinator> {
+    if (storeKind === 'postgres') {
+      if (!schema) {
+        const s = schema = await freshPgSchema();
+        t.defer(async () => { schema = null; await s.drop(); });
+      }
+      args = [...args, ...schema.serveArgs];
     }
-    const c = await spawnCoordinator({ args, ...(dataDir ? { dataDir } : {}) });
-    cleanup.push(() => c.stop());
-    return c;
+    return t.coordinator({ args, ...(dataDir ? { dataDir } : {}) });
   }
   async function raw(url: string, as?: { volunteerId: string; secret: string }): Promise<RawVolunteer> {
     const v = await RawVolunteer.connect(url, as);
-    cleanup.push(() => v.close());
+    t.defer(() => v.close());
     return v;
   }
   /** An honest volunteer: a real `tabgrid worker --node 1`, not the operator's. */
   function honestWorker(c: SpawnedCoordinator): void {
     const p = spawn(process.execPath, [CLI, 'worker', '--node', '1', '--server', c.url], { cwd: REPO, stdio: 'ignore' });
     const exited = new Promise<void>((r) => p.on('exit', () => r()));
-    cleanup.push(async () => {
+    t.defer(async () => {
       if (p.exitCode === null && p.signalCode === null) { p.kill('SIGTERM'); await exited; }
     });
   }
@@ -85,7 +76,6 @@ describe.each(['sqlite', 'postgres'] as const)('an answer no uncaught host vouch
     const args = ['--trust-after', '2', '--min-replicate-probability', '1', '--credit-hold', '1h', '--own-reviews', 'off'];
     // No spot checks yet: nothing may catch a colluder before the step meant to.
     let c = await coordinator(['--spot-checks', '0', ...args]);
-    const pgArgs = storeKind === 'postgres' ? c.proc.spawnargs.slice(c.proc.spawnargs.indexOf('--postgres'), c.proc.spawnargs.indexOf('--postgres') + 2) : undefined;
     const first = { a: await raw(c.url), b: await raw(c.url), h: await raw(c.url) };
 
     // They earn trust beside an honest host, in turns: each holds one copy of every shard (replicas 3).
@@ -107,7 +97,7 @@ describe.each(['sqlite', 'postgres'] as const)('an answer no uncaught host vouch
     const creds = (v: RawVolunteer) => ({ volunteerId: v.volunteerId, secret: v.secret });
     for (const v of Object.values(first)) await v.close();
     await c.stop();
-    c = await coordinator(['--spot-checks', '0.5', ...args], c.dataDir, pgArgs);
+    c = await coordinator(['--spot-checks', '0.5', ...args], c.dataDir);
     const [a, b, h] = [await raw(c.url, creds(first.a)), await raw(c.url, creds(first.b)), await raw(c.url, creds(first.h))];
     a.lying = true;
     b.lying = true;
