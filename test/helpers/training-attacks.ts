@@ -55,6 +55,9 @@ export async function oneAttackerInFive(t: Fixture, o: {
   const done = await waitForJob(c.api, job.id, 300_000);
   expect(done.state).toBe('completed');
   expect(done.shards.total).toBe(o.shards);
+  // Its last result can complete the job before the reply to its upload (what `uploaded` counts) reaches it:
+  // stopping it waits for that delivery.
+  await attacker.stop();
   expect(attacker.uploaded.length).toBe(o.attackerShards);
   console.info(`${o.mode.localSteps ? 'local steps, ' : ''}${o.rule}: held-out accuracy ${done.train!.accuracy} with an attacker that computed ${attacker.uploaded.length} of ${done.shards.total} shards`);
   if (o.converges) expect(done.train!.accuracy!).toBeGreaterThan(0.8);
