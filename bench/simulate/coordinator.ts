@@ -26,12 +26,12 @@ import { judge, judgeLate, type ReputationChange } from '../../server/core/trust
 import type { TrustPolicy } from '../../server/core/trust/policy.ts';
 import { addressGroup } from '../../server/core/trust/address.ts';
 import { decideReplication, trustedCanBeHad, type Holder } from '../../server/core/trust/replication.ts';
-import { afterEvent, isTrusted, newReputation, type Reputation, type ReputationEvent } from '../../server/core/trust/reputation.ts';
+import { afterEvent, isTrusted, newReputation, type Reputation, type ReputationEvent, type ResultTrust, resultTrust } from '../../server/core/trust/reputation.ts';
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../server/core/scheduler/pick.ts';
 import {
   answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, type SoloResult, spotCheckNow,
 } from '../../server/core/trust/spot-check.ts';
-import { afterChecked, paceOf, tooFast } from '../../server/core/trust/pace.ts';
+import { afterChecked, paceOf } from '../../server/core/trust/pace.ts';
 import { agreementVoid, caughtSince, type AgreedResult, decideReviewCopy, reviewOrder, reviewSince, reviewTargets, settleReview, type WaitingReview } from '../../server/core/trust/review.ts';
 import type { Rng } from '../../server/training/rng.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
@@ -177,7 +177,7 @@ export class SimCoordinator {
   private readonly agreedAll = new Map<string, SimCopy[]>();
   /** Right results judged invalid (their hosts caught for them): honest hosts framed by an accepted lie. */
   framed = 0;
-  /** Each host's pace (pace.ts): its fastest checked result, ms per GFLOP. */
+  /** Each host's pace in the job (pace.ts; the simulation runs one job): its fastest checked result, ms per record. */
   private readonly paces = new Map<string, number | null>();
   /** Agreements voided (review.ts agreementVoid). */
   voided = 0;
@@ -297,11 +297,11 @@ export class SimCoordinator {
   }
 
   private claimTrust(rep: Reputation, draw: number): ClaimTrust {
-    return { ...this.jobTrust(rep), draw, holderTrusted: this.holderTrusted };
+    return { ...this.jobTrust(rep), draw, holderTrust: this.holderTrust };
   }
 
   /** Made once: a closure per claim costs more than the claim when the simulation runs under tsx (its keepNames). */
-  private readonly holderTrusted = (c: CopyIdentity): boolean => this.isTrusted(c.volunteerId);
+  private readonly holderTrust = (c: CopyIdentity, seen: number | null): ResultTrust => this.trustWith(c.volunteerId, seen);
 
   private held(volunteerId: string): Set<string> {
     let h = this.heldShards.get(volunteerId);
@@ -381,7 +381,7 @@ export class SimCoordinator {
     const candidates = shard.copies.filter((c) => c.state === 'returned' && c.outcome !== 'invalid' && !c.spot);
     if (candidates.length < shard.wanted || pending.length === 0) return out;
     const verdict = judge(
-      candidates.map((c) => ({ copyId: c.id, result: c, trusted: this.isTrusted(c.volunteerId) && !this.tooFast(c), solo: c.solo })),
+      candidates.map((c) => { const t = this.trustOf(c); return { copyId: c.id, result: c, trusted: t !== 'untrusted', solo: c.solo, first: t === 'trusted, not alone' }; }),
       { replicas: this.o.replicas, trustedAvailable: this.trustedAvailable },
       (a, b) => this.differ(a, b),
     );
@@ -653,13 +653,19 @@ export class SimCoordinator {
     this.index(shard);
   }
 
-  /** A copy's pace (pace.ts): ms per GFLOP from assignment to upload. */
+  /** A returned copy's pace (pace.ts copyPace): ms per record from assignment to upload; null in flight. */
   private seen(c: SimCopy): number | null {
-    return paceOf((c.returnedAt ?? 0) - c.assignedAt, (SHARD_RECORDS * this.job.spec.flopsPerRecord) / 1e9);
+    return c.state === 'returned' ? paceOf((c.returnedAt ?? 0) - c.assignedAt, SHARD_RECORDS) : null;
   }
 
-  private tooFast(c: SimCopy): boolean {
-    return this.o.policy.pace && tooFast(this.paces.get(c.volunteerId) ?? null, this.seen(c));
+  /** How a copy's result counts (reputation.ts resultTrust), as the coordinator's judge and claims read it. */
+  private trustOf(c: SimCopy): ResultTrust {
+    return this.trustWith(c.volunteerId, this.seen(c));
+  }
+
+  private trustWith(volunteerId: string, seen: number | null): ResultTrust {
+    const timing = this.o.policy.pace ? { pace: this.paces.get(volunteerId) ?? null, seen } : null;
+    return resultTrust(this.reputations.get(volunteerId), timing, this.o.policy);
   }
 
   /** A checked result (agreed with another, or a passed spot check): its host's pace (pace.ts afterChecked). */
@@ -676,7 +682,9 @@ export class SimCoordinator {
     const out: Holder[] = [];
     for (const c of shard.copies) {
       if (!c.spot && (c.state === 'assigned' || c.state === 'running' || c.state === 'returned') && c.outcome !== 'invalid') {
-        out.push({ trusted: this.isTrusted(c.volunteerId), solo: c.solo, inFlight: c.state !== 'returned' });
+        // As the claim reads holders (claim.ts): a trusted host's first result in the job never stands alone.
+        const t = this.trustOf(c);
+        out.push({ trusted: t !== 'untrusted', solo: c.solo && t === 'trusted', inFlight: c.state !== 'returned' });
       }
     }
     return out;

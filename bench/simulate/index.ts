@@ -10,7 +10,7 @@
  * --shards N (counted per run), --warmup N, --seed N, --strategies a,b,
  * --shares 1,10,35 (percent), --hold 15m (simulated credit hold),
  * --replicas R, --spot-fraction Q, --trust-after N; to compare with a rule
- * off: --copies-together, --no-voiding, --no-reviews; --pace turns the pace rule on; --no-honest
+ * off: --copies-together, --no-voiding, --no-reviews, --no-pace; --no-honest
  * leaves out the honest swarm's run.
  */
 import cliProgress from 'cli-progress';
@@ -22,7 +22,7 @@ import { table } from '../lib/stats.ts';
 import { STRATEGIES, STRATEGY_NOTES, type Strategy } from './strategies.ts';
 import { type CellFigures, type Progress, simulate } from './world.ts';
 
-const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews', 'no-voiding', 'pace', 'copies-together', 'pair-wait', 'no-honest'];
+const FLAGS = ['quick', 'volunteers', 'shards', 'warmup', 'seed', 'strategies', 'shares', 'hold', 'replicas', 'spot-fraction', 'trust-after', 'no-reviews', 'no-voiding', 'no-pace', 'copies-together', 'pair-wait', 'no-honest'];
 
 const flags = new Flags(process.argv.slice(2));
 const unknown = flags.unknown(FLAGS);
@@ -52,8 +52,8 @@ const policy = trustPolicy({
   ...(flags.has('trust-after') ? { trustAfter: flags.int('trust-after', DEFAULT_TRUST.trustAfter) } : {}),
   // --copies-together: a replicated shard's copies issued at once (before one copy at a time), to compare.
   ...(flags.has('copies-together') ? { oneCopyAtATime: false } : {}),
-  // --pace: the pace rule on (pace.ts; off by default, as in the coordinator: TrustPolicy.pace).
-  ...(flags.has('pace') ? { pace: true } : {}),
+  // --no-pace: the pace rule off (pace.ts; on by default, as in the coordinator: TrustPolicy.pace), to compare.
+  ...(flags.has('no-pace') ? { pace: false } : {}),
 });
 const replicas = flags.int('replicas', 2);
 

@@ -30,15 +30,15 @@ import { comparedJob, homogeneousClasses } from '../core/scheduler/claim.ts';
 import type { ClassCensus, HomogeneousClasses } from '../core/trust/numeric-class.ts';
 import { DEFAULT_TRUST, type TrustPolicy } from '../core/trust/policy.ts';
 import { trustedCanBeHad } from '../core/trust/replication.ts';
-import { copyPace, PACE_FACTOR, shardGflop } from '../core/trust/pace.ts';
-import { isTrusted, resultTrusted, trustChange } from '../core/trust/reputation.ts';
+import { copyPace, PACE_FACTOR, shardRecords } from '../core/trust/pace.ts';
+import { isTrusted, resultTrust, trustChange } from '../core/trust/reputation.ts';
 import { rejudgeDelayMs } from '../core/validation/rejudge.ts';
 import { resultShapeProblem } from '../core/validation/result-shape.ts';
 import { aliveCopies, independentErrors, shardFailure, wantedAfterNoConsensus } from '../core/scheduler/transitions.ts';
 import { addressGroup } from '../core/trust/address.ts';
 import { newId, newSecret } from '../store/ids.ts';
 import type { CopyJudgement, EmbedSettings, LateRefusal, ReputationEventWrite, Store, Volunteer } from '../store/types.ts';
-import type { ReputationMove } from '../store/reputation-rows.ts';
+import { type ReputationMove, reputationKey } from '../store/reputation-rows.ts';
 import { hashToken } from './job-service.ts';
 import type { CoordinatorEvents } from './events.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -184,8 +184,13 @@ export class WorkService {
    * must not hold untrusted results back for long). Not the store's last_seen
    * (trustedClassesSeen): it lags a departure by up to its write interval.
    */
-  private trustedClasses(now = Date.now()): string[] {
-    const out = new Set(this.trustedHere.values());
+  /**
+   * Classes of the trusted hosts connected here (less `except`) and of those other coordinators announce (whose
+   * ids are not told: each counts as one that could be had).
+   */
+  private trustedClasses(now = Date.now(), except: ReadonlySet<string> = new Set()): string[] {
+    const out = new Set<string>();
+    for (const [id, cls] of this.trustedHere) if (!except.has(id)) out.add(cls);
     for (const [from, p] of this.trustedElsewhere) {
       if (now - p.at > PEER_SHARE_FRESH_MS) this.trustedElsewhere.delete(from);
       else for (const cls of p.classes) out.add(cls);
@@ -588,10 +593,10 @@ export class WorkService {
     const kind = kindOf(spec);
     const differ = (a: string, b: string) => kind.disagreement(spec, outputsOf(a), outputsOf(b));
     const credit = copyCredit(spec.creditPerRecord, shard.end - shard.start);
-    // Each returned copy's pace (pace.ts): what a checked result teaches its host's pace, and what the judge doubts.
-    // With the rule off (TrustPolicy.pace) no pace is learned or read: nothing is doubted.
-    const gflop = this.trust.pace ? shardGflop(spec, shard) : null;
-    const seenOf = (c: Copy) => (gflop === null ? null : copyPace(c, gflop));
+    // Each returned copy's pace (pace.ts): what a checked result teaches its host's pace in the job, and what the
+    // judge doubts. With the rule off (TrustPolicy.pace) no pace is learned or read: nothing is doubted.
+    const records = this.trust.pace ? shardRecords(spec, shard) : null;
+    const seenOf = (c: Copy) => (records === null ? null : copyPace(c, records));
     let pending = copies.filter((c) => c.state === 'returned' && c.outcome === 'pending');
     if (pending.length === 0) return;
     // Copies that disagree with the coordinator's own answer for this shard fail their spot check first.
@@ -647,19 +652,22 @@ export class WorkService {
       // Trust as it is now: the hosts' reputations, and whether a trusted host that may compute the job can be had.
       const reps = await this.store.reputations(candidates.map((c) => ({ volunteerId: c.volunteerId, numericClass: c.numericClass })));
       const repOf = (c: Copy) => reps.find((r) => r.volunteerId === c.volunteerId && r.numericClass === c.numericClass);
-      // A result far faster than its host's checked pace is judged as an untrusted host's (pace.ts): it never stands
-      // alone (a lone solo copy wants one more) and never outvotes a trusted result.
-      const trusted = (c: Copy) => resultTrusted(repOf(c), seenOf(c), this.trust);
+      const paces = records === null ? new Map<string, number>() : await this.store.paces(job.id, candidates);
+      const paceOf = (c: Copy) => paces.get(reputationKey(c)) ?? null;
+      // A result far faster than its host's checked pace in this job is judged as an untrusted host's (pace.ts): it
+      // never stands alone (a lone solo copy wants one more) and never outvotes a trusted result. A trusted host's
+      // first result in the job counts as trusted but does not stand alone: its check teaches the pace.
+      const trustOf = (c: Copy) => resultTrust(repOf(c), { pace: paceOf(c), seen: seenOf(c) }, this.trust);
       for (const c of candidates) {
-        const rep = repOf(c);
-        if (c.outcome !== 'pending' || !isTrusted(rep, this.trust) || trusted(c) || !this.doubtedOnce(c.id)) continue;
-        this.log.warn({ volunteer: c.volunteerId, copy: c.id, shard: shard.id, job: job.id, class: c.numericClass, seen: seenOf(c), pace: rep!.pace, factor: PACE_FACTOR },
+        if (c.outcome !== 'pending' || trustOf(c) !== 'untrusted' || !isTrusted(repOf(c), this.trust) || !this.doubtedOnce(c.id)) continue;
+        this.log.warn({ volunteer: c.volunteerId, copy: c.id, shard: shard.id, job: job.id, class: c.numericClass, seen: seenOf(c), pace: paceOf(c), factor: PACE_FACTOR },
           'result too fast for its host: judged as an untrusted host\'s');
         this.events.emit('trust', { kind: 'too-fast' });
       }
-      const trustedAvailable = trustedCanBeHad(this.trustedClasses(), (cls) => kind.runsOn(spec, cls));
+      // A trusted host that could still take a copy of this shard: one holding a copy already cannot.
+      const trustedAvailable = trustedCanBeHad(this.trustedClasses(Date.now(), new Set(copies.map((c) => c.volunteerId))), (cls) => kind.runsOn(spec, cls));
       const decision = judge(
-        candidates.map((c) => ({ copyId: c.id, result: c.id, trusted: trusted(c), solo: c.solo === true })),
+        candidates.map((c) => { const t = trustOf(c); return { copyId: c.id, result: c.id, trusted: t !== 'untrusted', solo: c.solo === true, first: t === 'trusted, not alone' }; }),
         { replicas: spec.limits.replicas, trustedAvailable }, differ,
       );
       if (decision.accept) {
@@ -681,7 +689,7 @@ export class WorkService {
         }
       } else {
         next = { ...next, wanted: Math.max(decision.wanted, wantedAfterNoConsensus(candidates.length)) };
-        this.log.warn({ shard: shard.id, job: job.id, results: candidates.length, classes: candidates.map((c) => c.numericClass), trusted: candidates.filter(trusted).length, trustedAvailable, reason: decision.reason }, 'no consensus: issuing one more copy');
+        this.log.warn({ shard: shard.id, job: job.id, results: candidates.length, classes: candidates.map((c) => c.numericClass), trusted: candidates.filter((c) => trustOf(c) !== 'untrusted').length, trustedAvailable, reason: decision.reason }, 'no consensus: issuing one more copy');
       }
     } else {
       return;

@@ -88,7 +88,7 @@ export interface ClaimRequest {
    */
   draw?: () => number;
   /** Adaptive replication's inputs (core/scheduler/claim.ts ClaimTrust); the store tells who holds trust. Absent: plain replication. */
-  trust?: Omit<ClaimTrust, 'holderTrusted'>;
+  trust?: Omit<ClaimTrust, 'holderTrust'>;
 }
 
 export interface Claimed {
@@ -119,7 +119,7 @@ export interface CopyJudgement {
   unchecked?: boolean;
   /** What the judgement does to the copy's host's reputation, applied with it (only if the copy was still pending). */
   reputation?: ReputationEventWrite['event'];
-  /** The copy's pace (core/trust/pace.ts), written with a `valid` reputation event: its host's pace after a checked result. */
+  /** The copy's pace (core/trust/pace.ts), written with a `valid` reputation event: its host's pace in the copy's job after a checked result. */
   seen?: number | null;
 }
 
@@ -456,6 +456,8 @@ export interface Store extends CreditLedger {
 
   /** Reputations of these hosts, each in its numeric class; a host with no row yet (a new host) is left out. */
   reputations(keys: readonly ReputationKey[]): Promise<Reputation[]>;
+  /** These hosts' paces in one job (core/trust/pace.ts), by reputationKey; a host with no checked result there is left out. */
+  paces(jobId: string, keys: readonly ReputationKey[]): Promise<Map<string, number>>;
   /** Applies the events in order, atomically (afterEvent, core/trust/reputation.ts); a host with no row starts from newReputation. */
   recordReputation(events: readonly ReputationEventWrite[], now: number): Promise<ReputationMove[]>;
   /**

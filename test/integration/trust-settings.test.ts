@@ -57,7 +57,7 @@ describe('trust policy settings', () => {
     const c: SpawnedCoordinator = await spawnCoordinator({ args: ['--trust-after', '3'] });
     cleanup.push(() => c.stop());
     const listening = await c.waitForLog((l) => l.msg === 'coordinator listening');
-    expect(listening.trust).toEqual({ trustAfter: 3, minReplicateProbability: 0.05, spotCheckFraction: 0, classQuorum: 3, oneCopyAtATime: true, pace: false });
+    expect(listening.trust).toEqual({ trustAfter: 3, minReplicateProbability: 0.05, spotCheckFraction: 0, classQuorum: 3, oneCopyAtATime: true, pace: true });
     const operatorToken = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
     const volunteer = (o: Parameters<typeof startVolunteer>[1] = {}): TestVolunteer => {
       const v = startVolunteer(c.url, o);

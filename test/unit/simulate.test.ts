@@ -72,11 +72,11 @@ describe('npm run simulate', () => {
     expect(voiding.liesPaidPct).toBe(0);
   });
 
-  it('on-off attackers that answer at once: with the pace rule on, results far faster than their host ever computed a checked one are not trusted, so they frame no honest host (pace.ts)', () => {
+  it('on-off attackers that answer at once: with the pace rule (on by default), results far faster than their host ever computed a checked one are not trusted, so they frame no honest host (pace.ts)', () => {
     const o: WorldOptions = { ...small, strategy: 'on-off', share: 0.35 };
-    const without = simulate(o);
+    const without = simulate({ ...o, policy: { ...DEFAULT_TRUST, pace: false } });
     expect(without.framed).toBeGreaterThan(0);
-    const paced = simulate({ ...o, policy: { ...DEFAULT_TRUST, pace: true } });
+    const paced = simulate(o);
     expect(paced.framed).toBe(0);
     expect(paced.wrongPer100k).toBe(0);
     expect(paced.liesPaidPct).toBe(0);

@@ -23,8 +23,8 @@ import type { Copy, Job, Shard } from '../jobs/types.ts';
 import type { TrustPolicy } from '../trust/policy.ts';
 import { type ClassCensus, type ClassRefusal, type HomogeneousClasses, homogeneousClassProblem } from '../trust/numeric-class.ts';
 import { COPY_IN_FLIGHT, decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
-import { copyPace, shardGflop } from '../trust/pace.ts';
-import { isTrusted, type Reputation } from '../trust/reputation.ts';
+import { copyPace, shardRecords } from '../trust/pace.ts';
+import { isTrusted, type Reputation, type ResultTrust } from '../trust/reputation.ts';
 import { assignedCopy } from './assigned-copy.ts';
 import { type BindsClass, type CopyIdentity, type DistinctRule, inFlight, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
 
@@ -45,11 +45,11 @@ export interface ClaimTrust {
   /** Uniform in [0, 1). */
   draw: number;
   /**
-   * Whether the holder of a copy is trusted in the copy's class (the store reads its reputation), for this copy:
-   * `seen` is a returned copy's pace (core/trust/pace.ts copyPace; null in flight or unknown), and a result far
-   * faster than its host's checked pace is an untrusted host's (reputation.ts resultTrusted).
+   * How the holder of a copy counts for this copy (reputation.ts resultTrust): the store reads its reputation in the
+   * copy's class and, when `seen` (a returned copy's pace: core/trust/pace.ts copyPace; null in flight, unknown, or
+   * the rule off) is given, its pace in job `jobId`.
    */
-  holderTrusted: (c: CopyIdentity, seen: number | null) => boolean;
+  holderTrust: (c: CopyIdentity, seen: number | null, jobId: string) => ResultTrust;
 }
 
 /** Copies that still count toward the quorum: in flight, or returned and not judged invalid. */
@@ -106,7 +106,7 @@ export function homogeneousClasses(t: Pick<ClaimTrust, 'census' | 'trustedClasse
 }
 
 /** The claim's trust input less what differs per shard (the holders' trust) or per claim (the draw). */
-export type JobClaimTrust = Omit<ClaimTrust, 'holderTrusted' | 'draw'>;
+export type JobClaimTrust = Omit<ClaimTrust, 'holderTrust' | 'draw'>;
 
 /**
  * The claim's refusals that hold for every shard of a job: it is gone or not
@@ -143,10 +143,12 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   if (!wanting(shard)) return { take: false, why: 'not wanting' };
   // A homogeneous shard under the trust rules: which classes may hold its copies now (numeric-class.ts).
   const classes = c.trust && shard.homogeneous && job ? homogeneousClasses(c.trust, job) : null;
-  // A returned copy too fast for its host's pace is an untrusted host's (pace.ts): it neither stands alone nor binds a class.
-  // With the rule off (TrustPolicy.pace), no copy's pace is read: nothing is doubted.
-  const gflop = job && c.trust?.policy.pace === true ? shardGflop(job.spec, shard) : null;
-  const holderTrusted = (h: CopyIdentity): boolean => c.trust!.holderTrusted(h, gflop === null ? null : copyPace(h, gflop));
+  // A returned copy too fast for its host's pace in the job is an untrusted host's (pace.ts): it neither stands alone
+  // nor binds a class; one of a host with no pace in the job yet does not stand alone either. With the rule off
+  // (TrustPolicy.pace), no copy's pace is read: nothing is doubted.
+  const records = job && c.trust?.policy.pace === true ? shardRecords(job.spec, shard) : null;
+  const holderTrust = (h: CopyIdentity): ResultTrust => c.trust!.holderTrust(h, records === null ? null : copyPace(h, records), shard.jobId);
+  const holderTrusted = (h: CopyIdentity): boolean => holderTrust(h) !== 'untrusted';
   const binds: BindsClass | undefined = classes ? (h) => homogeneousClassProblem(h.numericClass, holderTrusted(h), classes) === null : undefined;
   if (!mayTakeCopy(v, c.copies, c.rules, shard.homogeneous, binds)) return { take: false, why: 'not distinct' };
   // Before any count is asked for: every refusal here is cheap.
@@ -162,7 +164,12 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
   let wanted = shard.wanted;
   if (c.trust) {
     const t = c.trust;
-    const holders: Holder[] = c.copies.filter(holding).map((h) => ({ trusted: holderTrusted(h), solo: h.solo === true, inFlight: inFlight(h) }));
+    // A trusted host's first result in the job never stands alone (quorum.ts): its shard wants a check, which an
+    // untrusted host may compute beside it (the judge asks for a trusted one too while one that holds no copy can be had).
+    const holders: Holder[] = c.copies.filter(holding).map((h) => {
+      const trust = holderTrust(h);
+      return { trusted: trust !== 'untrusted', solo: h.solo === true && trust === 'trusted', inFlight: inFlight(h) };
+    });
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,
       trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)), compared: comparedJob(job),

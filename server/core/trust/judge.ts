@@ -23,6 +23,11 @@ export interface JudgedResult<R> {
   trusted: boolean;
   /** Drawn to stand alone when it was issued (replication.ts). */
   solo: boolean;
+  /**
+   * Its trusted host has no checked pace in this job yet (pace.ts paceCheck 'first'): it never stands alone, and
+   * it vouches only beside another trusted result (quorum.ts).
+   */
+  first?: boolean;
 }
 
 export interface JudgeInput {
@@ -49,11 +54,11 @@ export type Verdict =
 
 export function judge<R>(results: readonly JudgedResult<R>[], input: JudgeInput, differ: Disagreement<R>): Verdict {
   const lone = results.length === 1 ? results[0]! : null;
-  if (lone && !lone.trusted && input.replicas === 1 && !input.trustedAvailable) {
+  if (lone && (!lone.trusted || lone.first === true) && input.replicas === 1 && !input.trustedAvailable) {
     // The project asked for one result and nothing better can be had: it gets it, unchecked.
     return { accept: true, canonical: lone.copyId, valid: [lone.copyId], invalid: [], unchecked: true, reputation: new Map([[lone.copyId, null]]) };
   }
-  const soloDrawn = !!lone && lone.trusted && lone.solo;
+  const soloDrawn = !!lone && lone.trusted && lone.solo && lone.first !== true;
   const d = decideTrustQuorum(results, { replicas: input.replicas, soloDrawn, trustedAvailable: input.trustedAvailable }, differ);
   if (!d.consensus) return { accept: false, reason: d.reason, wanted: d.wanted };
   const reputation = new Map<string, ReputationChange>();

@@ -19,11 +19,9 @@ export interface TrustPolicy {
    */
   oneCopyAtATime: boolean;
   /**
-   * The pace rule (pace.ts): a trusted host's result far faster than its checked pace is judged as an untrusted
-   * host's. Off by default: the pace is kept per host and numeric class across jobs, in ms per GFLOP, and a job
-   * whose shards are mostly fixed overhead (a tiny model) teaches a pace that a later job with more work per shard
-   * beats by far; two honest hosts each doubted so on one shard then stall it (found by the conformance suite).
-   * A pace per job is the fix; until then the rule is the operator's choice (`--pace on`).
+   * The pace rule (pace.ts): a trusted host's inference result far faster than its checked pace in the job is
+   * judged as an untrusted host's, and its first result in a job does not stand alone. Off (`--pace off`): fast
+   * on-off attackers frame honest hosts (pace.ts says how).
    */
   pace: boolean;
 }
@@ -34,7 +32,7 @@ export const DEFAULT_TRUST: TrustPolicy = {
   spotCheckFraction: 0.05,
   classQuorum: 3,
   oneCopyAtATime: true,
-  pace: false,
+  pace: true,
 };
 
 /** Checks a policy from flags or options; throws a precise message for a bad value. */

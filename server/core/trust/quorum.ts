@@ -12,11 +12,27 @@
  *    alone.
  * Among acceptable groups the one with more trusted results wins, then the
  * larger, then the earlier: an untrusted crowd never outvotes a trusted host.
+ *
+ * A trusted host's result in a job where it has no checked pace yet
+ * (`first`: pace.ts) vouches only beside another trusted result: one such
+ * result with none, or only untrusted ones, beside it counts as untrusted.
+ * Two of them agreeing check each other (a fresh job has no other kind),
+ * and a group with a paced trusted result outranks one without.
  */
 import { agreementNeeded, type Candidate, type Disagreement } from '../validation/quorum.ts';
 
 export interface TrustCandidate<R> extends Candidate<R> {
   trusted: boolean;
+  /** A trusted host's result in a job where it has no checked pace yet (pace.ts paceCheck 'first'). */
+  first?: boolean;
+}
+
+/** How many of a group's results count as trusted ones, and how many of those have a pace in the job. */
+export function trustedIn(members: readonly Pick<TrustCandidate<unknown>, 'trusted' | 'first'>[]): { trusted: number; paced: number } {
+  let paced = 0;
+  let first = 0;
+  for (const m of members) if (m.trusted) { if (m.first) first++; else paced++; }
+  return { trusted: paced > 0 || first >= 2 ? paced + first : 0, paced };
 }
 
 export interface TrustQuorumInput {
@@ -51,12 +67,13 @@ export function decideTrustQuorum<R>(results: readonly TrustCandidate<R>[], inpu
     }
   }
   let best = -1;
+  let bestPaced = -1;
   let bestTrusted = -1;
   let bestSize = -1;
   let sawUntrustedOnly = false;
   for (let i = 0; i < n; i++) {
     const members = results.filter((_, j) => j === i || why[i]![j] === null);
-    const trusted = members.filter((m) => m.trusted).length;
+    const { trusted, paced } = trustedIn(members);
     const size = members.length;
     const acceptable = trusted > 0
       ? size >= need || (size === 1 && input.soloDrawn)
@@ -65,21 +82,26 @@ export function decideTrustQuorum<R>(results: readonly TrustCandidate<R>[], inpu
       if (trusted === 0 && size >= untrustedNeeded(input.replicas)) sawUntrustedOnly = true;
       continue;
     }
-    if (trusted > bestTrusted || (trusted === bestTrusted && size > bestSize)) {
+    if (paced > bestPaced || (paced === bestPaced && (trusted > bestTrusted || (trusted === bestTrusted && size > bestSize)))) {
       best = i;
+      bestPaced = paced;
       bestTrusted = trusted;
       bestSize = size;
     }
   }
   if (best < 0) {
     if (sawUntrustedOnly) return more(`${n} result(s) agree only among untrusted hosts while a trusted host can be had`);
-    if (n === 1) return more(results[0]!.trusted ? 'a trusted result drawn for replication' : 'an untrusted result never stands alone');
+    if (n === 1) {
+      return more(!results[0]!.trusted ? 'an untrusted result never stands alone'
+        : results[0]!.first ? 'a trusted host\'s first result in this job is checked' : 'a trusted result drawn for replication');
+    }
     const sample = why[0]!.find((w, j) => j !== 0 && w !== null) ?? 'results differ';
     return more(`no acceptable agreement among ${n} results (${sample})`);
   }
-  // The canonical result is the group's first trusted one where it has one.
+  // The canonical result is the group's first paced trusted one where it has one, else its first trusted one.
   const inGroup = (i: number) => i === best || why[best]![i] === null;
-  const canonical = results.findIndex((r, i) => inGroup(i) && r.trusted);
+  const pacedAt = results.findIndex((r, i) => inGroup(i) && r.trusted && !r.first);
+  const canonical = pacedAt >= 0 ? pacedAt : results.findIndex((r, i) => inGroup(i) && r.trusted);
   const k = canonical >= 0 ? canonical : best;
   const valid: string[] = [];
   const invalid: { copyId: string; reason: string }[] = [];

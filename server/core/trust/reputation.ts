@@ -5,7 +5,7 @@
  * since then), and its history. New hosts start untrusted. Pure: the stores
  * persist what these functions return.
  */
-import { afterChecked, paceDoubts } from './pace.ts';
+import { paceCheck } from './pace.ts';
 import type { TrustPolicy } from './policy.ts';
 
 export interface Reputation {
@@ -23,11 +23,6 @@ export interface Reputation {
   spotFailed: number;
   lastInvalidAt: number | null;
   updatedAt: number;
-  /**
-   * Its pace in this class (pace.ts): the fastest of its checked results, ms
-   * per GFLOP; null until one was checked (or none told its work). Absent: null.
-   */
-  pace?: number | null;
   /**
    * The root of trust: a volunteer the operator runs (it presented the
    * coordinator's operator token). Trusted from its first result, whatever
@@ -49,20 +44,18 @@ export type ReputationEvent = 'valid' | 'invalid' | 'error' | 'spot-pass' | 'spo
 export function newReputation(volunteerId: string, numericClass: string, now: number): Reputation {
   return {
     volunteerId, numericClass, streak: 0, streakSince: null, valid: 0, invalid: 0, errors: 0,
-    spotPassed: 0, spotFailed: 0, lastInvalidAt: null, updatedAt: now, pace: null,
+    spotPassed: 0, spotFailed: 0, lastInvalidAt: null, updatedAt: now,
   };
 }
 
 /**
  * The reputation after one judged copy. A failed spot check is an invalid result that also counts as caught.
- * `seen`: the copy's pace (pace.ts copyPace); a valid result is a checked one, so it may make the host's pace faster.
  */
-export function afterEvent(r: Reputation, ev: ReputationEvent, now: number, seen: number | null = null): Reputation {
+export function afterEvent(r: Reputation, ev: ReputationEvent, now: number): Reputation {
   const n = { ...r, updatedAt: now };
   switch (ev) {
     case 'valid':
     case 'spot-pass':
-      n.pace = afterChecked(r.pace ?? null, seen);
       n.valid++;
       if (n.streak === 0) n.streakSince = now;
       n.streak++;
@@ -104,14 +97,29 @@ export function isTrusted(r: TrustFacts | null | undefined, policy: Pick<TrustPo
 }
 
 /**
- * Whether a result is judged as a trusted host's: its host is trusted in the
- * class, and the result is not far faster than the host's checked pace
- * (pace.ts). A doubted result is an untrusted host's: it never stands alone
- * and never outvotes a trusted one. `seen`: the result's pace (null: unknown,
- * or a copy still in flight).
+ * How a result counts. 'trusted': its host is trusted in the class and the
+ * pace rule finds nothing (pace.ts paceCheck). 'trusted, not alone': its host
+ * is trusted but has no checked result in the result's job yet; it counts as
+ * a trusted host's result but may not stand alone. 'untrusted': its host is
+ * not trusted, or the result is far faster than the host's checked pace in
+ * the job; it never stands alone and never outvotes a trusted one.
+ * `timing`: the host's pace in the result's job and the result's own
+ * (pace.ts copyPace); null where the rule does not read it (off, a copy in
+ * flight, a job of another kind).
  */
-export function resultTrusted(r: (TrustFacts & Pick<Reputation, 'pace'>) | null | undefined, seen: number | null, policy: Pick<TrustPolicy, 'trustAfter'>): boolean {
-  return isTrusted(r, policy) && !paceDoubts(r!, seen);
+export type ResultTrust = 'trusted' | 'trusted, not alone' | 'untrusted';
+
+export function resultTrust(r: TrustFacts | null | undefined, timing: PaceTiming | null, policy: Pick<TrustPolicy, 'trustAfter'>): ResultTrust {
+  return trustWithPace(isTrusted(r, policy), r ?? {}, timing);
+}
+
+type PaceTiming = { pace: number | null; seen: number | null };
+
+/** resultTrust for a host whose trust in the class was read already (a store's query: streak or operator). */
+export function trustWithPace(trusted: boolean, host: { operator?: boolean }, timing: PaceTiming | null): ResultTrust {
+  if (!trusted) return 'untrusted';
+  const check = timing ? paceCheck(host, timing.pace, timing.seen) : 'ok';
+  return check === 'too-fast' ? 'untrusted' : check === 'first' ? 'trusted, not alone' : 'trusted';
 }
 
 /**

@@ -43,9 +43,8 @@ import type { JobState } from '../../../shared/protocol/events.ts';
 import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import * as credit from './credit-ledger.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
-import { paceDoubts } from '../../core/trust/pace.ts';
-import { mayMarkOperator, newReputation, type Reputation } from '../../core/trust/reputation.ts';
-import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
+import { mayMarkOperator, newReputation, type Reputation, type ResultTrust, trustWithPace } from '../../core/trust/reputation.ts';
+import { applyEvent, checkedPace, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
 
 type Exec = (sql: string, params?: unknown[]) => Promise<QueryResult<Row>>;
 
@@ -108,8 +107,9 @@ const withCopies = (page: string): string => `SELECT p.*, CASE WHEN EXISTS (SELE
   ELSE COALESCE((SELECT json_agg(json_build_object('volunteerId', c.volunteer_id,
     'wallet', c.wallet, 'address', c.address, 'numericClass', c.numeric_class, 'state', c.state, 'reason', c.reason, 'outcome', c.outcome,
     'solo', c.solo = 1, 'trusted', COALESCE(r.operator = 1 OR r.streak >= $4, false),
-    'assignedAt', c.assigned_at, 'returnedAt', c.returned_at, 'pace', r.pace, 'operator', COALESCE(r.operator = 1, false)))
+    'assignedAt', c.assigned_at, 'returnedAt', c.returned_at, 'pace', pc.pace, 'operator', COALESCE(r.operator = 1, false)))
   FROM copies c LEFT JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
+    LEFT JOIN paces pc ON pc.job_id = c.job_id AND pc.volunteer_id = c.volunteer_id AND pc.numeric_class = c.numeric_class
   WHERE c.shard_id = p.id), '[]'::json) END AS existing
 FROM (${page}) p ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1p.')}`;
 /** A copy as the claim reads it with its holder's trust (withCopies, claimFirst): numbers as numbers (BIGINT comes back as text). */
@@ -119,8 +119,11 @@ const heldCopy = (r: Record<string, unknown>): HeldCopy => ({
   assignedAt: Number(r.assignedAt), returnedAt: r.returnedAt === null || r.returnedAt === undefined ? null : Number(r.returnedAt),
   pace: r.pace === null || r.pace === undefined ? null : Number(r.pace),
 });
-/** The holder's trust for this copy: trusted in its class, and the copy not doubted by its pace (core/trust/pace.ts). */
-const holderTrusted = (c: CopyIdentity, seen: number | null): boolean => (c as HeldCopy).trusted && !paceDoubts(c as HeldCopy, seen);
+/** How the holder counts for this copy (reputation.ts resultTrust): its trust in its class, and its pace in the copy's job (core/trust/pace.ts). */
+const holderTrust = (c: CopyIdentity, seen: number | null): ResultTrust => {
+  const h = c as HeldCopy;
+  return trustWithPace(h.trusted, h, seen === null ? null : { pace: h.pace, seen });
+};
 /** The first page of a project's wanting shards ($1 project, $2 jobs left out, $3 page size, $4 and $5 as withCopies). */
 const wantingPageFirst = (where: string) => withCopies(`SELECT s.* FROM shards s WHERE ${where} ORDER BY ${QUEUE_ORDER.replace(/(^|, )/g, '$1s.')} LIMIT $3`);
 /**
@@ -658,7 +661,7 @@ export class PgStore implements Store {
     const jobs = new Map<string, Job | null>();
     const refusedJobs: string[] = [];
     const trustAfter = req.trust?.policy.trustAfter ?? 0;
-    const trust = req.trust ? { trust: { ...req.trust, holderTrusted } } : {};
+    const trust = req.trust ? { trust: { ...req.trust, holderTrust } } : {};
     const pages = req.trust?.policy.oneCopyAtATime === true ? WANTING_PAGE.oneAtATime : WANTING_PAGE.together;
     let eligible: Pickable[] = [];
     let after: Row | null = null;
@@ -719,11 +722,12 @@ export class PgStore implements Store {
       // With each holder's trust in the copy's class (adaptive replication), read under the shard's lock.
       const existing = (await q(`SELECT c.volunteer_id AS "volunteerId", c.wallet, c.address, c.numeric_class AS "numericClass", c.state,
           c.reason, c.outcome, c.solo = 1 AS solo, COALESCE(r.operator = 1 OR r.streak >= $2, false) AS trusted,
-          c.assigned_at AS "assignedAt", c.returned_at AS "returnedAt", r.pace, COALESCE(r.operator = 1, false) AS operator
+          c.assigned_at AS "assignedAt", c.returned_at AS "returnedAt", pc.pace, COALESCE(r.operator = 1, false) AS operator
         FROM copies c LEFT JOIN reputations r ON r.volunteer_id = c.volunteer_id AND r.numeric_class = c.numeric_class
+          LEFT JOIN paces pc ON pc.job_id = c.job_id AND pc.volunteer_id = c.volunteer_id AND pc.numeric_class = c.numeric_class
         WHERE c.shard_id = $1`, [row.id, req.trust?.policy.trustAfter ?? 0])).rows.map(heldCopy);
       const shard = toShardRow(row);
-      const trust = req.trust ? { trust: { ...req.trust, holderTrusted } } : {};
+      const trust = req.trust ? { trust: { ...req.trust, holderTrust } } : {};
       const input = { shard, copies: existing, job: await this.job(shard.jobId, q), volunteer: req.volunteer, rules: req.rules, now: req.now, copyId, ...trust };
       let d = decideClaim(input);
       if (d.take === 'count') {
@@ -1125,10 +1129,10 @@ export class PgStore implements Store {
       const events: ReputationEventWrite[] = [];
       for (const j of w.judgements) {
         const r = await q(`UPDATE copies SET outcome = $1, reason = $2, credit = $3, unchecked = $4 WHERE id = $5 AND outcome = 'pending'
-          RETURNING volunteer_id, numeric_class`, [j.outcome, j.reason, j.credit, j.unchecked ? 1 : 0, j.copyId]);
+          RETURNING volunteer_id, numeric_class, job_id`, [j.outcome, j.reason, j.credit, j.unchecked ? 1 : 0, j.copyId]);
         if (r.rowCount && j.outcome === 'invalid') invalidated++;
         // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
-        if (r.rowCount && j.reputation) events.push({ volunteerId: r.rows[0]!.volunteer_id as string, numericClass: r.rows[0]!.numeric_class as string, event: j.reputation, seen: j.seen ?? null });
+        if (r.rowCount && j.reputation) events.push({ volunteerId: r.rows[0]!.volunteer_id as string, numericClass: r.rows[0]!.numeric_class as string, event: j.reputation, seen: j.seen ?? null, jobId: r.rows[0]!.job_id as string });
       }
       const reputations = await this.applyReputation(q, events, Date.now());
       if (invalidated) await q('UPDATE shards SET alive = alive - $1 WHERE id = $2', [invalidated, w.shardId]);
@@ -1229,6 +1233,14 @@ export class PgStore implements Store {
     return keys.map((k) => byKey.get(reputationKey(k))).filter((r): r is Reputation => !!r);
   }
 
+  async paces(jobId: string, keys: readonly ReputationKey[]) {
+    if (keys.length === 0) return new Map<string, number>();
+    const { rows } = await this.exec(`SELECT p.volunteer_id, p.numeric_class, p.pace FROM paces p
+      JOIN unnest($2::text[], $3::text[]) AS k(volunteer_id, numeric_class) USING (volunteer_id, numeric_class) WHERE p.job_id = $1`,
+    [jobId, keys.map((k) => k.volunteerId), keys.map((k) => k.numericClass)]);
+    return new Map(rows.map((r) => [reputationKey({ volunteerId: r.volunteer_id as string, numericClass: r.numeric_class as string }), Number(r.pace)]));
+  }
+
   /**
    * Each host's row is created if missing, then locked (FOR UPDATE) and
    * rewritten from afterEvent: concurrent judgements on several coordinators
@@ -1239,7 +1251,7 @@ export class PgStore implements Store {
     // Locked in one order (by key) so two transactions never wait on each other's rows.
     const keys = [...new Map(events.map((e) => [reputationKey(e), e])).values()].sort((a, b) => (reputationKey(a) < reputationKey(b) ? -1 : 1));
     for (const k of keys) {
-      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT (volunteer_id, numeric_class) DO NOTHING`, reputationValues(newReputation(k.volunteerId, k.numericClass, now)));
     }
     const current = new Map<string, Reputation>();
@@ -1255,7 +1267,14 @@ export class PgStore implements Store {
     }
     for (const r of current.values()) {
       await q(`UPDATE reputations SET streak = $3, streak_since = $4, valid = $5, invalid = $6, errors = $7, spot_passed = $8,
-        spot_failed = $9, last_invalid_at = $10, operator = $11, updated_at = $12, pace = $13 WHERE volunteer_id = $1 AND numeric_class = $2`, reputationValues(r));
+        spot_failed = $9, last_invalid_at = $10, operator = $11, updated_at = $12 WHERE volunteer_id = $1 AND numeric_class = $2`, reputationValues(r));
+    }
+    // The faster of the two (pace.ts afterChecked), in the transaction of the event that taught it.
+    for (const p of events.map(checkedPace)) {
+      if (p) {
+        await q(`INSERT INTO paces (job_id, volunteer_id, numeric_class, pace) VALUES ($1, $2, $3, $4)
+          ON CONFLICT (job_id, volunteer_id, numeric_class) DO UPDATE SET pace = LEAST(paces.pace, EXCLUDED.pace)`, [p.jobId, p.volunteerId, p.numericClass, p.pace]);
+      }
     }
     return [...current.entries()].map(([k, after]) => ({ before: before.get(k) ?? null, after }));
   }
@@ -1270,7 +1289,7 @@ export class PgStore implements Store {
     return this.tx(async (q) => {
       const { rows: all } = await q('SELECT * FROM reputations WHERE volunteer_id = $1 FOR UPDATE', [k.volunteerId]);
       if (!mayMarkOperator(all.map(toReputation))) return false;
-      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+      await q(`INSERT INTO reputations (${REPUTATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT (volunteer_id, numeric_class) DO UPDATE SET operator = 1, updated_at = EXCLUDED.updated_at WHERE reputations.operator = 0`,
       reputationValues({ ...newReputation(k.volunteerId, k.numericClass, now), operator: true }));
       const { rows } = await q('SELECT operator FROM reputations WHERE volunteer_id = $1 AND numeric_class = $2', [k.volunteerId, k.numericClass]);

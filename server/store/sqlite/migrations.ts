@@ -358,4 +358,17 @@ export const MIGRATIONS: string[] = [
   -- (NULL: none checked yet). A result far faster than it is judged as an untrusted host's.
   ALTER TABLE reputations ADD COLUMN pace REAL;
   `,
+  `
+  -- The pace rule keeps each host's pace per job (server/core/trust/pace.ts): its fastest checked result there, in ms
+  -- per record. Kept per class across jobs (in ms per GFLOP, the column dropped here) it compared jobs that do not
+  -- compare: a job of tiny shards taught a pace that honest hosts beat 300-fold on a bigger model.
+  CREATE TABLE paces (
+    volunteer_id TEXT NOT NULL,
+    numeric_class TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    pace REAL NOT NULL,
+    PRIMARY KEY (job_id, volunteer_id, numeric_class)
+  );
+  ALTER TABLE reputations DROP COLUMN pace;
+  `,
 ];

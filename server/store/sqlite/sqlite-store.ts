@@ -36,9 +36,9 @@ import { Checkpointer } from './checkpointer.ts';
 import { SqliteCreditLedger } from './credit-ledger.ts';
 import { type HotEntry, HotShards, shardOf } from './hot-shards.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { mayMarkOperator, newReputation, type Reputation, resultTrusted } from '../../core/trust/reputation.ts';
+import { mayMarkOperator, newReputation, type Reputation, resultTrust } from '../../core/trust/reputation.ts';
 import type { ClaimTrust } from '../../core/scheduler/claim.ts';
-import { applyEvent, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
+import { applyEvent, checkedPace, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
 
 /** Wanting shards read into the dispatch queue at once (and their copies with them). */
 const QUEUE_PAGE = 1024;
@@ -131,6 +131,10 @@ export class SqliteStore implements Store {
                      VALUES (@id, @shardId, @jobId, @volunteerId, @account, @wallet, @address, @numericClass, 'assigned', 'pending', @assignedAt, @deadline, @solo, @spot, @review)`),
       setWanted: p(`UPDATE shards SET wanted = ? WHERE id = ?`),
       reputation: p('SELECT * FROM reputations WHERE volunteer_id = ? AND numeric_class = ?'),
+      pace: p('SELECT pace FROM paces WHERE job_id = ? AND volunteer_id = ? AND numeric_class = ?'),
+      // The faster of the two (pace.ts afterChecked), under the write lock with the event that taught it.
+      learnPace: p(`INSERT INTO paces (job_id, volunteer_id, numeric_class, pace) VALUES (?, ?, ?, ?)
+        ON CONFLICT (job_id, volunteer_id, numeric_class) DO UPDATE SET pace = MIN(pace, excluded.pace)`),
       issue: p(`UPDATE shards SET alive = alive + 1, issued = issued + 1 WHERE id = ?`),
       getCopy: p(`SELECT ${COPY_COLS} FROM copies WHERE id = ?`),
       getShard: p(`SELECT * FROM shards WHERE id = ?`),
@@ -978,7 +982,7 @@ export class SqliteStore implements Store {
         if (j.reputation) {
           // With the judgement, once: a judgement repeated finds the copy no longer pending and changes nothing.
           const c = held ?? this.copyNow(j.copyId)!;
-          this.applyReputation([{ volunteerId: c.volunteerId, numericClass: c.numericClass, event: j.reputation, seen: j.seen ?? null }], at, moves);
+          this.applyReputation([{ volunteerId: c.volunteerId, numericClass: c.numericClass, event: j.reputation, seen: j.seen ?? null, jobId: c.jobId }], at, moves);
         }
         if (j.outcome === 'invalid') {
           this.s.unalive!.run(w.shardId);
@@ -1298,18 +1302,32 @@ export class SqliteStore implements Store {
     return {
       trust: {
         ...t,
-        holderTrusted: (c, pace) => {
+        holderTrust: (c, seen, jobId) => {
           const k = reputationKey(c);
           let r = rows.get(k);
           if (r === undefined) rows.set(k, r = this.reputationRow(c));
-          return resultTrusted(r, pace, t.policy);
+          return resultTrust(r, seen === null ? null : { pace: this.paceRow(jobId, c), seen }, t.policy);
         },
       },
     };
   }
 
+  private paceRow(jobId: string, k: ReputationKey): number | null {
+    const r = this.s.pace!.get(jobId, k.volunteerId, k.numericClass) as Row | undefined;
+    return r ? Number(r.pace) : null;
+  }
+
+  async paces(jobId: string, keys: readonly ReputationKey[]) {
+    const out = new Map<string, number>();
+    for (const k of keys) {
+      const pace = this.paceRow(jobId, k);
+      if (pace !== null) out.set(reputationKey(k), pace);
+    }
+    return out;
+  }
+
   private putReputation(r: Reputation): void {
-    this.db.prepare(`INSERT OR REPLACE INTO reputations (${REPUTATION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...reputationValues(r));
+    this.db.prepare(`INSERT OR REPLACE INTO reputations (${REPUTATION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...reputationValues(r));
   }
 
   async reputations(keys: readonly ReputationKey[]) {
@@ -1322,6 +1340,8 @@ export class SqliteStore implements Store {
       const before = this.reputationRow(e);
       const after = applyEvent(before, e, now);
       this.putReputation(after);
+      const learned = checkedPace(e);
+      if (learned) this.s.learnPace!.run(learned.jobId, learned.volunteerId, learned.numericClass, learned.pace);
       const k = reputationKey(e);
       moves.set(k, { before: moves.has(k) ? moves.get(k)!.before : before, after });
     }

@@ -38,7 +38,7 @@ describe('decideClaim', () => {
 
   it('with trust: keeps a shard\'s other copy for a trusted host from an untrusted asker, and lets a trusted one stand alone when drawn', () => {
     const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
-      policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrusted: () => false, ...o,
+      policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrust: () => 'untrusted' as const, ...o,
     });
     const untrustedHolder = other({ state: 'returned', outcome: 'pending' });
     expect(decideClaim(input(job, { shard: { alive: 1 }, copies: [untrustedHolder], trust: trust() }))).toEqual({ take: false, why: 'kept for a trusted host' });
@@ -53,9 +53,9 @@ describe('decideClaim', () => {
 
   it('with trust, one copy at a time: an inference shard\'s copy in flight keeps its next copy from everyone until it returns; a training job\'s copies go out together', () => {
     const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
-      policy, asker: null, trustedClasses: [], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrusted: () => false, ...o,
+      policy, asker: null, trustedClasses: [], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrust: () => 'untrusted' as const, ...o,
     });
-    const trustedAsker = { asker: { streak: 50 }, holderTrusted: () => true };
+    const trustedAsker = { asker: { streak: 50 }, holderTrust: () => 'trusted' as const };
     for (const state of ['assigned', 'running']) {
       for (const t of [trust(), trust(trustedAsker), trust({ asker: { streak: 0, operator: true } })]) {
         expect(decideClaim(input(job, { shard: { alive: 1, issued: 1 }, copies: [other({ state })], trust: t }))).toEqual({ take: false, why: 'copy in flight' });
@@ -80,7 +80,7 @@ describe('decideClaim', () => {
     const FORGED = 'webgpu/forged/x/ort-1.30.0';
     const census = new Map([[WASM, 5], [GPU, 3], [FORGED, 2]]);
     const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
-      policy, asker: null, trustedClasses: [WASM], census, draw: 0.5, holderTrusted: () => false, ...o,
+      policy, asker: null, trustedClasses: [WASM], census, draw: 0.5, holderTrust: () => 'untrusted' as const, ...o,
     });
     const homogeneous = (v: Partial<typeof volunteer>, o: Partial<Omit<ClaimInput, 'shard'>> & { shard?: Partial<ClaimableShard> } = {}) =>
       decideClaim(input(job, { ...o, volunteer: { ...volunteer, ...v }, shard: { homogeneous: true, ...o.shard } }));
@@ -117,7 +117,7 @@ describe('decideClaim', () => {
       const gpu = other({ numericClass: GPU, state: 'returned', outcome: 'pending' });
       expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 }, trustedClasses: [WASM, GPU] }) })).toEqual({ take: false, why: 'not distinct' });
       // ... or while it is held by a trusted host ...
-      expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 }, holderTrusted: () => true }) })).toEqual({ take: false, why: 'not distinct' });
+      expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 }, holderTrust: () => 'trusted' as const }) })).toEqual({ take: false, why: 'not distinct' });
       // ... and not once no trusted host of its class is left to check it.
       expect(homogeneous({}, { shard: { alive: 1 }, copies: [gpu], trust: trust({ asker: { streak: 10 } }) })).toMatchObject({ take: true });
     });
@@ -167,7 +167,7 @@ describe('decideClaim', () => {
     expect(decideClaim(input(train, { shard: { alive: 2 } }))).toEqual({ take: false, why: 'not wanting' });
     expect(decideClaim(input(train, { copies: [other({ volunteerId: 'v1' })] }))).toEqual({ take: false, why: 'not distinct' });
     // A class the rules refuse on a homogeneous shard: refused at once, no count asked of the store.
-    const trust = { policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrusted: () => false };
+    const trust = { policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrust: () => 'untrusted' as const };
     const forger = { ...volunteer, numericClass: 'webgpu/forged/x/ort-1.30.0' };
     expect(decideClaim(input(train, { shard: { index: 5, homogeneous: true }, volunteer: forger, trust }))).toEqual({ take: false, why: 'class not honoured' });
   });
@@ -184,7 +184,7 @@ describe('jobRefusal: the claim\'s refusals that hold for every shard of a job (
     ['running', job], ['cancelled', { ...job, state: 'cancelled' }], ['gone', null],
     ['wasm only', { ...job, spec: { ...job.spec, backends: ['wasm'] } as Job['spec'] }],
   ];
-  const trusts: [string, Omit<NonNullable<ClaimInput['trust']>, 'holderTrusted' | 'draw'> | undefined][] = [
+  const trusts: [string, Omit<NonNullable<ClaimInput['trust']>, 'holderTrust' | 'draw'> | undefined][] = [
     ['no trust rules', undefined],
     ['untrusted, WASM trusted', { policy, asker: null, trustedClasses: [WASM], census }],
     ['trusted asker', { policy, asker: { streak: 20 }, trustedClasses: [WASM], census }],
@@ -201,7 +201,7 @@ describe('jobRefusal: the claim\'s refusals that hold for every shard of a job (
           for (const homogeneous of [false, true]) {
             const v = { ...volunteer, numericClass: cls };
             const r = jobRefusal(j, homogeneous, v, t);
-            const d = decideClaim(input(job, { job: j, volunteer: v, shard: { homogeneous }, ...(t ? { trust: { ...t, draw: 0.5, holderTrusted: () => false } } : {}) }));
+            const d = decideClaim(input(job, { job: j, volunteer: v, shard: { homogeneous }, ...(t ? { trust: { ...t, draw: 0.5, holderTrust: () => 'untrusted' as const } } : {}) }));
             if (r) {
               refusals++;
               expect(d).toEqual({ take: false, why: r });

@@ -127,6 +127,19 @@ describe('judge', () => {
     expect(judge([r('t', 'x', true)], { replicas: 1, trustedAvailable: true }, differ)).toMatchObject({ accept: true, unchecked: false });
   });
 
+  it('never lets a trusted host\'s first result in a job (no pace there yet) stand alone; when no other trusted host can be had it is accepted unchecked', () => {
+    const first = { ...r('f', 'x', true, true), first: true };
+    expect(judge([first], { replicas: 2, trustedAvailable: true }, differ)).toMatchObject({ accept: false, wanted: 2 });
+    expect(judge([first], { replicas: 1, trustedAvailable: true }, differ)).toMatchObject({ accept: false, wanted: 2 });
+    const v = judge([first], { replicas: 1, trustedAvailable: false }, differ);
+    expect(v).toMatchObject({ accept: true, unchecked: true });
+    if (v.accept) expect(v.reputation.get('f')).toBeNull();
+    // Checked by another trusted result, it counts for its host (its pace is learned from that check).
+    const w = judge([first, r('t', 'x', true)], { replicas: 1, trustedAvailable: true }, differ);
+    expect(w).toMatchObject({ accept: true, unchecked: false, canonical: 't' });
+    if (w.accept) expect(w.reputation.get('f')).toBe('valid');
+  });
+
   it('judges a late result against the canonical one, crediting and counting it only when that was checked', () => {
     expect(judgeLate(null, false)).toMatchObject({ outcome: 'valid', reputation: 'valid', credited: true });
     expect(judgeLate(null, true)).toMatchObject({ outcome: 'valid', reputation: null, credited: false });

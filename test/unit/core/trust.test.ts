@@ -127,6 +127,30 @@ describe('decideTrustQuorum', () => {
     const d = decideTrustQuorum([c('u', 'x'), c('t', 'x', true), c('bad', 'y')], busy, differ);
     expect(d).toMatchObject({ consensus: true, canonical: 't', valid: ['u', 't'], invalid: [{ copyId: 'bad', reason: 'disagrees with the canonical result: x vs y' }] });
   });
+
+  describe('a trusted host\'s first result in a job (no checked pace there yet: pace.ts)', () => {
+    const first = (id: string, r: string): TrustCandidate<string> => ({ ...c(id, r, true), first: true });
+
+    it('never stands alone, even at replicas 1: the shard wants a check', () => {
+      expect(decideTrustQuorum([first('f', 'x')], { ...busy, replicas: 1 }, differ))
+        .toEqual({ consensus: false, reason: 'a trusted host\'s first result in this job is checked', wanted: 2 });
+      expect(decideTrustQuorum([first('f', 'x')], { ...busy, soloDrawn: true }, differ)).toMatchObject({ consensus: false });
+    });
+
+    it('two agreeing check each other (a fresh job has nothing else); beside an untrusted one only, it counts as untrusted', () => {
+      expect(decideTrustQuorum([first('f1', 'x'), first('f2', 'x')], busy, differ)).toMatchObject({ consensus: true, canonical: 'f1', valid: ['f1', 'f2'] });
+      expect(decideTrustQuorum([first('f', 'x'), c('u', 'x')], busy, differ)).toMatchObject({ consensus: false, wanted: 3 });
+      expect(decideTrustQuorum([first('f', 'x'), c('u', 'x')], { ...busy, trustedAvailable: false }, differ)).toMatchObject({ consensus: true, valid: ['f', 'u'] });
+      // With a paced trusted result: checked by it, which is the canonical one.
+      expect(decideTrustQuorum([first('f', 'x'), c('t', 'x', true)], busy, differ)).toMatchObject({ consensus: true, canonical: 't', valid: ['f', 't'] });
+    });
+
+    it('two of them never outvote a paced trusted host (two liars new to the job framing an honest host)', () => {
+      const d = decideTrustQuorum([first('l1', 'lie'), c('t', 'truth', true), first('l2', 'lie')], { ...busy, replicas: 1 }, differ);
+      expect(d).toMatchObject({ consensus: true, canonical: 't', valid: ['t'] });
+      if (d.consensus) expect(d.invalid.map((i) => i.copyId)).toEqual(['l1', 'l2']);
+    });
+  });
 });
 
 describe('spot checks and backtracking', () => {

@@ -250,34 +250,41 @@ describe(`reputations: ${label}`, () => {
       expect(await store.reputations([{ volunteerId: b.id, numericClass: b.numericClass }])).toMatchObject([{ invalid: 1, streak: 0 }]);
     });
 
-    it('pace: the fastest checked result per class, kept through a reopen; unchecked results and other events leave it', async () => {
+    it('pace: per host, class and job, the fastest checked result, kept through a reopen; unchecked results and other events leave it', async () => {
       h = await harness();
       const store = await h.open();
       const key = { volunteerId: 'p', numericClass: WASM };
-      await store.recordReputation([{ ...key, event: 'valid', seen: 800 }], NOW);
-      expect(await store.reputations([key])).toMatchObject([{ pace: 800 }]);
-      await store.recordReputation([{ ...key, event: 'valid', seen: 300 }, { ...key, event: 'valid', seen: 5000 }], NOW + 1);
-      // Not checked results: an error, an invalid one, a failed spot check, a valid one whose work is unknown.
+      const gpu = { volunteerId: 'p', numericClass: GPU };
+      const paceIn = async (s: Store, jobId: string, k: typeof key) => (await s.paces(jobId, [k])).get(`${k.volunteerId}\u0000${k.numericClass}`) ?? null;
+      await store.recordReputation([{ ...key, event: 'valid', seen: 800, jobId: 'j1' }], NOW);
+      expect(await paceIn(store, 'j1', key)).toBe(800);
+      await store.recordReputation([{ ...key, event: 'valid', seen: 300, jobId: 'j1' }, { ...key, event: 'valid', seen: 5000, jobId: 'j1' }], NOW + 1);
+      // Not checked results: an error, an invalid one, a failed spot check, a valid one whose pace or job is unknown.
       await store.recordReputation([
-        { ...key, event: 'error', seen: 1 }, { ...key, event: 'invalid', seen: 1 }, { ...key, event: 'spot-fail', seen: 1 }, { ...key, event: 'valid' },
+        { ...key, event: 'error', seen: 1, jobId: 'j1' }, { ...key, event: 'invalid', seen: 1, jobId: 'j1' }, { ...key, event: 'spot-fail', seen: 1, jobId: 'j1' },
+        { ...key, event: 'valid', jobId: 'j1' }, { ...key, event: 'valid', seen: 1 },
       ], NOW + 2);
-      expect(await store.reputations([key])).toMatchObject([{ pace: 300, valid: 4 }]);
-      await store.recordReputation([{ ...key, event: 'spot-pass', seen: 250.5 }], NOW + 3);
-      // Per class: another class has its own pace, and none until one of its results is checked.
-      await store.recordReputation([{ volunteerId: 'p', numericClass: GPU, event: 'error' }], NOW + 3);
-      expect(await store.reputations([{ volunteerId: 'p', numericClass: GPU }])).toMatchObject([{ pace: null }]);
-      await store.recordReputation([{ volunteerId: 'p', numericClass: GPU, event: 'valid', seen: 40 }], NOW + 4);
+      expect(await paceIn(store, 'j1', key)).toBe(300);
+      expect(await store.reputations([key])).toMatchObject([{ valid: 5 }]);
+      await store.recordReputation([{ ...key, event: 'spot-pass', seen: 250.5, jobId: 'j1' }], NOW + 3);
+      // Per job and per class: another job, and another class, have their own pace, and none until a result there is checked.
+      await store.recordReputation([{ ...key, event: 'valid', seen: 9000, jobId: 'j2' }, { ...gpu, event: 'error' }], NOW + 3);
+      expect(await paceIn(store, 'j2', key)).toBe(9000);
+      expect(await paceIn(store, 'j1', gpu)).toBeNull();
+      await store.recordReputation([{ ...gpu, event: 'valid', seen: 40, jobId: 'j1' }], NOW + 4);
       const again = await h.open();
-      expect(await again.reputations([key, { volunteerId: 'p', numericClass: GPU }])).toMatchObject([{ pace: 250.5 }, { pace: 40 }]);
-      // An operator's mark keeps the pace the row has.
+      expect(await again.paces('j1', [key, gpu, { volunteerId: 'q', numericClass: WASM }]))
+        .toEqual(new Map([[`p\u0000${WASM}`, 250.5], [`p\u0000${GPU}`, 40]]));
+      expect(await again.paces('j3', [key])).toEqual(new Map());
+      // An operator's mark leaves the paces as they are.
       await again.markOperator(key, NOW + 5);
-      expect(await again.reputations([key])).toMatchObject([{ operator: true, pace: 250.5 }]);
+      expect(await paceIn(again, 'j1', key)).toBe(250.5);
     });
 
-    it('a judgement carries its copy\'s pace to its host\'s row with a valid event, once; an unchecked or solo valid result teaches nothing', async () => {
+    it('a judgement carries its copy\'s pace to its host\'s pace in the copy\'s job with a valid event, once; an unchecked or solo valid result teaches nothing', async () => {
       h = await harness();
       const store = await h.open();
-      const { shards } = await writeJob(store, { shards: 1, replicas: 3 });
+      const { job, shards } = await writeJob(store, { shards: 1, replicas: 3 });
       const [a, b, c] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
       const copies = [];
       for (const v of [a, b, c]) copies.push((await store.claimCopy(claimReq(v)))!.copy);
@@ -294,39 +301,45 @@ describe(`reputations: ${label}`, () => {
       };
       await store.applyValidation(w);
       await store.applyValidation({ ...w, judgements: w.judgements.map((j) => ({ ...j, seen: 1 })) });
-      expect(await store.reputations([a, b, c].map((v) => ({ volunteerId: v.id, numericClass: v.numericClass })))).toMatchObject([
-        { volunteerId: a.id, pace: 700, valid: 1 }, { volunteerId: c.id, pace: null, invalid: 1 },
-      ]);
+      expect(await store.reputations([a, c].map((v) => ({ volunteerId: v.id, numericClass: v.numericClass })))).toMatchObject([{ valid: 1 }, { invalid: 1 }]);
+      expect(await store.paces(job.id, [a, b, c].map((v) => ({ volunteerId: v.id, numericClass: v.numericClass }))))
+        .toEqual(new Map([[`${a.id}\u0000${a.numericClass}`, 700]]));
     });
 
-    it('a claim reads a returned copy\'s pace: a trusted host\'s solo copy returned far faster than its pace no longer holds its shard back', async () => {
+    it('a claim reads a returned copy\'s pace in its job: a trusted host\'s solo copy returned far faster than that pace, or its first in a job, no longer holds its shard back', async () => {
       h = await harness();
       const store = await h.open();
       const policy = { ...DEFAULT_TRUST, trustAfter: 2, pace: true };
       const [t, op] = [makeVolunteer(1), makeVolunteer(2)];
       await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
-      // Its checked copies took 8 s a shard (8 records at 1 MFLOP: 0.008 GFLOP).
-      const pace = 8000 / 0.008;
-      await store.recordReputation([1, 2].map(() => ({ volunteerId: t.id, numericClass: t.numericClass, event: 'valid' as const, seen: pace })), NOW);
       const trust = async (v: typeof op) => ({
         policy, draw: 0.5, trustedClasses: [WASM], census: new Map([[WASM, 3]]),
         asker: (await store.reputations([{ volunteerId: v.id, numericClass: v.numericClass }]))[0] ?? null,
       });
-      const { project: p } = await writeJob(store, { shards: 1, replicas: 1 });
-      // At its pace: its copy stands alone, nobody else gets one.
+      const { project: p, job, shards } = await writeJob(store, { shards: 2, replicas: 1 });
+      const records = shards[0]!.end - shards[0]!.start;
+      // Its checked copies of this job took 8 s a shard.
+      const pace = 8000 / records;
+      await store.recordReputation([1, 2].map(() => ({ volunteerId: t.id, numericClass: t.numericClass, event: 'valid' as const, seen: pace, jobId: job.id })), NOW);
+      // At its pace: its copy stands alone. Far faster (10 ms) on the next shard: an untrusted host's result.
       const slow = (await store.claimCopy({ ...claimReq(t), trust: await trust(t) }))!;
-      expect(slow.copy).toMatchObject({ volunteerId: t.id, solo: true });
+      expect(slow).toMatchObject({ shard: { id: shards[0]!.id }, copy: { volunteerId: t.id, solo: true } });
       expect(await store.saveResult(slow.copy.id, t.id, new Uint8Array([1]), 1, NOW + 8000, NO_RULES)).toBe('accepted');
-      await store.applyValidation({ shardId: slow.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
-      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 9000 }), trust: await trust(op) })).toBeNull();
+      const fast = (await store.claimCopy({ ...claimReq(t, { now: NOW + 8001 }), trust: await trust(t) }))!;
+      expect(fast).toMatchObject({ shard: { id: shards[1]!.id }, copy: { solo: true } });
+      expect(await store.saveResult(fast.copy.id, t.id, new Uint8Array([1]), 1, NOW + 8011, NO_RULES)).toBe('accepted');
+      for (const x of [slow, fast]) await store.applyValidation({ shardId: x.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
+      // The operator's host gets the fast copy's shard, never the slow one's.
+      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 9000 }), trust: await trust(op) })).toMatchObject({ shard: { id: shards[1]!.id }, copy: { volunteerId: op.id } });
+      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 9001 }), trust: await trust(op) })).toBeNull();
 
-      // Far faster (10 ms): an untrusted host's result, so the operator's host may take the shard's next copy.
+      // Another job, where the host has no checked result yet: its solo copy, at any speed, is checked too.
       const two = await writeJob(store, { shards: 1, replicas: 1, createdAt: NOW + 1 }, p);
-      const fast = (await store.claimCopy({ ...claimReq(t, { now: NOW + 10_000 }), trust: await trust(t) }))!;
-      expect(fast).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { solo: true } });
-      expect(await store.saveResult(fast.copy.id, t.id, new Uint8Array([1]), 1, NOW + 10_010, NO_RULES)).toBe('accepted');
-      await store.applyValidation({ shardId: fast.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
-      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 10_020 }), trust: await trust(op) })).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { volunteerId: op.id } });
+      const first = (await store.claimCopy({ ...claimReq(t, { now: NOW + 10_000 }), trust: await trust(t) }))!;
+      expect(first).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { solo: true } });
+      expect(await store.saveResult(first.copy.id, t.id, new Uint8Array([1]), 1, NOW + 18_000, NO_RULES)).toBe('accepted');
+      await store.applyValidation({ shardId: first.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
+      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 18_001 }), trust: await trust(op) })).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { volunteerId: op.id } });
     });
   });
 }
