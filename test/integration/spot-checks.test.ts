@@ -132,8 +132,10 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
   const outputMatchesDirect = (c: SpawnedCoordinator, id: string, x: Float32Array, records: number) => matchesDirect(model, c, id, x, records);
 
   it('a trusted host turns liar: its unreplicated results are recomputed by others, the outputs corrected, its credit reversed by new ledger rows', async () => {
-    // First without spot checks, so nothing can catch the liar before the step that is meant to.
-    let c = await coordinator(['--spot-checks', '0', '--credit-hold', '1h']);
+    // First without spot checks, so nothing can catch the liar before the step that is meant to. The pace rule
+    // off: its first result in a new job would not stand alone (pace.ts); this is about catching a liar whose
+    // results did (an on-off attacker as patient as its checked pace).
+    let c = await coordinator(['--spot-checks', '0', '--credit-hold', '1h', '--pace', 'off']);
     const pgArgs = storeKind === 'postgres' ? c.proc.spawnargs.slice(c.proc.spawnargs.indexOf('--postgres'), c.proc.spawnargs.indexOf('--postgres') + 2) : undefined;
     let turncoat = await raw(c.url);
     const h1 = await raw(c.url);
@@ -170,7 +172,7 @@ describe.each(['sqlite', 'postgres'] as const)('spot checks and backtracking (%s
     await turncoat.close();
     await h1.close();
     await c.stop();
-    c = await coordinator(['--spot-checks', '0.5', '--credit-hold', '1h'], c.dataDir, pgArgs);
+    c = await coordinator(['--spot-checks', '0.5', '--credit-hold', '1h', '--pace', 'off'], c.dataDir, pgArgs);
     turncoat = await raw(c.url, creds);
     turncoat.lying = true;
 

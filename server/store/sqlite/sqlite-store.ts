@@ -1294,11 +1294,12 @@ export class SqliteStore implements Store {
     return r ? toReputation(r) : null;
   }
 
-  /** The claim's trust input, with holders' trust read from their rows (one indexed read per holder, remembered for the claim). */
+  /** The claim's trust input, with holders' trust read from their rows (one indexed read per holder, and per holder and job for its pace, remembered for the claim). */
   private claimTrust(req: ClaimRequest): { trust?: ClaimTrust } {
     const t = req.trust;
     if (!t) return {};
     const rows = new Map<string, Reputation | null>();
+    const paces = new Map<string, number | null>();
     return {
       trust: {
         ...t,
@@ -1306,7 +1307,10 @@ export class SqliteStore implements Store {
           const k = reputationKey(c);
           let r = rows.get(k);
           if (r === undefined) rows.set(k, r = this.reputationRow(c));
-          return resultTrust(r, seen === null ? null : { pace: this.paceRow(jobId, c), seen }, t.policy);
+          if (seen === null) return resultTrust(r, null, t.policy);
+          let pace = paces.get(`${jobId}\u0000${k}`);
+          if (pace === undefined) paces.set(`${jobId}\u0000${k}`, pace = this.paceRow(jobId, c));
+          return resultTrust(r, { pace, seen }, t.policy);
         },
       },
     };
