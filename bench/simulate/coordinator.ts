@@ -31,7 +31,7 @@ import { PICK_WINDOW, type Pickable, pickOrder } from '../../server/core/schedul
 import {
   answerKnown, backtrackPlan, decideSpotCopy, judgeAgainstKnown, type KnownAnswer, pairedKnownAnswer, type PendingPair, pickKnownAnswer, type SoloResult, spotCheckNow,
 } from '../../server/core/trust/spot-check.ts';
-import { afterChecked, paceOf } from '../../server/core/trust/pace.ts';
+import { afterChecked, copyPace, type Seen } from '../../server/core/trust/pace.ts';
 import { agreementVoid, caughtSince, type AgreedResult, decideReviewCopy, reviewOrder, reviewSince, reviewTargets, settleReview, type WaitingReview } from '../../server/core/trust/review.ts';
 import type { Rng } from '../../server/training/rng.ts';
 import type { NamedTensor } from '../../shared/tensor/tensor.ts';
@@ -301,7 +301,7 @@ export class SimCoordinator {
   }
 
   /** Made once: a closure per claim costs more than the claim when the simulation runs under tsx (its keepNames). */
-  private readonly holderTrust = (c: CopyIdentity, seen: number | null): ResultTrust => this.trustWith(c.volunteerId, seen);
+  private readonly holderTrust = (c: CopyIdentity, seen: Seen | null): ResultTrust => this.trustWith(c.volunteerId, seen);
 
   private held(volunteerId: string): Set<string> {
     let h = this.heldShards.get(volunteerId);
@@ -654,8 +654,8 @@ export class SimCoordinator {
   }
 
   /** A returned copy's pace (pace.ts copyPace): ms per record from assignment to upload; null in flight. */
-  private seen(c: SimCopy): number | null {
-    return c.state === 'returned' ? paceOf((c.returnedAt ?? 0) - c.assignedAt, SHARD_RECORDS) : null;
+  private seen(c: SimCopy): Seen | null {
+    return c.state === 'returned' ? copyPace(c, SHARD_RECORDS) : null;
   }
 
   /** How a copy's result counts (reputation.ts resultTrust), as the coordinator's judge and claims read it. */
@@ -663,14 +663,14 @@ export class SimCoordinator {
     return this.trustWith(c.volunteerId, this.seen(c));
   }
 
-  private trustWith(volunteerId: string, seen: number | null): ResultTrust {
+  private trustWith(volunteerId: string, seen: Seen | null): ResultTrust {
     const timing = this.o.policy.pace ? { pace: this.paces.get(volunteerId) ?? null, seen } : null;
     return resultTrust(this.reputations.get(volunteerId), timing, this.o.policy);
   }
 
   /** A checked result (agreed with another, or a passed spot check): its host's pace (pace.ts afterChecked). */
   private checked(c: SimCopy): void {
-    this.paces.set(c.volunteerId, afterChecked(this.paces.get(c.volunteerId) ?? null, this.seen(c)));
+    this.paces.set(c.volunteerId, afterChecked(this.paces.get(c.volunteerId) ?? null, this.seen(c)?.msPerRecord ?? null));
   }
 
   private pay(c: SimCopy, now: number): void {

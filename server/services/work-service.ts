@@ -184,18 +184,38 @@ export class WorkService {
    * must not hold untrusted results back for long). Not the store's last_seen
    * (trustedClassesSeen): it lags a departure by up to its write interval.
    */
-  /**
-   * Classes of the trusted hosts connected here (less `except`) and of those other coordinators announce (whose
-   * ids are not told: each counts as one that could be had).
-   */
-  private trustedClasses(now = Date.now(), except: ReadonlySet<string> = new Set()): string[] {
+  private trustedClasses(now = Date.now()): string[] {
+    return [...new Set([...this.trustedHere.values(), ...this.trustedElsewhereClasses(now)])];
+  }
+
+  private trustedElsewhereClasses(now: number): Set<string> {
     const out = new Set<string>();
-    for (const [id, cls] of this.trustedHere) if (!except.has(id)) out.add(cls);
     for (const [from, p] of this.trustedElsewhere) {
       if (now - p.at > PEER_SHARE_FRESH_MS) this.trustedElsewhere.delete(from);
       else for (const cls of p.classes) out.add(cls);
     }
-    return [...out];
+    return out;
+  }
+
+  /**
+   * trustedClasses less the hosts that hold a copy of a shard (`holders`), which cannot take another: hosts on
+   * other coordinators are not told by id, so each of their classes counts as one that could be had. Counted
+   * once per call (a claim decides many shards): each shard costs its holders, not every trusted host.
+   */
+  private trustedClassesBesides(now = Date.now()): (holders: ReadonlySet<string>) => string[] {
+    const here = new Map<string, number>();
+    for (const cls of this.trustedHere.values()) here.set(cls, (here.get(cls) ?? 0) + 1);
+    const elsewhere = this.trustedElsewhereClasses(now);
+    return (holders) => {
+      const left = new Map(here);
+      for (const id of holders) {
+        const cls = this.trustedHere.get(id);
+        if (cls !== undefined) left.set(cls, left.get(cls)! - 1);
+      }
+      const out = new Set(elsewhere);
+      for (const [cls, n] of left) if (n > 0) out.add(cls);
+      return [...out];
+    };
   }
 
   /** Classes of the trusted hosts connected here: what this coordinator tells the others. */
@@ -390,7 +410,12 @@ export class WorkService {
     }
     const [asker] = await this.store.reputations([{ volunteerId: s.volunteer.id, numericClass: s.volunteer.numericClass }]);
     // Whether a trusted host's copy stands alone is drawn from the same unpredictable stream as the shard it gets.
-    const trust = { policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(now), census: await this.classCensus(now), draw: this.draw() };
+    const trust = {
+      policy: this.trust, asker: asker ?? null, trustedClasses: this.trustedClasses(now),
+      // Who holds a copy of a shard cannot check it: replication waits for a trusted host only while another can be had.
+      trustedClassesBesides: this.trustedClassesBesides(now),
+      census: await this.classCensus(now), draw: this.draw(),
+    };
     // The operator's own hosts take a waiting review first (the coordinator's own computation settles the others: reviews.ts).
     const review = await this.reviews.maybeIssue(s.volunteer, asker?.operator === true, s.projectId, now);
     // A spot check first (a copy of a shard whose answer is known), else an ordinary claim: both look alike.
@@ -637,7 +662,7 @@ export class WorkService {
         const late = judgeLate(differ(shard.canonicalCopyId!, c.id), canonicalUnchecked);
         judgements.push({
           copyId: c.id, outcome: late.outcome, reason: late.reason, credit: late.credited ? credit : 0,
-          ...(late.reputation ? { reputation: late.reputation, seen: seenOf(c) } : {}),
+          ...(late.reputation ? { reputation: late.reputation, seen: seenOf(c)?.msPerRecord ?? null } : {}),
         });
       }
     } else if (shard.state === 'open') {
@@ -660,12 +685,12 @@ export class WorkService {
       const trustOf = (c: Copy) => resultTrust(repOf(c), { pace: paceOf(c), seen: seenOf(c) }, this.trust);
       for (const c of candidates) {
         if (c.outcome !== 'pending' || trustOf(c) !== 'untrusted' || !isTrusted(repOf(c), this.trust) || !this.doubtedOnce(c.id)) continue;
-        this.log.warn({ volunteer: c.volunteerId, copy: c.id, shard: shard.id, job: job.id, class: c.numericClass, seen: seenOf(c), pace: paceOf(c), factor: PACE_FACTOR },
+        this.log.warn({ volunteer: c.volunteerId, copy: c.id, shard: shard.id, job: job.id, class: c.numericClass, seen: seenOf(c)?.msPerRecord, pace: paceOf(c), factor: PACE_FACTOR },
           'result too fast for its host: judged as an untrusted host\'s');
         this.events.emit('trust', { kind: 'too-fast' });
       }
       // A trusted host that could still take a copy of this shard: one holding a copy already cannot.
-      const trustedAvailable = trustedCanBeHad(this.trustedClasses(Date.now(), new Set(copies.map((c) => c.volunteerId))), (cls) => kind.runsOn(spec, cls));
+      const trustedAvailable = trustedCanBeHad(this.trustedClassesBesides()(new Set(copies.map((c) => c.volunteerId))), (cls) => kind.runsOn(spec, cls));
       const decision = judge(
         candidates.map((c) => { const t = trustOf(c); return { copyId: c.id, result: c.id, trusted: t !== 'untrusted', solo: c.solo === true, first: t === 'trusted, not alone' }; }),
         { replicas: spec.limits.replicas, trustedAvailable }, differ,
@@ -677,7 +702,7 @@ export class WorkService {
           judgements.push(decision.unchecked
             // The project gets it, marked so; nobody is paid or trusted more for work nobody checked.
             ? { copyId: id, outcome: 'valid', reason: 'accepted unchecked: the job wants one result and no trusted host could check it; no credit', credit: 0, unchecked: true }
-            : { copyId: id, outcome: 'valid', reason: null, credit, ...(change ? { reputation: change, seen: seenOf(copies.find((c) => c.id === id)!) } : {}) });
+            : { copyId: id, outcome: 'valid', reason: null, credit, ...(change ? { reputation: change, seen: seenOf(copies.find((c) => c.id === id)!)?.msPerRecord ?? null } : {}) });
         }
         for (const bad of decision.invalid) judgements.push({ copyId: bad.copyId, outcome: 'invalid', reason: bad.reason, credit: 0, reputation: 'invalid' });
         this.log.debug({ shard: shard.id, job: job.id, canonical: decision.canonical, valid: decision.valid.length, invalid: decision.invalid.length, unchecked: decision.unchecked, trustedAvailable }, 'shard validated');

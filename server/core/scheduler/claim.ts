@@ -23,7 +23,7 @@ import type { Copy, Job, Shard } from '../jobs/types.ts';
 import type { TrustPolicy } from '../trust/policy.ts';
 import { type ClassCensus, type ClassRefusal, type HomogeneousClasses, homogeneousClassProblem } from '../trust/numeric-class.ts';
 import { COPY_IN_FLIGHT, decideReplication, type Holder, trustedCanBeHad } from '../trust/replication.ts';
-import { copyPace, shardRecords } from '../trust/pace.ts';
+import { copyPace, type Seen, shardRecords } from '../trust/pace.ts';
 import { isTrusted, type Reputation, type ResultTrust } from '../trust/reputation.ts';
 import { assignedCopy } from './assigned-copy.ts';
 import { type BindsClass, type CopyIdentity, type DistinctRule, inFlight, type VolunteerIdentity, mayTakeCopy, withinRoundCap } from './eligibility.ts';
@@ -40,6 +40,12 @@ export interface ClaimTrust {
   asker: Pick<Reputation, 'streak'> & Partial<Pick<Reputation, 'operator'>> | null;
   /** Numeric classes of the trusted hosts connected now (to any coordinator on the same database). */
   trustedClasses: readonly string[];
+  /**
+   * The same less the hosts that hold a copy of the shard (`holders`: volunteer ids), which cannot take another:
+   * whether a trusted host can still be had for it. Hosts on other coordinators are not told by id and count as
+   * free. Absent: trustedClasses.
+   */
+  trustedClassesBesides?: (holders: ReadonlySet<string>) => readonly string[];
   /** Distinct address groups announcing each numeric class (core/trust/numeric-class.ts): homogeneous jobs honour only classes enough announce. */
   census: ClassCensus;
   /** Uniform in [0, 1). */
@@ -49,7 +55,7 @@ export interface ClaimTrust {
    * copy's class and, when `seen` (a returned copy's pace: core/trust/pace.ts copyPace; null in flight, unknown, or
    * the rule off) is given, its pace in job `jobId`.
    */
-  holderTrust: (c: CopyIdentity, seen: number | null, jobId: string) => ResultTrust;
+  holderTrust: (c: CopyIdentity, seen: Seen | null, jobId: string) => ResultTrust;
 }
 
 /** Copies that still count toward the quorum: in flight, or returned and not judged invalid. */
@@ -172,7 +178,9 @@ export function decideClaim(c: ClaimInput): ClaimDecision {
     });
     const r = decideReplication({
       replicas: job.spec.limits.replicas, wanted: shard.wanted, holders, asker: t.asker, draw: t.draw, policy: t.policy,
-      trustedAvailable: trustedCanBeHad(t.trustedClasses, (cls) => kind.runsOn(job.spec, cls)), compared: comparedJob(job),
+      trustedAvailable: trustedCanBeHad(t.trustedClassesBesides ? t.trustedClassesBesides(new Set(c.copies.map((h) => h.volunteerId))) : t.trustedClasses,
+        (cls) => kind.runsOn(job.spec, cls)),
+      compared: comparedJob(job),
       fresh: shard.issued === 0,
     });
     if (!r.take) return { take: false, why: r.why === COPY_IN_FLIGHT ? 'copy in flight' : 'kept for a trusted host' };

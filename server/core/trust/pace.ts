@@ -41,9 +41,22 @@ export function afterChecked(pace: number | null, seen: number | null): number |
   return pace === null ? seen : Math.min(pace, seen);
 }
 
-/** Whether a result is too fast for a host whose checked pace is `pace` to have computed it. */
-export function tooFast(pace: number | null, seen: number | null, factor = PACE_FACTOR): boolean {
-  return pace !== null && seen !== null && seen * factor < pace;
+/**
+ * Below this much work at the host's checked pace, a shard's time is mostly round trips and event-loop jitter
+ * (an honest host's copies of a tiny shard vary more than PACE_FACTOR apart: seen at 4 ms and 26 ms in one test
+ * run), and a liar saves too little time to outpace honest hosts by much: the rule does not judge speed there.
+ */
+export const PACE_MIN_MS = 1000;
+
+/** A returned copy's pace: milliseconds per record, and the shard's records (what the pace is per). */
+export interface Seen { msPerRecord: number; records: number }
+
+/**
+ * Whether a result is too fast for a host whose checked pace is `pace` to have computed it: more than `factor`
+ * times faster, on a shard that takes the host at least PACE_MIN_MS at that pace.
+ */
+export function tooFast(pace: number | null, seen: Seen | null, factor = PACE_FACTOR): boolean {
+  return pace !== null && seen !== null && seen.msPerRecord * factor < pace && pace * seen.records >= PACE_MIN_MS;
 }
 
 /**
@@ -62,10 +75,11 @@ export function shardRecords(spec: { kind: string }, shard: { start: number; end
  * coordinator's clock (a volunteer's own computeMs is its word only); null
  * for a copy not returned, or a shard the rule does not read.
  */
-export function copyPace(c: { state?: string; assignedAt?: number | null; returnedAt?: number | null }, records: number | null): number | null {
+export function copyPace(c: { state?: string; assignedAt?: number | null; returnedAt?: number | null }, records: number | null): Seen | null {
   if (records === null || c.returnedAt === null || c.returnedAt === undefined || c.assignedAt === null || c.assignedAt === undefined) return null;
   if (c.state !== undefined && c.state !== 'returned') return null;
-  return paceOf(c.returnedAt - c.assignedAt, records);
+  const msPerRecord = paceOf(c.returnedAt - c.assignedAt, records);
+  return msPerRecord === null ? null : { msPerRecord, records };
 }
 
 /**
@@ -82,7 +96,7 @@ export function copyPace(c: { state?: string; assignedAt?: number | null; return
  * this rule is for. A stolen operator token is met by revocation
  * (reputation.ts operatorRevoked), not by pace.
  */
-export function paceCheck(host: { operator?: boolean }, pace: number | null, seen: number | null, factor = PACE_FACTOR): 'ok' | 'first' | 'too-fast' {
+export function paceCheck(host: { operator?: boolean }, pace: number | null, seen: Seen | null, factor = PACE_FACTOR): 'ok' | 'first' | 'too-fast' {
   if (host.operator === true || seen === null) return 'ok';
   if (pace === null) return 'first';
   return tooFast(pace, seen, factor) ? 'too-fast' : 'ok';

@@ -84,8 +84,10 @@ export function decideReplication(c: ReplicationInput): ReplicationDecision {
   const trusted = c.holders.filter((h) => h.trusted).length;
   const untrusted = c.holders.length - trusted;
   // A solo copy whose host has lost its trust since (caught on another copy) stands alone no more: the judge
-  // then wants a second result, and refusing everyone would stall the shard for good.
-  if (c.holders.some((h) => h.solo && h.trusted)) return { take: false, why: 'a trusted host computes this shard alone' };
+  // then wants a second result, and refusing everyone would stall the shard for good. Nor does one the judge
+  // has asked a second result for (wanted > 1: its result was the host's first in the job, or too fast, when it
+  // was judged), even if the holder's pace now reads otherwise: the judge is not asked again until a result comes.
+  if (c.wanted <= 1 && c.holders.some((h) => h.solo && h.trusted)) return { take: false, why: 'a trusted host computes this shard alone' };
   if (c.holders.length >= c.wanted) return { take: false, why: 'the shard has the copies it wants' };
   if (waitsForCopyInFlight(c)) return { take: false, why: COPY_IN_FLIGHT };
   const floor = Math.max(c.wanted, c.replicas);

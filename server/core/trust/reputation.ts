@@ -5,7 +5,7 @@
  * since then), and its history. New hosts start untrusted. Pure: the stores
  * persist what these functions return.
  */
-import { paceCheck } from './pace.ts';
+import { paceCheck, type Seen } from './pace.ts';
 import type { TrustPolicy } from './policy.ts';
 
 export interface Reputation {
@@ -113,7 +113,7 @@ export function resultTrust(r: TrustFacts | null | undefined, timing: PaceTiming
   return trustWithPace(isTrusted(r, policy), r ?? {}, timing);
 }
 
-type PaceTiming = { pace: number | null; seen: number | null };
+type PaceTiming = { pace: number | null; seen: Seen | null };
 
 /** resultTrust for a host whose trust in the class was read already (a store's query: streak or operator). */
 export function trustWithPace(trusted: boolean, host: { operator?: boolean }, timing: PaceTiming | null): ResultTrust {

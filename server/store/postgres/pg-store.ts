@@ -44,6 +44,7 @@ import type { CreditLedger, WalletClaimWrite } from '../credit-types.ts';
 import * as credit from './credit-ledger.ts';
 import { SCHEMA_NAME, migrate } from './migrations.ts';
 import { mayMarkOperator, newReputation, type Reputation, type ResultTrust, trustWithPace } from '../../core/trust/reputation.ts';
+import type { Seen } from '../../core/trust/pace.ts';
 import { applyEvent, checkedPace, REPUTATION_COLS, reputationKey, reputationValues, type ReputationEventWrite, type ReputationKey, type ReputationMove, toReputation } from '../reputation-rows.ts';
 
 type Exec = (sql: string, params?: unknown[]) => Promise<QueryResult<Row>>;
@@ -120,7 +121,7 @@ const heldCopy = (r: Record<string, unknown>): HeldCopy => ({
   pace: r.pace === null || r.pace === undefined ? null : Number(r.pace),
 });
 /** How the holder counts for this copy (reputation.ts resultTrust): its trust in its class, and its pace in the copy's job (core/trust/pace.ts). */
-const holderTrust = (c: CopyIdentity, seen: number | null): ResultTrust => {
+const holderTrust = (c: CopyIdentity, seen: Seen | null): ResultTrust => {
   const h = c as HeldCopy;
   return trustWithPace(h.trusted, h, seen === null ? null : { pace: h.pace, seen });
 };

@@ -51,6 +51,28 @@ describe('decideClaim', () => {
     expect(solo).toMatchObject({ take: true, wanted: 1, copy: { solo: true } });
   });
 
+  it('with trust: a trusted host that holds a copy of the shard is not one to keep the next copy for; an untrusted host checks it', () => {
+    // The only trusted host connected (v2) holds the shard's first copy (its first result in the job: checked), and
+    // an untrusted host's copy disagreed with it: the shard wants a third result.
+    const heldByTrusted = other({ state: 'returned', outcome: 'pending', solo: false });
+    const untrustedCopy = other({ volunteerId: 'v3', wallet: '0xC', address: '10.0.0.3', state: 'returned', outcome: 'pending' });
+    const holders: (ReadonlySet<string>)[] = [];
+    const trust = (besides: (h: ReadonlySet<string>) => readonly string[]): NonNullable<ClaimInput['trust']> => ({
+      policy, asker: null, trustedClasses: ['wasm/ort-1.30.0'], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5,
+      holderTrust: (c) => (c.volunteerId === 'v2' ? 'trusted, not alone' as const : 'untrusted' as const),
+      trustedClassesBesides: (h) => { holders.push(h); return besides(h); },
+    });
+    const shard = { alive: 2, issued: 2, wanted: 3 };
+    const copies = [heldByTrusted, untrustedCopy];
+    expect(decideClaim(input(job, { shard, copies, trust: trust((h) => (h.has('v2') ? [] : ['wasm/ort-1.30.0'])) })))
+      .toMatchObject({ take: true, wanted: 3, copy: { volunteerId: 'v1' } });
+    expect(holders).toEqual([new Set(['v2', 'v3'])]);
+    // Before, the holder itself counted: the copy was kept for a trusted host that could never take it.
+    expect(decideClaim(input(job, { shard, copies, trust: { ...trust(() => []), trustedClassesBesides: undefined } }))).toEqual({ take: false, why: 'kept for a trusted host' });
+    // Another trusted host free to take it: the next copy is kept for it.
+    expect(decideClaim(input(job, { shard, copies, trust: trust(() => ['wasm/ort-1.30.0']) }))).toEqual({ take: false, why: 'kept for a trusted host' });
+  });
+
   it('with trust, one copy at a time: an inference shard\'s copy in flight keeps its next copy from everyone until it returns; a training job\'s copies go out together', () => {
     const trust = (o: Partial<NonNullable<ClaimInput['trust']>> = {}): NonNullable<ClaimInput['trust']> => ({
       policy, asker: null, trustedClasses: [], census: new Map([['wasm/ort-1.30.0', 3]]), draw: 0.5, holderTrust: () => 'untrusted' as const, ...o,

@@ -64,8 +64,11 @@ describe('decideReplication', () => {
     expect(decideReplication(ask({ asker: streak(1000), draw: 0.049 }))).toMatchObject({ solo: false });
     expect(decideReplication(ask({ asker: streak(9), draw: 0.99 }))).toEqual({ take: true, solo: false, wanted: 2 });
     expect(decideReplication(ask({ asker: streak(50), draw: 0.99, holders: [U] }))).toEqual({ take: true, solo: false, wanted: 2 });
-    // A solo copy live: nobody else gets one.
-    expect(decideReplication(ask({ asker: streak(50), holders: [{ trusted: true, solo: true }], wanted: 2 }))).toMatchObject({ take: false });
+    // A solo copy live (its claim set the shard wanting one result): nobody else gets one.
+    expect(decideReplication(ask({ asker: streak(50), holders: [{ trusted: true, solo: true }], wanted: 1 }))).toMatchObject({ take: false });
+    // Once the judge asked for a second result (its host's first in the job, or too fast when judged), whatever
+    // the holder's pace reads now: a trusted host gets the copy.
+    expect(decideReplication(ask({ asker: streak(50), holders: [{ trusted: true, solo: true }], wanted: 2 }))).toEqual({ take: true, solo: false, wanted: 2 });
     // Unless its host lost its trust since (the judge then wants a second result): a trusted host gets the copy.
     const fallen: Holder = { trusted: false, solo: true };
     expect(decideReplication(ask({ asker: streak(50), holders: [fallen], wanted: 2 }))).toEqual({ take: true, solo: false, wanted: 2 });

@@ -306,11 +306,11 @@ describe(`reputations: ${label}`, () => {
         .toEqual(new Map([[`${a.id}\u0000${a.numericClass}`, 700]]));
     });
 
-    it('a claim reads a returned copy\'s pace in its job: a trusted host\'s solo copy returned far faster than that pace, or its first in a job, no longer holds its shard back', async () => {
+    it('a claim reads a returned copy\'s pace in its job: an untrusted host may check a trusted host\'s copy at its pace, or its first in a job, never one returned far faster (kept for a trusted host)', async () => {
       h = await harness();
       const store = await h.open();
       const policy = { ...DEFAULT_TRUST, trustAfter: 2, pace: true };
-      const [t, op] = [makeVolunteer(1), makeVolunteer(2)];
+      const [t, op, u] = [makeVolunteer(1), makeVolunteer(2), makeVolunteer(3)];
       await store.markOperator({ volunteerId: op.id, numericClass: op.numericClass }, NOW);
       const trust = async (v: typeof op) => ({
         policy, draw: 0.5, trustedClasses: [WASM], census: new Map([[WASM, 3]]),
@@ -321,7 +321,8 @@ describe(`reputations: ${label}`, () => {
       // Its checked copies of this job took 8 s a shard.
       const pace = 8000 / records;
       await store.recordReputation([1, 2].map(() => ({ volunteerId: t.id, numericClass: t.numericClass, event: 'valid' as const, seen: pace, jobId: job.id })), NOW);
-      // At its pace: its copy stands alone. Far faster (10 ms) on the next shard: an untrusted host's result.
+      // Solo copies of both shards: one returned at its pace, one far faster (10 ms); each wants a second result (as
+      // the judge asks of a result it does not accept alone).
       const slow = (await store.claimCopy({ ...claimReq(t), trust: await trust(t) }))!;
       expect(slow).toMatchObject({ shard: { id: shards[0]!.id }, copy: { volunteerId: t.id, solo: true } });
       expect(await store.saveResult(slow.copy.id, t.id, new Uint8Array([1]), 1, NOW + 8000, NO_RULES)).toBe('accepted');
@@ -329,17 +330,20 @@ describe(`reputations: ${label}`, () => {
       expect(fast).toMatchObject({ shard: { id: shards[1]!.id }, copy: { solo: true } });
       expect(await store.saveResult(fast.copy.id, t.id, new Uint8Array([1]), 1, NOW + 8011, NO_RULES)).toBe('accepted');
       for (const x of [slow, fast]) await store.applyValidation({ shardId: x.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
-      // The operator's host gets the fast copy's shard, never the slow one's.
-      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 9000 }), trust: await trust(op) })).toMatchObject({ shard: { id: shards[1]!.id }, copy: { volunteerId: op.id } });
-      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 9001 }), trust: await trust(op) })).toBeNull();
+      // An untrusted host checks the copy at pace; the fast one's next copy is kept for a trusted host, and the operator's host gets it.
+      expect(await store.claimCopy({ ...claimReq(u, { now: NOW + 9000 }), trust: await trust(u) })).toMatchObject({ shard: { id: shards[0]!.id }, copy: { volunteerId: u.id } });
+      expect(await store.claimCopy({ ...claimReq(u, { now: NOW + 9001 }), trust: await trust(u) })).toBeNull();
+      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 9002 }), trust: await trust(op) })).toMatchObject({ shard: { id: shards[1]!.id }, copy: { volunteerId: op.id } });
 
-      // Another job, where the host has no checked result yet: its solo copy, at any speed, is checked too.
+      // Another job, where the host has no checked result yet: its copy, however fast, counts as a trusted host's
+      // for the claim (its result is checked by the judge, not kept from untrusted checkers).
       const two = await writeJob(store, { shards: 1, replicas: 1, createdAt: NOW + 1 }, p);
       const first = (await store.claimCopy({ ...claimReq(t, { now: NOW + 10_000 }), trust: await trust(t) }))!;
       expect(first).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { solo: true } });
-      expect(await store.saveResult(first.copy.id, t.id, new Uint8Array([1]), 1, NOW + 18_000, NO_RULES)).toBe('accepted');
+      expect(await store.saveResult(first.copy.id, t.id, new Uint8Array([1]), 1, NOW + 10_010, NO_RULES)).toBe('accepted');
       await store.applyValidation({ shardId: first.shard.id, shard: { state: 'open', wanted: 2, canonicalCopyId: null }, judgements: [], credits: [] });
-      expect(await store.claimCopy({ ...claimReq(op, { now: NOW + 18_001 }), trust: await trust(op) })).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { volunteerId: op.id } });
+      const u2 = makeVolunteer(4);
+      expect(await store.claimCopy({ ...claimReq(u2, { now: NOW + 10_020 }), trust: await trust(u2) })).toMatchObject({ shard: { id: two.shards[0]!.id }, copy: { volunteerId: u2.id } });
     });
   });
 }
