@@ -21,7 +21,7 @@ import { DEFAULT_LIMITS, DEFAULT_TOLERANCE } from '../../server/core/jobs/limits
 import type { Copy, InferenceSpec, Job } from '../../server/core/jobs/types.ts';
 import { type ClaimableShard, type ClaimTrust, decideClaim, type JobClaimTrust, jobRefusal } from '../../server/core/scheduler/claim.ts';
 import type { CopyIdentity, DistinctRule } from '../../server/core/scheduler/eligibility.ts';
-import { aliveCopies, shardFailure } from '../../server/core/scheduler/transitions.ts';
+import { aliveCopies, reopenedBudget, shardFailure } from '../../server/core/scheduler/transitions.ts';
 import { judge, judgeLate, type ReputationChange } from '../../server/core/trust/judge.ts';
 import type { TrustPolicy } from '../../server/core/trust/policy.ts';
 import { addressGroup } from '../../server/core/trust/address.ts';
@@ -648,7 +648,7 @@ export class SimCoordinator {
     shard.reverifying = true;
     shard.wanted = Math.max(2, shard.wanted);
     shard.alive = aliveCopies(shard.copies.filter((c) => !c.spot));
-    shard.maxTotal = Math.max(shard.maxTotal, shard.issued + shard.wanted);
+    shard.maxTotal = Math.max(shard.issued + shard.wanted, reopenedBudget(shard, this.job.spec.limits));
     this.reopened++;
     this.index(shard);
   }

@@ -99,7 +99,8 @@ export interface Claimed {
 
 export interface ShardResults {
   job: Job;
-  shard: Shard;
+  /** With its copy budget (`max_total`: the job's maxTotalCopies, raised when a recomputation re-opened it). */
+  shard: Shard & { maxTotal: number };
   copies: Copy[];
   /**
    * Encoded outputs (tensor codec) of these returned copies, by copy id; read

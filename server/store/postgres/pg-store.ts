@@ -26,7 +26,7 @@ import { decideClaim, jobRefusals } from '../../core/scheduler/claim.ts';
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick.ts';
 import { type CopyIdentity, type DistinctRule, mayServeProject } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
-import { budgetRefunds } from '../../core/scheduler/transitions.ts';
+import { budgetRefunds, reopenedBudget } from '../../core/scheduler/transitions.ts';
 import { expiryReason, heartbeatRefusal, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
@@ -493,6 +493,13 @@ export class PgStore implements Store {
   }
 
   /** The job with its state as committed now; the spec comes from the cache when it can. */
+  /** A re-opened shard's copy budget (transitions.ts reopenedBudget); at least the results it now wants beyond those issued. */
+  private async reopenBudget(q: Exec, row: Record<string, unknown>, jobId: string, wanted: number): Promise<number> {
+    const issued = num(row.issued);
+    const limits = (await this.job(jobId, q))?.spec.limits;
+    return Math.max(issued + wanted, limits ? reopenedBudget({ issued, maxTotal: num(row.max_total) }, limits) : num(row.max_total));
+  }
+
   private async job(id: string, q: Exec = this.exec): Promise<Job | null> {
     const cached = this.specCache.get(id);
     const { rows } = await q(`SELECT ${JOB_COLS}${cached ? '' : ', spec'} FROM jobs WHERE id = $1`, [id]);
@@ -811,9 +818,9 @@ export class PgStore implements Store {
         const copy = (await q(`UPDATE copies SET outcome = 'invalid', reason = $1, credit = 0 WHERE id = $2 RETURNING volunteer_id`, [r.reason, t.copyId])).rows[0]!;
         const alive = num((await q(numbered(SPOT_SQL.alive), [t.shardId])).rows[0]!.n);
         const wanted = Math.max(2, num(row.wanted));
-        await q(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = $1, alive = $2, max_total = GREATEST(max_total, issued + $1) WHERE id = $3`,
-          [wanted, alive, t.shardId]);
         const jobId = row.job_id as string;
+        await q(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = $1, alive = $2, max_total = $3 WHERE id = $4`,
+          [wanted, alive, await this.reopenBudget(q, row, jobId, wanted), t.shardId]);
         const jobReopened = ((await q(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = $1 AND state = 'completed'`, [jobId])).rowCount ?? 0) === 1;
         reopened.push({ shardId: t.shardId, jobId, projectId: row.project_id as string, copyId: t.copyId, volunteerId: copy.volunteer_id as string, jobReopened });
       }
@@ -860,8 +867,8 @@ export class PgStore implements Store {
       await q(`UPDATE copies SET outcome = 'invalid', reason = $1, credit = 0 WHERE id = ANY($2::text[])`, [r.reason, vouchers.map((v) => v.copyId)]);
       const alive = num((await q(numbered(SPOT_SQL.alive), [r.shardId])).rows[0]!.n);
       const wanted = Math.max(2, num(row.wanted));
-      await q(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = $1, alive = $2, max_total = GREATEST(max_total, issued + $1) WHERE id = $3`,
-        [wanted, alive, r.shardId]);
+      await q(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = $1, alive = $2, max_total = $3 WHERE id = $4`,
+        [wanted, alive, await this.reopenBudget(q, row, jobId, wanted), r.shardId]);
       const reviewClosed = ((await q(numbered(REVIEW_SQL.closeVoided), [r.now, r.shardId])).rowCount ?? 0) === 1;
       const jobReopened = ((await q(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = $1 AND state = 'completed'`, [jobId])).rowCount ?? 0) === 1;
       const reversed = await credit.reverseCredits(q, { copyIds: vouchers.map((v) => v.copyId), reason: r.reason, now: r.now });
@@ -1100,7 +1107,7 @@ export class PgStore implements Store {
     return this.snapshot(async (q) => {
       const row = (await q('SELECT * FROM shards WHERE id = $1', [shardId])).rows[0];
       if (!row) return null;
-      const shard = toShard(row);
+      const shard = { ...toShard(row), maxTotal: num(row.max_total) };
       const job = await this.job(shard.jobId, q);
       if (!job) return null;
       const { rows } = await q(`SELECT ${COPY_COLS}, CASE WHEN state = 'returned' THEN result END AS result FROM copies WHERE shard_id = $1 ORDER BY seq`, [shardId]);

@@ -18,7 +18,7 @@ import { decideClaim, type JobRefusals, jobRefusals } from '../../core/scheduler
 import { PICK_WINDOW, type Pickable, pickOrder } from '../../core/scheduler/pick.ts';
 import { type DistinctRule, mayServeProject } from '../../core/scheduler/eligibility.ts';
 import type { InviteRow } from '../../core/groups/membership.ts';
-import { budgetRefunds } from '../../core/scheduler/transitions.ts';
+import { budgetRefunds, reopenedBudget } from '../../core/scheduler/transitions.ts';
 import { expiryReason, heartbeatRefusal, leaseDeadline } from '../../core/scheduler/lease.ts';
 import { newId } from '../ids.ts';
 import { FAIR_SHARE_WINDOW_MS, fairShareOrder, type ProjectLoad, shardGflops } from '../../core/scheduler/fair-share.ts';
@@ -514,6 +514,13 @@ export class SqliteStore implements Store {
    * through finishJob/advanceRound, which drop the cached copy: so the cache
    * is authoritative and the hot path reads no job row.
    */
+  /** A re-opened shard's copy budget (transitions.ts reopenedBudget); at least the results it now wants beyond those issued. */
+  private reopenBudget(row: Row, jobId: string, wanted: number): number {
+    const issued = Number(row.issued);
+    const limits = this.job(jobId)?.spec.limits;
+    return Math.max(issued + wanted, limits ? reopenedBudget({ issued, maxTotal: Number(row.max_total) }, limits) : Number(row.max_total));
+  }
+
   private job(id: string): Job | null {
     const j = this.jobRef(id);
     return j ? { ...j } : null;
@@ -950,7 +957,7 @@ export class SqliteStore implements Store {
   async shardResults(shardId: string): Promise<ShardResults | null> {
     const e = this.entry(shardId);
     if (!e) return null;
-    const shard = shardOf(e.row);
+    const shard = { ...shardOf(e.row), maxTotal: e.row.maxTotal };
     const job = this.job(shard.jobId);
     if (!job) return null;
     const copies = e.copies.map((c) => ({ ...c }));
@@ -1080,9 +1087,10 @@ export class SqliteStore implements Store {
         this.db.prepare(`UPDATE copies SET outcome = 'invalid', reason = ?, credit = 0 WHERE id = ?`).run(r.reason, t.copyId);
         const alive = Number((this.db.prepare(SPOT_SQL.alive).get(t.shardId) as Row).n);
         const wanted = Math.max(2, Number(row.wanted));
-        this.db.prepare(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = ?, alive = ?, max_total = MAX(max_total, issued + ?) WHERE id = ?`)
-          .run(wanted, alive, wanted, t.shardId);
         const jobId = row.job_id as string;
+        const budget = this.reopenBudget(row, jobId, wanted);
+        this.db.prepare(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = ?, alive = ?, max_total = ? WHERE id = ?`)
+          .run(wanted, alive, budget, t.shardId);
         const jobReopened = this.db.prepare(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = ? AND state = 'completed'`).run(jobId).changes === 1;
         this.jobCache.delete(jobId);
         this.hot.evictJob(jobId);
@@ -1130,8 +1138,8 @@ export class SqliteStore implements Store {
       for (const v of vouchers) this.db.prepare(`UPDATE copies SET outcome = 'invalid', reason = ?, credit = 0 WHERE id = ?`).run(r.reason, v.copyId);
       const alive = Number((this.db.prepare(SPOT_SQL.alive).get(r.shardId) as Row).n);
       const wanted = Math.max(2, Number(row.wanted));
-      this.db.prepare(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = ?, alive = ?, max_total = MAX(max_total, issued + ?) WHERE id = ?`)
-        .run(wanted, alive, wanted, r.shardId);
+      this.db.prepare(`UPDATE shards SET state = 'open', canonical_copy_id = NULL, wanted = ?, alive = ?, max_total = ? WHERE id = ?`)
+        .run(wanted, alive, this.reopenBudget(row, jobId, wanted), r.shardId);
       const reviewClosed = this.db.prepare(REVIEW_SQL.closeVoided).run(r.now, r.shardId).changes === 1;
       const jobReopened = this.db.prepare(`UPDATE jobs SET state = 'running', finished_at = NULL, result_hash = NULL WHERE id = ? AND state = 'completed'`).run(jobId).changes === 1;
       this.jobCache.delete(jobId);

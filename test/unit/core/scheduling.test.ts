@@ -4,7 +4,7 @@ import { DEFAULT_LIMITS } from '../../../server/core/jobs/limits.ts';
 import { lateResultClash, LOST_COPIES_FORGIVEN, mayTakeCopy, parseDistinctRules, shardConflicts } from '../../../server/core/scheduler/eligibility.ts';
 import { expiryReason, holdCeilingMs } from '../../../server/core/scheduler/lease.ts';
 import type { JobSpec } from '../../../server/core/jobs/types.ts';
-import { aliveCopies, budgetRefunds, independentErrors, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
+import { aliveCopies, budgetRefunds, independentErrors, reopenedBudget, shardFailure, wantedAfterNoConsensus } from '../../../server/core/scheduler/transitions.ts';
 
 const v = { id: 'v1', wallet: '0xA', address: '10.0.0.1', numericClass: 'wasm/ort-1.30.0' };
 const copy = (o: Partial<Omit<typeof v, 'wallet'> & { wallet: string | null; volunteerId: string; state: string; reason: string | null }>) => ({ volunteerId: 'other', wallet: null, address: '10.0.0.9', numericClass: 'wasm/ort-1.30.0', state: 'running', ...o });
@@ -120,6 +120,14 @@ describe('transitions', () => {
     expect(shardFailure({ errors: 4, issued: 6, wanted: 2 }, 1, DEFAULT_LIMITS)).toBe('copies from 4 independent sources failed or timed out (limit 3)');
     expect(shardFailure({ errors: 0, issued: 10, wanted: 4 }, 3, DEFAULT_LIMITS)).toBe('10 copies issued without consensus (limit 10)');
     expect(shardFailure({ errors: 0, issued: 10, wanted: 3 }, 3, DEFAULT_LIMITS)).toBeNull();
+    // A recomputation's own budget (reopenedBudget): the copies its first answer used do not count against it.
+    const reopened = { errors: 0, issued: 9, wanted: 2, maxTotal: reopenedBudget({ issued: 9, maxTotal: 10 }, DEFAULT_LIMITS) };
+    expect(reopened.maxTotal).toBe(19);
+    expect(shardFailure({ ...reopened, issued: 12 }, 1, DEFAULT_LIMITS)).toBeNull();
+    expect(shardFailure({ ...reopened, issued: 19 }, 1, DEFAULT_LIMITS)).toBe('19 copies issued without consensus (limit 19)');
+    // Never less than the job's budget, and never lowered.
+    expect(reopenedBudget({ issued: 0, maxTotal: 10 }, DEFAULT_LIMITS)).toBe(10);
+    expect(reopenedBudget({ issued: 2, maxTotal: 30 }, DEFAULT_LIMITS)).toBe(30);
   });
 });
 

@@ -662,7 +662,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
     });
 
     it('saveResult: accepted, then duplicate; never for another volunteer', async () => {
-      const { shards } = await seedJob({ replicas: 2 });
+      const { job, shards } = await seedJob({ replicas: 2 });
       const v1 = makeVolunteer(1);
       const c1 = (await claim(v1))!.copy;
       const c2 = (await claim(makeVolunteer(2)))!.copy;
@@ -672,7 +672,7 @@ export function storeContract(label: string, makeHarness: () => Promise<StoreHar
       expect(await store.saveResult(c1.id, v1.id, bytes(7, 7, 7), 1, NOW + 20, NO_RULES)).toBe('duplicate');
       expect(await store.getCopy(c1.id)).toEqual({ ...c1, state: 'returned', returnedAt: NOW + 10 });
       const sr = (await store.shardResults(shards[0]!.id))!;
-      expect(sr.shard).toEqual({ ...shards[0], issued: 2 });
+      expect(sr.shard).toEqual({ ...shards[0], issued: 2, maxTotal: job.spec.limits.maxTotalCopies });
       expect(sr.copies.map((c) => c.id)).toEqual([c1.id, c2.id]);
       const kept = await sr.results([c1.id, c2.id]);
       expect([...kept.keys()]).toEqual([c1.id]);

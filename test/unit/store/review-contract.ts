@@ -108,6 +108,8 @@ export function reviewContract(label: string, makeHarness: () => Promise<StoreHa
       });
       expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'open', canonicalCopyId: null });
       expect((await store.getShard(shards[0]!.id))!.wanted).toBeGreaterThanOrEqual(2);
+      // Its recomputation has a copy budget of its own: the job's whole budget beyond the copies the caught hosts used.
+      expect((await store.shardResults(shards[0]!.id))!.shard).toMatchObject({ issued: 2, maxTotal: 2 + job.spec.limits.maxTotalCopies });
       for (const c of [a!, b!]) {
         expect(await store.getCopy(c.id)).toMatchObject({ outcome: 'invalid', reason, credit: 0 });
         expect(await store.ledgerChanges({ account: c.account, limit: 10 })).toMatchObject([{ kind: 'reversal', amount: -2, copyId: c.id, reason }]);

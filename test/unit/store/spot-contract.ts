@@ -157,6 +157,8 @@ export function spotContract(label: string, makeHarness: () => Promise<StoreHarn
       expect(r.reopened).toEqual([{ shardId: shards[0]!.id, jobId: job.id, projectId: job.projectId, copyId: liar.id, volunteerId: liar.volunteerId, jobReopened: true }]);
       expect(r.reversed).toEqual([{ copyId: liar.id, account: liar.account, amount: 2 }]);
       expect(await store.getShard(shards[0]!.id)).toMatchObject({ state: 'open', wanted: 2, canonicalCopyId: null });
+      // Its recomputation has a copy budget of its own: the job's whole budget beyond the copy the liar used.
+      expect((await store.shardResults(shards[0]!.id))!.shard).toMatchObject({ issued: 1, maxTotal: 1 + job.spec.limits.maxTotalCopies });
       expect(await store.getShard(shards[1]!.id)).toMatchObject({ state: 'validated' });
       expect(await store.getCopy(liar.id)).toMatchObject({ outcome: 'invalid', reason, credit: 0 });
       expect(await store.getJob(job.id)).toMatchObject({ state: 'running', resultHash: null, finishedAt: null });
