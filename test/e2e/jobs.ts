@@ -3,8 +3,7 @@ import type { ApiClient, JobStatus } from '../../cli/api-client.ts';
 import { decodeNpy, encodeNpy } from '../../shared/tensor/npy.ts';
 import { type Tensor, tensorFromTyped } from '../../shared/tensor/tensor.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
-import { spawn } from 'node:child_process';
-import { CLI, REPO } from '../helpers/coordinator.ts';
+import { startWorker } from '../helpers/worker-process.ts';
 export { waitForJob } from '../helpers/wait.ts';
 
 /**
@@ -13,14 +12,7 @@ export { waitForJob } from '../helpers/wait.ts';
  * accepted unchecked and earns no credit (README, Trust).
  */
 export function startPartner(server: string): { stop(): Promise<void> } {
-  const p = spawn(process.execPath, [CLI, 'worker', '--node', '1', '--server', server], { cwd: REPO, stdio: 'ignore' });
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  return {
-    async stop() {
-      if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return startWorker(server);
 }
 
 export interface SubmittedJob {

@@ -12,7 +12,6 @@
  * accepted and one of them was caught; the caught liar asks on as fast as it
  * can while the root works, and review copies go to the root only.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -20,7 +19,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { decodeNpy } from '../../shared/tensor/npy.ts';
 import { tensorFromTyped, typedView } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { spawnCoordinator, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { startWorker } from '../helpers/worker-process.ts';
 import { outputMatchesDirect as matchesDirect, runDirect } from '../helpers/direct-run.ts';
 import { scrape } from '../helpers/metrics.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
@@ -71,12 +71,8 @@ describe.each(['sqlite', 'postgres'] as const)('reviews settled by the root of t
   }
   /** The operator's own host: a real `tabgrid worker --node 1` on the operator token. */
   function rootWorker(c: SpawnedCoordinator): void {
-    const token = readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim();
-    const p = spawn(process.execPath, [CLI, 'worker', '--node', '1', '--server', c.url, '--operator-token', token], { cwd: REPO, stdio: 'ignore' });
-    const exited = new Promise<void>((r) => p.on('exit', () => r()));
-    cleanup.push(async () => {
-      if (p.exitCode === null && p.signalCode === null) { p.kill('SIGTERM'); await exited; }
-    });
+    const worker = startWorker(c.url, { operatorToken: readFileSync(join(c.dataDir, 'operator-token'), 'utf8').trim() });
+    cleanup.push(() => worker.stop());
   }
 
   const model = mlpModel({ width: 8, layers: 2, seed: 11 });

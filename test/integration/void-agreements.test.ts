@@ -10,11 +10,11 @@
  * colluders are caught on the one shard whose answer the coordinator computed itself (every copy of it is judged
  * against that answer); the honest worker starts only once the lie was voided.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/tensor/codec.ts';
 import { tensorFromTyped } from '../../shared/tensor/tensor.ts';
-import { CLI, REPO, type SpawnedCoordinator } from '../helpers/coordinator.ts';
+import type { SpawnedCoordinator } from '../helpers/coordinator.ts';
+import { startWorker } from '../helpers/worker-process.ts';
 import { outputMatchesDirect as matchesDirect } from '../helpers/direct-run.ts';
 import { scrape } from '../helpers/metrics.ts';
 import { mlpModel, randomInput } from '../helpers/onnx-builder.ts';
@@ -55,11 +55,8 @@ describe.each(['sqlite', 'postgres'] as const)('an answer no uncaught host vouch
   }
   /** An honest volunteer: a real `tabgrid worker --node 1`, not the operator's. */
   function honestWorker(c: SpawnedCoordinator): void {
-    const p = spawn(process.execPath, [CLI, 'worker', '--node', '1', '--server', c.url], { cwd: REPO, stdio: 'ignore' });
-    const exited = new Promise<void>((r) => p.on('exit', () => r()));
-    t.defer(async () => {
-      if (p.exitCode === null && p.signalCode === null) { p.kill('SIGTERM'); await exited; }
-    });
+    const worker = startWorker(c.url);
+    t.defer(() => worker.stop());
   }
 
   const model = mlpModel({ width: 8, layers: 2, seed: 11 });
