@@ -185,7 +185,7 @@ export class WorkService {
    * (trustedClassesSeen): it lags a departure by up to its write interval.
    */
   private trustedClasses(now = Date.now()): string[] {
-    return [...new Set([...this.trustedHere.values(), ...this.trustedElsewhereClasses(now)])];
+    return this.trustedClassesBesides(now)(new Set());
   }
 
   private trustedElsewhereClasses(now: number): Set<string> {
